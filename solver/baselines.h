@@ -1,0 +1,30 @@
+// Placement baselines that need no ILP, with the same Plan output.
+#ifndef AUTOTM_SOLVER_BASELINES_H_
+#define AUTOTM_SOLVER_BASELINES_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
+#include "solver/graph_model.h"
+#include "solver/planner.h"
+#include "solver/profile_model.h"
+
+namespace autotm::solver {
+
+// Runs a baseline: METHOD_ALL_FAST (every free tensor fast; INFEASIBLE
+// outcome when that exceeds the budget at some kernel, naming it),
+// METHOD_ALL_SLOW (every free tensor slow), or METHOD_FIRST_TOUCH (AutoTM's
+// NUMA baseline: in kernel order, each tensor is created fast if it fits
+// beside the fast tensors live at that moment, and never moves). Fixed
+// tensors stay in their tier. Plans carry stats.termination = HEURISTIC.
+// FailedPrecondition when a kernel's resulting configuration is missing from
+// the profile; InvalidArgument for any other method.
+absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
+                                        const ProfileModel& profile,
+                                        v1::Method method,
+                                        uint64_t budget_bytes);
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_BASELINES_H_

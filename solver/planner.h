@@ -1,0 +1,59 @@
+// Plans a graph under a fast-memory budget: the public entry point of the
+// solver library.
+#ifndef AUTOTM_SOLVER_PLANNER_H_
+#define AUTOTM_SOLVER_PLANNER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+#include "solver/solver.h"
+
+namespace autotm::solver {
+
+struct PlanOptions {
+  // STATIC or SYNCHRONOUS (ILP), or ALL_FAST / ALL_SLOW / FIRST_TOUCH
+  // (baselines). Default SYNCHRONOUS.
+  v1::Method method = v1::METHOD_SYNCHRONOUS;
+  // Fast-memory bytes available at every kernel.
+  uint64_t budget_bytes = 0;
+  // ILP solve limits (see SolveParams). Defaults: 60 s, 1% relative gap.
+  double time_limit_seconds = 60;
+  double relative_gap = 0.01;
+  int threads = 0;
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(const SolveProgress&)> on_progress;
+};
+
+// What a planning request produced. `stats.termination()` says why it ended
+// and `stats` also carries model size and timings; `plan` is set exactly when
+// a plan exists (OPTIMAL, FEASIBLE, HEURISTIC, and CANCELLED with an
+// incumbent). `diagnostic` explains INFEASIBLE / NO_SOLUTION outcomes, e.g.
+// naming the kernel whose must-be-fast operands exceed the budget.
+struct PlanOutcome {
+  v1::SolverStats stats;
+  std::optional<v1::Plan> plan;
+  std::string diagnostic;
+};
+
+// Plans `graph` with `profile`. Errors (not outcomes): FailedPrecondition
+// when the profile lacks kernels of the graph (listing them) or a baseline
+// needs a configuration the profile lacks; InvalidArgument for bad options.
+// `solver` is used for ILP methods and may be null for baselines.
+absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
+                                      const ProfileModel& profile,
+                                      const PlanOptions& options,
+                                      Solver* solver);
+
+const char* MethodName(v1::Method method);        // "sync", "static", ...
+const char* TerminationName(v1::Termination t);   // "OPTIMAL", ...
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_PLANNER_H_

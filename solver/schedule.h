@@ -1,0 +1,49 @@
+// Turns per-tensor tier schedules into a Plan: the common back end of the ILP
+// and the baselines. It derives each kernel's IO configuration from where its
+// operands are, prices kernels and moves from the profile, and accounts fast
+// memory. (The verifier re-derives all of this independently.)
+#ifndef AUTOTM_SOLVER_SCHEDULE_H_
+#define AUTOTM_SOLVER_SCHEDULE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+
+namespace autotm::solver {
+
+struct ScheduledMove {
+  int kernel = 0;
+  v1::MoveDirection direction = v1::MOVE_DIRECTION_UNSPECIFIED;
+  bool sync = true;
+};
+
+// Where one tensor lives over its lifetime.
+struct TensorSchedule {
+  v1::Tier creation_tier = v1::TIER_SLOW;
+  // Ordered by kernel; at one kernel a TO_FAST precedes a TO_SLOW.
+  std::vector<ScheduledMove> moves;
+};
+
+// Tier of every tensor at every kernel where it is live, derived from a
+// schedule: tiers[t][k - first_live(t)].
+std::vector<std::vector<v1::Tier>> TiersOverTime(
+    const GraphModel& graph, const std::vector<TensorSchedule>& schedule);
+
+// Builds the Plan for `schedule` (one entry per tensor). Moves that change
+// nothing are dropped. FailedPrecondition when a kernel's resulting IO
+// configuration is missing from the profile (naming kernel and config);
+// InvalidArgument for a malformed schedule (move outside the live range,
+// TO_FAST of a fast tensor, ...). Does not check the budget: callers compare
+// plan.peak_fast_bytes() with it. Leaves plan.stats() empty.
+absl::StatusOr<v1::Plan> AssemblePlan(
+    const GraphModel& graph, const ProfileModel& profile,
+    const std::vector<TensorSchedule>& schedule, v1::Method method,
+    uint64_t budget_bytes);
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_SCHEDULE_H_

@@ -1,0 +1,83 @@
+// The interface between the formulation and a MIP solver backend.
+#ifndef AUTOTM_SOLVER_SOLVER_H_
+#define AUTOTM_SOLVER_SOLVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "solver/ilp_model.h"
+
+namespace autotm::solver {
+
+enum class SolveTermination {
+  kOptimal,     // proven optimal within the relative gap
+  kFeasible,    // a solution, stopped at the time limit
+  kInfeasible,  // proven infeasible (never reported when a limit was hit)
+  kNoSolution,  // stopped at a limit without any solution
+  kCancelled,   // stopped by SolveParams::cancel; values hold the incumbent
+};
+
+const char* SolveTerminationName(SolveTermination termination);
+
+struct SolveProgress {
+  double elapsed_seconds = 0;
+  // Best solution value so far (+inf when none) and best lower bound
+  // (-inf when none), both including IlpModel::objective_offset.
+  double incumbent = kInfinity;
+  double bound = -kInfinity;
+  // (incumbent - bound) / max(1e-10, |incumbent|); +inf when undefined.
+  double relative_gap = kInfinity;
+  int64_t nodes = 0;
+};
+
+struct SolveParams {
+  // Wall-clock limit in seconds. Default 60.
+  double time_limit_seconds = 60;
+  // Stop when (incumbent - bound) / |incumbent| falls below this. Default 1e-4.
+  double relative_gap = 1e-4;
+  // Solver threads; 0 = serial (deterministic). Default 0.
+  int threads = 0;
+  // When non-null and set to true by another thread, the solve stops soon
+  // (typically well under a second) and returns kCancelled with its incumbent.
+  const std::atomic<bool>* cancel = nullptr;
+  // Called from the solving thread (or its workers) with progress, at most
+  // about once a second plus once per new incumbent. Keep it cheap.
+  std::function<void(const SolveProgress&)> on_progress;
+};
+
+struct SolveResult {
+  SolveTermination termination = SolveTermination::kNoSolution;
+  // One value per column when a solution exists, else empty.
+  std::vector<double> values;
+  // Including objective_offset. +inf without a solution.
+  double objective = kInfinity;
+  // Best proven lower bound, including objective_offset; -inf when unknown.
+  double best_bound = -kInfinity;
+  double relative_gap = kInfinity;
+  double solve_seconds = 0;
+  int64_t nodes = 0;
+  bool has_solution() const { return !values.empty(); }
+};
+
+// A MIP solver backend. Implementations document their thread safety.
+class Solver {
+ public:
+  virtual ~Solver() = default;
+  // E.g. "cbc 2.10.8".
+  virtual std::string name() const = 0;
+  // Solves `model` (minimisation). Infeasibility, limits and cancellation are
+  // outcomes in SolveResult, not errors; a non-OK status means the backend
+  // failed (InvalidArgument for a malformed model, Internal for a solver
+  // crash it could catch).
+  virtual absl::StatusOr<SolveResult> Solve(const IlpModel& model,
+                                            const SolveParams& params) = 0;
+};
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_SOLVER_H_

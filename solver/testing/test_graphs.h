@@ -1,0 +1,61 @@
+// Builders for small graphs and profiles in tests.
+#ifndef AUTOTM_SOLVER_TESTING_TEST_GRAPHS_H_
+#define AUTOTM_SOLVER_TESTING_TEST_GRAPHS_H_
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/profile.pb.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+
+namespace autotm::solver::testing {
+
+// Builds a v1::Graph. Each kernel gets a signature unique to it (attribute
+// "kernel" = its id) whose operand shapes are [size_bytes / 4] f32, so tests
+// can give every kernel its own timings.
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(std::string name = "test") { graph_.set_name(name); }
+  GraphBuilder& Tensor(const std::string& id, uint64_t size_bytes,
+                       v1::TensorRole role = v1::TENSOR_ROLE_ACTIVATION,
+                       v1::Tier fixed_tier = v1::TIER_UNSPECIFIED);
+  GraphBuilder& Kernel(const std::string& id,
+                       const std::vector<std::string>& inputs,
+                       const std::vector<std::string>& outputs);
+  const v1::Graph& graph() const { return graph_; }
+
+ private:
+  v1::Graph graph_;
+};
+
+// AutoTM's Optane copy bandwidths (GB/s): 29 / 12 sync, 2 / 2.5 async.
+v1::CopyBandwidths OptaneBandwidths();
+
+// A profile with a full configuration table for every kernel of `graph`,
+// timed by `time_us(kernel index, mask)` for every mask over the kernel's
+// operand positions.
+v1::Profile FullTableProfile(
+    const GraphModel& graph,
+    const std::function<double(int kernel, ConfigMask mask)>& time_us,
+    const v1::CopyBandwidths& bandwidths = OptaneBandwidths());
+
+// Kernel time = base * (1 + 1.0 per slow input + 5.0 per slow output): a
+// rough Optane-like shape (slow outputs cost most).
+double OptaneLikeTimeUs(double base_us, int num_inputs, ConfigMask mask);
+
+// A random valid graph with at most `max_tensors` tensors and `max_kernels`
+// kernels, sizes in [1, 8] MiB, for brute-force tests.
+v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels);
+
+// Unwraps StatusOr in tests.
+GraphModel MustGraph(const v1::Graph& graph);
+ProfileModel MustProfile(const v1::Profile& profile);
+
+}  // namespace autotm::solver::testing
+
+#endif  // AUTOTM_SOLVER_TESTING_TEST_GRAPHS_H_

@@ -1,0 +1,47 @@
+// An independent check of a Plan against its graph, profile and budget.
+// Written apart from the formulation on purpose: it replays the plan kernel
+// by kernel from the Plan message alone.
+#ifndef AUTOTM_SOLVER_VERIFIER_H_
+#define AUTOTM_SOLVER_VERIFIER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+
+namespace autotm::solver {
+
+struct VerifyReport {
+  // Recomputed from the profile, microseconds.
+  double predicted_time_us = 0;
+  double kernel_time_us = 0;
+  double move_time_us = 0;
+  uint64_t peak_fast_bytes = 0;
+  // Fast-memory bytes live at each kernel.
+  std::vector<uint64_t> fast_bytes_per_kernel;
+};
+
+// Replays `plan` over `graph` and checks every invariant:
+//  - one placement per tensor and one choice per kernel, in graph order, with
+//    matching ids; fixed tensors only in their tier;
+//  - moves in kernel order, inside the tensor's live range, each changing the
+//    tier (a TO_FAST reads the slow copy that exists), with the right
+//    bytes_copied (0 when dropping a clean fast copy);
+//  - each kernel's configuration matches where its operands are and exists in
+//    the profile;
+//  - fast bytes live at every kernel <= budget_bytes;
+//  - the plan's predicted, kernel and move times and peak fast bytes agree
+//    with the recomputed ones to 1e-6 relative.
+// Returns the recomputed figures, or InvalidArgument naming the first broken
+// invariant (kernel, tensor, and the numbers involved).
+absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
+                                        const ProfileModel& profile,
+                                        const v1::Plan& plan,
+                                        uint64_t budget_bytes);
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_VERIFIER_H_
