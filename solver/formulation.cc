@@ -1,1 +1,470 @@
-// placeholder: being written
+#include "solver/formulation.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "solver/status_macros.h"
+
+namespace autotm::solver {
+
+namespace {
+
+// Capacity rows count bytes in MiB: exact in double for any size (sizes are
+// < 2^50) and small enough coefficients to keep the LP well scaled.
+constexpr double kBytesPerUnit = 1024.0 * 1024.0;
+
+double Units(uint64_t bytes) {
+  return static_cast<double>(bytes) / kBytesPerUnit;
+}
+
+// One usable configuration of a kernel, projected on its free tensors.
+struct Option {
+  ConfigMask mask;
+  double time_us;
+};
+
+}  // namespace
+
+// Builds a Formulation; a class so that the many steps can share state.
+class FormulationBuilder {
+ public:
+  FormulationBuilder(const GraphModel& graph, const ProfileModel& profile,
+                     const FormulationOptions& options, Formulation& out)
+      : graph_(graph), profile_(profile), options_(options), out_(out) {}
+
+  absl::Status Build() {
+    out_.graph_ = &graph_;
+    out_.method_ = options_.method;
+    ClassifyTensors();
+    AUTOTM_RETURN_IF_ERROR(AnalyseKernels());
+    if (CheckMustBeFast()) return absl::OkStatus();  // infeasible, no model
+    for (int t = 0; t < graph_.num_tensors(); ++t) {
+      if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) AddTensorFlow(t);
+    }
+    for (int k = 0; k < graph_.num_kernels(); ++k) AddKernelCost(k);
+    AddCapacityRows();
+    return absl::OkStatus();
+  }
+
+ private:
+  bool IsStatic() const { return options_.method == v1::METHOD_STATIC; }
+
+  void ClassifyTensors() {
+    const uint64_t max_limit = *std::max_element(
+        options_.kernel_limit_bytes.begin(), options_.kernel_limit_bytes.end());
+    out_.fixed_tier_.assign(graph_.num_tensors(), v1::TIER_UNSPECIFIED);
+    out_.flows_.assign(graph_.num_tensors(), {});
+    for (int t = 0; t < graph_.num_tensors(); ++t) {
+      const TensorInfo& tensor = graph_.tensor(t);
+      if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
+        out_.fixed_tier_[t] = tensor.fixed_tier;
+      } else if (tensor.size_bytes > max_limit) {
+        // It can never be fast anywhere: no variables.
+        out_.fixed_tier_[t] = v1::TIER_SLOW;
+        too_big_.push_back(t);
+      }
+    }
+  }
+
+  // Finds each kernel's usable configurations.
+  absl::Status AnalyseKernels() {
+    options_per_kernel_.assign(graph_.num_kernels(), {});
+    for (int k = 0; k < graph_.num_kernels(); ++k) {
+      const KernelInfo& kernel = graph_.kernel(k);
+      const KernelCost* cost = profile_.Find(kernel.signature_key);
+      if (cost == nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("kernel #", k, " '", kernel.id,
+                         "' has no profile entry for ", kernel.signature_key));
+      }
+      costs_.push_back(cost);
+      if (cost->separable()) continue;
+      bool had_graph_consistent = false;
+      for (const auto& [mask, time] : cost->table()) {
+        if (!ConsistentWithGraph(kernel, mask, /*respect_size=*/false))
+          continue;
+        had_graph_consistent = true;
+        if (!ConsistentWithGraph(kernel, mask, /*respect_size=*/true)) continue;
+        options_per_kernel_[k].push_back({mask, time});
+      }
+      if (!had_graph_consistent) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "kernel #", k, " '", kernel.id, "': profile ",
+            profile_.host_class().name(),
+            " has no configuration consistent with the graph's fixed tiers ",
+            "and repeated operands for ", kernel.signature_key));
+      }
+      if (options_per_kernel_[k].empty()) {
+        std::vector<std::string> names;
+        for (int t : too_big_) {
+          if (std::find(kernel.distinct_operands.begin(),
+                        kernel.distinct_operands.end(),
+                        t) != kernel.distinct_operands.end()) {
+            names.push_back(absl::StrCat("'", graph_.tensor(t).id, "' (",
+                                         graph_.tensor(t).size_bytes,
+                                         " bytes)"));
+          }
+        }
+        out_.infeasible_ = absl::StrCat(
+            "kernel #", k, " '", kernel.id,
+            "' has no profiled configuration with its operand(s) ",
+            absl::StrJoin(names, ", "),
+            " in the slow tier, and they are larger than the fast-memory "
+            "budget");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Whether `mask` puts repeated operands in one tier and fixed tensors in
+  // their tier (and, with respect_size, too-big tensors in the slow tier).
+  bool ConsistentWithGraph(const KernelInfo& kernel, ConfigMask mask,
+                           bool respect_size) const {
+    for (size_t p = 0; p < kernel.operands.size(); ++p) {
+      const bool slow = mask >> p & 1;
+      const int t = kernel.operands[p];
+      for (size_t q = 0; q < p; ++q) {
+        if (kernel.operands[q] == t && ((mask >> q & 1) != slow)) return false;
+      }
+      v1::Tier fixed = graph_.tensor(t).fixed_tier;
+      if (respect_size) fixed = out_.fixed_tier_[t];
+      if (fixed == v1::TIER_FAST && slow) return false;
+      if (fixed == v1::TIER_SLOW && !slow) return false;
+    }
+    return true;
+  }
+
+  // Returns true (and records why) when some kernel needs more fast memory
+  // than its limit for tensors that must be fast there.
+  bool CheckMustBeFast() {
+    if (out_.infeasible_.has_value()) return true;
+    const int num_kernels = graph_.num_kernels();
+    // Tensors that every usable configuration of kernel k puts in fast
+    // memory (static: then fast for their whole life).
+    std::vector<std::vector<int>> forced(num_kernels);
+    std::vector<char> forced_for_life(graph_.num_tensors(), 0);
+    for (int k = 0; k < num_kernels; ++k) {
+      const KernelInfo& kernel = graph_.kernel(k);
+      if (costs_[k]->separable() || options_per_kernel_[k].empty()) continue;
+      for (size_t p = 0; p < kernel.operands.size(); ++p) {
+        const int t = kernel.operands[p];
+        if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+        bool always_fast = true;
+        for (const Option& option : options_per_kernel_[k]) {
+          if (option.mask >> p & 1) always_fast = false;
+        }
+        if (always_fast && std::find(forced[k].begin(), forced[k].end(), t) ==
+                               forced[k].end()) {
+          forced[k].push_back(t);
+          if (IsStatic()) forced_for_life[t] = 1;
+        }
+      }
+    }
+    for (int k = 0; k < num_kernels; ++k) {
+      uint64_t bytes = 0;
+      std::vector<int> culprits;
+      for (int t : graph_.LiveAt(k)) {
+        const bool fixed_fast = out_.fixed_tier_[t] == v1::TIER_FAST;
+        const bool needed =
+            fixed_fast || forced_for_life[t] ||
+            std::find(forced[k].begin(), forced[k].end(), t) != forced[k].end();
+        if (needed) {
+          bytes += graph_.tensor(t).size_bytes;
+          culprits.push_back(t);
+        }
+      }
+      if (bytes <= options_.kernel_limit_bytes[k]) continue;
+      std::sort(culprits.begin(), culprits.end(), [&](int a, int b) {
+        return graph_.tensor(a).size_bytes > graph_.tensor(b).size_bytes;
+      });
+      std::vector<std::string> names;
+      for (size_t i = 0; i < culprits.size() && i < 5; ++i) {
+        names.push_back(absl::StrCat("'", graph_.tensor(culprits[i]).id, "' (",
+                                     graph_.tensor(culprits[i]).size_bytes,
+                                     " bytes)"));
+      }
+      if (culprits.size() > 5) {
+        names.push_back(absl::StrCat("and ", culprits.size() - 5, " more"));
+      }
+      out_.infeasible_ = absl::StrFormat(
+          "kernel #%d '%s' needs %u bytes of fast memory for tensors that "
+          "must be fast while it runs (%s), more than its limit of %u bytes",
+          k, graph_.kernel(k).id, bytes, absl::StrJoin(names, ", "),
+          options_.kernel_limit_bytes[k]);
+      return true;
+    }
+    return false;
+  }
+
+  void AddTensorFlow(int t) {
+    Formulation::TensorFlow& flow = out_.flows_[t];
+    const TensorInfo& tensor = graph_.tensor(t);
+    IlpModel& m = out_.model_;
+    if (IsStatic()) {
+      flow.gadgets = {tensor.first_live};
+      flow.static_fast = m.AddBinary(0);
+      return;
+    }
+    flow.gadgets = tensor.users;
+    const int num_gadgets = static_cast<int>(flow.gadgets.size());
+    const double read_us = profile_.SyncToFastUs(tensor.size_bytes);
+    const double write_us = profile_.SyncToSlowUs(tensor.size_bytes);
+    flow.source_f1 = m.AddBinary(0);
+    flow.source_s = m.AddBinary(0);
+    flow.reads.assign(num_gadgets, -1);
+    flow.intervals.assign(num_gadgets, {});
+    for (int g = 1; g < num_gadgets; ++g) flow.reads[g] = m.AddBinary(read_us);
+    for (int g = 0; g < num_gadgets; ++g) {
+      Formulation::Interval& in = flow.intervals[g];
+      const bool last = g + 1 == num_gadgets;
+      // After the last gadget the tensor is dead unless it stays live to the
+      // end of the iteration (an updated weight); only then can moves there
+      // change anything.
+      const bool trailing = !last || tensor.last_live > flow.gadgets[g];
+      in.f1_f1 = m.AddBinary(0);
+      in.s_s = m.AddBinary(0);
+      if (trailing) in.f1_s = m.AddBinary(write_us);
+      if (g >= 1) {
+        in.f2_f2 = m.AddBinary(0);
+        if (trailing) in.f2_s = m.AddBinary(0);
+      }
+    }
+    // Flow conservation.
+    std::vector<IlpModel::Term> terms;
+    auto row_equal = [&](double rhs) {
+      m.AddRow(rhs, rhs, terms);
+      terms.clear();
+    };
+    auto add = [&](int column, double coefficient) {
+      if (column >= 0) terms.emplace_back(column, coefficient);
+    };
+    add(flow.source_f1, 1);
+    add(flow.source_s, 1);
+    row_equal(1);
+    for (int g = 0; g < num_gadgets; ++g) {
+      const Formulation::Interval& out = flow.intervals[g];
+      // F1(g): in = out.
+      add(g == 0 ? flow.source_f1 : flow.intervals[g - 1].f1_f1, 1);
+      add(out.f1_f1, -1);
+      add(out.f1_s, -1);
+      row_equal(0);
+      // F2(g), g >= 1.
+      if (g >= 1) {
+        add(flow.intervals[g - 1].f2_f2, 1);
+        add(flow.reads[g], 1);
+        add(out.f2_f2, -1);
+        add(out.f2_s, -1);
+        row_equal(0);
+      }
+      // S(g).
+      if (g == 0) {
+        add(flow.source_s, 1);
+      } else {
+        const Formulation::Interval& prev = flow.intervals[g - 1];
+        add(prev.s_s, 1);
+        add(prev.f1_s, 1);
+        add(prev.f2_s, 1);
+        add(flow.reads[g], -1);
+      }
+      add(out.s_s, -1);
+      row_equal(0);
+    }
+  }
+
+  // Appends the terms of D(t,k) (scaled by `scale`) to `terms`, or adds its
+  // constant value times `scale` to `*constant`.
+  void AppendFast(int t, int k, double scale,
+                  std::vector<IlpModel::Term>& terms, double* constant) const {
+    const v1::Tier fixed = out_.fixed_tier_[t];
+    if (fixed != v1::TIER_UNSPECIFIED) {
+      if (fixed == v1::TIER_FAST) *constant += scale;
+      return;
+    }
+    const Formulation::TensorFlow& flow = out_.flows_[t];
+    if (flow.static_fast >= 0) {
+      terms.emplace_back(flow.static_fast, scale);
+      return;
+    }
+    // Latest gadget at or before k.
+    const int g = static_cast<int>(
+        std::upper_bound(flow.gadgets.begin(), flow.gadgets.end(), k) -
+        flow.gadgets.begin() - 1);
+    auto add = [&](int column) {
+      if (column >= 0) terms.emplace_back(column, scale);
+    };
+    if (flow.gadgets[g] == k) {
+      if (g == 0) {
+        add(flow.source_f1);
+      } else {
+        add(flow.intervals[g - 1].f1_f1);
+        add(flow.intervals[g - 1].f2_f2);
+        add(flow.reads[g]);
+      }
+    } else {
+      add(flow.intervals[g].f1_f1);
+      add(flow.intervals[g].f2_f2);
+    }
+  }
+
+  void AddKernelCost(int k) {
+    const KernelInfo& kernel = graph_.kernel(k);
+    const KernelCost& cost = *costs_[k];
+    IlpModel& m = out_.model_;
+    std::vector<IlpModel::Term> terms;
+    double constant = 0;
+    if (cost.separable()) {
+      // time = base + sum_p penalty_p * (1 - D(t_p, k)).
+      m.objective_offset += cost.all_fast_time_us();
+      for (size_t p = 0; p < kernel.operands.size(); ++p) {
+        const double penalty = cost.slow_penalty_us()[p];
+        m.objective_offset += penalty;
+        AppendFast(kernel.operands[p], k, -penalty, terms, &m.objective_offset);
+      }
+      for (const auto& [column, coefficient] : terms) {
+        m.objective[column] += coefficient;
+      }
+      return;
+    }
+    const std::vector<Option>& options = options_per_kernel_[k];
+    // Free distinct operand tensors and a representative position of each.
+    std::vector<std::pair<int, int>> free_operands;  // (tensor, position)
+    for (size_t p = 0; p < kernel.operands.size(); ++p) {
+      const int t = kernel.operands[p];
+      if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+      bool seen = false;
+      for (const auto& [other, q] : free_operands) seen |= other == t;
+      if (!seen) free_operands.emplace_back(t, static_cast<int>(p));
+    }
+    if (options.size() == 1) {
+      // The time is fixed, and so is each free operand's tier at k.
+      m.objective_offset += options[0].time_us;
+      for (const auto& [t, p] : free_operands) {
+        const bool fast = !(options[0].mask >> p & 1);
+        terms.clear();
+        constant = 0;
+        AppendFast(t, k, 1, terms, &constant);
+        m.AddRow(fast ? 1 : 0, fast ? 1 : 0, terms);
+      }
+      return;
+    }
+    // y[k,c] with sum_c y = 1 and sum_{c: j fast} y = D(j,k).
+    std::vector<int> y(options.size());
+    for (size_t c = 0; c < options.size(); ++c) {
+      y[c] = m.AddBinary(options[c].time_us);
+      terms.emplace_back(y[c], 1);
+    }
+    m.AddRow(1, 1, terms);
+    for (const auto& [t, p] : free_operands) {
+      terms.clear();
+      constant = 0;
+      for (size_t c = 0; c < options.size(); ++c) {
+        if (!(options[c].mask >> p & 1)) terms.emplace_back(y[c], 1);
+      }
+      AppendFast(t, k, -1, terms, &constant);
+      m.AddRow(0, 0, terms);
+    }
+  }
+
+  void AddCapacityRows() {
+    IlpModel& m = out_.model_;
+    std::vector<IlpModel::Term> terms, previous_terms;
+    double previous_rhs = -1;
+    for (int k = 0; k < graph_.num_kernels(); ++k) {
+      terms.clear();
+      double fixed_fast = 0;
+      double free_units = 0;
+      for (int t : graph_.LiveAt(k)) {
+        const double size = Units(graph_.tensor(t).size_bytes);
+        AppendFast(t, k, size, terms, &fixed_fast);
+        if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) free_units += size;
+      }
+      const double rhs = Units(options_.kernel_limit_bytes[k]) - fixed_fast;
+      // Rows that cannot bind, or that repeat the previous kernel's, add
+      // nothing but LP work.
+      if (free_units <= rhs) continue;
+      std::sort(terms.begin(), terms.end());
+      if (rhs == previous_rhs && terms == previous_terms) continue;
+      m.AddRow(-kInfinity, rhs, terms);
+      previous_terms = terms;
+      previous_rhs = rhs;
+    }
+  }
+
+  const GraphModel& graph_;
+  const ProfileModel& profile_;
+  const FormulationOptions& options_;
+  Formulation& out_;
+  std::vector<int> too_big_;
+  std::vector<const KernelCost*> costs_;
+  std::vector<std::vector<Option>> options_per_kernel_;
+};
+
+absl::StatusOr<Formulation> Formulation::Build(
+    const GraphModel& graph, const ProfileModel& profile,
+    const FormulationOptions& options) {
+  if (options.method != v1::METHOD_STATIC &&
+      options.method != v1::METHOD_SYNCHRONOUS) {
+    return absl::InvalidArgumentError(
+        "the ILP formulation supports the static and synchronous methods");
+  }
+  if (static_cast<int>(options.kernel_limit_bytes.size()) !=
+      graph.num_kernels()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kernel_limit_bytes has ", options.kernel_limit_bytes.size(),
+        " entries for ", graph.num_kernels(), " kernels"));
+  }
+  Formulation formulation;
+  FormulationBuilder builder(graph, profile, options, formulation);
+  absl::Status status = builder.Build();
+  if (!status.ok()) return status;
+  if (formulation.infeasible_.has_value()) formulation.model_ = IlpModel();
+  return formulation;
+}
+
+std::vector<TensorSchedule> Formulation::Decode(
+    const std::vector<double>& values) const {
+  auto on = [&](int column) { return column >= 0 && values[column] > 0.5; };
+  std::vector<TensorSchedule> schedule(graph_->num_tensors());
+  for (int t = 0; t < graph_->num_tensors(); ++t) {
+    TensorSchedule& out = schedule[t];
+    if (fixed_tier_[t] != v1::TIER_UNSPECIFIED) {
+      out.creation_tier = fixed_tier_[t];
+      continue;
+    }
+    const TensorFlow& flow = flows_[t];
+    if (flow.static_fast >= 0) {
+      out.creation_tier = on(flow.static_fast) ? v1::TIER_FAST : v1::TIER_SLOW;
+      continue;
+    }
+    enum class State {
+      kF1,
+      kF2,
+      kS
+    } state = on(flow.source_f1) ? State::kF1 : State::kS;
+    out.creation_tier = state == State::kF1 ? v1::TIER_FAST : v1::TIER_SLOW;
+    for (size_t g = 0; g < flow.gadgets.size(); ++g) {
+      const int kernel = flow.gadgets[g];
+      if (state == State::kS && on(flow.reads[g])) {
+        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, true});
+        state = State::kF2;
+      }
+      const Interval& in = flow.intervals[g];
+      if (state == State::kF1 && on(in.f1_s)) {
+        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, true});
+        state = State::kS;
+      } else if (state == State::kF2 && on(in.f2_s)) {
+        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, true});
+        state = State::kS;
+      }
+    }
+  }
+  return schedule;
+}
+
+}  // namespace autotm::solver

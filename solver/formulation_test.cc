@@ -1,1 +1,427 @@
-// placeholder: being written
+// Tests of the static and synchronous ILPs, end to end through CBC: optima
+// computed by hand on tiny graphs, and brute-force enumeration of every
+// placement/move schedule on random small graphs.
+#include "solver/formulation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solver/cbc_solver.h"
+#include "solver/planner.h"
+#include "solver/schedule.h"
+#include "solver/testing/test_graphs.h"
+#include "solver/verifier.h"
+
+namespace autotm::solver {
+namespace {
+
+using ::autotm::solver::testing::FullTableProfile;
+using ::autotm::solver::testing::GraphBuilder;
+using ::autotm::solver::testing::MustGraph;
+using ::autotm::solver::testing::MustProfile;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMiB = 1 << 20;
+const double kReadUs4MiB = 4.0 * kMiB / 29e3;   // 29 GB/s
+const double kWriteUs4MiB = 4.0 * kMiB / 12e3;  // 12 GB/s
+
+// x -> k0 -> a -> k1 -> b -> k2 -> c -> k3(a, c) -> d; 4 MiB each but d
+// (1 MiB). `a` is idle at k2, where a, b and c are all live (12 MiB); 9 MiB
+// suffice everywhere else.
+GraphModel ChainGraph() {
+  GraphBuilder builder("chain");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "c"}, {"d"});
+  return MustGraph(builder.graph());
+}
+
+// 100 us with every operand fast, plus 1000 us per slow operand.
+double PenaltyTime(int kernel, ConfigMask mask) {
+  return 100.0 + 1000.0 * std::popcount(mask);
+}
+
+PlanOutcome MustPlan(const GraphModel& graph, const ProfileModel& profile,
+                     v1::Method method, uint64_t budget) {
+  auto solver = MakeCbcSolver();
+  PlanOptions options;
+  options.method = method;
+  options.budget_bytes = budget;
+  options.relative_gap = 1e-9;
+  options.time_limit_seconds = 30;
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, solver.get());
+  EXPECT_TRUE(outcome.ok()) << outcome.status();
+  if (!outcome.ok()) return {};
+  if (outcome->plan.has_value()) {
+    absl::StatusOr<VerifyReport> report =
+        VerifyPlan(graph, profile, *outcome->plan, budget);
+    EXPECT_TRUE(report.ok()) << report.status();
+  }
+  return *std::move(outcome);
+}
+
+TEST(FormulationTest, ChainFitsEntirelyAtTwelveMiB) {
+  GraphModel graph = ChainGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS}) {
+    PlanOutcome outcome = MustPlan(graph, profile, method, 12 * kMiB);
+    ASSERT_TRUE(outcome.plan.has_value()) << MethodName(method);
+    EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_OPTIMAL);
+    EXPECT_NEAR(outcome.plan->predicted_time_us(), 400.0, 1e-6);
+    EXPECT_EQ(outcome.plan->moves_size(), 0);
+    EXPECT_EQ(outcome.plan->peak_fast_bytes(), 12 * kMiB);
+  }
+}
+
+TEST(FormulationTest, SyncEvictsIdleTensorAtNineMiB) {
+  GraphModel graph = ChainGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOutcome outcome =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB);
+  ASSERT_TRUE(outcome.plan.has_value());
+  const v1::Plan& plan = *outcome.plan;
+  // `a` is written to the slow tier after k1 and read back before k3.
+  EXPECT_NEAR(plan.predicted_time_us(), 400.0 + kWriteUs4MiB + kReadUs4MiB,
+              1e-6);
+  ASSERT_EQ(plan.moves_size(), 2);
+  EXPECT_EQ(plan.moves(0).tensor_id(), "a");
+  EXPECT_EQ(plan.moves(0).kernel_id(), "k1");
+  EXPECT_EQ(plan.moves(0).direction(), v1::MOVE_DIRECTION_TO_SLOW);
+  EXPECT_EQ(plan.moves(0).bytes_copied(), 4 * kMiB);
+  EXPECT_EQ(plan.moves(1).tensor_id(), "a");
+  EXPECT_EQ(plan.moves(1).kernel_id(), "k3");
+  EXPECT_EQ(plan.moves(1).direction(), v1::MOVE_DIRECTION_TO_FAST);
+  EXPECT_EQ(plan.peak_fast_bytes(), 9 * kMiB);
+}
+
+TEST(FormulationTest, StaticCannotMoveSoPaysTwoSlowOperands) {
+  GraphModel graph = ChainGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOutcome outcome = MustPlan(graph, profile, v1::METHOD_STATIC, 9 * kMiB);
+  ASSERT_TRUE(outcome.plan.has_value());
+  // Cheapest: b or c slow for its whole life (two slow operand uses).
+  EXPECT_NEAR(outcome.plan->predicted_time_us(), 2400.0, 1e-6);
+  EXPECT_EQ(outcome.plan->moves_size(), 0);
+}
+
+TEST(FormulationTest, MovePaysOffOnlyWhenTheBudgetBinds) {
+  // At 12 MiB the same graph plans no move; at 9 MiB exactly one tensor
+  // makes a round trip; as the budget shrinks the time never falls, and the
+  // sync plan is never worse than static.
+  GraphModel graph = ChainGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  double previous = 0;
+  for (uint64_t budget : {12 * kMiB, 10 * kMiB, 9 * kMiB, 6 * kMiB}) {
+    PlanOutcome sync = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget);
+    PlanOutcome fixed = MustPlan(graph, profile, v1::METHOD_STATIC, budget);
+    ASSERT_TRUE(sync.plan && fixed.plan);
+    EXPECT_LE(sync.plan->predicted_time_us(),
+              fixed.plan->predicted_time_us() + 1e-6);
+    EXPECT_GE(sync.plan->predicted_time_us(), previous - 1e-6);
+    previous = sync.plan->predicted_time_us();
+  }
+}
+
+TEST(FormulationTest, MissingConfigurationIsNeverChosen) {
+  GraphModel graph = ChainGraph();
+  // Drop every configuration of k1 where its output b is slow, and make
+  // those the cheap ones elsewhere: the plan must still avoid them.
+  v1::Profile proto = FullTableProfile(graph, PenaltyTime);
+  auto* configs = proto.mutable_kernels(1)->mutable_configs();
+  for (int i = configs->size() - 1; i >= 0; --i) {
+    if (configs->Get(i).config().back() == 'S') configs->DeleteSubrange(i, 1);
+  }
+  ProfileModel profile = MustProfile(proto);
+  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS}) {
+    PlanOutcome outcome = MustPlan(graph, profile, method, 4 * kMiB);
+    ASSERT_TRUE(outcome.plan.has_value());
+    EXPECT_THAT(outcome.plan->kernels(1).config(), ::testing::EndsWith("|F"));
+  }
+}
+
+TEST(FormulationTest, FixedFastTensorOverBudgetIsInfeasibleNamingKernel) {
+  GraphBuilder builder("pinned");
+  builder.Tensor("w", 16 * kMiB, v1::TENSOR_ROLE_WEIGHT, v1::TIER_FAST)
+      .Tensor("x", kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("y", kMiB)
+      .Kernel("matmul", {"x", "w"}, {"y"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS}) {
+    PlanOutcome outcome = MustPlan(graph, profile, method, 8 * kMiB);
+    EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_INFEASIBLE);
+    EXPECT_FALSE(outcome.plan.has_value());
+    EXPECT_THAT(outcome.diagnostic, HasSubstr("'matmul'"));
+    EXPECT_THAT(outcome.diagnostic, HasSubstr("'w'"));
+  }
+}
+
+TEST(FormulationTest, OperandsOnlyProfiledFastAreMustBeFast) {
+  // The profile only knows k1 with everything fast: at k1, a and b must be
+  // fast together (8 MiB), which a 6 MiB budget cannot hold.
+  GraphModel graph = ChainGraph();
+  v1::Profile proto = FullTableProfile(graph, PenaltyTime);
+  auto* configs = proto.mutable_kernels(1)->mutable_configs();
+  for (int i = configs->size() - 1; i >= 0; --i) {
+    if (configs->Get(i).config() != "F|F") configs->DeleteSubrange(i, 1);
+  }
+  ProfileModel profile = MustProfile(proto);
+  PlanOutcome outcome =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 6 * kMiB);
+  EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_INFEASIBLE);
+  EXPECT_THAT(outcome.diagnostic, HasSubstr("kernel #1 'k1'"));
+  EXPECT_THAT(outcome.diagnostic, HasSubstr("8388608 bytes"));
+}
+
+TEST(FormulationTest, TensorLargerThanBudgetHasNoVariables) {
+  GraphBuilder builder("big");
+  builder.Tensor("x", kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("huge", 64 * kMiB)
+      .Tensor("y", kMiB)
+      .Kernel("k0", {"x"}, {"huge"})
+      .Kernel("k1", {"huge"}, {"y"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  FormulationOptions options;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 8 * kMiB);
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(formulation.ok()) << formulation.status();
+  // x and y: 2 creation + 2 sink edges each; k0 and k1: 2 configuration
+  // variables each. `huge` contributes none.
+  EXPECT_EQ(formulation->model().num_columns(), 12);
+  PlanOutcome outcome =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 8 * kMiB);
+  ASSERT_TRUE(outcome.plan.has_value());
+  EXPECT_EQ(outcome.plan->tensors(1).creation_tier(), v1::TIER_SLOW);
+  // x and y fast, huge slow at both kernels: 2 slow uses.
+  EXPECT_NEAR(outcome.plan->predicted_time_us(), 2200.0, 1e-6);
+}
+
+TEST(FormulationTest, SeparableCostNeedsNoConfigurationVariables) {
+  GraphModel graph = ChainGraph();
+  v1::Profile proto = FullTableProfile(graph, PenaltyTime);
+  for (v1::KernelProfile& kernel : *proto.mutable_kernels()) {
+    const int inputs = kernel.signature().inputs_size();
+    const int outputs = kernel.signature().outputs_size();
+    kernel.clear_configs();
+    kernel.mutable_separable()->set_all_fast_time_us(100);
+    for (int i = 0; i < inputs; ++i) {
+      kernel.mutable_separable()->add_input_slow_penalty_us(1000);
+    }
+    for (int i = 0; i < outputs; ++i) {
+      kernel.mutable_separable()->add_output_slow_penalty_us(1000);
+    }
+  }
+  ProfileModel separable = MustProfile(proto);
+  ProfileModel table = MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (uint64_t budget : {12 * kMiB, 8 * kMiB, 4 * kMiB}) {
+    PlanOutcome a = MustPlan(graph, separable, v1::METHOD_SYNCHRONOUS, budget);
+    PlanOutcome b = MustPlan(graph, table, v1::METHOD_SYNCHRONOUS, budget);
+    ASSERT_TRUE(a.plan && b.plan);
+    // The same costs, so the same optimum, with fewer variables.
+    EXPECT_NEAR(a.plan->predicted_time_us(), b.plan->predicted_time_us(), 1e-6);
+    EXPECT_LT(a.stats.variables(), b.stats.variables());
+  }
+}
+
+TEST(FormulationTest, UpdatedWeightCanBeEvictedAfterItsLastUse) {
+  // w.next is produced by the update and stays live to the end of the
+  // iteration: a sync plan can write it out right after it is produced.
+  GraphBuilder builder("sgd");
+  builder.Tensor("x", kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("w", kMiB, v1::TENSOR_ROLE_WEIGHT)
+      .Tensor("g", kMiB)
+      .Tensor("w.next", 4 * kMiB, v1::TENSOR_ROLE_WEIGHT)
+      .Tensor("h", 4 * kMiB)
+      .Tensor("y", 4 * kMiB)
+      .Kernel("grad", {"x", "w"}, {"g"})
+      .Kernel("update", {"w", "g"}, {"w.next"})
+      .Kernel("other", {"x"}, {"h"})
+      .Kernel("last", {"h"}, {"y"});
+  GraphModel graph = MustGraph(builder.graph());
+  ASSERT_EQ(graph.tensor(3).last_live, 3);
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  // At "last" w.next, h and y are live (12 MiB) with a budget of 8 MiB, so
+  // w.next must be slow there; its last use is "update".
+  PlanOutcome outcome =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 8 * kMiB);
+  ASSERT_TRUE(outcome.plan.has_value());
+  bool evicted = false;
+  for (const v1::Move& move : outcome.plan->moves()) {
+    evicted |= move.tensor_id() == "w.next" &&
+               move.direction() == v1::MOVE_DIRECTION_TO_SLOW;
+  }
+  // Either w.next is written out after "update" (349.5 us) or it is
+  // created slow (a 1000 us slow output): the write is cheaper.
+  EXPECT_TRUE(evicted);
+  EXPECT_NEAR(outcome.plan->predicted_time_us(), 400.0 + kWriteUs4MiB, 1e-6);
+}
+
+// ---------------------------------------------------------------------------
+// Brute force: enumerate every schedule of the decision space and compare
+// the best feasible one with the ILP optimum.
+
+// Every schedule of one tensor: the tier at each gadget kernel and in the
+// interval after it (sync), or just the creation tier (static).
+std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
+                                            v1::Method method) {
+  std::vector<TensorSchedule> all;
+  if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
+    all.push_back({tensor.fixed_tier, {}});
+    return all;
+  }
+  if (method == v1::METHOD_STATIC) {
+    all.push_back({v1::TIER_FAST, {}});
+    all.push_back({v1::TIER_SLOW, {}});
+    return all;
+  }
+  const int gadgets = static_cast<int>(tensor.users.size());
+  // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g).
+  const int bits = 2 * gadgets;
+  for (int code = 0; code < (1 << bits); ++code) {
+    auto at = [&](int g) { return (code >> (2 * g) & 1) != 0; };
+    auto after = [&](int g) { return (code >> (2 * g + 1) & 1) != 0; };
+    bool valid = true;
+    for (int g = 0; g < gadgets && valid; ++g) {
+      if (after(g) && !at(g)) valid = false;  // no move to fast after a use
+      if (g + 1 < gadgets && after(g) && !at(g + 1)) valid = false;
+      const bool trailing =
+          g + 1 < gadgets || tensor.last_live > tensor.users[g];
+      if (!trailing && after(g) != at(g)) valid = false;  // canonical
+    }
+    if (!valid) continue;
+    TensorSchedule schedule;
+    schedule.creation_tier = at(0) ? v1::TIER_FAST : v1::TIER_SLOW;
+    for (int g = 0; g < gadgets; ++g) {
+      const int kernel = tensor.users[g];
+      if (g > 0 && !after(g - 1) && at(g)) {
+        schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, true});
+      }
+      if (at(g) && !after(g)) {
+        schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, true});
+      }
+    }
+    all.push_back(std::move(schedule));
+  }
+  return all;
+}
+
+// Best predicted time over all schedules that fit the budget and use only
+// profiled configurations; +inf when none does.
+double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
+                         v1::Method method, uint64_t budget) {
+  std::vector<std::vector<TensorSchedule>> choices;
+  for (const TensorInfo& tensor : graph.tensors()) {
+    choices.push_back(TensorSchedules(tensor, method));
+  }
+  std::vector<TensorSchedule> current(graph.num_tensors());
+  double best = std::numeric_limits<double>::infinity();
+  std::function<void(int)> recurse = [&](int t) {
+    if (t == graph.num_tensors()) {
+      absl::StatusOr<v1::Plan> plan =
+          AssemblePlan(graph, profile, current, method, budget);
+      if (plan.ok() && plan->peak_fast_bytes() <= budget) {
+        best = std::min(best, plan->predicted_time_us());
+      }
+      return;
+    }
+    for (const TensorSchedule& schedule : choices[t]) {
+      current[t] = schedule;
+      recurse(t + 1);
+    }
+  };
+  recurse(0);
+  return best;
+}
+
+double SearchSpace(const GraphModel& graph, v1::Method method) {
+  double size = 1;
+  for (const TensorInfo& tensor : graph.tensors()) {
+    size *= TensorSchedules(tensor, method).size();
+  }
+  return size;
+}
+
+TEST(FormulationBruteForceTest, IlpOptimumEqualsEnumeratedOptimum) {
+  std::mt19937_64 rng(20260127);
+  constexpr int kGraphs = 16;
+  int graphs_checked = 0;
+  int comparisons = 0;
+  int sync_beats_static = 0;
+  int infeasible = 0;
+  while (graphs_checked < kGraphs) {
+    GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    if (SearchSpace(graph, v1::METHOD_SYNCHRONOUS) > 3e4) continue;
+    ++graphs_checked;
+    v1::Profile proto = FullTableProfile(graph, [&](int k, ConfigMask mask) {
+      const int inputs = graph.kernel(k).num_inputs;
+      return testing::OptaneLikeTimeUs(50.0 + 40.0 * k, inputs, mask);
+    });
+    // Every other graph loses a third of its configurations, so that the
+    // "missing configuration is never chosen" rule and infeasibility are
+    // exercised too.
+    if (graphs_checked % 2 == 0) {
+      for (v1::KernelProfile& kernel : *proto.mutable_kernels()) {
+        auto* configs = kernel.mutable_configs();
+        for (int i = configs->size() - 1; i >= 0; --i) {
+          if (configs->size() > 1 && rng() % 3 == 0) {
+            configs->DeleteSubrange(i, 1);
+          }
+        }
+      }
+    }
+    ProfileModel profile = MustProfile(proto);
+    for (double fraction : {0.3, 0.5, 0.75, 1.0}) {
+      const uint64_t budget =
+          static_cast<uint64_t>(fraction * graph.PeakLiveBytes());
+      double optimum[2];
+      int index = 0;
+      for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS}) {
+        const double expected =
+            BruteForceOptimum(graph, profile, method, budget);
+        optimum[index++] = expected;
+        PlanOutcome outcome = MustPlan(graph, profile, method, budget);
+        ++comparisons;
+        if (std::isinf(expected)) {
+          ++infeasible;
+          EXPECT_FALSE(outcome.plan.has_value());
+          EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_INFEASIBLE);
+          continue;
+        }
+        ASSERT_TRUE(outcome.plan.has_value())
+            << MethodName(method) << " budget " << budget << ": "
+            << outcome.diagnostic;
+        EXPECT_NEAR(outcome.plan->predicted_time_us(), expected,
+                    1e-6 * expected)
+            << MethodName(method) << " at " << fraction << " of peak on graph "
+            << graphs_checked;
+      }
+      if (optimum[1] < optimum[0] - 1e-6) ++sync_beats_static;
+    }
+  }
+  EXPECT_EQ(comparisons, kGraphs * 4 * 2);
+  // The instances must exercise moves and infeasibility, or the comparison
+  // proves little.
+  EXPECT_GT(sync_beats_static, 0);
+  EXPECT_GT(infeasible, 0);
+  std::cout << comparisons << " comparisons, sync beat static in "
+            << sync_beats_static << ", infeasible in " << infeasible << "\n";
+}
+
+}  // namespace
+}  // namespace autotm::solver

@@ -4,11 +4,11 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "autotm/v1/graph.pb.h"
 
 namespace autotm::solver {
@@ -76,8 +76,8 @@ class GraphModel {
   const std::vector<KernelInfo>& kernels() const { return kernels_; }
 
   // Index of the tensor or kernel with this id, or -1.
-  int FindTensor(std::string_view id) const;
-  int FindKernel(std::string_view id) const;
+  int FindTensor(absl::string_view id) const;
+  int FindKernel(absl::string_view id) const;
 
   // Tensors live at `kernel`, ascending by index.
   const std::vector<int>& LiveAt(int kernel) const { return live_[kernel]; }

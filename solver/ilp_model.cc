@@ -9,8 +9,7 @@ int IlpModel::num_integer() const {
   return static_cast<int>(std::count(is_integer.begin(), is_integer.end(), 1));
 }
 
-int IlpModel::AddColumn(double lower, double upper, double cost,
-                        bool integer) {
+int IlpModel::AddColumn(double lower, double upper, double cost, bool integer) {
   col_lower.push_back(lower);
   col_upper.push_back(upper);
   objective.push_back(cost);

@@ -1,1 +1,251 @@
-// placeholder: being written
+#include "solver/profile_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "solver/signature.h"
+
+namespace autotm::solver {
+namespace {
+
+bool IsFiniteNonNegative(double value) {
+  return std::isfinite(value) && value >= 0;
+}
+
+absl::Status KernelProfileError(const std::string& key,
+                                absl::string_view problem) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("profile kernel ", key, ": ", problem));
+}
+
+// Copy time in microseconds: bytes / (GB/s * 1e9) seconds.
+double CopyUs(uint64_t bytes, double gb_per_s) {
+  return static_cast<double>(bytes) / (gb_per_s * 1e3);
+}
+
+}  // namespace
+
+absl::StatusOr<ConfigMask> ParseConfig(absl::string_view config, int num_inputs,
+                                       int num_outputs) {
+  const size_t bar = config.find('|');
+  if (bar == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration \"", config,
+                     "\" has no '|' between inputs and outputs"));
+  }
+  const absl::string_view inputs = config.substr(0, bar);
+  const absl::string_view outputs = config.substr(bar + 1);
+  if (static_cast<int>(inputs.size()) != num_inputs ||
+      static_cast<int>(outputs.size()) != num_outputs) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "configuration \"%s\" has %d inputs and %d outputs; the kernel has %d "
+        "and %d",
+        config, inputs.size(), outputs.size(), num_inputs, num_outputs));
+  }
+  if (num_inputs + num_outputs > 63) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "configuration \"", config, "\" has more than 63 operands"));
+  }
+  ConfigMask mask = 0;
+  int position = 0;
+  for (absl::string_view part : {inputs, outputs}) {
+    for (char c : part) {
+      if (c == 'S') {
+        mask |= ConfigMask{1} << position;
+      } else if (c != 'F') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("configuration \"", config, "\" has '",
+                         std::string(1, c), "'; use F (fast) or S (slow)"));
+      }
+      ++position;
+    }
+  }
+  return mask;
+}
+
+std::string FormatConfig(ConfigMask mask, int num_inputs, int num_outputs) {
+  std::string text;
+  text.reserve(num_inputs + num_outputs + 1);
+  for (int p = 0; p < num_inputs + num_outputs; ++p) {
+    if (p == num_inputs) text.push_back('|');
+    text.push_back((mask >> p & 1) ? 'S' : 'F');
+  }
+  if (num_inputs + num_outputs == num_inputs) text.push_back('|');
+  return text;
+}
+
+std::optional<double> KernelCost::TimeUs(ConfigMask mask) const {
+  if (separable_) {
+    double time = all_fast_time_us_;
+    for (size_t p = 0; p < slow_penalty_us_.size(); ++p) {
+      if (mask >> p & 1) time += slow_penalty_us_[p];
+    }
+    return time;
+  }
+  auto it = std::lower_bound(table_.begin(), table_.end(), mask,
+                             [](const std::pair<ConfigMask, double>& entry,
+                                ConfigMask m) { return entry.first < m; });
+  if (it == table_.end() || it->first != mask) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<ProfileModel> ProfileModel::Create(const v1::Profile& profile) {
+  ProfileModel model;
+  model.host_class_ = profile.host_class();
+  model.bandwidths_ = profile.bandwidths();
+  const v1::CopyBandwidths& bw = profile.bandwidths();
+  const std::pair<const char*, double> bandwidths[] = {
+      {"slow_to_fast_sync_gb_per_s", bw.slow_to_fast_sync_gb_per_s()},
+      {"fast_to_slow_sync_gb_per_s", bw.fast_to_slow_sync_gb_per_s()},
+      {"slow_to_fast_async_gb_per_s", bw.slow_to_fast_async_gb_per_s()},
+      {"fast_to_slow_async_gb_per_s", bw.fast_to_slow_async_gb_per_s()}};
+  for (const auto& [name, value] : bandwidths) {
+    if (!std::isfinite(value) || value <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("profile bandwidths.", name, " is ", value,
+                       "; it must be a positive number of GB/s"));
+    }
+  }
+
+  for (int i = 0; i < profile.kernels_size(); ++i) {
+    const v1::KernelProfile& entry = profile.kernels(i);
+    if (!entry.has_signature() || entry.signature().op().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("profile kernel #", i, " has no signature"));
+    }
+    const std::string key = SignatureKey(entry.signature());
+    KernelCost cost;
+    cost.num_inputs_ = entry.signature().inputs_size();
+    cost.num_outputs_ = entry.signature().outputs_size();
+    const int num_operands = cost.num_inputs_ + cost.num_outputs_;
+    const bool has_table = entry.configs_size() > 0;
+    const bool has_separable = entry.has_separable();
+    if (has_table == has_separable) {
+      return KernelProfileError(
+          key, has_table ? "has both a configuration table and a separable "
+                           "cost; give exactly one"
+                         : "has neither a configuration table nor a "
+                           "separable cost");
+    }
+    if (has_table) {
+      if (num_operands > kMaxTableOperands) {
+        return KernelProfileError(
+            key,
+            absl::StrCat("has ", num_operands,
+                         " operands; configuration tables are limited "
+                         "to ",
+                         kMaxTableOperands, " operands, use a separable cost"));
+      }
+      for (const v1::ConfigTiming& timing : entry.configs()) {
+        absl::StatusOr<ConfigMask> mask =
+            ParseConfig(timing.config(), cost.num_inputs_, cost.num_outputs_);
+        if (!mask.ok()) return KernelProfileError(key, mask.status().message());
+        if (!IsFiniteNonNegative(timing.time_us())) {
+          return KernelProfileError(
+              key, absl::StrCat("configuration ", timing.config(), " has time ",
+                                timing.time_us(),
+                                " us; times must be finite and >= 0"));
+        }
+        cost.table_.emplace_back(*mask, timing.time_us());
+      }
+      std::sort(cost.table_.begin(), cost.table_.end());
+      for (size_t j = 1; j < cost.table_.size(); ++j) {
+        if (cost.table_[j].first == cost.table_[j - 1].first) {
+          return KernelProfileError(
+              key,
+              absl::StrCat("configuration ",
+                           FormatConfig(cost.table_[j].first, cost.num_inputs_,
+                                        cost.num_outputs_),
+                           " is listed twice"));
+        }
+      }
+    } else {
+      const v1::SeparableCost& separable = entry.separable();
+      if (separable.input_slow_penalty_us_size() != cost.num_inputs_ ||
+          separable.output_slow_penalty_us_size() != cost.num_outputs_) {
+        return KernelProfileError(
+            key, absl::StrFormat(
+                     "separable cost has %d input and %d output penalties "
+                     "for %d inputs and %d outputs",
+                     separable.input_slow_penalty_us_size(),
+                     separable.output_slow_penalty_us_size(), cost.num_inputs_,
+                     cost.num_outputs_));
+      }
+      if (!IsFiniteNonNegative(separable.all_fast_time_us())) {
+        return KernelProfileError(
+            key, "separable all_fast_time_us must be finite and >= 0");
+      }
+      cost.separable_ = true;
+      cost.all_fast_time_us_ = separable.all_fast_time_us();
+      for (double penalty : separable.input_slow_penalty_us()) {
+        cost.slow_penalty_us_.push_back(penalty);
+      }
+      for (double penalty : separable.output_slow_penalty_us()) {
+        cost.slow_penalty_us_.push_back(penalty);
+      }
+      for (double penalty : cost.slow_penalty_us_) {
+        // A negative penalty could make a kernel's time negative.
+        if (!IsFiniteNonNegative(penalty)) {
+          return KernelProfileError(
+              key, "separable penalties must be finite and >= 0");
+        }
+      }
+    }
+    if (!model.costs_.emplace(key, std::move(cost)).second) {
+      return KernelProfileError(key, "appears twice in the profile");
+    }
+  }
+  return model;
+}
+
+const KernelCost* ProfileModel::Find(absl::string_view signature_key) const {
+  auto it = costs_.find(signature_key);
+  return it == costs_.end() ? nullptr : &it->second;
+}
+
+double ProfileModel::SyncToFastUs(uint64_t bytes) const {
+  return CopyUs(bytes, bandwidths_.slow_to_fast_sync_gb_per_s());
+}
+double ProfileModel::SyncToSlowUs(uint64_t bytes) const {
+  return CopyUs(bytes, bandwidths_.fast_to_slow_sync_gb_per_s());
+}
+double ProfileModel::AsyncToFastUs(uint64_t bytes) const {
+  return CopyUs(bytes, bandwidths_.slow_to_fast_async_gb_per_s());
+}
+double ProfileModel::AsyncToSlowUs(uint64_t bytes) const {
+  return CopyUs(bytes, bandwidths_.fast_to_slow_async_gb_per_s());
+}
+
+absl::Status CheckCoverage(const GraphModel& graph,
+                           const ProfileModel& profile) {
+  std::set<std::string> missing;
+  for (const KernelInfo& kernel : graph.kernels()) {
+    if (profile.Find(kernel.signature_key) == nullptr) {
+      missing.insert(kernel.signature_key);
+    }
+  }
+  if (missing.empty()) return absl::OkStatus();
+  constexpr size_t kShown = 20;
+  std::vector<std::string> shown;
+  for (const std::string& key : missing) {
+    if (shown.size() == kShown) break;
+    shown.push_back(key);
+  }
+  std::string more =
+      missing.size() > kShown
+          ? absl::StrCat("\n  ... and ", missing.size() - kShown, " more")
+          : "";
+  return absl::FailedPreconditionError(
+      absl::StrCat("profile '", profile.host_class().name(), "' lacks ",
+                   missing.size(), " kernel signature(s) of graph '",
+                   graph.name(), "':\n  ", absl::StrJoin(shown, "\n  "), more));
+}
+
+}  // namespace autotm::solver

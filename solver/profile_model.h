@@ -5,13 +5,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "autotm/v1/profile.pb.h"
 #include "solver/graph_model.h"
 
@@ -27,7 +27,7 @@ inline constexpr int kMaxTableOperands = 24;
 
 // Parses "FS|F" (inputs '|' outputs; F fast, S slow) for a kernel with the
 // given operand counts. InvalidArgument names the problem.
-absl::StatusOr<ConfigMask> ParseConfig(std::string_view config, int num_inputs,
+absl::StatusOr<ConfigMask> ParseConfig(absl::string_view config, int num_inputs,
                                        int num_outputs);
 // Inverse of ParseConfig.
 std::string FormatConfig(ConfigMask mask, int num_inputs, int num_outputs);
@@ -78,7 +78,7 @@ class ProfileModel {
   int num_kernels() const { return static_cast<int>(costs_.size()); }
 
   // The cost for a signature key (SignatureKey()), or nullptr.
-  const KernelCost* Find(std::string_view signature_key) const;
+  const KernelCost* Find(absl::string_view signature_key) const;
 
   // Copy times in microseconds for `bytes`.
   double SyncToFastUs(uint64_t bytes) const;

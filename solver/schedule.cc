@@ -1,1 +1,220 @@
-// placeholder: being written
+#include "solver/schedule.h"
+
+#include <algorithm>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace autotm::solver {
+namespace {
+
+// Applies the moves of one tensor while walking its live range. Calls
+// `at_kernel(k, tier)` with the tier the tensor has while kernel k runs.
+template <typename AtKernel>
+absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
+                    AtKernel at_kernel) {
+  v1::Tier tier = schedule.creation_tier;
+  size_t next = 0;
+  int previous_kernel = -1;
+  for (const ScheduledMove& move : schedule.moves) {
+    if (move.kernel < tensor.first_live || move.kernel > tensor.last_live) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", tensor.id, "': move at kernel #",
+                       move.kernel, " is outside its live range [",
+                       tensor.first_live, ", ", tensor.last_live, "]"));
+    }
+    if (move.kernel < previous_kernel) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", tensor.id, "': moves are not in kernel order"));
+    }
+    previous_kernel = move.kernel;
+  }
+  for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+    // TO_FAST moves land before the kernel runs, TO_SLOW moves after it.
+    for (size_t m = next;
+         m < schedule.moves.size() && schedule.moves[m].kernel == k; ++m) {
+      if (schedule.moves[m].direction == v1::MOVE_DIRECTION_TO_FAST) {
+        tier = v1::TIER_FAST;
+      }
+    }
+    at_kernel(k, tier);
+    for (; next < schedule.moves.size() && schedule.moves[next].kernel == k;
+         ++next) {
+      if (schedule.moves[next].direction == v1::MOVE_DIRECTION_TO_SLOW) {
+        tier = v1::TIER_SLOW;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<std::vector<v1::Tier>> TiersOverTime(
+    const GraphModel& graph, const std::vector<TensorSchedule>& schedule) {
+  std::vector<std::vector<v1::Tier>> tiers(graph.num_tensors());
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    tiers[t].resize(tensor.last_live - tensor.first_live + 1, v1::TIER_SLOW);
+    // Errors are reported by AssemblePlan; here a bad schedule just yields
+    // whatever the replay produced.
+    (void)Replay(tensor, schedule[t], [&](int k, v1::Tier tier) {
+      tiers[t][k - tensor.first_live] = tier;
+    });
+  }
+  return tiers;
+}
+
+absl::StatusOr<v1::Plan> AssemblePlan(
+    const GraphModel& graph, const ProfileModel& profile,
+    const std::vector<TensorSchedule>& schedule, v1::Method method,
+    uint64_t budget_bytes) {
+  if (static_cast<int>(schedule.size()) != graph.num_tensors()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("schedule has ", schedule.size(), " entries for ",
+                     graph.num_tensors(), " tensors"));
+  }
+  const int num_kernels = graph.num_kernels();
+  // slow[k] = bit mask of slow operand positions is built from per-tensor
+  // tiers at each kernel.
+  std::vector<uint64_t> fast_bytes(num_kernels, 0);
+  std::vector<std::vector<v1::Tier>> tiers(graph.num_tensors());
+
+  struct PendingMove {
+    int kernel;
+    int order;  // 0 = TO_FAST (before the kernel), 1 = TO_SLOW (after)
+    int tensor;
+    ScheduledMove move;
+    uint64_t bytes_copied;
+    double time_us;
+  };
+  std::vector<PendingMove> moves;
+
+  v1::Plan plan;
+  plan.set_graph_name(graph.name());
+  plan.set_budget_bytes(budget_bytes);
+  plan.set_method(method);
+
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    const TensorSchedule& entry = schedule[t];
+    if (entry.creation_tier != v1::TIER_FAST &&
+        entry.creation_tier != v1::TIER_SLOW) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", tensor.id, "': creation tier must be FAST or SLOW"));
+    }
+    tiers[t].assign(tensor.last_live - tensor.first_live + 1, v1::TIER_SLOW);
+    absl::Status replayed = Replay(tensor, entry, [&](int k, v1::Tier tier) {
+      tiers[t][k - tensor.first_live] = tier;
+      if (tier == v1::TIER_FAST) fast_bytes[k] += tensor.size_bytes;
+    });
+    if (!replayed.ok()) return replayed;
+    if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
+      for (v1::Tier tier : tiers[t]) {
+        if (tier != tensor.fixed_tier) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("tensor '", tensor.id,
+                           "' is fixed to one tier but the schedule moves it"));
+        }
+      }
+    }
+    // Keep only the moves that change the tier; price them.
+    v1::Tier tier = entry.creation_tier;
+    bool slow_copy_valid = entry.creation_tier == v1::TIER_SLOW;
+    for (const ScheduledMove& move : entry.moves) {
+      if (move.direction == v1::MOVE_DIRECTION_TO_FAST) {
+        if (tier == v1::TIER_FAST) continue;
+        tier = v1::TIER_FAST;
+        const double time = move.sync
+                                ? profile.SyncToFastUs(tensor.size_bytes)
+                                : profile.AsyncToFastUs(tensor.size_bytes);
+        moves.push_back({move.kernel, 0, t, move, tensor.size_bytes, time});
+      } else if (move.direction == v1::MOVE_DIRECTION_TO_SLOW) {
+        if (tier == v1::TIER_SLOW) continue;
+        tier = v1::TIER_SLOW;
+        if (slow_copy_valid) {
+          moves.push_back({move.kernel, 1, t, move, 0, 0.0});
+        } else {
+          slow_copy_valid = true;
+          const double time = move.sync
+                                  ? profile.SyncToSlowUs(tensor.size_bytes)
+                                  : profile.AsyncToSlowUs(tensor.size_bytes);
+          moves.push_back({move.kernel, 1, t, move, tensor.size_bytes, time});
+        }
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", tensor.id, "': move without direction"));
+      }
+    }
+    v1::TensorPlacement* placement = plan.add_tensors();
+    placement->set_tensor_id(tensor.id);
+    placement->set_creation_tier(entry.creation_tier);
+  }
+
+  std::stable_sort(moves.begin(), moves.end(),
+                   [](const PendingMove& a, const PendingMove& b) {
+                     return std::tie(a.kernel, a.order, a.tensor) <
+                            std::tie(b.kernel, b.order, b.tensor);
+                   });
+  std::vector<double> async_us(num_kernels, 0.0);
+  double sync_move_us = 0;
+  for (size_t i = 0; i < moves.size(); ++i) {
+    const PendingMove& pending = moves[i];
+    v1::Move* move = plan.add_moves();
+    move->set_tensor_id(graph.tensor(pending.tensor).id);
+    move->set_kernel_id(graph.kernel(pending.kernel).id);
+    move->set_kernel_index(pending.kernel);
+    move->set_direction(pending.move.direction);
+    move->set_sync(pending.move.sync);
+    move->set_bytes_copied(pending.bytes_copied);
+    move->set_time_us(pending.time_us);
+    plan.mutable_tensors(pending.tensor)->add_move_indices(i);
+    if (pending.move.sync) {
+      sync_move_us += pending.time_us;
+    } else {
+      async_us[pending.kernel] += pending.time_us;
+    }
+  }
+
+  double kernel_us = 0;
+  double overlap_excess_us = 0;  // async copies longer than their kernel
+  uint64_t peak = 0;
+  for (int k = 0; k < num_kernels; ++k) {
+    const KernelInfo& kernel = graph.kernel(k);
+    ConfigMask mask = 0;
+    for (size_t p = 0; p < kernel.operands.size(); ++p) {
+      const int t = kernel.operands[p];
+      const v1::Tier tier = tiers[t][k - graph.tensor(t).first_live];
+      if (tier == v1::TIER_SLOW) mask |= ConfigMask{1} << p;
+    }
+    const std::string config =
+        FormatConfig(mask, kernel.num_inputs, kernel.num_outputs);
+    const KernelCost* cost = profile.Find(kernel.signature_key);
+    std::optional<double> time =
+        cost == nullptr ? std::nullopt : cost->TimeUs(mask);
+    if (!time.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "kernel #", k, " '", kernel.id, "' would run in configuration ",
+          config, ", which profile '", profile.host_class().name(),
+          "' does not list for ", kernel.signature_key));
+    }
+    v1::KernelChoice* choice = plan.add_kernels();
+    choice->set_kernel_id(kernel.id);
+    choice->set_config(config);
+    choice->set_time_us(*time);
+    choice->set_fast_bytes(fast_bytes[k]);
+    kernel_us += *time;
+    overlap_excess_us += std::max(0.0, async_us[k] - *time);
+    peak = std::max(peak, fast_bytes[k]);
+  }
+  plan.set_kernel_time_us(kernel_us);
+  plan.set_move_time_us(sync_move_us + overlap_excess_us);
+  plan.set_predicted_time_us(kernel_us + sync_move_us + overlap_excess_us);
+  plan.set_peak_fast_bytes(peak);
+  return plan;
+}
+
+}  // namespace autotm::solver

@@ -74,8 +74,8 @@ v1::Profile FullTableProfile(
     signature->set_op("test_op");
     (*signature->mutable_attributes())["kernel"] = kernel.id;
     for (int p = 0; p < static_cast<int>(kernel.operands.size()); ++p) {
-      v1::OperandSpec* spec =
-          p < kernel.num_inputs ? signature->add_inputs() : signature->add_outputs();
+      v1::OperandSpec* spec = p < kernel.num_inputs ? signature->add_inputs()
+                                                    : signature->add_outputs();
       spec->add_dims(static_cast<int64_t>(
           graph.tensor(kernel.operands[p]).size_bytes / 4));
       spec->set_dtype(v1::DATA_TYPE_F32);
@@ -83,7 +83,8 @@ v1::Profile FullTableProfile(
     const int n = static_cast<int>(kernel.operands.size());
     for (ConfigMask mask = 0; mask < (ConfigMask{1} << n); ++mask) {
       v1::ConfigTiming* timing = entry->add_configs();
-      timing->set_config(FormatConfig(mask, kernel.num_inputs, kernel.num_outputs));
+      timing->set_config(
+          FormatConfig(mask, kernel.num_inputs, kernel.num_outputs));
       timing->set_time_us(time_us(k, mask));
     }
   }
@@ -111,19 +112,22 @@ v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels) {
     return id;
   };
   // One or two graph arguments to start from.
-  const int num_args = std::min(max_tensors - 1, 1 + static_cast<int>(rng() % 2));
+  const int num_args =
+      std::min(max_tensors - 1, 1 + static_cast<int>(rng() % 2));
   for (int i = 0; i < num_args; ++i) {
-    available.push_back(new_tensor(i == 0 ? v1::TENSOR_ROLE_INPUT
-                                          : v1::TENSOR_ROLE_WEIGHT));
+    available.push_back(
+        new_tensor(i == 0 ? v1::TENSOR_ROLE_INPUT : v1::TENSOR_ROLE_WEIGHT));
   }
-  std::vector<std::vector<std::string>> inputs(num_kernels), outputs(num_kernels);
+  std::vector<std::vector<std::string>> inputs(num_kernels),
+      outputs(num_kernels);
   for (int k = 0; k < num_kernels; ++k) {
     // Kernel 0 reads every argument so that none is unused.
     if (k == 0) inputs[k] = available;
     const int num_inputs = k == 0 ? 0 : 1 + static_cast<int>(rng() % 2);
     for (int i = 0; i < num_inputs; ++i) {
       const std::string& pick = available[rng() % available.size()];
-      if (std::find(inputs[k].begin(), inputs[k].end(), pick) == inputs[k].end()) {
+      if (std::find(inputs[k].begin(), inputs[k].end(), pick) ==
+          inputs[k].end()) {
         inputs[k].push_back(pick);
       }
     }

@@ -1,0 +1,110 @@
+// AutoTM's static and synchronous placement ILPs (../shared/reference/
+// autotm.md §2), built as a solver-neutral IlpModel, and the decoding of a
+// solution back into per-tensor schedules.
+//
+// Model, per free tensor t with decision points ("gadgets") u_1 < ... < u_G
+// (u_1 = creation, then each distinct consumer; STATIC has only u_1):
+//   * a lifetime flow graph whose unit of flow is the tensor's location
+//     history. At gadget g the tensor is in one of F1 (fast, no slow copy),
+//     F2 (fast with a valid slow copy; g >= 2) or S (slow only). Edges:
+//     creation SOURCE->F1(1) | SOURCE->S(1); in the interval after u_g:
+//     F1->F1, F1->S (a write: fast->slow copy after u_g), F2->F2,
+//     F2->S (free drop of a clean copy), S->S; and at u_g for g >= 2 the
+//     read S(g)->F2(g) (slow->fast copy before u_g). A write can happen at
+//     most once per tensor by construction (F1 is never re-entered), so
+//     AutoTM's write indicator w[t] is not needed.
+//   * The fast-memory indicator D(t,k) is substituted by edge sums (AutoTM's
+//     x/p variables are not created): at u_g the flow into F1(g) and F2(g);
+//     between gadgets the flow on the F1->F1 and F2->F2 interval edges.
+// Per kernel k:
+//   * with a configuration table and more than one usable configuration:
+//     y[k,c] binary, sum_c y[k,c] = 1 and, for each free operand tensor j,
+//     sum_{c: j fast in c} y[k,c] = D(j,k). This tight link is exact for any
+//     set of usable configurations (an integral y picks one configuration,
+//     which must then agree with every operand's tier), so a configuration
+//     missing from the profile can never be chosen, and its LP relaxation is
+//     at least as tight as AutoTM's per-configuration AND linearisation.
+//   * with a separable cost: time = base + sum_j penalty_j (1 - D(j,k)),
+//     linear in D; no y variables.
+//   * capacity: sum_{t live at k} size_t D(t,k) <= L_k, with sizes in MiB;
+//     rows identical to the previous kernel's are not repeated.
+// Objective: sum of kernel times + sum of read and write copy times (us).
+//
+// Reductions: fixed tensors and tensors larger than every limit carry no
+// variables; kernels whose time cannot vary contribute a constant.
+#ifndef AUTOTM_SOLVER_FORMULATION_H_
+#define AUTOTM_SOLVER_FORMULATION_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
+#include "solver/graph_model.h"
+#include "solver/ilp_model.h"
+#include "solver/profile_model.h"
+#include "solver/schedule.h"
+
+namespace autotm::solver {
+
+struct FormulationOptions {
+  // METHOD_STATIC or METHOD_SYNCHRONOUS.
+  v1::Method method = v1::METHOD_SYNCHRONOUS;
+  // Fast-memory limit per kernel, bytes (one entry per kernel).
+  std::vector<uint64_t> kernel_limit_bytes;
+};
+
+class Formulation {
+ public:
+  // Builds the ILP. Errors: InvalidArgument for an unsupported method or a
+  // limit vector of the wrong length; FailedPrecondition when a kernel has
+  // no profiled configuration consistent with the graph's fixed tiers or
+  // repeated operands (names the kernel). A budget that provably cannot be
+  // met is not an error: see infeasible().
+  static absl::StatusOr<Formulation> Build(const GraphModel& graph,
+                                           const ProfileModel& profile,
+                                           const FormulationOptions& options);
+
+  // Set when the budget cannot be met before any solving: explains which
+  // kernel needs more fast memory than its limit, and why. The model is then
+  // empty.
+  const std::optional<std::string>& infeasible() const { return infeasible_; }
+
+  const IlpModel& model() const { return model_; }
+
+  // Decodes a solution of model() (values rounded at 0.5) into one schedule
+  // per tensor, ready for AssemblePlan.
+  std::vector<TensorSchedule> Decode(const std::vector<double>& values) const;
+
+ private:
+  // Columns of one free tensor's flow graph (-1 where an edge does not exist).
+  struct Interval {
+    int f1_f1 = -1, f1_s = -1, f2_f2 = -1, f2_s = -1, s_s = -1;
+  };
+  struct TensorFlow {
+    std::vector<int> gadgets;         // kernel indices u_1 < ... < u_G
+    int source_f1 = -1;               // created fast
+    int source_s = -1;                // created slow
+    std::vector<Interval> intervals;  // after gadget g (the last: to the end)
+    std::vector<int> reads;           // read at gadget g (-1 for g = 0)
+    int static_fast = -1;             // STATIC: the single "fast" column
+  };
+
+  Formulation() = default;
+
+  const GraphModel* graph_ = nullptr;
+  v1::Method method_ = v1::METHOD_UNSPECIFIED;
+  IlpModel model_;
+  // Tier of tensors that carry no variables, else TIER_UNSPECIFIED.
+  std::vector<v1::Tier> fixed_tier_;
+  std::vector<TensorFlow> flows_;
+  std::optional<std::string> infeasible_;
+
+  friend class FormulationBuilder;
+};
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_FORMULATION_H_
