@@ -1,1 +1,164 @@
-// placeholder: being written
+#include "solver/baselines.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "solver/schedule.h"
+
+namespace autotm::solver {
+namespace {
+
+constexpr char kSolverName[] = "baseline";
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// Bytes of the fast tensors live at each kernel when tensor t is fast exactly
+// when fast[t].
+std::vector<uint64_t> FastBytesPerKernel(const GraphModel& graph,
+                                         const std::vector<bool>& fast) {
+  std::vector<uint64_t> bytes(graph.num_kernels(), 0);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    if (!fast[t]) continue;
+    const TensorInfo& tensor = graph.tensor(t);
+    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+      bytes[k] += tensor.size_bytes;
+    }
+  }
+  return bytes;
+}
+
+// The kernel with the most fast bytes (the first one on ties).
+int PeakKernel(const std::vector<uint64_t>& bytes) {
+  return static_cast<int>(std::max_element(bytes.begin(), bytes.end()) -
+                          bytes.begin());
+}
+
+PlanOutcome Infeasible(const GraphModel& graph, v1::Method method,
+                       const std::vector<uint64_t>& fast_bytes,
+                       uint64_t budget_bytes, absl::string_view what,
+                       std::chrono::steady_clock::time_point start) {
+  const int k = PeakKernel(fast_bytes);
+  PlanOutcome outcome;
+  outcome.stats.set_termination(v1::TERMINATION_INFEASIBLE);
+  outcome.stats.set_solver(kSolverName);
+  outcome.stats.set_build_seconds(SecondsSince(start));
+  outcome.diagnostic = absl::StrCat(
+      v1::Method_Name(method), ": ", what, " need ", fast_bytes[k],
+      " bytes of fast memory at kernel #", k, " '", graph.kernel(k).id,
+      "', more than the budget of ", budget_bytes, " bytes (",
+      fast_bytes[k] - budget_bytes, " bytes over)");
+  return outcome;
+}
+
+// First-touch NUMA placement: in kernel order, each free tensor is created
+// fast when it fits beside the fast tensors live at that moment, and never
+// moves. Tensors fixed to the fast tier are counted first, over their whole
+// lifetime, so that a free tensor never crowds out a pinned one created later.
+std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes) {
+  std::vector<bool> fast(graph.num_tensors(), false);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
+  }
+  std::vector<uint64_t> used = FastBytesPerKernel(graph, fast);
+  auto place = [&](int t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) return;
+    if (tensor.size_bytes > budget_bytes) return;
+    const uint64_t room = budget_bytes - tensor.size_bytes;
+    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+      if (used[k] > room) return;
+    }
+    fast[t] = true;
+    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+      used[k] += tensor.size_bytes;
+    }
+  };
+  // Graph arguments exist from kernel 0, in tensor order.
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    if (graph.tensor(t).producer < 0) place(t);
+  }
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    const KernelInfo& kernel = graph.kernel(k);
+    for (size_t p = kernel.num_inputs; p < kernel.operands.size(); ++p) {
+      place(kernel.operands[p]);
+    }
+  }
+  return fast;
+}
+
+}  // namespace
+
+absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
+                                        const ProfileModel& profile,
+                                        v1::Method method,
+                                        uint64_t budget_bytes) {
+  const auto start = std::chrono::steady_clock::now();
+  if (method != v1::METHOD_ALL_FAST && method != v1::METHOD_ALL_SLOW &&
+      method != v1::METHOD_FIRST_TOUCH) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method ", v1::Method_Name(method),
+        " is not a baseline; use METHOD_ALL_FAST, METHOD_ALL_SLOW or "
+        "METHOD_FIRST_TOUCH"));
+  }
+
+  // Tensors fixed to the fast tier must fit whatever the method.
+  std::vector<bool> fast(graph.num_tensors());
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
+  }
+  {
+    const std::vector<uint64_t> pinned = FastBytesPerKernel(graph, fast);
+    if (pinned[PeakKernel(pinned)] > budget_bytes) {
+      return Infeasible(graph, method, pinned, budget_bytes,
+                        "tensors fixed to the fast tier", start);
+    }
+  }
+
+  if (method == v1::METHOD_ALL_FAST) {
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      fast[t] = graph.tensor(t).fixed_tier != v1::TIER_SLOW;
+    }
+    const std::vector<uint64_t> bytes = FastBytesPerKernel(graph, fast);
+    if (bytes[PeakKernel(bytes)] > budget_bytes) {
+      return Infeasible(graph, method, bytes, budget_bytes,
+                        "all tensors in the fast tier", start);
+    }
+  } else if (method == v1::METHOD_FIRST_TOUCH) {
+    fast = FirstTouch(graph, budget_bytes);
+  }
+
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    schedule[t].creation_tier = fast[t] ? v1::TIER_FAST : v1::TIER_SLOW;
+  }
+  absl::StatusOr<v1::Plan> plan =
+      AssemblePlan(graph, profile, schedule, method, budget_bytes);
+  if (!plan.ok()) return plan.status();
+  if (plan->peak_fast_bytes() > budget_bytes) {
+    // Unreachable: the placements above respect the budget.
+    return absl::InternalError(absl::StrCat(
+        v1::Method_Name(method), " produced a plan with ",
+        plan->peak_fast_bytes(), " fast bytes for a budget of ", budget_bytes));
+  }
+
+  PlanOutcome outcome;
+  outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
+  outcome.stats.set_objective_us(plan->predicted_time_us());
+  outcome.stats.set_solver(kSolverName);
+  outcome.stats.set_build_seconds(SecondsSince(start));
+  *plan->mutable_stats() = outcome.stats;
+  outcome.plan = *std::move(plan);
+  return outcome;
+}
+
+}  // namespace autotm::solver

@@ -17,7 +17,10 @@ namespace autotm::solver {
 // METHOD_ALL_SLOW (every free tensor slow), or METHOD_FIRST_TOUCH (AutoTM's
 // NUMA baseline: in kernel order, each tensor is created fast if it fits
 // beside the fast tensors live at that moment, and never moves). Fixed
-// tensors stay in their tier. Plans carry stats.termination = HEURISTIC.
+// tensors stay in their tier; fixed-fast tensors are reserved for their
+// whole lifetime before any free tensor is placed, so that an early free
+// tensor cannot take the room a pinned one needs later (INFEASIBLE outcome,
+// naming the kernel, when the pinned tensors alone exceed the budget). Plans carry stats.termination = HEURISTIC.
 // FailedPrecondition when a kernel's resulting configuration is missing from
 // the profile; InvalidArgument for any other method.
 absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,

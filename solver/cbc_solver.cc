@@ -1,1 +1,658 @@
-// placeholder: being written
+#include "solver/cbc_solver.h"
+
+#include <CbcConfig.h>
+
+#include <CbcEventHandler.hpp>
+#include <CbcModel.hpp>
+#include <CbcSolver.hpp>
+#include <ClpEventHandler.hpp>
+#include <CoinError.hpp>
+#include <CoinFinite.hpp>
+#include <OsiClpSolverInterface.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace autotm::solver {
+
+const char* SolveTerminationName(SolveTermination termination) {
+  switch (termination) {
+    case SolveTermination::kOptimal:
+      return "OPTIMAL";
+    case SolveTermination::kFeasible:
+      return "FEASIBLE";
+    case SolveTermination::kInfeasible:
+      return "INFEASIBLE";
+    case SolveTermination::kNoSolution:
+      return "NO_SOLUTION";
+    case SolveTermination::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+#ifdef CBC_VERSION
+constexpr char kCbcVersion[] = CBC_VERSION;
+#else
+constexpr char kCbcVersion[] = "2.10";
+#endif
+
+// CBC reports "no value" as +-COIN_DBL_MAX and treats anything beyond 1e50
+// as unbounded; these map such values to +-kInfinity.
+constexpr double kCbcHuge = 1e50;
+
+// Interval between throttled progress reports.
+constexpr double kProgressIntervalSeconds = 1.0;
+
+// Largest row or bound violation we accept in a vector CBC returns, relative
+// to the size of the row (see Violation()). CBC works to a primal tolerance
+// of 1e-7 on a scaled model, so real solutions sit far below this.
+constexpr double kMaxRelativeViolation = 1e-5;
+
+// Time limits beyond this are treated as "no limit" (CBC wants a number).
+constexpr double kNoTimeLimitSeconds = 1e9;
+
+double FromCbc(double value) {
+  if (value >= kCbcHuge) return kInfinity;
+  if (value <= -kCbcHuge) return -kInfinity;
+  return value;
+}
+
+double ToCbc(double value) {
+  if (value == kInfinity) return COIN_DBL_MAX;
+  if (value == -kInfinity) return -COIN_DBL_MAX;
+  return value;
+}
+
+// (incumbent - bound) / max(1e-10, |incumbent|), never negative (a bound a
+// hair above the incumbent is rounding noise), +inf when either is unknown.
+double RelativeGap(double incumbent, double bound) {
+  if (!std::isfinite(incumbent) || !std::isfinite(bound)) return kInfinity;
+  return std::max(0.0,
+                  (incumbent - bound) / std::max(1e-10, std::abs(incumbent)));
+}
+
+std::string FormatDouble(double value) {
+  return absl::StrFormat("%.17g", value);
+}
+
+absl::Status ValidateModel(const IlpModel& model) {
+  const size_t num_columns = model.objective.size();
+  if (model.col_lower.size() != num_columns ||
+      model.col_upper.size() != num_columns ||
+      model.is_integer.size() != num_columns) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "column arrays disagree: %d objective, %d col_lower, %d col_upper, "
+        "%d is_integer",
+        num_columns, model.col_lower.size(), model.col_upper.size(),
+        model.is_integer.size()));
+  }
+  if (num_columns > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError("too many columns for CBC");
+  }
+  const size_t num_rows = model.row_lower.size();
+  if (model.row_upper.size() != num_rows ||
+      model.row_start.size() != num_rows + 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "row arrays disagree: %d row_lower, %d row_upper, %d row_start "
+        "(want rows + 1)",
+        num_rows, model.row_upper.size(), model.row_start.size()));
+  }
+  if (model.row_start.front() != 0) {
+    return absl::InvalidArgumentError("row_start[0] must be 0");
+  }
+  if (model.row_column.size() != model.row_value.size() ||
+      static_cast<int64_t>(model.row_column.size()) != model.row_start.back()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "nonzero arrays disagree: %d row_column, %d row_value, row_start "
+        "ends at %d",
+        model.row_column.size(), model.row_value.size(),
+        model.row_start.back()));
+  }
+  // CoinBigIndex is int in the Debian build.
+  if (model.row_start.back() > static_cast<int64_t>(INT_MAX)) {
+    return absl::InvalidArgumentError("too many nonzeros for CBC");
+  }
+  if (!std::isfinite(model.objective_offset)) {
+    return absl::InvalidArgumentError("objective_offset is not finite");
+  }
+  for (size_t j = 0; j < num_columns; ++j) {
+    if (!std::isfinite(model.objective[j])) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("column %d: objective coefficient %g is not finite",
+                          j, model.objective[j]));
+    }
+    const double lower = model.col_lower[j];
+    const double upper = model.col_upper[j];
+    // The negated comparisons also reject NaN.
+    if (!(lower <= upper) || lower == kInfinity || upper == -kInfinity) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "column %d: bounds [%g, %g] are empty or invalid", j, lower, upper));
+    }
+  }
+  // Column seen last in which row, to catch duplicates that AddRow would have
+  // merged (Clp's behaviour on them is undefined).
+  std::vector<int64_t> last_row(num_columns, -1);
+  for (size_t i = 0; i < num_rows; ++i) {
+    const double lower = model.row_lower[i];
+    const double upper = model.row_upper[i];
+    if (!(lower <= upper) || lower == kInfinity || upper == -kInfinity) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "row %d: bounds [%g, %g] are empty or invalid", i, lower, upper));
+    }
+    const int64_t begin = model.row_start[i];
+    const int64_t end = model.row_start[i + 1];
+    if (end < begin) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "row %d: row_start decreases (%d then %d)", i, begin, end));
+    }
+    for (int64_t p = begin; p < end; ++p) {
+      const int column = model.row_column[p];
+      if (column < 0 || static_cast<size_t>(column) >= num_columns) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("row %d: column index %d out of range [0, %d)", i,
+                            column, num_columns));
+      }
+      if (!std::isfinite(model.row_value[p])) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("row %d: coefficient %g of column %d is not finite",
+                            i, model.row_value[p], column));
+      }
+      if (last_row[column] == static_cast<int64_t>(i)) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("row %d: column %d appears twice", i, column));
+      }
+      last_row[column] = static_cast<int64_t>(i);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Largest violation of `x`, bounds absolute and each row relative to its
+// scale (largest |coefficient| or finite side, at least 1): placement rows
+// carry byte counts, where an absolute 1e-5 would demand more precision than
+// double arithmetic on the activity has.
+double Violation(const IlpModel& model, const std::vector<double>& x) {
+  double worst = 0;
+  for (int j = 0; j < model.num_columns(); ++j) {
+    if (!std::isfinite(x[j])) return kInfinity;
+    worst =
+        std::max({worst, model.col_lower[j] - x[j], x[j] - model.col_upper[j]});
+  }
+  for (int i = 0; i < model.num_rows(); ++i) {
+    double activity = 0;
+    double scale = 1;
+    for (int64_t p = model.row_start[i]; p < model.row_start[i + 1]; ++p) {
+      activity += model.row_value[p] * x[model.row_column[p]];
+      scale = std::max(scale, std::abs(model.row_value[p]));
+    }
+    if (std::isfinite(model.row_lower[i])) {
+      scale = std::max(scale, std::abs(model.row_lower[i]));
+    }
+    if (std::isfinite(model.row_upper[i])) {
+      scale = std::max(scale, std::abs(model.row_upper[i]));
+    }
+    worst = std::max({worst, (model.row_lower[i] - activity) / scale,
+                      (activity - model.row_upper[i]) / scale});
+  }
+  return worst;
+}
+
+// A model without columns: every row's activity is 0.
+SolveResult SolveEmptyModel(const IlpModel& model) {
+  SolveResult result;
+  for (int i = 0; i < model.num_rows(); ++i) {
+    if (model.row_lower[i] > 0 || model.row_upper[i] < 0) {
+      result.termination = SolveTermination::kInfeasible;
+      result.best_bound = kInfinity;
+      return result;
+    }
+  }
+  result.termination = SolveTermination::kOptimal;
+  result.objective = model.objective_offset;
+  result.best_bound = model.objective_offset;
+  result.relative_gap = 0;
+  return result;
+}
+
+// CbcMain1 keeps its argument cursor and print flags in process globals, so
+// two concurrent calls corrupt each other (cbc.md §3). A timed mutex lets a
+// queued solve notice its cancel flag while it waits. Never destroyed, so
+// that a solve on a detached thread cannot outlive it.
+std::timed_mutex& CbcMainMutex() {
+  static std::timed_mutex* const mutex = new std::timed_mutex;
+  return *mutex;
+}
+
+// State shared by the CBC callbacks of one solve. CBC clones its event
+// handlers into every model copy (the branching copy, heuristic sub-MIPs,
+// worker threads); the clones all point here.
+class SolveState {
+ public:
+  SolveState(const SolveParams& params, double objective_offset)
+      : params_(params),
+        objective_offset_(objective_offset),
+        start_(std::chrono::steady_clock::now()) {}
+
+  double ElapsedSeconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start_)
+        .count();
+  }
+
+  // True once cancellation was requested; remembers that CBC saw it, since
+  // CBC's own status after a stop cannot be trusted (cbc.md §3).
+  bool CancelRequested() {
+    if (params_.cancel == nullptr ||
+        !params_.cancel->load(std::memory_order_relaxed)) {
+      return false;
+    }
+    cancel_seen_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  bool cancel_seen() const {
+    return cancel_seen_.load(std::memory_order_relaxed);
+  }
+
+  // Whether an LP may still be aborted on cancel. Once the top-level search
+  // ends, CBC re-solves the LP with the integers fixed to rebuild the
+  // returned vector; aborting that LP corrupts the vector (cbc.md §3).
+  bool lp_cancel_armed() const {
+    return lp_cancel_armed_.load(std::memory_order_relaxed);
+  }
+  void DisarmLpCancel() {
+    lp_cancel_armed_.store(false, std::memory_order_relaxed);
+  }
+
+  // The root LP value: the first valid bound, available long before the
+  // tree (and its bound events) exists.
+  void OnRootBound(double bound) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    bound_ = std::max(bound_, FromCbc(bound));
+    Report();
+  }
+
+  // An event of the top-level model. Reports at once on a better
+  // incumbent, else at most once per interval: reading the tree bound scans
+  // the open nodes, so it is only read when we report.
+  void OnEvent(CbcModel& model, bool new_solution, bool tree_event) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const double value = FromCbc(model.getMinimizationObjValue());
+    const bool improved = new_solution && value < incumbent_;
+    if (!improved &&
+        ElapsedSeconds() - last_report_seconds_ < kProgressIntervalSeconds) {
+      return;
+    }
+    incumbent_ = std::min(incumbent_, value);
+    // The tree bound is only meaningful once the tree exists; during the
+    // root it can be stale, so the root LP bound stands until then.
+    if (tree_event) {
+      const double bound = FromCbc(model.getBestPossibleObjValue());
+      if (bound < incumbent_ || !std::isfinite(incumbent_)) {
+        bound_ = std::max(bound_, bound);
+      }
+    }
+    nodes_ = std::max<int64_t>(nodes_, model.getNodeCount());
+    Report();
+  }
+
+  // The last bound reported (minimisation sense, without the offset).
+  double last_bound() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bound_;
+  }
+
+ private:
+  void Report() {
+    last_report_seconds_ = ElapsedSeconds();
+    if (!params_.on_progress) return;
+    SolveProgress progress;
+    progress.elapsed_seconds = last_report_seconds_;
+    progress.incumbent = incumbent_ + objective_offset_;
+    progress.bound = bound_ + objective_offset_;
+    progress.relative_gap = RelativeGap(progress.incumbent, progress.bound);
+    progress.nodes = nodes_;
+    params_.on_progress(progress);
+  }
+
+  const SolveParams& params_;
+  const double objective_offset_;
+  const std::chrono::steady_clock::time_point start_;
+  std::atomic<bool> cancel_seen_{false};
+  std::atomic<bool> lp_cancel_armed_{true};
+
+  // Guards the progress record and serialises on_progress calls, which may
+  // come from CBC worker threads.
+  std::mutex mutex_;
+  double incumbent_ = kInfinity;
+  double bound_ = -kInfinity;
+  int64_t nodes_ = 0;
+  double last_report_seconds_ = -kInfinity;
+};
+
+// Progress and cancellation at CBC's own events (nodes, solutions,
+// heuristic passes).
+class CbcEvents : public CbcEventHandler {
+ public:
+  explicit CbcEvents(SolveState* state) : state_(state) {}
+  CbcEvents(const CbcEvents& other) = default;
+  CbcEvents& operator=(const CbcEvents&) = delete;
+
+  CbcEventHandler* clone() const override { return new CbcEvents(*this); }
+
+  using CbcEventHandler::event;
+  CbcAction event(CbcEvent which) override {
+    const bool top_level =
+        model_ != nullptr && model_->parentModel() == nullptr;
+    if (which == endSearch && top_level) state_->DisarmLpCancel();
+    // Stop sub-MIPs too, or a heuristic's mini branch-and-bound runs on.
+    if (state_->CancelRequested()) return stop;
+    // Sub-MIP incumbents and bounds are not the problem's.
+    if (!top_level) return noAction;
+    const bool new_solution = which == solution || which == heuristicSolution;
+    const bool tree_event = which == node || which == treeStatus;
+    if (new_solution || tree_event || which == heuristicPass ||
+        which == generatedCuts || which == afterHeuristic) {
+      state_->OnEvent(*model_, new_solution, tree_event);
+    }
+    return noAction;
+  }
+
+ private:
+  SolveState* state_;
+};
+
+// Cancellation inside an LP: checked every simplex iteration of every LP CBC
+// solves, so a cancel lands within a fraction of a second even during the
+// root LP or the feasibility pump, where no CBC event fires.
+class LpCancel : public ClpEventHandler {
+ public:
+  explicit LpCancel(SolveState* state) : state_(state) {}
+  LpCancel(const LpCancel& other) = default;
+  LpCancel& operator=(const LpCancel&) = delete;
+
+  ClpEventHandler* clone() const override { return new LpCancel(*this); }
+
+  int event(Event which) override {
+    // 0 stops the LP; -1 carries on.
+    return which == endOfIteration && state_->lp_cancel_armed() &&
+                   state_->CancelRequested()
+               ? 0
+               : -1;
+  }
+
+ private:
+  SolveState* state_;
+};
+
+// The state of the solve inside CbcMain1. CbcMain1 takes a plain function
+// pointer, so the callback finds its state here; guarded by CbcMainMutex().
+SolveState* active_state = nullptr;
+
+// whereFrom: 1 after the root LP, 2 after preprocessing, 3 before
+// branch-and-bound, 4 and 5 after it. A nonzero return abandons the solve;
+// at 4 or 5 that skips the postprocessing that maps the incumbent back to
+// the original columns, and the solution is lost, so only stop at <= 3.
+int CbcMainCallback(CbcModel* model, int where_from) {
+  SolveState* state = active_state;
+  if (state == nullptr) return 0;
+  if (where_from == 1 && model != nullptr && model->solver() != nullptr &&
+      model->solver()->isProvenOptimal()) {
+    const OsiSolverInterface& lp = *model->solver();
+    state->OnRootBound(lp.getObjValue() * lp.getObjSense());
+  }
+  if (where_from >= 4) {
+    state->DisarmLpCancel();
+    return 0;
+  }
+  return state->CancelRequested() ? 1 : 0;
+}
+
+class CbcBackend final : public Solver {
+ public:
+  std::string name() const override {
+    return absl::StrCat("cbc ", kCbcVersion);
+  }
+
+  absl::StatusOr<SolveResult> Solve(const IlpModel& model,
+                                    const SolveParams& params) override;
+
+ private:
+  // Runs CbcMain1; the caller holds CbcMainMutex().
+  static absl::StatusOr<SolveResult> SolveLocked(const IlpModel& model,
+                                                 const SolveParams& params,
+                                                 double time_limit);
+};
+
+absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
+                                              const SolveParams& params) {
+  if (absl::Status status = ValidateModel(model); !status.ok()) return status;
+  if (!(params.time_limit_seconds >= 0)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "time_limit_seconds %g is negative", params.time_limit_seconds));
+  }
+  if (!(params.relative_gap >= 0) || !std::isfinite(params.relative_gap)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "relative_gap %g is negative or not finite", params.relative_gap));
+  }
+  if (params.threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("threads %d is negative", params.threads));
+  }
+  if (model.num_columns() == 0) return SolveEmptyModel(model);
+  const double time_limit =
+      std::min(params.time_limit_seconds, kNoTimeLimitSeconds);
+
+  // Wait for our turn, but give up at once if cancelled while queued. The
+  // time limit starts when the solve does, not when the call was made.
+  std::unique_lock<std::timed_mutex> lock(CbcMainMutex(), std::defer_lock);
+  while (!lock.try_lock_for(std::chrono::milliseconds(50))) {
+    if (params.cancel != nullptr && params.cancel->load()) {
+      SolveResult result;
+      result.termination = SolveTermination::kCancelled;
+      return result;
+    }
+  }
+  try {
+    return SolveLocked(model, params, time_limit);
+  } catch (const CoinError& error) {
+    active_state = nullptr;
+    return absl::InternalError(absl::StrCat("CBC failed in ", error.className(),
+                                            "::", error.methodName(), ": ",
+                                            error.message()));
+  } catch (const std::exception& error) {
+    active_state = nullptr;
+    return absl::InternalError(absl::StrCat("CBC failed: ", error.what()));
+  } catch (...) {
+    active_state = nullptr;
+    return absl::InternalError("CBC failed with an unknown exception");
+  }
+}
+
+absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
+                                                    const SolveParams& params,
+                                                    double time_limit) {
+  SolveState state(params, model.objective_offset);
+  SolveResult result;
+  if (state.CancelRequested()) {
+    result.termination = SolveTermination::kCancelled;
+    return result;
+  }
+  const int num_columns = model.num_columns();
+  const int num_rows = model.num_rows();
+
+  // Clp loads column-ordered (CSC) arrays; transpose our rows.
+  std::vector<CoinBigIndex> column_start(num_columns + 1, 0);
+  for (int column : model.row_column) ++column_start[column + 1];
+  for (int j = 0; j < num_columns; ++j) {
+    column_start[j + 1] += column_start[j];
+  }
+  std::vector<int> row_index(model.row_column.size());
+  std::vector<double> value(model.row_column.size());
+  {
+    std::vector<CoinBigIndex> next(column_start.begin(),
+                                   column_start.end() - 1);
+    for (int i = 0; i < num_rows; ++i) {
+      for (int64_t p = model.row_start[i]; p < model.row_start[i + 1]; ++p) {
+        const CoinBigIndex q = next[model.row_column[p]]++;
+        row_index[q] = i;
+        value[q] = model.row_value[p];
+      }
+    }
+  }
+  std::vector<double> col_lower(num_columns), col_upper(num_columns);
+  std::vector<int> integer_columns;
+  for (int j = 0; j < num_columns; ++j) {
+    col_lower[j] = ToCbc(model.col_lower[j]);
+    col_upper[j] = ToCbc(model.col_upper[j]);
+    if (model.is_integer[j]) integer_columns.push_back(j);
+  }
+  std::vector<double> row_lower(num_rows), row_upper(num_rows);
+  for (int i = 0; i < num_rows; ++i) {
+    row_lower[i] = ToCbc(model.row_lower[i]);
+    row_upper[i] = ToCbc(model.row_upper[i]);
+  }
+
+  OsiClpSolverInterface lp;
+  lp.messageHandler()->setLogLevel(0);
+  lp.getModelPtr()->setLogLevel(0);
+  lp.loadProblem(num_columns, num_rows, column_start.data(), row_index.data(),
+                 value.data(), col_lower.data(), col_upper.data(),
+                 model.objective.data(), row_lower.data(), row_upper.data());
+  if (!integer_columns.empty()) {
+    lp.setInteger(integer_columns.data(),
+                  static_cast<int>(integer_columns.size()));
+  }
+  // Installed before CbcModel copies the solver, so every LP copy CBC makes
+  // inherits it.
+  LpCancel lp_cancel(&state);
+  lp.getModelPtr()->passInEventHandler(&lp_cancel);
+
+  CbcModel cbc(lp);
+  cbc.setLogLevel(0);
+  CbcEvents events(&state);
+  cbc.passInEventHandler(&events);
+
+  CbcSolverUsefulData data;
+  CbcMain0(cbc, data);
+  data.noPrinting_ = true;
+  // A library must not take over the process's SIGINT.
+  data.useSignalHandler_ = false;
+
+  // The "lite" settings measured best for placement ILPs (cbc.md §5):
+  // preprocessing and the Gomory/two-MIR/zero-half generators cost memory,
+  // make the limit and cancellation slow (their passes cannot be
+  // interrupted), and zero-half cuts can crash CBC on large models.
+  // -timeMode elapsed: the limit is wall-clock, not CPU time.
+  // -integerTolerance 1e-7 (CBC's default, pinned): placement rows carry
+  // large coefficients, and the caller rounds the values we return.
+  const std::pair<const char*, std::string> options[] = {
+      {"-log", "0"},
+      {"-timeMode", "elapsed"},
+      {"-sec", FormatDouble(time_limit)},
+      {"-ratioGap", FormatDouble(params.relative_gap)},
+      {"-threads", absl::StrCat(params.threads)},
+      {"-integerTolerance", "1e-7"},
+      {"-preprocess", "off"},
+      {"-gomoryCuts", "off"},
+      {"-twoMirCuts", "off"},
+      {"-zeroHalfCuts", "off"},
+  };
+  std::vector<const char*> argv = {"cbc"};
+  for (const auto& [name, value] : options) {
+    argv.push_back(name);
+    argv.push_back(value.c_str());
+  }
+  argv.push_back("-solve");
+  argv.push_back("-quit");
+
+  active_state = &state;
+  CbcMain1(static_cast<int>(argv.size()), argv.data(), cbc, CbcMainCallback,
+           data);
+  active_state = nullptr;
+
+  result.solve_seconds = state.ElapsedSeconds();
+  result.nodes = cbc.getNodeCount();
+  const bool cancelled = state.cancel_seen();
+  // Results are back in the original column space after CbcMain1.
+  if (const double* x = cbc.bestSolution();
+      x != nullptr && cbc.getNumCols() == num_columns) {
+    result.values.assign(x, x + num_columns);
+    const double violation = Violation(model, result.values);
+    if (!(violation <= kMaxRelativeViolation)) {
+      // A cancel can leave a half-rebuilt vector behind; then the incumbent
+      // is lost but the outcome stands. Anywhere else it is a CBC fault.
+      if (!cancelled) {
+        return absl::InternalError(absl::StrFormat(
+            "CBC returned a solution violating the model by %g", violation));
+      }
+      result.values.clear();
+    }
+  }
+  const bool has_solution = !result.values.empty();
+  if (has_solution) result.objective = model.Evaluate(result.values);
+
+  // The bound: CBC's after a normal finish; after a cancel CBC's bound can be
+  // an aborted LP's value, so use the last one we reported. The callback's
+  // root LP bound is valid in every case.
+  double bound = state.last_bound();
+  if (!cancelled) {
+    const double cbc_bound = FromCbc(cbc.getBestPossibleObjValue());
+    // A limit can hit before the tree exists, when CBC's "bound" may just be
+    // the incumbent, or "none" (+inf) without one; only trust it when it is
+    // strictly below the incumbent, or finite when there is none.
+    const bool trusted =
+        has_solution ? cbc_bound < result.objective - model.objective_offset ||
+                           cbc.isProvenOptimal()
+                     : std::isfinite(cbc_bound);
+    if (trusted) bound = std::max(bound, cbc_bound);
+  }
+  result.best_bound = bound + model.objective_offset;
+  result.relative_gap = RelativeGap(result.objective, result.best_bound);
+
+  const bool hit_limit = result.solve_seconds >= time_limit;
+  if (cancelled) {
+    result.termination = SolveTermination::kCancelled;
+  } else if (has_solution && cbc.isProvenOptimal() &&
+             (!hit_limit || result.relative_gap <= params.relative_gap)) {
+    // A bound above the incumbent is rounding noise once optimality is
+    // proven.
+    result.termination = SolveTermination::kOptimal;
+    result.best_bound = std::min(result.best_bound, result.objective);
+    result.relative_gap = RelativeGap(result.objective, result.best_bound);
+  } else if (has_solution) {
+    result.termination = SolveTermination::kFeasible;
+  } else if (cbc.isProvenInfeasible() && !hit_limit) {
+    // At the limit CBC can report "infeasible" for a search it cut short
+    // (cbc.md §5b), so that case falls through to kNoSolution.
+    result.termination = SolveTermination::kInfeasible;
+    result.best_bound = kInfinity;
+  } else {
+    result.termination = SolveTermination::kNoSolution;
+  }
+  return result;
+}
+
+}  // namespace
+
+std::unique_ptr<Solver> MakeCbcSolver() {
+  return std::make_unique<CbcBackend>();
+}
+
+}  // namespace autotm::solver

@@ -1,1 +1,570 @@
-// placeholder: being written
+#include "solver/cbc_solver.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solver/ilp_model.h"
+#include "solver/solver.h"
+
+namespace autotm::solver {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// max 5 x0 + 4 x1 + 3 x2 (as min of the negation), binaries, subject to
+//   2 x0 + 3 x1 +   x2 <= 5
+//   4 x0 +   x1 + 2 x2 <= 11
+//   3 x0 + 4 x1 + 2 x2 <= 8.
+// Optimum -9 at (1, 1, 0): all three break row 0, the other pairs earn 8, 7.
+IlpModel SmallKnapsack() {
+  IlpModel model;
+  const int x0 = model.AddBinary(-5);
+  const int x1 = model.AddBinary(-4);
+  const int x2 = model.AddBinary(-3);
+  const IlpModel::Term row0[] = {{x0, 2}, {x1, 3}, {x2, 1}};
+  const IlpModel::Term row1[] = {{x0, 4}, {x1, 1}, {x2, 2}};
+  const IlpModel::Term row2[] = {{x0, 3}, {x1, 4}, {x2, 2}};
+  model.AddRow(-kInfinity, 5, row0);
+  model.AddRow(-kInfinity, 11, row1);
+  model.AddRow(-kInfinity, 8, row2);
+  return model;
+}
+
+// A multi-dimensional knapsack with profits correlated to the weights, which
+// CBC closes quickly for a few dozen items and not in seconds for hundreds.
+// From 500 rows + columns on, CBC also stops using its uninterruptible
+// "complete fathoming" dives, as on real placement models, so time limits
+// hold closely.
+IlpModel MultiKnapsack(int items, int dimensions, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<double>> weight(dimensions,
+                                          std::vector<double>(items));
+  std::vector<double> capacity(dimensions, 0);
+  for (int d = 0; d < dimensions; ++d) {
+    for (int j = 0; j < items; ++j) {
+      weight[d][j] = 1 + rng() % 1000;
+      capacity[d] += weight[d][j] / 2;
+    }
+  }
+  IlpModel model;
+  for (int j = 0; j < items; ++j) {
+    double profit = rng() % 500;
+    for (int d = 0; d < dimensions; ++d) profit += weight[d][j] / dimensions;
+    model.AddBinary(-profit);
+  }
+  for (int d = 0; d < dimensions; ++d) {
+    std::vector<IlpModel::Term> terms;
+    for (int j = 0; j < items; ++j) terms.emplace_back(j, weight[d][j]);
+    model.AddRow(-kInfinity, std::floor(capacity[d]), terms);
+  }
+  return model;
+}
+
+// The best objective of `model` (binaries only) by enumeration.
+double BruteForceOptimum(const IlpModel& model) {
+  const int n = model.num_columns();
+  double best = kInfinity;
+  std::vector<double> x(n);
+  for (uint32_t mask = 0; mask < (1u << n); ++mask) {
+    for (int j = 0; j < n; ++j) x[j] = (mask >> j) & 1;
+    if (model.MaxViolation(x) <= 0) best = std::min(best, model.Evaluate(x));
+  }
+  return best;
+}
+
+SolveParams Params(double time_limit_seconds = 30) {
+  SolveParams params;
+  params.time_limit_seconds = time_limit_seconds;
+  return params;
+}
+
+TEST(CbcSolverTest, NameCarriesCbcVersion) {
+  EXPECT_THAT(MakeCbcSolver()->name(), StartsWith("cbc 2.10"));
+}
+
+TEST(CbcSolverTest, TerminationNames) {
+  EXPECT_STREQ(SolveTerminationName(SolveTermination::kOptimal), "OPTIMAL");
+  EXPECT_STREQ(SolveTerminationName(SolveTermination::kFeasible), "FEASIBLE");
+  EXPECT_STREQ(SolveTerminationName(SolveTermination::kInfeasible),
+               "INFEASIBLE");
+  EXPECT_STREQ(SolveTerminationName(SolveTermination::kNoSolution),
+               "NO_SOLUTION");
+  EXPECT_STREQ(SolveTerminationName(SolveTermination::kCancelled), "CANCELLED");
+}
+
+TEST(CbcSolverTest, SolvesKnapsackToKnownOptimum) {
+  absl::StatusOr<SolveResult> result =
+      MakeCbcSolver()->Solve(SmallKnapsack(), Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kOptimal);
+  EXPECT_DOUBLE_EQ(result->objective, -9);
+  EXPECT_NEAR(result->best_bound, -9, 1e-6);
+  EXPECT_DOUBLE_EQ(result->relative_gap, 0);
+  ASSERT_EQ(result->values.size(), 3u);
+  EXPECT_NEAR(result->values[0], 1, 1e-6);
+  EXPECT_NEAR(result->values[1], 1, 1e-6);
+  EXPECT_NEAR(result->values[2], 0, 1e-6);
+}
+
+TEST(CbcSolverTest, MatchesBruteForceOnRandomKnapsacks) {
+  std::unique_ptr<Solver> solver = MakeCbcSolver();
+  for (uint32_t seed = 1; seed <= 5; ++seed) {
+    const IlpModel model = MultiKnapsack(/*items=*/12, /*dimensions=*/3, seed);
+    absl::StatusOr<SolveResult> result = solver->Solve(model, Params());
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->termination, SolveTermination::kOptimal) << seed;
+    EXPECT_NEAR(result->objective, BruteForceOptimum(model), 1e-6) << seed;
+  }
+}
+
+TEST(CbcSolverTest, HandlesGeneralIntegerAndContinuousColumns) {
+  // min -x - y s.t. x + y <= 3.5, x integer in [0, 10], y in [0, 0.7]:
+  // the only optimum is x = 3, y = 0.5, objective -3.5.
+  IlpModel model;
+  const int x = model.AddColumn(0, 10, -1, /*integer=*/true);
+  const int y = model.AddColumn(0, 0.7, -1, /*integer=*/false);
+  const IlpModel::Term row[] = {{x, 1}, {y, 1}};
+  model.AddRow(-kInfinity, 3.5, row);
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kOptimal);
+  EXPECT_NEAR(result->objective, -3.5, 1e-9);
+  ASSERT_EQ(result->values.size(), 2u);
+  EXPECT_NEAR(result->values[0], 3, 1e-9);
+  EXPECT_NEAR(result->values[1], 0.5, 1e-9);
+}
+
+TEST(CbcSolverTest, ObjectiveOffsetIsInObjectiveAndBound) {
+  IlpModel model = SmallKnapsack();
+  model.objective_offset = 100;
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kOptimal);
+  EXPECT_DOUBLE_EQ(result->objective, 91);
+  EXPECT_NEAR(result->best_bound, 91, 1e-6);
+  EXPECT_DOUBLE_EQ(result->relative_gap, 0);
+}
+
+TEST(CbcSolverTest, ReportsInfeasible) {
+  // x0 + x1 >= 3 on binaries: the LP relaxation is already infeasible.
+  IlpModel lp_infeasible;
+  const IlpModel::Term sum[] = {{lp_infeasible.AddBinary(1), 1},
+                                {lp_infeasible.AddBinary(1), 1}};
+  lp_infeasible.AddRow(3, kInfinity, sum);
+  // 2 x0 + 2 x1 = 1 on binaries: the LP is feasible, no integer point is.
+  IlpModel integer_infeasible;
+  const IlpModel::Term parity[] = {{integer_infeasible.AddBinary(1), 2},
+                                   {integer_infeasible.AddBinary(1), 2}};
+  integer_infeasible.AddRow(1, 1, parity);
+
+  for (const IlpModel* model : {&lp_infeasible, &integer_infeasible}) {
+    absl::StatusOr<SolveResult> result =
+        MakeCbcSolver()->Solve(*model, Params());
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->termination, SolveTermination::kInfeasible);
+    EXPECT_FALSE(result->has_solution());
+    EXPECT_EQ(result->objective, kInfinity);
+  }
+}
+
+TEST(CbcSolverTest, SolvesModelWithoutRows) {
+  IlpModel model;
+  model.AddBinary(-2);
+  model.AddBinary(3);
+  model.AddColumn(-1, 4, 1, /*integer=*/true);
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kOptimal);
+  EXPECT_DOUBLE_EQ(result->objective, -3);
+  ASSERT_EQ(result->values.size(), 3u);
+  EXPECT_NEAR(result->values[0], 1, 1e-9);
+  EXPECT_NEAR(result->values[1], 0, 1e-9);
+  EXPECT_NEAR(result->values[2], -1, 1e-9);
+}
+
+TEST(CbcSolverTest, UnboundedIsNoSolution) {
+  // min -x - y with x integer, x, y >= 0 unbounded above, x - y <= 0.
+  IlpModel model;
+  const int x = model.AddColumn(0, kInfinity, -1, /*integer=*/true);
+  const int y = model.AddColumn(0, kInfinity, -1, /*integer=*/false);
+  const IlpModel::Term row[] = {{x, 1}, {y, -1}};
+  model.AddRow(-kInfinity, 0, row);
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kNoSolution);
+  EXPECT_FALSE(result->has_solution());
+}
+
+TEST(CbcSolverTest, EmptyModelIsOptimalAtOffset) {
+  IlpModel model;
+  model.objective_offset = 7.5;
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kOptimal);
+  EXPECT_EQ(result->objective, 7.5);
+  EXPECT_EQ(result->best_bound, 7.5);
+  EXPECT_EQ(result->relative_gap, 0);
+  EXPECT_TRUE(result->values.empty());
+}
+
+TEST(CbcSolverTest, EmptyModelWithUnsatisfiableRowIsInfeasible) {
+  IlpModel model;
+  model.AddRow(1, 2, {});
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kInfeasible);
+}
+
+TEST(CbcSolverTest, RejectsMalformedModels) {
+  struct Case {
+    std::string name;
+    void (*corrupt)(IlpModel&);
+    std::string message;
+  };
+  const Case cases[] = {
+      {"column out of range", [](IlpModel& m) { m.row_column[4] = 3; },
+       "row 1: column index 3 out of range"},
+      {"negative column", [](IlpModel& m) { m.row_column[0] = -1; },
+       "row 0: column index -1"},
+      {"duplicate column", [](IlpModel& m) { m.row_column[1] = 0; },
+       "row 0: column 0 appears twice"},
+      {"infinite objective", [](IlpModel& m) { m.objective[2] = kInfinity; },
+       "column 2"},
+      {"nan objective",
+       [](IlpModel& m) {
+         m.objective[1] = std::numeric_limits<double>::quiet_NaN();
+       },
+       "column 1"},
+      {"empty column bounds", [](IlpModel& m) { m.col_lower[1] = 2; },
+       "column 1: bounds"},
+      {"empty row bounds", [](IlpModel& m) { m.row_lower[2] = 9; },
+       "row 2: bounds"},
+      {"nan coefficient",
+       [](IlpModel& m) {
+         m.row_value[3] = std::numeric_limits<double>::quiet_NaN();
+       },
+       "row 1: coefficient"},
+      {"row_start decreasing", [](IlpModel& m) { m.row_start[2] = 2; },
+       "row 1: row_start decreases"},
+      {"short col_upper", [](IlpModel& m) { m.col_upper.pop_back(); },
+       "column arrays disagree"},
+      {"short row_upper", [](IlpModel& m) { m.row_upper.pop_back(); },
+       "row arrays disagree"},
+      {"short row_value", [](IlpModel& m) { m.row_value.pop_back(); },
+       "nonzero arrays disagree"},
+  };
+  std::unique_ptr<Solver> solver = MakeCbcSolver();
+  for (const Case& c : cases) {
+    IlpModel model = SmallKnapsack();
+    c.corrupt(model);
+    absl::StatusOr<SolveResult> result = solver->Solve(model, Params());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.name << ": " << result.status();
+    EXPECT_THAT(result.status().message(), HasSubstr(c.message)) << c.name;
+  }
+}
+
+TEST(CbcSolverTest, RejectsBadParams) {
+  std::unique_ptr<Solver> solver = MakeCbcSolver();
+  SolveParams negative_time = Params(-1);
+  SolveParams bad_gap = Params();
+  bad_gap.relative_gap = std::numeric_limits<double>::quiet_NaN();
+  SolveParams bad_threads = Params();
+  bad_threads.threads = -2;
+  for (const SolveParams* params : {&negative_time, &bad_gap, &bad_threads}) {
+    EXPECT_EQ(solver->Solve(SmallKnapsack(), *params).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(CbcSolverTest, StopsAtTimeLimitWithFeasibleSolution) {
+  const IlpModel model = MultiKnapsack(/*items=*/500, /*dimensions=*/20, 7);
+  SolveParams params = Params(/*time_limit_seconds=*/1);
+  params.relative_gap = 0;
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, params);
+  const double seconds = SecondsSince(start);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_LT(seconds, 3);
+  EXPECT_GE(result->solve_seconds, 0.9);
+  EXPECT_EQ(result->termination, SolveTermination::kFeasible)
+      << SolveTerminationName(result->termination);
+  ASSERT_TRUE(result->has_solution());
+  EXPECT_LT(model.MaxViolation(result->values), 1e-6);
+  EXPECT_NEAR(result->objective, model.Evaluate(result->values), 1e-6);
+  // A gap remains, and the bound is the root LP's or better.
+  EXPECT_GT(result->relative_gap, 0);
+  EXPECT_LT(result->best_bound, result->objective);
+  EXPECT_GT(result->best_bound, -kInfinity);
+}
+
+TEST(CbcSolverTest, LimitWithoutSolutionIsNoSolution) {
+  // 2 * sum(x) = n + 1 (odd) has no integer point but a feasible LP, and
+  // without preprocessing CBC cannot prove that in half a second. The
+  // knapsack rows keep the search busy.
+  constexpr int kColumns = 500;
+  std::mt19937 rng(5);
+  IlpModel model;
+  std::vector<IlpModel::Term> parity;
+  for (int j = 0; j < kColumns; ++j) {
+    model.AddBinary(-(1.0 + rng() % 100));
+    parity.emplace_back(j, 2);
+  }
+  model.AddRow(kColumns + 1, kColumns + 1, parity);
+  for (int d = 0; d < 10; ++d) {
+    std::vector<IlpModel::Term> terms;
+    double capacity = 0;
+    for (int j = 0; j < kColumns; ++j) {
+      const double weight = 1 + rng() % 1000;
+      terms.emplace_back(j, weight);
+      capacity += 0.6 * weight;
+    }
+    model.AddRow(-kInfinity, std::floor(capacity), terms);
+  }
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<SolveResult> result =
+      MakeCbcSolver()->Solve(model, Params(/*time_limit_seconds=*/0.5));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_LT(SecondsSince(start), 2.5);
+  EXPECT_EQ(result->termination, SolveTermination::kNoSolution)
+      << SolveTerminationName(result->termination);
+  EXPECT_FALSE(result->has_solution());
+  EXPECT_EQ(result->objective, kInfinity);
+  // The root LP still gives a bound.
+  EXPECT_TRUE(std::isfinite(result->best_bound));
+}
+
+TEST(CbcSolverTest, InfeasibleAtTheLimitIsNoSolution) {
+  // With no time at all, even a verdict of "infeasible" is not trusted: CBC
+  // can say so for a search the limit cut short.
+  IlpModel model;
+  const IlpModel::Term sum[] = {{model.AddBinary(1), 1},
+                                {model.AddBinary(1), 1}};
+  model.AddRow(3, kInfinity, sum);
+  absl::StatusOr<SolveResult> result =
+      MakeCbcSolver()->Solve(model, Params(/*time_limit_seconds=*/0));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kNoSolution);
+}
+
+TEST(CbcSolverTest, CancelStopsSoonAndKeepsIncumbent) {
+  const IlpModel model = MultiKnapsack(/*items=*/500, /*dimensions=*/20, 11);
+  std::atomic<bool> cancel{false};
+  SolveParams params = Params(/*time_limit_seconds=*/60);
+  params.relative_gap = 0;
+  params.cancel = &cancel;
+  Clock::time_point cancelled_at;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancelled_at = Clock::now();
+    cancel = true;
+  });
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, params);
+  const Clock::time_point returned_at = Clock::now();
+  canceller.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kCancelled)
+      << SolveTerminationName(result->termination);
+  EXPECT_LT(std::chrono::duration<double>(returned_at - cancelled_at).count(),
+            2);
+  if (result->has_solution()) {
+    EXPECT_LT(model.MaxViolation(result->values), 1e-6);
+    EXPECT_NEAR(result->objective, model.Evaluate(result->values), 1e-6);
+  }
+  // The bound is the last one reported before the cancel, never above the
+  // incumbent.
+  if (result->has_solution() && std::isfinite(result->best_bound)) {
+    EXPECT_LE(result->best_bound, result->objective);
+  }
+}
+
+TEST(CbcSolverTest, CancelBeforeStartReturnsAtOnce) {
+  std::atomic<bool> cancel{true};
+  SolveParams params = Params();
+  params.cancel = &cancel;
+  absl::StatusOr<SolveResult> result =
+      MakeCbcSolver()->Solve(SmallKnapsack(), params);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->termination, SolveTermination::kCancelled);
+  EXPECT_FALSE(result->has_solution());
+}
+
+TEST(CbcSolverTest, CancelWhileQueuedReturnsWithoutWaiting) {
+  // `running` holds the process-wide CBC lock; `queued` waits for it and is
+  // cancelled while waiting.
+  const IlpModel hard = MultiKnapsack(/*items=*/500, /*dimensions=*/20, 17);
+  std::atomic<bool> cancel_running{false};
+  std::atomic<bool> cancel_queued{false};
+  SolveParams running_params = Params(/*time_limit_seconds=*/30);
+  running_params.cancel = &cancel_running;
+  SolveParams queued_params = Params();
+  queued_params.cancel = &cancel_queued;
+
+  absl::StatusOr<SolveResult> running, queued;
+  std::thread running_thread(
+      [&] { running = MakeCbcSolver()->Solve(hard, running_params); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Clock::time_point queued_done;
+  std::thread queued_thread([&] {
+    queued = MakeCbcSolver()->Solve(SmallKnapsack(), queued_params);
+    queued_done = Clock::now();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const Clock::time_point cancelled_at = Clock::now();
+  cancel_queued = true;
+  queued_thread.join();
+  cancel_running = true;
+  running_thread.join();
+
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(queued->termination, SolveTermination::kCancelled);
+  EXPECT_FALSE(queued->has_solution());
+  EXPECT_LT(std::chrono::duration<double>(queued_done - cancelled_at).count(),
+            0.5);
+  // The running solve went on until its own cancel, at least 0.2 s after it
+  // started.
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->termination, SolveTermination::kCancelled);
+  EXPECT_GE(running->solve_seconds, 0.1);
+}
+
+TEST(CbcSolverTest, ReportsProgressWithIncumbentAndBound) {
+  const IlpModel model = MultiKnapsack(/*items=*/40, /*dimensions=*/5, 3);
+  std::vector<SolveProgress> reports;
+  SolveParams params = Params();
+  params.on_progress = [&](const SolveProgress& progress) {
+    reports.push_back(progress);
+  };
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, params);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->termination, SolveTermination::kOptimal);
+  ASSERT_FALSE(reports.empty());
+  // The first report carries the root LP bound.
+  EXPECT_TRUE(std::isfinite(reports.front().bound));
+  bool saw_incumbent = false;
+  for (const SolveProgress& progress : reports) {
+    if (!std::isfinite(progress.incumbent)) continue;
+    saw_incumbent = true;
+    EXPECT_GE(progress.incumbent, result->objective - 1e-6);
+    EXPECT_LE(progress.bound, progress.incumbent + 1e-6);
+    EXPECT_GE(progress.relative_gap, 0);
+  }
+  EXPECT_TRUE(saw_incumbent);
+  // The bound never exceeds the optimum.
+  for (const SolveProgress& progress : reports) {
+    EXPECT_LE(progress.bound, result->objective + 1e-6);
+  }
+}
+
+TEST(CbcSolverTest, ProgressIncludesOffset) {
+  IlpModel model = SmallKnapsack();
+  model.objective_offset = 1000;
+  std::vector<SolveProgress> reports;
+  SolveParams params = Params();
+  params.on_progress = [&](const SolveProgress& progress) {
+    reports.push_back(progress);
+  };
+  ASSERT_TRUE(MakeCbcSolver()->Solve(model, params).ok());
+  ASSERT_FALSE(reports.empty());
+  // The knapsack's LP optimum is -32/3 (x = 1, 2/3, 1), so the first bound,
+  // from the root LP, is 1000 - 32/3.
+  constexpr double kRootBound = 1000 - 32.0 / 3;
+  EXPECT_NEAR(reports.front().bound, kRootBound, 1e-6);
+  double last_incumbent = kInfinity;
+  for (const SolveProgress& progress : reports) {
+    EXPECT_GE(progress.bound, kRootBound - 1e-6);
+    EXPECT_LE(progress.incumbent, last_incumbent);
+    last_incumbent = progress.incumbent;
+  }
+  EXPECT_DOUBLE_EQ(last_incumbent, 991);
+}
+
+TEST(CbcSolverTest, SequentialSolvesAreIdentical) {
+  const IlpModel model = MultiKnapsack(/*items=*/40, /*dimensions=*/5, 5);
+  std::unique_ptr<Solver> solver = MakeCbcSolver();
+  absl::StatusOr<SolveResult> first = solver->Solve(model, Params());
+  absl::StatusOr<SolveResult> second = solver->Solve(model, Params());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(first->termination, SolveTermination::kOptimal);
+  EXPECT_EQ(second->termination, first->termination);
+  EXPECT_EQ(second->objective, first->objective);
+  EXPECT_EQ(second->best_bound, first->best_bound);
+  EXPECT_EQ(second->nodes, first->nodes);
+  EXPECT_EQ(second->values, first->values);
+}
+
+TEST(CbcSolverTest, ConcurrentSolvesAreSerialisedAndCorrect) {
+  const IlpModel a = MultiKnapsack(/*items=*/40, /*dimensions=*/5, 21);
+  const IlpModel b = MultiKnapsack(/*items=*/40, /*dimensions=*/5, 22);
+  std::unique_ptr<Solver> solver = MakeCbcSolver();
+  absl::StatusOr<SolveResult> alone_a = solver->Solve(a, Params());
+  absl::StatusOr<SolveResult> alone_b = solver->Solve(b, Params());
+  ASSERT_TRUE(alone_a.ok() && alone_b.ok());
+  ASSERT_EQ(alone_a->termination, SolveTermination::kOptimal);
+  ASSERT_EQ(alone_b->termination, SolveTermination::kOptimal);
+
+  for (int round = 0; round < 3; ++round) {
+    absl::StatusOr<SolveResult> together_a, together_b;
+    std::thread thread_a([&] { together_a = solver->Solve(a, Params()); });
+    std::thread thread_b(
+        [&] { together_b = MakeCbcSolver()->Solve(b, Params()); });
+    thread_a.join();
+    thread_b.join();
+    ASSERT_TRUE(together_a.ok()) << together_a.status();
+    ASSERT_TRUE(together_b.ok()) << together_b.status();
+    EXPECT_EQ(together_a->termination, SolveTermination::kOptimal);
+    EXPECT_EQ(together_b->termination, SolveTermination::kOptimal);
+    EXPECT_DOUBLE_EQ(together_a->objective, alone_a->objective);
+    EXPECT_DOUBLE_EQ(together_b->objective, alone_b->objective);
+  }
+}
+
+TEST(CbcSolverTest, ThreadedSolveFindsSameOptimum) {
+  const IlpModel model = MultiKnapsack(/*items=*/40, /*dimensions=*/5, 13);
+  std::unique_ptr<Solver> solver = MakeCbcSolver();
+  absl::StatusOr<SolveResult> serial = solver->Solve(model, Params());
+  SolveParams params = Params();
+  params.threads = 2;
+  absl::StatusOr<SolveResult> threaded = solver->Solve(model, params);
+  ASSERT_TRUE(serial.ok()) << serial.status();
+  ASSERT_TRUE(threaded.ok()) << threaded.status();
+  EXPECT_EQ(serial->termination, SolveTermination::kOptimal);
+  EXPECT_EQ(threaded->termination, SolveTermination::kOptimal);
+  EXPECT_NEAR(threaded->objective, serial->objective, 1e-6);
+  EXPECT_LT(model.MaxViolation(threaded->values), 1e-6);
+}
+
+TEST(CbcSolverTest, PrintsNothing) {
+  const IlpModel model = MultiKnapsack(/*items=*/40, /*dimensions=*/5, 9);
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, Params());
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(err, "");
+}
+
+}  // namespace
+}  // namespace autotm::solver

@@ -125,16 +125,16 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
       absl::StatusOr<int> t = resolve(id);
       if (!t.ok()) return t.status();
       TensorInfo& tensor = model.tensors_[*t];
+      if (std::find(info.operands.begin() + info.num_inputs,
+                    info.operands.end(), *t) != info.operands.end()) {
+        return KernelError(k, kernel.id(),
+                           absl::StrCat("lists output '", id, "' twice"));
+      }
       if (tensor.producer >= 0) {
         return KernelError(
             k, kernel.id(),
             absl::StrCat("produces tensor '", id, "', already produced by '",
                          model.kernels_[tensor.producer].id, "'"));
-      }
-      if (std::find(info.operands.begin() + info.num_inputs,
-                    info.operands.end(), *t) != info.operands.end()) {
-        return KernelError(k, kernel.id(),
-                           absl::StrCat("lists output '", id, "' twice"));
       }
       if (last_use[*t] == k) {
         return KernelError(

@@ -81,7 +81,37 @@ std::string FormatConfig(ConfigMask mask, int num_inputs, int num_outputs) {
   return text;
 }
 
+std::string FormatConfig(const std::vector<bool>& slow, int num_inputs) {
+  std::string text;
+  text.reserve(slow.size() + 1);
+  for (size_t p = 0; p < slow.size(); ++p) {
+    if (static_cast<int>(p) == num_inputs) text.push_back('|');
+    text.push_back(slow[p] ? 'S' : 'F');
+  }
+  if (static_cast<int>(slow.size()) == num_inputs) text.push_back('|');
+  return text;
+}
+
+std::optional<double> KernelCost::TimeUs(const std::vector<bool>& slow) const {
+  if (static_cast<int>(slow.size()) != num_inputs_ + num_outputs_) {
+    return std::nullopt;
+  }
+  if (separable_) {
+    double time = all_fast_time_us_;
+    for (size_t p = 0; p < slow.size(); ++p) {
+      if (slow[p]) time += slow_penalty_us_[p];
+    }
+    return time;
+  }
+  ConfigMask mask = 0;
+  for (size_t p = 0; p < slow.size(); ++p) {
+    if (slow[p]) mask |= ConfigMask{1} << p;
+  }
+  return TimeUs(mask);
+}
+
 std::optional<double> KernelCost::TimeUs(ConfigMask mask) const {
+  if (num_inputs_ + num_outputs_ > 63) return std::nullopt;
   if (separable_) {
     double time = all_fast_time_us_;
     for (size_t p = 0; p < slow_penalty_us_.size(); ++p) {

@@ -29,8 +29,10 @@ inline constexpr int kMaxTableOperands = 24;
 // given operand counts. InvalidArgument names the problem.
 absl::StatusOr<ConfigMask> ParseConfig(absl::string_view config, int num_inputs,
                                        int num_outputs);
-// Inverse of ParseConfig.
+// Inverse of ParseConfig (for at most 63 operands).
 std::string FormatConfig(ConfigMask mask, int num_inputs, int num_outputs);
+// The same for any number of operands: slow[p] for operand p.
+std::string FormatConfig(const std::vector<bool>& slow, int num_inputs);
 
 // The cost of one kernel signature.
 class KernelCost {
@@ -39,8 +41,13 @@ class KernelCost {
   int num_outputs() const { return num_outputs_; }
   bool separable() const { return separable_; }
 
-  // Time of the kernel with operands placed per `mask`, or nullopt when the
-  // table lacks that configuration (it must then never be chosen).
+  // Time of the kernel with operand p in the slow tier iff slow[p] (one
+  // entry per operand, inputs then outputs), or nullopt when the table lacks
+  // that configuration (it must then never be chosen) or `slow` has the
+  // wrong length. Works for any number of operands.
+  std::optional<double> TimeUs(const std::vector<bool>& slow) const;
+  // The same for a mask; only for kernels with at most 63 operands (every
+  // table kernel), nullopt otherwise.
   std::optional<double> TimeUs(ConfigMask mask) const;
 
   // Table entries (mask, time), sorted by mask. Empty for separable costs.
@@ -95,8 +102,8 @@ class ProfileModel {
 };
 
 // FailedPrecondition listing (sorted, de-duplicated) every signature of
-// `graph` that `profile` lacks, so a profiler knows what to measure; also
-// checks each profiled signature's operand counts. OK when fully covered.
+// `graph` that `profile` lacks, so a profiler knows what to measure. OK when
+// fully covered. (Operand counts need no check: they are part of the key.)
 absl::Status CheckCoverage(const GraphModel& graph,
                            const ProfileModel& profile);
 

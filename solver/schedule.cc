@@ -19,6 +19,7 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
   v1::Tier tier = schedule.creation_tier;
   size_t next = 0;
   int previous_kernel = -1;
+  v1::MoveDirection previous_direction = v1::MOVE_DIRECTION_UNSPECIFIED;
   for (const ScheduledMove& move : schedule.moves) {
     if (move.kernel < tensor.first_live || move.kernel > tensor.last_live) {
       return absl::InvalidArgumentError(
@@ -30,7 +31,22 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", tensor.id, "': moves are not in kernel order"));
     }
+    // At one kernel, at most a TO_FAST (before it) then a TO_SLOW (after).
+    if (move.kernel == previous_kernel &&
+        (previous_direction != v1::MOVE_DIRECTION_TO_FAST ||
+         move.direction != v1::MOVE_DIRECTION_TO_SLOW)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", tensor.id, "': at kernel #", move.kernel,
+          " only a TO_FAST followed by a TO_SLOW may share a kernel"));
+    }
+    if (move.direction == v1::MOVE_DIRECTION_TO_FAST && tensor.producer >= 0 &&
+        move.kernel == tensor.producer) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", tensor.id, "': TO_FAST at its producer kernel #",
+          move.kernel, " reads a copy that does not exist yet"));
+    }
     previous_kernel = move.kernel;
+    previous_direction = move.direction;
   }
   for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
     // TO_FAST moves land before the kernel runs, TO_SLOW moves after it.
@@ -56,7 +72,9 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
 std::vector<std::vector<v1::Tier>> TiersOverTime(
     const GraphModel& graph, const std::vector<TensorSchedule>& schedule) {
   std::vector<std::vector<v1::Tier>> tiers(graph.num_tensors());
-  for (int t = 0; t < graph.num_tensors(); ++t) {
+  const int num_scheduled =
+      std::min(graph.num_tensors(), static_cast<int>(schedule.size()));
+  for (int t = 0; t < num_scheduled; ++t) {
     const TensorInfo& tensor = graph.tensor(t);
     tiers[t].resize(tensor.last_live - tensor.first_live + 1, v1::TIER_SLOW);
     // Errors are reported by AssemblePlan; here a bad schedule just yields
@@ -112,14 +130,12 @@ absl::StatusOr<v1::Plan> AssemblePlan(
       if (tier == v1::TIER_FAST) fast_bytes[k] += tensor.size_bytes;
     });
     if (!replayed.ok()) return replayed;
-    if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
-      for (v1::Tier tier : tiers[t]) {
-        if (tier != tensor.fixed_tier) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("tensor '", tensor.id,
-                           "' is fixed to one tier but the schedule moves it"));
-        }
-      }
+    if (tensor.fixed_tier != v1::TIER_UNSPECIFIED &&
+        (entry.creation_tier != tensor.fixed_tier || !entry.moves.empty())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", tensor.id,
+          "' is fixed to one tier but the schedule creates it elsewhere or "
+          "moves it"));
     }
     // Keep only the moves that change the tier; price them.
     v1::Tier tier = entry.creation_tier;
@@ -184,17 +200,15 @@ absl::StatusOr<v1::Plan> AssemblePlan(
   uint64_t peak = 0;
   for (int k = 0; k < num_kernels; ++k) {
     const KernelInfo& kernel = graph.kernel(k);
-    ConfigMask mask = 0;
+    std::vector<bool> slow(kernel.operands.size());
     for (size_t p = 0; p < kernel.operands.size(); ++p) {
       const int t = kernel.operands[p];
-      const v1::Tier tier = tiers[t][k - graph.tensor(t).first_live];
-      if (tier == v1::TIER_SLOW) mask |= ConfigMask{1} << p;
+      slow[p] = tiers[t][k - graph.tensor(t).first_live] == v1::TIER_SLOW;
     }
-    const std::string config =
-        FormatConfig(mask, kernel.num_inputs, kernel.num_outputs);
+    const std::string config = FormatConfig(slow, kernel.num_inputs);
     const KernelCost* cost = profile.Find(kernel.signature_key);
     std::optional<double> time =
-        cost == nullptr ? std::nullopt : cost->TimeUs(mask);
+        cost == nullptr ? std::nullopt : cost->TimeUs(slow);
     if (!time.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "kernel #", k, " '", kernel.id, "' would run in configuration ",

@@ -29,16 +29,20 @@ struct TensorSchedule {
 };
 
 // Tier of every tensor at every kernel where it is live, derived from a
-// schedule: tiers[t][k - first_live(t)].
+// schedule: tiers[t][k - first_live(t)]. Tensors without a schedule entry
+// (a short schedule) are reported slow.
 std::vector<std::vector<v1::Tier>> TiersOverTime(
     const GraphModel& graph, const std::vector<TensorSchedule>& schedule);
 
 // Builds the Plan for `schedule` (one entry per tensor). Moves that change
-// nothing are dropped. FailedPrecondition when a kernel's resulting IO
-// configuration is missing from the profile (naming kernel and config);
-// InvalidArgument for a malformed schedule (move outside the live range,
-// TO_FAST of a fast tensor, ...). Does not check the budget: callers compare
-// plan.peak_fast_bytes() with it. Leaves plan.stats() empty.
+// nothing (a TO_FAST of a fast tensor, a TO_SLOW of a slow one) are dropped.
+// FailedPrecondition when a kernel's resulting IO configuration is missing
+// from the profile (naming kernel and config); InvalidArgument for a
+// malformed schedule: a move outside the live range or out of kernel order,
+// two moves at one kernel other than TO_FAST then TO_SLOW, a TO_FAST at the
+// producer (no copy exists yet), a fixed tensor created elsewhere or moved.
+// Does not check the budget: callers compare plan.peak_fast_bytes() with it.
+// Leaves plan.stats() empty.
 absl::StatusOr<v1::Plan> AssemblePlan(
     const GraphModel& graph, const ProfileModel& profile,
     const std::vector<TensorSchedule>& schedule, v1::Method method,

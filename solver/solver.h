@@ -52,7 +52,8 @@ struct SolveParams {
 
 struct SolveResult {
   SolveTermination termination = SolveTermination::kNoSolution;
-  // One value per column when a solution exists, else empty.
+  // One value per column when a solution exists (empty for a model without
+  // columns, which can still be solved).
   std::vector<double> values;
   // Including objective_offset. +inf without a solution.
   double objective = kInfinity;
@@ -61,7 +62,8 @@ struct SolveResult {
   double relative_gap = kInfinity;
   double solve_seconds = 0;
   int64_t nodes = 0;
-  bool has_solution() const { return !values.empty(); }
+  // A solution exists exactly when its objective is finite.
+  bool has_solution() const { return objective < kInfinity; }
 };
 
 // A MIP solver backend. Implementations document their thread safety.

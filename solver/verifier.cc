@@ -1,1 +1,489 @@
-// placeholder: being written
+#include "solver/verifier.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+
+// Deliberately independent of schedule.cc: everything here is re-derived from
+// the Plan message, the graph and the profile.
+
+namespace autotm::solver {
+namespace {
+
+constexpr double kRelativeTolerance = 1e-6;
+
+// True when `a` and `b` agree to kRelativeTolerance (false for NaN).
+bool Close(double a, double b) {
+  const double scale = std::max({std::fabs(a), std::fabs(b), 1e-9});
+  return std::fabs(a - b) <= kRelativeTolerance * scale;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  double value = static_cast<double>(bytes) / 1024;
+  int unit = 0;
+  while (value >= 1024 && unit + 1 < static_cast<int>(std::size(kUnits))) {
+    value /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat("%.2f %s", value, kUnits[unit]);
+}
+
+std::string TierName(v1::Tier tier) {
+  switch (tier) {
+    case v1::TIER_FAST:
+      return "fast";
+    case v1::TIER_SLOW:
+      return "slow";
+    default:
+      return absl::StrCat("invalid tier ", static_cast<int>(tier));
+  }
+}
+
+const char* DirectionName(v1::MoveDirection direction) {
+  switch (direction) {
+    case v1::MOVE_DIRECTION_TO_FAST:
+      return "TO_FAST";
+    case v1::MOVE_DIRECTION_TO_SLOW:
+      return "TO_SLOW";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+// Shared context for building error messages.
+class Checker {
+ public:
+  Checker(const GraphModel& graph, const ProfileModel& profile,
+          const v1::Plan& plan, uint64_t budget_bytes)
+      : graph_(graph),
+        profile_(profile),
+        plan_(plan),
+        budget_bytes_(budget_bytes) {}
+
+  absl::StatusOr<VerifyReport> Run();
+
+ private:
+  std::string KernelName(int k) const {
+    return absl::StrCat("kernel #", k, " '", graph_.kernel(k).id, "'");
+  }
+  std::string TensorName(int t) const {
+    return absl::StrCat("tensor '", graph_.tensor(t).id, "'");
+  }
+  std::string MoveName(int m) const {
+    const v1::Move& move = plan_.moves(m);
+    return absl::StrCat("move #", m, " (", DirectionName(move.direction()),
+                        " of tensor '", move.tensor_id(), "' at kernel #",
+                        move.kernel_index(), ")");
+  }
+
+  absl::Status CheckPlacements();
+  absl::Status CheckMoveList();
+  absl::Status CheckMoveIndices(int t);
+  // Replays tensor t's moves; fills tiers_[t] and prices its moves.
+  absl::Status ReplayTensor(int t);
+  absl::Status CheckKernels(VerifyReport& report);
+  absl::Status CheckTotals(const VerifyReport& report);
+
+  const GraphModel& graph_;
+  const ProfileModel& profile_;
+  const v1::Plan& plan_;
+  const uint64_t budget_bytes_;
+
+  // Tensor index of each move, and each tensor's moves in plan order.
+  std::vector<int> move_tensor_;
+  std::vector<std::vector<int>> tensor_moves_;
+  // tiers_[t][k - first_live] = tier of t while kernel k runs.
+  std::vector<std::vector<v1::Tier>> tiers_;
+  std::vector<uint64_t> fast_bytes_;
+  // Per kernel: summed time of its asynchronous moves.
+  std::vector<double> async_us_;
+  double sync_move_us_ = 0;
+};
+
+absl::Status Checker::CheckPlacements() {
+  if (plan_.tensors_size() != graph_.num_tensors()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "plan has ", plan_.tensors_size(), " tensor placements for ",
+        graph_.num_tensors(), " tensors of graph '", graph_.name(), "'"));
+  }
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    const v1::TensorPlacement& placement = plan_.tensors(t);
+    const TensorInfo& tensor = graph_.tensor(t);
+    if (placement.tensor_id() != tensor.id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor placement #", t, " is for tensor '",
+                       placement.tensor_id(), "', expected '", tensor.id,
+                       "' (placements must follow graph order)"));
+    }
+    if (placement.creation_tier() != v1::TIER_FAST &&
+        placement.creation_tier() != v1::TIER_SLOW) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(TensorName(t), ": creation tier is ",
+                       v1::Tier_Name(placement.creation_tier()),
+                       "; it must be FAST or SLOW"));
+    }
+    if (tensor.fixed_tier != v1::TIER_UNSPECIFIED &&
+        placement.creation_tier() != tensor.fixed_tier) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), " is fixed to the ", TierName(tensor.fixed_tier),
+          " tier but the plan creates it in the ",
+          TierName(placement.creation_tier()), " tier"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckMoveList() {
+  move_tensor_.assign(plan_.moves_size(), -1);
+  tensor_moves_.assign(graph_.num_tensors(), {});
+  uint32_t previous_kernel = 0;
+  for (int m = 0; m < plan_.moves_size(); ++m) {
+    const v1::Move& move = plan_.moves(m);
+    const int t = graph_.FindTensor(move.tensor_id());
+    if (t < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          MoveName(m), ": unknown tensor id '", move.tensor_id(), "'"));
+    }
+    if (move.kernel_index() >= static_cast<uint32_t>(graph_.num_kernels())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(MoveName(m), ": kernel index ", move.kernel_index(),
+                       " is out of range; the graph has ", graph_.num_kernels(),
+                       " kernels"));
+    }
+    const int k = static_cast<int>(move.kernel_index());
+    if (move.kernel_id() != graph_.kernel(k).id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(MoveName(m), ": kernel id '", move.kernel_id(),
+                       "' does not match ", KernelName(k)));
+    }
+    if (move.direction() != v1::MOVE_DIRECTION_TO_FAST &&
+        move.direction() != v1::MOVE_DIRECTION_TO_SLOW) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(MoveName(m), ": direction is unspecified"));
+    }
+    if (m > 0 && move.kernel_index() < previous_kernel) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          MoveName(m), " at ", KernelName(k), " comes after a move at kernel #",
+          previous_kernel, "; moves must be ordered by kernel index"));
+    }
+    previous_kernel = move.kernel_index();
+    move_tensor_[m] = t;
+    tensor_moves_[t].push_back(m);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckMoveIndices(int t) {
+  const auto& listed = plan_.tensors(t).move_indices();
+  const std::vector<int>& actual = tensor_moves_[t];
+  for (int i = 0; i < listed.size(); ++i) {
+    if (listed[i] >= static_cast<uint32_t>(plan_.moves_size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": move_indices[", i, "] = ", listed[i],
+          " is out of range; the plan has ", plan_.moves_size(), " moves"));
+    }
+  }
+  const bool same = static_cast<size_t>(listed.size()) == actual.size() &&
+                    std::equal(actual.begin(), actual.end(), listed.begin(),
+                               [](int a, uint32_t b) {
+                                 return static_cast<uint32_t>(a) == b;
+                               });
+  if (!same) {
+    auto join = [](const auto& values) {
+      std::string text;
+      for (const auto& value : values) {
+        absl::StrAppend(&text, text.empty() ? "" : ", ", value);
+      }
+      return absl::StrCat("[", text, "]");
+    };
+    return absl::InvalidArgumentError(absl::StrCat(
+        TensorName(t), ": move_indices ", join(listed),
+        " do not list its moves in plan order; expected ", join(actual)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::ReplayTensor(int t) {
+  const TensorInfo& tensor = graph_.tensor(t);
+  const std::vector<int>& moves = tensor_moves_[t];
+  if (tensor.fixed_tier != v1::TIER_UNSPECIFIED && !moves.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        TensorName(t), " is fixed to the ", TierName(tensor.fixed_tier),
+        " tier but the plan moves it (", MoveName(moves.front()), ")"));
+  }
+  for (int m : moves) {
+    const int k = static_cast<int>(plan_.moves(m).kernel_index());
+    if (k < tensor.first_live || k > tensor.last_live) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(TensorName(t), ": ", MoveName(m), " at ", KernelName(k),
+                       " is outside its live range [", tensor.first_live, ", ",
+                       tensor.last_live, "]"));
+    }
+  }
+
+  std::vector<v1::Tier>& tiers = tiers_[t];
+  tiers.assign(tensor.last_live - tensor.first_live + 1, v1::TIER_UNSPECIFIED);
+  v1::Tier tier = plan_.tensors(t).creation_tier();
+  bool slow_copy_valid = tier == v1::TIER_SLOW;
+  const v1::CopyBandwidths& bw = profile_.bandwidths();
+
+  // Checks the priced figures of move m against the expected ones.
+  auto check_price = [&](int m, uint64_t bytes, double gb_per_s,
+                         absl::string_view why) -> absl::Status {
+    const v1::Move& move = plan_.moves(m);
+    const double time_us =
+        bytes == 0 ? 0.0 : static_cast<double>(bytes) / (gb_per_s * 1e3);
+    if (move.bytes_copied() != bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": ", MoveName(m), " claims bytes_copied ",
+          move.bytes_copied(), ", expected ", bytes, " (", why, ")"));
+    }
+    if (!Close(move.time_us(), time_us)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: %s claims time %.9g us, expected %.9g us (%d bytes %s at %g "
+          "GB/s)",
+          TensorName(t), MoveName(m), move.time_us(), time_us, bytes,
+          move.sync() ? "sync" : "async", gb_per_s));
+    }
+    if (move.sync()) {
+      sync_move_us_ += time_us;
+    } else {
+      async_us_[move.kernel_index()] += time_us;
+    }
+    return absl::OkStatus();
+  };
+
+  size_t next = 0;
+  for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+    // This tensor's moves at k: at most one TO_FAST, then at most one TO_SLOW.
+    size_t end = next;
+    while (end < moves.size() &&
+           static_cast<int>(plan_.moves(moves[end]).kernel_index()) == k) {
+      ++end;
+    }
+    std::optional<int> to_fast, to_slow;
+    for (size_t i = next; i < end; ++i) {
+      const int m = moves[i];
+      const bool is_fast =
+          plan_.moves(m).direction() == v1::MOVE_DIRECTION_TO_FAST;
+      if (is_fast && !to_fast.has_value() && !to_slow.has_value()) {
+        to_fast = m;
+      } else if (!is_fast && !to_slow.has_value()) {
+        to_slow = m;
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            TensorName(t), ": ", MoveName(m), " at ", KernelName(k),
+            " is out of order; at one kernel a tensor may have one TO_FAST "
+            "followed by one TO_SLOW"));
+      }
+    }
+    next = end;
+
+    if (to_fast.has_value()) {
+      if (tensor.producer == k) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            TensorName(t), ": ", MoveName(*to_fast), " at its producer ",
+            KernelName(k), " reads a copy that does not exist yet"));
+      }
+      if (tier != v1::TIER_SLOW) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            TensorName(t), ": ", MoveName(*to_fast), " at ", KernelName(k),
+            " but the tensor is already in the fast tier there"));
+      }
+      tier = v1::TIER_FAST;
+      const bool sync = plan_.moves(*to_fast).sync();
+      absl::Status priced = check_price(*to_fast, tensor.size_bytes,
+                                        sync ? bw.slow_to_fast_sync_gb_per_s()
+                                             : bw.slow_to_fast_async_gb_per_s(),
+                                        "a TO_FAST copies the whole tensor");
+      if (!priced.ok()) return priced;
+    }
+    tiers[k - tensor.first_live] = tier;
+    if (to_slow.has_value()) {
+      if (tier != v1::TIER_FAST) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            TensorName(t), ": ", MoveName(*to_slow), " at ", KernelName(k),
+            " but the tensor is in the slow tier while the kernel runs"));
+      }
+      tier = v1::TIER_SLOW;
+      const bool sync = plan_.moves(*to_slow).sync();
+      const double gb_per_s = sync ? bw.fast_to_slow_sync_gb_per_s()
+                                   : bw.fast_to_slow_async_gb_per_s();
+      absl::Status priced =
+          slow_copy_valid
+              ? check_price(*to_slow, 0, gb_per_s,
+                            "a valid slow copy exists: the fast copy is "
+                            "dropped for free")
+              : check_price(*to_slow, tensor.size_bytes, gb_per_s,
+                            "no slow copy exists yet: the tensor is written "
+                            "to the slow tier");
+      if (!priced.ok()) return priced;
+      slow_copy_valid = true;
+    }
+    if (tiers[k - tensor.first_live] == v1::TIER_FAST) {
+      fast_bytes_[k] += tensor.size_bytes;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckKernels(VerifyReport& report) {
+  if (plan_.kernels_size() != graph_.num_kernels()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "plan has ", plan_.kernels_size(), " kernel choices for ",
+        graph_.num_kernels(), " kernels of graph '", graph_.name(), "'"));
+  }
+  for (int k = 0; k < graph_.num_kernels(); ++k) {
+    const v1::KernelChoice& choice = plan_.kernels(k);
+    const KernelInfo& kernel = graph_.kernel(k);
+    if (choice.kernel_id() != kernel.id) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kernel choice #", k, " is for kernel '", choice.kernel_id(),
+          "', expected '", kernel.id, "' (choices must follow graph order)"));
+    }
+    std::vector<bool> slow(kernel.operands.size(), false);
+    for (size_t p = 0; p < kernel.operands.size(); ++p) {
+      const int t = kernel.operands[p];
+      const TensorInfo& tensor = graph_.tensor(t);
+      if (k < tensor.first_live || k > tensor.last_live) {
+        return absl::InternalError(absl::StrCat(
+            KernelName(k), ": operand ", p, " (", TensorName(t),
+            ") is not live there; the graph model is inconsistent"));
+      }
+      slow[p] = tiers_[t][k - tensor.first_live] == v1::TIER_SLOW;
+    }
+    const std::string expected = FormatConfig(slow, kernel.num_inputs);
+    if (choice.config() != expected) {
+      // Name the first operand whose letter differs (positions skip '|').
+      std::string detail;
+      if (choice.config().size() != expected.size()) {
+        detail = absl::StrCat(" (it has ", choice.config().size(),
+                              " characters, expected ", expected.size(), ")");
+      } else {
+        for (size_t i = 0, p = 0; i < expected.size(); ++i) {
+          if (expected[i] == '|') continue;
+          if (choice.config()[i] != expected[i]) {
+            detail = absl::StrCat(
+                " (operand ", p, ", ", TensorName(kernel.operands[p]), ", is ",
+                slow[p] ? "slow" : "fast", " while the kernel runs)");
+            break;
+          }
+          ++p;
+        }
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          KernelName(k), ": plan config ", choice.config(),
+          " does not match the operand tiers, which give ", expected, detail));
+    }
+    const KernelCost* cost = profile_.Find(kernel.signature_key);
+    if (cost == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          KernelName(k), ": profile '", profile_.host_class().name(),
+          "' has no entry for its signature ", kernel.signature_key));
+    }
+    const std::optional<double> time = cost->TimeUs(slow);
+    if (!time.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          KernelName(k), ": config ", expected, " is missing from profile '",
+          profile_.host_class().name(), "' for ", kernel.signature_key));
+    }
+    if (!Close(choice.time_us(), *time)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: plan kernel time %.9g us for config %s, the profile says %.9g "
+          "us",
+          KernelName(k), choice.time_us(), expected, *time));
+    }
+    if (fast_bytes_[k] > budget_bytes_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          KernelName(k), ": fast memory ", HumanBytes(fast_bytes_[k]), " (",
+          fast_bytes_[k], " bytes) exceeds budget ", budget_bytes_, " bytes"));
+    }
+    if (choice.fast_bytes() != fast_bytes_[k]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(KernelName(k), ": plan fast_bytes ", choice.fast_bytes(),
+                       " but the tensors fast while it runs total ",
+                       fast_bytes_[k], " bytes"));
+    }
+    report.kernel_time_us += *time;
+    report.move_time_us += std::max(0.0, async_us_[k] - *time);
+    report.peak_fast_bytes = std::max(report.peak_fast_bytes, fast_bytes_[k]);
+  }
+  report.move_time_us += sync_move_us_;
+  report.predicted_time_us = report.kernel_time_us + report.move_time_us;
+  report.fast_bytes_per_kernel = fast_bytes_;
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckTotals(const VerifyReport& report) {
+  if (plan_.peak_fast_bytes() != report.peak_fast_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan peak_fast_bytes ", plan_.peak_fast_bytes(),
+                     " but the largest fast occupancy is ",
+                     report.peak_fast_bytes, " bytes"));
+  }
+  const struct {
+    const char* name;
+    double claimed;
+    double actual;
+  } totals[] = {
+      {"kernel_time_us", plan_.kernel_time_us(), report.kernel_time_us},
+      {"move_time_us", plan_.move_time_us(), report.move_time_us},
+      {"predicted_time_us", plan_.predicted_time_us(),
+       report.predicted_time_us},
+  };
+  for (const auto& total : totals) {
+    if (!Close(total.claimed, total.actual)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("plan %s is %.9g but the recomputed value is %.9g",
+                          total.name, total.claimed, total.actual));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<VerifyReport> Checker::Run() {
+  absl::Status status = CheckPlacements();
+  if (!status.ok()) return status;
+  status = CheckMoveList();
+  if (!status.ok()) return status;
+
+  tiers_.assign(graph_.num_tensors(), {});
+  fast_bytes_.assign(graph_.num_kernels(), 0);
+  async_us_.assign(graph_.num_kernels(), 0.0);
+  sync_move_us_ = 0;
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    status = CheckMoveIndices(t);
+    if (!status.ok()) return status;
+    status = ReplayTensor(t);
+    if (!status.ok()) return status;
+  }
+
+  VerifyReport report;
+  status = CheckKernels(report);
+  if (!status.ok()) return status;
+  status = CheckTotals(report);
+  if (!status.ok()) return status;
+  return report;
+}
+
+}  // namespace
+
+absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
+                                        const ProfileModel& profile,
+                                        const v1::Plan& plan,
+                                        uint64_t budget_bytes) {
+  return Checker(graph, profile, plan, budget_bytes).Run();
+}
+
+}  // namespace autotm::solver
