@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -202,6 +203,40 @@ class FormulationBuilder {
     return false;
   }
 
+  // Decision points of a tensor: its users (SYNCHRONOUS), plus for
+  // ASYNCHRONOUS every other kernel of its live range within
+  // `async_window` kernels of a user, where moves overlap with that kernel.
+  // `async[g]` tells which gadgets are asynchronous.
+  std::vector<int> Gadgets(const TensorInfo& tensor,
+                           std::vector<char>* async) const {
+    if (options_.method != v1::METHOD_ASYNCHRONOUS) {
+      async->assign(tensor.users.size(), 0);
+      return tensor.users;
+    }
+    std::vector<int> gadgets;
+    async->clear();
+    const int window = options_.async_window;
+    size_t next_user = 0;
+    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+      while (next_user < tensor.users.size() && tensor.users[next_user] < k) {
+        ++next_user;
+      }
+      const bool is_user =
+          next_user < tensor.users.size() && tensor.users[next_user] == k;
+      bool near = is_user;
+      if (!near && next_user < tensor.users.size()) {
+        near = tensor.users[next_user] - k <= window;
+      }
+      if (!near && next_user > 0) {
+        near = k - tensor.users[next_user - 1] <= window;
+      }
+      if (!near) continue;
+      gadgets.push_back(k);
+      async->push_back(is_user ? 0 : 1);
+    }
+    return gadgets;
+  }
+
   void AddTensorFlow(int t) {
     Formulation::TensorFlow& flow = out_.flows_[t];
     const TensorInfo& tensor = graph_.tensor(t);
@@ -211,15 +246,24 @@ class FormulationBuilder {
       flow.static_fast = m.AddBinary(0);
       return;
     }
-    flow.gadgets = tensor.users;
+    flow.gadgets = Gadgets(tensor, &flow.async);
     const int num_gadgets = static_cast<int>(flow.gadgets.size());
-    const double read_us = profile_.SyncToFastUs(tensor.size_bytes);
-    const double write_us = profile_.SyncToSlowUs(tensor.size_bytes);
     flow.source_f1 = m.AddBinary(0);
     flow.source_s = m.AddBinary(0);
     flow.reads.assign(num_gadgets, -1);
     flow.intervals.assign(num_gadgets, {});
-    for (int g = 1; g < num_gadgets; ++g) flow.reads[g] = m.AddBinary(read_us);
+    // A synchronous copy costs its time in the objective; an asynchronous
+    // one overlaps with the gadget's kernel and is charged through z[k].
+    auto copy_column = [&](int g, double sync_us, double async_us) {
+      if (!flow.async[g]) return m.AddBinary(sync_us);
+      const int column = m.AddBinary(0);
+      async_copies_[flow.gadgets[g]].emplace_back(column, async_us);
+      return column;
+    };
+    for (int g = 1; g < num_gadgets; ++g) {
+      flow.reads[g] = copy_column(g, profile_.SyncToFastUs(tensor.size_bytes),
+                                  profile_.AsyncToFastUs(tensor.size_bytes));
+    }
     for (int g = 0; g < num_gadgets; ++g) {
       Formulation::Interval& in = flow.intervals[g];
       const bool last = g + 1 == num_gadgets;
@@ -229,7 +273,10 @@ class FormulationBuilder {
       const bool trailing = !last || tensor.last_live > flow.gadgets[g];
       in.f1_f1 = m.AddBinary(0);
       in.s_s = m.AddBinary(0);
-      if (trailing) in.f1_s = m.AddBinary(write_us);
+      if (trailing) {
+        in.f1_s = copy_column(g, profile_.SyncToSlowUs(tensor.size_bytes),
+                              profile_.AsyncToSlowUs(tensor.size_bytes));
+      }
       if (g >= 1) {
         in.f2_f2 = m.AddBinary(0);
         if (trailing) in.f2_s = m.AddBinary(0);
@@ -312,22 +359,49 @@ class FormulationBuilder {
     }
   }
 
+  // Adds kernel k's time rho_k: to the objective, or, when asynchronous
+  // copies overlap with k, through z[k] >= rho_k and z[k] >= their sum.
   void AddKernelCost(int k) {
+    std::vector<IlpModel::Term> rho;
+    double rho_constant = 0;
+    KernelTime(k, rho, rho_constant);
+    IlpModel& m = out_.model_;
+    const auto copies = async_copies_.find(k);
+    if (copies == async_copies_.end()) {
+      m.objective_offset += rho_constant;
+      for (const auto& [column, coefficient] : rho) {
+        m.objective[column] += coefficient;
+      }
+      return;
+    }
+    const int z = m.AddColumn(0, kInfinity, 1, /*integer=*/false);
+    std::vector<IlpModel::Term> terms = {{z, 1}};
+    for (const auto& [column, coefficient] : rho) {
+      terms.emplace_back(column, -coefficient);
+    }
+    m.AddRow(rho_constant, kInfinity, terms);
+    terms = {{z, 1}};
+    for (const auto& [column, time_us] : copies->second) {
+      terms.emplace_back(column, -time_us);
+    }
+    m.AddRow(0, kInfinity, terms);
+  }
+
+  // rho_k = constant + sum(terms), creating configuration variables and
+  // their link rows as needed.
+  void KernelTime(int k, std::vector<IlpModel::Term>& rho, double& constant) {
     const KernelInfo& kernel = graph_.kernel(k);
     const KernelCost& cost = *costs_[k];
     IlpModel& m = out_.model_;
     std::vector<IlpModel::Term> terms;
-    double constant = 0;
+    double unused = 0;
     if (cost.separable()) {
       // time = base + sum_p penalty_p * (1 - D(t_p, k)).
-      m.objective_offset += cost.all_fast_time_us();
+      constant += cost.all_fast_time_us();
       for (size_t p = 0; p < kernel.operands.size(); ++p) {
         const double penalty = cost.slow_penalty_us()[p];
-        m.objective_offset += penalty;
-        AppendFast(kernel.operands[p], k, -penalty, terms, &m.objective_offset);
-      }
-      for (const auto& [column, coefficient] : terms) {
-        m.objective[column] += coefficient;
+        constant += penalty;
+        AppendFast(kernel.operands[p], k, -penalty, rho, &constant);
       }
       return;
     }
@@ -343,12 +417,11 @@ class FormulationBuilder {
     }
     if (options.size() == 1) {
       // The time is fixed, and so is each free operand's tier at k.
-      m.objective_offset += options[0].time_us;
+      constant += options[0].time_us;
       for (const auto& [t, p] : free_operands) {
         const bool fast = !(options[0].mask >> p & 1);
         terms.clear();
-        constant = 0;
-        AppendFast(t, k, 1, terms, &constant);
+        AppendFast(t, k, 1, terms, &unused);
         m.AddRow(fast ? 1 : 0, fast ? 1 : 0, terms);
       }
       return;
@@ -356,17 +429,17 @@ class FormulationBuilder {
     // y[k,c] with sum_c y = 1 and sum_{c: j fast} y = D(j,k).
     std::vector<int> y(options.size());
     for (size_t c = 0; c < options.size(); ++c) {
-      y[c] = m.AddBinary(options[c].time_us);
+      y[c] = m.AddBinary(0);
+      rho.emplace_back(y[c], options[c].time_us);
       terms.emplace_back(y[c], 1);
     }
     m.AddRow(1, 1, terms);
     for (const auto& [t, p] : free_operands) {
       terms.clear();
-      constant = 0;
       for (size_t c = 0; c < options.size(); ++c) {
         if (!(options[c].mask >> p & 1)) terms.emplace_back(y[c], 1);
       }
-      AppendFast(t, k, -1, terms, &constant);
+      AppendFast(t, k, -1, terms, &unused);
       m.AddRow(0, 0, terms);
     }
   }
@@ -403,15 +476,22 @@ class FormulationBuilder {
   std::vector<int> too_big_;
   std::vector<const KernelCost*> costs_;
   std::vector<std::vector<Option>> options_per_kernel_;
+  // Asynchronous copy columns and their times, by the kernel they overlap.
+  absl::flat_hash_map<int, std::vector<std::pair<int, double>>> async_copies_;
 };
 
 absl::StatusOr<Formulation> Formulation::Build(
     const GraphModel& graph, const ProfileModel& profile,
     const FormulationOptions& options) {
   if (options.method != v1::METHOD_STATIC &&
-      options.method != v1::METHOD_SYNCHRONOUS) {
+      options.method != v1::METHOD_SYNCHRONOUS &&
+      options.method != v1::METHOD_ASYNCHRONOUS) {
     return absl::InvalidArgumentError(
-        "the ILP formulation supports the static and synchronous methods");
+        "the ILP formulation supports the static, synchronous and "
+        "asynchronous methods");
+  }
+  if (options.async_window < 0) {
+    return absl::InvalidArgumentError("async_window must be >= 0");
   }
   if (static_cast<int>(options.kernel_limit_bytes.size()) !=
       graph.num_kernels()) {
@@ -450,16 +530,17 @@ std::vector<TensorSchedule> Formulation::Decode(
     out.creation_tier = state == State::kF1 ? v1::TIER_FAST : v1::TIER_SLOW;
     for (size_t g = 0; g < flow.gadgets.size(); ++g) {
       const int kernel = flow.gadgets[g];
+      const bool sync = !flow.async[g];
       if (state == State::kS && on(flow.reads[g])) {
-        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, true});
+        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
         state = State::kF2;
       }
       const Interval& in = flow.intervals[g];
       if (state == State::kF1 && on(in.f1_s)) {
-        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, true});
+        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
         state = State::kS;
       } else if (state == State::kF2 && on(in.f2_s)) {
-        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, true});
+        out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
         state = State::kS;
       }
     }

@@ -1,9 +1,12 @@
-// AutoTM's static and synchronous placement ILPs (../shared/reference/
-// autotm.md §2), built as a solver-neutral IlpModel, and the decoding of a
-// solution back into per-tensor schedules.
+// AutoTM's static, synchronous and asynchronous placement ILPs
+// (../shared/reference/autotm.md §2), built as a solver-neutral IlpModel,
+// and the decoding of a solution back into per-tensor schedules.
 //
 // Model, per free tensor t with decision points ("gadgets") u_1 < ... < u_G
-// (u_1 = creation, then each distinct consumer; STATIC has only u_1):
+// (u_1 = creation, then each distinct consumer; STATIC has only u_1;
+// ASYNCHRONOUS adds every kernel within a window of a user, where copies
+// overlap with that kernel: a kernel k with such copies costs
+// z[k] >= max(rho_k, sum of its copy times)):
 //   * a lifetime flow graph whose unit of flow is the tensor's location
 //     history. At gadget g the tensor is in one of F1 (fast, no slow copy),
 //     F2 (fast with a valid slow copy; g >= 2) or S (slow only). Edges:
@@ -50,8 +53,11 @@
 namespace autotm::solver {
 
 struct FormulationOptions {
-  // METHOD_STATIC or METHOD_SYNCHRONOUS.
+  // METHOD_STATIC, METHOD_SYNCHRONOUS or METHOD_ASYNCHRONOUS.
   v1::Method method = v1::METHOD_SYNCHRONOUS;
+  // ASYNCHRONOUS: non-user kernels within this many kernels of a user are
+  // decision points with overlapped copies (AutoTM uses 15). Default 15.
+  int async_window = 15;
   // Fast-memory limit per kernel, bytes (one entry per kernel).
   std::vector<uint64_t> kernel_limit_bytes;
 };
@@ -89,6 +95,7 @@ class Formulation {
     int source_s = -1;                // created slow
     std::vector<Interval> intervals;  // after gadget g (the last: to the end)
     std::vector<int> reads;           // read at gadget g (-1 for g = 0)
+    std::vector<char> async;          // moves at gadget g overlap its kernel
     int static_fast = -1;             // STATIC: the single "fast" column
   };
 

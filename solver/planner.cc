@@ -34,7 +34,8 @@ v1::Termination ToProto(SolveTermination termination) {
 }
 
 bool IsIlpMethod(v1::Method method) {
-  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS;
+  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS ||
+         method == v1::METHOD_ASYNCHRONOUS;
 }
 
 }  // namespace
@@ -97,6 +98,7 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   const absl::Time build_start = absl::Now();
   FormulationOptions formulation_options;
   formulation_options.method = options.method;
+  formulation_options.async_window = options.async_window;
   formulation_options.kernel_limit_bytes.assign(graph.num_kernels(),
                                                 options.budget_bytes);
   AUTOTM_ASSIGN_OR_RETURN(

@@ -18,11 +18,14 @@
 namespace autotm::solver {
 
 struct PlanOptions {
-  // STATIC or SYNCHRONOUS (ILP), or ALL_FAST / ALL_SLOW / FIRST_TOUCH
-  // (baselines). Default SYNCHRONOUS.
+  // STATIC, SYNCHRONOUS or ASYNCHRONOUS (ILP), or ALL_FAST / ALL_SLOW /
+  // FIRST_TOUCH (baselines). Default SYNCHRONOUS.
   v1::Method method = v1::METHOD_SYNCHRONOUS;
   // Fast-memory bytes available at every kernel.
   uint64_t budget_bytes = 0;
+  // ASYNCHRONOUS: kernels within this distance of a tensor's user may
+  // overlap copies of it. Default 15, as AutoTM.
+  int async_window = 15;
   // ILP solve limits (see SolveParams). Defaults: 60 s, 1% relative gap.
   double time_limit_seconds = 60;
   double relative_gap = 0.01;
