@@ -1,1 +1,258 @@
-// placeholder: being written
+#include "client/proto_json.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace autotm::client {
+namespace {
+
+// Debian's Abseil has its own absl::string_view (not std::string_view).
+absl::string_view Absl(std::string_view s) { return {s.data(), s.size()}; }
+
+// Where in `json` protobuf's parser stopped, recovered from its message.
+// Protobuf 3.21 reports syntax errors as
+//   "<problem>\n<up to 20 bytes before the error><up to 20 after>\n<k spaces>^"
+// (json_stream_parser.cc, ReportFailure) with no line or column, which is
+// useless in a multi-megabyte file. The context snippet locates the error:
+// it is the text starting max(0, pos - 20) and the caret sits k = pos - start
+// bytes into it.
+struct SyntaxError {
+  std::string problem;
+  size_t line = 0;      // 1-based
+  size_t column = 0;    // 1-based, in bytes
+  std::string excerpt;  // the offending line (trimmed around the column)
+  size_t excerpt_caret = 0;
+};
+
+bool RecoverSyntaxError(std::string_view json, std::string_view message,
+                        SyntaxError* error) {
+  const size_t first_newline = message.find('\n');
+  const size_t last_newline = message.rfind('\n');
+  if (first_newline == std::string_view::npos ||
+      last_newline <= first_newline) {
+    return false;
+  }
+  const std::string_view caret = message.substr(last_newline + 1);
+  if (caret.empty() || caret.back() != '^' ||
+      caret.find_first_not_of(' ') != caret.size() - 1) {
+    return false;
+  }
+  const size_t k = caret.size() - 1;
+  const std::string_view snippet =
+      message.substr(first_newline + 1, last_newline - first_newline - 1);
+  error->problem = std::string(message.substr(0, first_newline));
+
+  size_t pos = std::string_view::npos;
+  if (snippet.empty()) {
+    // At the end of the input the parser has dropped its buffer and prints
+    // no context: the error is just past the last meaningful byte.
+    if (error->problem.rfind("Unexpected end of string", 0) != 0) return false;
+    pos = json.find_last_not_of(" \t\r\n");
+    pos = pos == std::string_view::npos ? 0 : pos + 1;
+  } else {
+    // Usually the snippet starts 20 bytes before the error (or at the start
+    // of the input). After an incomplete token ("tru") the parser restarts
+    // its buffer at the token instead; then only a unique match is trusted.
+    constexpr size_t kContext = 20;  // protobuf's kContextLength
+    size_t matches = 0;
+    size_t only_match = std::string_view::npos;
+    for (size_t start = json.find(snippet); start != std::string_view::npos;
+         start = json.find(snippet, start + 1)) {
+      if (k == kContext || (start == 0 && k < kContext)) {
+        pos = start + k;
+        break;
+      }
+      ++matches;
+      only_match = start;
+    }
+    if (pos == std::string_view::npos && matches == 1) pos = only_match + k;
+    if (pos == std::string_view::npos || pos > json.size()) return false;
+  }
+
+  size_t bol = 0;  // beginning of the line holding `pos`
+  if (pos > 0) {
+    const size_t newline = json.rfind('\n', pos - 1);
+    if (newline != std::string_view::npos) bol = newline + 1;
+  }
+  size_t eol = json.find('\n', pos);
+  if (eol == std::string_view::npos) eol = json.size();
+  error->line = 1 + std::count(json.begin(), json.begin() + bol, '\n');
+  error->column = pos - bol + 1;
+  // Minified JSON is one long line: show at most 60 bytes either side.
+  constexpr size_t kWindow = 60;
+  const size_t from = std::max(bol, pos > kWindow ? pos - kWindow : 0);
+  const size_t to = std::min(eol, pos + kWindow);
+  error->excerpt = std::string(json.substr(from, to - from));
+  error->excerpt_caret = pos - from;
+  return true;
+}
+
+absl::Status ErrnoError(int error_number, std::string_view path,
+                        std::string_view action) {
+  return absl::ErrnoToStatus(error_number,
+                             absl::StrCat(Absl(path), ": ", Absl(action)));
+}
+
+// Closes a file descriptor on scope exit unless released.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+absl::Status ParseProtoJson(std::string_view json, std::string_view source,
+                            google::protobuf::Message* message) {
+  const std::string& type = message->GetDescriptor()->full_name();
+  message->Clear();
+  if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Absl(source), ": empty; expected a JSON object (", type, ")"));
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), message,
+      options);
+  if (status.ok()) return absl::OkStatus();
+
+  const std::string_view detail(status.message().data(),
+                                status.message().size());
+  SyntaxError syntax;
+  if (RecoverSyntaxError(json, detail, &syntax)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Absl(source), ":", syntax.line, ":", syntax.column,
+                     ": invalid JSON: ", syntax.problem, "\n  ", syntax.excerpt,
+                     "\n  ", std::string(syntax.excerpt_caret, ' '), "^"));
+  }
+  // Field-level errors ("kernelz: Cannot find field.") carry the field path
+  // but no position; the message type tells the reader what was expected.
+  return absl::InvalidArgumentError(
+      absl::StrCat(Absl(source), ": not a valid ", type, ": ", Absl(detail)));
+}
+
+absl::StatusOr<std::string> ProtoToJson(
+    const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  std::string json;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat(
+        "cannot print ", message.GetDescriptor()->full_name(), " as JSON: ",
+        absl::string_view(status.message().data(), status.message().size())));
+  }
+  // Protobuf indents by one space; two read better and match what people
+  // write by hand. Only leading spaces are indentation: JSON strings cannot
+  // hold a raw newline, so every line starts outside a string.
+  std::string indented;
+  indented.reserve(json.size() + json.size() / 4);
+  bool at_line_start = true;
+  for (char c : json) {
+    if (at_line_start && c == ' ') indented.push_back(' ');
+    at_line_start = (c == '\n') || (at_line_start && c == ' ');
+    indented.push_back(c);
+  }
+  if (indented.empty() || indented.back() != '\n') indented.push_back('\n');
+  return indented;
+}
+
+absl::Status ReadProtoJsonFile(const std::string& path,
+                               google::protobuf::Message* message) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    return ErrnoError(error, path, "cannot open");
+  }
+  FdCloser closer(fd);
+  std::string json;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, path, "cannot read");  // EISDIR lands here
+    }
+    json.append(buffer, static_cast<size_t>(n));
+  }
+  return ParseProtoJson(json, path, message);
+}
+
+absl::Status WriteProtoJsonFile(const std::string& path,
+                                const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = ProtoToJson(message);
+  if (!json.ok()) return json.status();
+
+  // The temporary file sits in the target's directory so that rename() is
+  // atomic (same file system). open(O_EXCL) instead of mkstemp() so the
+  // file gets the umask-derived mode a plain open would give, not 0600.
+  static std::atomic<unsigned> counter{0};
+  std::string temp_path;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    temp_path = absl::StrCat(path, ".tmp.", ::getpid(), ".", counter++);
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                0666);
+    if (fd < 0 && errno != EEXIST) {
+      return ErrnoError(errno, path, "cannot create a file beside it");
+    }
+  }
+  if (fd < 0) return ErrnoError(EEXIST, path, "cannot create a temporary file");
+
+  auto fail = [&](int error, std::string_view action) {
+    ::close(fd);
+    ::unlink(temp_path.c_str());
+    return ErrnoError(error, path, action);
+  };
+  std::string_view rest = *json;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(errno, "cannot write");
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  // Without fsync a crash after the rename could leave an empty file where
+  // the old, complete one used to be.
+  if (::fsync(fd) != 0) return fail(errno, "cannot flush to disk");
+  if (::close(fd) != 0) {
+    const int error = errno;
+    ::unlink(temp_path.c_str());
+    return ErrnoError(error, path, "cannot close");
+  }
+  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temp_path.c_str());
+    return ErrnoError(error, path, "cannot replace");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace autotm::client

@@ -1,1 +1,240 @@
-// placeholder: being written
+#include "client/proto_json.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/plan.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+
+namespace autotm::client {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// A fresh directory per test, removed (with its files) afterwards.
+class ProtoJsonFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "proto_json_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    for (const std::string& name : ListDir()) {
+      ::unlink((dir_ + "/" + name).c_str());
+    }
+    ::rmdir(dir_.c_str());
+  }
+
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+
+  void WriteText(const std::string& name, const std::string& text) const {
+    std::ofstream(Path(name), std::ios::binary) << text;
+  }
+
+  std::string ReadText(const std::string& name) const {
+    std::ifstream in(Path(name), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  std::vector<std::string> ListDir() const {
+    std::vector<std::string> names;
+    if (DIR* dir = ::opendir(dir_.c_str())) {
+      while (dirent* entry = ::readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+      }
+      ::closedir(dir);
+    }
+    return names;
+  }
+
+  std::string dir_;
+};
+
+v1::Plan SamplePlan() {
+  v1::Plan plan;
+  plan.set_graph_name("tiny");
+  plan.set_budget_bytes(uint64_t{24} << 30);  // > 2^32: exercises uint64
+  plan.set_method(v1::METHOD_SYNCHRONOUS);
+  v1::TensorPlacement* placement = plan.add_tensors();
+  placement->set_tensor_id("a");
+  placement->set_creation_tier(v1::TIER_SLOW);
+  placement->add_move_indices(0);
+  v1::Move* move = plan.add_moves();
+  move->set_tensor_id("a");
+  move->set_kernel_id("k1");
+  move->set_kernel_index(1);
+  move->set_direction(v1::MOVE_DIRECTION_TO_FAST);
+  move->set_sync(true);
+  move->set_bytes_copied(4096);
+  move->set_time_us(0.125);
+  v1::KernelChoice* kernel = plan.add_kernels();
+  kernel->set_kernel_id("k1");
+  kernel->set_config("F|S");
+  kernel->set_time_us(12.5);
+  plan.set_predicted_time_us(12.625);
+  plan.mutable_stats()->set_termination(v1::TERMINATION_OPTIMAL);
+  plan.mutable_stats()->set_relative_gap(0.0);
+  return plan;
+}
+
+TEST_F(ProtoJsonFileTest, RoundTripsAPlan) {
+  const v1::Plan plan = SamplePlan();
+  ASSERT_TRUE(WriteProtoJsonFile(Path("plan.json"), plan).ok());
+  v1::Plan read;
+  read.set_graph_name("stale content that must be cleared");
+  read.add_moves()->set_tensor_id("stale");
+  const absl::Status status = ReadProtoJsonFile(Path("plan.json"), &read);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(MessageDifferencer::Equals(plan, read))
+      << plan.DebugString() << "\nvs\n"
+      << read.DebugString();
+}
+
+TEST_F(ProtoJsonFileTest, WritesIndentedCamelCaseJson) {
+  ASSERT_TRUE(WriteProtoJsonFile(Path("plan.json"), SamplePlan()).ok());
+  const std::string text = ReadText("plan.json");
+  EXPECT_THAT(text, AllOf(HasSubstr("\n  \"graphName\": \"tiny\""),
+                          HasSubstr("\"method\": \"METHOD_SYNCHRONOUS\""),
+                          HasSubstr("\"budgetBytes\": \"25769803776\"")));
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST_F(ProtoJsonFileTest, OverwritesAtomicallyLeavingNoTemporaryFiles) {
+  WriteText("plan.json", "old content");
+  ASSERT_TRUE(WriteProtoJsonFile(Path("plan.json"), SamplePlan()).ok());
+  EXPECT_THAT(ListDir(), ::testing::ElementsAre("plan.json"));
+  v1::Plan read;
+  ASSERT_TRUE(ReadProtoJsonFile(Path("plan.json"), &read).ok());
+  EXPECT_EQ(read.graph_name(), "tiny");
+}
+
+TEST_F(ProtoJsonFileTest, WriteIntoMissingDirectoryIsNotFound) {
+  const std::string path = Path("no/such/dir/plan.json");
+  const absl::Status status = WriteProtoJsonFile(path, SamplePlan());
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(std::string(status.message()), StartsWith(path));
+}
+
+TEST_F(ProtoJsonFileTest, MissingFileIsNotFoundNamingThePath) {
+  v1::Graph graph;
+  const std::string path = Path("missing.json");
+  const absl::Status status = ReadProtoJsonFile(path, &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(StartsWith(path), HasSubstr("cannot open")));
+}
+
+TEST_F(ProtoJsonFileTest, DirectoryIsAnErrorNamingThePath) {
+  v1::Graph graph;
+  const absl::Status status = ReadProtoJsonFile(dir_, &graph);
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), StartsWith(dir_));
+}
+
+TEST_F(ProtoJsonFileTest, MalformedJsonGivesLineAndColumn) {
+  // The missing comma after "b" is on line 3; the parser stops at the next
+  // token, column 5 of line 4.
+  WriteText(
+      "bad.json",
+      "{\n"
+      "  \"name\": \"g\",\n"
+      "  \"tensors\": [{\"id\": \"a\", \"sizeBytes\": 4}, {\"id\": \"b\"}\n"
+      "    {\"id\": \"c\"}]\n"
+      "}\n");
+  v1::Graph graph;
+  const std::string path = Path("bad.json");
+  const absl::Status status = ReadProtoJsonFile(path, &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(StartsWith(path + ":4:5: invalid JSON: "),
+                    HasSubstr("Expected , or ]"),
+                    HasSubstr("\n      {\"id\": \"c\"}]\n      ^")));
+}
+
+TEST_F(ProtoJsonFileTest, MalformedJsonOnTheFirstLine) {
+  WriteText("bad.json", "{\"name\": tru}");
+  v1::Graph graph;
+  const absl::Status status = ReadProtoJsonFile(Path("bad.json"), &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(Path("bad.json") + ":1:10: "));
+}
+
+TEST_F(ProtoJsonFileTest, TruncatedJsonPointsAtTheEnd) {
+  WriteText("bad.json", "{\n  \"name\": \"g\",\n  \"tensors\": [\n");
+  v1::Graph graph;
+  const absl::Status status = ReadProtoJsonFile(Path("bad.json"), &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(StartsWith(Path("bad.json") + ":3:15: invalid JSON: "),
+                    HasSubstr("Unexpected end of string")));
+}
+
+TEST_F(ProtoJsonFileTest, UnknownFieldIsInvalidArgumentNamingField) {
+  WriteText("graph.json", "{\"name\": \"g\", \"kernelz\": []}");
+  v1::Graph graph;
+  const absl::Status status = ReadProtoJsonFile(Path("graph.json"), &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(
+      std::string(status.message()),
+      AllOf(StartsWith(Path("graph.json")),
+            HasSubstr("not a valid autotm.v1.Graph"), HasSubstr("kernelz")));
+}
+
+TEST_F(ProtoJsonFileTest, WrongValueTypeIsInvalidArgument) {
+  WriteText("graph.json",
+            "{\"tensors\": [{\"id\": \"a\", \"sizeBytes\": \"lots\"}]}");
+  v1::Graph graph;
+  const absl::Status status = ReadProtoJsonFile(Path("graph.json"), &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(StartsWith(Path("graph.json")), HasSubstr("size_bytes"),
+                    HasSubstr("lots")));
+}
+
+TEST_F(ProtoJsonFileTest, EmptyFileIsInvalidArgument) {
+  WriteText("empty.json", " \n");
+  v1::Graph graph;
+  const absl::Status status = ReadProtoJsonFile(Path("empty.json"), &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(StartsWith(Path("empty.json")), HasSubstr("empty")));
+}
+
+TEST(ParseProtoJsonTest, AcceptsNumbersForUint64AndEnumNames) {
+  v1::Graph graph;
+  const absl::Status status = ParseProtoJson(
+      R"({"tensors": [{"id": "w", "sizeBytes": 4096, "role": "TENSOR_ROLE_WEIGHT"}]})",
+      "inline", &graph);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(graph.tensors_size(), 1);
+  EXPECT_EQ(graph.tensors(0).size_bytes(), 4096u);
+  EXPECT_EQ(graph.tensors(0).role(), v1::TENSOR_ROLE_WEIGHT);
+}
+
+TEST(ParseProtoJsonTest, RootMustBeAnObject) {
+  v1::Graph graph;
+  const absl::Status status = ParseProtoJson("[1, 2]", "inline", &graph);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()), StartsWith("inline: "));
+}
+
+}  // namespace
+}  // namespace autotm::client

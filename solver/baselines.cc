@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "solver/allocator.h"
 #include "solver/schedule.h"
 
 namespace autotm::solver {
@@ -25,13 +26,14 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // Bytes of the fast tensors live at each kernel when tensor t is fast exactly
 // when fast[t].
 std::vector<uint64_t> FastBytesPerKernel(const GraphModel& graph,
-                                         const std::vector<bool>& fast) {
+                                         const std::vector<bool>& fast,
+                                         uint64_t alignment) {
   std::vector<uint64_t> bytes(graph.num_kernels(), 0);
   for (int t = 0; t < graph.num_tensors(); ++t) {
     if (!fast[t]) continue;
     const TensorInfo& tensor = graph.tensor(t);
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      bytes[k] += tensor.size_bytes;
+      bytes[k] += AlignUp(tensor.size_bytes, alignment);
     }
   }
   return bytes;
@@ -64,23 +66,25 @@ PlanOutcome Infeasible(const GraphModel& graph, v1::Method method,
 // fast when it fits beside the fast tensors live at that moment, and never
 // moves. Tensors fixed to the fast tier are counted first, over their whole
 // lifetime, so that a free tensor never crowds out a pinned one created later.
-std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes) {
+std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes,
+                             uint64_t alignment) {
   std::vector<bool> fast(graph.num_tensors(), false);
   for (int t = 0; t < graph.num_tensors(); ++t) {
     fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
   }
-  std::vector<uint64_t> used = FastBytesPerKernel(graph, fast);
+  std::vector<uint64_t> used = FastBytesPerKernel(graph, fast, alignment);
   auto place = [&](int t) {
     const TensorInfo& tensor = graph.tensor(t);
     if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) return;
-    if (tensor.size_bytes > budget_bytes) return;
-    const uint64_t room = budget_bytes - tensor.size_bytes;
+    const uint64_t size = AlignUp(tensor.size_bytes, alignment);
+    if (size > budget_bytes) return;
+    const uint64_t room = budget_bytes - size;
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
       if (used[k] > room) return;
     }
     fast[t] = true;
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      used[k] += tensor.size_bytes;
+      used[k] += size;
     }
   };
   // Graph arguments exist from kernel 0, in tensor order.
@@ -101,7 +105,8 @@ std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes) {
 absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
                                         const ProfileModel& profile,
                                         v1::Method method,
-                                        uint64_t budget_bytes) {
+                                        uint64_t budget_bytes,
+                                        uint64_t alignment_bytes) {
   const auto start = std::chrono::steady_clock::now();
   if (method != v1::METHOD_ALL_FAST && method != v1::METHOD_ALL_SLOW &&
       method != v1::METHOD_FIRST_TOUCH) {
@@ -117,7 +122,8 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
     fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
   }
   {
-    const std::vector<uint64_t> pinned = FastBytesPerKernel(graph, fast);
+    const std::vector<uint64_t> pinned =
+        FastBytesPerKernel(graph, fast, alignment_bytes);
     if (pinned[PeakKernel(pinned)] > budget_bytes) {
       return Infeasible(graph, method, pinned, budget_bytes,
                         "tensors fixed to the fast tier", start);
@@ -128,22 +134,60 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
     for (int t = 0; t < graph.num_tensors(); ++t) {
       fast[t] = graph.tensor(t).fixed_tier != v1::TIER_SLOW;
     }
-    const std::vector<uint64_t> bytes = FastBytesPerKernel(graph, fast);
+    const std::vector<uint64_t> bytes =
+        FastBytesPerKernel(graph, fast, alignment_bytes);
     if (bytes[PeakKernel(bytes)] > budget_bytes) {
       return Infeasible(graph, method, bytes, budget_bytes,
                         "all tensors in the fast tier", start);
     }
   } else if (method == v1::METHOD_FIRST_TOUCH) {
-    fast = FirstTouch(graph, budget_bytes);
+    fast = FirstTouch(graph, budget_bytes, alignment_bytes);
   }
 
-  std::vector<TensorSchedule> schedule(graph.num_tensors());
-  for (int t = 0; t < graph.num_tensors(); ++t) {
-    schedule[t].creation_tier = fast[t] ? v1::TIER_FAST : v1::TIER_SLOW;
+  // Lay the fast tensors out in the pool. Fragmentation can make a layout
+  // overflow although the byte counts fit: first-touch then demotes the free
+  // tensors whose blocks overflow (as an allocator refusing them would) and
+  // tries again; the other baselines have no such freedom.
+  absl::StatusOr<v1::Plan> plan;
+  for (int round = 0;; ++round) {
+    std::vector<TensorSchedule> schedule(graph.num_tensors());
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      schedule[t].creation_tier = fast[t] ? v1::TIER_FAST : v1::TIER_SLOW;
+    }
+    plan = AssemblePlan(graph, profile, schedule, method, budget_bytes);
+    if (!plan.ok()) return plan.status();
+    absl::StatusOr<AllocationReport> layout =
+        AssignOffsets(graph, budget_bytes, alignment_bytes, &*plan);
+    if (!layout.ok()) return layout.status();
+    if (layout->fits) break;
+    bool demoted = false;
+    if (method == v1::METHOD_FIRST_TOUCH) {
+      for (int t = 0; t < graph.num_tensors(); ++t) {
+        if (!fast[t] || graph.tensor(t).fixed_tier != v1::TIER_UNSPECIFIED) {
+          continue;
+        }
+        for (const v1::FastInterval& interval :
+             plan->tensors(t).fast_intervals()) {
+          if (interval.offset_bytes() +
+                  AlignUp(graph.tensor(t).size_bytes, alignment_bytes) >
+              budget_bytes) {
+            fast[t] = false;
+            demoted = true;
+          }
+        }
+      }
+    }
+    if (!demoted) {
+      PlanOutcome outcome = Infeasible(
+          graph, method, FastBytesPerKernel(graph, fast, alignment_bytes),
+          budget_bytes, "the fast tensors' pool layout", start);
+      outcome.diagnostic = absl::StrCat(
+          v1::Method_Name(method), ": the fast tensors fit the budget of ",
+          budget_bytes, " bytes by count, but their best-fit layout needs ",
+          layout->required_bytes, " bytes (fragmentation)");
+      return outcome;
+    }
   }
-  absl::StatusOr<v1::Plan> plan =
-      AssemblePlan(graph, profile, schedule, method, budget_bytes);
-  if (!plan.ok()) return plan.status();
   if (plan->peak_fast_bytes() > budget_bytes) {
     // Unreachable: the placements above respect the budget.
     return absl::InternalError(absl::StrCat(

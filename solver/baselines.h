@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
+#include "solver/allocator.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -20,13 +21,17 @@ namespace autotm::solver {
 // tensors stay in their tier; fixed-fast tensors are reserved for their
 // whole lifetime before any free tensor is placed, so that an early free
 // tensor cannot take the room a pinned one needs later (INFEASIBLE outcome,
-// naming the kernel, when the pinned tensors alone exceed the budget). Plans carry stats.termination = HEURISTIC.
-// FailedPrecondition when a kernel's resulting configuration is missing from
-// the profile; InvalidArgument for any other method.
-absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
-                                        const ProfileModel& profile,
-                                        v1::Method method,
-                                        uint64_t budget_bytes);
+// naming the kernel, when the pinned tensors alone exceed the budget).
+// Sizes count rounded up to `alignment_bytes`, and every plan gets pool
+// offsets (AssignOffsets). When fragmentation keeps the first-touch layout
+// from fitting, the free tensors whose blocks overflow are demoted to the
+// slow tier and the layout is redone; ALL_FAST then reports INFEASIBLE.
+// Plans carry stats.termination = HEURISTIC. FailedPrecondition when a
+// kernel's resulting configuration is missing from the profile;
+// InvalidArgument for any other method.
+absl::StatusOr<PlanOutcome> RunBaseline(
+    const GraphModel& graph, const ProfileModel& profile, v1::Method method,
+    uint64_t budget_bytes, uint64_t alignment_bytes = kDefaultAlignmentBytes);
 
 }  // namespace autotm::solver
 

@@ -65,7 +65,7 @@ std::vector<v1::Tier> CreationTiers(const v1::Plan& plan) {
 v1::Plan MustPlan(const GraphModel& graph, const ProfileModel& profile,
                   v1::Method method, uint64_t budget) {
   absl::StatusOr<PlanOutcome> outcome =
-      RunBaseline(graph, profile, method, budget);
+      RunBaseline(graph, profile, method, budget, /*alignment_bytes=*/1);
   EXPECT_TRUE(outcome.ok()) << outcome.status();
   if (!outcome.ok()) return {};
   EXPECT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
@@ -133,8 +133,8 @@ TEST_F(BigFirstTest, AllFastFits) {
 }
 
 TEST_F(BigFirstTest, AllFastOverBudgetIsInfeasibleNamingThePeakKernel) {
-  absl::StatusOr<PlanOutcome> outcome =
-      RunBaseline(graph_, profile_, v1::METHOD_ALL_FAST, 1599);
+  absl::StatusOr<PlanOutcome> outcome = RunBaseline(
+      graph_, profile_, v1::METHOD_ALL_FAST, 1599, /*alignment_bytes=*/1);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_FALSE(outcome->plan.has_value());
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_INFEASIBLE);
@@ -208,22 +208,24 @@ TEST_F(BigFirstTest, MissingConfigIsFailedPrecondition) {
     }
   }
   const ProfileModel partial = MustProfile(profile);
-  absl::StatusOr<PlanOutcome> outcome =
-      RunBaseline(graph_, partial, v1::METHOD_ALL_FAST, 1600);
+  absl::StatusOr<PlanOutcome> outcome = RunBaseline(
+      graph_, partial, v1::METHOD_ALL_FAST, 1600, /*alignment_bytes=*/1);
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(outcome.status().message()),
               HasSubstr("kernel #0 'k0'"));
   EXPECT_THAT(std::string(outcome.status().message()), HasSubstr("F|F"));
   // ALL_SLOW does not need that configuration.
-  EXPECT_TRUE(RunBaseline(graph_, partial, v1::METHOD_ALL_SLOW, 0).ok());
+  EXPECT_TRUE(RunBaseline(graph_, partial, v1::METHOD_ALL_SLOW, 0,
+                          /*alignment_bytes=*/1)
+                  .ok());
 }
 
 TEST_F(BigFirstTest, NonBaselineMethodsAreInvalidArgument) {
   for (v1::Method method : {v1::METHOD_UNSPECIFIED, v1::METHOD_STATIC,
                             v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
     absl::StatusOr<PlanOutcome> outcome =
-        RunBaseline(graph_, profile_, method, 1600);
+        RunBaseline(graph_, profile_, method, 1600, /*alignment_bytes=*/1);
     ASSERT_FALSE(outcome.ok());
     EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(outcome.status().message()),
@@ -274,7 +276,7 @@ TEST_F(FixedTiersTest, PinnedFastTensorsOverBudgetAreInfeasible) {
        {v1::METHOD_ALL_SLOW, v1::METHOD_FIRST_TOUCH, v1::METHOD_ALL_FAST}) {
     SCOPED_TRACE(v1::Method_Name(method));
     absl::StatusOr<PlanOutcome> outcome =
-        RunBaseline(graph_, profile_, method, 399);
+        RunBaseline(graph_, profile_, method, 399, /*alignment_bytes=*/1);
     ASSERT_TRUE(outcome.ok()) << outcome.status();
     EXPECT_FALSE(outcome->plan.has_value());
     EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_INFEASIBLE);
@@ -357,7 +359,10 @@ std::vector<v1::Tier> ReferenceFirstTouch(const GraphModel& graph,
 
 TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
   std::mt19937_64 rng(7);
-  for (int trial = 0; trial < 150; ++trial) {
+  int fragmented_first_touch = 0;
+  int fragmented_all_fast = 0;
+  constexpr int kTrials = 150;
+  for (int trial = 0; trial < kTrials; ++trial) {
     SCOPED_TRACE(trial);
     const GraphModel graph = MustGraph(RandomGraph(rng, 14, 12));
     const ProfileModel profile =
@@ -369,7 +374,18 @@ TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
 
     const v1::Plan first_touch =
         MustPlan(graph, profile, v1::METHOD_FIRST_TOUCH, budget);
-    EXPECT_EQ(CreationTiers(first_touch), ReferenceFirstTouch(graph, budget));
+    // The byte rule, unless fragmentation made the pool layout overflow:
+    // then some of its fast tensors were demoted, never the other way.
+    const std::vector<v1::Tier> reference = ReferenceFirstTouch(graph, budget);
+    const std::vector<v1::Tier> actual = CreationTiers(first_touch);
+    int demoted = 0;
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      if (actual[t] != reference[t]) {
+        EXPECT_EQ(actual[t], S) << graph.tensor(t).id;
+        ++demoted;
+      }
+    }
+    fragmented_first_touch += demoted > 0;
 
     const v1::Plan all_slow = MustPlan(graph, profile, v1::METHOD_ALL_SLOW, 0);
     double all_slow_us = 0;
@@ -380,21 +396,33 @@ TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
     }
     EXPECT_NEAR(all_slow.predicted_time_us(), all_slow_us, 1e-9 * all_slow_us);
 
-    absl::StatusOr<PlanOutcome> all_fast =
-        RunBaseline(graph, profile, v1::METHOD_ALL_FAST, budget);
+    absl::StatusOr<PlanOutcome> all_fast = RunBaseline(
+        graph, profile, v1::METHOD_ALL_FAST, budget, /*alignment_bytes=*/1);
     ASSERT_TRUE(all_fast.ok()) << all_fast.status();
-    EXPECT_EQ(all_fast->plan.has_value(), budget >= peak);
+    // Without the room by count there is no plan; with it, only a
+    // fragmented layout can still refuse.
+    if (budget < peak) EXPECT_FALSE(all_fast->plan.has_value());
+    if (budget >= peak && !all_fast->plan.has_value()) {
+      EXPECT_THAT(all_fast->diagnostic, HasSubstr("fragmentation"));
+      ++fragmented_all_fast;
+      continue;
+    }
     if (all_fast->plan.has_value()) {
       EXPECT_TRUE(VerifyPlan(graph, profile, *all_fast->plan, budget).ok());
       EXPECT_EQ(all_fast->plan->peak_fast_bytes(), peak);
       // With room for everything first-touch is all-fast too.
-      EXPECT_DOUBLE_EQ(first_touch.predicted_time_us(),
-                       all_fast->plan->predicted_time_us());
+      if (demoted == 0) {
+        EXPECT_DOUBLE_EQ(first_touch.predicted_time_us(),
+                         all_fast->plan->predicted_time_us());
+      }
     } else {
       EXPECT_EQ(all_fast->stats.termination(), v1::TERMINATION_INFEASIBLE);
       EXPECT_THAT(all_fast->diagnostic, HasSubstr("kernel #"));
     }
   }
+  // Fragmentation is the exception, not the rule, on these graphs.
+  EXPECT_LT(fragmented_first_touch, kTrials / 4);
+  EXPECT_LT(fragmented_all_fast, kTrials / 4);
 }
 
 }  // namespace

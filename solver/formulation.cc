@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "solver/allocator.h"
 #include "solver/status_macros.h"
 
 namespace autotm::solver {
@@ -56,6 +57,12 @@ class FormulationBuilder {
  private:
   bool IsStatic() const { return options_.method == v1::METHOD_STATIC; }
 
+  // Fast-memory bytes tensor t takes: its size rounded up to the pool's
+  // alignment, as the allocator will place it.
+  uint64_t Footprint(int t) const {
+    return AlignUp(graph_.tensor(t).size_bytes, options_.alignment_bytes);
+  }
+
   void ClassifyTensors() {
     const uint64_t max_limit = *std::max_element(
         options_.kernel_limit_bytes.begin(), options_.kernel_limit_bytes.end());
@@ -65,7 +72,7 @@ class FormulationBuilder {
       const TensorInfo& tensor = graph_.tensor(t);
       if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
         out_.fixed_tier_[t] = tensor.fixed_tier;
-      } else if (tensor.size_bytes > max_limit) {
+      } else if (Footprint(t) > max_limit) {
         // It can never be fast anywhere: no variables.
         out_.fixed_tier_[t] = v1::TIER_SLOW;
         too_big_.push_back(t);
@@ -176,7 +183,7 @@ class FormulationBuilder {
             fixed_fast || forced_for_life[t] ||
             std::find(forced[k].begin(), forced[k].end(), t) != forced[k].end();
         if (needed) {
-          bytes += graph_.tensor(t).size_bytes;
+          bytes += Footprint(t);
           culprits.push_back(t);
         }
       }
@@ -453,7 +460,7 @@ class FormulationBuilder {
       double fixed_fast = 0;
       double free_units = 0;
       for (int t : graph_.LiveAt(k)) {
-        const double size = Units(graph_.tensor(t).size_bytes);
+        const double size = Units(Footprint(t));
         AppendFast(t, k, size, terms, &fixed_fast);
         if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) free_units += size;
       }

@@ -60,6 +60,9 @@ struct FormulationOptions {
   int async_window = 15;
   // Fast-memory limit per kernel, bytes (one entry per kernel).
   std::vector<uint64_t> kernel_limit_bytes;
+  // Tensor sizes count rounded up to this in the capacity rows, as the pool
+  // allocator places them. Default 1 (exact sizes).
+  uint64_t alignment_bytes = 1;
 };
 
 class Formulation {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "solver/allocator.h"
 #include "solver/baselines.h"
 #include "solver/formulation.h"
 #include "solver/schedule.h"
@@ -84,7 +85,8 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                                       Solver* solver) {
   AUTOTM_RETURN_IF_ERROR(CheckCoverage(graph, profile));
   if (!IsIlpMethod(options.method)) {
-    return RunBaseline(graph, profile, options.method, options.budget_bytes);
+    return RunBaseline(graph, profile, options.method, options.budget_bytes,
+                       options.alignment_bytes);
   }
   if (solver == nullptr) {
     return absl::InvalidArgumentError("an ILP method needs a solver backend");
@@ -95,77 +97,136 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
         ") and relative gap >= 0 (got ", options.relative_gap, ")"));
   }
 
-  const absl::Time build_start = absl::Now();
-  FormulationOptions formulation_options;
-  formulation_options.method = options.method;
-  formulation_options.async_window = options.async_window;
-  formulation_options.kernel_limit_bytes.assign(graph.num_kernels(),
-                                                options.budget_bytes);
-  AUTOTM_ASSIGN_OR_RETURN(
-      Formulation formulation,
-      Formulation::Build(graph, profile, formulation_options));
-  const IlpModel& model = formulation.model();
-
+  // AutoTM's fragmentation loop (autotm.md §5.2): solve, lay the fast
+  // tensors out in a pool of exactly the budget, and when the layout
+  // overflows, lower the limits of the kernels near the overflow and solve
+  // again.
+  constexpr int kMaxAllocationRounds = 12;
+  constexpr int kTightenRadius = 10;
+  std::vector<uint64_t> limits(graph.num_kernels(), options.budget_bytes);
   PlanOutcome outcome;
   v1::SolverStats& stats = outcome.stats;
   stats.set_solver(solver->name());
-  stats.set_variables(model.num_columns());
-  stats.set_integer_variables(model.num_integer());
-  stats.set_rows(model.num_rows());
-  stats.set_nonzeros(model.num_nonzeros());
-  stats.set_build_seconds(absl::ToDoubleSeconds(absl::Now() - build_start));
-  if (formulation.infeasible().has_value()) {
-    stats.set_termination(v1::TERMINATION_INFEASIBLE);
-    outcome.diagnostic = *formulation.infeasible();
+  const absl::Time start = absl::Now();
+  for (int round = 1;; ++round) {
+    const absl::Time build_start = absl::Now();
+    FormulationOptions formulation_options;
+    formulation_options.method = options.method;
+    formulation_options.async_window = options.async_window;
+    formulation_options.alignment_bytes = options.alignment_bytes;
+    formulation_options.kernel_limit_bytes = limits;
+    AUTOTM_ASSIGN_OR_RETURN(
+        Formulation formulation,
+        Formulation::Build(graph, profile, formulation_options));
+    const IlpModel& model = formulation.model();
+    stats.set_allocation_rounds(round);
+    stats.set_variables(model.num_columns());
+    stats.set_integer_variables(model.num_integer());
+    stats.set_rows(model.num_rows());
+    stats.set_nonzeros(model.num_nonzeros());
+    stats.set_build_seconds(stats.build_seconds() +
+                            absl::ToDoubleSeconds(absl::Now() - build_start));
+    if (formulation.infeasible().has_value()) {
+      stats.set_termination(v1::TERMINATION_INFEASIBLE);
+      outcome.diagnostic = *formulation.infeasible();
+      if (round > 1) {
+        outcome.diagnostic = absl::StrCat(
+            outcome.diagnostic, " (after ", round - 1,
+            " round(s) of lowering limits to avoid fragmentation)");
+      }
+      return outcome;
+    }
+
+    SolveParams params;
+    params.time_limit_seconds =
+        std::max(0.5, options.time_limit_seconds -
+                          absl::ToDoubleSeconds(absl::Now() - start));
+    params.relative_gap = options.relative_gap;
+    params.threads = options.threads;
+    params.cancel = options.cancel;
+    params.on_progress = options.on_progress;
+    AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver->Solve(model, params));
+    stats.set_solve_seconds(stats.solve_seconds() + result.solve_seconds);
+    stats.set_termination(ToProto(result.termination));
+    stats.set_nodes(stats.nodes() + result.nodes);
+    stats.clear_best_bound_us();
+    if (std::isfinite(result.best_bound)) {
+      stats.set_best_bound_us(result.best_bound);
+    }
+    if (!result.has_solution()) {
+      outcome.diagnostic =
+          result.termination == SolveTermination::kInfeasible
+              ? "the solver proved that no plan fits the budget (the must-be-"
+                "fast tensors of some kernels cannot all fit together)"
+              : absl::StrFormat(
+                    "no plan was found within %.1f s; raise the time limit",
+                    options.time_limit_seconds);
+      return outcome;
+    }
+
+    AUTOTM_ASSIGN_OR_RETURN(
+        v1::Plan plan,
+        AssemblePlan(graph, profile, formulation.Decode(result.values),
+                     options.method, options.budget_bytes));
+    // The plan's own accounting must reproduce the ILP objective: a mismatch
+    // means the formulation and the plan semantics disagree.
+    const double objective = result.objective;
+    const double predicted = plan.predicted_time_us();
+    if (std::abs(predicted - objective) >
+        1e-6 * std::max({std::abs(objective), std::abs(predicted), 1.0})) {
+      return absl::InternalError(absl::StrFormat(
+          "plan predicted time %.6f us differs from the ILP objective %.6f us",
+          predicted, objective));
+    }
+    AUTOTM_ASSIGN_OR_RETURN(AllocationReport layout,
+                            AssignOffsets(graph, options.budget_bytes,
+                                          options.alignment_bytes, &plan));
+    const bool stopped = result.termination == SolveTermination::kCancelled;
+    if (!layout.fits && !stopped && round < kMaxAllocationRounds &&
+        absl::Now() - start < absl::Seconds(options.time_limit_seconds)) {
+      // Lower the limits around each overflow. AutoTM's factor,
+      // max(0.9, 1 - (over - 1) / 2), barely moves for small overflows and
+      // layouts react unevenly, so take at least the overflow and a little
+      // more each round.
+      const double over = static_cast<double>(layout.required_bytes) /
+                          static_cast<double>(options.budget_bytes);
+      const double factor =
+          std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
+      // Each kernel near an overflow is lowered once per round, however
+      // many overflows it is near.
+      std::vector<char> near(graph.num_kernels(), 0);
+      for (int k : layout.overflow_kernels) {
+        for (int j = std::max(0, k - kTightenRadius);
+             j <= std::min(graph.num_kernels() - 1, k + kTightenRadius); ++j) {
+          near[j] = 1;
+        }
+      }
+      for (int j = 0; j < graph.num_kernels(); ++j) {
+        if (near[j]) {
+          limits[j] =
+              static_cast<uint64_t>(static_cast<double>(limits[j]) * factor);
+        }
+      }
+      continue;
+    }
+    if (!layout.fits) {
+      stats.set_termination(v1::TERMINATION_NO_SOLUTION);
+      outcome.diagnostic = absl::StrFormat(
+          "the best plan found needs a %u-byte pool for its fast tensors "
+          "(fragmentation) and %d round(s) of lowering limits did not make it "
+          "fit the %u-byte budget",
+          layout.required_bytes, round, options.budget_bytes);
+      return outcome;
+    }
+    stats.set_objective_us(predicted);
+    if (std::isfinite(result.best_bound)) {
+      stats.set_relative_gap(std::max(
+          0.0, (predicted - result.best_bound) / std::max(1e-10, predicted)));
+    }
+    *plan.mutable_stats() = stats;
+    outcome.plan = std::move(plan);
     return outcome;
   }
-
-  SolveParams params;
-  params.time_limit_seconds = options.time_limit_seconds;
-  params.relative_gap = options.relative_gap;
-  params.threads = options.threads;
-  params.cancel = options.cancel;
-  params.on_progress = options.on_progress;
-  AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver->Solve(model, params));
-  stats.set_solve_seconds(result.solve_seconds);
-  stats.set_termination(ToProto(result.termination));
-  stats.set_nodes(result.nodes);
-  if (std::isfinite(result.best_bound))
-    stats.set_best_bound_us(result.best_bound);
-  if (!result.has_solution()) {
-    outcome.diagnostic =
-        result.termination == SolveTermination::kInfeasible
-            ? "the solver proved that no plan fits the budget (the must-be-"
-              "fast tensors of some kernels cannot all fit together)"
-            : absl::StrFormat(
-                  "no plan was found within %.1f s; raise the time "
-                  "limit",
-                  options.time_limit_seconds);
-    return outcome;
-  }
-
-  AUTOTM_ASSIGN_OR_RETURN(
-      v1::Plan plan,
-      AssemblePlan(graph, profile, formulation.Decode(result.values),
-                   options.method, options.budget_bytes));
-  // The plan's own accounting must reproduce the ILP objective: a mismatch
-  // means the formulation and the plan semantics disagree.
-  const double objective = result.objective;
-  const double predicted = plan.predicted_time_us();
-  if (std::abs(predicted - objective) >
-      1e-6 * std::max({std::abs(objective), std::abs(predicted), 1.0})) {
-    return absl::InternalError(absl::StrFormat(
-        "plan predicted time %.6f us differs from the ILP objective %.6f us",
-        predicted, objective));
-  }
-  stats.set_objective_us(predicted);
-  if (std::isfinite(result.best_bound)) {
-    stats.set_relative_gap(std::max(
-        0.0, (predicted - result.best_bound) / std::max(1e-10, predicted)));
-  }
-  *plan.mutable_stats() = stats;
-  outcome.plan = std::move(plan);
-  return outcome;
 }
 
 }  // namespace autotm::solver

@@ -26,6 +26,9 @@ struct PlanOptions {
   // ASYNCHRONOUS: kernels within this distance of a tensor's user may
   // overlap copies of it. Default 15, as AutoTM.
   int async_window = 15;
+  // Fast-pool offsets are multiples of this, and sizes count rounded up to
+  // it. Default 4 KiB.
+  uint64_t alignment_bytes = 4096;
   // ILP solve limits (see SolveParams). Defaults: 60 s, 1% relative gap.
   double time_limit_seconds = 60;
   double relative_gap = 0.01;

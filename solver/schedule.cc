@@ -168,6 +168,22 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     v1::TensorPlacement* placement = plan.add_tensors();
     placement->set_tensor_id(tensor.id);
     placement->set_creation_tier(entry.creation_tier);
+    // Maximal stretches in the fast tier; offsets come later (allocator).
+    for (int i = 0; i < static_cast<int>(tiers[t].size());) {
+      if (tiers[t][i] != v1::TIER_FAST) {
+        ++i;
+        continue;
+      }
+      int j = i;
+      while (j + 1 < static_cast<int>(tiers[t].size()) &&
+             tiers[t][j + 1] == v1::TIER_FAST) {
+        ++j;
+      }
+      v1::FastInterval* interval = placement->add_fast_intervals();
+      interval->set_first_kernel(tensor.first_live + i);
+      interval->set_last_kernel(tensor.first_live + j);
+      i = j + 1;
+    }
   }
 
   std::stable_sort(moves.begin(), moves.end(),

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "solver/allocator.h"
 
 // Deliberately independent of schedule.cc: everything here is re-derived from
 // the Plan message, the graph and the profile.
@@ -65,11 +66,12 @@ const char* DirectionName(v1::MoveDirection direction) {
 class Checker {
  public:
   Checker(const GraphModel& graph, const ProfileModel& profile,
-          const v1::Plan& plan, uint64_t budget_bytes)
+          const v1::Plan& plan, uint64_t budget_bytes, bool require_offsets)
       : graph_(graph),
         profile_(profile),
         plan_(plan),
-        budget_bytes_(budget_bytes) {}
+        budget_bytes_(budget_bytes),
+        require_offsets_(require_offsets) {}
 
   absl::StatusOr<VerifyReport> Run();
 
@@ -94,11 +96,16 @@ class Checker {
   absl::Status ReplayTensor(int t);
   absl::Status CheckKernels(VerifyReport& report);
   absl::Status CheckTotals(const VerifyReport& report);
+  // Fast intervals match the replayed tiers; offsets (when assigned) are
+  // aligned, inside the budget, and never overlap at any kernel.
+  absl::Status CheckIntervals(int t);
+  absl::Status CheckOffsets();
 
   const GraphModel& graph_;
   const ProfileModel& profile_;
   const v1::Plan& plan_;
   const uint64_t budget_bytes_;
+  const bool require_offsets_;
 
   // Tensor index of each move, and each tensor's moves in plan order.
   std::vector<int> move_tensor_;
@@ -467,7 +474,11 @@ absl::StatusOr<VerifyReport> Checker::Run() {
     if (!status.ok()) return status;
     status = ReplayTensor(t);
     if (!status.ok()) return status;
+    status = CheckIntervals(t);
+    if (!status.ok()) return status;
   }
+  status = CheckOffsets();
+  if (!status.ok()) return status;
 
   VerifyReport report;
   status = CheckKernels(report);
@@ -477,13 +488,112 @@ absl::StatusOr<VerifyReport> Checker::Run() {
   return report;
 }
 
+absl::Status Checker::CheckIntervals(int t) {
+  const TensorInfo& tensor = graph_.tensor(t);
+  const auto& intervals = plan_.tensors(t).fast_intervals();
+  const std::vector<v1::Tier>& tiers = tiers_[t];
+  int i = 0;
+  for (int n = 0; n < static_cast<int>(tiers.size());) {
+    if (tiers[n] != v1::TIER_FAST) {
+      ++n;
+      continue;
+    }
+    int end = n;
+    while (end + 1 < static_cast<int>(tiers.size()) &&
+           tiers[end + 1] == v1::TIER_FAST) {
+      ++end;
+    }
+    const int first = tensor.first_live + n;
+    const int last = tensor.first_live + end;
+    if (i >= intervals.size() ||
+        static_cast<int>(intervals[i].first_kernel()) != first ||
+        static_cast<int>(intervals[i].last_kernel()) != last) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": fast interval #", i, " should span kernels [",
+          first, ", ", last, "], where the moves leave it fast"));
+    }
+    ++i;
+    n = end + 1;
+  }
+  if (i != intervals.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(TensorName(t), ": has ", intervals.size(),
+                     " fast intervals, the moves give ", i));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckOffsets() {
+  const uint64_t alignment = plan_.alignment_bytes();
+  if (alignment == 0) {
+    if (require_offsets_) {
+      return absl::InvalidArgumentError(
+          "plan has no fast-pool offsets (alignment_bytes is 0)");
+    }
+    return absl::OkStatus();
+  }
+  struct Block {
+    uint64_t offset;
+    uint64_t end;
+    int tensor;
+  };
+  // Blocks live at each kernel, checked for overlap kernel by kernel.
+  std::vector<std::vector<Block>> live(graph_.num_kernels());
+  uint64_t used = 0;
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    const uint64_t size = AlignUp(graph_.tensor(t).size_bytes, alignment);
+    for (const v1::FastInterval& interval : plan_.tensors(t).fast_intervals()) {
+      const uint64_t offset = interval.offset_bytes();
+      if (offset % alignment != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(TensorName(t), ": offset ", offset,
+                         " is not a multiple of the alignment ", alignment));
+      }
+      if (offset > budget_bytes_ || size > budget_bytes_ - offset) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            TensorName(t), ": block [", offset, ", ", offset + size,
+            ") at kernels [", interval.first_kernel(), ", ",
+            interval.last_kernel(), "] ends past the budget of ", budget_bytes_,
+            " bytes"));
+      }
+      used = std::max(used, offset + size);
+      for (uint32_t k = interval.first_kernel(); k <= interval.last_kernel();
+           ++k) {
+        live[k].push_back({offset, offset + size, t});
+      }
+    }
+  }
+  for (int k = 0; k < graph_.num_kernels(); ++k) {
+    std::vector<Block>& blocks = live[k];
+    std::sort(blocks.begin(), blocks.end(), [](const Block& a, const Block& b) {
+      return a.offset < b.offset;
+    });
+    for (size_t b = 1; b < blocks.size(); ++b) {
+      if (blocks[b].offset < blocks[b - 1].end) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            KernelName(k), ": ", TensorName(blocks[b - 1].tensor), " at [",
+            blocks[b - 1].offset, ", ", blocks[b - 1].end, ") overlaps ",
+            TensorName(blocks[b].tensor), " at [", blocks[b].offset, ", ",
+            blocks[b].end, ") in the fast pool"));
+      }
+    }
+  }
+  if (plan_.pool_bytes_used() != used) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan pool_bytes_used is ", plan_.pool_bytes_used(),
+                     ", the offsets give ", used));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         const ProfileModel& profile,
                                         const v1::Plan& plan,
-                                        uint64_t budget_bytes) {
-  return Checker(graph, profile, plan, budget_bytes).Run();
+                                        uint64_t budget_bytes,
+                                        bool require_offsets) {
+  return Checker(graph, profile, plan, budget_bytes, require_offsets).Run();
 }
 
 }  // namespace autotm::solver

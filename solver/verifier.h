@@ -34,13 +34,20 @@ struct VerifyReport {
 //    the profile;
 //  - fast bytes live at every kernel <= budget_bytes;
 //  - the plan's predicted, kernel and move times and peak fast bytes agree
-//    with the recomputed ones to 1e-6 relative.
+//    with the recomputed ones to 1e-6 relative;
+//  - each tensor's fast_intervals are exactly the maximal stretches where
+//    the moves leave it fast; when offsets are assigned (alignment_bytes >
+//    0, required when `require_offsets`), every offset is aligned, every
+//    block [offset, offset + aligned size) lies inside the budget, no two
+//    blocks live at the same kernel overlap, and pool_bytes_used is the
+//    highest block end.
 // Returns the recomputed figures, or InvalidArgument naming the first broken
 // invariant (kernel, tensor, and the numbers involved).
 absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         const ProfileModel& profile,
                                         const v1::Plan& plan,
-                                        uint64_t budget_bytes);
+                                        uint64_t budget_bytes,
+                                        bool require_offsets = false);
 
 }  // namespace autotm::solver
 

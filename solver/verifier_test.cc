@@ -439,6 +439,15 @@ std::vector<Corruption> Corruptions() {
         "(it has 1 characters, expected 3)"}},
       {"CreationTierFlippedWithoutMoves",
        [](v1::Plan& p) { p.mutable_tensors(kC)->set_creation_tier(F); },
+       {"tensor 'c': fast interval #0 should span kernels [2, 3]"}},
+      {"CreationTierFlippedWithIntervalsToMatch",
+       [](v1::Plan& p) {
+         p.mutable_tensors(kC)->set_creation_tier(F);
+         v1::FastInterval* interval =
+             p.mutable_tensors(kC)->add_fast_intervals();
+         interval->set_first_kernel(2);
+         interval->set_last_kernel(3);
+       },
        {"kernel #2 'k2': plan config SF|S does not match the operand tiers, "
         "which give SF|F (operand 2, tensor 'c', is fast"}},
       {"KernelTimeWrong",
@@ -560,7 +569,7 @@ TEST(VerifyRandomTest, BaselinePlansVerify) {
     for (v1::Method method :
          {v1::METHOD_ALL_FAST, v1::METHOD_ALL_SLOW, v1::METHOD_FIRST_TOUCH}) {
       absl::StatusOr<PlanOutcome> outcome =
-          RunBaseline(graph, profile, method, budget);
+          RunBaseline(graph, profile, method, budget, /*alignment_bytes=*/1);
       ASSERT_TRUE(outcome.ok()) << outcome.status();
       if (!outcome->plan.has_value()) continue;  // ALL_FAST over budget
       absl::StatusOr<VerifyReport> report =

@@ -1,0 +1,54 @@
+// Protobuf messages as JSON text and files: the on-disk form of every
+// autotm.v1 message (graphs, profiles, plans), so that any language can
+// write them.
+//
+// The text is the standard protobuf JSON mapping (lowerCamelCase field names,
+// enums by name, 64-bit integers as strings on output; both numbers and
+// strings are accepted on input). Unknown fields are errors: a misspelled
+// field silently ignored would make a plan for the wrong problem.
+//
+// All functions are thread-safe (they share no state) and never throw.
+#ifndef AUTOTM_CLIENT_PROTO_JSON_H_
+#define AUTOTM_CLIENT_PROTO_JSON_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+
+namespace autotm::client {
+
+// Parses `json` into `message` (cleared first). `source` names the text in
+// errors, usually a file path. InvalidArgument, starting with `source`, for
+// text that is not JSON ("source:LINE:COLUMN: invalid JSON: ..." when the
+// position can be recovered from protobuf's message) or does not match the
+// message type (unknown field, wrong value type), with protobuf's
+// explanation.
+absl::Status ParseProtoJson(std::string_view json, std::string_view source,
+                            google::protobuf::Message* message);
+
+// The message as indented JSON text, ending in a newline. Internal on the
+// (practically impossible) failure of protobuf's printer.
+absl::StatusOr<std::string> ProtoToJson(
+    const google::protobuf::Message& message);
+
+// Reads the file at `path` and parses it as ParseProtoJson() does.
+// NotFound when the file does not exist, PermissionDenied when it cannot be
+// read, another errno-derived code for other I/O failures, InvalidArgument
+// for an empty file or bad content; every message starts with the path.
+absl::Status ReadProtoJsonFile(const std::string& path,
+                               google::protobuf::Message* message);
+
+// Writes ProtoToJson(message) to `path` atomically: the text goes to a
+// temporary file beside it, is flushed to disk, and is renamed over `path`,
+// so readers see the old file or the complete new one, never a torn write.
+// Permissions follow the umask. Errno-derived codes (NotFound for a missing
+// directory, PermissionDenied, ...) with the path in the message.
+absl::Status WriteProtoJsonFile(const std::string& path,
+                                const google::protobuf::Message& message);
+
+}  // namespace autotm::client
+
+#endif  // AUTOTM_CLIENT_PROTO_JSON_H_

@@ -1,0 +1,169 @@
+#include "solver/allocator.h"
+
+#include <algorithm>
+#include <functional>
+#include <tuple>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace autotm::solver {
+
+uint64_t AlignUp(uint64_t bytes, uint64_t alignment) {
+  if (alignment <= 1) return bytes;
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+
+uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment) {
+  uint64_t peak = 0;
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    uint64_t live = 0;
+    for (int t : graph.LiveAt(k)) {
+      live += AlignUp(graph.tensor(t).size_bytes, alignment);
+    }
+    peak = std::max(peak, live);
+  }
+  return peak;
+}
+
+absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
+                                               uint64_t pool_bytes,
+                                               uint64_t alignment_bytes,
+                                               v1::Plan* plan) {
+  if (plan->tensors_size() != graph.num_tensors()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan has ", plan->tensors_size(), " tensors, graph has ",
+                     graph.num_tensors()));
+  }
+  alignment_bytes = std::max<uint64_t>(alignment_bytes, 1);
+  struct Block {
+    int first;
+    int last;
+    uint64_t size;
+    int tensor;
+    v1::FastInterval* proto;
+  };
+  std::vector<Block> blocks;
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    for (v1::FastInterval& interval :
+         *plan->mutable_tensors(t)->mutable_fast_intervals()) {
+      const int first = static_cast<int>(interval.first_kernel());
+      const int last = static_cast<int>(interval.last_kernel());
+      if (first > last || first < tensor.first_live ||
+          last > tensor.last_live) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", tensor.id, "': fast interval [", first,
+                         ", ", last, "] is outside its live range"));
+      }
+      blocks.push_back({first, last,
+                        AlignUp(tensor.size_bytes, alignment_bytes), t,
+                        &interval});
+    }
+  }
+  // Lays the blocks out in `order`: each in the smallest gap left by the
+  // placed blocks whose lifetimes overlap its own, or above them all.
+  // Returns the pool bytes needed; offsets land in `offsets`.
+  std::vector<std::vector<int>> placed_at(graph.num_kernels());
+  std::vector<int> stamp(blocks.size(), -1);
+  std::vector<std::pair<uint64_t, uint64_t>> busy;  // (offset, end)
+  auto lay_out = [&](const std::vector<int>& order,
+                     std::vector<uint64_t>& offsets) {
+    for (auto& bucket : placed_at) bucket.clear();
+    std::fill(stamp.begin(), stamp.end(), -1);
+    offsets.assign(blocks.size(), 0);
+    uint64_t required = 0;
+    for (size_t n = 0; n < order.size(); ++n) {
+      const Block& block = blocks[order[n]];
+      busy.clear();
+      for (int k = block.first; k <= block.last; ++k) {
+        for (int other : placed_at[k]) {
+          if (stamp[other] == static_cast<int>(n)) continue;
+          stamp[other] = static_cast<int>(n);
+          busy.emplace_back(offsets[other],
+                            offsets[other] + blocks[other].size);
+        }
+      }
+      std::sort(busy.begin(), busy.end());
+      uint64_t cursor = 0;
+      uint64_t best_offset = 0;
+      uint64_t best_gap = UINT64_MAX;
+      for (const auto& [offset, end] : busy) {
+        if (offset > cursor && offset - cursor >= block.size &&
+            offset - cursor < best_gap) {
+          best_gap = offset - cursor;
+          best_offset = cursor;
+        }
+        cursor = std::max(cursor, end);
+      }
+      offsets[order[n]] = best_gap != UINT64_MAX ? best_offset : cursor;
+      required = std::max(required, offsets[order[n]] + block.size);
+      for (int k = block.first; k <= block.last; ++k) {
+        placed_at[k].push_back(order[n]);
+      }
+    }
+    return required;
+  };
+
+  // No order is best for every plan, so try the classic ones — largest
+  // first, longest-lived first, largest area (bytes x kernels) first, and
+  // earliest first as an online allocator would — and keep the layout that
+  // needs the smallest pool (the first listed on ties: deterministic).
+  using Key =
+      std::function<std::tuple<int64_t, int64_t, int64_t>(const Block&)>;
+  const Key keys[] = {
+      [](const Block& b) {
+        return std::make_tuple(-static_cast<int64_t>(b.size), int64_t{b.first},
+                               int64_t{0});
+      },
+      [](const Block& b) {
+        return std::make_tuple(int64_t{b.first} - b.last,
+                               -static_cast<int64_t>(b.size), int64_t{b.first});
+      },
+      [](const Block& b) {
+        return std::make_tuple(
+            -static_cast<int64_t>(b.size) * (b.last - b.first + 1),
+            int64_t{b.first}, int64_t{0});
+      },
+      [](const Block& b) {
+        return std::make_tuple(int64_t{b.first}, -static_cast<int64_t>(b.size),
+                               int64_t{0});
+      },
+  };
+  std::vector<uint64_t> best_offsets, offsets;
+  uint64_t best_required = UINT64_MAX;
+  std::vector<int> order(blocks.size());
+  for (const Key& key : keys) {
+    for (size_t i = 0; i < blocks.size(); ++i) order[i] = static_cast<int>(i);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return key(blocks[a]) < key(blocks[b]);
+    });
+    const uint64_t required = lay_out(order, offsets);
+    if (required < best_required) {
+      best_required = required;
+      best_offsets.swap(offsets);
+    }
+    if (best_required <= pool_bytes) break;  // fits: good enough
+  }
+
+  AllocationReport report;
+  report.required_bytes = blocks.empty() ? 0 : best_required;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block& block = blocks[i];
+    block.proto->set_offset_bytes(best_offsets[i]);
+    if (best_offsets[i] + block.size > pool_bytes) {
+      report.overflow_kernels.push_back(block.first);
+      report.overflow_kernels.push_back(block.last);
+    }
+  }
+  report.fits = report.overflow_kernels.empty();
+  std::sort(report.overflow_kernels.begin(), report.overflow_kernels.end());
+  report.overflow_kernels.erase(std::unique(report.overflow_kernels.begin(),
+                                            report.overflow_kernels.end()),
+                                report.overflow_kernels.end());
+  plan->set_alignment_bytes(alignment_bytes);
+  plan->set_pool_bytes_used(report.required_bytes);
+  return report;
+}
+
+}  // namespace autotm::solver

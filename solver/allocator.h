@@ -1,0 +1,54 @@
+// Placing fast-tier tensors at concrete offsets in a pool of a fixed size.
+#ifndef AUTOTM_SOLVER_ALLOCATOR_H_
+#define AUTOTM_SOLVER_ALLOCATOR_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
+#include "solver/graph_model.h"
+
+namespace autotm::solver {
+
+// Default alignment of fast-tier allocations: one 4 KiB page.
+inline constexpr uint64_t kDefaultAlignmentBytes = 4096;
+
+// Rounds `bytes` up to a multiple of `alignment` (any positive number; 0 or
+// 1 leave it unchanged).
+uint64_t AlignUp(uint64_t bytes, uint64_t alignment);
+
+// max over kernels of the fast-pool bytes that running every live tensor
+// fast takes, sizes rounded up to `alignment`: the budget at which ALL_FAST
+// fits by count ("100%" of a graph's peak).
+uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment);
+
+struct AllocationReport {
+  // True when every fast interval got an offset inside the pool.
+  bool fits = false;
+  // Pool bytes the layout uses (more than the pool when !fits: overflowing
+  // blocks are placed past its end, which measures by how much).
+  uint64_t required_bytes = 0;
+  // Kernels where a block that does not fit is live (its first and last
+  // kernel), sorted and unique.
+  std::vector<int> overflow_kernels;
+};
+
+// Assigns an offset to every fast interval of `plan` (TensorPlacement
+// .fast_intervals, as AssemblePlan fills them). The plan is static, so the
+// layout is computed offline, as ML compilers lay out activation arenas:
+// blocks are placed one by one, each in the smallest gap left by the already
+// placed blocks whose lifetimes overlap its own (lowest offset among equal
+// gaps), or above them all; several placement orders are tried (largest,
+// longest-lived, largest area, earliest first) and the first layout that
+// fits the pool, else the smallest, is kept. Writes offset_bytes into the plan and sets
+// plan.alignment_bytes and plan.pool_bytes_used. InvalidArgument when the
+// plan's intervals do not match the graph. Deterministic.
+absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
+                                               uint64_t pool_bytes,
+                                               uint64_t alignment_bytes,
+                                               v1::Plan* plan);
+
+}  // namespace autotm::solver
+
+#endif  // AUTOTM_SOLVER_ALLOCATOR_H_

@@ -1,0 +1,193 @@
+// Tests of PlanGraph, the library's entry point: every method end to end,
+// pool offsets and the fragmentation loop, and the errors it reports.
+#include "solver/planner.h"
+
+#include <random>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solver/cbc_solver.h"
+#include "solver/testing/test_graphs.h"
+#include "solver/verifier.h"
+
+namespace autotm::solver {
+namespace {
+
+using ::autotm::solver::testing::FullTableProfile;
+using ::autotm::solver::testing::GraphBuilder;
+using ::autotm::solver::testing::MustGraph;
+using ::autotm::solver::testing::MustProfile;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMiB = 1 << 20;
+
+double PenaltyTime(int, ConfigMask mask) {
+  return 100.0 + 1000.0 * std::popcount(mask);
+}
+
+absl::StatusOr<PlanOutcome> Plan(const GraphModel& graph,
+                                 const ProfileModel& profile, v1::Method method,
+                                 uint64_t budget) {
+  static auto* solver = MakeCbcSolver().release();
+  PlanOptions options;
+  options.method = method;
+  options.budget_bytes = budget;
+  options.relative_gap = 1e-9;
+  options.time_limit_seconds = 30;
+  return PlanGraph(graph, profile, options, solver);
+}
+
+GraphModel Chain() {
+  return MustGraph(GraphBuilder("chain")
+                       .Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+                       .Tensor("a", 4 * kMiB)
+                       .Tensor("b", 4 * kMiB)
+                       .Tensor("c", 4 * kMiB)
+                       .Tensor("d", kMiB)
+                       .Kernel("k0", {"x"}, {"a"})
+                       .Kernel("k1", {"a"}, {"b"})
+                       .Kernel("k2", {"b"}, {"c"})
+                       .Kernel("k3", {"a", "c"}, {"d"})
+                       .graph());
+}
+
+TEST(PlanGraphTest, EveryMethodGivesAVerifiedPlanWithOffsets) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (v1::Method method :
+       {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS,
+        v1::METHOD_ALL_SLOW, v1::METHOD_FIRST_TOUCH}) {
+    absl::StatusOr<PlanOutcome> outcome =
+        Plan(graph, profile, method, 9 * kMiB);
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    ASSERT_TRUE(outcome->plan.has_value()) << MethodName(method);
+    const v1::Plan& plan = *outcome->plan;
+    EXPECT_EQ(plan.method(), method);
+    EXPECT_EQ(plan.alignment_bytes(), 4096u);
+    EXPECT_LE(plan.pool_bytes_used(), 9 * kMiB);
+    absl::StatusOr<VerifyReport> report =
+        VerifyPlan(graph, profile, plan, 9 * kMiB, /*require_offsets=*/true);
+    EXPECT_TRUE(report.ok()) << MethodName(method) << ": " << report.status();
+    EXPECT_EQ(plan.stats().termination(), outcome->stats.termination());
+  }
+}
+
+TEST(PlanGraphTest, MoreFreedomNeverCostsTime) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (uint64_t budget : {12 * kMiB, 9 * kMiB, 6 * kMiB}) {
+    double time[3];
+    int i = 0;
+    for (v1::Method method :
+         {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
+      absl::StatusOr<PlanOutcome> outcome =
+          Plan(graph, profile, method, budget);
+      ASSERT_TRUE(outcome.ok() && outcome->plan.has_value());
+      EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
+      time[i++] = outcome->plan->predicted_time_us();
+    }
+    EXPECT_LE(time[2], time[1] + 1e-6);
+    EXPECT_LE(time[1], time[0] + 1e-6);
+  }
+}
+
+TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
+  // Random graphs and budgets where the first optimum's blocks cannot be
+  // laid out in the pool: PlanGraph must solve again with lower limits and
+  // still return a plan that fits, with offsets the verifier accepts.
+  std::mt19937_64 rng(20260127);
+  int with_extra_rounds = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    const ProfileModel profile =
+        MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
+          return testing::OptaneLikeTimeUs(50.0 + 40.0 * k,
+                                           graph.kernel(k).num_inputs, mask);
+        }));
+    for (double fraction : {0.5, 0.75, 1.0}) {
+      const uint64_t budget = static_cast<uint64_t>(
+          fraction * static_cast<double>(graph.PeakLiveBytes()));
+      absl::StatusOr<PlanOutcome> outcome =
+          Plan(graph, profile, v1::METHOD_SYNCHRONOUS, budget);
+      ASSERT_TRUE(outcome.ok()) << outcome.status();
+      ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
+      EXPECT_GE(outcome->stats.allocation_rounds(), 1u);
+      if (outcome->stats.allocation_rounds() > 1) ++with_extra_rounds;
+      absl::StatusOr<VerifyReport> report = VerifyPlan(
+          graph, profile, *outcome->plan, budget, /*require_offsets=*/true);
+      EXPECT_TRUE(report.ok()) << report.status();
+    }
+  }
+  // The loop must actually have been exercised.
+  EXPECT_GT(with_extra_rounds, 0);
+}
+
+TEST(PlanGraphTest, InfeasibleBudgetIsAnOutcomeNamingTheKernel) {
+  const GraphModel graph = MustGraph(
+      GraphBuilder("pinned")
+          .Tensor("w", 16 * kMiB, v1::TENSOR_ROLE_WEIGHT, v1::TIER_FAST)
+          .Tensor("x", kMiB, v1::TENSOR_ROLE_INPUT)
+          .Tensor("y", kMiB)
+          .Kernel("matmul", {"x", "w"}, {"y"})
+          .graph());
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (v1::Method method : {v1::METHOD_SYNCHRONOUS, v1::METHOD_FIRST_TOUCH}) {
+    absl::StatusOr<PlanOutcome> outcome =
+        Plan(graph, profile, method, 8 * kMiB);
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_INFEASIBLE);
+    EXPECT_FALSE(outcome->plan.has_value());
+    EXPECT_THAT(outcome->diagnostic, HasSubstr("'matmul'"));
+  }
+}
+
+TEST(PlanGraphTest, MissingKernelsAreFailedPreconditionListingThem) {
+  const GraphModel graph = Chain();
+  v1::Profile proto = FullTableProfile(graph, PenaltyTime);
+  proto.mutable_kernels()->DeleteSubrange(2, 2);  // k2 and k3
+  const ProfileModel profile = MustProfile(proto);
+  absl::StatusOr<PlanOutcome> outcome =
+      Plan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(outcome.status().message(), HasSubstr("kernel=k2"));
+  EXPECT_THAT(outcome.status().message(), HasSubstr("kernel=k3"));
+}
+
+TEST(PlanGraphTest, GraphWithOnlyFixedTensorsNeedsNoVariables) {
+  const GraphModel graph = MustGraph(
+      GraphBuilder("fixed")
+          .Tensor("x", kMiB, v1::TENSOR_ROLE_INPUT, v1::TIER_FAST)
+          .Tensor("y", kMiB, v1::TENSOR_ROLE_ACTIVATION, v1::TIER_SLOW)
+          .Kernel("k0", {"x"}, {"y"})
+          .graph());
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  absl::StatusOr<PlanOutcome> outcome =
+      Plan(graph, profile, v1::METHOD_SYNCHRONOUS, 4 * kMiB);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
+  EXPECT_EQ(outcome->stats.variables(), 0u);
+  EXPECT_EQ(outcome->plan->kernels(0).config(), "F|S");
+  EXPECT_DOUBLE_EQ(outcome->plan->predicted_time_us(), 1100.0);
+}
+
+TEST(PlanGraphTest, BadOptionsAreInvalidArgument) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options;
+  options.budget_bytes = kMiB;
+  EXPECT_EQ(PlanGraph(graph, profile, options, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto solver = MakeCbcSolver();
+  options.time_limit_seconds = 0;
+  EXPECT_EQ(PlanGraph(graph, profile, options, solver.get()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace autotm::solver
