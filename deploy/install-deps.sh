@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev zlib1g-dev
+  libsqlite3-dev zlib1g-dev libssl-dev
   python3  # /usr/bin/python3 for tests/e2e/cli_test.sh and tests/testdata/make_example.py
 )
 

@@ -1,0 +1,162 @@
+// The server's persistent state behind backend-neutral interfaces: kernel
+// profiles per host class, graphs by content digest, cached plans, and solve
+// jobs. One backend today (SQLite, sqlite_store.h); every backend passes the
+// conformance suite in store_conformance_test.cc.
+//
+// Thread safety: every method of every store may be called concurrently from
+// any thread. Errors: InvalidArgument for malformed input (naming it),
+// NotFound for a missing key, FailedPrecondition for a state conflict (e.g.
+// a job transition from a final state), Internal for backend failures.
+#ifndef AUTOTM_SERVER_STORE_STORE_H_
+#define AUTOTM_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/job.pb.h"
+#include "autotm/v1/plan.pb.h"
+#include "autotm/v1/profile.pb.h"
+
+namespace autotm::server {
+
+// One measured time of one (kernel signature, configuration) on a host.
+struct Measurement {
+  // Canonical key of the signature (solver::SignatureKey) and the signature
+  // itself (stored once per key).
+  std::string signature_key;
+  v1::KernelSignature signature;
+  // "FS|F" form (solver::FormatConfig).
+  std::string config;
+  double time_us = 0;
+  // Identifies the measurement so that re-sending it changes nothing, e.g.
+  // "<agent>/<run>/<n>". Empty: derived from the other fields.
+  std::string measurement_id;
+};
+
+struct HostClassInfo {
+  v1::HostClass host_class;
+  // Increases whenever the served profile of this host class changes.
+  uint64_t version = 0;
+  uint64_t signatures = 0;    // distinct kernel signatures
+  uint64_t configs = 0;       // distinct (signature, config) pairs
+  uint64_t measurements = 0;  // stored measurements
+};
+
+class ProfileStore {
+ public:
+  virtual ~ProfileStore() = default;
+
+  // Creates the host class or updates its fingerprint/tier names and
+  // bandwidths. InvalidArgument for an empty name; FailedPrecondition when
+  // the host class exists with a different fingerprint (profiles from
+  // different fingerprints never mix).
+  virtual absl::Status PutHostClass(const v1::HostClass& host_class,
+                                    const v1::CopyBandwidths& bandwidths) = 0;
+
+  // Adds measurements to an existing host class (NotFound otherwise).
+  // Idempotent: a measurement whose id is already stored is ignored. Returns
+  // how many were new. Several measurements of one (signature, config) are
+  // all kept.
+  virtual absl::StatusOr<uint64_t> AddMeasurements(
+      const std::string& host_class,
+      const std::vector<Measurement>& measurements) = 0;
+
+  // Adds separable costs (one per signature; a newer one replaces an older).
+  virtual absl::Status PutSeparableCosts(
+      const std::string& host_class,
+      const std::vector<v1::KernelProfile>& kernels) = 0;
+
+  // The profile served for planning: per (signature, config) the MEDIAN of
+  // its measurements (lower median for an even count: a value that was
+  // measured), separable costs as stored, signatures sorted by key and
+  // configs by config string, so equal contents give equal bytes.
+  // NotFound for an unknown host class.
+  virtual absl::StatusOr<v1::Profile> GetProfile(
+      const std::string& host_class) = 0;
+
+  virtual absl::StatusOr<HostClassInfo> GetHostClass(
+      const std::string& host_class) = 0;
+  // All host classes, sorted by name.
+  virtual absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() = 0;
+  // Deletes the host class and all its measurements (NotFound if unknown).
+  virtual absl::Status DeleteHostClass(const std::string& host_class) = 0;
+};
+
+class GraphStore {
+ public:
+  virtual ~GraphStore() = default;
+  // Stores a graph under its content digest ("sha256:<hex>" of its
+  // deterministic serialization) and returns the digest. Idempotent.
+  virtual absl::StatusOr<std::string> PutGraph(const v1::Graph& graph) = 0;
+  virtual absl::StatusOr<v1::Graph> GetGraph(const std::string& digest) = 0;
+};
+
+class PlanStore {
+ public:
+  virtual ~PlanStore() = default;
+  // Caches `plan` under `key` (see PlanCacheKey in plan_key.h). Putting an
+  // existing key keeps the first plan (same inputs give the same plan).
+  virtual absl::Status PutPlan(const std::string& key,
+                               const v1::Plan& plan) = 0;
+  // NotFound when absent.
+  virtual absl::StatusOr<v1::Plan> GetPlan(const std::string& key) = 0;
+};
+
+struct JobFilter {
+  // Only jobs in this state; STATE_UNSPECIFIED for all.
+  v1::SolveJob::State state = v1::SolveJob::STATE_UNSPECIFIED;
+  // At most this many (1..1000; 0 means 100).
+  int page_size = 0;
+  // From ListJobsPage::next_page_token; empty for the first page.
+  std::string page_token;
+};
+
+struct JobPage {
+  // Newest first (descending sequence).
+  std::vector<v1::SolveJob> jobs;
+  // Empty when there is no further page.
+  std::string next_page_token;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+  // Assigns id, sequence and create time, sets state QUEUED, stores and
+  // returns the job. Rejects with ResourceExhausted when `max_queued` jobs
+  // are already QUEUED (0 = unlimited).
+  virtual absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job,
+                                                 int max_queued) = 0;
+  virtual absl::StatusOr<v1::SolveJob> GetJob(const std::string& id) = 0;
+  // Replaces a job's stored fields with `job` (matched by id). A job in a
+  // final state (SUCCEEDED, FAILED, CANCELLED) can no longer change:
+  // FailedPrecondition.
+  virtual absl::Status UpdateJob(const v1::SolveJob& job) = 0;
+  // Atomically picks the QUEUED job with the highest priority (lowest
+  // sequence among equals), marks it RUNNING with a start time, and returns
+  // it; nullopt when none is queued.
+  virtual absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJob() = 0;
+  virtual absl::StatusOr<JobPage> ListJobs(const JobFilter& filter) = 0;
+  // Start-up recovery: every RUNNING job goes back to QUEUED (keeping its
+  // sequence, so it keeps its place). Returns how many.
+  virtual absl::StatusOr<int> RequeueRunningJobs() = 0;
+};
+
+// All four stores of one backend, sharing its connection(s).
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual ProfileStore& profiles() = 0;
+  virtual GraphStore& graphs() = 0;
+  virtual PlanStore& plans() = 0;
+  virtual JobStore& jobs() = 0;
+};
+
+}  // namespace autotm::server
+
+#endif  // AUTOTM_SERVER_STORE_STORE_H_
