@@ -37,6 +37,10 @@
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
+#include "client/cli_common.h"
+#include "client/cli_jobs.h"
+#include "client/cli_profiles.h"
+#include "client/cli_zoo.h"
 #include "client/plan_report.h"
 #include "client/proto_json.h"
 #include "client/units.h"
@@ -54,23 +58,6 @@
 
 namespace autotm::client {
 namespace {
-
-// The documented exit codes (README.md, docs/CLI.md).
-enum ExitCode : int {
-  kExitOk = 0,        // a plan was produced / verified / printed
-  kExitBadInput = 1,  // unreadable or invalid input, bad flags, I/O failure
-  kExitNoPlan = 2,    // infeasible under the budget, or no plan in time
-  kExitRejected = 3,  // the verifier rejected a plan
-  kExitInternal = 4,  // the solver backend failed: a bug worth reporting
-};
-
-void PrintError(const std::string& message) {
-  std::fprintf(stderr, "autotm: error: %s\n", message.c_str());
-}
-
-std::string Message(const absl::Status& status) {
-  return std::string(status.message());
-}
 
 // ---------------------------------------------------------------------------
 // Loading inputs.
@@ -277,6 +264,7 @@ const std::map<std::string, v1::Method>& Variants() {
   static const auto* const kVariants = new std::map<std::string, v1::Method>{
       {"static", v1::METHOD_STATIC},
       {"sync", v1::METHOD_SYNCHRONOUS},
+      {"async", v1::METHOD_ASYNCHRONOUS},
       {"all-fast", v1::METHOD_ALL_FAST},
       {"all-slow", v1::METHOD_ALL_SLOW},
       {"first-touch", v1::METHOD_FIRST_TOUCH},
@@ -285,7 +273,8 @@ const std::map<std::string, v1::Method>& Variants() {
 }
 
 bool IsIlp(v1::Method method) {
-  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS;
+  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS ||
+         method == v1::METHOD_ASYNCHRONOUS;
 }
 
 int RunSolve(const SolveFlags& flags) {
@@ -657,6 +646,8 @@ int Main(int argc, char** argv) {
       "  sync         ILP (default): tensors may move, with blocking copies\n"
       "               right before or after the kernels that use them\n"
       "  static       ILP: each tensor stays in the tier it is created in\n"
+      "  async        ILP: sync, plus copies overlapped with kernels near\n"
+      "               a tensor's uses (a kernel costs max(itself, copies))\n"
       "  all-fast     baseline: every tensor fast (only when it all fits)\n"
       "  all-slow     baseline: every tensor slow\n"
       "  first-touch  baseline: fast if it fits when created, never moves\n");
@@ -677,7 +668,7 @@ int Main(int argc, char** argv) {
       ->type_name("SIZE|P%");
   solve->add_option("--variant", solve_flags.variant, "See Variants above")
       ->check(CLI::IsMember(
-          {"static", "sync", "all-fast", "all-slow", "first-touch"}))
+          {"static", "sync", "async", "all-fast", "all-slow", "first-touch"}))
       ->capture_default_str()
       ->type_name("NAME");
   solve
@@ -778,8 +769,15 @@ int Main(int argc, char** argv) {
       "Example:\n  autotm graph stats tests/testdata/example_cnn.graph.json\n\n"
       "Exit codes: 0 success; 1 unreadable or invalid graph.");
 
+  // --- command modules
+  std::vector<CliCommand> commands = AddZooCommands(app);
+  for (CliCommand& c : AddProfileCommands(app)) commands.push_back(c);
+  for (CliCommand& c : AddJobCommands(app)) commands.push_back(c);
+
   app.footer(absl::StrCat(
       "Examples:\n"
+      "  autotm zoo export --model resnet50 --batch 16 --out G.json\n"
+      "  autotm profile synth --graph G.json --out P.json\n"
       "  autotm graph stats G.json\n"
       "  autotm solve --graph G.json --profile P.json --budget 50% "
       "--out plan.json\n"
@@ -797,6 +795,9 @@ int Main(int argc, char** argv) {
   if (solve->parsed()) return RunSolve(solve_flags);
   if (verify->parsed()) return RunVerify(verify_flags);
   if (stats->parsed()) return RunGraphStats(stats_path);
+  for (const CliCommand& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
   return kExitBadInput;  // unreachable: a subcommand is required
 }
 

@@ -245,9 +245,11 @@ std::timed_mutex& CbcMainMutex() {
 // worker threads); the clones all point here.
 class SolveState {
  public:
-  SolveState(const SolveParams& params, double objective_offset)
+  SolveState(const SolveParams& params, double objective_offset,
+             double deadline_seconds)
       : params_(params),
         objective_offset_(objective_offset),
+        deadline_seconds_(deadline_seconds),
         start_(std::chrono::steady_clock::now()) {}
 
   double ElapsedSeconds() const {
@@ -269,6 +271,20 @@ class SolveState {
   bool cancel_seen() const {
     return cancel_seen_.load(std::memory_order_relaxed);
   }
+
+  // CBC's own time limit is soft: one root LP, cut pass or pump round can
+  // run minutes past it on large models. Past the hard deadline the solve is
+  // stopped like a cancel (but reported as a limit, not a cancel).
+  bool DeadlinePassed() {
+    if (deadline_seen_.load(std::memory_order_relaxed)) return true;
+    if (ElapsedSeconds() <= deadline_seconds_) return false;
+    deadline_seen_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  bool deadline_seen() const {
+    return deadline_seen_.load(std::memory_order_relaxed);
+  }
+  bool StopRequested() { return CancelRequested() || DeadlinePassed(); }
 
   // Whether an LP may still be aborted on cancel. Once the top-level search
   // ends, CBC re-solves the LP with the integers fixed to rebuild the
@@ -333,8 +349,10 @@ class SolveState {
 
   const SolveParams& params_;
   const double objective_offset_;
+  const double deadline_seconds_;
   const std::chrono::steady_clock::time_point start_;
   std::atomic<bool> cancel_seen_{false};
+  std::atomic<bool> deadline_seen_{false};
   std::atomic<bool> lp_cancel_armed_{true};
 
   // Guards the progress record and serialises on_progress calls, which may
@@ -362,7 +380,7 @@ class CbcEvents : public CbcEventHandler {
         model_ != nullptr && model_->parentModel() == nullptr;
     if (which == endSearch && top_level) state_->DisarmLpCancel();
     // Stop sub-MIPs too, or a heuristic's mini branch-and-bound runs on.
-    if (state_->CancelRequested()) return stop;
+    if (state_->StopRequested()) return stop;
     // Sub-MIP incumbents and bounds are not the problem's.
     if (!top_level) return noAction;
     const bool new_solution = which == solution || which == heuristicSolution;
@@ -392,7 +410,7 @@ class LpCancel : public ClpEventHandler {
   int event(Event which) override {
     // 0 stops the LP; -1 carries on.
     return which == endOfIteration && state_->lp_cancel_armed() &&
-                   state_->CancelRequested()
+                   state_->StopRequested()
                ? 0
                : -1;
   }
@@ -421,7 +439,7 @@ int CbcMainCallback(CbcModel* model, int where_from) {
     state->DisarmLpCancel();
     return 0;
   }
-  return state->CancelRequested() ? 1 : 0;
+  return state->StopRequested() ? 1 : 0;
 }
 
 class CbcBackend final : public Solver {
@@ -488,7 +506,10 @@ absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
 absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
                                                     const SolveParams& params,
                                                     double time_limit) {
-  SolveState state(params, model.objective_offset);
+  // A few seconds past CBC's own (soft) limit, the solve is stopped hard.
+  constexpr double kHardDeadlineGraceSeconds = 3.0;
+  SolveState state(params, model.objective_offset,
+                   time_limit + kHardDeadlineGraceSeconds);
   SolveResult result;
   if (state.CancelRequested()) {
     result.termination = SolveTermination::kCancelled;
@@ -590,6 +611,9 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   result.solve_seconds = state.ElapsedSeconds();
   result.nodes = cbc.getNodeCount();
   const bool cancelled = state.cancel_seen();
+  // A hard-deadline stop is a forced stop like a cancel: CBC's status and
+  // bound are as untrustworthy, but it is reported as the limit it is.
+  const bool stopped = cancelled || state.deadline_seen();
   // Results are back in the original column space after CbcMain1.
   if (const double* x = cbc.bestSolution();
       x != nullptr && cbc.getNumCols() == num_columns) {
@@ -598,7 +622,7 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
     if (!(violation <= kMaxRelativeViolation)) {
       // A cancel can leave a half-rebuilt vector behind; then the incumbent
       // is lost but the outcome stands. Anywhere else it is a CBC fault.
-      if (!cancelled) {
+      if (!stopped) {
         return absl::InternalError(absl::StrFormat(
             "CBC returned a solution violating the model by %g", violation));
       }
@@ -612,7 +636,7 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   // an aborted LP's value, so use the last one we reported. The callback's
   // root LP bound is valid in every case.
   double bound = state.last_bound();
-  if (!cancelled) {
+  if (!stopped) {
     const double cbc_bound = FromCbc(cbc.getBestPossibleObjValue());
     // A limit can hit before the tree exists, when CBC's "bound" may just be
     // the incumbent, or "none" (+inf) without one; only trust it when it is
@@ -626,7 +650,8 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   result.best_bound = bound + model.objective_offset;
   result.relative_gap = RelativeGap(result.objective, result.best_bound);
 
-  const bool hit_limit = result.solve_seconds >= time_limit;
+  const bool hit_limit =
+      result.solve_seconds >= time_limit || state.deadline_seen();
   if (cancelled) {
     result.termination = SolveTermination::kCancelled;
   } else if (has_solution && cbc.isProvenOptimal() &&

@@ -451,10 +451,18 @@ class FormulationBuilder {
     }
   }
 
+  // Capacity: sum_{t live at k} size_t D(t,k) <= L_k at every kernel.
+  // Written directly, each row lists every live tensor, so long-lived ones
+  // (weights) appear in thousands of rows and the LP gets millions of
+  // nonzeros. Telescoped, a continuous U_k bounded by the limit carries the
+  // sum and each row adds only what changed since the previous row:
+  // U_k = U_prev + sum(terms_k) - sum(terms_prev). Same LP, far fewer
+  // nonzeros (tensors change at their decision points only).
   void AddCapacityRows() {
     IlpModel& m = out_.model_;
-    std::vector<IlpModel::Term> terms, previous_terms;
+    std::vector<IlpModel::Term> terms, previous_terms, row;
     double previous_rhs = -1;
+    int previous_u = -1;
     for (int k = 0; k < graph_.num_kernels(); ++k) {
       terms.clear();
       double fixed_fast = 0;
@@ -470,8 +478,35 @@ class FormulationBuilder {
       if (free_units <= rhs) continue;
       std::sort(terms.begin(), terms.end());
       if (rhs == previous_rhs && terms == previous_terms) continue;
-      m.AddRow(-kInfinity, rhs, terms);
-      previous_terms = terms;
+      if (!options_.telescope_capacity) {
+        m.AddRow(-kInfinity, rhs, terms);
+      } else {
+        const int u = m.AddColumn(0, rhs, 0, /*integer=*/false);
+        row.clear();
+        row.emplace_back(u, 1);
+        if (previous_u >= 0) row.emplace_back(previous_u, -1);
+        // - (terms - previous_terms), merging the two sorted lists.
+        size_t a = 0, b = 0;
+        while (a < terms.size() || b < previous_terms.size()) {
+          if (b == previous_terms.size() ||
+              (a < terms.size() && terms[a].first < previous_terms[b].first)) {
+            row.emplace_back(terms[a].first, -terms[a].second);
+            ++a;
+          } else if (a == terms.size() ||
+                     previous_terms[b].first < terms[a].first) {
+            row.emplace_back(previous_terms[b].first, previous_terms[b].second);
+            ++b;
+          } else {
+            const double change = previous_terms[b].second - terms[a].second;
+            if (change != 0) row.emplace_back(terms[a].first, change);
+            ++a;
+            ++b;
+          }
+        }
+        m.AddRow(0, 0, row);
+        previous_u = u;
+      }
+      previous_terms.swap(terms);
       previous_rhs = rhs;
     }
   }

@@ -63,6 +63,9 @@ struct FormulationOptions {
   // Tensor sizes count rounded up to this in the capacity rows, as the pool
   // allocator places them. Default 1 (exact sizes).
   uint64_t alignment_bytes = 1;
+  // Capacity rows in telescoped form (see AddCapacityRows): the same LP with
+  // far fewer nonzeros on long graphs. Default true.
+  bool telescope_capacity = true;
 };
 
 class Formulation {

@@ -39,6 +39,36 @@ bool IsIlpMethod(v1::Method method) {
          method == v1::METHOD_ASYNCHRONOUS;
 }
 
+// Anytime behaviour: when the ILP ends without a plan that fits (no
+// solution in time, or a layout that still fragments when time or rounds
+// run out), the first-touch plan, valid for every variant since it never
+// moves, marked as the heuristic it is. Keeps `outcome.stats` (the ILP's
+// sizes and times) and explains why in the diagnostic.
+absl::StatusOr<PlanOutcome> FallBackToFirstTouch(const GraphModel& graph,
+                                                 const ProfileModel& profile,
+                                                 const PlanOptions& options,
+                                                 const std::string& why,
+                                                 PlanOutcome outcome) {
+  AUTOTM_ASSIGN_OR_RETURN(
+      PlanOutcome fallback,
+      RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH, options.budget_bytes,
+                  options.alignment_bytes));
+  if (!fallback.plan.has_value()) {
+    outcome.stats.set_termination(v1::TERMINATION_NO_SOLUTION);
+    outcome.diagnostic = absl::StrCat(why, "; ", fallback.diagnostic);
+    return outcome;
+  }
+  outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
+  outcome.stats.set_objective_us(fallback.plan->predicted_time_us());
+  *fallback.plan->mutable_stats() = outcome.stats;
+  outcome.plan = std::move(fallback.plan);
+  outcome.diagnostic = absl::StrCat(
+      why,
+      "; returning the first-touch heuristic's plan instead (raise the "
+      "time limit for a better one)");
+  return outcome;
+}
+
 }  // namespace
 
 const char* MethodName(v1::Method method) {
@@ -154,13 +184,22 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
       stats.set_best_bound_us(result.best_bound);
     }
     if (!result.has_solution()) {
-      outcome.diagnostic =
-          result.termination == SolveTermination::kInfeasible
-              ? "the solver proved that no plan fits the budget (the must-be-"
-                "fast tensors of some kernels cannot all fit together)"
-              : absl::StrFormat(
-                    "no plan was found within %.1f s; raise the time limit",
-                    options.time_limit_seconds);
+      if (result.termination == SolveTermination::kInfeasible) {
+        outcome.diagnostic =
+            "the solver proved that no plan fits the budget (the must-be-"
+            "fast tensors of some kernels cannot all fit together)";
+        return outcome;
+      }
+      if (result.termination == SolveTermination::kNoSolution) {
+        return FallBackToFirstTouch(
+            graph, profile, options,
+            absl::StrFormat("the ILP found no plan within %.1f s",
+                            options.time_limit_seconds),
+            std::move(outcome));
+      }
+      outcome.diagnostic = absl::StrFormat(
+          "no plan was found within %.1f s; raise the time limit",
+          options.time_limit_seconds);
       return outcome;
     }
 
@@ -210,13 +249,14 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
       continue;
     }
     if (!layout.fits) {
-      stats.set_termination(v1::TERMINATION_NO_SOLUTION);
-      outcome.diagnostic = absl::StrFormat(
-          "the best plan found needs a %u-byte pool for its fast tensors "
-          "(fragmentation) and %d round(s) of lowering limits did not make it "
-          "fit the %u-byte budget",
-          layout.required_bytes, round, options.budget_bytes);
-      return outcome;
+      return FallBackToFirstTouch(
+          graph, profile, options,
+          absl::StrFormat(
+              "the best ILP plan needs a %u-byte pool for its fast tensors "
+              "(fragmentation) and %d round(s) of lowering limits did not "
+              "make it fit the %u-byte budget",
+              layout.required_bytes, round, options.budget_bytes),
+          std::move(outcome));
     }
     stats.set_objective_us(predicted);
     if (std::isfinite(result.best_bound)) {

@@ -40,7 +40,9 @@ struct PlanOptions {
 // What a planning request produced. `stats.termination()` says why it ended
 // and `stats` also carries model size and timings; `plan` is set exactly when
 // a plan exists (OPTIMAL, FEASIBLE, HEURISTIC, and CANCELLED with an
-// incumbent). `diagnostic` explains INFEASIBLE / NO_SOLUTION outcomes, e.g.
+// incumbent). When an ILP finds no plan before its time limit, the
+// first-touch heuristic's plan is returned as HEURISTIC (plan.method says
+// FIRST_TOUCH) with a diagnostic saying so. `diagnostic` explains INFEASIBLE / NO_SOLUTION outcomes, e.g.
 // naming the kernel whose must-be-fast operands exceed the budget.
 struct PlanOutcome {
   v1::SolverStats stats;

@@ -157,6 +157,27 @@ if [ -n "${TIME[sync,25]:-}" ] && [ -n "${TIME[sync,50]:-}" ]; then
   at_least "sync at 25% >= sync at 50%" "${TIME[sync,25]}" "${TIME[sync,50]}"
 fi
 
+# --- zoo and synthetic profiles ---------------------------------------------
+expect zoo_list 0 "$AUTOTM" zoo list &&
+  expect_text zoo_list "$WORK/zoo_list.out" "densenet264"
+expect zoo_unknown 1 "$AUTOTM" zoo export --model alexnet --out "$WORK/x.json" &&
+  expect_text zoo_unknown "$WORK/zoo_unknown.err" "resnet50"
+if expect zoo_export 0 "$AUTOTM" zoo export --model resnet50 --batch 2 \
+    --out "$WORK/resnet50.graph.json" &&
+  expect profile_synth 0 "$AUTOTM" profile synth --cost-model optane-2019 \
+    --graph "$WORK/resnet50.graph.json" --out "$WORK/resnet50.profile.json"; then
+  expect zoo_solve 0 "$AUTOTM" solve --graph "$WORK/resnet50.graph.json" \
+    --profile "$WORK/resnet50.profile.json" --budget 30% --variant sync \
+    --time-limit 60s &&
+    expect_text zoo_solve "$WORK/zoo_solve.out" "verified"
+fi
+expect solve_async_50 0 "$AUTOTM" solve --graph "$GRAPH" --profile "$PROFILE" \
+  --budget 50% --variant async --time-limit 60s &&
+  expect_text solve_async_50 "$WORK/solve_async_50.out" "verified"
+expect synth_bad_model 1 "$AUTOTM" profile synth --cost-model nope \
+  --graph "$GRAPH" --out "$WORK/p.json" &&
+  expect_text synth_bad_model "$WORK/synth_bad_model.err" "optane-2019"
+
 # --- verify ----------------------------------------------------------------
 PLAN=$WORK/solve_sync_50.plan.json
 if [ -f "$PLAN" ]; then

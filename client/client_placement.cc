@@ -1,0 +1,117 @@
+// autotm::Client's PlacementService methods (see client.h).
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "client/client_internal.h"
+#include "solver/status_macros.h"
+
+namespace autotm {
+
+absl::StatusOr<v1::SolveJob> Client::CreateSolveJob(
+    const v1::CreateSolveJobRequest& request) {
+  v1::SolveJob job;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->placement->CreateSolveJob(context, request, &job);
+  }));
+  return job;
+}
+
+absl::StatusOr<v1::SolveJob> Client::GetSolveJob(const std::string& id) {
+  v1::GetSolveJobRequest request;
+  request.set_id(id);
+  v1::SolveJob job;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->placement->GetSolveJob(context, request, &job);
+  }));
+  return job;
+}
+
+absl::StatusOr<v1::SolveJob> Client::CancelSolveJob(const std::string& id) {
+  v1::CancelSolveJobRequest request;
+  request.set_id(id);
+  v1::SolveJob job;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->placement->CancelSolveJob(context, request, &job);
+  }));
+  return job;
+}
+
+absl::StatusOr<v1::ListSolveJobsResponse> Client::ListSolveJobs(
+    const v1::ListSolveJobsRequest& request) {
+  v1::ListSolveJobsResponse response;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->placement->ListSolveJobs(context, request, &response);
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::Plan> Client::LookupPlan(const v1::GetPlanRequest& request) {
+  v1::Plan plan;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->placement->GetPlan(context, request, &plan);
+  }));
+  return plan;
+}
+
+absl::StatusOr<v1::Plan> Client::PlanGraph(const v1::PlanGraphRequest& request,
+                                           absl::Duration deadline) {
+  // Retrying UNAVAILABLE is safe: an UNAVAILABLE call created no job that
+  // anyone waits for (a queued orphan still fills the cache).
+  v1::Plan plan;
+  AUTOTM_RETURN_IF_ERROR(
+      internal_->CallWithDeadline(deadline, [&](grpc::ClientContext* context) {
+        return internal_->placement->PlanGraph(context, request, &plan);
+      }));
+  return plan;
+}
+
+absl::StatusOr<v1::Plan> Client::GetPlan(const v1::Graph& graph,
+                                         const std::string& host_class,
+                                         uint64_t budget_bytes,
+                                         const PlanOptions& options) {
+  if (!options.solve_if_missing) {
+    v1::GetPlanRequest request;
+    *request.mutable_graph()->mutable_inline_graph() = graph;
+    request.set_host_class(host_class);
+    request.set_budget_bytes(budget_bytes);
+    *request.mutable_parameters() = options.parameters;
+    return LookupPlan(request);
+  }
+  v1::PlanGraphRequest request;
+  *request.mutable_graph()->mutable_inline_graph() = graph;
+  request.set_host_class(host_class);
+  request.set_budget_bytes(budget_bytes);
+  *request.mutable_parameters() = options.parameters;
+  request.set_priority(options.priority);
+  return PlanGraph(request, options.deadline);
+}
+
+absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(
+    const std::string& id,
+    const std::function<void(const v1::SolveJob&)>& on_update,
+    absl::Duration deadline) {
+  v1::WatchSolveJobRequest request;
+  request.set_id(id);
+  std::unique_ptr<grpc::ClientContext> context = Internal::NewContext(deadline);
+  std::unique_ptr<grpc::ClientReader<v1::SolveJob>> reader =
+      internal_->placement->WatchSolveJob(context.get(), request);
+  v1::SolveJob job;
+  v1::SolveJob last;
+  bool any = false;
+  while (reader->Read(&job)) {
+    any = true;
+    if (on_update) on_update(job);
+    last = job;
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return server::FromGrpcStatus(status);
+  if (!any) return absl::InternalError("watch ended without any update");
+  return last;
+}
+
+}  // namespace autotm

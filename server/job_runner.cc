@@ -1,0 +1,607 @@
+#include "server/job_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "server/plan_key.h"
+#include "worker.pb.h"
+
+namespace autotm::server {
+
+bool IsFinal(v1::SolveJob::State state) {
+  return state == v1::SolveJob::SUCCEEDED || state == v1::SolveJob::FAILED ||
+         state == v1::SolveJob::CANCELLED;
+}
+
+namespace {
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+std::string Describe(const absl::Status& status) {
+  return std::string(status.message());
+}
+
+// Writes `bytes` to a fresh temporary file; returns its path.
+absl::StatusOr<std::string> WriteTempFile(const std::string& bytes) {
+  const char* tmpdir = ::getenv("TMPDIR");
+  std::string path =
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
+                   "/autotm-solve-XXXXXX");
+  int fd = ::mkstemp(path.data());
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int error = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return absl::InternalError(
+          absl::StrCat("cannot write ", path, ": ", strerror(error)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return path;
+}
+
+// Pops one length-delimited message off the front of `buffer`; false when
+// the buffer does not yet hold a whole one. `*corrupt` on garbage.
+bool PopEvent(std::string& buffer, worker::WorkerEvent* event, bool* corrupt) {
+  google::protobuf::io::CodedInputStream input(
+      reinterpret_cast<const uint8_t*>(buffer.data()),
+      static_cast<int>(buffer.size()));
+  uint32_t size = 0;
+  if (!input.ReadVarint32(&size)) return false;  // incomplete varint
+  const int header = input.CurrentPosition();
+  if (buffer.size() < header + static_cast<size_t>(size)) return false;
+  if (!event->ParseFromArray(buffer.data() + header, static_cast<int>(size))) {
+    *corrupt = true;
+    return false;
+  }
+  buffer.erase(0, header + size);
+  return true;
+}
+
+std::string SignalName(int signal) {
+  const char* name = ::sigabbrev_np(signal);
+  return name != nullptr ? absl::StrCat("SIG", name) : absl::StrCat(signal);
+}
+
+}  // namespace
+
+struct JobRunner::BudgetResult {
+  enum Kind { kPlan, kNoPlan, kError, kCancelledNoPlan, kStopped };
+  Kind kind = kError;
+  v1::Plan plan;
+  std::string reason;
+};
+
+JobRunner::JobRunner(Store& store, JobRunnerOptions options,
+                     std::shared_ptr<spdlog::logger> logger)
+    : store_(store), options_(std::move(options)), logger_(std::move(logger)) {}
+
+JobRunner::~JobRunner() { Stop(); }
+
+absl::Status JobRunner::Start() {
+  if (options_.worker_path.empty()) {
+    return absl::InvalidArgumentError("job runner: no worker binary path");
+  }
+  if (::access(options_.worker_path.c_str(), X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job runner: worker binary ", options_.worker_path,
+                     " is not executable: ", strerror(errno)));
+  }
+  if (options_.slots < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job runner: slots must be >= 1, not ", options_.slots));
+  }
+  absl::StatusOr<int> requeued = store_.jobs().RequeueRunningJobs();
+  if (!requeued.ok()) return requeued.status();
+  if (*requeued > 0) {
+    logger_->info("requeued {} job(s) left running by an earlier server",
+                  *requeued);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (started_) return absl::FailedPreconditionError("job runner started");
+  started_ = true;
+  for (int slot = 0; slot < options_.slots; ++slot) {
+    slots_.emplace_back([this, slot] { SlotLoop(slot); });
+  }
+  logger_->info("job runner: {} slot(s), worker {}", options_.slots,
+                options_.worker_path);
+  return absl::OkStatus();
+}
+
+void JobRunner::Stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    for (auto& [id, running] : running_) {
+      if (running.pid > 0) ::kill(running.pid, SIGKILL);
+    }
+    threads.swap(slots_);
+  }
+  wake_.notify_all();
+  for (std::thread& thread : threads) thread.join();
+}
+
+absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
+  absl::StatusOr<v1::SolveJob> created =
+      store_.jobs().CreateJob(std::move(job), options_.max_queued);
+  if (!created.ok()) return created.status();
+  logger_->info(
+      "job {}: queued ({} budget(s), priority {}, graph {}, host "
+      "class {})",
+      created->id(), created->budgets_bytes_size(), created->priority(),
+      created->graph_digest(), created->host_class());
+  Publish(*created);
+  wake_.notify_one();
+  return created;
+}
+
+absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
+  if (!job.ok()) return job.status();
+  if (IsFinal(job->state())) return job;
+  auto it = running_.find(id);
+  if (it != running_.end()) {
+    if (!it->second.cancel_requested) {
+      it->second.cancel_requested = true;
+      if (it->second.pid > 0) ::kill(it->second.pid, SIGTERM);
+      logger_->info("job {}: cancel requested while running", id);
+    }
+    return job;
+  }
+  if (job->state() == v1::SolveJob::QUEUED) {
+    // Claims happen under mutex_, so the job cannot start meanwhile.
+    job->set_state(v1::SolveJob::CANCELLED);
+    job->set_end_time_us(NowMicros());
+    job->set_error("cancelled before it ran");
+    if (absl::Status status = store_.jobs().UpdateJob(*job); !status.ok()) {
+      return status;
+    }
+    logger_->info("job {}: cancelled while queued", id);
+    lock.unlock();
+    Publish(*job);
+    return job;
+  }
+  // RUNNING in the store but not here: another process runs it, or it was
+  // left by a crashed server and will be requeued at the next start.
+  return absl::FailedPreconditionError(
+      absl::StrCat("job ", id, " is running outside this server"));
+}
+
+uint64_t JobRunner::generation() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return generation_;
+}
+
+uint64_t JobRunner::WaitForChange(uint64_t seen, absl::Duration timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                    [&] { return generation_ != seen || stopping_; });
+  return generation_;
+}
+
+int JobRunner::Subscribe(Subscriber callback) {
+  std::lock_guard<std::mutex> lock(subscribers_mutex_);
+  int token = next_token_++;
+  subscribers_.emplace(token, std::move(callback));
+  return token;
+}
+
+void JobRunner::Unsubscribe(int token) {
+  std::lock_guard<std::mutex> lock(subscribers_mutex_);
+  subscribers_.erase(token);
+}
+
+absl::StatusOr<v1::SolveJob> JobRunner::WaitForFinal(const std::string& id,
+                                                     absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    uint64_t seen = generation();
+    absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
+    if (!job.ok() || IsFinal(job->state())) return job;
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return job;
+    WaitForChange(seen, std::min(left, absl::Milliseconds(500)));
+  }
+}
+
+void JobRunner::Publish(const v1::SolveJob& job) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++generation_;
+  }
+  changed_.notify_all();
+  std::lock_guard<std::mutex> lock(subscribers_mutex_);
+  for (auto& [token, callback] : subscribers_) callback(job);
+}
+
+absl::Status JobRunner::Save(const v1::SolveJob& job) {
+  absl::Status status = store_.jobs().UpdateJob(job);
+  if (!status.ok()) {
+    logger_->error("job {}: cannot store its state: {}", job.id(),
+                   status.ToString());
+    return status;
+  }
+  Publish(job);
+  return status;
+}
+
+bool JobRunner::CancelRequested(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = running_.find(id);
+  return it != running_.end() && it->second.cancel_requested;
+}
+
+void JobRunner::SlotLoop(int slot) {
+  while (true) {
+    std::optional<v1::SolveJob> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      absl::StatusOr<std::optional<v1::SolveJob>> claimed =
+          store_.jobs().ClaimNextJob();
+      if (!claimed.ok()) {
+        logger_->error("slot {}: cannot claim a job: {}", slot,
+                       claimed.status().ToString());
+      } else if (claimed->has_value()) {
+        job = std::move(**claimed);
+        running_[job->id()] = Running{};
+      }
+      if (!job.has_value()) {
+        wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.idle_poll));
+        continue;
+      }
+    }
+    logger_->info("job {}: started on slot {}", job->id(), slot);
+    Publish(*job);
+    const std::string id = job->id();
+    RunJob(std::move(*job));
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_.erase(id);
+  }
+}
+
+void JobRunner::RunJob(v1::SolveJob job) {
+  auto fail = [&](v1::SolveJob::State state, const std::string& reason) {
+    job.set_state(state);
+    job.set_error(reason);
+    job.set_end_time_us(NowMicros());
+    if (state == v1::SolveJob::FAILED) {
+      logger_->warn("job {}: failed: {}", job.id(), reason);
+    } else {
+      logger_->info("job {}: {}: {}", job.id(), v1::SolveJob::State_Name(state),
+                    reason);
+    }
+    Save(job).IgnoreError();
+  };
+
+  absl::StatusOr<v1::Graph> graph =
+      store_.graphs().GetGraph(job.graph_digest());
+  if (!graph.ok()) {
+    return fail(v1::SolveJob::FAILED,
+                absl::StrCat("graph ", job.graph_digest(), ": ",
+                             Describe(graph.status())));
+  }
+  absl::StatusOr<HostClassInfo> info =
+      store_.profiles().GetHostClass(job.host_class());
+  absl::StatusOr<v1::Profile> profile =
+      store_.profiles().GetProfile(job.host_class());
+  if (!info.ok() || !profile.ok()) {
+    return fail(
+        v1::SolveJob::FAILED,
+        absl::StrCat("host class ", job.host_class(), ": ",
+                     Describe(info.ok() ? profile.status() : info.status())));
+  }
+  // Solve against the profile as it is now (it may have grown since the job
+  // was queued); the keys record that version.
+  job.set_profile_version(info->version);
+
+  worker::SolveRequest request;
+  *request.mutable_graph() = *std::move(graph);
+  *request.mutable_profile() = *std::move(profile);
+  *request.mutable_parameters() = job.parameters();
+
+  for (int i = static_cast<int>(job.budgets_done());
+       i < job.budgets_bytes_size(); ++i) {
+    if (CancelRequested(job.id())) {
+      return fail(v1::SolveJob::CANCELLED, "cancelled by request");
+    }
+    const uint64_t budget = job.budgets_bytes(i);
+    const std::string key = PlanCacheKey(job.graph_digest(), job.host_class(),
+                                         job.profile_version(), budget,
+                                         job.parameters(), SolverVersion());
+    if (store_.plans().GetPlan(key).ok()) {
+      logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
+                    budget);
+      job.add_plan_keys(key);
+      job.set_budgets_done(i + 1);
+      Save(job).IgnoreError();
+      continue;
+    }
+    request.set_budget_bytes(budget);
+    job.set_incumbent_us(0);
+    job.set_bound_us(0);
+    job.set_relative_gap(0);
+    job.set_elapsed_seconds(0);
+    BudgetResult result = RunWorker(job, request.SerializeAsString());
+    switch (result.kind) {
+      case BudgetResult::kStopped:
+        // Server shutting down: a restart runs the job again.
+        job.set_state(v1::SolveJob::QUEUED);
+        job.set_start_time_us(0);
+        logger_->info("job {}: requeued at shutdown", job.id());
+        Save(job).IgnoreError();
+        return;
+      case BudgetResult::kError:
+        return fail(v1::SolveJob::FAILED,
+                    absl::StrCat("budget ", budget, " bytes: ", result.reason));
+      case BudgetResult::kNoPlan:
+        return fail(v1::SolveJob::FAILED,
+                    absl::StrCat("budget ", budget, " bytes: ", result.reason));
+      case BudgetResult::kCancelledNoPlan:
+        return fail(v1::SolveJob::CANCELLED,
+                    "cancelled by request before any plan was found");
+      case BudgetResult::kPlan:
+        break;
+    }
+    const v1::SolverStats& stats = result.plan.stats();
+    const bool cancelled = stats.termination() == v1::TERMINATION_CANCELLED;
+    // A cancelled solve's plan is not the plan for these inputs: keep it
+    // under the job only.
+    const std::string plan_key =
+        cancelled ? absl::StrCat("job:", job.id(), "/", i) : key;
+    if (absl::Status status = store_.plans().PutPlan(plan_key, result.plan);
+        !status.ok()) {
+      return fail(v1::SolveJob::FAILED,
+                  absl::StrCat("cannot store the plan: ", Describe(status)));
+    }
+    job.add_plan_keys(plan_key);
+    job.set_budgets_done(i + 1);
+    job.set_incumbent_us(stats.objective_us());
+    job.set_bound_us(stats.best_bound_us());
+    job.set_relative_gap(stats.relative_gap());
+    logger_->info(
+        "job {}: budget {} bytes: {} plan, predicted {:.1f} us, gap "
+        "{:.4f}",
+        job.id(), budget, v1::Termination_Name(stats.termination()),
+        result.plan.predicted_time_us(), stats.relative_gap());
+    if (cancelled) {
+      return fail(v1::SolveJob::CANCELLED,
+                  "cancelled by request; kept the best plan so far");
+    }
+    Save(job).IgnoreError();
+  }
+  job.set_state(v1::SolveJob::SUCCEEDED);
+  job.set_end_time_us(NowMicros());
+  job.clear_error();
+  logger_->info("job {}: succeeded", job.id());
+  Save(job).IgnoreError();
+}
+
+JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
+                                             const std::string& request) {
+  BudgetResult result;
+  absl::StatusOr<std::string> request_path = WriteTempFile(request);
+  if (!request_path.ok()) {
+    result.reason = Describe(request_path.status());
+    return result;
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    result.reason = absl::StrCat("pipe: ", strerror(errno));
+    ::unlink(request_path->c_str());
+    return result;
+  }
+  // Everything the child needs is prepared before fork(): between fork and
+  // exec only async-signal-safe calls are allowed.
+  std::string worker = options_.worker_path;
+  std::vector<char*> argv = {worker.data(), request_path->data(), nullptr};
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    ::unlink(request_path->c_str());
+    result.kind = BudgetResult::kStopped;
+    return result;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child. Dies with the slot thread (e.g. server killed with -9).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    // Default dispositions: the server may ignore or block some signals.
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (pid < 0) {
+    lock.unlock();
+    result.reason = absl::StrCat("fork: ", strerror(errno));
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    ::unlink(request_path->c_str());
+    return result;
+  }
+  Running& running = running_[job.id()];
+  running.pid = pid;
+  if (running.cancel_requested) ::kill(pid, SIGTERM);
+  lock.unlock();
+  ::close(pipe_fds[1]);
+  logger_->info("job {}: worker pid {} solving budget {} bytes", job.id(), pid,
+                job.budgets_bytes(job.budgets_done()));
+
+  const auto start = std::chrono::steady_clock::now();
+  const double watchdog_seconds =
+      job.parameters().time_limit_seconds() + options_.watchdog_grace_seconds;
+  std::optional<std::chrono::steady_clock::time_point> term_sent;
+  bool killed_by_watchdog = false;
+  bool killed_after_cancel = false;
+  bool stopped = false;
+  bool corrupt = false;
+  std::optional<worker::WorkerEvent> final_event;
+  std::string buffer;
+  char chunk[1 << 16];
+  const int fd = pipe_fds[0];
+  while (true) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int ready = ::poll(&pfd, 1, 100);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0) {
+      ssize_t n = ::read(fd, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EOF: the worker exited (or closed stdout)
+      buffer.append(chunk, static_cast<size_t>(n));
+      worker::WorkerEvent event;
+      while (PopEvent(buffer, &event, &corrupt)) {
+        if (event.has_progress()) {
+          const worker::Progress& p = event.progress();
+          job.set_elapsed_seconds(p.elapsed_seconds());
+          job.set_incumbent_us(
+              std::isfinite(p.incumbent_us()) ? p.incumbent_us() : 0);
+          job.set_bound_us(std::isfinite(p.bound_us()) ? p.bound_us() : 0);
+          job.set_relative_gap(
+              std::isfinite(p.relative_gap()) ? p.relative_gap() : 0);
+          Save(job).IgnoreError();
+        } else {
+          final_event = std::move(event);
+        }
+        event.Clear();
+      }
+      if (corrupt) {
+        ::kill(pid, SIGKILL);
+        break;
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    bool cancel = false;
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      cancel = running_[job.id()].cancel_requested;
+      if (stopping_ && !stopped) {
+        stopped = true;
+        ::kill(pid, SIGKILL);
+      }
+    }
+    if (cancel && !term_sent.has_value()) {
+      term_sent = now;  // Cancel() already sent SIGTERM
+    }
+    if (term_sent.has_value() && !killed_after_cancel &&
+        std::chrono::duration<double>(now - *term_sent).count() >
+            options_.cancel_grace_seconds) {
+      logger_->warn("job {}: worker pid {} ignored SIGTERM for {} s; killing",
+                    job.id(), pid, options_.cancel_grace_seconds);
+      killed_after_cancel = true;
+      ::kill(pid, SIGKILL);
+    }
+    if (!killed_by_watchdog && elapsed > watchdog_seconds) {
+      killed_by_watchdog = true;
+      ::kill(pid, SIGKILL);
+    }
+  }
+  ::close(fd);
+  int wait_status = 0;
+  while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+  ::unlink(request_path->c_str());
+  {
+    std::lock_guard<std::mutex> guard(mutex_);
+    running_[job.id()].pid = -1;
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  job.set_elapsed_seconds(elapsed);
+
+  if (stopped) {
+    result.kind = BudgetResult::kStopped;
+    return result;
+  }
+  if (final_event.has_value()) {
+    if (final_event->has_plan()) {
+      result.kind = BudgetResult::kPlan;
+      result.plan = std::move(*final_event->mutable_plan());
+      return result;
+    }
+    if (final_event->has_no_plan()) {
+      const worker::NoPlan& no_plan = final_event->no_plan();
+      // A cancelled solve may also end as NO_SOLUTION (e.g. when the
+      // cancel cut the allocation rounds short): still a cancellation.
+      if (no_plan.stats().termination() == v1::TERMINATION_CANCELLED ||
+          term_sent.has_value()) {
+        result.kind = BudgetResult::kCancelledNoPlan;
+        return result;
+      }
+      result.kind = BudgetResult::kNoPlan;
+      result.reason = absl::StrCat(
+          "no plan: ", v1::Termination_Name(no_plan.stats().termination()),
+          no_plan.diagnostic().empty() ? "" : ": ", no_plan.diagnostic());
+      return result;
+    }
+    result.kind = BudgetResult::kError;
+    result.reason = final_event->error().message();
+    return result;
+  }
+  if (killed_by_watchdog) {
+    result.reason = absl::StrFormat(
+        "watchdog: solve exceeded %.1f s (time limit %.1f s + grace %.1f s); "
+        "worker killed",
+        watchdog_seconds, job.parameters().time_limit_seconds(),
+        options_.watchdog_grace_seconds);
+    return result;
+  }
+  if (term_sent.has_value()) {
+    result.kind = BudgetResult::kCancelledNoPlan;
+    return result;
+  }
+  if (corrupt) {
+    result.reason = "solve worker wrote a malformed event";
+  } else if (WIFSIGNALED(wait_status)) {
+    result.reason = absl::StrCat("solve worker crashed: killed by signal ",
+                                 SignalName(WTERMSIG(wait_status)));
+  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 127) {
+    result.reason = absl::StrCat("cannot run the solve worker ",
+                                 options_.worker_path, " (exit status 127)");
+  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
+    result.reason = absl::StrCat("solve worker exited with status ",
+                                 WEXITSTATUS(wait_status));
+  } else {
+    result.reason = "solve worker exited without a result";
+  }
+  return result;
+}
+
+}  // namespace autotm::server

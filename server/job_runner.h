@@ -1,0 +1,156 @@
+// Runs queued solve jobs: N slot threads claim jobs from the JobStore
+// (priority first, FIFO within a priority) and solve each budget of a job in
+// an autotm-solve-worker child process, so that CBC's process-wide state, a
+// crash or a runaway solve never touch the server.
+//
+// Per budget the runner writes the progress the worker reports into the job
+// (incumbent, bound, gap, elapsed), stores the plan in the PlanStore and
+// appends its key to the job's plan_keys: the plan-cache key (PlanCacheKey)
+// for a completed solve, or "job:<id>/<budget index>" for the best plan of a
+// cancelled one (which must not be served as the plan for those inputs).
+// A budget whose plan is already cached is not solved again.
+//
+// Final states: SUCCEEDED when every budget has a plan; CANCELLED (with the
+// best plan so far, if any); FAILED with a reason in `error`: no plan under a
+// budget, the worker crashed (signal or non-zero exit), or the watchdog
+// killed it after time_limit + watchdog grace.
+//
+// Thread safety: every public method may be called from any thread.
+#ifndef AUTOTM_SERVER_JOB_RUNNER_H_
+#define AUTOTM_SERVER_JOB_RUNNER_H_
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "autotm/v1/job.pb.h"
+#include "server/store/store.h"
+#include "spdlog/logger.h"
+
+namespace autotm::server {
+
+struct JobRunnerOptions {
+  // Path of the autotm-solve-worker binary. Required.
+  std::string worker_path;
+  // Concurrent solves (worker processes). Default 1.
+  int slots = 1;
+  // A worker still running this long after its time limit is killed and its
+  // job FAILED. Seconds; default 10.
+  double watchdog_grace_seconds = 10;
+  // A cancelled worker that has not exited this long after SIGTERM gets
+  // SIGKILL. Seconds; default 2.
+  double cancel_grace_seconds = 2;
+  // Submit() answers ResourceExhausted when this many jobs are QUEUED.
+  // 0 = unlimited (default).
+  int max_queued = 0;
+  // How often an idle slot looks for jobs created by another process.
+  // The runner's own Submit() wakes a slot at once. Default 1 s.
+  absl::Duration idle_poll = absl::Seconds(1);
+};
+
+class JobRunner {
+ public:
+  // `store` and `logger` must outlive the runner.
+  JobRunner(Store& store, JobRunnerOptions options,
+            std::shared_ptr<spdlog::logger> logger);
+  // Stops (see Stop()).
+  ~JobRunner();
+
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+
+  // Start-up recovery (every job left RUNNING by an earlier process goes
+  // back to QUEUED, keeping its place), then launches the slot threads.
+  // InvalidArgument for bad options; the store's error if recovery fails.
+  absl::Status Start();
+
+  // Stops claiming jobs, kills running workers and puts their jobs back to
+  // QUEUED (a restart runs them again), and joins the slot threads.
+  // Idempotent.
+  void Stop();
+
+  // Queues `job` (graph_digest, host_class, budgets, normalised parameters,
+  // priority, profile_version set by the caller). ResourceExhausted when the
+  // queue is full.
+  absl::StatusOr<v1::SolveJob> Submit(v1::SolveJob job);
+
+  // A queued job becomes CANCELLED without running; a running one is asked
+  // to stop (SIGTERM to its worker, SIGKILL after cancel_grace) and becomes
+  // CANCELLED shortly after, keeping its best plan; a finished job is
+  // returned unchanged. Returns the job as it is right after the request.
+  // NotFound for an unknown id.
+  absl::StatusOr<v1::SolveJob> Cancel(const std::string& id);
+
+  // Change notification. Every update of any job the runner makes
+  // increments the generation. WaitForChange blocks until the generation
+  // differs from `seen` or `timeout` passes, and returns the current one.
+  uint64_t generation() const;
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) const;
+
+  // Calls `callback` with the job after every update the runner makes (on
+  // the runner's threads; keep it short and do not call Subscribe or
+  // Unsubscribe from it). Returns a token for Unsubscribe, after which the
+  // callback is never called again.
+  using Subscriber = std::function<void(const v1::SolveJob&)>;
+  int Subscribe(Subscriber callback);
+  void Unsubscribe(int token);
+
+  // Blocks until job `id` is in a final state or `timeout` passes; returns
+  // the job as last stored. NotFound for an unknown id.
+  absl::StatusOr<v1::SolveJob> WaitForFinal(const std::string& id,
+                                            absl::Duration timeout);
+
+  Store& store() { return store_; }
+  const JobRunnerOptions& options() const { return options_; }
+
+ private:
+  struct Running {
+    pid_t pid = -1;
+    bool cancel_requested = false;
+  };
+  // What a worker run produced for one budget.
+  struct BudgetResult;
+
+  void SlotLoop(int slot);
+  void RunJob(v1::SolveJob job);
+  BudgetResult RunWorker(v1::SolveJob& job, const std::string& request);
+  // Stores `job` and notifies; logs and returns the store's error.
+  absl::Status Save(const v1::SolveJob& job);
+  void Publish(const v1::SolveJob& job);
+  bool CancelRequested(const std::string& id);
+
+  Store& store_;
+  const JobRunnerOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;  // generation_ moved
+  std::condition_variable wake_;             // a job was queued, or Stop()
+  bool stopping_ = false;
+  bool started_ = false;
+  uint64_t generation_ = 0;
+  std::map<std::string, Running> running_;
+  std::vector<std::thread> slots_;
+
+  std::mutex subscribers_mutex_;
+  int next_token_ = 1;
+  std::map<int, Subscriber> subscribers_;
+};
+
+// True for SUCCEEDED, FAILED and CANCELLED.
+bool IsFinal(v1::SolveJob::State state);
+
+}  // namespace autotm::server
+
+#endif  // AUTOTM_SERVER_JOB_RUNNER_H_

@@ -1,0 +1,501 @@
+// JobRunner against an in-memory fake store, with real worker processes:
+// the autotm-solve-worker binary for real solves, and tiny shell scripts
+// standing in for a worker that hangs, crashes or ignores SIGTERM.
+
+#include "server/job_runner.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/plan_key.h"
+#include "server/store/digest.h"
+#include "solver/testing/test_graphs.h"
+#include "spdlog/sinks/null_sink.h"
+#include "spdlog/spdlog.h"
+
+#ifndef AUTOTM_SOLVE_WORKER
+#error "AUTOTM_SOLVE_WORKER must name the worker binary"
+#endif
+
+namespace autotm::server {
+namespace {
+
+using ::autotm::solver::testing::FullTableProfile;
+using ::autotm::solver::testing::GraphBuilder;
+using ::autotm::solver::testing::MustGraph;
+using ::autotm::solver::testing::OptaneLikeTimeUs;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+// The smallest store that honours the JobStore contract the runner relies
+// on (priority, FIFO, final states, requeue).
+class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
+ public:
+  ProfileStore& profiles() override { return *this; }
+  GraphStore& graphs() override { return *this; }
+  PlanStore& plans() override { return *this; }
+  JobStore& jobs() override { return *this; }
+
+  void SetProfile(const v1::Profile& profile) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    profiles_[profile.host_class().name()] = profile;
+    ++version_;
+  }
+
+  // ProfileStore (only what the runner reads).
+  absl::Status PutHostClass(const v1::HostClass&,
+                            const v1::CopyBandwidths&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<uint64_t> AddMeasurements(
+      const std::string&, const std::vector<Measurement>&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::Status PutSeparableCosts(
+      const std::string&, const std::vector<v1::KernelProfile>&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<v1::Profile> GetProfile(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = profiles_.find(name);
+    if (it == profiles_.end()) return absl::NotFoundError(name);
+    return it->second;
+  }
+  absl::StatusOr<HostClassInfo> GetHostClass(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = profiles_.find(name);
+    if (it == profiles_.end()) return absl::NotFoundError(name);
+    HostClassInfo info;
+    info.host_class = it->second.host_class();
+    info.version = version_;
+    return info;
+  }
+  absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::Status DeleteHostClass(const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
+
+  // GraphStore.
+  absl::StatusOr<std::string> PutGraph(const v1::Graph& graph) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string digest = GraphDigest(graph);
+    graphs_[digest] = graph;
+    return digest;
+  }
+  absl::StatusOr<v1::Graph> GetGraph(const std::string& digest) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = graphs_.find(digest);
+    if (it == graphs_.end()) return absl::NotFoundError(digest);
+    return it->second;
+  }
+
+  // PlanStore.
+  absl::Status PutPlan(const std::string& key, const v1::Plan& plan) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    plans_.emplace(key, plan);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::Plan> GetPlan(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = plans_.find(key);
+    if (it == plans_.end()) return absl::NotFoundError(key);
+    return it->second;
+  }
+
+  // JobStore.
+  absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job,
+                                         int max_queued) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    int queued = 0;
+    for (auto& [id, j] : jobs_) queued += j.state() == v1::SolveJob::QUEUED;
+    if (max_queued > 0 && queued >= max_queued) {
+      return absl::ResourceExhaustedError("queue full");
+    }
+    job.set_sequence(++sequence_);
+    job.set_id(absl::StrCat("job-", sequence_));
+    job.set_state(v1::SolveJob::QUEUED);
+    job.set_create_time_us(absl::ToUnixMicros(absl::Now()));
+    jobs_[job.id()] = job;
+    return job;
+  }
+  absl::StatusOr<v1::SolveJob> GetJob(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return absl::NotFoundError(id);
+    return it->second;
+  }
+  absl::Status UpdateJob(const v1::SolveJob& job) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(job.id());
+    if (it == jobs_.end()) return absl::NotFoundError(job.id());
+    if (IsFinal(it->second.state())) {
+      return absl::FailedPreconditionError("final");
+    }
+    it->second = job;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJob() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    v1::SolveJob* best = nullptr;
+    for (auto& [id, j] : jobs_) {
+      if (j.state() != v1::SolveJob::QUEUED) continue;
+      if (best == nullptr || j.priority() > best->priority() ||
+          (j.priority() == best->priority() &&
+           j.sequence() < best->sequence())) {
+        best = &j;
+      }
+    }
+    if (best == nullptr) return std::optional<v1::SolveJob>();
+    best->set_state(v1::SolveJob::RUNNING);
+    best->set_start_time_us(absl::ToUnixMicros(absl::Now()));
+    return std::optional<v1::SolveJob>(*best);
+  }
+  absl::StatusOr<JobPage> ListJobs(const JobFilter&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<int> RequeueRunningJobs() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    int n = 0;
+    for (auto& [id, j] : jobs_) {
+      if (j.state() == v1::SolveJob::RUNNING) {
+        j.set_state(v1::SolveJob::QUEUED);
+        ++n;
+      }
+    }
+    return n;
+  }
+  // Test hook: force a stored state (e.g. RUNNING left by a crash).
+  void ForceState(const std::string& id, v1::SolveJob::State state) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_[id].set_state(state);
+  }
+
+ private:
+  std::mutex mutex_;
+  uint64_t version_ = 0;
+  uint64_t sequence_ = 0;
+  std::map<std::string, v1::Profile> profiles_;
+  std::map<std::string, v1::Graph> graphs_;
+  std::map<std::string, v1::Plan> plans_;
+  std::map<std::string, v1::SolveJob> jobs_;
+};
+
+v1::Graph SmallGraph() {
+  return GraphBuilder("chain")
+      .Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "c"}, {"d"})
+      .graph();
+}
+
+// A graph with long skip connections: hard enough that CBC runs for
+// seconds at a tiny gap.
+v1::Graph HardGraph(int kernels) {
+  GraphBuilder builder("hard");
+  builder.Tensor("t0", 4 * kMiB, v1::TENSOR_ROLE_INPUT);
+  for (int k = 1; k <= kernels; ++k) {
+    // Equal sizes: no fragmentation, so a cancelled solve keeps its plan.
+    builder.Tensor(absl::StrCat("t", k), 4 * kMiB);
+  }
+  for (int k = 1; k <= kernels; ++k) {
+    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
+    for (int back : {3, 7, 13}) {
+      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
+    }
+    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
+  }
+  return builder.graph();
+}
+
+v1::Profile ProfileFor(const v1::Graph& graph) {
+  solver::GraphModel model = MustGraph(graph);
+  v1::Profile profile = FullTableProfile(model, [&](int k, uint64_t mask) {
+    return OptaneLikeTimeUs(100.0 + 10 * k, model.kernel(k).num_inputs, mask);
+  });
+  profile.mutable_host_class()->set_name("host");
+  return profile;
+}
+
+std::string WriteScript(const std::string& name, const std::string& body) {
+  std::string path =
+      absl::StrCat(::testing::TempDir(), "/", name, "_", ::getpid(), ".sh");
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  JobRunnerTest() {
+    logger_ = std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  }
+
+  JobRunnerOptions Options(std::string worker = AUTOTM_SOLVE_WORKER) {
+    JobRunnerOptions options;
+    options.worker_path = std::move(worker);
+    options.watchdog_grace_seconds = 5;
+    options.cancel_grace_seconds = 1;
+    return options;
+  }
+
+  v1::SolveJob Job(const v1::Graph& graph, std::vector<uint64_t> budgets,
+                   int priority = 0, double time_limit = 30) {
+    v1::SolveJob job;
+    job.set_graph_digest(*store_.PutGraph(graph));
+    job.set_host_class("host");
+    for (uint64_t b : budgets) job.add_budgets_bytes(b);
+    v1::SolveParameters parameters;
+    parameters.set_time_limit_seconds(time_limit);
+    job.set_priority(priority);
+    *job.mutable_parameters() = *NormalizeParameters(parameters);
+    return job;
+  }
+
+  FakeStore store_;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+TEST_F(JobRunnerTest, SolvesEveryBudgetAndCachesThePlans) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunner runner(store_, Options(), logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB, 12 * kMiB}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(60));
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+  EXPECT_EQ(done->budgets_done(), 2u);
+  ASSERT_EQ(done->plan_keys_size(), 2);
+  const uint64_t version = store_.GetHostClass("host")->version;
+  EXPECT_EQ(done->plan_keys(0),
+            PlanCacheKey(done->graph_digest(), "host", version, 8 * kMiB,
+                         done->parameters(), SolverVersion()));
+  auto plan = store_.GetPlan(done->plan_keys(1));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->budget_bytes(), 12 * kMiB);
+  EXPECT_GT(done->start_time_us(), 0);
+  EXPECT_GE(done->end_time_us(), done->start_time_us());
+
+  // The same inputs again: served from the cache, same key and plan.
+  auto again = runner.Submit(Job(SmallGraph(), {12 * kMiB}));
+  ASSERT_TRUE(again.ok());
+  auto again_done = runner.WaitForFinal(again->id(), absl::Seconds(60));
+  ASSERT_EQ(again_done->state(), v1::SolveJob::SUCCEEDED);
+  EXPECT_EQ(again_done->plan_keys(0), done->plan_keys(1));
+}
+
+TEST_F(JobRunnerTest, CancelledQueuedJobNeverRuns) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunner runner(store_, Options(), logger_);  // not started: stays queued
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
+  ASSERT_TRUE(job.ok());
+  auto cancelled = runner.Cancel(job->id());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), v1::SolveJob::CANCELLED);
+  ASSERT_TRUE(runner.Start().ok());
+  absl::SleepFor(absl::Milliseconds(300));
+  auto stored = store_.GetJob(job->id());
+  EXPECT_EQ(stored->state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(stored->start_time_us(), 0);
+  EXPECT_EQ(stored->plan_keys_size(), 0);
+  // Cancelling again changes nothing; an unknown id is NOT_FOUND.
+  EXPECT_EQ(runner.Cancel(job->id())->state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(runner.Cancel("job-nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobRunnerTest, RunsByPriorityThenFifo) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunner runner(store_, Options(), logger_);
+  std::vector<std::string> started;
+  std::mutex mutex;
+  int token = runner.Subscribe([&](const v1::SolveJob& job) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (job.state() == v1::SolveJob::RUNNING &&
+        std::find(started.begin(), started.end(), job.id()) == started.end()) {
+      started.push_back(job.id());
+    }
+  });
+  // Different budgets so that no job is a cache hit of another.
+  std::string low = runner.Submit(Job(SmallGraph(), {5 * kMiB}, 0))->id();
+  std::string high1 = runner.Submit(Job(SmallGraph(), {6 * kMiB}, 5))->id();
+  std::string high2 = runner.Submit(Job(SmallGraph(), {7 * kMiB}, 5))->id();
+  std::string mid = runner.Submit(Job(SmallGraph(), {9 * kMiB}, 1))->id();
+  ASSERT_TRUE(runner.Start().ok());
+  ASSERT_EQ(runner.WaitForFinal(low, absl::Seconds(60))->state(),
+            v1::SolveJob::SUCCEEDED);
+  runner.Unsubscribe(token);
+  std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_THAT(started, ::testing::ElementsAre(high1, high2, mid, low));
+}
+
+TEST_F(JobRunnerTest, QueueFullIsResourceExhausted) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunnerOptions options = Options();
+  options.max_queued = 1;
+  JobRunner runner(store_, options, logger_);
+  ASSERT_TRUE(runner.Submit(Job(SmallGraph(), {8 * kMiB})).ok());
+  EXPECT_EQ(runner.Submit(Job(SmallGraph(), {9 * kMiB})).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(JobRunnerTest, WatchdogKillsARunawayWorker) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunnerOptions options = Options(WriteScript("hang", "exec sleep 60"));
+  options.watchdog_grace_seconds = 0.5;
+  JobRunner runner(store_, options, logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}, 0, /*time_limit=*/1));
+  const absl::Time start = absl::Now();
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(20));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ASSERT_EQ(done->state(), v1::SolveJob::FAILED);
+  EXPECT_THAT(done->error(), HasSubstr("watchdog: solve exceeded 1.5 s"));
+}
+
+TEST_F(JobRunnerTest, CrashingWorkerFailsTheJobNotTheServer) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunner runner(store_, Options(WriteScript("crash", "kill -SEGV $$")),
+                   logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(20));
+  ASSERT_EQ(done->state(), v1::SolveJob::FAILED);
+  EXPECT_THAT(done->error(), HasSubstr("killed by signal SIGSEGV"));
+
+  JobRunner exits(store_, Options(WriteScript("exit3", "exit 3")), logger_);
+  runner.Stop();
+  ASSERT_TRUE(exits.Start().ok());
+  auto job2 = exits.Submit(Job(SmallGraph(), {9 * kMiB}));
+  auto done2 = exits.WaitForFinal(job2->id(), absl::Seconds(20));
+  ASSERT_EQ(done2->state(), v1::SolveJob::FAILED);
+  EXPECT_THAT(done2->error(), HasSubstr("exited with status 3"));
+}
+
+TEST_F(JobRunnerTest, WorkerIgnoringSigtermIsKilledAfterGrace) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunner runner(
+      store_, Options(WriteScript("stubborn", "trap '' TERM\nexec sleep 60")),
+      logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
+  // Wait until it runs.
+  while (store_.GetJob(job->id())->state() != v1::SolveJob::RUNNING) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(runner.Cancel(job->id()).ok());
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(10));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(done->state(), v1::SolveJob::CANCELLED);
+}
+
+TEST_F(JobRunnerTest, CancelledRunningSolveKeepsItsBestPlan) {
+  const v1::Graph graph = HardGraph(60);
+  store_.SetProfile(ProfileFor(graph));
+  JobRunner runner(store_, Options(), logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  v1::SolveJob request = Job(graph, {MustGraph(graph).PeakLiveBytes() / 3});
+  request.mutable_parameters()->set_relative_gap(1e-9);
+  auto job = runner.Submit(request);
+  ASSERT_TRUE(job.ok());
+  // Wait for an incumbent.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  v1::SolveJob seen;
+  do {
+    absl::SleepFor(absl::Milliseconds(50));
+    seen = *store_.GetJob(job->id());
+  } while (seen.incumbent_us() == 0 && !IsFinal(seen.state()) &&
+           absl::Now() < deadline);
+  ASSERT_EQ(seen.state(), v1::SolveJob::RUNNING)
+      << "the instance solved too fast to cancel: " << seen.error();
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(runner.Cancel(job->id()).ok());
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(10));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
+  ASSERT_EQ(done->state(), v1::SolveJob::CANCELLED) << done->error();
+  ASSERT_EQ(done->plan_keys_size(), 1);
+  EXPECT_EQ(done->plan_keys(0), absl::StrCat("job:", job->id(), "/0"));
+  auto plan = store_.GetPlan(done->plan_keys(0));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->stats().termination(), v1::TERMINATION_CANCELLED);
+}
+
+TEST_F(JobRunnerTest, StartRequeuesJobsLeftRunning) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  auto created = store_.CreateJob(Job(SmallGraph(), {8 * kMiB}), 0);
+  store_.ForceState(created->id(), v1::SolveJob::RUNNING);
+  JobRunner runner(store_, Options(), logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto done = runner.WaitForFinal(created->id(), absl::Seconds(60));
+  EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+}
+
+TEST_F(JobRunnerTest, MissingWorkerBinaryIsInvalidArgument) {
+  JobRunner runner(store_, Options("/nonexistent/autotm-solve-worker"),
+                   logger_);
+  EXPECT_EQ(runner.Start().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PlanKeyTest, SameInputsSameKeyAndEveryInputCounts) {
+  v1::SolveParameters defaults = *NormalizeParameters({});
+  v1::SolveParameters explicit_defaults;
+  explicit_defaults.set_method(v1::METHOD_SYNCHRONOUS);
+  explicit_defaults.set_time_limit_seconds(60);
+  explicit_defaults.set_relative_gap(0.01);
+  EXPECT_EQ(PlanCacheKey("g", "h", 1, 100, defaults, "s"),
+            PlanCacheKey("g", "h", 1, 100,
+                         *NormalizeParameters(explicit_defaults), "s"));
+  const std::string key = PlanCacheKey("g", "h", 1, 100, defaults, "s");
+  EXPECT_THAT(key, ::testing::StartsWith("sha256:"));
+  EXPECT_NE(key, PlanCacheKey("g2", "h", 1, 100, defaults, "s"));
+  EXPECT_NE(key, PlanCacheKey("g", "h2", 1, 100, defaults, "s"));
+  EXPECT_NE(key, PlanCacheKey("g", "h", 2, 100, defaults, "s"));
+  EXPECT_NE(key, PlanCacheKey("g", "h", 1, 101, defaults, "s"));
+  EXPECT_NE(key, PlanCacheKey("g", "h", 1, 100, defaults, "s2"));
+  v1::SolveParameters other = defaults;
+  other.set_relative_gap(0.02);
+  EXPECT_NE(key, PlanCacheKey("g", "h", 1, 100, other, "s"));
+}
+
+TEST(PlanKeyTest, BadParametersAreInvalidArgument) {
+  v1::SolveParameters p;
+  p.set_relative_gap(1.5);
+  EXPECT_EQ(NormalizeParameters(p).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  p = {};
+  p.set_time_limit_seconds(-1);
+  EXPECT_EQ(NormalizeParameters(p).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  p = {};
+  p.set_alignment_bytes(3000);
+  EXPECT_EQ(NormalizeParameters(p).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace autotm::server

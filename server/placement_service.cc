@@ -1,0 +1,464 @@
+#include "server/placement_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/plan_key.h"
+#include "server/status_convert.h"
+#include "server/store/digest.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+#include "solver/status_macros.h"
+
+namespace autotm::server {
+namespace {
+
+// What a request names, resolved and validated.
+struct Inputs {
+  std::string graph_digest;
+  HostClassInfo host_class;
+  v1::SolveParameters parameters;
+};
+
+// Digest of the graph a GraphRef names, without storing or validating it
+// (the cache lookup path). InvalidArgument when the ref is empty.
+absl::StatusOr<std::string> DigestOf(const v1::GraphRef& ref) {
+  switch (ref.graph_case()) {
+    case v1::GraphRef::kInlineGraph:
+      return GraphDigest(ref.inline_graph());
+    case v1::GraphRef::kDigest:
+      if (!IsWellFormedDigest(ref.digest())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("graph.digest: \"", ref.digest(),
+                         "\" is not of the form sha256:<64 hex digits>"));
+      }
+      return ref.digest();
+    default:
+      return absl::InvalidArgumentError(
+          "graph: give an inline graph or the digest of a stored graph");
+  }
+}
+
+absl::Status CheckHostClassName(const std::string& name) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError("host_class: must not be empty");
+  }
+  return absl::OkStatus();
+}
+
+// Full validation for queueing: the graph (stored when inline), the host
+// class and its coverage of the graph, the parameters.
+absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
+                               const std::string& host_class,
+                               const v1::SolveParameters& parameters) {
+  Inputs inputs;
+  AUTOTM_ASSIGN_OR_RETURN(inputs.parameters, NormalizeParameters(parameters));
+  AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class));
+  v1::Graph graph;
+  if (ref.graph_case() == v1::GraphRef::kInlineGraph) {
+    graph = ref.inline_graph();
+  } else {
+    AUTOTM_ASSIGN_OR_RETURN(std::string digest, DigestOf(ref));
+    absl::StatusOr<v1::Graph> stored = store.graphs().GetGraph(digest);
+    if (absl::IsNotFound(stored.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("graph.digest: no stored graph ", digest));
+    }
+    if (!stored.ok()) return stored.status();
+    graph = *std::move(stored);
+  }
+  absl::StatusOr<solver::GraphModel> model = solver::GraphModel::Create(graph);
+  if (!model.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph: ", model.status().message()));
+  }
+  absl::StatusOr<HostClassInfo> info =
+      store.profiles().GetHostClass(host_class);
+  if (absl::IsNotFound(info.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("host_class: unknown host class \"", host_class, "\""));
+  }
+  if (!info.ok()) return info.status();
+  inputs.host_class = *std::move(info);
+  AUTOTM_ASSIGN_OR_RETURN(v1::Profile profile,
+                          store.profiles().GetProfile(host_class));
+  absl::StatusOr<solver::ProfileModel> profile_model =
+      solver::ProfileModel::Create(profile);
+  if (!profile_model.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "host class \"", host_class,
+        "\": its profile is not usable: ", profile_model.status().message()));
+  }
+  if (absl::Status coverage = solver::CheckCoverage(*model, *profile_model);
+      !coverage.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("host class \"", host_class, "\": ", coverage.message()));
+  }
+  if (ref.graph_case() == v1::GraphRef::kInlineGraph) {
+    AUTOTM_ASSIGN_OR_RETURN(inputs.graph_digest,
+                            store.graphs().PutGraph(graph));
+  } else {
+    inputs.graph_digest = ref.digest();
+  }
+  return inputs;
+}
+
+// Looks up the cached plan; NotFound when absent.
+absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
+                                    const std::string& host_class,
+                                    uint64_t budget_bytes,
+                                    const v1::SolveParameters& parameters) {
+  AUTOTM_ASSIGN_OR_RETURN(std::string digest, DigestOf(ref));
+  AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class));
+  if (budget_bytes == 0) {
+    return absl::InvalidArgumentError("budget_bytes: must be > 0");
+  }
+  AUTOTM_ASSIGN_OR_RETURN(v1::SolveParameters normalized,
+                          NormalizeParameters(parameters));
+  absl::StatusOr<HostClassInfo> info =
+      store.profiles().GetHostClass(host_class);
+  if (absl::IsNotFound(info.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("host_class: unknown host class \"", host_class, "\""));
+  }
+  if (!info.ok()) return info.status();
+  const std::string key =
+      PlanCacheKey(digest, host_class, info->version, budget_bytes, normalized,
+                   SolverVersion());
+  absl::StatusOr<v1::Plan> plan = store.plans().GetPlan(key);
+  if (absl::IsNotFound(plan.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("no plan cached for these inputs (graph ", digest,
+                     ", host class \"", host_class, "\" profile version ",
+                     info->version, ", budget ", budget_bytes, " bytes)"));
+  }
+  return plan;
+}
+
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+template <typename T>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 absl::StatusOr<T> result, T* response) {
+  if (result.ok()) *response = *std::move(result);
+  return Answer(context, result.status());
+}
+
+// Streams a job's state on every change until it is final.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
+ public:
+  WatchReactor(JobRunner& runner, std::string id)
+      : runner_(runner), id_(std::move(id)) {}
+
+  // Subscribes first, then reads the job, so that no update is lost.
+  void Begin() {
+    token_ = runner_.Subscribe([this](const v1::SolveJob& job) {
+      if (job.id() == id_) Update(job);
+    });
+    absl::StatusOr<v1::SolveJob> job = runner_.store().jobs().GetJob(id_);
+    if (!job.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished_ = true;
+      Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    Update(*job);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    writing_ = false;
+    if (finished_) return;
+    if (!ok) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+      return;
+    }
+    if (IsFinal(current_.state())) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (pending_.has_value()) WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+  }
+
+  void OnDone() override {
+    runner_.Unsubscribe(token_);
+    delete this;
+  }
+
+ private:
+  void Update(const v1::SolveJob& job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (finished_ || final_seen_) return;
+    // Never go back in time: a stale read must not follow a newer update.
+    if (IsFinal(job.state())) final_seen_ = true;
+    pending_ = job;
+    if (!writing_) WriteNextLocked();
+  }
+
+  void WriteNextLocked() {
+    current_ = *std::move(pending_);
+    pending_.reset();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  JobRunner& runner_;
+  const std::string id_;
+  int token_ = 0;
+  std::mutex mutex_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool final_seen_ = false;
+  v1::SolveJob current_;
+  std::optional<v1::SolveJob> pending_;
+};
+
+}  // namespace
+
+PlacementServiceImpl::PlacementServiceImpl(
+    Store& store, JobRunner& runner, std::shared_ptr<spdlog::logger> logger)
+    : store_(store), runner_(runner), logger_(std::move(logger)) {
+  waiter_ = std::thread([this] { WaiterLoop(); });
+}
+
+PlacementServiceImpl::~PlacementServiceImpl() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  waiter_.join();
+}
+
+absl::StatusOr<v1::SolveJob> PlacementServiceImpl::CreateJob(
+    const v1::CreateSolveJobRequest& request) {
+  if (request.budgets_bytes_size() == 0) {
+    return absl::InvalidArgumentError("budgets_bytes: give at least one");
+  }
+  for (int i = 0; i < request.budgets_bytes_size(); ++i) {
+    if (request.budgets_bytes(i) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("budgets_bytes[", i, "]: must be > 0"));
+    }
+  }
+  AUTOTM_ASSIGN_OR_RETURN(Inputs inputs,
+                          Resolve(store_, request.graph(), request.host_class(),
+                                  request.parameters()));
+  v1::SolveJob job;
+  job.set_graph_digest(inputs.graph_digest);
+  job.set_host_class(request.host_class());
+  job.set_profile_version(inputs.host_class.version);
+  *job.mutable_budgets_bytes() = request.budgets_bytes();
+  *job.mutable_parameters() = inputs.parameters;
+  job.set_priority(request.priority());
+  return runner_.Submit(std::move(job));
+}
+
+absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
+    const v1::ListSolveJobsRequest& request) {
+  if (request.page_size() < 0 || request.page_size() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", request.page_size(), " is not in 0..1000"));
+  }
+  if (!v1::SolveJob::State_IsValid(request.state())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state: unknown state ", request.state()));
+  }
+  JobFilter filter;
+  filter.state = request.state();
+  filter.page_size = request.page_size();
+  filter.page_token = request.page_token();
+  AUTOTM_ASSIGN_OR_RETURN(JobPage page, store_.jobs().ListJobs(filter));
+  v1::ListSolveJobsResponse response;
+  for (v1::SolveJob& job : page.jobs) *response.add_jobs() = std::move(job);
+  response.set_next_page_token(page.next_page_token);
+  return response;
+}
+
+absl::StatusOr<v1::Plan> PlacementServiceImpl::LookupPlan(
+    const v1::GetPlanRequest& request) {
+  return CachedPlan(store_, request.graph(), request.host_class(),
+                    request.budget_bytes(), request.parameters());
+}
+
+grpc::ServerUnaryReactor* PlacementServiceImpl::CreateSolveJob(
+    grpc::CallbackServerContext* context,
+    const v1::CreateSolveJobRequest* request, v1::SolveJob* response) {
+  return Answer(context, CreateJob(*request), response);
+}
+
+grpc::ServerUnaryReactor* PlacementServiceImpl::GetSolveJob(
+    grpc::CallbackServerContext* context, const v1::GetSolveJobRequest* request,
+    v1::SolveJob* response) {
+  return Answer(context, store_.jobs().GetJob(request->id()), response);
+}
+
+grpc::ServerWriteReactor<v1::SolveJob>* PlacementServiceImpl::WatchSolveJob(
+    grpc::CallbackServerContext* context,
+    const v1::WatchSolveJobRequest* request) {
+  auto* reactor = new WatchReactor(runner_, request->id());
+  reactor->Begin();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PlacementServiceImpl::CancelSolveJob(
+    grpc::CallbackServerContext* context,
+    const v1::CancelSolveJobRequest* request, v1::SolveJob* response) {
+  return Answer(context, runner_.Cancel(request->id()), response);
+}
+
+grpc::ServerUnaryReactor* PlacementServiceImpl::ListSolveJobs(
+    grpc::CallbackServerContext* context,
+    const v1::ListSolveJobsRequest* request,
+    v1::ListSolveJobsResponse* response) {
+  return Answer(context, ListJobs(*request), response);
+}
+
+grpc::ServerUnaryReactor* PlacementServiceImpl::GetPlan(
+    grpc::CallbackServerContext* context, const v1::GetPlanRequest* request,
+    v1::Plan* response) {
+  return Answer(context, LookupPlan(*request), response);
+}
+
+grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
+    grpc::CallbackServerContext* context, const v1::PlanGraphRequest* request,
+    v1::Plan* response) {
+  absl::StatusOr<v1::Plan> cached =
+      CachedPlan(store_, request->graph(), request->host_class(),
+                 request->budget_bytes(), request->parameters());
+  if (cached.ok() || !absl::IsNotFound(cached.status()) ||
+      !absl::StartsWith(cached.status().message(), "no plan cached")) {
+    return Answer(context, std::move(cached), response);
+  }
+  v1::CreateSolveJobRequest create;
+  *create.mutable_graph() = request->graph();
+  create.set_host_class(request->host_class());
+  create.add_budgets_bytes(request->budget_bytes());
+  *create.mutable_parameters() = request->parameters();
+  create.set_priority(request->priority());
+  absl::StatusOr<v1::SolveJob> job = CreateJob(create);
+  if (!job.ok()) return Answer(context, job.status());
+  logger_->info("job {}: PlanGraph waits for it", job->id());
+
+  Parked parked;
+  parked.context = context;
+  parked.reactor = context->DefaultReactor();
+  parked.response = response;
+  parked.job_id = job->id();
+  const auto deadline = context->deadline();
+  if (deadline >= std::chrono::system_clock::time_point::max() -
+                      std::chrono::hours(24 * 365)) {
+    parked.cancel_at = parked.give_up_at = absl::InfiniteFuture();
+  } else {
+    const absl::Time end = absl::FromChrono(deadline);
+    const absl::Duration left =
+        std::max(end - absl::Now(), absl::ZeroDuration());
+    // A cancelled solve needs up to about a second to hand back its best
+    // plan: ask for it early enough.
+    parked.cancel_at = end - std::min(absl::Milliseconds(1200), left * 0.3);
+    parked.give_up_at = end - std::min(absl::Milliseconds(50), left * 0.05);
+  }
+  grpc::ServerUnaryReactor* reactor = parked.reactor;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+    return reactor;
+  }
+  parked_.push_back(std::move(parked));
+  return reactor;
+}
+
+absl::StatusOr<v1::Plan> PlacementServiceImpl::PlanOfFinishedJob(
+    const v1::SolveJob& job) {
+  if (job.plan_keys_size() > 0) {
+    return store_.plans().GetPlan(job.plan_keys(job.plan_keys_size() - 1));
+  }
+  if (job.state() == v1::SolveJob::CANCELLED) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("job ", job.id(), ": no plan found before the deadline"));
+  }
+  if (absl::StrContains(job.error(), "TERMINATION_INFEASIBLE")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job.id(), ": ", job.error()));
+  }
+  if (absl::StrContains(job.error(), "TERMINATION_NO_SOLUTION")) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("job ", job.id(), ": ", job.error()));
+  }
+  return absl::InternalError(absl::StrCat("job ", job.id(), ": ", job.error()));
+}
+
+void PlacementServiceImpl::WaiterLoop() {
+  uint64_t seen = runner_.generation();
+  while (true) {
+    std::list<Parked> work;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) {
+        for (Parked& p : parked_) {
+          p.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         "server shutting down"));
+        }
+        parked_.clear();
+        return;
+      }
+      work.swap(parked_);
+    }
+    const absl::Time now = absl::Now();
+    for (auto it = work.begin(); it != work.end();) {
+      Parked& p = *it;
+      absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(p.job_id);
+      std::optional<absl::Status> answer;
+      if (!job.ok()) {
+        answer = job.status();
+      } else if (IsFinal(job->state())) {
+        absl::StatusOr<v1::Plan> plan = PlanOfFinishedJob(*job);
+        if (plan.ok()) *p.response = *std::move(plan);
+        answer = plan.status();
+      } else if (p.context->IsCancelled()) {
+        runner_.Cancel(p.job_id).IgnoreError();
+        answer = absl::CancelledError("PlanGraph call cancelled");
+      } else if (now >= p.give_up_at) {
+        runner_.Cancel(p.job_id).IgnoreError();
+        answer = absl::DeadlineExceededError(absl::StrCat(
+            "job ", p.job_id, ": no plan found before the deadline"));
+      } else if (now >= p.cancel_at && !p.cancel_sent) {
+        p.cancel_sent = true;
+        logger_->info("job {}: PlanGraph deadline near; cancelling", p.job_id);
+        runner_.Cancel(p.job_id).IgnoreError();
+      }
+      if (answer.has_value()) {
+        p.reactor->Finish(ToGrpcStatus(*answer));
+        it = work.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      parked_.splice(parked_.end(), work);
+    }
+    seen = runner_.WaitForChange(seen, absl::Milliseconds(50));
+  }
+}
+
+}  // namespace autotm::server

@@ -1,0 +1,114 @@
+// autotm.v1.PlacementService over the stores and the JobRunner: solve jobs,
+// the plan cache and the compile-time PlanGraph call. The RPC contracts and
+// error codes are in proto/autotm/v1/placement_service.proto; this class
+// validates before anything is queued:
+//   - INVALID_ARGUMENT: no graph and no digest, a bad graph (naming the
+//     kernel or tensor), an empty host class, no budgets or a zero budget,
+//     bad parameters, a bad page size or token;
+//   - NOT_FOUND: unknown graph digest, host class or job id; GetPlan when no
+//     plan is cached for exactly these inputs;
+//   - FAILED_PRECONDITION: the host class's profile lacks kernels of the
+//     graph (the message lists the missing signatures);
+//   - RESOURCE_EXHAUSTED: the queue is full.
+// PlanGraph additionally answers DEADLINE_EXCEEDED when no plan was found
+// before the call's deadline (the job is cancelled shortly before it, so
+// that its best plan so far can still be returned), FAILED_PRECONDITION
+// when no plan fits the budget (infeasible) and INTERNAL when the solve
+// worker failed.
+//
+// Thread safety: all methods may be called concurrently. Unary handlers run
+// short store calls on gRPC's callback threads; PlanGraph calls that must
+// wait for a solve are parked and finished by one waiter thread, so no
+// gRPC thread blocks on a solve.
+#ifndef AUTOTM_SERVER_PLACEMENT_SERVICE_H_
+#define AUTOTM_SERVER_PLACEMENT_SERVICE_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "autotm/v1/placement_service.grpc.pb.h"
+#include "autotm/v1/placement_service.pb.h"
+#include "server/job_runner.h"
+#include "server/store/store.h"
+#include "spdlog/logger.h"
+
+namespace autotm::server {
+
+class PlacementServiceImpl final
+    : public v1::PlacementService::CallbackService {
+ public:
+  // `store` and `runner` must outlive the service; `logger` is not null.
+  PlacementServiceImpl(Store& store, JobRunner& runner,
+                       std::shared_ptr<spdlog::logger> logger);
+  // Answers parked PlanGraph calls with UNAVAILABLE and joins the waiter.
+  ~PlacementServiceImpl() override;
+
+  // The RPC logic as plain functions.
+  absl::StatusOr<v1::SolveJob> CreateJob(
+      const v1::CreateSolveJobRequest& request);
+  absl::StatusOr<v1::ListSolveJobsResponse> ListJobs(
+      const v1::ListSolveJobsRequest& request);
+  absl::StatusOr<v1::Plan> LookupPlan(const v1::GetPlanRequest& request);
+
+  // autotm.v1.PlacementService.
+  grpc::ServerUnaryReactor* CreateSolveJob(
+      grpc::CallbackServerContext* context,
+      const v1::CreateSolveJobRequest* request,
+      v1::SolveJob* response) override;
+  grpc::ServerUnaryReactor* GetSolveJob(grpc::CallbackServerContext* context,
+                                        const v1::GetSolveJobRequest* request,
+                                        v1::SolveJob* response) override;
+  grpc::ServerWriteReactor<v1::SolveJob>* WatchSolveJob(
+      grpc::CallbackServerContext* context,
+      const v1::WatchSolveJobRequest* request) override;
+  grpc::ServerUnaryReactor* CancelSolveJob(
+      grpc::CallbackServerContext* context,
+      const v1::CancelSolveJobRequest* request,
+      v1::SolveJob* response) override;
+  grpc::ServerUnaryReactor* ListSolveJobs(
+      grpc::CallbackServerContext* context,
+      const v1::ListSolveJobsRequest* request,
+      v1::ListSolveJobsResponse* response) override;
+  grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext* context,
+                                    const v1::GetPlanRequest* request,
+                                    v1::Plan* response) override;
+  grpc::ServerUnaryReactor* PlanGraph(grpc::CallbackServerContext* context,
+                                      const v1::PlanGraphRequest* request,
+                                      v1::Plan* response) override;
+
+ private:
+  // A PlanGraph call waiting for its job.
+  struct Parked {
+    grpc::CallbackServerContext* context;
+    grpc::ServerUnaryReactor* reactor;
+    v1::Plan* response;
+    std::string job_id;
+    absl::Time cancel_at;   // ask the job to stop (keeps its best plan)
+    absl::Time give_up_at;  // answer DEADLINE_EXCEEDED
+    bool cancel_sent = false;
+  };
+
+  void WaiterLoop();
+  // The answer for a job in a final state.
+  absl::StatusOr<v1::Plan> PlanOfFinishedJob(const v1::SolveJob& job);
+
+  Store& store_;
+  JobRunner& runner_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  std::mutex mutex_;
+  bool stopping_ = false;
+  std::list<Parked> parked_;
+  std::thread waiter_;
+};
+
+}  // namespace autotm::server
+
+#endif  // AUTOTM_SERVER_PLACEMENT_SERVICE_H_

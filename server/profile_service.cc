@@ -1,0 +1,473 @@
+#include "server/profile_service.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/status_convert.h"
+#include "solver/profile_model.h"
+#include "solver/signature.h"
+#include "solver/status_macros.h"
+
+namespace autotm::server {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+bool NonNegativeFinite(double value) {
+  return std::isfinite(value) && value >= 0;
+}
+
+bool HasBandwidths(const v1::CopyBandwidths& b) {
+  return b.slow_to_fast_sync_gb_per_s() != 0 ||
+         b.fast_to_slow_sync_gb_per_s() != 0 ||
+         b.slow_to_fast_async_gb_per_s() != 0 ||
+         b.fast_to_slow_async_gb_per_s() != 0;
+}
+
+absl::Status ValidateBandwidths(const std::string& host_class,
+                                const v1::CopyBandwidths& b) {
+  const std::pair<const char*, double> fields[] = {
+      {"slow_to_fast_sync_gb_per_s", b.slow_to_fast_sync_gb_per_s()},
+      {"fast_to_slow_sync_gb_per_s", b.fast_to_slow_sync_gb_per_s()},
+      {"slow_to_fast_async_gb_per_s", b.slow_to_fast_async_gb_per_s()},
+      {"fast_to_slow_async_gb_per_s", b.fast_to_slow_async_gb_per_s()},
+  };
+  for (const auto& [name, value] : fields) {
+    if (!std::isfinite(value) || value <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "host class ", host_class, ": bandwidths.", name, " is ", value,
+          "; every bandwidth must be positive and finite (required when the "
+          "host class is new)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EntryError(int index, const std::string& key,
+                        absl::string_view problem) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("entries[", index, "] (", key, "): ", problem));
+}
+
+// The validated content of an upload request.
+struct ParsedEntries {
+  std::vector<Measurement> measurements;
+  // One per signature key (a later entry replaces an earlier one).
+  std::vector<v1::KernelProfile> separable;
+};
+
+absl::StatusOr<ParsedEntries> ParseEntries(
+    const v1::UploadMeasurementsRequest& request) {
+  ParsedEntries parsed;
+  absl::flat_hash_map<std::string, size_t> separable_index;
+  for (int i = 0; i < request.entries_size(); ++i) {
+    const v1::MeasurementEntry& entry = request.entries(i);
+    const v1::KernelSignature& signature = entry.signature();
+    if (signature.op().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entries[", i, "]: signature.op is empty"));
+    }
+    std::string key = solver::SignatureKey(signature);
+    const int num_inputs = signature.inputs_size();
+    const int num_outputs = signature.outputs_size();
+    if (entry.has_separable()) {
+      if (!entry.config().empty()) {
+        return EntryError(i, key,
+                          "has both a configuration and a separable cost");
+      }
+      const v1::SeparableCost& cost = entry.separable();
+      if (cost.input_slow_penalty_us_size() != num_inputs ||
+          cost.output_slow_penalty_us_size() != num_outputs) {
+        return EntryError(
+            i, key,
+            absl::StrCat("separable cost has ",
+                         cost.input_slow_penalty_us_size(), " input and ",
+                         cost.output_slow_penalty_us_size(),
+                         " output penalties for a kernel with ", num_inputs,
+                         " inputs and ", num_outputs, " outputs"));
+      }
+      bool valid = NonNegativeFinite(cost.all_fast_time_us());
+      for (double p : cost.input_slow_penalty_us()) {
+        valid = valid && NonNegativeFinite(p);
+      }
+      for (double p : cost.output_slow_penalty_us()) {
+        valid = valid && NonNegativeFinite(p);
+      }
+      if (!valid) {
+        return EntryError(i, key,
+                          "separable cost times must be finite and >= 0");
+      }
+      v1::KernelProfile kernel;
+      *kernel.mutable_signature() = signature;
+      *kernel.mutable_separable() = cost;
+      auto [it, inserted] =
+          separable_index.try_emplace(key, parsed.separable.size());
+      if (inserted) {
+        parsed.separable.push_back(std::move(kernel));
+      } else {
+        parsed.separable[it->second] = std::move(kernel);
+      }
+      continue;
+    }
+    if (num_inputs + num_outputs > solver::kMaxTableOperands) {
+      return EntryError(
+          i, key,
+          absl::StrCat("a configuration table allows at most ",
+                       solver::kMaxTableOperands,
+                       " operands; upload a separable cost instead"));
+    }
+    absl::StatusOr<solver::ConfigMask> mask =
+        solver::ParseConfig(entry.config(), num_inputs, num_outputs);
+    if (!mask.ok()) return EntryError(i, key, mask.status().message());
+    if (!NonNegativeFinite(entry.time_us())) {
+      return EntryError(i, key,
+                        absl::StrCat("time_us is ", entry.time_us(),
+                                     "; it must be finite and >= 0"));
+    }
+    Measurement m;
+    m.signature_key = std::move(key);
+    m.signature = signature;
+    m.config = solver::FormatConfig(*mask, num_inputs, num_outputs);
+    m.time_us = entry.time_us();
+    m.measurement_id = entry.measurement_id();
+    parsed.measurements.push_back(std::move(m));
+  }
+  return parsed;
+}
+
+v1::HostClassSummary ToSummary(const HostClassInfo& info) {
+  v1::HostClassSummary summary;
+  *summary.mutable_host_class() = info.host_class;
+  summary.set_profile_version(info.version);
+  summary.set_signatures(info.signatures);
+  summary.set_configs(info.configs);
+  summary.set_measurements(info.measurements);
+  return summary;
+}
+
+absl::Status RequireName(const std::string& name, const char* field) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+  }
+  return absl::OkStatus();
+}
+
+// Finishes a unary call with `result`: copies the value into `response` when
+// OK, the status (code and message) otherwise.
+template <typename T>
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      absl::StatusOr<T> result, T* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (result.ok()) {
+    *response = *std::move(result);
+    reactor->Finish(grpc::Status::OK);
+  } else {
+    reactor->Finish(ToGrpcStatus(result.status()));
+  }
+  return reactor;
+}
+
+// StreamMeasurements: each batch is applied as it arrives (so a long stream
+// needs no buffering); the first bad batch ends the call with its error,
+// keeping the batches before it.
+class UploadStreamReactor final
+    : public grpc::ServerReadReactor<v1::UploadMeasurementsRequest> {
+ public:
+  UploadStreamReactor(ProfileServiceImpl* service,
+                      v1::UploadMeasurementsResponse* response)
+      : service_(service), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed (or the call was cancelled)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    absl::StatusOr<v1::UploadMeasurementsResponse> batch =
+        service_->Upload(request_);
+    if (!batch.ok()) {
+      Finish(ToGrpcStatus(batch.status()));
+      return;
+    }
+    response_->set_accepted(response_->accepted() + batch->accepted());
+    response_->set_duplicates(response_->duplicates() + batch->duplicates());
+    response_->set_profile_version(batch->profile_version());
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  ProfileServiceImpl* service_;
+  v1::UploadMeasurementsResponse* response_;
+  v1::UploadMeasurementsRequest request_;
+};
+
+}  // namespace
+
+ProfileServiceImpl::ProfileServiceImpl(ProfileStore& store,
+                                       std::shared_ptr<spdlog::logger> logger)
+    : store_(store), logger_(std::move(logger)) {}
+
+absl::Status ProfileServiceImpl::LogOutcome(const char* method,
+                                            const std::string& host_class,
+                                            absl::Status status) {
+  if (status.ok()) return status;
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+      logger_->info("{} host_class=\"{}\" rejected: {}", method, host_class,
+                    status.ToString());
+      break;
+    default:
+      logger_->error("{} host_class=\"{}\" failed: {}", method, host_class,
+                     status.ToString());
+  }
+  return status;
+}
+
+absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
+    const v1::UploadMeasurementsRequest& request) {
+  const std::string& name = request.host_class().name();
+  auto run = [&]() -> absl::StatusOr<v1::UploadMeasurementsResponse> {
+    AUTOTM_RETURN_IF_ERROR(RequireName(name, "host_class.name"));
+    AUTOTM_ASSIGN_OR_RETURN(ParsedEntries parsed, ParseEntries(request));
+
+    absl::MutexLock lock(&write_mu_);
+    absl::StatusOr<HostClassInfo> existing = store_.GetHostClass(name);
+    std::vector<v1::KernelProfile> separable = std::move(parsed.separable);
+    if (absl::IsNotFound(existing.status())) {
+      AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
+      AUTOTM_RETURN_IF_ERROR(
+          store_.PutHostClass(request.host_class(), request.bandwidths()));
+      logger_->info("created host class \"{}\"", name);
+    } else if (!existing.ok()) {
+      return existing.status();
+    } else {
+      const v1::HostClass& stored = existing->host_class;
+      if (stored.fingerprint() != request.host_class().fingerprint()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "host class ", name, " exists with fingerprint \"",
+            stored.fingerprint(), "\", not \"",
+            request.host_class().fingerprint(),
+            "\"; profiles of different fingerprints never mix (use another "
+            "host class name, or delete this one first)"));
+      }
+      v1::HostClass merged = stored;
+      if (!request.host_class().fast_tier_name().empty()) {
+        merged.set_fast_tier_name(request.host_class().fast_tier_name());
+      }
+      if (!request.host_class().slow_tier_name().empty()) {
+        merged.set_slow_tier_name(request.host_class().slow_tier_name());
+      }
+      const bool names_changed = !MessageDifferencer::Equals(merged, stored);
+      if (names_changed || HasBandwidths(request.bandwidths()) ||
+          !separable.empty()) {
+        // Write only what differs, so that re-sending the same data keeps
+        // the profile version.
+        AUTOTM_ASSIGN_OR_RETURN(v1::Profile current, store_.GetProfile(name));
+        v1::CopyBandwidths bandwidths = current.bandwidths();
+        bool bandwidths_changed = false;
+        if (HasBandwidths(request.bandwidths()) &&
+            !MessageDifferencer::Equals(request.bandwidths(), bandwidths)) {
+          AUTOTM_RETURN_IF_ERROR(
+              ValidateBandwidths(name, request.bandwidths()));
+          bandwidths = request.bandwidths();
+          bandwidths_changed = true;
+        }
+        if (names_changed || bandwidths_changed) {
+          AUTOTM_RETURN_IF_ERROR(store_.PutHostClass(merged, bandwidths));
+        }
+        if (!separable.empty()) {
+          absl::flat_hash_map<std::string, const v1::KernelProfile*> stored_k;
+          for (const v1::KernelProfile& k : current.kernels()) {
+            if (k.has_separable()) {
+              stored_k[solver::SignatureKey(k.signature())] = &k;
+            }
+          }
+          std::vector<v1::KernelProfile> changed;
+          for (v1::KernelProfile& k : separable) {
+            auto it = stored_k.find(solver::SignatureKey(k.signature()));
+            if (it == stored_k.end() ||
+                !MessageDifferencer::Equals(it->second->separable(),
+                                            k.separable())) {
+              changed.push_back(std::move(k));
+            }
+          }
+          separable.swap(changed);
+        }
+      }
+    }
+
+    uint64_t accepted = 0;
+    if (!parsed.measurements.empty()) {
+      AUTOTM_ASSIGN_OR_RETURN(
+          accepted, store_.AddMeasurements(name, parsed.measurements));
+    }
+    if (!separable.empty()) {
+      AUTOTM_RETURN_IF_ERROR(store_.PutSeparableCosts(name, separable));
+    }
+    AUTOTM_ASSIGN_OR_RETURN(HostClassInfo info, store_.GetHostClass(name));
+    v1::UploadMeasurementsResponse response;
+    // Entries that changed nothing (an id already stored, a separable cost
+    // equal to the stored one) are duplicates.
+    response.set_accepted(accepted + separable.size());
+    response.set_duplicates(static_cast<uint64_t>(request.entries_size()) -
+                            response.accepted());
+    response.set_profile_version(info.version);
+    logger_->info(
+        "upload host_class=\"{}\" entries={} accepted={} duplicates={} "
+        "profile_version={}",
+        name, request.entries_size(), response.accepted(),
+        response.duplicates(), response.profile_version());
+    return response;
+  };
+  absl::StatusOr<v1::UploadMeasurementsResponse> result = run();
+  if (!result.ok()) {
+    return LogOutcome("UploadMeasurements", name, result.status());
+  }
+  return result;
+}
+
+absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Import(
+    const v1::Profile& profile) {
+  const std::string& name = profile.host_class().name();
+  if (name.empty()) {
+    return LogOutcome(
+        "ImportProfile", name,
+        absl::InvalidArgumentError("profile.host_class.name is empty"));
+  }
+  if (absl::StatusOr<solver::ProfileModel> model =
+          solver::ProfileModel::Create(profile);
+      !model.ok()) {
+    return LogOutcome("ImportProfile", name,
+                      absl::Status(model.status().code(),
+                                   absl::StrCat("invalid profile: ",
+                                                model.status().message())));
+  }
+  // Each configuration time becomes one measurement whose id is derived
+  // from what it measures and its value: importing the same file twice adds
+  // nothing, importing a re-measured file adds the new values to the median.
+  v1::UploadMeasurementsRequest request;
+  *request.mutable_host_class() = profile.host_class();
+  *request.mutable_bandwidths() = profile.bandwidths();
+  for (const v1::KernelProfile& kernel : profile.kernels()) {
+    const std::string key = solver::SignatureKey(kernel.signature());
+    if (kernel.configs().empty()) {
+      v1::MeasurementEntry* entry = request.add_entries();
+      *entry->mutable_signature() = kernel.signature();
+      *entry->mutable_separable() = kernel.separable();
+      continue;
+    }
+    for (const v1::ConfigTiming& timing : kernel.configs()) {
+      v1::MeasurementEntry* entry = request.add_entries();
+      *entry->mutable_signature() = kernel.signature();
+      entry->set_config(timing.config());
+      entry->set_time_us(timing.time_us());
+      entry->set_measurement_id(absl::StrFormat(
+          "import/%s/%s/%.17g", key, timing.config(), timing.time_us()));
+    }
+  }
+  return Upload(request);
+}
+
+absl::StatusOr<v1::HostClassSummary> ProfileServiceImpl::GetSummary(
+    const std::string& name) {
+  if (absl::Status s = RequireName(name, "name"); !s.ok()) {
+    return LogOutcome("GetHostClass", name, s);
+  }
+  absl::StatusOr<HostClassInfo> info = store_.GetHostClass(name);
+  if (!info.ok()) return LogOutcome("GetHostClass", name, info.status());
+  return ToSummary(*info);
+}
+
+absl::StatusOr<v1::ListHostClassesResponse> ProfileServiceImpl::List() {
+  absl::StatusOr<std::vector<HostClassInfo>> infos = store_.ListHostClasses();
+  if (!infos.ok()) return LogOutcome("ListHostClasses", "", infos.status());
+  v1::ListHostClassesResponse response;
+  for (const HostClassInfo& info : *infos) {
+    *response.add_host_classes() = ToSummary(info);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Profile> ProfileServiceImpl::Export(
+    const std::string& name) {
+  if (absl::Status s = RequireName(name, "name"); !s.ok()) {
+    return LogOutcome("ExportProfile", name, s);
+  }
+  absl::StatusOr<v1::Profile> profile = store_.GetProfile(name);
+  if (!profile.ok()) return LogOutcome("ExportProfile", name, profile.status());
+  return profile;
+}
+
+absl::Status ProfileServiceImpl::Delete(const std::string& name) {
+  if (absl::Status s = RequireName(name, "name"); !s.ok()) {
+    return LogOutcome("DeleteHostClass", name, s);
+  }
+  absl::MutexLock lock(&write_mu_);
+  absl::Status status = store_.DeleteHostClass(name);
+  if (status.ok()) logger_->info("deleted host class \"{}\"", name);
+  return LogOutcome("DeleteHostClass", name, status);
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::UploadMeasurements(
+    grpc::CallbackServerContext* context,
+    const v1::UploadMeasurementsRequest* request,
+    v1::UploadMeasurementsResponse* response) {
+  return FinishUnary(context, Upload(*request), response);
+}
+
+grpc::ServerReadReactor<v1::UploadMeasurementsRequest>*
+ProfileServiceImpl::StreamMeasurements(
+    grpc::CallbackServerContext* context,
+    v1::UploadMeasurementsResponse* response) {
+  return new UploadStreamReactor(this, response);
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::GetHostClass(
+    grpc::CallbackServerContext* context,
+    const v1::GetHostClassRequest* request, v1::HostClassSummary* response) {
+  return FinishUnary(context, GetSummary(request->name()), response);
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::ListHostClasses(
+    grpc::CallbackServerContext* context,
+    const v1::ListHostClassesRequest* request,
+    v1::ListHostClassesResponse* response) {
+  return FinishUnary(context, List(), response);
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::ExportProfile(
+    grpc::CallbackServerContext* context,
+    const v1::ExportProfileRequest* request, v1::Profile* response) {
+  return FinishUnary(context, Export(request->name()), response);
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::ImportProfile(
+    grpc::CallbackServerContext* context,
+    const v1::ImportProfileRequest* request,
+    v1::UploadMeasurementsResponse* response) {
+  return FinishUnary(context, Import(request->profile()), response);
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::DeleteHostClass(
+    grpc::CallbackServerContext* context,
+    const v1::DeleteHostClassRequest* request,
+    v1::DeleteHostClassResponse* response) {
+  absl::Status status = Delete(request->name());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace autotm::server

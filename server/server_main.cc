@@ -1,0 +1,235 @@
+// autotm-server: the placement service's composition root. Flags (and an
+// optional config file) are parsed here and only here, copied into
+// ServerOptions; the store, the loggers and the services are created here
+// and handed to each other through constructors.
+//
+//   autotm-server --listen 127.0.0.1:50051 --db autotm.db
+//
+// Config file (--config FILE): one `key = value` per line, keys are the
+// long flag names without dashes (listen, db, workers, max-queued,
+// log-level); '#' or ';' starts a comment line; values may be quoted.
+// Flags given on the command line override the file. Example:
+//
+//   # /etc/autotm/server.conf
+//   listen = "0.0.0.0:50051"
+//   db = "/var/lib/autotm/autotm.db"
+//   workers = 2
+//   log-level = "debug"
+//
+// Start-up prints exactly one line on stdout once the port is bound,
+//   autotm-server listening on HOST:PORT
+// with the port the kernel chose when --listen asked for port 0 (tests read
+// it). Logs go to stderr through spdlog. SIGTERM or SIGINT shut the server
+// down gracefully: new calls are refused, calls in flight get
+// --shutdown-grace to finish, then the process exits 0.
+//
+// Exit codes: 0 after a graceful shutdown (or --help); 1 bad flags or
+// config file, database that cannot be opened, address that cannot be
+// bound.
+//
+// CLI11 reports parse errors by throwing; they are caught at the parse call
+// below and nowhere else.
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/job_runner.h"
+#include "server/placement_service.h"
+#include "server/profile_service.h"
+#include "server/store/sqlite_store.h"
+#include "server/store/store.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+#ifndef AUTOTM_VERSION
+#define AUTOTM_VERSION "unknown"
+#endif
+
+namespace autotm::server {
+namespace {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 lets the kernel choose.
+  std::string listen = "127.0.0.1:50051";
+  // The SQLite database file (created if missing).
+  std::string db = "autotm.db";
+  // Solve worker slots (the placement service's job runner).
+  int workers = 1;
+  // CreateSolveJob fails with RESOURCE_EXHAUSTED when this many jobs are
+  // queued; 0 = unlimited.
+  int max_queued = 1000;
+  // trace, debug, info, warn, error, critical, off.
+  std::string log_level = "info";
+  // How long calls in flight may run after SIGTERM before they are
+  // cancelled, in seconds.
+  double shutdown_grace_s = 5;
+};
+
+// The host part of "HOST:PORT" / "[v6]:PORT" for the start-up line.
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+// autotm-solve-worker next to this binary (the build and install layout).
+std::string WorkerPath() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string dir = ".";
+  if (n > 0) {
+    std::string path(self, static_cast<size_t>(n));
+    dir = path.substr(0, path.rfind('/'));
+  }
+  return dir + "/autotm-solve-worker";
+}
+
+int Run(const ServerOptions& options, const sigset_t& stop_signals) {
+  auto logger = spdlog::stderr_color_mt("autotm-server");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(options.log_level));
+  logger->flush_on(spdlog::level::info);
+  logger->info("autotm-server {} starting: db={} listen={} workers={}",
+               AUTOTM_VERSION, options.db, options.listen, options.workers);
+
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options.db);
+  if (!store.ok()) {
+    logger->critical("cannot open database {}: {}", options.db,
+                     store.status().ToString());
+    return 1;
+  }
+
+  ProfileServiceImpl profile_service((*store)->profiles(), logger);
+
+  // --- Services are constructed here, before the server is built. ---
+  JobRunnerOptions runner_options;
+  runner_options.worker_path = WorkerPath();
+  runner_options.slots = options.workers;
+  runner_options.max_queued = options.max_queued;
+  JobRunner runner(**store, runner_options, logger);
+  if (absl::Status status = runner.Start(); !status.ok()) {
+    logger->critical("cannot start the job runner: {}", status.ToString());
+    return 1;
+  }
+  PlacementServiceImpl placement_service(**store, runner, logger);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&profile_service);
+  builder.RegisterService(&placement_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    logger->critical("cannot listen on {}", options.listen);
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(v1::ProfileService::service_full_name(), true);
+  health->SetServingStatus(v1::PlacementService::service_full_name(), true);
+
+  const std::string address = absl::StrCat(HostOf(options.listen), ":", port);
+  std::printf("autotm-server listening on %s\n", address.c_str());
+  std::fflush(stdout);
+  logger->info("listening on {}", address);
+
+  // Every thread (gRPC's included) inherited the blocked mask from main, so
+  // the stop signals are delivered only here.
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  logger->info("received {}, shutting down (grace {} s)",
+               signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+               options.shutdown_grace_s);
+  health->Shutdown();  // health checks answer NOT_SERVING from now on
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(
+          static_cast<int64_t>(options.shutdown_grace_s * 1000));
+  server->Shutdown(deadline);
+  server->Wait();
+  runner.Stop();  // running jobs go back to QUEUED for the next start
+  logger->info("stopped");
+  logger->flush();
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  // Block the stop signals before any thread starts, so that every thread
+  // inherits the mask and Run() can sigwait() for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  // A daemon reads nothing from stdin; do not hold the caller's terminal or
+  // pipe open.
+  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
+    std::perror("autotm-server: cannot reopen stdin on /dev/null");
+  }
+
+  ServerOptions options;
+  CLI::App app(
+      "autotm-server: the autotm placement service (profiles, plans, "
+      "solve jobs) over gRPC",
+      "autotm-server");
+  app.set_version_flag("--version",
+                       absl::StrCat("autotm-server ", AUTOTM_VERSION));
+  app.set_config("--config", "",
+                 "Read flags from FILE: `key = value` lines with the long "
+                 "flag names as keys; flags given here override the file")
+      ->type_name("FILE");
+  app.add_option("--listen", options.listen,
+                 "Address to serve on, HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--db", options.db,
+                 "SQLite database file (created if missing)")
+      ->capture_default_str();
+  app.add_option("--workers", options.workers, "Solve worker slots")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-queued", options.max_queued,
+                 "Most queued solve jobs before RESOURCE_EXHAUSTED (0: no "
+                 "limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", options.log_level, "Log level")
+      ->capture_default_str()
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--shutdown-grace", options.shutdown_grace_s,
+                 "Seconds calls in flight may run after SIGTERM")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.footer(
+      "Prints 'autotm-server listening on HOST:PORT' on stdout once ready; "
+      "logs go to stderr. SIGTERM/SIGINT: graceful shutdown, exit 0.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  return Run(options, stop_signals);
+}
+
+}  // namespace autotm::server
+
+int main(int argc, char** argv) { return autotm::server::Main(argc, argv); }

@@ -1,0 +1,22 @@
+// Conversions between absl::Status (our code) and grpc::Status (the wire).
+// Both use the same canonical code numbers, so the code and the message
+// survive a round trip unchanged. Thread-safe (pure functions).
+#ifndef AUTOTM_SERVER_STATUS_CONVERT_H_
+#define AUTOTM_SERVER_STATUS_CONVERT_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace autotm::server {
+
+// OK maps to grpc::Status::OK; any other code keeps its number and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The inverse of ToGrpcStatus. Codes outside the canonical range become
+// Unknown (keeping the message).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace autotm::server
+
+#endif  // AUTOTM_SERVER_STATUS_CONVERT_H_

@@ -1,0 +1,1118 @@
+// The SQLite backend of the store interfaces.
+//
+// Concurrency: one connection per store, guarded by one absl::Mutex, so every
+// method is serialized within the process and each runs against a consistent
+// database. Multi-row writes run in one BEGIN IMMEDIATE transaction, which
+// also makes them atomic with respect to other processes opening the same
+// file (they wait up to the busy timeout). WAL mode lets readers in other
+// processes proceed while a writer commits; synchronous=NORMAL in WAL mode
+// survives a crash of the process (it may lose the last commits on power
+// loss, never the database).
+//
+// Profile versions: each host class has a version counter kept in
+// `profile_versions`, a table that outlives DeleteHostClass, so a host class
+// deleted and created again never reuses a version (the plan cache is keyed
+// by it). A call bumps the version exactly when it changes what GetProfile
+// returns: new host class, changed tier names or bandwidths, at least one new
+// measurement (the served table carries the repetition count), or a changed
+// separable cost.
+#include "server/store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/store/digest.h"
+#include "solver/signature.h"
+#include "solver/status_macros.h"
+
+namespace autotm::server {
+namespace {
+
+// 'ATTM': marks the file as an autotm database.
+constexpr int32_t kApplicationId = 0x4154544D;
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+// Schema migrations; migration i takes the schema from version i to i + 1.
+// Append only: never edit a migration that has shipped.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    R"sql(
+CREATE TABLE host_classes (
+  name TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  host_class BLOB NOT NULL,   -- serialized v1.HostClass
+  bandwidths BLOB NOT NULL    -- serialized v1.CopyBandwidths
+) STRICT;
+
+-- Outlives host_classes rows so that versions are never reused.
+CREATE TABLE profile_versions (
+  name TEXT PRIMARY KEY,
+  version INTEGER NOT NULL
+) STRICT;
+
+-- Signatures with measurements; measurements refer to them by id (keys are
+-- long, and the median index stays small with an integer prefix).
+CREATE TABLE signatures (
+  id INTEGER PRIMARY KEY,
+  host_class TEXT NOT NULL
+      REFERENCES host_classes(name) ON DELETE CASCADE,
+  signature_key TEXT NOT NULL,
+  signature BLOB NOT NULL,    -- serialized v1.KernelSignature
+  UNIQUE (host_class, signature_key)
+) STRICT;
+
+CREATE TABLE measurements (
+  host_class TEXT NOT NULL
+      REFERENCES host_classes(name) ON DELETE CASCADE,
+  measurement_id TEXT NOT NULL,
+  signature_id INTEGER NOT NULL
+      REFERENCES signatures(id) ON DELETE CASCADE,
+  config TEXT NOT NULL,
+  time_us REAL NOT NULL,
+  PRIMARY KEY (host_class, measurement_id)
+) STRICT;
+CREATE INDEX measurements_by_config
+  ON measurements (signature_id, config, time_us);
+
+CREATE TABLE separable_costs (
+  host_class TEXT NOT NULL
+      REFERENCES host_classes(name) ON DELETE CASCADE,
+  signature_key TEXT NOT NULL,
+  kernel BLOB NOT NULL,       -- serialized v1.KernelProfile
+  PRIMARY KEY (host_class, signature_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE graphs (
+  digest TEXT PRIMARY KEY,
+  graph BLOB NOT NULL         -- serialized v1.Graph
+) STRICT;
+
+CREATE TABLE plans (
+  key TEXT PRIMARY KEY,
+  plan BLOB NOT NULL          -- serialized v1.Plan
+) STRICT;
+
+CREATE TABLE jobs (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  state INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  job BLOB NOT NULL           -- serialized v1.SolveJob
+) STRICT;
+CREATE INDEX jobs_by_claim_order ON jobs (state, priority DESC, sequence);
+)sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
+  std::string message = absl::StrCat(
+      what, ": ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    // Another process held the database past the busy timeout: retryable.
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+bool IsFinalState(v1::SolveJob::State state) {
+  return state == v1::SolveJob::SUCCEEDED || state == v1::SolveJob::FAILED ||
+         state == v1::SolveJob::CANCELLED;
+}
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+// Checks `config` against the "FS|F" form for `signature`'s operand counts.
+absl::Status ValidateConfig(absl::string_view config,
+                            const v1::KernelSignature& signature) {
+  size_t bar = config.find('|');
+  if (bar == absl::string_view::npos ||
+      config.find('|', bar + 1) != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config \"", config, "\" must have exactly one '|'"));
+  }
+  for (size_t i = 0; i < config.size(); ++i) {
+    if (i != bar && config[i] != 'F' && config[i] != 'S') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config \"", config, "\" may only contain 'F', 'S' and '|'"));
+    }
+  }
+  if (bar != static_cast<size_t>(signature.inputs_size()) ||
+      config.size() - bar - 1 !=
+          static_cast<size_t>(signature.outputs_size())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "config \"%s\" does not match %d inputs and %d outputs of %s", config,
+        signature.inputs_size(), signature.outputs_size(), signature.op()));
+  }
+  return absl::OkStatus();
+}
+
+// The id under which a measurement without one is stored: equal
+// (signature, config, time) give equal ids, so re-sending is idempotent.
+std::string DerivedMeasurementId(const std::string& signature_key,
+                                 const std::string& config, double time_us) {
+  uint64_t bits;
+  static_assert(sizeof(bits) == sizeof(time_us));
+  std::memcpy(&bits, &time_us, sizeof(bits));
+  return absl::StrCat(
+      "derived:",
+      Sha256Hex(absl::StrCat(signature_key, std::string(1, '\0'), config,
+                             std::string(1, '\0'), absl::Hex(bits))));
+}
+
+// ListJobs page tokens: web-safe base64 of "v1:<state>:<last sequence>". The
+// state is carried so a token is not reused under another filter.
+std::string EncodePageToken(int state, uint64_t last_sequence) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("v1:", state, ":", last_sequence));
+}
+
+absl::StatusOr<uint64_t> DecodePageToken(const std::string& token, int state) {
+  const absl::Status malformed =
+      absl::InvalidArgumentError("page_token is malformed");
+  std::string text;
+  if (!absl::WebSafeBase64Unescape(token, &text)) return malformed;
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  int token_state;
+  uint64_t sequence;
+  if (parts.size() != 3 || parts[0] != "v1" ||
+      !absl::SimpleAtoi(parts[1], &token_state) ||
+      !absl::SimpleAtoi(parts[2], &sequence)) {
+    return malformed;
+  }
+  if (token_state != state) {
+    return absl::InvalidArgumentError(
+        "page_token was issued for a different state filter");
+  }
+  return sequence;
+}
+
+// One cached prepared statement in use: bindings and state are reset when
+// it goes out of scope. Only used under the store's mutex.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement(Statement&& other)
+      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+  ~Statement() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  // Parameters are 1-based, as in SQLite. Values are copied.
+  Statement& BindText(int index, absl::string_view text) {
+    sqlite3_bind_text64(stmt_, index, text.data(), text.size(),
+                        SQLITE_TRANSIENT, SQLITE_UTF8);
+    return *this;
+  }
+  Statement& BindBlob(int index, absl::string_view bytes) {
+    // A zero-length blob must still be a BLOB, not NULL (NOT NULL columns).
+    sqlite3_bind_blob64(stmt_, index, bytes.empty() ? "" : bytes.data(),
+                        bytes.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& BindInt(int index, int64_t value) {
+    sqlite3_bind_int64(stmt_, index, value);
+    return *this;
+  }
+  Statement& BindDouble(int index, double value) {
+    sqlite3_bind_double(stmt_, index, value);
+    return *this;
+  }
+
+  // True when a row is available, false when done.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, rc, sqlite3_sql(stmt_));
+  }
+  // Steps a statement that returns no rows.
+  absl::Status Run() {
+    AUTOTM_ASSIGN_OR_RETURN(bool row, Step());
+    (void)row;
+    return absl::OkStatus();
+  }
+
+  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  double Double(int column) { return sqlite3_column_double(stmt_, column); }
+  // Valid until the next Step.
+  absl::string_view Bytes(int column) {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    int size = sqlite3_column_bytes(stmt_, column);
+    return data == nullptr
+               ? absl::string_view()
+               : absl::string_view(static_cast<const char*>(data), size);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+template <typename Message>
+absl::StatusOr<Message> ParseStored(absl::string_view bytes,
+                                    absl::string_view what) {
+  Message message;
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InternalError(absl::StrCat("stored ", what, " is corrupt"));
+  }
+  return message;
+}
+
+class SqliteStore final : public Store,
+                          public ProfileStore,
+                          public GraphStore,
+                          public PlanStore,
+                          public JobStore {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  // Pragmas and migrations; called once before the store is shared.
+  absl::Status Initialize();
+
+  ProfileStore& profiles() override { return *this; }
+  GraphStore& graphs() override { return *this; }
+  PlanStore& plans() override { return *this; }
+  JobStore& jobs() override { return *this; }
+
+  // ProfileStore.
+  absl::Status PutHostClass(const v1::HostClass& host_class,
+                            const v1::CopyBandwidths& bandwidths) override;
+  absl::StatusOr<uint64_t> AddMeasurements(
+      const std::string& host_class,
+      const std::vector<Measurement>& measurements) override;
+  absl::Status PutSeparableCosts(
+      const std::string& host_class,
+      const std::vector<v1::KernelProfile>& kernels) override;
+  absl::StatusOr<v1::Profile> GetProfile(
+      const std::string& host_class) override;
+  absl::StatusOr<HostClassInfo> GetHostClass(
+      const std::string& host_class) override;
+  absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() override;
+  absl::Status DeleteHostClass(const std::string& host_class) override;
+
+  // GraphStore.
+  absl::StatusOr<std::string> PutGraph(const v1::Graph& graph) override;
+  absl::StatusOr<v1::Graph> GetGraph(const std::string& digest) override;
+
+  // PlanStore.
+  absl::Status PutPlan(const std::string& key, const v1::Plan& plan) override;
+  absl::StatusOr<v1::Plan> GetPlan(const std::string& key) override;
+
+  // JobStore.
+  absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job,
+                                         int max_queued) override;
+  absl::StatusOr<v1::SolveJob> GetJob(const std::string& id) override;
+  absl::Status UpdateJob(const v1::SolveJob& job) override;
+  absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJob() override;
+  absl::StatusOr<JobPage> ListJobs(const JobFilter& filter) override;
+  absl::StatusOr<int> RequeueRunningJobs() override;
+
+ private:
+  // An IMMEDIATE transaction that rolls back unless committed.
+  class Transaction {
+   public:
+    explicit Transaction(SqliteStore* store) : store_(store) {}
+    ~Transaction() {
+      if (open_) (void)store_->Exec("ROLLBACK");
+    }
+    absl::Status Begin() {
+      AUTOTM_RETURN_IF_ERROR(store_->Exec("BEGIN IMMEDIATE"));
+      open_ = true;
+      return absl::OkStatus();
+    }
+    absl::Status Commit() {
+      AUTOTM_RETURN_IF_ERROR(store_->Exec("COMMIT"));
+      open_ = false;
+      return absl::OkStatus();
+    }
+
+   private:
+    SqliteStore* store_;
+    bool open_ = false;
+  };
+
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Statement> Prepare(const char* sql)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bumps and returns the profile version of `host_class`.
+  absl::StatusOr<uint64_t> BumpVersion(const std::string& host_class)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RequireHostClass(const std::string& host_class)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The id of `key` in `host_class`'s signatures, added if new.
+  absl::StatusOr<int64_t> SignatureId(const std::string& host_class,
+                                      const std::string& key,
+                                      const v1::KernelSignature& signature)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<HostClassInfo> HostClassInfoLocked(
+      const std::string& host_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::SolveJob> GetJobLocked(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteJob(const v1::SolveJob& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* const db_;
+  // Prepared statements by SQL text, finalized on destruction.
+  absl::flat_hash_map<std::string, sqlite3_stmt*> statements_
+      ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status SqliteStore::Exec(const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
+    std::string message = error != nullptr ? error : sqlite3_errstr(rc);
+    sqlite3_free(error);
+    absl::Status status = SqliteError(nullptr, rc, sql);
+    return absl::Status(status.code(), absl::StrCat(sql, ": ", message));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Statement> SqliteStore::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                                nullptr);
+    if (rc != SQLITE_OK) return SqliteError(db_, rc, sql);
+    it = statements_.emplace(sql, stmt).first;
+  }
+  return Statement(db_, it->second);
+}
+
+absl::Status SqliteStore::Initialize() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  // Reading the application id is the first access to the file: a file that
+  // is not a database fails here.
+  int32_t application_id;
+  int user_version;
+  int64_t objects;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt, Prepare("PRAGMA application_id"));
+    AUTOTM_RETURN_IF_ERROR(stmt.Step().status());
+    application_id = static_cast<int32_t>(stmt.Int(0));
+  }
+  {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("SELECT count(*) FROM sqlite_schema"));
+    AUTOTM_RETURN_IF_ERROR(stmt.Step().status());
+    objects = stmt.Int(0);
+  }
+  if (application_id != kApplicationId && (application_id != 0 || objects)) {
+    return absl::InternalError(
+        "the file is a SQLite database but not an autotm database");
+  }
+  // WAL persists in the file; ":memory:" answers "memory", which is fine.
+  AUTOTM_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  AUTOTM_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+  AUTOTM_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+  // 32 MiB of page cache keeps the measurement indexes hot while ingesting.
+  AUTOTM_RETURN_IF_ERROR(Exec("PRAGMA cache_size=-32768"));
+
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+           "  version INTEGER NOT NULL) STRICT"));
+  {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("SELECT version FROM schema_version"));
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    user_version = row ? static_cast<int>(stmt.Int(0)) : -1;
+  }
+  if (user_version < 0) {
+    AUTOTM_RETURN_IF_ERROR(Exec("INSERT INTO schema_version VALUES (0)"));
+    AUTOTM_RETURN_IF_ERROR(
+        Exec(absl::StrCat("PRAGMA application_id=", kApplicationId).c_str()));
+    user_version = 0;
+  }
+  if (user_version > kSchemaVersion) {
+    return absl::InternalError(absl::StrFormat(
+        "database schema version %d is newer than this server's %d",
+        user_version, kSchemaVersion));
+  }
+  for (int v = user_version; v < kSchemaVersion; ++v) {
+    AUTOTM_RETURN_IF_ERROR(Exec(kMigrations[v]));
+  }
+  if (user_version != kSchemaVersion) {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("UPDATE schema_version SET version = ?"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, kSchemaVersion).Run());
+  }
+  return txn.Commit();
+}
+
+// ---------------------------------------------------------------------------
+// ProfileStore
+
+absl::StatusOr<uint64_t> SqliteStore::BumpVersion(
+    const std::string& host_class) {
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("INSERT INTO profile_versions (name, version) VALUES (?, 1) "
+              "ON CONFLICT (name) DO UPDATE SET version = version + 1 "
+              "RETURNING version"));
+  stmt.BindText(1, host_class);
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return absl::InternalError("profile version upsert returned none");
+  return static_cast<uint64_t>(stmt.Int(0));
+}
+
+absl::Status SqliteStore::RequireHostClass(const std::string& host_class) {
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                          Prepare("SELECT 1 FROM host_classes WHERE name = ?"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, host_class).Step());
+  if (!row) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown host class \"", host_class, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::PutHostClass(const v1::HostClass& host_class,
+                                       const v1::CopyBandwidths& bandwidths) {
+  if (host_class.name().empty()) {
+    return absl::InvalidArgumentError("host class name is empty");
+  }
+  std::string host_class_bytes = DeterministicBytes(host_class);
+  std::string bandwidth_bytes = DeterministicBytes(bandwidths);
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  bool changed = true;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT fingerprint, host_class, bandwidths FROM host_classes "
+                "WHERE name = ?"));
+    AUTOTM_ASSIGN_OR_RETURN(bool row,
+                            stmt.BindText(1, host_class.name()).Step());
+    if (row) {
+      if (stmt.Bytes(0) != host_class.fingerprint()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "host class \"%s\" exists with fingerprint \"%s\", not \"%s\"; "
+            "delete it first to re-profile",
+            host_class.name(), stmt.Bytes(0), host_class.fingerprint()));
+      }
+      changed =
+          stmt.Bytes(1) != host_class_bytes || stmt.Bytes(2) != bandwidth_bytes;
+    }
+  }
+  if (!changed) return absl::OkStatus();  // rolls back the empty transaction
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("INSERT INTO host_classes "
+                "(name, fingerprint, host_class, bandwidths) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "host_class = excluded.host_class, "
+                "bandwidths = excluded.bandwidths"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, host_class.name())
+                               .BindText(2, host_class.fingerprint())
+                               .BindBlob(3, host_class_bytes)
+                               .BindBlob(4, bandwidth_bytes)
+                               .Run());
+  }
+  AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class.name()).status());
+  return txn.Commit();
+}
+
+absl::StatusOr<uint64_t> SqliteStore::AddMeasurements(
+    const std::string& host_class,
+    const std::vector<Measurement>& measurements) {
+  // Validate everything before touching the database: a batch is all or
+  // nothing.
+  struct Row {
+    std::string key;
+    std::string id;
+    const Measurement* m;
+  };
+  std::vector<Row> rows;
+  rows.reserve(measurements.size());
+  for (size_t i = 0; i < measurements.size(); ++i) {
+    const Measurement& m = measurements[i];
+    std::string key = solver::SignatureKey(m.signature);
+    if (m.signature.op().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("measurement ", i, ": signature has no op"));
+    }
+    if (!m.signature_key.empty() && m.signature_key != key) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "measurement %d: signature_key \"%s\" does not match the "
+          "signature's key \"%s\"",
+          i, m.signature_key, key));
+    }
+    if (!std::isfinite(m.time_us) || m.time_us < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "measurement %d (%s %s): time_us %g must be finite and >= 0", i, key,
+          m.config, m.time_us));
+    }
+    absl::Status config_ok = ValidateConfig(m.config, m.signature);
+    if (!config_ok.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("measurement ", i, ": ", config_ok.message()));
+    }
+    std::string id = m.measurement_id.empty()
+                         ? DerivedMeasurementId(key, m.config, m.time_us)
+                         : m.measurement_id;
+    rows.push_back({std::move(key), std::move(id), &m});
+  }
+
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_RETURN_IF_ERROR(RequireHostClass(host_class));
+  uint64_t added = 0;
+  absl::flat_hash_map<std::string, int64_t> signature_ids;
+  for (const Row& row : rows) {
+    auto [it, inserted] = signature_ids.try_emplace(row.key, 0);
+    if (inserted) {
+      AUTOTM_ASSIGN_OR_RETURN(
+          it->second, SignatureId(host_class, row.key, row.m->signature));
+    }
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("INSERT OR IGNORE INTO measurements "
+                "(host_class, measurement_id, signature_id, config, time_us) "
+                "VALUES (?, ?, ?, ?, ?)"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, host_class)
+                               .BindText(2, row.id)
+                               .BindInt(3, it->second)
+                               .BindText(4, row.m->config)
+                               .BindDouble(5, row.m->time_us)
+                               .Run());
+    added += sqlite3_changes(db_);
+  }
+  if (added == 0) return 0;  // nothing served changed; roll back
+  AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  return added;
+}
+
+absl::StatusOr<int64_t> SqliteStore::SignatureId(
+    const std::string& host_class, const std::string& key,
+    const v1::KernelSignature& signature) {
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt, Prepare("SELECT id FROM signatures "
+                                "WHERE host_class = ? AND signature_key = ?"));
+    AUTOTM_ASSIGN_OR_RETURN(
+        bool row, stmt.BindText(1, host_class).BindText(2, key).Step());
+    if (row) return stmt.Int(0);
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("INSERT INTO signatures (host_class, signature_key, signature) "
+              "VALUES (?, ?, ?) RETURNING id"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row,
+                          stmt.BindText(1, host_class)
+                              .BindText(2, key)
+                              .BindBlob(3, DeterministicBytes(signature))
+                              .Step());
+  if (!row) return absl::InternalError("signature insert returned no id");
+  return stmt.Int(0);
+}
+
+absl::Status SqliteStore::PutSeparableCosts(
+    const std::string& host_class,
+    const std::vector<v1::KernelProfile>& kernels) {
+  std::map<std::string, std::string> rows;  // key -> bytes; last one wins
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const v1::KernelProfile& kernel = kernels[i];
+    if (kernel.signature().op().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("separable cost ", i, ": signature has no op"));
+    }
+    std::string key = solver::SignatureKey(kernel.signature());
+    if (!kernel.has_separable() || kernel.configs_size() > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("separable cost ", i, " (", key,
+                       "): must set `separable` and no `configs`"));
+    }
+    const v1::SeparableCost& cost = kernel.separable();
+    if (cost.input_slow_penalty_us_size() != kernel.signature().inputs_size() ||
+        cost.output_slow_penalty_us_size() !=
+            kernel.signature().outputs_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("separable cost ", i, " (", key,
+                       "): needs one slow penalty per input and per output"));
+    }
+    rows[key] = DeterministicBytes(kernel);
+  }
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_RETURN_IF_ERROR(RequireHostClass(host_class));
+  bool changed = false;
+  for (const auto& [key, bytes] : rows) {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("INSERT INTO separable_costs (host_class, signature_key, "
+                "kernel) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "kernel = excluded.kernel WHERE kernel != excluded.kernel"));
+    AUTOTM_RETURN_IF_ERROR(
+        stmt.BindText(1, host_class).BindText(2, key).BindBlob(3, bytes).Run());
+    changed |= sqlite3_changes(db_) > 0;
+  }
+  if (!changed) return absl::OkStatus();
+  AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
+  return txn.Commit();
+}
+
+absl::StatusOr<v1::Profile> SqliteStore::GetProfile(
+    const std::string& host_class) {
+  absl::MutexLock lock(&mu_);
+  // A read transaction gives one consistent snapshot across the queries.
+  AUTOTM_RETURN_IF_ERROR(Exec("BEGIN"));
+  struct EndRead {
+    SqliteStore* store;
+    ~EndRead() { (void)store->Exec("COMMIT"); }
+  } end_read{this};
+
+  v1::Profile profile;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT host_class, bandwidths FROM host_classes "
+                "WHERE name = ?"));
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, host_class).Step());
+    if (!row) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown host class \"", host_class, "\""));
+    }
+    AUTOTM_ASSIGN_OR_RETURN(
+        *profile.mutable_host_class(),
+        ParseStored<v1::HostClass>(stmt.Bytes(0), "host class"));
+    AUTOTM_ASSIGN_OR_RETURN(
+        *profile.mutable_bandwidths(),
+        ParseStored<v1::CopyBandwidths>(stmt.Bytes(1), "bandwidths"));
+  }
+  // Separable costs by key; they take precedence over a table for the same
+  // signature (a KernelProfile carries exactly one of the two).
+  std::map<std::string, v1::KernelProfile> kernels;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT signature_key, kernel FROM separable_costs "
+                "WHERE host_class = ?"));
+    stmt.BindText(1, host_class);
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      AUTOTM_ASSIGN_OR_RETURN(
+          kernels[std::string(stmt.Bytes(0))],
+          ParseStored<v1::KernelProfile>(stmt.Bytes(1), "separable cost"));
+    }
+  }
+  {
+    // Ordered by key, config, time: one pass takes each group's median.
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT s.signature_key, m.config, m.time_us, s.signature "
+                "FROM signatures s JOIN measurements m "
+                "ON m.signature_id = s.id WHERE s.host_class = ? "
+                "ORDER BY s.signature_key, m.config, m.time_us"));
+    stmt.BindText(1, host_class);
+    std::string key, config;
+    std::vector<double> times;
+    v1::KernelProfile* kernel = nullptr;
+    auto flush = [&] {
+      if (kernel != nullptr && !times.empty()) {
+        v1::ConfigTiming* timing = kernel->add_configs();
+        timing->set_config(config);
+        timing->set_time_us(times[(times.size() - 1) / 2]);  // lower median
+        timing->set_repetitions(static_cast<uint32_t>(times.size()));
+      }
+      times.clear();
+    };
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      absl::string_view row_key = stmt.Bytes(0);
+      absl::string_view row_config = stmt.Bytes(1);
+      if (row_key != key || row_config != config) {
+        flush();
+        config = std::string(row_config);
+        if (row_key != key) {
+          key = std::string(row_key);
+          auto [it, inserted] = kernels.try_emplace(key);
+          if (inserted) {
+            kernel = &it->second;
+            AUTOTM_ASSIGN_OR_RETURN(
+                *kernel->mutable_signature(),
+                ParseStored<v1::KernelSignature>(stmt.Bytes(3), "signature"));
+          } else {
+            kernel = nullptr;  // served as a separable cost
+          }
+        }
+      }
+      times.push_back(stmt.Double(2));
+    }
+    flush();
+  }
+  for (auto& [key, kernel] : kernels) {
+    *profile.add_kernels() = std::move(kernel);
+  }
+  return profile;
+}
+
+absl::StatusOr<HostClassInfo> SqliteStore::HostClassInfoLocked(
+    const std::string& host_class) {
+  HostClassInfo info;
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT h.host_class, v.version, "
+              "(SELECT count(*) FROM ("
+              "   SELECT signature_key FROM signatures s WHERE host_class = ?1 "
+              "   AND EXISTS (SELECT 1 FROM measurements m "
+              "               WHERE m.signature_id = s.id) "
+              "   UNION SELECT signature_key FROM separable_costs "
+              "   WHERE host_class = ?1)), "
+              "(SELECT count(*) FROM (SELECT DISTINCT signature_id, config "
+              "   FROM measurements WHERE host_class = ?1)), "
+              "(SELECT count(*) FROM measurements WHERE host_class = ?1) "
+              "FROM host_classes h JOIN profile_versions v ON v.name = h.name "
+              "WHERE h.name = ?1"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, host_class).Step());
+  if (!row) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown host class \"", host_class, "\""));
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      info.host_class, ParseStored<v1::HostClass>(stmt.Bytes(0), "host class"));
+  info.version = static_cast<uint64_t>(stmt.Int(1));
+  info.signatures = static_cast<uint64_t>(stmt.Int(2));
+  info.configs = static_cast<uint64_t>(stmt.Int(3));
+  info.measurements = static_cast<uint64_t>(stmt.Int(4));
+  return info;
+}
+
+absl::StatusOr<HostClassInfo> SqliteStore::GetHostClass(
+    const std::string& host_class) {
+  absl::MutexLock lock(&mu_);
+  return HostClassInfoLocked(host_class);
+}
+
+absl::StatusOr<std::vector<HostClassInfo>> SqliteStore::ListHostClasses() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> names;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt, Prepare("SELECT name FROM host_classes ORDER BY name"));
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      names.emplace_back(stmt.Bytes(0));
+    }
+  }
+  std::vector<HostClassInfo> infos;
+  infos.reserve(names.size());
+  for (const std::string& name : names) {
+    AUTOTM_ASSIGN_OR_RETURN(infos.emplace_back(), HostClassInfoLocked(name));
+  }
+  return infos;
+}
+
+absl::Status SqliteStore::DeleteHostClass(const std::string& host_class) {
+  absl::MutexLock lock(&mu_);
+  // Measurements, signatures and separable costs go by ON DELETE CASCADE;
+  // the version counter stays.
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                          Prepare("DELETE FROM host_classes WHERE name = ?"));
+  AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, host_class).Run());
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown host class \"", host_class, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// GraphStore and PlanStore
+
+absl::StatusOr<std::string> SqliteStore::PutGraph(const v1::Graph& graph) {
+  std::string bytes = DeterministicBytes(graph);
+  std::string digest = absl::StrCat("sha256:", Sha256Hex(bytes));
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("INSERT OR IGNORE INTO graphs (digest, graph) VALUES (?, ?)"));
+  AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest).BindBlob(2, bytes).Run());
+  return digest;
+}
+
+absl::StatusOr<v1::Graph> SqliteStore::GetGraph(const std::string& digest) {
+  if (!IsWellFormedDigest(digest)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph digest \"", digest, "\" is not of the form sha256:<64 hex>"));
+  }
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                          Prepare("SELECT graph FROM graphs WHERE digest = ?"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, digest).Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("no graph ", digest));
+  return ParseStored<v1::Graph>(stmt.Bytes(0), "graph");
+}
+
+absl::Status SqliteStore::PutPlan(const std::string& key,
+                                  const v1::Plan& plan) {
+  if (key.empty()) return absl::InvalidArgumentError("plan key is empty");
+  std::string bytes = DeterministicBytes(plan);
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("INSERT OR IGNORE INTO plans (key, plan) VALUES (?, ?)"));
+  return stmt.BindText(1, key).BindBlob(2, bytes).Run();
+}
+
+absl::StatusOr<v1::Plan> SqliteStore::GetPlan(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                          Prepare("SELECT plan FROM plans WHERE key = ?"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, key).Step());
+  if (!row)
+    return absl::NotFoundError(absl::StrCat("no plan cached for ", key));
+  return ParseStored<v1::Plan>(stmt.Bytes(0), "plan");
+}
+
+// ---------------------------------------------------------------------------
+// JobStore
+
+absl::StatusOr<v1::SolveJob> SqliteStore::GetJobLocked(const std::string& id) {
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                          Prepare("SELECT job FROM jobs WHERE id = ?"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, id).Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("no job \"", id, "\""));
+  return ParseStored<v1::SolveJob>(stmt.Bytes(0), "job");
+}
+
+absl::Status SqliteStore::WriteJob(const v1::SolveJob& job) {
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("UPDATE jobs SET id = ?, state = ?, priority = ?, job = ? "
+              "WHERE sequence = ?"));
+  return stmt.BindText(1, job.id())
+      .BindInt(2, job.state())
+      .BindInt(3, job.priority())
+      .BindBlob(4, DeterministicBytes(job))
+      .BindInt(5, static_cast<int64_t>(job.sequence()))
+      .Run();
+}
+
+absl::StatusOr<v1::SolveJob> SqliteStore::CreateJob(v1::SolveJob job,
+                                                    int max_queued) {
+  if (max_queued < 0) {
+    return absl::InvalidArgumentError("max_queued must be >= 0");
+  }
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  if (max_queued > 0) {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt, Prepare("SELECT count(*) FROM jobs WHERE state = ?"));
+    AUTOTM_RETURN_IF_ERROR(
+        stmt.BindInt(1, v1::SolveJob::QUEUED).Step().status());
+    if (stmt.Int(0) >= max_queued) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the solve queue is full (%d queued jobs)", max_queued));
+    }
+  }
+  {
+    // The row first, for its sequence; the id derives from it.
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt, Prepare("INSERT INTO jobs (id, state, priority, job) "
+                                "VALUES ('', 0, 0, X'') RETURNING sequence"));
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return absl::InternalError("job insert returned no sequence");
+    job.set_sequence(static_cast<uint64_t>(stmt.Int(0)));
+  }
+  job.set_id(absl::StrFormat("job-%06d", job.sequence()));
+  job.set_state(v1::SolveJob::QUEUED);
+  job.set_create_time_us(NowMicros());
+  AUTOTM_RETURN_IF_ERROR(WriteJob(job));
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  return job;
+}
+
+absl::StatusOr<v1::SolveJob> SqliteStore::GetJob(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  return GetJobLocked(id);
+}
+
+absl::Status SqliteStore::UpdateJob(const v1::SolveJob& job) {
+  if (job.state() == v1::SolveJob::STATE_UNSPECIFIED ||
+      !v1::SolveJob::State_IsValid(job.state())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job ", job.id(), ": state must be set"));
+  }
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob stored, GetJobLocked(job.id()));
+  if (IsFinalState(stored.state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job.id(), " is already ",
+                     v1::SolveJob::State_Name(stored.state())));
+  }
+  v1::SolveJob updated = job;
+  // Store-assigned fields never change.
+  updated.set_sequence(stored.sequence());
+  updated.set_create_time_us(stored.create_time_us());
+  AUTOTM_RETURN_IF_ERROR(WriteJob(updated));
+  return txn.Commit();
+}
+
+absl::StatusOr<std::optional<v1::SolveJob>> SqliteStore::ClaimNextJob() {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  v1::SolveJob job;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT job FROM jobs WHERE state = ? "
+                "ORDER BY priority DESC, sequence ASC LIMIT 1"));
+    AUTOTM_ASSIGN_OR_RETURN(bool row,
+                            stmt.BindInt(1, v1::SolveJob::QUEUED).Step());
+    if (!row) return std::optional<v1::SolveJob>();
+    AUTOTM_ASSIGN_OR_RETURN(job,
+                            ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
+  }
+  job.set_state(v1::SolveJob::RUNNING);
+  job.set_start_time_us(NowMicros());
+  AUTOTM_RETURN_IF_ERROR(WriteJob(job));
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  return std::optional<v1::SolveJob>(std::move(job));
+}
+
+absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
+  if (!v1::SolveJob::State_IsValid(filter.state)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown job state ", static_cast<int>(filter.state)));
+  }
+  if (filter.page_size < 0 || filter.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "page_size %d is outside 0..%d", filter.page_size, kMaxPageSize));
+  }
+  int page_size = filter.page_size == 0 ? kDefaultPageSize : filter.page_size;
+  int64_t before = INT64_MAX;
+  if (!filter.page_token.empty()) {
+    AUTOTM_ASSIGN_OR_RETURN(uint64_t sequence,
+                            DecodePageToken(filter.page_token, filter.state));
+    before = static_cast<int64_t>(sequence);
+  }
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT job FROM jobs WHERE (?1 = 0 OR state = ?1) "
+              "AND sequence < ?2 ORDER BY sequence DESC LIMIT ?3"));
+  stmt.BindInt(1, filter.state).BindInt(2, before).BindInt(3, page_size + 1);
+  JobPage page;
+  while (true) {
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    if (static_cast<int>(page.jobs.size()) == page_size) {
+      page.next_page_token =
+          EncodePageToken(filter.state, page.jobs.back().sequence());
+      break;
+    }
+    AUTOTM_ASSIGN_OR_RETURN(page.jobs.emplace_back(),
+                            ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
+  }
+  return page;
+}
+
+absl::StatusOr<int> SqliteStore::RequeueRunningJobs() {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  std::vector<v1::SolveJob> running;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("SELECT job FROM jobs WHERE state = ?"));
+    stmt.BindInt(1, v1::SolveJob::RUNNING);
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      AUTOTM_ASSIGN_OR_RETURN(running.emplace_back(),
+                              ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
+    }
+  }
+  for (v1::SolveJob& job : running) {
+    // Back in line at its old place. Finished budgets (plan_keys,
+    // budgets_done) stay; the interrupted solve's live progress goes.
+    job.set_state(v1::SolveJob::QUEUED);
+    job.set_start_time_us(0);
+    job.set_incumbent_us(0);
+    job.set_bound_us(0);
+    job.set_relative_gap(0);
+    job.set_elapsed_seconds(0);
+    AUTOTM_RETURN_IF_ERROR(WriteJob(job));
+  }
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  return static_cast<int>(running.size());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(
+    const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = absl::InternalError(
+        absl::StrCat("cannot open ", path, ": ",
+                     db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    sqlite3_close_v2(db);
+    return status;
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  absl::Status status = store->Initialize();
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat(path, ": ", status.message()));
+  }
+  return store;
+}
+
+}  // namespace autotm::server

@@ -1,0 +1,914 @@
+// The conformance suite every store backend passes. Each backend registers a
+// factory in kBackends; persistent backends also run the reopen checks.
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/job.pb.h"
+#include "autotm/v1/plan.pb.h"
+#include "autotm/v1/profile.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/store/digest.h"
+#include "server/store/sqlite_store.h"
+#include "server/store/store.h"
+#include "solver/signature.h"
+#include "solver/testing/test_graphs.h"
+
+namespace autotm::server {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct Backend {
+  std::string name;
+  // Opens the backend's store kept under `dir` (a fresh directory per test).
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& dir)>
+      open;
+  // Whether a store opened again on the same `dir` sees the same data.
+  bool persistent;
+};
+
+void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
+
+const Backend kBackends[] = {
+    {"SqliteFile",
+     [](const std::string& dir) { return OpenSqliteStore(dir + "/autotm.db"); },
+     true},
+    {"SqliteMemory",
+     [](const std::string&) { return OpenSqliteStore(":memory:"); }, false},
+};
+
+// A signature with `inputs` and `outputs` f32 operands of shape [n].
+v1::KernelSignature Sig(const std::string& op, int inputs, int outputs,
+                        int n = 16) {
+  v1::KernelSignature sig;
+  sig.set_op(op);
+  for (int i = 0; i < inputs; ++i) {
+    v1::OperandSpec* spec = sig.add_inputs();
+    spec->add_dims(n);
+    spec->set_dtype(v1::DATA_TYPE_F32);
+  }
+  for (int i = 0; i < outputs; ++i) {
+    v1::OperandSpec* spec = sig.add_outputs();
+    spec->add_dims(n);
+    spec->set_dtype(v1::DATA_TYPE_F32);
+  }
+  return sig;
+}
+
+Measurement M(const v1::KernelSignature& sig, const std::string& config,
+              double time_us, const std::string& id = "") {
+  Measurement m;
+  m.signature = sig;
+  m.signature_key = solver::SignatureKey(sig);
+  m.config = config;
+  m.time_us = time_us;
+  m.measurement_id = id;
+  return m;
+}
+
+v1::HostClass Host(const std::string& name,
+                   const std::string& fingerprint = "fp-1") {
+  v1::HostClass host;
+  host.set_name(name);
+  host.set_fingerprint(fingerprint);
+  host.set_fast_tier_name("DRAM");
+  host.set_slow_tier_name("PMM");
+  return host;
+}
+
+v1::CopyBandwidths Bandwidths() { return solver::testing::OptaneBandwidths(); }
+
+v1::Graph SmallGraph(const std::string& name = "g") {
+  return solver::testing::GraphBuilder(name)
+      .Tensor("a", 4096)
+      .Tensor("b", 8192)
+      .Kernel("k0", {"a"}, {"b"})
+      .graph();
+}
+
+v1::SolveJob NewJob(int priority, const std::string& host = "h") {
+  v1::SolveJob job;
+  job.set_graph_digest(GraphDigest(SmallGraph()));
+  job.set_host_class(host);
+  job.add_budgets_bytes(1 << 20);
+  job.set_priority(priority);
+  return job;
+}
+
+// The median served for (sig, config) in `profile`, or nullopt.
+std::optional<double> Served(const v1::Profile& profile,
+                             const v1::KernelSignature& sig,
+                             const std::string& config) {
+  const std::string key = solver::SignatureKey(sig);
+  for (const v1::KernelProfile& kernel : profile.kernels()) {
+    if (solver::SignatureKey(kernel.signature()) != key) continue;
+    for (const v1::ConfigTiming& timing : kernel.configs()) {
+      if (timing.config() == config) return timing.time_us();
+    }
+  }
+  return std::nullopt;
+}
+
+class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    const ::testing::TestInfo* info =
+        ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = absl::StrCat(info->test_suite_name(), "_", info->name());
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           absl::StrCat("autotm_store_", name, "_", getpid());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Closes the store (if open) and opens it again on the same directory.
+  void Reopen() {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<Store>> store = GetParam().open(dir_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  ProfileStore& profiles() { return store_->profiles(); }
+  JobStore& jobs() { return store_->jobs(); }
+
+  // Creates host class `name` with default fields.
+  void MakeHost(const std::string& name) {
+    ASSERT_TRUE(profiles().PutHostClass(Host(name), Bandwidths()).ok());
+  }
+  uint64_t Version(const std::string& name) {
+    absl::StatusOr<HostClassInfo> info = profiles().GetHostClass(name);
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->version : 0;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---------------------------------------------------------------------------
+// Profiles
+
+TEST_P(StoreConformanceTest, ProfileRoundTrip) {
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  v1::KernelSignature add = Sig("add", 2, 1);
+  absl::StatusOr<uint64_t> added =
+      profiles().AddMeasurements("h", {M(relu, "F|F", 10), M(relu, "S|F", 30),
+                                       M(add, "FF|F", 5), M(add, "SF|S", 50)});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, 4u);
+
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  EXPECT_EQ(profile->host_class().name(), "h");
+  EXPECT_EQ(profile->host_class().fingerprint(), "fp-1");
+  EXPECT_EQ(profile->host_class().slow_tier_name(), "PMM");
+  EXPECT_DOUBLE_EQ(profile->bandwidths().slow_to_fast_sync_gb_per_s(),
+                   Bandwidths().slow_to_fast_sync_gb_per_s());
+  ASSERT_EQ(profile->kernels_size(), 2);
+  // Sorted by signature key: "add(...)" < "relu(...)".
+  EXPECT_EQ(profile->kernels(0).signature().op(), "add");
+  EXPECT_EQ(profile->kernels(1).signature().op(), "relu");
+  EXPECT_EQ(profile->kernels(1).configs(0).config(), "F|F");
+  EXPECT_EQ(profile->kernels(1).configs(1).config(), "S|F");
+  EXPECT_EQ(Served(*profile, relu, "S|F"), 30);
+  EXPECT_EQ(Served(*profile, add, "SF|S"), 50);
+
+  absl::StatusOr<HostClassInfo> info = profiles().GetHostClass("h");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->signatures, 2u);
+  EXPECT_EQ(info->configs, 4u);
+  EXPECT_EQ(info->measurements, 4u);
+}
+
+TEST_P(StoreConformanceTest, ProfileBytesIndependentOfInsertOrder) {
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  v1::KernelSignature add = Sig("add", 2, 1);
+  std::vector<Measurement> ms = {M(relu, "F|F", 10), M(add, "FF|F", 5),
+                                 M(relu, "S|F", 30), M(add, "SS|F", 9)};
+  MakeHost("a");
+  MakeHost("b");
+  ASSERT_TRUE(profiles().AddMeasurements("a", ms).ok());
+  std::reverse(ms.begin(), ms.end());
+  ASSERT_TRUE(profiles().AddMeasurements("b", ms).ok());
+  absl::StatusOr<v1::Profile> a = profiles().GetProfile("a");
+  absl::StatusOr<v1::Profile> b = profiles().GetProfile("b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  a->clear_host_class();
+  b->clear_host_class();
+  EXPECT_EQ(DeterministicBytes(*a), DeterministicBytes(*b));
+}
+
+TEST_P(StoreConformanceTest, ReuploadIsIdempotent) {
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  // With ids, and without (ids derived from the contents).
+  std::vector<Measurement> batch = {M(relu, "F|F", 10, "agent/run1/0"),
+                                    M(relu, "F|F", 12, "agent/run1/1"),
+                                    M(relu, "S|F", 30), M(relu, "S|S", 31)};
+  absl::StatusOr<uint64_t> first = profiles().AddMeasurements("h", batch);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 4u);
+  uint64_t version = Version("h");
+  absl::StatusOr<v1::Profile> before = profiles().GetProfile("h");
+
+  absl::StatusOr<uint64_t> again = profiles().AddMeasurements("h", batch);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 0u);
+  EXPECT_EQ(Version("h"), version);
+  absl::StatusOr<v1::Profile> after = profiles().GetProfile("h");
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(DeterministicBytes(*before), DeterministicBytes(*after));
+
+  // Putting the same host class again changes nothing either.
+  MakeHost("h");
+  EXPECT_EQ(Version("h"), version);
+  // A partially new batch adds only the new one and bumps the version once.
+  batch.push_back(M(relu, "F|F", 11, "agent/run2/0"));
+  absl::StatusOr<uint64_t> partial = profiles().AddMeasurements("h", batch);
+  ASSERT_TRUE(partial.ok());
+  EXPECT_EQ(*partial, 1u);
+  EXPECT_EQ(Version("h"), version + 1);
+}
+
+TEST_P(StoreConformanceTest, ServesLowerMedian) {
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  struct Case {
+    std::string config;
+    std::vector<double> times;
+    double median;
+  };
+  const std::vector<Case> cases = {
+      {"F|F", {7}, 7},
+      {"F|S", {9, 3}, 3},             // lower of two
+      {"S|F", {5, 1, 3}, 3},          // middle of three
+      {"S|S", {40, 10, 30, 20}, 20},  // lower middle of four, not 25
+  };
+  std::vector<Measurement> ms;
+  for (const Case& c : cases) {
+    for (size_t i = 0; i < c.times.size(); ++i) {
+      ms.push_back(M(relu, c.config, c.times[i], absl::StrCat(c.config, i)));
+    }
+  }
+  ASSERT_TRUE(profiles().AddMeasurements("h", ms).ok());
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  for (const Case& c : cases) {
+    EXPECT_EQ(Served(*profile, relu, c.config), c.median) << c.config;
+  }
+  ASSERT_EQ(profile->kernels_size(), 1);
+  EXPECT_EQ(profile->kernels(0).configs(3).repetitions(), 4u);
+}
+
+TEST_P(StoreConformanceTest, MedianIsNotLastWriterWins) {
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  ASSERT_TRUE(profiles()
+                  .AddMeasurements(
+                      "h", {M(relu, "F|F", 10, "a"), M(relu, "F|F", 11, "b")})
+                  .ok());
+  ASSERT_TRUE(
+      profiles().AddMeasurements("h", {M(relu, "F|F", 1000, "outlier")}).ok());
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(Served(*profile, relu, "F|F"), 11);
+}
+
+TEST_P(StoreConformanceTest, SeparableCostReplaces) {
+  MakeHost("h");
+  v1::KernelProfile kernel;
+  *kernel.mutable_signature() = Sig("concat", 3, 1);
+  kernel.mutable_separable()->set_all_fast_time_us(100);
+  for (int i = 0; i < 3; ++i) {
+    kernel.mutable_separable()->add_input_slow_penalty_us(i + 1);
+  }
+  kernel.mutable_separable()->add_output_slow_penalty_us(10);
+  ASSERT_TRUE(profiles().PutSeparableCosts("h", {kernel}).ok());
+  uint64_t version = Version("h");
+  // The same again: no change.
+  ASSERT_TRUE(profiles().PutSeparableCosts("h", {kernel}).ok());
+  EXPECT_EQ(Version("h"), version);
+  // A newer one replaces it.
+  kernel.mutable_separable()->set_all_fast_time_us(200);
+  ASSERT_TRUE(profiles().PutSeparableCosts("h", {kernel}).ok());
+  EXPECT_EQ(Version("h"), version + 1);
+
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  ASSERT_EQ(profile->kernels_size(), 1);
+  EXPECT_EQ(profile->kernels(0).configs_size(), 0);
+  EXPECT_EQ(profile->kernels(0).separable().all_fast_time_us(), 200);
+  EXPECT_THAT(profile->kernels(0).separable().input_slow_penalty_us(),
+              ElementsAre(1, 2, 3));
+  absl::StatusOr<HostClassInfo> info = profiles().GetHostClass("h");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->signatures, 1u);
+
+  // A table entry is not a separable cost.
+  v1::KernelProfile table = kernel;
+  table.add_configs()->set_config("FFF|F");
+  EXPECT_EQ(profiles().PutSeparableCosts("h", {table}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(profiles().PutSeparableCosts("nope", {kernel}).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, FingerprintConflictIsFailedPrecondition) {
+  MakeHost("h");
+  absl::Status status =
+      profiles().PutHostClass(Host("h", "other-fingerprint"), Bandwidths());
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("other-fingerprint"));
+  EXPECT_EQ(profiles().PutHostClass(Host(""), Bandwidths()).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, HostClassChangesBumpVersion) {
+  MakeHost("h");
+  uint64_t version = Version("h");
+  EXPECT_GE(version, 1u);
+  v1::HostClass renamed = Host("h");
+  renamed.set_slow_tier_name("CXL");
+  ASSERT_TRUE(profiles().PutHostClass(renamed, Bandwidths()).ok());
+  EXPECT_EQ(Version("h"), version + 1);
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->host_class().slow_tier_name(), "CXL");
+}
+
+TEST_P(StoreConformanceTest, UnknownHostClassIsNotFound) {
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  EXPECT_EQ(profiles().GetProfile("nope").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(profiles().GetHostClass("nope").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      profiles().AddMeasurements("nope", {M(relu, "F|F", 1)}).status().code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(profiles().DeleteHostClass("nope").code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, BadMeasurementsAreInvalidArgument) {
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  Measurement wrong_key = M(relu, "F|F", 1);
+  wrong_key.signature_key = "relu()";
+  const std::vector<Measurement> bad = {
+      M(relu, "FF|F", 1),  // three operands for a kernel with two
+      M(relu, "F|X", 1),   // bad letter
+      M(relu, "FF", 1),    // no bar
+      M(relu, "F|F", -1),  // negative time
+      wrong_key,
+  };
+  for (const Measurement& m : bad) {
+    absl::StatusOr<uint64_t> added =
+        profiles().AddMeasurements("h", {M(relu, "S|S", 2), m});
+    EXPECT_EQ(added.status().code(), absl::StatusCode::kInvalidArgument)
+        << m.config << " " << m.time_us;
+  }
+  // All or nothing: the good measurement of each bad batch was not kept.
+  absl::StatusOr<HostClassInfo> info = profiles().GetHostClass("h");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->measurements, 0u);
+}
+
+TEST_P(StoreConformanceTest, ListSortedAndDelete) {
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  for (const char* name : {"zeta", "alpha", "mid"}) {
+    MakeHost(name);
+    ASSERT_TRUE(profiles().AddMeasurements(name, {M(relu, "F|F", 1)}).ok());
+  }
+  absl::StatusOr<std::vector<HostClassInfo>> list =
+      profiles().ListHostClasses();
+  ASSERT_TRUE(list.ok()) << list.status();
+  std::vector<std::string> names;
+  for (const HostClassInfo& info : *list) {
+    names.push_back(info.host_class.name());
+    EXPECT_EQ(info.measurements, 1u);
+  }
+  EXPECT_THAT(names, ElementsAre("alpha", "mid", "zeta"));
+
+  uint64_t version = Version("mid");
+  ASSERT_TRUE(profiles().DeleteHostClass("mid").ok());
+  EXPECT_EQ(profiles().GetProfile("mid").status().code(),
+            absl::StatusCode::kNotFound);
+  list = profiles().ListHostClasses();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 2u);
+  // Created again it starts empty, and never reuses an old version (plans
+  // are cached by version).
+  MakeHost("mid");
+  absl::StatusOr<HostClassInfo> info = profiles().GetHostClass("mid");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->measurements, 0u);
+  EXPECT_GT(info->version, version);
+  // Another fingerprint is fine after a delete.
+  ASSERT_TRUE(profiles().DeleteHostClass("mid").ok());
+  EXPECT_TRUE(profiles().PutHostClass(Host("mid", "fp-2"), Bandwidths()).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Graphs and plans
+
+TEST_P(StoreConformanceTest, GraphDigestStableAndIdempotent) {
+  v1::Graph graph = SmallGraph();
+  absl::StatusOr<std::string> digest = store_->graphs().PutGraph(graph);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, GraphDigest(graph));
+  EXPECT_TRUE(IsWellFormedDigest(*digest)) << *digest;
+  absl::StatusOr<std::string> again = store_->graphs().PutGraph(graph);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *digest);
+
+  absl::StatusOr<v1::Graph> stored = store_->graphs().GetGraph(*digest);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(DeterministicBytes(*stored), DeterministicBytes(graph));
+
+  absl::StatusOr<std::string> other =
+      store_->graphs().PutGraph(SmallGraph("other"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, *digest);
+}
+
+TEST_P(StoreConformanceTest, GraphDigestIgnoresAttributeMapOrder) {
+  v1::Graph a = SmallGraph();
+  v1::Graph b = SmallGraph();
+  auto* attrs_a =
+      a.mutable_kernels(0)->mutable_signature()->mutable_attributes();
+  auto* attrs_b =
+      b.mutable_kernels(0)->mutable_signature()->mutable_attributes();
+  for (int i = 0; i < 20; ++i) (*attrs_a)[absl::StrCat("k", i)] = "v";
+  for (int i = 19; i >= 0; --i) (*attrs_b)[absl::StrCat("k", i)] = "v";
+  EXPECT_EQ(GraphDigest(a), GraphDigest(b));
+}
+
+TEST_P(StoreConformanceTest, UnknownDigest) {
+  std::string unknown = absl::StrCat("sha256:", std::string(64, '0'));
+  EXPECT_EQ(store_->graphs().GetGraph(unknown).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->graphs().GetGraph("md5:abc").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, PlanCacheFirstWriterWins) {
+  v1::Plan first;
+  first.set_graph_name("first");
+  v1::Plan second;
+  second.set_graph_name("second");
+  EXPECT_EQ(store_->plans().GetPlan("key").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->plans().PutPlan("key", first).ok());
+  ASSERT_TRUE(store_->plans().PutPlan("key", second).ok());
+  absl::StatusOr<v1::Plan> plan = store_->plans().GetPlan("key");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->graph_name(), "first");
+  EXPECT_EQ(store_->plans().PutPlan("", first).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------
+// Jobs
+
+TEST_P(StoreConformanceTest, CreateAssignsFields) {
+  absl::StatusOr<v1::SolveJob> a = jobs().CreateJob(NewJob(0), 0);
+  absl::StatusOr<v1::SolveJob> b = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_FALSE(a->id().empty());
+  EXPECT_NE(a->id(), b->id());
+  EXPECT_LT(a->sequence(), b->sequence());
+  EXPECT_EQ(a->state(), v1::SolveJob::QUEUED);
+  EXPECT_GT(a->create_time_us(), 0);
+  absl::StatusOr<v1::SolveJob> got = jobs().GetJob(a->id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(DeterministicBytes(*got), DeterministicBytes(*a));
+  EXPECT_EQ(jobs().GetJob("job-nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, ClaimByPriorityThenFifo) {
+  absl::StatusOr<std::optional<v1::SolveJob>> none = jobs().ClaimNextJob();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+
+  std::vector<std::string> ids;
+  for (int priority : {0, 5, 0, 5, -1, 9}) {
+    absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(NewJob(priority), 0);
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+  }
+  std::vector<std::string> order;
+  while (true) {
+    absl::StatusOr<std::optional<v1::SolveJob>> job = jobs().ClaimNextJob();
+    ASSERT_TRUE(job.ok()) << job.status();
+    if (!job->has_value()) break;
+    EXPECT_EQ((*job)->state(), v1::SolveJob::RUNNING);
+    EXPECT_GT((*job)->start_time_us(), 0);
+    order.push_back((*job)->id());
+  }
+  EXPECT_THAT(order,
+              ElementsAre(ids[5], ids[1], ids[3], ids[0], ids[2], ids[4]));
+  absl::StatusOr<v1::SolveJob> stored = jobs().GetJob(ids[0]);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::SolveJob::RUNNING);
+}
+
+TEST_P(StoreConformanceTest, UpdateFinalJobIsFailedPrecondition) {
+  absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(job.ok());
+  v1::SolveJob update = *job;
+  update.set_state(v1::SolveJob::RUNNING);
+  update.set_incumbent_us(123);
+  update.set_sequence(999);  // store-assigned: ignored
+  ASSERT_TRUE(jobs().UpdateJob(update).ok());
+  absl::StatusOr<v1::SolveJob> stored = jobs().GetJob(job->id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->incumbent_us(), 123);
+  EXPECT_EQ(stored->sequence(), job->sequence());
+
+  update.set_state(v1::SolveJob::SUCCEEDED);
+  ASSERT_TRUE(jobs().UpdateJob(update).ok());
+  for (auto state : {v1::SolveJob::RUNNING, v1::SolveJob::CANCELLED,
+                     v1::SolveJob::SUCCEEDED}) {
+    update.set_state(state);
+    EXPECT_EQ(jobs().UpdateJob(update).code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  stored = jobs().GetJob(job->id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::SolveJob::SUCCEEDED);
+
+  v1::SolveJob missing = update;
+  missing.set_id("job-nope");
+  EXPECT_EQ(jobs().UpdateJob(missing).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, QueueFullIsResourceExhausted) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(jobs().CreateJob(NewJob(0), 3).ok());
+  }
+  absl::StatusOr<v1::SolveJob> full = jobs().CreateJob(NewJob(0), 3);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  // Unlimited still accepts; a claimed job frees a queue slot.
+  EXPECT_TRUE(jobs().CreateJob(NewJob(0), 0).ok());
+  ASSERT_TRUE(jobs().ClaimNextJob().ok());
+  ASSERT_TRUE(jobs().ClaimNextJob().ok());
+  EXPECT_TRUE(jobs().CreateJob(NewJob(0), 3).ok());
+}
+
+TEST_P(StoreConformanceTest, ListPagesNewestFirstWithStateFilter) {
+  std::vector<std::string> ids;  // creation order
+  for (int i = 0; i < 7; ++i) {
+    absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(NewJob(0), 0);
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+  }
+  // Claims ids[0], ids[1], ids[2] (same priority: FIFO).
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(jobs().ClaimNextJob().ok());
+
+  JobFilter filter;
+  filter.page_size = 3;
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    absl::StatusOr<JobPage> page = jobs().ListJobs(filter);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    for (const v1::SolveJob& job : page->jobs) seen.push_back(job.id());
+    filter.page_token = page->next_page_token;
+  } while (!filter.page_token.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_THAT(seen, ElementsAre(ids[6], ids[5], ids[4], ids[3], ids[2], ids[1],
+                                ids[0]));
+
+  filter = JobFilter();
+  filter.state = v1::SolveJob::RUNNING;
+  filter.page_size = 2;
+  absl::StatusOr<JobPage> page = jobs().ListJobs(filter);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs.size(), 2u);
+  EXPECT_EQ(page->jobs[0].id(), ids[2]);
+  EXPECT_EQ(page->jobs[1].id(), ids[1]);
+  ASSERT_FALSE(page->next_page_token.empty());
+  filter.page_token = page->next_page_token;
+  page = jobs().ListJobs(filter);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs.size(), 1u);
+  EXPECT_EQ(page->jobs[0].id(), ids[0]);
+  EXPECT_TRUE(page->next_page_token.empty());
+
+  // Default page size covers all seven.
+  page = jobs().ListJobs(JobFilter());
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->jobs.size(), 7u);
+  EXPECT_TRUE(page->next_page_token.empty());
+}
+
+TEST_P(StoreConformanceTest, BadListArgumentsAreInvalidArgument) {
+  ASSERT_TRUE(jobs().CreateJob(NewJob(0), 0).ok());
+  ASSERT_TRUE(jobs().CreateJob(NewJob(0), 0).ok());
+  JobFilter filter;
+  filter.page_token = "not a token!";
+  EXPECT_EQ(jobs().ListJobs(filter).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  filter.page_token = "AAAA";  // valid base64, not a token
+  EXPECT_EQ(jobs().ListJobs(filter).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A token from an unfiltered listing under a state filter.
+  filter = JobFilter();
+  filter.page_size = 1;
+  absl::StatusOr<JobPage> page = jobs().ListJobs(filter);
+  ASSERT_TRUE(page.ok());
+  ASSERT_FALSE(page->next_page_token.empty());
+  filter.page_token = page->next_page_token;
+  filter.state = v1::SolveJob::QUEUED;
+  EXPECT_EQ(jobs().ListJobs(filter).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  for (int size : {-1, 1001}) {
+    JobFilter bad_size;
+    bad_size.page_size = size;
+    EXPECT_EQ(jobs().ListJobs(bad_size).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST_P(StoreConformanceTest, RequeueRunningKeepsPlace) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(NewJob(0), 0);
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+  }
+  absl::StatusOr<std::optional<v1::SolveJob>> first = jobs().ClaimNextJob();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->id(), ids[0]);
+  absl::StatusOr<int> requeued = jobs().RequeueRunningJobs();
+  ASSERT_TRUE(requeued.ok()) << requeued.status();
+  EXPECT_EQ(*requeued, 1);
+  absl::StatusOr<v1::SolveJob> job = jobs().GetJob(ids[0]);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::SolveJob::QUEUED);
+  EXPECT_EQ(job->sequence(), (*first)->sequence());
+  // It keeps its place at the head of the queue.
+  first = jobs().ClaimNextJob();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->id(), ids[0]);
+  requeued = jobs().RequeueRunningJobs();
+  ASSERT_TRUE(requeued.ok());
+  EXPECT_EQ(*requeued, 1);
+  requeued = jobs().RequeueRunningJobs();
+  ASSERT_TRUE(requeued.ok());
+  EXPECT_EQ(*requeued, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency
+
+TEST_P(StoreConformanceTest, ConcurrentWritersLoseAndDuplicateNothing) {
+  constexpr int kThreads = 8;
+  constexpr int kBatches = 10;
+  constexpr int kPerBatch = 20;
+  constexpr int kJobsPerThread = 10;
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  for (int i = 0; i < kThreads * kJobsPerThread; ++i) {
+    ASSERT_TRUE(jobs().CreateJob(NewJob(i % 3), 0).ok());
+  }
+  std::atomic<uint64_t> added{0};
+  std::atomic<int> errors{0};
+  absl::Mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<Measurement> batch;
+        for (int i = 0; i < kPerBatch; ++i) {
+          // Each thread's own measurements, plus one shared by every thread.
+          batch.push_back(M(relu, i % 2 ? "F|F" : "S|F", t * 1000 + b * 50 + i,
+                            absl::StrCat("t", t, "/b", b, "/", i)));
+        }
+        batch.push_back(M(relu, "S|S", 1, absl::StrCat("shared/", b)));
+        absl::StatusOr<uint64_t> n = profiles().AddMeasurements("h", batch);
+        if (n.ok()) {
+          added += *n;
+        } else {
+          ++errors;
+        }
+        absl::StatusOr<std::optional<v1::SolveJob>> job = jobs().ClaimNextJob();
+        if (!job.ok()) {
+          ++errors;
+        } else if (job->has_value()) {
+          absl::MutexLock lock(&mu);
+          claimed.push_back((*job)->id());
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  constexpr uint64_t kExpected = kThreads * kBatches * kPerBatch + kBatches;
+  EXPECT_EQ(added.load(), kExpected);
+  absl::StatusOr<HostClassInfo> info = profiles().GetHostClass("h");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->measurements, kExpected);
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kThreads * kBatches));
+  EXPECT_EQ(unique.size(), claimed.size());
+  JobFilter running;
+  running.state = v1::SolveJob::RUNNING;
+  running.page_size = 1000;
+  absl::StatusOr<JobPage> page = jobs().ListJobs(running);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->jobs.size(), claimed.size());
+}
+
+// Two stores on one file (a server and, say, a worker process): claims stay
+// atomic across connections.
+TEST_P(StoreConformanceTest, TwoOpenersClaimEachJobOnce) {
+  if (!GetParam().persistent) GTEST_SKIP() << "not a persistent backend";
+  absl::StatusOr<std::unique_ptr<Store>> other = GetParam().open(dir_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  constexpr int kJobs = 60;
+  for (int i = 0; i < kJobs; ++i) {
+    ASSERT_TRUE(jobs().CreateJob(NewJob(i % 4), 0).ok());
+  }
+  absl::Mutex mu;
+  std::vector<std::string> claimed;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    JobStore& store = t % 2 ? (*other)->jobs() : jobs();
+    threads.emplace_back([&] {
+      while (true) {
+        absl::StatusOr<std::optional<v1::SolveJob>> job = store.ClaimNextJob();
+        if (!job.ok()) {
+          ++errors;
+          return;
+        }
+        if (!job->has_value()) return;
+        absl::MutexLock lock(&mu);
+        claimed.push_back((*job)->id());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(unique.size(), claimed.size());
+}
+
+// ---------------------------------------------------------------------------
+// Persistence
+
+TEST_P(StoreConformanceTest, ReopenKeepsEverything) {
+  if (!GetParam().persistent) GTEST_SKIP() << "not a persistent backend";
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  ASSERT_TRUE(profiles()
+                  .AddMeasurements("h", {M(relu, "F|F", 10), M(relu, "F|F", 30),
+                                         M(relu, "F|F", 20)})
+                  .ok());
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok());
+  uint64_t version = Version("h");
+  absl::StatusOr<std::string> digest = store_->graphs().PutGraph(SmallGraph());
+  ASSERT_TRUE(digest.ok());
+  v1::Plan plan;
+  plan.set_graph_name("cached");
+  ASSERT_TRUE(store_->plans().PutPlan("key", plan).ok());
+  absl::StatusOr<v1::SolveJob> queued = jobs().CreateJob(NewJob(1), 0);
+  absl::StatusOr<v1::SolveJob> running = jobs().CreateJob(NewJob(5), 0);
+  ASSERT_TRUE(queued.ok() && running.ok());
+  ASSERT_TRUE(jobs().ClaimNextJob().ok());
+
+  Reopen();
+
+  absl::StatusOr<v1::Profile> reopened = profiles().GetProfile("h");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(DeterministicBytes(*reopened), DeterministicBytes(*profile));
+  EXPECT_EQ(Served(*reopened, relu, "F|F"), 20);
+  EXPECT_EQ(Version("h"), version);
+  // Re-uploading after a restart is still idempotent.
+  absl::StatusOr<uint64_t> again =
+      profiles().AddMeasurements("h", {M(relu, "F|F", 10)});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+  EXPECT_TRUE(store_->graphs().GetGraph(*digest).ok());
+  absl::StatusOr<v1::Plan> cached = store_->plans().GetPlan("key");
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(cached->graph_name(), "cached");
+
+  absl::StatusOr<v1::SolveJob> job = jobs().GetJob(running->id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::SolveJob::RUNNING);
+  absl::StatusOr<int> requeued = jobs().RequeueRunningJobs();
+  ASSERT_TRUE(requeued.ok());
+  EXPECT_EQ(*requeued, 1);
+  // Priority order survives: the higher-priority job first, then the other.
+  absl::StatusOr<std::optional<v1::SolveJob>> next = jobs().ClaimNextJob();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->id(), running->id());
+  next = jobs().ClaimNextJob();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->id(), queued->id());
+  // New jobs continue the sequence.
+  absl::StatusOr<v1::SolveJob> later = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(later.ok());
+  EXPECT_GT(later->sequence(), running->sequence());
+  EXPECT_NE(later->id(), running->id());
+}
+
+TEST_P(StoreConformanceTest, ReopenKeepsVersionsOfDeletedHostClasses) {
+  if (!GetParam().persistent) GTEST_SKIP() << "not a persistent backend";
+  MakeHost("h");
+  uint64_t version = Version("h");
+  ASSERT_TRUE(profiles().DeleteHostClass("h").ok());
+  Reopen();
+  MakeHost("h");
+  EXPECT_GT(Version("h"), version);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
+                         ::testing::ValuesIn(kBackends),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param.name;
+                         });
+
+// ---------------------------------------------------------------------------
+// SQLite specifics
+
+TEST(SqliteStoreTest, RejectsAFileThatIsNotADatabase) {
+  std::string path =
+      ::testing::TempDir() + "/autotm_not_a_db_" + std::to_string(getpid());
+  {
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs(
+        "this is not a database, just some text that is long enough\n"
+        "to fill a header page of a SQLite file and then some more.\n",
+        f);
+    fclose(f);
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+  std::filesystem::remove(path);
+}
+
+TEST(SqliteStoreTest, RejectsAnotherApplicationsDatabase) {
+  std::string dir =
+      ::testing::TempDir() + "/autotm_other_db_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/other.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t (x INTEGER)", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(store.status().message(), HasSubstr("not an autotm database"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SqliteStoreTest, UnopenablePathIsInternal) {
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      OpenSqliteStore("/nonexistent-dir/for/sure/autotm.db");
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+}
+
+}  // namespace
+}  // namespace autotm::server

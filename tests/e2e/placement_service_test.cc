@@ -1,0 +1,448 @@
+// End to end: the real autotm-server (with its autotm-solve-worker
+// processes) on 127.0.0.1:0 and the real autotm::Client. Upload -> plan ->
+// cache hit (byte-identical); cancel of queued and running jobs; priority
+// order; kill -9 and restart with queued jobs; the documented error codes.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "client/client.h"
+#include "client/proto_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solver/graph_model.h"
+#include "solver/testing/test_graphs.h"
+
+#ifndef AUTOTM_SERVER_BINARY
+#error "AUTOTM_SERVER_BINARY must name autotm-server"
+#endif
+
+namespace autotm {
+namespace {
+
+using ::autotm::solver::testing::FullTableProfile;
+using ::autotm::solver::testing::GraphBuilder;
+using ::autotm::solver::testing::MustGraph;
+using ::autotm::solver::testing::OptaneLikeTimeUs;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+std::string TestData(const std::string& name) {
+  const char* root = std::getenv("AUTOTM_SOURCE_DIR");
+  return absl::StrCat(root != nullptr ? root : ".", "/tests/testdata/", name);
+}
+
+// One autotm-server child process.
+class ServerProcess {
+ public:
+  ~ServerProcess() { Kill(SIGKILL); }
+
+  // Starts the server on 127.0.0.1:0 and waits for its "listening on" line.
+  void Start(const std::string& db, const std::vector<std::string>& extra) {
+    int out[2];
+    ASSERT_EQ(::pipe(out), 0);
+    std::vector<std::string> args = {
+        AUTOTM_SERVER_BINARY, "--listen", "127.0.0.1:0", "--db", db,
+        "--log-level",        "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::close(out[0]);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    char c;
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline && ::read(out[0], &c, 1) == 1) {
+      if (c == '\n') break;
+      line += c;
+    }
+    ::close(out[0]);
+    absl::string_view rest = line;
+    ASSERT_TRUE(absl::ConsumePrefix(&rest, "autotm-server listening on "))
+        << "server said: " << line;
+    address_ = std::string(rest);
+  }
+
+  void Kill(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string address_;
+};
+
+// A graph whose solve at a tiny gap runs for many seconds: long skip
+// connections, equal tensor sizes.
+v1::Graph HardGraph() {
+  GraphBuilder builder("hard");
+  builder.Tensor("t0", 4 * kMiB, v1::TENSOR_ROLE_INPUT);
+  const int kernels = 60;
+  for (int k = 1; k <= kernels; ++k) {
+    builder.Tensor(absl::StrCat("t", k), 4 * kMiB);
+  }
+  for (int k = 1; k <= kernels; ++k) {
+    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
+    for (int back : {3, 7, 13}) {
+      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
+    }
+    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
+  }
+  return builder.graph();
+}
+
+v1::Profile HardProfile(const v1::Graph& graph) {
+  solver::GraphModel model = MustGraph(graph);
+  v1::Profile profile = FullTableProfile(model, [&](int k, uint64_t mask) {
+    return OptaneLikeTimeUs(100.0 + 10 * k, model.kernel(k).num_inputs, mask);
+  });
+  profile.mutable_host_class()->set_name("hard-host");
+  return profile;
+}
+
+class PlacementServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = absl::StrCat(
+        ::testing::TempDir(), "/placement_e2e_", ::getpid(), "_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
+    ::unlink(db_.c_str());
+    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.graph.json"),
+                                          &cnn_graph_)
+                    .ok());
+    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
+                                          &cnn_profile_)
+                    .ok());
+    hard_graph_ = HardGraph();
+  }
+
+  void StartServer(const std::vector<std::string>& extra = {}) {
+    server_ = std::make_unique<ServerProcess>();
+    ASSERT_NO_FATAL_FAILURE(server_->Start(db_, extra));
+    ClientOptions options;
+    options.address = server_->address();
+    options.deadline = absl::Seconds(20);
+    auto client = Client::Connect(options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+  }
+
+  void UploadProfiles() {
+    auto cnn = client_->UploadProfile(cnn_profile_);
+    ASSERT_TRUE(cnn.ok()) << cnn.status();
+    auto hard = client_->UploadProfile(HardProfile(hard_graph_));
+    ASSERT_TRUE(hard.ok()) << hard.status();
+  }
+
+  // A long-running job: the hard graph at a tiny gap.
+  v1::CreateSolveJobRequest HardJob(uint64_t budget, double time_limit = 60,
+                                    int priority = 0) {
+    v1::CreateSolveJobRequest request;
+    *request.mutable_graph()->mutable_inline_graph() = hard_graph_;
+    request.set_host_class("hard-host");
+    request.add_budgets_bytes(budget);
+    request.mutable_parameters()->set_time_limit_seconds(time_limit);
+    request.mutable_parameters()->set_relative_gap(1e-9);
+    request.set_priority(priority);
+    return request;
+  }
+
+  v1::CreateSolveJobRequest CnnJob(uint64_t budget, int priority = 0) {
+    v1::CreateSolveJobRequest request;
+    *request.mutable_graph()->mutable_inline_graph() = cnn_graph_;
+    request.set_host_class(cnn_profile_.host_class().name());
+    request.add_budgets_bytes(budget);
+    request.set_priority(priority);
+    return request;
+  }
+
+  v1::SolveJob WaitFinal(const std::string& id, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    v1::SolveJob job;
+    while (absl::Now() < deadline) {
+      auto got = client_->GetSolveJob(id);
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (!got.ok()) return job;
+      job = *got;
+      if (job.state() >= v1::SolveJob::SUCCEEDED) return job;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "job " << id << " not final after " << timeout;
+    return job;
+  }
+
+  void WaitRunning(const std::string& id) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      auto got = client_->GetSolveJob(id);
+      ASSERT_TRUE(got.ok());
+      if (got->state() == v1::SolveJob::RUNNING && got->incumbent_us() > 0) {
+        return;
+      }
+      ASSERT_EQ(got->state() <= v1::SolveJob::RUNNING, true)
+          << "job ended before it could be observed running: " << got->error();
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    FAIL() << "job " << id << " never ran with an incumbent";
+  }
+
+  uint64_t HardBudget() const {
+    return MustGraph(hard_graph_).PeakLiveBytes() / 3;
+  }
+
+  std::string db_;
+  v1::Graph cnn_graph_;
+  v1::Profile cnn_profile_;
+  v1::Graph hard_graph_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(PlacementServiceTest, UploadPlanThenCacheHitIsByteIdentical) {
+  StartServer();
+  UploadProfiles();
+  const std::string host = cnn_profile_.host_class().name();
+  const uint64_t budget = MustGraph(cnn_graph_).PeakLiveBytes() / 2;
+  Client::PlanOptions lookup;
+  lookup.solve_if_missing = false;
+  EXPECT_EQ(client_->GetPlan(cnn_graph_, host, budget, lookup).status().code(),
+            absl::StatusCode::kNotFound);
+
+  Client::PlanOptions solve;
+  solve.deadline = absl::Seconds(60);
+  auto first = client_->GetPlan(cnn_graph_, host, budget, solve);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->budget_bytes(), budget);
+  EXPECT_NE(first->stats().termination(), v1::TERMINATION_CANCELLED);
+
+  const absl::Time start = absl::Now();
+  auto cached = client_->GetPlan(cnn_graph_, host, budget, lookup);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  auto again = client_->GetPlan(cnn_graph_, host, budget, solve);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(cached->SerializeAsString(), first->SerializeAsString());
+  EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+
+  // A job over several budgets records one plan key per budget, the first
+  // of which is the plan above.
+  auto job = client_->CreateSolveJob(CnnJob(budget));
+  ASSERT_TRUE(job.ok()) << job.status();
+  v1::SolveJob done = WaitFinal(job->id(), absl::Seconds(60));
+  EXPECT_EQ(done.state(), v1::SolveJob::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.plan_keys_size(), 1);
+}
+
+TEST_F(PlacementServiceTest, CancelQueuedAndRunningJobs) {
+  StartServer({"--workers", "1"});
+  UploadProfiles();
+  auto running = client_->CreateSolveJob(HardJob(HardBudget()));
+  ASSERT_TRUE(running.ok()) << running.status();
+  auto queued = client_->CreateSolveJob(CnnJob(8 * kMiB));
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  ASSERT_NO_FATAL_FAILURE(WaitRunning(running->id()));
+
+  auto cancelled_queued = client_->CancelSolveJob(queued->id());
+  ASSERT_TRUE(cancelled_queued.ok());
+  EXPECT_EQ(cancelled_queued->state(), v1::SolveJob::CANCELLED);
+
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(client_->CancelSolveJob(running->id()).ok());
+  v1::SolveJob done = WaitFinal(running->id(), absl::Seconds(10));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(done.state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(done.plan_keys_size(), 1) << "the best plan so far is kept";
+
+  v1::SolveJob never_ran = *client_->GetSolveJob(queued->id());
+  EXPECT_EQ(never_ran.state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(never_ran.start_time_us(), 0);
+  // Cancelling a finished job changes nothing.
+  EXPECT_EQ(client_->CancelSolveJob(running->id())->state(),
+            v1::SolveJob::CANCELLED);
+}
+
+TEST_F(PlacementServiceTest, HigherPriorityRunsFirstFifoWithin) {
+  StartServer({"--workers", "1"});
+  UploadProfiles();
+  auto blocker = client_->CreateSolveJob(HardJob(HardBudget()));
+  ASSERT_TRUE(blocker.ok());
+  ASSERT_NO_FATAL_FAILURE(WaitRunning(blocker->id()));
+  const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
+  std::string low = client_->CreateSolveJob(CnnJob(peak / 2, 0))->id();
+  std::string high1 = client_->CreateSolveJob(CnnJob(peak / 3, 7))->id();
+  std::string high2 = client_->CreateSolveJob(CnnJob(peak / 4, 7))->id();
+  ASSERT_TRUE(client_->CancelSolveJob(blocker->id()).ok());
+  const int64_t t_low = WaitFinal(low, absl::Seconds(120)).start_time_us();
+  const int64_t t_high1 = WaitFinal(high1, absl::Seconds(5)).start_time_us();
+  const int64_t t_high2 = WaitFinal(high2, absl::Seconds(5)).start_time_us();
+  EXPECT_LT(t_high1, t_high2);
+  EXPECT_LT(t_high2, t_low);
+}
+
+TEST_F(PlacementServiceTest, JobsSurviveKill9AndRestart) {
+  StartServer({"--workers", "1"});
+  UploadProfiles();
+  const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
+  auto running = client_->CreateSolveJob(HardJob(HardBudget(), 2));
+  ASSERT_TRUE(running.ok());
+  std::vector<std::string> ids = {running->id()};
+  for (uint64_t budget : {peak / 2, peak / 3}) {
+    auto job = client_->CreateSolveJob(CnnJob(budget));
+    ASSERT_TRUE(job.ok());
+    ids.push_back(job->id());
+  }
+  ASSERT_NO_FATAL_FAILURE(WaitRunning(running->id()));
+  server_->Kill(SIGKILL);
+
+  StartServer({"--workers", "1"});
+  for (const std::string& id : ids) {
+    v1::SolveJob done = WaitFinal(id, absl::Seconds(60));
+    EXPECT_EQ(done.state(), v1::SolveJob::SUCCEEDED)
+        << id << ": " << done.error();
+  }
+  auto host = client_->GetHostClass(cnn_profile_.host_class().name());
+  EXPECT_TRUE(host.ok()) << "profile lost: " << host.status();
+}
+
+TEST_F(PlacementServiceTest, PlanGraphWithShortDeadlineReturnsBestPlan) {
+  StartServer();
+  UploadProfiles();
+  v1::PlanGraphRequest request;
+  *request.mutable_graph()->mutable_inline_graph() = hard_graph_;
+  request.set_host_class("hard-host");
+  request.set_budget_bytes(HardBudget());
+  request.mutable_parameters()->set_time_limit_seconds(60);
+  request.mutable_parameters()->set_relative_gap(1e-9);
+  const absl::Time start = absl::Now();
+  auto plan = client_->PlanGraph(request, absl::Seconds(5));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5.5));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->stats().termination(), v1::TERMINATION_CANCELLED);
+  EXPECT_GT(plan->stats().relative_gap(), 0);
+}
+
+TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
+  StartServer({"--workers", "1", "--max-queued", "1"});
+  UploadProfiles();
+  const std::string host = cnn_profile_.host_class().name();
+
+  v1::CreateSolveJobRequest no_graph = CnnJob(8 * kMiB);
+  no_graph.clear_graph();
+  EXPECT_EQ(client_->CreateSolveJob(no_graph).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  v1::CreateSolveJobRequest no_budget = CnnJob(8 * kMiB);
+  no_budget.clear_budgets_bytes();
+  EXPECT_EQ(client_->CreateSolveJob(no_budget).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  v1::CreateSolveJobRequest bad_graph;
+  ASSERT_TRUE(client::ReadProtoJsonFile(
+                  TestData("bad_unknown_tensor.graph.json"),
+                  bad_graph.mutable_graph()->mutable_inline_graph())
+                  .ok());
+  bad_graph.set_host_class(host);
+  bad_graph.add_budgets_bytes(8 * kMiB);
+  EXPECT_EQ(client_->CreateSolveJob(bad_graph).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  v1::CreateSolveJobRequest bad_gap = CnnJob(8 * kMiB);
+  bad_gap.mutable_parameters()->set_relative_gap(2);
+  EXPECT_EQ(client_->CreateSolveJob(bad_gap).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  v1::CreateSolveJobRequest unknown_host = CnnJob(8 * kMiB);
+  unknown_host.set_host_class("no-such-host");
+  EXPECT_EQ(client_->CreateSolveJob(unknown_host).status().code(),
+            absl::StatusCode::kNotFound);
+
+  v1::CreateSolveJobRequest unknown_digest = CnnJob(8 * kMiB);
+  unknown_digest.mutable_graph()->set_digest(
+      absl::StrCat("sha256:", std::string(64, '0')));
+  EXPECT_EQ(client_->CreateSolveJob(unknown_digest).status().code(),
+            absl::StatusCode::kNotFound);
+
+  // The cnn graph against the hard graph's profile: nothing covered.
+  v1::CreateSolveJobRequest uncovered = CnnJob(8 * kMiB);
+  uncovered.set_host_class("hard-host");
+  auto missing = client_->CreateSolveJob(uncovered);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.status().message(), HasSubstr("conv2d"));
+
+  EXPECT_EQ(client_->GetSolveJob("job-nope").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->CancelSolveJob("job-nope").status().code(),
+            absl::StatusCode::kNotFound);
+  v1::ListSolveJobsRequest bad_page;
+  bad_page.set_page_size(-1);
+  EXPECT_EQ(client_->ListSolveJobs(bad_page).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Full queue: one running, one queued, the next is refused.
+  auto running = client_->CreateSolveJob(HardJob(HardBudget()));
+  ASSERT_TRUE(running.ok());
+  ASSERT_NO_FATAL_FAILURE(WaitRunning(running->id()));
+  ASSERT_TRUE(client_->CreateSolveJob(CnnJob(8 * kMiB)).ok());
+  EXPECT_EQ(client_->CreateSolveJob(CnnJob(9 * kMiB)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+
+  // PlanGraph that finds nothing within a very short deadline.
+  v1::PlanGraphRequest hurry;
+  *hurry.mutable_graph()->mutable_inline_graph() = cnn_graph_;
+  hurry.set_host_class(host);
+  hurry.set_budget_bytes(10 * kMiB);
+  EXPECT_EQ(client_->PlanGraph(hurry, absl::Milliseconds(300)).status().code(),
+            absl::StatusCode::kResourceExhausted)
+      << "the queue is still full";
+  ASSERT_TRUE(client_->CancelSolveJob(running->id()).ok());
+  absl::SleepFor(absl::Milliseconds(300));  // let the queue drain
+  v1::PlanGraphRequest hard;
+  *hard.mutable_graph()->mutable_inline_graph() = hard_graph_;
+  hard.set_host_class("hard-host");
+  hard.set_budget_bytes(HardBudget() + 4096);
+  hard.mutable_parameters()->set_relative_gap(1e-9);
+  EXPECT_EQ(client_->PlanGraph(hard, absl::Milliseconds(300)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+
+  // Watch streams until final; an unknown id is NOT_FOUND.
+  std::vector<v1::SolveJob> updates;
+  auto watched = client_->WatchSolveJob(
+      running->id(), [&](const v1::SolveJob& job) { updates.push_back(job); },
+      absl::Seconds(10));
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_EQ(watched->state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(client_->WatchSolveJob("job-nope", nullptr, absl::Seconds(5))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace autotm
