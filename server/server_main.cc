@@ -157,10 +157,9 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_grace_s);
   health->Shutdown();  // health checks answer NOT_SERVING from now on
-  const auto deadline =
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(
-          static_cast<int64_t>(options.shutdown_grace_s * 1000));
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(
+                            options.shutdown_grace_s * 1000));
   server->Shutdown(deadline);
   server->Wait();
   runner.Stop();  // running jobs go back to QUEUED for the next start
@@ -193,6 +192,8 @@ int Main(int argc, char** argv) {
       "autotm-server");
   app.set_version_flag("--version",
                        absl::StrCat("autotm-server ", AUTOTM_VERSION));
+  // A misspelled key in the config file is an error, not silently ignored.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_config("--config", "",
                  "Read flags from FILE: `key = value` lines with the long "
                  "flag names as keys; flags given here override the file")

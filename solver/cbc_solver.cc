@@ -461,6 +461,12 @@ class CbcBackend final : public Solver {
 absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
                                               const SolveParams& params) {
   if (absl::Status status = ValidateModel(model); !status.ok()) return status;
+  if (!params.initial_solution.empty() &&
+      static_cast<int>(params.initial_solution.size()) != model.num_columns()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_solution has ", params.initial_solution.size(),
+                     " values for ", model.num_columns(), " columns"));
+  }
   if (!(params.time_limit_seconds >= 0)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "time_limit_seconds %g is negative", params.time_limit_seconds));
@@ -573,6 +579,18 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   CbcSolverUsefulData data;
   CbcMain0(cbc, data);
   data.noPrinting_ = true;
+  if (!params.initial_solution.empty()) {
+    // CBC matches MIP-start values by column name; without names set, a
+    // column is called "C%07d" (cbc.md §4). All integer columns are given,
+    // zeros included, so that none is left free.
+    std::vector<std::pair<std::string, double>> start;
+    start.reserve(integer_columns.size());
+    for (int j : integer_columns) {
+      start.emplace_back(lp.getColName(j),
+                         std::round(params.initial_solution[j]));
+    }
+    cbc.setMIPStart(start);
+  }
   // A library must not take over the process's SIGINT.
   data.useSignalHandler_ = false;
 

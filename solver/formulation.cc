@@ -49,6 +49,7 @@ class FormulationBuilder {
     for (int t = 0; t < graph_.num_tensors(); ++t) {
       if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) AddTensorFlow(t);
     }
+    out_.config_columns_.assign(graph_.num_kernels(), {});
     for (int k = 0; k < graph_.num_kernels(); ++k) AddKernelCost(k);
     AddCapacityRows();
     return absl::OkStatus();
@@ -439,6 +440,7 @@ class FormulationBuilder {
       y[c] = m.AddBinary(0);
       rho.emplace_back(y[c], options[c].time_us);
       terms.emplace_back(y[c], 1);
+      out_.config_columns_[k].emplace_back(options[c].mask, y[c]);
     }
     m.AddRow(1, 1, terms);
     for (const auto& [t, p] : free_operands) {
@@ -588,6 +590,109 @@ std::vector<TensorSchedule> Formulation::Decode(
     }
   }
   return schedule;
+}
+
+absl::StatusOr<std::vector<double>> Formulation::Encode(
+    const std::vector<TensorSchedule>& schedule) const {
+  if (static_cast<int>(schedule.size()) != graph_->num_tensors()) {
+    return absl::InvalidArgumentError("schedule size differs from the graph");
+  }
+  std::vector<double> values(model_.num_columns(), 0.0);
+  auto set = [&](int column) {
+    if (column >= 0) values[column] = 1;
+  };
+  const std::vector<std::vector<v1::Tier>> tiers =
+      TiersOverTime(*graph_, schedule);
+  for (int t = 0; t < graph_->num_tensors(); ++t) {
+    if (fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+    const TensorFlow& flow = flows_[t];
+    const TensorSchedule& entry = schedule[t];
+    if (flow.static_fast >= 0) {
+      if (!entry.moves.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", graph_->tensor(t).id, "' moves in a static plan"));
+      }
+      if (entry.creation_tier == v1::TIER_FAST) set(flow.static_fast);
+      continue;
+    }
+    // Walk the flow graph along the schedule's moves, which must all sit at
+    // decision points.
+    enum class State {
+      kF1,
+      kF2,
+      kS
+    } state = entry.creation_tier == v1::TIER_FAST ? State::kF1 : State::kS;
+    set(state == State::kF1 ? flow.source_f1 : flow.source_s);
+    size_t next = 0;
+    for (size_t g = 0; g < flow.gadgets.size(); ++g) {
+      const int kernel = flow.gadgets[g];
+      if (next < entry.moves.size() && entry.moves[next].kernel < kernel) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", graph_->tensor(t).id, "' moves at kernel #",
+            entry.moves[next].kernel, ", which is no decision point"));
+      }
+      bool to_fast = false, to_slow = false;
+      for (; next < entry.moves.size() && entry.moves[next].kernel == kernel;
+           ++next) {
+        (entry.moves[next].direction == v1::MOVE_DIRECTION_TO_FAST ? to_fast
+                                                                   : to_slow) =
+            true;
+      }
+      if (to_fast && state == State::kS) {
+        if (flow.reads[g] < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("tensor '", graph_->tensor(t).id,
+                           "' cannot move to fast at its "
+                           "creation"));
+        }
+        set(flow.reads[g]);
+        state = State::kF2;
+      }
+      const Interval& in = flow.intervals[g];
+      if (to_slow && state == State::kF1 && in.f1_s >= 0) {
+        set(in.f1_s);
+        state = State::kS;
+      } else if (to_slow && state == State::kF2 && in.f2_s >= 0) {
+        set(in.f2_s);
+        state = State::kS;
+      } else {
+        set(state == State::kF1   ? in.f1_f1
+            : state == State::kF2 ? in.f2_f2
+                                  : in.s_s);
+      }
+    }
+    if (next < entry.moves.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", graph_->tensor(t).id,
+                       "' moves after its last decision "
+                       "point"));
+    }
+  }
+  for (int k = 0; k < graph_->num_kernels(); ++k) {
+    if (config_columns_[k].empty()) continue;
+    const KernelInfo& kernel = graph_->kernel(k);
+    ConfigMask mask = 0;
+    for (size_t p = 0; p < kernel.operands.size(); ++p) {
+      const int t = kernel.operands[p];
+      if (tiers[t][k - graph_->tensor(t).first_live] == v1::TIER_SLOW) {
+        mask |= ConfigMask{1} << p;
+      }
+    }
+    bool found = false;
+    for (const auto& [option, column] : config_columns_[k]) {
+      if (option == mask) {
+        set(column);
+        found = true;
+      }
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kernel #", k, " '", kernel.id, "' would run in configuration ",
+          FormatConfig(mask, kernel.num_inputs, kernel.num_outputs),
+          ", which it cannot choose"));
+    }
+  }
+  return values;
 }
 
 }  // namespace autotm::solver

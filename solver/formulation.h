@@ -90,6 +90,14 @@ class Formulation {
   // per tensor, ready for AssemblePlan.
   std::vector<TensorSchedule> Decode(const std::vector<double>& values) const;
 
+  // The inverse: values of the integer columns of model() that represent
+  // `schedule` (continuous columns are left 0, to be re-solved), for use as
+  // a solver's starting solution. InvalidArgument when the schedule has a
+  // move where this formulation has no decision point, or puts a kernel in
+  // a configuration it cannot choose. Does not check capacity.
+  absl::StatusOr<std::vector<double>> Encode(
+      const std::vector<TensorSchedule>& schedule) const;
+
  private:
   // Columns of one free tensor's flow graph (-1 where an edge does not exist).
   struct Interval {
@@ -113,6 +121,9 @@ class Formulation {
   // Tier of tensors that carry no variables, else TIER_UNSPECIFIED.
   std::vector<v1::Tier> fixed_tier_;
   std::vector<TensorFlow> flows_;
+  // Per kernel with configuration variables: (full configuration mask,
+  // column) of each usable configuration.
+  std::vector<std::vector<std::pair<ConfigMask, int>>> config_columns_;
   std::optional<std::string> infeasible_;
 
   friend class FormulationBuilder;

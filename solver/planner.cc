@@ -1,6 +1,7 @@
 #include "solver/planner.h"
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,9 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   constexpr int kMaxAllocationRounds = 12;
   constexpr int kTightenRadius = 10;
   std::vector<uint64_t> limits(graph.num_kernels(), options.budget_bytes);
+  // Models at least this large get a starting solution (see below).
+  constexpr int kWarmStartMinColumns = 20000;
+  std::optional<v1::Plan> first_touch;
   PlanOutcome outcome;
   v1::SolverStats& stats = outcome.stats;
   stats.set_solver(solver->name());
@@ -168,6 +172,28 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     }
 
     SolveParams params;
+    // On large models CBC may find no solution at all before the limit
+    // (its feasibility pump alone can take minutes); start it from the
+    // first-touch plan, which is valid for every variant. On small ones its
+    // own heuristics do better without a start (cbc.md §4).
+    if (model.num_columns() >= kWarmStartMinColumns) {
+      if (!first_touch.has_value()) {
+        AUTOTM_ASSIGN_OR_RETURN(
+            PlanOutcome baseline,
+            RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH,
+                        options.budget_bytes, options.alignment_bytes));
+        first_touch = std::move(baseline.plan);
+        if (!first_touch.has_value()) first_touch.emplace();  // none: empty
+      }
+      if (first_touch->tensors_size() == graph.num_tensors()) {
+        std::vector<TensorSchedule> start(graph.num_tensors());
+        for (int t = 0; t < graph.num_tensors(); ++t) {
+          start[t].creation_tier = first_touch->tensors(t).creation_tier();
+        }
+        absl::StatusOr<std::vector<double>> values = formulation.Encode(start);
+        if (values.ok()) params.initial_solution = *std::move(values);
+      }
+    }
     params.time_limit_seconds =
         std::max(0.5, options.time_limit_seconds -
                           absl::ToDoubleSeconds(absl::Now() - start));

@@ -48,6 +48,12 @@ struct SolveParams {
   // Called from the solving thread (or its workers) with progress, at most
   // about once a second plus once per new incumbent. Keep it cheap.
   std::function<void(const SolveProgress&)> on_progress;
+  // Optional feasible solution to start from (one value per column; the
+  // integer columns are what counts, continuous ones are re-solved). It
+  // guarantees an incumbent on models too large for the solver to find one
+  // in time, but can steer the search away from its own heuristics, so
+  // pass it where finding any solution is the problem. Empty: none.
+  std::vector<double> initial_solution;
 };
 
 struct SolveResult {

@@ -331,6 +331,14 @@ class Bench {
   int failures_ = 0;
 };
 
+// Whether the cell counts in geomeans and comparisons: a plan the method
+// itself produced (not the planner's heuristic fallback for an ILP that found
+// nothing in time).
+bool Counts(const Cell& c) {
+  return c.has_plan &&
+         !(IsIlp(c.method) && c.termination == v1::TERMINATION_HEURISTIC);
+}
+
 std::string SlowdownText(const Cell& c) {
   if (c.verified == "ERROR") return "ERROR";
   if (!c.has_plan) {
@@ -681,7 +689,7 @@ int RunPaper(const Flags& flags) {
         const Cell* c = find(model, r.label, method);
         row.push_back(c == nullptr ? "" : SlowdownText(*c));
         if (r.kind == Ratio::kRatio) {
-          if (c != nullptr && c->has_plan) {
+          if (c != nullptr && Counts(*c)) {
             mids.push_back(c->slowdown);
           } else {
             mids_complete = false;
@@ -708,7 +716,7 @@ int RunPaper(const Flags& flags) {
       std::vector<double> values;
       for (const std::string& model : models) {
         const Cell* c = find(model, r.label, method);
-        if (c != nullptr && c->has_plan) values.push_back(c->slowdown);
+        if (c != nullptr && Counts(*c)) values.push_back(c->slowdown);
       }
       const bool complete = values.size() == models.size();
       std::optional<double> g = GeometricMean(values);
@@ -736,7 +744,8 @@ int RunPaper(const Flags& flags) {
   std::printf(
       "DRAM budget = aligned peak / (r+1) at r:1; pmm = 0; dram = 1.5 x "
       "peak. ILP limit %g s (async %g s), gap %g. '*' = stopped at the time "
-      "limit, 'h' = ILP found no plan in time (planner's heuristic fallback), "
+      "limit, 'h' = ILP found no plan in time (planner's heuristic fallback; "
+      "not in geomeans), "
       "'infeas' = no plan fits, 'no-sol' = no plan in time.\n"
       "geomean rows: over the %zu model(s) per column; '%s' column: over the "
       "r:1 ratios.\n\n",
@@ -829,10 +838,10 @@ int RunPaper(const Flags& flags) {
       if (rich.method == v1::METHOD_ASYNCHRONOUS) {
         poorer = v1::METHOD_SYNCHRONOUS;
       }
-      if (poorer == v1::METHOD_UNSPECIFIED || !rich.has_plan) continue;
+      if (poorer == v1::METHOD_UNSPECIFIED || !Counts(rich)) continue;
       for (const Cell& poor : set) {
         if (poor.method != poorer || poor.model != rich.model ||
-            poor.ratio != rich.ratio || !poor.has_plan) {
+            poor.ratio != rich.ratio || !Counts(poor)) {
           continue;
         }
         if (rich.slowdown > poor.slowdown * (1 + flags.gap) + 1e-9) {

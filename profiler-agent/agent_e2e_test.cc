@@ -1,0 +1,230 @@
+// Runs the real autotm-agent binary on tiny graphs with a DRAM tier
+// (numa:0) and a file-backed emulated tier, and checks that the profile it
+// writes is a valid solver::ProfileModel covering the graph. Never asserts
+// that one tier is slower: on this host both are DRAM.
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/profile.pb.h"
+#include "client/proto_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+
+namespace autotm {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::OperandSpec* Spec(v1::OperandSpec* s, std::vector<int64_t> dims) {
+  for (int64_t d : dims) s->add_dims(d);
+  s->set_dtype(v1::DATA_TYPE_F32);
+  return s;
+}
+
+int64_t Bytes(const std::vector<int64_t>& dims) {
+  int64_t n = 4;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+class GraphWriter {
+ public:
+  void Tensor(const std::string& id, std::vector<int64_t> dims,
+              v1::TensorRole role) {
+    v1::Tensor* t = graph_.add_tensors();
+    t->set_id(id);
+    t->set_size_bytes(Bytes(dims));
+    t->set_role(role);
+    dims_[id] = dims;
+  }
+  void Kernel(const std::string& id, const std::string& op,
+              std::vector<std::string> in, std::vector<std::string> out,
+              std::map<std::string, std::string> attrs = {}) {
+    v1::Kernel* k = graph_.add_kernels();
+    k->set_id(id);
+    k->set_op(op);
+    k->mutable_signature()->set_op(op);
+    for (auto& t : in) {
+      k->add_inputs(t);
+      Spec(k->mutable_signature()->add_inputs(), dims_[t]);
+    }
+    for (auto& t : out) {
+      k->add_outputs(t);
+      Spec(k->mutable_signature()->add_outputs(), dims_[t]);
+    }
+    for (auto& [a, v] : attrs)
+      (*k->mutable_signature()->mutable_attributes())[a] = v;
+  }
+  v1::Graph graph_;
+  std::map<std::string, std::vector<int64_t>> dims_;
+};
+
+v1::Graph TinyGraph(bool with_unsupported) {
+  GraphWriter g;
+  g.graph_.set_name("agent-e2e");
+  const auto act = v1::TENSOR_ROLE_ACTIVATION;
+  g.Tensor("x", {2, 3, 8, 8}, v1::TENSOR_ROLE_INPUT);
+  g.Tensor("w", {4, 3, 3, 3}, v1::TENSOR_ROLE_WEIGHT);
+  g.Tensor("y", {2, 4, 8, 8}, act);
+  g.Tensor("r", {2, 4, 8, 8}, act);
+  g.Tensor("s", {2, 4, 8, 8}, act);
+  g.Tensor("r2", {2, 4, 8, 8}, act);
+  g.Kernel("conv", "conv2d_fwd", {"x", "w"}, {"y"},
+           {{"kernel", "3x3"}, {"stride", "1"}, {"pad", "1"}});
+  g.Kernel("relu", "relu_fwd", {"y"}, {"r"});
+  g.Kernel("add", "add", {"r", "y"}, {"s"});
+  g.Kernel("relu2", "relu_fwd", {"s"}, {"r2"});  // same signature as relu
+  if (with_unsupported) {
+    g.Tensor("f", {2, 4, 8, 8}, act);
+    g.Kernel("fft", "fft_fwd", {"r2"}, {"f"});
+  }
+  return g.graph_;
+}
+
+class AgentE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/agent_e2e_XXXXXX";
+    ASSERT_NE(mkdtemp(dir_.data()), nullptr);
+    slow_dir_ = dir_ + "/slowtier";
+    ASSERT_EQ(mkdir(slow_dir_.c_str(), 0700), 0);
+  }
+  // Runs the agent; returns its exit status, stderr in *log.
+  int RunAgent(const std::string& args, std::string* log) {
+    const std::string log_path = dir_ + "/agent.log";
+    const std::string cmd = absl::StrCat(
+        AUTOTM_AGENT_BINARY, " profile --fast numa:0 --slow file:", slow_dir_,
+        " --warmup 1 --min-reps 3 --max-reps 5 --copy-mib 4 ", args, " 2>",
+        log_path);
+    const int rc = std::system(cmd.c_str());
+    std::ifstream in(log_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    *log = text.str();
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  }
+  std::string dir_, slow_dir_;
+};
+
+TEST_F(AgentE2eTest, ProfileRoundTripsAndCoversTheGraph) {
+  const std::string graph_path = dir_ + "/g.graph.json";
+  const std::string out = dir_ + "/g.profile.json";
+  const v1::Graph graph = TinyGraph(false);
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, graph).ok());
+  std::string log;
+  ASSERT_EQ(
+      RunAgent(absl::StrCat("--graph ", graph_path, " --out ", out,
+                            " --host-class e2e --cache ", dir_, "/cache.json"),
+               &log),
+      0)
+      << log;
+  EXPECT_THAT(log, HasSubstr("file-backed emulated tier"));
+  EXPECT_THAT(log, HasSubstr("3 measured, 0 from cache"));
+
+  v1::Profile profile;
+  ASSERT_TRUE(client::ReadProtoJsonFile(out, &profile).ok());
+  auto model = solver::ProfileModel::Create(profile);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto graph_model = solver::GraphModel::Create(graph);
+  ASSERT_TRUE(graph_model.ok());
+  EXPECT_TRUE(solver::CheckCoverage(*graph_model, *model).ok());
+  EXPECT_EQ(model->num_kernels(), 3);  // the two relus share a signature
+  EXPECT_EQ(profile.host_class().name(), "e2e");
+  EXPECT_THAT(profile.host_class().fingerprint(), HasSubstr("onednn=2."));
+  EXPECT_THAT(profile.host_class().slow_tier_name(),
+              HasSubstr("file-backed emulated"));
+  // Full tables: conv (x,w|y) has 8 configurations, every one measured.
+  for (const v1::KernelProfile& k : profile.kernels()) {
+    const int n = k.signature().inputs_size() + k.signature().outputs_size();
+    EXPECT_EQ(k.configs_size(), 1 << n) << k.signature().op();
+    for (const v1::ConfigTiming& c : k.configs()) {
+      EXPECT_GT(c.time_us(), 0);
+      EXPECT_GE(c.repetitions(), 3u);
+    }
+  }
+
+  // A second run resumes from the cache and measures nothing again.
+  ASSERT_EQ(
+      RunAgent(absl::StrCat("--graph ", graph_path, " --out ", out,
+                            " --host-class e2e --cache ", dir_, "/cache.json"),
+               &log),
+      0)
+      << log;
+  EXPECT_THAT(log, HasSubstr("0 measured, 3 from cache"));
+}
+
+TEST_F(AgentE2eTest, SeparableWhenConfigsExceedTheCap) {
+  const std::string graph_path = dir_ + "/g.graph.json";
+  const std::string out = dir_ + "/g.profile.json";
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, TinyGraph(false)).ok());
+  std::string log;
+  ASSERT_EQ(RunAgent(absl::StrCat("--graph ", graph_path, " --out ", out,
+                                  " --max-configs 4 --quiet"),
+                     &log),
+            0)
+      << log;
+  v1::Profile profile;
+  ASSERT_TRUE(client::ReadProtoJsonFile(out, &profile).ok());
+  ASSERT_TRUE(solver::ProfileModel::Create(profile).ok());
+  for (const v1::KernelProfile& k : profile.kernels()) {
+    const int n = k.signature().inputs_size() + k.signature().outputs_size();
+    if (n == 3) {  // conv and add: 8 > 4 configurations
+      EXPECT_TRUE(k.has_separable()) << k.signature().op();
+      EXPECT_EQ(k.separable().input_slow_penalty_us_size(), 2);
+    } else {
+      EXPECT_EQ(k.configs_size(), 4);
+    }
+  }
+}
+
+TEST_F(AgentE2eTest, UnsupportedOpsAreListedNotSkipped) {
+  const std::string graph_path = dir_ + "/g.graph.json";
+  const std::string out = dir_ + "/g.profile.json";
+  const v1::Graph graph = TinyGraph(true);
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, graph).ok());
+  std::string log;
+  EXPECT_EQ(
+      RunAgent(absl::StrCat("--graph ", graph_path, " --out ", out, " --quiet"),
+               &log),
+      3)
+      << log;
+  EXPECT_THAT(log, HasSubstr("NOT MEASURED"));
+  EXPECT_THAT(log, HasSubstr("fft_fwd"));
+  v1::Profile profile;
+  ASSERT_TRUE(client::ReadProtoJsonFile(out, &profile).ok());
+  auto model = solver::ProfileModel::Create(profile);
+  ASSERT_TRUE(model.ok());
+  auto graph_model = solver::GraphModel::Create(graph);
+  ASSERT_TRUE(graph_model.ok());
+  const absl::Status coverage = solver::CheckCoverage(*graph_model, *model);
+  EXPECT_EQ(coverage.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(coverage.message(), HasSubstr("fft_fwd"));
+}
+
+TEST_F(AgentE2eTest, MissingNumaNodeIsRefused) {
+  const std::string graph_path = dir_ + "/g.graph.json";
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, TinyGraph(false)).ok());
+  const std::string cmd2 = absl::StrCat(
+      AUTOTM_AGENT_BINARY, " profile --graph ", graph_path,
+      " --fast numa:0 --slow numa:63 --out ", dir_, "/x.json 2>", dir_, "/log");
+  const int rc = std::system(cmd2.c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 1);
+  std::ifstream in(dir_ + "/log");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("NUMA node 63 does not exist"));
+}
+
+}  // namespace
+}  // namespace autotm

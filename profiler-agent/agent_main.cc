@@ -1,0 +1,249 @@
+// autotm-agent: measures kernel timings and copy bandwidths on this host's
+// two memory tiers with real oneDNN kernels and writes and/or uploads the
+// profile autotm's planner needs. Flags are read here only and copied into
+// agent::ProfilerOptions.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/client.h"
+#include "client/proto_json.h"
+#include "profiler-agent/kernels.h"
+#include "profiler-agent/profiler.h"
+#include "profiler-agent/tier.h"
+
+namespace {
+
+constexpr char kDescription[] =
+    R"(autotm-agent: profiles a training graph's kernels on two memory tiers.
+
+For every unique kernel signature of the graph it runs the real oneDNN CPU
+kernel with each operand allocated on the tier an IO configuration names
+(scratchpad and temporaries on the fast tier), for all 2^k configurations (or a separable
+all-fast + one-slow-at-a-time model when 2^k > --max-configs), and times it
+(warm-up, then repetitions until the spread of the median is small or a cap).
+It also measures tier-to-tier copy bandwidths (synchronous: all threads;
+asynchronous: one helper thread). Placement is verified (move_pages for NUMA
+nodes, /proc/self/maps + mincore for files): a configuration whose buffers
+are not where it says is never measured.
+
+Tiers:  numa:N     DRAM / memory-only NUMA node N (mbind + move_pages check)
+        file:DIR   a file in DIR mapped MAP_SHARED: PMM App Direct when DIR
+                   is on a DAX mount; otherwise labelled "file-backed
+                   emulated tier" in the fingerprint (it proves the
+                   mechanics, not the speed of real slow memory).
+
+Example (one-NUMA-node machine):
+  mkdir -p /tmp/slowtier
+  autotm-agent profile --graph g.graph.json --fast numa:0 \
+      --slow file:/tmp/slowtier --out g.profile.json --cache g.cache.json
+
+Exit status: 0 all signatures measured; 3 the profile was written/uploaded
+but lacks the signatures listed at the end (ops the agent cannot run);
+1 any other error.
+)";
+
+void PrintProgress(const autotm::agent::Progress& p) {
+  const int width = 30;
+  const double frac =
+      p.total_configs > 0 ? double(p.done_configs) / p.total_configs : 1.0;
+  const int filled = static_cast<int>(frac * width);
+  std::string eta = "--";
+  if (p.eta != absl::InfiniteDuration()) {
+    eta = absl::StrFormat("%.0fs", absl::ToDoubleSeconds(p.eta));
+  }
+  std::string current = p.current;
+  if (current.size() > 50) current = current.substr(0, 47) + "...";
+  std::fprintf(stderr, "\r[%s%s] %d/%d configs  %.0fs elapsed  ETA %s  %-50s",
+               std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), p.done_configs,
+               p.total_configs, absl::ToDoubleSeconds(p.elapsed), eta.c_str(),
+               current.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app(kDescription, "autotm-agent");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(AUTOTM_VERSION));
+  CLI::App* profile_cmd = app.add_subcommand(
+      "profile", "Measure a graph's kernels and write/upload the profile");
+  profile_cmd->footer(kDescription);
+  std::string graph_path, fast_spec = "numa:0", slow_spec, out_path, server,
+                          host_class = "local", cache_path;
+  autotm::agent::ProfilerOptions options;
+  double max_time_ms = 2000;
+  double copy_mib = 64;
+  int upload_batch = 64, upload_attempts = 4;
+  bool quiet = false;
+  profile_cmd->add_option("--graph", graph_path, "Graph file (v1.Graph JSON)")
+      ->required();
+  profile_cmd->add_option("--fast", fast_spec, "Fast tier: numa:N or file:DIR")
+      ->capture_default_str();
+  profile_cmd->add_option("--slow", slow_spec, "Slow tier: numa:N or file:DIR")
+      ->required();
+  profile_cmd->add_option("--out", out_path,
+                          "Write the profile here (v1.Profile JSON)");
+  profile_cmd->add_option("--server", server,
+                          "Upload to this autotm-server (HOST:PORT)");
+  profile_cmd
+      ->add_option("--host-class", host_class,
+                   "Host class name the profile is stored under")
+      ->capture_default_str();
+  profile_cmd
+      ->add_option("--cache", cache_path,
+                   "Resume file: measured kernels are kept here and not "
+                   "measured again after an interruption")
+      ->capture_default_str();
+  profile_cmd
+      ->add_option("--max-configs", options.max_configs,
+                   "Full 2^k table when 2^k <= this, else separable (k+1 runs)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  profile_cmd->add_option("--warmup", options.measure.warmup, "Untimed runs")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  profile_cmd
+      ->add_option("--min-reps", options.measure.min_repetitions,
+                   "Minimum timed runs per configuration")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  profile_cmd
+      ->add_option("--max-reps", options.measure.max_repetitions,
+                   "Maximum timed runs per configuration")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  profile_cmd
+      ->add_option("--max-spread", options.measure.max_spread,
+                   "Stop once (q75-q25)/median <= this")
+      ->capture_default_str();
+  profile_cmd
+      ->add_option("--max-time-ms", max_time_ms,
+                   "Stop timing a configuration after this much work")
+      ->capture_default_str();
+  profile_cmd
+      ->add_option("--copy-mib", copy_mib, "Copy-bandwidth probe size, MiB")
+      ->capture_default_str();
+  profile_cmd
+      ->add_option("--copy-threads", options.copy_threads,
+                   "Threads of the synchronous copy probe (0 = all)")
+      ->capture_default_str();
+  profile_cmd
+      ->add_option("--upload-batch", upload_batch, "Kernels per upload batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  profile_cmd
+      ->add_option("--upload-attempts", upload_attempts,
+                   "Attempts per batch while the server is UNAVAILABLE")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  profile_cmd->add_flag("--quiet", quiet, "No progress line");
+  CLI11_PARSE(app, argc, argv);
+
+  if (out_path.empty() && server.empty()) {
+    std::cerr << "autotm-agent: give --out FILE and/or --server HOST:PORT\n";
+    return 1;
+  }
+  options.host_class_name = host_class;
+  options.cache_path = cache_path;
+  options.measure.max_time = absl::Milliseconds(max_time_ms);
+  options.copy_bytes = static_cast<size_t>(copy_mib * (1 << 20));
+  if (!quiet) options.on_progress = PrintProgress;
+
+  autotm::v1::Graph graph;
+  if (absl::Status s = autotm::client::ReadProtoJsonFile(graph_path, &graph);
+      !s.ok()) {
+    std::cerr << "autotm-agent: " << s << "\n";
+    return 1;
+  }
+  auto fast = autotm::agent::MakeTier(fast_spec);
+  auto slow = fast.ok() ? autotm::agent::MakeTier(slow_spec) : fast.status();
+  if (!fast.ok() || !slow.ok()) {
+    std::cerr << "autotm-agent: " << (fast.ok() ? slow.status() : fast.status())
+              << "\n";
+    return 1;
+  }
+  std::cerr << "host class " << host_class << "\nfingerprint: "
+            << autotm::agent::HostFingerprint(**fast, **slow) << "\n";
+
+  auto result = autotm::agent::ProfileGraph(graph, **fast, **slow, options);
+  if (!quiet) std::cerr << "\n";  // ends the progress line
+  if (!result.ok()) {
+    std::cerr << "autotm-agent: " << result.status() << "\n";
+    return 1;
+  }
+  const autotm::v1::CopyBandwidths& bw = result->profile.bandwidths();
+  std::cerr << absl::StrFormat(
+      "copy GB/s: slow->fast sync %.2f async %.2f; fast->slow sync %.2f "
+      "async %.2f\n",
+      bw.slow_to_fast_sync_gb_per_s(), bw.slow_to_fast_async_gb_per_s(),
+      bw.fast_to_slow_sync_gb_per_s(), bw.fast_to_slow_async_gb_per_s());
+  std::cerr << "kernels: " << result->measured_kernels << " measured, "
+            << result->cached_kernels << " from cache, "
+            << result->unsupported.size() << " not measurable\n";
+
+  if (!out_path.empty()) {
+    if (absl::Status s =
+            autotm::client::WriteProtoJsonFile(out_path, result->profile);
+        !s.ok()) {
+      std::cerr << "autotm-agent: " << s << "\n";
+      return 1;
+    }
+    std::cerr << "wrote " << out_path << "\n";
+  }
+  if (!server.empty()) {
+    autotm::ClientOptions client_options;
+    client_options.address = server;
+    client_options.max_attempts = upload_attempts;
+    auto client = autotm::Client::Connect(client_options);
+    if (!client.ok()) {
+      std::cerr << "autotm-agent: " << client.status() << "\n";
+      return 1;
+    }
+    const auto& kernels = result->profile.kernels();
+    int accepted = 0;
+    for (int begin = 0; begin < std::max(1, kernels.size());
+         begin += upload_batch) {
+      autotm::v1::Profile batch;
+      *batch.mutable_host_class() = result->profile.host_class();
+      *batch.mutable_bandwidths() = result->profile.bandwidths();
+      for (int i = begin; i < std::min(kernels.size(), begin + upload_batch);
+           ++i) {
+        *batch.add_kernels() = kernels[i];
+      }
+      auto response = (*client)->UploadProfile(batch);
+      if (!response.ok()) {
+        std::cerr << "autotm-agent: upload of kernels [" << begin << ", "
+                  << begin + batch.kernels_size()
+                  << ") failed (earlier batches are stored; re-running "
+                     "with --cache re-sends them harmlessly): "
+                  << response.status() << "\n";
+        return 1;
+      }
+      accepted += static_cast<int>(response->accepted());
+    }
+    std::cerr << "uploaded to " << server << " as " << host_class << " ("
+              << accepted << " measurements accepted)\n";
+  }
+  if (!result->unsupported.empty()) {
+    std::cerr << "NOT MEASURED (the profile lacks these signatures; plans "
+                 "for this graph will fail coverage until they are "
+                 "provided):\n";
+    for (const std::string& u : result->unsupported) {
+      std::cerr << "  " << u << "\n";
+    }
+    std::cerr << "ops autotm-agent can run: "
+              << absl::StrJoin(autotm::agent::SupportedOps(), ", ") << "\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,90 @@
+#include "profiler-agent/measure.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace autotm::agent {
+namespace {
+
+TEST(MeasureRepeatedTest, StopsAtMinRepetitionsWhenStable) {
+  int calls = 0;
+  MeasureOptions options;
+  options.warmup = 3;
+  options.min_repetitions = 4;
+  options.max_repetitions = 100;
+  options.max_spread = 10.0;  // anything is stable enough
+  auto m = MeasureRepeated(
+      [&] {
+        ++calls;
+        return absl::OkStatus();
+      },
+      options);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->repetitions, 4);
+  EXPECT_EQ(calls, 3 + 4);
+  EXPECT_GE(m->median_us, 0);
+}
+
+TEST(MeasureRepeatedTest, CapsRepetitionsWhenNeverStable) {
+  MeasureOptions options;
+  options.warmup = 0;
+  options.min_repetitions = 2;
+  options.max_repetitions = 7;
+  options.max_spread = -0.0;  // demands zero spread
+  int calls = 0;
+  auto m = MeasureRepeated(
+      [&] {
+        // Alternating work makes the spread large.
+        volatile double x = 0;
+        for (int i = 0; i < (++calls % 2 ? 200000 : 10); ++i) x = x + i;
+        return absl::OkStatus();
+      },
+      options);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->repetitions, 7);
+  EXPECT_GT(m->spread, 0);
+}
+
+TEST(MeasureRepeatedTest, PropagatesRunError) {
+  auto m = MeasureRepeated([] { return absl::InternalError("boom"); }, {});
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInternal);
+}
+
+TEST(MeasureRepeatedTest, RejectsBadOptions) {
+  MeasureOptions options;
+  options.min_repetitions = 5;
+  options.max_repetitions = 2;
+  EXPECT_EQ(
+      MeasureRepeated([] { return absl::OkStatus(); }, options).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CopyBandwidthTest, MeasuresBothDirectionsBetweenRealTiers) {
+  std::string dir = ::testing::TempDir() + "/measure_test_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  auto dram = MakeTier("numa:0");
+  auto file = MakeTier("file:" + dir);
+  ASSERT_TRUE(dram.ok() && file.ok());
+  MeasureOptions options;
+  options.warmup = 1;
+  options.min_repetitions = 3;
+  options.max_repetitions = 5;
+  for (auto [from, to] : {std::pair{dram->get(), file->get()},
+                          std::pair{file->get(), dram->get()}}) {
+    auto bw = MeasureCopyBandwidth(*from, *to, 8 << 20, 2, options);
+    ASSERT_TRUE(bw.ok()) << bw.status();
+    // Only that they are real, finite rates; never which tier is faster.
+    EXPECT_GT(bw->sync_gb_per_s, 0.01);
+    EXPECT_GT(bw->async_gb_per_s, 0.01);
+    EXPECT_LT(bw->sync_gb_per_s, 10000);
+    EXPECT_GE(bw->sync.repetitions, 3);
+  }
+  EXPECT_EQ(MeasureCopyBandwidth(**dram, **file, 0, 1, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace autotm::agent

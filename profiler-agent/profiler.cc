@@ -1,0 +1,241 @@
+#include "profiler-agent/profiler.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "client/proto_json.h"
+#include "profiler-agent/kernels.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+#include "solver/signature.h"
+#include "solver/status_macros.h"
+
+namespace autotm::agent {
+namespace {
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "model name")) {
+      const size_t colon = rest.find(':');
+      if (colon != absl::string_view::npos) {
+        return std::string(absl::StripAsciiWhitespace(rest.substr(colon + 1)));
+      }
+    }
+  }
+  return "unknown CPU";
+}
+
+int ComputeThreads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::vector<bool> MaskBits(uint64_t mask, int n) {
+  std::vector<bool> slow(n);
+  for (int p = 0; p < n; ++p) slow[p] = (mask >> p) & 1;
+  return slow;
+}
+
+}  // namespace
+
+std::string HostFingerprint(const Tier& fast, const Tier& slow) {
+  return absl::StrCat("cpu=", CpuModel(), "; threads=", ComputeThreads(),
+                      "; onednn=", OneDnnVersion(), " ", OneDnnCpuIsa(),
+                      "; fast=", fast.Description(),
+                      "; slow=", slow.Description());
+}
+
+absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
+                                           Tier& slow,
+                                           const ProfilerOptions& options) {
+  AUTOTM_ASSIGN_OR_RETURN(solver::GraphModel model,
+                          solver::GraphModel::Create(graph));
+  if (options.max_configs < 1) {
+    return absl::InvalidArgumentError("max_configs must be >= 1");
+  }
+  ProfileResult result;
+  v1::Profile& profile = result.profile;
+  v1::HostClass* host = profile.mutable_host_class();
+  host->set_name(options.host_class_name);
+  host->set_fingerprint(HostFingerprint(fast, slow));
+  host->set_fast_tier_name(fast.Description());
+  host->set_slow_tier_name(slow.Description());
+
+  // The work list: each unique signature once, in graph order.
+  std::vector<const v1::KernelSignature*> work;
+  absl::flat_hash_set<std::string> seen;
+  for (const v1::Kernel& kernel : graph.kernels()) {
+    if (seen.insert(solver::SignatureKey(kernel.signature())).second) {
+      work.push_back(&kernel.signature());
+    }
+  }
+
+  // Resume from the cache.
+  absl::flat_hash_map<std::string, v1::KernelProfile> cached;
+  if (!options.cache_path.empty() && FileExists(options.cache_path)) {
+    v1::Profile old;
+    AUTOTM_RETURN_IF_ERROR(client::ReadProtoJsonFile(options.cache_path, &old));
+    if (old.host_class().fingerprint() != host->fingerprint()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cache ", options.cache_path, " was measured on \"",
+          old.host_class().fingerprint(), "\", this run is \"",
+          host->fingerprint(), "\"; remove it or use another --cache"));
+    }
+    for (const v1::KernelProfile& k : old.kernels()) {
+      cached[solver::SignatureKey(k.signature())] = k;
+    }
+    *profile.mutable_bandwidths() = old.bandwidths();
+  }
+  auto save = [&]() -> absl::Status {
+    if (options.cache_path.empty()) return absl::OkStatus();
+    return client::WriteProtoJsonFile(options.cache_path, profile);
+  };
+
+  // Copy bandwidths, unless the cache has them.
+  const v1::CopyBandwidths& bw = profile.bandwidths();
+  if (!(bw.slow_to_fast_sync_gb_per_s() > 0 &&
+        bw.fast_to_slow_sync_gb_per_s() > 0 &&
+        bw.slow_to_fast_async_gb_per_s() > 0 &&
+        bw.fast_to_slow_async_gb_per_s() > 0)) {
+    const int threads =
+        options.copy_threads > 0 ? options.copy_threads : ComputeThreads();
+    AUTOTM_ASSIGN_OR_RETURN(CopyBandwidth to_fast,
+                            MeasureCopyBandwidth(slow, fast, options.copy_bytes,
+                                                 threads, options.measure));
+    AUTOTM_ASSIGN_OR_RETURN(CopyBandwidth to_slow,
+                            MeasureCopyBandwidth(fast, slow, options.copy_bytes,
+                                                 threads, options.measure));
+    v1::CopyBandwidths* b = profile.mutable_bandwidths();
+    b->set_slow_to_fast_sync_gb_per_s(to_fast.sync_gb_per_s);
+    b->set_slow_to_fast_async_gb_per_s(to_fast.async_gb_per_s);
+    b->set_fast_to_slow_sync_gb_per_s(to_slow.sync_gb_per_s);
+    b->set_fast_to_slow_async_gb_per_s(to_slow.async_gb_per_s);
+    AUTOTM_RETURN_IF_ERROR(save());
+  }
+
+  // Configurations per signature: a full table or the separable probes.
+  auto masks_of = [&](const v1::KernelSignature& s) {
+    const int n = s.inputs_size() + s.outputs_size();
+    std::vector<uint64_t> masks;
+    if (n < 63 && (uint64_t{1} << n) <= uint64_t(options.max_configs)) {
+      for (uint64_t m = 0; m < (uint64_t{1} << n); ++m) masks.push_back(m);
+    } else {
+      masks.push_back(0);
+      for (int p = 0; p < n && p < 63; ++p) masks.push_back(uint64_t{1} << p);
+    }
+    return masks;
+  };
+  Progress progress;
+  for (const v1::KernelSignature* s : work) {
+    if (!cached.contains(solver::SignatureKey(*s)) && IsSupportedOp(s->op())) {
+      progress.total_configs += static_cast<int>(masks_of(*s).size());
+    }
+  }
+  const absl::Time start = absl::Now();
+  auto report = [&](const std::string& current) {
+    if (!options.on_progress) return;
+    progress.current = current;
+    progress.elapsed = absl::Now() - start;
+    progress.eta = progress.done_configs == 0
+                       ? absl::InfiniteDuration()
+                       : progress.elapsed *
+                             (progress.total_configs - progress.done_configs) /
+                             progress.done_configs;
+    options.on_progress(progress);
+  };
+
+  for (const v1::KernelSignature* s : work) {
+    const std::string key = solver::SignatureKey(*s);
+    if (auto it = cached.find(key); it != cached.end()) {
+      *profile.add_kernels() = it->second;
+      ++result.cached_kernels;
+      continue;
+    }
+    const int ni = s->inputs_size();
+    const int no = s->outputs_size();
+    const int n = ni + no;
+    const std::vector<uint64_t> masks = masks_of(*s);
+    v1::KernelProfile kernel;
+    *kernel.mutable_signature() = *s;
+    std::vector<double> times;
+    bool skipped = false;
+    for (uint64_t mask : masks) {
+      report(key);
+      absl::StatusOr<std::unique_ptr<PreparedKernel>> prepared =
+          PreparedKernel::Create(*s, MaskBits(mask, n), fast, slow);
+      if (!prepared.ok() && (absl::IsUnimplemented(prepared.status()) ||
+                             absl::IsInvalidArgument(prepared.status()))) {
+        result.unsupported.push_back(
+            absl::StrCat(key, ": ", prepared.status().message()));
+        if (IsSupportedOp(s->op())) {
+          progress.total_configs -=
+              static_cast<int>(masks.size()) - static_cast<int>(times.size());
+        }
+        skipped = true;
+        break;
+      }
+      if (!prepared.ok()) return prepared.status();
+      PreparedKernel& k = **prepared;
+      AUTOTM_ASSIGN_OR_RETURN(
+          Measurement m,
+          MeasureRepeated([&] { return k.Run(); }, options.measure));
+      // Still where the configuration says after the runs, or refuse.
+      if (absl::Status placed = k.VerifyPlacement(); !placed.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(key, " config ", solver::FormatConfig(mask, ni, no),
+                         ": ", placed.message()));
+      }
+      times.push_back(m.median_us);
+      if (masks.size() == (uint64_t{1} << n)) {
+        v1::ConfigTiming* c = kernel.add_configs();
+        c->set_config(solver::FormatConfig(mask, ni, no));
+        c->set_time_us(m.median_us);
+        c->set_spread(m.spread);
+        c->set_repetitions(m.repetitions);
+      }
+      ++progress.done_configs;
+      report(key);
+    }
+    if (skipped) continue;
+    if (masks.size() != (uint64_t{1} << n)) {
+      v1::SeparableCost* sep = kernel.mutable_separable();
+      sep->set_all_fast_time_us(times[0]);
+      for (int p = 0; p < n; ++p) {
+        const double penalty = std::max(0.0, times[p + 1] - times[0]);
+        if (p < ni) {
+          sep->add_input_slow_penalty_us(penalty);
+        } else {
+          sep->add_output_slow_penalty_us(penalty);
+        }
+      }
+    }
+    *profile.add_kernels() = std::move(kernel);
+    ++result.measured_kernels;
+    AUTOTM_RETURN_IF_ERROR(save());
+  }
+  std::sort(result.unsupported.begin(), result.unsupported.end());
+  return result;
+}
+
+}  // namespace autotm::agent
