@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/cli_remote.h"
 #include "client/client.h"
 #include "client/plan_report.h"
 #include "client/proto_json.h"
@@ -29,50 +30,6 @@
 
 namespace autotm::client {
 namespace {
-
-constexpr char kDefaultServer[] = "127.0.0.1:50051";
-
-struct RemoteFlags {
-  std::string server = kDefaultServer;
-  bool json = false;
-};
-
-void AddRemoteFlags(CLI::App* command, RemoteFlags* flags) {
-  command
-      ->add_option("--server", flags->server,
-                   "autotm-server address HOST:PORT (default "
-                   "127.0.0.1:50051, or $AUTOTM_SERVER)")
-      ->envname("AUTOTM_SERVER")
-      ->type_name("ADDR");
-  command->add_flag("--json", flags->json,
-                    "Print the result as JSON (for scripts)");
-}
-
-int Fail(const absl::Status& status) {
-  PrintError(Message(status));
-  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)
-             ? kExitUnavailable
-             : kExitBadInput;
-}
-
-absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const RemoteFlags& flags) {
-  ClientOptions options;
-  options.address = flags.server;
-  return Client::Connect(options);
-}
-
-int PrintJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
-           .ok()) {
-    return Fail(absl::InternalError("cannot print the response as JSON"));
-  }
-  std::fputs(json.c_str(), stdout);
-  return kExitOk;
-}
 
 std::string StateName(v1::SolveJob::State state) {
   switch (state) {

@@ -10,60 +10,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/cli_remote.h"
 #include "client/client.h"
 #include "client/proto_json.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace autotm::client {
 namespace {
-
-constexpr char kDefaultServer[] = "127.0.0.1:50051";
-
-// Flags every remote command takes.
-struct RemoteFlags {
-  std::string server = kDefaultServer;
-  bool json = false;
-};
-
-void AddRemoteFlags(CLI::App* command, RemoteFlags* flags) {
-  command
-      ->add_option("--server", flags->server,
-                   "autotm-server address HOST:PORT (default "
-                   "127.0.0.1:50051, or $AUTOTM_SERVER)")
-      ->envname("AUTOTM_SERVER")
-      ->type_name("ADDR");
-  command->add_flag("--json", flags->json,
-                    "Print the result as JSON (for scripts)");
-}
-
-// Prints the error and returns the exit code for it.
-int Fail(const absl::Status& status) {
-  PrintError(Message(status));
-  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)
-             ? kExitUnavailable
-             : kExitBadInput;
-}
-
-absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const RemoteFlags& flags) {
-  ClientOptions options;
-  options.address = flags.server;
-  return Client::Connect(options);
-}
-
-// Prints `message` as JSON with zero values included (a count of 0 is
-// information for a script).
-int PrintJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
-           .ok()) {
-    return Fail(absl::InternalError("cannot print the response as JSON"));
-  }
-  std::fputs(json.c_str(), stdout);
-  return kExitOk;
-}
 
 // `text` as a JSON string literal (quotes included).
 std::string JsonString(absl::string_view text) {
