@@ -309,7 +309,7 @@ void JobRunner::RunJob(v1::SolveJob job) {
                              Describe(graph.status())));
   }
   absl::StatusOr<HostClassInfo> info =
-      store_.profiles().GetHostClass(job.host_class());
+      store_.profiles().GetHostClassVersion(job.host_class());
   absl::StatusOr<v1::Profile> profile =
       store_.profiles().GetProfile(job.host_class());
   if (!info.ok() || !profile.ok()) {

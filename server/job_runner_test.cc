@@ -75,6 +75,10 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
     if (it == profiles_.end()) return absl::NotFoundError(name);
     return it->second;
   }
+  absl::StatusOr<HostClassInfo> GetHostClassVersion(
+      const std::string& name) override {
+    return GetHostClass(name);
+  }
   absl::StatusOr<HostClassInfo> GetHostClass(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = profiles_.find(name);

@@ -78,7 +78,7 @@ absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
         absl::StrCat("graph: ", model.status().message()));
   }
   absl::StatusOr<HostClassInfo> info =
-      store.profiles().GetHostClass(host_class);
+      store.profiles().GetHostClassVersion(host_class);
   if (absl::IsNotFound(info.status())) {
     return absl::NotFoundError(
         absl::StrCat("host_class: unknown host class \"", host_class, "\""));
@@ -121,7 +121,7 @@ absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
   AUTOTM_ASSIGN_OR_RETURN(v1::SolveParameters normalized,
                           NormalizeParameters(parameters));
   absl::StatusOr<HostClassInfo> info =
-      store.profiles().GetHostClass(host_class);
+      store.profiles().GetHostClassVersion(host_class);
   if (absl::IsNotFound(info.status())) {
     return absl::NotFoundError(
         absl::StrCat("host_class: unknown host class \"", host_class, "\""));

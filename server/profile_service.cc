@@ -243,7 +243,7 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     AUTOTM_ASSIGN_OR_RETURN(ParsedEntries parsed, ParseEntries(request));
 
     absl::MutexLock lock(&write_mu_);
-    absl::StatusOr<HostClassInfo> existing = store_.GetHostClass(name);
+    absl::StatusOr<HostClassInfo> existing = store_.GetHostClassVersion(name);
     std::vector<v1::KernelProfile> separable = std::move(parsed.separable);
     if (absl::IsNotFound(existing.status())) {
       AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
@@ -316,7 +316,8 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     if (!separable.empty()) {
       AUTOTM_RETURN_IF_ERROR(store_.PutSeparableCosts(name, separable));
     }
-    AUTOTM_ASSIGN_OR_RETURN(HostClassInfo info, store_.GetHostClass(name));
+    AUTOTM_ASSIGN_OR_RETURN(HostClassInfo info,
+                            store_.GetHostClassVersion(name));
     v1::UploadMeasurementsResponse response;
     // Entries that changed nothing (an id already stored, a separable cost
     // equal to the stored one) are duplicates.

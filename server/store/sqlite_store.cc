@@ -319,6 +319,8 @@ class SqliteStore final : public Store,
       const std::vector<v1::KernelProfile>& kernels) override;
   absl::StatusOr<v1::Profile> GetProfile(
       const std::string& host_class) override;
+  absl::StatusOr<HostClassInfo> GetHostClassVersion(
+      const std::string& host_class) override;
   absl::StatusOr<HostClassInfo> GetHostClass(
       const std::string& host_class) override;
   absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() override;
@@ -828,6 +830,25 @@ absl::StatusOr<HostClassInfo> SqliteStore::GetHostClass(
     const std::string& host_class) {
   absl::MutexLock lock(&mu_);
   return HostClassInfoLocked(host_class);
+}
+
+absl::StatusOr<HostClassInfo> SqliteStore::GetHostClassVersion(
+    const std::string& host_class) {
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT h.host_class, v.version FROM host_classes h "
+              "JOIN profile_versions v ON v.name = h.name WHERE h.name = ?1"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, host_class).Step());
+  if (!row) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown host class \"", host_class, "\""));
+  }
+  HostClassInfo info;
+  AUTOTM_ASSIGN_OR_RETURN(
+      info.host_class, ParseStored<v1::HostClass>(stmt.Bytes(0), "host class"));
+  info.version = static_cast<uint64_t>(stmt.Int(1));
+  return info;
 }
 
 absl::StatusOr<std::vector<HostClassInfo>> SqliteStore::ListHostClasses() {

@@ -82,6 +82,11 @@ class ProfileStore {
 
   virtual absl::StatusOr<HostClassInfo> GetHostClass(
       const std::string& host_class) = 0;
+  // The host class and its profile version only, the coverage counts left
+  // 0: GetHostClass counts them by scanning every measurement, far too slow
+  // for hot paths (a plan-cache hit, an upload). NotFound if unknown.
+  virtual absl::StatusOr<HostClassInfo> GetHostClassVersion(
+      const std::string& host_class) = 0;
   // All host classes, sorted by name.
   virtual absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() = 0;
   // Deletes the host class and all its measurements (NotFound if unknown).

@@ -370,11 +370,29 @@ TEST_P(StoreConformanceTest, UnknownHostClassIsNotFound) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(profiles().GetHostClass("nope").status().code(),
             absl::StatusCode::kNotFound);
+  EXPECT_EQ(profiles().GetHostClassVersion("nope").status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(
       profiles().AddMeasurements("nope", {M(relu, "F|F", 1)}).status().code(),
       absl::StatusCode::kNotFound);
   EXPECT_EQ(profiles().DeleteHostClass("nope").code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, VersionLookupMatchesTheFullLookup) {
+  MakeHost("h");
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  ASSERT_TRUE(profiles().AddMeasurements("h", {M(relu, "F|F", 1)}).ok());
+  absl::StatusOr<HostClassInfo> full = profiles().GetHostClass("h");
+  absl::StatusOr<HostClassInfo> cheap = profiles().GetHostClassVersion("h");
+  ASSERT_TRUE(full.ok() && cheap.ok());
+  EXPECT_EQ(cheap->version, full->version);
+  EXPECT_EQ(cheap->host_class.name(), "h");
+  EXPECT_EQ(cheap->host_class.fingerprint(), full->host_class.fingerprint());
+  EXPECT_EQ(full->measurements, 1u);
+  EXPECT_EQ(cheap->measurements, 0u);  // not counted
+  ASSERT_TRUE(profiles().AddMeasurements("h", {M(relu, "F|S", 2)}).ok());
+  EXPECT_GT(profiles().GetHostClassVersion("h")->version, cheap->version);
 }
 
 TEST_P(StoreConformanceTest, BadMeasurementsAreInvalidArgument) {

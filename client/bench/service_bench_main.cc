@@ -1,0 +1,767 @@
+// autotm-service-bench: a benchmark client (not a test) of autotm-server on
+// loopback. It measures what issue 4's closing note reports:
+//
+//   1. plan-cache-hit latency (p50/p99) and throughput with 1, 16 and 64
+//      concurrent callers: PlacementService.PlanGraph with the inline graph,
+//      i.e. autotm::Client::GetPlan(), the call a framework makes at compile
+//      time, on inputs whose plan is already cached (--call get-plan
+//      measures the GetPlan RPC, the pure lookup, instead);
+//   2. the profile ingest rate in entries/s: UploadMeasurements batches of
+//      1,000 generated measurements into a new host class.
+//
+//   autotm-service-bench --spawn                   # starts its own server
+//   autotm-service-bench --server 127.0.0.1:50051  # an already running one
+//
+// Flags are parsed here and only here. CLI11 reports parse errors by
+// throwing; they are caught at the parse call and nowhere else.
+//
+// Exit codes: 0 done, every measured call succeeded; 1 bad flags or set-up
+// failure (server unreachable, import or first plan failed); 2 a measured
+// call failed or returned something unexpected (a different plan, a solve
+// job created during the cache-hit runs, a wrong ingest count).
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "client/proto_json.h"
+#include "client/units.h"
+#include "solver/allocator.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+#include "solver/status_macros.h"
+#include "solver/verifier.h"
+#include "tests/e2e/server_process.h"
+
+#ifndef AUTOTM_SOURCE_DIR
+#define AUTOTM_SOURCE_DIR "."
+#endif
+
+namespace autotm::bench {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitSetup = 1;
+constexpr int kExitBadResult = 2;
+
+struct BenchOptions {
+  std::string server;  // empty with --spawn
+  bool spawn = false;
+  std::string server_binary;  // --spawn: empty = the build's autotm-server
+  std::string graph_path =
+      AUTOTM_SOURCE_DIR "/tests/testdata/example_cnn.graph.json";
+  std::string profile_path =
+      AUTOTM_SOURCE_DIR "/tests/testdata/example_cnn.profile.json";
+  std::string budget = "50%";
+  std::vector<int> concurrency = {1, 16, 64};
+  std::string call = "plan-graph";  // or "get-plan"
+  std::string channels = "shared";  // or "per-caller"
+  double duration_s = 5;
+  double warmup_s = 0.5;
+  int64_t max_requests = 1000000;  // per level
+  int64_t ingest_entries = 100000;
+  // Generated measurements added to the planned host class before the
+  // first plan (a larger profile behind the same cached plan).
+  int64_t pad_profile = 0;
+  int batch_entries = 1000;
+  bool keep = false;
+};
+
+// --- The machine.
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "model name")) {
+      const size_t colon = rest.find(':');
+      if (colon != absl::string_view::npos) {
+        return std::string(absl::StripAsciiWhitespace(rest.substr(colon + 1)));
+      }
+    }
+  }
+  return "unknown CPU";
+}
+
+std::string Machine() {
+  utsname name{};
+  const std::string kernel =
+      ::uname(&name) == 0 ? absl::StrCat(name.sysname, " ", name.release) : "?";
+  return absl::StrFormat("%d CPUs online (nproc), %s, %s",
+                         static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)),
+                         CpuModel(), kernel);
+}
+
+// --- Latency statistics.
+
+struct LevelResult {
+  int callers = 0;
+  int64_t requests = 0;
+  int64_t errors = 0;
+  int64_t mismatches = 0;  // a plan of another size than the reference
+  double seconds = 0;
+  double p50_us = 0, p99_us = 0, max_us = 0;
+  std::string first_error;
+};
+
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const size_t index = std::min(
+      sorted.size() - 1, static_cast<size_t>(q * (sorted.size() - 1) + 0.5));
+  return sorted[index];
+}
+
+// One cache-hit request, the way the chosen RPC is called.
+class CacheHitCall {
+ public:
+  CacheHitCall(const BenchOptions& options, const v1::Graph& graph,
+               const std::string& host_class, uint64_t budget_bytes)
+      : get_plan_(options.call == "get-plan") {
+    *plan_graph_.mutable_graph()->mutable_inline_graph() = graph;
+    plan_graph_.set_host_class(host_class);
+    plan_graph_.set_budget_bytes(budget_bytes);
+    *lookup_.mutable_graph()->mutable_inline_graph() = graph;
+    lookup_.set_host_class(host_class);
+    lookup_.set_budget_bytes(budget_bytes);
+  }
+
+  absl::StatusOr<v1::Plan> operator()(Client& client) const {
+    if (get_plan_) return client.LookupPlan(lookup_);
+    return client.PlanGraph(plan_graph_, absl::Seconds(30));
+  }
+
+  size_t request_bytes() const {
+    return get_plan_ ? lookup_.ByteSizeLong() : plan_graph_.ByteSizeLong();
+  }
+
+ private:
+  bool get_plan_;
+  v1::PlanGraphRequest plan_graph_;
+  v1::GetPlanRequest lookup_;
+};
+
+// Runs `callers` threads that issue cache-hit calls for the warm-up, then
+// measure until the duration or the request cap is reached.
+LevelResult RunLevel(const BenchOptions& options, int callers,
+                     const std::vector<Client*>& clients,
+                     const CacheHitCall& call, size_t reference_bytes) {
+  using Clock = std::chrono::steady_clock;
+  LevelResult result;
+  result.callers = callers;
+  std::vector<std::vector<double>> latencies(callers);
+  std::vector<int64_t> errors(callers, 0), mismatches(callers, 0);
+  std::vector<std::string> first_errors(callers);
+  std::atomic<int64_t> issued{0};
+  std::latch start(callers + 1);
+  Clock::time_point measure_from, measure_until;
+
+  std::vector<std::thread> threads;
+  threads.reserve(callers);
+  for (int t = 0; t < callers; ++t) {
+    threads.emplace_back([&, t] {
+      Client& client = *clients[clients.size() == 1 ? 0 : t];
+      start.arrive_and_wait();
+      std::vector<double>& mine = latencies[t];
+      mine.reserve(1 << 16);
+      while (true) {
+        const Clock::time_point begin = Clock::now();
+        if (begin >= measure_until) break;
+        const bool measured = begin >= measure_from;
+        if (measured && issued.fetch_add(1, std::memory_order_relaxed) >=
+                            options.max_requests) {
+          break;
+        }
+        absl::StatusOr<v1::Plan> plan = call(client);
+        const Clock::time_point end = Clock::now();
+        if (!measured) continue;
+        mine.push_back(
+            std::chrono::duration<double, std::micro>(end - begin).count());
+        if (!plan.ok()) {
+          if (errors[t]++ == 0) first_errors[t] = plan.status().ToString();
+        } else if (plan->ByteSizeLong() != reference_bytes) {
+          ++mismatches[t];
+        }
+      }
+    });
+  }
+  const Clock::time_point now = Clock::now();
+  measure_from = now + std::chrono::microseconds(
+                           static_cast<int64_t>(options.warmup_s * 1e6));
+  measure_until =
+      measure_from +
+      std::chrono::microseconds(static_cast<int64_t>(options.duration_s * 1e6));
+  start.arrive_and_wait();  // publishes measure_from/until to the threads
+  for (std::thread& thread : threads) thread.join();
+  // Measured time: from the end of the warm-up until the last caller is
+  // done (calls begun before the end of the duration are counted whole).
+  result.seconds =
+      std::chrono::duration<double>(Clock::now() - measure_from).count();
+
+  std::vector<double> all;
+  for (int t = 0; t < callers; ++t) {
+    all.insert(all.end(), latencies[t].begin(), latencies[t].end());
+    result.errors += errors[t];
+    result.mismatches += mismatches[t];
+    if (result.first_error.empty()) result.first_error = first_errors[t];
+  }
+  std::sort(all.begin(), all.end());
+  result.requests = static_cast<int64_t>(all.size());
+  result.p50_us = Percentile(all, 0.50);
+  result.p99_us = Percentile(all, 0.99);
+  result.max_us = all.empty() ? 0 : all.back();
+  return result;
+}
+
+// --- Profile ingest.
+
+struct IngestResult {
+  std::string host_class;
+  int64_t entries = 0;
+  int64_t batches = 0;
+  int64_t accepted = 0;
+  int64_t stored = 0;  // measurements the server reports afterwards
+  double seconds = 0;
+  double batch_p50_ms = 0, batch_p99_ms = 0;
+  // entries/s over the first and the last tenth of the batches: the rate
+  // as the host class fills up.
+  double first_tenth_rate = 0, last_tenth_rate = 0;
+};
+
+// Generated measurements `first_entry` .. + `entries` for `host_class`
+// (with bandwidths when it is new): signatures "bench_matmul" with distinct
+// shapes, all 8 configurations of 2 inputs and 1 output, two repetitions
+// each (16 entries per signature), ids "<id_prefix>/<n>".
+v1::UploadMeasurementsRequest IngestBatch(const v1::HostClass& host_class,
+                                          bool new_host_class,
+                                          const std::string& id_prefix,
+                                          int64_t first_entry, int entries) {
+  v1::UploadMeasurementsRequest request;
+  *request.mutable_host_class() = host_class;
+  if (new_host_class) {
+    v1::CopyBandwidths* bandwidths = request.mutable_bandwidths();
+    bandwidths->set_slow_to_fast_sync_gb_per_s(29);
+    bandwidths->set_fast_to_slow_sync_gb_per_s(12);
+    bandwidths->set_slow_to_fast_async_gb_per_s(2);
+    bandwidths->set_fast_to_slow_async_gb_per_s(2.5);
+  }
+  static constexpr const char* kConfigs[] = {"FF|F", "SF|F", "FS|F", "SS|F",
+                                             "FF|S", "SF|S", "FS|S", "SS|S"};
+  for (int i = 0; i < entries; ++i) {
+    const int64_t n = first_entry + i;
+    const int64_t signature = n / 16;
+    const int config = static_cast<int>(n % 8);
+    const int repetition = static_cast<int>((n / 8) % 2);
+    v1::MeasurementEntry* entry = request.add_entries();
+    v1::KernelSignature* sig = entry->mutable_signature();
+    sig->set_op("bench_matmul");
+    const int64_t rows = 1 + signature;
+    for (const auto& dims :
+         {std::vector<int64_t>{rows, 64}, std::vector<int64_t>{64, 64}}) {
+      v1::OperandSpec* input = sig->add_inputs();
+      for (int64_t d : dims) input->add_dims(d);
+      input->set_dtype(v1::DATA_TYPE_F32);
+    }
+    v1::OperandSpec* output = sig->add_outputs();
+    output->add_dims(rows);
+    output->add_dims(64);
+    output->set_dtype(v1::DATA_TYPE_F32);
+    entry->set_config(kConfigs[config]);
+    entry->set_time_us(10.0 + 0.01 * static_cast<double>(rows) +
+                       2.0 * __builtin_popcount(config) + 0.1 * repetition);
+    entry->set_measurement_id(absl::StrCat(id_prefix, "/", n));
+  }
+  return request;
+}
+
+absl::StatusOr<IngestResult> RunIngest(const BenchOptions& options,
+                                       Client& client) {
+  using Clock = std::chrono::steady_clock;
+  IngestResult result;
+  result.host_class = absl::StrCat("service-bench-ingest-", ::getpid(), "-",
+                                   absl::ToUnixMillis(absl::Now()));
+  // Generated up front, so that only the service is timed.
+  v1::HostClass host_class;
+  host_class.set_name(result.host_class);
+  host_class.set_fingerprint("autotm-service-bench generated measurements");
+  std::vector<v1::UploadMeasurementsRequest> batches;
+  for (int64_t first = 0; first < options.ingest_entries;
+       first += options.batch_entries) {
+    batches.push_back(IngestBatch(
+        host_class, first == 0, "service-bench", first,
+        static_cast<int>(std::min<int64_t>(options.batch_entries,
+                                           options.ingest_entries - first))));
+  }
+  std::vector<double> batch_ms;
+  const Clock::time_point begin = Clock::now();
+  for (const v1::UploadMeasurementsRequest& batch : batches) {
+    const Clock::time_point batch_begin = Clock::now();
+    absl::StatusOr<v1::UploadMeasurementsResponse> response =
+        client.UploadMeasurements(batch);
+    if (!response.ok()) {
+      return absl::Status(
+          response.status().code(),
+          absl::StrCat("UploadMeasurements batch ", result.batches, ": ",
+                       response.status().message()));
+    }
+    batch_ms.push_back(
+        std::chrono::duration<double, std::milli>(Clock::now() - batch_begin)
+            .count());
+    result.accepted += static_cast<int64_t>(response->accepted());
+    result.entries += batch.entries_size();
+    ++result.batches;
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  const size_t tenth = std::max<size_t>(1, batch_ms.size() / 10);
+  auto rate = [&](size_t from) {
+    double ms = 0;
+    int64_t entries = 0;
+    for (size_t i = from; i < from + tenth && i < batch_ms.size(); ++i) {
+      ms += batch_ms[i];
+      entries += batches[i].entries_size();
+    }
+    return ms > 0 ? entries / (ms / 1000) : 0.0;
+  };
+  result.first_tenth_rate = rate(0);
+  result.last_tenth_rate = rate(batch_ms.size() - tenth);
+  std::sort(batch_ms.begin(), batch_ms.end());
+  result.batch_p50_ms = Percentile(batch_ms, 0.50);
+  result.batch_p99_ms = Percentile(batch_ms, 0.99);
+  AUTOTM_ASSIGN_OR_RETURN(v1::HostClassSummary summary,
+                          client.GetHostClass(result.host_class));
+  result.stored = static_cast<int64_t>(summary.measurements());
+  if (!options.keep) {
+    AUTOTM_RETURN_IF_ERROR(client.DeleteHostClass(result.host_class));
+  }
+  return result;
+}
+
+// --- Set-up.
+
+// The newest job's id ("" when there is none).
+absl::StatusOr<std::string> NewestJob(Client& client) {
+  v1::ListSolveJobsRequest request;
+  request.set_page_size(1);
+  AUTOTM_ASSIGN_OR_RETURN(v1::ListSolveJobsResponse response,
+                          client.ListSolveJobs(request));
+  return response.jobs().empty() ? std::string() : response.jobs(0).id();
+}
+
+int Fail(const std::string& what, const absl::Status& status) {
+  std::fprintf(stderr, "autotm-service-bench: %s: %s\n", what.c_str(),
+               status.ToString().c_str());
+  return kExitSetup;
+}
+
+int Run(const BenchOptions& options) {
+  // The server: an address, or a child process on 127.0.0.1:0.
+  std::unique_ptr<testing::ServerProcess> server;
+  std::string temp_dir;
+  std::string address = options.server;
+  std::string server_note = "given by --server";
+  if (options.spawn) {
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "autotm_service_bench_XXXXXX")
+            .string();
+    if (::mkdtemp(dir_template.data()) == nullptr) {
+      return Fail("mkdtemp", absl::ErrnoToStatus(errno, dir_template));
+    }
+    temp_dir = dir_template;
+    testing::ServerProcessOptions server_options;
+    server_options.binary = options.server_binary;
+    server_options.db = temp_dir + "/autotm.db";
+    server_options.log_path = temp_dir + "/server.log";
+    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> started =
+        testing::ServerProcess::Start(server_options);
+    if (!started.ok())
+      return Fail("cannot start autotm-server", started.status());
+    server = *std::move(started);
+    address = server->address();
+    server_note = absl::StrCat("spawned (pid ", server->pid(),
+                               ", SQLite db and log in ", temp_dir, ")");
+  }
+  // Everything below may return early; the server and its files go too.
+  struct Cleanup {
+    std::unique_ptr<testing::ServerProcess>* server;
+    std::string dir;
+    ~Cleanup() {
+      if (*server != nullptr && (*server)->running()) {
+        (*server)->Terminate().IgnoreError();
+      }
+      if (!dir.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+      }
+    }
+  } cleanup{&server, temp_dir};
+
+  v1::Graph graph;
+  if (absl::Status s = client::ReadProtoJsonFile(options.graph_path, &graph);
+      !s.ok()) {
+    return Fail(options.graph_path, s);
+  }
+  v1::Profile profile;
+  if (absl::Status s =
+          client::ReadProtoJsonFile(options.profile_path, &profile);
+      !s.ok()) {
+    return Fail(options.profile_path, s);
+  }
+  absl::StatusOr<solver::GraphModel> model = solver::GraphModel::Create(graph);
+  if (!model.ok()) return Fail(options.graph_path, model.status());
+  absl::StatusOr<uint64_t> budget = client::ParseBudget(
+      options.budget,
+      solver::AlignedPeakLiveBytes(*model, solver::kDefaultAlignmentBytes));
+  if (!budget.ok()) return Fail("--budget", budget.status());
+  const std::string& host_class = profile.host_class().name();
+
+  ClientOptions client_options;
+  client_options.address = address;
+  client_options.deadline = absl::Seconds(30);
+  absl::StatusOr<std::unique_ptr<Client>> setup_client =
+      Client::Connect(client_options);
+  if (!setup_client.ok()) return Fail("connect", setup_client.status());
+  Client& client = **setup_client;
+  absl::StatusOr<bool> serving = client.Health();
+  if (!serving.ok())
+    return Fail(absl::StrCat("health of ", address), serving.status());
+  if (!*serving) {
+    return Fail(address, absl::UnavailableError("server is NOT_SERVING"));
+  }
+
+  // Import the bundled profile (idempotent) and plan once: the cache entry.
+  absl::StatusOr<v1::UploadMeasurementsResponse> imported =
+      client.UploadProfile(profile);
+  if (!imported.ok()) return Fail("import profile", imported.status());
+  for (int64_t first = 0; first < options.pad_profile;
+       first += options.batch_entries) {
+    absl::StatusOr<v1::UploadMeasurementsResponse> padded =
+        client.UploadMeasurements(IngestBatch(
+            profile.host_class(), false, "service-bench-padding", first,
+            static_cast<int>(std::min<int64_t>(options.batch_entries,
+                                               options.pad_profile - first))));
+    if (!padded.ok()) return Fail("--pad-profile", padded.status());
+  }
+  absl::StatusOr<v1::HostClassSummary> planned_class =
+      client.GetHostClass(host_class);
+  if (!planned_class.ok())
+    return Fail("get host class", planned_class.status());
+  absl::StatusOr<std::string> job_before_plan = NewestJob(client);
+  if (!job_before_plan.ok()) return Fail("list jobs", job_before_plan.status());
+  const absl::Time plan_begin = absl::Now();
+  Client::PlanOptions plan_options;
+  plan_options.deadline = absl::Minutes(5);
+  absl::StatusOr<v1::Plan> reference =
+      client.GetPlan(graph, host_class, *budget, plan_options);
+  if (!reference.ok()) return Fail("first plan", reference.status());
+  const absl::Duration first_plan = absl::Now() - plan_begin;
+  // The served plan must be a valid plan of this graph on the served
+  // profile.
+  absl::StatusOr<v1::Profile> exported = client.ExportProfile(host_class);
+  if (!exported.ok()) return Fail("export profile", exported.status());
+  absl::StatusOr<solver::ProfileModel> profile_model =
+      solver::ProfileModel::Create(*exported);
+  if (!profile_model.ok())
+    return Fail("exported profile", profile_model.status());
+  absl::StatusOr<solver::VerifyReport> verified =
+      solver::VerifyPlan(*model, *profile_model, *reference, *budget);
+  if (!verified.ok()) {
+    std::fprintf(stderr,
+                 "autotm-service-bench: the served plan fails "
+                 "verification: %s\n",
+                 verified.status().ToString().c_str());
+    return kExitBadResult;
+  }
+  const size_t reference_bytes = reference->ByteSizeLong();
+  const CacheHitCall call(options, graph, host_class, *budget);
+  absl::StatusOr<std::string> newest_before = NewestJob(client);
+  if (!newest_before.ok()) return Fail("list jobs", newest_before.status());
+  const std::string first_plan_source =
+      *newest_before == *job_before_plan
+          ? "already cached on the server"
+          : absl::StrCat("solved on the server by ", *newest_before);
+
+  std::printf("autotm-service-bench: autotm-server on loopback\n");
+  std::printf("  machine      %s; client and server share it\n",
+              Machine().c_str());
+  std::printf("  server       %s %s\n", address.c_str(), server_note.c_str());
+  std::printf(
+      "  graph        %s (%d kernels, %d tensors), budget %s = %s\n"
+      "  host class   %s: %llu signatures, %llu measurements\n",
+      graph.name().c_str(), model->num_kernels(), model->num_tensors(),
+      options.budget.c_str(), client::FormatBytes(*budget).c_str(),
+      host_class.c_str(),
+      static_cast<unsigned long long>(planned_class->signatures()),
+      static_cast<unsigned long long>(planned_class->measurements()));
+  std::printf("  first plan   %.0f ms (%s: %s, predicted %.3f ms, verified)\n",
+              absl::ToDoubleMilliseconds(first_plan), first_plan_source.c_str(),
+              v1::Termination_Name(reference->stats().termination()).c_str(),
+              reference->predicted_time_us() / 1000);
+  std::printf(
+      "  call         %s on the cached key, inline graph: %zu-byte request, "
+      "%zu-byte plan back\n",
+      options.call == "get-plan"
+          ? "PlacementService.GetPlan (LookupPlan)"
+          : "PlacementService.PlanGraph (Client::GetPlan)",
+      call.request_bytes(), reference_bytes);
+  std::printf("  callers      threads; %s\n",
+              options.channels == "shared"
+                  ? "all share one autotm::Client (one gRPC channel)"
+                  : "one autotm::Client (own gRPC channel) per thread");
+  std::printf(
+      "  per level    %.1f s measured after %.1f s warm-up (at most %lld "
+      "requests)\n\n",
+      options.duration_s, options.warmup_s,
+      static_cast<long long>(options.max_requests));
+
+  // Clients: one shared, or one per caller of the largest level.
+  const int most =
+      *std::max_element(options.concurrency.begin(), options.concurrency.end());
+  std::vector<std::unique_ptr<Client>> owned;
+  const int count = options.channels == "shared" ? 1 : most;
+  for (int i = 0; i < count; ++i) {
+    absl::StatusOr<std::unique_ptr<Client>> c = Client::Connect(client_options);
+    if (!c.ok()) return Fail("connect", c.status());
+    owned.push_back(*std::move(c));
+  }
+
+  std::printf("  %7s  %9s  %6s  %10s  %10s  %10s  %12s\n", "callers",
+              "requests", "errors", "p50", "p99", "max", "throughput");
+  int exit_code = kExitOk;
+  for (int callers : options.concurrency) {
+    std::vector<Client*> clients;
+    for (int i = 0; i < std::min<int>(callers, count); ++i) {
+      clients.push_back(owned[i].get());
+    }
+    const LevelResult level =
+        RunLevel(options, callers, clients, call, reference_bytes);
+    std::printf(
+        "  %7d  %9lld  %6lld  %7.0f us  %7.0f us  %7.0f us  %8.0f req/s\n",
+        callers, static_cast<long long>(level.requests),
+        static_cast<long long>(level.errors + level.mismatches), level.p50_us,
+        level.p99_us, level.max_us,
+        level.seconds > 0 ? level.requests / level.seconds : 0.0);
+    std::fflush(stdout);
+    if (level.errors > 0) {
+      std::fprintf(stderr,
+                   "autotm-service-bench: %lld of %lld calls at %d "
+                   "callers failed, first: %s\n",
+                   static_cast<long long>(level.errors),
+                   static_cast<long long>(level.requests), callers,
+                   level.first_error.c_str());
+      exit_code = kExitBadResult;
+    }
+    if (level.mismatches > 0) {
+      std::fprintf(stderr,
+                   "autotm-service-bench: %lld plans at %d callers "
+                   "differ in size from the first plan\n",
+                   static_cast<long long>(level.mismatches), callers);
+      exit_code = kExitBadResult;
+    }
+  }
+  absl::StatusOr<std::string> newest_after = NewestJob(client);
+  if (!newest_after.ok()) return Fail("list jobs", newest_after.status());
+  if (*newest_after != *newest_before) {
+    std::fprintf(stderr,
+                 "autotm-service-bench: solve job %s was created "
+                 "during the cache-hit runs: not all were hits\n",
+                 newest_after->c_str());
+    exit_code = kExitBadResult;
+  } else {
+    std::printf(
+        "  (no solve job was created during these runs: every call "
+        "was a cache hit)\n");
+  }
+
+  std::printf(
+      "\nprofile ingest: UploadMeasurements, one caller, batches of %d "
+      "generated measurements into a new host class\n",
+      options.batch_entries);
+  absl::StatusOr<IngestResult> ingest = RunIngest(options, client);
+  if (!ingest.ok()) return Fail("ingest", ingest.status());
+  std::printf("  %9s  %7s  %8s  %11s  %10s  %10s\n", "entries", "batches",
+              "seconds", "entries/s", "batch p50", "batch p99");
+  std::printf("  %9lld  %7lld  %8.2f  %11.0f  %7.1f ms  %7.1f ms\n",
+              static_cast<long long>(ingest->entries),
+              static_cast<long long>(ingest->batches), ingest->seconds,
+              ingest->seconds > 0 ? ingest->entries / ingest->seconds : 0.0,
+              ingest->batch_p50_ms, ingest->batch_p99_ms);
+  std::printf(
+      "  rate over the first tenth of the batches %.0f entries/s, over the "
+      "last tenth %.0f entries/s\n",
+      ingest->first_tenth_rate, ingest->last_tenth_rate);
+  std::printf("  host class %s: %lld accepted, %lld stored%s\n",
+              ingest->host_class.c_str(),
+              static_cast<long long>(ingest->accepted),
+              static_cast<long long>(ingest->stored),
+              options.keep ? " (kept)" : " (deleted afterwards)");
+  if (ingest->accepted != ingest->entries ||
+      ingest->stored != ingest->entries) {
+    std::fprintf(stderr,
+                 "autotm-service-bench: sent %lld measurements, the "
+                 "server accepted %lld and stores %lld\n",
+                 static_cast<long long>(ingest->entries),
+                 static_cast<long long>(ingest->accepted),
+                 static_cast<long long>(ingest->stored));
+    exit_code = kExitBadResult;
+  }
+  return exit_code;
+}
+
+int Main(int argc, char** argv) {
+  BenchOptions options;
+  std::string concurrency = "1,16,64";
+  std::string duration = "5s";
+  std::string warmup = "0.5s";
+  CLI::App app(
+      "autotm-service-bench: plan-cache-hit latency and throughput, and the "
+      "profile ingest rate, of an autotm-server on loopback\n"
+      "\n"
+      "A benchmark client, not a test. It imports the bundled profile\n"
+      "(idempotent), plans the bundled graph once at --budget through the\n"
+      "server (a solve, then cached), verifies that plan, then for each\n"
+      "level of --concurrency runs that many threads that call the cache-hit\n"
+      "path back to back for --duration after --warmup, and prints p50, p99\n"
+      "and max latency and the throughput (requests/s). The cache-hit path\n"
+      "is PlanGraph with the inline graph (autotm::Client::GetPlan, the call\n"
+      "a framework makes at compile time; the server digests the graph and\n"
+      "looks the plan up in SQLite); --call get-plan measures the GetPlan\n"
+      "RPC (the pure lookup) instead. It then times the profile ingest:\n"
+      "--ingest-entries generated measurements uploaded by one caller in\n"
+      "UploadMeasurements batches of --batch into a new host class (deleted\n"
+      "afterwards unless --keep), in entries/s.\n",
+      "autotm-service-bench");
+  auto* target = app.add_option_group("server", "Which server");
+  target
+      ->add_option("--server", options.server,
+                   "Benchmark the autotm-server at HOST:PORT")
+      ->type_name("ADDR");
+  target->add_flag("--spawn", options.spawn,
+                   "Start autotm-server on 127.0.0.1:0 with a SQLite file "
+                   "in a temporary directory, and stop it (SIGTERM) at the "
+                   "end");
+  target->require_option(1);
+  app.add_option("--server-binary", options.server_binary,
+                 "With --spawn: the autotm-server to start (default: "
+                 "$AUTOTM_SERVER_BINARY, else this build's)")
+      ->type_name("FILE");
+  app.add_option("--graph", options.graph_path, "Graph to plan")
+      ->capture_default_str()
+      ->type_name("FILE");
+  app.add_option("--profile", options.profile_path,
+                 "Profile to import; its host class is the one planned on")
+      ->capture_default_str()
+      ->type_name("FILE");
+  app.add_option("--budget", options.budget,
+                 "Fast-memory budget of the cached plan: 24GiB, 512MB, 50%")
+      ->capture_default_str()
+      ->type_name("SIZE|P%");
+  app.add_option("--concurrency", concurrency,
+                 "Concurrent callers per level, comma-separated")
+      ->capture_default_str()
+      ->type_name("N,N,...");
+  app.add_option("--call", options.call,
+                 "plan-graph: PlanGraph RPC (Client::GetPlan); get-plan: "
+                 "GetPlan RPC (Client::LookupPlan)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"plan-graph", "get-plan"}));
+  app.add_option("--channels", options.channels,
+                 "shared: every caller uses one Client (one channel); "
+                 "per-caller: one Client per thread (gRPC may still share "
+                 "one TCP connection between channels with equal "
+                 "arguments)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"shared", "per-caller"}));
+  app.add_option("--duration", duration, "Measured time per level")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  app.add_option("--warmup", warmup, "Unmeasured calls before each level")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  app.add_option("--max-requests", options.max_requests,
+                 "Stop a level after this many measured requests")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--ingest-entries", options.ingest_entries,
+                 "Generated measurements to upload in the ingest run")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--pad-profile", options.pad_profile,
+                 "Before the first plan, add this many generated "
+                 "measurements (other kernels) to the planned host class: "
+                 "the cache-hit cost with a larger stored profile. Changes "
+                 "that host class; meant for --spawn")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch", options.batch_entries,
+                 "Measurements per UploadMeasurements call")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_flag("--keep", options.keep,
+               "Keep the ingest host class on the server");
+  app.footer(
+      "Examples:\n"
+      "  autotm-service-bench --spawn\n"
+      "  autotm-service-bench --server 127.0.0.1:50051 --duration 10s\n"
+      "  autotm-service-bench --spawn --call get-plan --channels per-caller\n"
+      "\n"
+      "Loopback only: run it on the server's machine, which it then\n"
+      "shares. Exit codes: 0 done; 1 bad flags or set-up failure; 2 a\n"
+      "measured call failed or returned an unexpected result.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitSetup;
+  }
+
+  options.concurrency.clear();
+  for (absl::string_view part : absl::StrSplit(concurrency, ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(part, &n) || n < 1 || n > 4096) {
+      std::fprintf(stderr,
+                   "autotm-service-bench: --concurrency: \"%s\" is not a "
+                   "list of numbers in [1, 4096]\n",
+                   concurrency.c_str());
+      return kExitSetup;
+    }
+    options.concurrency.push_back(n);
+  }
+  absl::StatusOr<double> duration_s = client::ParseDuration(duration);
+  absl::StatusOr<double> warmup_s = client::ParseDuration(warmup);
+  if (!duration_s.ok() || *duration_s <= 0 || !warmup_s.ok()) {
+    std::fprintf(stderr,
+                 "autotm-service-bench: --duration must be a positive and "
+                 "--warmup a non-negative duration\n");
+    return kExitSetup;
+  }
+  options.duration_s = *duration_s;
+  options.warmup_s = *warmup_s;
+  return Run(options);
+}
+
+}  // namespace
+}  // namespace autotm::bench
+
+int main(int argc, char** argv) { return autotm::bench::Main(argc, argv); }
