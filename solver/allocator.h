@@ -41,9 +41,9 @@ struct AllocationReport {
 // placed blocks whose lifetimes overlap its own (lowest offset among equal
 // gaps), or above them all; several placement orders are tried (largest,
 // longest-lived, largest area, earliest first) and the first layout that
-// fits the pool, else the smallest, is kept. Writes offset_bytes into the plan and sets
-// plan.alignment_bytes and plan.pool_bytes_used. InvalidArgument when the
-// plan's intervals do not match the graph. Deterministic.
+// fits the pool, else the smallest, is kept. Writes offset_bytes into the plan
+// and sets plan.alignment_bytes and plan.pool_bytes_used. InvalidArgument when
+// the plan's intervals do not match the graph. Deterministic.
 absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
                                                uint64_t pool_bytes,
                                                uint64_t alignment_bytes,

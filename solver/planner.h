@@ -42,8 +42,9 @@ struct PlanOptions {
 // a plan exists (OPTIMAL, FEASIBLE, HEURISTIC, and CANCELLED with an
 // incumbent). When an ILP finds no plan before its time limit, the
 // first-touch heuristic's plan is returned as HEURISTIC (plan.method says
-// FIRST_TOUCH) with a diagnostic saying so. `diagnostic` explains INFEASIBLE / NO_SOLUTION outcomes, e.g.
-// naming the kernel whose must-be-fast operands exceed the budget.
+// FIRST_TOUCH) with a diagnostic saying so. `diagnostic` explains INFEASIBLE /
+// NO_SOLUTION outcomes, e.g. naming the kernel whose must-be-fast operands
+// exceed the budget.
 struct PlanOutcome {
   v1::SolverStats stats;
   std::optional<v1::Plan> plan;
