@@ -17,16 +17,15 @@
 #include "gtest/gtest.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
+#include "solver/testing/chain_fixture.h"
 #include "solver/testing/test_graphs.h"
 
 namespace autotm::solver {
 namespace {
 
 using ::autotm::solver::testing::FullTableProfile;
-using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::autotm::solver::testing::MustProfile;
-using ::autotm::solver::testing::OptaneLikeTimeUs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -36,67 +35,19 @@ constexpr v1::Tier S = v1::TIER_SLOW;
 constexpr v1::MoveDirection kToFast = v1::MOVE_DIRECTION_TO_FAST;
 constexpr v1::MoveDirection kToSlow = v1::MOVE_DIRECTION_TO_SLOW;
 
-// Tensor indexes of the chain graph.
-enum : int { kX, kW, kG, kA, kB, kC, kD, kE, kF, kNumTensors };
-
-// The chain (live ranges in brackets):
-//   k0: x      -> a     x [0,2]   input
-//   k1: a, g   -> b     w [0,3]   weight, fixed fast
-//   k2: x, b   -> c     g [0,1]   constant, fixed slow
-//   k3: c, w   -> d     a [0,5]   b [1,2]   c [2,3]
-//   k4: a, d   -> e     d [3,4]   e [4,5]   f [5,5]
-//   k5: a, e   -> f
-v1::Graph ChainGraph() {
-  return GraphBuilder("chain")
-      .Tensor("x", 1000, v1::TENSOR_ROLE_INPUT)
-      .Tensor("w", 500, v1::TENSOR_ROLE_WEIGHT, v1::TIER_FAST)
-      .Tensor("g", 300, v1::TENSOR_ROLE_CONSTANT, v1::TIER_SLOW)
-      .Tensor("a", 12000)
-      .Tensor("b", 24000)
-      .Tensor("c", 36000)
-      .Tensor("d", 4000)
-      .Tensor("e", 8000)
-      .Tensor("f", 2000)
-      .Kernel("k0", {"x"}, {"a"})
-      .Kernel("k1", {"a", "g"}, {"b"})
-      .Kernel("k2", {"x", "b"}, {"c"})
-      .Kernel("k3", {"c", "w"}, {"d"})
-      .Kernel("k4", {"a", "d"}, {"e"})
-      .Kernel("k5", {"a", "e"}, {"f"})
-      .graph();
-}
-
-// Base times per kernel; k5 is short so that its async prefetch overruns it.
-constexpr double kBaseUs[] = {10, 20, 30, 40, 50, 2};
-
-v1::Profile ChainProfile(const GraphModel& graph) {
-  return FullTableProfile(graph, [&](int k, ConfigMask mask) {
-    return OptaneLikeTimeUs(kBaseUs[k], graph.kernel(k).num_inputs, mask);
-  });
-}
-
-// A schedule exercising every kind of move:
-//   x: created slow, prefetched before k0 and dropped for free after it;
-//   a: created fast, evicted after k1 (a copy: no slow copy yet), prefetched
-//      before k4, dropped for free after k4, prefetched async during k5;
-//   b: a no-op TO_FAST (already fast); e: a no-op TO_SLOW (already slow).
-std::vector<TensorSchedule> ChainSchedule() {
-  std::vector<TensorSchedule> schedule(kNumTensors);
-  schedule[kX] = {S, {{0, kToFast, true}, {0, kToSlow, true}}};
-  schedule[kW] = {F, {}};
-  schedule[kG] = {S, {}};
-  schedule[kA] = {F,
-                  {{1, kToSlow, true},
-                   {4, kToFast, true},
-                   {4, kToSlow, true},
-                   {5, kToFast, false}}};
-  schedule[kB] = {F, {{2, kToFast, true}}};
-  schedule[kC] = {S, {}};
-  schedule[kD] = {F, {}};
-  schedule[kE] = {S, {{4, kToSlow, true}}};
-  schedule[kF] = {F, {}};
-  return schedule;
-}
+using ::autotm::solver::testing::ChainGraph;
+using ::autotm::solver::testing::ChainProfile;
+using ::autotm::solver::testing::ChainSchedule;
+using ::autotm::solver::testing::kA;
+using ::autotm::solver::testing::kB;
+using ::autotm::solver::testing::kC;
+using ::autotm::solver::testing::kD;
+using ::autotm::solver::testing::kE;
+using ::autotm::solver::testing::kF;
+using ::autotm::solver::testing::kG;
+using ::autotm::solver::testing::kNumTensors;
+using ::autotm::solver::testing::kW;
+using ::autotm::solver::testing::kX;
 
 class ChainTest : public ::testing::Test {
  protected:
