@@ -129,4 +129,13 @@ absl::Status Client::DeleteHostClass(const std::string& name) {
   });
 }
 
+absl::StatusOr<v1::WorkList> Client::GetWorkList(
+    const v1::GetWorkListRequest& request) {
+  v1::WorkList response;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->profiles->GetWorkList(context, request, &response);
+  }));
+  return response;
+}
+
 }  // namespace autotm

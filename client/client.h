@@ -95,6 +95,10 @@ class Client {
   // its measurements).
   absl::StatusOr<v1::Profile> ExportProfile(const std::string& name);
   absl::Status DeleteHostClass(const std::string& name);
+  // A profiler agent's work list: the signatures that graphs submitted for
+  // `request.host_class()` (or the graph in the request) still lack.
+  absl::StatusOr<v1::WorkList> GetWorkList(
+      const v1::GetWorkListRequest& request);
 
   // --- PlacementService (client_placement.cc).
 

@@ -45,6 +45,16 @@ Example (one-NUMA-node machine):
   autotm-agent profile --graph g.graph.json --fast numa:0 \
       --slow file:/tmp/slowtier --out g.profile.json --cache g.cache.json
 
+With a server, the agent measures only what the host class lacks and
+uploads it (each kernel once for the whole cluster):
+  autotm-agent profile --server localhost:50051 --host-class xeon-cxl \
+      --graph resnet50.graph.json --slow numa:1 --cache resnet50.cache.json
+  autotm-agent profile --server localhost:50051 --host-class xeon-cxl \
+      --slow numa:1      # everything graphs submitted for xeon-cxl lack
+
+Configurations that would split one tensor over both tiers (a kernel
+reading the same tensor twice) can never be used and are not measured.
+
 Exit status: 0 all signatures measured; 3 the profile was written/uploaded
 but lacks the signatures listed at the end (ops the agent cannot run);
 1 any other error.
@@ -85,8 +95,12 @@ int main(int argc, char** argv) {
   double copy_mib = 64;
   int upload_batch = 64, upload_attempts = 4;
   bool quiet = false;
-  profile_cmd->add_option("--graph", graph_path, "Graph file (v1.Graph JSON)")
-      ->required();
+  profile_cmd->add_option(
+      "--graph", graph_path,
+      "Graph file (v1.Graph JSON) to profile. With --server, only the "
+      "kernels the host class still lacks are measured. Without --graph, "
+      "--server gives the work list: every kernel that graphs submitted for "
+      "--host-class still lack");
   profile_cmd->add_option("--fast", fast_spec, "Fast tier: numa:N or file:DIR")
       ->capture_default_str();
   profile_cmd->add_option("--slow", slow_spec, "Slow tier: numa:N or file:DIR")
@@ -153,18 +167,17 @@ int main(int argc, char** argv) {
     std::cerr << "autotm-agent: give --out FILE and/or --server HOST:PORT\n";
     return 1;
   }
+  if (graph_path.empty() && server.empty()) {
+    std::cerr << "autotm-agent: give --graph FILE, or --server HOST:PORT to "
+                 "profile the server's work list for --host-class\n";
+    return 1;
+  }
   options.host_class_name = host_class;
   options.cache_path = cache_path;
   options.measure.max_time = absl::Milliseconds(max_time_ms);
   options.copy_bytes = static_cast<size_t>(copy_mib * (1 << 20));
   if (!quiet) options.on_progress = PrintProgress;
 
-  autotm::v1::Graph graph;
-  if (absl::Status s = autotm::client::ReadProtoJsonFile(graph_path, &graph);
-      !s.ok()) {
-    std::cerr << "autotm-agent: " << s << "\n";
-    return 1;
-  }
   auto fast = autotm::agent::MakeTier(fast_spec);
   auto slow = fast.ok() ? autotm::agent::MakeTier(slow_spec) : fast.status();
   if (!fast.ok() || !slow.ok()) {
@@ -172,10 +185,79 @@ int main(int argc, char** argv) {
               << "\n";
     return 1;
   }
-  std::cerr << "host class " << host_class << "\nfingerprint: "
-            << autotm::agent::HostFingerprint(**fast, **slow) << "\n";
+  const std::string fingerprint =
+      autotm::agent::HostFingerprint(**fast, **slow);
+  std::cerr << "host class " << host_class << "\nfingerprint: " << fingerprint
+            << "\n";
 
-  auto result = autotm::agent::ProfileGraph(graph, **fast, **slow, options);
+  std::unique_ptr<autotm::Client> client;
+  if (!server.empty()) {
+    autotm::ClientOptions client_options;
+    client_options.address = server;
+    client_options.max_attempts = upload_attempts;
+    auto connected = autotm::Client::Connect(client_options);
+    if (!connected.ok()) {
+      std::cerr << "autotm-agent: " << connected.status() << "\n";
+      return 1;
+    }
+    client = *std::move(connected);
+  }
+
+  // The work list: the graph's kernels, less what the server already has
+  // for this host class; or the server's list for the host class.
+  std::vector<autotm::v1::WorkItem> work;
+  autotm::v1::Graph graph;
+  if (!graph_path.empty()) {
+    if (absl::Status s = autotm::client::ReadProtoJsonFile(graph_path, &graph);
+        !s.ok()) {
+      std::cerr << "autotm-agent: " << s << "\n";
+      return 1;
+    }
+    auto local = autotm::agent::WorkListOf(graph);
+    if (!local.ok()) {
+      std::cerr << "autotm-agent: " << graph_path << ": " << local.status()
+                << "\n";
+      return 1;
+    }
+    work = *std::move(local);
+  }
+  if (client != nullptr) {
+    autotm::v1::GetWorkListRequest request;
+    request.set_host_class(host_class);
+    if (!graph_path.empty()) *request.mutable_graph() = graph;
+    auto list = client->GetWorkList(request);
+    if (!list.ok()) {
+      std::cerr << "autotm-agent: work list from " << server << ": "
+                << list.status() << "\n";
+      return 1;
+    }
+    const std::string& stored = list->host_class().fingerprint();
+    if (!stored.empty() && stored != fingerprint) {
+      std::cerr << "autotm-agent: host class \"" << host_class
+                << "\" on the server was measured on \"" << stored
+                << "\"; this host is \"" << fingerprint
+                << "\". Profiles from different fingerprints never mix: use "
+                   "another --host-class.\n";
+      return 1;
+    }
+    const size_t local_count = work.size();
+    work.assign(list->items().begin(), list->items().end());
+    if (graph_path.empty()) {
+      std::cerr << "work list from " << server << ": " << work.size()
+                << " signatures missing, from " << list->graphs()
+                << " submitted graph(s)\n";
+    } else {
+      std::cerr << work.size() << " of the graph's " << local_count
+                << " unique signatures are missing on " << server << "\n";
+    }
+    if (work.empty()) {
+      std::cerr << "nothing to profile: host class \"" << host_class
+                << "\" has every kernel\n";
+      return 0;
+    }
+  }
+
+  auto result = autotm::agent::ProfileWorkList(work, **fast, **slow, options);
   if (!quiet) std::cerr << "\n";  // ends the progress line
   if (!result.ok()) {
     std::cerr << "autotm-agent: " << result.status() << "\n";
@@ -200,15 +282,7 @@ int main(int argc, char** argv) {
     }
     std::cerr << "wrote " << out_path << "\n";
   }
-  if (!server.empty()) {
-    autotm::ClientOptions client_options;
-    client_options.address = server;
-    client_options.max_attempts = upload_attempts;
-    auto client = autotm::Client::Connect(client_options);
-    if (!client.ok()) {
-      std::cerr << "autotm-agent: " << client.status() << "\n";
-      return 1;
-    }
+  if (client != nullptr) {
     const auto& kernels = result->profile.kernels();
     int accepted = 0;
     for (int begin = 0; begin < std::max(1, kernels.size());
@@ -220,7 +294,7 @@ int main(int argc, char** argv) {
            ++i) {
         *batch.add_kernels() = kernels[i];
       }
-      auto response = (*client)->UploadProfile(batch);
+      auto response = client->UploadProfile(batch);
       if (!response.ok()) {
         std::cerr << "autotm-agent: upload of kernels [" << begin << ", "
                   << begin + batch.kernels_size()

@@ -19,6 +19,7 @@
 #include "solver/profile_model.h"
 #include "solver/signature.h"
 #include "solver/status_macros.h"
+#include "solver/work_list.h"
 
 namespace autotm::agent {
 namespace {
@@ -66,11 +67,23 @@ std::string HostFingerprint(const Tier& fast, const Tier& slow) {
                       "; slow=", slow.Description());
 }
 
+absl::StatusOr<std::vector<v1::WorkItem>> WorkListOf(const v1::Graph& graph) {
+  AUTOTM_RETURN_IF_ERROR(solver::GraphModel::Create(graph).status());
+  solver::WorkListBuilder builder;
+  builder.AddGraph(graph);
+  return builder.Take();
+}
+
 absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
                                            Tier& slow,
                                            const ProfilerOptions& options) {
-  AUTOTM_ASSIGN_OR_RETURN(solver::GraphModel model,
-                          solver::GraphModel::Create(graph));
+  AUTOTM_ASSIGN_OR_RETURN(std::vector<v1::WorkItem> work, WorkListOf(graph));
+  return ProfileWorkList(work, fast, slow, options);
+}
+
+absl::StatusOr<ProfileResult> ProfileWorkList(
+    const std::vector<v1::WorkItem>& work_items, Tier& fast, Tier& slow,
+    const ProfilerOptions& options) {
   if (options.max_configs < 1) {
     return absl::InvalidArgumentError("max_configs must be >= 1");
   }
@@ -82,12 +95,12 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
   host->set_fast_tier_name(fast.Description());
   host->set_slow_tier_name(slow.Description());
 
-  // The work list: each unique signature once, in graph order.
-  std::vector<const v1::KernelSignature*> work;
+  // Each unique signature once, in work-list order.
+  std::vector<const v1::WorkItem*> work;
   absl::flat_hash_set<std::string> seen;
-  for (const v1::Kernel& kernel : graph.kernels()) {
-    if (seen.insert(solver::SignatureKey(kernel.signature())).second) {
-      work.push_back(&kernel.signature());
+  for (const v1::WorkItem& item : work_items) {
+    if (seen.insert(solver::SignatureKey(item.signature())).second) {
+      work.push_back(&item);
     }
   }
 
@@ -135,11 +148,16 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
   }
 
   // Configurations per signature: a full table or the separable probes.
-  auto masks_of = [&](const v1::KernelSignature& s) {
+  auto full_table = [&](const v1::KernelSignature& s) {
+    const int n = s.inputs_size() + s.outputs_size();
+    return n < 63 && (uint64_t{1} << n) <= uint64_t(options.max_configs);
+  };
+  auto masks_of = [&](const v1::WorkItem& item) {
+    const v1::KernelSignature& s = item.signature();
     const int n = s.inputs_size() + s.outputs_size();
     std::vector<uint64_t> masks;
-    if (n < 63 && (uint64_t{1} << n) <= uint64_t(options.max_configs)) {
-      for (uint64_t m = 0; m < (uint64_t{1} << n); ++m) masks.push_back(m);
+    if (full_table(s)) {
+      masks = solver::UsableConfigs(item);
     } else {
       masks.push_back(0);
       for (int p = 0; p < n && p < 63; ++p) masks.push_back(uint64_t{1} << p);
@@ -147,9 +165,10 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
     return masks;
   };
   Progress progress;
-  for (const v1::KernelSignature* s : work) {
-    if (!cached.contains(solver::SignatureKey(*s)) && IsSupportedOp(s->op())) {
-      progress.total_configs += static_cast<int>(masks_of(*s).size());
+  for (const v1::WorkItem* item : work) {
+    const v1::KernelSignature& s = item->signature();
+    if (!cached.contains(solver::SignatureKey(s)) && IsSupportedOp(s.op())) {
+      progress.total_configs += static_cast<int>(masks_of(*item).size());
     }
   }
   const absl::Time start = absl::Now();
@@ -165,7 +184,8 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
     options.on_progress(progress);
   };
 
-  for (const v1::KernelSignature* s : work) {
+  for (const v1::WorkItem* item : work) {
+    const v1::KernelSignature* s = &item->signature();
     const std::string key = solver::SignatureKey(*s);
     if (auto it = cached.find(key); it != cached.end()) {
       *profile.add_kernels() = it->second;
@@ -175,7 +195,8 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
     const int ni = s->inputs_size();
     const int no = s->outputs_size();
     const int n = ni + no;
-    const std::vector<uint64_t> masks = masks_of(*s);
+    const std::vector<uint64_t> masks = masks_of(*item);
+    const bool table = full_table(*s);
     v1::KernelProfile kernel;
     *kernel.mutable_signature() = *s;
     std::vector<double> times;
@@ -207,7 +228,7 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
                          ": ", placed.message()));
       }
       times.push_back(m.median_us);
-      if (masks.size() == (uint64_t{1} << n)) {
+      if (table) {
         v1::ConfigTiming* c = kernel.add_configs();
         c->set_config(solver::FormatConfig(mask, ni, no));
         c->set_time_us(m.median_us);
@@ -218,7 +239,7 @@ absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
       report(key);
     }
     if (skipped) continue;
-    if (masks.size() != (uint64_t{1} << n)) {
+    if (!table) {
       v1::SeparableCost* sep = kernel.mutable_separable();
       sep->set_all_fast_time_us(times[0]);
       for (int p = 0; p < n; ++p) {

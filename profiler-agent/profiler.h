@@ -62,12 +62,27 @@ struct ProfileResult {
 // and both tiers' descriptions.
 std::string HostFingerprint(const Tier& fast, const Tier& slow);
 
-// Profiles every unique signature of `graph` (validated with
-// solver::GraphModel: InvalidArgument when it is not a valid graph).
-// FailedPrecondition when the cache was written for another fingerprint or a
-// buffer's placement fails verification (nothing wrong is measured); errors
-// of the tiers and of writing the cache as they come. Signatures the agent
-// cannot run are listed in `unsupported`, not errors.
+// The work list of `graph`: each unique signature once, in kernel order,
+// with the distinct operand-aliasing patterns of the kernels that use it (the
+// same list the server's GetWorkList gives for a graph it has never seen).
+// InvalidArgument when `graph` is not valid (solver::GraphModel's checks).
+absl::StatusOr<std::vector<v1::WorkItem>> WorkListOf(const v1::Graph& graph);
+
+// Measures every item of `work` and the copy bandwidths. A kernel gets a full
+// table when 2^n <= max_configs, of the configurations that respect at least
+// one of its usages allow (solver::UsableConfigs: a configuration that splits
+// one tensor over both tiers, or moves a pinned tensor, can never be used,
+// so it is not measured). Otherwise it gets a separable cost (all operands
+// fast, then each alone slow). FailedPrecondition when the cache was written
+// for another fingerprint or a buffer's placement fails verification (nothing
+// wrong is measured); errors of the tiers and of writing the cache as they
+// come. Signatures the agent cannot run are listed in `unsupported`, not
+// errors.
+absl::StatusOr<ProfileResult> ProfileWorkList(
+    const std::vector<v1::WorkItem>& work, Tier& fast, Tier& slow,
+    const ProfilerOptions& options);
+
+// WorkListOf(graph), then ProfileWorkList.
 absl::StatusOr<ProfileResult> ProfileGraph(const v1::Graph& graph, Tier& fast,
                                            Tier& slow,
                                            const ProfilerOptions& options);

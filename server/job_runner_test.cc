@@ -108,6 +108,14 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
     if (it == graphs_.end()) return absl::NotFoundError(digest);
     return it->second;
   }
+  absl::Status RecordSubmission(const std::string&,
+                                const std::string&) override {
+    return absl::OkStatus();  // the job runner never reads submissions
+  }
+  absl::StatusOr<std::vector<std::string>> ListSubmittedGraphs(
+      const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
 
   // PlanStore.
   absl::Status PutPlan(const std::string& key, const v1::Plan& plan) override {

@@ -77,6 +77,17 @@ absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
     return absl::InvalidArgumentError(
         absl::StrCat("graph: ", model.status().message()));
   }
+  // Stored and recorded before the host class is checked: a graph that
+  // cannot be planned yet (unknown host class, kernels not profiled) is
+  // exactly what the profiler agents' work list must show.
+  if (ref.graph_case() == v1::GraphRef::kInlineGraph) {
+    AUTOTM_ASSIGN_OR_RETURN(inputs.graph_digest,
+                            store.graphs().PutGraph(graph));
+  } else {
+    inputs.graph_digest = ref.digest();
+  }
+  AUTOTM_RETURN_IF_ERROR(
+      store.graphs().RecordSubmission(host_class, inputs.graph_digest));
   absl::StatusOr<HostClassInfo> info =
       store.profiles().GetHostClassVersion(host_class);
   if (absl::IsNotFound(info.status())) {
@@ -98,12 +109,6 @@ absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
       !coverage.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("host class \"", host_class, "\": ", coverage.message()));
-  }
-  if (ref.graph_case() == v1::GraphRef::kInlineGraph) {
-    AUTOTM_ASSIGN_OR_RETURN(inputs.graph_digest,
-                            store.graphs().PutGraph(graph));
-  } else {
-    inputs.graph_digest = ref.digest();
   }
   return inputs;
 }
@@ -344,8 +349,13 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
   absl::StatusOr<v1::Plan> cached =
       CachedPlan(store_, request->graph(), request->host_class(),
                  request->budget_bytes(), request->parameters());
+  // A miss, or a host class nobody has profiled yet: CreateJob validates
+  // everything (and records the graph for the agents' work list before it
+  // reports the unknown host class).
   if (cached.ok() || !absl::IsNotFound(cached.status()) ||
-      !absl::StartsWith(cached.status().message(), "no plan cached")) {
+      !(absl::StartsWith(cached.status().message(), "no plan cached") ||
+        absl::StartsWith(cached.status().message(),
+                         "host_class: unknown host class"))) {
     return Answer(context, std::move(cached), response);
   }
   v1::CreateSolveJobRequest create;

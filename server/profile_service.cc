@@ -1,5 +1,6 @@
 #include "server/profile_service.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -7,13 +8,16 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/status_convert.h"
+#include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "solver/signature.h"
 #include "solver/status_macros.h"
+#include "solver/work_list.h"
 
 namespace autotm::server {
 namespace {
@@ -213,9 +217,9 @@ class UploadStreamReactor final
 
 }  // namespace
 
-ProfileServiceImpl::ProfileServiceImpl(ProfileStore& store,
+ProfileServiceImpl::ProfileServiceImpl(ProfileStore& store, GraphStore& graphs,
                                        std::shared_ptr<spdlog::logger> logger)
-    : store_(store), logger_(std::move(logger)) {}
+    : store_(store), graphs_(graphs), logger_(std::move(logger)) {}
 
 absl::Status ProfileServiceImpl::LogOutcome(const char* method,
                                             const std::string& host_class,
@@ -421,6 +425,63 @@ absl::Status ProfileServiceImpl::Delete(const std::string& name) {
   return LogOutcome("DeleteHostClass", name, status);
 }
 
+absl::StatusOr<v1::WorkList> ProfileServiceImpl::GetWorkList(
+    const v1::GetWorkListRequest& request) {
+  const std::string& name = request.host_class();
+  auto fail = [&](absl::Status s) {
+    return LogOutcome("GetWorkList", name, s);
+  };
+  if (absl::Status s = RequireName(name, "host_class"); !s.ok()) return fail(s);
+  v1::WorkList list;
+  list.mutable_host_class()->set_name(name);
+
+  std::vector<std::string> digests;
+  if (request.has_graph()) {
+    if (absl::StatusOr<solver::GraphModel> model =
+            solver::GraphModel::Create(request.graph());
+        !model.ok()) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("graph: ", model.status().message())));
+    }
+    absl::StatusOr<std::string> digest = graphs_.PutGraph(request.graph());
+    if (!digest.ok()) return fail(digest.status());
+    if (absl::Status s = graphs_.RecordSubmission(name, *digest); !s.ok()) {
+      return fail(s);
+    }
+    digests.push_back(*std::move(digest));
+  } else {
+    absl::StatusOr<std::vector<std::string>> submitted =
+        graphs_.ListSubmittedGraphs(name);
+    if (!submitted.ok()) return fail(submitted.status());
+    digests = *std::move(submitted);
+  }
+
+  absl::flat_hash_set<std::string> known;
+  if (absl::StatusOr<v1::Profile> profile = store_.GetProfile(name);
+      profile.ok()) {
+    *list.mutable_host_class() = profile->host_class();
+    for (const v1::KernelProfile& k : profile->kernels()) {
+      known.insert(solver::SignatureKey(k.signature()));
+    }
+  } else if (!absl::IsNotFound(profile.status())) {
+    return fail(profile.status());
+  }
+
+  solver::WorkListBuilder builder(std::move(known));
+  for (const std::string& digest : digests) {
+    absl::StatusOr<v1::Graph> graph = graphs_.GetGraph(digest);
+    if (!graph.ok()) return fail(graph.status());
+    builder.AddGraph(*graph);
+  }
+  for (v1::WorkItem& item : builder.Take()) *list.add_items() = std::move(item);
+  list.set_graphs(static_cast<uint32_t>(digests.size()));
+  logger_->info(
+      "GetWorkList host_class=\"{}\": {} graphs, {} missing "
+      "signatures",
+      name, digests.size(), list.items_size());
+  return list;
+}
+
 grpc::ServerUnaryReactor* ProfileServiceImpl::UploadMeasurements(
     grpc::CallbackServerContext* context,
     const v1::UploadMeasurementsRequest* request,
@@ -469,6 +530,12 @@ grpc::ServerUnaryReactor* ProfileServiceImpl::DeleteHostClass(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ProfileServiceImpl::GetWorkList(
+    grpc::CallbackServerContext* context, const v1::GetWorkListRequest* request,
+    v1::WorkList* response) {
+  return FinishUnary(context, GetWorkList(*request), response);
 }
 
 }  // namespace autotm::server

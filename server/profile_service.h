@@ -11,6 +11,7 @@
 //   - FAILED_PRECONDITION when the host class exists with another
 //     fingerprint;
 //   - NOT_FOUND for an unknown host class (get, export, delete);
+//   - INVALID_ARGUMENT for a work-list request with an invalid inline graph;
 //   - whatever the store returns otherwise (INTERNAL for backend failures).
 //
 // Idempotence: measurements carry ids (ImportProfile derives them from the
@@ -41,8 +42,9 @@ namespace autotm::server {
 
 class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
  public:
-  // `store` must outlive the service; `logger` must not be null.
-  ProfileServiceImpl(ProfileStore& store,
+  // The stores must outlive the service (`graphs` is read for the work
+  // list); `logger` must not be null.
+  ProfileServiceImpl(ProfileStore& store, GraphStore& graphs,
                      std::shared_ptr<spdlog::logger> logger);
 
   // The RPC logic as plain functions (the handlers below call them; tests
@@ -55,6 +57,8 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
   absl::StatusOr<v1::ListHostClassesResponse> List();
   absl::StatusOr<v1::Profile> Export(const std::string& name);
   absl::Status Delete(const std::string& name);
+  absl::StatusOr<v1::WorkList> GetWorkList(
+      const v1::GetWorkListRequest& request);
 
   // autotm.v1.ProfileService.
   grpc::ServerUnaryReactor* UploadMeasurements(
@@ -83,6 +87,9 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::DeleteHostClassRequest* request,
       v1::DeleteHostClassResponse* response) override;
+  grpc::ServerUnaryReactor* GetWorkList(grpc::CallbackServerContext* context,
+                                        const v1::GetWorkListRequest* request,
+                                        v1::WorkList* response) override;
 
  private:
   // Logs the outcome of one RPC (info when OK or a client error, error for
@@ -91,6 +98,7 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
                           absl::Status status);
 
   ProfileStore& store_;
+  GraphStore& graphs_;
   std::shared_ptr<spdlog::logger> logger_;
   absl::Mutex write_mu_;
 };

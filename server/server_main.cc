@@ -112,7 +112,8 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     return 1;
   }
 
-  ProfileServiceImpl profile_service((*store)->profiles(), logger);
+  ProfileServiceImpl profile_service((*store)->profiles(), (*store)->graphs(),
+                                     logger);
 
   // --- Services are constructed here, before the server is built. ---
   JobRunnerOptions runner_options;

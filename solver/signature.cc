@@ -67,4 +67,48 @@ std::string SignatureKey(const v1::KernelSignature& signature) {
   return key;
 }
 
+OperandUsage UsageOf(
+    const v1::Kernel& kernel,
+    const std::function<v1::Tier(const std::string&)>& fixed_tier_of) {
+  std::vector<const std::string*> ids;
+  ids.reserve(kernel.inputs_size() + kernel.outputs_size());
+  for (const std::string& id : kernel.inputs()) ids.push_back(&id);
+  for (const std::string& id : kernel.outputs()) ids.push_back(&id);
+  OperandUsage usage;
+  usage.first_position.resize(ids.size());
+  usage.fixed_tier.resize(ids.size());
+  for (size_t p = 0; p < ids.size(); ++p) {
+    usage.first_position[p] = static_cast<int>(p);
+    for (size_t q = 0; q < p; ++q) {
+      if (*ids[q] == *ids[p]) {
+        usage.first_position[p] = static_cast<int>(q);
+        break;
+      }
+    }
+    usage.fixed_tier[p] = fixed_tier_of(*ids[p]);
+  }
+  return usage;
+}
+
+bool UsageAllows(const OperandUsage& usage, uint64_t slow_mask) {
+  const size_t n = std::min<size_t>(usage.first_position.size(), 63);
+  for (size_t p = 0; p < n; ++p) {
+    const bool slow = (slow_mask >> p) & 1;
+    const int q = usage.first_position[p];
+    if (q >= 0 && static_cast<size_t>(q) < n &&
+        slow != ((slow_mask >> q) & 1)) {
+      return false;
+    }
+  }
+  const size_t m = std::min<size_t>(usage.fixed_tier.size(), 63);
+  for (size_t p = 0; p < m; ++p) {
+    const bool slow = (slow_mask >> p) & 1;
+    if ((usage.fixed_tier[p] == v1::TIER_FAST && slow) ||
+        (usage.fixed_tier[p] == v1::TIER_SLOW && !slow)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace autotm::solver

@@ -125,6 +125,17 @@ CREATE TABLE jobs (
 ) STRICT;
 CREATE INDEX jobs_by_claim_order ON jobs (state, priority DESC, sequence);
 )sql",
+    // 1 -> 2: graphs submitted per host class (the profiler agents' work
+    // list). No foreign key to host_classes: a graph may be submitted for a
+    // host class before any agent has profiled it.
+    R"sql(
+CREATE TABLE graph_submissions (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  host_class TEXT NOT NULL,
+  digest TEXT NOT NULL REFERENCES graphs(digest),
+  UNIQUE (host_class, digest)
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -329,6 +340,10 @@ class SqliteStore final : public Store,
   // GraphStore.
   absl::StatusOr<std::string> PutGraph(const v1::Graph& graph) override;
   absl::StatusOr<v1::Graph> GetGraph(const std::string& digest) override;
+  absl::Status RecordSubmission(const std::string& host_class,
+                                const std::string& digest) override;
+  absl::StatusOr<std::vector<std::string>> ListSubmittedGraphs(
+      const std::string& host_class) override;
 
   // PlanStore.
   absl::Status PutPlan(const std::string& key, const v1::Plan& plan) override;
@@ -910,6 +925,42 @@ absl::StatusOr<v1::Graph> SqliteStore::GetGraph(const std::string& digest) {
   AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.BindText(1, digest).Step());
   if (!row) return absl::NotFoundError(absl::StrCat("no graph ", digest));
   return ParseStored<v1::Graph>(stmt.Bytes(0), "graph");
+}
+
+absl::Status SqliteStore::RecordSubmission(const std::string& host_class,
+                                           const std::string& digest) {
+  if (!IsWellFormedDigest(digest)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph digest \"", digest, "\" is not of the form sha256:<64 hex>"));
+  }
+  absl::MutexLock lock(&mu_);
+  {
+    AUTOTM_ASSIGN_OR_RETURN(Statement exists,
+                            Prepare("SELECT 1 FROM graphs WHERE digest = ?"));
+    AUTOTM_ASSIGN_OR_RETURN(bool row, exists.BindText(1, digest).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("no graph ", digest));
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("INSERT OR IGNORE INTO graph_submissions (host_class, digest) "
+              "VALUES (?, ?)"));
+  return stmt.BindText(1, host_class).BindText(2, digest).Run();
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::ListSubmittedGraphs(
+    const std::string& host_class) {
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                          Prepare("SELECT digest FROM graph_submissions "
+                                  "WHERE host_class = ? ORDER BY sequence"));
+  stmt.BindText(1, host_class);
+  std::vector<std::string> digests;
+  while (true) {
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    digests.emplace_back(stmt.Bytes(0));
+  }
+  return digests;
 }
 
 absl::Status SqliteStore::PutPlan(const std::string& key,

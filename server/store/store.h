@@ -100,6 +100,16 @@ class GraphStore {
   // deterministic serialization) and returns the digest. Idempotent.
   virtual absl::StatusOr<std::string> PutGraph(const v1::Graph& graph) = 0;
   virtual absl::StatusOr<v1::Graph> GetGraph(const std::string& digest) = 0;
+  // Records that the stored graph `digest` was submitted for planning on
+  // `host_class` (which need not exist yet): the profiler agents' work list.
+  // Idempotent; the first submission's order is kept. NotFound when no such
+  // graph is stored.
+  virtual absl::Status RecordSubmission(const std::string& host_class,
+                                        const std::string& digest) = 0;
+  // Digests of the graphs submitted for `host_class`, in first-submission
+  // order (empty for a host class nothing was submitted for).
+  virtual absl::StatusOr<std::vector<std::string>> ListSubmittedGraphs(
+      const std::string& host_class) = 0;
 };
 
 class PlanStore {

@@ -497,6 +497,40 @@ TEST_P(StoreConformanceTest, UnknownDigest) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(StoreConformanceTest, SubmissionsInFirstSubmissionOrderPerHostClass) {
+  GraphStore& graphs = store_->graphs();
+  absl::StatusOr<std::string> a = graphs.PutGraph(SmallGraph("a"));
+  absl::StatusOr<std::string> b = graphs.PutGraph(SmallGraph("b"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(graphs.RecordSubmission("h", *b).ok());
+  EXPECT_TRUE(graphs.RecordSubmission("h", *a).ok());
+  EXPECT_TRUE(graphs.RecordSubmission("h", *b).ok());  // idempotent
+  EXPECT_TRUE(graphs.RecordSubmission("other", *a).ok());
+  absl::StatusOr<std::vector<std::string>> h = graphs.ListSubmittedGraphs("h");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(*h, (std::vector<std::string>{*b, *a}));
+  absl::StatusOr<std::vector<std::string>> other =
+      graphs.ListSubmittedGraphs("other");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(*other, (std::vector<std::string>{*a}));
+  absl::StatusOr<std::vector<std::string>> none =
+      graphs.ListSubmittedGraphs("nobody");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(StoreConformanceTest, SubmissionOfUnknownGraphIsRejected) {
+  std::string unknown = absl::StrCat("sha256:", std::string(64, '0'));
+  EXPECT_EQ(store_->graphs().RecordSubmission("h", unknown).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->graphs().RecordSubmission("h", "md5:abc").code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<std::string>> h =
+      store_->graphs().ListSubmittedGraphs("h");
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h->empty());
+}
+
 TEST_P(StoreConformanceTest, PlanCacheFirstWriterWins) {
   v1::Plan first;
   first.set_graph_name("first");
@@ -821,6 +855,7 @@ TEST_P(StoreConformanceTest, ReopenKeepsEverything) {
   uint64_t version = Version("h");
   absl::StatusOr<std::string> digest = store_->graphs().PutGraph(SmallGraph());
   ASSERT_TRUE(digest.ok());
+  ASSERT_TRUE(store_->graphs().RecordSubmission("h", *digest).ok());
   v1::Plan plan;
   plan.set_graph_name("cached");
   ASSERT_TRUE(store_->plans().PutPlan("key", plan).ok());
@@ -842,6 +877,10 @@ TEST_P(StoreConformanceTest, ReopenKeepsEverything) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 0u);
   EXPECT_TRUE(store_->graphs().GetGraph(*digest).ok());
+  absl::StatusOr<std::vector<std::string>> submitted =
+      store_->graphs().ListSubmittedGraphs("h");
+  ASSERT_TRUE(submitted.ok());
+  EXPECT_EQ(*submitted, (std::vector<std::string>{*digest}));
   absl::StatusOr<v1::Plan> cached = store_->plans().GetPlan("key");
   ASSERT_TRUE(cached.ok());
   EXPECT_EQ(cached->graph_name(), "cached");

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -449,6 +450,147 @@ TEST_F(ProfileServiceE2ETest, ConcurrentUploadersLoseNothing) {
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->measurements(),
             CountConfigs(profile_) + kClients * kBatches * kPerBatch);
+}
+
+v1::Graph ExampleGraph() {
+  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
+  v1::Graph graph;
+  const absl::Status read = client::ReadProtoJsonFile(
+      absl::StrCat(source_dir != nullptr ? source_dir : ".",
+                   "/tests/testdata/example_cnn.graph.json"),
+      &graph);
+  EXPECT_TRUE(read.ok()) << read;
+  return graph;
+}
+
+std::vector<std::string> UniqueKeys(const v1::Graph& graph) {
+  std::vector<std::string> keys;
+  for (const v1::Kernel& kernel : graph.kernels()) {
+    std::string key = solver::SignatureKey(kernel.signature());
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      keys.push_back(std::move(key));
+    }
+  }
+  return keys;
+}
+
+std::vector<std::string> ItemKeys(const v1::WorkList& list) {
+  std::vector<std::string> keys;
+  for (const v1::WorkItem& item : list.items()) {
+    keys.push_back(solver::SignatureKey(item.signature()));
+  }
+  return keys;
+}
+
+// The agent's work list: a plan request for a host class nobody has
+// profiled fails, but records the graph; the work list then names every
+// kernel of it, and shrinks as measurements arrive — across a restart.
+TEST_F(ProfileServiceE2ETest, WorkListFollowsSubmittedGraphsAndUploads) {
+  const v1::Graph graph = ExampleGraph();
+  const std::vector<std::string> keys = UniqueKeys(graph);
+  ASSERT_GT(keys.size(), 2u);
+
+  v1::GetWorkListRequest request;
+  request.set_host_class("fresh");
+  absl::StatusOr<v1::WorkList> empty = client_->GetWorkList(request);
+  ASSERT_TRUE(empty.ok()) << empty.status() << Log();
+  EXPECT_EQ(empty->graphs(), 0u);
+  EXPECT_EQ(empty->items_size(), 0);
+
+  v1::PlanGraphRequest plan;
+  *plan.mutable_graph()->mutable_inline_graph() = graph;
+  plan.set_host_class("fresh");
+  plan.set_budget_bytes(1 << 20);
+  absl::StatusOr<v1::Plan> refused = client_->PlanGraph(plan, absl::Seconds(5));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound)
+      << refused.status();
+
+  absl::StatusOr<v1::WorkList> all = client_->GetWorkList(request);
+  ASSERT_TRUE(all.ok()) << all.status() << Log();
+  EXPECT_EQ(all->graphs(), 1u);
+  EXPECT_EQ(all->host_class().name(), "fresh");
+  EXPECT_EQ(all->host_class().fingerprint(), "");  // not profiled yet
+  EXPECT_EQ(ItemKeys(*all), keys);
+  for (const v1::WorkItem& item : all->items()) {
+    EXPECT_EQ(item.graphs(), 1u);
+    ASSERT_GE(item.usages_size(), 1);
+    EXPECT_EQ(item.usages(0).first_position_size(),
+              item.signature().inputs_size() + item.signature().outputs_size());
+  }
+
+  // Upload the first two kernels' measurements under "fresh".
+  v1::Profile part = profile_;
+  part.mutable_host_class()->set_name("fresh");
+  part.mutable_kernels()->Clear();
+  for (const v1::KernelProfile& k : profile_.kernels()) {
+    const std::string key = solver::SignatureKey(k.signature());
+    if (key == keys[0] || key == keys[1]) *part.add_kernels() = k;
+  }
+  ASSERT_EQ(part.kernels_size(), 2);
+  ASSERT_TRUE(client_->UploadProfile(part).ok());
+
+  ASSERT_NO_FATAL_FAILURE(StartServer());  // a restart keeps submissions
+  absl::StatusOr<v1::WorkList> rest = client_->GetWorkList(request);
+  ASSERT_TRUE(rest.ok()) << rest.status() << Log();
+  EXPECT_EQ(rest->host_class().fingerprint(),
+            profile_.host_class().fingerprint());
+  EXPECT_EQ(ItemKeys(*rest),
+            std::vector<std::string>(keys.begin() + 2, keys.end()));
+
+  // Another host class has its own list.
+  request.set_host_class("other");
+  absl::StatusOr<v1::WorkList> other = client_->GetWorkList(request);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->items_size(), 0);
+}
+
+TEST_F(ProfileServiceE2ETest, WorkListOfAnInlineGraphSharesAliasedOperands) {
+  // add(x, x): one usage in which position 1 is position 0's tensor.
+  v1::Graph graph;
+  graph.set_name("aliased");
+  for (const char* id : {"x", "y"}) {
+    v1::Tensor* t = graph.add_tensors();
+    t->set_id(id);
+    t->set_size_bytes(4096);
+  }
+  v1::Kernel* k = graph.add_kernels();
+  k->set_id("k0");
+  k->set_op("add");
+  k->add_inputs("x");
+  k->add_inputs("x");
+  k->add_outputs("y");
+  k->mutable_signature()->set_op("add");
+  for (int i = 0; i < 3; ++i) {
+    v1::OperandSpec* spec = i < 2 ? k->mutable_signature()->add_inputs()
+                                  : k->mutable_signature()->add_outputs();
+    spec->set_dtype(v1::DATA_TYPE_F32);
+    spec->add_dims(1024);
+  }
+  v1::GetWorkListRequest request;
+  request.set_host_class("h");
+  *request.mutable_graph() = graph;
+  absl::StatusOr<v1::WorkList> list = client_->GetWorkList(request);
+  ASSERT_TRUE(list.ok()) << list.status() << Log();
+  ASSERT_EQ(list->items_size(), 1);
+  ASSERT_EQ(list->items(0).usages_size(), 1);
+  EXPECT_THAT(list->items(0).usages(0).first_position(),
+              ::testing::ElementsAre(0, 0, 2));
+
+  // An invalid inline graph names what is wrong; nothing is recorded.
+  k->set_outputs(0, "nowhere");
+  *request.mutable_graph() = graph;
+  request.set_host_class("h2");
+  absl::StatusOr<v1::WorkList> bad = client_->GetWorkList(request);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("nowhere"));
+  request.clear_graph();
+  absl::StatusOr<v1::WorkList> none = client_->GetWorkList(request);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->graphs(), 0u);
+
+  request.set_host_class("");
+  EXPECT_EQ(client_->GetWorkList(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
