@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "client/client.h"
 #include "client/proto_json.h"
+#include "profiler-agent/discovery.h"
 #include "profiler-agent/kernels.h"
 #include "profiler-agent/profiler.h"
 #include "profiler-agent/tier.h"
@@ -34,7 +35,10 @@ asynchronous: one helper thread). Placement is verified (move_pages for NUMA
 nodes, /proc/self/maps + mincore for files): a configuration whose buffers
 are not where it says is never measured.
 
-Tiers:  numa:N     DRAM / memory-only NUMA node N (mbind + move_pages check)
+Tiers:  auto       what `autotm-agent tiers` suggests for this host (a
+                   node with CPUs fast; a memory-only node, i.e. CXL or
+                   PMM in KMEM mode, or else a DAX mount, slow)
+        numa:N     DRAM / memory-only NUMA node N (mbind + move_pages check)
         file:DIR   a file in DIR mapped MAP_SHARED: PMM App Direct when DIR
                    is on a DAX mount; otherwise labelled "file-backed
                    emulated tier" in the fingerprint (it proves the
@@ -101,9 +105,11 @@ int main(int argc, char** argv) {
       "kernels the host class still lacks are measured. Without --graph, "
       "--server gives the work list: every kernel that graphs submitted for "
       "--host-class still lack");
-  profile_cmd->add_option("--fast", fast_spec, "Fast tier: numa:N or file:DIR")
+  profile_cmd
+      ->add_option("--fast", fast_spec, "Fast tier: numa:N, file:DIR or auto")
       ->capture_default_str();
-  profile_cmd->add_option("--slow", slow_spec, "Slow tier: numa:N or file:DIR")
+  profile_cmd
+      ->add_option("--slow", slow_spec, "Slow tier: numa:N, file:DIR or auto")
       ->required();
   profile_cmd->add_option("--out", out_path,
                           "Write the profile here (v1.Profile JSON)");
@@ -161,7 +167,45 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   profile_cmd->add_flag("--quiet", quiet, "No progress line");
+  CLI::App* tiers_cmd = app.add_subcommand(
+      "tiers",
+      "Show this host's memory tiers (NUMA nodes, HMAT, DAX mounts) and the "
+      "--fast/--slow the agent would use for 'auto'");
+  tiers_cmd->footer(
+      "Reads /sys/devices/system/node (CPUs, MemTotal, SLIT distances, ACPI\n"
+      "HMAT bandwidth/latency under access0/initiators) and /proc/mounts\n"
+      "(filesystems mounted with dax). Allocates and measures nothing.\n\n"
+      "Example: autotm-agent tiers");
   CLI11_PARSE(app, argc, argv);
+
+  if (tiers_cmd->parsed()) {
+    absl::StatusOr<autotm::agent::HostTiers> tiers =
+        autotm::agent::DiscoverTiers();
+    if (!tiers.ok()) {
+      std::cerr << "autotm-agent: " << tiers.status() << "\n";
+      return 1;
+    }
+    std::cout << autotm::agent::FormatHostTiers(*tiers);
+    return 0;
+  }
+  if (fast_spec == "auto" || slow_spec == "auto") {
+    absl::StatusOr<autotm::agent::HostTiers> tiers =
+        autotm::agent::DiscoverTiers();
+    if (!tiers.ok()) {
+      std::cerr << "autotm-agent: --fast/--slow auto: " << tiers.status()
+                << "\n";
+      return 1;
+    }
+    if (fast_spec == "auto") fast_spec = tiers->fast;
+    if (slow_spec == "auto") slow_spec = tiers->slow;
+    if (fast_spec.empty() || slow_spec.empty()) {
+      std::cerr << "autotm-agent: --fast/--slow auto: " << tiers->reasoning
+                << "\n";
+      return 1;
+    }
+    std::cerr << "tiers (auto): --fast " << fast_spec << " --slow " << slow_spec
+              << ": " << tiers->reasoning << "\n";
+  }
 
   if (out_path.empty() && server.empty()) {
     std::cerr << "autotm-agent: give --out FILE and/or --server HOST:PORT\n";
