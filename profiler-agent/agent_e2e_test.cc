@@ -15,11 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/profile.pb.h"
+#include "client/client.h"
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
+#include "tests/e2e/server_process.h"
 
 namespace autotm {
 namespace {
@@ -224,6 +226,103 @@ TEST_F(AgentE2eTest, MissingNumaNodeIsRefused) {
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_THAT(text.str(), HasSubstr("NUMA node 63 does not exist"));
+}
+
+// A kernel that reads one tensor twice can only use configurations with
+// both reads in the same tier: the agent measures just those.
+TEST_F(AgentE2eTest, AliasedOperandsHalveTheTable) {
+  GraphWriter g;
+  g.graph_.set_name("aliased");
+  g.Tensor("x", {2, 4, 8, 8}, v1::TENSOR_ROLE_INPUT);
+  g.Tensor("y", {2, 4, 8, 8}, v1::TENSOR_ROLE_ACTIVATION);
+  g.Kernel("double", "add", {"x", "x"}, {"y"});
+  const std::string graph_path = dir_ + "/a.graph.json";
+  const std::string out = dir_ + "/a.profile.json";
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, g.graph_).ok());
+  std::string log;
+  ASSERT_EQ(
+      RunAgent(absl::StrCat("--graph ", graph_path, " --out ", out), &log), 0)
+      << log;
+  v1::Profile profile;
+  ASSERT_TRUE(client::ReadProtoJsonFile(out, &profile).ok());
+  ASSERT_EQ(profile.kernels_size(), 1);
+  std::vector<std::string> configs;
+  for (const v1::ConfigTiming& c : profile.kernels(0).configs()) {
+    configs.push_back(c.config());
+  }
+  EXPECT_THAT(configs,
+              ::testing::UnorderedElementsAre("FF|F", "FF|S", "SS|F", "SS|S"));
+  // The solver plans with the partial table (never a missing configuration).
+  auto model = solver::ProfileModel::Create(profile);
+  ASSERT_TRUE(model.ok()) << model.status();
+}
+
+// The agent against a live autotm-server: it measures what the host class
+// lacks, uploads it, the server can plan the graph, and a second run
+// measures nothing.
+TEST_F(AgentE2eTest, ProfilesOnlyWhatTheServerLacksAndTheGraphThenPlans) {
+  testing::ServerProcessOptions options;
+  options.db = dir_ + "/autotm.db";
+  options.log_path = dir_ + "/server.log";
+  absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
+      testing::ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = (*server)->address();
+
+  const v1::Graph graph = TinyGraph(false);
+  const std::string graph_path = dir_ + "/g.graph.json";
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, graph).ok());
+  std::string log;
+  ASSERT_EQ(RunAgent(absl::StrCat("--graph ", graph_path, " --server ", address,
+                                  " --host-class live"),
+                     &log),
+            0)
+      << log << (*server)->ReadLog();
+  EXPECT_THAT(log, HasSubstr("3 of the graph's 3 unique signatures are "
+                             "missing"));
+  EXPECT_THAT(log, HasSubstr("uploaded to " + address + " as live"));
+
+  ClientOptions client_options;
+  client_options.address = address;
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Connect(client_options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::HostClassSummary> summary =
+      (*client)->GetHostClass("live");
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->signatures(), 3u);
+  EXPECT_EQ(summary->configs(), 8u + 4u + 8u);  // conv, relu, add: 2^n each
+  EXPECT_THAT(summary->host_class().slow_tier_name(),
+              HasSubstr("file-backed emulated"));
+
+  v1::GetWorkListRequest request;
+  request.set_host_class("live");
+  absl::StatusOr<v1::WorkList> list = (*client)->GetWorkList(request);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->graphs(), 1u);
+  EXPECT_EQ(list->items_size(), 0);
+
+  v1::PlanGraphRequest plan_request;
+  *plan_request.mutable_graph()->mutable_inline_graph() = graph;
+  plan_request.set_host_class("live");
+  plan_request.set_budget_bytes(64 << 10);
+  absl::StatusOr<v1::Plan> plan =
+      (*client)->PlanGraph(plan_request, absl::Seconds(60));
+  ASSERT_TRUE(plan.ok()) << plan.status() << (*server)->ReadLog();
+  EXPECT_GT(plan->predicted_time_us(), 0);
+
+  // Again: nothing left to measure; the work list (no --graph) agrees.
+  ASSERT_EQ(RunAgent(absl::StrCat("--graph ", graph_path, " --server ", address,
+                                  " --host-class live"),
+                     &log),
+            0)
+      << log;
+  EXPECT_THAT(log, HasSubstr("nothing to profile"));
+  ASSERT_EQ(
+      RunAgent(absl::StrCat("--server ", address, " --host-class live"), &log),
+      0)
+      << log;
+  EXPECT_THAT(log, HasSubstr("0 signatures missing, from 1 submitted graph"));
 }
 
 }  // namespace
