@@ -119,6 +119,27 @@ const char* SweepSourceName(SweepSource source) {
   return "unknown";
 }
 
+ReferenceTimes ComputeReferenceTimes(const GraphModel& graph,
+                                     const ProfileModel& profile,
+                                     uint64_t alignment_bytes) {
+  uint64_t roomy = 0;
+  for (const TensorInfo& tensor : graph.tensors()) {
+    roomy += AlignUp(tensor.size_bytes, alignment_bytes);
+  }
+  ReferenceTimes times;
+  absl::StatusOr<PlanOutcome> all_fast =
+      RunBaseline(graph, profile, v1::METHOD_ALL_FAST, roomy, alignment_bytes);
+  if (all_fast.ok() && all_fast->plan.has_value()) {
+    times.all_fast_us = all_fast->plan->predicted_time_us();
+  }
+  absl::StatusOr<PlanOutcome> all_slow =
+      RunBaseline(graph, profile, v1::METHOD_ALL_SLOW, roomy, alignment_bytes);
+  if (all_slow.ok() && all_slow->plan.has_value()) {
+    times.all_slow_us = all_slow->plan->predicted_time_us();
+  }
+  return times;
+}
+
 absl::StatusOr<SweepResult> PlanSweep(
     const GraphModel& graph, const ProfileModel& profile,
     const std::vector<uint64_t>& budgets, const SweepOptions& options,
@@ -145,22 +166,10 @@ absl::StatusOr<SweepResult> PlanSweep(
   const uint64_t alignment = options.plan.alignment_bytes;
   result.aligned_peak_bytes = AlignedPeakLiveBytes(graph, alignment);
 
-  // Reference times. The all-fast plan gets a pool with room for every
-  // tensor side by side, so its layout always fits.
-  uint64_t roomy = 0;
-  for (const TensorInfo& tensor : graph.tensors()) {
-    roomy += AlignUp(tensor.size_bytes, alignment);
-  }
-  absl::StatusOr<PlanOutcome> all_fast =
-      RunBaseline(graph, profile, v1::METHOD_ALL_FAST, roomy, alignment);
-  if (all_fast.ok() && all_fast->plan.has_value()) {
-    result.all_fast_time_us = all_fast->plan->predicted_time_us();
-  }
-  absl::StatusOr<PlanOutcome> all_slow =
-      RunBaseline(graph, profile, v1::METHOD_ALL_SLOW, roomy, alignment);
-  if (all_slow.ok() && all_slow->plan.has_value()) {
-    result.all_slow_time_us = all_slow->plan->predicted_time_us();
-  }
+  const ReferenceTimes references =
+      ComputeReferenceTimes(graph, profile, alignment);
+  result.all_fast_time_us = references.all_fast_us;
+  result.all_slow_time_us = references.all_slow_us;
   const bool all_fast_optimal =
       result.all_fast_time_us.has_value() &&
       NoFasterThan(*result.all_fast_time_us, FastestPossibleUs(graph, profile));

@@ -63,9 +63,7 @@ struct SweepResult {
   // Sum of tensor sizes live at the busiest kernel, each rounded up to the
   // alignment: at or above it the all-fast plan fits by count.
   uint64_t aligned_peak_bytes = 0;
-  // Predicted times of the all-fast plan (at the aligned peak plus headroom
-  // for its layout) and of the all-slow plan, for reference; nullopt when the
-  // profile lacks the configurations they need or no layout fits.
+  // ComputeReferenceTimes(), for reference.
   std::optional<double> all_fast_time_us;
   std::optional<double> all_slow_time_us;
   // Set when budgets below the smallest feasible one were found: the
@@ -79,6 +77,18 @@ struct SweepResult {
   // Solves that started from a smaller budget's plan.
   int warm_starts_used = 0;
 };
+
+// Predicted times of the all-fast plan (in a pool with room for every
+// tensor side by side, so that its layout always fits) and of the all-slow
+// plan: the ends of a sweep's curve. nullopt where the profile lacks a
+// configuration the baseline needs.
+struct ReferenceTimes {
+  std::optional<double> all_fast_us;
+  std::optional<double> all_slow_us;
+};
+ReferenceTimes ComputeReferenceTimes(const GraphModel& graph,
+                                     const ProfileModel& profile,
+                                     uint64_t alignment_bytes);
 
 // Plans `graph` with `profile` under every budget in `budgets` (bytes, any
 // order; duplicates are planned once) with `options.plan`:
