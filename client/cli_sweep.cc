@@ -197,6 +197,12 @@ struct Row {
 
 std::string Ms(double us) { return absl::StrFormat("%.3f ms", us / 1000); }
 
+// A heuristic plan (a fallback) has no meaningful gap.
+bool HasGap(const solver::SweepPoint& point) {
+  return point.outcome.plan.has_value() &&
+         point.outcome.stats.termination() != v1::TERMINATION_HEURISTIC;
+}
+
 constexpr char kTableFormat[] = "%12s %8s %12s %9s %-11s %7s %9s %5s  %s\n";
 
 void PrintHeader() {
@@ -215,8 +221,8 @@ void PrintRow(const Row& row) {
       row.slowdown.has_value() ? absl::StrFormat("%.3fx", *row.slowdown).c_str()
                                : "-",
       solver::TerminationName(stats.termination()),
-      has_plan ? absl::StrFormat("%.2f%%", 100 * stats.relative_gap()).c_str()
-               : "-",
+      HasGap(p) ? absl::StrFormat("%.2f%%", 100 * stats.relative_gap()).c_str()
+                : "-",
       absl::StrFormat("%.2f s", stats.solve_seconds()).c_str(),
       row.warm.c_str(), solver::SweepSourceName(p.source));
   std::fflush(stdout);
@@ -287,7 +293,8 @@ std::string RenderCsv(const std::vector<Row>& rows) {
         ",",
         row.slowdown.has_value() ? absl::StrFormat("%.6f", *row.slowdown) : "",
         ",", solver::TerminationName(p.outcome.stats.termination()), ",",
-        has_plan ? absl::StrFormat("%.6f", p.outcome.stats.relative_gap()) : "",
+        HasGap(p) ? absl::StrFormat("%.6f", p.outcome.stats.relative_gap())
+                  : "",
         ",", absl::StrFormat("%.3f", p.outcome.stats.solve_seconds()), ",",
         absl::StrFormat("%.3f", p.wall_seconds), ",", row.warm, ",",
         CsvField(solver::SweepSourceName(p.source)), "\n");
@@ -336,7 +343,7 @@ std::string RenderJson(const solver::GraphModel& graph,
             ? absl::StrFormat("%.6f", *rows[i].slowdown)
             : "null",
         JsonString(solver::TerminationName(stats.termination())),
-        has_plan ? absl::StrFormat("%.6f", stats.relative_gap()) : "null",
+        HasGap(p) ? absl::StrFormat("%.6f", stats.relative_gap()) : "null",
         stats.solve_seconds(), p.wall_seconds, JsonString(rows[i].warm),
         JsonString(solver::SweepSourceName(p.source)), JsonString(p.note),
         JsonString(p.outcome.diagnostic));
