@@ -425,20 +425,6 @@ int RunSweep(const SweepFlags& flags) {
       return kExitBadInput;
     }
   }
-  if (!flags.plans_dir.empty()) {
-    if (::mkdir(flags.plans_dir.c_str(), 0777) != 0 && errno != EEXIST) {
-      PrintError(absl::StrCat(
-          "--plans-dir: ",
-          Message(absl::ErrnoToStatus(
-              errno, absl::StrCat("cannot create ", flags.plans_dir)))));
-      return kExitBadInput;
-    }
-    if (absl::Status s = CheckWritable(flags.plans_dir + "/x"); !s.ok()) {
-      PrintError(absl::StrCat("--plans-dir: ", Message(s)));
-      return kExitBadInput;
-    }
-  }
-
   absl::StatusOr<Inputs> inputs =
       LoadInputs(flags.graph_path, flags.profile_path);
   if (!inputs.ok()) {
@@ -455,6 +441,20 @@ int RunSweep(const SweepFlags& flags) {
   if (!budgets.ok()) {
     PrintError(absl::StrCat("--budgets: ", Message(budgets.status())));
     return kExitBadInput;
+  }
+  // Created only once the inputs are known to be good.
+  if (!flags.plans_dir.empty()) {
+    if (::mkdir(flags.plans_dir.c_str(), 0777) != 0 && errno != EEXIST) {
+      PrintError(absl::StrCat(
+          "--plans-dir: ",
+          Message(absl::ErrnoToStatus(
+              errno, absl::StrCat("cannot create ", flags.plans_dir)))));
+      return kExitBadInput;
+    }
+    if (absl::Status s = CheckWritable(flags.plans_dir + "/x"); !s.ok()) {
+      PrintError(absl::StrCat("--plans-dir: ", Message(s)));
+      return kExitBadInput;
+    }
   }
   const std::vector<uint64_t> order = SweepOrder(*budgets);
   auto percent_of = [peak](uint64_t bytes) {
@@ -761,6 +761,28 @@ absl::StatusOr<std::vector<uint64_t>> ParseBudgetList(
   return budgets;
 }
 
+namespace {
+
+// Greedy word wrap for help paragraphs (CLI11 prints them verbatim).
+std::string Wrap(const std::string& text, size_t width = 72) {
+  std::string out;
+  size_t line_length = 0;
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    if (line_length > 0 && line_length + 1 + word.size() > width) {
+      out += '\n';
+      line_length = 0;
+    } else if (line_length > 0) {
+      out += ' ';
+      ++line_length;
+    }
+    absl::StrAppend(&out, word);
+    line_length += word.size();
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<CliCommand> AddSweepCommands(CLI::App& app) {
   auto flags = std::make_shared<SweepFlags>();
   CLI::App* sweep = app.add_subcommand(
@@ -834,10 +856,12 @@ std::vector<CliCommand> AddSweepCommands(CLI::App& app) {
       "  autotm sweep --graph tests/testdata/example_cnn.graph.json \\\n"
       "      --profile tests/testdata/example_cnn.profile.json \\\n"
       "      --budgets 10%:100%:10% --svg curve.svg --csv curve.csv\n\n",
-      "Budgets: each item as `autotm solve --budget` reads it: ", kBudgetHelp,
-      ".\nA range START:STOP:STEP includes STOP when the steps land on it.\n\n"
-      "Durations (--time-limit): ",
-      kDurationHelp,
+      Wrap(absl::StrCat("Budgets: each item as `autotm solve --budget` reads "
+                        "it: ",
+                        kBudgetHelp,
+                        ". A range START:STOP:STEP includes STOP when the "
+                        "steps land on it.")),
+      "\n\n", Wrap(absl::StrCat("Durations (--time-limit): ", kDurationHelp)),
       ".\n\nColumns: budget, its share of the aligned peak live bytes, the\n"
       "predicted iteration time, slowdown vs all-fast, termination, relative\n"
       "gap, solve seconds, warm (yes: started from the smaller budget's\n"
