@@ -152,6 +152,14 @@ absl::StatusOr<SweepResult> PlanSweep(
   if (ilp && solver == nullptr) {
     return absl::InvalidArgumentError("an ILP method needs a solver backend");
   }
+  // Checked here too: a sweep whose budgets are all infeasible or all-fast
+  // never reaches PlanGraph's own check.
+  if (!(options.plan.time_limit_seconds > 0) ||
+      !(options.plan.relative_gap >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time limit must be > 0 s (got ", options.plan.time_limit_seconds,
+        ") and relative gap >= 0 (got ", options.plan.relative_gap, ")"));
+  }
   std::vector<uint64_t> sorted = budgets;
   std::sort(sorted.begin(), sorted.end());
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());

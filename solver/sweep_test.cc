@@ -341,6 +341,12 @@ TEST(PlanSweepTest, ErrorsAreTheCallersToFix) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  SweepOptions no_time = ExactOptions();
+  no_time.plan.time_limit_seconds = 0;
+  EXPECT_EQ(PlanSweep(graph, profile, {100 * kMiB}, no_time, cbc.get())
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   v1::Profile partial = FullTableProfile(graph, PenaltyTime);
   partial.mutable_kernels()->DeleteSubrange(3, 1);
   EXPECT_EQ(
