@@ -267,10 +267,11 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
           EncodeWarmStart(graph, formulation, limits, options.alignment_bytes,
                           *options.warm_start);
       if (!values.ok()) {
-        if (!outcome.warm_start_used)
+        if (!outcome.warm_start_used) {
           outcome.warm_start_skipped =
               absl::StrCat("warm start not used in round ", round, ": ",
                            values.status().message());
+        }
       } else if (!seed.has_value() || options.warm_start->predicted_time_us() <=
                                           seed->predicted_time_us()) {
         params.initial_solution = *std::move(values);
