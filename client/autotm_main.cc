@@ -40,6 +40,7 @@
 #include "client/cli_common.h"
 #include "client/cli_jobs.h"
 #include "client/cli_profiles.h"
+#include "client/cli_sweep.h"
 #include "client/cli_zoo.h"
 #include "client/plan_report.h"
 #include "client/proto_json.h"
@@ -771,6 +772,7 @@ int Main(int argc, char** argv) {
 
   // --- command modules
   std::vector<CliCommand> commands = AddZooCommands(app);
+  for (CliCommand& c : AddSweepCommands(app)) commands.push_back(c);
   for (CliCommand& c : AddProfileCommands(app)) commands.push_back(c);
   for (CliCommand& c : AddJobCommands(app)) commands.push_back(c);
 
@@ -781,7 +783,9 @@ int Main(int argc, char** argv) {
       "  autotm graph stats G.json\n"
       "  autotm solve --graph G.json --profile P.json --budget 50% "
       "--out plan.json\n"
-      "  autotm verify --graph G.json --profile P.json --plan plan.json\n\n"
+      "  autotm verify --graph G.json --profile P.json --plan plan.json\n"
+      "  autotm sweep --graph G.json --profile P.json --budgets 10%:100%:10% "
+      "--svg curve.svg\n\n"
       "Run 'autotm COMMAND --help' for a command's flags and units.\n\n",
       kExitCodes));
 

@@ -56,6 +56,49 @@ std::vector<TensorSchedule> ScheduleOf(const GraphModel& graph,
   return schedule;
 }
 
+// The MIP start for `plan` in `formulation`, whose kernel limits are
+// `limits`: InvalidArgument when the plan is for another graph or has a move
+// where the formulation has no decision point, FailedPrecondition when its
+// fast tensors exceed a kernel's limit (Encode does not check capacity, and
+// CBC would only discard an infeasible start after trying it).
+absl::StatusOr<std::vector<double>> EncodeWarmStart(
+    const GraphModel& graph, const Formulation& formulation,
+    const std::vector<uint64_t>& limits, uint64_t alignment_bytes,
+    const v1::Plan& plan) {
+  if (plan.tensors_size() != graph.num_tensors()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("it places ", plan.tensors_size(), " tensors; graph '",
+                     graph.name(), "' has ", graph.num_tensors()));
+  }
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    if (plan.tensors(t).tensor_id() != graph.tensor(t).id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("its tensor #", t, " is '", plan.tensors(t).tensor_id(),
+                       "', the graph's is '", graph.tensor(t).id, "'"));
+    }
+  }
+  const std::vector<TensorSchedule> schedule = ScheduleOf(graph, plan);
+  const std::vector<std::vector<v1::Tier>> tiers =
+      TiersOverTime(graph, schedule);
+  std::vector<uint64_t> fast(graph.num_kernels(), 0);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+      if (tiers[t][k - tensor.first_live] == v1::TIER_FAST) {
+        fast[k] += AlignUp(tensor.size_bytes, alignment_bytes);
+      }
+    }
+  }
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    if (fast[k] > limits[k]) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "it keeps %u fast bytes at kernel %d ('%s'), above the limit of %u",
+          fast[k], k, graph.kernel(k).id, limits[k]));
+    }
+  }
+  return formulation.Encode(schedule);
+}
+
 // Anytime behaviour: when the ILP ends without a plan that fits (no
 // solution in time, or a layout that still fragments when time or rounds
 // run out), a valid plan anyway, marked as the heuristic it is: `seed` (the
@@ -179,6 +222,7 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
         std::max(1.0, options.time_limit_seconds / 4);
     AUTOTM_ASSIGN_OR_RETURN(PlanOutcome sync,
                             PlanGraph(graph, profile, sync_options, solver));
+    outcome.warm_start_used = sync.warm_start_used;
     if (sync.plan.has_value() &&
         sync.plan->method() == v1::METHOD_SYNCHRONOUS) {
       seed = std::move(sync.plan);
@@ -214,11 +258,37 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     }
 
     SolveParams params;
+    // A caller's warm start (e.g. the plan of a smaller budget in a sweep)
+    // goes first: it is usually far better than the built-in starts below.
+    // Against the synchronous seed of an asynchronous solve, the faster of
+    // the two is kept.
+    if (options.warm_start != nullptr) {
+      absl::StatusOr<std::vector<double>> values =
+          EncodeWarmStart(graph, formulation, limits, options.alignment_bytes,
+                          *options.warm_start);
+      if (!values.ok()) {
+        if (!outcome.warm_start_used) {
+          outcome.warm_start_skipped =
+              absl::StrCat("warm start not used in round ", round, ": ",
+                           values.status().message());
+        }
+      } else if (!seed.has_value() || options.warm_start->predicted_time_us() <=
+                                          seed->predicted_time_us()) {
+        params.initial_solution = *std::move(values);
+        outcome.warm_start_used = true;
+        outcome.warm_start_skipped.clear();
+      } else if (!outcome.warm_start_used) {
+        outcome.warm_start_skipped =
+            "warm start slower than the synchronous seed";
+      }
+    }
     // On large models CBC may find no solution at all before the limit
     // (its feasibility pump alone can take minutes); start it from the
     // first-touch plan, which is valid for every variant. On small ones its
     // own heuristics do better without a start (cbc.md §4).
-    if (seed.has_value()) {
+    if (!params.initial_solution.empty()) {
+      // The caller's warm start, above.
+    } else if (seed.has_value()) {
       absl::StatusOr<std::vector<double>> values =
           formulation.Encode(ScheduleOf(graph, *seed));
       if (values.ok()) params.initial_solution = *std::move(values);

@@ -35,6 +35,16 @@ struct PlanOptions {
   int threads = 0;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const SolveProgress&)> on_progress;
+  // ILP methods: an optional plan to start the solver from (not owned; must
+  // outlive the call), typically the plan of the same graph, profile and
+  // variant under a smaller budget, which is valid under this one. It is
+  // encoded into the ILP's columns and passed as a MIP start in preference
+  // to the built-in ones (see PlanOutcome::warm_start_used). A plan that
+  // does not fit this model (another graph, a move where this variant has no
+  // decision point, more fast bytes at some kernel than its limit) is not an
+  // error: it is skipped and PlanOutcome::warm_start_skipped says why.
+  // Default none.
+  const v1::Plan* warm_start = nullptr;
 };
 
 // What a planning request produced. `stats.termination()` says why it ended
@@ -49,6 +59,12 @@ struct PlanOutcome {
   v1::SolverStats stats;
   std::optional<v1::Plan> plan;
   std::string diagnostic;
+  // True when PlanOptions::warm_start was passed to the solver as its
+  // starting solution (in at least one solve of this call).
+  bool warm_start_used = false;
+  // Why a given PlanOptions::warm_start was not used; empty when it was
+  // used or none was given.
+  std::string warm_start_skipped;
 };
 
 // Plans `graph` with `profile`. Errors (not outcomes): FailedPrecondition

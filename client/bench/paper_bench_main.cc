@@ -42,6 +42,7 @@
 #include "autotm/v1/profile.pb.h"
 #include "client/bench/bench_report.h"
 #include "client/costmodel/cost_model.h"
+#include "client/svg_chart.h"
 #include "client/zoo/zoo.h"
 #include "solver/allocator.h"
 #include "solver/cbc_solver.h"
@@ -879,8 +880,8 @@ int RunPaper(const Flags& flags) {
 
   // ---- SVG: slowdown vs DRAM limit for Inception v4.
   {
-    LineChart chart;
-    chart.y_reference = 1.0;
+    client::LineChart chart;
+    chart.y_references.push_back({.y = 1.0, .label = ""});
     chart.x_label = "DRAM limit (GB, ILP budget)";
     chart.y_label = "predicted slowdown vs all-DRAM";
     const std::vector<Cell>& source = case_cells.empty() ? cells : case_cells;
@@ -889,7 +890,7 @@ int RunPaper(const Flags& flags) {
     int batch = 0;
     for (v1::Method method : plot_methods) {
       if (method == v1::METHOD_ALL_FAST) continue;
-      ChartSeries series;
+      client::ChartSeries series;
       series.name = solver::MethodName(method);
       std::vector<std::pair<double, double>> points;
       for (const Cell& c : source) {
@@ -919,7 +920,7 @@ int RunPaper(const Flags& flags) {
           case_cells.empty() ? "PMM:DRAM ratio sweep"
                              : "case study, DRAM = peak/1 .. peak/N");
       std::ofstream svg(flags.svg);
-      svg << RenderLineChartSvg(chart);
+      svg << client::RenderLineChartSvg(chart);
       svg.close();
       if (!svg) {
         std::fprintf(stderr, "autotm-bench: cannot write %s\n",
