@@ -513,7 +513,7 @@ absl::StatusOr<OptaneImport> Import(
   struct Entry {
     v1::KernelSignature signature;
     std::string op;  // nGraph op
-    // Config string -> times, in first-seen order of configs.
+    // Config string -> times (sorted: the profile lists configs in order).
     std::map<std::string, std::vector<double>> times;
   };
   struct Kernel {

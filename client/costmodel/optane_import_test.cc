@@ -258,6 +258,24 @@ TEST(OptaneImportTest, ConvWindowIsRecoveredFromShapes) {
             "(f32[16,64,112,112]){kernel=7x7,pad=3,stride=2}");
 }
 
+TEST(OptaneImportTest, GlobalMaxPoolBackpropSwapsItsOperands) {
+  // nGraph (x, dy) -> dx; ours (dy, x) -> dx. (Not in the measurements,
+  // which use MaxPoolWithIndices, but nGraph emits it without fusion.)
+  const Rec rec = {"MaxPoolBackprop",
+                   {{7, 7, 8, 2}, {1, 1, 8, 2}},
+                   {{7, 7, 8, 2}},
+                   "PD",
+                   "D"};
+  const MapResult mapped = MapOptaneKernel(Measured(rec));
+  ASSERT_TRUE(mapped.mapping.has_value()) << mapped.detail;
+  EXPECT_EQ(solver::SignatureKey(mapped.mapping->signature),
+            "maxpool_bwd(f32[2,8,1,1],f32[2,8,7,7])->(f32[2,8,7,7])"
+            "{kernel=7x7,pad=0,stride=1}");
+  const OptaneImport imported = MustImport({rec});
+  ASSERT_EQ(imported.profile.kernels_size(), 1);
+  EXPECT_EQ(imported.profile.kernels(0).configs(0).config(), "FS|F");
+}
+
 TEST(OptaneImportTest, MedianOverKernelsThatShareOurSignature) {
   // Same shapes, different MKL-DNN formats: two kernels for AutoTM, one
   // signature for us. Three timings of one configuration: the median; two of
