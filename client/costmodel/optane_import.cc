@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/costmodel/optane_data.h"
+#include "client/zoo/ops.h"
 #include "solver/signature.h"
 
 namespace autotm::costmodel {
@@ -23,23 +27,8 @@ constexpr absl::string_view kReasonNames[kNumUnmappedReasons] = {
     "unknown_op",      "no_counterpart", "fused_in_theirs",  "fused_in_ours",
     "operands_differ", "window_unknown", "shape_unsupported"};
 
-// Our op names (client/zoo/ops.h; not included to keep costmodel free of
-// the zoo library, which depends on nothing here either).
-constexpr char kConvFwd[] = "conv2d_fwd";
-constexpr char kConvBwdData[] = "conv2d_bwd_data";
-constexpr char kConvBwdWeights[] = "conv2d_bwd_weights";
-constexpr char kBatchNormFwd[] = "batchnorm_fwd";
-constexpr char kBatchNormBwd[] = "batchnorm_bwd";
-constexpr char kReluFwd[] = "relu_fwd";
-constexpr char kReluBwd[] = "relu_bwd";
-constexpr char kMaxPoolFwd[] = "maxpool_fwd";
-constexpr char kMaxPoolBwd[] = "maxpool_bwd";
-constexpr char kAvgPoolFwd[] = "avgpool_fwd";
-constexpr char kAvgPoolBwd[] = "avgpool_bwd";
-constexpr char kAdd[] = "add";
-constexpr char kConcat[] = "concat";
-constexpr char kMatmulFwd[] = "matmul_fwd";
-constexpr char kMatmulBwdData[] = "matmul_bwd_data";
+// Our op names: the zoo's (a header of constants; no link dependency).
+namespace ops = ::autotm::zoo::ops;
 
 using Operands = std::vector<v1::OperandSpec>;
 using Dims = std::vector<int64_t>;
@@ -215,11 +204,12 @@ MapResult MapConv(const v1::KernelSignature& s) {
       source.push_back(b);
     }
     source.push_back(y);
-    return Mapped(Make(kConvFwd, in, {r[y]}, source, *attrs));
+    return Mapped(Make(ops::kConvFwd, in, {r[y]}, source, *attrs));
   }
   if (bwd_data) {
     // Ours: (dy, w) -> (dx).
-    return Mapped(Make(kConvBwdData, {r[y], r[w]}, {r[x]}, {y, w, x}, *attrs));
+    return Mapped(
+        Make(ops::kConvBwdData, {r[y], r[w]}, {r[x]}, {y, w, x}, *attrs));
   }
   // Ours: (x, dy) -> (dw[, db]).
   Operands out = {r[w]};
@@ -228,7 +218,7 @@ MapResult MapConv(const v1::KernelSignature& s) {
     out.push_back(r[b]);
     source.push_back(b);
   }
-  return Mapped(Make(kConvBwdWeights, {r[x], r[y]}, out, source, *attrs));
+  return Mapped(Make(ops::kConvBwdWeights, {r[x], r[y]}, out, source, *attrs));
 }
 
 // nGraph: BatchNormTraining (gamma, beta, x) -> (y, mean, var);
@@ -255,11 +245,11 @@ MapResult MapBatchNorm(const v1::KernelSignature& s) {
   }
   if (!bwd) {
     // Ours: (x, gamma, beta) -> (y, mean, var).
-    return Mapped(Make(kBatchNormFwd, {r[2], r[0], r[1]}, {r[3], r[4], r[5]},
-                       {2, 0, 1, 3, 4, 5}));
+    return Mapped(Make(ops::kBatchNormFwd, {r[2], r[0], r[1]},
+                       {r[3], r[4], r[5]}, {2, 0, 1, 3, 4, 5}));
   }
   // Ours: (dy, x, gamma, mean, var) -> (dx, dgamma, dbeta); beta (1) dropped.
-  KernelMapping m = Make(kBatchNormBwd, {r[5], r[2], r[0], r[3], r[4]},
+  KernelMapping m = Make(ops::kBatchNormBwd, {r[5], r[2], r[0], r[3], r[4]},
                          {r[6], r[7], r[8]}, {5, 2, 0, 3, 4, 6, 7, 8});
   m.note =
       "beta (read by nGraph, unused by the gradient, not an operand of ours) "
@@ -279,8 +269,8 @@ MapResult MapRelu(const v1::KernelSignature& s) {
   for (const auto& o : r) {
     if (DimsOf(o) != DimsOf(r[0])) return BadShape(s, "shapes differ");
   }
-  if (!bwd) return Mapped(Make(kReluFwd, {r[0]}, {r[1]}, {0, 1}));
-  return Mapped(Make(kReluBwd, {r[1], r[0]}, {r[2]}, {1, 0, 2}));
+  if (!bwd) return Mapped(Make(ops::kReluFwd, {r[0]}, {r[1]}, {0, 1}));
+  return Mapped(Make(ops::kReluBwd, {r[1], r[0]}, {r[2]}, {1, 0, 2}));
 }
 
 MapResult MapAdd(const v1::KernelSignature& s) {
@@ -292,7 +282,7 @@ MapResult MapAdd(const v1::KernelSignature& s) {
   if (DimsOf(r[0]) != DimsOf(r[1]) || DimsOf(r[0]) != DimsOf(r[2])) {
     return BadShape(s, "broadcasting add (ours adds equal shapes)");
   }
-  return Mapped(Make(kAdd, {r[0], r[1]}, {r[2]}, {0, 1, 2}));
+  return Mapped(Make(ops::kAdd, {r[0], r[1]}, {r[2]}, {0, 1, 2}));
 }
 
 // Our concat joins NCHW activations along C.
@@ -318,7 +308,7 @@ MapResult MapConcat(const v1::KernelSignature& s) {
   }
   if (channels != y[1]) return BadShape(s, "channels do not add up");
   source.push_back(s.inputs_size());
-  return Mapped(Make(kConcat, in, {r.back()}, source));
+  return Mapped(Make(ops::kConcat, in, {r.back()}, source));
 }
 
 // Pooling: the window is not in the shapes. Only a pool to a 1x1 output is
@@ -357,12 +347,13 @@ MapResult MapPool(const v1::KernelSignature& s) {
       {"pad", "0"}};
   KernelMapping m;
   if (!bwd) {
-    m = Make(max ? kMaxPoolFwd : kAvgPoolFwd, {r[0]}, {r[1]}, {0, 1}, attrs);
+    m = Make(max ? ops::kMaxPoolFwd : ops::kAvgPoolFwd, {r[0]}, {r[1]}, {0, 1},
+             attrs);
   } else if (max) {
     // Ours: (dy, x) -> (dx).
-    m = Make(kMaxPoolBwd, {r[1], r[0]}, {r[2]}, {1, 0, 2}, attrs);
+    m = Make(ops::kMaxPoolBwd, {r[1], r[0]}, {r[2]}, {1, 0, 2}, attrs);
   } else {
-    m = Make(kAvgPoolBwd, {r[0]}, {r[1]}, {0, 1}, attrs);
+    m = Make(ops::kAvgPoolBwd, {r[0]}, {r[1]}, {0, 1}, attrs);
   }
   m.note = "1x1 output read as a global pool (kernel = input HxW, stride 1)";
   return Mapped(std::move(m));
@@ -393,9 +384,10 @@ MapResult MapMatmul(const v1::KernelSignature& s) {
       return BadShape(s, "dims are not x [F, N], W [out, F], b [out]");
     }
     // The zoo's linear layer sees x through an [N, F] view.
-    KernelMapping m = Make(
-        kMatmulFwd, {Spec({n, features}), Spec({out, features}), Spec({out})},
-        {Spec({n, out})}, {0, 1, 2, 3});
+    KernelMapping m =
+        Make(ops::kMatmulFwd,
+             {Spec({n, features}), Spec({out, features}), Spec({out})},
+             {Spec({n, out})}, {0, 1, 2, 3});
     return Mapped(std::move(m));
   }
   if (s.inputs_size() != 2) return BadShape(s, "operand counts");
@@ -415,7 +407,8 @@ MapResult MapMatmul(const v1::KernelSignature& s) {
   if (!data) return BadShape(s, "not a GEMM of a linear layer");
   const int64_t out = a[0], n = a[1], features = c[1];
   // Ours: (dy [N, out], w [out, F]) -> (dx [N, F]).
-  return Mapped(Make(kMatmulBwdData, {Spec({n, out}), Spec({out, features})},
+  return Mapped(Make(ops::kMatmulBwdData,
+                     {Spec({n, out}), Spec({out, features})},
                      {Spec({n, features})}, {0, 1, 2}));
 }
 
