@@ -1,8 +1,11 @@
 #include "client/cli_profiles.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,9 +13,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/cli_remote.h"
 #include "client/client.h"
+#include "client/costmodel/optane_import.h"
 #include "client/proto_json.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace autotm::client {
@@ -170,6 +176,256 @@ int RunProfilesImport(const RemoteFlags& flags, const std::string& path) {
   return kExitOk;
 }
 
+// --- profiles import --format optane-jsonl
+
+inline constexpr char kFormatProfile[] = "profile-json";
+inline constexpr char kFormatOptane[] = "optane-jsonl";
+
+struct OptaneImportFlags {
+  std::string format = kFormatProfile;
+  std::string host_class = costmodel::kOptaneImportHostClass;
+  std::string out;
+  std::string coverage_graph;
+  bool upload = false;
+};
+
+std::string Percent(int64_t part, int64_t whole) {
+  return whole == 0 ? "-" : absl::StrFormat("%.1f%%", 100.0 * part / whole);
+}
+
+google::protobuf::Value Num(double v) {
+  google::protobuf::Value value;
+  value.set_number_value(v);
+  return value;
+}
+
+google::protobuf::Value Str(absl::string_view s) {
+  google::protobuf::Value value;
+  value.set_string_value(std::string(s));
+  return value;
+}
+
+google::protobuf::Value ReasonsJson(
+    const std::map<costmodel::UnmappedReason, int64_t>& reasons) {
+  google::protobuf::Value value;
+  auto* fields = value.mutable_struct_value()->mutable_fields();
+  for (const auto& [reason, n] : reasons) {
+    (*fields)[std::string(costmodel::UnmappedReasonName(reason))] = Num(n);
+  }
+  return value;
+}
+
+// The report as one JSON object: the text report's figures under the same
+// names.
+google::protobuf::Struct ImportReportJson(
+    const std::string& path, const costmodel::OptaneImport& imported,
+    const std::optional<costmodel::ProfileCoverage>& coverage,
+    const std::string& graph_name, const OptaneImportFlags& flags,
+    const v1::UploadMeasurementsResponse* uploaded, const std::string& server) {
+  const costmodel::OptaneImportReport& r = imported.report;
+  google::protobuf::Struct json;
+  auto& f = *json.mutable_fields();
+  f["file"] = Str(path);
+  f["hostClass"] = Str(imported.profile.host_class().name());
+  f["records"] = Num(r.records);
+  f["kernels"] = Num(r.kernels);
+  f["mappedKernels"] = Num(r.mapped_kernels);
+  f["mappedRecords"] = Num(r.mapped_records);
+  f["signatures"] = Num(r.signatures);
+  f["configs"] = Num(r.configs);
+  f["mergedConfigs"] = Num(r.merged_configs);
+  f["unmappedKernels"] = ReasonsJson(r.unmapped_kernels);
+  google::protobuf::Value ops;
+  for (const auto& [op, s] : r.ops) {
+    google::protobuf::Value row;
+    auto& o = *row.mutable_struct_value()->mutable_fields();
+    o["op"] = Str(op);
+    google::protobuf::Value ours;
+    for (const std::string& our : s.our_ops) {
+      *ours.mutable_list_value()->add_values() = Str(our);
+    }
+    o["ourOps"] = std::move(ours);
+    o["records"] = Num(s.records);
+    o["kernels"] = Num(s.kernels);
+    o["mappedKernels"] = Num(s.mapped_kernels);
+    o["mappedRecords"] = Num(s.mapped_records);
+    o["signatures"] = Num(s.signatures);
+    o["configs"] = Num(s.configs);
+    o["unmappedKernels"] = ReasonsJson(s.unmapped_kernels);
+    if (!s.note.empty()) o["note"] = Str(s.note);
+    *ops.mutable_list_value()->add_values() = std::move(row);
+  }
+  f["ops"] = std::move(ops);
+  if (coverage) {
+    google::protobuf::Value cov;
+    auto& c = *cov.mutable_struct_value()->mutable_fields();
+    c["graph"] = Str(graph_name);
+    c["file"] = Str(flags.coverage_graph);
+    c["signatures"] = Num(coverage->signatures);
+    c["covered"] = Num(coverage->covered);
+    c["kernels"] = Num(coverage->kernels);
+    c["coveredKernels"] = Num(coverage->covered_kernels);
+    c["complete"].set_bool_value(coverage->complete());
+    google::protobuf::Value by_op;
+    for (const auto& [op, oc] : coverage->ops) {
+      google::protobuf::Value row;
+      auto& o = *row.mutable_struct_value()->mutable_fields();
+      o["signatures"] = Num(oc.signatures);
+      o["covered"] = Num(oc.covered);
+      (*by_op.mutable_struct_value()->mutable_fields())[op] = std::move(row);
+    }
+    c["ops"] = std::move(by_op);
+    f["coverage"] = std::move(cov);
+  }
+  if (!flags.out.empty()) f["out"] = Str(flags.out);
+  if (uploaded != nullptr) {
+    google::protobuf::Value up;
+    auto& u = *up.mutable_struct_value()->mutable_fields();
+    u["server"] = Str(server);
+    u["accepted"] = Num(static_cast<double>(uploaded->accepted()));
+    u["duplicates"] = Num(static_cast<double>(uploaded->duplicates()));
+    u["profileVersion"] = Num(static_cast<double>(uploaded->profile_version()));
+    f["upload"] = std::move(up);
+  }
+  return json;
+}
+
+void PrintImportReport(
+    const std::string& path, const costmodel::OptaneImport& imported,
+    const std::optional<costmodel::ProfileCoverage>& coverage,
+    const std::string& graph_name, const OptaneImportFlags& flags) {
+  const costmodel::OptaneImportReport& r = imported.report;
+  std::printf("read %lld measurements of %lld kernels from %s\n",
+              static_cast<long long>(r.records),
+              static_cast<long long>(r.kernels), path.c_str());
+  std::printf(
+      "mapped %lld kernels (%s; %lld measurements) to %lld signatures of ours "
+      "with %lld configurations (%lld merged by median)\n\n",
+      static_cast<long long>(r.mapped_kernels),
+      Percent(r.mapped_kernels, r.kernels).c_str(),
+      static_cast<long long>(r.mapped_records),
+      static_cast<long long>(r.signatures), static_cast<long long>(r.configs),
+      static_cast<long long>(r.merged_configs));
+  std::vector<std::vector<std::string>> rows = {
+      {"NGRAPH OP", "OURS", "RECORDS", "KERNELS", "MAPPED", "SIGNATURES",
+       "CONFIGS", "UNMAPPED (REASON)"}};
+  std::vector<std::string> notes;
+  for (const auto& [op, s] : r.ops) {
+    std::string unmapped;
+    for (const auto& [reason, n] : s.unmapped_kernels) {
+      if (!unmapped.empty()) unmapped += ", ";
+      absl::StrAppend(&unmapped, n, " ", costmodel::UnmappedReasonName(reason));
+    }
+    const std::string ours =
+        s.our_ops.empty() ? "-" : absl::StrJoin(s.our_ops, ",");
+    rows.push_back({op, ours, absl::StrCat(s.records), absl::StrCat(s.kernels),
+                    absl::StrCat(s.mapped_kernels), absl::StrCat(s.signatures),
+                    absl::StrCat(s.configs),
+                    unmapped.empty() ? "-" : unmapped});
+    if (!s.note.empty()) {
+      notes.push_back(absl::StrCat(op, " -> ", ours, ": ", s.note));
+    }
+  }
+  PrintTable(rows, {false, false, true, true, true, true, true, false});
+  std::printf("\nunmapped kernels by reason:");
+  if (r.unmapped_kernels.empty()) std::printf(" none");
+  std::printf("\n");
+  for (const auto& [reason, n] : r.unmapped_kernels) {
+    std::printf("  %-18s %lld\n",
+                std::string(costmodel::UnmappedReasonName(reason)).c_str(),
+                static_cast<long long>(n));
+  }
+  if (!notes.empty()) {
+    std::printf("projections (reported, not hidden):\n");
+    for (const std::string& note : notes) std::printf("  %s\n", note.c_str());
+  }
+  if (coverage) {
+    std::printf(
+        "\ncoverage of %s (%s): %lld of %lld signatures (%s), %lld of %lld "
+        "kernels; %s\n",
+        graph_name.c_str(), flags.coverage_graph.c_str(),
+        static_cast<long long>(coverage->covered),
+        static_cast<long long>(coverage->signatures),
+        Percent(coverage->covered, coverage->signatures).c_str(),
+        static_cast<long long>(coverage->covered_kernels),
+        static_cast<long long>(coverage->kernels),
+        coverage->complete()
+            ? "complete: a plan is possible with this profile alone"
+            : "incomplete: a plan needs every signature (see `autotm "
+              "profile synth` for the rest)");
+    std::vector<std::vector<std::string>> cov = {
+        {"  OUR OP", "SIGNATURES", "COVERED"}};
+    for (const auto& [op, oc] : coverage->ops) {
+      cov.push_back(
+          {"  " + op, absl::StrCat(oc.signatures), absl::StrCat(oc.covered)});
+    }
+    PrintTable(cov, {false, true, true});
+  }
+}
+
+int RunOptaneImport(const RemoteFlags& remote, const OptaneImportFlags& flags,
+                    const std::string& path) {
+  costmodel::OptaneImportOptions options;
+  options.host_class = flags.host_class;
+  absl::StatusOr<costmodel::OptaneImport> imported =
+      costmodel::ImportOptaneFile(path, options);
+  if (!imported.ok()) return Fail(imported.status());
+
+  std::optional<costmodel::ProfileCoverage> coverage;
+  std::string graph_name;
+  if (!flags.coverage_graph.empty()) {
+    v1::Graph graph;
+    if (absl::Status read = ReadProtoJsonFile(flags.coverage_graph, &graph);
+        !read.ok()) {
+      return Fail(read);
+    }
+    graph_name = graph.name().empty() ? "the graph" : graph.name();
+    coverage = costmodel::ComputeCoverage(graph, imported->profile);
+  }
+  if (!flags.out.empty()) {
+    if (absl::Status written = WriteProtoJsonFile(flags.out, imported->profile);
+        !written.ok()) {
+      return Fail(written);
+    }
+  }
+  // Without --out the profile goes to the server; with it, only on --upload.
+  std::optional<v1::UploadMeasurementsResponse> uploaded;
+  if (flags.out.empty() || flags.upload) {
+    absl::StatusOr<std::unique_ptr<Client>> client = ConnectTo(remote);
+    if (!client.ok()) return Fail(client.status());
+    absl::StatusOr<v1::UploadMeasurementsResponse> result =
+        (*client)->UploadProfile(imported->profile);
+    if (!result.ok()) {
+      return Fail(
+          absl::Status(result.status().code(),
+                       absl::StrCat(path, ": ", result.status().message())));
+    }
+    uploaded = *std::move(result);
+  }
+  if (remote.json) {
+    return PrintJson(ImportReportJson(path, *imported, coverage, graph_name,
+                                      flags, uploaded ? &*uploaded : nullptr,
+                                      remote.server));
+  }
+  PrintImportReport(path, *imported, coverage, graph_name, flags);
+  if (!flags.out.empty()) {
+    std::printf("\nwrote host class %s (%d kernels) to %s\n",
+                imported->profile.host_class().name().c_str(),
+                imported->profile.kernels_size(), flags.out.c_str());
+  }
+  if (uploaded) {
+    std::printf(
+        "%simported into host class %s on %s: %llu accepted, %llu "
+        "duplicates, profile version %llu\n",
+        flags.out.empty() ? "\n" : "",
+        imported->profile.host_class().name().c_str(), remote.server.c_str(),
+        static_cast<unsigned long long>(uploaded->accepted()),
+        static_cast<unsigned long long>(uploaded->duplicates()),
+        static_cast<unsigned long long>(uploaded->profile_version()));
+  }
+  return kExitOk;
+}
+
 int RunProfilesExport(const RemoteFlags& flags, const std::string& name,
                       const std::string& out) {
   absl::StatusOr<std::unique_ptr<Client>> client = ConnectTo(flags);
@@ -272,21 +528,74 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
   }
   {
     auto flags = std::make_shared<RemoteFlags>();
+    auto optane = std::make_shared<OptaneImportFlags>();
     auto path = std::make_shared<std::string>();
     CLI::App* import = profiles->add_subcommand(
         "import",
-        "Upload a profile file (autotm.v1.Profile JSON)\n"
+        "Upload a profile file, or import AutoTM's Optane measurements\n"
         "\n"
-        "Creates the host class on first use. Each configuration time\n"
-        "becomes one measurement, so importing the same file twice changes\n"
-        "nothing. Fails when the host class exists with another\n"
-        "fingerprint.\n");
-    import->add_option("file", *path, "Profile (autotm.v1.Profile JSON)")
+        "--format profile-json (default): FILE is an autotm.v1.Profile\n"
+        "JSON file; it is uploaded. Creates the host class on first use.\n"
+        "Each configuration time becomes one measurement, so importing the\n"
+        "same file twice changes nothing. Fails when the host class exists\n"
+        "with another fingerprint.\n"
+        "\n"
+        "--format optane-jsonl: FILE is AutoTM's 2019 measurements\n"
+        "(fuzz_kernel_profiles.jsonl.gz, gzip or plain JSON lines). Their\n"
+        "nGraph kernels that are the same kernel as one of our signatures\n"
+        "become a profile of host class --host-class (medians of repeated\n"
+        "measurements); a report lists, per nGraph op, what mapped and why\n"
+        "the rest did not (docs/COST_MODEL.md). With --out the profile is\n"
+        "written there and uploaded only with --upload; without --out it\n"
+        "is uploaded. --coverage-graph reports how many of a graph's\n"
+        "signatures the profile covers (a plan needs all).\n"
+        "\n"
+        "Examples:\n"
+        "  autotm profiles import p.json --server 127.0.0.1:50051\n"
+        "  autotm profiles import --format optane-jsonl \\\n"
+        "      fuzz_kernel_profiles.jsonl.gz --out optane.profile.json \\\n"
+        "      --coverage-graph vgg19.graph.json\n");
+    import->add_option("file", *path, "The file to import (see --format)")
         ->required()
+        ->type_name("FILE");
+    import
+        ->add_option("--format", optane->format,
+                     "profile-json (autotm.v1.Profile, default) or "
+                     "optane-jsonl (AutoTM's 2019 measurements)")
+        ->check(CLI::IsMember({kFormatProfile, kFormatOptane}))
+        ->type_name("FORMAT");
+    import
+        ->add_option("--host-class", optane->host_class,
+                     "optane-jsonl: host class of the profile (default "
+                     "optane-2019)")
+        ->type_name("NAME");
+    import
+        ->add_option("-o,--out", optane->out,
+                     "optane-jsonl: write the profile (autotm.v1.Profile "
+                     "JSON) to FILE; no upload unless --upload")
+        ->type_name("FILE");
+    import->add_flag("--upload", optane->upload,
+                     "optane-jsonl: upload even when --out is given");
+    import
+        ->add_option("--coverage-graph", optane->coverage_graph,
+                     "optane-jsonl: report how many of this graph's "
+                     "(autotm.v1.Graph JSON) signatures the profile covers")
         ->type_name("FILE");
     AddRemoteFlags(import, flags.get());
     commands.push_back(
-        {import, [flags, path] { return RunProfilesImport(*flags, *path); }});
+        {import, [flags, optane, path, import] {
+           if (optane->format == kFormatOptane) {
+             return RunOptaneImport(*flags, *optane, *path);
+           }
+           for (const char* only :
+                {"--host-class", "--out", "--upload", "--coverage-graph"}) {
+             if (import->count(only) > 0) {
+               PrintError(absl::StrCat(only, " needs --format optane-jsonl"));
+               return static_cast<int>(kExitBadInput);
+             }
+           }
+           return RunProfilesImport(*flags, *path);
+         }});
   }
   {
     auto flags = std::make_shared<RemoteFlags>();

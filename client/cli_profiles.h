@@ -4,6 +4,12 @@
 //   autotm profiles list             host classes with their coverage
 //   autotm profiles show NAME        one host class
 //   autotm profiles import FILE      upload a Profile JSON file
+//   autotm profiles import --format optane-jsonl FILE [--host-class NAME]
+//          [--out PROFILE.json [--upload]] [--coverage-graph G.json]
+//                                    map AutoTM's 2019 Optane measurements
+//                                    to our signatures (costmodel/
+//                                    optane_import.h), print the mapping
+//                                    report, write and/or upload the profile
 //   autotm profiles export NAME      the served profile (medians) as JSON
 //   autotm profiles delete NAME      remove a host class (admin)
 //
