@@ -567,7 +567,7 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
     import
         ->add_option("--host-class", optane->host_class,
                      "optane-jsonl: host class of the profile (default "
-                     "optane-2019)")
+                     "optane-2019-measured)")
         ->type_name("NAME");
     import
         ->add_option("-o,--out", optane->out,

@@ -46,7 +46,7 @@ namespace autotm::costmodel {
 // (CostModel::Optane2019()) uses the same name with another fingerprint;
 // a server keeps one fingerprint per host class, so pick another name with
 // `--host-class` to keep both on one server.
-inline constexpr char kOptaneImportHostClass[] = "optane-2019";
+inline constexpr char kOptaneImportHostClass[] = "optane-2019-measured";
 
 // Why a measured kernel has no signature of ours.
 enum class UnmappedReason {

@@ -106,7 +106,7 @@ if expect import_text 0 "$AUTOTM" profiles import --format optane-jsonl "$DATA" 
   expect_text import_text "$WORK/import_text.out" "unmapped kernels by reason:"
   expect_text import_text "$WORK/import_text.out" "fused_in_theirs"
   expect_text import_text "$WORK/import_text.out" "coverage of vgg19-bs16"
-  expect_text import_text "$WORK/import_text.out" "wrote host class optane-2019"
+  expect_text import_text "$WORK/import_text.out" "wrote host class optane-2019-measured"
 fi
 if expect import_json 0 "$AUTOTM" profiles import --format optane-jsonl "$DATA" \
     --out "$WORK/optane2.profile.json" --coverage-graph "$WORK/vgg19.json" \
@@ -219,9 +219,9 @@ if [ -n "$SERVER_BIN" ]; then
     pass "server_start ($ADDR)"
     if expect upload 0 "$AUTOTM" profiles import --format optane-jsonl "$DATA" \
         --server "$ADDR"; then
-      expect_text upload "$WORK/upload.out" "imported into host class optane-2019"
+      expect_text upload "$WORK/upload.out" "imported into host class optane-2019-measured"
     fi
-    if expect upload_show 0 "$AUTOTM" profiles show optane-2019 --server "$ADDR" --json; then
+    if expect upload_show 0 "$AUTOTM" profiles show optane-2019-measured --server "$ADDR" --json; then
       check upload_has_every_signature '
 import json, sys
 s = json.load(open(sys.argv[1]))
