@@ -150,6 +150,7 @@ const std::map<std::string, v1::Method>& Variants() {
   static const auto* const kVariants = new std::map<std::string, v1::Method>{
       {"static", v1::METHOD_STATIC},
       {"sync", v1::METHOD_SYNCHRONOUS},
+      {"async", v1::METHOD_ASYNCHRONOUS},
       {"all-fast", v1::METHOD_ALL_FAST},
       {"all-slow", v1::METHOD_ALL_SLOW},
       {"first-touch", v1::METHOD_FIRST_TOUCH},
@@ -382,9 +383,9 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
       ->required()
       ->type_name("SIZE|P%");
   plan->add_option("--variant", plan_flags->variant,
-                   "sync, static, all-fast, all-slow, first-touch")
+                   "sync, async, static, all-fast, all-slow, first-touch")
       ->check(CLI::IsMember(
-          {"static", "sync", "all-fast", "all-slow", "first-touch"}))
+          {"static", "sync", "async", "all-fast", "all-slow", "first-touch"}))
       ->capture_default_str()
       ->type_name("NAME");
   plan->add_option("--time-limit", plan_flags->time_limit,
