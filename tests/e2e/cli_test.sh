@@ -209,6 +209,13 @@ else
   fail verify_plan "no plan was written by solve_sync_50"
 fi
 
+# --- a model on which CBC's probing made Debian's Clp abort the process ------
+# (ClpNonLinearCost::checkInfeasibilities assertion; probing is off now).
+expect clp_probing_abort 0 "$AUTOTM" solve \
+  --graph "$DATA/clp_probing_abort.graph.json" \
+  --profile "$DATA/clp_probing_abort.profile.json" --budget 11534336B \
+  --variant sync
+
 # --- bad inputs: exit 1 and a message naming the file ----------------------
 expect bad_unknown_tensor 1 "$AUTOTM" solve --graph "$DATA/bad_unknown_tensor.graph.json" \
   --profile "$PROFILE" --budget 50% &&
