@@ -102,7 +102,8 @@ absl::StatusOr<std::vector<double>> EncodeWarmStart(
 // Anytime behaviour: when the ILP ends without a plan that fits (no
 // solution in time, or a layout that still fragments when time or rounds
 // run out), a valid plan anyway, marked as the heuristic it is: `seed` (the
-// synchronous plan an asynchronous solve started from, valid for it too)
+// static plan a synchronous solve, or the synchronous plan an asynchronous
+// solve, started from: valid for it too)
 // when there is one, else the first-touch plan, valid for every variant
 // since it never moves. Keeps `outcome.stats` (the ILP's sizes and times)
 // and explains why in the diagnostic.
@@ -113,7 +114,10 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
                                      const std::optional<v1::Plan>& seed,
                                      PlanOutcome outcome) {
   std::optional<v1::Plan> plan = seed;
-  std::string source = "the synchronous plan it started from";
+  std::string source = seed.has_value()
+                           ? absl::StrCat("the ", MethodName(seed->method()),
+                                          " plan it started from")
+                           : std::string();
   if (!plan.has_value()) {
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome fallback,
@@ -246,6 +250,27 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     stats.set_nonzeros(model.num_nonzeros());
     stats.set_build_seconds(stats.build_seconds() +
                             absl::ToDoubleSeconds(absl::Now() - build_start));
+    // A large synchronous model starts from the static optimum, itself a
+    // valid synchronous plan (no moves): on big graphs CBC may find nothing
+    // better than first touch on its own within the limit, while the static
+    // ILP (half the size) solves. This also guarantees sync <= static. The
+    // static solve gets a quarter of the time; small models skip it.
+    if (round == 1 && options.method == v1::METHOD_SYNCHRONOUS &&
+        !seed.has_value() && options.warm_start == nullptr &&
+        model.num_columns() >= kWarmStartMinColumns &&
+        !formulation.infeasible().has_value()) {
+      PlanOptions static_options = options;
+      static_options.method = v1::METHOD_STATIC;
+      static_options.time_limit_seconds =
+          std::max(1.0, options.time_limit_seconds / 4);
+      AUTOTM_ASSIGN_OR_RETURN(
+          PlanOutcome static_outcome,
+          PlanGraph(graph, profile, static_options, solver));
+      if (static_outcome.plan.has_value() &&
+          static_outcome.plan->method() == v1::METHOD_STATIC) {
+        seed = std::move(static_outcome.plan);
+      }
+    }
     if (formulation.infeasible().has_value()) {
       stats.set_termination(v1::TERMINATION_INFEASIBLE);
       outcome.diagnostic = *formulation.infeasible();
@@ -398,6 +423,15 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
               "make it fit the %u-byte budget",
               layout.required_bytes, round, options.budget_bytes),
           seed, std::move(outcome));
+    }
+    // CBC's incumbent starts at the seed, so it is never worse unless CBC
+    // rejected the start; then the seed (valid for this variant) wins.
+    if (seed.has_value() && seed->predicted_time_us() < predicted) {
+      return FallBack(graph, profile, options,
+                      absl::StrFormat("the ILP's best plan (%.3f ms) is slower "
+                                      "than its starting plan",
+                                      predicted / 1000),
+                      seed, std::move(outcome));
     }
     stats.set_objective_us(predicted);
     if (std::isfinite(result.best_bound)) {
