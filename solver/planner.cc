@@ -227,8 +227,10 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     AUTOTM_ASSIGN_OR_RETURN(PlanOutcome sync,
                             PlanGraph(graph, profile, sync_options, solver));
     outcome.warm_start_used = sync.warm_start_used;
+    // The sync solve may itself hand back its static seed: valid too.
     if (sync.plan.has_value() &&
-        sync.plan->method() == v1::METHOD_SYNCHRONOUS) {
+        (sync.plan->method() == v1::METHOD_SYNCHRONOUS ||
+         sync.plan->method() == v1::METHOD_STATIC)) {
       seed = std::move(sync.plan);
     }
   }
