@@ -257,6 +257,7 @@ struct SolveFlags {
   std::string time_limit = "60s";
   double gap = 0.01;
   int threads = 0;
+  int async_window = 15;
   std::string out_path;
   bool json = false;
 };
@@ -323,6 +324,7 @@ int RunSolve(const SolveFlags& flags) {
   options.time_limit_seconds = *time_limit;
   options.relative_gap = flags.gap;
   options.threads = flags.threads;
+  options.async_window = flags.async_window;
   options.cancel = &g_cancel;
 
   const bool ilp = IsIlp(options.method);
@@ -689,6 +691,13 @@ int Main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->type_name("N");
+  solve
+      ->add_option("--async-window", solve_flags.async_window,
+                   "async: kernels within this distance of a tensor's use may "
+                   "overlap its copies (AutoTM: 15); smaller = a smaller ILP")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->type_name("K");
   solve
       ->add_option("--out", solve_flags.out_path,
                    "Write the plan here (atomically)")

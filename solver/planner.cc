@@ -133,6 +133,13 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
   }
   outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
   outcome.stats.set_objective_us(plan->predicted_time_us());
+  // The ILP's bound still holds for the plan handed back instead.
+  outcome.stats.clear_relative_gap();
+  if (outcome.stats.best_bound_us() > 0 && plan->predicted_time_us() > 0) {
+    outcome.stats.set_relative_gap(std::max(
+        0.0, (plan->predicted_time_us() - outcome.stats.best_bound_us()) /
+                 plan->predicted_time_us()));
+  }
   *plan->mutable_stats() = outcome.stats;
   outcome.plan = std::move(plan);
   outcome.diagnostic =
