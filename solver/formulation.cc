@@ -93,6 +93,7 @@ class FormulationBuilder {
                          "' has no profile entry for ", kernel.signature_key));
       }
       costs_.push_back(cost);
+      max_time_us_.push_back(MaxTimeUs(*cost));
       if (cost->separable()) continue;
       bool had_graph_consistent = false;
       for (const auto& [mask, time] : cost->table()) {
@@ -211,10 +212,37 @@ class FormulationBuilder {
     return false;
   }
 
+  // The longest a kernel can take, over every configuration: an upper bound
+  // on the compute an asynchronous copy can hide behind.
+  static double MaxTimeUs(const KernelCost& cost) {
+    if (cost.separable()) {
+      double time = cost.all_fast_time_us();
+      for (double penalty : cost.slow_penalty_us()) {
+        time += std::max(0.0, penalty);
+      }
+      return time;
+    }
+    double time = 0;
+    for (const auto& [mask, time_us] : cost.table()) {
+      time = std::max(time, time_us);
+    }
+    return time;
+  }
+
   // Decision points of a tensor: its users (SYNCHRONOUS), plus for
   // ASYNCHRONOUS every other kernel of its live range within
   // `async_window` kernels of a user, where moves overlap with that kernel.
   // `async[g]` tells which gadgets are asynchronous.
+  //
+  // A non-user kernel is left out when no copy of this tensor can pay
+  // there: an asynchronous copy at kernel k adds at least (its time - the
+  // longest k can take) to z[k], so when that is no less than the blocking
+  // copy's time in both directions, the same move made synchronously at the
+  // neighbouring user costs no more and holds the tensor in fast memory for
+  // no longer (a read made later, an eviction made earlier). Dropping such
+  // points keeps an optimal plan and shrinks the model: with AutoTM's
+  // Optane bandwidths (async 2-2.5 GB/s, sync 12-29 GB/s) a large
+  // activation's copy hides behind few kernels.
   std::vector<int> Gadgets(const TensorInfo& tensor,
                            std::vector<char>* async) const {
     if (options_.method != v1::METHOD_ASYNCHRONOUS) {
@@ -224,6 +252,10 @@ class FormulationBuilder {
     std::vector<int> gadgets;
     async->clear();
     const int window = options_.async_window;
+    const uint64_t bytes = tensor.size_bytes;
+    const double async_extra_us =
+        std::min(profile_.AsyncToFastUs(bytes) - profile_.SyncToFastUs(bytes),
+                 profile_.AsyncToSlowUs(bytes) - profile_.SyncToSlowUs(bytes));
     size_t next_user = 0;
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
       while (next_user < tensor.users.size() && tensor.users[next_user] < k) {
@@ -239,6 +271,7 @@ class FormulationBuilder {
         near = k - tensor.users[next_user - 1] <= window;
       }
       if (!near) continue;
+      if (!is_user && max_time_us_[k] <= async_extra_us) continue;
       gadgets.push_back(k);
       async->push_back(is_user ? 0 : 1);
     }
@@ -519,6 +552,7 @@ class FormulationBuilder {
   Formulation& out_;
   std::vector<int> too_big_;
   std::vector<const KernelCost*> costs_;
+  std::vector<double> max_time_us_;  // MaxTimeUs per kernel
   std::vector<std::vector<Option>> options_per_kernel_;
   // Asynchronous copy columns and their times, by the kernel they overlap.
   absl::flat_hash_map<int, std::vector<std::pair<int, double>>> async_copies_;

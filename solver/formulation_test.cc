@@ -511,5 +511,65 @@ TEST(FormulationBruteForceTest, IlpOptimumEqualsEnumeratedOptimum) {
             << ", infeasible in " << infeasible << "\n";
 }
 
+// Asynchronous decision points where no copy of the tensor can beat a
+// blocking one are left out of the model; the optimum must not change (it is
+// checked against the enumeration, which keeps every point of the window).
+TEST(FormulationBruteForceTest, DroppedAsyncPointsKeepTheOptimum) {
+  std::mt19937_64 rng(20261127);
+  int graphs_checked = 0;
+  int graphs_reduced = 0;
+  while (graphs_checked < 12) {
+    GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    if (SearchSpace(graph, v1::METHOD_ASYNCHRONOUS) > 2e5) continue;
+    ++graphs_checked;
+    // Kernels from 10 us to a few hundred, so that some copies of these 1-8 MiB
+    // tensors hide behind some kernels and not behind others.
+    auto time_us = [&](int k, ConfigMask mask) {
+      return testing::OptaneLikeTimeUs(10.0 + 60.0 * k,
+                                       graph.kernel(k).num_inputs, mask);
+    };
+    v1::CopyBandwidths optane = testing::OptaneBandwidths();
+    optane.set_slow_to_fast_async_gb_per_s(6);
+    optane.set_fast_to_slow_async_gb_per_s(5);
+    v1::CopyBandwidths instant = optane;  // async copies cost nothing
+    instant.set_slow_to_fast_async_gb_per_s(1e6);
+    instant.set_fast_to_slow_async_gb_per_s(1e6);
+    ProfileModel profile =
+        MustProfile(FullTableProfile(graph, time_us, optane));
+    ProfileModel unreduced =
+        MustProfile(FullTableProfile(graph, time_us, instant));
+    FormulationOptions options;
+    options.method = v1::METHOD_ASYNCHRONOUS;
+    options.kernel_limit_bytes.assign(graph.num_kernels(),
+                                      graph.PeakLiveBytes());
+    absl::StatusOr<Formulation> reduced =
+        Formulation::Build(graph, profile, options);
+    absl::StatusOr<Formulation> full =
+        Formulation::Build(graph, unreduced, options);
+    ASSERT_TRUE(reduced.ok() && full.ok());
+    EXPECT_LE(reduced->model().num_columns(), full->model().num_columns());
+    if (reduced->model().num_columns() < full->model().num_columns()) {
+      ++graphs_reduced;
+    }
+    for (double fraction : {0.3, 0.5, 0.75}) {
+      const uint64_t budget =
+          static_cast<uint64_t>(fraction * graph.PeakLiveBytes());
+      const double expected =
+          BruteForceOptimum(graph, profile, v1::METHOD_ASYNCHRONOUS, budget);
+      PlanOutcome outcome =
+          MustPlan(graph, profile, v1::METHOD_ASYNCHRONOUS, budget);
+      if (std::isinf(expected)) {
+        EXPECT_FALSE(outcome.plan.has_value());
+        continue;
+      }
+      ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+      EXPECT_NEAR(outcome.plan->predicted_time_us(), expected, 1e-6 * expected)
+          << "graph " << graphs_checked << " at " << fraction;
+    }
+  }
+  // The instances must actually drop points, or this proves nothing.
+  EXPECT_GT(graphs_reduced, 0);
+}
+
 }  // namespace
 }  // namespace autotm::solver
