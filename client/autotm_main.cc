@@ -39,6 +39,7 @@
 #include "autotm/v1/profile.pb.h"
 #include "client/cli_common.h"
 #include "client/cli_jobs.h"
+#include "client/cli_planning.h"
 #include "client/cli_profiles.h"
 #include "client/cli_sweep.h"
 #include "client/cli_zoo.h"
@@ -59,79 +60,6 @@
 
 namespace autotm::client {
 namespace {
-
-// ---------------------------------------------------------------------------
-// Loading inputs.
-
-absl::StatusOr<solver::GraphModel> LoadGraph(const std::string& path) {
-  v1::Graph graph;
-  if (absl::Status status = ReadProtoJsonFile(path, &graph); !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<solver::GraphModel> model = solver::GraphModel::Create(graph);
-  if (!model.ok()) {
-    return absl::Status(
-        model.status().code(),
-        absl::StrCat(path, ": invalid graph: ", Message(model.status())));
-  }
-  return model;
-}
-
-absl::StatusOr<solver::ProfileModel> LoadProfile(const std::string& path) {
-  v1::Profile profile;
-  if (absl::Status status = ReadProtoJsonFile(path, &profile); !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<solver::ProfileModel> model =
-      solver::ProfileModel::Create(profile);
-  if (!model.ok()) {
-    return absl::Status(
-        model.status().code(),
-        absl::StrCat(path, ": invalid profile: ", Message(model.status())));
-  }
-  return model;
-}
-
-// A graph and a profile that covers it.
-struct Inputs {
-  std::optional<solver::GraphModel> graph;
-  std::optional<solver::ProfileModel> profile;
-};
-
-absl::StatusOr<Inputs> LoadInputs(const std::string& graph_path,
-                                  const std::string& profile_path) {
-  Inputs inputs;
-  absl::StatusOr<solver::GraphModel> graph = LoadGraph(graph_path);
-  if (!graph.ok()) return graph.status();
-  inputs.graph.emplace(*std::move(graph));
-  absl::StatusOr<solver::ProfileModel> profile = LoadProfile(profile_path);
-  if (!profile.ok()) return profile.status();
-  inputs.profile.emplace(*std::move(profile));
-  if (absl::Status covered =
-          solver::CheckCoverage(*inputs.graph, *inputs.profile);
-      !covered.ok()) {
-    return absl::Status(
-        covered.code(),
-        absl::StrCat(
-            profile_path, " does not cover ", graph_path,
-            " (profile the missing kernels first): ", Message(covered)));
-  }
-  return inputs;
-}
-
-// Fails early, before a long solve, when --out cannot be written: its
-// directory must exist and be writable.
-absl::Status CheckWritable(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  if (::access(dir.c_str(), W_OK) != 0) {
-    return absl::ErrnoToStatus(
-        errno, absl::StrCat(path, ": cannot write into directory ", dir));
-  }
-  return absl::OkStatus();
-}
 
 // ---------------------------------------------------------------------------
 // Solve progress on stderr.
@@ -213,39 +141,6 @@ class ProgressLine {
   std::thread ticker_;
 };
 
-// Ctrl-C asks the solver to stop and keep its best plan; a second Ctrl-C
-// (the handler resets itself) kills the process the usual way.
-std::atomic<bool> g_cancel{false};
-
-void OnInterrupt(int) {
-  g_cancel.store(true);
-  static const char kNote[] =
-      "\nautotm: interrupted: stopping the solver and keeping the best plan "
-      "so far (Ctrl-C again to abort)\n";
-  // write() is async-signal-safe; stdio is not.
-  [[maybe_unused]] ssize_t ignored =
-      ::write(STDERR_FILENO, kNote, sizeof(kNote) - 1);
-}
-
-void InstallInterruptHandler() {
-  struct sigaction action = {};
-  action.sa_handler = OnInterrupt;
-  action.sa_flags = SA_RESETHAND;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-}
-
-// CbcMain1 falls back to reading commands from stdin in rare cases; a solve
-// must never block on, or consume, the user's terminal or a pipe. Stdin
-// carries nothing for autotm, so it is pointed at /dev/null outright (this
-// also covers a closed fd 0, which a later open() would otherwise reuse).
-void DetachStdin() {
-  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
-    // Not fatal: CBC only reads stdin in corner cases.
-    std::fprintf(stderr, "autotm: warning: cannot reopen stdin to /dev/null\n");
-  }
-}
-
 // ---------------------------------------------------------------------------
 // autotm solve
 
@@ -299,8 +194,8 @@ int RunSolve(const SolveFlags& flags) {
     }
   }
 
-  absl::StatusOr<Inputs> inputs =
-      LoadInputs(flags.graph_path, flags.profile_path);
+  absl::StatusOr<PlanningInputs> inputs =
+      LoadPlanningInputs(flags.graph_path, flags.profile_path);
   if (!inputs.ok()) {
     PrintError(Message(inputs.status()));
     return kExitBadInput;
@@ -325,7 +220,6 @@ int RunSolve(const SolveFlags& flags) {
   options.relative_gap = flags.gap;
   options.threads = flags.threads;
   options.async_window = flags.async_window;
-  options.cancel = &g_cancel;
 
   const bool ilp = IsIlp(options.method);
   const std::string share =
@@ -345,11 +239,14 @@ int RunSolve(const SolveFlags& flags) {
     progress.Update(p);
   };
   std::unique_ptr<solver::Solver> cbc = ilp ? solver::MakeCbcSolver() : nullptr;
-  InstallInterruptHandler();
+  // Ctrl-C asks the solver to stop and keep its best plan.
+  options.cancel = CancelOnInterrupt(
+      "\nautotm: interrupted: stopping the solver and keeping the best plan "
+      "so far (Ctrl-C again to abort)\n");
   absl::StatusOr<solver::PlanOutcome> outcome =
       solver::PlanGraph(graph, profile, options, cbc.get());
   progress.Stop();
-  ::signal(SIGINT, SIG_DFL);
+  RestoreInterrupt();
 
   if (!outcome.ok()) {
     PrintError(Message(outcome.status()));
@@ -451,8 +348,8 @@ struct VerifyFlags {
 };
 
 int RunVerify(const VerifyFlags& flags) {
-  absl::StatusOr<Inputs> inputs =
-      LoadInputs(flags.graph_path, flags.profile_path);
+  absl::StatusOr<PlanningInputs> inputs =
+      LoadPlanningInputs(flags.graph_path, flags.profile_path);
   if (!inputs.ok()) {
     PrintError(Message(inputs.status()));
     return kExitBadInput;

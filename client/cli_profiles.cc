@@ -24,31 +24,6 @@
 namespace autotm::client {
 namespace {
 
-// `text` as a JSON string literal (quotes included).
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 // Prints rows as columns separated by two spaces; columns whose index is in
 // `right` are right-aligned (numbers).
 void PrintTable(const std::vector<std::vector<std::string>>& rows,
@@ -90,11 +65,12 @@ int RunServerStatus(const RemoteFlags& flags) {
   absl::StatusOr<bool> serving = (*client)->Health();
   if (flags.json) {
     const std::string error =
-        serving.ok() ? ""
-                     : absl::StrCat(",\n  \"error\": ",
-                                    JsonString(serving.status().message()));
+        serving.ok()
+            ? ""
+            : absl::StrCat(",\n  \"error\": ",
+                           JsonStringLiteral(serving.status().message()));
     std::printf("{\n  \"server\": %s,\n  \"status\": \"%s\"%s\n}\n",
-                JsonString(flags.server).c_str(),
+                JsonStringLiteral(flags.server).c_str(),
                 !serving.ok() ? "UNREACHABLE"
                 : *serving    ? "SERVING"
                               : "NOT_SERVING",
@@ -446,8 +422,8 @@ int RunProfilesExport(const RemoteFlags& flags, const std::string& name,
     std::printf(
         "{\n  \"hostClass\": %s,\n  \"kernels\": %d,\n"
         "  \"file\": %s\n}\n",
-        JsonString(name).c_str(), (*profile).kernels_size(),
-        JsonString(out).c_str());
+        JsonStringLiteral(name).c_str(), (*profile).kernels_size(),
+        JsonStringLiteral(out).c_str());
   } else {
     std::printf("exported host class %s (%d kernels) to %s\n", name.c_str(),
                 profile->kernels_size(), out.c_str());
@@ -462,7 +438,7 @@ int RunProfilesDelete(const RemoteFlags& flags, const std::string& name) {
     return Fail(deleted);
   }
   if (flags.json) {
-    std::printf("{\n  \"deleted\": %s\n}\n", JsonString(name).c_str());
+    std::printf("{\n  \"deleted\": %s\n}\n", JsonStringLiteral(name).c_str());
   } else {
     std::printf("deleted host class %s\n", name.c_str());
   }

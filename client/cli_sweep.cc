@@ -1,6 +1,5 @@
 #include "client/cli_sweep.h"
 
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +10,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +29,7 @@
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
+#include "client/cli_planning.h"
 #include "client/proto_json.h"
 #include "client/svg_chart.h"
 #include "client/units.h"
@@ -65,122 +64,9 @@ struct SweepFlags {
 // ---------------------------------------------------------------------------
 // Inputs and outputs.
 
-absl::Status Annotate(const absl::Status& status, const std::string& prefix) {
-  return absl::Status(status.code(), absl::StrCat(prefix, Message(status)));
-}
-
-struct Inputs {
-  std::optional<solver::GraphModel> graph;
-  std::optional<solver::ProfileModel> profile;
-};
-
-absl::StatusOr<Inputs> LoadInputs(const std::string& graph_path,
-                                  const std::string& profile_path) {
-  v1::Graph graph;
-  if (absl::Status s = ReadProtoJsonFile(graph_path, &graph); !s.ok()) return s;
-  absl::StatusOr<solver::GraphModel> graph_model =
-      solver::GraphModel::Create(graph);
-  if (!graph_model.ok()) {
-    return Annotate(graph_model.status(),
-                    absl::StrCat(graph_path, ": invalid graph: "));
-  }
-  v1::Profile profile;
-  if (absl::Status s = ReadProtoJsonFile(profile_path, &profile); !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<solver::ProfileModel> profile_model =
-      solver::ProfileModel::Create(profile);
-  if (!profile_model.ok()) {
-    return Annotate(profile_model.status(),
-                    absl::StrCat(profile_path, ": invalid profile: "));
-  }
-  if (absl::Status covered =
-          solver::CheckCoverage(*graph_model, *profile_model);
-      !covered.ok()) {
-    return Annotate(covered,
-                    absl::StrCat(profile_path, " does not cover ", graph_path,
-                                 " (profile the missing kernels "
-                                 "first): "));
-  }
-  Inputs inputs;
-  inputs.graph.emplace(*std::move(graph_model));
-  inputs.profile.emplace(*std::move(profile_model));
-  return inputs;
-}
-
-// The directory `path` would be written into must exist and be writable:
-// checked before a long sweep rather than after it.
-absl::Status CheckWritable(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  if (::access(dir.c_str(), W_OK) != 0) {
-    return absl::ErrnoToStatus(
-        errno, absl::StrCat(path, ": cannot write into directory ", dir));
-  }
-  return absl::OkStatus();
-}
-
-// Writes `text` to a temporary file beside `path` and renames it into place.
-absl::Status WriteTextFile(const std::string& path, const std::string& text) {
-  const std::string tmp = absl::StrCat(path, ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) {
-      return absl::UnavailableError(absl::StrCat(path, ": cannot write"));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot rename"));
-  }
-  return absl::OkStatus();
-}
-
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string CsvField(const std::string& field) {
   if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
   return absl::StrCat("\"", absl::StrReplaceAll(field, {{"\"", "\"\""}}), "\"");
-}
-
-// ---------------------------------------------------------------------------
-// Ctrl-C: stop the budget being solved, keep what was planned.
-
-std::atomic<bool> g_cancel{false};
-
-void OnInterrupt(int) {
-  g_cancel.store(true);
-  static const char kNote[] =
-      "\nautotm: interrupted: keeping the budgets planned so far and the "
-      "best plan of this one (Ctrl-C again to abort)\n";
-  [[maybe_unused]] ssize_t ignored =
-      ::write(STDERR_FILENO, kNote, sizeof(kNote) - 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -315,15 +201,15 @@ std::string RenderJson(const solver::GraphModel& graph,
       "  \"alignedPeakBytes\": \"%u\",\n  \"allFastTimeUs\": %s,\n"
       "  \"allSlowTimeUs\": %s,\n  \"cancelled\": %s,\n"
       "  \"warmStartsUsed\": %d,\n  \"wallSeconds\": %.3f,\n",
-      JsonString(graph.name()), JsonString(variant), result.aligned_peak_bytes,
-      OptionalUs(result.all_fast_time_us), OptionalUs(result.all_slow_time_us),
-      result.cancelled ? "true" : "false", result.warm_starts_used,
-      wall_seconds);
+      JsonStringLiteral(graph.name()), JsonStringLiteral(variant),
+      result.aligned_peak_bytes, OptionalUs(result.all_fast_time_us),
+      OptionalUs(result.all_slow_time_us), result.cancelled ? "true" : "false",
+      result.warm_starts_used, wall_seconds);
   if (result.largest_infeasible_bytes.has_value()) {
     absl::StrAppendFormat(
         &json, "  \"largestInfeasibleBytes\": \"%u\",\n  \"infeasible\": %s,\n",
         *result.largest_infeasible_bytes,
-        JsonString(result.infeasible_diagnostic));
+        JsonStringLiteral(result.infeasible_diagnostic));
   }
   json += "  \"points\": [";
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -342,11 +228,11 @@ std::string RenderJson(const solver::GraphModel& graph,
         rows[i].slowdown.has_value()
             ? absl::StrFormat("%.6f", *rows[i].slowdown)
             : "null",
-        JsonString(solver::TerminationName(stats.termination())),
+        JsonStringLiteral(solver::TerminationName(stats.termination())),
         HasGap(p) ? absl::StrFormat("%.6f", stats.relative_gap()) : "null",
-        stats.solve_seconds(), p.wall_seconds, JsonString(rows[i].warm),
-        JsonString(solver::SweepSourceName(p.source)), JsonString(p.note),
-        JsonString(p.outcome.diagnostic));
+        stats.solve_seconds(), p.wall_seconds, JsonStringLiteral(rows[i].warm),
+        JsonStringLiteral(solver::SweepSourceName(p.source)),
+        JsonStringLiteral(p.note), JsonStringLiteral(p.outcome.diagnostic));
   }
   json += "\n  ]\n}\n";
   return json;
@@ -403,10 +289,7 @@ class SweepProgress {
 // ---------------------------------------------------------------------------
 
 int RunSweep(const SweepFlags& flags) {
-  // CbcMain1 may read commands from stdin in corner cases (see solve).
-  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
-    std::fprintf(stderr, "autotm: warning: cannot reopen stdin to /dev/null\n");
-  }
+  DetachStdin();
   absl::StatusOr<double> time_limit = ParseDuration(flags.time_limit);
   if (!time_limit.ok() || *time_limit <= 0) {
     PrintError(absl::StrCat("--time-limit: ",
@@ -425,8 +308,8 @@ int RunSweep(const SweepFlags& flags) {
       return kExitBadInput;
     }
   }
-  absl::StatusOr<Inputs> inputs =
-      LoadInputs(flags.graph_path, flags.profile_path);
+  absl::StatusOr<PlanningInputs> inputs =
+      LoadPlanningInputs(flags.graph_path, flags.profile_path);
   if (!inputs.ok()) {
     PrintError(Message(inputs.status()));
     return kExitBadInput;
@@ -470,7 +353,6 @@ int RunSweep(const SweepFlags& flags) {
   options.plan.time_limit_seconds = *time_limit;
   options.plan.relative_gap = flags.gap;
   options.plan.threads = flags.threads;
-  options.plan.cancel = &g_cancel;
   options.warm_start = !flags.no_warm_start;
 
   std::fprintf(stderr,
@@ -516,6 +398,7 @@ int RunSweep(const SweepFlags& flags) {
   int settled = 0;
   int rejected = 0;
   bool had_plan = false;
+  const std::atomic<bool>* cancelled = nullptr;  // set below
   auto on_budget = [&](const solver::SweepPoint& point) {
     progress.Clear();
     if (point.outcome.plan.has_value()) {
@@ -543,17 +426,16 @@ int RunSweep(const SweepFlags& flags) {
     }
     had_plan = had_plan || point.outcome.plan.has_value();
     ++settled;
-    if (settled < static_cast<int>(order.size()) && !g_cancel.load()) {
+    if (settled < static_cast<int>(order.size()) && !cancelled->load()) {
       progress.Start(settled, order[settled], percent_of(order[settled]));
     }
   };
 
-  g_cancel.store(false);
-  struct sigaction action = {};
-  action.sa_handler = OnInterrupt;
-  action.sa_flags = SA_RESETHAND;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
+  // Ctrl-C stops the budget being solved and keeps what was planned.
+  cancelled = CancelOnInterrupt(
+      "\nautotm: interrupted: keeping the budgets planned so far and the "
+      "best plan of this one (Ctrl-C again to abort)\n");
+  options.plan.cancel = cancelled;
 
   progress.Start(0, order[0], percent_of(order[0]));
   const auto start = std::chrono::steady_clock::now();
@@ -563,7 +445,7 @@ int RunSweep(const SweepFlags& flags) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   progress.Clear();
-  ::signal(SIGINT, SIG_DFL);
+  RestoreInterrupt();
   if (!result.ok()) {
     PrintError(Message(result.status()));
     const absl::StatusCode code = result.status().code();
@@ -629,7 +511,7 @@ int RunSweep(const SweepFlags& flags) {
   }
 
   if (!flags.svg_path.empty()) {
-    if (absl::Status s = WriteTextFile(
+    if (absl::Status s = WriteFileAtomically(
             flags.svg_path, RenderSvg(graph, flags.variant, *result, rows));
         !s.ok()) {
       PrintError(Message(s));
@@ -638,7 +520,7 @@ int RunSweep(const SweepFlags& flags) {
     std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
   }
   if (!flags.csv_path.empty()) {
-    if (absl::Status s = WriteTextFile(flags.csv_path, RenderCsv(rows));
+    if (absl::Status s = WriteFileAtomically(flags.csv_path, RenderCsv(rows));
         !s.ok()) {
       PrintError(Message(s));
       return kExitBadInput;

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -208,7 +209,35 @@ absl::Status WriteProtoJsonFile(const std::string& path,
                                 const google::protobuf::Message& message) {
   absl::StatusOr<std::string> json = ProtoToJson(message);
   if (!json.ok()) return json.status();
+  return WriteFileAtomically(path, *json);
+}
 
+std::string JsonStringLiteral(absl::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 std::string_view text) {
   // The temporary file sits in the target's directory so that rename() is
   // atomic (same file system). open(O_EXCL) instead of mkstemp() so the
   // file gets the umask-derived mode a plain open would give, not 0600.
@@ -230,7 +259,7 @@ absl::Status WriteProtoJsonFile(const std::string& path,
     ::unlink(temp_path.c_str());
     return ErrnoError(error, path, action);
   };
-  std::string_view rest = *json;
+  std::string_view rest = text;
   while (!rest.empty()) {
     const ssize_t n = ::write(fd, rest.data(), rest.size());
     if (n < 0) {

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 
 namespace autotm::client {
@@ -48,6 +49,14 @@ absl::Status ReadProtoJsonFile(const std::string& path,
 // directory, PermissionDenied, ...) with the path in the message.
 absl::Status WriteProtoJsonFile(const std::string& path,
                                 const google::protobuf::Message& message);
+
+// Writes `text` to `path` the same atomic, flushed way.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 std::string_view text);
+
+// `text` as a JSON string literal, quotes included (for --json output that
+// is not a protobuf message).
+std::string JsonStringLiteral(absl::string_view text);
 
 }  // namespace autotm::client
 

@@ -236,5 +236,11 @@ TEST(ParseProtoJsonTest, RootMustBeAnObject) {
   EXPECT_THAT(std::string(status.message()), StartsWith("inline: "));
 }
 
+TEST(JsonStringLiteralTest, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(JsonStringLiteral("plain"), "\"plain\"");
+  EXPECT_EQ(JsonStringLiteral("a\"b\\c\nd\te"),
+            "\"a\\\"b\\\\c\\nd\\u0009e\"");
+}
+
 }  // namespace
 }  // namespace autotm::client

@@ -1,0 +1,113 @@
+#include "client/cli_planning.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/profile.pb.h"
+#include "client/cli_common.h"
+#include "client/proto_json.h"
+
+namespace autotm::client {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+const char* g_note = "";
+
+void OnInterrupt(int) {
+  g_cancel.store(true);
+  // write() is async-signal-safe; stdio is not.
+  [[maybe_unused]] ssize_t ignored =
+      ::write(STDERR_FILENO, g_note, std::strlen(g_note));
+}
+
+// `status` with `prefix` in front of its message.
+absl::Status Annotate(const absl::Status& status, const std::string& prefix) {
+  return absl::Status(status.code(), absl::StrCat(prefix, Message(status)));
+}
+
+}  // namespace
+
+absl::StatusOr<solver::GraphModel> LoadGraph(const std::string& path) {
+  v1::Graph graph;
+  if (absl::Status status = ReadProtoJsonFile(path, &graph); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<solver::GraphModel> model = solver::GraphModel::Create(graph);
+  if (!model.ok()) {
+    return Annotate(model.status(), absl::StrCat(path, ": invalid graph: "));
+  }
+  return model;
+}
+
+absl::StatusOr<solver::ProfileModel> LoadProfile(const std::string& path) {
+  v1::Profile profile;
+  if (absl::Status status = ReadProtoJsonFile(path, &profile); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<solver::ProfileModel> model =
+      solver::ProfileModel::Create(profile);
+  if (!model.ok()) {
+    return Annotate(model.status(), absl::StrCat(path, ": invalid profile: "));
+  }
+  return model;
+}
+
+absl::StatusOr<PlanningInputs> LoadPlanningInputs(
+    const std::string& graph_path, const std::string& profile_path) {
+  PlanningInputs inputs;
+  absl::StatusOr<solver::GraphModel> graph = LoadGraph(graph_path);
+  if (!graph.ok()) return graph.status();
+  inputs.graph.emplace(*std::move(graph));
+  absl::StatusOr<solver::ProfileModel> profile = LoadProfile(profile_path);
+  if (!profile.ok()) return profile.status();
+  inputs.profile.emplace(*std::move(profile));
+  if (absl::Status covered =
+          solver::CheckCoverage(*inputs.graph, *inputs.profile);
+      !covered.ok()) {
+    return Annotate(covered,
+                    absl::StrCat(profile_path, " does not cover ", graph_path,
+                                 " (profile the missing kernels first): "));
+  }
+  return inputs;
+}
+
+absl::Status CheckWritable(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat(path, ": cannot write into directory ", dir));
+  }
+  return absl::OkStatus();
+}
+
+std::atomic<bool>* CancelOnInterrupt(const char* note) {
+  g_cancel.store(false);
+  g_note = note;
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  return &g_cancel;
+}
+
+void RestoreInterrupt() { ::signal(SIGINT, SIG_DFL); }
+
+void DetachStdin() {
+  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
+    // Not fatal: CBC only reads stdin in corner cases.
+    std::fprintf(stderr, "autotm: warning: cannot reopen stdin to /dev/null\n");
+  }
+}
+
+}  // namespace autotm::client

@@ -1,0 +1,52 @@
+// What the offline planning commands (`autotm solve`, `verify`, `graph
+// stats`, `sweep`) share: loading a graph and the profile that covers it
+// with messages that name the file, checking an output path before a long
+// solve, and Ctrl-C handling around one.
+#ifndef AUTOTM_CLIENT_CLI_PLANNING_H_
+#define AUTOTM_CLIENT_CLI_PLANNING_H_
+
+#include <atomic>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+
+namespace autotm::client {
+
+// The graph file, validated; errors start with the path.
+absl::StatusOr<solver::GraphModel> LoadGraph(const std::string& path);
+// The profile file, validated; errors start with the path.
+absl::StatusOr<solver::ProfileModel> LoadProfile(const std::string& path);
+
+// A graph and a profile that covers it (both always set on success).
+struct PlanningInputs {
+  std::optional<solver::GraphModel> graph;
+  std::optional<solver::ProfileModel> profile;
+};
+// LoadGraph, LoadProfile, then solver::CheckCoverage, whose error names both
+// files and the missing kernels.
+absl::StatusOr<PlanningInputs> LoadPlanningInputs(
+    const std::string& graph_path, const std::string& profile_path);
+
+// Fails early, before a long solve, when `path` cannot be written: its
+// directory must exist and be writable.
+absl::Status CheckWritable(const std::string& path);
+
+// From now on the first Ctrl-C sets the returned flag (cleared here) and
+// writes `note` to stderr; a second one kills the process the usual way.
+// `note` must outlive the handler (pass a string literal). One handler per
+// process: the last call wins. RestoreInterrupt() puts back the default.
+std::atomic<bool>* CancelOnInterrupt(const char* note);
+void RestoreInterrupt();
+
+// CbcMain1 falls back to reading commands from stdin in rare cases; a solve
+// must never block on, or consume, the user's terminal or a pipe. Points
+// stdin at /dev/null (a warning on stderr if that fails).
+void DetachStdin();
+
+}  // namespace autotm::client
+
+#endif  // AUTOTM_CLIENT_CLI_PLANNING_H_
