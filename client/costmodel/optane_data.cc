@@ -225,26 +225,33 @@ absl::StatusOr<std::string> ReadGzipFile(const std::string& path) {
   return contents;
 }
 
-absl::StatusOr<std::vector<MeasuredKernel>> LoadOptaneKernels(
-    const std::string& data_dir) {
-  const std::string path = absl::StrCat(data_dir, "/", kOptaneProfilesFile);
+absl::StatusOr<MeasurementFile> ReadMeasurementFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadGzipFile(path);
   if (!text.ok()) return text.status();
-  std::vector<OptaneMeasurement> measurements;
+  MeasurementFile file;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     ++line_number;
-    line = absl::StripTrailingAsciiWhitespace(line);
+    line = absl::StripAsciiWhitespace(line);
     if (line.empty()) continue;
     absl::StatusOr<OptaneMeasurement> m = ParseMeasurementLine(line);
     if (!m.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", line_number, ": ", m.status().message()));
     }
-    measurements.push_back(*std::move(m));
+    file.measurements.push_back(*std::move(m));
+    file.lines.push_back(line_number);
   }
+  return file;
+}
+
+absl::StatusOr<std::vector<MeasuredKernel>> LoadOptaneKernels(
+    const std::string& data_dir) {
+  const std::string path = absl::StrCat(data_dir, "/", kOptaneProfilesFile);
+  absl::StatusOr<MeasurementFile> file = ReadMeasurementFile(path);
+  if (!file.ok()) return file.status();
   absl::StatusOr<std::vector<MeasuredKernel>> kernels =
-      GroupMeasurements(measurements);
+      GroupMeasurements(file->measurements);
   if (!kernels.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", kernels.status().message()));

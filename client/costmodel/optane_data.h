@@ -58,6 +58,15 @@ absl::StatusOr<std::vector<MeasuredKernel>> GroupMeasurements(
 // errno-derived code otherwise; messages start with the path.
 absl::StatusOr<std::string> ReadGzipFile(const std::string& path);
 
+// Every measurement of a JSON-lines file (gzip or plain; blank lines
+// skipped) and the line number each came from. Errors as ReadGzipFile; a
+// line that does not parse is InvalidArgument "PATH:LINE: ...".
+struct MeasurementFile {
+  std::vector<OptaneMeasurement> measurements;
+  std::vector<int> lines;  // 1-based, one per measurement
+};
+absl::StatusOr<MeasurementFile> ReadMeasurementFile(const std::string& path);
+
 // Reads `data_dir`/kOptaneProfilesFile and groups it. Errors as above; a
 // parse error names the file and line.
 absl::StatusOr<std::vector<MeasuredKernel>> LoadOptaneKernels(

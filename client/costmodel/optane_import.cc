@@ -664,23 +664,10 @@ absl::StatusOr<OptaneImport> ImportOptaneMeasurements(
 
 absl::StatusOr<OptaneImport> ImportOptaneFile(
     const std::string& path, const OptaneImportOptions& options) {
-  absl::StatusOr<std::string> text = ReadGzipFile(path);
-  if (!text.ok()) return text.status();
-  std::vector<OptaneMeasurement> measurements;
-  std::vector<int> lines;
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-    ++line_number;
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) continue;
-    absl::StatusOr<OptaneMeasurement> m = ParseMeasurementLine(line);
-    if (!m.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_number, ": ", m.status().message()));
-    }
-    measurements.push_back(*std::move(m));
-    lines.push_back(line_number);
-  }
+  absl::StatusOr<MeasurementFile> file = ReadMeasurementFile(path);
+  if (!file.ok()) return file.status();
+  const std::vector<OptaneMeasurement>& measurements = file->measurements;
+  const std::vector<int>& lines = file->lines;
   if (measurements.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": no measurements (empty file)"));
