@@ -160,51 +160,46 @@ absl::StatusOr<SolveResult> SolveWithRestarts(Solver& solver,
                                               SolveParams params,
                                               v1::Method method,
                                               v1::SolverStats* stats) {
+  auto account = [stats](const SolveResult& result) {
+    stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
+    stats->set_nodes(stats->nodes() + result.nodes);
+  };
+  if (method != v1::METHOD_ASYNCHRONOUS || params.time_limit_seconds < 60) {
+    AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, params));
+    account(result);
+    stats->set_termination(ToProto(result.termination));
+    return result;
+  }
   const absl::Time end = absl::Now() + absl::Seconds(params.time_limit_seconds);
-  const bool restarts =
-      method == v1::METHOD_ASYNCHRONOUS && params.time_limit_seconds >= 60;
-  double slice =
-      restarts ? params.time_limit_seconds / 4 : params.time_limit_seconds;
-  SolveResult best;
+  double slice = params.time_limit_seconds / 4;
+  SolveResult best;  // no incumbent, no bound yet
   while (true) {
     const double left = absl::ToDoubleSeconds(end - absl::Now());
     params.time_limit_seconds = std::max(0.5, std::min(slice, left));
     AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, params));
-    stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
-    stats->set_nodes(stats->nodes() + result.nodes);
-    const double bound = std::max(best.best_bound, result.best_bound);
-    const bool better =
-        result.has_solution() &&
-        (!best.has_solution() || result.objective < best.objective);
-    if (better || !best.has_solution()) {
-      best.values = result.values;
-      best.objective = result.objective;
-    }
-    best.termination = result.termination;
-    if (best.has_solution() && !better &&
-        (result.termination == SolveTermination::kFeasible ||
-         result.termination == SolveTermination::kNoSolution)) {
-      best.termination = SolveTermination::kFeasible;
-    }
-    best.best_bound = bound;
+    account(result);
     best.solve_seconds += result.solve_seconds;
     best.nodes += result.nodes;
+    best.best_bound = std::max(best.best_bound, result.best_bound);
+    if (result.objective < best.objective) {
+      best.values = std::move(result.values);
+      best.objective = result.objective;
+    }
     best.relative_gap =
-        best.has_solution() && std::isfinite(bound)
-            ? std::max(0.0, (best.objective - bound) /
+        best.has_solution() && std::isfinite(best.best_bound)
+            ? std::max(0.0, (best.objective - best.best_bound) /
                                 std::max(1e-10, std::abs(best.objective)))
             : kInfinity;
-    const bool done = !restarts ||
-                      result.termination == SolveTermination::kOptimal ||
-                      result.termination == SolveTermination::kInfeasible ||
-                      result.termination == SolveTermination::kCancelled ||
-                      best.relative_gap <= params.relative_gap ||
-                      absl::ToDoubleSeconds(end - absl::Now()) < 1.0;
-    if (done) {
-      if (best.has_solution() && best.relative_gap <= params.relative_gap &&
-          best.termination != SolveTermination::kCancelled) {
-        best.termination = SolveTermination::kOptimal;
-      }
+    const bool within_gap = best.relative_gap <= params.relative_gap;
+    if (within_gap || result.termination == SolveTermination::kOptimal ||
+        result.termination == SolveTermination::kInfeasible ||
+        result.termination == SolveTermination::kCancelled ||
+        absl::ToDoubleSeconds(end - absl::Now()) < 1.0) {
+      best.termination = result.termination == SolveTermination::kCancelled
+                             ? result.termination
+                         : within_gap          ? SolveTermination::kOptimal
+                         : best.has_solution() ? SolveTermination::kFeasible
+                                               : result.termination;
       stats->set_termination(ToProto(best.termination));
       return best;
     }

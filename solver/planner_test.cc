@@ -189,5 +189,77 @@ TEST(PlanGraphTest, BadOptionsAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Reports CBC's answers as unproven (a bound 20% below) for the first
+// `weak_calls` solves, as a stalled search would, and records each call.
+class StallingSolver : public Solver {
+ public:
+  explicit StallingSolver(int weak_calls)
+      : cbc_(MakeCbcSolver()), weak_calls_(weak_calls) {}
+  std::string name() const override { return cbc_->name(); }
+  absl::StatusOr<SolveResult> Solve(const IlpModel& model,
+                                    const SolveParams& params) override {
+    limits.push_back(params.time_limit_seconds);
+    started.push_back(!params.initial_solution.empty());
+    absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
+    if (result.ok() && result->has_solution() &&
+        static_cast<int>(limits.size()) <= weak_calls_) {
+      result->termination = SolveTermination::kFeasible;
+      result->best_bound = 0.8 * result->objective;
+      result->relative_gap = 0.2;
+    }
+    return result;
+  }
+  std::vector<double> limits;
+  std::vector<bool> started;
+
+ private:
+  std::unique_ptr<Solver> cbc_;
+  int weak_calls_;
+};
+
+TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options;
+  options.method = v1::METHOD_ASYNCHRONOUS;
+  options.budget_bytes = 9 * kMiB;
+  options.time_limit_seconds = 80;
+  // Call 1 is the sync seed (20 s: a quarter, no restarts); calls 2 and 3
+  // are async slices that stall; call 4 proves the optimum.
+  StallingSolver solver(/*weak_calls=*/3);
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(solver.limits.size(), 4u);
+  EXPECT_NEAR(solver.limits[0], 20, 0.5);
+  // These tiny solves take milliseconds, so the async solve still has about
+  // 80 s: slices of a quarter of it, then twice that, then what is left.
+  EXPECT_NEAR(solver.limits[1], 80.0 / 4, 0.5);
+  EXPECT_NEAR(solver.limits[2], 80.0 / 2, 0.5);
+  EXPECT_NEAR(solver.limits[3], 80.0, 0.5);
+  // Every slice after the first starts from the best plan so far.
+  EXPECT_TRUE(solver.started[2]);
+  EXPECT_TRUE(solver.started[3]);
+  ASSERT_TRUE(outcome->plan.has_value());
+  EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
+}
+
+TEST(PlanGraphTest, SyncSolvesDoNotRestart) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options;
+  options.method = v1::METHOD_SYNCHRONOUS;
+  options.budget_bytes = 9 * kMiB;
+  options.time_limit_seconds = 80;
+  StallingSolver solver(/*weak_calls=*/1);
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(solver.limits.size(), 1u);
+  EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_FEASIBLE);
+}
+
 }  // namespace
 }  // namespace autotm::solver
