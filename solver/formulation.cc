@@ -415,17 +415,67 @@ class FormulationBuilder {
       }
       return;
     }
+    // z[k] = max(rho_k, C) with C the sum of the chosen copies' times.
+    // The plain rows z >= rho and z >= C are weak in the LP: a copy chosen
+    // to the extent x costs only max(rho, c x), whereas any integral choice
+    // of a copy longer than the kernel costs its excess in full. Two
+    // lifted rows carry that excess (both valid for binary x; see
+    // docs/FORMULATION.md, "Overlapped copies"):
+    //   z >= rho   + sum_i (c_i - rho_max)^+ x_i    (replaces z >= rho)
+    //   z >= rho_min + sum_i (c_i - rho_min)^+ x_i  (when rho varies)
+    // and z >= C stays for several copies that only together outlast k.
+    // With one copy the lifted rows imply z >= C.
+    const bool lift = options_.lift_overlap_rows;
+    auto [rho_min, rho_max] = TimeRangeUs(k, rho, rho_constant);
+    rho_min = std::max(0.0, rho_min);
+    if (!lift) rho_max = rho_min = kInfinity;
     const int z = m.AddColumn(0, kInfinity, 1, /*integer=*/false);
     std::vector<IlpModel::Term> terms = {{z, 1}};
     for (const auto& [column, coefficient] : rho) {
       terms.emplace_back(column, -coefficient);
     }
+    for (const auto& [column, time_us] : copies->second) {
+      if (time_us > rho_max) terms.emplace_back(column, rho_max - time_us);
+    }
     m.AddRow(rho_constant, kInfinity, terms);
+    if (lift && !rho.empty() && rho_min < rho_max) {
+      terms = {{z, 1}};
+      for (const auto& [column, time_us] : copies->second) {
+        if (time_us > rho_min) terms.emplace_back(column, rho_min - time_us);
+      }
+      if (terms.size() > 1) m.AddRow(rho_min, kInfinity, terms);
+    }
+    if (lift && copies->second.size() == 1) return;
     terms = {{z, 1}};
     for (const auto& [column, time_us] : copies->second) {
       terms.emplace_back(column, -time_us);
     }
     m.AddRow(0, kInfinity, terms);
+  }
+
+  // Bounds on rho_k = constant + sum(rho) from KernelTime over kernel k's
+  // usable configurations: {no more than its minimum, no less than its
+  // maximum} (exact unless one tensor is several separable operands).
+  std::pair<double, double> TimeRangeUs(
+      int k, const std::vector<IlpModel::Term>& rho, double constant) const {
+    if (rho.empty()) return {constant, constant};
+    double low = 0, high = 0;
+    if (costs_[k]->separable()) {
+      // Terms are -penalty * D(t, k), each D in {0, 1}.
+      for (const auto& [column, coefficient] : rho) {
+        low += std::min(0.0, coefficient);
+        high += std::max(0.0, coefficient);
+      }
+    } else {
+      // One y column per usable configuration, exactly one of them 1.
+      low = kInfinity;
+      high = -kInfinity;
+      for (const auto& [column, coefficient] : rho) {
+        low = std::min(low, coefficient);
+        high = std::max(high, coefficient);
+      }
+    }
+    return {constant + low, constant + high};
   }
 
   // rho_k = constant + sum(terms), creating configuration variables and

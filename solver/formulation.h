@@ -66,6 +66,10 @@ struct FormulationOptions {
   // Capacity rows in telescoped form (see AddCapacityRows): the same LP with
   // far fewer nonzeros on long graphs. Default true.
   bool telescope_capacity = true;
+  // ASYNCHRONOUS: lifted rows for a kernel's overlapped copies (see
+  // AddKernelCost): the same integer optimum, a tighter LP relaxation.
+  // Default true; false gives the plain max rows, for comparison.
+  bool lift_overlap_rows = true;
 };
 
 class Formulation {

@@ -486,9 +486,10 @@ constexpr char kPaperHelp[] =
     "fallback plan), '!' a plan the verifier rejected, 'infeas' no plan fits,\n"
     "'no-sol' no plan within the limit.\n\n"
     "The figures are predictions of the cost model, not measurements on\n"
-    "Optane PMM. The full matrix can take an hour or more (async solves\n"
-    "overrun their limit); --quick (batch 8, 10 s limits, ratios pmm,4, no\n"
-    "async) finishes in about two minutes: a CI smoke run.\n\n"
+    "Optane PMM. The full matrix takes about 65 minutes (twelve async\n"
+    "cells of up to 300 s each; everything else about 5 minutes);\n"
+    "--quick (batch 8, 10 s limits, ratios pmm,4, no async) finishes in\n"
+    "about two minutes: a CI smoke run.\n\n"
     "Exit status: 0 all plans verified; 3 a plan failed verification or the\n"
     "planner returned an error (a bug); 2 bad flags; 4 cannot write output.";
 
