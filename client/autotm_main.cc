@@ -153,6 +153,7 @@ struct SolveFlags {
   double gap = 0.01;
   int threads = 0;
   int async_window = 15;
+  bool plain_overlap_rows = false;
   std::string out_path;
   bool json = false;
 };
@@ -220,6 +221,7 @@ int RunSolve(const SolveFlags& flags) {
   options.relative_gap = flags.gap;
   options.threads = flags.threads;
   options.async_window = flags.async_window;
+  options.lift_overlap_rows = !flags.plain_overlap_rows;
 
   const bool ilp = IsIlp(options.method);
   const std::string share =
@@ -595,6 +597,11 @@ int Main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->type_name("K");
+  solve->add_flag(
+      "--plain-overlap-rows", solve_flags.plain_overlap_rows,
+      "async: AutoTM's plain rows z >= kernel time, z >= sum of copy times "
+      "instead of the lifted ones (same optimum, weaker LP bound; for "
+      "comparison)");
   solve
       ->add_option("--out", solve_flags.out_path,
                    "Write the plan here (atomically)")

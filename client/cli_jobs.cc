@@ -55,6 +55,12 @@ std::string TimeOf(int64_t unix_us) {
 }
 
 // "incumbent 1.234 ms  bound 1.100 ms  gap 10.8%  12 s".
+// "1.23%", or "unknown" when the solve has no bound valid for the budget.
+std::string GapText(const v1::SolveJob& job) {
+  if (!std::isfinite(job.relative_gap())) return "unknown";
+  return absl::StrFormat("%.2f%%", 100 * job.relative_gap());
+}
+
 std::string ProgressLine(const v1::SolveJob& job) {
   std::string line = absl::StrFormat("%s %s", job.id(), StateName(job.state()));
   if (job.state() == v1::SolveJob::RUNNING) {
@@ -69,7 +75,7 @@ std::string ProgressLine(const v1::SolveJob& job) {
                             FormatDuration(job.bound_us() / 1e6));
     }
     if (job.incumbent_us() > 0) {
-      absl::StrAppendFormat(&line, "  gap %.2f%%", 100 * job.relative_gap());
+      absl::StrAppend(&line, "  gap ", GapText(job));
     }
     absl::StrAppendFormat(&line, "  %.0f s", job.elapsed_seconds());
   }
@@ -99,10 +105,12 @@ void PrintJob(const v1::SolveJob& job) {
   std::printf("started      %s\n", TimeOf(job.start_time_us()).c_str());
   std::printf("ended        %s\n", TimeOf(job.end_time_us()).c_str());
   if (job.incumbent_us() > 0) {
-    std::printf("incumbent    %s (bound %s, gap %.2f%%)\n",
+    std::printf("incumbent    %s (bound %s, gap %s)\n",
                 FormatDuration(job.incumbent_us() / 1e6).c_str(),
-                FormatDuration(job.bound_us() / 1e6).c_str(),
-                100 * job.relative_gap());
+                job.bound_us() > 0
+                    ? FormatDuration(job.bound_us() / 1e6).c_str()
+                    : "none",
+                GapText(job).c_str());
   }
   for (const std::string& key : job.plan_keys()) {
     std::printf("plan         %s\n", key.c_str());
@@ -281,7 +289,7 @@ int RunJobsList(const RemoteFlags& flags, const std::string& state,
   for (const v1::SolveJob& job : response->jobs()) {
     std::string detail = job.error();
     if (job.state() == v1::SolveJob::RUNNING && job.incumbent_us() > 0) {
-      detail = absl::StrFormat("gap %.2f%%, %.0f s", 100 * job.relative_gap(),
+      detail = absl::StrFormat("gap %s, %.0f s", GapText(job),
                                job.elapsed_seconds());
     }
     std::printf("%-12s %-10s %4d %-20s %4u/%-3d %-19s %s\n", job.id().c_str(),

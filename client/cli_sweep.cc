@@ -85,8 +85,10 @@ std::string Ms(double us) { return absl::StrFormat("%.3f ms", us / 1000); }
 
 // A heuristic plan (a fallback) has no meaningful gap.
 bool HasGap(const solver::SweepPoint& point) {
+  // A heuristic fallback keeps the ILP's bound, hence a gap, when it had
+  // one.
   return point.outcome.plan.has_value() &&
-         point.outcome.stats.termination() != v1::TERMINATION_HEURISTIC;
+         std::isfinite(point.outcome.stats.relative_gap());
 }
 
 constexpr char kTableFormat[] = "%12s %8s %12s %9s %-11s %7s %9s %5s  %s\n";

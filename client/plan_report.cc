@@ -69,11 +69,20 @@ std::string DescribeMoves(const MoveTotals& totals, bool to_slow) {
 
 void AppendSolverStats(const v1::Plan& plan, std::string* out) {
   const v1::SolverStats& stats = plan.stats();
-  if (stats.termination() == v1::TERMINATION_HEURISTIC) {
+  if (stats.termination() == v1::TERMINATION_HEURISTIC &&
+      stats.variables() == 0) {
     AppendLine(out, "solver",
                absl::StrCat("none: the ", solver::MethodName(plan.method()),
                             " baseline is a heuristic (no ILP, no bound)"));
     return;
+  }
+  if (stats.termination() == v1::TERMINATION_HEURISTIC) {
+    // The planner's fallback: its ILP ran but did not beat its start.
+    AppendLine(out, "fallback",
+               absl::StrCat("the ILP found nothing better in time; this is "
+                            "the ",
+                            solver::MethodName(plan.method()),
+                            " plan it started from"));
   }
   AppendLine(out, "solver",
              absl::StrFormat("%s: %d variables (%d integer), %d rows, "

@@ -1,5 +1,6 @@
 #include "client/plan_report.h"
 
+#include <limits>
 #include <string>
 
 #include "autotm/v1/plan.pb.h"
@@ -118,6 +119,35 @@ TEST(PlanReportTest, BaselinesShowNoSolverModel) {
   EXPECT_THAT(report, AllOf(HasSubstr("first-touch, HEURISTIC"),
                             HasSubstr("first-touch baseline is a heuristic"),
                             Not(HasSubstr("variables"))));
+}
+
+TEST(PlanReportTest, FallbackShowsTheIlpThatRanAndItsBound) {
+  v1::Plan plan = TinyPlan();
+  plan.set_method(v1::METHOD_SYNCHRONOUS);  // the async solve's seed
+  v1::SolverStats& stats = *plan.mutable_stats();
+  stats.set_termination(v1::TERMINATION_HEURISTIC);
+  stats.set_variables(1200);
+  stats.set_objective_us(1000);
+  stats.set_best_bound_us(970);
+  stats.set_relative_gap(0.03);
+  const std::string report = FormatPlanReport(plan, nullptr);
+  EXPECT_THAT(report,
+              AllOf(HasSubstr("sync, HEURISTIC"),
+                    HasSubstr("this is the sync plan it started from"),
+                    HasSubstr("1200 variables"), HasSubstr("gap 3.00%"),
+                    Not(HasSubstr("baseline is a heuristic"))));
+}
+
+TEST(PlanReportTest, NoBoundShowsNoneAndUnknownGap) {
+  v1::Plan plan = TinyPlan();
+  v1::SolverStats& stats = *plan.mutable_stats();
+  stats.set_termination(v1::TERMINATION_FEASIBLE);
+  stats.set_variables(10);
+  stats.set_best_bound_us(-std::numeric_limits<double>::infinity());
+  stats.set_relative_gap(std::numeric_limits<double>::infinity());
+  const std::string report = FormatPlanReport(plan, nullptr);
+  EXPECT_THAT(report, AllOf(HasSubstr("bound none, gap unknown"),
+                            Not(HasSubstr("inf"))));
 }
 
 TEST(PlanReportTest, ZeroBudgetAndEmptyPlanDoNotDivideByZero) {

@@ -134,8 +134,9 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
   outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
   outcome.stats.set_objective_us(plan->predicted_time_us());
   // The ILP's bound still holds for the plan handed back instead.
-  outcome.stats.clear_relative_gap();
-  if (outcome.stats.best_bound_us() > 0 && plan->predicted_time_us() > 0) {
+  outcome.stats.set_relative_gap(kInfinity);  // unknown without a bound
+  if (std::isfinite(outcome.stats.best_bound_us()) &&
+      plan->predicted_time_us() > 0) {
     outcome.stats.set_relative_gap(std::max(
         0.0, (plan->predicted_time_us() - outcome.stats.best_bound_us()) /
                  plan->predicted_time_us()));
@@ -154,17 +155,21 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
 // so the time is cut into slices that double - a quarter of it first - and
 // each slice starts from the best plan so far. The result keeps the best
 // incumbent and the best bound of all slices (every slice's bound is valid).
+// Only models below `restart_max_columns` restart: on larger ones each
+// slice would spend most of its time solving the root LP again.
 // Adds solve seconds and nodes to `stats`.
 absl::StatusOr<SolveResult> SolveWithRestarts(Solver& solver,
                                               const IlpModel& model,
                                               SolveParams params,
                                               v1::Method method,
+                                              int restart_max_columns,
                                               v1::SolverStats* stats) {
   auto account = [stats](const SolveResult& result) {
     stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
     stats->set_nodes(stats->nodes() + result.nodes);
   };
-  if (method != v1::METHOD_ASYNCHRONOUS || params.time_limit_seconds < 60) {
+  if (method != v1::METHOD_ASYNCHRONOUS || params.time_limit_seconds < 60 ||
+      model.num_columns() >= restart_max_columns) {
     AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, params));
     account(result);
     stats->set_termination(ToProto(result.termination));
@@ -276,6 +281,10 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   // Models at least this large get a starting solution (see below).
   constexpr int kWarmStartMinColumns = 20000;
   std::optional<v1::Plan> first_touch;
+  // The first round's bound, the only one valid for the budget itself:
+  // later rounds solve under lowered limits, a smaller feasible set, whose
+  // bound can exceed the best plan that fits the budget.
+  double budget_bound = -kInfinity;
   PlanOutcome outcome;
   v1::SolverStats& stats = outcome.stats;
   stats.set_solver(solver->name());
@@ -300,12 +309,21 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
          sync.plan->method() == v1::METHOD_STATIC)) {
       seed = std::move(sync.plan);
     }
+    // What the sync solve reported last (its bound in particular) says
+    // nothing about the async model: restart the progress from the seed.
+    if (options.on_progress) {
+      SolveProgress progress;
+      progress.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      if (seed.has_value()) progress.incumbent = seed->predicted_time_us();
+      options.on_progress(progress);
+    }
   }
   for (int round = 1;; ++round) {
     const absl::Time build_start = absl::Now();
     FormulationOptions formulation_options;
     formulation_options.method = options.method;
     formulation_options.async_window = options.async_window;
+    formulation_options.lift_overlap_rows = options.lift_overlap_rows;
     formulation_options.alignment_bytes = options.alignment_bytes;
     formulation_options.kernel_limit_bytes = limits;
     AUTOTM_ASSIGN_OR_RETURN(
@@ -413,11 +431,10 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     params.on_progress = options.on_progress;
     AUTOTM_ASSIGN_OR_RETURN(
         SolveResult result,
-        SolveWithRestarts(*solver, model, params, options.method, &stats));
-    stats.clear_best_bound_us();
-    if (std::isfinite(result.best_bound)) {
-      stats.set_best_bound_us(result.best_bound);
-    }
+        SolveWithRestarts(*solver, model, params, options.method,
+                          options.async_restart_max_columns, &stats));
+    if (round == 1) budget_bound = result.best_bound;
+    stats.set_best_bound_us(budget_bound);  // -inf: none
     if (!result.has_solution()) {
       if (result.termination == SolveTermination::kInfeasible) {
         outcome.diagnostic =
@@ -502,9 +519,16 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                       seed, std::move(outcome));
     }
     stats.set_objective_us(predicted);
-    if (std::isfinite(result.best_bound)) {
+    stats.set_relative_gap(kInfinity);  // unknown without a bound
+    if (std::isfinite(budget_bound)) {
       stats.set_relative_gap(std::max(
-          0.0, (predicted - result.best_bound) / std::max(1e-10, predicted)));
+          0.0, (predicted - budget_bound) / std::max(1e-10, predicted)));
+    }
+    // Optimal under lowered limits is optimal for the budget only when the
+    // first round's bound says so.
+    if (round > 1 && stats.termination() == v1::TERMINATION_OPTIMAL &&
+        !(stats.relative_gap() <= options.relative_gap)) {
+      stats.set_termination(v1::TERMINATION_FEASIBLE);
     }
     *plan.mutable_stats() = stats;
     outcome.plan = std::move(plan);

@@ -45,6 +45,13 @@ struct PlanOptions {
   // error: it is skipped and PlanOutcome::warm_start_skipped says why.
   // Default none.
   const v1::Plan* warm_start = nullptr;
+  // ASYNCHRONOUS solves of 60 s or more on models with fewer columns than
+  // this run CBC in restarts (see docs/FORMULATION.md); larger models do
+  // not, since every restart solves the root LP again (over a minute on
+  // DenseNet-264 bs512's 1.2 M columns). Default 100,000.
+  int async_restart_max_columns = 100000;
+  // ASYNCHRONOUS: FormulationOptions::lift_overlap_rows. Default true.
+  bool lift_overlap_rows = true;
 };
 
 // What a planning request produced. `stats.termination()` says why it ended

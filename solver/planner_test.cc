@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solver/cbc_solver.h"
+#include "solver/formulation.h"
 #include "solver/testing/test_graphs.h"
 #include "solver/verifier.h"
 
@@ -100,6 +101,7 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
   // still return a plan that fits, with offsets the verifier accepts.
   std::mt19937_64 rng(20260127);
   int with_extra_rounds = 0;
+  int worse_than_budget_optimum = 0;
   for (int trial = 0; trial < 40; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
     const ProfileModel profile =
@@ -115,14 +117,42 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
       ASSERT_TRUE(outcome.ok()) << outcome.status();
       ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
       EXPECT_GE(outcome->stats.allocation_rounds(), 1u);
-      if (outcome->stats.allocation_rounds() > 1) ++with_extra_rounds;
+      if (outcome->stats.allocation_rounds() > 1) {
+        ++with_extra_rounds;
+        // Later rounds solve under lowered limits; the bound reported must
+        // still be one for the budget: no higher than the ILP optimum with
+        // every limit at the budget.
+        FormulationOptions at_budget;
+        at_budget.method = v1::METHOD_SYNCHRONOUS;
+        at_budget.alignment_bytes = 4096;
+        at_budget.kernel_limit_bytes.assign(graph.num_kernels(), budget);
+        absl::StatusOr<Formulation> formulation =
+            Formulation::Build(graph, profile, at_budget);
+        ASSERT_TRUE(formulation.ok()) << formulation.status();
+        SolveParams exact;
+        exact.relative_gap = 1e-9;
+        absl::StatusOr<SolveResult> optimum =
+            MakeCbcSolver()->Solve(formulation->model(), exact);
+        ASSERT_TRUE(optimum.ok() && optimum->has_solution());
+        EXPECT_LE(outcome->stats.best_bound_us(),
+                  optimum->objective * (1 + 1e-9));
+        if (outcome->stats.termination() == v1::TERMINATION_OPTIMAL) {
+          EXPECT_LE(outcome->stats.relative_gap(), 0.01 + 1e-12);
+        }
+        if (outcome->plan->predicted_time_us() >
+            optimum->objective * (1 + 1e-6)) {
+          ++worse_than_budget_optimum;
+        }
+      }
       absl::StatusOr<VerifyReport> report = VerifyPlan(
           graph, profile, *outcome->plan, budget, /*require_offsets=*/true);
       EXPECT_TRUE(report.ok()) << report.status();
     }
   }
-  // The loop must actually have been exercised.
+  // The loop must actually have been exercised, also where lowering the
+  // limits cost time (there a later round's own bound would be too high).
   EXPECT_GT(with_extra_rounds, 0);
+  EXPECT_GT(worse_than_budget_optimum, 0);
 }
 
 TEST(PlanGraphTest, InfeasibleBudgetIsAnOutcomeNamingTheKernel) {
@@ -243,6 +273,25 @@ TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
   EXPECT_TRUE(solver.started[3]);
   ASSERT_TRUE(outcome->plan.has_value());
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
+}
+
+TEST(PlanGraphTest, AsyncSolvesOfLargeModelsDoNotRestart) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options;
+  options.method = v1::METHOD_ASYNCHRONOUS;
+  options.budget_bytes = 9 * kMiB;
+  options.time_limit_seconds = 80;
+  options.async_restart_max_columns = 1;  // every model is "large"
+  StallingSolver solver(/*weak_calls=*/3);
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  // The sync seed, then one async solve with all the time left.
+  ASSERT_EQ(solver.limits.size(), 2u);
+  EXPECT_NEAR(solver.limits[1], 80.0, 0.5);
+  EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_FEASIBLE);
 }
 
 TEST(PlanGraphTest, SyncSolvesDoNotRestart) {

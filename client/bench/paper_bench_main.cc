@@ -359,8 +359,10 @@ std::string SlowdownText(const Cell& c) {
 }
 
 std::string GapText(const Cell& c) {
+  // A heuristic fallback keeps the ILP's bound, hence a gap, when it had
+  // one.
   if (!IsIlp(c.method) || !c.has_plan ||
-      c.termination == v1::TERMINATION_HEURISTIC) {
+      !std::isfinite(c.stats.relative_gap())) {
     return "-";
   }
   return absl::StrFormat("%.2f%%", 100 * c.stats.relative_gap());
@@ -429,7 +431,8 @@ std::string CsvLine(const Cell& c) {
                  absl::StrFormat("%.3f", c.stats.solve_seconds()),
                  absl::StrFormat("%.3f", c.stats.build_seconds()),
                  absl::StrFormat("%.3f", c.wall_seconds),
-                 IsIlp(c.method) && c.has_plan
+                 IsIlp(c.method) && c.has_plan &&
+                         std::isfinite(c.stats.relative_gap())
                      ? absl::StrFormat("%.6f", c.stats.relative_gap())
                      : "",
                  absl::StrCat(c.stats.variables()),
