@@ -79,8 +79,8 @@ void AppendSolverStats(const v1::Plan& plan, std::string* out) {
   if (stats.termination() == v1::TERMINATION_HEURISTIC) {
     // The planner's fallback: its ILP ran but did not beat its start.
     AppendLine(out, "fallback",
-               absl::StrCat("the ILP found nothing better in time; this is "
-                            "the ",
+               absl::StrCat("the ILP found no better plan that fits; this "
+                            "is the ",
                             solver::MethodName(plan.method()),
                             " plan it started from"));
   }
