@@ -247,14 +247,21 @@ class StallingSolver : public Solver {
   int weak_calls_;
 };
 
+// Options for the restart tests on Chain(): a budget that makes moves pay
+// and a limit long enough for restarts.
+PlanOptions EightySecondsAtNineMiB(v1::Method method) {
+  PlanOptions options;
+  options.method = method;
+  options.budget_bytes = 9 * kMiB;
+  options.time_limit_seconds = 80;
+  return options;
+}
+
 TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
       MustProfile(FullTableProfile(graph, PenaltyTime));
-  PlanOptions options;
-  options.method = v1::METHOD_ASYNCHRONOUS;
-  options.budget_bytes = 9 * kMiB;
-  options.time_limit_seconds = 80;
+  PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_ASYNCHRONOUS);
   // Call 1 is the sync seed (20 s: a quarter, no restarts); calls 2 and 3
   // are async slices that stall; call 4 proves the optimum.
   StallingSolver solver(/*weak_calls=*/3);
@@ -279,10 +286,7 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsDoNotRestart) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
       MustProfile(FullTableProfile(graph, PenaltyTime));
-  PlanOptions options;
-  options.method = v1::METHOD_ASYNCHRONOUS;
-  options.budget_bytes = 9 * kMiB;
-  options.time_limit_seconds = 80;
+  PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_ASYNCHRONOUS);
   options.async_restart_max_columns = 1;  // every model is "large"
   StallingSolver solver(/*weak_calls=*/3);
   absl::StatusOr<PlanOutcome> outcome =
@@ -298,10 +302,7 @@ TEST(PlanGraphTest, SyncSolvesDoNotRestart) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
       MustProfile(FullTableProfile(graph, PenaltyTime));
-  PlanOptions options;
-  options.method = v1::METHOD_SYNCHRONOUS;
-  options.budget_bytes = 9 * kMiB;
-  options.time_limit_seconds = 80;
+  PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_SYNCHRONOUS);
   StallingSolver solver(/*weak_calls=*/1);
   absl::StatusOr<PlanOutcome> outcome =
       PlanGraph(graph, profile, options, &solver);
