@@ -131,11 +131,10 @@ TEST(PlanReportTest, FallbackShowsTheIlpThatRanAndItsBound) {
   stats.set_best_bound_us(970);
   stats.set_relative_gap(0.03);
   const std::string report = FormatPlanReport(plan, nullptr);
-  EXPECT_THAT(report,
-              AllOf(HasSubstr("sync, HEURISTIC"),
-                    HasSubstr("this is the sync plan it started from"),
-                    HasSubstr("1200 variables"), HasSubstr("gap 3.00%"),
-                    Not(HasSubstr("baseline is a heuristic"))));
+  EXPECT_THAT(report, AllOf(HasSubstr("sync, HEURISTIC"),
+                            HasSubstr("this is the sync plan it started from"),
+                            HasSubstr("1200 variables"), HasSubstr("gap 3.00%"),
+                            Not(HasSubstr("baseline is a heuristic"))));
 }
 
 TEST(PlanReportTest, NoBoundShowsNoneAndUnknownGap) {

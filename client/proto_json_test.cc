@@ -238,8 +238,7 @@ TEST(ParseProtoJsonTest, RootMustBeAnObject) {
 
 TEST(JsonStringLiteralTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(JsonStringLiteral("plain"), "\"plain\"");
-  EXPECT_EQ(JsonStringLiteral("a\"b\\c\nd\te"),
-            "\"a\\\"b\\\\c\\nd\\u0009e\"");
+  EXPECT_EQ(JsonStringLiteral("a\"b\\c\nd\te"), "\"a\\\"b\\\\c\\nd\\u0009e\"");
 }
 
 }  // namespace

@@ -385,9 +385,8 @@ void JobRunner::RunJob(v1::SolveJob job) {
     job.set_budgets_done(i + 1);
     job.set_incumbent_us(stats.objective_us());
     // 0: no bound valid for the budget (the gap is then infinite).
-    job.set_bound_us(std::isfinite(stats.best_bound_us())
-                         ? stats.best_bound_us()
-                         : 0);
+    job.set_bound_us(
+        std::isfinite(stats.best_bound_us()) ? stats.best_bound_us() : 0);
     job.set_relative_gap(stats.relative_gap());
     logger_->info(
         "job {}: budget {} bytes: {} plan, predicted {:.1f} us, gap "

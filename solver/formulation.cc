@@ -456,8 +456,9 @@ class FormulationBuilder {
   // Bounds on rho_k = constant + sum(rho) from KernelTime over kernel k's
   // usable configurations: {no more than its minimum, no less than its
   // maximum} (exact unless one tensor is several separable operands).
-  std::pair<double, double> TimeRangeUs(
-      int k, const std::vector<IlpModel::Term>& rho, double constant) const {
+  std::pair<double, double> TimeRangeUs(int k,
+                                        const std::vector<IlpModel::Term>& rho,
+                                        double constant) const {
     if (rho.empty()) return {constant, constant};
     double low = 0, high = 0;
     if (costs_[k]->separable()) {

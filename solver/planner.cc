@@ -158,12 +158,9 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
 // Only models below `restart_max_columns` restart: on larger ones each
 // slice would spend most of its time solving the root LP again.
 // Adds solve seconds and nodes to `stats`.
-absl::StatusOr<SolveResult> SolveWithRestarts(Solver& solver,
-                                              const IlpModel& model,
-                                              SolveParams params,
-                                              v1::Method method,
-                                              int restart_max_columns,
-                                              v1::SolverStats* stats) {
+absl::StatusOr<SolveResult> SolveWithRestarts(
+    Solver& solver, const IlpModel& model, SolveParams params,
+    v1::Method method, int restart_max_columns, v1::SolverStats* stats) {
   auto account = [stats](const SolveResult& result) {
     stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
     stats->set_nodes(stats->nodes() + result.nodes);

@@ -415,35 +415,35 @@ std::string CsvHeader() {
 }
 
 std::string CsvLine(const Cell& c) {
-  return CsvRow({c.sweep,
-                 c.model,
-                 absl::StrCat(c.batch),
-                 c.ratio,
-                 absl::StrFormat("%.6g", c.dram_fraction),
-                 absl::StrCat(c.budget),
-                 absl::StrCat(c.peak),
-                 solver::MethodName(c.method),
-                 ShortTermination(c.termination),
-                 c.has_plan ? "1" : "0",
-                 c.has_plan ? absl::StrFormat("%.6f", c.slowdown) : "",
-                 c.has_plan ? absl::StrFormat("%.3f", c.predicted_us) : "",
-                 absl::StrFormat("%.3f", c.reference_us),
-                 absl::StrFormat("%.3f", c.stats.solve_seconds()),
-                 absl::StrFormat("%.3f", c.stats.build_seconds()),
-                 absl::StrFormat("%.3f", c.wall_seconds),
-                 IsIlp(c.method) && c.has_plan &&
-                         std::isfinite(c.stats.relative_gap())
-                     ? absl::StrFormat("%.6f", c.stats.relative_gap())
-                     : "",
-                 absl::StrCat(c.stats.variables()),
-                 absl::StrCat(c.stats.integer_variables()),
-                 absl::StrCat(c.stats.rows()),
-                 absl::StrCat(c.stats.nonzeros()),
-                 absl::StrCat(c.stats.allocation_rounds()),
-                 absl::StrCat(c.peak_fast),
-                 absl::StrCat(c.pool_used),
-                 c.verified,
-                 c.diagnostic});
+  return CsvRow(
+      {c.sweep,
+       c.model,
+       absl::StrCat(c.batch),
+       c.ratio,
+       absl::StrFormat("%.6g", c.dram_fraction),
+       absl::StrCat(c.budget),
+       absl::StrCat(c.peak),
+       solver::MethodName(c.method),
+       ShortTermination(c.termination),
+       c.has_plan ? "1" : "0",
+       c.has_plan ? absl::StrFormat("%.6f", c.slowdown) : "",
+       c.has_plan ? absl::StrFormat("%.3f", c.predicted_us) : "",
+       absl::StrFormat("%.3f", c.reference_us),
+       absl::StrFormat("%.3f", c.stats.solve_seconds()),
+       absl::StrFormat("%.3f", c.stats.build_seconds()),
+       absl::StrFormat("%.3f", c.wall_seconds),
+       IsIlp(c.method) && c.has_plan && std::isfinite(c.stats.relative_gap())
+           ? absl::StrFormat("%.6f", c.stats.relative_gap())
+           : "",
+       absl::StrCat(c.stats.variables()),
+       absl::StrCat(c.stats.integer_variables()),
+       absl::StrCat(c.stats.rows()),
+       absl::StrCat(c.stats.nonzeros()),
+       absl::StrCat(c.stats.allocation_rounds()),
+       absl::StrCat(c.peak_fast),
+       absl::StrCat(c.pool_used),
+       c.verified,
+       c.diagnostic});
 }
 
 std::string DisplayName(absl::string_view model) {
