@@ -54,13 +54,13 @@ std::string TimeOf(int64_t unix_us) {
                           absl::LocalTimeZone());
 }
 
-// "incumbent 1.234 ms  bound 1.100 ms  gap 10.8%  12 s".
 // "1.23%", or "unknown" when the solve has no bound valid for the budget.
 std::string GapText(const v1::SolveJob& job) {
   if (!std::isfinite(job.relative_gap())) return "unknown";
   return absl::StrFormat("%.2f%%", 100 * job.relative_gap());
 }
 
+// "incumbent 1.234 ms  bound 1.100 ms  gap 10.8%  12 s".
 std::string ProgressLine(const v1::SolveJob& job) {
   std::string line = absl::StrFormat("%s %s", job.id(), StateName(job.state()));
   if (job.state() == v1::SolveJob::RUNNING) {

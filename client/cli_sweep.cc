@@ -83,10 +83,9 @@ struct Row {
 
 std::string Ms(double us) { return absl::StrFormat("%.3f ms", us / 1000); }
 
-// A heuristic plan (a fallback) has no meaningful gap.
+// A plan has a gap when its solve had a bound; a heuristic fallback keeps
+// the ILP's bound, hence a gap, when it had one.
 bool HasGap(const solver::SweepPoint& point) {
-  // A heuristic fallback keeps the ILP's bound, hence a gap, when it had
-  // one.
   return point.outcome.plan.has_value() &&
          std::isfinite(point.outcome.stats.relative_gap());
 }

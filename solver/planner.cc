@@ -99,6 +99,14 @@ absl::StatusOr<std::vector<double>> EncodeWarmStart(
   return formulation.Encode(schedule);
 }
 
+// (objective - bound) / |objective|, at least 0; +inf without an objective
+// or a bound (-inf).
+double GapToBound(double objective, double bound) {
+  if (!std::isfinite(objective) || !std::isfinite(bound)) return kInfinity;
+  return std::max(0.0,
+                  (objective - bound) / std::max(1e-10, std::abs(objective)));
+}
+
 // Anytime behaviour: when the ILP ends without a plan that fits (no
 // solution in time, or a layout that still fragments when time or rounds
 // run out), a valid plan anyway, marked as the heuristic it is: `seed` (the
@@ -134,13 +142,8 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
   outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
   outcome.stats.set_objective_us(plan->predicted_time_us());
   // The ILP's bound still holds for the plan handed back instead.
-  outcome.stats.set_relative_gap(kInfinity);  // unknown without a bound
-  if (std::isfinite(outcome.stats.best_bound_us()) &&
-      plan->predicted_time_us() > 0) {
-    outcome.stats.set_relative_gap(std::max(
-        0.0, (plan->predicted_time_us() - outcome.stats.best_bound_us()) /
-                 plan->predicted_time_us()));
-  }
+  outcome.stats.set_relative_gap(
+      GapToBound(plan->predicted_time_us(), outcome.stats.best_bound_us()));
   *plan->mutable_stats() = outcome.stats;
   outcome.plan = std::move(plan);
   outcome.diagnostic =
@@ -187,11 +190,7 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
       best.values = std::move(result.values);
       best.objective = result.objective;
     }
-    best.relative_gap =
-        best.has_solution() && std::isfinite(best.best_bound)
-            ? std::max(0.0, (best.objective - best.best_bound) /
-                                std::max(1e-10, std::abs(best.objective)))
-            : kInfinity;
+    best.relative_gap = GapToBound(best.objective, best.best_bound);
     const bool within_gap = best.relative_gap <= params.relative_gap;
     if (within_gap || result.termination == SolveTermination::kOptimal ||
         result.termination == SolveTermination::kInfeasible ||
@@ -516,11 +515,7 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                       seed, std::move(outcome));
     }
     stats.set_objective_us(predicted);
-    stats.set_relative_gap(kInfinity);  // unknown without a bound
-    if (std::isfinite(budget_bound)) {
-      stats.set_relative_gap(std::max(
-          0.0, (predicted - budget_bound) / std::max(1e-10, predicted)));
-    }
+    stats.set_relative_gap(GapToBound(predicted, budget_bound));
     // Optimal under lowered limits is optimal for the budget only when the
     // first round's bound says so.
     if (round > 1 && stats.termination() == v1::TERMINATION_OPTIMAL &&
