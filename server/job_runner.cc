@@ -494,8 +494,9 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
           job.set_incumbent_us(
               std::isfinite(p.incumbent_us()) ? p.incumbent_us() : 0);
           job.set_bound_us(std::isfinite(p.bound_us()) ? p.bound_us() : 0);
-          job.set_relative_gap(
-              std::isfinite(p.relative_gap()) ? p.relative_gap() : 0);
+          // +inf while there is no bound, as in the final result: 0 would
+          // read as "proven optimal".
+          job.set_relative_gap(p.relative_gap());
           Save(job).IgnoreError();
         } else {
           final_event = std::move(event);
