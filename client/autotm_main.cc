@@ -124,7 +124,12 @@ class ProgressLine {
     if (have_progress_) {
       absl::StrAppend(&line, "  incumbent ", FormatObjective(last_.incumbent),
                       "  bound ", FormatObjective(last_.bound), "  gap ",
-                      FormatGap(last_.relative_gap), "  nodes ", last_.nodes);
+                      FormatGap(last_.relative_gap));
+      if (last_.windows > 0) {
+        absl::StrAppend(&line, "  windows ", last_.windows);
+      } else {
+        absl::StrAppend(&line, "  nodes ", last_.nodes);
+      }
     }
     std::fprintf(stderr, "\r\033[K%s", line.c_str());
     std::fflush(stderr);
@@ -154,6 +159,7 @@ struct SolveFlags {
   int threads = 0;
   int async_window = 15;
   bool plain_overlap_rows = false;
+  bool no_window_search = false;
   std::string out_path;
   bool json = false;
 };
@@ -222,6 +228,7 @@ int RunSolve(const SolveFlags& flags) {
   options.threads = flags.threads;
   options.async_window = flags.async_window;
   options.lift_overlap_rows = !flags.plain_overlap_rows;
+  options.window_search = !flags.no_window_search;
 
   const bool ilp = IsIlp(options.method);
   const std::string share =
@@ -602,6 +609,11 @@ int Main(int argc, char** argv) {
       "async: AutoTM's plain rows z >= kernel time, z >= sum of copy times "
       "instead of the lifted ones (same optimum, weaker LP bound; for "
       "comparison)");
+  solve->add_flag(
+      "--no-window-search", solve_flags.no_window_search,
+      "async, models of 100k+ columns: let CBC branch on the whole model "
+      "after its root instead of re-solving windows of kernels around the "
+      "best plan (slower to improve; for comparison)");
   solve
       ->add_option("--out", solve_flags.out_path,
                    "Write the plan here (atomically)")

@@ -95,6 +95,13 @@ void AppendSolverStats(const v1::Plan& plan, std::string* out) {
       absl::StrFormat("build %s, solve %s, %d branch-and-bound nodes",
                       FormatDuration(stats.build_seconds()),
                       FormatDuration(stats.solve_seconds()), stats.nodes()));
+  if (stats.search_windows() > 0) {
+    AppendLine(
+        out, "",
+        absl::StrFormat("window search after the root: %d windows, "
+                        "%d improved the plan",
+                        stats.search_windows(), stats.search_improvements()));
+  }
   std::string bound = std::isfinite(stats.best_bound_us())
                           ? Ms(stats.best_bound_us())
                           : std::string("none");

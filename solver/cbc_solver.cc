@@ -625,6 +625,11 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
     argv.push_back(name);
     argv.push_back(value.c_str());
   }
+  const std::string max_nodes = absl::StrCat(params.max_nodes);
+  if (params.max_nodes >= 0) {
+    argv.push_back("-maxNodes");
+    argv.push_back(max_nodes.c_str());
+  }
   argv.push_back("-solve");
   argv.push_back("-quit");
 

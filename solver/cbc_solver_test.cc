@@ -317,6 +317,27 @@ TEST(CbcSolverTest, StopsAtTimeLimitWithFeasibleSolution) {
   EXPECT_GT(result->best_bound, -kInfinity);
 }
 
+TEST(CbcSolverTest, MaxNodesZeroStopsAfterTheRoot) {
+  // Needs a tree: unlimited, CBC branches; limited to the root, it stops
+  // there with the root's incumbent and bound.
+  const IlpModel model = MultiKnapsack(/*items=*/60, /*dimensions=*/5, 3);
+  SolveParams params = Params(/*time_limit_seconds=*/20);
+  params.relative_gap = 0;
+  absl::StatusOr<SolveResult> full = MakeCbcSolver()->Solve(model, params);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_GT(full->nodes, 0);
+  params.max_nodes = 0;
+  absl::StatusOr<SolveResult> root = MakeCbcSolver()->Solve(model, params);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->nodes, 0);
+  EXPECT_EQ(root->termination, SolveTermination::kFeasible)
+      << SolveTerminationName(root->termination);
+  ASSERT_TRUE(root->has_solution());
+  EXPECT_LT(model.MaxViolation(root->values), 1e-6);
+  EXPECT_LE(root->best_bound, full->objective + 1e-6);
+  EXPECT_GE(root->objective, full->objective - 1e-6);
+}
+
 TEST(CbcSolverTest, LimitWithoutSolutionIsNoSolution) {
   // 2 * sum(x) = n + 1 (odd) has no integer point but a feasible LP, and
   // without preprocessing CBC cannot prove that in half a second. The

@@ -780,4 +780,33 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
   return values;
 }
 
+std::vector<int> Formulation::ColumnKernels() const {
+  std::vector<int> kernel(model_.num_columns(), -1);
+  auto set = [&](int column, int k) {
+    if (column >= 0) kernel[column] = k;
+  };
+  for (const TensorFlow& flow : flows_) {
+    if (flow.gadgets.empty()) continue;  // fixed tensor: no columns
+    set(flow.static_fast, flow.gadgets[0]);
+    set(flow.source_f1, flow.gadgets[0]);
+    set(flow.source_s, flow.gadgets[0]);
+    for (size_t g = 0; g < flow.gadgets.size(); ++g) {
+      const int k = flow.gadgets[g];
+      if (g < flow.reads.size()) set(flow.reads[g], k);
+      if (g < flow.intervals.size()) {
+        const Interval& in = flow.intervals[g];
+        for (int column : {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s}) {
+          set(column, k);
+        }
+      }
+    }
+  }
+  for (size_t k = 0; k < config_columns_.size(); ++k) {
+    for (const auto& [mask, column] : config_columns_[k]) {
+      set(column, static_cast<int>(k));
+    }
+  }
+  return kernel;
+}
+
 }  // namespace autotm::solver

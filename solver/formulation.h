@@ -102,6 +102,13 @@ class Formulation {
   absl::StatusOr<std::vector<double>> Encode(
       const std::vector<TensorSchedule>& schedule) const;
 
+  // The kernel each column of model() belongs to, for searches that free
+  // the columns of a stretch of kernels: a flow column's is its decision
+  // point's kernel (the creation for the source edges), a configuration
+  // column's its kernel; -1 for continuous columns (kernel times z and
+  // capacity sums U), which depend on integer columns everywhere.
+  std::vector<int> ColumnKernels() const;
+
  private:
   // Columns of one free tensor's flow graph (-1 where an edge does not exist).
   struct Interval {

@@ -1,7 +1,9 @@
 #include "solver/planner.h"
 
 #include <cmath>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "solver/formulation.h"
 #include "solver/schedule.h"
 #include "solver/status_macros.h"
+#include "solver/window_search.h"
 
 namespace autotm::solver {
 namespace {
@@ -152,8 +155,82 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
   return outcome;
 }
 
-// Solves `model`; an ASYNCHRONOUS model is solved in restarts. CBC's search
-// on these large models depends on the limit it is given (VGG19 bs2048 at
+// Large ASYNCHRONOUS models: CBC's root, then window search. On these
+// models (Inception v4 or DenseNet-264 at the paper's batch sizes, 0.5-1.2 M
+// columns) CBC completes about one node a minute after the root and never
+// improved on its starting plan (docs/FORMULATION.md, "Window search"), so
+// the tree is skipped: the root gives the bound (and whatever its
+// heuristics find), and the rest of the time - at least a quarter - goes to
+// re-solving windows of consecutive kernels around the incumbent.
+// `fits` says whether a solution's plan lays out in the pool; the search
+// only adopts plans that do, so fragmentation cannot discard its work.
+absl::StatusOr<SolveResult> SolveRootThenWindows(
+    Solver& solver, const Formulation& formulation, SolveParams params,
+    const std::function<bool(std::span<const double>)>& fits,
+    v1::SolverStats* stats) {
+  const IlpModel& model = formulation.model();
+  const absl::Time end = absl::Now() + absl::Seconds(params.time_limit_seconds);
+  // The root gets three quarters of the time: on DenseNet-264 bs512 its LP
+  // alone takes 2-3 minutes and its cut passes and heuristics would use up
+  // the rest, leaving the windows nothing. Cutting it short after the LP
+  // keeps the LP bound.
+  SolveParams root = params;
+  root.max_nodes = 0;
+  root.time_limit_seconds = 0.75 * params.time_limit_seconds;
+  AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, root));
+  stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
+  stats->set_nodes(stats->nodes() + result.nodes);
+  const double left = absl::ToDoubleSeconds(end - absl::Now());
+  // The root's incumbent is at least as good as the start it was given,
+  // but its layout may not fit.
+  const bool root_fits = result.has_solution() && fits(result.values);
+  std::vector<double> start =
+      root_fits ? result.values : params.initial_solution;
+  const bool done = result.termination == SolveTermination::kOptimal ||
+                    result.termination == SolveTermination::kInfeasible ||
+                    result.termination == SolveTermination::kCancelled ||
+                    result.relative_gap <= params.relative_gap;
+  if (done || left < 1.0 || start.empty()) {
+    stats->set_termination(ToProto(result.termination));
+    return result;
+  }
+  WindowSearchOptions search_options;
+  search_options.time_limit_seconds = left;
+  search_options.bound = result.best_bound;
+  search_options.cancel = params.cancel;
+  search_options.on_progress = params.on_progress;
+  search_options.accept = fits;
+  const std::vector<int> column_kernel = formulation.ColumnKernels();
+  absl::StatusOr<WindowSearchResult> search =
+      ImproveByWindows(solver, model, column_kernel, start, search_options);
+  if (!search.ok()) {
+    // An infeasible start (CBC rejects those too) leaves the root's result.
+    if (!absl::IsFailedPrecondition(search.status())) return search.status();
+    stats->set_termination(ToProto(result.termination));
+    return result;
+  }
+  stats->set_solve_seconds(stats->solve_seconds() + search->seconds);
+  stats->set_search_windows(search->windows);
+  stats->set_search_improvements(search->improvements);
+  result.solve_seconds += search->seconds;
+  if (!root_fits || search->objective < result.objective) {
+    result.values = std::move(search->values);
+    result.objective = search->objective;  // +inf if it stopped at once
+  }
+  result.relative_gap = GapToBound(result.objective, result.best_bound);
+  const bool cancelled = params.cancel != nullptr && params.cancel->load();
+  result.termination = cancelled                ? SolveTermination::kCancelled
+                       : !result.has_solution() ? SolveTermination::kNoSolution
+                       : result.relative_gap <= params.relative_gap
+                           ? SolveTermination::kOptimal
+                           : SolveTermination::kFeasible;
+  stats->set_termination(ToProto(result.termination));
+  return result;
+}
+
+// Solves `formulation`'s model; an ASYNCHRONOUS model is solved in restarts
+// (or, when large, by SolveRootThenWindows). CBC's search on these models
+// depends on the limit it is given (VGG19 bs2048 at
 // 4:1: a 40 s solve ended at a 1.3% gap where a 300 s one stalled at 3.6%),
 // so the time is cut into slices that double - a quarter of it first - and
 // each slice starts from the best plan so far. The result keeps the best
@@ -162,12 +239,22 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
 // slice would spend most of its time solving the root LP again.
 // Adds solve seconds and nodes to `stats`.
 absl::StatusOr<SolveResult> SolveWithRestarts(
-    Solver& solver, const IlpModel& model, SolveParams params,
-    v1::Method method, int restart_max_columns, v1::SolverStats* stats) {
+    Solver& solver, const Formulation& formulation, SolveParams params,
+    const PlanOptions& options,
+    const std::function<bool(std::span<const double>)>& fits,
+    v1::SolverStats* stats) {
+  const v1::Method method = options.method;
+  const int restart_max_columns = options.async_restart_max_columns;
+  const IlpModel& model = formulation.model();
   auto account = [stats](const SolveResult& result) {
     stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
     stats->set_nodes(stats->nodes() + result.nodes);
   };
+  if (method == v1::METHOD_ASYNCHRONOUS && params.time_limit_seconds >= 60 &&
+      model.num_columns() >= restart_max_columns && options.window_search) {
+    return SolveRootThenWindows(solver, formulation, std::move(params), fits,
+                                stats);
+  }
   if (method != v1::METHOD_ASYNCHRONOUS || params.time_limit_seconds < 60 ||
       model.num_columns() >= restart_max_columns) {
     AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, params));
@@ -425,10 +512,20 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     params.threads = options.threads;
     params.cancel = options.cancel;
     params.on_progress = options.on_progress;
+    // Whether a solution's plan lays out in the pool of the budget.
+    auto fits = [&](std::span<const double> values) {
+      absl::StatusOr<v1::Plan> plan = AssemblePlan(
+          graph, profile,
+          formulation.Decode(std::vector<double>(values.begin(), values.end())),
+          options.method, options.budget_bytes);
+      if (!plan.ok()) return false;
+      absl::StatusOr<AllocationReport> layout = AssignOffsets(
+          graph, options.budget_bytes, options.alignment_bytes, &*plan);
+      return layout.ok() && layout->fits;
+    };
     AUTOTM_ASSIGN_OR_RETURN(
         SolveResult result,
-        SolveWithRestarts(*solver, model, params, options.method,
-                          options.async_restart_max_columns, &stats));
+        SolveWithRestarts(*solver, formulation, params, options, fits, &stats));
     if (round == 1) budget_bound = result.best_bound;
     stats.set_best_bound_us(budget_bound);  // -inf: none
     if (!result.has_solution()) {

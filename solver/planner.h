@@ -48,8 +48,14 @@ struct PlanOptions {
   // ASYNCHRONOUS solves of 60 s or more on models with fewer columns than
   // this run CBC in restarts (see docs/FORMULATION.md); larger models do
   // not, since every restart solves the root LP again (over a minute on
-  // DenseNet-264 bs512's 1.2 M columns). Default 100,000.
+  // DenseNet-264 bs512's 1.2 M columns), and search windows instead (see
+  // window_search). Default 100,000.
   int async_restart_max_columns = 100000;
+  // ASYNCHRONOUS models of async_restart_max_columns or more, given 60 s
+  // or more: stop CBC after its root and spend the rest of the time in
+  // window search (solver/window_search.h). False lets CBC branch on the
+  // whole model instead (for comparison). Default true.
+  bool window_search = true;
   // ASYNCHRONOUS: FormulationOptions::lift_overlap_rows. Default true.
   bool lift_overlap_rows = true;
 };

@@ -230,6 +230,7 @@ class StallingSolver : public Solver {
                                     const SolveParams& params) override {
     limits.push_back(params.time_limit_seconds);
     started.push_back(!params.initial_solution.empty());
+    max_nodes.push_back(params.max_nodes);
     absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
     if (result.ok() && result->has_solution() &&
         static_cast<int>(limits.size()) <= weak_calls_) {
@@ -241,6 +242,7 @@ class StallingSolver : public Solver {
   }
   std::vector<double> limits;
   std::vector<bool> started;
+  std::vector<int64_t> max_nodes;
 
  private:
   std::unique_ptr<Solver> cbc_;
@@ -282,7 +284,7 @@ TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
 }
 
-TEST(PlanGraphTest, AsyncSolvesOfLargeModelsDoNotRestart) {
+TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
       MustProfile(FullTableProfile(graph, PenaltyTime));
@@ -292,10 +294,25 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsDoNotRestart) {
   absl::StatusOr<PlanOutcome> outcome =
       PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
-  // The sync seed, then one async solve with all the time left.
-  ASSERT_EQ(solver.limits.size(), 2u);
-  EXPECT_NEAR(solver.limits[1], 80.0, 0.5);
+  // The sync seed; then the async root alone, with three quarters of the
+  // time left and the seed as its start; then window solves, each with a
+  // short limit.
+  ASSERT_GT(solver.limits.size(), 2u);
+  EXPECT_EQ(solver.max_nodes[0], -1);
+  EXPECT_EQ(solver.max_nodes[1], 0);
+  EXPECT_NEAR(solver.limits[1], 60.0, 0.5);
+  EXPECT_TRUE(solver.started[1]);
+  for (size_t call = 2; call < solver.limits.size(); ++call) {
+    EXPECT_LE(solver.limits[call], 10.0) << "call " << call;
+    EXPECT_EQ(solver.max_nodes[call], -1) << "call " << call;
+  }
+  // The first window call re-solves the start's continuous columns only.
+  EXPECT_EQ(outcome->stats.search_windows(), solver.limits.size() - 3);
+  ASSERT_TRUE(outcome->plan.has_value());
+  EXPECT_TRUE(outcome->plan->has_stats());
+  // The root's (weak) bound is the one reported: no tree search proved more.
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_FEASIBLE);
+  EXPECT_NEAR(outcome->stats.relative_gap(), 0.2, 1e-6);
 }
 
 TEST(PlanGraphTest, SyncSolvesDoNotRestart) {

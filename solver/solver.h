@@ -33,6 +33,9 @@ struct SolveProgress {
   // (incumbent - bound) / max(1e-10, |incumbent|); +inf when undefined.
   double relative_gap = kInfinity;
   int64_t nodes = 0;
+  // Window search (solver/window_search.h): window MIPs solved so far; 0
+  // while CBC searches the whole model.
+  int64_t windows = 0;
 };
 
 struct SolveParams {
@@ -48,6 +51,10 @@ struct SolveParams {
   // Called from the solving thread (or its workers) with progress, at most
   // about once a second plus once per new incumbent. Keep it cheap.
   std::function<void(const SolveProgress&)> on_progress;
+  // Stop after this many branch-and-bound nodes; 0 stops after the root
+  // (its LP, cuts and heuristics: the bound and any incumbent found there).
+  // Default -1: no limit.
+  int64_t max_nodes = -1;
   // Optional feasible solution to start from (one value per column; the
   // integer columns are what counts, continuous ones are re-solved). It
   // guarantees an incumbent on models too large for the solver to find one
