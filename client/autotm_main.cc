@@ -303,6 +303,11 @@ int RunSolve(const SolveFlags& flags) {
     return kExitNoPlan;
   }
   const v1::Plan& plan = *outcome->plan;
+  // Why a fallback plan was returned (the ILP's own plan did not fit the
+  // pool, or was slower than its start, ...).
+  if (!outcome->diagnostic.empty()) {
+    std::fprintf(stderr, "autotm: note: %s\n", outcome->diagnostic.c_str());
+  }
 
   // Always re-check what the solver produced against an implementation
   // written apart from the formulation: a plan that breaks the budget or

@@ -98,8 +98,7 @@ void AppendSolverStats(const v1::Plan& plan, std::string* out) {
   if (stats.search_windows() > 0) {
     AppendLine(
         out, "",
-        absl::StrFormat("window search after the root: %d windows, "
-                        "%d improved the plan",
+        absl::StrFormat("window search: %d windows, %d improved the plan",
                         stats.search_windows(), stats.search_improvements()));
   }
   std::string bound = std::isfinite(stats.best_bound_us())

@@ -1,5 +1,6 @@
 #include "solver/planner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -153,6 +154,72 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
       absl::StrCat(why, "; returning ", source,
                    " instead (raise the time limit for a better one)");
   return outcome;
+}
+
+// Whether the plan of `values`, a solution of `formulation`, lays out in a
+// pool of the budget.
+bool PlanFitsPool(const GraphModel& graph, const ProfileModel& profile,
+                  const PlanOptions& options, const Formulation& formulation,
+                  std::span<const double> values) {
+  absl::StatusOr<v1::Plan> plan = AssemblePlan(
+      graph, profile,
+      formulation.Decode(std::vector<double>(values.begin(), values.end())),
+      options.method, options.budget_bytes);
+  if (!plan.ok()) return false;
+  absl::StatusOr<AllocationReport> layout = AssignOffsets(
+      graph, options.budget_bytes, options.alignment_bytes, &*plan);
+  return layout.ok() && layout->fits;
+}
+
+// The fragmentation loop's last resort, when lowering limits found no plan
+// that fits and beats `seed`: window search on the first round's model
+// (every limit at the budget) from `seed` until `deadline`, adopting only
+// plans that lay out in the pool. Returns the plan, laid out, when it is
+// faster than the seed; nullopt otherwise. Records the windows in `stats`.
+absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
+    Solver& solver, const GraphModel& graph, const ProfileModel& profile,
+    const PlanOptions& options, const Formulation& formulation,
+    const v1::Plan& seed, absl::Time deadline, v1::SolverStats* stats) {
+  const double left = absl::ToDoubleSeconds(deadline - absl::Now());
+  if (left < 2.0) return std::nullopt;
+  absl::StatusOr<std::vector<double>> start =
+      formulation.Encode(ScheduleOf(graph, seed));
+  if (!start.ok()) return std::nullopt;
+  WindowSearchOptions search_options;
+  search_options.time_limit_seconds = left;
+  // The whole model's optimum did not fit (that is why we are here), so
+  // windows must be well smaller than the model, also on small ones.
+  search_options.window_columns = std::clamp(
+      formulation.model().num_integer() / 8, 8, search_options.window_columns);
+  search_options.bound = stats->best_bound_us();
+  search_options.cancel = options.cancel;
+  search_options.on_progress = options.on_progress;
+  search_options.accept = [&](std::span<const double> values) {
+    return PlanFitsPool(graph, profile, options, formulation, values);
+  };
+  absl::StatusOr<WindowSearchResult> search =
+      ImproveByWindows(solver, formulation.model(), formulation.ColumnKernels(),
+                       *start, search_options);
+  if (!search.ok()) {
+    if (absl::IsFailedPrecondition(search.status())) return std::nullopt;
+    return search.status();
+  }
+  stats->set_solve_seconds(stats->solve_seconds() + search->seconds);
+  stats->set_search_windows(stats->search_windows() + search->windows);
+  stats->set_search_improvements(stats->search_improvements() +
+                                 search->improvements);
+  if (!(search->objective < seed.predicted_time_us() * (1 - 1e-9))) {
+    return std::nullopt;
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      v1::Plan plan,
+      AssemblePlan(graph, profile, formulation.Decode(search->values),
+                   options.method, options.budget_bytes));
+  AUTOTM_ASSIGN_OR_RETURN(AllocationReport layout,
+                          AssignOffsets(graph, options.budget_bytes,
+                                        options.alignment_bytes, &plan));
+  if (!layout.fits) return std::nullopt;  // accept() said it would
+  return plan;
 }
 
 // Large ASYNCHRONOUS models: CBC's root, then window search. On these
@@ -368,6 +435,8 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   // later rounds solve under lowered limits, a smaller feasible set, whose
   // bound can exceed the best plan that fits the budget.
   double budget_bound = -kInfinity;
+  // The first round's model, kept when its plan does not fit the pool.
+  std::optional<Formulation> first_round;
   PlanOutcome outcome;
   v1::SolverStats& stats = outcome.stats;
   stats.set_solver(solver->name());
@@ -512,16 +581,8 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     params.threads = options.threads;
     params.cancel = options.cancel;
     params.on_progress = options.on_progress;
-    // Whether a solution's plan lays out in the pool of the budget.
     auto fits = [&](std::span<const double> values) {
-      absl::StatusOr<v1::Plan> plan = AssemblePlan(
-          graph, profile,
-          formulation.Decode(std::vector<double>(values.begin(), values.end())),
-          options.method, options.budget_bytes);
-      if (!plan.ok()) return false;
-      absl::StatusOr<AllocationReport> layout = AssignOffsets(
-          graph, options.budget_bytes, options.alignment_bytes, &*plan);
-      return layout.ok() && layout->fits;
+      return PlanFitsPool(graph, profile, options, formulation, values);
     };
     AUTOTM_ASSIGN_OR_RETURN(
         SolveResult result,
@@ -590,7 +651,30 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
               static_cast<uint64_t>(static_cast<double>(limits[j]) * factor);
         }
       }
+      if (round == 1) first_round.emplace(std::move(formulation));
       continue;
+    }
+    // Lowering limits found nothing that fits and beats the seed: search
+    // windows around the seed under the budget's own limits instead.
+    if ((!layout.fits ||
+         (seed.has_value() && seed->predicted_time_us() < predicted)) &&
+        first_round.has_value() && seed.has_value() && !stopped) {
+      AUTOTM_ASSIGN_OR_RETURN(
+          std::optional<v1::Plan> repaired,
+          ImproveSeedByWindows(
+              *solver, graph, profile, options, *first_round, *seed,
+              start + absl::Seconds(options.time_limit_seconds), &stats));
+      if (repaired.has_value()) {
+        stats.set_objective_us(repaired->predicted_time_us());
+        stats.set_relative_gap(
+            GapToBound(repaired->predicted_time_us(), budget_bound));
+        stats.set_termination(stats.relative_gap() <= options.relative_gap
+                                  ? v1::TERMINATION_OPTIMAL
+                                  : v1::TERMINATION_FEASIBLE);
+        *repaired->mutable_stats() = stats;
+        outcome.plan = std::move(repaired);
+        return outcome;
+      }
     }
     if (!layout.fits) {
       return FallBack(

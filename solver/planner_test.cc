@@ -155,6 +155,52 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
   EXPECT_GT(worse_than_budget_optimum, 0);
 }
 
+TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
+  // Async plans whose layout overflows the pool: when lowering limits finds
+  // nothing faster than the sync seed, window search around the seed under
+  // the budget's limits must, where it returns a plan, return one that fits,
+  // verifies and beats the seed.
+  std::mt19937_64 rng(20261128);
+  int repaired = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));
+    v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();
+    bandwidths.set_slow_to_fast_async_gb_per_s(8);
+    bandwidths.set_fast_to_slow_async_gb_per_s(8);
+    const ProfileModel profile = MustProfile(FullTableProfile(
+        graph,
+        [&](int k, ConfigMask mask) {
+          return testing::OptaneLikeTimeUs(200.0 + 40.0 * k,
+                                           graph.kernel(k).num_inputs, mask);
+        },
+        bandwidths));
+    for (double fraction : {0.5, 0.75}) {
+      const uint64_t budget = static_cast<uint64_t>(
+          fraction * static_cast<double>(graph.PeakLiveBytes()));
+      absl::StatusOr<PlanOutcome> sync =
+          Plan(graph, profile, v1::METHOD_SYNCHRONOUS, budget);
+      absl::StatusOr<PlanOutcome> async =
+          Plan(graph, profile, v1::METHOD_ASYNCHRONOUS, budget);
+      ASSERT_TRUE(sync.ok() && async.ok());
+      if (!sync->plan.has_value()) continue;
+      ASSERT_TRUE(async->plan.has_value()) << async->diagnostic;
+      EXPECT_LE(async->plan->predicted_time_us(),
+                sync->plan->predicted_time_us() * (1 + 1e-9));
+      absl::StatusOr<VerifyReport> report = VerifyPlan(
+          graph, profile, *async->plan, budget, /*require_offsets=*/true);
+      EXPECT_TRUE(report.ok()) << report.status();
+      if (async->stats.search_improvements() > 0) {
+        ++repaired;
+        EXPECT_GT(async->stats.allocation_rounds(), 1u);
+        EXPECT_EQ(async->plan->method(), v1::METHOD_ASYNCHRONOUS);
+        EXPECT_LT(async->plan->predicted_time_us(),
+                  sync->plan->predicted_time_us());
+      }
+    }
+  }
+  EXPECT_GT(repaired, 0);
+}
+
 TEST(PlanGraphTest, InfeasibleBudgetIsAnOutcomeNamingTheKernel) {
   const GraphModel graph = MustGraph(
       GraphBuilder("pinned")

@@ -14,8 +14,9 @@
 namespace autotm::solver {
 namespace {
 
-// Windows never shrink below this many integer columns: smaller ones hold
-// too little to improve anything, and their solves are mostly overhead.
+// Windows never shrink below this many integer columns (or the initial
+// size, if smaller): smaller ones hold too little to improve anything, and
+// their solves are mostly overhead.
 constexpr double kMinWindowColumns = 50;
 
 // Relative gap of a window's solve. The window's objective includes the
@@ -204,7 +205,9 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
             target *= 1.5;
           }
         } else if (solved.termination != SolveTermination::kCancelled) {
-          target = std::max(kMinWindowColumns, target * 0.7);
+          target = std::max(
+              std::min<double>(kMinWindowColumns, options.window_columns),
+              target * 0.7);
         }
         report();
       }

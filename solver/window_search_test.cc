@@ -154,6 +154,38 @@ TEST(ImproveByWindowsTest, ImprovesAsyncPlacementsWithinTheOptimum) {
   EXPECT_GT(improved, 0);
 }
 
+TEST(ImproveByWindowsTest, AdoptsOnlyWhatAcceptAllows) {
+  // Two kernels, each picking the cheaper of two options; `accept` refuses
+  // any solution that changes kernel 1's pick.
+  IlpModel model;
+  std::vector<int> column_kernel;
+  for (int k = 0; k < 2; ++k) {
+    const int expensive = model.AddBinary(10);
+    const int cheap = model.AddBinary(1);
+    column_kernel.insert(column_kernel.end(), {k, k});
+    const IlpModel::Term pick[] = {{expensive, 1}, {cheap, 1}};
+    model.AddRow(1, 1, pick);
+  }
+  const std::vector<double> start = {1, 0, 1, 0};  // both expensive: 20
+  WindowSearchOptions options;
+  options.window_columns = 2;  // one kernel per window
+  int calls = 0;
+  options.accept = [&](std::span<const double> values) {
+    ++calls;
+    return values[2] > 0.5;  // kernel 1 keeps its expensive pick
+  };
+  auto solver = MakeCbcSolver();
+  absl::StatusOr<WindowSearchResult> result =
+      ImproveByWindows(*solver, model, column_kernel, start, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NEAR(result->objective, 11, 1e-9);
+  EXPECT_LT(result->values[0], 0.5);
+  EXPECT_GT(result->values[2], 0.5);
+  EXPECT_GT(calls, 0);
+  EXPECT_GT(result->rejected, 0);
+  EXPECT_EQ(result->improvements, 1);
+}
+
 TEST(ImproveByWindowsTest, InfeasibleStartIsAFailedPrecondition) {
   IlpModel model;
   const int x = model.AddBinary(1);
