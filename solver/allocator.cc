@@ -129,7 +129,7 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
   };
   std::vector<uint64_t> best_offsets, offsets;
   uint64_t best_required = UINT64_MAX;
-  std::vector<int> order(blocks.size());
+  std::vector<int> order(blocks.size()), best_order;
   for (const Key& key : keys) {
     for (size_t i = 0; i < blocks.size(); ++i) order[i] = static_cast<int>(i);
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
@@ -138,12 +138,45 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
     const uint64_t required = lay_out(order, offsets);
     if (required < best_required) {
       best_required = required;
-      best_offsets.swap(offsets);
+      best_offsets = offsets;
+      best_order = order;
     }
     if (best_required <= pool_bytes) break;  // fits: good enough
   }
 
+  // Squeaky wheel: when no order fits, the blocks that overflowed in the
+  // last layout go earlier in the next (a block moves ahead of every block
+  // that overflowed fewer times so far; ties keep the last order). Plans from
+  // the ILP fill the pool to within a fraction of a percent at their peak,
+  // where one unlucky gap decides; DenseNet-264 bs512's sync optimum at 4:1
+  // overflowed a 26.1 GiB pool by 8.9 MB with the orders above, which cost a
+  // second ILP solve of 40 s.
   AllocationReport report;
+  if (best_required > pool_bytes && !blocks.empty()) {
+    std::vector<int> overflows(blocks.size(), 0);
+    std::vector<int> rank(blocks.size());
+    std::vector<int> last_order = best_order;
+    std::vector<uint64_t> last_offsets = best_offsets;
+    for (int round = 1; round <= kMaxLayoutRepairRounds; ++round) {
+      for (size_t i = 0; i < blocks.size(); ++i) {
+        if (last_offsets[i] + blocks[i].size > pool_bytes) ++overflows[i];
+      }
+      for (size_t i = 0; i < last_order.size(); ++i) {
+        rank[last_order[i]] = static_cast<int>(i);
+      }
+      std::stable_sort(last_order.begin(), last_order.end(), [&](int a, int b) {
+        return overflows[a] != overflows[b] ? overflows[a] > overflows[b]
+                                            : rank[a] < rank[b];
+      });
+      const uint64_t required = lay_out(last_order, last_offsets);
+      report.repair_rounds = round;
+      if (required < best_required) {
+        best_required = required;
+        best_offsets = last_offsets;
+      }
+      if (best_required <= pool_bytes) break;
+    }
+  }
   report.required_bytes = blocks.empty() ? 0 : best_required;
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& block = blocks[i];

@@ -32,7 +32,13 @@ struct AllocationReport {
   // Kernels where a block that does not fit is live (its first and last
   // kernel), sorted and unique.
   std::vector<int> overflow_kernels;
+  // Layouts tried after the classic orders, moving the blocks that
+  // overflowed earlier each time (0 when a classic order fit).
+  int repair_rounds = 0;
 };
+
+// At most this many squeaky-wheel layouts follow the classic orders.
+inline constexpr int kMaxLayoutRepairRounds = 16;
 
 // Assigns an offset to every fast interval of `plan` (TensorPlacement
 // .fast_intervals, as AssemblePlan fills them). The plan is static, so the
@@ -41,9 +47,11 @@ struct AllocationReport {
 // placed blocks whose lifetimes overlap its own (lowest offset among equal
 // gaps), or above them all; several placement orders are tried (largest,
 // longest-lived, largest area, earliest first) and the first layout that
-// fits the pool, else the smallest, is kept. Writes offset_bytes into the plan
-// and sets plan.alignment_bytes and plan.pool_bytes_used. InvalidArgument when
-// the plan's intervals do not match the graph. Deterministic.
+// fits the pool is kept; when none fits, up to kMaxLayoutRepairRounds more
+// layouts move the blocks that overflowed ahead, and the smallest is kept.
+// Writes offset_bytes into the plan and sets plan.alignment_bytes and
+// plan.pool_bytes_used. InvalidArgument when the plan's intervals do not match
+// the graph. Deterministic.
 absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
                                                uint64_t pool_bytes,
                                                uint64_t alignment_bytes,

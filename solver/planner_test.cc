@@ -102,8 +102,8 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
   std::mt19937_64 rng(20260127);
   int with_extra_rounds = 0;
   int worse_than_budget_optimum = 0;
-  for (int trial = 0; trial < 40; ++trial) {
-    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+  for (int trial = 0; trial < 160; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));
     const ProfileModel profile =
         MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
           return testing::OptaneLikeTimeUs(50.0 + 40.0 * k,
@@ -162,7 +162,7 @@ TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
   // verifies and beats the seed.
   std::mt19937_64 rng(20261128);
   int repaired = 0;
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < 160; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));
     v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();
     bandwidths.set_slow_to_fast_async_gb_per_s(8);
