@@ -192,6 +192,7 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
   search_options.window_columns = std::clamp(
       formulation.model().num_integer() / 8, 8, search_options.window_columns);
   search_options.bound = stats->best_bound_us();
+  search_options.relative_gap = options.relative_gap;
   search_options.cancel = options.cancel;
   search_options.on_progress = options.on_progress;
   search_options.accept = [&](std::span<const double> values) {
@@ -264,6 +265,7 @@ absl::StatusOr<SolveResult> SolveRootThenWindows(
   WindowSearchOptions search_options;
   search_options.time_limit_seconds = left;
   search_options.bound = result.best_bound;
+  search_options.relative_gap = params.relative_gap;
   search_options.cancel = params.cancel;
   search_options.on_progress = params.on_progress;
   search_options.accept = fits;

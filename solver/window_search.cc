@@ -143,6 +143,11 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
     }
     return solved;
   };
+  auto within_gap = [&] {
+    return std::isfinite(result.objective) && std::isfinite(options.bound) &&
+           result.objective - options.bound <=
+               options.relative_gap * std::abs(result.objective);
+  };
   auto report = [&] {
     result.seconds = absl::ToDoubleSeconds(absl::Now() - begin);
     if (!options.on_progress) return;
@@ -174,11 +179,11 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
   report();
 
   double target = options.window_columns;
-  while (!cancelled() && seconds_left() > 0.5) {
+  while (!cancelled() && seconds_left() > 0.5 && !within_gap()) {
     bool improved = false;
     const bool whole_model = target >= total_integer;
     for (int first = 0; first < num_kernels;) {
-      if (cancelled() || seconds_left() <= 0.5) break;
+      if (cancelled() || seconds_left() <= 0.5 || within_gap()) break;
       // The window: kernels [first, last] holding about `target` integer
       // columns.
       int last = first;

@@ -52,6 +52,9 @@ struct WindowSearchOptions {
   // The bound to report with progress (the search proves none itself),
   // e.g. the whole model's root bound. Default -inf: none.
   double bound = -kInfinity;
+  // Stop once the incumbent is within this relative gap of `bound`, as a
+  // MIP solve stops at its gap. Default 0: search until the time limit.
+  double relative_gap = 0;
   const std::atomic<bool>* cancel = nullptr;
   // When set, a better window solution is adopted only if accept(values)
   // (the whole model's values) returns true - e.g. the planner's check that
@@ -78,8 +81,9 @@ struct WindowSearchResult {
 // feasible (continuous values are ignored and re-solved), by sweeping
 // windows of consecutive kernels over the model, half overlapping, with
 // `column_kernel[j]` the kernel of column j (-1 for continuous columns;
-// see Formulation::ColumnKernels). Ends at the time limit, on cancel, or
-// when a sweep with windows covering the whole model improves nothing.
+// see Formulation::ColumnKernels). Ends at the time limit, on cancel,
+// within `relative_gap` of `bound`, or when a sweep with windows covering
+// the whole model improves nothing.
 // The result is never worse than `start`. Errors: InvalidArgument when a
 // size disagrees with the model; FailedPrecondition when `start`'s integer
 // columns admit no feasible continuous completion; a backend's error.

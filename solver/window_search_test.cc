@@ -92,6 +92,16 @@ TEST(ImproveByWindowsTest, ReachesTheOptimumOfIndependentKernels) {
   EXPECT_GT(result->windows, 5);
   EXPECT_GT(result->improvements, 0);
   EXPECT_LT(optimum, start_objective);  // else the test proves nothing
+
+  // Given the optimum as the bound and a 20% gap, it stops as soon as it
+  // is within 20% of it.
+  options.bound = optimum;
+  options.relative_gap = 0.2;
+  absl::StatusOr<WindowSearchResult> early =
+      ImproveByWindows(*solver, model, column_kernel, start, options);
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_LE(early->objective - optimum, 0.2 * early->objective);
+  EXPECT_LT(early->windows, result->windows);
 }
 
 // On the real asynchronous formulation: from an all-slow start, the search
