@@ -33,6 +33,29 @@ v1::Plan AllFastPlan(const GraphModel& graph, const ProfileModel& profile,
 
 double UnitTime(int, ConfigMask) { return 1.0; }
 
+// A random synchronous schedule: each tensor created slow with probability
+// 1/slow_one_in, and at each kernel of its life after the first moved to
+// fast, and then to slow, each with probability 1/move_one_in.
+std::vector<TensorSchedule> RandomSchedule(const GraphModel& graph,
+                                           std::mt19937_64& rng,
+                                           int slow_one_in, int move_one_in) {
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    schedule[t].creation_tier =
+        rng() % slow_one_in ? v1::TIER_FAST : v1::TIER_SLOW;
+    for (int k = tensor.first_live + 1; k <= tensor.last_live; ++k) {
+      if (rng() % move_one_in == 0) {
+        schedule[t].moves.push_back({k, v1::MOVE_DIRECTION_TO_FAST, true});
+      }
+      if (rng() % move_one_in == 0) {
+        schedule[t].moves.push_back({k, v1::MOVE_DIRECTION_TO_SLOW, true});
+      }
+    }
+  }
+  return schedule;
+}
+
 TEST(AlignUpTest, RoundsUpToMultiples) {
   EXPECT_EQ(AlignUp(0, 4096), 0u);
   EXPECT_EQ(AlignUp(1, 4096), 4096u);
@@ -207,19 +230,8 @@ TEST(AssignOffsetsTest, RandomPlansNeverOverlap) {
   for (int trial = 0; trial < 100; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 14, 12));
     const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
-    std::vector<TensorSchedule> schedule(graph.num_tensors());
-    for (int t = 0; t < graph.num_tensors(); ++t) {
-      const TensorInfo& tensor = graph.tensor(t);
-      schedule[t].creation_tier = rng() % 2 ? v1::TIER_FAST : v1::TIER_SLOW;
-      for (int k = tensor.first_live + 1; k <= tensor.last_live; ++k) {
-        if (rng() % 4 == 0) {
-          schedule[t].moves.push_back({k, v1::MOVE_DIRECTION_TO_FAST, true});
-        }
-        if (rng() % 4 == 0) {
-          schedule[t].moves.push_back({k, v1::MOVE_DIRECTION_TO_SLOW, true});
-        }
-      }
-    }
+    const std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/2, /*move_one_in=*/4);
     absl::StatusOr<v1::Plan> plan = AssemblePlan(
         graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
     ASSERT_TRUE(plan.ok()) << plan.status();
@@ -244,19 +256,8 @@ TEST(AssignOffsetsTest, OverflowingBlocksMovedAheadFitPoolsOfExactlyThePeak) {
   for (int trial = 0; trial < 300; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 16, 12));
     const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
-    std::vector<TensorSchedule> schedule(graph.num_tensors());
-    for (int t = 0; t < graph.num_tensors(); ++t) {
-      const TensorInfo& tensor = graph.tensor(t);
-      schedule[t].creation_tier = rng() % 3 ? v1::TIER_FAST : v1::TIER_SLOW;
-      for (int k = tensor.first_live + 1; k <= tensor.last_live; ++k) {
-        if (rng() % 5 == 0) {
-          schedule[t].moves.push_back({k, v1::MOVE_DIRECTION_TO_FAST, true});
-        }
-        if (rng() % 5 == 0) {
-          schedule[t].moves.push_back({k, v1::MOVE_DIRECTION_TO_SLOW, true});
-        }
-      }
-    }
+    const std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/3, /*move_one_in=*/5);
     absl::StatusOr<v1::Plan> plan = AssemblePlan(
         graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
     ASSERT_TRUE(plan.ok()) << plan.status();
