@@ -180,13 +180,22 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
     Solver& solver, const GraphModel& graph, const ProfileModel& profile,
     const PlanOptions& options, const Formulation& formulation,
     const v1::Plan& seed, absl::Time deadline, v1::SolverStats* stats) {
-  const double left = absl::ToDoubleSeconds(deadline - absl::Now());
-  if (left < 2.0) return std::nullopt;
+  if (deadline - absl::Now() < absl::Seconds(2)) return std::nullopt;
   absl::StatusOr<std::vector<double>> start =
       formulation.Encode(ScheduleOf(graph, seed));
   if (!start.ok()) return std::nullopt;
+  // Laying a plan out takes as long as the check of each window and the
+  // final layout after the search (about a second on DenseNet-264): time
+  // one, on the seed, to keep that much in hand.
+  const absl::Time check_start = absl::Now();
+  PlanFitsPool(graph, profile, options, formulation, *start);
+  const double finish_seconds =
+      absl::ToDoubleSeconds(absl::Now() - check_start);
   WindowSearchOptions search_options;
-  search_options.time_limit_seconds = left;
+  search_options.time_limit_seconds =
+      absl::ToDoubleSeconds(deadline - absl::Now()) - finish_seconds;
+  search_options.expected_accept_seconds = finish_seconds;
+  if (search_options.time_limit_seconds < 1.0) return std::nullopt;
   // The whole model's optimum did not fit (that is why we are here), so
   // windows must be well smaller than the model, also on small ones.
   search_options.window_columns = std::clamp(
@@ -248,16 +257,22 @@ absl::StatusOr<SolveResult> SolveRootThenWindows(
   AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, root));
   stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
   stats->set_nodes(stats->nodes() + result.nodes);
-  const double left = absl::ToDoubleSeconds(end - absl::Now());
   // The root's incumbent is at least as good as the start it was given,
   // but its layout may not fit.
+  const absl::Time fits_start = absl::Now();
   const bool root_fits = result.has_solution() && fits(result.values);
+  // The planner lays the final plan out after the search, which takes about
+  // as long as this check: keep that much of the time in hand.
+  const double finish_seconds =
+      result.has_solution() ? absl::ToDoubleSeconds(absl::Now() - fits_start)
+                            : 0;
   std::vector<double> start =
       root_fits ? result.values : params.initial_solution;
   const bool done = result.termination == SolveTermination::kOptimal ||
                     result.termination == SolveTermination::kInfeasible ||
                     result.termination == SolveTermination::kCancelled ||
                     result.relative_gap <= params.relative_gap;
+  const double left = absl::ToDoubleSeconds(end - absl::Now()) - finish_seconds;
   if (done || left < 1.0 || start.empty()) {
     stats->set_termination(ToProto(result.termination));
     return result;
@@ -269,6 +284,7 @@ absl::StatusOr<SolveResult> SolveRootThenWindows(
   search_options.cancel = params.cancel;
   search_options.on_progress = params.on_progress;
   search_options.accept = fits;
+  search_options.expected_accept_seconds = finish_seconds;
   const std::vector<int> column_kernel = formulation.ColumnKernels();
   absl::StatusOr<WindowSearchResult> search =
       ImproveByWindows(solver, model, column_kernel, start, search_options);

@@ -24,6 +24,9 @@ constexpr double kMinWindowColumns = 50;
 // window itself is optimal.
 constexpr double kWindowGap = 1e-7;
 
+// The shortest window solve worth starting, in seconds.
+constexpr double kMinWindowSeconds = 0.5;
+
 }  // namespace
 
 RestrictedModel Restrict(const IlpModel& model, std::span<const double> values,
@@ -103,6 +106,13 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
     return options.cancel != nullptr &&
            options.cancel->load(std::memory_order_relaxed);
   };
+  // What a window costs beyond its solve's limit, the slowest seen so far:
+  // CBC runs past its limit by up to a second on windows of 50k+ columns,
+  // and accept() lays a whole plan out. Kept in hand so that the last
+  // window ends within the search's time.
+  double solve_overrun = 0;
+  double accept_seconds = options.expected_accept_seconds;
+  auto reserve = [&] { return solve_overrun + accept_seconds; };
   std::vector<char> free(num_columns, 0);
   SolveParams params;
   params.relative_gap = kWindowGap;
@@ -111,14 +121,18 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
   // the window's solution when it is better (`always`: when it exists).
   auto solve_window = [&](bool always) -> absl::StatusOr<SolveResult> {
     RestrictedModel window = Restrict(model, result.values, free);
-    params.time_limit_seconds =
-        std::max(0.1, std::min(options.window_seconds, seconds_left()));
+    params.time_limit_seconds = std::max(
+        0.1, std::min(options.window_seconds, seconds_left() - reserve()));
     params.initial_solution.resize(window.model.num_columns());
     for (int c = 0; c < window.model.num_columns(); ++c) {
       params.initial_solution[c] = result.values[window.original_column[c]];
     }
+    const absl::Time solve_start = absl::Now();
     AUTOTM_ASSIGN_OR_RETURN(SolveResult solved,
                             solver.Solve(window.model, params));
+    solve_overrun = std::max(solve_overrun,
+                             absl::ToDoubleSeconds(absl::Now() - solve_start) -
+                                 params.time_limit_seconds);
     const double margin = 1e-9 * std::max(1.0, std::abs(result.objective));
     if (!solved.has_solution() ||
         !(always || solved.objective < result.objective - margin)) {
@@ -135,7 +149,11 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
     for (int c = 0; c < window.model.num_columns(); ++c) {
       candidate[window.original_column[c]] = solved.values[c];
     }
-    if (options.accept(candidate)) {
+    const absl::Time accept_start = absl::Now();
+    const bool accepted = options.accept(candidate);
+    accept_seconds = std::max(
+        accept_seconds, absl::ToDoubleSeconds(absl::Now() - accept_start));
+    if (accepted) {
       result.values = std::move(candidate);
       result.objective = solved.objective;
     } else {
@@ -179,11 +197,15 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
   report();
 
   double target = options.window_columns;
-  while (!cancelled() && seconds_left() > 0.5 && !within_gap()) {
+  // A window is worth starting only with this much time left.
+  auto time_for_a_window = [&] {
+    return seconds_left() > kMinWindowSeconds + reserve();
+  };
+  while (!cancelled() && time_for_a_window() && !within_gap()) {
     bool improved = false;
     const bool whole_model = target >= total_integer;
     for (int first = 0; first < num_kernels;) {
-      if (cancelled() || seconds_left() <= 0.5 || within_gap()) break;
+      if (cancelled() || !time_for_a_window() || within_gap()) break;
       // The window: kernels [first, last] holding about `target` integer
       // columns.
       int last = first;

@@ -40,7 +40,9 @@ RestrictedModel Restrict(const IlpModel& model, std::span<const double> values,
                          std::span<const char> free);
 
 struct WindowSearchOptions {
-  // Wall-clock seconds for the whole search. Default 60.
+  // Wall-clock seconds for the whole search, accept() calls included: a
+  // window starts only when its solve and an accept() fit in what is left,
+  // judged by the slowest of each seen so far. Default 60.
   double time_limit_seconds = 60;
   // Integer columns freed per window at first. Adapts to the model: a
   // window solved to optimality in under a quarter of its time makes the
@@ -61,6 +63,10 @@ struct WindowSearchOptions {
   // the plan's fast tensors still lay out in the pool. A rejected window
   // counts as solved, not improved. The start is not checked.
   std::function<bool(std::span<const double> values)> accept;
+  // How long one accept() call is expected to take, kept in hand for each
+  // window until the search has timed a call itself (on DenseNet-264 the
+  // planner's layout check takes about a second). Default 0.
+  double expected_accept_seconds = 0;
   // Called after every window with the incumbent, `bound` and the windows
   // solved so far.
   std::function<void(const SolveProgress&)> on_progress;

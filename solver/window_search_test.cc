@@ -196,6 +196,45 @@ TEST(ImproveByWindowsTest, AdoptsOnlyWhatAcceptAllows) {
   EXPECT_EQ(result->improvements, 1);
 }
 
+TEST(ImproveByWindowsTest, KeepsTheExpectedAcceptTimeInHand) {
+  // The same two kernels: windows would improve the start, but each needs
+  // an accept() call expected to outlast the whole search, so none starts
+  // and the search ends with the start (its continuous part re-solved).
+  IlpModel model;
+  std::vector<int> column_kernel;
+  for (int k = 0; k < 2; ++k) {
+    const int expensive = model.AddBinary(10);
+    const int cheap = model.AddBinary(1);
+    column_kernel.insert(column_kernel.end(), {k, k});
+    const IlpModel::Term pick[] = {{expensive, 1}, {cheap, 1}};
+    model.AddRow(1, 1, pick);
+  }
+  const std::vector<double> start = {1, 0, 1, 0};
+  WindowSearchOptions options;
+  options.window_columns = 2;
+  options.time_limit_seconds = 5;
+  options.expected_accept_seconds = 10;
+  int calls = 0;
+  options.accept = [&](std::span<const double>) {
+    ++calls;
+    return true;
+  };
+  auto solver = MakeCbcSolver();
+  absl::StatusOr<WindowSearchResult> result =
+      ImproveByWindows(*solver, model, column_kernel, start, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->windows, 0);
+  EXPECT_EQ(calls, 0);
+  EXPECT_NEAR(result->objective, 20, 1e-9);
+
+  // With the accept() time affordable, the same search improves the start.
+  options.expected_accept_seconds = 0.01;
+  result = ImproveByWindows(*solver, model, column_kernel, start, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_GT(result->windows, 0);
+  EXPECT_NEAR(result->objective, 2, 1e-9);
+}
+
 TEST(ImproveByWindowsTest, InfeasibleStartIsAFailedPrecondition) {
   IlpModel model;
   const int x = model.AddBinary(1);
