@@ -586,8 +586,9 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("NAME");
   solve
-      ->add_option("--time-limit", solve_flags.time_limit,
-                   "Wall-clock limit of the ILP solve")
+      ->add_option(
+          "--time-limit", solve_flags.time_limit,
+          "Wall-clock limit of the planning: seed solves, ILP and pool layout")
       ->capture_default_str()
       ->type_name("DURATION");
   solve
