@@ -18,6 +18,24 @@ using testing::FullTableProfile;
 using testing::MustGraph;
 using testing::MustProfile;
 
+// Two kernels, each picking one of two options, an expensive (10) and a
+// cheap (1): columns {expensive 0, cheap 0, expensive 1, cheap 1}.
+struct KernelPicks {
+  IlpModel model;
+  std::vector<int> column_kernel;
+};
+KernelPicks TwoKernelPicks() {
+  KernelPicks picks;
+  for (int k = 0; k < 2; ++k) {
+    const int expensive = picks.model.AddBinary(10);
+    const int cheap = picks.model.AddBinary(1);
+    picks.column_kernel.insert(picks.column_kernel.end(), {k, k});
+    const IlpModel::Term pick[] = {{expensive, 1}, {cheap, 1}};
+    picks.model.AddRow(1, 1, pick);
+  }
+  return picks;
+}
+
 TEST(RestrictTest, SubstitutesFixedColumnsAndDropsRowsLeftEmpty) {
   IlpModel model;
   const int x0 = model.AddBinary(5);
@@ -165,17 +183,9 @@ TEST(ImproveByWindowsTest, ImprovesAsyncPlacementsWithinTheOptimum) {
 }
 
 TEST(ImproveByWindowsTest, AdoptsOnlyWhatAcceptAllows) {
-  // Two kernels, each picking the cheaper of two options; `accept` refuses
+  // Each kernel should pick its cheap option; `accept` refuses
   // any solution that changes kernel 1's pick.
-  IlpModel model;
-  std::vector<int> column_kernel;
-  for (int k = 0; k < 2; ++k) {
-    const int expensive = model.AddBinary(10);
-    const int cheap = model.AddBinary(1);
-    column_kernel.insert(column_kernel.end(), {k, k});
-    const IlpModel::Term pick[] = {{expensive, 1}, {cheap, 1}};
-    model.AddRow(1, 1, pick);
-  }
+  const auto [model, column_kernel] = TwoKernelPicks();
   const std::vector<double> start = {1, 0, 1, 0};  // both expensive: 20
   WindowSearchOptions options;
   options.window_columns = 2;  // one kernel per window
@@ -197,18 +207,10 @@ TEST(ImproveByWindowsTest, AdoptsOnlyWhatAcceptAllows) {
 }
 
 TEST(ImproveByWindowsTest, KeepsTheExpectedAcceptTimeInHand) {
-  // The same two kernels: windows would improve the start, but each needs
+  // TwoKernelPicks: windows would improve the start, but each needs
   // an accept() call expected to outlast the whole search, so none starts
   // and the search ends with the start (its continuous part re-solved).
-  IlpModel model;
-  std::vector<int> column_kernel;
-  for (int k = 0; k < 2; ++k) {
-    const int expensive = model.AddBinary(10);
-    const int cheap = model.AddBinary(1);
-    column_kernel.insert(column_kernel.end(), {k, k});
-    const IlpModel::Term pick[] = {{expensive, 1}, {cheap, 1}};
-    model.AddRow(1, 1, pick);
-  }
+  const auto [model, column_kernel] = TwoKernelPicks();
   const std::vector<double> start = {1, 0, 1, 0};
   WindowSearchOptions options;
   options.window_columns = 2;
