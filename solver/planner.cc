@@ -453,6 +453,9 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   // later rounds solve under lowered limits, a smaller feasible set, whose
   // bound can exceed the best plan that fits the budget.
   double budget_bound = -kInfinity;
+  // The longest pool layout of a round so far: a later round's CBC limit
+  // leaves that much for laying out its own plan.
+  double layout_seconds = 0;
   // The first round's model, kept when its plan does not fit the pool.
   std::optional<Formulation> first_round;
   PlanOutcome outcome;
@@ -594,7 +597,8 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     }
     params.time_limit_seconds =
         std::max(0.5, options.time_limit_seconds -
-                          absl::ToDoubleSeconds(absl::Now() - start));
+                          absl::ToDoubleSeconds(absl::Now() - start) -
+                          layout_seconds);
     params.relative_gap = options.relative_gap;
     params.threads = options.threads;
     params.cancel = options.cancel;
@@ -640,9 +644,12 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
           "plan predicted time %.6f us differs from the ILP objective %.6f us",
           predicted, objective));
     }
+    const absl::Time layout_start = absl::Now();
     AUTOTM_ASSIGN_OR_RETURN(AllocationReport layout,
                             AssignOffsets(graph, options.budget_bytes,
                                           options.alignment_bytes, &plan));
+    layout_seconds = std::max(
+        layout_seconds, absl::ToDoubleSeconds(absl::Now() - layout_start));
     const bool stopped = result.termination == SolveTermination::kCancelled;
     if (!layout.fits && !stopped && round < kMaxAllocationRounds &&
         absl::Now() - start < absl::Seconds(options.time_limit_seconds)) {
