@@ -32,9 +32,12 @@ struct PlanOptions {
   // ILP solve limits (see SolveParams). Defaults: 60 s, 1% relative gap.
   // The time limit is for the whole call: seed solves, ILP solves, window
   // search and pool layouts. Large ASYNCHRONOUS models keep the time of
-  // the final layout in hand; other solves lay their plan out after the
-  // solver stops, which can end the call up to one layout past the limit
-  // (0.6 s on the zoo's largest graph, DenseNet-264 bs512).
+  // the final layout in hand, and so does every allocation round after the
+  // first (its CBC limit leaves the longest layout so far); a first round
+  // lays its plan out after the solver stops, which can end the call up to
+  // one layout past the limit (0.6 s on the zoo's largest graph,
+  // DenseNet-264 bs512). CBC itself may overrun short limits on large
+  // models by up to a few seconds per solve (its hard stop).
   double time_limit_seconds = 60;
   double relative_gap = 0.01;
   int threads = 0;
