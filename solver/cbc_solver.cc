@@ -607,6 +607,12 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   // ClpNonLinearCost::checkInfeasibilities (coin-or/Clp#173; reproduced by
   // tests/testdata/clp_probing_abort.*). Turning it off cost nothing in
   // `autotm-bench paper --quick` (same plans, 63.7 s against 65.6 s).
+  // -feasibilityPump off: the pump's second major pass can make Debian's Clp
+  // abort in OsiClpSolverInterface::crunch on a reduced problem
+  // (coin-or/Clp#288; reproduced by tests/testdata/clp_pump_abort.*). A MIP
+  // start turns the pump off anyway (cbc.md §4), and our large sync and
+  // async solves have one. Without the pump the paper's static and sync
+  // cells stayed optimal within their gaps and took 194 s instead of 237 s.
   const std::pair<const char*, std::string> options[] = {
       {"-log", "0"},
       {"-timeMode", "elapsed"},
@@ -619,6 +625,7 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
       {"-twoMirCuts", "off"},
       {"-zeroHalfCuts", "off"},
       {"-probingCuts", "off"},
+      {"-feasibilityPump", "off"},
   };
   std::vector<const char*> argv = {"cbc"};
   for (const auto& [name, value] : options) {

@@ -216,6 +216,14 @@ expect clp_probing_abort 0 "$AUTOTM" solve \
   --profile "$DATA/clp_probing_abort.profile.json" --budget 11534336B \
   --variant sync
 
+# --- a model on which CBC's feasibility pump made Debian's Clp abort --------
+# (OsiClpSolverInterface::crunch assertion in the pump's second pass,
+# coin-or/Clp#288; the pump is off now).
+expect clp_pump_abort 0 "$AUTOTM" solve \
+  --graph "$DATA/clp_pump_abort.graph.json" \
+  --profile "$DATA/clp_pump_abort.profile.json" --budget 14155776B \
+  --variant sync
+
 # --- bad inputs: exit 1 and a message naming the file ----------------------
 expect bad_unknown_tensor 1 "$AUTOTM" solve --graph "$DATA/bad_unknown_tensor.graph.json" \
   --profile "$PROFILE" --budget 50% &&
