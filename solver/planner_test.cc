@@ -2,10 +2,13 @@
 // pool offsets and the fragmentation loop, and the errors it reports.
 #include "solver/planner.h"
 
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "solver/cbc_solver.h"
 #include "solver/formulation.h"
@@ -199,6 +202,67 @@ TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
     }
   }
   EXPECT_GT(repaired, 0);
+}
+
+TEST(PlanGraphTest, SameInputsAndOptionsGiveTheSamePlan) {
+  // Serial CBC, solves that end before their limits: two calls must return
+  // identical plans, tiers, moves and pool offsets included (only the
+  // timings in the stats may differ). The async case with
+  // async_restart_max_columns = 1 takes the large-model path: root, then
+  // window search, which ends when a sweep improves nothing.
+  const std::unique_ptr<Solver> solver = MakeCbcSolver();
+  std::mt19937_64 rng(42);
+  int compared = 0;
+  int searched = 0;  // plans that went through window search
+  for (int trial = 0; trial < 6; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 24, 20));
+    // Fast asynchronous copies leave async plans room to beat the root's
+    // incumbent, so that window search has work to do.
+    v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();
+    bandwidths.set_slow_to_fast_async_gb_per_s(8);
+    bandwidths.set_fast_to_slow_async_gb_per_s(8);
+    const ProfileModel profile = MustProfile(FullTableProfile(
+        graph,
+        [&](int k, ConfigMask mask) {
+          return testing::OptaneLikeTimeUs(200.0 + 40.0 * k,
+                                           graph.kernel(k).num_inputs, mask);
+        },
+        bandwidths));
+    const uint64_t budget = graph.PeakLiveBytes() / 2;
+    for (int variant = 0; variant < 4; ++variant) {
+      PlanOptions options;
+      options.method = variant == 0   ? v1::METHOD_STATIC
+                       : variant == 1 ? v1::METHOD_SYNCHRONOUS
+                                      : v1::METHOD_ASYNCHRONOUS;
+      if (variant == 3) {
+        options.async_restart_max_columns = 1;
+        options.relative_gap = 0;  // search until a sweep improves nothing
+      }
+      options.budget_bytes = budget;
+      options.time_limit_seconds = 60;
+      absl::StatusOr<PlanOutcome> first =
+          PlanGraph(graph, profile, options, solver.get());
+      absl::StatusOr<PlanOutcome> second =
+          PlanGraph(graph, profile, options, solver.get());
+      ASSERT_TRUE(first.ok() && second.ok());
+      ASSERT_EQ(first->plan.has_value(), second->plan.has_value());
+      if (!first->plan.has_value()) continue;
+      v1::Plan a = *first->plan;
+      v1::Plan b = *second->plan;
+      EXPECT_EQ(a.stats().search_windows(), b.stats().search_windows());
+      if (a.stats().search_windows() > 0) ++searched;
+      a.clear_stats();
+      b.clear_stats();
+      std::string difference;
+      google::protobuf::util::MessageDifferencer differencer;
+      differencer.ReportDifferencesToString(&difference);
+      EXPECT_TRUE(differencer.Compare(a, b))
+          << "trial " << trial << ", variant " << variant << ": " << difference;
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 20);
+  EXPECT_GT(searched, 0);
 }
 
 TEST(PlanGraphTest, InfeasibleBudgetIsAnOutcomeNamingTheKernel) {
