@@ -189,7 +189,8 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
                                          : v1::TENSOR_ROLE_INPUT;
     }
     if (tensor.producer < 0) {
-      if (tensor.role == v1::TENSOR_ROLE_ACTIVATION) {
+      if (tensor.role == v1::TENSOR_ROLE_ACTIVATION ||
+          tensor.role == v1::TENSOR_ROLE_GRADIENT) {
         if (readers.empty()) {
           return TensorError(tensor.id, "is neither produced nor used");
         }
@@ -206,8 +207,10 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
     } else {
       tensor.first_live = tensor.producer;
       tensor.last_live = readers.empty() ? tensor.producer : readers.back();
-      // An updated weight is the next iteration's weight: it persists.
-      if (tensor.role == v1::TENSOR_ROLE_WEIGHT) {
+      // An updated weight (or optimizer state) is the next iteration's:
+      // it persists.
+      if (tensor.role == v1::TENSOR_ROLE_WEIGHT ||
+          tensor.role == v1::TENSOR_ROLE_OPTIMIZER_STATE) {
         tensor.last_live = num_kernels - 1;
       }
     }

@@ -297,6 +297,37 @@ TEST(GraphModelCreateTest, ProducedWeightAndActivationRolesAreAllowed) {
   EXPECT_THAT(next.users, ElementsAre(1));
 }
 
+TEST(GraphModelCreateTest, OptimizerStatePersistsAndGradientIsAnActivation) {
+  // Adam's moment m is read and rewritten by the step; the new version is
+  // next iteration's state and stays live to the end like an updated weight.
+  // A gradient no kernel produces is an error, as for an activation.
+  const GraphModel model =
+      MustGraph(GraphBuilder("adam")
+                    .Tensor("w", 8, v1::TENSOR_ROLE_WEIGHT)
+                    .Tensor("m", 8, v1::TENSOR_ROLE_OPTIMIZER_STATE)
+                    .Tensor("g", 8, v1::TENSOR_ROLE_GRADIENT)
+                    .Tensor("m.next", 8, v1::TENSOR_ROLE_OPTIMIZER_STATE)
+                    .Tensor("w.next", 8, v1::TENSOR_ROLE_WEIGHT)
+                    .Kernel("grad", {"w"}, {"g"})
+                    .Kernel("moment", {"m", "g"}, {"m.next"})
+                    .Kernel("step", {"w", "m.next"}, {"w.next"})
+                    .Kernel("tail", {"g"}, {})
+                    .graph());
+  EXPECT_EQ(model.tensor(model.FindTensor("m")).last_live, 1);
+  EXPECT_EQ(model.tensor(model.FindTensor("m.next")).last_live, 3);
+  EXPECT_EQ(model.tensor(model.FindTensor("g")).last_live, 3);
+
+  absl::StatusOr<GraphModel> orphan =
+      GraphModel::Create(GraphBuilder("orphan")
+                             .Tensor("w", 8, v1::TENSOR_ROLE_WEIGHT)
+                             .Tensor("g", 8, v1::TENSOR_ROLE_GRADIENT)
+                             .Kernel("use", {"w", "g"}, {})
+                             .graph());
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_THAT(orphan.status().message(),
+              HasSubstr("uses activation 'g' before it is produced"));
+}
+
 TEST(GraphModelCreateTest, LimitsAreInclusive) {
   GraphLimits limits;
   limits.max_kernels = 2;

@@ -1,0 +1,1 @@
+"""autotm.torch: PyTorch training iterations as autotm graphs."""
