@@ -16,6 +16,9 @@ carries signatures only). The encoding:
   canonical literal (``[1,1]``, ``True``, ``0.001``, ``torch.float32``,
   ``torch.contiguous_format``, ``'mean'``). A device is written as ``device``:
   the kernel runs on the profiler's device, whatever it was captured on.
+- A call that writes inputs it does not return (batch norm's running
+  statistics) lists them in ``writes`` (``[t3,t4]``); their next versions
+  follow the returned tensors in ``outputs``.
 - An operand that is not a plain contiguous tensor over its whole storage
   (a transposed view, a slice) adds ``in<i>.layout`` (or ``out<i>.layout``) =
   ``[stride, storage_offset, storage_numel]`` so the profiler can rebuild the
@@ -309,7 +312,7 @@ def rebuild(signature: graph_pb2.KernelSignature, device=torch.device("cpu")) ->
             raise SignatureError(f"{signature.op}: attribute {arg.name!r} missing")
     known = {a.name for a in schema.arguments}
     for key in texts:
-        if key not in known and not re.match(r"^(in|out)\d+\.layout$", key):
+        if key not in known and key != "writes" and not re.match(r"^(in|out)\d+\.layout$", key):
             raise SignatureError(f"{signature.op}: unknown attribute {key!r}")
     # Parse once up front (errors surface before any buffer is allocated).
     for arg in schema.arguments:
