@@ -275,6 +275,21 @@ class ProfileTest(unittest.TestCase):
         self.assertEqual(str(plan.target), "aten.add.out")
         self.assertEqual(plan.out_outputs, [0])
 
+    def test_composite_out_form_is_used_only_for_slow_outputs(self):
+        # convolution.out is composite in torch 1.13 (convolution, then a
+        # copy into out=); mm.out is a real CPU kernel.
+        conv = profiler._plan_call(conv_signature())
+        self.assertEqual(str(conv.target), "aten.convolution.out")
+        self.assertEqual(str(conv.functional), "aten.convolution.default")
+        self.assertIsNone(profiler._plan_call(mm_transposed_signature()).functional)
+        # Output fast: the functional op's output comes from the allocator,
+        # which must be on the fast tier; output slow: out= on the slow tier.
+        # Both configurations are measured.
+        profile, unsupported = profiler.profile_work_list(
+            [item_of(conv_signature())], self.fast, self.slow, **QUICK)
+        self.assertEqual(unsupported, [])
+        self.assertLessEqual({"FFF|F", "FFF|S"}, configs_of(profile.kernels[0]))
+
     def test_aliased_and_pinned_operands_are_not_measured_split(self):
         sig = describe(aten.mul.Tensor, torch.rand(8), torch.rand(8))
         item = item_of(sig, ([0, 0, 2], [0, 0, 0]))  # x * x

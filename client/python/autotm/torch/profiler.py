@@ -23,9 +23,11 @@ How a kernel runs (the signature contract is ``autotm.torch.signature``):
   in-place op (``add_``) is timed as its functional out form (``add.out``),
   which reads the old tensor and writes a new one as the captured graph does
   and keeps the data from drifting over repetitions. Some out overloads are
-  composite (``convolution.out``: compute, then copy into ``out``), so their
-  times include that copy - what running the op with its output on a chosen
-  tier costs without a custom allocator.
+  composite (``convolution.out``: compute, then copy into ``out``): for
+  those, configurations with every output fast time the functional op (no
+  copy), and configurations with a slow output time compute + copy -- what
+  running the op with its output on the slow tier costs without a custom
+  allocator.
 - Without an out overload an in-place op runs in place (its output is the
   input's buffer: only configurations with both on one tier are measured),
   and any other op's outputs come from PyTorch's default allocator, checked
@@ -380,6 +382,17 @@ def _has_cpu_kernel(func: torch._ops.OpOverload) -> bool:
     return bool(check(name, "CPU"))
 
 
+def _has_direct_cpu_kernel(func: torch._ops.OpOverload) -> bool:
+    """False for a composite kernel (e.g. the out= forms torch 1.13 generates
+    for functional ops: the functional op, then a copy into out=)."""
+    check = getattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", None)
+    if check is None:
+        return True
+    schema = func._schema
+    name = f"{schema.name}.{schema.overload_name}" if schema.overload_name else schema.name
+    return bool(check(name, "CPU"))
+
+
 @dataclasses.dataclass
 class _CallPlan:
     """How a signature's op is run and where each output ends up."""
@@ -389,6 +402,9 @@ class _CallPlan:
     tied: dict[int, int]  # output -> input whose buffer the op writes it into
     default_outputs: list[int]  # from PyTorch's allocator: must be fast
     how: str  # for messages
+    # The op itself, when ``target`` is a composite out= form (computes,
+    # then copies into out=): called instead when every output is fast.
+    functional: Optional[torch._ops.OpOverload] = None
 
 
 def _operand_index(signature: graph_pb2.KernelSignature, text: str) -> int:
@@ -428,8 +444,10 @@ def _plan_call(signature: graph_pb2.KernelSignature) -> _CallPlan:
         else name
     out = _find_out_overload(func, base, returned)
     if out is not None:
+        composite = not _has_direct_cpu_kernel(out)
         return _CallPlan(out, returned, list(range(returned)), tied, [],
-                         f"aten::{base}.{out._schema.overload_name} with out=")
+                         f"aten::{base}.{out._schema.overload_name} with out=",
+                         functional=func if composite and not written_args else None)
     if not written_args:
         return _CallPlan(func, returned, [], tied, list(range(returned)),
                          "outputs from PyTorch's allocator (no out= overload)")
@@ -582,7 +600,21 @@ class _KernelRunner:
         self._operands = _Operands(signature, fast, slow)
 
     def measure(self, mask: int, timing: dict) -> Measurement:
-        s, plan = self._s, self._plan
+        plan = self._plan
+        ni = len(self._s.inputs)
+        if plan.functional is not None and not any(
+                (mask >> (ni + o)) & 1 for o in plan.out_outputs):
+            # Every output fast and the out= form is composite (it computes,
+            # then copies into out=): time the functional call, which is what
+            # runs when the outputs stay fast -- no copy in the figure.
+            plan = dataclasses.replace(
+                plan, target=plan.functional, out_outputs=[],
+                default_outputs=list(plan.out_outputs),
+                how=f"functional {self._s.op} (its out= form copies)")
+        return self._measure(plan, mask, timing)
+
+    def _measure(self, plan: _CallPlan, mask: int, timing: dict) -> Measurement:
+        s = self._s
         ni, no = len(s.inputs), len(s.outputs)
         config = format_config(mask, ni, no)
         bit = lambda p: (mask >> p) & 1  # noqa: E731
@@ -601,7 +633,7 @@ class _KernelRunner:
             raise _Unsupported(f"{plan.how}: {_first_line(e)}") from None
         returned, _ = tree_flatten(result)
         returned = [t for t in returned if isinstance(t, torch.Tensor)]
-        self._check_outputs(returned, inputs, out_views, out_ptrs, outs)
+        self._check_outputs(plan, returned, inputs, out_views, out_ptrs, outs)
         del result, returned
         try:
             m = measure_repeated(call, warmup=max(0, timing["warmup"] - 1),
@@ -630,8 +662,8 @@ class _KernelRunner:
                                   f"{tier.spec}: {e}") from None
         return m
 
-    def _check_outputs(self, returned, inputs, out_views, out_ptrs, outs) -> None:
-        s, plan = self._s, self._plan
+    def _check_outputs(self, plan, returned, inputs, out_views, out_ptrs, outs) -> None:
+        s = self._s
         if len(returned) != plan.returned:
             raise _Unsupported(f"{plan.how}: the op returned {len(returned)} tensors, the "
                                f"signature has {plan.returned} returned outputs")
@@ -1093,8 +1125,8 @@ Tiers:  numa:N     DRAM / memory-only NUMA node N (mbind + move_pages check)
 
 Outputs go to their tier through the op's out= overload (an in-place op
 such as add_ is timed as add.out; a composite out= overload such as
-convolution.out computes, then copies into out=, and its time includes
-that copy). Configurations that would split a tensor a kernel reads twice,
+convolution.out computes, then copies into out=: configurations with every
+output fast time the op itself, those with a slow output include the copy). Configurations that would split a tensor a kernel reads twice,
 or move a pinned tensor, are never used and not measured. An op without one writes its outputs
 where PyTorch's allocator puts them (checked to be the fast tier), so only
 configurations with those outputs fast are measured, and such an op with
