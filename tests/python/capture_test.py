@@ -29,7 +29,6 @@ ROLE = graph_pb2.TensorRole
 
 
 class SmallCnn(nn.Module):
-
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
@@ -60,15 +59,19 @@ def check_graph_rules(test, graph):
         test.assertEqual(len(kernel.outputs), len(kernel.signature.outputs), kernel.id)
         for tensor_id in kernel.inputs:
             test.assertIn(tensor_id, by_id, kernel.id)
-            test.assertTrue(tensor_id in arguments or tensor_id in produced,
-                            f"{kernel.id} reads {tensor_id} before it is written")
+            test.assertTrue(
+                tensor_id in arguments or tensor_id in produced,
+                f"{kernel.id} reads {tensor_id} before it is written",
+            )
         for tensor_id in kernel.outputs:
             test.assertNotIn(tensor_id, produced, f"{tensor_id} produced twice")
             test.assertNotIn(tensor_id, kernel.inputs, kernel.id)
             produced.add(tensor_id)
         for i, spec in enumerate(kernel.signature.inputs):
-            nbytes = sig.storage_numel(kernel.signature, "in", i) * \
-                torch.empty((), dtype=sig.torch_dtype(spec.dtype)).element_size()
+            nbytes = (
+                sig.storage_numel(kernel.signature, "in", i)
+                * torch.empty((), dtype=sig.torch_dtype(spec.dtype)).element_size()
+            )
             test.assertLessEqual(nbytes, by_id[kernel.inputs[i]].size_bytes, kernel.id)
     for t in graph.tensors:
         test.assertGreater(t.size_bytes, 0, t.id)
@@ -82,14 +85,16 @@ def check_with_cli(test, graph):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "g.graph.json")
         autotm.save_message(graph, path)
-        run = subprocess.run([cli, "graph", "stats", path], capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run(
+            [cli, "graph", "stats", path], capture_output=True, text=True, timeout=300
+        )
         test.assertEqual(run.returncode, 0, run.stderr + run.stdout)
 
 
 def role_bytes(graph, role, versions=False):
-    return sum(t.size_bytes for t in graph.tensors
-               if t.role == role and (versions or "@" not in t.id))
+    return sum(
+        t.size_bytes for t in graph.tensors if t.role == role and (versions or "@" not in t.id)
+    )
 
 
 def saved_by_autograd(model, inputs, targets, loss_fn):
@@ -121,8 +126,9 @@ def saved_and_read_activations(result):
     begin, end = result.phases["backward"]
     forward = set()
     for kernel in graph.kernels[:forward_end]:
-        forward.update(o for o in kernel.outputs
-                       if roles[o] == ROLE.TENSOR_ROLE_ACTIVATION and "@" not in o)
+        forward.update(
+            o for o in kernel.outputs if roles[o] == ROLE.TENSOR_ROLE_ACTIVATION and "@" not in o
+        )
     loss = {base_id(i) for i in graph.kernels[begin].inputs}
     read = set()
     for kernel in graph.kernels[begin:end]:
@@ -163,7 +169,6 @@ def replay(result, model, optimizer, inputs, targets):
 
 
 class CaptureSmallModelTest(unittest.TestCase):
-
     def setUp(self):
         torch.manual_seed(0)
         self.model = SmallCnn().train()
@@ -182,17 +187,22 @@ class CaptureSmallModelTest(unittest.TestCase):
 
         params = dict(self.model.named_parameters())
         buffers = dict(self.model.named_buffers())
-        self.assertEqual(role_bytes(graph, ROLE.TENSOR_ROLE_WEIGHT),
-                         sum(tensor_bytes(t) for t in params.values()) +
-                         sum(tensor_bytes(b) for b in buffers.values()))
+        self.assertEqual(
+            role_bytes(graph, ROLE.TENSOR_ROLE_WEIGHT),
+            sum(tensor_bytes(t) for t in params.values())
+            + sum(tensor_bytes(b) for b in buffers.values()),
+        )
         # Momentum: one buffer per parameter, the parameter's size.
-        self.assertEqual(role_bytes(graph, ROLE.TENSOR_ROLE_OPTIMIZER_STATE),
-                         sum(tensor_bytes(t) for t in params.values()))
+        self.assertEqual(
+            role_bytes(graph, ROLE.TENSOR_ROLE_OPTIMIZER_STATE),
+            sum(tensor_bytes(t) for t in params.values()),
+        )
         inputs = [t for t in graph.tensors if t.role == ROLE.TENSOR_ROLE_INPUT]
         self.assertEqual(sorted(t.id for t in inputs), ["input:0", "target:0"])
         self.assertTrue(all(t.fixed_tier == graph_pb2.TIER_FAST for t in inputs))
-        self.assertEqual(next(t.size_bytes for t in inputs if t.id == "input:0"),
-                         tensor_bytes(self.x))
+        self.assertEqual(
+            next(t.size_bytes for t in inputs if t.id == "input:0"), tensor_bytes(self.x)
+        )
         # The caller's model and optimizer are untouched.
         self.assertEqual(optimizer.state_dict()["state"], {})
 
@@ -217,23 +227,31 @@ class CaptureSmallModelTest(unittest.TestCase):
         # Adam's state: two moments the size of each parameter plus a step
         # count (a 0-dim float tensor) each.
         params = list(self.model.parameters())
-        self.assertEqual(role_bytes(graph, ROLE.TENSOR_ROLE_OPTIMIZER_STATE),
-                         2 * sum(tensor_bytes(p) for p in params) + 4 * len(params))
+        self.assertEqual(
+            role_bytes(graph, ROLE.TENSOR_ROLE_OPTIMIZER_STATE),
+            2 * sum(tensor_bytes(p) for p in params) + 4 * len(params),
+        )
         # Batch norm's running statistics are written in place (a hidden
         # write native_batch_norm's schema does not declare).
         self.assertIn("buffer:bn.running_mean@1", ids)
         self.assertIn("buffer:bn.running_var@1", ids)
         bn = next(k for k in graph.kernels if k.op == "aten::native_batch_norm.default")
         self.assertEqual(bn.signature.attributes["writes"], "[t3,t4]")
-        self.assertEqual(list(bn.outputs)[-2:],
-                         ["buffer:bn.running_mean@1", "buffer:bn.running_var@1"])
+        self.assertEqual(
+            list(bn.outputs)[-2:], ["buffer:bn.running_mean@1", "buffer:bn.running_var@1"]
+        )
 
     def test_views_are_not_tensors_and_keep_their_strides(self):
         optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
         graph = self.capture_with(optimizer).graph
         ops = {k.op for k in graph.kernels}
-        for view_op in ("aten::view.default", "aten::t.default", "aten::detach.default",
-                        "aten::_unsafe_view.default", "aten::expand.default"):
+        for view_op in (
+            "aten::view.default",
+            "aten::t.default",
+            "aten::detach.default",
+            "aten::_unsafe_view.default",
+            "aten::expand.default",
+        ):
             self.assertNotIn(view_op, ops)
         # The linear layer's weight enters addmm transposed: a strided view
         # of the weight tensor itself.
@@ -248,12 +266,13 @@ class CaptureSmallModelTest(unittest.TestCase):
         self.assertEqual(saved, read)
         self.assertTrue(saved)
         by_id = {t.id: t.size_bytes for t in result.graph.tensors}
-        saved = saved_by_autograd(copy.deepcopy(self.model), (self.x,), (self.y,),
-                                  F.cross_entropy)
+        saved = saved_by_autograd(copy.deepcopy(self.model), (self.x,), (self.y,), F.cross_entropy)
         # Autograd saves the same storages once per save; the graph counts
         # each once: equal bytes over forward activations plus arguments.
-        self.assertEqual(sum(by_id[i] for i in {base_id(i) for i in result.saved_tensor_ids}),
-                         sum(saved.values()))
+        self.assertEqual(
+            sum(by_id[i] for i in {base_id(i) for i in result.saved_tensor_ids}),
+            sum(saved.values()),
+        )
 
     def test_fx_graph_replays_the_same_training_step(self):
         optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-2)
@@ -286,22 +305,24 @@ class CaptureSmallModelTest(unittest.TestCase):
             torch.testing.assert_close(c, b, msg=name)
 
     def test_equal_kernels_share_one_signature(self):
-        model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
-                              nn.Linear(16, 4))
-        result = capture(model, torch.randn(2, 16), F.cross_entropy,
-                         torch.optim.SGD(model.parameters(), lr=0.1),
-                         targets=torch.tensor([0, 1]))
+        model = nn.Sequential(
+            nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4)
+        )
+        result = capture(
+            model,
+            torch.randn(2, 16),
+            F.cross_entropy,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            targets=torch.tensor([0, 1]),
+        )
         relus = [k for k in result.graph.kernels if k.op == "aten::relu.default"]
         self.assertEqual(len(relus), 2)
         self.assertEqual(relus[0].signature, relus[1].signature)
 
 
 class CaptureErrorTest(unittest.TestCase):
-
     def test_unsupported_dtype_names_the_op_and_module(self):
-
         class Spectral(nn.Module):
-
             def __init__(self):
                 super().__init__()
                 self.proj = nn.Linear(8, 8)
@@ -311,8 +332,12 @@ class CaptureErrorTest(unittest.TestCase):
 
         model = nn.Sequential(Spectral())
         with self.assertRaises(CaptureError) as raised:
-            capture(model, torch.randn(2, 8), lambda out: out.sum(),
-                    torch.optim.SGD(model.parameters(), lr=0.1))
+            capture(
+                model,
+                torch.randn(2, 8),
+                lambda out: out.sum(),
+                torch.optim.SGD(model.parameters(), lr=0.1),
+            )
         message = str(raised.exception)
         self.assertIn("complex", message)
         self.assertIn("in 0", message)  # the module path of Spectral
@@ -323,7 +348,6 @@ class CaptureErrorTest(unittest.TestCase):
         library.impl("double_it", lambda x: x * 2, "CPU")
 
         class Custom(nn.Module):
-
             def __init__(self):
                 super().__init__()
                 self.lin = nn.Linear(4, 4)
@@ -333,22 +357,34 @@ class CaptureErrorTest(unittest.TestCase):
 
         model = Custom()
         with self.assertRaises(CaptureError) as raised:
-            capture(model, torch.randn(2, 4), lambda out: out.sum(),
-                    torch.optim.SGD(model.parameters(), lr=0.1))
+            capture(
+                model,
+                torch.randn(2, 4),
+                lambda out: out.sum(),
+                torch.optim.SGD(model.parameters(), lr=0.1),
+            )
         self.assertIn("autotm_capture_test::double_it", str(raised.exception))
         self.assertIn("only aten ops", str(raised.exception))
 
     def test_loss_that_is_not_a_scalar(self):
         model = nn.Linear(4, 2)
         with self.assertRaisesRegex(CaptureError, "not a scalar"):
-            capture(model, torch.randn(3, 4), lambda out: out,
-                    torch.optim.SGD(model.parameters(), lr=0.1))
+            capture(
+                model,
+                torch.randn(3, 4),
+                lambda out: out,
+                torch.optim.SGD(model.parameters(), lr=0.1),
+            )
 
     def test_model_without_parameters(self):
         model = nn.ReLU()
         with self.assertRaisesRegex(CaptureError, "no parameters"):
-            capture(model, torch.randn(3, 4), lambda out: out.sum(),
-                    torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1))
+            capture(
+                model,
+                torch.randn(3, 4),
+                lambda out: out.sum(),
+                torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1),
+            )
 
 
 class CaptureRealModelsTest(unittest.TestCase):
@@ -356,17 +392,28 @@ class CaptureRealModelsTest(unittest.TestCase):
 
     def check_workload(self, spec, batch, optimizer="sgd"):
         workload = models.build(spec, batch, optimizer)
-        result = capture(workload.model, workload.inputs, workload.loss_fn,
-                         workload.optimizer, targets=workload.targets, name=workload.name)
+        result = capture(
+            workload.model,
+            workload.inputs,
+            workload.loss_fn,
+            workload.optimizer,
+            targets=workload.targets,
+            name=workload.name,
+        )
         graph = result.graph
         check_graph_rules(self, graph)
         check_with_cli(self, graph)
         params = list(workload.model.parameters())
         buffers = list(workload.model.buffers())
-        self.assertEqual(role_bytes(graph, ROLE.TENSOR_ROLE_WEIGHT),
-                         sum(map(tensor_bytes, params)) + sum(map(tensor_bytes, buffers)))
-        expected_state = (sum(map(tensor_bytes, params)) if optimizer == "sgd" else
-                          2 * sum(map(tensor_bytes, params)) + 4 * len(params))
+        self.assertEqual(
+            role_bytes(graph, ROLE.TENSOR_ROLE_WEIGHT),
+            sum(map(tensor_bytes, params)) + sum(map(tensor_bytes, buffers)),
+        )
+        expected_state = (
+            sum(map(tensor_bytes, params))
+            if optimizer == "sgd"
+            else 2 * sum(map(tensor_bytes, params)) + 4 * len(params)
+        )
         self.assertEqual(role_bytes(graph, ROLE.TENSOR_ROLE_OPTIMIZER_STATE), expected_state)
         # Every activation the backward pass reads was saved by autograd.
         # (Autograd may save a little more: a tensor whose backward use the
@@ -376,15 +423,17 @@ class CaptureRealModelsTest(unittest.TestCase):
         self.assertTrue(read, spec)
         self.assertLessEqual(read, saved, spec)
         size = {t.id: t.size_bytes for t in graph.tensors}
-        self.assertLessEqual(sum(size[i] for i in saved - read),
-                             0.05 * sum(size[i] for i in saved), spec)
+        self.assertLessEqual(
+            sum(size[i] for i in saved - read), 0.05 * sum(size[i] for i in saved), spec
+        )
         self.assertGreater(len(result.phases), 0)
         return result
 
     def test_resnet18(self):
         result = self.check_workload("torchvision:resnet18", 2)
-        self.assertEqual(sum(1 for k in result.graph.kernels
-                             if k.op == "aten::convolution.default"), 20)
+        self.assertEqual(
+            sum(1 for k in result.graph.kernels if k.op == "aten::convolution.default"), 20
+        )
 
     def test_resnet50(self):
         self.check_workload("torchvision:resnet50", 2)
@@ -404,9 +453,14 @@ class CaptureRealModelsTest(unittest.TestCase):
     def test_gpt_with_adam(self):
         result = self.check_workload("gpt:tiny", 2, optimizer="adam")
         ops = {k.op for k in result.graph.kernels}
-        for op in ("aten::embedding.default", "aten::embedding_dense_backward.default",
-                   "aten::_softmax.default", "aten::native_layer_norm.default",
-                   "aten::gelu.default", "aten::bmm.default"):
+        for op in (
+            "aten::embedding.default",
+            "aten::embedding_dense_backward.default",
+            "aten::_softmax.default",
+            "aten::native_layer_norm.default",
+            "aten::gelu.default",
+            "aten::bmm.default",
+        ):
             self.assertIn(op, ops)
 
 

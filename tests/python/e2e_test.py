@@ -26,12 +26,18 @@ from server_process import start_server
 
 CLI = os.environ.get("AUTOTM_CLI", "/work/main/build/client/autotm")
 HOST_CLASS = "e2e-torch"
-FAST_TIMING = dict(max_configs=32, warmup=1, min_reps=3, max_reps=5, max_spread=0.1,
-                   max_time_ms=100.0, copy_bytes=16 << 20)
+FAST_TIMING = dict(
+    max_configs=32,
+    warmup=1,
+    min_reps=3,
+    max_reps=5,
+    max_spread=0.1,
+    max_time_ms=100.0,
+    copy_bytes=16 << 20,
+)
 
 
 class TorchEndToEndTest(unittest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="autotm-e2e-torch-")
@@ -49,33 +55,63 @@ class TorchEndToEndTest(unittest.TestCase):
             raise AssertionError(f"autotm-server exited with {code}")
 
     def profile(self, graph):
-        result = profiler.run_profiler(self.client, HOST_CLASS, graph=graph, fast="numa:0",
-                                       slow=f"file:{self.dir / 'slow'}", quiet=True,
-                                       **FAST_TIMING)
+        result = profiler.run_profiler(
+            self.client,
+            HOST_CLASS,
+            graph=graph,
+            fast="numa:0",
+            slow=f"file:{self.dir / 'slow'}",
+            quiet=True,
+            **FAST_TIMING,
+        )
         self.assertEqual(result.unsupported, [])
         self.assertEqual(len(self.client.get_work_list(HOST_CLASS, graph).items), 0)
         return result
 
     def verify(self, graph_path, profile_path, plan_path):
-        run = subprocess.run([CLI, "verify", "--graph", str(graph_path), "--profile",
-                              str(profile_path), "--plan", str(plan_path)],
-                             capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [
+                CLI,
+                "verify",
+                "--graph",
+                str(graph_path),
+                "--profile",
+                str(profile_path),
+                "--plan",
+                str(plan_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertIn("verified", run.stdout + run.stderr)
 
     def plan_workload(self, spec, batch, optimizer):
         workload = models.build(spec, batch, optimizer)
-        captured = capture(workload.model, workload.inputs, workload.loss_fn,
-                           workload.optimizer, targets=workload.targets, name=workload.name)
+        captured = capture(
+            workload.model,
+            workload.inputs,
+            workload.loss_fn,
+            workload.optimizer,
+            targets=workload.targets,
+            name=workload.name,
+        )
         graph = captured.graph
         graph_path = self.dir / f"{workload.name}.graph.json"
         autotm.save_message(graph, graph_path)
 
         self.profile(graph)
         # A second run finds nothing missing and measures nothing.
-        again = profiler.run_profiler(self.client, HOST_CLASS, graph=graph, fast="numa:0",
-                                      slow=f"file:{self.dir / 'slow'}", quiet=True,
-                                      **FAST_TIMING)
+        again = profiler.run_profiler(
+            self.client,
+            HOST_CLASS,
+            graph=graph,
+            fast="numa:0",
+            slow=f"file:{self.dir / 'slow'}",
+            quiet=True,
+            **FAST_TIMING,
+        )
         self.assertEqual(again.work_items, 0)
         self.assertEqual(again.measured_kernels, 0)
 
@@ -87,8 +123,9 @@ class TorchEndToEndTest(unittest.TestCase):
         previous = None
         for budget_text in ("50%", "25%"):
             budget = autotm.resolve_budget(budget_text, graph)
-            plan = self.client.plan(graph, HOST_CLASS, budget, method="sync", time_limit=30,
-                                    deadline=300)
+            plan = self.client.plan(
+                graph, HOST_CLASS, budget, method="sync", time_limit=30, deadline=300
+            )
             with self.subTest(spec=spec, budget=budget_text):
                 self.assertLessEqual(plan.peak_fast_bytes, budget)
                 # No assertion against the all-fast time: on a machine whose
@@ -103,7 +140,8 @@ class TorchEndToEndTest(unittest.TestCase):
                     # the solver's gap.
                     self.assertGreaterEqual(
                         plan.predicted_time_us,
-                        previous.predicted_time_us * (1 - previous.stats.relative_gap) - 1e-6)
+                        previous.predicted_time_us * (1 - previous.stats.relative_gap) - 1e-6,
+                    )
             previous = plan
         return graph
 
@@ -117,12 +155,40 @@ class TorchEndToEndTest(unittest.TestCase):
     def test_one_command_plan(self):
         """`python -m autotm.torch plan` does capture, profiling and planning."""
         out = self.dir / "cli.plan.json"
-        command = [sys.executable, "-m", "autotm.torch", "plan", "--model", "gpt:tiny",
-                   "--batch", "3", "--optimizer", "sgd", "--server", self.server.address,
-                   "--host-class", HOST_CLASS, "--budget", "40%", "--time-limit", "20s",
-                   "--profile-missing", "--slow", f"file:{self.dir / 'slow'}",
-                   "--max-configs", "32", "--min-reps", "3", "--max-reps", "5",
-                   "--max-time-ms", "100", "--quiet", "--out", str(out)]
+        command = [
+            sys.executable,
+            "-m",
+            "autotm.torch",
+            "plan",
+            "--model",
+            "gpt:tiny",
+            "--batch",
+            "3",
+            "--optimizer",
+            "sgd",
+            "--server",
+            self.server.address,
+            "--host-class",
+            HOST_CLASS,
+            "--budget",
+            "40%",
+            "--time-limit",
+            "20s",
+            "--profile-missing",
+            "--slow",
+            f"file:{self.dir / 'slow'}",
+            "--max-configs",
+            "32",
+            "--min-reps",
+            "3",
+            "--max-reps",
+            "5",
+            "--max-time-ms",
+            "100",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
         run = subprocess.run(command, capture_output=True, text=True, timeout=600)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertIn("predicted iteration", run.stdout)
@@ -132,9 +198,12 @@ class TorchEndToEndTest(unittest.TestCase):
 
         # Without a server to ask, or without a slow tier to measure on, the
         # command says what is wrong.
-        bad = subprocess.run(command[:command.index("--profile-missing")] +
-                             ["--host-class", "nobody-has-this"],
-                             capture_output=True, text=True, timeout=600)
+        bad = subprocess.run(
+            command[: command.index("--profile-missing")] + ["--host-class", "nobody-has-this"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         self.assertEqual(bad.returncode, 1)
         self.assertIn("lacks", bad.stderr)
 

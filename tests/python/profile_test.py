@@ -37,11 +37,11 @@ from autotm.v1 import graph_pb2, profile_pb2
 from server_process import start_server
 
 SOURCE_DIR = os.environ.get(
-    "AUTOTM_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+    "AUTOTM_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+)
 
 # Few, short repetitions: the tests check mechanics, not speed.
-QUICK = dict(warmup=1, min_reps=2, max_reps=3, max_spread=1.0, max_time_ms=20.0,
-             copy_bytes=1 << 20)
+QUICK = dict(warmup=1, min_reps=2, max_reps=3, max_spread=1.0, max_time_ms=20.0, copy_bytes=1 << 20)
 
 aten = torch.ops.aten
 
@@ -95,7 +95,6 @@ def configs_of(kernel: profile_pb2.KernelProfile) -> set[str]:
 
 
 class TiersTest(unittest.TestCase):
-
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
@@ -163,16 +162,21 @@ class TiersTest(unittest.TestCase):
         self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
 
     def test_copy_bandwidth(self):
-        bw = _tiers.measure_copy_bandwidth(_tiers.Tier("numa:0"),
-                                           _tiers.Tier(f"file:{self.tmp.name}"), 1 << 20, 2,
-                                           warmup=1, min_reps=2, max_reps=3)
+        bw = _tiers.measure_copy_bandwidth(
+            _tiers.Tier("numa:0"),
+            _tiers.Tier(f"file:{self.tmp.name}"),
+            1 << 20,
+            2,
+            warmup=1,
+            min_reps=2,
+            max_reps=3,
+        )
         self.assertGreater(bw["sync_gb_per_s"], 0)
         self.assertGreater(bw["async_gb_per_s"], 0)
         self.assertGreaterEqual(bw["sync"]["repetitions"], 2)
 
 
 class KeysAndConfigsTest(unittest.TestCase):
-
     def test_signature_key_matches_solver_signature_key(self):
         # Keys printed by `autotm solve` for tests/testdata/example_cnn.*
         # ("profile ... lacks kernel signature(s)") and solver tests.
@@ -184,17 +188,18 @@ class KeysAndConfigsTest(unittest.TestCase):
             "{kernel=2,stride=2}",
         }
         example = _json.load_profile(
-            os.path.join(SOURCE_DIR, "tests", "testdata", "example_cnn.profile.json"))
+            os.path.join(SOURCE_DIR, "tests", "testdata", "example_cnn.profile.json")
+        )
         keys = {profiler.signature_key(k.signature) for k in example.kernels}
         self.assertLessEqual(expected, keys)
         sig = graph_pb2.KernelSignature(op="test_op", attributes={"kernel": "k1"})
         sig.inputs.add(dims=[50], dtype=graph_pb2.DATA_TYPE_F32)
         sig.inputs.add(dims=[1], dtype=graph_pb2.DATA_TYPE_F32)
         sig.outputs.add(dims=[75], dtype=graph_pb2.DATA_TYPE_F32)
-        self.assertEqual(profiler.signature_key(sig),
-                         "test_op(f32[50],f32[1])->(f32[75]){kernel=k1}")
-        self.assertEqual(profiler.signature_key(graph_pb2.KernelSignature(op="noop")),
-                         "noop()->()")
+        self.assertEqual(
+            profiler.signature_key(sig), "test_op(f32[50],f32[1])->(f32[75]){kernel=k1}"
+        )
+        self.assertEqual(profiler.signature_key(graph_pb2.KernelSignature(op="noop")), "noop()->()")
 
     def test_format_config(self):
         self.assertEqual(profiler.format_config(0b0110, 2, 2), "FS|SF")
@@ -211,8 +216,7 @@ class KeysAndConfigsTest(unittest.TestCase):
         graph.kernels.add(id="k2", inputs=["y", "y"], outputs=["w"], signature=sig)
         items = profiler.work_list_of(graph)
         self.assertEqual(len(items), 1)
-        self.assertEqual([list(u.first_position) for u in items[0].usages],
-                         [[0, 0, 2], [0, 1, 2]])
+        self.assertEqual([list(u.first_position) for u in items[0].usages], [[0, 0, 2], [0, 1, 2]])
         self.assertEqual(list(items[0].usages[1].fixed_tier), [graph_pb2.TIER_FAST, 0, 0])
         # k0's usage: both inputs on one tier; k1's: input 0 fast.
         self.assertEqual(profiler.usable_configs(items[0]), [0, 2, 3, 4, 6, 7])
@@ -230,7 +234,6 @@ class KeysAndConfigsTest(unittest.TestCase):
 
 
 class ProfileTest(unittest.TestCase):
-
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
@@ -244,18 +247,23 @@ class ProfileTest(unittest.TestCase):
         return profiler.profile_work_list(items, self.fast, self.slow, **options)
 
     def test_full_tables(self):
-        sigs = [conv_signature(), mm_transposed_signature(), add_inplace_signature(),
-                describe(aten.cat.default, [torch.rand(2, 3), torch.rand(4, 3)], 0)]
+        sigs = [
+            conv_signature(),
+            mm_transposed_signature(),
+            add_inplace_signature(),
+            describe(aten.cat.default, [torch.rand(2, 3), torch.rand(4, 3)], 0),
+        ]
         self.assertIn("in1.layout", sigs[1].attributes)  # the transposed operand
         progress = []
-        profile, unsupported = self.profile([item_of(s) for s in sigs],
-                                            host_class="test", on_progress=progress.append)
+        profile, unsupported = self.profile(
+            [item_of(s) for s in sigs], host_class="test", on_progress=progress.append
+        )
         self.assertEqual(unsupported, [])
         self.assertEqual(profile.host_class.name, "test")
         self.assertEqual(len(profile.kernels), 4)
         for sig, kernel in zip(sigs, profile.kernels):
             n = len(sig.inputs) + len(sig.outputs)
-            self.assertEqual(len(kernel.configs), 2 ** n, sig.op)
+            self.assertEqual(len(kernel.configs), 2**n, sig.op)
             self.assertEqual(kernel.signature, sig)
             for c in kernel.configs:
                 self.assertGreater(c.time_us, 0)
@@ -286,7 +294,8 @@ class ProfileTest(unittest.TestCase):
         # which must be on the fast tier; output slow: out= on the slow tier.
         # Both configurations are measured.
         profile, unsupported = profiler.profile_work_list(
-            [item_of(conv_signature())], self.fast, self.slow, **QUICK)
+            [item_of(conv_signature())], self.fast, self.slow, **QUICK
+        )
         self.assertEqual(unsupported, [])
         self.assertLessEqual({"FFF|F", "FFF|S"}, configs_of(profile.kernels[0]))
 
@@ -310,8 +319,9 @@ class ProfileTest(unittest.TestCase):
         self.assertGreater(kernel.separable.all_fast_time_us, 0)
         self.assertEqual(len(kernel.separable.input_slow_penalty_us), 3)
         self.assertEqual(len(kernel.separable.output_slow_penalty_us), 1)
-        for penalty in list(kernel.separable.input_slow_penalty_us) + \
-                list(kernel.separable.output_slow_penalty_us):
+        for penalty in list(kernel.separable.input_slow_penalty_us) + list(
+            kernel.separable.output_slow_penalty_us
+        ):
             self.assertGreaterEqual(penalty, 0)
 
     def test_batch_norm_hidden_writes_stay_with_their_input(self):
@@ -368,13 +378,16 @@ class ProfileTest(unittest.TestCase):
         wrong_output = mm_transposed_signature()
         # mm gives 8x8: out= would be resized (PyTorch warns on stderr).
         wrong_output.outputs[0].dims[0] = 4
-        profile, unsupported = self.profile([item_of(bogus), item_of(bad),
-                                             item_of(add_inplace_signature()),
-                                             item_of(wrong_output)])
+        profile, unsupported = self.profile(
+            [item_of(bogus), item_of(bad), item_of(add_inplace_signature()), item_of(wrong_output)]
+        )
         self.assertEqual(len(profile.kernels), 1)
         self.assertEqual(len(unsupported), 3)
-        self.assertRegex(unsupported[0], r"^aten::mm\.default\(f32\[8,16\].*->\(f32\[4,8\]\)"
-                         r".*: aten::mm\.out with out=: .*resize")
+        self.assertRegex(
+            unsupported[0],
+            r"^aten::mm\.default\(f32\[8,16\].*->\(f32\[4,8\]\)"
+            r".*: aten::mm\.out with out=: .*resize",
+        )
         self.assertRegex(unsupported[1], r"^aten::mm\.default\(f32\[8,5\].*: .*RuntimeError")
         self.assertRegex(unsupported[2], r"^aten::no_such_op\.default.*no such aten op")
 
@@ -392,11 +405,13 @@ class ProfileTest(unittest.TestCase):
                 raise _tiers.TierError("page 3 of a buffer meant for NUMA node 0 is on node 1")
 
         sig = add_inplace_signature()
-        runner = profiler._KernelRunner(sig, profiler._plan_call(sig), MovedTier(), self.slow,
-                                        "KEY")
+        runner = profiler._KernelRunner(
+            sig, profiler._plan_call(sig), MovedTier(), self.slow, "KEY"
+        )
         timing = dict(warmup=1, min_reps=1, max_reps=1, max_spread=1.0, max_time_ms=1.0)
-        with self.assertRaisesRegex(AutotmError, r"KEY config FS\|S: input 0 is not on "
-                                    "numa:0: page 3 .* on node 1") as e:
+        with self.assertRaisesRegex(
+            AutotmError, r"KEY config FS\|S: input 0 is not on " "numa:0: page 3 .* on node 1"
+        ) as e:
             runner.measure(0b110, timing)
         self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
 
@@ -426,24 +441,25 @@ class ProfileTest(unittest.TestCase):
 def conv_selu_graph() -> graph_pb2.Graph:
     """x -> convolution -> y -> selu -> z, the batch pinned fast."""
     x, w, b = torch.rand(2, 3, 6, 6), torch.rand(4, 3, 3, 3), torch.rand(4)
-    conv = describe(aten.convolution.default, x, w, b, [1, 1], [1, 1], [1, 1], False,
-                    [0, 0], 1)
+    conv = describe(aten.convolution.default, x, w, b, [1, 1], [1, 1], [1, 1], False, [0, 0], 1)
     selu = selu_signature((2, 4, 6, 6))
     graph = graph_pb2.Graph(name="conv-selu")
-    graph.tensors.add(id="x", size_bytes=x.numel() * 4, role=graph_pb2.TENSOR_ROLE_INPUT,
-                      fixed_tier=graph_pb2.TIER_FAST)
+    graph.tensors.add(
+        id="x",
+        size_bytes=x.numel() * 4,
+        role=graph_pb2.TENSOR_ROLE_INPUT,
+        fixed_tier=graph_pb2.TIER_FAST,
+    )
     graph.tensors.add(id="w", size_bytes=w.numel() * 4, role=graph_pb2.TENSOR_ROLE_WEIGHT)
     graph.tensors.add(id="b", size_bytes=b.numel() * 4, role=graph_pb2.TENSOR_ROLE_WEIGHT)
     graph.tensors.add(id="y", size_bytes=2 * 4 * 36 * 4, role=graph_pb2.TENSOR_ROLE_ACTIVATION)
     graph.tensors.add(id="z", size_bytes=2 * 4 * 36 * 4, role=graph_pb2.TENSOR_ROLE_ACTIVATION)
-    graph.kernels.add(id="conv", op=conv.op, inputs=["x", "w", "b"], outputs=["y"],
-                      signature=conv)
+    graph.kernels.add(id="conv", op=conv.op, inputs=["x", "w", "b"], outputs=["y"], signature=conv)
     graph.kernels.add(id="selu", op=selu.op, inputs=["y"], outputs=["z"], signature=selu)
     return graph
 
 
 class CommandTest(unittest.TestCase):
-
     def test_profile_command_writes_the_profile_and_lists_what_it_lacks(self):
         parser = argparse.ArgumentParser(prog="autotm.torch")
         sub = parser.add_subparsers()
@@ -454,10 +470,30 @@ class CommandTest(unittest.TestCase):
             graph_path = os.path.join(tmp, "g.graph.json")
             _json.save_message(conv_selu_graph(), graph_path)
             out = os.path.join(tmp, "g.profile.json")
-            args = parser.parse_args([
-                "profile", "--graph", graph_path, "--slow", f"file:{tmp}", "--out", out,
-                "--max-configs", "1", "--warmup", "1", "--min-reps", "2", "--max-reps", "3",
-                "--max-time-ms", "20", "--copy-mib", "1", "--quiet"])
+            args = parser.parse_args(
+                [
+                    "profile",
+                    "--graph",
+                    graph_path,
+                    "--slow",
+                    f"file:{tmp}",
+                    "--out",
+                    out,
+                    "--max-configs",
+                    "1",
+                    "--warmup",
+                    "1",
+                    "--min-reps",
+                    "2",
+                    "--max-reps",
+                    "3",
+                    "--max-time-ms",
+                    "20",
+                    "--copy-mib",
+                    "1",
+                    "--quiet",
+                ]
+            )
             stderr = io.StringIO()
             with contextlib.redirect_stderr(stderr):
                 status = args.func(args)
@@ -465,13 +501,13 @@ class CommandTest(unittest.TestCase):
             self.assertIn("NOT MEASURED", stderr.getvalue())
             self.assertIn("aten::selu.default(f32[2,4,6,6])", stderr.getvalue())
             written = _json.load_profile(out)
-            self.assertEqual([k.signature.op for k in written.kernels],
-                             ["aten::convolution.default"])
+            self.assertEqual(
+                [k.signature.op for k in written.kernels], ["aten::convolution.default"]
+            )
             self.assertTrue(written.kernels[0].HasField("separable"))
 
 
 class ServerTest(unittest.TestCase):
-
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
@@ -489,41 +525,70 @@ class ServerTest(unittest.TestCase):
         log = io.StringIO()
         with Client(self.address) as client:
             work = client.get_work_list("torch-test", graph)
-            self.assertEqual([i.signature.op for i in work.items],
-                             ["aten::convolution.default", "aten::selu.default"])
-            run = profiler.run_profiler(client, "torch-test", graph, "numa:0",
-                                        f"file:{self.slow_dir}", quiet=True, log=log,
-                                        upload_batch=1, **QUICK)
+            self.assertEqual(
+                [i.signature.op for i in work.items],
+                ["aten::convolution.default", "aten::selu.default"],
+            )
+            run = profiler.run_profiler(
+                client,
+                "torch-test",
+                graph,
+                "numa:0",
+                f"file:{self.slow_dir}",
+                quiet=True,
+                log=log,
+                upload_batch=1,
+                **QUICK,
+            )
             self.assertEqual(run.unsupported, [], log.getvalue())
             self.assertEqual((run.work_items, run.measured_kernels), (2, 2))
             # conv: the batch is pinned fast, so 8 of 16; selu: output fast.
             self.assertEqual(run.accepted, 8 + 2)
             self.assertEqual(list(client.get_work_list("torch-test", graph).items), [])
             stored = client.export_profile("torch-test")
-            self.assertEqual(stored.host_class.fingerprint,
-                             run.profile.host_class.fingerprint)
-            self.assertEqual(sorted(profiler.signature_key(k.signature) for k in stored.kernels),
-                             sorted(profiler.signature_key(s.signature) for s in work.items))
+            self.assertEqual(stored.host_class.fingerprint, run.profile.host_class.fingerprint)
+            self.assertEqual(
+                sorted(profiler.signature_key(k.signature) for k in stored.kernels),
+                sorted(profiler.signature_key(s.signature) for s in work.items),
+            )
 
             # Second run: nothing is missing, nothing is measured.
-            again = profiler.run_profiler(self.address, "torch-test", graph, "numa:0",
-                                          f"file:{self.slow_dir}", quiet=True, log=log,
-                                          **QUICK)
+            again = profiler.run_profiler(
+                self.address,
+                "torch-test",
+                graph,
+                "numa:0",
+                f"file:{self.slow_dir}",
+                quiet=True,
+                log=log,
+                **QUICK,
+            )
             self.assertIsNone(again.profile)
             self.assertEqual(again.work_items, 0)
             self.assertIn("nothing to profile", log.getvalue())
 
             # A host class measured elsewhere is refused before measuring.
-            other = profile_pb2.Profile(host_class=profile_pb2.HostClass(
-                name="elsewhere", fingerprint="cpu=another machine"))
+            other = profile_pb2.Profile(
+                host_class=profile_pb2.HostClass(
+                    name="elsewhere", fingerprint="cpu=another machine"
+                )
+            )
             other.bandwidths.slow_to_fast_sync_gb_per_s = 1
             other.bandwidths.fast_to_slow_sync_gb_per_s = 1
             other.bandwidths.slow_to_fast_async_gb_per_s = 1
             other.bandwidths.fast_to_slow_async_gb_per_s = 1
             client.upload_profile(other)
             with self.assertRaisesRegex(AutotmError, "never mix") as e:
-                profiler.run_profiler(client, "elsewhere", graph, "numa:0",
-                                      f"file:{self.slow_dir}", quiet=True, log=log, **QUICK)
+                profiler.run_profiler(
+                    client,
+                    "elsewhere",
+                    graph,
+                    "numa:0",
+                    f"file:{self.slow_dir}",
+                    quiet=True,
+                    log=log,
+                    **QUICK,
+                )
             self.assertEqual(e.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
 
 

@@ -52,147 +52,144 @@ _temp_counter = itertools.count()
 
 
 def _os_error(error: OSError, path: PathLike, action: str) -> AutotmError:
-  code = _ERRNO_CODES.get(error.errno, grpc.StatusCode.UNKNOWN)
-  reason = error.strerror or str(error)
-  return AutotmError(code, f'{os.fspath(path)}: {action}: {reason}')
+    code = _ERRNO_CODES.get(error.errno, grpc.StatusCode.UNKNOWN)
+    reason = error.strerror or str(error)
+    return AutotmError(code, f'{os.fspath(path)}: {action}: {reason}')
 
 
-def parse_json(text: Union[str, bytes], message_type: Type[M],
-               source: str = '<text>') -> M:
-  """Parses protobuf JSON text into a new `message_type` message.
+def parse_json(text: Union[str, bytes], message_type: Type[M], source: str = '<text>') -> M:
+    """Parses protobuf JSON text into a new `message_type` message.
 
-  Args:
-    text: the JSON text.
-    message_type: e.g. autotm.v1.graph_pb2.Graph.
-    source: names the text in error messages, usually a file path.
+    Args:
+      text: the JSON text.
+      message_type: e.g. autotm.v1.graph_pb2.Graph.
+      source: names the text in error messages, usually a file path.
 
-  Returns:
-    The message.
+    Returns:
+      The message.
 
-  Raises:
-    AutotmError: INVALID_ARGUMENT, starting with `source`, for empty text,
-      text that is not JSON ("source:LINE:COLUMN: invalid JSON: ...") or
-      does not match the message type (unknown field, wrong value type).
-  """
-  if isinstance(text, bytes):
+    Raises:
+      AutotmError: INVALID_ARGUMENT, starting with `source`, for empty text,
+        text that is not JSON ("source:LINE:COLUMN: invalid JSON: ...") or
+        does not match the message type (unknown field, wrong value type).
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode('utf-8')
+        except UnicodeDecodeError as e:
+            raise invalid_argument(f'{source}: not UTF-8 text: {e}') from None
+    type_name = message_type.DESCRIPTOR.full_name
+    if not text.strip():
+        raise invalid_argument(f'{source}: empty; expected a JSON object ({type_name})')
+    message = message_type()
     try:
-      text = text.decode('utf-8')
-    except UnicodeDecodeError as e:
-      raise invalid_argument(f'{source}: not UTF-8 text: {e}') from None
-  type_name = message_type.DESCRIPTOR.full_name
-  if not text.strip():
-    raise invalid_argument(
-        f'{source}: empty; expected a JSON object ({type_name})')
-  message = message_type()
-  try:
-    json_format.Parse(text, message, ignore_unknown_fields=False)
-  except json_format.ParseError as e:
-    # protobuf wraps the json module's syntax error without its position;
-    # the json module itself says where.
+        json_format.Parse(text, message, ignore_unknown_fields=False)
+    except json_format.ParseError as e:
+        # protobuf wraps the json module's syntax error without its position;
+        # the json module itself says where.
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as syntax:
+            raise invalid_argument(
+                f'{source}:{syntax.lineno}:{syntax.colno}: ' f'invalid JSON: {syntax.msg}'
+            ) from None
+        raise invalid_argument(f'{source}: not a valid {type_name}: {e}') from None
+    return message
+
+
+def parse_dict(value: Mapping[str, Any], message_type: Type[M], source: str = '<dict>') -> M:
+    """Parses a dict in the protobuf JSON mapping (as json.load gives it).
+
+    Raises:
+      AutotmError: INVALID_ARGUMENT for an unknown field or a wrong value.
+    """
+    message = message_type()
     try:
-      json.loads(text)
-    except json.JSONDecodeError as syntax:
-      raise invalid_argument(f'{source}:{syntax.lineno}:{syntax.colno}: '
-                             f'invalid JSON: {syntax.msg}') from None
-    raise invalid_argument(
-        f'{source}: not a valid {type_name}: {e}') from None
-  return message
-
-
-def parse_dict(value: Mapping[str, Any], message_type: Type[M],
-               source: str = '<dict>') -> M:
-  """Parses a dict in the protobuf JSON mapping (as json.load gives it).
-
-  Raises:
-    AutotmError: INVALID_ARGUMENT for an unknown field or a wrong value.
-  """
-  message = message_type()
-  try:
-    json_format.ParseDict(value, message, ignore_unknown_fields=False)
-  except json_format.ParseError as e:
-    raise invalid_argument(
-        f'{source}: not a valid {message_type.DESCRIPTOR.full_name}: {e}'
-    ) from None
-  return message
+        json_format.ParseDict(value, message, ignore_unknown_fields=False)
+    except json_format.ParseError as e:
+        raise invalid_argument(
+            f'{source}: not a valid {message_type.DESCRIPTOR.full_name}: {e}'
+        ) from None
+    return message
 
 
 def to_json(message: message_lib.Message) -> str:
-  """The message as indented JSON text ending in a newline (the CLI's form)."""
-  return json_format.MessageToJson(message, indent=2, ensure_ascii=False) + '\n'
+    """The message as indented JSON text ending in a newline (the CLI's form)."""
+    return json_format.MessageToJson(message, indent=2, ensure_ascii=False) + '\n'
 
 
 def load_message(path: PathLike, message_type: Type[M]) -> M:
-  """Reads a protobuf JSON file written by the CLI, the server or save_*()."""
-  try:
-    with open(path, 'rb') as f:
-      data = f.read()
-  except OSError as e:
-    raise _os_error(e, path, 'cannot read') from None
-  return parse_json(data, message_type, source=os.fspath(path))
+    """Reads a protobuf JSON file written by the CLI, the server or save_*()."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        raise _os_error(e, path, 'cannot read') from None
+    return parse_json(data, message_type, source=os.fspath(path))
 
 
 def save_message(message: message_lib.Message, path: PathLike) -> None:
-  """Writes to_json(message) to `path` atomically.
+    """Writes to_json(message) to `path` atomically.
 
-  The text goes to a temporary file beside `path`, is flushed to disk and
-  renamed over `path`, so readers see the old file or the complete new one,
-  never a torn write (as the CLI's WriteProtoJsonFile). Permissions follow
-  the umask.
+    The text goes to a temporary file beside `path`, is flushed to disk and
+    renamed over `path`, so readers see the old file or the complete new one,
+    never a torn write (as the CLI's WriteProtoJsonFile). Permissions follow
+    the umask.
 
-  Raises:
-    AutotmError: NOT_FOUND for a missing directory, PERMISSION_DENIED, ...
-      with the path in the message.
-  """
-  data = to_json(message).encode('utf-8')
-  target = os.fspath(path)
-  fd = -1
-  temp = ''
-  for _ in range(100):
-    temp = f'{target}.tmp.{os.getpid()}.{next(_temp_counter)}'
+    Raises:
+      AutotmError: NOT_FOUND for a missing directory, PERMISSION_DENIED, ...
+        with the path in the message.
+    """
+    data = to_json(message).encode('utf-8')
+    target = os.fspath(path)
+    fd = -1
+    temp = ''
+    for _ in range(100):
+        temp = f'{target}.tmp.{os.getpid()}.{next(_temp_counter)}'
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise _os_error(e, target, 'cannot create a file beside it') from None
+    if fd < 0:
+        raise AutotmError(
+            grpc.StatusCode.ALREADY_EXISTS, f'{target}: cannot create a temporary file'
+        )
     try:
-      fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                   0o666)
-      break
-    except FileExistsError:
-      continue
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
     except OSError as e:
-      raise _os_error(e, target, 'cannot create a file beside it') from None
-  if fd < 0:
-    raise AutotmError(grpc.StatusCode.ALREADY_EXISTS,
-                      f'{target}: cannot create a temporary file')
-  try:
-    try:
-      view = memoryview(data)
-      while view:
-        written = os.write(fd, view)
-        view = view[written:]
-      os.fsync(fd)
-    finally:
-      os.close(fd)
-    os.replace(temp, target)
-  except OSError as e:
-    try:
-      os.unlink(temp)
-    except OSError:
-      pass
-    raise _os_error(e, target, 'cannot write') from None
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise _os_error(e, target, 'cannot write') from None
 
 
 def load_graph(path: PathLike) -> graph_pb2.Graph:
-  """Reads an autotm.v1.Graph JSON file (e.g. from `autotm zoo export`)."""
-  return load_message(path, graph_pb2.Graph)
+    """Reads an autotm.v1.Graph JSON file (e.g. from `autotm zoo export`)."""
+    return load_message(path, graph_pb2.Graph)
 
 
 def load_profile(path: PathLike) -> profile_pb2.Profile:
-  """Reads an autotm.v1.Profile JSON file (e.g. `autotm profiles export`)."""
-  return load_message(path, profile_pb2.Profile)
+    """Reads an autotm.v1.Profile JSON file (e.g. `autotm profiles export`)."""
+    return load_message(path, profile_pb2.Profile)
 
 
 def load_plan(path: PathLike) -> plan_pb2.Plan:
-  """Reads an autotm.v1.Plan JSON file (e.g. `autotm plan --out`)."""
-  return load_message(path, plan_pb2.Plan)
+    """Reads an autotm.v1.Plan JSON file (e.g. `autotm plan --out`)."""
+    return load_message(path, plan_pb2.Plan)
 
 
 def save_plan(plan: plan_pb2.Plan, path: PathLike) -> None:
-  """Writes a plan as `autotm plan --out` does; `autotm verify` reads it."""
-  save_message(plan, path)
+    """Writes a plan as `autotm plan --out` does; `autotm verify` reads it."""
+    save_message(plan, path)

@@ -36,8 +36,18 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import (Any, Callable, Iterable, Iterator, Mapping, Optional,
-                    Sequence, Tuple, TypeVar, Union)
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import grpc
 
@@ -54,18 +64,19 @@ from autotm.v1 import profile_pb2
 from autotm.v1 import profile_service_pb2
 from autotm.v1 import profile_service_pb2_grpc
 
-GraphLike = Union[graph_pb2.Graph, placement_service_pb2.GraphRef, str,
-                  'os.PathLike[str]', Mapping[str, Any]]
-ProfileLike = Union[profile_pb2.Profile, str, 'os.PathLike[str]',
-                    Mapping[str, Any]]
+GraphLike = Union[
+    graph_pb2.Graph, placement_service_pb2.GraphRef, str, 'os.PathLike[str]', Mapping[str, Any]
+]
+ProfileLike = Union[profile_pb2.Profile, str, 'os.PathLike[str]', Mapping[str, Any]]
 Budget = Union[int, str]
 Seconds = Union[float, str]
 ParametersLike = Union[job_pb2.SolveParameters, Mapping[str, Any]]
 
 _T = TypeVar('_T')
 _DIGEST_PREFIX = 'sha256:'
-_FINAL_STATES = frozenset((job_pb2.SolveJob.SUCCEEDED, job_pb2.SolveJob.FAILED,
-                           job_pb2.SolveJob.CANCELLED))
+_FINAL_STATES = frozenset(
+    (job_pb2.SolveJob.SUCCEEDED, job_pb2.SolveJob.FAILED, job_pb2.SolveJob.CANCELLED)
+)
 
 # grpc.health.v1.Health/Check, without the grpcio-health-checking package
 # (not in Debian 12): HealthCheckRequest {string service = 1;} and
@@ -75,57 +86,57 @@ _SERVING = 1
 
 
 def _encode_varint(value: int) -> bytes:
-  out = bytearray()
-  while True:
-    byte = value & 0x7F
-    value >>= 7
-    if value:
-      out.append(byte | 0x80)
-    else:
-      out.append(byte)
-      return bytes(out)
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
 def _decode_varint(data: bytes, pos: int) -> Tuple[int, int]:
-  value = shift = 0
-  while True:
-    if pos >= len(data):
-      raise ValueError('truncated varint')
-    byte = data[pos]
-    pos += 1
-    value |= (byte & 0x7F) << shift
-    shift += 7
-    if not byte & 0x80:
-      return value, pos
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError('truncated varint')
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
 
 
 def _encode_health_request(service: str) -> bytes:
-  if not service:
-    return b''
-  name = service.encode('utf-8')
-  return b'\x0a' + _encode_varint(len(name)) + name
+    if not service:
+        return b''
+    name = service.encode('utf-8')
+    return b'\x0a' + _encode_varint(len(name)) + name
 
 
 def _decode_health_status(data: bytes) -> int:
-  status = 0
-  pos = 0
-  while pos < len(data):
-    key, pos = _decode_varint(data, pos)
-    field, wire_type = key >> 3, key & 7
-    if wire_type == 0:
-      value, pos = _decode_varint(data, pos)
-      if field == 1:
-        status = value
-    elif wire_type == 2:
-      length, pos = _decode_varint(data, pos)
-      pos += length
-    elif wire_type == 1:
-      pos += 8
-    elif wire_type == 5:
-      pos += 4
-    else:
-      raise ValueError(f'unexpected wire type {wire_type}')
-  return status
+    status = 0
+    pos = 0
+    while pos < len(data):
+        key, pos = _decode_varint(data, pos)
+        field, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _decode_varint(data, pos)
+            if field == 1:
+                status = value
+        elif wire_type == 2:
+            length, pos = _decode_varint(data, pos)
+            pos += length
+        elif wire_type == 1:
+            pos += 8
+        elif wire_type == 5:
+            pos += 4
+        else:
+            raise ValueError(f'unexpected wire type {wire_type}')
+    return status
 
 
 def solve_parameters(
@@ -135,649 +146,664 @@ def solve_parameters(
     relative_gap: Optional[float] = None,
     alignment_bytes: Optional[int] = None,
     async_window: Optional[int] = None,
-    base: Optional[ParametersLike] = None) -> job_pb2.SolveParameters:
-  """An autotm.v1.SolveParameters (part of the plan-cache key).
+    base: Optional[ParametersLike] = None,
+) -> job_pb2.SolveParameters:
+    """An autotm.v1.SolveParameters (part of the plan-cache key).
 
-  Fields left None keep `base`'s value (a SolveParameters or its dict), and
-  zero fields mean the server's defaults: synchronous ILP, 60 s per budget,
-  gap 0.01, 4096-byte alignment, async window 15.
+    Fields left None keep `base`'s value (a SolveParameters or its dict), and
+    zero fields mean the server's defaults: synchronous ILP, 60 s per budget,
+    gap 0.01, 4096-byte alignment, async window 15.
 
-  Args:
-    method: see parse_method(): "static", "sync", "async", "all-fast",
-      "all-slow", "first-touch", a Method name or value.
-    time_limit: wall-clock limit per budget: seconds or "500ms", "2min".
-    relative_gap: stop when proven within this gap of optimal, in [0, 1).
-    alignment_bytes: fast-pool alignment.
-    async_window: asynchronous window, kernels.
-    base: parameters to start from.
+    Args:
+      method: see parse_method(): "static", "sync", "async", "all-fast",
+        "all-slow", "first-touch", a Method name or value.
+      time_limit: wall-clock limit per budget: seconds or "500ms", "2min".
+      relative_gap: stop when proven within this gap of optimal, in [0, 1).
+      alignment_bytes: fast-pool alignment.
+      async_window: asynchronous window, kernels.
+      base: parameters to start from.
 
-  Raises:
-    AutotmError: INVALID_ARGUMENT for an unknown method or bad duration.
-  """
-  if base is None:
-    parameters = job_pb2.SolveParameters()
-  elif isinstance(base, job_pb2.SolveParameters):
-    parameters = job_pb2.SolveParameters()
-    parameters.CopyFrom(base)
-  else:
-    parameters = _json.parse_dict(base, job_pb2.SolveParameters, 'parameters')
-  if method is not None:
-    parameters.method = _units.parse_method(method)
-  seconds = _units.optional_seconds(time_limit)
-  if seconds is not None:
-    parameters.time_limit_seconds = seconds
-  if relative_gap is not None:
-    parameters.relative_gap = relative_gap
-  if alignment_bytes is not None:
-    parameters.alignment_bytes = alignment_bytes
-  if async_window is not None:
-    parameters.async_window = async_window
-  return parameters
+    Raises:
+      AutotmError: INVALID_ARGUMENT for an unknown method or bad duration.
+    """
+    if base is None:
+        parameters = job_pb2.SolveParameters()
+    elif isinstance(base, job_pb2.SolveParameters):
+        parameters = job_pb2.SolveParameters()
+        parameters.CopyFrom(base)
+    else:
+        parameters = _json.parse_dict(base, job_pb2.SolveParameters, 'parameters')
+    if method is not None:
+        parameters.method = _units.parse_method(method)
+    seconds = _units.optional_seconds(time_limit)
+    if seconds is not None:
+        parameters.time_limit_seconds = seconds
+    if relative_gap is not None:
+        parameters.relative_gap = relative_gap
+    if alignment_bytes is not None:
+        parameters.alignment_bytes = alignment_bytes
+    if async_window is not None:
+        parameters.async_window = async_window
+    return parameters
 
 
 def _as_graph(graph: GraphLike) -> graph_pb2.Graph:
-  """The Graph message itself (not a digest)."""
-  if isinstance(graph, graph_pb2.Graph):
-    return graph
-  if isinstance(graph, placement_service_pb2.GraphRef):
-    if graph.HasField('inline_graph'):
-      return graph.inline_graph
+    """The Graph message itself (not a digest)."""
+    if isinstance(graph, graph_pb2.Graph):
+        return graph
+    if isinstance(graph, placement_service_pb2.GraphRef):
+        if graph.HasField('inline_graph'):
+            return graph.inline_graph
+        raise invalid_argument('this needs the graph itself, not the digest of a stored graph')
+    if isinstance(graph, Mapping):
+        return _json.parse_dict(graph, graph_pb2.Graph, 'graph')
+    if isinstance(graph, str) and graph.startswith(_DIGEST_PREFIX):
+        raise invalid_argument(f'this needs the graph itself, not the digest "{graph}"')
+    if isinstance(graph, (str, os.PathLike)):
+        return _json.load_graph(graph)
     raise invalid_argument(
-        'this needs the graph itself, not the digest of a stored graph')
-  if isinstance(graph, Mapping):
-    return _json.parse_dict(graph, graph_pb2.Graph, 'graph')
-  if isinstance(graph, str) and graph.startswith(_DIGEST_PREFIX):
-    raise invalid_argument(
-        f'this needs the graph itself, not the digest "{graph}"')
-  if isinstance(graph, (str, os.PathLike)):
-    return _json.load_graph(graph)
-  raise invalid_argument(
-      f'expected a graph (autotm.v1.Graph, a JSON file path, a dict or a '
-      f'"sha256:" digest), not {type(graph).__name__}')
+        f'expected a graph (autotm.v1.Graph, a JSON file path, a dict or a '
+        f'"sha256:" digest), not {type(graph).__name__}'
+    )
 
 
 def _graph_ref(
-    graph: GraphLike
+    graph: GraphLike,
 ) -> Tuple[placement_service_pb2.GraphRef, Optional[graph_pb2.Graph]]:
-  """The GraphRef to send, and the Graph itself when it is known here."""
-  if isinstance(graph, placement_service_pb2.GraphRef):
-    inline = graph.inline_graph if graph.HasField('inline_graph') else None
-    return graph, inline
-  if isinstance(graph, str) and graph.startswith(_DIGEST_PREFIX):
-    return placement_service_pb2.GraphRef(digest=graph), None
-  message = _as_graph(graph)
-  return placement_service_pb2.GraphRef(inline_graph=message), message
+    """The GraphRef to send, and the Graph itself when it is known here."""
+    if isinstance(graph, placement_service_pb2.GraphRef):
+        inline = graph.inline_graph if graph.HasField('inline_graph') else None
+        return graph, inline
+    if isinstance(graph, str) and graph.startswith(_DIGEST_PREFIX):
+        return placement_service_pb2.GraphRef(digest=graph), None
+    message = _as_graph(graph)
+    return placement_service_pb2.GraphRef(inline_graph=message), message
 
 
 def _as_profile(profile: ProfileLike) -> profile_pb2.Profile:
-  if isinstance(profile, profile_pb2.Profile):
-    return profile
-  if isinstance(profile, Mapping):
-    return _json.parse_dict(profile, profile_pb2.Profile, 'profile')
-  if isinstance(profile, (str, os.PathLike)):
-    return _json.load_profile(profile)
-  raise invalid_argument(
-      f'expected a profile (autotm.v1.Profile, a JSON file path or a dict), '
-      f'not {type(profile).__name__}')
-
-
-def resolve_budget(budget: Budget,
-                   graph: Optional[graph_pb2.Graph] = None) -> int:
-  """A budget in bytes: an int as is, text through parse_budget().
-
-  A percentage ("25%") is of peak_live_bytes(graph) with the default
-  4096-byte alignment, as `autotm plan --budget` computes it.
-
-  Raises:
-    AutotmError: INVALID_ARGUMENT for a negative count, bad text, or a
-      percentage without the graph (e.g. only its digest).
-  """
-  if isinstance(budget, bool) or not isinstance(budget, (int, str)):
+    if isinstance(profile, profile_pb2.Profile):
+        return profile
+    if isinstance(profile, Mapping):
+        return _json.parse_dict(profile, profile_pb2.Profile, 'profile')
+    if isinstance(profile, (str, os.PathLike)):
+        return _json.load_profile(profile)
     raise invalid_argument(
-        f'a budget is bytes (int) or text such as "24GiB" or "25%", not '
-        f'{type(budget).__name__}')
-  if isinstance(budget, int):
-    if not 0 <= budget < 2**64:
-      raise invalid_argument(f'budget {budget} is not a byte count')
-    return budget
-  if budget.strip().endswith('%'):
-    if graph is None:
-      raise invalid_argument(
-          f'budget "{budget}" is a percentage of the graph\'s peak live '
-          'bytes; give the graph itself, not its digest')
-    return _units.parse_budget(budget, _units.peak_live_bytes(graph))
-  return _units.parse_budget(budget, 0)
+        f'expected a profile (autotm.v1.Profile, a JSON file path or a dict), '
+        f'not {type(profile).__name__}'
+    )
+
+
+def resolve_budget(budget: Budget, graph: Optional[graph_pb2.Graph] = None) -> int:
+    """A budget in bytes: an int as is, text through parse_budget().
+
+    A percentage ("25%") is of peak_live_bytes(graph) with the default
+    4096-byte alignment, as `autotm plan --budget` computes it.
+
+    Raises:
+      AutotmError: INVALID_ARGUMENT for a negative count, bad text, or a
+        percentage without the graph (e.g. only its digest).
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, str)):
+        raise invalid_argument(
+            f'a budget is bytes (int) or text such as "24GiB" or "25%", not '
+            f'{type(budget).__name__}'
+        )
+    if isinstance(budget, int):
+        if not 0 <= budget < 2**64:
+            raise invalid_argument(f'budget {budget} is not a byte count')
+        return budget
+    if budget.strip().endswith('%'):
+        if graph is None:
+            raise invalid_argument(
+                f'budget "{budget}" is a percentage of the graph\'s peak live '
+                'bytes; give the graph itself, not its digest'
+            )
+        return _units.parse_budget(budget, _units.peak_live_bytes(graph))
+    return _units.parse_budget(budget, 0)
 
 
 class Client:
-  """A connection to an autotm-server; see the module docstring.
+    """A connection to an autotm-server; see the module docstring.
 
-  Creating a Client does not wait for the server: the first call connects,
-  retrying UNAVAILABLE as configured. Use it as a context manager, or call
-  close(), to release the channel.
-  """
-
-  def __init__(self,
-               address: str,
-               *,
-               deadline: float = 30.0,
-               max_attempts: int = 4,
-               initial_backoff: float = 0.1,
-               max_backoff: float = 2.0,
-               channel_options: Sequence[Tuple[str, Any]] = ()) -> None:
-    """Creates the channel.
-
-    Args:
-      address: the server, "HOST:PORT" (any gRPC target works, e.g.
-        "dns:///autotm.internal:50051").
-      deadline: seconds each attempt of each call may take (plan() and
-        watch_job() take their own).
-      max_attempts: attempts per call while the server answers UNAVAILABLE
-        (1 = no retry).
-      initial_backoff: seconds before the second attempt, doubled after each
-        failed attempt up to `max_backoff`, each sleep jittered by +-20%.
-        The channel's reconnect backoff follows the same schedule, so each
-        retry really tries to connect again.
-      channel_options: extra gRPC channel arguments; they override the
-        defaults here (no message size limits, the reconnect backoff).
-
-    Raises:
-      AutotmError: INVALID_ARGUMENT for an empty address, a non-positive
-        deadline, max_attempts < 1 or a negative backoff.
+    Creating a Client does not wait for the server: the first call connects,
+    retrying UNAVAILABLE as configured. Use it as a context manager, or call
+    close(), to release the channel.
     """
-    if not address:
-      raise invalid_argument('client: the server address is empty')
-    if not deadline > 0:
-      raise invalid_argument(
-          f'client: the deadline must be positive, not {deadline}')
-    if isinstance(max_attempts, bool) or not (isinstance(max_attempts, int)
-                                              and max_attempts >= 1):
-      raise invalid_argument(
-          f'client: max_attempts must be at least 1, not {max_attempts}')
-    if not (initial_backoff >= 0 and max_backoff >= 0):
-      raise invalid_argument(
-          f'client: backoffs must be >= 0, not {initial_backoff} and '
-          f'{max_backoff}')
-    self._closed = False
-    self._address = address
-    self._deadline = float(deadline)
-    self._max_attempts = max_attempts
-    self._initial_backoff = float(initial_backoff)
-    self._max_backoff = float(max_backoff)
-    options = {
-        # Plans and graphs of large models exceed gRPC's default 4 MiB.
-        'grpc.max_receive_message_length': -1,
-        'grpc.max_send_message_length': -1,
-        'grpc.initial_reconnect_backoff_ms': max(
-            1, int(self._initial_backoff * 1000)),
-        'grpc.max_reconnect_backoff_ms': max(1, int(self._max_backoff * 1000)),
-    }
-    options.update(dict(channel_options))
-    self._channel = grpc.insecure_channel(address,
-                                          options=list(options.items()))
-    self._profiles = profile_service_pb2_grpc.ProfileServiceStub(self._channel)
-    self._placement = placement_service_pb2_grpc.PlacementServiceStub(
-        self._channel)
-    self._health = self._channel.unary_unary(
-        _HEALTH_CHECK,
-        request_serializer=_encode_health_request,
-        response_deserializer=_decode_health_status)
 
-  # --- Lifetime and options.
+    def __init__(
+        self,
+        address: str,
+        *,
+        deadline: float = 30.0,
+        max_attempts: int = 4,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 2.0,
+        channel_options: Sequence[Tuple[str, Any]] = (),
+    ) -> None:
+        """Creates the channel.
 
-  def close(self) -> None:
-    """Closes the channel; calls in flight are cancelled, later calls raise
-    AutotmError (FAILED_PRECONDITION). Idempotent."""
-    self._closed = True
-    self._channel.close()
+        Args:
+          address: the server, "HOST:PORT" (any gRPC target works, e.g.
+            "dns:///autotm.internal:50051").
+          deadline: seconds each attempt of each call may take (plan() and
+            watch_job() take their own).
+          max_attempts: attempts per call while the server answers UNAVAILABLE
+            (1 = no retry).
+          initial_backoff: seconds before the second attempt, doubled after each
+            failed attempt up to `max_backoff`, each sleep jittered by +-20%.
+            The channel's reconnect backoff follows the same schedule, so each
+            retry really tries to connect again.
+          channel_options: extra gRPC channel arguments; they override the
+            defaults here (no message size limits, the reconnect backoff).
 
-  def __enter__(self) -> 'Client':
-    return self
+        Raises:
+          AutotmError: INVALID_ARGUMENT for an empty address, a non-positive
+            deadline, max_attempts < 1 or a negative backoff.
+        """
+        if not address:
+            raise invalid_argument('client: the server address is empty')
+        if not deadline > 0:
+            raise invalid_argument(f'client: the deadline must be positive, not {deadline}')
+        if isinstance(max_attempts, bool) or not (
+            isinstance(max_attempts, int) and max_attempts >= 1
+        ):
+            raise invalid_argument(f'client: max_attempts must be at least 1, not {max_attempts}')
+        if not (initial_backoff >= 0 and max_backoff >= 0):
+            raise invalid_argument(
+                f'client: backoffs must be >= 0, not {initial_backoff} and ' f'{max_backoff}'
+            )
+        self._closed = False
+        self._address = address
+        self._deadline = float(deadline)
+        self._max_attempts = max_attempts
+        self._initial_backoff = float(initial_backoff)
+        self._max_backoff = float(max_backoff)
+        options = {
+            # Plans and graphs of large models exceed gRPC's default 4 MiB.
+            'grpc.max_receive_message_length': -1,
+            'grpc.max_send_message_length': -1,
+            'grpc.initial_reconnect_backoff_ms': max(1, int(self._initial_backoff * 1000)),
+            'grpc.max_reconnect_backoff_ms': max(1, int(self._max_backoff * 1000)),
+        }
+        options.update(dict(channel_options))
+        self._channel = grpc.insecure_channel(address, options=list(options.items()))
+        self._profiles = profile_service_pb2_grpc.ProfileServiceStub(self._channel)
+        self._placement = placement_service_pb2_grpc.PlacementServiceStub(self._channel)
+        self._health = self._channel.unary_unary(
+            _HEALTH_CHECK,
+            request_serializer=_encode_health_request,
+            response_deserializer=_decode_health_status,
+        )
 
-  def __exit__(self, *exc_info: Any) -> None:
-    self.close()
+    # --- Lifetime and options.
 
-  def __repr__(self) -> str:
-    return f'autotm.Client({self._address!r})'
+    def close(self) -> None:
+        """Closes the channel; calls in flight are cancelled, later calls raise
+        AutotmError (FAILED_PRECONDITION). Idempotent."""
+        self._closed = True
+        self._channel.close()
 
-  @property
-  def address(self) -> str:
-    return self._address
+    def __enter__(self) -> 'Client':
+        return self
 
-  @property
-  def deadline(self) -> float:
-    return self._deadline
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
-  @property
-  def max_attempts(self) -> int:
-    return self._max_attempts
+    def __repr__(self) -> str:
+        return f'autotm.Client({self._address!r})'
 
-  @property
-  def initial_backoff(self) -> float:
-    return self._initial_backoff
+    @property
+    def address(self) -> str:
+        return self._address
 
-  @property
-  def max_backoff(self) -> float:
-    return self._max_backoff
+    @property
+    def deadline(self) -> float:
+        return self._deadline
 
-  # --- The retry loop.
+    @property
+    def max_attempts(self) -> int:
+        return self._max_attempts
 
-  def _error(self, error: grpc.RpcError,
-             attempts: Optional[int] = None) -> AutotmError:
-    """AutotmError from a gRPC error; UNAVAILABLE/DEADLINE_EXCEEDED name the
-    server (and how many attempts were made)."""
-    code = error.code() if hasattr(error, 'code') else None
-    if not isinstance(code, grpc.StatusCode):
-      code = grpc.StatusCode.UNKNOWN
-    message = (error.details() if hasattr(error, 'details') else None) or ''
-    if code in (grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.DEADLINE_EXCEEDED):
-      message = f'server {self._address}: {message}'
-      if attempts is not None:
-        message += f' ({attempts} attempt{"" if attempts == 1 else "s"})'
-    return AutotmError(code, message)
+    @property
+    def initial_backoff(self) -> float:
+        return self._initial_backoff
 
-  def _check_open(self) -> None:
-    if self._closed:
-      raise AutotmError(grpc.StatusCode.FAILED_PRECONDITION,
-                        f'client: closed (server {self._address})')
+    @property
+    def max_backoff(self) -> float:
+        return self._max_backoff
 
-  def _call(self,
-            rpc: Callable[..., _T],
-            request: Any,
-            deadline: Optional[float] = None) -> _T:
-    """rpc(request, timeout=...) up to max_attempts times while it fails
-    with UNAVAILABLE; each attempt has the whole deadline."""
-    self._check_open()
-    timeout = self._deadline if deadline is None else deadline
-    backoff = self._initial_backoff
-    attempt = 1
-    while True:
-      try:
-        return rpc(request, timeout=timeout)
-      except grpc.RpcError as e:
-        if (e.code() != grpc.StatusCode.UNAVAILABLE or
-            attempt >= self._max_attempts):
-          raise self._error(e, attempt) from None
-      self._backoff(backoff * random.uniform(0.8, 1.2))
-      backoff = min(backoff * 2, self._max_backoff)
-      attempt += 1
+    # --- The retry loop.
 
-  def _backoff(self, seconds: float) -> None:
-    """Sleeps `seconds` while letting the channel reconnect.
+    def _error(self, error: grpc.RpcError, attempts: Optional[int] = None) -> AutotmError:
+        """AutotmError from a gRPC error; UNAVAILABLE/DEADLINE_EXCEEDED name the
+        server (and how many attempts were made)."""
+        code = error.code() if hasattr(error, 'code') else None
+        if not isinstance(code, grpc.StatusCode):
+            code = grpc.StatusCode.UNKNOWN
+        message = (error.details() if hasattr(error, 'details') else None) or ''
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            message = f'server {self._address}: {message}'
+            if attempts is not None:
+                message += f' ({attempts} attempt{"" if attempts == 1 else "s"})'
+        return AutotmError(code, message)
 
-    grpcio only notices a finished connection attempt when something polls
-    the channel; a call failing fast does not, so without this a retry
-    would see a server that came up late only at gRPC's 5 s backup poll.
-    Waiting for the channel to become ready polls it (and asks it to
-    connect); the backoff is slept in full either way.
-    """
-    end = time.monotonic() + seconds
-    ready = grpc.channel_ready_future(self._channel)
-    try:
-      ready.result(timeout=seconds)
-    except (grpc.FutureTimeoutError, grpc.FutureCancelledError):
-      pass  # not ready in time, or the client was closed meanwhile
-    finally:
-      ready.cancel()
-    left = end - time.monotonic()
-    if left > 0:
-      time.sleep(left)
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AutotmError(
+                grpc.StatusCode.FAILED_PRECONDITION, f'client: closed (server {self._address})'
+            )
 
-  # --- Server.
+    def _call(self, rpc: Callable[..., _T], request: Any, deadline: Optional[float] = None) -> _T:
+        """rpc(request, timeout=...) up to max_attempts times while it fails
+        with UNAVAILABLE; each attempt has the whole deadline."""
+        self._check_open()
+        timeout = self._deadline if deadline is None else deadline
+        backoff = self._initial_backoff
+        attempt = 1
+        while True:
+            try:
+                return rpc(request, timeout=timeout)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self._max_attempts:
+                    raise self._error(e, attempt) from None
+            self._backoff(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, self._max_backoff)
+            attempt += 1
 
-  def health(self) -> bool:
-    """True when the server's health service says SERVING for the whole
-    server, False otherwise (e.g. NOT_SERVING while shutting down).
+    def _backoff(self, seconds: float) -> None:
+        """Sleeps `seconds` while letting the channel reconnect.
 
-    Raises:
-      AutotmError: UNAVAILABLE when the server cannot be reached (after the
-        retries).
-    """
-    return self._call(self._health, '') == _SERVING
+        grpcio only notices a finished connection attempt when something polls
+        the channel; a call failing fast does not, so without this a retry
+        would see a server that came up late only at gRPC's 5 s backup poll.
+        Waiting for the channel to become ready polls it (and asks it to
+        connect); the backoff is slept in full either way.
+        """
+        end = time.monotonic() + seconds
+        ready = grpc.channel_ready_future(self._channel)
+        try:
+            ready.result(timeout=seconds)
+        except (grpc.FutureTimeoutError, grpc.FutureCancelledError):
+            pass  # not ready in time, or the client was closed meanwhile
+        finally:
+            ready.cancel()
+        left = end - time.monotonic()
+        if left > 0:
+            time.sleep(left)
 
-  # --- ProfileService.
+    # --- Server.
 
-  def upload_profile(
-      self,
-      profile: ProfileLike) -> profile_service_pb2.UploadMeasurementsResponse:
-    """Uploads a whole profile (ImportProfile).
+    def health(self) -> bool:
+        """True when the server's health service says SERVING for the whole
+        server, False otherwise (e.g. NOT_SERVING while shutting down).
 
-    Each configuration time becomes one measurement with a deterministic
-    id, so uploading the same profile twice changes nothing (accepted 0,
-    the profile version unchanged).
+        Raises:
+          AutotmError: UNAVAILABLE when the server cannot be reached (after the
+            retries).
+        """
+        return self._call(self._health, '') == _SERVING
 
-    Args:
-      profile: an autotm.v1.Profile, the path of its JSON file (`autotm
-        profile synth`, `autotm profiles export`) or its dict.
+    # --- ProfileService.
 
-    Raises:
-      AutotmError: INVALID_ARGUMENT (no host class name, a bad entry, named);
-        FAILED_PRECONDITION (the host class exists with another
-        fingerprint); NOT_FOUND/INVALID_ARGUMENT for a bad file.
-    """
-    request = profile_service_pb2.ImportProfileRequest(
-        profile=_as_profile(profile))
-    return self._call(self._profiles.ImportProfile, request)
+    def upload_profile(
+        self, profile: ProfileLike
+    ) -> profile_service_pb2.UploadMeasurementsResponse:
+        """Uploads a whole profile (ImportProfile).
 
-  def upload_measurements(
-      self, request: profile_service_pb2.UploadMeasurementsRequest
-  ) -> profile_service_pb2.UploadMeasurementsResponse:
-    """Uploads individual measurements (UploadMeasurements).
+        Each configuration time becomes one measurement with a deterministic
+        id, so uploading the same profile twice changes nothing (accepted 0,
+        the profile version unchanged).
 
-    The measurement ids make re-sending idempotent; several measurements of
-    one (signature, configuration) are served as their median. A new host
-    class needs `request.bandwidths`.
-    """
-    return self._call(self._profiles.UploadMeasurements, request)
+        Args:
+          profile: an autotm.v1.Profile, the path of its JSON file (`autotm
+            profile synth`, `autotm profiles export`) or its dict.
 
-  def stream_measurements(
-      self, batches: Iterable[profile_service_pb2.UploadMeasurementsRequest]
-  ) -> profile_service_pb2.UploadMeasurementsResponse:
-    """Uploads batches over one client stream (StreamMeasurements).
+        Raises:
+          AutotmError: INVALID_ARGUMENT (no host class name, a bad entry, named);
+            FAILED_PRECONDITION (the host class exists with another
+            fingerprint); NOT_FOUND/INVALID_ARGUMENT for a bad file.
+        """
+        request = profile_service_pb2.ImportProfileRequest(profile=_as_profile(profile))
+        return self._call(self._profiles.ImportProfile, request)
 
-    For large uploads; the counts are summed over the batches. The server
-    applies each batch as it arrives and stops at the first bad one (its
-    error is raised; earlier batches stay stored). A sequence (list, tuple)
-    is retried as a whole on UNAVAILABLE, which is safe because uploads are
-    idempotent; any other iterable (e.g. a generator producing batches
-    lazily) is sent once, without retries.
-    """
-    if isinstance(batches, Sequence):
-      # A fresh iterator per attempt.
-      return self._call(
-          lambda b, timeout: self._profiles.StreamMeasurements(
-              iter(b), timeout=timeout), batches)
-    self._check_open()
-    iterator = iter(batches)
-    try:
-      return self._profiles.StreamMeasurements(iterator, timeout=self._deadline)
-    except grpc.RpcError as e:
-      raise self._error(e, 1) from None
+    def upload_measurements(
+        self, request: profile_service_pb2.UploadMeasurementsRequest
+    ) -> profile_service_pb2.UploadMeasurementsResponse:
+        """Uploads individual measurements (UploadMeasurements).
 
-  def list_host_classes(self) -> list[profile_service_pb2.HostClassSummary]:
-    """Every host class with its coverage, sorted by name."""
-    response = self._call(self._profiles.ListHostClasses,
-                          profile_service_pb2.ListHostClassesRequest())
-    return list(response.host_classes)
+        The measurement ids make re-sending idempotent; several measurements of
+        one (signature, configuration) are served as their median. A new host
+        class needs `request.bandwidths`.
+        """
+        return self._call(self._profiles.UploadMeasurements, request)
 
-  def get_host_class(self, name: str) -> profile_service_pb2.HostClassSummary:
-    """One host class's summary. NOT_FOUND for an unknown name."""
-    return self._call(self._profiles.GetHostClass,
-                      profile_service_pb2.GetHostClassRequest(name=name))
+    def stream_measurements(
+        self, batches: Iterable[profile_service_pb2.UploadMeasurementsRequest]
+    ) -> profile_service_pb2.UploadMeasurementsResponse:
+        """Uploads batches over one client stream (StreamMeasurements).
 
-  def export_profile(self, name: str) -> profile_pb2.Profile:
-    """The profile as served for planning (per configuration the median of
-    its measurements); importable again as it is. NOT_FOUND if unknown."""
-    return self._call(self._profiles.ExportProfile,
-                      profile_service_pb2.ExportProfileRequest(name=name))
+        For large uploads; the counts are summed over the batches. The server
+        applies each batch as it arrives and stops at the first bad one (its
+        error is raised; earlier batches stay stored). A sequence (list, tuple)
+        is retried as a whole on UNAVAILABLE, which is safe because uploads are
+        idempotent; any other iterable (e.g. a generator producing batches
+        lazily) is sent once, without retries.
+        """
+        if isinstance(batches, Sequence):
+            # A fresh iterator per attempt.
+            return self._call(
+                lambda b, timeout: self._profiles.StreamMeasurements(iter(b), timeout=timeout),
+                batches,
+            )
+        self._check_open()
+        iterator = iter(batches)
+        try:
+            return self._profiles.StreamMeasurements(iterator, timeout=self._deadline)
+        except grpc.RpcError as e:
+            raise self._error(e, 1) from None
 
-  def delete_host_class(self, name: str) -> None:
-    """Deletes a host class and its measurements. NOT_FOUND if unknown."""
-    self._call(self._profiles.DeleteHostClass,
-               profile_service_pb2.DeleteHostClassRequest(name=name))
+    def list_host_classes(self) -> list[profile_service_pb2.HostClassSummary]:
+        """Every host class with its coverage, sorted by name."""
+        response = self._call(
+            self._profiles.ListHostClasses, profile_service_pb2.ListHostClassesRequest()
+        )
+        return list(response.host_classes)
 
-  def get_work_list(self,
-                    host_class: str,
-                    graph: Optional[GraphLike] = None
-                   ) -> profile_pb2.WorkList:
-    """A profiler agent's work list: what `host_class` still lacks.
+    def get_host_class(self, name: str) -> profile_service_pb2.HostClassSummary:
+        """One host class's summary. NOT_FOUND for an unknown name."""
+        return self._call(
+            self._profiles.GetHostClass, profile_service_pb2.GetHostClassRequest(name=name)
+        )
 
-    The signatures that graphs submitted for `host_class` (by a plan
-    request, or a work-list request carrying the graph) miss in its
-    profile, in order of first use. With `graph`, it is recorded as
-    submitted and the list is restricted to its kernels. An unknown host
-    class is not an error: everything its graphs use is missing.
+    def export_profile(self, name: str) -> profile_pb2.Profile:
+        """The profile as served for planning (per configuration the median of
+        its measurements); importable again as it is. NOT_FOUND if unknown."""
+        return self._call(
+            self._profiles.ExportProfile, profile_service_pb2.ExportProfileRequest(name=name)
+        )
 
-    Raises:
-      AutotmError: INVALID_ARGUMENT for an empty host class name or an
-        invalid graph (naming what is wrong).
-    """
-    request = profile_service_pb2.GetWorkListRequest(host_class=host_class)
-    if graph is not None:
-      request.graph.CopyFrom(_as_graph(graph))
-    return self._call(self._profiles.GetWorkList, request)
+    def delete_host_class(self, name: str) -> None:
+        """Deletes a host class and its measurements. NOT_FOUND if unknown."""
+        self._call(
+            self._profiles.DeleteHostClass, profile_service_pb2.DeleteHostClassRequest(name=name)
+        )
 
-  # --- PlacementService.
+    def get_work_list(
+        self, host_class: str, graph: Optional[GraphLike] = None
+    ) -> profile_pb2.WorkList:
+        """A profiler agent's work list: what `host_class` still lacks.
 
-  def plan(self,
-           graph: GraphLike,
-           host_class: str,
-           budget: Budget,
-           *,
-           method: Union[str, int, None] = None,
-           time_limit: Optional[Seconds] = None,
-           relative_gap: Optional[float] = None,
-           parameters: Optional[ParametersLike] = None,
-           priority: int = 0,
-           deadline: Seconds = 120.0,
-           solve_if_missing: bool = True) -> plan_pb2.Plan:
-    """The plan for `graph` on `host_class` under `budget` (PlanGraph).
+        The signatures that graphs submitted for `host_class` (by a plan
+        request, or a work-list request carrying the graph) miss in its
+        profile, in order of first use. With `graph`, it is recorded as
+        submitted and the list is restricted to its kernels. An unknown host
+        class is not an error: everything its graphs use is missing.
 
-    The cached plan at once, or a solve on the server that returns within
-    `deadline` with the best plan found (its stats carry the termination
-    and gap; TERMINATION_CANCELLED when the deadline cut the solve short).
-    The call is retried on UNAVAILABLE only (a queued orphan still fills
-    the cache). With solve_if_missing=False it only looks the plan up
-    (GetPlan), as lookup_plan().
+        Raises:
+          AutotmError: INVALID_ARGUMENT for an empty host class name or an
+            invalid graph (naming what is wrong).
+        """
+        request = profile_service_pb2.GetWorkListRequest(host_class=host_class)
+        if graph is not None:
+            request.graph.CopyFrom(_as_graph(graph))
+        return self._call(self._profiles.GetWorkList, request)
 
-    Args:
-      graph: see the module docstring.
-      host_class: whose uploaded profile to plan with.
-      budget: fast-memory bytes at every kernel: int, "24GiB" or "25%".
-      method, time_limit, relative_gap, parameters: see solve_parameters();
-        part of the plan-cache key.
-      priority: queue priority of the solve (higher runs first).
-      deadline: seconds (or "2min") the whole call may take.
-      solve_if_missing: solve when no plan is cached.
+    # --- PlacementService.
 
-    Raises:
-      AutotmError: NOT_FOUND when not cached and not solve_if_missing, or
-        for an unknown host class; INVALID_ARGUMENT for a bad graph or
-        parameters; FAILED_PRECONDITION when the profile lacks kernels of
-        the graph (the message lists them) or nothing fits the budget;
-        RESOURCE_EXHAUSTED when the queue is full; DEADLINE_EXCEEDED when
-        no plan was found in time.
-    """
-    if not solve_if_missing:
-      return self.lookup_plan(graph, host_class, budget, method=method,
-                              time_limit=time_limit,
-                              relative_gap=relative_gap, parameters=parameters)
-    ref, message = _graph_ref(graph)
-    request = placement_service_pb2.PlanGraphRequest(
-        graph=ref,
-        host_class=host_class,
-        budget_bytes=resolve_budget(budget, message),
-        parameters=solve_parameters(method, time_limit=time_limit,
-                                    relative_gap=relative_gap,
-                                    base=parameters),
-        priority=priority)
-    seconds = _units.optional_seconds(deadline)
-    if not seconds or seconds <= 0:
-      raise invalid_argument(f'deadline must be positive, not {deadline}')
-    return self._call(self._placement.PlanGraph, request, deadline=seconds)
+    def plan(
+        self,
+        graph: GraphLike,
+        host_class: str,
+        budget: Budget,
+        *,
+        method: Union[str, int, None] = None,
+        time_limit: Optional[Seconds] = None,
+        relative_gap: Optional[float] = None,
+        parameters: Optional[ParametersLike] = None,
+        priority: int = 0,
+        deadline: Seconds = 120.0,
+        solve_if_missing: bool = True,
+    ) -> plan_pb2.Plan:
+        """The plan for `graph` on `host_class` under `budget` (PlanGraph).
 
-  def lookup_plan(self,
-                  graph: GraphLike,
-                  host_class: str,
-                  budget: Budget,
-                  *,
-                  method: Union[str, int, None] = None,
-                  time_limit: Optional[Seconds] = None,
-                  relative_gap: Optional[float] = None,
-                  parameters: Optional[ParametersLike] = None
-                 ) -> plan_pb2.Plan:
-    """The cached plan for exactly these inputs (GetPlan); never solves.
+        The cached plan at once, or a solve on the server that returns within
+        `deadline` with the best plan found (its stats carry the termination
+        and gap; TERMINATION_CANCELLED when the deadline cut the solve short).
+        The call is retried on UNAVAILABLE only (a queued orphan still fills
+        the cache). With solve_if_missing=False it only looks the plan up
+        (GetPlan), as lookup_plan().
 
-    Raises:
-      AutotmError: NOT_FOUND when no such plan is cached (or the digest or
-        host class is unknown); INVALID_ARGUMENT.
-    """
-    ref, message = _graph_ref(graph)
-    request = placement_service_pb2.GetPlanRequest(
-        graph=ref,
-        host_class=host_class,
-        budget_bytes=resolve_budget(budget, message),
-        parameters=solve_parameters(method, time_limit=time_limit,
-                                    relative_gap=relative_gap,
-                                    base=parameters))
-    return self._call(self._placement.GetPlan, request)
+        Args:
+          graph: see the module docstring.
+          host_class: whose uploaded profile to plan with.
+          budget: fast-memory bytes at every kernel: int, "24GiB" or "25%".
+          method, time_limit, relative_gap, parameters: see solve_parameters();
+            part of the plan-cache key.
+          priority: queue priority of the solve (higher runs first).
+          deadline: seconds (or "2min") the whole call may take.
+          solve_if_missing: solve when no plan is cached.
 
-  def create_job(self,
-                 graph: GraphLike,
-                 host_class: str,
-                 budgets: Union[Budget, Sequence[Budget]],
-                 *,
-                 method: Union[str, int, None] = None,
-                 time_limit: Optional[Seconds] = None,
-                 relative_gap: Optional[float] = None,
-                 parameters: Optional[ParametersLike] = None,
-                 priority: int = 0) -> job_pb2.SolveJob:
-    """Queues a solve of one or several budgets (CreateSolveJob).
+        Raises:
+          AutotmError: NOT_FOUND when not cached and not solve_if_missing, or
+            for an unknown host class; INVALID_ARGUMENT for a bad graph or
+            parameters; FAILED_PRECONDITION when the profile lacks kernels of
+            the graph (the message lists them) or nothing fits the budget;
+            RESOURCE_EXHAUSTED when the queue is full; DEADLINE_EXCEEDED when
+            no plan was found in time.
+        """
+        if not solve_if_missing:
+            return self.lookup_plan(
+                graph,
+                host_class,
+                budget,
+                method=method,
+                time_limit=time_limit,
+                relative_gap=relative_gap,
+                parameters=parameters,
+            )
+        ref, message = _graph_ref(graph)
+        request = placement_service_pb2.PlanGraphRequest(
+            graph=ref,
+            host_class=host_class,
+            budget_bytes=resolve_budget(budget, message),
+            parameters=solve_parameters(
+                method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
+            ),
+            priority=priority,
+        )
+        seconds = _units.optional_seconds(deadline)
+        if not seconds or seconds <= 0:
+            raise invalid_argument(f'deadline must be positive, not {deadline}')
+        return self._call(self._placement.PlanGraph, request, deadline=seconds)
 
-    Returns the QUEUED job at once; follow it with watch_job() or
-    get_job(). Its plans go to the plan cache, one per budget in order
-    (SolveJob.plan_keys), where plan()/lookup_plan() find them.
+    def lookup_plan(
+        self,
+        graph: GraphLike,
+        host_class: str,
+        budget: Budget,
+        *,
+        method: Union[str, int, None] = None,
+        time_limit: Optional[Seconds] = None,
+        relative_gap: Optional[float] = None,
+        parameters: Optional[ParametersLike] = None,
+    ) -> plan_pb2.Plan:
+        """The cached plan for exactly these inputs (GetPlan); never solves.
 
-    Raises:
-      AutotmError: INVALID_ARGUMENT (a bad graph — naming the kernel or
-        tensor —, no budgets, bad parameters); NOT_FOUND (unknown digest or
-        host class); FAILED_PRECONDITION (the profile lacks kernels of the
-        graph; the message lists the signatures); RESOURCE_EXHAUSTED (the
-        queue is full).
-    """
-    ref, message = _graph_ref(graph)
-    if isinstance(budgets, (int, str)):
-      budgets = [budgets]
-    request = placement_service_pb2.CreateSolveJobRequest(
-        graph=ref,
-        host_class=host_class,
-        budgets_bytes=[resolve_budget(b, message) for b in budgets],
-        parameters=solve_parameters(method, time_limit=time_limit,
-                                    relative_gap=relative_gap,
-                                    base=parameters),
-        priority=priority)
-    return self._call(self._placement.CreateSolveJob, request)
+        Raises:
+          AutotmError: NOT_FOUND when no such plan is cached (or the digest or
+            host class is unknown); INVALID_ARGUMENT.
+        """
+        ref, message = _graph_ref(graph)
+        request = placement_service_pb2.GetPlanRequest(
+            graph=ref,
+            host_class=host_class,
+            budget_bytes=resolve_budget(budget, message),
+            parameters=solve_parameters(
+                method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
+            ),
+        )
+        return self._call(self._placement.GetPlan, request)
 
-  def get_job(self, job_id: str) -> job_pb2.SolveJob:
-    """A job's state and latest progress. NOT_FOUND for an unknown id."""
-    return self._call(self._placement.GetSolveJob,
-                      placement_service_pb2.GetSolveJobRequest(id=job_id))
+    def create_job(
+        self,
+        graph: GraphLike,
+        host_class: str,
+        budgets: Union[Budget, Sequence[Budget]],
+        *,
+        method: Union[str, int, None] = None,
+        time_limit: Optional[Seconds] = None,
+        relative_gap: Optional[float] = None,
+        parameters: Optional[ParametersLike] = None,
+        priority: int = 0,
+    ) -> job_pb2.SolveJob:
+        """Queues a solve of one or several budgets (CreateSolveJob).
 
-  def cancel_job(self, job_id: str) -> job_pb2.SolveJob:
-    """Cancels a job and returns its state right after.
+        Returns the QUEUED job at once; follow it with watch_job() or
+        get_job(). Its plans go to the plan cache, one per budget in order
+        (SolveJob.plan_keys), where plan()/lookup_plan() find them.
 
-    A queued job becomes CANCELLED at once and never runs; a running one
-    stops within about a second and keeps its best plan so far (watch it
-    to see it CANCELLED); a finished job is left as it is. NOT_FOUND for an
-    unknown id.
-    """
-    return self._call(self._placement.CancelSolveJob,
-                      placement_service_pb2.CancelSolveJobRequest(id=job_id))
+        Raises:
+          AutotmError: INVALID_ARGUMENT (a bad graph — naming the kernel or
+            tensor —, no budgets, bad parameters); NOT_FOUND (unknown digest or
+            host class); FAILED_PRECONDITION (the profile lacks kernels of the
+            graph; the message lists the signatures); RESOURCE_EXHAUSTED (the
+            queue is full).
+        """
+        ref, message = _graph_ref(graph)
+        if isinstance(budgets, (int, str)):
+            budgets = [budgets]
+        request = placement_service_pb2.CreateSolveJobRequest(
+            graph=ref,
+            host_class=host_class,
+            budgets_bytes=[resolve_budget(b, message) for b in budgets],
+            parameters=solve_parameters(
+                method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
+            ),
+            priority=priority,
+        )
+        return self._call(self._placement.CreateSolveJob, request)
 
-  def list_jobs(self,
-                state: Union[str, int, None] = None,
-                page_size: int = 0,
-                page_token: str = ''
-               ) -> placement_service_pb2.ListSolveJobsResponse:
-    """One page of jobs, newest first (ListSolveJobs).
+    def get_job(self, job_id: str) -> job_pb2.SolveJob:
+        """A job's state and latest progress. NOT_FOUND for an unknown id."""
+        return self._call(
+            self._placement.GetSolveJob, placement_service_pb2.GetSolveJobRequest(id=job_id)
+        )
 
-    Args:
-      state: only jobs in this state ("queued", "running", "succeeded",
-        "failed", "cancelled", or a SolveJob.State); None for all.
-      page_size: at most this many (0: the server's default; at most 1000).
-      page_token: the previous page's next_page_token ("" for the first).
+    def cancel_job(self, job_id: str) -> job_pb2.SolveJob:
+        """Cancels a job and returns its state right after.
 
-    Returns:
-      `.jobs` and `.next_page_token` ("" on the last page).
+        A queued job becomes CANCELLED at once and never runs; a running one
+        stops within about a second and keeps its best plan so far (watch it
+        to see it CANCELLED); a finished job is left as it is. NOT_FOUND for an
+        unknown id.
+        """
+        return self._call(
+            self._placement.CancelSolveJob, placement_service_pb2.CancelSolveJobRequest(id=job_id)
+        )
 
-    Raises:
-      AutotmError: INVALID_ARGUMENT for a bad state, page size or token.
-    """
-    request = placement_service_pb2.ListSolveJobsRequest(
-        state=_units.parse_job_state(state), page_size=page_size,
-        page_token=page_token)
-    return self._call(self._placement.ListSolveJobs, request)
+    def list_jobs(
+        self, state: Union[str, int, None] = None, page_size: int = 0, page_token: str = ''
+    ) -> placement_service_pb2.ListSolveJobsResponse:
+        """One page of jobs, newest first (ListSolveJobs).
 
-  def iter_jobs(self,
-                state: Union[str, int, None] = None,
-                page_size: int = 100) -> Iterator[job_pb2.SolveJob]:
-    """Every job (in `state`), newest first, fetching pages as needed."""
-    token = ''
-    while True:
-      page = self.list_jobs(state, page_size, token)
-      yield from page.jobs
-      token = page.next_page_token
-      if not token:
-        return
+        Args:
+          state: only jobs in this state ("queued", "running", "succeeded",
+            "failed", "cancelled", or a SolveJob.State); None for all.
+          page_size: at most this many (0: the server's default; at most 1000).
+          page_token: the previous page's next_page_token ("" for the first).
 
-  def job_updates(self,
-                  job_id: str,
-                  *,
-                  deadline: Seconds = 86400.0) -> Iterator[job_pb2.SolveJob]:
-    """The job's state as it changes (WatchSolveJob), ending after the
-    final state (SUCCEEDED, FAILED or CANCELLED).
+        Returns:
+          `.jobs` and `.next_page_token` ("" on the last page).
 
-    The first item is the current state. Leaving the loop early (or closing
-    the generator) cancels the stream. Not retried.
+        Raises:
+          AutotmError: INVALID_ARGUMENT for a bad state, page size or token.
+        """
+        request = placement_service_pb2.ListSolveJobsRequest(
+            state=_units.parse_job_state(state), page_size=page_size, page_token=page_token
+        )
+        return self._call(self._placement.ListSolveJobs, request)
 
-    Raises:
-      AutotmError: NOT_FOUND for an unknown id (at the first item);
-        DEADLINE_EXCEEDED when `deadline` passes first; UNAVAILABLE.
-    """
-    self._check_open()
-    seconds = _units.optional_seconds(deadline)
-    call = self._placement.WatchSolveJob(
-        placement_service_pb2.WatchSolveJobRequest(id=job_id),
-        timeout=seconds)
-    try:
-      for job in call:
-        yield job
-    except grpc.RpcError as e:
-      raise self._error(e) from None
-    finally:
-      call.cancel()  # no-op once the stream has ended
+    def iter_jobs(
+        self, state: Union[str, int, None] = None, page_size: int = 100
+    ) -> Iterator[job_pb2.SolveJob]:
+        """Every job (in `state`), newest first, fetching pages as needed."""
+        token = ''
+        while True:
+            page = self.list_jobs(state, page_size, token)
+            yield from page.jobs
+            token = page.next_page_token
+            if not token:
+                return
 
-  def watch_job(self,
-                job_id: str,
-                on_update: Optional[Callable[[job_pb2.SolveJob], Any]] = None,
-                *,
-                deadline: Seconds = 86400.0) -> job_pb2.SolveJob:
-    """Follows a job until it is final and returns the final job.
+    def job_updates(
+        self, job_id: str, *, deadline: Seconds = 86400.0
+    ) -> Iterator[job_pb2.SolveJob]:
+        """The job's state as it changes (WatchSolveJob), ending after the
+        final state (SUCCEEDED, FAILED or CANCELLED).
 
-    Args:
-      job_id: e.g. "job-000042".
-      on_update: called with every state the server streams (the current
-        one first, then each change: progress of the running solve —
-        incumbent, bound, gap, budgets done — and the final state). An
-        exception it raises cancels the watch and propagates.
-      deadline: seconds (or "1h") to wait at most.
+        The first item is the current state. Leaving the loop early (or closing
+        the generator) cancels the stream. Not retried.
 
-    Raises:
-      AutotmError: NOT_FOUND for an unknown id; DEADLINE_EXCEEDED when the
-        job is not final in time; INTERNAL when the stream ended without
-        any update.
-    """
-    last: Optional[job_pb2.SolveJob] = None
-    updates = self.job_updates(job_id, deadline=deadline)
-    try:
-      for job in updates:
-        if on_update is not None:
-          on_update(job)
-        last = job
-    finally:
-      updates.close()
-    if last is None:
-      raise AutotmError(grpc.StatusCode.INTERNAL,
-                        f'watch of {job_id} ended without any update')
-    return last
+        Raises:
+          AutotmError: NOT_FOUND for an unknown id (at the first item);
+            DEADLINE_EXCEEDED when `deadline` passes first; UNAVAILABLE.
+        """
+        self._check_open()
+        seconds = _units.optional_seconds(deadline)
+        call = self._placement.WatchSolveJob(
+            placement_service_pb2.WatchSolveJobRequest(id=job_id), timeout=seconds
+        )
+        try:
+            for job in call:
+                yield job
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+        finally:
+            call.cancel()  # no-op once the stream has ended
+
+    def watch_job(
+        self,
+        job_id: str,
+        on_update: Optional[Callable[[job_pb2.SolveJob], Any]] = None,
+        *,
+        deadline: Seconds = 86400.0,
+    ) -> job_pb2.SolveJob:
+        """Follows a job until it is final and returns the final job.
+
+        Args:
+          job_id: e.g. "job-000042".
+          on_update: called with every state the server streams (the current
+            one first, then each change: progress of the running solve —
+            incumbent, bound, gap, budgets done — and the final state). An
+            exception it raises cancels the watch and propagates.
+          deadline: seconds (or "1h") to wait at most.
+
+        Raises:
+          AutotmError: NOT_FOUND for an unknown id; DEADLINE_EXCEEDED when the
+            job is not final in time; INTERNAL when the stream ended without
+            any update.
+        """
+        last: Optional[job_pb2.SolveJob] = None
+        updates = self.job_updates(job_id, deadline=deadline)
+        try:
+            for job in updates:
+                if on_update is not None:
+                    on_update(job)
+                last = job
+        finally:
+            updates.close()
+        if last is None:
+            raise AutotmError(
+                grpc.StatusCode.INTERNAL, f'watch of {job_id} ended without any update'
+            )
+        return last
 
 
 def connect(address: str, **options: Any) -> Client:
-  """Client(address, **options): see Client.__init__."""
-  return Client(address, **options)
+    """Client(address, **options): see Client.__init__."""
+    return Client(address, **options)
 
 
 def is_final(job: job_pb2.SolveJob) -> bool:
-  """Whether the job is SUCCEEDED, FAILED or CANCELLED."""
-  return job.state in _FINAL_STATES
+    """Whether the job is SUCCEEDED, FAILED or CANCELLED."""
+    return job.state in _FINAL_STATES

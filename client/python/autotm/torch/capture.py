@@ -67,10 +67,14 @@ _UNANNOTATED_VIEWS = {"aten::_unsafe_view"}
 # Ops that write inputs their schema does not mark as written (and that they
 # do not return): op name -> (argument names, condition on the bound args).
 _HIDDEN_WRITES: dict[str, tuple[tuple[str, ...], Callable[[dict], bool]]] = {
-    "aten::native_batch_norm": (("running_mean", "running_var"),
-                                lambda bound: bool(bound.get("training"))),
-    "aten::_native_batch_norm_legit": (("running_mean", "running_var"),
-                                       lambda bound: bool(bound.get("training"))),
+    "aten::native_batch_norm": (
+        ("running_mean", "running_var"),
+        lambda bound: bool(bound.get("training")),
+    ),
+    "aten::_native_batch_norm_legit": (
+        ("running_mean", "running_var"),
+        lambda bound: bool(bound.get("training")),
+    ),
 }
 
 
@@ -104,6 +108,7 @@ class Capture:
       loss: the captured step's loss.
       seconds: wall time of the capture (warm-up step excluded).
     """
+
     graph: graph_pb2.Graph
     fx_graph: torch.fx.Graph
     tensor_nodes: dict[str, str]
@@ -121,18 +126,22 @@ class Capture:
         roles = {}
         for t in g.tensors:
             roles[t.role] = roles.get(t.role, 0) + 1
-        names = {graph_pb2.TENSOR_ROLE_ACTIVATION: "activations",
-                 graph_pb2.TENSOR_ROLE_GRADIENT: "gradients",
-                 graph_pb2.TENSOR_ROLE_WEIGHT: "weights",
-                 graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE: "optimizer state",
-                 graph_pb2.TENSOR_ROLE_INPUT: "inputs",
-                 graph_pb2.TENSOR_ROLE_CONSTANT: "constants"}
+        names = {
+            graph_pb2.TENSOR_ROLE_ACTIVATION: "activations",
+            graph_pb2.TENSOR_ROLE_GRADIENT: "gradients",
+            graph_pb2.TENSOR_ROLE_WEIGHT: "weights",
+            graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE: "optimizer state",
+            graph_pb2.TENSOR_ROLE_INPUT: "inputs",
+            graph_pb2.TENSOR_ROLE_CONSTANT: "constants",
+        }
         role_text = ", ".join(f"{n} {names.get(r, r)}" for r, n in sorted(roles.items()))
         unique = len({k.signature.SerializeToString(deterministic=True) for k in g.kernels})
         total = sum(t.size_bytes for t in g.tensors)
-        return (f"{g.name}: {len(g.kernels)} kernels ({unique} unique signatures), "
-                f"{len(g.tensors)} tensors ({role_text}), {total / 2**20:.1f} MiB in all; "
-                f"captured in {self.seconds:.2f} s")
+        return (
+            f"{g.name}: {len(g.kernels)} kernels ({unique} unique signatures), "
+            f"{len(g.tensors)} tensors ({role_text}), {total / 2**20:.1f} MiB in all; "
+            f"captured in {self.seconds:.2f} s"
+        )
 
 
 def _storage_key(t: torch.Tensor) -> tuple:
@@ -181,8 +190,11 @@ class _Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
-        if (isinstance(result, (bool, int, float)) and len(func._schema.returns) == 1
-                and str(func._schema.returns[0].type) == "Tensor"):
+        if (
+            isinstance(result, (bool, int, float))
+            and len(func._schema.returns) == 1
+            and str(func._schema.returns[0].type) == "Tensor"
+        ):
             # An op on a Python number wrapped as a 0-dim tensor (e.g. the
             # ``/ math.sqrt(d)`` of attention): Python hands back the number;
             # autograd wants a tensor. No work and no memory: not recorded.
@@ -263,14 +275,16 @@ class _Builder:
             return known[1]
         return None
 
-    def _new_entry(self, tensor: torch.Tensor, base_id: str, role: int,
-                   fixed_tier: int = 0) -> _Tensor:
+    def _new_entry(
+        self, tensor: torch.Tensor, base_id: str, role: int, fixed_tier: int = 0
+    ) -> _Tensor:
         entry = _Tensor(self._unique(base_id), role, max(1, _storage_bytes(tensor)), fixed_tier)
         self.by_storage[_storage_key(tensor)] = entry
         return entry
 
-    def add_argument(self, tensor: torch.Tensor, base_id: str, role: int,
-                     what: tuple, fixed_tier: int = 0) -> None:
+    def add_argument(
+        self, tensor: torch.Tensor, base_id: str, role: int, what: tuple, fixed_tier: int = 0
+    ) -> None:
         """A tensor the step starts from (parameter, state, input)."""
         key = _storage_key(tensor)
         entry = self.by_storage.get(key)
@@ -296,7 +310,8 @@ class _Builder:
             raise CaptureError(
                 f"a tensor of shape {list(tensor.shape)} over the storage of "
                 f"{entry.id} reached {self.where()} without passing through an "
-                "aten op (made by a non-aten op or a C++ extension?)")
+                "aten op (made by a non-aten op or a C++ extension?)"
+            )
         # From outside the step and no argument (a plain tensor attribute, a
         # Python number wrapped as a tensor): a constant.
         n = next(self._constant_count)
@@ -345,8 +360,9 @@ class _Builder:
                 return node if node is not None else self.entry_of(value)[1]
             return value
 
-        fx_node = self.fx.call_function(func, tree_map(fx_arg, tuple(args)),
-                                        tree_map(fx_arg, dict(kwargs)))
+        fx_node = self.fx.call_function(
+            func, tree_map(fx_arg, tuple(args)), tree_map(fx_arg, dict(kwargs))
+        )
         # Each returned tensor with its index path into the result (a
         # result may hold None for an output not asked for).
         paths = list(_tensor_paths(result))
@@ -382,16 +398,22 @@ class _Builder:
             else:
                 outcomes.append("new")
         returned_keys = {_storage_key(o) for o in results}
-        extra_writes = [p for p in written
-                        if _storage_key(described.inputs[p]) not in returned_keys]
-        is_kernel = ("new" in outcomes or "write" in outcomes or extra_writes
-                     or (not results and described.inputs))
+        extra_writes = [
+            p for p in written if _storage_key(described.inputs[p]) not in returned_keys
+        ]
+        is_kernel = (
+            "new" in outcomes
+            or "write" in outcomes
+            or extra_writes
+            or (not results and described.inputs)
+        )
         if not is_kernel:
             for index, (out, outcome) in enumerate(zip(results, outcomes)):
                 entry = self.by_storage.get(_storage_key(out))
                 if entry is None:
-                    raise CaptureError(f"{func} in {self.where()} returned a view of a "
-                                       "storage it was not given")
+                    raise CaptureError(
+                        f"{func} in {self.where()} returned a view of a " "storage it was not given"
+                    )
                 self._bind(out, result_node(index), entry)
             return
 
@@ -399,8 +421,11 @@ class _Builder:
         kernel_id = f"{k:05d}.{self.where()}.{func._schema.name.partition('::')[2]}"
         self.kernel_nodes[kernel_id] = fx_node.name
         self.used.update(input_ids)
-        role = (graph_pb2.TENSOR_ROLE_GRADIENT if self.phase == "backward"
-                else graph_pb2.TENSOR_ROLE_ACTIVATION)
+        role = (
+            graph_pb2.TENSOR_ROLE_GRADIENT
+            if self.phase == "backward"
+            else graph_pb2.TENSOR_ROLE_ACTIVATION
+        )
         signature = described.signature
         outputs: list[tuple[str, int, int]] = []  # (id, bytes, role)
         specs, layouts = [], []
@@ -410,8 +435,9 @@ class _Builder:
             if outcome == "alias":
                 entry = self.by_storage.get(key)
                 if entry is None:
-                    raise CaptureError(f"{func} in {self.where()} returned a view of a "
-                                       "storage it was not given")
+                    raise CaptureError(
+                        f"{func} in {self.where()} returned a view of a " "storage it was not given"
+                    )
                 self._bind(out, node, entry)
                 continue
             if outcome == "write":
@@ -466,6 +492,7 @@ class _Builder:
 def _pop_module_path(builder: _Builder):
     def hook(module, inputs, output):  # must return None: a value replaces the output
         builder.module_path.pop()
+
     return hook
 
 
@@ -473,8 +500,9 @@ def _fx_name(tensor_id: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in tensor_id)
 
 
-def _copy_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
-                    copy_model: torch.nn.Module) -> torch.optim.Optimizer:
+def _copy_optimizer(
+    optimizer: torch.optim.Optimizer, model: torch.nn.Module, copy_model: torch.nn.Module
+) -> torch.optim.Optimizer:
     """The same optimizer over ``copy_model``'s parameters, with its state,
     one tensor per kernel (``foreach=False``)."""
     by_id = {id(p): c for p, c in zip(model.parameters(), copy_model.parameters())}
@@ -486,8 +514,9 @@ def _copy_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
         try:
             new_group["params"] = [by_id[id(p)] for p in group["params"]]
         except KeyError:
-            raise CaptureError("the optimizer holds a tensor that is not a parameter "
-                               "of the model") from None
+            raise CaptureError(
+                "the optimizer holds a tensor that is not a parameter " "of the model"
+            ) from None
         groups.append(new_group)
     new = type(optimizer)(groups)
     new.load_state_dict(copy.deepcopy(optimizer.state_dict()))
@@ -502,12 +531,14 @@ def _step(model, inputs, targets, loss_fn, optimizer):
     return loss_fn(output, *targets)
 
 
-def capture(model: torch.nn.Module,
-            example_inputs: Sequence[torch.Tensor] | torch.Tensor,
-            loss_fn: Callable[..., torch.Tensor],
-            optimizer: torch.optim.Optimizer,
-            targets: Sequence[torch.Tensor] | torch.Tensor = (),
-            name: str | None = None) -> Capture:
+def capture(
+    model: torch.nn.Module,
+    example_inputs: Sequence[torch.Tensor] | torch.Tensor,
+    loss_fn: Callable[..., torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    targets: Sequence[torch.Tensor] | torch.Tensor = (),
+    name: str | None = None,
+) -> Capture:
     """Captures one training iteration of ``model``.
 
     Args:
@@ -546,9 +577,11 @@ def capture(model: torch.nn.Module,
         optimizer_copy.zero_grad(set_to_none=True)
         loss = _step(model_copy, example_inputs, targets, loss_fn, optimizer_copy)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise CaptureError(f"loss_fn returned {type(loss).__name__}"
-                               f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(list(loss.shape))}"
-                               ", not a scalar tensor")
+            raise CaptureError(
+                f"loss_fn returned {type(loss).__name__}"
+                f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(list(loss.shape))}"
+                ", not a scalar tensor"
+            )
         if record_hooks:
             record_hooks("backward")
         loss.backward()
@@ -559,8 +592,11 @@ def capture(model: torch.nn.Module,
 
     # Warm-up: creates the optimizer's state the way PyTorch does, so the
     # captured step is a steady-state one.
-    if any(p not in optimizer_copy.state or not optimizer_copy.state[p]
-           for p in params.values() if p.requires_grad):
+    if any(
+        p not in optimizer_copy.state or not optimizer_copy.state[p]
+        for p in params.values()
+        if p.requires_grad
+    ):
         one_step()
     optimizer_copy.zero_grad(set_to_none=True)
 
@@ -574,21 +610,38 @@ def capture(model: torch.nn.Module,
         for key, value in state.items():
             if isinstance(value, torch.Tensor):
                 pname = param_names.get(id(p), "?")
-                builder.add_argument(value, f"state:{pname}.{key}",
-                                     graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE, ("state", pname, key))
+                builder.add_argument(
+                    value,
+                    f"state:{pname}.{key}",
+                    graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE,
+                    ("state", pname, key),
+                )
     for i, t in enumerate(example_inputs):
-        builder.add_argument(t, f"input:{i}", graph_pb2.TENSOR_ROLE_INPUT, ("input", i),
-                             fixed_tier=graph_pb2.TIER_FAST)
+        builder.add_argument(
+            t,
+            f"input:{i}",
+            graph_pb2.TENSOR_ROLE_INPUT,
+            ("input", i),
+            fixed_tier=graph_pb2.TIER_FAST,
+        )
     for i, t in enumerate(targets):
-        builder.add_argument(t, f"target:{i}", graph_pb2.TENSOR_ROLE_INPUT, ("target", i),
-                             fixed_tier=graph_pb2.TIER_FAST)
+        builder.add_argument(
+            t,
+            f"target:{i}",
+            graph_pb2.TENSOR_ROLE_INPUT,
+            ("target", i),
+            fixed_tier=graph_pb2.TIER_FAST,
+        )
 
     # Module paths for kernel ids and errors.
     handles = []
     for module_name, module in model_copy.named_modules():
         label = module_name or type(model_copy).__name__
-        handles.append(module.register_forward_pre_hook(
-            lambda m, i, label=label: builder.module_path.append(label)))
+        handles.append(
+            module.register_forward_pre_hook(
+                lambda m, i, label=label: builder.module_path.append(label)
+            )
+        )
         handles.append(module.register_forward_hook(_pop_module_path(builder)))
 
     def pack(t):
@@ -604,8 +657,9 @@ def capture(model: torch.nn.Module,
     except CaptureError:
         raise
     except Exception as e:  # noqa: BLE001 - re-raised with where it happened
-        raise CaptureError(f"the training step failed in {builder.where()}: "
-                           f"{type(e).__name__}: {e}") from e
+        raise CaptureError(
+            f"the training step failed in {builder.where()}: " f"{type(e).__name__}: {e}"
+        ) from e
     finally:
         for h in handles:
             h.remove()
@@ -617,19 +671,34 @@ def capture(model: torch.nn.Module,
     del graph.tensors[:]
     for entry in builder.arguments:
         if entry.base_id in builder.used:  # a frozen parameter may be unread
-            graph.tensors.add(id=entry.base_id, size_bytes=entry.nbytes, role=entry.role,
-                              fixed_tier=entry.fixed_tier)
+            graph.tensors.add(
+                id=entry.base_id,
+                size_bytes=entry.nbytes,
+                role=entry.role,
+                fixed_tier=entry.fixed_tier,
+            )
     graph.tensors.extend(produced)
     builder.fx.output(loss_node)
     phases = {}
     order = ["forward", "backward", "optimizer"]
     for i, phase in enumerate(order):
         begin = builder.phase_start.get(phase, len(graph.kernels))
-        end = (builder.phase_start.get(order[i + 1], len(graph.kernels))
-               if i + 1 < len(order) else len(graph.kernels))
+        end = (
+            builder.phase_start.get(order[i + 1], len(graph.kernels))
+            if i + 1 < len(order)
+            else len(graph.kernels)
+        )
         phases[phase] = (begin, end)
-    return Capture(graph=graph, fx_graph=builder.fx, tensor_nodes=builder.tensor_nodes,
-                   tensor_outputs=builder.tensor_outputs, kernel_nodes=builder.kernel_nodes,
-                   placeholders=builder.placeholders, constants=builder.constants,
-                   saved_tensor_ids=builder.saved, loss=float(loss.detach()), seconds=seconds,
-                   phases=phases)
+    return Capture(
+        graph=graph,
+        fx_graph=builder.fx,
+        tensor_nodes=builder.tensor_nodes,
+        tensor_outputs=builder.tensor_outputs,
+        kernel_nodes=builder.kernel_nodes,
+        placeholders=builder.placeholders,
+        constants=builder.constants,
+        saved_tensor_ids=builder.saved,
+        loss=float(loss.detach()),
+        seconds=seconds,
+        phases=phases,
+    )

@@ -55,8 +55,12 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, n_heads, max_seq, dropout)
         self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
-                                 nn.Linear(4 * d_model, d_model), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model),
+            nn.GELU(),
+            nn.Linear(4 * d_model, d_model),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
@@ -66,14 +70,22 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """A GPT-style decoder-only language model."""
 
-    def __init__(self, vocab: int = 1024, d_model: int = 256, n_layers: int = 4,
-                 n_heads: int = 4, max_seq: int = 128, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab: int = 1024,
+        d_model: int = 256,
+        n_layers: int = 4,
+        n_heads: int = 4,
+        max_seq: int = 128,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.max_seq = max_seq
         self.tokens = nn.Embedding(vocab, d_model)
         self.positions = nn.Embedding(max_seq, d_model)
-        self.blocks = nn.Sequential(*[Block(d_model, n_heads, max_seq, dropout)
-                                      for _ in range(n_layers)])
+        self.blocks = nn.Sequential(
+            *[Block(d_model, n_heads, max_seq, dropout) for _ in range(n_layers)]
+        )
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab, bias=False)
 
@@ -98,8 +110,17 @@ GPT_SIZES = {
     "medium": (8192, 512, 8, 8, 256),
 }
 
-TORCHVISION_MODELS = ("resnet18", "resnet50", "resnet152", "vgg11", "vgg16", "vgg19",
-                      "densenet121", "inception_v3", "mobilenet_v2")
+TORCHVISION_MODELS = (
+    "resnet18",
+    "resnet50",
+    "resnet152",
+    "vgg11",
+    "vgg16",
+    "vgg19",
+    "densenet121",
+    "inception_v3",
+    "mobilenet_v2",
+)
 
 
 @dataclass
@@ -136,9 +157,11 @@ def build(spec: str, batch: int, optimizer: str = "sgd", seed: int = 0) -> Workl
     family, _, name = spec.partition(":")
     if family == "torchvision":
         import torchvision.models as tvm
+
         if name not in TORCHVISION_MODELS:
-            raise ValueError(f"model {spec!r}: torchvision models here are "
-                             f"{', '.join(TORCHVISION_MODELS)}")
+            raise ValueError(
+                f"model {spec!r}: torchvision models here are " f"{', '.join(TORCHVISION_MODELS)}"
+            )
         kwargs = {"weights": None}
         if name == "inception_v3":
             kwargs.update(aux_logits=False, init_weights=False)
@@ -159,6 +182,11 @@ def build(spec: str, batch: int, optimizer: str = "sgd", seed: int = 0) -> Workl
     else:
         raise ValueError(f"model {spec!r}: expected torchvision:<name> or gpt:<size>")
     model.train()
-    return Workload(name=f"{spec.replace(':', '-')}-bs{batch}", model=model, inputs=inputs,
-                    targets=targets, loss_fn=loss_fn,
-                    optimizer=make_optimizer(optimizer, model))
+    return Workload(
+        name=f"{spec.replace(':', '-')}-bs{batch}",
+        model=model,
+        inputs=inputs,
+        targets=targets,
+        loss_fn=loss_fn,
+        optimizer=make_optimizer(optimizer, model),
+    )

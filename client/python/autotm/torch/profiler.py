@@ -109,18 +109,21 @@ def signature_key(signature: graph_pb2.KernelSignature) -> str:
     solver::SignatureKey: ``op(in0,...)->(out0,...){attr=value,...}`` with
     operands as ``dtype[d0,d1,...]`` and attributes sorted by name (the
     braces only when there are attributes)."""
-    key = (f"{signature.op}({','.join(_operand_key(s) for s in signature.inputs)})->"
-           f"({','.join(_operand_key(s) for s in signature.outputs)})")
+    key = (
+        f"{signature.op}({','.join(_operand_key(s) for s in signature.inputs)})->"
+        f"({','.join(_operand_key(s) for s in signature.outputs)})"
+    )
     if signature.attributes:
         # Byte order, as std::sort over std::string pairs.
-        items = sorted(signature.attributes.items(),
-                       key=lambda kv: (kv[0].encode(), kv[1].encode()))
+        items = sorted(
+            signature.attributes.items(), key=lambda kv: (kv[0].encode(), kv[1].encode())
+        )
         key += "{" + ",".join(f"{k}={v}" for k, v in items) + "}"
     return key
 
 
 def format_config(mask: int, num_inputs: int, num_outputs: int) -> str:
-    """"FS|F": one letter per operand (inputs, '|', outputs), S = bit set."""
+    """ "FS|F": one letter per operand (inputs, '|', outputs), S = bit set."""
     letters = ["S" if (mask >> p) & 1 else "F" for p in range(num_inputs + num_outputs)]
     return "".join(letters[:num_inputs]) + "|" + "".join(letters[num_inputs:])
 
@@ -129,8 +132,9 @@ def format_config(mask: int, num_inputs: int, num_outputs: int) -> str:
 # Work lists (solver/work_list.h): unique signatures and operand usages.
 
 
-def usage_of(kernel: graph_pb2.Kernel,
-             fixed_tier_of: Callable[[str], int]) -> profile_pb2.OperandUsage:
+def usage_of(
+    kernel: graph_pb2.Kernel, fixed_tier_of: Callable[[str], int]
+) -> profile_pb2.OperandUsage:
     """How ``kernel`` uses its operand positions (solver::UsageOf): for each
     position the first position naming the same tensor, and its pinned
     tier (TIER_UNSPECIFIED when free)."""
@@ -167,8 +171,9 @@ def usable_configs(item: profile_pb2.WorkItem) -> list[int]:
     if n >= 63:
         raise invalid_argument(f"{item.signature.op}: {n} operands, at most 62 supported")
     usages = list(item.usages)
-    return [mask for mask in range(1 << n)
-            if not usages or any(usage_allows(u, mask) for u in usages)]
+    return [
+        mask for mask in range(1 << n) if not usages or any(usage_allows(u, mask) for u in usages)
+    ]
 
 
 def work_list_of(graph: graph_pb2.Graph) -> list[profile_pb2.WorkItem]:
@@ -197,14 +202,17 @@ def work_list_of(graph: graph_pb2.Graph) -> list[profile_pb2.WorkItem]:
     for kernel in graph.kernels:
         for tensor_id in list(kernel.inputs) + list(kernel.outputs):
             if tensor_id not in declared:
-                raise invalid_argument(f"graph {graph.name}: kernel {kernel.id} uses "
-                                       f"undeclared tensor {tensor_id!r}")
+                raise invalid_argument(
+                    f"graph {graph.name}: kernel {kernel.id} uses "
+                    f"undeclared tensor {tensor_id!r}"
+                )
         s = kernel.signature
         if len(kernel.inputs) != len(s.inputs) or len(kernel.outputs) != len(s.outputs):
             raise invalid_argument(
                 f"graph {graph.name}: kernel {kernel.id} has {len(kernel.inputs)} inputs and "
                 f"{len(kernel.outputs)} outputs, its signature {len(s.inputs)} and "
-                f"{len(s.outputs)}")
+                f"{len(s.outputs)}"
+            )
         key = signature_key(s)
         if key not in index:
             index[key] = len(items)
@@ -244,9 +252,11 @@ def host_fingerprint(fast: "_tiers.Tier", slow: "_tiers.Tier") -> str:
     threads, the torch version and its CPU capability, both tiers. It never
     equals an autotm-agent (oneDNN) fingerprint, so the two never mix in one
     host class."""
-    return (f"cpu={_cpu_model()}; threads={torch.get_num_threads()}; "
-            f"torch={torch.__version__} aten (CPU capability {_cpu_capability()}); "
-            f"fast={fast.description}; slow={slow.description}")
+    return (
+        f"cpu={_cpu_model()}; threads={torch.get_num_threads()}; "
+        f"torch={torch.__version__} aten (CPU capability {_cpu_capability()}); "
+        f"fast={fast.description}; slow={slow.description}"
+    )
 
 
 def _tier_error(error: Exception, context: str = "") -> AutotmError:
@@ -297,19 +307,32 @@ def _summarize(times_us: list[float]) -> Measurement:
     return Measurement(median, spread, len(s))
 
 
-def _check_timing(warmup: int, min_reps: int, max_reps: int, max_spread: float,
-                  max_time_ms: float) -> None:
-    if warmup < 0 or min_reps < 1 or max_reps < min_reps or not max_spread >= 0 \
-            or not max_time_ms >= 0:
+def _check_timing(
+    warmup: int, min_reps: int, max_reps: int, max_spread: float, max_time_ms: float
+) -> None:
+    if (
+        warmup < 0
+        or min_reps < 1
+        or max_reps < min_reps
+        or not max_spread >= 0
+        or not max_time_ms >= 0
+    ):
         raise invalid_argument(
             "timing options: need warmup >= 0, 1 <= min_reps <= max_reps, max_spread >= 0 "
             f"and max_time_ms >= 0 (got {warmup}, {min_reps}, {max_reps}, {max_spread}, "
-            f"{max_time_ms})")
+            f"{max_time_ms})"
+        )
 
 
-def measure_repeated(run: Callable[[], Any], *, warmup: int = 2, min_reps: int = 5,
-                     max_reps: int = 50, max_spread: float = 0.05,
-                     max_time_ms: float = 2000.0) -> Measurement:
+def measure_repeated(
+    run: Callable[[], Any],
+    *,
+    warmup: int = 2,
+    min_reps: int = 5,
+    max_reps: int = 50,
+    max_spread: float = 0.05,
+    max_time_ms: float = 2000.0,
+) -> Measurement:
     """Runs ``run`` ``warmup`` times, then times it until the spread is at
     most ``max_spread`` (after ``min_reps``), or ``max_reps`` runs, or
     ``max_time_ms`` of timed work (agent::MeasureRepeated)."""
@@ -345,8 +368,9 @@ class _Unsupported(Exception):
 _TENSOR_OPTIONS = frozenset(("dtype", "layout", "device", "pin_memory"))
 
 
-def _find_out_overload(func: torch._ops.OpOverload, base_name: str,
-                       num_outputs: int) -> Optional[torch._ops.OpOverload]:
+def _find_out_overload(
+    func: torch._ops.OpOverload, base_name: str, num_outputs: int
+) -> Optional[torch._ops.OpOverload]:
     """The overload of aten::``base_name`` that computes what ``func`` does
     into ``num_outputs`` out= tensors: its non-out arguments are ``func``'s
     (same names and types; ``func``'s tensor options may be absent, the out
@@ -396,6 +420,7 @@ def _has_direct_cpu_kernel(func: torch._ops.OpOverload) -> bool:
 @dataclasses.dataclass
 class _CallPlan:
     """How a signature's op is run and where each output ends up."""
+
     target: torch._ops.OpOverload  # what is called
     returned: int  # outputs the call returns (the rest are hidden writes)
     out_outputs: list[int]  # passed as out= tensors, in out-argument order
@@ -423,40 +448,57 @@ def _plan_call(signature: graph_pb2.KernelSignature) -> _CallPlan:
     writes: list[int] = []
     if "writes" in signature.attributes:
         try:
-            value = sigmod.parse_literal(signature.attributes["writes"],
-                                         list(range(num_inputs)))
+            value = sigmod.parse_literal(signature.attributes["writes"], list(range(num_inputs)))
         except sigmod.SignatureError as e:
             raise _Unsupported(f"attribute writes: {e}") from None
         if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-            raise _Unsupported(f"attribute writes={signature.attributes['writes']} "
-                               "is not a list of input operands")
+            raise _Unsupported(
+                f"attribute writes={signature.attributes['writes']} "
+                "is not a list of input operands"
+            )
         writes = value
     returned = num_outputs - len(writes)
     if returned < 0:
-        raise _Unsupported(f"writes names {len(writes)} inputs but the signature has only "
-                           f"{num_outputs} outputs")
+        raise _Unsupported(
+            f"writes names {len(writes)} inputs but the signature has only "
+            f"{num_outputs} outputs"
+        )
     tied = {returned + m: j for m, j in enumerate(writes)}
     schema = func._schema
     name = schema.name.partition("::")[2]
-    written_args = [a for a in schema.arguments
-                    if a.alias_info is not None and a.alias_info.is_write]
-    base = name[:-1] if written_args and name.endswith("_") and not name.endswith("__") \
-        else name
+    written_args = [
+        a for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write
+    ]
+    base = name[:-1] if written_args and name.endswith("_") and not name.endswith("__") else name
     out = _find_out_overload(func, base, returned)
     if out is not None:
         composite = not _has_direct_cpu_kernel(out)
-        return _CallPlan(out, returned, list(range(returned)), tied, [],
-                         f"aten::{base}.{out._schema.overload_name} with out=",
-                         functional=func if composite and not written_args else None)
+        return _CallPlan(
+            out,
+            returned,
+            list(range(returned)),
+            tied,
+            [],
+            f"aten::{base}.{out._schema.overload_name} with out=",
+            functional=func if composite and not written_args else None,
+        )
     if not written_args:
-        return _CallPlan(func, returned, [], tied, list(range(returned)),
-                         "outputs from PyTorch's allocator (no out= overload)")
+        return _CallPlan(
+            func,
+            returned,
+            [],
+            tied,
+            list(range(returned)),
+            "outputs from PyTorch's allocator (no out= overload)",
+        )
     # In place without an out form: a returned alias of a written argument is
     # that argument's buffer; anything else comes from the allocator.
     default = []
     if len(schema.returns) < returned:
-        raise _Unsupported(f"the op returns {len(schema.returns)} values, the signature "
-                           f"has {returned} returned outputs")
+        raise _Unsupported(
+            f"the op returns {len(schema.returns)} values, the signature "
+            f"has {returned} returned outputs"
+        )
     for r in range(returned):
         alias = schema.returns[r].alias_info
         if alias is None or not alias.is_write:
@@ -486,7 +528,8 @@ def _separable_probes(plan: _CallPlan, num_inputs: int, num_outputs: int) -> lis
         raise _Unsupported(
             f"too many operands for a full table and outputs "
             f"{plan.default_outputs} come from PyTorch's allocator (no out= overload), so "
-            "their slow-tier penalties cannot be measured")
+            "their slow-tier penalties cannot be measured"
+        )
     probes = [0]
     for p in range(num_inputs + num_outputs):
         if p >= num_inputs and (p - num_inputs) in plan.tied:
@@ -519,8 +562,9 @@ class _Operands:
     and kept for all its configurations (inputs hold the same values on
     either tier)."""
 
-    def __init__(self, signature: graph_pb2.KernelSignature, fast: "_tiers.Tier",
-                 slow: "_tiers.Tier") -> None:
+    def __init__(
+        self, signature: graph_pb2.KernelSignature, fast: "_tiers.Tier", slow: "_tiers.Tier"
+    ) -> None:
         self._signature = signature
         self._tiers = (fast, slow)
         self._made: dict[tuple[str, int, int], tuple[torch.Tensor, "_tiers.Buffer"]] = {}
@@ -553,8 +597,12 @@ class _Operands:
         return made
 
 
-def _bind(target: torch._ops.OpOverload, signature: graph_pb2.KernelSignature,
-          inputs: Sequence[torch.Tensor], outs: Sequence[torch.Tensor]) -> Callable[[], Any]:
+def _bind(
+    target: torch._ops.OpOverload,
+    signature: graph_pb2.KernelSignature,
+    inputs: Sequence[torch.Tensor],
+    outs: Sequence[torch.Tensor],
+) -> Callable[[], Any]:
     """``target`` called with the signature's argument values (``tN`` =
     ``inputs[N]``) and ``outs`` as its out arguments, in order."""
     positional, keyword = [], {}
@@ -591,8 +639,14 @@ def _spec_text(t: torch.Tensor) -> str:
 class _KernelRunner:
     """Runs one signature under configurations."""
 
-    def __init__(self, signature: graph_pb2.KernelSignature, plan: _CallPlan,
-                 fast: "_tiers.Tier", slow: "_tiers.Tier", key: str) -> None:
+    def __init__(
+        self,
+        signature: graph_pb2.KernelSignature,
+        plan: _CallPlan,
+        fast: "_tiers.Tier",
+        slow: "_tiers.Tier",
+        key: str,
+    ) -> None:
         self._s = signature
         self._plan = plan
         self._fast, self._slow = fast, slow
@@ -603,14 +657,18 @@ class _KernelRunner:
         plan = self._plan
         ni = len(self._s.inputs)
         if plan.functional is not None and not any(
-                (mask >> (ni + o)) & 1 for o in plan.out_outputs):
+            (mask >> (ni + o)) & 1 for o in plan.out_outputs
+        ):
             # Every output fast and the out= form is composite (it computes,
             # then copies into out=): time the functional call, which is what
             # runs when the outputs stay fast -- no copy in the figure.
             plan = dataclasses.replace(
-                plan, target=plan.functional, out_outputs=[],
+                plan,
+                target=plan.functional,
+                out_outputs=[],
                 default_outputs=list(plan.out_outputs),
-                how=f"functional {self._s.op} (its out= form copies)")
+                how=f"functional {self._s.op} (its out= form copies)",
+            )
         return self._measure(plan, mask, timing)
 
     def _measure(self, plan: _CallPlan, mask: int, timing: dict) -> Measurement:
@@ -636,10 +694,14 @@ class _KernelRunner:
         self._check_outputs(plan, returned, inputs, out_views, out_ptrs, outs)
         del result, returned
         try:
-            m = measure_repeated(call, warmup=max(0, timing["warmup"] - 1),
-                                 min_reps=timing["min_reps"], max_reps=timing["max_reps"],
-                                 max_spread=timing["max_spread"],
-                                 max_time_ms=timing["max_time_ms"])
+            m = measure_repeated(
+                call,
+                warmup=max(0, timing["warmup"] - 1),
+                min_reps=timing["min_reps"],
+                max_reps=timing["max_reps"],
+                max_spread=timing["max_spread"],
+                max_time_ms=timing["max_time_ms"],
+            )
         except AutotmError:
             raise
         except Exception as e:  # noqa: BLE001
@@ -648,8 +710,10 @@ class _KernelRunner:
         # Still where the configuration says, or refuse.
         for o, view, ptr in zip(plan.out_outputs, out_views, out_ptrs):
             if view.data_ptr() != ptr:
-                raise AutotmError(grpc.StatusCode.FAILED_PRECONDITION,
-                                  f"{self._key} config {config}: output {o} was reallocated")
+                raise AutotmError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{self._key} config {config}: output {o} was reallocated",
+                )
         used = [(f"input {i}", buffer, bit(i)) for i, (_, buffer) in enumerate(ins)]
         used += [(f"output {o}", outs[o][1], bit(ni + o)) for o in plan.out_outputs]
         for what, buffer, slow in used:
@@ -657,37 +721,46 @@ class _KernelRunner:
             try:
                 tier.verify(buffer)
             except _tiers.TierError as e:
-                raise AutotmError(grpc.StatusCode.FAILED_PRECONDITION,
-                                  f"{self._key} config {config}: {what} is not on "
-                                  f"{tier.spec}: {e}") from None
+                raise AutotmError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{self._key} config {config}: {what} is not on " f"{tier.spec}: {e}",
+                ) from None
         return m
 
     def _check_outputs(self, plan, returned, inputs, out_views, out_ptrs, outs) -> None:
         s = self._s
         if len(returned) != plan.returned:
-            raise _Unsupported(f"{plan.how}: the op returned {len(returned)} tensors, the "
-                               f"signature has {plan.returned} returned outputs")
+            raise _Unsupported(
+                f"{plan.how}: the op returned {len(returned)} tensors, the "
+                f"signature has {plan.returned} returned outputs"
+            )
         for o, view, ptr in zip(plan.out_outputs, out_views, out_ptrs):
-            if view.data_ptr() != ptr or returned[o].data_ptr() != ptr or \
-                    view.storage().data_ptr() != outs[o][1].address or \
-                    list(returned[o].shape) != list(s.outputs[o].dims):
+            if (
+                view.data_ptr() != ptr
+                or returned[o].data_ptr() != ptr
+                or view.storage().data_ptr() != outs[o][1].address
+                or list(returned[o].shape) != list(s.outputs[o].dims)
+            ):
                 raise _Unsupported(
                     f"{plan.how}: the op resized or reallocated out= output {o} (it "
                     f"computes {_spec_text(returned[o])}; the signature says "
-                    f"{_operand_key(s.outputs[o])})")
+                    f"{_operand_key(s.outputs[o])})"
+                )
         for o, j in plan.tied.items():
             if o >= plan.returned:
                 continue  # a hidden write: not returned
             if returned[o].data_ptr() != inputs[j].data_ptr():
-                raise _Unsupported(f"{plan.how}: returned output {o} is not input {j} "
-                                   "written in place")
+                raise _Unsupported(
+                    f"{plan.how}: returned output {o} is not input {j} " "written in place"
+                )
         for o in plan.default_outputs:
             t = returned[o]
             expected = s.outputs[o]
-            if list(t.shape) != list(expected.dims) or \
-                    sigmod.data_type(t.dtype) != expected.dtype:
-                raise _Unsupported(f"output {o} is {_spec_text(t)}, the signature says "
-                                   f"{_operand_key(expected)}")
+            if list(t.shape) != list(expected.dims) or sigmod.data_type(t.dtype) != expected.dtype:
+                raise _Unsupported(
+                    f"output {o} is {_spec_text(t)}, the signature says "
+                    f"{_operand_key(expected)}"
+                )
             storage = t.storage()
             nbytes = storage.nbytes()
             if nbytes == 0:
@@ -700,11 +773,15 @@ class _KernelRunner:
             try:
                 self._fast.verify(storage.data_ptr(), nbytes)
             except _tiers.TierError as e:
-                hint = (" (run under numactl --membind=<fast node> to make it)"
-                        if self._fast.spec.startswith("numa:") else "")
+                hint = (
+                    " (run under numactl --membind=<fast node> to make it)"
+                    if self._fast.spec.startswith("numa:")
+                    else ""
+                )
                 raise _Unsupported(
                     f"{plan.how}, and PyTorch's allocator does not place output {o} on "
-                    f"the fast tier {self._fast.spec}: {e}{hint}") from None
+                    f"the fast tier {self._fast.spec}: {e}{hint}"
+                ) from None
 
 
 # --------------------------------------------------------------------------
@@ -761,8 +838,11 @@ def _prepare_job(item: profile_pb2.WorkItem, key: str, max_configs: int) -> _Job
         job.plan = plan = _plan_call(s)
         # Operands whose tier a configuration may choose: not outputs from
         # PyTorch's allocator (fast) or written into an input (its tier).
-        free = [p for p in range(n) if p < ni or
-                (p - ni not in plan.tied and p - ni not in plan.default_outputs)]
+        free = [
+            p
+            for p in range(n)
+            if p < ni or (p - ni not in plan.tied and p - ni not in plan.default_outputs)
+        ]
         if n < 63 and (1 << n) <= max_configs:
             job.masks = [m for m in usable_configs(item) if _measurable(plan, m, ni)]
         elif len(free) < 63 and (1 << len(free)) <= max_configs:
@@ -791,13 +871,23 @@ def _prepare_job(item: profile_pb2.WorkItem, key: str, max_configs: int) -> _Job
     return job
 
 
-def profile_work_list(items: Iterable[profile_pb2.WorkItem], fast: TierLike, slow: TierLike, *,
-                      host_class: str = "local", max_configs: int = 256, warmup: int = 2,
-                      min_reps: int = 5, max_reps: int = 50, max_spread: float = 0.05,
-                      max_time_ms: float = 2000.0, copy_bytes: int = 64 << 20,
-                      copy_threads: int = 0, cache_path: Optional[str] = None,
-                      on_progress: Optional[Callable[[Progress], None]] = None
-                      ) -> ProfileResult:
+def profile_work_list(
+    items: Iterable[profile_pb2.WorkItem],
+    fast: TierLike,
+    slow: TierLike,
+    *,
+    host_class: str = "local",
+    max_configs: int = 256,
+    warmup: int = 2,
+    min_reps: int = 5,
+    max_reps: int = 50,
+    max_spread: float = 0.05,
+    max_time_ms: float = 2000.0,
+    copy_bytes: int = 64 << 20,
+    copy_threads: int = 0,
+    cache_path: Optional[str] = None,
+    on_progress: Optional[Callable[[Progress], None]] = None,
+) -> ProfileResult:
     """Measures every item of ``items`` and the copy bandwidths.
 
     Args:
@@ -829,8 +919,13 @@ def profile_work_list(items: Iterable[profile_pb2.WorkItem], fast: TierLike, slo
     if copy_bytes < 1:
         raise invalid_argument(f"copy_bytes must be >= 1, not {copy_bytes}")
     fast, slow = make_tier(fast), make_tier(slow)
-    timing = dict(warmup=warmup, min_reps=min_reps, max_reps=max_reps,
-                  max_spread=max_spread, max_time_ms=max_time_ms)
+    timing = dict(
+        warmup=warmup,
+        min_reps=min_reps,
+        max_reps=max_reps,
+        max_spread=max_spread,
+        max_time_ms=max_time_ms,
+    )
 
     profile = profile_pb2.Profile()
     host = profile.host_class
@@ -854,7 +949,8 @@ def profile_work_list(items: Iterable[profile_pb2.WorkItem], fast: TierLike, slo
             raise AutotmError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f'cache {cache_path} was measured on "{old.host_class.fingerprint}", this run '
-                f'is "{host.fingerprint}"; remove it or use another cache file')
+                f'is "{host.fingerprint}"; remove it or use another cache file',
+            )
         for k in old.kernels:
             cached[signature_key(k.signature)] = k
         profile.bandwidths.CopyFrom(old.bandwidths)
@@ -864,11 +960,20 @@ def profile_work_list(items: Iterable[profile_pb2.WorkItem], fast: TierLike, slo
             _json.save_message(profile, cache_path)
 
     bw = profile.bandwidths
-    if not (bw.slow_to_fast_sync_gb_per_s > 0 and bw.fast_to_slow_sync_gb_per_s > 0 and
-            bw.slow_to_fast_async_gb_per_s > 0 and bw.fast_to_slow_async_gb_per_s > 0):
+    if not (
+        bw.slow_to_fast_sync_gb_per_s > 0
+        and bw.fast_to_slow_sync_gb_per_s > 0
+        and bw.slow_to_fast_async_gb_per_s > 0
+        and bw.fast_to_slow_async_gb_per_s > 0
+    ):
         threads = copy_threads if copy_threads > 0 else torch.get_num_threads()
-        probe = dict(warmup=warmup, min_reps=min_reps, max_reps=max_reps,
-                     max_spread=max_spread, max_time_ms=max_time_ms)
+        probe = dict(
+            warmup=warmup,
+            min_reps=min_reps,
+            max_reps=max_reps,
+            max_spread=max_spread,
+            max_time_ms=max_time_ms,
+        )
         try:
             to_fast = _tiers.measure_copy_bandwidth(slow, fast, copy_bytes, threads, **probe)
             to_slow = _tiers.measure_copy_bandwidth(fast, slow, copy_bytes, threads, **probe)
@@ -922,9 +1027,12 @@ def profile_work_list(items: Iterable[profile_pb2.WorkItem], fast: TierLike, slo
                     m = runner.measure(mask, timing)
                     times[mask] = m.median_us
                     if job.table:
-                        kernel.configs.add(config=format_config(mask, ni, no),
-                                           time_us=m.median_us, spread=m.spread,
-                                           repetitions=m.repetitions)
+                        kernel.configs.add(
+                            config=format_config(mask, ni, no),
+                            time_us=m.median_us,
+                            spread=m.spread,
+                            repetitions=m.repetitions,
+                        )
                     done += 1
                     done_here += 1
                     report(job.key)
@@ -954,6 +1062,7 @@ def profile_work_list(items: Iterable[profile_pb2.WorkItem], fast: TierLike, slo
 @dataclasses.dataclass
 class RunResult:
     """What run_profiler did."""
+
     profile: Optional[profile_pb2.Profile]  # None when nothing was missing
     unsupported: list[str]
     work_items: int  # signatures to measure (missing on the server)
@@ -972,9 +1081,11 @@ def progress_printer(stream=None) -> Callable[[Progress], None]:
         filled = int(frac * width)
         eta = "--" if p.eta_s is None else f"{p.eta_s:.0f}s"
         current = p.current if len(p.current) <= 50 else p.current[:47] + "..."
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done_configs}/"
-                     f"{p.total_configs} configs  {p.elapsed_s:.0f}s elapsed  ETA {eta}  "
-                     f"{current:<50}")
+        stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done_configs}/"
+            f"{p.total_configs} configs  {p.elapsed_s:.0f}s elapsed  ETA {eta}  "
+            f"{current:<50}"
+        )
         stream.flush()
 
     return show
@@ -986,10 +1097,19 @@ def _load_graph(graph) -> graph_pb2.Graph:
     return _json.load_graph(graph)
 
 
-def run_profiler(client, host_class: str, graph=None, fast: TierLike = "numa:0",
-                 slow: Optional[TierLike] = None, *, out_path: Optional[str] = None,
-                 upload_batch: int = 64, quiet: bool = False, log=None,
-                 **options: Any) -> RunResult:
+def run_profiler(
+    client,
+    host_class: str,
+    graph=None,
+    fast: TierLike = "numa:0",
+    slow: Optional[TierLike] = None,
+    *,
+    out_path: Optional[str] = None,
+    upload_batch: int = 64,
+    quiet: bool = False,
+    log=None,
+    **options: Any,
+) -> RunResult:
     """Profiles what ``host_class`` lacks and uploads it, like autotm-agent.
 
     Args:
@@ -1031,6 +1151,7 @@ def run_profiler(client, host_class: str, graph=None, fast: TierLike = "numa:0",
     owned = None
     if isinstance(client, str):
         from autotm.client import Client  # noqa: PLC0415 - keeps torch-free imports light
+
         client = owned = Client(client)
     try:
         work: list[profile_pb2.WorkItem] = []
@@ -1045,14 +1166,19 @@ def run_profiler(client, host_class: str, graph=None, fast: TierLike = "numa:0",
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f'host class "{host_class}" on the server was measured on "{stored}"; '
                     f'this host is "{fingerprint}". Profiles from different fingerprints '
-                    "never mix: use another host class.")
+                    "never mix: use another host class.",
+                )
             work = list(work_list.items)
             if graph is None:
-                log.write(f"work list: {len(work)} signatures missing, from "
-                          f"{work_list.graphs} submitted graph(s)\n")
+                log.write(
+                    f"work list: {len(work)} signatures missing, from "
+                    f"{work_list.graphs} submitted graph(s)\n"
+                )
             else:
-                log.write(f"{len(work)} of the graph's {local_count} unique signatures are "
-                          "missing on the server\n")
+                log.write(
+                    f"{len(work)} of the graph's {local_count} unique signatures are "
+                    "missing on the server\n"
+                )
             if not work:
                 log.write(f'nothing to profile: host class "{host_class}" has every kernel\n')
                 return RunResult(None, [], 0)
@@ -1060,30 +1186,42 @@ def run_profiler(client, host_class: str, graph=None, fast: TierLike = "numa:0",
         if on_progress is None and not quiet:
             on_progress = progress_printer(log)
         try:
-            result = profile_work_list(work, fast, slow, host_class=host_class,
-                                       on_progress=on_progress, **options)
+            result = profile_work_list(
+                work, fast, slow, host_class=host_class, on_progress=on_progress, **options
+            )
         finally:
             if not quiet:
                 log.write("\n")
         profile = result.profile
         b = profile.bandwidths
-        log.write(f"copy GB/s: slow->fast sync {b.slow_to_fast_sync_gb_per_s:.2f} async "
-                  f"{b.slow_to_fast_async_gb_per_s:.2f}; fast->slow sync "
-                  f"{b.fast_to_slow_sync_gb_per_s:.2f} async "
-                  f"{b.fast_to_slow_async_gb_per_s:.2f}\n")
-        log.write(f"kernels: {result.measured_kernels} measured, {result.cached_kernels} "
-                  f"from cache, {len(result.unsupported)} not measurable\n")
-        run = RunResult(profile, list(result.unsupported), len(work),
-                        result.measured_kernels, result.cached_kernels)
+        log.write(
+            f"copy GB/s: slow->fast sync {b.slow_to_fast_sync_gb_per_s:.2f} async "
+            f"{b.slow_to_fast_async_gb_per_s:.2f}; fast->slow sync "
+            f"{b.fast_to_slow_sync_gb_per_s:.2f} async "
+            f"{b.fast_to_slow_async_gb_per_s:.2f}\n"
+        )
+        log.write(
+            f"kernels: {result.measured_kernels} measured, {result.cached_kernels} "
+            f"from cache, {len(result.unsupported)} not measurable\n"
+        )
+        run = RunResult(
+            profile,
+            list(result.unsupported),
+            len(work),
+            result.measured_kernels,
+            result.cached_kernels,
+        )
         if out_path:
             _json.save_message(profile, out_path)
             log.write(f"wrote {out_path}\n")
         if client is not None:
             kernels = list(profile.kernels)
             for begin in range(0, max(1, len(kernels)), upload_batch):
-                batch = profile_pb2.Profile(host_class=profile.host_class,
-                                            bandwidths=profile.bandwidths,
-                                            kernels=kernels[begin:begin + upload_batch])
+                batch = profile_pb2.Profile(
+                    host_class=profile.host_class,
+                    bandwidths=profile.bandwidths,
+                    kernels=kernels[begin : begin + upload_batch],
+                )
                 try:
                     response = client.upload_profile(batch)
                 except AutotmError as e:
@@ -1091,7 +1229,8 @@ def run_profiler(client, host_class: str, graph=None, fast: TierLike = "numa:0",
                         e.code,
                         f"upload of kernels [{begin}, {begin + len(batch.kernels)}) failed "
                         "(earlier batches are stored; re-running with the cache re-sends "
-                        f"them harmlessly): {e.message}") from None
+                        f"them harmlessly): {e.message}",
+                    ) from None
                 run.accepted += response.accepted
             log.write(f"uploaded as {host_class} ({run.accepted} measurements accepted)\n")
         return run
@@ -1163,46 +1302,95 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     ArgumentParser.add_subparsers()); its handler is ``args.func(args)``,
     returning the exit status (also set as ``args.handler``)."""
     p = subparsers.add_parser(
-        "profile", help="measure a graph's aten kernels on two memory tiers and "
-        "write/upload the profile", description=_DESCRIPTION, epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--graph", help="graph file (v1.Graph JSON) to profile; with --server "
-                   "only the kernels the host class lacks are measured. Without --graph, "
-                   "--server gives the work list: every kernel graphs submitted for "
-                   "--host-class still lack")
-    p.add_argument("--server", help="autotm-server HOST:PORT to take the work list from "
-                   "and upload to")
-    p.add_argument("--host-class", default="local",
-                   help="host class the profile is stored under (default: %(default)s)")
-    p.add_argument("--fast", default="numa:0",
-                   help="fast tier: numa:N or file:DIR (default: %(default)s)")
+        "profile",
+        help="measure a graph's aten kernels on two memory tiers and " "write/upload the profile",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--graph",
+        help="graph file (v1.Graph JSON) to profile; with --server "
+        "only the kernels the host class lacks are measured. Without --graph, "
+        "--server gives the work list: every kernel graphs submitted for "
+        "--host-class still lack",
+    )
+    p.add_argument(
+        "--server", help="autotm-server HOST:PORT to take the work list from " "and upload to"
+    )
+    p.add_argument(
+        "--host-class",
+        default="local",
+        help="host class the profile is stored under (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fast", default="numa:0", help="fast tier: numa:N or file:DIR (default: %(default)s)"
+    )
     p.add_argument("--slow", required=True, help="slow tier: numa:N or file:DIR")
     p.add_argument("--out", help="write the profile here (v1.Profile JSON)")
-    p.add_argument("--cache", help="resume file: measured kernels are kept here and not "
-                   "measured again after an interruption")
-    p.add_argument("--max-configs", type=int, default=256,
-                   help="full table when 2^k <= this (or when at most this many "
-                   "configurations can run at all), else separable (k+1 runs) "
-                   "(default: %(default)s)")
+    p.add_argument(
+        "--cache",
+        help="resume file: measured kernels are kept here and not "
+        "measured again after an interruption",
+    )
+    p.add_argument(
+        "--max-configs",
+        type=int,
+        default=256,
+        help="full table when 2^k <= this (or when at most this many "
+        "configurations can run at all), else separable (k+1 runs) "
+        "(default: %(default)s)",
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed runs (default: %(default)s)")
-    p.add_argument("--min-reps", type=int, default=5,
-                   help="minimum timed runs per configuration (default: %(default)s)")
-    p.add_argument("--max-reps", type=int, default=50,
-                   help="maximum timed runs per configuration (default: %(default)s)")
-    p.add_argument("--max-spread", type=float, default=0.05,
-                   help="stop once (q75-q25)/median <= this (default: %(default)s)")
-    p.add_argument("--max-time-ms", type=float, default=2000.0,
-                   help="stop timing a configuration after this much work "
-                   "(default: %(default)s)")
-    p.add_argument("--copy-mib", type=float, default=64.0,
-                   help="copy-bandwidth probe size, MiB (default: %(default)s)")
-    p.add_argument("--copy-threads", type=int, default=0,
-                   help="threads of the synchronous copy probe (0 = torch's threads)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch intra-op threads (0: torch's default); part of the "
-                   "fingerprint. On shared vCPUs 1 gives the steadiest timings")
-    p.add_argument("--upload-batch", type=int, default=64,
-                   help="kernels per upload batch (default: %(default)s)")
+    p.add_argument(
+        "--min-reps",
+        type=int,
+        default=5,
+        help="minimum timed runs per configuration (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-reps",
+        type=int,
+        default=50,
+        help="maximum timed runs per configuration (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-spread",
+        type=float,
+        default=0.05,
+        help="stop once (q75-q25)/median <= this (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-time-ms",
+        type=float,
+        default=2000.0,
+        help="stop timing a configuration after this much work " "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--copy-mib",
+        type=float,
+        default=64.0,
+        help="copy-bandwidth probe size, MiB (default: %(default)s)",
+    )
+    p.add_argument(
+        "--copy-threads",
+        type=int,
+        default=0,
+        help="threads of the synchronous copy probe (0 = torch's threads)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0: torch's default); part of the "
+        "fingerprint. On shared vCPUs 1 gives the steadiest timings",
+    )
+    p.add_argument(
+        "--upload-batch",
+        type=int,
+        default=64,
+        help="kernels per upload batch (default: %(default)s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=profile_command, handler=profile_command)
     return p
@@ -1215,19 +1403,33 @@ def profile_command(args: argparse.Namespace) -> int:
         err.write("profile: give --out FILE and/or --server HOST:PORT\n")
         return 1
     if not args.graph and not args.server:
-        err.write("profile: give --graph FILE, or --server HOST:PORT to profile the "
-                  "server's work list for --host-class\n")
+        err.write(
+            "profile: give --graph FILE, or --server HOST:PORT to profile the "
+            "server's work list for --host-class\n"
+        )
         return 1
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:
         run = run_profiler(
-            args.server, args.host_class, args.graph, args.fast, args.slow,
-            out_path=args.out, upload_batch=args.upload_batch, quiet=args.quiet,
-            max_configs=args.max_configs, warmup=args.warmup, min_reps=args.min_reps,
-            max_reps=args.max_reps, max_spread=args.max_spread,
-            max_time_ms=args.max_time_ms, copy_bytes=max(1, int(args.copy_mib * (1 << 20))),
-            copy_threads=args.copy_threads, cache_path=args.cache)
+            args.server,
+            args.host_class,
+            args.graph,
+            args.fast,
+            args.slow,
+            out_path=args.out,
+            upload_batch=args.upload_batch,
+            quiet=args.quiet,
+            max_configs=args.max_configs,
+            warmup=args.warmup,
+            min_reps=args.min_reps,
+            max_reps=args.max_reps,
+            max_spread=args.max_spread,
+            max_time_ms=args.max_time_ms,
+            copy_bytes=max(1, int(args.copy_mib * (1 << 20))),
+            copy_threads=args.copy_threads,
+            cache_path=args.cache,
+        )
     except AutotmError as e:
         err.write(f"profile: {e}\n")
         return 1
@@ -1235,8 +1437,10 @@ def profile_command(args: argparse.Namespace) -> int:
         err.write("\nprofile: interrupted (rerun with the same --cache to resume)\n")
         return 1
     if run.unsupported:
-        err.write("NOT MEASURED (the profile lacks these signatures; plans for this graph "
-                  "will fail coverage until they are provided):\n")
+        err.write(
+            "NOT MEASURED (the profile lacks these signatures; plans for this graph "
+            "will fail coverage until they are provided):\n"
+        )
         for line in run.unsupported:
             err.write(f"  {line}\n")
         return 3

@@ -105,8 +105,11 @@ def resolve_op(text: str) -> torch._ops.OpOverload:
 
 def _is_tensor_type(arg_type) -> bool:
     text = str(arg_type)
-    return text.startswith("Tensor") or text.startswith("Optional[Tensor]") or \
-        text in ("List[Tensor]", "List[Optional[Tensor]]")
+    return (
+        text.startswith("Tensor")
+        or text.startswith("Optional[Tensor]")
+        or text in ("List[Tensor]", "List[Optional[Tensor]]")
+    )
 
 
 def literal(value: Any) -> str:
@@ -131,12 +134,16 @@ def literal(value: Any) -> str:
         return "device"
     if isinstance(value, torch.SymInt) if hasattr(torch, "SymInt") else False:
         raise SignatureError(f"symbolic size {value} in a captured call")
-    raise SignatureError(f"argument value {value!r} of type {type(value).__name__} "
-                         "cannot be written in a signature")
+    raise SignatureError(
+        f"argument value {value!r} of type {type(value).__name__} "
+        "cannot be written in a signature"
+    )
 
 
 def _parse_node(node: ast.AST, operands: Sequence[torch.Tensor], device) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+    if isinstance(node, ast.Constant) and isinstance(
+        node.value, (int, float, str, bool, type(None))
+    ):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         inner = _parse_node(node.operand, operands, device)
@@ -155,7 +162,11 @@ def _parse_node(node: ast.AST, operands: Sequence[torch.Tensor], device) -> Any:
             if index >= len(operands):
                 raise SignatureError(f"operand t{index} out of range ({len(operands)} inputs)")
             return operands[index]
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "torch":
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "torch"
+    ):
         value = getattr(torch, node.attr, None)
         if isinstance(value, (torch.dtype, torch.layout, torch.memory_format)):
             return value
@@ -185,6 +196,7 @@ def _operand_spec(t: torch.Tensor) -> graph_pb2.OperandSpec:
 @dataclass
 class Described:
     """An op call as a signature plus the tensors behind its operands."""
+
     signature: graph_pb2.KernelSignature
     inputs: list[torch.Tensor] = field(default_factory=list)
     outputs: list[torch.Tensor] = field(default_factory=list)
@@ -192,8 +204,9 @@ class Described:
     written_inputs: list[int] = field(default_factory=list)
 
 
-def describe(func: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict,
-             result: Any) -> Described:
+def describe(
+    func: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict, result: Any
+) -> Described:
     """The signature of one call ``func(*args, **kwargs) -> result``."""
     schema = func._schema
     bound = _bind(func, args, kwargs)
@@ -219,8 +232,10 @@ def describe(func: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict,
                         tokens.append(f"t{len(described.inputs)}")
                         described.inputs.append(element)
                     else:
-                        raise SignatureError(f"{schema.name}: argument {arg.name} mixes "
-                                             f"tensors with {type(element).__name__}")
+                        raise SignatureError(
+                            f"{schema.name}: argument {arg.name} mixes "
+                            f"tensors with {type(element).__name__}"
+                        )
                 sig.attributes[arg.name] = "[" + ",".join(tokens) + "]"
             elif value is None:
                 sig.attributes[arg.name] = "None"
@@ -250,8 +265,9 @@ def _bind(func: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict) -> dic
     bound = {}
     positional = [a for a in schema.arguments if not a.kwarg_only]
     if len(args) > len(positional):
-        raise SignatureError(f"{schema.name}: {len(args)} positional arguments, "
-                             f"schema takes {len(positional)}")
+        raise SignatureError(
+            f"{schema.name}: {len(args)} positional arguments, " f"schema takes {len(positional)}"
+        )
     for arg, value in zip(positional, args):
         bound[arg.name] = value
     for name, value in kwargs.items():
@@ -266,8 +282,12 @@ def operand_layout(signature: graph_pb2.KernelSignature, kind: str, index: int):
     if text is None:
         return None
     value = parse_literal(text)
-    if (not isinstance(value, list) or len(value) != 3 or not isinstance(value[0], list)
-            or not all(isinstance(v, int) for v in value[0] + value[1:])):
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[0], list)
+        or not all(isinstance(v, int) for v in value[0] + value[1:])
+    ):
         raise SignatureError(f"{kind}{index}.layout {text!r} is not [stride, offset, numel]")
     return value[0], value[1], value[2]
 
@@ -281,8 +301,9 @@ def storage_numel(signature: graph_pb2.KernelSignature, kind: str, index: int) -
     return math.prod(spec.dims)
 
 
-def view_of(buffer: torch.Tensor, signature: graph_pb2.KernelSignature, kind: str,
-            index: int) -> torch.Tensor:
+def view_of(
+    buffer: torch.Tensor, signature: graph_pb2.KernelSignature, kind: str, index: int
+) -> torch.Tensor:
     """Operand ``index`` as the captured view over a flat ``buffer`` of
     ``storage_numel`` elements of its dtype."""
     spec = (signature.inputs if kind == "in" else signature.outputs)[index]
@@ -296,6 +317,7 @@ def view_of(buffer: torch.Tensor, signature: graph_pb2.KernelSignature, kind: st
 @dataclass
 class Rebuilt:
     """A signature turned back into a call on given operands."""
+
     func: torch._ops.OpOverload
     call: Callable[[Sequence[torch.Tensor]], Any]
 
