@@ -263,7 +263,10 @@ class ProfileTest(unittest.TestCase):
         self.assertEqual(len(profile.kernels), 4)
         for sig, kernel in zip(sigs, profile.kernels):
             n = len(sig.inputs) + len(sig.outputs)
-            self.assertEqual(len(kernel.configs), 2**n, sig.op)
+            # convolution's output is always fast (its out= form is
+            # composite): half of the table.
+            expected = 2 ** (n - 1) if sig.op == "aten::convolution.default" else 2**n
+            self.assertEqual(len(kernel.configs), expected, sig.op)
             self.assertEqual(kernel.signature, sig)
             for c in kernel.configs:
                 self.assertGreater(c.time_us, 0)
@@ -272,8 +275,8 @@ class ProfileTest(unittest.TestCase):
         self.assertIn("FSS|F", configs_of(profile.kernels[0]))
         self.assertGreater(profile.bandwidths.fast_to_slow_sync_gb_per_s, 0)
         self.assertGreater(profile.bandwidths.slow_to_fast_async_gb_per_s, 0)
-        self.assertEqual(progress[-1].done_configs, 16 + 8 + 8 + 8)
-        self.assertEqual(progress[-1].total_configs, 16 + 8 + 8 + 8)
+        self.assertEqual(progress[-1].done_configs, 8 + 8 + 8 + 8)
+        self.assertEqual(progress[-1].total_configs, 8 + 8 + 8 + 8)
         # Every buffer was freed (the file tier's files removed).
         gc.collect()
         self.assertEqual(os.listdir(self.slow_dir), [])
@@ -283,21 +286,21 @@ class ProfileTest(unittest.TestCase):
         self.assertEqual(str(plan.target), "aten.add.out")
         self.assertEqual(plan.out_outputs, [0])
 
-    def test_composite_out_form_is_used_only_for_slow_outputs(self):
+    def test_composite_out_form_is_not_used(self):
         # convolution.out is composite in torch 1.13 (convolution, then a
-        # copy into out=); mm.out is a real CPU kernel.
+        # copy into out=): the op computes in fast memory whatever out= says,
+        # so its output is measured fast only. mm.out is a real CPU kernel.
         conv = profiler._plan_call(conv_signature())
-        self.assertEqual(str(conv.target), "aten.convolution.out")
-        self.assertEqual(str(conv.functional), "aten.convolution.default")
-        self.assertIsNone(profiler._plan_call(mm_transposed_signature()).functional)
-        # Output fast: the functional op's output comes from the allocator,
-        # which must be on the fast tier; output slow: out= on the slow tier.
-        # Both configurations are measured.
+        self.assertEqual(str(conv.target), "aten.convolution.default")
+        self.assertEqual(conv.default_outputs, [0])
+        self.assertEqual(str(profiler._plan_call(mm_transposed_signature()).target), "aten.mm.out")
         profile, unsupported = profiler.profile_work_list(
             [item_of(conv_signature())], self.fast, self.slow, **QUICK
         )
         self.assertEqual(unsupported, [])
-        self.assertLessEqual({"FFF|F", "FFF|S"}, configs_of(profile.kernels[0]))
+        configs = configs_of(profile.kernels[0])
+        self.assertIn("FFF|F", configs)
+        self.assertFalse(any(c.endswith("|S") for c in configs), configs)
 
     def test_aliased_and_pinned_operands_are_not_measured_split(self):
         sig = describe(aten.mul.Tensor, torch.rand(8), torch.rand(8))
@@ -310,14 +313,14 @@ class ProfileTest(unittest.TestCase):
         self.assertEqual(configs_of(profile.kernels[0]), {"FF|S", "FS|S"})
 
     def test_separable_when_the_table_is_too_big(self):
-        sig = conv_signature()
-        profile, unsupported = self.profile([item_of(sig)], max_configs=8)
+        sig = mm_transposed_signature()
+        profile, unsupported = self.profile([item_of(sig)], max_configs=4)
         self.assertEqual(unsupported, [])
         kernel = profile.kernels[0]
         self.assertEqual(len(kernel.configs), 0)
         self.assertTrue(kernel.HasField("separable"))
         self.assertGreater(kernel.separable.all_fast_time_us, 0)
-        self.assertEqual(len(kernel.separable.input_slow_penalty_us), 3)
+        self.assertEqual(len(kernel.separable.input_slow_penalty_us), 2)
         self.assertEqual(len(kernel.separable.output_slow_penalty_us), 1)
         for penalty in list(kernel.separable.input_slow_penalty_us) + list(
             kernel.separable.output_slow_penalty_us
@@ -499,12 +502,12 @@ class CommandTest(unittest.TestCase):
                 status = args.func(args)
             self.assertEqual(status, 3, stderr.getvalue())
             self.assertIn("NOT MEASURED", stderr.getvalue())
+            # Too big for a one-entry table, and their outputs come from
+            # PyTorch's allocator (no direct out= kernel): no separable cost
+            # can be measured for either.
             self.assertIn("aten::selu.default(f32[2,4,6,6])", stderr.getvalue())
-            written = _json.load_profile(out)
-            self.assertEqual(
-                [k.signature.op for k in written.kernels], ["aten::convolution.default"]
-            )
-            self.assertTrue(written.kernels[0].HasField("separable"))
+            self.assertIn("aten::convolution.default(f32[2,3,6,6]", stderr.getvalue())
+            self.assertEqual(list(_json.load_profile(out).kernels), [])
 
 
 class ServerTest(unittest.TestCase):
@@ -542,8 +545,9 @@ class ServerTest(unittest.TestCase):
             )
             self.assertEqual(run.unsupported, [], log.getvalue())
             self.assertEqual((run.work_items, run.measured_kernels), (2, 2))
-            # conv: the batch is pinned fast, so 8 of 16; selu: output fast.
-            self.assertEqual(run.accepted, 8 + 2)
+            # conv: the batch is pinned fast and the output always fast
+            # (composite out=), so 4 of 16; selu: output fast, 2 of 4.
+            self.assertEqual(run.accepted, 4 + 2)
             self.assertEqual(list(client.get_work_list("torch-test", graph).items), [])
             stored = client.export_profile("torch-test")
             self.assertEqual(stored.host_class.fingerprint, run.profile.host_class.fingerprint)

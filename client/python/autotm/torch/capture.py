@@ -16,7 +16,9 @@ becomes one kernel of an ``autotm.v1.Graph``, in execution order:
   (``add_``, ``addcmul_``, the running statistics ``native_batch_norm``
   updates) reads the current version and produces the next one,
   ``<id>@<n>``. A weight's or optimizer state's last version is what the next
-  iteration starts from; the planner keeps it live to the end.
+  iteration starts from; the planner keeps it live to the end (intermediate
+  versions, like momentum between its ``mul_`` and ``add_``, are
+  activations: they die after their last reader).
 - **Roles**: parameters and buffers ``WEIGHT``, optimizer state
   ``OPTIMIZER_STATE``, example inputs and targets ``INPUT`` pinned to the
   fast tier (AutoTM keeps the batch in DRAM), tensors produced by the
@@ -678,6 +680,16 @@ def capture(
                 fixed_tier=entry.fixed_tier,
             )
     graph.tensors.extend(produced)
+    # Only the last version of a weight or optimizer state is what the next
+    # iteration starts from; an intermediate one (momentum after mul_, before
+    # add_) dies after its last reader like any activation.
+    last_version = {}
+    for t in graph.tensors:
+        last_version[t.id.split("@")[0]] = t.id
+    persistent = (graph_pb2.TENSOR_ROLE_WEIGHT, graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE)
+    for t in graph.tensors:
+        if "@" in t.id and t.role in persistent and last_version[t.id.split("@")[0]] != t.id:
+            t.role = graph_pb2.TENSOR_ROLE_ACTIVATION
     builder.fx.output(loss_node)
     phases = {}
     order = ["forward", "backward", "optimizer"]

@@ -22,12 +22,12 @@ How a kernel runs (the signature contract is ``autotm.torch.signature``):
   output), the outputs are buffers on their tiers passed as ``out=``; an
   in-place op (``add_``) is timed as its functional out form (``add.out``),
   which reads the old tensor and writes a new one as the captured graph does
-  and keeps the data from drifting over repetitions. Some out overloads are
-  composite (``convolution.out``: compute, then copy into ``out``): for
-  those, configurations with every output fast time the functional op (no
-  copy), and configurations with a slow output time compute + copy -- what
-  running the op with its output on the slow tier costs without a custom
-  allocator.
+  and keeps the data from drifting over repetitions. An out overload that
+  is composite (``convolution.out`` in torch 1.13: the op, then a copy into
+  ``out``) is not used: such an op computes in fast memory whatever ``out``
+  says, so it is measured as it runs, outputs fast, and a slow output is a
+  move after it (which the planner prices, and counts in fast memory while
+  the kernel runs, as it is).
 - Without an out overload an in-place op runs in place (its output is the
   input's buffer: only configurations with both on one tier are measured),
   and any other op's outputs come from PyTorch's default allocator, checked
@@ -427,9 +427,6 @@ class _CallPlan:
     tied: dict[int, int]  # output -> input whose buffer the op writes it into
     default_outputs: list[int]  # from PyTorch's allocator: must be fast
     how: str  # for messages
-    # The op itself, when ``target`` is a composite out= form (computes,
-    # then copies into out=): called instead when every output is fast.
-    functional: Optional[torch._ops.OpOverload] = None
 
 
 def _operand_index(signature: graph_pb2.KernelSignature, text: str) -> int:
@@ -471,8 +468,15 @@ def _plan_call(signature: graph_pb2.KernelSignature) -> _CallPlan:
     ]
     base = name[:-1] if written_args and name.endswith("_") and not name.endswith("__") else name
     out = _find_out_overload(func, base, returned)
+    if out is not None and not written_args and not _has_direct_cpu_kernel(out):
+        # A composite out= form (convolution.out in torch 1.13: the op, then
+        # a copy into out=) cannot write an output into the slow tier
+        # directly either: it computes in fast memory first. So the op is
+        # measured as it runs, outputs fast; a slow output is a copy after
+        # it, which the planner prices as a move (and counts in fast memory
+        # while the kernel runs, as it is).
+        out = None
     if out is not None:
-        composite = not _has_direct_cpu_kernel(out)
         return _CallPlan(
             out,
             returned,
@@ -480,7 +484,6 @@ def _plan_call(signature: graph_pb2.KernelSignature) -> _CallPlan:
             tied,
             [],
             f"aten::{base}.{out._schema.overload_name} with out=",
-            functional=func if composite and not written_args else None,
         )
     if not written_args:
         return _CallPlan(
@@ -654,22 +657,7 @@ class _KernelRunner:
         self._operands = _Operands(signature, fast, slow)
 
     def measure(self, mask: int, timing: dict) -> Measurement:
-        plan = self._plan
-        ni = len(self._s.inputs)
-        if plan.functional is not None and not any(
-            (mask >> (ni + o)) & 1 for o in plan.out_outputs
-        ):
-            # Every output fast and the out= form is composite (it computes,
-            # then copies into out=): time the functional call, which is what
-            # runs when the outputs stay fast -- no copy in the figure.
-            plan = dataclasses.replace(
-                plan,
-                target=plan.functional,
-                out_outputs=[],
-                default_outputs=list(plan.out_outputs),
-                how=f"functional {self._s.op} (its out= form copies)",
-            )
-        return self._measure(plan, mask, timing)
+        return self._measure(self._plan, mask, timing)
 
     def _measure(self, plan: _CallPlan, mask: int, timing: dict) -> Measurement:
         s = self._s
@@ -1263,10 +1251,11 @@ Tiers:  numa:N     DRAM / memory-only NUMA node N (mbind + move_pages check)
         (`autotm-agent tiers` shows what this host has.)
 
 Outputs go to their tier through the op's out= overload (an in-place op
-such as add_ is timed as add.out; a composite out= overload such as
-convolution.out computes, then copies into out=: configurations with every
-output fast time the op itself, those with a slow output include the copy). Configurations that would split a tensor a kernel reads twice,
-or move a pinned tensor, are never used and not measured. An op without one writes its outputs
+such as add_ is timed as add.out). A composite out= overload (convolution.out
+in torch 1.13: the op, then a copy) is not used: such an op computes in fast
+memory, so its outputs are measured fast and a slow one is a move after it.
+Configurations that would split a tensor a kernel reads twice, or move a
+pinned tensor, are never used and not measured. An op without one writes its outputs
 where PyTorch's allocator puts them (checked to be the fast tier), so only
 configurations with those outputs fast are measured, and such an op with
 too many operands for a full table is reported as not measurable

@@ -1,0 +1,865 @@
+"""Runs a captured training iteration under an autotm plan, on CPU tiers.
+
+``PlanExecutor(capture, plan, fast="numa:0", slow="file:/mnt/pmem0")`` runs
+the capture's FX graph node by node, and around each kernel does what the
+plan says:
+
+- **Placement at creation.** A tensor the plan creates in the slow tier is
+  written there: through the op's ``out=`` form into a buffer from the slow
+  tier's allocator (``autotm._tiers``, the profiler agent's own: the same
+  files or NUMA binding, placement checked the same way) when the op has a
+  real ``out=`` kernel, else computed in fast memory and staged over (a
+  *staging copy*, reported). Fast tensors come from PyTorch's CPU allocator,
+  which must place them on the fast tier (a sample of them is checked page by
+  page; on a machine where it would not, run under ``numactl --membind``).
+- **Moves** at the kernels the plan names. ``TO_FAST`` before the kernel:
+  synchronous moves block; asynchronous ones start on a copy thread and
+  overlap the kernel (the kernel ends when they end: AutoTM's max(kernel,
+  copies)). ``TO_SLOW`` after the kernel: free when a valid slow copy already
+  exists (the plan says so with ``bytes_copied`` 0), a copy otherwise.
+- **In-place writes** (the optimizer's ``add_``, batch norm's running
+  statistics) run in place when the plan keeps the new version on the tier
+  of the old one, and through the op's ``out=`` form onto the other tier when
+  it does not.
+- **Release.** A tensor's memory goes when its last reader has run.
+
+It keeps its own account: the fast-tier bytes live at every kernel (per graph
+tensor, as the plan counts them, and the bytes of fast storages actually
+held), every move executed (kernel, tensor, bytes, direction), staging
+copies, and the placement checks. ``Trainer`` wraps a model and optimizer so
+that each ``step(inputs, targets)`` runs one iteration under the plan with
+the model's parameters, buffers and optimizer state living on their tiers
+between steps.
+
+Limits: the captured step is replayed as captured -- scalars the step read
+with ``.item()`` (Adam's bias corrections use the step count) and the
+optimizer's hyperparameters are constants of the FX graph, so a plan for
+Adam is valid for the captured step only; SGD (with momentum) repeats
+exactly. The inputs must have the captured shapes. CPU tiers only (no CUDA
+stream executor yet).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import dataclasses
+import operator
+import random
+import time
+from typing import Any, Optional, Sequence
+
+import grpc
+import torch
+import torch.fx
+
+from autotm import _tiers
+from autotm._errors import AutotmError
+from autotm.v1 import graph_pb2, plan_pb2
+
+from . import profiler as _profiler
+from . import signature as sigmod
+from .capture import Capture
+
+_FAST, _SLOW = graph_pb2.TIER_FAST, graph_pb2.TIER_SLOW
+_NO_OUT_FORM = object()
+_PAGE = 4096
+
+
+def _precondition(message: str) -> AutotmError:
+    return AutotmError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def base_of(tensor_id: str) -> str:
+    """The storage a graph tensor (version ``x@n``) belongs to."""
+    return tensor_id.split("@", 1)[0]
+
+
+@dataclasses.dataclass
+class ExecutedMove:
+    kernel_index: int
+    tensor_id: str
+    direction: int  # plan_pb2.MoveDirection
+    sync: bool
+    bytes_copied: int
+    seconds: float
+
+
+@dataclasses.dataclass
+class IterationReport:
+    """What one iteration under the plan did."""
+
+    seconds: float
+    loss: float
+    # Per kernel: bytes of graph tensors live and in the fast tier while it
+    # runs, counted as the plan counts them (each tensor version its size).
+    fast_bytes: list[int]
+    # Per kernel: bytes of fast storages the executor actually held (an
+    # in-place write keeps one storage where the plan counts two versions).
+    held_fast_bytes: list[int]
+    moves: list[ExecutedMove]
+    # (kernel index, tensor id, bytes, why): copies the plan does not price.
+    staging_copies: list[tuple[int, str, int, str]]
+    placement_checks: int
+
+    @property
+    def peak_fast_bytes(self) -> int:
+        return max(self.fast_bytes, default=0)
+
+    @property
+    def peak_held_fast_bytes(self) -> int:
+        return max(self.held_fast_bytes, default=0)
+
+
+class _Store:
+    """One storage of the step: where its bytes are now."""
+
+    __slots__ = ("base_id", "flat", "tier", "buffer", "clean_slow", "pending", "nbytes")
+
+    def __init__(self, base_id: str, nbytes: int):
+        self.base_id = base_id
+        self.nbytes = nbytes
+        self.flat: Optional[torch.Tensor] = None  # 1-D over the whole storage
+        self.tier = _FAST
+        self.buffer = None  # the _tiers.Buffer behind a slow storage
+        self.clean_slow: Optional[torch.Tensor] = None  # a valid slow copy
+        self.pending: Optional[concurrent.futures.Future] = None
+
+
+class _Accounting:
+    """Fast bytes per kernel: per graph tensor version as the plan counts
+    them, and per storage as the executor holds them."""
+
+    def __init__(self, num_kernels: int):
+        self.fast_bytes = [0] * num_kernels
+        self.held_bytes = [0] * num_kernels
+        self._tier: dict[str, int] = {}
+        self._size: dict[str, int] = {}
+        self._live_fast = 0
+        self._held = 0
+        self._held_peak = 0  # within the current kernel
+
+    def create(self, tensor_id: str, size: int, tier: int) -> None:
+        self._tier[tensor_id], self._size[tensor_id] = tier, size
+        if tier == _FAST:
+            self._live_fast += size
+
+    def set_tier(self, tensor_id: str, tier: int) -> None:
+        old = self._tier.get(tensor_id)
+        if old is None or old == tier:
+            return
+        self._tier[tensor_id] = tier
+        self._live_fast += self._size[tensor_id] if tier == _FAST else -self._size[tensor_id]
+
+    def die(self, tensor_id: str) -> None:
+        if self._tier.pop(tensor_id, None) == _FAST:
+            self._live_fast -= self._size[tensor_id]
+
+    def hold(self, nbytes: int) -> None:
+        self._held += nbytes
+        self._held_peak = max(self._held_peak, self._held)
+
+    def peak_hold(self) -> None:
+        self._held_peak = max(self._held_peak, self._held)
+
+    def record(self, k: int) -> None:
+        self.fast_bytes[k] = self._live_fast
+        self.held_bytes[k] = max(self._held_peak, self._held)
+        self._held_peak = self._held
+
+
+def _flat_of(t: torch.Tensor) -> torch.Tensor:
+    """A 1-D tensor of t's dtype over all of t's storage."""
+    storage = t.storage()
+    return t.as_strided((storage.size(),), (1,), 0)
+
+
+def _storage_ptrs(value: Any) -> set:
+    """Data pointers of the storages the tensors in ``value`` view."""
+    if isinstance(value, torch.Tensor):
+        return {value.storage().data_ptr()}
+    if isinstance(value, (tuple, list)):
+        ptrs = set()
+        for element in value:
+            ptrs |= _storage_ptrs(element)
+        return ptrs
+    return set()
+
+
+def _retarget(view: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """``view`` (over some storage) as the same view over ``flat``'s."""
+    source = flat if flat.dtype == view.dtype else flat.view(view.dtype)
+    return source.as_strided(view.size(), view.stride(), view.storage_offset())
+
+
+class PlanExecutor:
+    """Executes ``capture``'s step under ``plan`` (see the module docstring).
+
+    Raises AutotmError before any work: FAILED_PRECONDITION when the plan is
+    for another graph (name, tensors or kernels differ) or another budget
+    than ``budget_bytes``; the tier's error (e.g. INVALID_ARGUMENT naming the
+    NUMA nodes that exist) when a tier cannot be made.
+    """
+
+    def __init__(
+        self,
+        capture: Capture,
+        plan: plan_pb2.Plan,
+        fast: str = "numa:0",
+        slow: Optional[str] = None,
+        *,
+        budget_bytes: Optional[int] = None,
+        check_placement_fraction: float = 0.05,
+        seed: int = 0,
+    ):
+        self.capture = capture
+        self.plan = plan
+        graph = capture.graph
+        self._check_plan(graph, plan, budget_bytes)
+        if slow is None:
+            raise AutotmError(
+                grpc.StatusCode.INVALID_ARGUMENT, "give the slow tier (numa:N or file:DIR)"
+            )
+        self.fast_tier = _profiler.make_tier(fast)
+        self.slow_tier = _profiler.make_tier(slow)
+        self._check_fraction = check_placement_fraction
+        self._random = random.Random(seed)
+        self._copier = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="autotm-copy"
+        )
+        self._slow_pool: dict[int, list] = {}
+        self._out_forms: dict[int, Any] = {}
+
+        self.tensors = {t.id: t for t in graph.tensors}
+        self.kernel_of_node = {
+            node: k
+            for k, node in enumerate(capture.kernel_nodes[kernel.id] for kernel in graph.kernels)
+        }
+        creation = {p.tensor_id: p.creation_tier for p in plan.tensors}
+        self.creation_tier = creation
+        num_kernels = len(graph.kernels)
+        self.moves_at: list[list[plan_pb2.Move]] = [[] for _ in range(num_kernels)]
+        for move in plan.moves:
+            self.moves_at[move.kernel_index].append(move)
+        # Lifetimes as the planner sees them (solver/graph_model.cc).
+        producer, last_read = {}, {}
+        for k, kernel in enumerate(graph.kernels):
+            for i in kernel.inputs:
+                last_read[i] = k
+            for o in kernel.outputs:
+                producer[o] = k
+        persistent = (graph_pb2.TENSOR_ROLE_WEIGHT, graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE)
+        self.first_live, self.last_live = {}, {}
+        for t in graph.tensors:
+            first = producer.get(t.id, 0)
+            last = last_read.get(t.id, first)
+            if t.id in producer and t.role in persistent:
+                last = num_kernels - 1
+            self.first_live[t.id], self.last_live[t.id] = first, last
+        self.dies_after: list[list[str]] = [[] for _ in range(num_kernels)]
+        for t in graph.tensors:
+            self.dies_after[self.last_live[t.id]].append(t.id)
+        # The version each storage is at, and the last version of each.
+        self.final_version = {}
+        for t in graph.tensors:
+            self.final_version[base_of(t.id)] = t.id  # tensors are in order
+        for kernel in graph.kernels:
+            for o in kernel.outputs:
+                self.final_version[base_of(o)] = o
+        # Graph arguments (no kernel produces them) and their FX placeholders.
+        produced = {o for kernel in graph.kernels for o in kernel.outputs}
+        self._argument_ids = {t.id for t in graph.tensors if t.id not in produced}
+        self._argument_of_node = {
+            node: tensor_id
+            for tensor_id, node in capture.tensor_nodes.items()
+            if tensor_id in self._argument_ids
+        }
+        # The step's result (the loss): kept to the end.
+        output = next(n for n in capture.fx_graph.nodes if n.op == "output")
+        self._result_ids = set()
+        for node in output.all_input_nodes:
+            path = []
+            while node.op == "call_function" and node.target is operator.getitem:
+                path.insert(0, node.args[1])
+                node = node.args[0]
+            self._result_ids |= {
+                base_of(tensor_id)
+                for tensor_id, name in capture.tensor_nodes.items()
+                if name == node.name
+                and tuple(capture.tensor_outputs.get(tensor_id) or ()) == tuple(path)
+            }
+        # FX: the last node that uses each node's value.
+        self._last_user: dict[torch.fx.Node, torch.fx.Node] = {}
+        for node in capture.fx_graph.nodes:
+            for inp in node.all_input_nodes:
+                self._last_user[inp] = node
+        self._free_after: dict[torch.fx.Node, list[torch.fx.Node]] = {}
+        for value_node, user in self._last_user.items():
+            self._free_after.setdefault(user, []).append(value_node)
+
+    # --- checks ----------------------------------------------------------
+
+    @staticmethod
+    def _check_plan(
+        graph: graph_pb2.Graph, plan: plan_pb2.Plan, budget_bytes: Optional[int]
+    ) -> None:
+        where = f"plan for graph '{plan.graph_name}'"
+        if plan.graph_name != graph.name:
+            raise _precondition(f"{where} does not match the captured graph '{graph.name}'")
+        if [p.tensor_id for p in plan.tensors] != [t.id for t in graph.tensors]:
+            raise _precondition(
+                f"{where}: its tensors differ from the captured graph's "
+                "(captured from another model, batch or optimizer?)"
+            )
+        if [c.kernel_id for c in plan.kernels] != [k.id for k in graph.kernels]:
+            raise _precondition(
+                f"{where}: its kernels differ from the captured graph's "
+                "(captured from another model, batch or optimizer?)"
+            )
+        if budget_bytes is not None and plan.budget_bytes != budget_bytes:
+            raise _precondition(
+                f"{where} was made for a budget of {plan.budget_bytes} "
+                f"bytes, not {budget_bytes}"
+            )
+
+    def _check_placement(self, store: _Store) -> int:
+        if store.flat is None or self._random.random() >= self._check_fraction:
+            return 0
+        tier = self.slow_tier if store.tier == _SLOW else self.fast_tier
+        nbytes = store.flat.numel() * store.flat.element_size()
+        try:
+            tier.verify(store.flat.data_ptr(), nbytes)
+        except (_tiers.TierError, ValueError) as e:
+            hint = (
+                " (PyTorch's allocator placed it: run under numactl --membind " "to the fast node)"
+                if store.tier == _FAST
+                else ""
+            )
+            raise _precondition(
+                f"tensor {store.base_id} is not on " f"{tier.spec}: {e}{hint}"
+            ) from None
+        return 1
+
+    # --- storage moves ---------------------------------------------------
+
+    def _slow_buffer(self, nbytes: int, dtype: torch.dtype):
+        """A slow-tier buffer of ``nbytes`` as a flat ``dtype`` tensor.
+        Freed buffers are kept for reuse (by page-rounded size), so steady
+        iterations allocate (and verify) nothing: slow memory is the large
+        tier, and this keeps file creation out of the timed step."""
+        size = -(-nbytes // _PAGE) * _PAGE
+        pool = self._slow_pool.get(size)
+        buffer = pool.pop() if pool else self.slow_tier.allocate(size)
+        flat = torch.frombuffer(buffer, dtype=dtype, count=nbytes // _itemsize(dtype))
+        return buffer, flat
+
+    def _release_slow(self, buffer) -> None:
+        if buffer is not None:
+            self._slow_pool.setdefault(len(buffer), []).append(buffer)
+
+    def _rebind(self, old: torch.Tensor, new_flat: torch.Tensor) -> None:
+        """Points every live value over ``old``'s storage at ``new_flat``."""
+        old_ptr = old.storage().data_ptr()
+
+        def swap(value):
+            if isinstance(value, torch.Tensor):
+                if value.storage().data_ptr() == old_ptr:
+                    return _retarget(value, new_flat)
+                return value
+            if isinstance(value, (tuple, list)):
+                return type(value)(swap(v) for v in value)
+            return value
+
+        for node in self._holders.pop(old_ptr, ()):
+            if node in self.env:
+                self._bind(node, swap(self.env[node]))
+        for i, value in enumerate(self.placeholder_values):
+            if self._placeholder_ptrs[i] & {old_ptr}:
+                self.placeholder_values[i] = swap(value)
+                self._placeholder_ptrs[i] = _storage_ptrs(self.placeholder_values[i])
+
+    def _bind(self, node: torch.fx.Node, value: Any) -> None:
+        """env[node] = value, remembering which storages the value views
+        (so a move rebinds only the values over the moved storage)."""
+        self.env[node] = value
+        for ptr in _storage_ptrs(value):
+            self._holders.setdefault(ptr, set()).add(node)
+
+    def _to_slow(self, store: _Store, copy: bool) -> int:
+        """Moves a fast store to the slow tier; returns the bytes copied."""
+        old = store.flat
+        if store.nbytes == 0:  # an empty tensor: nothing to place
+            store.tier = _SLOW
+            return 0
+        if not copy and store.clean_slow is not None:
+            new, buffer, copied = store.clean_slow, store.buffer, 0
+        else:
+            if store.clean_slow is not None:
+                self._release_slow(store.buffer)  # about to be replaced
+            buffer, new = self._slow_buffer(store.nbytes, old.dtype)
+            new.copy_(old)
+            copied = store.nbytes
+        self._rebind(old, new)
+        store.flat, store.buffer, store.tier, store.clean_slow = new, buffer, _SLOW, None
+        return copied
+
+    def _to_fast_start(self, store: _Store):
+        """Copies a slow store into new fast memory (on any thread)."""
+        fast = torch.empty_like(store.flat)
+        fast.copy_(store.flat)
+        return fast
+
+    def _to_fast_finish(self, store: _Store, fast: torch.Tensor) -> None:
+        if store.nbytes == 0:
+            store.tier = _FAST
+            return
+        self._rebind(store.flat, fast)
+        store.clean_slow = store.flat  # still valid until written
+        store.flat, store.tier = fast, _FAST
+
+    def _wait(self, store: _Store) -> None:
+        if store.pending is not None:
+            future, store.pending = store.pending, None
+            future.result()
+
+    # --- one iteration ---------------------------------------------------
+
+    def run(
+        self, placeholder_values: Sequence[Any], slow_buffers: Optional[dict] = None
+    ) -> tuple[Any, IterationReport]:
+        """Runs the step with the FX placeholders bound to
+        ``placeholder_values`` (in placeholder order; ``Trainer`` builds
+        them). ``slow_buffers`` maps the data pointer of each value that
+        lives in a slow-tier buffer to that buffer. Afterwards
+        ``self.placeholder_values`` holds the values rebound to where their
+        storages ended (the updated weights and optimizer state) and
+        ``self.homes`` maps each graph argument to its final storage."""
+        graph = self.capture.graph
+        slow_buffers = dict(slow_buffers or {})
+        self.env = {}
+        self._holders: dict[int, set] = {}
+        self.placeholder_values = list(placeholder_values)
+        self._placeholder_ptrs = [_storage_ptrs(v) for v in self.placeholder_values]
+        stores: dict[str, _Store] = {}
+        num_kernels = len(graph.kernels)
+        acct = _Accounting(num_kernels)
+        moves: list[ExecutedMove] = []
+        staging: list[tuple[int, str, int, str]] = []
+        checks = 0
+
+        placeholders = [n for n in self.capture.fx_graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(placeholder_values):
+            raise AutotmError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{len(placeholder_values)} values for " f"{len(placeholders)} placeholders",
+            )
+        start = time.perf_counter()
+        # Graph arguments, on their creation tiers (a move here is a staging
+        # copy: the plan expects them there from the previous iteration).
+        for index, node in enumerate(placeholders):
+            value = self.placeholder_values[index]
+            self._bind(node, value)
+            tensor_id = self._argument_of_node.get(node.name)
+            if tensor_id is None or tensor_id in stores:
+                continue
+            store = _Store(tensor_id, 0)
+            store.flat = _flat_of(value)
+            store.nbytes = store.flat.numel() * store.flat.element_size()
+            store.buffer = slow_buffers.get(store.flat.data_ptr())
+            store.tier = _SLOW if store.buffer is not None else _FAST
+            stores[tensor_id] = store
+            wanted = self.creation_tier.get(tensor_id, _FAST)
+            if wanted == _SLOW and store.tier == _FAST:
+                staging.append(
+                    (
+                        0,
+                        tensor_id,
+                        self._to_slow(store, copy=True),
+                        "graph argument placed for the plan",
+                    )
+                )
+            elif wanted == _FAST and store.tier == _SLOW:
+                self._to_fast_finish(store, self._to_fast_start(store))
+                store.clean_slow = None
+                staging.append((0, tensor_id, store.nbytes, "graph argument placed for the plan"))
+            acct.create(tensor_id, self.tensors[tensor_id].size_bytes, store.tier)
+            if store.tier == _FAST:
+                acct.hold(store.nbytes)
+
+        result = None
+        for node in self.capture.fx_graph.nodes:
+            if node.op == "placeholder":
+                continue
+            if node.op == "output":
+                result = torch.fx.node.map_arg(node.args[0], lambda n: self.env[n])
+                break
+            k = self.kernel_of_node.get(node.name)
+            if k is None:
+                self._bind(node, self._call(node))
+                self._free(node)
+                continue
+            kernel = graph.kernels[k]
+            for tensor_id in kernel.inputs:
+                self._wait(stores[base_of(tensor_id)])
+            # Before the kernel: TO_FAST (asynchronous ones overlap it).
+            overlapped = []
+            for move in self.moves_at[k]:
+                if move.direction != plan_pb2.MOVE_DIRECTION_TO_FAST:
+                    continue
+                store = stores[base_of(move.tensor_id)]
+                self._wait(store)
+                t0 = time.perf_counter()
+                if move.sync:
+                    self._to_fast_finish(store, self._to_fast_start(store))
+                    moves.append(
+                        ExecutedMove(
+                            k,
+                            move.tensor_id,
+                            move.direction,
+                            True,
+                            store.nbytes,
+                            time.perf_counter() - t0,
+                        )
+                    )
+                else:
+                    overlapped.append(
+                        (move, store, self._copier.submit(self._to_fast_start, store), t0)
+                    )
+                acct.set_tier(move.tensor_id, _FAST)
+                acct.hold(store.nbytes)
+
+            self._bind(node, self._run_kernel(k, node, kernel, stores, acct, staging))
+            for move, store, future, t0 in overlapped:
+                self._to_fast_finish(store, future.result())
+                moves.append(
+                    ExecutedMove(
+                        k,
+                        move.tensor_id,
+                        move.direction,
+                        False,
+                        store.nbytes,
+                        time.perf_counter() - t0,
+                    )
+                )
+            acct.record(k)
+
+            # After the kernel: TO_SLOW, then what died.
+            for move in self.moves_at[k]:
+                if move.direction != plan_pb2.MOVE_DIRECTION_TO_SLOW:
+                    continue
+                store = stores[base_of(move.tensor_id)]
+                self._wait(store)
+                t0 = time.perf_counter()
+                copied = self._to_slow(store, copy=move.bytes_copied > 0)
+                moves.append(
+                    ExecutedMove(
+                        k,
+                        move.tensor_id,
+                        move.direction,
+                        move.sync,
+                        copied,
+                        time.perf_counter() - t0,
+                    )
+                )
+                acct.set_tier(move.tensor_id, _SLOW)
+                acct.hold(-store.nbytes)
+            for tensor_id in self.dies_after[k]:
+                acct.die(tensor_id)
+                base = base_of(tensor_id)
+                if self.final_version.get(base) != tensor_id or base not in stores:
+                    continue
+                if (
+                    k == num_kernels - 1 and base in self._argument_ids
+                ) or base in self._result_ids:
+                    continue  # the next iteration's weights and state; the loss
+                store = stores.pop(base)
+                if store.tier == _FAST:
+                    acct.hold(-store.nbytes)
+                self._drop(store)
+            if checks < 64 and self._check_fraction > 0:
+                for tensor_id in kernel.outputs:
+                    store = stores.get(base_of(tensor_id))
+                    if store is not None:
+                        checks += self._check_placement(store)
+            self._free(node)
+
+        for store in stores.values():
+            self._wait(store)
+        seconds = time.perf_counter() - start
+        self.homes = {base: store for base, store in stores.items() if base in self._argument_ids}
+        loss = float(result) if isinstance(result, torch.Tensor) else float("nan")
+        report = IterationReport(
+            seconds=seconds,
+            loss=loss,
+            fast_bytes=acct.fast_bytes,
+            held_fast_bytes=acct.held_bytes,
+            moves=moves,
+            staging_copies=staging,
+            placement_checks=checks,
+        )
+        self.env = {}
+        return result, report
+
+    def _drop(self, store: _Store) -> None:
+        self._wait(store)
+        if store.tier == _SLOW:
+            self._release_slow(store.buffer)
+        store.flat = store.buffer = store.clean_slow = None
+
+    def _free(self, node: torch.fx.Node) -> None:
+        for value_node in self._free_after.get(node, ()):
+            if value_node.op != "placeholder":
+                self.env.pop(value_node, None)
+
+    def _call(self, node: torch.fx.Node) -> Any:
+        args = torch.fx.node.map_arg(node.args, lambda n: self.env[n])
+        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.env[n])
+        if node.target is operator.getitem:
+            return args[0][args[1]]
+        return node.target(*args, **kwargs)
+
+    def _run_kernel(self, k, node, kernel, stores, acct, staging):
+        """Runs kernel ``k``'s node with its outputs where the plan creates
+        them; returns the node's value."""
+        for version in (o for o in kernel.outputs if "@" in o):
+            # An in-place write. Onto the other tier: move first, then write
+            # there (one copy, as an out-of-place write would make).
+            store = stores[base_of(version)]
+            self._wait(store)
+            wanted = self.creation_tier.get(version, store.tier)
+            if wanted != store.tier:
+                if wanted == _SLOW:
+                    copied = self._to_slow(store, copy=True)
+                    acct.hold(-store.nbytes)
+                else:
+                    self._to_fast_finish(store, self._to_fast_start(store))
+                    copied = store.nbytes
+                    acct.hold(store.nbytes)
+                staging.append((k, version, copied, "in-place write onto the other tier"))
+            if store.clean_slow is not None:  # written: an old slow copy is stale
+                self._release_slow(store.buffer)
+                store.clean_slow = store.buffer = None
+        slow_out = {}  # output index -> slow buffer written through out=
+        value = self._call_into_slow(k, node, kernel, slow_out)
+        if value is _NO_OUT_FORM:
+            value = self._call(node)
+        for index, o in enumerate(kernel.outputs):
+            if "@" in o:
+                acct.create(o, self.tensors[o].size_bytes, stores[base_of(o)].tier)
+                continue
+            tensor = value
+            for i in self.capture.tensor_outputs.get(o) or ():
+                tensor = tensor[i]
+            store = _Store(o, 0)
+            store.flat = _flat_of(tensor)
+            store.nbytes = store.flat.numel() * store.flat.element_size()
+            stores[o] = store
+            if index in slow_out:
+                store.buffer, store.tier = slow_out[index], _SLOW
+                acct.create(o, self.tensors[o].size_bytes, _SLOW)
+                continue
+            acct.hold(store.nbytes)
+            if self.creation_tier.get(o) == _SLOW:
+                # Computed in fast memory, then written to the slow tier.
+                old = store.flat
+                staging.append((k, o, self._to_slow(store, copy=True), "created in the slow tier"))
+                value = self._swap_value(value, old, store.flat)
+                acct.peak_hold()
+                acct.hold(-store.nbytes)
+            acct.create(o, self.tensors[o].size_bytes, store.tier)
+        return value
+
+    def _call_into_slow(self, k, node, kernel, slow_out):
+        """Runs kernel ``k`` through its op's ``out=`` form with the outputs
+        the plan creates slow in slow-tier buffers, when the op has a real
+        ``out=`` kernel (the profiler measured slow outputs only for those)
+        and plain outputs; else returns _NO_OUT_FORM."""
+        outputs = list(kernel.outputs)
+        if not any(self.creation_tier.get(o) == _SLOW for o in outputs if "@" not in o):
+            return _NO_OUT_FORM
+        form = self._out_forms.get(k, False)
+        if form is False:
+            form = self._out_forms[k] = self._out_form(kernel)
+        if form is None:
+            return _NO_OUT_FORM
+        target, names = form
+        signature = kernel.signature
+        outs = {}
+        for index, (name, spec) in enumerate(zip(names, signature.outputs)):
+            dtype = sigmod.torch_dtype(spec.dtype)
+            if self.creation_tier.get(outputs[index]) == _SLOW:
+                nbytes = max(1, math.prod(spec.dims)) * _itemsize(dtype)
+                buffer, flat = self._slow_buffer(nbytes, dtype)
+                outs[name] = flat[: math.prod(spec.dims)].view(list(spec.dims))
+                slow_out[index] = buffer
+            else:
+                outs[name] = torch.empty(list(spec.dims), dtype=dtype)
+        bound = dict(
+            zip((a.name for a in node.target._schema.arguments if not a.kwarg_only), node.args)
+        )
+        bound.update(node.kwargs)
+        bound = torch.fx.node.map_arg(bound, lambda n: self.env[n])
+        positional, keyword = [], {}
+        for arg in target._schema.arguments:
+            if arg.is_out:
+                keyword[arg.name] = outs[arg.name]
+            elif arg.name in bound:
+                if arg.kwarg_only:
+                    keyword[arg.name] = bound[arg.name]
+                else:
+                    positional.append(bound[arg.name])
+            elif not arg.kwarg_only:
+                positional.append(arg.default_value)
+        return target(*positional, **keyword)
+
+    def _out_form(self, kernel):
+        """(out= overload, its out argument names) for a kernel whose op has
+        a real out= CPU kernel and whose outputs are plain new tensors."""
+        signature = kernel.signature
+        if any("@" in o for o in kernel.outputs) or "writes" in signature.attributes:
+            return None
+        if any(key.startswith("out") and key.endswith(".layout") for key in signature.attributes):
+            return None
+        try:
+            call_plan = _profiler._plan_call(signature)
+        except Exception:  # noqa: BLE001 - no out form for this op
+            return None
+        if call_plan.default_outputs or call_plan.tied:
+            return None
+        if call_plan.out_outputs != list(range(len(kernel.outputs))):
+            return None
+        names = [a.name for a in call_plan.target._schema.arguments if a.is_out]
+        return call_plan.target, names
+
+    @staticmethod
+    def _swap_value(value, old, new_flat):
+        ptr = old.storage().data_ptr()
+        if isinstance(value, torch.Tensor):
+            return _retarget(value, new_flat) if value.storage().data_ptr() == ptr else value
+        if isinstance(value, (tuple, list)):
+            return type(value)(PlanExecutor._swap_value(v, old, new_flat) for v in value)
+        return value
+
+    def close(self) -> None:
+        self._copier.shutdown(wait=True)
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+class Trainer:
+    """Training steps of ``model`` and ``optimizer`` under ``plan``.
+
+    ``capture`` must come from ``capture(model, ..., optimizer)`` with the
+    same model and optimizer (their parameters, buffers and optimizer state
+    are the graph's arguments). Between steps the parameters, buffers and
+    optimizer state stay where the last step left them (the model's tensors
+    are rebound to tier memory through ``.data``), so the model can be
+    evaluated, saved or inspected with the ordinary PyTorch API.
+
+        trainer = Trainer(model, optimizer, capture, plan, slow="file:/mnt/pmem0")
+        for x, y in batches:
+            loss, report = trainer.step(x, y)
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        capture: Capture,
+        plan: plan_pb2.Plan,
+        fast: str = "numa:0",
+        slow: Optional[str] = None,
+        *,
+        budget_bytes: Optional[int] = None,
+        check_placement_fraction: float = 0.05,
+    ):
+        self.model, self.optimizer, self.capture = model, optimizer, capture
+        self.executor = PlanExecutor(
+            capture,
+            plan,
+            fast,
+            slow,
+            budget_bytes=budget_bytes,
+            check_placement_fraction=check_placement_fraction,
+        )
+        self._params = dict(model.named_parameters())
+        self._buffers = dict(model.named_buffers())
+        self._slow_buffers: dict[int, Any] = {}
+        missing = []
+        for what in capture.placeholders.values():
+            if what[0] == "param" and what[1] not in self._params:
+                missing.append(f"parameter {what[1]}")
+            elif what[0] == "buffer" and what[1] not in self._buffers:
+                missing.append(f"buffer {what[1]}")
+            elif what[0] == "state":
+                p = self._params.get(what[1])
+                if p is None:
+                    missing.append(f"parameter {what[1]}")
+                elif what[2] not in optimizer.state.get(p, {}):
+                    # State not created yet: start from the zeros PyTorch's
+                    # first step starts from (momentum, moments, step count).
+                    optimizer.state[p][what[2]] = (
+                        torch.zeros((), dtype=torch.float32)
+                        if what[2] == "step"
+                        else torch.zeros_like(p, memory_format=torch.preserve_format)
+                    )
+        if missing:
+            raise _precondition(
+                "the capture's graph has tensors this model lacks: " + ", ".join(missing[:5])
+            )
+
+    def _values(self, inputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]):
+        values = []
+        for name, what in self.capture.placeholders.items():
+            kind = what[0]
+            if kind == "param":
+                values.append(self._params[what[1]].data)
+            elif kind == "buffer":
+                values.append(self._buffers[what[1]])
+            elif kind == "state":
+                values.append(self.optimizer.state[self._params[what[1]]][what[2]])
+            elif kind in ("input", "target"):
+                source = inputs if kind == "input" else targets
+                if what[1] >= len(source):
+                    raise AutotmError(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"the captured step takes {kind} {what[1]}; " f"{len(source)} given",
+                    )
+                values.append(source[what[1]])
+            else:
+                values.append(self.capture.constants[name])
+        return values
+
+    def step(self, inputs, targets=()) -> tuple[float, IterationReport]:
+        """One training step on ``inputs``/``targets`` (the captured shapes
+        and dtypes); returns the loss and the executor's report."""
+        inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+        targets = (targets,) if isinstance(targets, torch.Tensor) else tuple(targets)
+        values = self._values(inputs, targets)
+        with torch.no_grad():
+            result, report = self.executor.run(values, self._slow_buffers)
+        # Rebind the model's tensors to where their storages ended.
+        final = self.executor.placeholder_values
+        for (name, what), before, after in zip(self.capture.placeholders.items(), values, final):
+            if after is before or not isinstance(after, torch.Tensor):
+                continue
+            if what[0] == "param":
+                self._params[what[1]].data = after
+            elif what[0] == "buffer":
+                module_name, _, buffer_name = what[1].rpartition(".")
+                module = self.model.get_submodule(module_name) if module_name else self.model
+                module._buffers[buffer_name] = after
+                self._buffers[what[1]] = after
+            elif what[0] == "state":
+                self.optimizer.state[self._params[what[1]]][what[2]] = after
+        self._slow_buffers = {
+            store.flat.data_ptr(): store.buffer
+            for store in self.executor.homes.values()
+            if store.tier == _SLOW and store.flat is not None
+        }
+        return report.loss, report
+
+    def close(self) -> None:
+        self.executor.close()
