@@ -522,25 +522,34 @@ class PlanExecutor:
                         )
                     )
                 else:
-                    overlapped.append(
-                        (move, store, self._copier.submit(self._to_fast_start, store), t0)
-                    )
+                    overlapped.append((move, store, t0))
                 acct.set_tier(move.tensor_id, _FAST)
                 acct.hold(store.nbytes)
+            # One job for the kernel's overlapped copies: they run on the copy
+            # thread while the kernel runs here, and the kernel ends when
+            # both are done (AutoTM's max(kernel, copies)).
+            copies = (
+                self._copier.submit(
+                    lambda ss=[s for _, s, _ in overlapped]: [self._to_fast_start(s) for s in ss]
+                )
+                if overlapped
+                else None
+            )
 
             self._bind(node, self._run_kernel(k, node, kernel, stores, acct, staging))
-            for move, store, future, t0 in overlapped:
-                self._to_fast_finish(store, future.result())
-                moves.append(
-                    ExecutedMove(
-                        k,
-                        move.tensor_id,
-                        move.direction,
-                        False,
-                        store.nbytes,
-                        time.perf_counter() - t0,
+            if copies is not None:
+                for (move, store, t0), fast in zip(overlapped, copies.result()):
+                    self._to_fast_finish(store, fast)
+                    moves.append(
+                        ExecutedMove(
+                            k,
+                            move.tensor_id,
+                            move.direction,
+                            False,
+                            store.nbytes,
+                            time.perf_counter() - t0,
+                        )
                     )
-                )
             acct.record(k)
 
             # After the kernel: TO_SLOW, then what died.
