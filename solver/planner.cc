@@ -131,16 +131,21 @@ absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
                                           " plan it started from")
                            : std::string();
   if (!plan.has_value()) {
-    AUTOTM_ASSIGN_OR_RETURN(
-        PlanOutcome fallback,
+    absl::StatusOr<PlanOutcome> fallback =
         RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH,
-                    options.budget_bytes, options.alignment_bytes));
-    if (!fallback.plan.has_value()) {
+                    options.budget_bytes, options.alignment_bytes);
+    if (!fallback.ok() || !fallback->plan.has_value()) {
+      // No plan from first touch either: it may not fit, or the profile may
+      // not list a configuration it needs (FailedPrecondition naming it).
       outcome.stats.set_termination(v1::TERMINATION_NO_SOLUTION);
-      outcome.diagnostic = absl::StrCat(why, "; ", fallback.diagnostic);
+      outcome.diagnostic = absl::StrCat(
+          why, "; ",
+          fallback.ok() ? fallback->diagnostic
+                        : absl::StrCat("first touch has no plan either: ",
+                                       fallback.status().message()));
       return outcome;
     }
-    plan = std::move(fallback.plan);
+    plan = std::move(fallback->plan);
     source = "the first-touch heuristic's plan";
   }
   outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
@@ -579,11 +584,13 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
       if (values.ok()) params.initial_solution = *std::move(values);
     } else if (model.num_columns() >= kWarmStartMinColumns) {
       if (!first_touch.has_value()) {
-        AUTOTM_ASSIGN_OR_RETURN(
-            PlanOutcome baseline,
+        // First touch may be impossible under the profile (a kernel whose
+        // outputs can only be fast, as PyTorch ops without an out= kernel,
+        // when the output does not fit at creation): then CBC starts cold.
+        absl::StatusOr<PlanOutcome> baseline =
             RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH,
-                        options.budget_bytes, options.alignment_bytes));
-        first_touch = std::move(baseline.plan);
+                        options.budget_bytes, options.alignment_bytes);
+        if (baseline.ok()) first_touch = std::move(baseline->plan);
         if (!first_touch.has_value()) first_touch.emplace();  // none: empty
       }
       if (first_touch->tensors_size() == graph.num_tensors()) {
@@ -595,10 +602,9 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
         if (values.ok()) params.initial_solution = *std::move(values);
       }
     }
-    params.time_limit_seconds =
-        std::max(0.5, options.time_limit_seconds -
-                          absl::ToDoubleSeconds(absl::Now() - start) -
-                          layout_seconds);
+    params.time_limit_seconds = std::max(
+        0.5, options.time_limit_seconds -
+                 absl::ToDoubleSeconds(absl::Now() - start) - layout_seconds);
     params.relative_gap = options.relative_gap;
     params.threads = options.threads;
     params.cancel = options.cancel;

@@ -8,7 +8,6 @@ graph is replayed to reproduce the same training step.
 """
 
 import copy
-import json
 import os
 import subprocess
 import tempfile

@@ -19,7 +19,6 @@ import gc
 import io
 import mmap
 import os
-import re
 import tempfile
 import unittest
 

@@ -48,7 +48,7 @@ import operator
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.fx
@@ -369,7 +369,6 @@ class _Builder:
         # result may hold None for an output not asked for).
         paths = list(_tensor_paths(result))
         results = [t for _, t in paths]
-        single = isinstance(result, torch.Tensor)
         aliases = _return_aliases(func, len(results))
 
         def result_node(index):
@@ -381,7 +380,7 @@ class _Builder:
         # Written inputs: the schema's (a!) ones, plus the hidden writes.
         written = list(described.written_inputs)
         hidden = _HIDDEN_WRITES.get(func._schema.name)
-        if hidden is not None and hidden[1](sig._bind(func, args, kwargs)):
+        if hidden is not None and hidden[1](sig.bind_arguments(func, args, kwargs)):
             for name in hidden[0]:
                 token = described.signature.attributes.get(name, "None")
                 if token.startswith("t") and int(token[1:]) not in written:

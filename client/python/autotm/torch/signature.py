@@ -209,7 +209,7 @@ def describe(
 ) -> Described:
     """The signature of one call ``func(*args, **kwargs) -> result``."""
     schema = func._schema
-    bound = _bind(func, args, kwargs)
+    bound = bind_arguments(func, args, kwargs)
     described = Described(graph_pb2.KernelSignature(op=op_text(func)))
     sig = described.signature
     for arg in schema.arguments:
@@ -260,7 +260,8 @@ def describe(
     return described
 
 
-def _bind(func: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict) -> dict:
+def bind_arguments(func: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict) -> dict:
+    """The call's arguments by schema name (positional ones bound in order)."""
     schema = func._schema
     bound = {}
     positional = [a for a in schema.arguments if not a.kwarg_only]
