@@ -6,7 +6,7 @@ in a temporary directory (the file-backed emulated slow tier), uploaded to a
 real autotm-server on 127.0.0.1, planned at 50% and 25% of their peak
 memory, and every plan is re-checked by the real `autotm verify` against the
 profile the server exports. Profiling uses short timing settings
-(max_configs 32: kernels with more runnable configurations get separable costs) so the
+(max_configs 128: kernels with more runnable configurations get separable costs) so the
 file runs in a few minutes on 2 cores.
 """
 
@@ -27,7 +27,7 @@ from server_process import start_server
 CLI = os.environ.get("AUTOTM_CLI", "/work/main/build/client/autotm")
 HOST_CLASS = "e2e-torch"
 FAST_TIMING = dict(
-    max_configs=32,
+    max_configs=128,
     warmup=1,
     min_reps=3,
     max_reps=5,
@@ -178,7 +178,7 @@ class TorchEndToEndTest(unittest.TestCase):
             "--slow",
             f"file:{self.dir / 'slow'}",
             "--max-configs",
-            "32",
+            "128",
             "--min-reps",
             "3",
             "--max-reps",

@@ -135,9 +135,11 @@ class ExecutorTest(unittest.TestCase):
             self.assertEqual(report.fast_bytes, [c.fast_bytes for c in plan.kernels])
             self.assertEqual(report.peak_fast_bytes, plan.peak_fast_bytes)
             self.assertLessEqual(report.peak_held_fast_bytes, plan.budget_bytes)
+            # Never more than the plan counts (within the alignment); less
+            # where an in-place write keeps one storage for two versions.
             self.assertLessEqual(
-                abs(report.peak_held_fast_bytes - plan.peak_fast_bytes),
-                plan.alignment_bytes or 4096,
+                report.peak_held_fast_bytes,
+                plan.peak_fast_bytes + (plan.alignment_bytes or 4096),
             )
             executed = sorted(
                 (m.kernel_index, m.tensor_id, m.direction, m.bytes_copied) for m in report.moves

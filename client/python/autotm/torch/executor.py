@@ -577,10 +577,12 @@ class PlanExecutor:
                 base = base_of(tensor_id)
                 if self.final_version.get(base) != tensor_id or base not in stores:
                     continue
-                if (
-                    k == num_kernels - 1 and base in self._argument_ids
-                ) or base in self._result_ids:
-                    continue  # the next iteration's weights and state; the loss
+                if base in self._argument_ids or base in self._result_ids:
+                    # The model's own tensors (weights, buffers, optimizer
+                    # state, the batch) outlive the step wherever they are:
+                    # never freed or reused here. One the plan leaves dead in
+                    # fast memory stays held (IterationReport says so).
+                    continue
                 store = stores.pop(base)
                 if store.tier == _FAST:
                     acct.hold(-store.nbytes)
