@@ -160,6 +160,7 @@ struct SolveFlags {
   int async_window = 15;
   bool plain_overlap_rows = false;
   bool no_window_search = false;
+  std::string table_collapse = "on";
   std::string out_path;
   bool json = false;
 };
@@ -201,8 +202,14 @@ int RunSolve(const SolveFlags& flags) {
     }
   }
 
+  absl::StatusOr<solver::TableCollapseOptions> collapse =
+      ParseTableCollapse(flags.table_collapse);
+  if (!collapse.ok()) {
+    PrintError(absl::StrCat("--table-collapse: ", Message(collapse.status())));
+    return kExitBadInput;
+  }
   absl::StatusOr<PlanningInputs> inputs =
-      LoadPlanningInputs(flags.graph_path, flags.profile_path);
+      LoadPlanningInputs(flags.graph_path, flags.profile_path, *collapse);
   if (!inputs.ok()) {
     PrintError(Message(inputs.status()));
     return kExitBadInput;
@@ -303,6 +310,11 @@ int RunSolve(const SolveFlags& flags) {
     return kExitNoPlan;
   }
   const v1::Plan& plan = *outcome->plan;
+  if (const std::string tables = DescribeTableCollapse(plan);
+      !tables.empty() && (plan.table_collapse().collapsed_kernels() > 0 ||
+                          plan.table_collapse().table_kernels() > 0)) {
+    std::fprintf(stderr, "autotm: %s\n", tables.c_str());
+  }
   // Why a fallback plan was returned (the ILP's own plan did not fit the
   // pool, or was slower than its start, ...).
   if (!outcome->diagnostic.empty()) {
@@ -362,16 +374,19 @@ struct VerifyFlags {
 };
 
 int RunVerify(const VerifyFlags& flags) {
-  absl::StatusOr<PlanningInputs> inputs =
-      LoadPlanningInputs(flags.graph_path, flags.profile_path);
-  if (!inputs.ok()) {
-    PrintError(Message(inputs.status()));
-    return kExitBadInput;
-  }
   v1::Plan plan;
   if (absl::Status status = ReadProtoJsonFile(flags.plan_path, &plan);
       !status.ok()) {
     PrintError(Message(status));
+    return kExitBadInput;
+  }
+  // Price the tables as the plan was priced (its table_collapse, or as
+  // given for a plan without one).
+  absl::StatusOr<PlanningInputs> inputs =
+      LoadPlanningInputs(flags.graph_path, flags.profile_path,
+                         solver::TableCollapseOptionsOf(plan));
+  if (!inputs.ok()) {
+    PrintError(Message(inputs.status()));
     return kExitBadInput;
   }
   uint64_t budget = plan.budget_bytes();
@@ -622,6 +637,16 @@ int Main(int argc, char** argv) {
       "async, models of 100k+ columns: let CBC branch on the whole model "
       "after its root instead of re-solving windows of kernels around the "
       "best plan (slower to improve; for comparison)");
+  solve
+      ->add_option(
+          "--table-collapse", solve_flags.table_collapse,
+          "Price configuration tables that a separable cost describes by "
+          "that cost (no configuration variables): on = within max(1% of the "
+          "all-fast time, 0.5 us) of every listed time; exact = only exactly "
+          "separable tables; off = every table as given")
+      ->check(CLI::IsMember({"on", "exact", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
   solve
       ->add_option("--out", solve_flags.out_path,
                    "Write the plan here (atomically)")

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/profile.pb.h"
 #include "client/cli_common.h"
@@ -46,26 +47,48 @@ absl::StatusOr<solver::GraphModel> LoadGraph(const std::string& path) {
   return model;
 }
 
-absl::StatusOr<solver::ProfileModel> LoadProfile(const std::string& path) {
+absl::StatusOr<solver::ProfileModel> LoadProfile(
+    const std::string& path, const solver::TableCollapseOptions& collapse) {
   v1::Profile profile;
   if (absl::Status status = ReadProtoJsonFile(path, &profile); !status.ok()) {
     return status;
   }
   absl::StatusOr<solver::ProfileModel> model =
-      solver::ProfileModel::Create(profile);
+      solver::ProfileModel::Create(profile, collapse);
   if (!model.ok()) {
     return Annotate(model.status(), absl::StrCat(path, ": invalid profile: "));
   }
   return model;
 }
 
+absl::StatusOr<solver::TableCollapseOptions> ParseTableCollapse(
+    const std::string& mode) {
+  if (mode == "on") return solver::TableCollapseOptions();
+  if (mode == "exact") return solver::TableCollapseOptions::ExactOnly();
+  if (mode == "off") return solver::TableCollapseOptions::Disabled();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "\"", mode, "\" is not a table collapse mode; use on, exact or off"));
+}
+
+std::string DescribeTableCollapse(const v1::Plan& plan) {
+  if (!plan.has_table_collapse()) return "";
+  const v1::TableCollapse& report = plan.table_collapse();
+  return absl::StrFormat(
+      "%u kernel(s) priced by separable fits of their tables (worst residual "
+      "%.3f us), %u by tables",
+      report.collapsed_kernels(), report.max_residual_us(),
+      report.table_kernels());
+}
+
 absl::StatusOr<PlanningInputs> LoadPlanningInputs(
-    const std::string& graph_path, const std::string& profile_path) {
+    const std::string& graph_path, const std::string& profile_path,
+    const solver::TableCollapseOptions& collapse) {
   PlanningInputs inputs;
   absl::StatusOr<solver::GraphModel> graph = LoadGraph(graph_path);
   if (!graph.ok()) return graph.status();
   inputs.graph.emplace(*std::move(graph));
-  absl::StatusOr<solver::ProfileModel> profile = LoadProfile(profile_path);
+  absl::StatusOr<solver::ProfileModel> profile =
+      LoadProfile(profile_path, collapse);
   if (!profile.ok()) return profile.status();
   inputs.profile.emplace(*std::move(profile));
   if (absl::Status covered =

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "autotm/v1/plan.pb.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 
@@ -18,8 +19,19 @@ namespace autotm::client {
 
 // The graph file, validated; errors start with the path.
 absl::StatusOr<solver::GraphModel> LoadGraph(const std::string& path);
-// The profile file, validated; errors start with the path.
-absl::StatusOr<solver::ProfileModel> LoadProfile(const std::string& path);
+// The profile file, validated, its tables collapsed per `collapse`; errors
+// start with the path.
+absl::StatusOr<solver::ProfileModel> LoadProfile(
+    const std::string& path, const solver::TableCollapseOptions& collapse = {});
+
+// The --table-collapse values of `autotm solve` and `sweep`: "on" (the
+// default tolerances), "exact" or "off". InvalidArgument for anything else.
+absl::StatusOr<solver::TableCollapseOptions> ParseTableCollapse(
+    const std::string& mode);
+// The line `autotm solve` prints about collapsed tables, e.g. "212 kernels
+// priced by separable fits of their tables (worst residual 0.000 us), 3 by
+// tables"; empty when the plan's tables were priced as given.
+std::string DescribeTableCollapse(const v1::Plan& plan);
 
 // A graph and a profile that covers it (both always set on success).
 struct PlanningInputs {
@@ -29,7 +41,8 @@ struct PlanningInputs {
 // LoadGraph, LoadProfile, then solver::CheckCoverage, whose error names both
 // files and the missing kernels.
 absl::StatusOr<PlanningInputs> LoadPlanningInputs(
-    const std::string& graph_path, const std::string& profile_path);
+    const std::string& graph_path, const std::string& profile_path,
+    const solver::TableCollapseOptions& collapse = {});
 
 // Fails early, before a long solve, when `path` cannot be written: its
 // directory must exist and be writable.

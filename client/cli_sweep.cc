@@ -59,6 +59,7 @@ struct SweepFlags {
   std::string plans_dir;
   bool json = false;
   bool no_warm_start = false;
+  std::string table_collapse = "on";
 };
 
 // ---------------------------------------------------------------------------
@@ -309,8 +310,14 @@ int RunSweep(const SweepFlags& flags) {
       return kExitBadInput;
     }
   }
+  absl::StatusOr<solver::TableCollapseOptions> collapse =
+      ParseTableCollapse(flags.table_collapse);
+  if (!collapse.ok()) {
+    PrintError(absl::StrCat("--table-collapse: ", Message(collapse.status())));
+    return kExitBadInput;
+  }
   absl::StatusOr<PlanningInputs> inputs =
-      LoadPlanningInputs(flags.graph_path, flags.profile_path);
+      LoadPlanningInputs(flags.graph_path, flags.profile_path, *collapse);
   if (!inputs.ok()) {
     PrintError(Message(inputs.status()));
     return kExitBadInput;
@@ -734,6 +741,12 @@ std::vector<CliCommand> AddSweepCommands(CLI::App& app) {
                   "Print the sweep as JSON on stdout, not the table");
   sweep->add_flag("--no-warm-start", flags->no_warm_start,
                   "Solve every budget from scratch (for comparison)");
+  sweep
+      ->add_option("--table-collapse", flags->table_collapse,
+                   "As for autotm solve: on, exact or off")
+      ->check(CLI::IsMember({"on", "exact", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
   sweep->footer(absl::StrCat(
       "Example:\n"
       "  autotm sweep --graph tests/testdata/example_cnn.graph.json \\\n"

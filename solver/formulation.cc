@@ -50,6 +50,7 @@ class FormulationBuilder {
       if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) AddTensorFlow(t);
     }
     out_.config_columns_.assign(graph_.num_kernels(), {});
+    out_.only_fast_positions_.assign(graph_.num_kernels(), {});
     for (int k = 0; k < graph_.num_kernels(); ++k) AddKernelCost(k);
     AddCapacityRows();
     return absl::OkStatus();
@@ -94,14 +95,31 @@ class FormulationBuilder {
       }
       costs_.push_back(cost);
       max_time_us_.push_back(MaxTimeUs(*cost));
-      if (cost->separable()) continue;
       bool had_graph_consistent = false;
-      for (const auto& [mask, time] : cost->table()) {
-        if (!ConsistentWithGraph(kernel, mask, /*respect_size=*/false))
-          continue;
-        had_graph_consistent = true;
-        if (!ConsistentWithGraph(kernel, mask, /*respect_size=*/true)) continue;
-        options_per_kernel_[k].push_back({mask, time});
+      bool usable = false;
+      if (cost->separable()) {
+        // Every configuration is listed but those with an OnlyFast operand
+        // slow (a collapsed table), so it is consistent unless such an
+        // operand is pinned slow, and usable unless it is too big.
+        had_graph_consistent = usable = true;
+        for (size_t p = 0; p < kernel.operands.size(); ++p) {
+          if (!cost->OnlyFast(static_cast<int>(p))) continue;
+          const int t = kernel.operands[p];
+          if (graph_.tensor(t).fixed_tier == v1::TIER_SLOW) {
+            had_graph_consistent = false;
+          }
+          if (out_.fixed_tier_[t] == v1::TIER_SLOW) usable = false;
+        }
+      } else {
+        for (const auto& [mask, time] : cost->table()) {
+          if (!ConsistentWithGraph(kernel, mask, /*respect_size=*/false))
+            continue;
+          had_graph_consistent = true;
+          if (!ConsistentWithGraph(kernel, mask, /*respect_size=*/true))
+            continue;
+          options_per_kernel_[k].push_back({mask, time});
+        }
+        usable = !options_per_kernel_[k].empty();
       }
       if (!had_graph_consistent) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -110,7 +128,7 @@ class FormulationBuilder {
             " has no configuration consistent with the graph's fixed tiers ",
             "and repeated operands for ", kernel.signature_key));
       }
-      if (options_per_kernel_[k].empty()) {
+      if (!usable) {
         std::vector<std::string> names;
         for (int t : too_big_) {
           if (std::find(kernel.distinct_operands.begin(),
@@ -161,13 +179,18 @@ class FormulationBuilder {
     std::vector<char> forced_for_life(graph_.num_tensors(), 0);
     for (int k = 0; k < num_kernels; ++k) {
       const KernelInfo& kernel = graph_.kernel(k);
-      if (costs_[k]->separable() || options_per_kernel_[k].empty()) continue;
+      const KernelCost& cost = *costs_[k];
+      if (!cost.separable() && options_per_kernel_[k].empty()) continue;
       for (size_t p = 0; p < kernel.operands.size(); ++p) {
         const int t = kernel.operands[p];
         if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
         bool always_fast = true;
-        for (const Option& option : options_per_kernel_[k]) {
-          if (option.mask >> p & 1) always_fast = false;
+        if (cost.separable()) {
+          always_fast = cost.OnlyFast(static_cast<int>(p));
+        } else {
+          for (const Option& option : options_per_kernel_[k]) {
+            if (option.mask >> p & 1) always_fast = false;
+          }
         }
         if (always_fast && std::find(forced[k].begin(), forced[k].end(), t) ==
                                forced[k].end()) {
@@ -488,12 +511,28 @@ class FormulationBuilder {
     std::vector<IlpModel::Term> terms;
     double unused = 0;
     if (cost.separable()) {
-      // time = base + sum_p penalty_p * (1 - D(t_p, k)).
+      // time = base + sum_p penalty_p * (1 - D(t_p, k)); an OnlyFast
+      // operand (of a collapsed table) is fast: D(t_p, k) = 1, once per
+      // tensor (a fixed tensor is fast here already, see AnalyseKernels).
       constant += cost.all_fast_time_us();
+      std::vector<int> pinned_fast;
       for (size_t p = 0; p < kernel.operands.size(); ++p) {
+        const int t = kernel.operands[p];
+        if (cost.OnlyFast(static_cast<int>(p))) {
+          if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED &&
+              std::find(pinned_fast.begin(), pinned_fast.end(), t) ==
+                  pinned_fast.end()) {
+            pinned_fast.push_back(t);
+            out_.only_fast_positions_[k].push_back(static_cast<int>(p));
+            terms.clear();
+            AppendFast(t, k, 1, terms, &unused);
+            m.AddRow(1, 1, terms);
+          }
+          continue;
+        }
         const double penalty = cost.slow_penalty_us()[p];
         constant += penalty;
-        AppendFast(kernel.operands[p], k, -penalty, rho, &constant);
+        AppendFast(t, k, -penalty, rho, &constant);
       }
       return;
     }
@@ -754,14 +793,29 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
     }
   }
   for (int k = 0; k < graph_->num_kernels(); ++k) {
-    if (config_columns_[k].empty()) continue;
+    if (config_columns_[k].empty() && only_fast_positions_[k].empty()) {
+      continue;
+    }
     const KernelInfo& kernel = graph_->kernel(k);
+    auto slow_at = [&](int p) {
+      const int t = kernel.operands[p];
+      return tiers[t][k - graph_->tensor(t).first_live] == v1::TIER_SLOW;
+    };
+    auto cannot_choose = [&]() {
+      std::vector<bool> slow(kernel.operands.size());
+      for (size_t p = 0; p < slow.size(); ++p) slow[p] = slow_at(p);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kernel #", k, " '", kernel.id, "' would run in configuration ",
+          FormatConfig(slow, kernel.num_inputs), ", which it cannot choose"));
+    };
+    // A collapsed table's OnlyFast operands (pinned fast by a row).
+    for (int p : only_fast_positions_[k]) {
+      if (slow_at(p)) return cannot_choose();
+    }
+    if (config_columns_[k].empty()) continue;
     ConfigMask mask = 0;
     for (size_t p = 0; p < kernel.operands.size(); ++p) {
-      const int t = kernel.operands[p];
-      if (tiers[t][k - graph_->tensor(t).first_live] == v1::TIER_SLOW) {
-        mask |= ConfigMask{1} << p;
-      }
+      if (slow_at(static_cast<int>(p))) mask |= ConfigMask{1} << p;
     }
     bool found = false;
     for (const auto& [option, column] : config_columns_[k]) {
@@ -770,12 +824,7 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
         found = true;
       }
     }
-    if (!found) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kernel #", k, " '", kernel.id, "' would run in configuration ",
-          FormatConfig(mask, kernel.num_inputs, kernel.num_outputs),
-          ", which it cannot choose"));
-    }
+    if (!found) return cannot_choose();
   }
   return values;
 }

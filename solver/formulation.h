@@ -28,7 +28,9 @@
 //     missing from the profile can never be chosen, and its LP relaxation is
 //     at least as tight as AutoTM's per-configuration AND linearisation.
 //   * with a separable cost: time = base + sum_j penalty_j (1 - D(j,k)),
-//     linear in D; no y variables.
+//     linear in D; no y variables. ProfileModel collapses a table that a
+//     separable cost describes into one (TableCollapseOptions); operands
+//     such a table never lists slow stay fast: a row D(j,k) = 1.
 //   * capacity: sum_{t live at k} size_t D(t,k) <= L_k, with sizes in MiB;
 //     rows identical to the previous kernel's are not repeated.
 // Objective: sum of kernel times + sum of read and write copy times (us).
@@ -135,6 +137,9 @@ class Formulation {
   // Per kernel with configuration variables: (full configuration mask,
   // column) of each usable configuration.
   std::vector<std::vector<std::pair<ConfigMask, int>>> config_columns_;
+  // Per kernel with a separable cost: the operand positions its cost keeps
+  // fast (KernelCost::OnlyFast) whose free tensor a row pins fast there.
+  std::vector<std::vector<int>> only_fast_positions_;
   std::optional<std::string> infeasible_;
 
   friend class FormulationBuilder;

@@ -267,6 +267,139 @@ TEST(FormulationTest, SeparableCostNeedsNoConfigurationVariables) {
   }
 }
 
+// ----- Collapsed tables (ProfileModel's TableCollapseOptions) -----
+
+// `proto` with kernel `k`'s configurations that put operand `position` in
+// the slow tier removed: that operand can only be fast.
+v1::Profile WithOnlyFast(v1::Profile proto, int k, int position) {
+  auto* configs = proto.mutable_kernels(k)->mutable_configs();
+  for (int i = configs->size() - 1; i >= 0; --i) {
+    std::string letters = configs->Get(i).config();
+    letters.erase(std::remove(letters.begin(), letters.end(), '|'),
+                  letters.end());
+    if (letters[position] == 'S') configs->DeleteSubrange(i, 1);
+  }
+  return proto;
+}
+
+TEST(FormulationTest, CollapsedTablesNeedNoConfigurationVariables) {
+  GraphModel graph = ChainGraph();
+  const v1::Profile proto = FullTableProfile(graph, PenaltyTime);
+  ProfileModel table = MustProfile(proto);
+  ProfileModel collapsed = MustProfile(proto, TableCollapseOptions());
+  EXPECT_EQ(SummarizeTableCollapse(graph, collapsed).collapsed_kernels, 4);
+  for (v1::Method method :
+       {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
+    for (uint64_t budget : {12 * kMiB, 8 * kMiB, 4 * kMiB}) {
+      PlanOutcome a = MustPlan(graph, collapsed, method, budget);
+      PlanOutcome b = MustPlan(graph, table, method, budget);
+      ASSERT_TRUE(a.plan && b.plan);
+      EXPECT_NEAR(a.plan->predicted_time_us(), b.plan->predicted_time_us(),
+                  1e-6);
+      EXPECT_LT(a.stats.variables(), b.stats.variables());
+      EXPECT_EQ(a.plan->table_collapse().collapsed_kernels(), 4u);
+      EXPECT_EQ(a.plan->table_collapse().table_kernels(), 0u);
+      EXPECT_FALSE(b.plan->has_table_collapse());
+    }
+  }
+}
+
+TEST(FormulationTest, CollapsedTableNeverChoosesAnOmittedConfiguration) {
+  // As MissingConfigurationIsNeverChosen: k1's output b is never profiled
+  // slow, and slow is what the other kernels would prefer at 4 MiB.
+  GraphModel graph = ChainGraph();
+  const v1::Profile proto =
+      WithOnlyFast(FullTableProfile(graph, PenaltyTime), 1, 1);
+  ProfileModel table = MustProfile(proto);
+  ProfileModel collapsed = MustProfile(proto, TableCollapseOptions());
+  const KernelCost* k1 = collapsed.Find(graph.kernel(1).signature_key);
+  ASSERT_TRUE(k1->collapsed());
+  ASSERT_TRUE(k1->OnlyFast(1));
+  for (v1::Method method :
+       {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
+    for (uint64_t budget : {4 * kMiB, 8 * kMiB}) {
+      PlanOutcome a = MustPlan(graph, collapsed, method, budget);
+      PlanOutcome b = MustPlan(graph, table, method, budget);
+      ASSERT_TRUE(a.plan && b.plan);
+      EXPECT_THAT(a.plan->kernels(1).config(), ::testing::EndsWith("|F"));
+      EXPECT_NEAR(a.plan->predicted_time_us(), b.plan->predicted_time_us(),
+                  1e-6);
+    }
+  }
+  // A starting solution with b slow at k1 is refused, as with the table.
+  FormulationOptions options;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 8 * kMiB);
+  std::vector<TensorSchedule> schedule(graph.num_tensors(),
+                                       {v1::TIER_FAST, {}});
+  schedule[2].creation_tier = v1::TIER_SLOW;  // b
+  for (const ProfileModel* profile : {&table, &collapsed}) {
+    absl::StatusOr<Formulation> formulation =
+        Formulation::Build(graph, *profile, options);
+    ASSERT_TRUE(formulation.ok()) << formulation.status();
+    absl::StatusOr<std::vector<double>> start = formulation->Encode(schedule);
+    EXPECT_EQ(start.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(start.status().message(),
+                HasSubstr("kernel #1 'k1' would run in configuration F|S, "
+                          "which it cannot choose"));
+  }
+}
+
+TEST(FormulationTest, CollapsedOnlyFastOperandsAreMustBeFastAsInTheTable) {
+  // a is pinned fast; k1's output b can only be fast: at k1, 8 MiB must be
+  // fast, more than 6 MiB.
+  GraphBuilder builder("pinned");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB, v1::TENSOR_ROLE_ACTIVATION, v1::TIER_FAST)
+      .Tensor("b", 4 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"});
+  GraphModel graph = MustGraph(builder.graph());
+  const v1::Profile proto =
+      WithOnlyFast(FullTableProfile(graph, PenaltyTime), 1, 1);
+  ProfileModel table = MustProfile(proto);
+  ProfileModel collapsed = MustProfile(proto, TableCollapseOptions());
+  ASSERT_TRUE(collapsed.Find(graph.kernel(1).signature_key)->collapsed());
+  for (const ProfileModel* profile : {&table, &collapsed}) {
+    PlanOutcome outcome =
+        MustPlan(graph, *profile, v1::METHOD_SYNCHRONOUS, 6 * kMiB);
+    EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_INFEASIBLE);
+    EXPECT_THAT(outcome.diagnostic, HasSubstr("kernel #1 'k1' needs 8388608"));
+  }
+  // b larger than a 3 MiB budget can never be fast, and k1 needs it fast:
+  // the table's diagnostic.
+  for (const ProfileModel* profile : {&table, &collapsed}) {
+    PlanOutcome outcome =
+        MustPlan(graph, *profile, v1::METHOD_SYNCHRONOUS, 3 * kMiB);
+    EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_INFEASIBLE);
+    EXPECT_THAT(outcome.diagnostic,
+                HasSubstr("kernel #1 'k1' has no profiled configuration with "
+                          "its operand(s) 'b'"));
+  }
+}
+
+TEST(FormulationTest, CollapsedOnlyFastOperandPinnedSlowIsAnErrorAsInTheTable) {
+  GraphBuilder builder("pinned-slow");
+  builder.Tensor("x", kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("y", kMiB, v1::TENSOR_ROLE_ACTIVATION, v1::TIER_SLOW)
+      .Kernel("k0", {"x"}, {"y"});
+  GraphModel graph = MustGraph(builder.graph());
+  const v1::Profile proto =
+      WithOnlyFast(FullTableProfile(graph, PenaltyTime), 0, 1);
+  FormulationOptions options;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 8 * kMiB);
+  for (const TableCollapseOptions& collapse :
+       {TableCollapseOptions::Disabled(), TableCollapseOptions()}) {
+    ProfileModel profile = MustProfile(proto, collapse);
+    absl::StatusOr<Formulation> formulation =
+        Formulation::Build(graph, profile, options);
+    EXPECT_EQ(formulation.status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(formulation.status().message(),
+                HasSubstr("no configuration consistent with the graph's fixed "
+                          "tiers"));
+  }
+}
+
 TEST(FormulationTest, UpdatedWeightCanBeEvictedAfterItsLastUse) {
   // w.next is produced by the update and stays live to the end of the
   // iteration: a sync plan can write it out right after it is produced.
@@ -569,6 +702,107 @@ TEST(FormulationBruteForceTest, DroppedAsyncPointsKeepTheOptimum) {
   }
   // The instances must actually drop points, or this proves nothing.
   EXPECT_GT(graphs_reduced, 0);
+}
+
+// A table that is exactly separable, whole or restricted to some operands
+// being fast (a product set), collapses into a separable cost; the ILP
+// optimum with the collapsed costs must be the enumerated optimum of the
+// tables, for every variant. Some tables also lose one configuration (not
+// a product set any more): those stay tables, mixed with collapsed ones.
+TEST(FormulationBruteForceTest, CollapsedTablesKeepTheEnumeratedOptimum) {
+  std::mt19937_64 rng(20260521);
+  constexpr int kGraphs = 8;
+  int graphs_checked = 0;
+  int collapsed_kernels = 0;
+  int only_fast_kernels = 0;
+  int table_kernels = 0;
+  int comparisons = 0;
+  while (graphs_checked < kGraphs) {
+    GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    if (SearchSpace(graph, v1::METHOD_ASYNCHRONOUS) > 1e5) continue;
+    ++graphs_checked;
+    v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();
+    bandwidths.set_slow_to_fast_async_gb_per_s(10);
+    bandwidths.set_fast_to_slow_async_gb_per_s(8);
+    // Random separable costs: a base and a penalty per operand.
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    std::vector<double> base(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 20.0 + static_cast<double>(rng() % 200);
+      for (size_t p = 0; p < graph.kernel(k).operands.size(); ++p) {
+        penalties[k].push_back(static_cast<double>(rng() % 400) / 3);
+      }
+    }
+    v1::Profile proto = FullTableProfile(
+        graph,
+        [&](int k, ConfigMask mask) {
+          double time = base[k];
+          for (size_t p = 0; p < penalties[k].size(); ++p) {
+            if (mask >> p & 1) time += penalties[k][p];
+          }
+          return time;
+        },
+        bandwidths);
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      const int n = static_cast<int>(graph.kernel(k).operands.size());
+      if (rng() % 3 == 0) {
+        proto = WithOnlyFast(std::move(proto), k, static_cast<int>(rng() % n));
+      }
+      auto* configs = proto.mutable_kernels(k)->mutable_configs();
+      if (rng() % 4 == 0 && configs->size() > 2) {
+        configs->DeleteSubrange(
+            1 + static_cast<int>(rng() % (configs->size() - 1)), 1);
+      }
+    }
+    ProfileModel table = MustProfile(proto);
+    ProfileModel collapsed = MustProfile(proto, TableCollapseOptions());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      const KernelCost* cost = collapsed.Find(graph.kernel(k).signature_key);
+      if (!cost->collapsed()) {
+        ++table_kernels;
+        continue;
+      }
+      ++collapsed_kernels;
+      EXPECT_LT(cost->collapse_residual_us(), 1e-9);
+      for (size_t p = 0; p < graph.kernel(k).operands.size(); ++p) {
+        if (cost->OnlyFast(static_cast<int>(p))) {
+          ++only_fast_kernels;
+          break;
+        }
+      }
+    }
+    for (double fraction : {0.3, 0.5, 0.75, 1.0}) {
+      const uint64_t budget =
+          static_cast<uint64_t>(fraction * graph.PeakLiveBytes());
+      for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS,
+                                v1::METHOD_ASYNCHRONOUS}) {
+        const double expected = BruteForceOptimum(graph, table, method, budget);
+        PlanOutcome outcome = MustPlan(graph, collapsed, method, budget);
+        ++comparisons;
+        if (std::isinf(expected)) {
+          EXPECT_FALSE(outcome.plan.has_value());
+          EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_INFEASIBLE);
+          continue;
+        }
+        ASSERT_TRUE(outcome.plan.has_value())
+            << MethodName(method) << " budget " << budget << ": "
+            << outcome.diagnostic;
+        EXPECT_NEAR(outcome.plan->predicted_time_us(), expected,
+                    1e-6 * expected)
+            << MethodName(method) << " at " << fraction << " of peak on graph "
+            << graphs_checked;
+      }
+    }
+  }
+  EXPECT_EQ(comparisons, kGraphs * 4 * 3);
+  // Both kinds of collapse, and tables kept beside them.
+  EXPECT_GT(collapsed_kernels, 0);
+  EXPECT_GT(only_fast_kernels, 0);
+  EXPECT_GT(table_kernels, 0);
+  std::cout << comparisons << " comparisons; " << collapsed_kernels
+            << " kernels collapsed (" << only_fast_kernels
+            << " with fast-only operands), " << table_kernels
+            << " kept tables\n";
 }
 
 // The lifted rows for overlapped copies must cut off LP points the plain

@@ -94,6 +94,51 @@ TEST(PlanGraphTest, EveryMethodGivesAVerifiedPlanWithOffsets) {
   }
 }
 
+// Tables priced by separable fits within the default tolerance (a 0.3 us
+// interaction on 100+ us kernels): every method's plan records the collapse,
+// verifies with a model built from the plan's TableCollapseOptionsOf, and
+// the ILP needs fewer variables than with the tables as given.
+TEST(PlanGraphTest, CollapsedTablesPlanAndVerifyAlike) {
+  const GraphModel graph = Chain();
+  const v1::Profile proto = FullTableProfile(graph, [](int, ConfigMask mask) {
+    return PenaltyTime(0, mask) + (std::popcount(mask) % 2 ? 0.3 : -0.3);
+  });
+  const ProfileModel collapsed = MustProfile(proto, TableCollapseOptions());
+  const ProfileModel table = MustProfile(proto);
+  for (v1::Method method :
+       {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS,
+        v1::METHOD_ALL_SLOW, v1::METHOD_FIRST_TOUCH}) {
+    absl::StatusOr<PlanOutcome> outcome =
+        Plan(graph, collapsed, method, 9 * kMiB);
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    ASSERT_TRUE(outcome->plan.has_value()) << MethodName(method);
+    const v1::Plan& plan = *outcome->plan;
+    ASSERT_TRUE(plan.has_table_collapse());
+    EXPECT_EQ(plan.table_collapse().collapsed_kernels(), 4u);
+    EXPECT_EQ(plan.table_collapse().table_kernels(), 0u);
+    EXPECT_NEAR(plan.table_collapse().max_residual_us(), 0.3, 1e-9);
+    EXPECT_EQ(plan.table_collapse().relative_tolerance(), 0.01);
+    EXPECT_EQ(plan.table_collapse().absolute_tolerance_us(), 0.5);
+    const ProfileModel rebuilt =
+        MustProfile(proto, TableCollapseOptionsOf(plan));
+    absl::StatusOr<VerifyReport> report =
+        VerifyPlan(graph, rebuilt, plan, 9 * kMiB, /*require_offsets=*/true);
+    EXPECT_TRUE(report.ok()) << MethodName(method) << ": " << report.status();
+    // Against the tables as given, the pricing differs.
+    EXPECT_FALSE(VerifyPlan(graph, table, plan, 9 * kMiB).ok());
+    if (method == v1::METHOD_ALL_SLOW || method == v1::METHOD_FIRST_TOUCH) {
+      continue;
+    }
+    absl::StatusOr<PlanOutcome> with_tables =
+        Plan(graph, table, method, 9 * kMiB);
+    ASSERT_TRUE(with_tables.ok() && with_tables->plan.has_value());
+    EXPECT_LT(outcome->stats.variables(), with_tables->stats.variables());
+    // Within the residual per kernel of the tables' optimum.
+    EXPECT_NEAR(plan.predicted_time_us(),
+                with_tables->plan->predicted_time_us(), 4 * 0.3 + 1e-6);
+  }
+}
+
 TEST(PlanGraphTest, MoreFreedomNeverCostsTime) {
   const GraphModel graph = Chain();
   const ProfileModel profile =

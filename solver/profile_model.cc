@@ -1,6 +1,7 @@
 #include "solver/profile_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <set>
 #include <string>
@@ -24,6 +25,10 @@ absl::Status KernelProfileError(const std::string& key,
   return absl::InvalidArgumentError(
       absl::StrCat("profile kernel ", key, ": ", problem));
 }
+
+// A separable fit of an exactly separable table differs from it by rounding
+// only: allow this much of the table's largest time.
+constexpr double kRoundingTolerance = 1e-9;
 
 // Copy time in microseconds: bytes / (GB/s * 1e9) seconds.
 double CopyUs(uint64_t bytes, double gb_per_s) {
@@ -99,7 +104,9 @@ std::optional<double> KernelCost::TimeUs(const std::vector<bool>& slow) const {
   if (separable_) {
     double time = all_fast_time_us_;
     for (size_t p = 0; p < slow.size(); ++p) {
-      if (slow[p]) time += slow_penalty_us_[p];
+      if (!slow[p]) continue;
+      if (OnlyFast(static_cast<int>(p))) return std::nullopt;
+      time += slow_penalty_us_[p];
     }
     return time;
   }
@@ -113,9 +120,14 @@ std::optional<double> KernelCost::TimeUs(const std::vector<bool>& slow) const {
 std::optional<double> KernelCost::TimeUs(ConfigMask mask) const {
   if (num_inputs_ + num_outputs_ > 63) return std::nullopt;
   if (separable_) {
+    // As its table did, a collapsed one knows no operand past the last.
+    const int n = num_inputs_ + num_outputs_;
+    if (collapsed_ && (mask >> n) != 0) return std::nullopt;
     double time = all_fast_time_us_;
     for (size_t p = 0; p < slow_penalty_us_.size(); ++p) {
-      if (mask >> p & 1) time += slow_penalty_us_[p];
+      if (!(mask >> p & 1)) continue;
+      if (OnlyFast(static_cast<int>(p))) return std::nullopt;
+      time += slow_penalty_us_[p];
     }
     return time;
   }
@@ -126,8 +138,94 @@ std::optional<double> KernelCost::TimeUs(ConfigMask mask) const {
   return it->second;
 }
 
-absl::StatusOr<ProfileModel> ProfileModel::Create(const v1::Profile& profile) {
+void ProfileModel::CollapseIfSeparable(const TableCollapseOptions& options,
+                                       KernelCost& cost) {
+  const std::vector<std::pair<ConfigMask, double>>& table = cost.table_;
+  // A single configuration is a constant, which needs no variables either
+  // way.
+  if (!options.enabled || table.size() < 2) return;
+  // The operands slow in some listed configuration. A separable cost can
+  // keep the others fast (OnlyFast) but cannot exclude any combination of
+  // these, so every combination must be listed. The masks are distinct
+  // subsets of `free`, so counting them settles it.
+  ConfigMask free = 0;
+  for (const auto& [mask, time] : table) free |= mask;
+  const int num_free = std::popcount(free);
+  if (table.size() != size_t{1} << num_free) return;
+  const int n = cost.num_inputs_ + cost.num_outputs_;
+
+  // Least squares over a complete two-level factorial design: in +-1 coding
+  // (s_p = +1 slow, -1 fast) the columns are orthogonal, so
+  // t ~ c0 + sum_p c_p s_p has c0 = mean(t) and c_p = mean(t s_p), each
+  // independent of the others; the penalty is 2 c_p and the all-fast time
+  // c0 - sum_p c_p. Orthogonality also makes clamping a negative c_p at 0
+  // the exact non-negative least-squares fit. Negative penalties are
+  // clamped because the rest of autotm assumes a slow operand never speeds
+  // a kernel up (ProfileModel rejects them in given separable costs) and
+  // the ILP should not be paid for a slow placement that only noise
+  // favours; a real speed-up larger than the tolerance fails the residual
+  // check below, and the table is kept.
+  const double count = static_cast<double>(table.size());
+  double sum = 0;
+  std::vector<double> signed_sum(n, 0.0);
+  for (const auto& [mask, time] : table) {
+    sum += time;
+    for (int p = 0; p < n; ++p) {
+      if (free >> p & 1) signed_sum[p] += (mask >> p & 1) ? time : -time;
+    }
+  }
+  std::vector<double> penalty(n, 0.0);
+  double all_fast = sum / count;
+  for (int p = 0; p < n; ++p) {
+    penalty[p] = std::max(0.0, 2 * signed_sum[p] / count);
+    all_fast -= penalty[p] / 2;
+  }
+  all_fast = std::max(0.0, all_fast);
+
+  // The residual, with times summed as TimeUs sums them.
+  double residual = 0;
+  double largest = 0;
+  for (const auto& [mask, time] : table) {
+    double fit = all_fast;
+    for (int p = 0; p < n; ++p) {
+      if (mask >> p & 1) fit += penalty[p];
+    }
+    residual = std::max(residual, std::fabs(fit - time));
+    largest = std::max(largest, time);
+  }
+  // table[0] is the all-fast configuration: the masks are sorted and 0 is
+  // among them.
+  const double tolerance =
+      std::max({options.relative_tolerance * table.front().second,
+                options.absolute_tolerance_us, kRoundingTolerance * largest});
+  if (!(residual <= tolerance)) return;
+
+  cost.separable_ = true;
+  cost.collapsed_ = true;
+  cost.collapse_residual_us_ = residual;
+  cost.all_fast_time_us_ = all_fast;
+  cost.slow_penalty_us_ = std::move(penalty);
+  if (num_free < n) {
+    cost.only_fast_.assign(n, false);
+    for (int p = 0; p < n; ++p) cost.only_fast_[p] = !(free >> p & 1);
+  }
+  cost.table_.clear();
+  cost.table_.shrink_to_fit();
+}
+
+absl::StatusOr<ProfileModel> ProfileModel::Create(
+    const v1::Profile& profile, const TableCollapseOptions& collapse) {
+  if (!std::isfinite(collapse.relative_tolerance) ||
+      collapse.relative_tolerance < 0 ||
+      !std::isfinite(collapse.absolute_tolerance_us) ||
+      collapse.absolute_tolerance_us < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table collapse tolerances must be finite and >= 0; got ",
+                     collapse.relative_tolerance, " relative and ",
+                     collapse.absolute_tolerance_us, " us"));
+  }
   ProfileModel model;
+  model.collapse_ = collapse;
   model.host_class_ = profile.host_class();
   model.bandwidths_ = profile.bandwidths();
   const v1::CopyBandwidths& bw = profile.bandwidths();
@@ -196,6 +294,7 @@ absl::StatusOr<ProfileModel> ProfileModel::Create(const v1::Profile& profile) {
                            " is listed twice"));
         }
       }
+      CollapseIfSeparable(collapse, cost);
     } else {
       const v1::SeparableCost& separable = entry.separable();
       if (separable.input_slow_penalty_us_size() != cost.num_inputs_ ||
@@ -251,6 +350,23 @@ double ProfileModel::AsyncToFastUs(uint64_t bytes) const {
 }
 double ProfileModel::AsyncToSlowUs(uint64_t bytes) const {
   return CopyUs(bytes, bandwidths_.fast_to_slow_async_gb_per_s());
+}
+
+TableCollapseSummary SummarizeTableCollapse(const GraphModel& graph,
+                                            const ProfileModel& profile) {
+  TableCollapseSummary summary;
+  for (const KernelInfo& kernel : graph.kernels()) {
+    const KernelCost* cost = profile.Find(kernel.signature_key);
+    if (cost == nullptr) continue;
+    if (cost->collapsed()) {
+      ++summary.collapsed_kernels;
+      summary.max_residual_us =
+          std::max(summary.max_residual_us, cost->collapse_residual_us());
+    } else if (!cost->separable()) {
+      ++summary.table_kernels;
+    }
+  }
+  return summary;
 }
 
 absl::Status CheckCoverage(const GraphModel& graph,

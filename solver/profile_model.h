@@ -25,6 +25,45 @@ using ConfigMask = uint64_t;
 // kernels with more operands need a separable cost.
 inline constexpr int kMaxTableOperands = 24;
 
+// How ProfileModel::Create treats configuration tables that a separable cost
+// describes (docs/FORMULATION.md, "Separable tables"). A table costs the ILP
+// one binary per usable configuration (1,024 for a 10-operand batch-norm
+// backward); a separable cost costs none and has the same LP relaxation, so
+// a table that is separable is priced by its separable fit instead.
+//
+// A table collapses when (1) the configurations it lists are exactly every
+// combination of its "free" operands (those slow in some listed
+// configuration) with every other operand fast, so no configuration it omits
+// becomes choosable: the others stay fast-only (KernelCost::OnlyFast); and
+// (2) the least-squares separable fit over the listed configurations, with
+// penalties clamped at 0, is within
+//   max(relative_tolerance * the all-fast time, absolute_tolerance_us)
+// of every listed time (plus 1e-9 of the largest time, for rounding).
+// Tables with a single configuration need no variables and stay as given.
+struct TableCollapseOptions {
+  // False: every table is priced as given.
+  bool enabled = true;
+  // Default 1% and 0.5 us: below the repeat-to-repeat noise of a measured
+  // kernel time, so the fit is as faithful as the table itself, and small
+  // enough that the predicted time of any plan moves by at most 1% of the
+  // all-fast iteration (plus 0.5 us per kernel). Both 0: exactly separable
+  // tables only (e.g. `autotm profile synth`'s, written from a separable
+  // model).
+  double relative_tolerance = 0.01;
+  double absolute_tolerance_us = 0.5;
+
+  // Every table as given.
+  static TableCollapseOptions Disabled() {
+    return {
+        .enabled = false, .relative_tolerance = 0, .absolute_tolerance_us = 0};
+  }
+  // Exactly separable tables only (up to rounding).
+  static TableCollapseOptions ExactOnly() {
+    return {
+        .enabled = true, .relative_tolerance = 0, .absolute_tolerance_us = 0};
+  }
+};
+
 // Parses "FS|F" (inputs '|' outputs; F fast, S slow) for a kernel with the
 // given operand counts. InvalidArgument names the problem.
 absl::StatusOr<ConfigMask> ParseConfig(absl::string_view config, int num_inputs,
@@ -39,12 +78,27 @@ class KernelCost {
  public:
   int num_inputs() const { return num_inputs_; }
   int num_outputs() const { return num_outputs_; }
+  // True for a separable cost, whether the profile gave one or it is the
+  // fit of a table that collapsed (collapsed()).
   bool separable() const { return separable_; }
+  // A separable cost fitted to the profile's configuration table
+  // (TableCollapseOptions); the table itself is not kept.
+  bool collapsed() const { return collapsed_; }
+  // collapsed(): the largest |fit - listed time| over the table's
+  // configurations, microseconds; 0 otherwise.
+  double collapse_residual_us() const { return collapse_residual_us_; }
+  // Whether operand `position` can only be fast: a collapsed table listed no
+  // configuration with it slow, so none may be chosen (TimeUs gives nullopt).
+  // Always false for separable costs given as such, and for tables.
+  bool OnlyFast(int position) const {
+    return !only_fast_.empty() && only_fast_[position];
+  }
 
   // Time of the kernel with operand p in the slow tier iff slow[p] (one
-  // entry per operand, inputs then outputs), or nullopt when the table lacks
-  // that configuration (it must then never be chosen) or `slow` has the
-  // wrong length. Works for any number of operands.
+  // entry per operand, inputs then outputs), or nullopt when the profile
+  // lacks that configuration (a table without it, or an OnlyFast operand
+  // slow: it must then never be chosen) or `slow` has the wrong length.
+  // Works for any number of operands.
   std::optional<double> TimeUs(const std::vector<bool>& slow) const;
   // The same for a mask; only for kernels with at most 63 operands (every
   // table kernel), nullopt otherwise.
@@ -55,7 +109,8 @@ class KernelCost {
     return table_;
   }
   // Separable model: all-fast time and per-operand slow penalty (inputs then
-  // outputs). Meaningful only when separable().
+  // outputs), every penalty >= 0 (0 for OnlyFast operands). Meaningful only
+  // when separable().
   double all_fast_time_us() const { return all_fast_time_us_; }
   const std::vector<double>& slow_penalty_us() const {
     return slow_penalty_us_;
@@ -66,6 +121,9 @@ class KernelCost {
   int num_inputs_ = 0;
   int num_outputs_ = 0;
   bool separable_ = false;
+  bool collapsed_ = false;
+  double collapse_residual_us_ = 0;
+  std::vector<bool> only_fast_;  // empty: every operand may be slow
   std::vector<std::pair<ConfigMask, double>> table_;
   double all_fast_time_us_ = 0;
   std::vector<double> slow_penalty_us_;
@@ -77,9 +135,15 @@ class ProfileModel {
   // with a signature, no signature twice, exactly one of a configuration
   // table or a separable cost, every configuration well formed and listed
   // once, every time finite and >= 0. InvalidArgument names the kernel
-  // signature and the problem.
-  static absl::StatusOr<ProfileModel> Create(const v1::Profile& profile);
+  // signature and the problem. Tables that a separable cost describes are
+  // collapsed into one per `collapse` (see TableCollapseOptions); the
+  // planner and the verifier must price a plan with models built with the
+  // same options (a plan records them: v1::Plan.table_collapse).
+  // InvalidArgument for a negative or non-finite tolerance.
+  static absl::StatusOr<ProfileModel> Create(
+      const v1::Profile& profile, const TableCollapseOptions& collapse = {});
 
+  const TableCollapseOptions& table_collapse() const { return collapse_; }
   const v1::HostClass& host_class() const { return host_class_; }
   const v1::CopyBandwidths& bandwidths() const { return bandwidths_; }
   int num_kernels() const { return static_cast<int>(costs_.size()); }
@@ -96,10 +160,28 @@ class ProfileModel {
  private:
   ProfileModel() = default;
 
+  // Replaces `cost`'s table by its separable fit when TableCollapseOptions
+  // allow.
+  static void CollapseIfSeparable(const TableCollapseOptions& options,
+                                  KernelCost& cost);
+
+  TableCollapseOptions collapse_;
   v1::HostClass host_class_;
   v1::CopyBandwidths bandwidths_;
   absl::flat_hash_map<std::string, KernelCost> costs_;
 };
+
+// What collapsing the profile's tables did for one graph: over its kernels,
+// how many are priced by a collapsed table's fit, how many keep a table
+// (kernels with one configuration included), and the largest residual of the
+// fits used. Kernels the profile lacks are skipped.
+struct TableCollapseSummary {
+  int collapsed_kernels = 0;
+  int table_kernels = 0;
+  double max_residual_us = 0;
+};
+TableCollapseSummary SummarizeTableCollapse(const GraphModel& graph,
+                                            const ProfileModel& profile);
 
 // FailedPrecondition listing (sorted, de-duplicated) every signature of
 // `graph` that `profile` lacks, so a profiler knows what to measure. OK when

@@ -3,6 +3,7 @@
 #include "solver/profile_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -629,6 +630,293 @@ TEST(KernelCostTest, FullTableProfileMatchesItsTimingFunction) {
       EXPECT_EQ(cost->TimeUs(mask), time(k, mask));
     }
   }
+}
+
+// ----- Table collapse -----
+
+// A one-kernel profile, "k" with `inputs` and `outputs` operands, listing
+// the configurations for which `time_us` gives a time.
+v1::Profile OneTableProfile(
+    int inputs, int outputs,
+    const std::function<std::optional<double>(ConfigMask)>& time_us) {
+  v1::Profile profile;
+  profile.mutable_host_class()->set_name("collapse-test");
+  *profile.mutable_bandwidths() = OptaneBandwidths();
+  v1::KernelProfile* entry = profile.add_kernels();
+  *entry->mutable_signature() = Signature("k", inputs, outputs);
+  for (ConfigMask mask = 0; mask < (ConfigMask{1} << (inputs + outputs));
+       ++mask) {
+    if (std::optional<double> time = time_us(mask)) {
+      AddConfig(entry, FormatConfig(mask, inputs, outputs), *time);
+    }
+  }
+  return profile;
+}
+
+const KernelCost& OnlyCost(const ProfileModel& model, int inputs, int outputs) {
+  const KernelCost* cost =
+      model.Find(SignatureKey(Signature("k", inputs, outputs)));
+  EXPECT_NE(cost, nullptr);
+  return *cost;
+}
+
+// base + the penalties of the slow operands: an exactly separable table.
+double Separable(ConfigMask mask, double base,
+                 const std::vector<double>& penalties) {
+  double time = base;
+  for (size_t p = 0; p < penalties.size(); ++p) {
+    if (mask >> p & 1) time += penalties[p];
+  }
+  return time;
+}
+
+TEST(TableCollapseTest, ExactlySeparableTableBecomesItsSeparableCost) {
+  // Batch-norm backward's shape: 10 operands, 1,024 configurations.
+  const std::vector<double> penalties = {3.25, 0.1, 7,   0,  1.5,
+                                         2,    11,  0.3, 40, 0.7};
+  const v1::Profile proto = OneTableProfile(7, 3, [&](ConfigMask mask) {
+    return std::optional<double>(Separable(mask, 123.456, penalties));
+  });
+  for (const TableCollapseOptions& options :
+       {TableCollapseOptions(), TableCollapseOptions::ExactOnly()}) {
+    const ProfileModel model = MustProfile(proto, options);
+    const KernelCost& cost = OnlyCost(model, 7, 3);
+    EXPECT_TRUE(cost.separable());
+    EXPECT_TRUE(cost.collapsed());
+    EXPECT_TRUE(cost.table().empty());
+    EXPECT_LT(cost.collapse_residual_us(), 1e-9);
+    EXPECT_NEAR(cost.all_fast_time_us(), 123.456, 1e-9);
+    ASSERT_EQ(cost.slow_penalty_us().size(), penalties.size());
+    for (size_t p = 0; p < penalties.size(); ++p) {
+      EXPECT_NEAR(cost.slow_penalty_us()[p], penalties[p], 1e-9) << p;
+      EXPECT_FALSE(cost.OnlyFast(static_cast<int>(p)));
+    }
+    for (ConfigMask mask = 0; mask < 1024; ++mask) {
+      ASSERT_TRUE(cost.TimeUs(mask).has_value());
+      EXPECT_NEAR(*cost.TimeUs(mask), Separable(mask, 123.456, penalties),
+                  1e-9);
+    }
+    // No operand past the last, as in the table.
+    EXPECT_EQ(cost.TimeUs(ConfigMask{1024}), std::nullopt);
+  }
+}
+
+TEST(TableCollapseTest, DisabledKeepsEveryTable) {
+  const v1::Profile proto = OneTableProfile(2, 1, [](ConfigMask mask) {
+    return std::optional<double>(10.0 + static_cast<double>(mask));
+  });
+  const ProfileModel model =
+      MustProfile(proto, TableCollapseOptions::Disabled());
+  EXPECT_FALSE(model.table_collapse().enabled);
+  const KernelCost& cost = OnlyCost(model, 2, 1);
+  EXPECT_FALSE(cost.separable());
+  EXPECT_FALSE(cost.collapsed());
+  EXPECT_EQ(cost.table().size(), 8u);
+}
+
+TEST(TableCollapseTest, CreateCollapsesByDefault) {
+  const v1::Profile proto = OneTableProfile(2, 1, [](ConfigMask mask) {
+    return std::optional<double>(10.0 + static_cast<double>(mask));
+  });
+  absl::StatusOr<ProfileModel> model = ProfileModel::Create(proto);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE(model->table_collapse().enabled);
+  EXPECT_EQ(model->table_collapse().relative_tolerance, 0.01);
+  EXPECT_EQ(model->table_collapse().absolute_tolerance_us, 0.5);
+  EXPECT_TRUE(OnlyCost(*model, 2, 1).collapsed());
+}
+
+// 100 us all fast, 50 per slow operand, plus `noise` on the configurations
+// with an odd number of slow operands (a 3-factor interaction: orthogonal to
+// every main effect, so the fit keeps 100 / 50 and the residual is exactly
+// `noise`).
+v1::Profile NoisyProfile(double noise) {
+  return OneTableProfile(2, 1, [noise](ConfigMask mask) {
+    return std::optional<double>(100.0 + 50.0 * std::popcount(mask) +
+                                 (std::popcount(mask) % 2 ? noise : -noise));
+  });
+}
+
+TEST(TableCollapseTest, NearlySeparableWithinToleranceCollapses) {
+  // 1% of the 100 us all-fast time is 1 us.
+  for (double noise : {0.2, 0.5, 0.9}) {
+    const ProfileModel model = MustProfile(NoisyProfile(noise), {});
+    const KernelCost& cost = OnlyCost(model, 2, 1);
+    ASSERT_TRUE(cost.collapsed()) << noise;
+    EXPECT_NEAR(cost.collapse_residual_us(), noise, 1e-9);
+    EXPECT_NEAR(cost.all_fast_time_us(), 100, 1e-9);
+    EXPECT_THAT(cost.slow_penalty_us(),
+                ElementsAre(::testing::DoubleNear(50, 1e-9),
+                            ::testing::DoubleNear(50, 1e-9),
+                            ::testing::DoubleNear(50, 1e-9)));
+    // Priced by the fit, not the table.
+    EXPECT_NEAR(*cost.TimeUs(0b001), 150, 1e-9);
+    // Exact only: the same table stays a table.
+    EXPECT_FALSE(OnlyCost(MustProfile(NoisyProfile(noise),
+                                      TableCollapseOptions::ExactOnly()),
+                          2, 1)
+                     .collapsed());
+  }
+}
+
+TEST(TableCollapseTest, OutsideToleranceStaysATable) {
+  const ProfileModel model = MustProfile(NoisyProfile(1.1), {});
+  const KernelCost& cost = OnlyCost(model, 2, 1);
+  EXPECT_FALSE(cost.collapsed());
+  EXPECT_FALSE(cost.separable());
+  EXPECT_EQ(cost.table().size(), 8u);
+  EXPECT_NEAR(*cost.TimeUs(0b001), 151.1, 1e-9);
+  // A custom tolerance admits it.
+  TableCollapseOptions loose;
+  loose.relative_tolerance = 0.02;
+  EXPECT_TRUE(
+      OnlyCost(MustProfile(NoisyProfile(1.1), loose), 2, 1).collapsed());
+}
+
+TEST(TableCollapseTest, AbsoluteToleranceCoversShortKernels) {
+  // 2 us all fast: 1% is 0.02 us, but timings this short carry ~0.5 us of
+  // noise.
+  auto profile = [](double noise) {
+    return OneTableProfile(1, 1, [noise](ConfigMask mask) {
+      return std::optional<double>(
+          2.0 + 3.0 * std::popcount(mask) +
+          (mask == 0b11 || mask == 0 ? noise : -noise));
+    });
+  };
+  EXPECT_TRUE(OnlyCost(MustProfile(profile(0.4), {}), 1, 1).collapsed());
+  EXPECT_FALSE(OnlyCost(MustProfile(profile(0.6), {}), 1, 1).collapsed());
+}
+
+TEST(TableCollapseTest, NegativeEffectsAreClampedAtZero) {
+  // A slow input that makes the kernel 0.4 us faster (noise, within the
+  // 1 us tolerance): penalty 0, not -0.4.
+  auto profile = [](double input_effect) {
+    return OneTableProfile(1, 1, [input_effect](ConfigMask mask) {
+      return std::optional<double>(100.0 + ((mask & 1) ? input_effect : 0) +
+                                   ((mask & 2) ? 30.0 : 0));
+    });
+  };
+  const ProfileModel small = MustProfile(profile(-0.4), {});
+  const KernelCost& cost = OnlyCost(small, 1, 1);
+  ASSERT_TRUE(cost.collapsed());
+  EXPECT_EQ(cost.slow_penalty_us()[0], 0);
+  EXPECT_NEAR(cost.slow_penalty_us()[1], 30, 1e-9);
+  // The intercept refits to the mean: 100 - 0.2.
+  EXPECT_NEAR(cost.all_fast_time_us(), 99.8, 1e-9);
+  EXPECT_NEAR(cost.collapse_residual_us(), 0.2, 1e-9);
+  for (ConfigMask mask = 0; mask < 4; ++mask) {
+    EXPECT_GE(*cost.TimeUs(mask), *cost.TimeUs(0)) << mask;
+  }
+  // A real speed-up, beyond the tolerance, keeps the table (and with it
+  // the faster slow configuration).
+  EXPECT_FALSE(OnlyCost(MustProfile(profile(-5), {}), 1, 1).collapsed());
+}
+
+TEST(TableCollapseTest, OperandsNeverListedSlowStayFastOnly) {
+  // PyTorch ops without an out= overload: the output is only ever fast.
+  // The inputs' combinations are all listed.
+  const v1::Profile proto = OneTableProfile(2, 1, [](ConfigMask mask) {
+    if (mask & 0b100) return std::optional<double>();
+    return std::optional<double>(10.0 + 2.0 * (mask & 1) + 5.0 * (mask >> 1));
+  });
+  const ProfileModel model = MustProfile(proto, {});
+  const KernelCost& cost = OnlyCost(model, 2, 1);
+  ASSERT_TRUE(cost.collapsed());
+  EXPECT_FALSE(cost.OnlyFast(0));
+  EXPECT_FALSE(cost.OnlyFast(1));
+  EXPECT_TRUE(cost.OnlyFast(2));
+  EXPECT_EQ(cost.slow_penalty_us()[2], 0);
+  for (ConfigMask mask = 0; mask < 8; ++mask) {
+    if (mask & 0b100) {
+      // Omitted from the table, so never choosable.
+      EXPECT_EQ(cost.TimeUs(mask), std::nullopt) << mask;
+      std::vector<bool> slow = {(mask & 1) != 0, (mask & 2) != 0, true};
+      EXPECT_EQ(cost.TimeUs(slow), std::nullopt) << mask;
+    } else {
+      EXPECT_NEAR(*cost.TimeUs(mask),
+                  10.0 + 2.0 * (mask & 1) + 5.0 * (mask >> 1), 1e-9);
+    }
+  }
+}
+
+TEST(TableCollapseTest, OmissionsASeparableCostCannotExpressKeepTheTable) {
+  struct Case {
+    const char* name;
+    std::function<bool(ConfigMask)> listed;
+  };
+  const Case cases[] = {
+      // Input 0 and the output alias (in place): configurations that split
+      // them are omitted.
+      {"aliased", [](ConfigMask m) { return (m & 1) == (m >> 2 & 1); }},
+      // One configuration missing (a failed measurement).
+      {"one missing", [](ConfigMask m) { return m != 0b011; }},
+      // Never all slow.
+      {"no all-slow", [](ConfigMask m) { return m != 0b111; }},
+      // Only the all-fast configuration: nothing to collapse.
+      {"all-fast only", [](ConfigMask m) { return m == 0; }},
+  };
+  for (const Case& c : cases) {
+    const v1::Profile proto = OneTableProfile(2, 1, [&](ConfigMask mask) {
+      return c.listed(mask) ? std::optional<double>(10.0 + mask)
+                            : std::optional<double>();
+    });
+    const ProfileModel model = MustProfile(proto, {});
+    const KernelCost& cost = OnlyCost(model, 2, 1);
+    EXPECT_FALSE(cost.collapsed()) << c.name;
+    for (ConfigMask mask = 0; mask < 8; ++mask) {
+      EXPECT_EQ(cost.TimeUs(mask).has_value(), c.listed(mask))
+          << c.name << " " << mask;
+    }
+  }
+}
+
+TEST(TableCollapseTest, GivenSeparableCostsAreNotCollapsed) {
+  const ProfileModel model = MustProfile(BaseProfile(), {});
+  const KernelCost* sum = model.Find(SumKey());
+  ASSERT_NE(sum, nullptr);
+  EXPECT_TRUE(sum->separable());
+  EXPECT_FALSE(sum->collapsed());
+  // "mul" lists 4 of 8 configurations, not a product set: a table.
+  EXPECT_FALSE(model.Find(MulKey())->collapsed());
+}
+
+TEST(TableCollapseTest, BadTolerancesAreInvalidArgument) {
+  const std::pair<double, double> cases[] = {
+      {-0.01, 0.5}, {0.01, -1}, {kNaN, 0.5}, {0.01, kInf}};
+  for (const auto& [relative, absolute] : cases) {
+    TableCollapseOptions options;
+    options.relative_tolerance = relative;
+    options.absolute_tolerance_us = absolute;
+    absl::StatusOr<ProfileModel> model =
+        ProfileModel::Create(BaseProfile(), options);
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(model.status().message(), HasSubstr("tolerances"));
+  }
+}
+
+TEST(TableCollapseTest, SummaryCountsTheGraphsKernels) {
+  const GraphModel graph = MustGraph(GraphBuilder("g")
+                                         .Tensor("x", 64, v1::TENSOR_ROLE_INPUT)
+                                         .Tensor("a", 64)
+                                         .Tensor("b", 64)
+                                         .Kernel("k0", {"x"}, {"a"})
+                                         .Kernel("k1", {"a"}, {"b"})
+                                         .graph());
+  // k0 separable up to 0.25 us, k1 not at all.
+  v1::Profile proto = FullTableProfile(graph, [](int k, ConfigMask mask) {
+    if (k == 0) return 20.0 + 5.0 * std::popcount(mask) + (mask == 1 ? 1 : 0);
+    return mask == 0b11 ? 100.0 : 10.0;
+  });
+  const ProfileModel model = MustProfile(proto, {});
+  const TableCollapseSummary summary = SummarizeTableCollapse(graph, model);
+  EXPECT_EQ(summary.collapsed_kernels, 1);
+  EXPECT_EQ(summary.table_kernels, 1);
+  EXPECT_NEAR(summary.max_residual_us, 0.25, 1e-9);
+  const TableCollapseSummary off = SummarizeTableCollapse(
+      graph, MustProfile(proto, TableCollapseOptions::Disabled()));
+  EXPECT_EQ(off.collapsed_kernels, 0);
+  EXPECT_EQ(off.table_kernels, 2);
+  EXPECT_EQ(off.max_residual_us, 0);
 }
 
 // ----- Copy times -----

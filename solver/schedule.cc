@@ -214,6 +214,10 @@ absl::StatusOr<v1::Plan> AssemblePlan(
   double kernel_us = 0;
   double overlap_excess_us = 0;  // async copies longer than their kernel
   uint64_t peak = 0;
+  // How the profile's tables priced the kernels (v1::TableCollapse).
+  uint32_t collapsed_kernels = 0;
+  uint32_t table_kernels = 0;
+  double max_residual_us = 0;
   for (int k = 0; k < num_kernels; ++k) {
     const KernelInfo& kernel = graph.kernel(k);
     std::vector<bool> slow(kernel.operands.size());
@@ -231,6 +235,12 @@ absl::StatusOr<v1::Plan> AssemblePlan(
           config, ", which profile '", profile.host_class().name(),
           "' does not list for ", kernel.signature_key));
     }
+    if (cost->collapsed()) {
+      ++collapsed_kernels;
+      max_residual_us = std::max(max_residual_us, cost->collapse_residual_us());
+    } else if (!cost->separable()) {
+      ++table_kernels;
+    }
     v1::KernelChoice* choice = plan.add_kernels();
     choice->set_kernel_id(kernel.id);
     choice->set_config(config);
@@ -244,6 +254,15 @@ absl::StatusOr<v1::Plan> AssemblePlan(
   plan.set_move_time_us(sync_move_us + overlap_excess_us);
   plan.set_predicted_time_us(kernel_us + sync_move_us + overlap_excess_us);
   plan.set_peak_fast_bytes(peak);
+  if (const TableCollapseOptions& collapse = profile.table_collapse();
+      collapse.enabled) {
+    v1::TableCollapse* report = plan.mutable_table_collapse();
+    report->set_relative_tolerance(collapse.relative_tolerance);
+    report->set_absolute_tolerance_us(collapse.absolute_tolerance_us);
+    report->set_collapsed_kernels(collapsed_kernels);
+    report->set_table_kernels(table_kernels);
+    report->set_max_residual_us(max_residual_us);
+  }
   return plan;
 }
 

@@ -42,7 +42,8 @@ std::vector<std::vector<v1::Tier>> TiersOverTime(
 // two moves at one kernel other than TO_FAST then TO_SLOW, a TO_FAST at the
 // producer (no copy exists yet), a fixed tensor created elsewhere or moved.
 // Does not check the budget: callers compare plan.peak_fast_bytes() with it.
-// Leaves plan.stats() empty.
+// Leaves plan.stats() empty; sets plan.table_collapse() when `profile`
+// collapses tables (ProfileModel::table_collapse()).
 absl::StatusOr<v1::Plan> AssemblePlan(
     const GraphModel& graph, const ProfileModel& profile,
     const std::vector<TensorSchedule>& schedule, v1::Method method,

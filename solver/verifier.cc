@@ -89,6 +89,9 @@ class Checker {
                         move.kernel_index(), ")");
   }
 
+  // The plan's table pricing is the profile model's (else every kernel
+  // time of a collapsed table could differ), and its summary is right.
+  absl::Status CheckTableCollapse();
   absl::Status CheckPlacements();
   absl::Status CheckMoveList();
   absl::Status CheckMoveIndices(int t);
@@ -460,7 +463,9 @@ absl::Status Checker::CheckTotals(const VerifyReport& report) {
 }
 
 absl::StatusOr<VerifyReport> Checker::Run() {
-  absl::Status status = CheckPlacements();
+  absl::Status status = CheckTableCollapse();
+  if (!status.ok()) return status;
+  status = CheckPlacements();
   if (!status.ok()) return status;
   status = CheckMoveList();
   if (!status.ok()) return status;
@@ -486,6 +491,43 @@ absl::StatusOr<VerifyReport> Checker::Run() {
   status = CheckTotals(report);
   if (!status.ok()) return status;
   return report;
+}
+
+absl::Status Checker::CheckTableCollapse() {
+  const TableCollapseOptions& model = profile_.table_collapse();
+  const TableCollapseOptions planned = TableCollapseOptionsOf(plan_);
+  auto describe = [](const TableCollapseOptions& options) {
+    return options.enabled
+               ? absl::StrFormat(
+                     "tables collapsed within max(%g of the all-fast time, "
+                     "%g us)",
+                     options.relative_tolerance, options.absolute_tolerance_us)
+               : std::string("tables as given");
+  };
+  if (planned.enabled != model.enabled ||
+      (model.enabled &&
+       (planned.relative_tolerance != model.relative_tolerance ||
+        planned.absolute_tolerance_us != model.absolute_tolerance_us))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the plan was priced with ", describe(planned),
+        " but the profile model has ", describe(model),
+        "; build it with the plan's TableCollapseOptionsOf(plan)"));
+  }
+  if (!model.enabled) return absl::OkStatus();
+  const TableCollapseSummary summary = SummarizeTableCollapse(graph_, profile_);
+  const v1::TableCollapse& report = plan_.table_collapse();
+  if (report.collapsed_kernels() !=
+          static_cast<uint32_t>(summary.collapsed_kernels) ||
+      report.table_kernels() != static_cast<uint32_t>(summary.table_kernels) ||
+      !Close(report.max_residual_us(), summary.max_residual_us)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "plan table_collapse says %u kernels collapsed, %u tables, worst "
+        "residual %.9g us; the profile gives %d, %d and %.9g us",
+        report.collapsed_kernels(), report.table_kernels(),
+        report.max_residual_us(), summary.collapsed_kernels,
+        summary.table_kernels, summary.max_residual_us));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Checker::CheckIntervals(int t) {
@@ -587,6 +629,14 @@ absl::Status Checker::CheckOffsets() {
 }
 
 }  // namespace
+
+TableCollapseOptions TableCollapseOptionsOf(const v1::Plan& plan) {
+  if (!plan.has_table_collapse()) return TableCollapseOptions::Disabled();
+  return {
+      .enabled = true,
+      .relative_tolerance = plan.table_collapse().relative_tolerance(),
+      .absolute_tolerance_us = plan.table_collapse().absolute_tolerance_us()};
+}
 
 absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         const ProfileModel& profile,

@@ -25,6 +25,10 @@ struct VerifyReport {
 };
 
 // Replays `plan` over `graph` and checks every invariant:
+//  - `profile` prices tables as the plan was priced: collapsed with the
+//    tolerances of plan.table_collapse(), or as given when it is absent
+//    (build the model with TableCollapseOptionsOf(plan)), and the plan's
+//    table_collapse counts and worst residual are the profile's for `graph`;
 //  - one placement per tensor and one choice per kernel, in graph order, with
 //    matching ids; fixed tensors only in their tier;
 //  - moves in kernel order, inside the tensor's live range, each changing the
@@ -43,6 +47,11 @@ struct VerifyReport {
 //    highest block end.
 // Returns the recomputed figures, or InvalidArgument naming the first broken
 // invariant (kernel, tensor, and the numbers involved).
+// The TableCollapseOptions a plan was priced with: plan.table_collapse()'s
+// tolerances, or Disabled() when it has none (collapse off, or a plan made
+// before tables were collapsed).
+TableCollapseOptions TableCollapseOptionsOf(const v1::Plan& plan);
+
 absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         const ProfileModel& profile,
                                         const v1::Plan& plan,

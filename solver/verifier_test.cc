@@ -3,6 +3,7 @@
 // message naming what is wrong.
 #include "solver/verifier.h"
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -463,6 +464,66 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, CorruptionTest,
 
 // Random well-formed schedules (including no-op moves) over random graphs:
 // whatever AssemblePlan builds verifies, with the same figures.
+// A plan records how tables priced it; the verifier accepts it only from a
+// profile model that prices tables the same way.
+TEST(VerifyTableCollapseTest, PlanVerifiesOnlyWithItsOwnTablePricing) {
+  const GraphModel graph = MustGraph(ChainGraph());
+  // Separable up to a 0.25 us interaction: collapsed by default, not when
+  // exact.
+  const v1::Profile proto = FullTableProfile(graph, [](int k, ConfigMask m) {
+    return OptaneLikeTimeUs(50.0 + 10 * k, 1, m) +
+           (std::popcount(m) % 2 ? 0.25 : -0.25);
+  });
+  const ProfileModel collapsed = MustProfile(proto, TableCollapseOptions());
+  const ProfileModel as_given = MustProfile(proto);
+  const ProfileModel exact =
+      MustProfile(proto, TableCollapseOptions::ExactOnly());
+  const uint64_t budget = 64ull << 20;
+  absl::StatusOr<PlanOutcome> outcome =
+      RunBaseline(graph, collapsed, v1::METHOD_FIRST_TOUCH, budget);
+  ASSERT_TRUE(outcome.ok() && outcome->plan.has_value());
+  v1::Plan plan = *outcome->plan;
+  ASSERT_TRUE(plan.has_table_collapse());
+  EXPECT_GT(plan.table_collapse().collapsed_kernels(), 0u);
+  EXPECT_TRUE(VerifyPlan(graph, collapsed, plan, budget).ok());
+  EXPECT_TRUE(VerifyPlan(graph,
+                         MustProfile(proto, TableCollapseOptionsOf(plan)), plan,
+                         budget)
+                  .ok());
+
+  absl::StatusOr<VerifyReport> report =
+      VerifyPlan(graph, as_given, plan, budget);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(report.status().message(),
+              HasSubstr("the plan was priced with tables collapsed within "
+                        "max(0.01 of the all-fast time, 0.5 us) but the "
+                        "profile model has tables as given"));
+  report = VerifyPlan(graph, exact, plan, budget);
+  EXPECT_THAT(report.status().message(),
+              HasSubstr("profile model has tables collapsed within max(0 of"));
+
+  // Without its record, the plan's times are the fit's, not the table's.
+  v1::Plan unrecorded = plan;
+  unrecorded.clear_table_collapse();
+  EXPECT_EQ(TableCollapseOptionsOf(unrecorded).enabled, false);
+  report = VerifyPlan(graph, as_given, unrecorded, budget);
+  EXPECT_THAT(report.status().message(), HasSubstr("plan kernel time"));
+
+  // The record's summary is checked too.
+  v1::Plan tampered = plan;
+  tampered.mutable_table_collapse()->set_table_kernels(7);
+  report = VerifyPlan(graph, collapsed, tampered, budget);
+  EXPECT_THAT(report.status().message(), HasSubstr("plan table_collapse says"));
+
+  // A plan made with tables as given verifies with them.
+  absl::StatusOr<PlanOutcome> given =
+      RunBaseline(graph, as_given, v1::METHOD_FIRST_TOUCH, budget);
+  ASSERT_TRUE(given.ok() && given->plan.has_value());
+  EXPECT_FALSE(given->plan->has_table_collapse());
+  EXPECT_TRUE(VerifyPlan(graph, as_given, *given->plan, budget).ok());
+  EXPECT_FALSE(VerifyPlan(graph, collapsed, *given->plan, budget).ok());
+}
+
 TEST(VerifyRandomTest, AssembledPlansVerify) {
   std::mt19937_64 rng(20200316);
   for (int trial = 0; trial < 200; ++trial) {

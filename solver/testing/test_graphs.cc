@@ -150,8 +150,9 @@ GraphModel MustGraph(const v1::Graph& graph) {
   return *std::move(model);
 }
 
-ProfileModel MustProfile(const v1::Profile& profile) {
-  auto model = ProfileModel::Create(profile);
+ProfileModel MustProfile(const v1::Profile& profile,
+                         const TableCollapseOptions& collapse) {
+  auto model = ProfileModel::Create(profile, collapse);
   if (!model.ok()) {
     std::cerr << "MustProfile: " << model.status() << "\n";
     std::abort();

@@ -52,9 +52,15 @@ double OptaneLikeTimeUs(double base_us, int num_inputs, ConfigMask mask);
 // kernels, sizes in [1, 8] MiB, for brute-force tests.
 v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels);
 
-// Unwraps StatusOr in tests.
+// Unwraps StatusOr in tests. MustProfile keeps every table as given by
+// default, unlike ProfileModel::Create: tests of the table formulation use
+// separable timing functions (PenaltyTime, OptaneLikeTimeUs), which would
+// otherwise collapse into separable costs. Tests of the collapse pass
+// `collapse`.
 GraphModel MustGraph(const v1::Graph& graph);
-ProfileModel MustProfile(const v1::Profile& profile);
+ProfileModel MustProfile(
+    const v1::Profile& profile,
+    const TableCollapseOptions& collapse = TableCollapseOptions::Disabled());
 
 }  // namespace autotm::solver::testing
 
