@@ -391,14 +391,7 @@ class CaptureRealModelsTest(unittest.TestCase):
 
     def check_workload(self, spec, batch, optimizer="sgd"):
         workload = models.build(spec, batch, optimizer)
-        result = capture(
-            workload.model,
-            workload.inputs,
-            workload.loss_fn,
-            workload.optimizer,
-            targets=workload.targets,
-            name=workload.name,
-        )
+        result = workload.capture()
         graph = result.graph
         check_graph_rules(self, graph)
         check_with_cli(self, graph)

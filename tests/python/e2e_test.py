@@ -20,7 +20,6 @@ import unittest
 import autotm
 from autotm.torch import models
 from autotm.torch import profiler
-from autotm.torch.capture import capture
 
 from server_process import start_server
 
@@ -89,29 +88,14 @@ class TorchEndToEndTest(unittest.TestCase):
 
     def plan_workload(self, spec, batch, optimizer):
         workload = models.build(spec, batch, optimizer)
-        captured = capture(
-            workload.model,
-            workload.inputs,
-            workload.loss_fn,
-            workload.optimizer,
-            targets=workload.targets,
-            name=workload.name,
-        )
+        captured = workload.capture()
         graph = captured.graph
         graph_path = self.dir / f"{workload.name}.graph.json"
         autotm.save_message(graph, graph_path)
 
         self.profile(graph)
         # A second run finds nothing missing and measures nothing.
-        again = profiler.run_profiler(
-            self.client,
-            HOST_CLASS,
-            graph=graph,
-            fast="numa:0",
-            slow=f"file:{self.dir / 'slow'}",
-            quiet=True,
-            **FAST_TIMING,
-        )
+        again = self.profile(graph)
         self.assertEqual(again.work_items, 0)
         self.assertEqual(again.measured_kernels, 0)
 

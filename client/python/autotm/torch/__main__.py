@@ -56,19 +56,11 @@ def _capture(args):
     import torch
 
     from autotm.torch import models
-    from autotm.torch.capture import capture
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     workload = models.build(args.model, args.batch, args.optimizer)
-    result = capture(
-        workload.model,
-        workload.inputs,
-        workload.loss_fn,
-        workload.optimizer,
-        targets=workload.targets,
-        name=workload.name,
-    )
+    result = workload.capture()
     print(result.summary(), file=sys.stderr)
     return result
 

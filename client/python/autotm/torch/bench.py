@@ -34,7 +34,6 @@ import torch
 
 import autotm
 from autotm.torch import models, profiler
-from autotm.torch.capture import capture
 from autotm.torch.executor import Trainer
 
 
@@ -113,14 +112,7 @@ def main(argv=None) -> int:
 
     workload = models.build(args.model, args.batch, "sgd")
     _eager_step(workload.model, workload.optimizer, workload)  # optimizer state
-    captured = capture(
-        workload.model,
-        workload.inputs,
-        workload.loss_fn,
-        workload.optimizer,
-        targets=workload.targets,
-        name=workload.name,
-    )
+    captured = workload.capture()
     print(captured.summary())
     timing = dict(warmup=1, min_reps=2, max_reps=3, max_time_ms=50.0) if args.quick_profile else {}
     slow = profiler.make_tier(args.slow)

@@ -114,7 +114,16 @@ class IterationReport:
 class _Store:
     """One storage of the step: where its bytes are now."""
 
-    __slots__ = ("base_id", "flat", "tier", "buffer", "clean_slow", "pending", "nbytes")
+    __slots__ = (
+        "base_id",
+        "flat",
+        "tier",
+        "buffer",
+        "clean_slow",
+        "pending",
+        "nbytes",
+        "released",
+    )
 
     def __init__(self, base_id: str, nbytes: int):
         self.base_id = base_id
@@ -124,6 +133,9 @@ class _Store:
         self.buffer = None  # the _tiers.Buffer behind a slow storage
         self.clean_slow: Optional[torch.Tensor] = None  # a valid slow copy
         self.pending: Optional[concurrent.futures.Future] = None
+        # Dead in the step but owned by the caller (the batch after its last
+        # reader): kept, not counted as held by the step.
+        self.released = False
 
 
 class _Accounting:
@@ -136,8 +148,7 @@ class _Accounting:
         self._tier: dict[str, int] = {}
         self._size: dict[str, int] = {}
         self._live_fast = 0
-        self._held = 0
-        self._held_peak = 0  # within the current kernel
+        self._transient = 0  # within the current kernel
 
     def create(self, tensor_id: str, size: int, tier: int) -> None:
         self._tier[tensor_id], self._size[tensor_id] = tier, size
@@ -155,17 +166,26 @@ class _Accounting:
         if self._tier.pop(tensor_id, None) == _FAST:
             self._live_fast -= self._size[tensor_id]
 
-    def hold(self, nbytes: int) -> None:
-        self._held += nbytes
-        self._held_peak = max(self._held_peak, self._held)
+    def transient(self, held: int) -> None:
+        """Fast bytes held for a moment inside the kernel (an output computed
+        in fast memory before it is written to the slow tier)."""
+        self._transient = max(self._transient, held)
 
-    def peak_hold(self) -> None:
-        self._held_peak = max(self._held_peak, self._held)
-
-    def record(self, k: int) -> None:
+    def record(self, k: int, held: int) -> None:
         self.fast_bytes[k] = self._live_fast
-        self.held_bytes[k] = max(self._held_peak, self._held)
-        self._held_peak = self._held
+        self.held_bytes[k] = max(held, self._transient)
+        self._transient = 0
+
+
+def _fast_held(stores: dict) -> int:
+    """Bytes of the fast storages held now (copies in flight included)."""
+    return sum(
+        store.nbytes
+        for store in stores.values()
+        if store.flat is not None
+        and not store.released
+        and (store.tier == _FAST or store.pending is not None)
+    )
 
 
 def _flat_of(t: torch.Tensor) -> torch.Tensor:
@@ -483,8 +503,6 @@ class PlanExecutor:
                 store.clean_slow = None
                 staging.append((0, tensor_id, store.nbytes, "graph argument placed for the plan"))
             acct.create(tensor_id, self.tensors[tensor_id].size_bytes, store.tier)
-            if store.tier == _FAST:
-                acct.hold(store.nbytes)
 
         result = None
         for node in self.capture.fx_graph.nodes:
@@ -524,7 +542,6 @@ class PlanExecutor:
                 else:
                     overlapped.append((move, store, t0))
                 acct.set_tier(move.tensor_id, _FAST)
-                acct.hold(store.nbytes)
             # One job for the kernel's overlapped copies: they run on the copy
             # thread while the kernel runs here, and the kernel ends when
             # both are done (AutoTM's max(kernel, copies)).
@@ -550,7 +567,7 @@ class PlanExecutor:
                             time.perf_counter() - t0,
                         )
                     )
-            acct.record(k)
+            acct.record(k, _fast_held(stores))
 
             # After the kernel: TO_SLOW, then what died.
             for move in self.moves_at[k]:
@@ -571,7 +588,6 @@ class PlanExecutor:
                     )
                 )
                 acct.set_tier(move.tensor_id, _SLOW)
-                acct.hold(-store.nbytes)
             for tensor_id in self.dies_after[k]:
                 acct.die(tensor_id)
                 base = base_of(tensor_id)
@@ -581,11 +597,12 @@ class PlanExecutor:
                     # The model's own tensors (weights, buffers, optimizer
                     # state, the batch) outlive the step wherever they are:
                     # never freed or reused here. One the plan leaves dead in
-                    # fast memory stays held (IterationReport says so).
+                    # fast memory stays held (IterationReport says so), but
+                    # the batch is the caller's once the step has read it.
+                    if self.tensors[base].role == graph_pb2.TENSOR_ROLE_INPUT:
+                        stores[base].released = True
                     continue
                 store = stores.pop(base)
-                if store.tier == _FAST:
-                    acct.hold(-store.nbytes)
                 self._drop(store)
             if checks < 64 and self._check_fraction > 0:
                 for tensor_id in kernel.outputs:
@@ -641,11 +658,9 @@ class PlanExecutor:
             if wanted != store.tier:
                 if wanted == _SLOW:
                     copied = self._to_slow(store, copy=True)
-                    acct.hold(-store.nbytes)
                 else:
                     self._to_fast_finish(store, self._to_fast_start(store))
                     copied = store.nbytes
-                    acct.hold(store.nbytes)
                 staging.append((k, version, copied, "in-place write onto the other tier"))
             if store.clean_slow is not None:  # written: an old slow copy is stale
                 self._release_slow(store.buffer)
@@ -669,14 +684,12 @@ class PlanExecutor:
                 store.buffer, store.tier = slow_out[index], _SLOW
                 acct.create(o, self.tensors[o].size_bytes, _SLOW)
                 continue
-            acct.hold(store.nbytes)
             if self.creation_tier.get(o) == _SLOW:
                 # Computed in fast memory, then written to the slow tier.
+                acct.transient(_fast_held(stores))
                 old = store.flat
                 staging.append((k, o, self._to_slow(store, copy=True), "created in the slow tier"))
                 value = self._swap_value(value, old, store.flat)
-                acct.peak_hold()
-                acct.hold(-store.nbytes)
             acct.create(o, self.tensors[o].size_bytes, store.tier)
         return value
 

@@ -132,6 +132,19 @@ class Workload:
     loss_fn: Callable[..., torch.Tensor]
     optimizer: torch.optim.Optimizer
 
+    def capture(self):
+        """``capture.capture`` of one training step of this workload."""
+        from .capture import capture  # noqa: PLC0415 - capture imports nothing of this
+
+        return capture(
+            self.model,
+            self.inputs,
+            self.loss_fn,
+            self.optimizer,
+            targets=self.targets,
+            name=self.name,
+        )
+
 
 def make_optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
     """``sgd`` (momentum 0.9), ``adam`` or ``adamw`` over ``model``."""
