@@ -18,6 +18,7 @@
 #include "solver/formulation.h"
 #include "solver/schedule.h"
 #include "solver/status_macros.h"
+#include "solver/verifier.h"
 #include "solver/window_search.h"
 
 namespace autotm::solver {
@@ -111,53 +112,145 @@ double GapToBound(double objective, double bound) {
                   (objective - bound) / std::max(1e-10, std::abs(objective)));
 }
 
-// Anytime behaviour: when the ILP ends without a plan that fits (no
-// solution in time, or a layout that still fragments when time or rounds
-// run out), a valid plan anyway, marked as the heuristic it is: `seed` (the
-// static plan a synchronous solve, or the synchronous plan an asynchronous
-// solve, started from: valid for it too)
-// when there is one, else the first-touch plan, valid for every variant
-// since it never moves. Keeps `outcome.stats` (the ILP's sizes and times)
-// and explains why in the diagnostic.
-absl::StatusOr<PlanOutcome> FallBack(const GraphModel& graph,
-                                     const ProfileModel& profile,
-                                     const PlanOptions& options,
-                                     const std::string& why,
-                                     const std::optional<v1::Plan>& seed,
-                                     PlanOutcome outcome) {
-  std::optional<v1::Plan> plan = seed;
-  std::string source = seed.has_value()
-                           ? absl::StrCat("the ", MethodName(seed->method()),
-                                          " plan it started from")
-                           : std::string();
-  if (!plan.has_value()) {
-    absl::StatusOr<PlanOutcome> fallback =
+// How a method's plans may move tensors: a plan of a method of lower or
+// equal rank is a valid plan of the other (no moves < synchronous moves at
+// users < asynchronous moves anywhere in their window).
+int MoveRank(v1::Method method) {
+  switch (method) {
+    case v1::METHOD_SYNCHRONOUS:
+      return 1;
+    case v1::METHOD_ASYNCHRONOUS:
+      return 2;
+    default:
+      return 0;  // static and the baselines never move a tensor
+  }
+}
+
+// The fastest plan seen in a call that is valid for it: laid out in a pool
+// of the budget with every offset assigned, from a method whose moves this
+// variant allows. Ties keep the plan offered first.
+class BestPlan {
+ public:
+  void Offer(const v1::Plan& plan, PlanSource source, std::string what) {
+    if (best_.has_value() &&
+        !(plan.predicted_time_us() < best_->predicted_time_us())) {
+      return;
+    }
+    best_ = plan;
+    source_ = source;
+    what_ = std::move(what);
+  }
+  bool has_value() const { return best_.has_value(); }
+  double time_us() const {
+    return best_.has_value() ? best_->predicted_time_us() : kInfinity;
+  }
+  const v1::Plan& plan() const { return *best_; }
+  PlanSource source() const { return source_; }
+  const std::string& what() const { return what_; }
+
+ private:
+  std::optional<v1::Plan> best_;
+  PlanSource source_ = PlanSource::kNone;
+  std::string what_;
+};
+
+// Shared by a call and the seed solves it makes (same graph, profile,
+// budget and alignment).
+struct CallShared {
+  // The first-touch plan, computed once; empty when first touch has none
+  // (then `first_touch_why` says why).
+  std::optional<v1::Plan> first_touch;
+  std::string first_touch_why;
+  bool first_touch_done = false;
+};
+
+const std::optional<v1::Plan>& FirstTouchOf(const GraphModel& graph,
+                                            const ProfileModel& profile,
+                                            const PlanOptions& options,
+                                            CallShared& shared) {
+  if (!shared.first_touch_done) {
+    shared.first_touch_done = true;
+    // First touch may be impossible under the profile (a kernel whose
+    // outputs can only be fast, as PyTorch ops without an out= kernel, when
+    // the output does not fit at creation, or a configuration the profile
+    // does not list): not an error, the ILP may still find a plan.
+    absl::StatusOr<PlanOutcome> baseline =
         RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH,
                     options.budget_bytes, options.alignment_bytes);
-    if (!fallback.ok() || !fallback->plan.has_value()) {
-      // No plan from first touch either: it may not fit, or the profile may
-      // not list a configuration it needs (FailedPrecondition naming it).
-      outcome.stats.set_termination(v1::TERMINATION_NO_SOLUTION);
-      outcome.diagnostic = absl::StrCat(
-          why, "; ",
-          fallback.ok() ? fallback->diagnostic
+    if (baseline.ok() && baseline->plan.has_value()) {
+      shared.first_touch = std::move(baseline->plan);
+    } else {
+      shared.first_touch_why =
+          baseline.ok() ? baseline->diagnostic
                         : absl::StrCat("first touch has no plan either: ",
-                                       fallback.status().message()));
-      return outcome;
+                                       baseline.status().message());
     }
-    plan = std::move(fallback->plan);
-    source = "the first-touch heuristic's plan";
   }
-  outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
-  outcome.stats.set_objective_us(plan->predicted_time_us());
-  // The ILP's bound still holds for the plan handed back instead.
-  outcome.stats.set_relative_gap(
-      GapToBound(plan->predicted_time_us(), outcome.stats.best_bound_us()));
-  *plan->mutable_stats() = outcome.stats;
+  return shared.first_touch;
+}
+
+// Ends an ILP call: hands back the faster of `ilp` (this call's ILP plan
+// at its own variant, laid out in the pool, with `outcome.stats` already
+// describing its solve) and `best` (the fastest other valid plan seen);
+// ties go to `ilp`. A plan from `best` keeps the ILP's bound (valid for
+// every plan of this budget and variant) and is marked for what it is:
+// HEURISTIC for first touch; for an optimised plan (the poorer variant's
+// seed, the caller's warm start, window repair) OPTIMAL when the bound
+// proves it within the relative gap, else FEASIBLE; CANCELLED stays so.
+// Without either, NO_SOLUTION. `why` says why the ILP's own plan is
+// missing (or what it is, when it is kept), for the diagnostic.
+PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
+                     std::optional<v1::Plan> ilp, const BestPlan& best,
+                     const CallShared& shared, const std::string& why,
+                     PlanOutcome outcome) {
+  v1::SolverStats& stats = outcome.stats;
+  stats.set_best_bound_us(budget_bound);  // -inf: none
+  if (ilp.has_value() && !(best.time_us() < ilp->predicted_time_us())) {
+    stats.set_objective_us(ilp->predicted_time_us());
+    stats.set_relative_gap(GapToBound(ilp->predicted_time_us(), budget_bound));
+    // The solver's own OPTIMAL is taken only when the bound for the budget
+    // shows it (a solver stopped by its own, looser, criterion is not proof;
+    // the slack absorbs the solver's slightly different gap formula).
+    if (stats.termination() == v1::TERMINATION_OPTIMAL &&
+        !(stats.relative_gap() <= options.relative_gap * 1.001 + 1e-7)) {
+      stats.set_termination(v1::TERMINATION_FEASIBLE);
+    }
+    *ilp->mutable_stats() = stats;
+    outcome.plan = std::move(ilp);
+    outcome.source = PlanSource::kIlp;
+    outcome.diagnostic = why;
+    return outcome;
+  }
+  if (!best.has_value()) {
+    stats.set_termination(v1::TERMINATION_NO_SOLUTION);
+    outcome.source = PlanSource::kNone;
+    outcome.diagnostic = absl::StrCat(why, "; ", shared.first_touch_why);
+    return outcome;
+  }
+  v1::Plan plan = best.plan();
+  // A warm start was laid out for a smaller budget; it fits this one.
+  plan.set_budget_bytes(options.budget_bytes);
+  const double time = plan.predicted_time_us();
+  stats.set_objective_us(time);
+  stats.set_relative_gap(GapToBound(time, budget_bound));
+  if (stats.termination() != v1::TERMINATION_CANCELLED) {
+    stats.set_termination(best.source() == PlanSource::kFirstTouch
+                              ? v1::TERMINATION_HEURISTIC
+                          : stats.relative_gap() <= options.relative_gap
+                              ? v1::TERMINATION_OPTIMAL
+                              : v1::TERMINATION_FEASIBLE);
+  }
+  *plan.mutable_stats() = stats;
   outcome.plan = std::move(plan);
+  outcome.source = best.source();
   outcome.diagnostic =
-      absl::StrCat(why, "; returning ", source,
-                   " instead (raise the time limit for a better one)");
+      ilp.has_value()
+          ? absl::StrFormat(
+                "the ILP's best plan (%.3f ms) is slower than %s (%.3f ms); "
+                "returning that instead",
+                ilp->predicted_time_us() / 1000, best.what(), time / 1000)
+          : absl::StrCat(why, "; returning ", best.what(),
+                         " instead (raise the time limit for a better one)");
   return outcome;
 }
 
@@ -386,64 +479,12 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
   }
 }
 
-}  // namespace
-
-const char* MethodName(v1::Method method) {
-  switch (method) {
-    case v1::METHOD_STATIC:
-      return "static";
-    case v1::METHOD_SYNCHRONOUS:
-      return "sync";
-    case v1::METHOD_ASYNCHRONOUS:
-      return "async";
-    case v1::METHOD_ALL_FAST:
-      return "all-fast";
-    case v1::METHOD_ALL_SLOW:
-      return "all-slow";
-    case v1::METHOD_FIRST_TOUCH:
-      return "first-touch";
-    default:
-      return "unspecified";
-  }
-}
-
-const char* TerminationName(v1::Termination termination) {
-  switch (termination) {
-    case v1::TERMINATION_OPTIMAL:
-      return "OPTIMAL";
-    case v1::TERMINATION_FEASIBLE:
-      return "FEASIBLE";
-    case v1::TERMINATION_INFEASIBLE:
-      return "INFEASIBLE";
-    case v1::TERMINATION_NO_SOLUTION:
-      return "NO_SOLUTION";
-    case v1::TERMINATION_CANCELLED:
-      return "CANCELLED";
-    case v1::TERMINATION_HEURISTIC:
-      return "HEURISTIC";
-    default:
-      return "UNSPECIFIED";
-  }
-}
-
-absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
-                                      const ProfileModel& profile,
-                                      const PlanOptions& options,
-                                      Solver* solver) {
-  AUTOTM_RETURN_IF_ERROR(CheckCoverage(graph, profile));
-  if (!IsIlpMethod(options.method)) {
-    return RunBaseline(graph, profile, options.method, options.budget_bytes,
-                       options.alignment_bytes);
-  }
-  if (solver == nullptr) {
-    return absl::InvalidArgumentError("an ILP method needs a solver backend");
-  }
-  if (!(options.time_limit_seconds > 0) || !(options.relative_gap >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "time limit must be > 0 s (got ", options.time_limit_seconds,
-        ") and relative gap >= 0 (got ", options.relative_gap, ")"));
-  }
-
+// PlanGraph for the ILP methods, with what the call shares with its seed
+// solves.
+absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
+                                    const ProfileModel& profile,
+                                    const PlanOptions& options, Solver* solver,
+                                    CallShared& shared) {
   // AutoTM's fragmentation loop (autotm.md §5.2): solve, lay the fast
   // tensors out in a pool of exactly the budget, and when the layout
   // overflows, lower the limits of the kernels near the overflow and solve
@@ -453,7 +494,6 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   std::vector<uint64_t> limits(graph.num_kernels(), options.budget_bytes);
   // Models at least this large get a starting solution (see below).
   constexpr int kWarmStartMinColumns = 20000;
-  std::optional<v1::Plan> first_touch;
   // The first round's bound, the only one valid for the budget itself:
   // later rounds solve under lowered limits, a smaller feasible set, whose
   // bound can exceed the best plan that fits the budget.
@@ -467,26 +507,59 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
   v1::SolverStats& stats = outcome.stats;
   stats.set_solver(solver->name());
   const absl::Time start = absl::Now();
-  // An asynchronous solve starts from the synchronous optimum, itself a
-  // valid asynchronous plan (its moves sit at users, which stay decision
-  // points): the async ILP is several times larger and on big graphs finds
-  // little on its own, while the sync ILP solves in seconds. This also
-  // guarantees async <= sync. The sync solve gets a quarter of the time.
+  // Every valid plan the call meets competes with the ILP's own: the call
+  // never returns a plan slower than one it had in hand (first touch, the
+  // poorer variant's seed, the caller's warm start, a window repair).
+  BestPlan best;
+  if (const std::optional<v1::Plan>& first_touch =
+          FirstTouchOf(graph, profile, options, shared);
+      first_touch.has_value()) {
+    best.Offer(*first_touch, PlanSource::kFirstTouch,
+               "the first-touch heuristic's plan");
+  }
+  // The caller's warm start counts when it is a valid plan of this budget
+  // and variant, offsets included (a plan for a smaller budget is): the
+  // verifier replays it with this profile, so it is priced as this call's
+  // plans are (a plan priced with other table-collapse settings fails).
+  if (options.warm_start != nullptr &&
+      MoveRank(options.warm_start->method()) <= MoveRank(options.method) &&
+      VerifyPlan(graph, profile, *options.warm_start, options.budget_bytes,
+                 /*require_offsets=*/true)
+          .ok()) {
+    best.Offer(
+        *options.warm_start, PlanSource::kWarmStart,
+        absl::StrFormat("the warm start (the plan of the %u-byte budget)",
+                        options.warm_start->budget_bytes()));
+  }
+  // The poorer variant's plan this call starts from: valid for this variant
+  // too, whatever stage produced it (static plans never move a tensor;
+  // synchronous moves sit at users, which stay asynchronous decision
+  // points). It also guarantees static >= sync >= async within one call.
   std::optional<v1::Plan> seed;
+  auto take_seed = [&](PlanOutcome& poorer, const char* variant) {
+    if (!poorer.plan.has_value()) return;
+    outcome.seed_time_us = poorer.plan->predicted_time_us();
+    best.Offer(*poorer.plan,
+               poorer.source == PlanSource::kFirstTouch
+                   ? PlanSource::kFirstTouch
+                   : PlanSource::kSeed,
+               absl::StrCat("the ", variant, " plan it started from"));
+    seed = std::move(poorer.plan);
+  };
+  // An asynchronous solve starts from the synchronous plan: the async ILP is
+  // several times larger and on big graphs finds little on its own, while
+  // the sync ILP solves in seconds. The sync solve gets a quarter of the
+  // time.
   if (options.method == v1::METHOD_ASYNCHRONOUS) {
     PlanOptions sync_options = options;
     sync_options.method = v1::METHOD_SYNCHRONOUS;
     sync_options.time_limit_seconds =
         std::max(1.0, options.time_limit_seconds / 4);
-    AUTOTM_ASSIGN_OR_RETURN(PlanOutcome sync,
-                            PlanGraph(graph, profile, sync_options, solver));
+    AUTOTM_ASSIGN_OR_RETURN(
+        PlanOutcome sync,
+        PlanIlp(graph, profile, sync_options, solver, shared));
     outcome.warm_start_used = sync.warm_start_used;
-    // The sync solve may itself hand back its static seed: valid too.
-    if (sync.plan.has_value() &&
-        (sync.plan->method() == v1::METHOD_SYNCHRONOUS ||
-         sync.plan->method() == v1::METHOD_STATIC)) {
-      seed = std::move(sync.plan);
-    }
+    take_seed(sync, "sync");
     // What the sync solve reported last (its bound in particular) says
     // nothing about the async model: restart the progress from the seed.
     if (options.on_progress) {
@@ -515,14 +588,16 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     stats.set_nonzeros(model.num_nonzeros());
     stats.set_build_seconds(stats.build_seconds() +
                             absl::ToDoubleSeconds(absl::Now() - build_start));
-    // A large synchronous model starts from the static optimum, itself a
-    // valid synchronous plan (no moves): on big graphs CBC may find nothing
-    // better than first touch on its own within the limit, while the static
-    // ILP (half the size) solves. This also guarantees sync <= static. The
-    // static solve gets a quarter of the time; small models skip it.
+    const bool large = model.num_columns() >= kWarmStartMinColumns;
+    // A synchronous solve starts from the static plan, itself a valid
+    // synchronous plan (no moves): on big graphs CBC may find nothing better
+    // than first touch on its own within the limit, while the static ILP
+    // (half the size) solves. The static solve gets a quarter of the time.
+    // A caller's warm start replaces it; small models skip it (CBC solves
+    // them well on its own, and the call still never returns a plan slower
+    // than first touch).
     if (round == 1 && options.method == v1::METHOD_SYNCHRONOUS &&
-        !seed.has_value() && options.warm_start == nullptr &&
-        model.num_columns() >= kWarmStartMinColumns &&
+        !seed.has_value() && options.warm_start == nullptr && large &&
         !formulation.infeasible().has_value()) {
       PlanOptions static_options = options;
       static_options.method = v1::METHOD_STATIC;
@@ -530,11 +605,8 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
           std::max(1.0, options.time_limit_seconds / 4);
       AUTOTM_ASSIGN_OR_RETURN(
           PlanOutcome static_outcome,
-          PlanGraph(graph, profile, static_options, solver));
-      if (static_outcome.plan.has_value() &&
-          static_outcome.plan->method() == v1::METHOD_STATIC) {
-        seed = std::move(static_outcome.plan);
-      }
+          PlanIlp(graph, profile, static_options, solver, shared));
+      take_seed(static_outcome, "static");
     }
     if (formulation.infeasible().has_value()) {
       stats.set_termination(v1::TERMINATION_INFEASIBLE);
@@ -543,6 +615,10 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
         outcome.diagnostic = absl::StrCat(
             outcome.diagnostic, " (after ", round - 1,
             " round(s) of lowering limits to avoid fragmentation)");
+        // Round 1's model was feasible: whatever valid plan is in hand
+        // beats none.
+        return Conclude(options, budget_bound, std::nullopt, best, shared,
+                        outcome.diagnostic, std::move(outcome));
       }
       return outcome;
     }
@@ -574,33 +650,22 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     }
     // On large models CBC may find no solution at all before the limit
     // (its feasibility pump alone can take minutes); start it from the
-    // first-touch plan, which is valid for every variant. On small ones its
-    // own heuristics do better without a start (cbc.md §4).
+    // seed, else the first-touch plan, which is valid for every variant. On
+    // small synchronous ones its own heuristics do better without a start
+    // (cbc.md §4); the seed still competes with its result.
     if (!params.initial_solution.empty()) {
       // The caller's warm start, above.
-    } else if (seed.has_value()) {
+    } else if (seed.has_value() &&
+               (large || options.method == v1::METHOD_ASYNCHRONOUS)) {
       absl::StatusOr<std::vector<double>> values =
           formulation.Encode(ScheduleOf(graph, *seed));
       if (values.ok()) params.initial_solution = *std::move(values);
-    } else if (model.num_columns() >= kWarmStartMinColumns) {
-      if (!first_touch.has_value()) {
-        // First touch may be impossible under the profile (a kernel whose
-        // outputs can only be fast, as PyTorch ops without an out= kernel,
-        // when the output does not fit at creation): then CBC starts cold.
-        absl::StatusOr<PlanOutcome> baseline =
-            RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH,
-                        options.budget_bytes, options.alignment_bytes);
-        if (baseline.ok()) first_touch = std::move(baseline->plan);
-        if (!first_touch.has_value()) first_touch.emplace();  // none: empty
-      }
-      if (first_touch->tensors_size() == graph.num_tensors()) {
-        std::vector<TensorSchedule> start(graph.num_tensors());
-        for (int t = 0; t < graph.num_tensors(); ++t) {
-          start[t].creation_tier = first_touch->tensors(t).creation_tier();
-        }
-        absl::StatusOr<std::vector<double>> values = formulation.Encode(start);
-        if (values.ok()) params.initial_solution = *std::move(values);
-      }
+    }
+    if (params.initial_solution.empty() && large &&
+        shared.first_touch.has_value()) {
+      absl::StatusOr<std::vector<double>> values =
+          formulation.Encode(ScheduleOf(graph, *shared.first_touch));
+      if (values.ok()) params.initial_solution = *std::move(values);
     }
     params.time_limit_seconds = std::max(
         0.5, options.time_limit_seconds -
@@ -618,22 +683,26 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     if (round == 1) budget_bound = result.best_bound;
     stats.set_best_bound_us(budget_bound);  // -inf: none
     if (!result.has_solution()) {
-      if (result.termination == SolveTermination::kInfeasible) {
+      if (result.termination == SolveTermination::kInfeasible && round == 1) {
         outcome.diagnostic =
             "the solver proved that no plan fits the budget (the must-be-"
             "fast tensors of some kernels cannot all fit together)";
         return outcome;
       }
-      if (result.termination == SolveTermination::kNoSolution) {
-        return FallBack(graph, profile, options,
-                        absl::StrFormat("the ILP found no plan within %.1f s",
-                                        options.time_limit_seconds),
-                        seed, std::move(outcome));
+      if (result.termination == SolveTermination::kCancelled) {
+        return Conclude(options, budget_bound, std::nullopt, best, shared,
+                        "cancelled before the ILP found a plan",
+                        std::move(outcome));
       }
-      outcome.diagnostic = absl::StrFormat(
-          "no plan was found within %.1f s; raise the time limit",
-          options.time_limit_seconds);
-      return outcome;
+      const std::string why =
+          round == 1 ? absl::StrFormat("the ILP found no plan within %.1f s",
+                                       options.time_limit_seconds)
+                     : absl::StrFormat(
+                           "after %d round(s) of lowering limits to avoid "
+                           "fragmentation, the ILP found no plan within %.1f s",
+                           round - 1, options.time_limit_seconds);
+      return Conclude(options, budget_bound, std::nullopt, best, shared, why,
+                      std::move(outcome));
     }
 
     AUTOTM_ASSIGN_OR_RETURN(
@@ -685,59 +754,112 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
       if (round == 1) first_round.emplace(std::move(formulation));
       continue;
     }
-    // Lowering limits found nothing that fits and beats the seed: search
-    // windows around the seed under the budget's own limits instead.
-    if ((!layout.fits ||
-         (seed.has_value() && seed->predicted_time_us() < predicted)) &&
-        first_round.has_value() && seed.has_value() && !stopped) {
+    // Lowering limits found nothing that fits and beats the best plan in
+    // hand: search windows around that plan under the budget's own limits.
+    if ((!layout.fits || best.time_us() < predicted) &&
+        first_round.has_value() && best.has_value() && !stopped) {
       AUTOTM_ASSIGN_OR_RETURN(
           std::optional<v1::Plan> repaired,
           ImproveSeedByWindows(
-              *solver, graph, profile, options, *first_round, *seed,
+              *solver, graph, profile, options, *first_round, best.plan(),
               start + absl::Seconds(options.time_limit_seconds), &stats));
       if (repaired.has_value()) {
-        stats.set_objective_us(repaired->predicted_time_us());
-        stats.set_relative_gap(
-            GapToBound(repaired->predicted_time_us(), budget_bound));
-        stats.set_termination(stats.relative_gap() <= options.relative_gap
-                                  ? v1::TERMINATION_OPTIMAL
-                                  : v1::TERMINATION_FEASIBLE);
-        *repaired->mutable_stats() = stats;
-        outcome.plan = std::move(repaired);
-        return outcome;
+        best.Offer(*repaired, PlanSource::kWindowRepair,
+                   "the plan window search found around the best plan in "
+                   "hand");
       }
     }
     if (!layout.fits) {
-      return FallBack(
-          graph, profile, options,
+      return Conclude(
+          options, budget_bound, std::nullopt, best, shared,
           absl::StrFormat(
               "the best ILP plan needs a %u-byte pool for its fast tensors "
               "(fragmentation) and %d round(s) of lowering limits did not "
               "make it fit the %u-byte budget",
               layout.required_bytes, round, options.budget_bytes),
-          seed, std::move(outcome));
+          std::move(outcome));
     }
-    // CBC's incumbent starts at the seed, so it is never worse unless CBC
-    // rejected the start; then the seed (valid for this variant) wins.
-    if (seed.has_value() && seed->predicted_time_us() < predicted) {
-      return FallBack(graph, profile, options,
-                      absl::StrFormat("the ILP's best plan (%.3f ms) is slower "
-                                      "than its starting plan",
-                                      predicted / 1000),
-                      seed, std::move(outcome));
-    }
-    stats.set_objective_us(predicted);
-    stats.set_relative_gap(GapToBound(predicted, budget_bound));
+    std::string why;
     // Optimal under lowered limits is optimal for the budget only when the
-    // first round's bound says so.
+    // first round's bound says so; FEASIBLE then means a layout-forced
+    // stop, not the time limit, and the diagnostic says so.
     if (round > 1 && stats.termination() == v1::TERMINATION_OPTIMAL &&
-        !(stats.relative_gap() <= options.relative_gap)) {
+        !(GapToBound(predicted, budget_bound) <= options.relative_gap)) {
       stats.set_termination(v1::TERMINATION_FEASIBLE);
+      why = absl::StrFormat(
+          "the plan is optimal under kernel limits lowered in %d round(s) to "
+          "avoid fragmentation, not proven within the gap for the budget "
+          "itself (a layout-forced stop, not the time limit)",
+          round - 1);
     }
-    *plan.mutable_stats() = stats;
-    outcome.plan = std::move(plan);
+    return Conclude(options, budget_bound, std::move(plan), best, shared, why,
+                    std::move(outcome));
+  }
+}
+
+}  // namespace
+
+const char* MethodName(v1::Method method) {
+  switch (method) {
+    case v1::METHOD_STATIC:
+      return "static";
+    case v1::METHOD_SYNCHRONOUS:
+      return "sync";
+    case v1::METHOD_ASYNCHRONOUS:
+      return "async";
+    case v1::METHOD_ALL_FAST:
+      return "all-fast";
+    case v1::METHOD_ALL_SLOW:
+      return "all-slow";
+    case v1::METHOD_FIRST_TOUCH:
+      return "first-touch";
+    default:
+      return "unspecified";
+  }
+}
+
+const char* TerminationName(v1::Termination termination) {
+  switch (termination) {
+    case v1::TERMINATION_OPTIMAL:
+      return "OPTIMAL";
+    case v1::TERMINATION_FEASIBLE:
+      return "FEASIBLE";
+    case v1::TERMINATION_INFEASIBLE:
+      return "INFEASIBLE";
+    case v1::TERMINATION_NO_SOLUTION:
+      return "NO_SOLUTION";
+    case v1::TERMINATION_CANCELLED:
+      return "CANCELLED";
+    case v1::TERMINATION_HEURISTIC:
+      return "HEURISTIC";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
+                                      const ProfileModel& profile,
+                                      const PlanOptions& options,
+                                      Solver* solver) {
+  AUTOTM_RETURN_IF_ERROR(CheckCoverage(graph, profile));
+  if (!IsIlpMethod(options.method)) {
+    AUTOTM_ASSIGN_OR_RETURN(
+        PlanOutcome outcome,
+        RunBaseline(graph, profile, options.method, options.budget_bytes,
+                    options.alignment_bytes));
+    if (outcome.plan.has_value()) outcome.source = PlanSource::kBaseline;
     return outcome;
   }
+  if (solver == nullptr) {
+    return absl::InvalidArgumentError("an ILP method needs a solver backend");
+  }
+  if (!(options.time_limit_seconds > 0) || !(options.relative_gap >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time limit must be > 0 s (got ", options.time_limit_seconds,
+        ") and relative gap >= 0 (got ", options.relative_gap, ")"));
+  }
+  CallShared shared;
+  return PlanIlp(graph, profile, options, solver, shared);
 }
 
 }  // namespace autotm::solver

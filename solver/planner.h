@@ -68,14 +68,37 @@ struct PlanOptions {
   bool lift_overlap_rows = true;
 };
 
+// Where PlanOutcome::plan came from.
+enum class PlanSource {
+  kNone,          // no plan
+  kBaseline,      // a baseline method was asked for
+  kIlp,           // this call's ILP at the requested variant (any round)
+  kSeed,          // the poorer variant's plan the call started from
+  kWarmStart,     // PlanOptions::warm_start, valid under this budget
+  kWindowRepair,  // window search around the best plan in hand
+  kFirstTouch,    // the first-touch heuristic
+};
+
 // What a planning request produced. `stats.termination()` says why it ended
 // and `stats` also carries model size and timings; `plan` is set exactly when
 // a plan exists (OPTIMAL, FEASIBLE, HEURISTIC, and CANCELLED with an
-// incumbent). When an ILP finds no plan before its time limit, the
-// first-touch heuristic's plan is returned as HEURISTIC (plan.method says
-// FIRST_TOUCH) with a diagnostic saying so. `diagnostic` explains INFEASIBLE /
-// NO_SOLUTION outcomes, e.g. naming the kernel whose must-be-fast operands
-// exceed the budget.
+// incumbent). `diagnostic` explains INFEASIBLE / NO_SOLUTION outcomes (e.g.
+// naming the kernel whose must-be-fast operands exceed the budget) and any
+// plan that is not the ILP's own.
+//
+// Guarantees of an ILP call, whatever its time limit or however the solver
+// behaves: every plan it returns is laid out in a pool of the budget
+// (offsets included) and is the fastest valid plan it met - never slower
+// than first touch (when first touch has a plan), than the poorer variant's
+// plan it started from (`seed_time_us`: the static plan for SYNCHRONOUS,
+// the synchronous one for ASYNCHRONOUS, so static >= sync >= async within a
+// call), than a valid PlanOptions::warm_start, or than a window repair. A
+// plan that is not this call's ILP plan says so in `source` and
+// `diagnostic`; its termination is HEURISTIC for first touch, else OPTIMAL
+// only when this call's first-round bound proves it within the relative gap
+// and FEASIBLE otherwise (CANCELLED stays CANCELLED). FEASIBLE after
+// allocation rounds whose lowered limits were solved to optimality is a
+// layout-forced stop, not the time limit; the diagnostic says so.
 struct PlanOutcome {
   v1::SolverStats stats;
   std::optional<v1::Plan> plan;
@@ -86,6 +109,13 @@ struct PlanOutcome {
   // Why a given PlanOptions::warm_start was not used; empty when it was
   // used or none was given.
   std::string warm_start_skipped;
+  // Where `plan` came from.
+  PlanSource source = PlanSource::kNone;
+  // Predicted time of the poorer variant's plan this call started from
+  // (SYNCHRONOUS without a warm start: the static plan; ASYNCHRONOUS: the
+  // synchronous plan), whatever produced it; unset when there was none.
+  // `plan` is never slower.
+  std::optional<double> seed_time_us;
 };
 
 // Plans `graph` with `profile`. Errors (not outcomes): FailedPrecondition

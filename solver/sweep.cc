@@ -276,6 +276,15 @@ absl::StatusOr<SweepResult> PlanSweep(
       AUTOTM_ASSIGN_OR_RETURN(point.outcome,
                               PlanGraph(graph, profile, plan_options, solver));
       if (point.outcome.warm_start_used) ++result.warm_starts_used;
+      // PlanGraph itself hands the smaller budget's plan back when it
+      // solved nothing faster at this budget.
+      if (point.outcome.source == PlanSource::kWarmStart &&
+          previous != nullptr) {
+        point.source = SweepSource::kKeptSmaller;
+        point.note =
+            absl::StrFormat("kept the plan of the %u-byte budget: %s",
+                            previous->budget_bytes, point.outcome.diagnostic);
+      }
       if (previous == nullptr &&
           point.outcome.stats.termination() == v1::TERMINATION_INFEASIBLE) {
         // Proven by the solver rather than by the build check.

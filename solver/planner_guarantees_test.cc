@@ -1,0 +1,270 @@
+// The planner's guarantees under starved or misbehaving solvers (issue 21):
+// every returned plan verifies with its offsets, is never slower than first
+// touch, than the poorer variant's plan it started from (static >= sync >=
+// async within a call), or than a valid warm start; and a sweep's curve
+// never rises with the budget.
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "solver/allocator.h"
+#include "solver/baselines.h"
+#include "solver/cbc_solver.h"
+#include "solver/planner.h"
+#include "solver/sweep.h"
+#include "solver/testing/test_graphs.h"
+#include "solver/verifier.h"
+
+namespace autotm::solver {
+namespace {
+
+using ::autotm::solver::testing::FullTableProfile;
+using ::autotm::solver::testing::MustGraph;
+using ::autotm::solver::testing::MustProfile;
+
+// CBC stopped at its first incumbent, without the planner's start: the poor
+// plan a starved solve hands back. From call `from` on (1-based); earlier
+// calls (the seed solves) go to CBC unchanged.
+class FirstIncumbentSolver : public Solver {
+ public:
+  explicit FirstIncumbentSolver(int from = 1)
+      : cbc_(MakeCbcSolver()), from_(from) {}
+  std::string name() const override { return "first-incumbent"; }
+  absl::StatusOr<SolveResult> Solve(const IlpModel& model,
+                                    const SolveParams& params) override {
+    if (++calls < from_) return cbc_->Solve(model, params);
+    SolveParams poor = params;
+    poor.initial_solution.clear();
+    poor.relative_gap = 1.0;
+    poor.max_nodes = 0;
+    return cbc_->Solve(model, poor);
+  }
+  int calls = 0;
+
+ private:
+  std::unique_ptr<Solver> cbc_;
+  int from_;
+};
+
+// CBC for the first `good_calls` solves, then nothing (a starved solve).
+class NothingAfterSolver : public Solver {
+ public:
+  explicit NothingAfterSolver(int good_calls)
+      : cbc_(MakeCbcSolver()), good_calls_(good_calls) {}
+  std::string name() const override { return "nothing-after"; }
+  absl::StatusOr<SolveResult> Solve(const IlpModel& model,
+                                    const SolveParams& params) override {
+    if (++calls > good_calls_) return SolveResult{};
+    return cbc_->Solve(model, params);
+  }
+  int calls = 0;
+
+ private:
+  std::unique_ptr<Solver> cbc_;
+  int good_calls_;
+};
+
+struct Instance {
+  GraphModel graph;
+  ProfileModel profile;
+};
+
+Instance RandomInstance(std::mt19937_64& rng) {
+  GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));
+  v1::Profile profile = FullTableProfile(graph, [&](int k, ConfigMask mask) {
+    return testing::OptaneLikeTimeUs(30.0 + 10.0 * k,
+                                     graph.kernel(k).num_inputs, mask);
+  });
+  ProfileModel model = MustProfile(profile);
+  return {std::move(graph), std::move(model)};
+}
+
+uint64_t Fraction(const GraphModel& graph, double fraction) {
+  return static_cast<uint64_t>(
+      fraction *
+      static_cast<double>(AlignedPeakLiveBytes(graph, kDefaultAlignmentBytes)));
+}
+
+std::optional<double> FirstTouchUs(const Instance& in, uint64_t budget) {
+  absl::StatusOr<PlanOutcome> first =
+      RunBaseline(in.graph, in.profile, v1::METHOD_FIRST_TOUCH, budget);
+  if (!first.ok() || !first->plan.has_value()) return std::nullopt;
+  return first->plan->predicted_time_us();
+}
+
+// The guarantees every returned plan keeps.
+void ExpectGuarantees(const Instance& in, const PlanOptions& options,
+                      const PlanOutcome& outcome) {
+  SCOPED_TRACE(absl::StrCat(MethodName(options.method), " at ",
+                            options.budget_bytes,
+                            " bytes: ", outcome.diagnostic));
+  const std::optional<double> first_touch =
+      FirstTouchUs(in, options.budget_bytes);
+  if (first_touch.has_value()) ASSERT_TRUE(outcome.plan.has_value());
+  if (!outcome.plan.has_value()) return;
+  const v1::Plan& plan = *outcome.plan;
+  absl::StatusOr<VerifyReport> report =
+      VerifyPlan(in.graph, in.profile, plan, options.budget_bytes,
+                 /*require_offsets=*/true);
+  EXPECT_TRUE(report.ok()) << report.status();
+  const double time = plan.predicted_time_us();
+  if (first_touch.has_value()) EXPECT_LE(time, *first_touch * (1 + 1e-9));
+  if (outcome.seed_time_us.has_value()) {
+    EXPECT_LE(time, *outcome.seed_time_us * (1 + 1e-9));
+  }
+  if (options.method == v1::METHOD_ASYNCHRONOUS) {
+    EXPECT_TRUE(outcome.seed_time_us.has_value());
+  }
+  // Honest terminations: a heuristic is HEURISTIC, and OPTIMAL is proven.
+  if (outcome.source == PlanSource::kFirstTouch) {
+    EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_HEURISTIC);
+  }
+  if (outcome.stats.termination() == v1::TERMINATION_OPTIMAL) {
+    EXPECT_LE(outcome.stats.relative_gap(), options.relative_gap + 1e-9);
+  }
+  EXPECT_DOUBLE_EQ(outcome.stats.objective_us(), time);
+}
+
+constexpr v1::Method kIlpMethods[] = {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS,
+                                      v1::METHOD_ASYNCHRONOUS};
+
+TEST(PlanGuaranteesTest, PoorIncumbentsNeverBeatFirstTouchOrTheSeed) {
+  std::mt19937_64 rng(21);
+  for (int trial = 0; trial < 12; ++trial) {
+    const Instance in = RandomInstance(rng);
+    for (double fraction : {0.3, 0.5, 0.8}) {
+      for (v1::Method method : kIlpMethods) {
+        PlanOptions options;
+        options.method = method;
+        options.budget_bytes = Fraction(in.graph, fraction);
+        options.time_limit_seconds = 0.2;
+        FirstIncumbentSolver solver;
+        absl::StatusOr<PlanOutcome> outcome =
+            PlanGraph(in.graph, in.profile, options, &solver);
+        ASSERT_TRUE(outcome.ok()) << outcome.status();
+        ExpectGuarantees(in, options, *outcome);
+      }
+    }
+  }
+}
+
+TEST(PlanGuaranteesTest, StarvedCbcKeepsEveryGuarantee) {
+  std::mt19937_64 rng(2021);
+  auto cbc = MakeCbcSolver();
+  for (int trial = 0; trial < 8; ++trial) {
+    const Instance in = RandomInstance(rng);
+    for (double limit : {0.01, 0.1}) {
+      for (v1::Method method : kIlpMethods) {
+        PlanOptions options;
+        options.method = method;
+        options.budget_bytes = Fraction(in.graph, 0.4);
+        options.time_limit_seconds = limit;
+        absl::StatusOr<PlanOutcome> outcome =
+            PlanGraph(in.graph, in.profile, options, cbc.get());
+        ASSERT_TRUE(outcome.ok()) << outcome.status();
+        ExpectGuarantees(in, options, *outcome);
+      }
+    }
+  }
+}
+
+// The async ILP finds nothing: the call hands back its sync seed, which is
+// the plan a separate sync call gives (CBC is deterministic at these
+// sizes), marked as the optimised plan it is.
+TEST(PlanGuaranteesTest, AsyncWithoutAPlanOfItsOwnIsTheSyncPlan) {
+  std::mt19937_64 rng(5);
+  auto cbc = MakeCbcSolver();
+  for (int trial = 0; trial < 6; ++trial) {
+    const Instance in = RandomInstance(rng);
+    PlanOptions options;
+    options.method = v1::METHOD_SYNCHRONOUS;
+    options.budget_bytes = Fraction(in.graph, 0.5);
+    options.relative_gap = 0;
+    absl::StatusOr<PlanOutcome> sync =
+        PlanGraph(in.graph, in.profile, options, cbc.get());
+    ASSERT_TRUE(sync.ok()) << sync.status();
+    if (!sync->plan.has_value()) continue;
+    options.method = v1::METHOD_ASYNCHRONOUS;
+    NothingAfterSolver solver(/*good_calls=*/1);
+    absl::StatusOr<PlanOutcome> async =
+        PlanGraph(in.graph, in.profile, options, &solver);
+    ASSERT_TRUE(async.ok()) << async.status();
+    ExpectGuarantees(in, options, *async);
+    ASSERT_TRUE(async->plan.has_value());
+    EXPECT_LE(async->plan->predicted_time_us(),
+              sync->plan->predicted_time_us() * (1 + 1e-9));
+    if (async->source == PlanSource::kSeed) {
+      EXPECT_NE(async->stats.termination(), v1::TERMINATION_HEURISTIC);
+    }
+  }
+}
+
+// A plan of a smaller budget is valid under a larger one, offsets included:
+// a call given it never returns anything slower.
+TEST(PlanGuaranteesTest, NeverSlowerThanAValidWarmStart) {
+  std::mt19937_64 rng(77);
+  auto cbc = MakeCbcSolver();
+  for (int trial = 0; trial < 8; ++trial) {
+    const Instance in = RandomInstance(rng);
+    for (v1::Method method : kIlpMethods) {
+      PlanOptions options;
+      options.method = method;
+      options.budget_bytes = Fraction(in.graph, 0.4);
+      absl::StatusOr<PlanOutcome> small =
+          PlanGraph(in.graph, in.profile, options, cbc.get());
+      ASSERT_TRUE(small.ok()) << small.status();
+      if (!small->plan.has_value()) continue;
+      options.budget_bytes = Fraction(in.graph, 0.7);
+      ASSERT_TRUE(VerifyPlan(in.graph, in.profile, *small->plan,
+                             options.budget_bytes, /*require_offsets=*/true)
+                      .ok());
+      options.warm_start = &*small->plan;
+      options.time_limit_seconds = 0.2;
+      FirstIncumbentSolver solver;
+      absl::StatusOr<PlanOutcome> large =
+          PlanGraph(in.graph, in.profile, options, &solver);
+      ASSERT_TRUE(large.ok()) << large.status();
+      ExpectGuarantees(in, options, *large);
+      ASSERT_TRUE(large->plan.has_value());
+      EXPECT_LE(large->plan->predicted_time_us(),
+                small->plan->predicted_time_us() * (1 + 1e-9));
+      EXPECT_EQ(large->plan->budget_bytes(), options.budget_bytes);
+    }
+  }
+}
+
+TEST(PlanGuaranteesTest, StarvedSweepsNeverRise) {
+  std::mt19937_64 rng(99);
+  for (int trial = 0; trial < 6; ++trial) {
+    const Instance in = RandomInstance(rng);
+    for (v1::Method method : kIlpMethods) {
+      SweepOptions options;
+      options.plan.method = method;
+      options.plan.time_limit_seconds = 0.05;
+      std::vector<uint64_t> budgets;
+      for (double f : {0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.95}) {
+        budgets.push_back(Fraction(in.graph, f));
+      }
+      FirstIncumbentSolver solver;
+      absl::StatusOr<SweepResult> sweep =
+          PlanSweep(in.graph, in.profile, budgets, options, &solver);
+      ASSERT_TRUE(sweep.ok()) << sweep.status();
+      std::optional<double> last;
+      for (const SweepPoint& point : sweep->points) {
+        if (!point.outcome.plan.has_value()) continue;
+        PlanOptions at = options.plan;
+        at.budget_bytes = point.budget_bytes;
+        ExpectGuarantees(in, at, point.outcome);
+        const double time = point.outcome.plan->predicted_time_us();
+        if (last.has_value()) EXPECT_LE(time, *last * (1 + 1e-9));
+        last = time;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autotm::solver
