@@ -90,9 +90,11 @@ enum class PlanSource {
 // behaves: every plan it returns is laid out in a pool of the budget
 // (offsets included) and is the fastest valid plan it met - never slower
 // than first touch (when first touch has a plan), than the poorer variant's
-// plan it started from (`seed_time_us`: the static plan for SYNCHRONOUS,
-// the synchronous one for ASYNCHRONOUS, so static >= sync >= async within a
-// call), than a valid PlanOptions::warm_start, or than a window repair. A
+// plan it started from (`seed_time_us`: the synchronous plan for
+// ASYNCHRONOUS, so sync >= async within a call; for SYNCHRONOUS the static
+// plan, but only on models of 20,000 columns or more, the ones seeded with
+// it — smaller sync models are bounded by first touch and their gap), than
+// a valid PlanOptions::warm_start, or than a window repair. A
 // plan that is not this call's ILP plan says so in `source` and
 // `diagnostic`; its termination is HEURISTIC for first touch, else OPTIMAL
 // only when this call's first-round bound proves it within the relative gap
@@ -112,8 +114,9 @@ struct PlanOutcome {
   // Where `plan` came from.
   PlanSource source = PlanSource::kNone;
   // Predicted time of the poorer variant's plan this call started from
-  // (SYNCHRONOUS without a warm start: the static plan; ASYNCHRONOUS: the
-  // synchronous plan), whatever produced it; unset when there was none.
+  // (SYNCHRONOUS of 20,000+ columns without a warm start: the static plan;
+  // ASYNCHRONOUS: the synchronous plan), whatever produced it; unset when
+  // there was none.
   // `plan` is never slower.
   std::optional<double> seed_time_us;
 };
