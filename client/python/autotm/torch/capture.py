@@ -109,6 +109,8 @@ class Capture:
         (from saved-tensor hooks), for checks against PyTorch's accounting.
       loss: the captured step's loss.
       seconds: wall time of the capture (warm-up step excluded).
+      phases: "forward", "backward", "optimizer" -> [first, end) kernel
+        index range of each.
     """
 
     graph: graph_pb2.Graph
