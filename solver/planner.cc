@@ -589,20 +589,24 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     stats.set_build_seconds(stats.build_seconds() +
                             absl::ToDoubleSeconds(absl::Now() - build_start));
     const bool large = model.num_columns() >= kWarmStartMinColumns;
-    // A synchronous solve starts from the static plan, itself a valid
-    // synchronous plan (no moves): on big graphs CBC may find nothing better
-    // than first touch on its own within the limit, while the static ILP
-    // (half the size) solves. The static solve gets a quarter of the time.
-    // A caller's warm start replaces it; small models skip it (CBC solves
-    // them well on its own, and the call still never returns a plan slower
-    // than first touch).
+    // A synchronous solve first obtains the static plan, itself a valid
+    // synchronous plan (no moves), and keeps it as a candidate: that makes
+    // sync <= static within one call for every model, whatever CBC does with
+    // the sync ILP. On large models it is also CBC's start (below): there
+    // CBC may find nothing better than first touch on its own within the
+    // limit, while the static ILP (half the size) solves; they give it a
+    // quarter of the time, at least a second. On small models it only
+    // competes (CBC solves them well without a start, cbc.md §4) and takes
+    // milliseconds; a quarter of the time, without the floor, keeps short
+    // calls within their limit. A caller's warm start replaces it.
     if (round == 1 && options.method == v1::METHOD_SYNCHRONOUS &&
-        !seed.has_value() && options.warm_start == nullptr && large &&
+        !seed.has_value() && options.warm_start == nullptr &&
         !formulation.infeasible().has_value()) {
       PlanOptions static_options = options;
       static_options.method = v1::METHOD_STATIC;
       static_options.time_limit_seconds =
-          std::max(1.0, options.time_limit_seconds / 4);
+          large ? std::max(1.0, options.time_limit_seconds / 4)
+                : options.time_limit_seconds / 4;
       AUTOTM_ASSIGN_OR_RETURN(
           PlanOutcome static_outcome,
           PlanIlp(graph, profile, static_options, solver, shared));

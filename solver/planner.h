@@ -91,12 +91,12 @@ enum class PlanSource {
 // (offsets included) and is the fastest valid plan it met - never slower
 // than first touch (when first touch has a plan), than the poorer variant's
 // plan it started from (`seed_time_us`: the synchronous plan for
-// ASYNCHRONOUS, so sync >= async within a call; for SYNCHRONOUS the static
-// plan, but only on models of 20,000 columns or more, the ones seeded with
-// it — smaller sync models are bounded by first touch and their gap), than
-// a valid PlanOptions::warm_start, or than a window repair. A
-// plan that is not this call's ILP plan says so in `source` and
-// `diagnostic`; its termination is HEURISTIC for first touch, else OPTIMAL
+// ASYNCHRONOUS, so sync >= async within a call; for SYNCHRONOUS without a
+// warm start the static plan, so static >= sync within a call on every
+// model - CBC starts from it only on models of 20,000 columns or more,
+// smaller ones let it compete), than a valid PlanOptions::warm_start, or
+// than a window repair. A plan that is not this call's ILP plan says so in
+// `source` and `diagnostic`; its termination is HEURISTIC for first touch, else OPTIMAL
 // only when this call's first-round bound proves it within the relative gap
 // and FEASIBLE otherwise (CANCELLED stays CANCELLED). FEASIBLE after
 // allocation rounds whose lowered limits were solved to optimality is a
@@ -114,7 +114,7 @@ struct PlanOutcome {
   // Where `plan` came from.
   PlanSource source = PlanSource::kNone;
   // Predicted time of the poorer variant's plan this call started from
-  // (SYNCHRONOUS of 20,000+ columns without a warm start: the static plan;
+  // (SYNCHRONOUS without a warm start: the static plan;
   // ASYNCHRONOUS: the synchronous plan), whatever produced it; unset when
   // there was none.
   // `plan` is never slower.
