@@ -65,7 +65,7 @@ class Workload:
                 "--variant",
                 variant,
                 "--time-limit",
-                "20s",
+                "60s",
                 "--out",
                 out,
             ],
@@ -73,7 +73,9 @@ class Workload:
             text=True,
             timeout=300,
         )
-        assert run.returncode == 0, run.stderr
+        assert (
+            run.returncode == 0
+        ), f"autotm solve exited {run.returncode}: {run.stdout[-2000:]} {run.stderr[-2000:]}"
         return autotm.load_plan(out)
 
     def fresh(self):
