@@ -9,17 +9,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/plan_key.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
+#include "solver/verifier.h"
 #include "worker.pb.h"
 
 namespace autotm::server {
@@ -86,6 +92,114 @@ bool PopEvent(std::string& buffer, worker::WorkerEvent* event, bool* corrupt) {
 std::string SignalName(int signal) {
   const char* name = ::sigabbrev_np(signal);
   return name != nullptr ? absl::StrCat("SIG", name) : absl::StrCat(signal);
+}
+
+// Relative gap of `objective` to `bound`, as the planner computes it:
+// +inf when either is not finite (no bound).
+double GapToBound(double objective, double bound) {
+  if (!std::isfinite(objective) || !std::isfinite(bound)) {
+    return std::numeric_limits<double>::infinity();
+  }
+  return std::max(0.0,
+                  (objective - bound) / std::max(1e-10, std::abs(objective)));
+}
+
+// A finished budget's plan that may stand for others: not a cancelled
+// solve's best-so-far (which is not the plan for its inputs).
+bool Usable(const std::optional<v1::Plan>& plan) {
+  return plan.has_value() &&
+         plan->stats().termination() != v1::TERMINATION_CANCELLED;
+}
+
+// Index of the fastest usable plan in `finished` whose budget is <= `budget`
+// and which is strictly faster than `than_us`, or -1.
+int FastestAtOrBelow(const v1::SolveJob& job,
+                     const std::vector<std::optional<v1::Plan>>& finished,
+                     uint64_t budget, double than_us) {
+  int best = -1;
+  for (int j = 0; j < static_cast<int>(finished.size()); ++j) {
+    if (!Usable(finished[j]) || job.budgets_bytes(j) > budget) continue;
+    const double time = finished[j]->predicted_time_us();
+    if (time < (best < 0 ? than_us : finished[best]->predicted_time_us())) {
+      best = j;
+    }
+  }
+  return best;
+}
+
+// The guarantee of a multi-budget job: its predicted time never rises with
+// the budget. Solving in the order given, a budget solved before a smaller
+// one had no warm start from it and may have ended slower under its time
+// limit (or its plan was cached that way). For each budget i, the fastest
+// finished plan of a budget <= budgets_bytes(i), when faster than i's own,
+// is adopted for i: a copy re-labelled with i's budget and i's own bound
+// (the only bound valid for it), stored under "job:<id>/<i>" (the cache key
+// keeps its first plan) once VerifyPlan passes it under i's budget with
+// offsets, priced as the plan was. A copy that does not verify is not
+// adopted (logged). `finished` is index-aligned with job.plan_keys; an
+// error only when the store cannot take a plan.
+absl::Status AdoptFasterPlans(
+    PlanStore& plans, spdlog::logger& logger, v1::SolveJob& job,
+    const worker::SolveRequest& request,
+    const std::vector<std::optional<v1::Plan>>& finished) {
+  std::optional<solver::GraphModel> graph;
+  for (int i = 0; i < static_cast<int>(finished.size()); ++i) {
+    if (!Usable(finished[i])) continue;
+    const uint64_t budget = job.budgets_bytes(i);
+    const v1::Plan& own = *finished[i];
+    const int from =
+        FastestAtOrBelow(job, finished, budget, own.predicted_time_us());
+    if (from < 0 || from == i) continue;
+    const v1::Plan& faster = *finished[from];
+    if (!graph.has_value()) {
+      absl::StatusOr<solver::GraphModel> model =
+          solver::GraphModel::Create(request.graph());
+      if (!model.ok()) {
+        logger.warn("job {}: cannot check plans across budgets: {}", job.id(),
+                    model.status().ToString());
+        return absl::OkStatus();
+      }
+      graph.emplace(*std::move(model));
+    }
+    v1::Plan adopted = faster;
+    adopted.set_budget_bytes(budget);
+    v1::SolverStats& stats = *adopted.mutable_stats();
+    // Budget i's own solve: its model, timings and bound (a smaller budget's
+    // bound is not valid for a larger one).
+    stats = own.stats();
+    stats.set_objective_us(adopted.predicted_time_us());
+    stats.set_relative_gap(
+        GapToBound(adopted.predicted_time_us(), stats.best_bound_us()));
+    stats.set_termination(stats.relative_gap() <=
+                                  job.parameters().relative_gap() * 1.001 + 1e-7
+                              ? v1::TERMINATION_OPTIMAL
+                              : v1::TERMINATION_FEASIBLE);
+    absl::StatusOr<solver::ProfileModel> profile = solver::ProfileModel::Create(
+        request.profile(), solver::TableCollapseOptionsOf(adopted));
+    absl::StatusOr<solver::VerifyReport> report =
+        profile.ok() ? solver::VerifyPlan(*graph, *profile, adopted, budget,
+                                          /*require_offsets=*/true)
+                     : absl::StatusOr<solver::VerifyReport>(profile.status());
+    if (!report.ok()) {
+      logger.warn(
+          "job {}: budget {} bytes: the faster plan of the {}-byte budget "
+          "({:.1f} us < {:.1f} us) does not verify under it, kept its own: {}",
+          job.id(), budget, job.budgets_bytes(from), faster.predicted_time_us(),
+          own.predicted_time_us(), report.status().ToString());
+      continue;
+    }
+    const std::string key = absl::StrCat("job:", job.id(), "/", i);
+    if (absl::Status status = plans.PutPlan(key, adopted); !status.ok()) {
+      return status;
+    }
+    job.set_plan_keys(i, key);
+    logger.info(
+        "job {}: budget {} bytes: adopted the plan of the {}-byte budget "
+        "({:.1f} us, its own {:.1f} us): a larger budget is never slower",
+        job.id(), budget, job.budgets_bytes(from), faster.predicted_time_us(),
+        own.predicted_time_us());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -327,6 +441,15 @@ void JobRunner::RunJob(v1::SolveJob job) {
   *request.mutable_profile() = *std::move(profile);
   *request.mutable_parameters() = job.parameters();
 
+  // The plans of the finished budgets, index-aligned with plan_keys (read
+  // back so that a resumed job counts the budgets of its earlier run).
+  std::vector<std::optional<v1::Plan>> finished;
+  for (const std::string& plan_key : job.plan_keys()) {
+    absl::StatusOr<v1::Plan> plan = store_.plans().GetPlan(plan_key);
+    finished.push_back(plan.ok() ? std::optional<v1::Plan>(*std::move(plan))
+                                 : std::nullopt);
+  }
+
   for (int i = static_cast<int>(job.budgets_done());
        i < job.budgets_bytes_size(); ++i) {
     if (CancelRequested(job.id())) {
@@ -336,15 +459,26 @@ void JobRunner::RunJob(v1::SolveJob job) {
     const std::string key = PlanCacheKey(job.graph_digest(), job.host_class(),
                                          job.profile_version(), budget,
                                          job.parameters(), SolverVersion());
-    if (store_.plans().GetPlan(key).ok()) {
+    if (absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
+        cached.ok()) {
       logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
                     budget);
+      finished.push_back(*std::move(cached));
       job.add_plan_keys(key);
       job.set_budgets_done(i + 1);
       Save(job).IgnoreError();
       continue;
     }
     request.set_budget_bytes(budget);
+    // The fastest finished plan of a budget <= this one is valid under it:
+    // the worker never returns a slower plan than this warm start.
+    if (const int from = FastestAtOrBelow(
+            job, finished, budget, std::numeric_limits<double>::infinity());
+        from >= 0) {
+      *request.mutable_warm_start() = *finished[from];
+    } else {
+      request.clear_warm_start();
+    }
     job.set_incumbent_us(0);
     job.set_bound_us(0);
     job.set_relative_gap(0);
@@ -382,6 +516,7 @@ void JobRunner::RunJob(v1::SolveJob job) {
                   absl::StrCat("cannot store the plan: ", Describe(status)));
     }
     job.add_plan_keys(plan_key);
+    finished.push_back(result.plan);
     job.set_budgets_done(i + 1);
     job.set_incumbent_us(stats.objective_us());
     // 0: no bound valid for the budget (the gap is then infinite).
@@ -398,6 +533,12 @@ void JobRunner::RunJob(v1::SolveJob job) {
                   "cancelled by request; kept the best plan so far");
     }
     Save(job).IgnoreError();
+  }
+  if (absl::Status status =
+          AdoptFasterPlans(store_.plans(), *logger_, job, request, finished);
+      !status.ok()) {
+    return fail(v1::SolveJob::FAILED,
+                absl::StrCat("cannot store the plan: ", Describe(status)));
   }
   job.set_state(v1::SolveJob::SUCCEEDED);
   job.set_end_time_us(NowMicros());

@@ -10,6 +10,12 @@
 // cancelled one (which must not be served as the plan for those inputs).
 // A budget whose plan is already cached is not solved again.
 //
+// The curve never rises with the budget: each budget's worker gets the
+// fastest finished plan of a budget <= its own as its warm start, and before
+// SUCCEEDED a budget whose plan is slower than a smaller budget's adopts a
+// verified copy of the faster plan (stored under "job:<id>/<budget index>",
+// since the cache keeps a key's first plan). See docs/FORMULATION.md.
+//
 // Final states: SUCCEEDED when every budget has a plan; CANCELLED (with the
 // best plan so far, if any); FAILED with a reason in `error`: no plan under a
 // budget, the worker crashed (signal or non-zero exit), or the watchdog

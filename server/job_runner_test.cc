@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,7 +23,11 @@
 #include "gtest/gtest.h"
 #include "server/plan_key.h"
 #include "server/store/digest.h"
+#include "solver/baselines.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
 #include "solver/testing/test_graphs.h"
+#include "solver/verifier.h"
 #include "spdlog/sinks/null_sink.h"
 #include "spdlog/spdlog.h"
 
@@ -317,6 +322,75 @@ TEST_F(JobRunnerTest, SolvesEveryBudgetAndCachesThePlans) {
   auto again_done = runner.WaitForFinal(again->id(), absl::Seconds(60));
   ASSERT_EQ(again_done->state(), v1::SolveJob::SUCCEEDED);
   EXPECT_EQ(again_done->plan_keys(0), done->plan_keys(1));
+}
+
+// The guarantee of a multi-budget job, with budgets given out of order and a
+// short time limit: every plan verifies (offsets included) under its own
+// budget and the predicted time never rises with the budget. The largest
+// budget's plan is already cached, and slow (all-slow, as a poor solve under
+// a tiny limit could be): the job adopts a smaller budget's faster plan for
+// it instead of serving the cached one.
+TEST_F(JobRunnerTest, MultiBudgetCurveNeverRisesWithTheBudget) {
+  const v1::Graph graph = HardGraph(30);
+  const v1::Profile profile = ProfileFor(graph);
+  store_.SetProfile(profile);
+  const solver::GraphModel model = MustGraph(graph);
+  absl::StatusOr<solver::ProfileModel> default_profile =
+      solver::ProfileModel::Create(profile);
+  ASSERT_TRUE(default_profile.ok()) << default_profile.status();
+  absl::StatusOr<solver::PlanOutcome> all_fast = solver::RunBaseline(
+      model, *default_profile, v1::METHOD_ALL_FAST, uint64_t{1} << 40);
+  ASSERT_TRUE(all_fast.ok() && all_fast->plan.has_value());
+  const uint64_t peak = all_fast->plan->peak_fast_bytes();
+  const std::vector<uint64_t> budgets = {peak * 8 / 10, peak * 3 / 10,
+                                         peak * 5 / 10};
+  v1::SolveJob submitted = Job(graph, budgets, 0, /*time_limit=*/2);
+
+  // A slow but valid plan cached for the largest budget.
+  const uint64_t version = store_.GetHostClass("host")->version;
+  absl::StatusOr<solver::PlanOutcome> all_slow =
+      solver::RunBaseline(model, *default_profile, v1::METHOD_ALL_SLOW,
+                          budgets[0], submitted.parameters().alignment_bytes());
+  ASSERT_TRUE(all_slow.ok() && all_slow->plan.has_value());
+  ASSERT_TRUE(
+      store_
+          .PutPlan(
+              PlanCacheKey(submitted.graph_digest(), "host", version,
+                           budgets[0], submitted.parameters(), SolverVersion()),
+              *all_slow->plan)
+          .ok());
+
+  JobRunner runner(store_, Options(), logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(submitted);
+  ASSERT_TRUE(job.ok()) << job.status();
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(120));
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+  ASSERT_EQ(done->plan_keys_size(), 3);
+
+  std::map<uint64_t, double> time_by_budget;
+  for (int i = 0; i < 3; ++i) {
+    auto plan = store_.GetPlan(done->plan_keys(i));
+    ASSERT_TRUE(plan.ok()) << done->plan_keys(i);
+    EXPECT_EQ(plan->budget_bytes(), budgets[i]);
+    absl::StatusOr<solver::ProfileModel> priced = solver::ProfileModel::Create(
+        profile, solver::TableCollapseOptionsOf(*plan));
+    ASSERT_TRUE(priced.ok()) << priced.status();
+    absl::StatusOr<solver::VerifyReport> report =
+        solver::VerifyPlan(model, *priced, *plan, budgets[i],
+                           /*require_offsets=*/true);
+    EXPECT_TRUE(report.ok())
+        << "budget " << budgets[i] << ": " << report.status();
+    time_by_budget[budgets[i]] = plan->predicted_time_us();
+  }
+  double previous = std::numeric_limits<double>::infinity();
+  for (const auto& [budget, time] : time_by_budget) {
+    EXPECT_LE(time, previous) << "budget " << budget;
+    previous = time;
+  }
+  // The cached all-slow plan is not what the job serves for its budget.
+  EXPECT_LT(time_by_budget[budgets[0]], all_slow->plan->predicted_time_us());
 }
 
 TEST_F(JobRunnerTest, CancelledQueuedJobNeverRuns) {

@@ -141,6 +141,9 @@ int Run(int argc, char** argv) {
   options.async_window = static_cast<int>(parameters.async_window());
   options.threads = 0;  // serial: the same inputs give the same plan
   options.cancel = &g_cancel;
+  // A finished budget's plan from the same job: the planner verifies it under
+  // this budget and never returns a slower plan than a valid one.
+  if (request.has_warm_start()) options.warm_start = &request.warm_start();
   auto last_progress = std::chrono::steady_clock::time_point{};
   options.on_progress = [&](const solver::SolveProgress& progress) {
     auto now = std::chrono::steady_clock::now();
