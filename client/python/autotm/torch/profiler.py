@@ -397,19 +397,18 @@ def _find_out_overload(
     return None
 
 
-def _has_cpu_kernel(func: torch._ops.OpOverload) -> bool:
-    check = getattr(torch._C, "_dispatch_has_computed_kernel_for_dispatch_key", None)
-    if check is None:
-        return True
-    schema = func._schema
-    name = f"{schema.name}.{schema.overload_name}" if schema.overload_name else schema.name
-    return bool(check(name, "CPU"))
-
-
-def _has_direct_cpu_kernel(func: torch._ops.OpOverload) -> bool:
-    """False for a composite kernel (e.g. the out= forms torch 1.13 generates
-    for functional ops: the functional op, then a copy into out=)."""
-    check = getattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", None)
+def _has_cpu_kernel(func: torch._ops.OpOverload, *, direct: bool = False) -> bool:
+    """Whether the dispatcher runs ``func`` on CPU; with ``direct``, only a
+    kernel registered for CPU itself counts -- a composite one does not (e.g.
+    the out= forms torch 1.13 generates for functional ops: the functional
+    op, then a copy into out=)."""
+    check = getattr(
+        torch._C,
+        "_dispatch_has_kernel_for_dispatch_key"
+        if direct
+        else "_dispatch_has_computed_kernel_for_dispatch_key",
+        None,
+    )
     if check is None:
         return True
     schema = func._schema
@@ -468,7 +467,7 @@ def _plan_call(signature: graph_pb2.KernelSignature) -> _CallPlan:
     ]
     base = name[:-1] if written_args and name.endswith("_") and not name.endswith("__") else name
     out = _find_out_overload(func, base, returned)
-    if out is not None and not written_args and not _has_direct_cpu_kernel(out):
+    if out is not None and not written_args and not _has_cpu_kernel(out, direct=True):
         # A composite out= form (convolution.out in torch 1.13: the op, then
         # a copy into out=) cannot write an output into the slow tier
         # directly either: it computes in fast memory first. So the op is
