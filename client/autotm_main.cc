@@ -449,14 +449,13 @@ int RunGraphStats(const std::string& path) {
   std::printf("graph %s (%s)\n", graph->name().c_str(), path.c_str());
   line("kernels", absl::StrCat(graph->num_kernels()));
   line("tensors",
-       absl::StrFormat("%d (%d activations, %d gradients, %d weights, %d "
-                       "optimizer state, %d inputs, %d constants)",
-                       graph->num_tensors(), roles[v1::TENSOR_ROLE_ACTIVATION],
-                       roles[v1::TENSOR_ROLE_GRADIENT],
-                       roles[v1::TENSOR_ROLE_WEIGHT],
-                       roles[v1::TENSOR_ROLE_OPTIMIZER_STATE],
-                       roles[v1::TENSOR_ROLE_INPUT],
-                       roles[v1::TENSOR_ROLE_CONSTANT]));
+       absl::StrFormat(
+           "%d (%d activations, %d gradients, %d weights, %d "
+           "optimizer state, %d inputs, %d constants)",
+           graph->num_tensors(), roles[v1::TENSOR_ROLE_ACTIVATION],
+           roles[v1::TENSOR_ROLE_GRADIENT], roles[v1::TENSOR_ROLE_WEIGHT],
+           roles[v1::TENSOR_ROLE_OPTIMIZER_STATE], roles[v1::TENSOR_ROLE_INPUT],
+           roles[v1::TENSOR_ROLE_CONSTANT]));
   line("unique signatures",
        absl::StrFormat(
            "%d (kernels sharing one profile entry: %d)", signatures.size(),

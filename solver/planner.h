@@ -96,9 +96,9 @@ enum class PlanSource {
 // model - CBC starts from it only on models of 20,000 columns or more,
 // smaller ones let it compete), than a valid PlanOptions::warm_start, or
 // than a window repair. A plan that is not this call's ILP plan says so in
-// `source` and `diagnostic`; its termination is HEURISTIC for first touch, else OPTIMAL
-// only when this call's first-round bound proves it within the relative gap
-// and FEASIBLE otherwise (CANCELLED stays CANCELLED). FEASIBLE after
+// `source` and `diagnostic`; its termination is HEURISTIC for first touch, else
+// OPTIMAL only when this call's first-round bound proves it within the relative
+// gap and FEASIBLE otherwise (CANCELLED stays CANCELLED). FEASIBLE after
 // allocation rounds whose lowered limits were solved to optimality is a
 // layout-forced stop, not the time limit; the diagnostic says so.
 struct PlanOutcome {
