@@ -120,7 +120,6 @@ class _Store:
         "tier",
         "buffer",
         "clean_slow",
-        "pending",
         "nbytes",
         "released",
     )
@@ -132,7 +131,6 @@ class _Store:
         self.tier = _FAST
         self.buffer = None  # the _tiers.Buffer behind a slow storage
         self.clean_slow: Optional[torch.Tensor] = None  # a valid slow copy
-        self.pending: Optional[concurrent.futures.Future] = None
         # Dead in the step but owned by the caller (the batch after its last
         # reader): kept, not counted as held by the step.
         self.released = False
@@ -182,9 +180,7 @@ def _fast_held(stores: dict) -> int:
     return sum(
         store.nbytes
         for store in stores.values()
-        if store.flat is not None
-        and not store.released
-        and (store.tier == _FAST or store.pending is not None)
+        if store.flat is not None and not store.released and store.tier == _FAST
     )
 
 
@@ -437,11 +433,6 @@ class PlanExecutor:
         store.clean_slow = store.flat  # still valid until written
         store.flat, store.tier = fast, _FAST
 
-    def _wait(self, store: _Store) -> None:
-        if store.pending is not None:
-            future, store.pending = store.pending, None
-            future.result()
-
     # --- one iteration ---------------------------------------------------
 
     def run(
@@ -517,15 +508,12 @@ class PlanExecutor:
                 self._free(node)
                 continue
             kernel = graph.kernels[k]
-            for tensor_id in kernel.inputs:
-                self._wait(stores[base_of(tensor_id)])
             # Before the kernel: TO_FAST (asynchronous ones overlap it).
             overlapped = []
             for move in self.moves_at[k]:
                 if move.direction != plan_pb2.MOVE_DIRECTION_TO_FAST:
                     continue
                 store = stores[base_of(move.tensor_id)]
-                self._wait(store)
                 t0 = time.perf_counter()
                 if move.sync:
                     self._to_fast_finish(store, self._to_fast_start(store))
@@ -574,7 +562,6 @@ class PlanExecutor:
                 if move.direction != plan_pb2.MOVE_DIRECTION_TO_SLOW:
                     continue
                 store = stores[base_of(move.tensor_id)]
-                self._wait(store)
                 t0 = time.perf_counter()
                 copied = self._to_slow(store, copy=move.bytes_copied > 0)
                 moves.append(
@@ -611,8 +598,6 @@ class PlanExecutor:
                         checks += self._check_placement(store)
             self._free(node)
 
-        for store in stores.values():
-            self._wait(store)
         seconds = time.perf_counter() - start
         self.homes = {base: store for base, store in stores.items() if base in self._argument_ids}
         loss = float(result) if isinstance(result, torch.Tensor) else float("nan")
@@ -629,7 +614,6 @@ class PlanExecutor:
         return result, report
 
     def _drop(self, store: _Store) -> None:
-        self._wait(store)
         if store.tier == _SLOW:
             self._release_slow(store.buffer)
         store.flat = store.buffer = store.clean_slow = None
@@ -653,7 +637,6 @@ class PlanExecutor:
             # An in-place write. Onto the other tier: move first, then write
             # there (one copy, as an out-of-place write would make).
             store = stores[base_of(version)]
-            self._wait(store)
             wanted = self.creation_tier.get(version, store.tier)
             if wanted != store.tier:
                 if wanted == _SLOW:

@@ -37,7 +37,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -313,48 +313,3 @@ def view_of(
         return buffer.view(list(spec.dims))
     stride, offset, _ = layout
     return buffer.as_strided(list(spec.dims), stride, offset)
-
-
-@dataclass
-class Rebuilt:
-    """A signature turned back into a call on given operands."""
-
-    func: torch._ops.OpOverload
-    call: Callable[[Sequence[torch.Tensor]], Any]
-
-
-def rebuild(signature: graph_pb2.KernelSignature, device=torch.device("cpu")) -> Rebuilt:
-    """The op and a function that calls it on ``inputs`` (tensors matching
-    ``signature.inputs``). SignatureError names what does not fit the op's
-    schema."""
-    func = resolve_op(signature.op)
-    schema = func._schema
-    texts = dict(signature.attributes)
-    for arg in schema.arguments:
-        if arg.name not in texts and not arg.has_default_value():
-            raise SignatureError(f"{signature.op}: attribute {arg.name!r} missing")
-    known = {a.name for a in schema.arguments}
-    for key in texts:
-        if key not in known and key != "writes" and not re.match(r"^(in|out)\d+\.layout$", key):
-            raise SignatureError(f"{signature.op}: unknown attribute {key!r}")
-    # Parse once up front (errors surface before any buffer is allocated).
-    for arg in schema.arguments:
-        if arg.name in texts:
-            parse_literal(texts[arg.name], [None] * len(signature.inputs), device)
-
-    def call(inputs: Sequence[torch.Tensor]) -> Any:
-        # Positionally where the schema allows (an argument named ``self``
-        # cannot be passed by keyword), by keyword after ``*``.
-        positional, keyword = [], {}
-        for arg in schema.arguments:
-            if arg.name in texts:
-                value = parse_literal(texts[arg.name], inputs, device)
-            else:
-                value = arg.default_value
-            if arg.kwarg_only:
-                keyword[arg.name] = value
-            else:
-                positional.append(value)
-        return func(*positional, **keyword)
-
-    return Rebuilt(func, call)
