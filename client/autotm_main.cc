@@ -165,23 +165,6 @@ struct SolveFlags {
   bool json = false;
 };
 
-const std::map<std::string, v1::Method>& Variants() {
-  static const auto* const kVariants = new std::map<std::string, v1::Method>{
-      {"static", v1::METHOD_STATIC},
-      {"sync", v1::METHOD_SYNCHRONOUS},
-      {"async", v1::METHOD_ASYNCHRONOUS},
-      {"all-fast", v1::METHOD_ALL_FAST},
-      {"all-slow", v1::METHOD_ALL_SLOW},
-      {"first-touch", v1::METHOD_FIRST_TOUCH},
-  };
-  return *kVariants;
-}
-
-bool IsIlp(v1::Method method) {
-  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS ||
-         method == v1::METHOD_ASYNCHRONOUS;
-}
-
 int RunSolve(const SolveFlags& flags) {
   DetachStdin();
 
@@ -237,7 +220,7 @@ int RunSolve(const SolveFlags& flags) {
   options.lift_overlap_rows = !flags.plain_overlap_rows;
   options.window_search = !flags.no_window_search;
 
-  const bool ilp = IsIlp(options.method);
+  const bool ilp = solver::IsIlpMethod(options.method);
   const std::string share =
       peak == 0
           ? std::string("-")
@@ -578,6 +561,8 @@ int Main(int argc, char** argv) {
       "  static       ILP: each tensor stays in the tier it is created in\n"
       "  async        ILP: sync, plus copies overlapped with kernels near\n"
       "               a tensor's uses (a kernel costs max(itself, copies))\n"
+      "  heuristic    no ILP: a sync-style plan from the pricing heuristic in\n"
+      "               seconds (every ILP variant starts from it)\n"
       "  all-fast     baseline: every tensor fast (only when it all fits)\n"
       "  all-slow     baseline: every tensor slow\n"
       "  first-touch  baseline: fast if it fits when created, never moves\n");
@@ -597,8 +582,7 @@ int Main(int argc, char** argv) {
       ->required()
       ->type_name("SIZE|P%");
   solve->add_option("--variant", solve_flags.variant, "See Variants above")
-      ->check(CLI::IsMember(
-          {"static", "sync", "async", "all-fast", "all-slow", "first-touch"}))
+      ->check(CLI::IsMember(VariantNames()))
       ->capture_default_str()
       ->type_name("NAME");
   solve

@@ -5,10 +5,13 @@
 
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "autotm/v1/plan.pb.h"
 
 namespace autotm::client {
 
@@ -28,6 +31,26 @@ inline void PrintError(const std::string& message) {
 
 inline std::string Message(const absl::Status& status) {
   return std::string(status.message());
+}
+
+// The --variant names of `solve`, `plan` and `jobs submit`, and their methods.
+inline const std::map<std::string, v1::Method>& Variants() {
+  static const auto* const kVariants = new std::map<std::string, v1::Method>{
+      {"static", v1::METHOD_STATIC},
+      {"sync", v1::METHOD_SYNCHRONOUS},
+      {"async", v1::METHOD_ASYNCHRONOUS},
+      {"heuristic", v1::METHOD_HEURISTIC},
+      {"all-fast", v1::METHOD_ALL_FAST},
+      {"all-slow", v1::METHOD_ALL_SLOW},
+      {"first-touch", v1::METHOD_FIRST_TOUCH},
+  };
+  return *kVariants;
+}
+
+inline std::vector<std::string> VariantNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, method] : Variants()) names.push_back(name);
+  return names;
 }
 
 // A subcommand registered by a command module (AddXxxCommands): after

@@ -154,18 +154,6 @@ struct PlanFlags {
   std::string out_path;
 };
 
-const std::map<std::string, v1::Method>& Variants() {
-  static const auto* const kVariants = new std::map<std::string, v1::Method>{
-      {"static", v1::METHOD_STATIC},
-      {"sync", v1::METHOD_SYNCHRONOUS},
-      {"async", v1::METHOD_ASYNCHRONOUS},
-      {"all-fast", v1::METHOD_ALL_FAST},
-      {"all-slow", v1::METHOD_ALL_SLOW},
-      {"first-touch", v1::METHOD_FIRST_TOUCH},
-  };
-  return *kVariants;
-}
-
 int RunPlan(const PlanFlags& flags) {
   v1::Graph graph;
   if (absl::Status status = ReadProtoJsonFile(flags.graph_path, &graph);
@@ -391,9 +379,9 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
       ->required()
       ->type_name("SIZE|P%");
   plan->add_option("--variant", plan_flags->variant,
-                   "sync, async, static, all-fast, all-slow, first-touch")
-      ->check(CLI::IsMember(
-          {"static", "sync", "async", "all-fast", "all-slow", "first-touch"}))
+                   "sync, async, static, heuristic, all-fast, all-slow, "
+                   "first-touch")
+      ->check(CLI::IsMember(VariantNames()))
       ->capture_default_str()
       ->type_name("NAME");
   plan->add_option("--time-limit", plan_flags->time_limit,

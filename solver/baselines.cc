@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "solver/allocator.h"
+#include "solver/range_max_tree.h"
 #include "solver/schedule.h"
 
 namespace autotm::solver {
@@ -24,17 +25,24 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 // Bytes of the fast tensors live at each kernel when tensor t is fast exactly
-// when fast[t].
+// when fast[t]. Linear in kernels + tensors (a difference array over the
+// live intervals).
 std::vector<uint64_t> FastBytesPerKernel(const GraphModel& graph,
                                          const std::vector<bool>& fast,
                                          uint64_t alignment) {
-  std::vector<uint64_t> bytes(graph.num_kernels(), 0);
+  std::vector<uint64_t> diff(graph.num_kernels() + 1, 0);
   for (int t = 0; t < graph.num_tensors(); ++t) {
     if (!fast[t]) continue;
     const TensorInfo& tensor = graph.tensor(t);
-    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      bytes[k] += AlignUp(tensor.size_bytes, alignment);
-    }
+    const uint64_t size = AlignUp(tensor.size_bytes, alignment);
+    diff[tensor.first_live] += size;
+    diff[tensor.last_live + 1] -= size;  // wraps; the running sum does not
+  }
+  std::vector<uint64_t> bytes(graph.num_kernels(), 0);
+  uint64_t running = 0;
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    running += diff[k];
+    bytes[k] = running;
   }
   return bytes;
 }
@@ -72,20 +80,24 @@ std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes,
   for (int t = 0; t < graph.num_tensors(); ++t) {
     fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
   }
-  std::vector<uint64_t> used = FastBytesPerKernel(graph, fast, alignment);
+  // Fast bytes per kernel, as a range-max tree: placing a tensor asks for
+  // the most bytes over its lifetime and adds its size there, O(log n) each
+  // (a scan of every lifetime made 100k-kernel graphs quadratic).
+  const std::vector<uint64_t> pinned =
+      FastBytesPerKernel(graph, fast, alignment);
+  RangeMaxTree used(std::vector<int64_t>(pinned.begin(), pinned.end()));
   auto place = [&](int t) {
     const TensorInfo& tensor = graph.tensor(t);
     if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) return;
     const uint64_t size = AlignUp(tensor.size_bytes, alignment);
     if (size > budget_bytes) return;
     const uint64_t room = budget_bytes - size;
-    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      if (used[k] > room) return;
+    if (static_cast<uint64_t>(used.Max(tensor.first_live, tensor.last_live)) >
+        room) {
+      return;
     }
     fast[t] = true;
-    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      used[k] += size;
-    }
+    used.Add(tensor.first_live, tensor.last_live, static_cast<int64_t>(size));
   };
   // Graph arguments exist from kernel 0, in tensor order.
   for (int t = 0; t < graph.num_tensors(); ++t) {

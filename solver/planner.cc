@@ -16,6 +16,7 @@
 #include "solver/allocator.h"
 #include "solver/baselines.h"
 #include "solver/formulation.h"
+#include "solver/heuristic.h"
 #include "solver/schedule.h"
 #include "solver/status_macros.h"
 #include "solver/verifier.h"
@@ -38,11 +39,6 @@ v1::Termination ToProto(SolveTermination termination) {
       return v1::TERMINATION_CANCELLED;
   }
   return v1::TERMINATION_UNSPECIFIED;
-}
-
-bool IsIlpMethod(v1::Method method) {
-  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS ||
-         method == v1::METHOD_ASYNCHRONOUS;
 }
 
 // A plan's per-tensor schedule: creation tiers and moves, in plan order.
@@ -119,6 +115,8 @@ int MoveRank(v1::Method method) {
   switch (method) {
     case v1::METHOD_SYNCHRONOUS:
       return 1;
+    case v1::METHOD_HEURISTIC:  // synchronous moves, or none
+      return 1;
     case v1::METHOD_ASYNCHRONOUS:
       return 2;
     default:
@@ -162,6 +160,11 @@ struct CallShared {
   std::optional<v1::Plan> first_touch;
   std::string first_touch_why;
   bool first_touch_done = false;
+  // The heuristic's plans without moves (for STATIC) and with them, each
+  // computed once; empty when it has none (then `heuristic_why` says why).
+  std::optional<v1::Plan> heuristic[2];
+  std::string heuristic_why[2];
+  bool heuristic_done[2] = {false, false};
 };
 
 const std::optional<v1::Plan>& FirstTouchOf(const GraphModel& graph,
@@ -187,6 +190,37 @@ const std::optional<v1::Plan>& FirstTouchOf(const GraphModel& graph,
     }
   }
   return shared.first_touch;
+}
+
+// The heuristic gets a tenth of the call's time, at most 10 s; it usually
+// needs far less (it stops after its pricing rounds).
+const std::optional<v1::Plan>& HeuristicOf(const GraphModel& graph,
+                                           const ProfileModel& profile,
+                                           const PlanOptions& options,
+                                           CallShared& shared) {
+  const bool moves = options.method != v1::METHOD_STATIC;
+  if (!shared.heuristic_done[moves]) {
+    shared.heuristic_done[moves] = true;
+    HeuristicOptions heuristic_options;
+    heuristic_options.allow_moves = moves;
+    heuristic_options.alignment_bytes = options.alignment_bytes;
+    heuristic_options.time_limit_seconds =
+        std::min(10.0, options.time_limit_seconds / 10);
+    heuristic_options.cancel = options.cancel;
+    // Like first touch, the heuristic may find no plan the profile can
+    // price; the ILP may still.
+    absl::StatusOr<PlanOutcome> heuristic =
+        RunHeuristic(graph, profile, options.budget_bytes, heuristic_options);
+    if (heuristic.ok() && heuristic->plan.has_value()) {
+      shared.heuristic[moves] = std::move(heuristic->plan);
+    } else {
+      shared.heuristic_why[moves] =
+          heuristic.ok() ? heuristic->diagnostic
+                         : absl::StrCat("the heuristic has no plan: ",
+                                        heuristic.status().message());
+    }
+  }
+  return shared.heuristic[moves];
 }
 
 // Ends an ILP call: hands back the faster of `ilp` (this call's ILP plan
@@ -224,7 +258,8 @@ PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
   if (!best.has_value()) {
     stats.set_termination(v1::TERMINATION_NO_SOLUTION);
     outcome.source = PlanSource::kNone;
-    outcome.diagnostic = absl::StrCat(why, "; ", shared.first_touch_why);
+    outcome.diagnostic = absl::StrCat(why, "; ", shared.heuristic_why[1], "; ",
+                                      shared.first_touch_why);
     return outcome;
   }
   v1::Plan plan = best.plan();
@@ -234,7 +269,8 @@ PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
   stats.set_objective_us(time);
   stats.set_relative_gap(GapToBound(time, budget_bound));
   if (stats.termination() != v1::TERMINATION_CANCELLED) {
-    stats.set_termination(best.source() == PlanSource::kFirstTouch
+    stats.set_termination(best.source() == PlanSource::kFirstTouch ||
+                                  best.source() == PlanSource::kHeuristic
                               ? v1::TERMINATION_HEURISTIC
                           : stats.relative_gap() <= options.relative_gap
                               ? v1::TERMINATION_OPTIMAL
@@ -515,7 +551,15 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
           FirstTouchOf(graph, profile, options, shared);
       first_touch.has_value()) {
     best.Offer(*first_touch, PlanSource::kFirstTouch,
-               "the first-touch heuristic's plan");
+               "the first-touch baseline's plan");
+  }
+  if (options.heuristic) {
+    if (const std::optional<v1::Plan>& heuristic =
+            HeuristicOf(graph, profile, options, shared);
+        heuristic.has_value()) {
+      outcome.heuristic_time_us = heuristic->predicted_time_us();
+      best.Offer(*heuristic, PlanSource::kHeuristic, "the heuristic's plan");
+    }
   }
   // The caller's warm start counts when it is a valid plan of this budget
   // and variant, offsets included (a plan for a smaller budget is): the
@@ -540,8 +584,9 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     if (!poorer.plan.has_value()) return;
     outcome.seed_time_us = poorer.plan->predicted_time_us();
     best.Offer(*poorer.plan,
-               poorer.source == PlanSource::kFirstTouch
-                   ? PlanSource::kFirstTouch
+               poorer.source == PlanSource::kFirstTouch ||
+                       poorer.source == PlanSource::kHeuristic
+                   ? poorer.source
                    : PlanSource::kSeed,
                absl::StrCat("the ", variant, " plan it started from"));
     seed = std::move(poorer.plan);
@@ -654,22 +699,30 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     }
     // On large models CBC may find no solution at all before the limit
     // (its feasibility pump alone can take minutes); start it from the
-    // seed, else the first-touch plan, which is valid for every variant. On
-    // small synchronous ones its own heuristics do better without a start
-    // (cbc.md §4); the seed still competes with its result.
-    if (!params.initial_solution.empty()) {
-      // The caller's warm start, above.
-    } else if (seed.has_value() &&
-               (large || options.method == v1::METHOD_ASYNCHRONOUS)) {
-      absl::StatusOr<std::vector<double>> values =
-          formulation.Encode(ScheduleOf(graph, *seed));
-      if (values.ok()) params.initial_solution = *std::move(values);
-    }
-    if (params.initial_solution.empty() && large &&
-        shared.first_touch.has_value()) {
-      absl::StatusOr<std::vector<double>> values =
-          formulation.Encode(ScheduleOf(graph, *shared.first_touch));
-      if (values.ok()) params.initial_solution = *std::move(values);
+    // fastest valid plan in hand (the seed, the heuristic's plan or first
+    // touch), or failing its encoding the seed, then the heuristic's plan.
+    // On small synchronous ones its own heuristics do better without a
+    // start (cbc.md §4); those plans still compete with its result.
+    if (params.initial_solution.empty() &&
+        (large || options.method == v1::METHOD_ASYNCHRONOUS)) {
+      std::vector<const v1::Plan*> starts;
+      if (best.has_value()) starts.push_back(&best.plan());
+      if (seed.has_value()) starts.push_back(&*seed);
+      if (shared.heuristic[options.method != v1::METHOD_STATIC].has_value()) {
+        starts.push_back(
+            &*shared.heuristic[options.method != v1::METHOD_STATIC]);
+      }
+      if (shared.first_touch.has_value()) {
+        starts.push_back(&*shared.first_touch);
+      }
+      for (const v1::Plan* plan : starts) {
+        absl::StatusOr<std::vector<double>> values =
+            formulation.Encode(ScheduleOf(graph, *plan));
+        if (values.ok()) {
+          params.initial_solution = *std::move(values);
+          break;
+        }
+      }
     }
     params.time_limit_seconds = std::max(
         0.5, options.time_limit_seconds -
@@ -803,6 +856,11 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
 
 }  // namespace
 
+bool IsIlpMethod(v1::Method method) {
+  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS ||
+         method == v1::METHOD_ASYNCHRONOUS;
+}
+
 const char* MethodName(v1::Method method) {
   switch (method) {
     case v1::METHOD_STATIC:
@@ -817,6 +875,8 @@ const char* MethodName(v1::Method method) {
       return "all-slow";
     case v1::METHOD_FIRST_TOUCH:
       return "first-touch";
+    case v1::METHOD_HEURISTIC:
+      return "heuristic";
     default:
       return "unspecified";
   }
@@ -846,6 +906,21 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                                       const PlanOptions& options,
                                       Solver* solver) {
   AUTOTM_RETURN_IF_ERROR(CheckCoverage(graph, profile));
+  if (options.method == v1::METHOD_HEURISTIC) {
+    if (!(options.time_limit_seconds > 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "time limit must be > 0 s (got ", options.time_limit_seconds, ")"));
+    }
+    HeuristicOptions heuristic_options;
+    heuristic_options.alignment_bytes = options.alignment_bytes;
+    heuristic_options.time_limit_seconds = options.time_limit_seconds;
+    heuristic_options.cancel = options.cancel;
+    AUTOTM_ASSIGN_OR_RETURN(
+        PlanOutcome outcome,
+        RunHeuristic(graph, profile, options.budget_bytes, heuristic_options));
+    if (outcome.plan.has_value()) outcome.source = PlanSource::kHeuristic;
+    return outcome;
+  }
   if (!IsIlpMethod(options.method)) {
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome outcome,

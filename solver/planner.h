@@ -18,7 +18,8 @@
 namespace autotm::solver {
 
 struct PlanOptions {
-  // STATIC, SYNCHRONOUS or ASYNCHRONOUS (ILP), or ALL_FAST / ALL_SLOW /
+  // STATIC, SYNCHRONOUS or ASYNCHRONOUS (ILP), HEURISTIC (no ILP:
+  // solver/heuristic.h, within time_limit_seconds), or ALL_FAST / ALL_SLOW /
   // FIRST_TOUCH (baselines). Default SYNCHRONOUS.
   v1::Method method = v1::METHOD_SYNCHRONOUS;
   // Fast-memory bytes available at every kernel.
@@ -66,6 +67,11 @@ struct PlanOptions {
   bool window_search = true;
   // ASYNCHRONOUS: FormulationOptions::lift_overlap_rows. Default true.
   bool lift_overlap_rows = true;
+  // ILP methods: plan with the heuristic first (solver/heuristic.h) and let
+  // its plan compete and start CBC. False leaves it out, for comparison
+  // (`autotm-corpus-bench --compare-heuristic`); first touch still competes.
+  // Default true.
+  bool heuristic = true;
 };
 
 // Where PlanOutcome::plan came from.
@@ -76,7 +82,8 @@ enum class PlanSource {
   kSeed,          // the poorer variant's plan the call started from
   kWarmStart,     // PlanOptions::warm_start, valid under this budget
   kWindowRepair,  // window search around the best plan in hand
-  kFirstTouch,    // the first-touch heuristic
+  kFirstTouch,    // the first-touch baseline
+  kHeuristic,     // the pricing heuristic (solver/heuristic.h)
 };
 
 // What a planning request produced. `stats.termination()` says why it ended
@@ -89,14 +96,16 @@ enum class PlanSource {
 // Guarantees of an ILP call, whatever its time limit or however the solver
 // behaves: every plan it returns is laid out in a pool of the budget
 // (offsets included) and is the fastest valid plan it met - never slower
-// than first touch (when first touch has a plan), than the poorer variant's
+// than the heuristic's plan and first touch (solver/heuristic.h; the
+// heuristic moves nothing for STATIC), than the poorer variant's
 // plan it started from (`seed_time_us`: the synchronous plan for
 // ASYNCHRONOUS, so sync >= async within a call; for SYNCHRONOUS without a
 // warm start the static plan, so static >= sync within a call on every
 // model - CBC starts from it only on models of 20,000 columns or more,
 // smaller ones let it compete), than a valid PlanOptions::warm_start, or
 // than a window repair. A plan that is not this call's ILP plan says so in
-// `source` and `diagnostic`; its termination is HEURISTIC for first touch, else
+// `source` and `diagnostic`; its termination is HEURISTIC for the heuristic's
+// and first touch's plans, else
 // OPTIMAL only when this call's first-round bound proves it within the relative
 // gap and FEASIBLE otherwise (CANCELLED stays CANCELLED). FEASIBLE after
 // allocation rounds whose lowered limits were solved to optimality is a
@@ -119,6 +128,10 @@ struct PlanOutcome {
   // there was none.
   // `plan` is never slower.
   std::optional<double> seed_time_us;
+  // ILP calls: predicted time of the heuristic's plan the call had
+  // (solver/heuristic.h; without moves for STATIC); unset when the heuristic
+  // found none. `plan` is never slower.
+  std::optional<double> heuristic_time_us;
 };
 
 // Plans `graph` with `profile`. Errors (not outcomes): FailedPrecondition
@@ -129,6 +142,10 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                                       const ProfileModel& profile,
                                       const PlanOptions& options,
                                       Solver* solver);
+
+// STATIC, SYNCHRONOUS and ASYNCHRONOUS: the methods that solve an ILP (and
+// need a Solver); every other method plans without one.
+bool IsIlpMethod(v1::Method method);
 
 const char* MethodName(v1::Method method);       // "sync", "static", ...
 const char* TerminationName(v1::Termination t);  // "OPTIMAL", ...

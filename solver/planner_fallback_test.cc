@@ -76,12 +76,31 @@ TEST(PlanGraphFallbackTest, FirstTouchNeedsAnUnlistedConfiguration) {
   EXPECT_THAT(first_touch.status().message(), HasSubstr("does not list"));
 }
 
-TEST(PlanGraphFallbackTest, NoPlanFromTheSolverOrFirstTouchIsAnOutcome) {
+// The heuristic respects what the profile lists (an output it only lists
+// fast is worth keeping fast whatever it costs), so it finds the plan first
+// touch cannot: b fast at k0, then evicted for k1.
+TEST(PlanGraphFallbackTest, TheHeuristicFindsThePlanFirstTouchCannot) {
   const GraphModel graph = TwoKernelChain();
   const ProfileModel profile = OutputsOnlyFast(graph);
   NoSolutionSolver solver;
   absl::StatusOr<PlanOutcome> outcome =
       PlanGraph(graph, profile, SyncAt150Bytes(), &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
+  EXPECT_EQ(outcome->source, PlanSource::kHeuristic);
+  EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_HEURISTIC);
+  EXPECT_THAT(outcome->diagnostic, HasSubstr("the heuristic's plan"));
+  EXPECT_TRUE(VerifyPlan(graph, profile, *outcome->plan, 150, true).ok());
+}
+
+TEST(PlanGraphFallbackTest, NoPlanFromTheSolverOrFirstTouchIsAnOutcome) {
+  const GraphModel graph = TwoKernelChain();
+  const ProfileModel profile = OutputsOnlyFast(graph);
+  NoSolutionSolver solver;
+  PlanOptions options = SyncAt150Bytes();
+  options.heuristic = false;
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_FALSE(outcome->plan.has_value());
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_NO_SOLUTION);

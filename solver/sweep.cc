@@ -20,11 +20,6 @@
 namespace autotm::solver {
 namespace {
 
-bool IsIlpMethod(v1::Method method) {
-  return method == v1::METHOD_STATIC || method == v1::METHOD_SYNCHRONOUS ||
-         method == v1::METHOD_ASYNCHRONOUS;
-}
-
 // Sum over kernels of each kernel's fastest profiled time: no plan can be
 // faster (moves cost >= 0), so a plan that reaches it is optimal.
 double FastestPossibleUs(const GraphModel& graph, const ProfileModel& profile) {

@@ -219,8 +219,13 @@ TEST(PlanSweepTest, KeepsTheSmallerBudgetsPlanWhenALargerOneFindsNone) {
   // budget's static and sync solves; the second budget, warm-started by the
   // sweep, solves no static plan).
   solver.fail_from = 3;
+  // Without the heuristic, whose plan at 9 MiB would beat the smaller
+  // budget's (the premise here is that the larger budget finds nothing
+  // better).
+  SweepOptions options = ExactOptions();
+  options.plan.heuristic = false;
   absl::StatusOr<SweepResult> sweep =
-      PlanSweep(graph, profile, {8 * kMiB, 9 * kMiB}, ExactOptions(), &solver);
+      PlanSweep(graph, profile, {8 * kMiB, 9 * kMiB}, options, &solver);
   ASSERT_TRUE(sweep.ok()) << sweep.status();
   ASSERT_EQ(sweep->points.size(), 2u);
   const SweepPoint& small = sweep->points[0];

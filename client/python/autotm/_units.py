@@ -55,6 +55,7 @@ METHODS = {
     'all-fast': plan_pb2.METHOD_ALL_FAST,
     'all-slow': plan_pb2.METHOD_ALL_SLOW,
     'first-touch': plan_pb2.METHOD_FIRST_TOUCH,
+    'heuristic': plan_pb2.METHOD_HEURISTIC,
 }
 
 # Roles whose updated version persists to the end of the iteration

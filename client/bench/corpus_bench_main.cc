@@ -1,0 +1,535 @@
+// `autotm-corpus-bench`: the planner on graphs nobody tuned it for (issue 21).
+//
+// Plans every graph of a corpus - zoo training graphs at several batches and
+// any graphs captured from real models (`python -m autotm.torch capture`) -
+// at fractions of its peak fast memory, with each variant, priced by the
+// Optane cost model, and prints per variant: the geometric-mean slowdown
+// against the all-fast plan, the geometric mean and worst gap to the
+// solver's bound, how many plans are the heuristic's or first touch's
+// (HEURISTIC), how many of those are more than 1.10x the bound, and the
+// violations of the planner's guarantees, which must be 0: a plan that fails
+// the independent verifier, a plan slower than the heuristic's plan or than
+// the poorer variant's plan its call started from, and a curve that rises
+// with the budget (each graph and variant is planned as one sweep over its
+// budgets, as `autotm sweep` does). --compare-heuristic runs every cell a
+// second time without the heuristic, the planner before it existed.
+//
+// A benchmark, not a test: the figures depend on the machine and on the
+// load (CBC gets one thread). The exit code is 1 when a guarantee is
+// violated or a plan fails verification, so a quick run is also a smoke test.
+//
+// CLI11 reports parse errors by throwing; those exceptions are caught right
+// at the parse call in main() and nowhere else.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/plan.pb.h"
+#include "client/bench/bench_report.h"
+#include "client/costmodel/cost_model.h"
+#include "client/proto_json.h"
+#include "client/zoo/zoo.h"
+#include "solver/allocator.h"
+#include "solver/baselines.h"
+#include "solver/cbc_solver.h"
+#include "solver/graph_model.h"
+#include "solver/planner.h"
+#include "solver/profile_model.h"
+#include "solver/sweep.h"
+#include "solver/verifier.h"
+
+namespace autotm::bench {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitViolation = 1;
+constexpr int kExitUsage = 2;
+
+struct Flags {
+  std::string zoo =
+      "vgg19:2,vgg19:32,resnet50:2,resnet50:32,inception_v4:2,"
+      "inception_v4:32,densenet264:2,densenet264:32";
+  std::string graph_dir;
+  std::string budgets = "50,25,10";
+  std::string variants = "static,sync,async";
+  double time_limit = 60;
+  double async_time_limit = 300;
+  bool compare_heuristic = false;
+  bool quick = false;
+  std::string csv_path;
+};
+
+struct Workload {
+  std::string name;
+  std::optional<solver::GraphModel> graph;
+  std::optional<solver::ProfileModel> profile;
+  double all_fast_us = 0;
+  uint64_t peak = 0;
+};
+
+// One planned cell.
+struct Cell {
+  std::string workload;
+  std::string variant;
+  bool heuristic = true;  // PlanOptions::heuristic
+  int budget_percent = 0;
+  bool has_plan = false;
+  double time_us = 0;
+  double slowdown = 0;
+  double gap = std::numeric_limits<double>::infinity();
+  bool bound = false;
+  bool fallback = false;  // HEURISTIC: the heuristic's or first touch's plan
+  bool fallback_far = false;  // ... and more than 1.10x the bound
+  std::vector<std::string> violations;
+  double seconds = 0;
+  std::string source;
+};
+
+const char* SourceName(solver::PlanSource source) {
+  switch (source) {
+    case solver::PlanSource::kNone:
+      return "none";
+    case solver::PlanSource::kBaseline:
+      return "baseline";
+    case solver::PlanSource::kIlp:
+      return "ilp";
+    case solver::PlanSource::kSeed:
+      return "seed";
+    case solver::PlanSource::kWarmStart:
+      return "smaller-budget";
+    case solver::PlanSource::kWindowRepair:
+      return "window-repair";
+    case solver::PlanSource::kFirstTouch:
+      return "first-touch";
+    case solver::PlanSource::kHeuristic:
+      return "heuristic";
+  }
+  return "?";
+}
+
+absl::StatusOr<Workload> Prepare(std::string name, const v1::Graph& graph,
+                                 const costmodel::CostModel& cost_model) {
+  Workload w;
+  w.name = std::move(name);
+  absl::StatusOr<solver::GraphModel> model = solver::GraphModel::Create(graph);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<v1::Profile> profile =
+      costmodel::SynthesizeProfile(graph, cost_model);
+  if (!profile.ok()) return profile.status();
+  absl::StatusOr<solver::ProfileModel> profile_model =
+      solver::ProfileModel::Create(*profile);
+  if (!profile_model.ok()) return profile_model.status();
+  w.graph = std::move(*model);
+  w.profile = std::move(*profile_model);
+  w.peak =
+      solver::AlignedPeakLiveBytes(*w.graph, solver::kDefaultAlignmentBytes);
+  absl::StatusOr<solver::PlanOutcome> all_fast =
+      solver::RunBaseline(*w.graph, *w.profile, v1::METHOD_ALL_FAST, w.peak);
+  if (!all_fast.ok()) return all_fast.status();
+  if (!all_fast->plan.has_value()) {
+    return absl::InternalError(
+        absl::StrCat(w.name, ": the all-fast plan does not fit its own peak: ",
+                     all_fast->diagnostic));
+  }
+  w.all_fast_us = all_fast->plan->predicted_time_us();
+  return w;
+}
+
+// Plans one workload with one variant over every budget, as one sweep.
+std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
+                           const std::vector<int>& percents, bool heuristic,
+                           double time_limit, solver::Solver& solver) {
+  std::vector<uint64_t> budgets;
+  for (int percent : percents) {
+    budgets.push_back(
+        static_cast<uint64_t>(static_cast<double>(w.peak) * percent / 100.0));
+  }
+  solver::SweepOptions options;
+  options.plan.method = method;
+  options.plan.time_limit_seconds = time_limit;
+  options.plan.heuristic = heuristic;
+  options.plan.threads = 1;
+  std::vector<Cell> cells;
+  auto on_budget = [&](const solver::SweepPoint& point) {
+    Cell cell;
+    cell.workload = w.name;
+    cell.variant = solver::MethodName(method);
+    cell.heuristic = heuristic;
+    cell.budget_percent = static_cast<int>(
+        std::lround(100.0 * static_cast<double>(point.budget_bytes) /
+                    static_cast<double>(w.peak)));
+    cell.seconds = point.wall_seconds;
+    cell.source = SourceName(point.outcome.source);
+    const solver::PlanOutcome& outcome = point.outcome;
+    if (!outcome.plan.has_value()) {
+      cells.push_back(std::move(cell));
+      return;
+    }
+    const v1::Plan& plan = *outcome.plan;
+    cell.has_plan = true;
+    cell.time_us = plan.predicted_time_us();
+    cell.slowdown = cell.time_us / w.all_fast_us;
+    const double bound = outcome.stats.best_bound_us();
+    cell.bound = std::isfinite(bound) && bound > 0;
+    if (cell.bound) cell.gap = std::max(0.0, cell.time_us / bound - 1);
+    cell.fallback = outcome.stats.termination() == v1::TERMINATION_HEURISTIC;
+    cell.fallback_far =
+        cell.fallback && cell.bound && cell.time_us > 1.10 * bound;
+    absl::Status verified =
+        solver::VerifyPlan(*w.graph, *w.profile, plan, point.budget_bytes,
+                           /*require_offsets=*/true)
+            .status();
+    if (!verified.ok()) {
+      cell.violations.push_back(absl::StrCat("verifier: ", verified.message()));
+    }
+    constexpr double kSlack = 1 + 1e-9;
+    if (outcome.heuristic_time_us.has_value() &&
+        cell.time_us > *outcome.heuristic_time_us * kSlack) {
+      cell.violations.push_back(absl::StrFormat(
+          "slower than the heuristic's plan (%.3f ms > %.3f ms)",
+          cell.time_us / 1000, *outcome.heuristic_time_us / 1000));
+    }
+    if (outcome.seed_time_us.has_value() &&
+        cell.time_us > *outcome.seed_time_us * kSlack) {
+      cell.violations.push_back(absl::StrFormat(
+          "slower than its poorer-variant seed (%.3f ms > %.3f ms)",
+          cell.time_us / 1000, *outcome.seed_time_us / 1000));
+    }
+    cells.push_back(std::move(cell));
+  };
+  absl::StatusOr<solver::SweepResult> result = solver::PlanSweep(
+      *w.graph, *w.profile, budgets, options, &solver, on_budget);
+  if (!result.ok()) {
+    Cell cell;
+    cell.workload = w.name;
+    cell.variant = solver::MethodName(method);
+    cell.heuristic = heuristic;
+    cell.violations.push_back(
+        absl::StrCat("planner error: ", result.status().ToString()));
+    cells.push_back(std::move(cell));
+    return cells;
+  }
+  // Budgets ascend in a sweep: the curve must never rise.
+  std::sort(cells.begin(), cells.end(), [](const Cell& a, const Cell& b) {
+    return a.budget_percent < b.budget_percent;
+  });
+  for (size_t i = 1; i < cells.size(); ++i) {
+    if (cells[i].has_plan && cells[i - 1].has_plan &&
+        cells[i].time_us > cells[i - 1].time_us * (1 + 1e-9)) {
+      cells[i].violations.push_back(absl::StrFormat(
+          "slower (%.3f ms) than at %d%% (%.3f ms)", cells[i].time_us / 1000,
+          cells[i - 1].budget_percent, cells[i - 1].time_us / 1000));
+    }
+  }
+  return cells;
+}
+
+std::string Fixed(double value, int digits) {
+  return std::isfinite(value) ? absl::StrFormat("%.*f", digits, value) : "-";
+}
+
+// The per-variant summary of `cells` (those with `heuristic`).
+TextTable Summary(const std::vector<Cell>& cells,
+                  const std::vector<std::string>& variants, bool heuristic) {
+  TextTable table;
+  table.header = {"variant",     "cells",     "plans",     "geomean slowdown",
+                  "geomean gap", "worst gap", "HEURISTIC", "> 1.10x bound",
+                  "violations",  "wall s"};
+  table.right_aligned = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  for (const std::string& variant : variants) {
+    std::vector<double> slowdowns;
+    std::vector<double> gaps;
+    double worst_gap = 0;
+    int count = 0, plans = 0, fallbacks = 0, far = 0, violations = 0;
+    double seconds = 0;
+    for (const Cell& cell : cells) {
+      if (cell.variant != variant || cell.heuristic != heuristic) continue;
+      ++count;
+      seconds += cell.seconds;
+      violations += static_cast<int>(cell.violations.size());
+      if (!cell.has_plan) continue;
+      ++plans;
+      slowdowns.push_back(cell.slowdown);
+      if (cell.bound) {
+        gaps.push_back(1 + cell.gap);
+        worst_gap = std::max(worst_gap, cell.gap);
+      }
+      fallbacks += cell.fallback;
+      far += cell.fallback_far;
+    }
+    const std::optional<double> slowdown = GeometricMean(slowdowns);
+    const std::optional<double> gap = GeometricMean(gaps);
+    table.rows.push_back(
+        {variant, absl::StrCat(count), absl::StrCat(plans),
+         slowdown.has_value() ? absl::StrFormat("%.3fx", *slowdown) : "-",
+         gap.has_value() ? absl::StrFormat("%.2f%%", 100 * (*gap - 1)) : "-",
+         gaps.empty() ? "-" : absl::StrFormat("%.2f%%", 100 * worst_gap),
+         absl::StrCat(fallbacks), absl::StrCat(far), absl::StrCat(violations),
+         Fixed(seconds, 1)});
+  }
+  return table;
+}
+
+absl::StatusOr<std::vector<int>> ParsePercents(const std::string& text) {
+  std::vector<int> percents;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int percent = 0;
+    if (!absl::SimpleAtoi(part, &percent) || percent <= 0 || percent > 100) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--budgets: \"", part, "\" is not a percentage in (0, 100]"));
+    }
+    percents.push_back(percent);
+  }
+  return percents;
+}
+
+absl::StatusOr<std::vector<v1::Method>> ParseVariants(
+    const std::string& text, std::vector<std::string>* names) {
+  const std::map<std::string, v1::Method> known = {
+      {"static", v1::METHOD_STATIC},
+      {"sync", v1::METHOD_SYNCHRONOUS},
+      {"async", v1::METHOD_ASYNCHRONOUS},
+      {"heuristic", v1::METHOD_HEURISTIC}};
+  std::vector<v1::Method> methods;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    auto it = known.find(std::string(part));
+    if (it == known.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--variants: unknown variant \"", part,
+                       "\" (static, sync, async, heuristic)"));
+    }
+    methods.push_back(it->second);
+    names->push_back(solver::MethodName(it->second));
+  }
+  return methods;
+}
+
+absl::StatusOr<std::vector<Workload>> LoadCorpus(
+    const Flags& flags, const costmodel::CostModel& cost_model) {
+  std::vector<Workload> corpus;
+  for (absl::string_view entry :
+       absl::StrSplit(flags.zoo, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(entry, ':');
+    int batch = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &batch)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--zoo: \"", entry, "\" is not MODEL:BATCH"));
+    }
+    absl::StatusOr<v1::Graph> graph = zoo::BuildZooGraph(parts[0], batch);
+    if (!graph.ok()) return graph.status();
+    absl::StatusOr<Workload> w =
+        Prepare(absl::StrCat(parts[0], " bs", batch), *graph, cost_model);
+    if (!w.ok()) return w.status();
+    corpus.push_back(*std::move(w));
+  }
+  if (!flags.graph_dir.empty()) {
+    std::vector<std::filesystem::path> files;
+    std::error_code error;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(flags.graph_dir, error)) {
+      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    }
+    if (error) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--graph-dir ", flags.graph_dir, ": ", error.message()));
+    }
+    std::sort(files.begin(), files.end());
+    for (const std::filesystem::path& file : files) {
+      v1::Graph graph;
+      if (absl::Status status =
+              client::ReadProtoJsonFile(file.string(), &graph);
+          !status.ok()) {
+        return status;
+      }
+      absl::StatusOr<Workload> w =
+          Prepare(file.stem().string(), graph, cost_model);
+      if (!w.ok()) {
+        return absl::Status(
+            w.status().code(),
+            absl::StrCat(file.string(), ": ", w.status().message()));
+      }
+      corpus.push_back(*std::move(w));
+    }
+  }
+  if (corpus.empty()) {
+    return absl::InvalidArgumentError(
+        "the corpus is empty (--zoo, --graph-dir)");
+  }
+  return corpus;
+}
+
+int Run(const Flags& flags) {
+  absl::StatusOr<std::vector<int>> percents = ParsePercents(flags.budgets);
+  std::vector<std::string> variant_names;
+  absl::StatusOr<std::vector<v1::Method>> methods =
+      ParseVariants(flags.variants, &variant_names);
+  for (const absl::Status& status : {percents.status(), methods.status()}) {
+    if (!status.ok()) {
+      std::fprintf(stderr, "autotm-corpus-bench: %s\n",
+                   std::string(status.message()).c_str());
+      return kExitUsage;
+    }
+  }
+  absl::StatusOr<costmodel::CostModel> cost_model =
+      costmodel::CostModelByName("optane-2019");
+  if (!cost_model.ok()) {
+    std::fprintf(stderr, "autotm-corpus-bench: %s\n",
+                 cost_model.status().ToString().c_str());
+    return kExitViolation;
+  }
+  absl::StatusOr<std::vector<Workload>> corpus = LoadCorpus(flags, *cost_model);
+  if (!corpus.ok()) {
+    std::fprintf(stderr, "autotm-corpus-bench: %s\n",
+                 std::string(corpus.status().message()).c_str());
+    return kExitUsage;
+  }
+  std::unique_ptr<solver::Solver> cbc = solver::MakeCbcSolver();
+  std::vector<Cell> cells;
+  const std::vector<bool> modes = flags.compare_heuristic
+                                      ? std::vector<bool>{true, false}
+                                      : std::vector<bool>{true};
+  const auto start = std::chrono::steady_clock::now();
+  for (const Workload& w : *corpus) {
+    std::fprintf(stderr, "%s: %d kernels, %d tensors, peak %.2f GiB\n",
+                 w.name.c_str(), w.graph->num_kernels(), w.graph->num_tensors(),
+                 static_cast<double>(w.peak) / (1 << 30));
+    for (size_t v = 0; v < methods->size(); ++v) {
+      const v1::Method method = (*methods)[v];
+      for (bool heuristic : modes) {
+        const double limit = method == v1::METHOD_ASYNCHRONOUS
+                                 ? flags.async_time_limit
+                                 : flags.time_limit;
+        std::vector<Cell> sweep =
+            RunSweep(w, method, *percents, heuristic, limit, *cbc);
+        for (const Cell& cell : sweep) {
+          std::fprintf(
+              stderr, "  %-6s %s %3d%%  %s  gap %s  %-14s %6.1f s%s%s\n",
+              cell.variant.c_str(), heuristic ? "   " : "-h ",
+              cell.budget_percent,
+              cell.has_plan ? absl::StrFormat("%.3fx", cell.slowdown).c_str()
+                            : "no plan",
+              cell.bound ? absl::StrFormat("%.2f%%", 100 * cell.gap).c_str()
+                         : "-",
+              cell.source.c_str(), cell.seconds,
+              cell.violations.empty() ? "" : "  VIOLATION: ",
+              cell.violations.empty() ? "" : cell.violations.front().c_str());
+        }
+        cells.insert(cells.end(), sweep.begin(), sweep.end());
+      }
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  std::printf(
+      "Corpus: %zu graphs x %zu budgets (%s%% of each graph's peak), "
+      "%.0f s limit (async %.0f s), CBC on 1 thread; %.0f s in all.\n",
+      corpus->size(), percents->size(), flags.budgets.c_str(), flags.time_limit,
+      flags.async_time_limit, seconds);
+  std::printf("\nWith the heuristic (the planner as it is):\n%s",
+              RenderTextTable(Summary(cells, variant_names, true)).c_str());
+  if (flags.compare_heuristic) {
+    std::printf("\nWithout the heuristic (first touch the only fallback):\n%s",
+                RenderTextTable(Summary(cells, variant_names, false)).c_str());
+  }
+  int violations = 0;
+  for (const Cell& cell : cells) {
+    for (const std::string& violation : cell.violations) {
+      ++violations;
+      std::printf("VIOLATION %s %s %d%%%s: %s\n", cell.workload.c_str(),
+                  cell.variant.c_str(), cell.budget_percent,
+                  cell.heuristic ? "" : " (no heuristic)", violation.c_str());
+    }
+  }
+  if (!flags.csv_path.empty()) {
+    std::string csv =
+        CsvRow({"workload", "variant", "heuristic", "budget_pct", "plan",
+                "time_us", "slowdown", "gap", "source", "termination_heuristic",
+                "violations", "seconds"});
+    for (const Cell& cell : cells) {
+      csv += CsvRow(
+          {cell.workload, cell.variant, cell.heuristic ? "on" : "off",
+           absl::StrCat(cell.budget_percent), cell.has_plan ? "yes" : "no",
+           Fixed(cell.time_us, 3), Fixed(cell.slowdown, 5),
+           cell.bound ? Fixed(cell.gap, 5) : "", cell.source,
+           cell.fallback ? "yes" : "no", absl::StrCat(cell.violations.size()),
+           Fixed(cell.seconds, 2)});
+    }
+    if (absl::Status status = client::WriteFileAtomically(flags.csv_path, csv);
+        !status.ok()) {
+      std::fprintf(stderr, "autotm-corpus-bench: --csv: %s\n",
+                   std::string(status.message()).c_str());
+      return kExitUsage;
+    }
+  }
+  return violations == 0 ? kExitOk : kExitViolation;
+}
+
+}  // namespace
+}  // namespace autotm::bench
+
+int main(int argc, char** argv) {
+  autotm::bench::Flags flags;
+  CLI::App app{
+      "autotm-corpus-bench: the planner on a corpus of training graphs (zoo "
+      "graphs at several batches, graphs captured from real models) at "
+      "fractions of each graph's peak, priced by the Optane cost model. "
+      "Prints per variant the geomean slowdown, gaps to the bound, fallbacks "
+      "and guarantee violations (exit 1 when there is one). A full run takes "
+      "hours on 2 cores; --quick is a smoke run of a few minutes.",
+      "autotm-corpus-bench"};
+  app.add_option("--zoo", flags.zoo,
+                 "Zoo graphs, MODEL:BATCH,... (empty: none)")
+      ->capture_default_str();
+  app.add_option("--graph-dir", flags.graph_dir,
+                 "Also every *.json graph (autotm.v1.Graph) in this directory, "
+                 "e.g. from `python -m autotm.torch capture`")
+      ->type_name("DIR");
+  app.add_option("--budgets", flags.budgets,
+                 "Budgets, percent of each graph's peak")
+      ->capture_default_str();
+  app.add_option("--variants", flags.variants, "static, sync, async, heuristic")
+      ->capture_default_str();
+  app.add_option("--time-limit", flags.time_limit,
+                 "Seconds per static/sync plan")
+      ->capture_default_str();
+  app.add_option("--async-time-limit", flags.async_time_limit,
+                 "Seconds per async plan")
+      ->capture_default_str();
+  app.add_flag("--compare-heuristic", flags.compare_heuristic,
+               "Plan every cell again without the heuristic (before/after)");
+  app.add_flag("--quick", flags.quick,
+               "Smoke run: vgg19 and resnet50 at batch 2, 2 s limits (4 s "
+               "async)");
+  app.add_option("--csv", flags.csv_path, "Write every cell as CSV")
+      ->type_name("FILE");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : autotm::bench::kExitUsage;
+  }
+  if (flags.quick) {
+    flags.zoo = "vgg19:2,resnet50:2";
+    flags.time_limit = 2;
+    flags.async_time_limit = 4;
+  }
+  return autotm::bench::Run(flags);
+}
