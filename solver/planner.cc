@@ -268,13 +268,16 @@ PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
   const double time = plan.predicted_time_us();
   stats.set_objective_us(time);
   stats.set_relative_gap(GapToBound(time, budget_bound));
+  // A plan the bound proves within the gap is OPTIMAL whatever produced it;
+  // otherwise the heuristic's and first touch's plans are HEURISTIC (a
+  // fallback) and optimised ones FEASIBLE.
   if (stats.termination() != v1::TERMINATION_CANCELLED) {
-    stats.set_termination(best.source() == PlanSource::kFirstTouch ||
-                                  best.source() == PlanSource::kHeuristic
-                              ? v1::TERMINATION_HEURISTIC
-                          : stats.relative_gap() <= options.relative_gap
+    const bool heuristic = best.source() == PlanSource::kFirstTouch ||
+                           best.source() == PlanSource::kHeuristic;
+    stats.set_termination(stats.relative_gap() <= options.relative_gap
                               ? v1::TERMINATION_OPTIMAL
-                              : v1::TERMINATION_FEASIBLE);
+                          : heuristic ? v1::TERMINATION_HEURISTIC
+                                      : v1::TERMINATION_FEASIBLE);
   }
   *plan.mutable_stats() = stats;
   outcome.plan = std::move(plan);

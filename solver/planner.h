@@ -104,10 +104,10 @@ enum class PlanSource {
 // model - CBC starts from it only on models of 20,000 columns or more,
 // smaller ones let it compete), than a valid PlanOptions::warm_start, or
 // than a window repair. A plan that is not this call's ILP plan says so in
-// `source` and `diagnostic`; its termination is HEURISTIC for the heuristic's
-// and first touch's plans, else
-// OPTIMAL only when this call's first-round bound proves it within the relative
-// gap and FEASIBLE otherwise (CANCELLED stays CANCELLED). FEASIBLE after
+// `source` and `diagnostic`; its termination is OPTIMAL only when this call's
+// first-round bound proves it within the relative gap, else HEURISTIC for the
+// heuristic's and first touch's plans and FEASIBLE for optimised ones
+// (CANCELLED stays CANCELLED). FEASIBLE after
 // allocation rounds whose lowered limits were solved to optimality is a
 // layout-forced stop, not the time limit; the diagnostic says so.
 struct PlanOutcome {

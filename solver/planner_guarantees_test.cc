@@ -1,9 +1,10 @@
 // The planner's guarantees under starved or misbehaving solvers (issue 21):
-// every returned plan verifies with its offsets, is never slower than first
-// touch, than the poorer variant's plan it started from (static >= sync >=
-// async within a call), or than a valid warm start; and a sweep's curve
-// never rises with the budget.
+// every returned plan verifies with its offsets, is never slower than the
+// heuristic's plan or first touch, than the poorer variant's plan it started
+// from (static >= sync >= async within a call), or than a valid warm start; and
+// a sweep's curve never rises with the budget.
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <random>
 #include <vector>
@@ -112,6 +113,11 @@ void ExpectGuarantees(const Instance& in, const PlanOptions& options,
   EXPECT_TRUE(report.ok()) << report.status();
   const double time = plan.predicted_time_us();
   if (first_touch.has_value()) EXPECT_LE(time, *first_touch * (1 + 1e-9));
+  // Never slower than the heuristic's plan, which every call makes.
+  EXPECT_TRUE(outcome.heuristic_time_us.has_value());
+  if (outcome.heuristic_time_us.has_value()) {
+    EXPECT_LE(time, *outcome.heuristic_time_us * (1 + 1e-9));
+  }
   if (outcome.seed_time_us.has_value()) {
     EXPECT_LE(time, *outcome.seed_time_us * (1 + 1e-9));
   }
@@ -119,8 +125,16 @@ void ExpectGuarantees(const Instance& in, const PlanOptions& options,
     EXPECT_TRUE(outcome.seed_time_us.has_value());
   }
   // Honest terminations: a heuristic is HEURISTIC, and OPTIMAL is proven.
-  if (outcome.source == PlanSource::kFirstTouch) {
-    EXPECT_EQ(outcome.stats.termination(), v1::TERMINATION_HEURISTIC);
+  if (outcome.source == PlanSource::kFirstTouch ||
+      outcome.source == PlanSource::kHeuristic) {
+    EXPECT_TRUE(outcome.stats.termination() == v1::TERMINATION_HEURISTIC ||
+                outcome.stats.termination() == v1::TERMINATION_OPTIMAL ||
+                outcome.stats.termination() == v1::TERMINATION_CANCELLED)
+        << TerminationName(outcome.stats.termination());
+  }
+  if (outcome.stats.termination() == v1::TERMINATION_HEURISTIC) {
+    EXPECT_TRUE(outcome.source == PlanSource::kFirstTouch ||
+                outcome.source == PlanSource::kHeuristic);
   }
   if (outcome.stats.termination() == v1::TERMINATION_OPTIMAL) {
     EXPECT_LE(outcome.stats.relative_gap(), options.relative_gap + 1e-9);
@@ -328,6 +342,31 @@ TEST(PlanGuaranteesTest, StarvedSweepsNeverRise) {
         if (last.has_value()) EXPECT_LE(time, *last * (1 + 1e-9));
         last = time;
       }
+    }
+  }
+}
+
+// Cancelled at once (Ctrl-C during the first seed solve): every variant
+// still hands back a valid plan - the heuristic's at least - marked
+// CANCELLED (issue 18: a cancel must keep the best plan so far).
+TEST(PlanGuaranteesTest, CancelledAtOnceStillReturnsAPlan) {
+  std::mt19937_64 rng(77);
+  auto cbc = MakeCbcSolver();
+  const std::atomic<bool> cancel{true};
+  for (int trial = 0; trial < 4; ++trial) {
+    const Instance in = RandomInstance(rng);
+    for (v1::Method method : kIlpMethods) {
+      PlanOptions options;
+      options.method = method;
+      options.budget_bytes = Fraction(in.graph, 0.4);
+      options.cancel = &cancel;
+      absl::StatusOr<PlanOutcome> outcome =
+          PlanGraph(in.graph, in.profile, options, cbc.get());
+      ASSERT_TRUE(outcome.ok()) << outcome.status();
+      ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
+      EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_CANCELLED)
+          << TerminationName(outcome->stats.termination());
+      ExpectGuarantees(in, options, *outcome);
     }
   }
 }
