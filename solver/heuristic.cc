@@ -564,6 +564,123 @@ std::vector<int> Overflowing(const GraphModel& graph, const v1::Plan& plan,
   return tensors;
 }
 
+// Assembles `placement` into a plan and lays it out in the pool; when
+// fragmentation keeps it out, lowers the limits around the overflow and
+// repairs again (as the ILP's allocation rounds do), and in the end makes
+// the tensors whose blocks overflow slow, which always fits (the pinned
+// tensors fit the budget alone). Sets *rounds to the layouts tried.
+absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
+                                const ProfileModel& profile,
+                                const Problem& problem, Placement placement,
+                                uint64_t budget_bytes, uint64_t alignment,
+                                v1::Method method, int* rounds) {
+  constexpr int kLayoutRounds = 6;
+  constexpr int kTightenRadius = 10;
+  const int num_kernels = graph.num_kernels();
+  std::vector<int64_t> limits(
+      num_kernels, static_cast<int64_t>(std::min<uint64_t>(
+                       budget_bytes, std::numeric_limits<int64_t>::max())));
+  for (int round = 1;; ++round) {
+    *rounds = round;
+    AUTOTM_ASSIGN_OR_RETURN(
+        v1::Plan plan,
+        AssemblePlan(graph, profile, problem.Schedule(graph, placement), method,
+                     budget_bytes));
+    AUTOTM_ASSIGN_OR_RETURN(
+        AllocationReport layout,
+        AssignOffsets(graph, budget_bytes, alignment, &plan));
+    if (layout.fits) {
+      if (plan.peak_fast_bytes() > budget_bytes) {
+        return absl::InternalError(absl::StrCat(
+            "heuristic produced a plan with ", plan.peak_fast_bytes(),
+            " fast bytes for a budget of ", budget_bytes));
+      }
+      return plan;
+    }
+    if (round < kLayoutRounds) {
+      const double over = static_cast<double>(layout.required_bytes) /
+                          static_cast<double>(budget_bytes);
+      const double factor =
+          std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
+      std::vector<char> near(num_kernels, 0);
+      for (int k : layout.overflow_kernels) {
+        for (int j = std::max(0, k - kTightenRadius);
+             j <= std::min(num_kernels - 1, k + kTightenRadius); ++j) {
+          near[j] = 1;
+        }
+      }
+      for (int k = 0; k < num_kernels; ++k) {
+        if (near[k]) {
+          limits[k] =
+              static_cast<int64_t>(static_cast<double>(limits[k]) * factor);
+        }
+      }
+      problem.Repair(limits, placement);
+      problem.Fill(limits, placement);
+      continue;
+    }
+    std::vector<char> demote(graph.num_tensors(), 0);
+    bool any = false;
+    for (int t : Overflowing(graph, plan, budget_bytes, alignment)) {
+      demote[t] = 1;
+      any = true;
+    }
+    if (!any) {
+      return absl::InternalError(absl::StrFormat(
+          "heuristic layout needs %u bytes for a %u-byte pool but no free "
+          "tensor overflows it",
+          layout.required_bytes, budget_bytes));
+    }
+    for (size_t i = 0; i < problem.tensors().size(); ++i) {
+      if (demote[problem.tensors()[i].tensor]) placement[i].clear();
+    }
+  }
+}
+
+// The placement of `plan`: each free tensor's fast intervals as stretches
+// between its decision points. nullopt when an interval starts or ends away
+// from them (an asynchronous move) or the plan does not match the graph.
+std::optional<Placement> PlacementOf(const GraphModel& graph,
+                                     const Problem& problem,
+                                     const v1::Plan& plan) {
+  if (plan.tensors_size() != graph.num_tensors()) return std::nullopt;
+  Placement placement(problem.tensors().size());
+  for (size_t i = 0; i < problem.tensors().size(); ++i) {
+    const FreeTensor& t = problem.tensors()[i];
+    const v1::TensorPlacement& tensor = plan.tensors(t.tensor);
+    for (const v1::FastInterval& interval : tensor.fast_intervals()) {
+      const int first_kernel = static_cast<int>(interval.first_kernel());
+      const int last_kernel = static_cast<int>(interval.last_kernel());
+      auto first =
+          std::lower_bound(t.points.begin(), t.points.end(), first_kernel);
+      if (first == t.points.end() || *first != first_kernel) {
+        return std::nullopt;
+      }
+      Run run;
+      run.first = static_cast<int>(first - t.points.begin());
+      // A stretch from point 0 is the tensor created fast.
+      if (run.first == 0 && tensor.creation_tier() != v1::TIER_FAST) {
+        return std::nullopt;
+      }
+      if (t.has_tail() && last_kernel == t.last_live) {
+        run.last = t.num_points() - 1;
+        run.tail = true;
+      } else {
+        auto last =
+            std::lower_bound(t.points.begin(), t.points.end(), last_kernel);
+        if (last == t.points.end() || *last != last_kernel) {
+          return std::nullopt;
+        }
+        run.last = static_cast<int>(last - t.points.begin());
+        run.tail = run.last == t.num_points() - 1 && !t.has_tail();
+      }
+      if (run.last < run.first) return std::nullopt;
+      placement[i].push_back(run);
+    }
+  }
+  return placement;
+}
+
 }  // namespace
 
 absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
@@ -606,7 +723,6 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
   double step_scale = 1.0;
   int since_dual_improved = 0;
   int rounds = 0;
-  Placement last_priced;
   for (; rounds < std::max(1, options.max_rounds); ++rounds) {
     if (rounds > 0 &&
         (SecondsSince(start) > options.time_limit_seconds || cancelled())) {
@@ -642,7 +758,6 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
       best_cost = cost;
       best = std::move(placement);
     }
-    last_priced = std::move(priced);
     if (norm == 0 || best_cost - best_dual <= 1e-6 * std::abs(best_cost)) {
       ++rounds;
       break;  // the paths fit: they are optimal for the separable view
@@ -653,86 +768,54 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
     }
   }
 
-  // Lay the best placement out; when fragmentation keeps it from fitting,
-  // lower the limits around the overflow and repair again.
-  constexpr int kLayoutRounds = 6;
-  constexpr int kTightenRadius = 10;
-  std::vector<int64_t> limits = budget_limits;
-  Placement placement = best;
-  for (int round = 1;; ++round) {
-    AUTOTM_ASSIGN_OR_RETURN(
-        v1::Plan plan,
-        AssemblePlan(graph, profile, problem.Schedule(graph, placement), method,
-                     budget_bytes));
-    AUTOTM_ASSIGN_OR_RETURN(
-        AllocationReport layout,
-        AssignOffsets(graph, budget_bytes, alignment, &plan));
-    if (!layout.fits && round < kLayoutRounds) {
-      const double over = static_cast<double>(layout.required_bytes) /
-                          static_cast<double>(budget_bytes);
-      const double factor =
-          std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
-      std::vector<char> near(num_kernels, 0);
-      for (int k : layout.overflow_kernels) {
-        for (int j = std::max(0, k - kTightenRadius);
-             j <= std::min(num_kernels - 1, k + kTightenRadius); ++j) {
-          near[j] = 1;
-        }
-      }
-      for (int k = 0; k < num_kernels; ++k) {
-        if (near[k]) {
-          limits[k] =
-              static_cast<int64_t>(static_cast<double>(limits[k]) * factor);
-        }
-      }
-      problem.Repair(limits, placement);
-      problem.Fill(limits, placement);
-      continue;
-    }
-    if (!layout.fits) {
-      // The last resort always fits: make the tensors whose blocks overflow
-      // slow, and lay out again (the pinned tensors fit the budget alone).
-      std::vector<char> demote(graph.num_tensors(), 0);
-      bool any = false;
-      for (int t : Overflowing(graph, plan, budget_bytes, alignment)) {
-        demote[t] = 1;
-        any = true;
-      }
-      if (!any) {
-        return absl::InternalError(absl::StrFormat(
-            "heuristic layout needs %u bytes for a %u-byte pool but no free "
-            "tensor overflows it",
-            layout.required_bytes, budget_bytes));
-      }
-      for (size_t i = 0; i < problem.tensors().size(); ++i) {
-        if (demote[problem.tensors()[i].tensor]) placement[i].clear();
-      }
-      continue;
-    }
-    if (plan.peak_fast_bytes() > budget_bytes) {
-      return absl::InternalError(absl::StrCat(
-          "heuristic produced a plan with ", plan.peak_fast_bytes(),
-          " fast bytes for a budget of ", budget_bytes));
-    }
-    // First touch competes: the heuristic is never the slower of the two.
-    absl::StatusOr<PlanOutcome> first_touch = RunBaseline(
-        graph, profile, v1::METHOD_FIRST_TOUCH, budget_bytes, alignment);
-    if (first_touch.ok() && first_touch->plan.has_value() &&
-        first_touch->plan->predicted_time_us() < plan.predicted_time_us()) {
-      outcome.diagnostic = absl::StrFormat(
-          "first touch (%.3f ms) beat the heuristic's own plan (%.3f ms)",
-          first_touch->plan->predicted_time_us() / 1000,
-          plan.predicted_time_us() / 1000);
-      plan = *std::move(first_touch->plan);
-    }
-    outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
-    outcome.stats.set_objective_us(plan.predicted_time_us());
-    outcome.stats.set_allocation_rounds(round);
-    outcome.stats.set_build_seconds(SecondsSince(start));
-    *plan.mutable_stats() = outcome.stats;
-    outcome.plan = std::move(plan);
-    return outcome;
+  int layout_rounds = 0;
+  AUTOTM_ASSIGN_OR_RETURN(
+      v1::Plan plan, LayOut(graph, profile, problem, std::move(best),
+                            budget_bytes, alignment, method, &layout_rounds));
+  // First touch competes: the heuristic is never the slower of the two.
+  absl::StatusOr<PlanOutcome> first_touch = RunBaseline(
+      graph, profile, v1::METHOD_FIRST_TOUCH, budget_bytes, alignment);
+  if (first_touch.ok() && first_touch->plan.has_value() &&
+      first_touch->plan->predicted_time_us() < plan.predicted_time_us()) {
+    outcome.diagnostic = absl::StrFormat(
+        "first touch (%.3f ms) beat the heuristic's own plan (%.3f ms)",
+        first_touch->plan->predicted_time_us() / 1000,
+        plan.predicted_time_us() / 1000);
+    plan = *std::move(first_touch->plan);
   }
+  outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
+  outcome.stats.set_objective_us(plan.predicted_time_us());
+  outcome.stats.set_allocation_rounds(layout_rounds);
+  outcome.stats.set_build_seconds(SecondsSince(start));
+  *plan.mutable_stats() = outcome.stats;
+  outcome.plan = std::move(plan);
+  return outcome;
+}
+
+absl::StatusOr<std::optional<v1::Plan>> RepairLayout(
+    const GraphModel& graph, const ProfileModel& profile, uint64_t budget_bytes,
+    const v1::Plan& plan, const HeuristicOptions& options) {
+  const Problem problem(graph, profile, budget_bytes, options);
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    if (problem.pinned()[k] > static_cast<int64_t>(budget_bytes)) {
+      return std::nullopt;
+    }
+  }
+  std::optional<Placement> placement = PlacementOf(graph, problem, plan);
+  if (!placement.has_value()) return std::nullopt;
+  if (!options.allow_moves) {
+    for (const std::vector<Run>& runs : *placement) {
+      if (runs.size() > 1 || (runs.size() == 1 && runs[0].first != 0)) {
+        return std::nullopt;
+      }
+    }
+  }
+  int rounds = 0;
+  AUTOTM_ASSIGN_OR_RETURN(
+      v1::Plan repaired,
+      LayOut(graph, profile, problem, *std::move(placement), budget_bytes,
+             options.alignment_bytes, plan.method(), &rounds));
+  return repaired;
 }
 
 }  // namespace autotm::solver

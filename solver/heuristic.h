@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "solver/graph_model.h"
@@ -58,6 +59,18 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
                                          const ProfileModel& profile,
                                          uint64_t budget_bytes,
                                          const HeuristicOptions& options = {});
+
+// Fits `plan` - a plan of `graph` whose fast tensors do not lay out in a
+// pool of `budget_bytes` (fragmentation), e.g. the ILP's optimum - into the
+// pool the way the heuristic fits its own: lower the limits around the
+// overflow, cut back the fast stretches that lose least per byte there, fill
+// what fits again, and as a last resort make the overflowing tensors slow.
+// Returns the laid-out plan (its method kept), or nullopt when the plan has
+// moves away from the tensors' users (asynchronous ones) or moves that
+// `options.allow_moves` forbids. Errors as AssemblePlan's.
+absl::StatusOr<std::optional<v1::Plan>> RepairLayout(
+    const GraphModel& graph, const ProfileModel& profile, uint64_t budget_bytes,
+    const v1::Plan& plan, const HeuristicOptions& options = {});
 
 }  // namespace autotm::solver
 

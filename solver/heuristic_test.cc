@@ -278,5 +278,45 @@ TEST(HeuristicTest, PlansALargeTrainingShapedGraph) {
   EXPECT_LT(outcome->plan->predicted_time_us(), first_touch);
 }
 
+// RepairLayout reads an ILP plan back exactly (a plan that fits comes back
+// at the same predicted time) and fits one into a smaller pool than it was
+// made for: valid with offsets there, without moves for a static plan.
+TEST(HeuristicTest, RepairLayoutKeepsFittingPlansAndFitsOverflowingOnes) {
+  std::mt19937_64 rng(19);
+  auto cbc = MakeCbcSolver();
+  for (int trial = 0; trial < 15; ++trial) {
+    const Instance in = RandomInstance(rng, 12, 10);
+    for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS}) {
+      SCOPED_TRACE(absl::StrCat("trial ", trial, " ", MethodName(method)));
+      PlanOptions options;
+      options.method = method;
+      options.budget_bytes = Fraction(in.graph, 0.7);
+      absl::StatusOr<PlanOutcome> ilp =
+          PlanGraph(in.graph, in.profile, options, cbc.get());
+      ASSERT_TRUE(ilp.ok()) << ilp.status();
+      ASSERT_TRUE(ilp->plan.has_value());
+      HeuristicOptions repair;
+      repair.allow_moves = method != v1::METHOD_STATIC;
+      absl::StatusOr<std::optional<v1::Plan>> same = RepairLayout(
+          in.graph, in.profile, options.budget_bytes, *ilp->plan, repair);
+      ASSERT_TRUE(same.ok()) << same.status();
+      ASSERT_TRUE(same->has_value());
+      EXPECT_NEAR((*same)->predicted_time_us(), ilp->plan->predicted_time_us(),
+                  1e-9 * ilp->plan->predicted_time_us());
+      const uint64_t smaller = Fraction(in.graph, 0.35);
+      absl::StatusOr<std::optional<v1::Plan>> fitted =
+          RepairLayout(in.graph, in.profile, smaller, *ilp->plan, repair);
+      ASSERT_TRUE(fitted.ok()) << fitted.status();
+      ASSERT_TRUE(fitted->has_value());
+      EXPECT_TRUE(VerifyPlan(in.graph, in.profile, **fitted, smaller,
+                             /*require_offsets=*/true)
+                      .ok());
+      if (method == v1::METHOD_STATIC) {
+        EXPECT_EQ((*fitted)->moves_size(), 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace autotm::solver

@@ -786,6 +786,35 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     layout_seconds = std::max(
         layout_seconds, absl::ToDoubleSeconds(absl::Now() - layout_start));
     const bool stopped = result.termination == SolveTermination::kCancelled;
+    // The first round's plan is the optimum of the budget's own model: when
+    // only fragmentation keeps it out of the pool, cutting back a few fast
+    // stretches near the overflow usually costs far less than the lowered
+    // limits of the next rounds (solver/heuristic.h, RepairLayout). The
+    // repaired plan competes like every other.
+    if (!layout.fits && options.heuristic &&
+        (round == 1 || round == kMaxAllocationRounds || stopped)) {
+      HeuristicOptions repair_options;
+      repair_options.allow_moves = options.method != v1::METHOD_STATIC;
+      repair_options.alignment_bytes = options.alignment_bytes;
+      absl::StatusOr<std::optional<v1::Plan>> repaired = RepairLayout(
+          graph, profile, options.budget_bytes, plan, repair_options);
+      if (repaired.ok() && repaired->has_value()) {
+        best.Offer(**repaired, PlanSource::kLayoutRepair,
+                   absl::StrFormat("the ILP's round-%d plan with its pool "
+                                   "layout repaired",
+                                   round));
+      }
+      // Proven within the gap by the budget's bound: no round can do better
+      // enough to be worth its solve.
+      if (GapToBound(best.time_us(), budget_bound) <= options.relative_gap) {
+        return Conclude(
+            options, budget_bound, std::nullopt, best, shared,
+            absl::StrFormat("the ILP's plan needs a %u-byte pool for its fast "
+                            "tensors (fragmentation)",
+                            layout.required_bytes),
+            std::move(outcome));
+      }
+    }
     if (!layout.fits && !stopped && round < kMaxAllocationRounds &&
         absl::Now() - start < absl::Seconds(options.time_limit_seconds)) {
       // Lower the limits around each overflow. AutoTM's factor,

@@ -82,6 +82,7 @@ enum class PlanSource {
   kSeed,          // the poorer variant's plan the call started from
   kWarmStart,     // PlanOptions::warm_start, valid under this budget
   kWindowRepair,  // window search around the best plan in hand
+  kLayoutRepair,  // the ILP's plan that overflowed the pool, layout repaired
   kFirstTouch,    // the first-touch baseline
   kHeuristic,     // the pricing heuristic (solver/heuristic.h)
 };

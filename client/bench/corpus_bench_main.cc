@@ -117,6 +117,8 @@ const char* SourceName(solver::PlanSource source) {
       return "smaller-budget";
     case solver::PlanSource::kWindowRepair:
       return "window-repair";
+    case solver::PlanSource::kLayoutRepair:
+      return "layout-repair";
     case solver::PlanSource::kFirstTouch:
       return "first-touch";
     case solver::PlanSource::kHeuristic:
@@ -147,8 +149,7 @@ absl::StatusOr<Workload> Prepare(std::string name, const v1::Graph& graph,
   if (!all_fast.ok()) return all_fast.status();
   if (!all_fast->plan.has_value()) {
     return absl::InternalError(
-        absl::StrCat(w.name, ": no all-fast plan: ",
-                     all_fast->diagnostic));
+        absl::StrCat(w.name, ": no all-fast plan: ", all_fast->diagnostic));
   }
   w.all_fast_us = all_fast->plan->predicted_time_us();
   return w;
