@@ -23,7 +23,7 @@ models=(
 for entry in "${models[@]}"; do
   model=${entry%:*}
   batch=${entry##*:}
-  name="${model#*:}-bs${batch}"
+  name="${model/:/-}-bs${batch}"
   file="$out/$name.json"
   if [[ -s $file ]]; then continue; fi
   echo "capturing $model at batch $batch -> $file" >&2
