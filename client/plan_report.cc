@@ -71,9 +71,14 @@ void AppendSolverStats(const v1::Plan& plan, std::string* out) {
   const v1::SolverStats& stats = plan.stats();
   if (stats.termination() == v1::TERMINATION_HEURISTIC &&
       stats.variables() == 0) {
-    AppendLine(out, "solver",
-               absl::StrCat("none: the ", solver::MethodName(plan.method()),
-                            " baseline is a heuristic (no ILP, no bound)"));
+    AppendLine(
+        out, "solver",
+        plan.method() == v1::METHOD_HEURISTIC
+            ? std::string("none: the pricing heuristic (no ILP, no "
+                          "bound)")
+            : absl::StrCat("none: the ", solver::MethodName(plan.method()),
+                           " baseline is a heuristic (no ILP, no "
+                           "bound)"));
     return;
   }
   if (stats.termination() == v1::TERMINATION_HEURISTIC) {

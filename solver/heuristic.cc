@@ -107,8 +107,26 @@ class Problem {
   bool allow_moves() const { return allow_moves_; }
 
   // Estimated time of `placement` above the baseline: slow penalties and
-  // copies.
+  // copies, with the current linearisation.
   double Cost(const Placement& placement) const;
+
+  // The predicted time of `placement` under the profile itself (what
+  // AssemblePlan computes, without laying it out): every kernel at its
+  // configuration plus the blocking copies. +inf when a kernel's
+  // configuration is missing from the profile.
+  double TrueCost(const Placement& placement) const;
+
+  // Re-prices each tensor's slow penalty at each use as the change of that
+  // kernel's time when this tensor alone goes slow, every other operand
+  // where `around` puts it (nullptr: every placed operand fast). With tables
+  // that are not separable (slowdowns that multiply) a penalty depends on
+  // the other operands' tiers; linearising around the best placement so far
+  // makes the next rounds price what that placement really pays.
+  void Linearize(const Placement* around);
+
+  // Whether some kernel is priced by a table that is not separable, so that
+  // Linearize can change the penalties.
+  bool has_tables() const { return has_tables_; }
 
   // Fast bytes of `placement` (pinned tensors included) at every kernel.
   std::vector<int64_t> Usage(const Placement& placement) const;
@@ -131,10 +149,29 @@ class Problem {
                                        const Placement& placement) const;
 
  private:
+  // One placed tensor among a kernel's operands: at which of its points, in
+  // which operand positions.
+  struct Use {
+    int tensor = 0;  // index into tensors_
+    int point = 0;
+    std::vector<int> positions;
+  };
+  // Tiers of every operand of kernel k under `fast_at` (per placed tensor,
+  // per point: fast?), others as the baseline puts them.
+  std::vector<bool> SlowOperands(
+      int k, const std::vector<std::vector<char>>& fast_at) const;
+  std::vector<std::vector<char>> FastPoints(const Placement& placement) const;
+
   int num_kernels_ = 0;
   bool allow_moves_ = true;
+  bool has_tables_ = false;
   std::vector<FreeTensor> tensors_;
   std::vector<int64_t> pinned_;
+  std::vector<const KernelCost*> costs_;  // per kernel; null: not profiled
+  // Per kernel: operands slow whatever the placement (fixed slow, or too
+  // large for the budget), and the placed tensors it uses.
+  std::vector<std::vector<bool>> base_slow_;
+  std::vector<std::vector<Use>> uses_;
 };
 
 Problem::Problem(const GraphModel& graph, const ProfileModel& profile,
@@ -172,20 +209,23 @@ Problem::Problem(const GraphModel& graph, const ProfileModel& profile,
     pinned_[k] = running;
   }
 
-  // Each kernel's penalty for one placed operand tensor being slow, every
-  // other operand where the baseline configuration puts it (fast unless
-  // fixed slow or larger than the budget). Points advance in kernel order.
+  // Each kernel's operands: which are slow whatever the plan, and at which
+  // point of which placed tensor the others are used. Points advance in
+  // kernel order.
+  costs_.assign(num_kernels_, nullptr);
+  base_slow_.resize(num_kernels_);
+  uses_.resize(num_kernels_);
   std::vector<int> next_point(tensors_.size(), 0);
   for (int k = 0; k < num_kernels_; ++k) {
     const KernelInfo& kernel = graph.kernel(k);
-    const KernelCost* cost = profile.Find(kernel.signature_key);
-    std::vector<bool> slow(kernel.operands.size(), false);
+    costs_[k] = profile.Find(kernel.signature_key);
+    if (costs_[k] != nullptr && !costs_[k]->separable()) has_tables_ = true;
+    std::vector<bool>& slow = base_slow_[k];
+    slow.assign(kernel.operands.size(), false);
     for (size_t p = 0; p < kernel.operands.size(); ++p) {
       slow[p] = index[kernel.operands[p]] < 0 &&
                 graph.tensor(kernel.operands[p]).fixed_tier != v1::TIER_FAST;
     }
-    const std::optional<double> base =
-        cost == nullptr ? std::nullopt : cost->TimeUs(slow);
     for (int t : kernel.distinct_operands) {
       const int i = index[t];
       if (i < 0) continue;
@@ -195,18 +235,81 @@ Problem::Problem(const GraphModel& graph, const ProfileModel& profile,
         ++next_point[i];
       }
       if (next_point[i] >= free.num_points() ||
-          free.points[next_point[i]] != k || !base.has_value()) {
+          free.points[next_point[i]] != k) {
         continue;
       }
-      std::vector<bool> with = slow;
+      Use use{i, next_point[i], {}};
       for (size_t p = 0; p < kernel.operands.size(); ++p) {
-        if (kernel.operands[p] == t) with[p] = true;
+        if (kernel.operands[p] == t)
+          use.positions.push_back(static_cast<int>(p));
       }
-      const std::optional<double> time = cost->TimeUs(with);
-      free.gain[next_point[i]] =
-          time.has_value() ? std::max(0.0, *time - *base) : kMustBeFastUs;
+      uses_[k].push_back(std::move(use));
     }
   }
+  Linearize(nullptr);
+}
+
+std::vector<std::vector<char>> Problem::FastPoints(
+    const Placement& placement) const {
+  std::vector<std::vector<char>> fast_at(tensors_.size());
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    fast_at[i].assign(tensors_[i].points.size(), 0);
+    for (const Run& run : placement[i]) {
+      for (int g = run.first; g <= run.last; ++g) fast_at[i][g] = 1;
+    }
+  }
+  return fast_at;
+}
+
+std::vector<bool> Problem::SlowOperands(
+    int k, const std::vector<std::vector<char>>& fast_at) const {
+  std::vector<bool> slow = base_slow_[k];
+  for (const Use& use : uses_[k]) {
+    const bool fast = fast_at.empty() || fast_at[use.tensor][use.point];
+    for (int p : use.positions) slow[p] = !fast;
+  }
+  return slow;
+}
+
+void Problem::Linearize(const Placement* around) {
+  const std::vector<std::vector<char>> fast_at =
+      around == nullptr ? std::vector<std::vector<char>>{}
+                        : FastPoints(*around);
+  for (int k = 0; k < num_kernels_; ++k) {
+    const KernelCost* cost = costs_[k];
+    if (cost == nullptr) continue;
+    std::vector<bool> slow = SlowOperands(k, fast_at);
+    for (const Use& use : uses_[k]) {
+      for (int p : use.positions) slow[p] = false;
+      const std::optional<double> fast_time = cost->TimeUs(slow);
+      for (int p : use.positions) slow[p] = true;
+      const std::optional<double> slow_time = cost->TimeUs(slow);
+      const bool was_fast =
+          fast_at.empty() || fast_at[use.tensor][use.point] != 0;
+      for (int p : use.positions) slow[p] = !was_fast;
+      tensors_[use.tensor].gain[use.point] =
+          !slow_time.has_value() ? kMustBeFastUs
+          : !fast_time.has_value()
+              ? 0.0  // only slow is listed: nothing to gain
+              : std::max(0.0, *slow_time - *fast_time);
+    }
+  }
+}
+
+double Problem::TrueCost(const Placement& placement) const {
+  const std::vector<std::vector<char>> fast_at = FastPoints(placement);
+  double total = 0;
+  for (int k = 0; k < num_kernels_; ++k) {
+    if (costs_[k] == nullptr) return kInfinity;
+    const std::optional<double> time =
+        costs_[k]->TimeUs(SlowOperands(k, fast_at));
+    if (!time.has_value()) return kInfinity;
+    total += *time;
+  }
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    for (const Run& run : placement[i]) total += MoveCost(tensors_[i], run);
+  }
+  return total;
 }
 
 double Problem::Cost(const Placement& placement) const {
@@ -574,8 +677,8 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
                                 const Problem& problem, Placement placement,
                                 uint64_t budget_bytes, uint64_t alignment,
                                 v1::Method method, int* rounds) {
-  constexpr int kLayoutRounds = 6;
-  constexpr int kTightenRadius = 10;
+  constexpr int kLayoutRounds = 10;
+  constexpr int kTightenRadius = 2;
   const int num_kernels = graph.num_kernels();
   std::vector<int64_t> limits(
       num_kernels, static_cast<int64_t>(std::min<uint64_t>(
@@ -598,10 +701,12 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
       return plan;
     }
     if (round < kLayoutRounds) {
-      const double over = static_cast<double>(layout.required_bytes) /
-                          static_cast<double>(budget_bytes);
-      const double factor =
-          std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
+      // Lower the limits only where blocks overflow, by the overflow (and
+      // more each round): the cut that frees a block's worth of room there
+      // without giving up fast memory elsewhere.
+      const int64_t over = static_cast<int64_t>(layout.required_bytes) -
+                           static_cast<int64_t>(budget_bytes);
+      const int64_t cut = over + over * (round - 1) / 2;
       std::vector<char> near(num_kernels, 0);
       for (int k : layout.overflow_kernels) {
         for (int j = std::max(0, k - kTightenRadius);
@@ -610,10 +715,7 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
         }
       }
       for (int k = 0; k < num_kernels; ++k) {
-        if (near[k]) {
-          limits[k] =
-              static_cast<int64_t>(static_cast<double>(limits[k]) * factor);
-        }
+        if (near[k]) limits[k] = std::max<int64_t>(0, limits[k] - cut);
       }
       problem.Repair(limits, placement);
       problem.Fill(limits, placement);
@@ -690,7 +792,7 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
   const Clock::time_point start = Clock::now();
   const v1::Method method = v1::METHOD_HEURISTIC;
   const uint64_t alignment = options.alignment_bytes;
-  const Problem problem(graph, profile, budget_bytes, options);
+  Problem problem(graph, profile, budget_bytes, options);
   const int num_kernels = graph.num_kernels();
   const std::vector<int64_t>& pinned = problem.pinned();
   const int64_t budget = static_cast<int64_t>(
@@ -717,16 +819,31 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
   // round's paths repaired and filled into a placement that fits.
   const std::vector<int64_t> budget_limits(num_kernels, budget);
   std::vector<double> price(num_kernels, 0.0);
+  // The placement with the lowest predicted time under the profile itself,
+  // and the lowest estimate under the current linearisation (Polyak's
+  // target).
   Placement best;
+  double best_time = kInfinity;
   double best_cost = kInfinity;
   double best_dual = -kInfinity;
   double step_scale = 1.0;
   int since_dual_improved = 0;
   int rounds = 0;
+  // With tables that are not separable, penalties are re-linearised around
+  // the best placement this often (rounds).
+  constexpr int kRelinearizeRounds = 25;
   for (; rounds < std::max(1, options.max_rounds); ++rounds) {
     if (rounds > 0 &&
         (SecondsSince(start) > options.time_limit_seconds || cancelled())) {
       break;
+    }
+    if (rounds > 0 && rounds % kRelinearizeRounds == 0 &&
+        problem.has_tables()) {
+      problem.Linearize(&best);
+      best_cost = problem.Cost(best);
+      best_dual = -kInfinity;
+      since_dual_improved = 0;
+      step_scale = 1.0;
     }
     double value = 0;
     Placement priced = problem.Priced(price, &value);
@@ -753,14 +870,19 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
     Placement placement = priced;
     problem.Repair(budget_limits, placement);
     problem.Fill(budget_limits, placement);
-    const double cost = problem.Cost(placement);
-    if (cost < best_cost) {
-      best_cost = cost;
+    best_cost = std::min(best_cost, problem.Cost(placement));
+    const double time = problem.TrueCost(placement);
+    if (time < best_time || best.empty()) {
+      best_time = time;
       best = std::move(placement);
     }
     if (norm == 0 || best_cost - best_dual <= 1e-6 * std::abs(best_cost)) {
-      ++rounds;
-      break;  // the paths fit: they are optimal for the separable view
+      // The paths fit, or the bound meets the estimate: optimal for this
+      // linearisation (for separable costs, for the problem).
+      if (!problem.has_tables()) {
+        ++rounds;
+        break;
+      }
     }
     const double step = step_scale * std::max(best_cost - dual, 1e-9) / norm;
     for (int k = 0; k < num_kernels; ++k) {
