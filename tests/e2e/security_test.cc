@@ -635,9 +635,9 @@ TEST_F(SecurityTest, HashTokenPrintsALineTheServerAccepts) {
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   EXPECT_EQ(ReadFile(tokens_), absl::StrCat(server::HashToken("tok-dana"),
                                             " dana agent,reader xeon,epyc\n"));
-  const std::string bad = absl::StrCat(AUTOTM_SERVER_BINARY,
-                                       " hash-token dana wizard < ", dir_,
-                                       "/dana.token > /dev/null 2>&1");
+  const std::string bad =
+      absl::StrCat(AUTOTM_SERVER_BINARY, " hash-token dana wizard < ", dir_,
+                   "/dana.token > /dev/null 2>&1");
   EXPECT_EQ(WEXITSTATUS(std::system(bad.c_str())), 1) << "unknown role";
 
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = Start(TlsArgs());
@@ -667,6 +667,70 @@ TEST_F(SecurityTest, BudgetsPerJobAreLimited) {
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_NE(status.message().find("--max-budgets-per-job"), std::string::npos)
       << status;
+  EXPECT_EQ((*server)->Terminate().value(), 0);
+}
+
+// Fairness: while alice has 200 jobs queued, bob's job is the next one
+// started (round robin between principals within a priority), not the
+// 201st. Each of alice's jobs has its own budget so that none is a plan-
+// cache hit.
+TEST_F(SecurityTest, ASecondPrincipalRunsWhileTheFirstHasHundredsQueued) {
+  std::vector<std::string> args = TlsArgs();
+  args.push_back("--max-queued-per-principal");
+  args.push_back("0");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = Start(args);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::unique_ptr<Client> op = Connect(**server, "tok-operator");
+  ASSERT_TRUE(op->UploadProfile(ChainProfileFor("chain")).ok());
+  std::unique_ptr<Client> alice = Connect(**server, "tok-planner");
+  std::unique_ptr<Client> bob = Connect(**server, "tok-planner2");
+  v1::CreateSolveJobRequest request;
+  *request.mutable_graph()->mutable_inline_graph() =
+      solver::testing::ChainGraph();
+  request.set_host_class("chain");
+  constexpr int kFlood = 200;
+  for (int i = 0; i < kFlood; ++i) {
+    request.clear_budgets_bytes();
+    request.add_budgets_bytes((1 << 20) + 4096 * i);
+    ASSERT_TRUE(alice->CreateSolveJob(request).ok()) << i;
+  }
+  request.clear_budgets_bytes();
+  request.add_budgets_bytes(1 << 21);
+  absl::StatusOr<v1::SolveJob> bobs = bob->CreateSolveJob(request);
+  ASSERT_TRUE(bobs.ok()) << bobs.status();
+  absl::StatusOr<v1::SolveJob> done = bob->WatchSolveJob(
+      bobs->id(), [](const v1::SolveJob&) {}, absl::Seconds(120));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+
+  // How many of alice's jobs started while bob's waited (after it was
+  // queued, before it started); those started earlier ran while alice was
+  // still queueing hers.
+  v1::ListSolveJobsRequest list;
+  list.set_page_size(1000);
+  absl::StatusOr<v1::ListSolveJobsResponse> jobs = op->ListSolveJobs(list);
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  int alices = 0, earlier = 0, overtook = 0, still_queued = 0;
+  for (const v1::SolveJob& job : jobs->jobs()) {
+    if (job.owner() != "alice") continue;
+    ++alices;
+    if (job.start_time_us() == 0) {
+      ++still_queued;
+    } else if (job.start_time_us() < bobs->create_time_us()) {
+      ++earlier;
+    } else if (job.start_time_us() < done->start_time_us()) {
+      ++overtook;
+    }
+  }
+  EXPECT_EQ(alices, kFlood);
+  std::printf(
+      "fairness: of alice's %d jobs, %d started before bob queued his, %d "
+      "between his queueing and his start, %d were still queued when his "
+      "finished\n",
+      kFlood, earlier, overtook, still_queued);
+  // At most the one a slot claimed as bob's arrived.
+  EXPECT_LE(overtook, 1);
+  EXPECT_GT(still_queued, kFlood / 4);
   EXPECT_EQ((*server)->Terminate().value(), 0);
 }
 
