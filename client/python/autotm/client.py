@@ -26,6 +26,13 @@ server stored earlier (SolveJob.graph_digest), or a GraphRef. Budgets are
 bytes (int), parse_bytes() text ("24GiB") or a percentage of the graph's
 aligned peak live bytes ("25%"), exactly as `autotm plan --budget`.
 
+A secured server (docs/SECURITY.md) takes TLS and a bearer token:
+`autotm.Client(address, tls_ca='ca.pem', token=...)`, or the environment
+variables AUTOTM_TLS_CA, AUTOTM_TLS_CERT, AUTOTM_TLS_KEY, AUTOTM_TOKEN_FILE and
+AUTOTM_TOKEN, which every Client reads when the arguments are not given (so
+autotm.torch and scripts need no change). A caller without credentials gets
+UNAUTHENTICATED, one without the RPC's role PERMISSION_DENIED.
+
 Thread safety: a Client may be used from many threads at once (gRPC
 channels and stubs are thread-safe; the Client holds no other mutable
 state).
