@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -103,18 +104,28 @@ v1::UploadMeasurementsRequest OneMeasurement(const std::string& host_class,
 
 class SecurityTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    pki_ = new std::string(::testing::TempDir() + "/security_test_pki");
-    const std::string command =
-        absl::StrCat("bash ", SourceDir(), "/tests/e2e/make_test_pki.sh ",
-                     *pki_, " >/dev/null");
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  static void TearDownTestSuite() {
+    if (pki_ != nullptr) std::filesystem::remove_all(*pki_);
+    delete pki_;
+    pki_ = nullptr;
   }
   static std::string Pki(const std::string& name) {
     return absl::StrCat(*pki_, "/", name);
   }
 
   void SetUp() override {
+    // The PKI, once per process (ctest runs each test in its own process,
+    // in parallel: hence the pid). Made here rather than in
+    // SetUpTestSuite, whose failures ctest would report as skipped tests.
+    if (pki_ == nullptr) {
+      const std::string dir =
+          absl::StrCat(::testing::TempDir(), "/security_test_pki_", ::getpid());
+      const std::string command =
+          absl::StrCat("bash ", SourceDir(), "/tests/e2e/make_test_pki.sh ",
+                       dir, " >/dev/null");
+      ASSERT_EQ(std::system(command.c_str()), 0) << command;
+      pki_ = new std::string(dir);
+    }
     dir_ = absl::StrCat(
         ::testing::TempDir(), "/security_test_",
         ::testing::UnitTest::GetInstance()->current_test_info()->name());
