@@ -662,6 +662,44 @@ TEST_F(SecurityTest, HashTokenPrintsALineTheServerAccepts) {
   EXPECT_EQ((*server)->Terminate().value(), 0);
 }
 
+// --max-queued-per-principal: one principal's queue is full long before
+// the server's (jobs are queued far faster than one worker solves them),
+// and another principal can still queue.
+TEST_F(SecurityTest, QueuedJobsPerPrincipalAreLimited) {
+  std::vector<std::string> args = TlsArgs();
+  args.push_back("--max-queued-per-principal");
+  args.push_back("5");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = Start(args);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE(Connect(**server, "tok-operator")
+                  ->UploadProfile(ChainProfileFor("chain"))
+                  .ok());
+  std::unique_ptr<Client> alice = Connect(**server, "tok-planner");
+  v1::CreateSolveJobRequest request;
+  *request.mutable_graph()->mutable_inline_graph() =
+      solver::testing::ChainGraph();
+  request.set_host_class("chain");
+  absl::Status full;
+  int created = 0;
+  for (int i = 0; i < 100 && full.ok(); ++i) {
+    request.clear_budgets_bytes();
+    request.add_budgets_bytes((1 << 20) + 4096 * i);  // no plan-cache hits
+    absl::StatusOr<v1::SolveJob> job = alice->CreateSolveJob(request);
+    full = job.status();
+    created += job.ok();
+  }
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_NE(full.message().find("principal alice already has 5 queued jobs"),
+            std::string::npos)
+      << full;
+  EXPECT_NE(full.message().find("--max-queued-per-principal"),
+            std::string::npos)
+      << full;
+  EXPECT_GE(created, 5);
+  EXPECT_TRUE(Connect(**server, "tok-planner2")->CreateSolveJob(request).ok());
+  EXPECT_EQ((*server)->Terminate().value(), 0);
+}
+
 TEST_F(SecurityTest, BudgetsPerJobAreLimited) {
   std::vector<std::string> args = TlsArgs();
   args.push_back("--max-budgets-per-job");
