@@ -98,6 +98,8 @@ void PrintJob(const v1::SolveJob& job) {
   std::printf("budgets      %s (%u done)\n", budgets.c_str(),
               job.budgets_done());
   std::printf("priority     %d\n", job.priority());
+  if (!job.owner().empty())
+    std::printf("owner        %s\n", job.owner().c_str());
   std::printf("time limit   %s, gap %g\n",
               FormatDuration(job.parameters().time_limit_seconds()).c_str(),
               job.parameters().relative_gap());

@@ -64,17 +64,28 @@ int RunServerStatus(const RemoteFlags& flags) {
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<bool> serving = (*client)->Health();
   if (flags.json) {
-    const std::string error =
+    std::string extra =
         serving.ok()
             ? ""
             : absl::StrCat(",\n  \"error\": ",
                            JsonStringLiteral(serving.status().message()));
+    if (serving.ok()) {
+      if (absl::StatusOr<v1::ServerInfo> info = (*client)->GetServerInfo();
+          info.ok()) {
+        absl::StrAppend(
+            &extra, ",\n  \"insecure\": ", info->insecure() ? "true" : "false",
+            ",\n  \"tls\": ", info->tls() ? "true" : "false",
+            ",\n  \"authentication\": ",
+            info->authentication() ? "true" : "false",
+            ",\n  \"principal\": ", JsonStringLiteral(info->principal()));
+      }
+    }
     std::printf("{\n  \"server\": %s,\n  \"status\": \"%s\"%s\n}\n",
                 JsonStringLiteral(flags.server).c_str(),
                 !serving.ok() ? "UNREACHABLE"
                 : *serving    ? "SERVING"
                               : "NOT_SERVING",
-                error.c_str());
+                extra.c_str());
     return serving.ok() && *serving ? kExitOk
            : serving.ok()           ? kExitBadInput
                                     : Fail(serving.status());
@@ -82,6 +93,33 @@ int RunServerStatus(const RemoteFlags& flags) {
   if (!serving.ok()) return Fail(serving.status());
   std::printf("server %s: %s\n", flags.server.c_str(),
               *serving ? "SERVING" : "NOT_SERVING");
+  // Security and identity (servers older than ServerService: UNIMPLEMENTED,
+  // nothing more to print).
+  absl::StatusOr<v1::ServerInfo> info = (*client)->GetServerInfo();
+  if (info.ok()) {
+    std::printf("version: %s\n", info->version().c_str());
+    std::printf("security: %s, %s\n",
+                !info->tls()         ? "plaintext"
+                : info->mutual_tls() ? "mutual TLS"
+                                     : "TLS",
+                info->authentication()
+                    ? "identities from a tokens file"
+                    : "no authentication (every caller has every role)");
+    std::printf("you are: %s (roles: %s%s%s)\n", info->principal().c_str(),
+                absl::StrJoin(info->roles(), ",").c_str(),
+                info->host_classes().empty() ? "" : "; host classes: ",
+                absl::StrJoin(info->host_classes(), ",").c_str());
+    if (info->insecure()) {
+      std::printf(
+          "WARNING: INSECURE: this server runs with --insecure on an address "
+          "other hosts can reach, without %s; anyone who reaches the port "
+          "may read and change everything\n",
+          !info->tls() ? "TLS" : "authentication");
+      PrintError("the server runs with --insecure (see above)");
+    }
+  } else if (!absl::IsUnimplemented(info.status())) {
+    return Fail(info.status());
+  }
   return *serving ? kExitOk : kExitBadInput;
 }
 
@@ -124,6 +162,35 @@ int RunProfilesShow(const RemoteFlags& flags, const std::string& name) {
               {"configurations:", absl::StrCat(s->configs())},
               {"measurements:", absl::StrCat(s->measurements())}},
              {});
+  if (s->contributions_size() > 0) {
+    // Provenance: who uploaded what (docs/SECURITY.md).
+    std::printf("\n");
+    std::vector<std::vector<std::string>> rows = {
+        {"CONTRIBUTED BY", "MEASUREMENTS", "SIGNATURES"}};
+    for (const v1::Contribution& c : s->contributions()) {
+      rows.push_back({c.principal().empty() ? "(unrecorded)" : c.principal(),
+                      absl::StrCat(c.measurements()),
+                      absl::StrCat(c.signatures())});
+    }
+    PrintTable(rows, {false, true, true});
+  }
+  return kExitOk;
+}
+
+int RunProfilesDrop(const RemoteFlags& flags, const std::string& name,
+                    const std::string& principal) {
+  absl::StatusOr<std::unique_ptr<Client>> client = ConnectTo(flags);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::DropMeasurementsResponse> dropped =
+      (*client)->DropMeasurements(name, principal);
+  if (!dropped.ok()) return Fail(dropped.status());
+  if (flags.json) return PrintJson(*dropped);
+  std::printf(
+      "dropped %llu measurement(s) by %s from host class %s "
+      "(profile version %llu)\n",
+      static_cast<unsigned long long>(dropped->removed()), principal.c_str(),
+      name.c_str(),
+      static_cast<unsigned long long>(dropped->profile_version()));
   return kExitOk;
 }
 
@@ -607,6 +674,26 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
     AddRemoteFlags(del, flags.get());
     commands.push_back(
         {del, [flags, name] { return RunProfilesDelete(*flags, *name); }});
+  }
+  {
+    auto flags = std::make_shared<RemoteFlags>();
+    auto name = std::make_shared<std::string>();
+    auto principal = std::make_shared<std::string>();
+    CLI::App* drop = profiles->add_subcommand(
+        "drop",
+        "Delete every measurement one principal uploaded to a host class\n"
+        "(operator; `profiles show` lists who contributed what)\n");
+    drop->add_option("name", *name, "Host class name")
+        ->required()
+        ->type_name("NAME");
+    drop->add_option("principal", *principal,
+                     "Whose measurements (as `profiles show` names them)")
+        ->required()
+        ->type_name("PRINCIPAL");
+    AddRemoteFlags(drop, flags.get());
+    commands.push_back({drop, [flags, name, principal] {
+                          return RunProfilesDrop(*flags, *name, *principal);
+                        }});
   }
   return commands;
 }

@@ -16,6 +16,7 @@ void AddRemoteFlags(CLI::App* command, RemoteFlags* flags) {
       ->type_name("ADDR");
   command->add_flag("--json", flags->json,
                     "Print the result as JSON (for scripts)");
+  AddSecurityFlags(command, &flags->security);
 }
 
 int Fail(const absl::Status& status) {
@@ -28,6 +29,10 @@ int Fail(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const RemoteFlags& flags) {
   ClientOptions options;
   options.address = flags.server;
+  if (absl::Status status = ApplySecurityFlags(flags.security, &options);
+      !status.ok()) {
+    return status;
+  }
   return Client::Connect(options);
 }
 

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/client.h"
+#include "client/security_flags.h"
 #include "google/protobuf/message.h"
 
 namespace autotm::client {
@@ -19,9 +20,11 @@ inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
 struct RemoteFlags {
   std::string server = kDefaultServer;
   bool json = false;
+  SecurityFlags security;
 };
 
-// Adds --server (also $AUTOTM_SERVER) and --json to `command`.
+// Adds --server (also $AUTOTM_SERVER), --json and the TLS/token flags
+// (security_flags.h) to `command`.
 void AddRemoteFlags(CLI::App* command, RemoteFlags* flags);
 
 // Prints the error and returns the exit code for it: kExitUnavailable when

@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -26,12 +28,50 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     return absl::InvalidArgumentError(absl::StrCat(
         "client: max_attempts must be at least 1, not ", options.max_attempts));
   }
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.tls_enabled()) {
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "client: a TLS client certificate needs both the certificate and "
+          "its key (--tls-cert and --tls-key)");
+    }
+    grpc::SslCredentialsOptions ssl;
+    auto read = [](const std::string& path,
+                   const char* what) -> absl::StatusOr<std::string> {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) {
+        return absl::NotFoundError(
+            absl::StrCat("client: cannot read ", what, " ", path));
+      }
+      std::ostringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    if (!options.tls_ca_file.empty()) {
+      AUTOTM_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                              read(options.tls_ca_file, "TLS CA file"));
+    }
+    if (!options.tls_cert_file.empty()) {
+      AUTOTM_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                              read(options.tls_cert_file, "TLS certificate"));
+      AUTOTM_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                              read(options.tls_key_file, "TLS key"));
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    if (!options.token.empty()) {
+      return absl::InvalidArgumentError(
+          "client: a token needs TLS (--tls-ca): it would travel in clear "
+          "text");
+    }
+    credentials = grpc::InsecureChannelCredentials();
+  }
   auto internal = std::make_unique<Internal>();
   internal->options = options;
-  internal->channel =
-      grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials());
+  internal->channel = grpc::CreateChannel(options.address, credentials);
   internal->profiles = v1::ProfileService::NewStub(internal->channel);
   internal->placement = v1::PlacementService::NewStub(internal->channel);
+  internal->server = v1::ServerService::NewStub(internal->channel);
   internal->health = grpc::health::v1::Health::NewStub(internal->channel);
   return std::unique_ptr<Client>(new Client(std::move(internal)));
 }
@@ -50,6 +90,15 @@ absl::StatusOr<bool> Client::Health() {
     return internal_->health->Check(context, request, &response);
   }));
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+absl::StatusOr<v1::ServerInfo> Client::GetServerInfo() {
+  v1::GetServerInfoRequest request;
+  v1::ServerInfo response;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->server->GetServerInfo(context, request, &response);
+  }));
+  return response;
 }
 
 absl::StatusOr<v1::UploadMeasurementsResponse> Client::UploadProfile(
@@ -127,6 +176,18 @@ absl::Status Client::DeleteHostClass(const std::string& name) {
   return internal_->Call([&](grpc::ClientContext* context) {
     return internal_->profiles->DeleteHostClass(context, request, &response);
   });
+}
+
+absl::StatusOr<v1::DropMeasurementsResponse> Client::DropMeasurements(
+    const std::string& host_class, const std::string& principal) {
+  v1::DropMeasurementsRequest request;
+  request.set_host_class(host_class);
+  request.set_principal(principal);
+  v1::DropMeasurementsResponse response;
+  AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
+    return internal_->profiles->DropMeasurements(context, request, &response);
+  }));
+  return response;
 }
 
 absl::StatusOr<v1::WorkList> Client::GetWorkList(

@@ -31,6 +31,7 @@
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
 #include "autotm/v1/profile_service.pb.h"
+#include "autotm/v1/server_service.pb.h"
 
 namespace autotm {
 
@@ -47,13 +48,33 @@ struct ClientOptions {
   // up to max_backoff. Defaults 100 ms and 2 s.
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);
+
+  // TLS (docs/SECURITY.md). On when `tls` is set or any file is given.
+  // tls_ca_file: PEM roots that must have signed the server's certificate
+  // (empty: the system's roots). tls_cert_file + tls_key_file: a client
+  // certificate for mutual TLS.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Bearer token sent with every call ("authorization: Bearer TOKEN").
+  // Needs TLS: Connect refuses to send it in clear text.
+  std::string token;
+
+  bool tls_enabled() const {
+    return tls || !tls_ca_file.empty() || !tls_cert_file.empty() ||
+           !tls_key_file.empty();
+  }
 };
 
 class Client {
  public:
   // Creates the channel; does not wait for the server (the first call
   // connects, retrying UNAVAILABLE as configured). InvalidArgument for an
-  // empty address, a non-positive deadline or max_attempts < 1.
+  // empty address, a non-positive deadline, max_attempts < 1, a client
+  // certificate without its key (or the reverse), or a token without TLS;
+  // NotFound naming a TLS file that cannot be read. A server whose
+  // certificate the CA did not sign fails the calls with UNAVAILABLE.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       const ClientOptions& options);
 
@@ -69,6 +90,10 @@ class Client {
   // server, false for NOT_SERVING (e.g. shutting down). UNAVAILABLE when it
   // cannot be reached (after the retries).
   absl::StatusOr<bool> Health();
+  // The server's version, security mode and quotas, and who the caller is
+  // (ServerService.GetServerInfo). UNIMPLEMENTED from servers older than
+  // it.
+  absl::StatusOr<v1::ServerInfo> GetServerInfo();
 
   // --- ProfileService (client.cc).
 
@@ -95,6 +120,10 @@ class Client {
   // its measurements).
   absl::StatusOr<v1::Profile> ExportProfile(const std::string& name);
   absl::Status DeleteHostClass(const std::string& name);
+  // Deletes every measurement `principal` uploaded to `host_class`
+  // (operators; docs/SECURITY.md, provenance).
+  absl::StatusOr<v1::DropMeasurementsResponse> DropMeasurements(
+      const std::string& host_class, const std::string& principal);
   // A profiler agent's work list: the signatures that graphs submitted for
   // `request.host_class()` (or the graph in the request) still lack.
   absl::StatusOr<v1::WorkList> GetWorkList(

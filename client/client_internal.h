@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "autotm/v1/placement_service.grpc.pb.h"
 #include "autotm/v1/profile_service.grpc.pb.h"
+#include "autotm/v1/server_service.grpc.pb.h"
 #include "client/client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/status_convert.h"
@@ -44,13 +45,19 @@ struct Client::Internal {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::ProfileService::Stub> profiles;
   std::unique_ptr<v1::PlacementService::Stub> placement;
+  std::unique_ptr<v1::ServerService::Stub> server;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
 
-  // A context whose deadline is `deadline` from now.
-  static std::unique_ptr<grpc::ClientContext> NewContext(
-      absl::Duration deadline) {
+  // A context whose deadline is `deadline` from now, carrying the bearer
+  // token when there is one.
+  std::unique_ptr<grpc::ClientContext> NewContext(
+      absl::Duration deadline) const {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    if (!options.token.empty()) {
+      context->AddMetadata("authorization",
+                           absl::StrCat("Bearer ", options.token));
+    }
     return context;
   }
 

@@ -97,7 +97,8 @@ absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(
     absl::Duration deadline) {
   v1::WatchSolveJobRequest request;
   request.set_id(id);
-  std::unique_ptr<grpc::ClientContext> context = Internal::NewContext(deadline);
+  std::unique_ptr<grpc::ClientContext> context =
+      internal_->NewContext(deadline);
   std::unique_ptr<grpc::ClientReader<v1::SolveJob>> reader =
       internal_->placement->WatchSolveJob(context.get(), request);
   v1::SolveJob job;

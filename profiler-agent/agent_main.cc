@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "client/client.h"
 #include "client/proto_json.h"
+#include "client/security_flags.h"
 #include "profiler-agent/discovery.h"
 #include "profiler-agent/kernels.h"
 #include "profiler-agent/profiler.h"
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
                           "Write the profile here (v1.Profile JSON)");
   profile_cmd->add_option("--server", server,
                           "Upload to this autotm-server (HOST:PORT)");
+  autotm::client::SecurityFlags security;
+  autotm::client::AddSecurityFlags(profile_cmd, &security);
   profile_cmd
       ->add_option("--host-class", host_class,
                    "Host class name the profile is stored under")
@@ -239,6 +242,12 @@ int main(int argc, char** argv) {
     autotm::ClientOptions client_options;
     client_options.address = server;
     client_options.max_attempts = upload_attempts;
+    if (absl::Status status =
+            autotm::client::ApplySecurityFlags(security, &client_options);
+        !status.ok()) {
+      std::cerr << "autotm-agent: " << status << "\n";
+      return 1;
+    }
     auto connected = autotm::Client::Connect(client_options);
     if (!connected.ok()) {
       std::cerr << "autotm-agent: " << connected.status() << "\n";

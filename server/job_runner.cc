@@ -262,8 +262,8 @@ void JobRunner::Stop() {
 }
 
 absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
-  absl::StatusOr<v1::SolveJob> created =
-      store_.jobs().CreateJob(std::move(job), options_.max_queued);
+  absl::StatusOr<v1::SolveJob> created = store_.jobs().CreateJob(
+      std::move(job), options_.max_queued, options_.max_queued_per_owner);
   if (!created.ok()) return created.status();
   logger_->info(
       "job {}: queued ({} budget(s), priority {}, graph {}, host "

@@ -60,6 +60,9 @@ struct JobRunnerOptions {
   // Submit() answers ResourceExhausted when this many jobs are QUEUED.
   // 0 = unlimited (default).
   int max_queued = 0;
+  // ... or when this many jobs of the job's owner are QUEUED (0 =
+  // unlimited), so that one principal cannot fill the whole queue.
+  int max_queued_per_owner = 0;
   // How often an idle slot looks for jobs created by another process.
   // The runner's own Submit() wakes a slot at once. Default 1 s.
   absl::Duration idle_poll = absl::Seconds(1);

@@ -136,8 +136,9 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
   }
 
   // JobStore.
-  absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job,
-                                         int max_queued) override {
+  absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job, int max_queued,
+                                         int max_queued_per_owner) override {
+    (void)max_queued_per_owner;  // one owner in these tests
     std::lock_guard<std::mutex> lock(mutex_);
     int queued = 0;
     for (auto& [id, j] : jobs_) queued += j.state() == v1::SolveJob::QUEUED;
@@ -533,7 +534,7 @@ TEST_F(JobRunnerTest, CancelledRunningSolveKeepsItsBestPlan) {
 
 TEST_F(JobRunnerTest, StartRequeuesJobsLeftRunning) {
   store_.SetProfile(ProfileFor(SmallGraph()));
-  auto created = store_.CreateJob(Job(SmallGraph(), {8 * kMiB}), 0);
+  auto created = store_.CreateJob(Job(SmallGraph(), {8 * kMiB}), 0, 0);
   store_.ForceState(created->id(), v1::SolveJob::RUNNING);
   JobRunner runner(store_, Options(), logger_);
   ASSERT_TRUE(runner.Start().ok());

@@ -165,12 +165,25 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
   WatchReactor(JobRunner& runner, std::string id)
       : runner_(runner), id_(std::move(id)) {}
 
+  // Ends the call with `status` at once (e.g. the caller may not see the
+  // job).
+  void Reject(const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_ = true;
+    Finish(ToGrpcStatus(status));
+  }
+
   // Subscribes first, then reads the job, so that no update is lost.
-  void Begin() {
+  // `principal` must be allowed to see the job.
+  void Begin(const Principal& principal) {
     token_ = runner_.Subscribe([this](const v1::SolveJob& job) {
       if (job.id() == id_) Update(job);
     });
     absl::StatusOr<v1::SolveJob> job = runner_.store().jobs().GetJob(id_);
+    if (job.ok() && !principal.MaySeeJob(job->owner())) {
+      job = absl::PermissionDeniedError(
+          absl::StrCat("job ", id_, " was created by another principal"));
+    }
     if (!job.ok()) {
       std::lock_guard<std::mutex> lock(mutex_);
       finished_ = true;
@@ -240,8 +253,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
 }  // namespace
 
 PlacementServiceImpl::PlacementServiceImpl(
-    Store& store, JobRunner& runner, std::shared_ptr<spdlog::logger> logger)
-    : store_(store), runner_(runner), logger_(std::move(logger)) {
+    Store& store, JobRunner& runner, const Authorizer& authorizer,
+    PlacementLimits limits, std::shared_ptr<spdlog::logger> logger)
+    : store_(store),
+      runner_(runner),
+      authorizer_(authorizer),
+      limits_(limits),
+      logger_(std::move(logger)) {
   waiter_ = std::thread([this] { WaiterLoop(); });
 }
 
@@ -254,9 +272,16 @@ PlacementServiceImpl::~PlacementServiceImpl() {
 }
 
 absl::StatusOr<v1::SolveJob> PlacementServiceImpl::CreateJob(
-    const v1::CreateSolveJobRequest& request) {
+    const v1::CreateSolveJobRequest& request, const Principal& principal) {
   if (request.budgets_bytes_size() == 0) {
     return absl::InvalidArgumentError("budgets_bytes: give at least one");
+  }
+  if (limits_.max_budgets_per_job > 0 &&
+      request.budgets_bytes_size() > limits_.max_budgets_per_job) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("budgets_bytes: ", request.budgets_bytes_size(),
+                     " budgets in one job exceed this server's limit of ",
+                     limits_.max_budgets_per_job, " (--max-budgets-per-job)"));
   }
   for (int i = 0; i < request.budgets_bytes_size(); ++i) {
     if (request.budgets_bytes(i) == 0) {
@@ -274,11 +299,23 @@ absl::StatusOr<v1::SolveJob> PlacementServiceImpl::CreateJob(
   *job.mutable_budgets_bytes() = request.budgets_bytes();
   *job.mutable_parameters() = inputs.parameters;
   job.set_priority(request.priority());
+  job.set_owner(principal.name);
   return runner_.Submit(std::move(job));
 }
 
+absl::StatusOr<v1::SolveJob> PlacementServiceImpl::GetJob(
+    const std::string& id, const Principal& principal) {
+  AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job, store_.jobs().GetJob(id));
+  if (!principal.MaySeeJob(job.owner())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "job ", id, " was created by another principal; ", principal.name,
+        " sees and cancels only its own jobs (operators: any)"));
+  }
+  return job;
+}
+
 absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
-    const v1::ListSolveJobsRequest& request) {
+    const v1::ListSolveJobsRequest& request, const Principal& principal) {
   if (request.page_size() < 0 || request.page_size() > 1000) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size: ", request.page_size(), " is not in 0..1000"));
@@ -291,6 +328,10 @@ absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
   filter.state = request.state();
   filter.page_size = request.page_size();
   filter.page_token = request.page_token();
+  // Readers and operators see every job; a planner only its own.
+  if (!principal.IsOperator() && !principal.Has(kRoleReader)) {
+    filter.owner = principal.name;
+  }
   AUTOTM_ASSIGN_OR_RETURN(JobPage page, store_.jobs().ListJobs(filter));
   v1::ListSolveJobsResponse response;
   for (v1::SolveJob& job : page.jobs) *response.add_jobs() = std::move(job);
@@ -307,34 +348,56 @@ absl::StatusOr<v1::Plan> PlacementServiceImpl::LookupPlan(
 grpc::ServerUnaryReactor* PlacementServiceImpl::CreateSolveJob(
     grpc::CallbackServerContext* context,
     const v1::CreateSolveJobRequest* request, v1::SolveJob* response) {
-  return Answer(context, CreateJob(*request), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) return Answer(context, principal.status());
+  absl::StatusOr<v1::SolveJob> job = CreateJob(*request, *principal);
+  Audit(*logger_, *principal, "CreateSolveJob",
+        job.ok()
+            ? absl::StrCat(job->id(), " host_class=", request->host_class())
+            : absl::StrCat("host_class=", request->host_class()),
+        job.status());
+  return Answer(context, std::move(job), response);
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::GetSolveJob(
     grpc::CallbackServerContext* context, const v1::GetSolveJobRequest* request,
     v1::SolveJob* response) {
-  return Answer(context, store_.jobs().GetJob(request->id()), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) return Answer(context, principal.status());
+  return Answer(context, GetJob(request->id(), *principal), response);
 }
 
 grpc::ServerWriteReactor<v1::SolveJob>* PlacementServiceImpl::WatchSolveJob(
     grpc::CallbackServerContext* context,
     const v1::WatchSolveJobRequest* request) {
   auto* reactor = new WatchReactor(runner_, request->id());
-  reactor->Begin();
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) {
+    reactor->Reject(principal.status());
+  } else {
+    reactor->Begin(*principal);
+  }
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::CancelSolveJob(
     grpc::CallbackServerContext* context,
     const v1::CancelSolveJobRequest* request, v1::SolveJob* response) {
-  return Answer(context, runner_.Cancel(request->id()), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) return Answer(context, principal.status());
+  absl::StatusOr<v1::SolveJob> job = GetJob(request->id(), *principal);
+  if (job.ok()) job = runner_.Cancel(request->id());
+  Audit(*logger_, *principal, "CancelSolveJob", request->id(), job.status());
+  return Answer(context, std::move(job), response);
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::ListSolveJobs(
     grpc::CallbackServerContext* context,
     const v1::ListSolveJobsRequest* request,
     v1::ListSolveJobsResponse* response) {
-  return Answer(context, ListJobs(*request), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) return Answer(context, principal.status());
+  return Answer(context, ListJobs(*request, *principal), response);
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::GetPlan(
@@ -364,7 +427,14 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
   create.add_budgets_bytes(request->budget_bytes());
   *create.mutable_parameters() = request->parameters();
   create.set_priority(request->priority());
-  absl::StatusOr<v1::SolveJob> job = CreateJob(create);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) return Answer(context, principal.status());
+  absl::StatusOr<v1::SolveJob> job = CreateJob(create, *principal);
+  Audit(*logger_, *principal, "PlanGraph",
+        job.ok()
+            ? absl::StrCat(job->id(), " host_class=", request->host_class())
+            : absl::StrCat("host_class=", request->host_class()),
+        job.status());
   if (!job.ok()) return Answer(context, job.status());
   logger_->info("job {}: PlanGraph waits for it", job->id());
 

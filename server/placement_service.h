@@ -9,7 +9,15 @@
 //     plan is cached for exactly these inputs;
 //   - FAILED_PRECONDITION: the host class's profile lacks kernels of the
 //     graph (the message lists the missing signatures);
-//   - RESOURCE_EXHAUSTED: the queue is full.
+//   - RESOURCE_EXHAUSTED: the queue is full, the caller's principal has
+//     its limit of queued jobs, or the request has more budgets than
+//     PlacementLimits::max_budgets_per_job (the message names the limit);
+//   - PERMISSION_DENIED: a job of another principal, for a caller that is
+//     not an operator (server/auth.h: the roles of each RPC are enforced
+//     before the handler; ownership here).
+// Every job records its creator (SolveJob.owner); ListSolveJobs shows a
+// caller with only the planner role its own jobs. Mutating calls
+// (CreateSolveJob, CancelSolveJob, PlanGraph) write an audit line.
 // PlanGraph additionally answers DEADLINE_EXCEEDED when no plan was found
 // before the call's deadline (the job is cancelled shortly before it, so
 // that its best plan so far can still be returned), FAILED_PRECONDITION
@@ -35,26 +43,37 @@
 #include "absl/time/time.h"
 #include "autotm/v1/placement_service.grpc.pb.h"
 #include "autotm/v1/placement_service.pb.h"
+#include "server/auth.h"
 #include "server/job_runner.h"
 #include "server/store/store.h"
 #include "spdlog/logger.h"
 
 namespace autotm::server {
 
+struct PlacementLimits {
+  // Most budgets one CreateSolveJob may ask for (0 = unlimited).
+  int max_budgets_per_job = 0;
+};
+
 class PlacementServiceImpl final
     : public v1::PlacementService::CallbackService {
  public:
-  // `store` and `runner` must outlive the service; `logger` is not null.
+  // `store`, `runner` and `authorizer` must outlive the service; `logger`
+  // is not null.
   PlacementServiceImpl(Store& store, JobRunner& runner,
+                       const Authorizer& authorizer, PlacementLimits limits,
                        std::shared_ptr<spdlog::logger> logger);
   // Answers parked PlanGraph calls with UNAVAILABLE and joins the waiter.
   ~PlacementServiceImpl() override;
 
   // The RPC logic as plain functions.
   absl::StatusOr<v1::SolveJob> CreateJob(
-      const v1::CreateSolveJobRequest& request);
+      const v1::CreateSolveJobRequest& request, const Principal& principal);
   absl::StatusOr<v1::ListSolveJobsResponse> ListJobs(
-      const v1::ListSolveJobsRequest& request);
+      const v1::ListSolveJobsRequest& request, const Principal& principal);
+  // The job, if `principal` may see it (PERMISSION_DENIED otherwise).
+  absl::StatusOr<v1::SolveJob> GetJob(const std::string& id,
+                                      const Principal& principal);
   absl::StatusOr<v1::Plan> LookupPlan(const v1::GetPlanRequest& request);
 
   // autotm.v1.PlacementService.
@@ -101,6 +120,8 @@ class PlacementServiceImpl final
 
   Store& store_;
   JobRunner& runner_;
+  const Authorizer& authorizer_;
+  const PlacementLimits limits_;
   std::shared_ptr<spdlog::logger> logger_;
 
   std::mutex mutex_;

@@ -184,9 +184,11 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
 class UploadStreamReactor final
     : public grpc::ServerReadReactor<v1::UploadMeasurementsRequest> {
  public:
-  UploadStreamReactor(ProfileServiceImpl* service,
+  UploadStreamReactor(ProfileServiceImpl* service, Principal principal,
                       v1::UploadMeasurementsResponse* response)
-      : service_(service), response_(response) {
+      : service_(service),
+        principal_(std::move(principal)),
+        response_(response) {
     StartRead(&request_);
   }
 
@@ -196,7 +198,7 @@ class UploadStreamReactor final
       return;
     }
     absl::StatusOr<v1::UploadMeasurementsResponse> batch =
-        service_->Upload(request_);
+        service_->Upload(request_, principal_, "StreamMeasurements");
     if (!batch.ok()) {
       Finish(ToGrpcStatus(batch.status()));
       return;
@@ -211,6 +213,7 @@ class UploadStreamReactor final
 
  private:
   ProfileServiceImpl* service_;
+  const Principal principal_;
   v1::UploadMeasurementsResponse* response_;
   v1::UploadMeasurementsRequest request_;
 };
@@ -218,8 +221,12 @@ class UploadStreamReactor final
 }  // namespace
 
 ProfileServiceImpl::ProfileServiceImpl(ProfileStore& store, GraphStore& graphs,
+                                       const Authorizer& authorizer,
                                        std::shared_ptr<spdlog::logger> logger)
-    : store_(store), graphs_(graphs), logger_(std::move(logger)) {}
+    : store_(store),
+      graphs_(graphs),
+      authorizer_(authorizer),
+      logger_(std::move(logger)) {}
 
 absl::Status ProfileServiceImpl::LogOutcome(const char* method,
                                             const std::string& host_class,
@@ -239,12 +246,31 @@ absl::Status ProfileServiceImpl::LogOutcome(const char* method,
   return status;
 }
 
+namespace {
+
+// PERMISSION_DENIED unless `principal` may profile `host_class`.
+absl::Status CheckProfileGrant(const Principal& principal,
+                               const std::string& host_class) {
+  if (principal.MayProfile(host_class)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("principal ", principal.name,
+                   " may not profile host class \"", host_class, "\": ",
+                   principal.Has(kRoleAgent)
+                       ? "not among the host classes its agent role is granted"
+                       : "it needs the agent role for it, or operator"));
+}
+
+}  // namespace
+
 absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
-    const v1::UploadMeasurementsRequest& request) {
+    const v1::UploadMeasurementsRequest& request, const Principal& principal,
+    const char* rpc) {
   const std::string& name = request.host_class().name();
   auto run = [&]() -> absl::StatusOr<v1::UploadMeasurementsResponse> {
     AUTOTM_RETURN_IF_ERROR(RequireName(name, "host_class.name"));
+    AUTOTM_RETURN_IF_ERROR(CheckProfileGrant(principal, name));
     AUTOTM_ASSIGN_OR_RETURN(ParsedEntries parsed, ParseEntries(request));
+    for (Measurement& m : parsed.measurements) m.uploader = principal.name;
 
     absl::MutexLock lock(&write_mu_);
     absl::StatusOr<HostClassInfo> existing = store_.GetHostClassVersion(name);
@@ -337,6 +363,11 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     return response;
   };
   absl::StatusOr<v1::UploadMeasurementsResponse> result = run();
+  Audit(*logger_, principal, rpc,
+        absl::StrCat(
+            "host_class=", name,
+            result.ok() ? absl::StrCat(" accepted=", result->accepted()) : ""),
+        result.status());
   if (!result.ok()) {
     return LogOutcome("UploadMeasurements", name, result.status());
   }
@@ -344,7 +375,7 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
 }
 
 absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Import(
-    const v1::Profile& profile) {
+    const v1::Profile& profile, const Principal& principal) {
   const std::string& name = profile.host_class().name();
   if (name.empty()) {
     return LogOutcome(
@@ -382,7 +413,7 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Import(
           "import/%s/%s/%.17g", key, timing.config(), timing.time_us()));
     }
   }
-  return Upload(request);
+  return Upload(request, principal, "ImportProfile");
 }
 
 absl::StatusOr<v1::HostClassSummary> ProfileServiceImpl::GetSummary(
@@ -392,7 +423,19 @@ absl::StatusOr<v1::HostClassSummary> ProfileServiceImpl::GetSummary(
   }
   absl::StatusOr<HostClassInfo> info = store_.GetHostClass(name);
   if (!info.ok()) return LogOutcome("GetHostClass", name, info.status());
-  return ToSummary(*info);
+  v1::HostClassSummary summary = ToSummary(*info);
+  absl::StatusOr<std::vector<Contribution>> contributions =
+      store_.ListContributions(name);
+  if (!contributions.ok()) {
+    return LogOutcome("GetHostClass", name, contributions.status());
+  }
+  for (const Contribution& c : *contributions) {
+    v1::Contribution* out = summary.add_contributions();
+    out->set_principal(c.uploader);
+    out->set_measurements(c.measurements);
+    out->set_signatures(c.signatures);
+  }
+  return summary;
 }
 
 absl::StatusOr<v1::ListHostClassesResponse> ProfileServiceImpl::List() {
@@ -415,23 +458,52 @@ absl::StatusOr<v1::Profile> ProfileServiceImpl::Export(
   return profile;
 }
 
-absl::Status ProfileServiceImpl::Delete(const std::string& name) {
+absl::Status ProfileServiceImpl::Delete(const std::string& name,
+                                        const Principal& principal) {
   if (absl::Status s = RequireName(name, "name"); !s.ok()) {
     return LogOutcome("DeleteHostClass", name, s);
   }
   absl::MutexLock lock(&write_mu_);
   absl::Status status = store_.DeleteHostClass(name);
+  Audit(*logger_, principal, "DeleteHostClass",
+        absl::StrCat("host_class=", name), status);
   if (status.ok()) logger_->info("deleted host class \"{}\"", name);
   return LogOutcome("DeleteHostClass", name, status);
 }
 
+absl::StatusOr<v1::DropMeasurementsResponse> ProfileServiceImpl::Drop(
+    const v1::DropMeasurementsRequest& request, const Principal& principal) {
+  const std::string& name = request.host_class();
+  if (absl::Status s = RequireName(name, "host_class"); !s.ok()) {
+    return LogOutcome("DropMeasurements", name, s);
+  }
+  absl::MutexLock lock(&write_mu_);
+  absl::StatusOr<uint64_t> removed =
+      store_.DeleteMeasurementsBy(name, request.principal());
+  absl::StatusOr<HostClassInfo> info =
+      removed.ok() ? store_.GetHostClassVersion(name)
+                   : absl::StatusOr<HostClassInfo>(removed.status());
+  Audit(*logger_, principal, "DropMeasurements",
+        absl::StrCat("host_class=", name, " principal=", request.principal(),
+                     removed.ok() ? absl::StrCat(" removed=", *removed) : ""),
+        info.status());
+  if (!info.ok()) return LogOutcome("DropMeasurements", name, info.status());
+  v1::DropMeasurementsResponse response;
+  response.set_removed(*removed);
+  response.set_profile_version(info->version);
+  return response;
+}
+
 absl::StatusOr<v1::WorkList> ProfileServiceImpl::GetWorkList(
-    const v1::GetWorkListRequest& request) {
+    const v1::GetWorkListRequest& request, const Principal& principal) {
   const std::string& name = request.host_class();
   auto fail = [&](absl::Status s) {
     return LogOutcome("GetWorkList", name, s);
   };
   if (absl::Status s = RequireName(name, "host_class"); !s.ok()) return fail(s);
+  if (absl::Status s = CheckProfileGrant(principal, name); !s.ok()) {
+    return fail(s);
+  }
   v1::WorkList list;
   list.mutable_host_class()->set_name(name);
 
@@ -486,14 +558,24 @@ grpc::ServerUnaryReactor* ProfileServiceImpl::UploadMeasurements(
     grpc::CallbackServerContext* context,
     const v1::UploadMeasurementsRequest* request,
     v1::UploadMeasurementsResponse* response) {
-  return FinishUnary(context, Upload(*request), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) {
+    return FinishUnary<v1::UploadMeasurementsResponse>(
+        context, principal.status(), response);
+  }
+  return FinishUnary(context, Upload(*request, *principal), response);
 }
 
 grpc::ServerReadReactor<v1::UploadMeasurementsRequest>*
 ProfileServiceImpl::StreamMeasurements(
     grpc::CallbackServerContext* context,
     v1::UploadMeasurementsResponse* response) {
-  return new UploadStreamReactor(this, response);
+  // AuthProcessor let the call in, so Identify fails only when the
+  // identities file dropped the caller since: an empty principal (no
+  // roles) is then refused batch by batch.
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  return new UploadStreamReactor(
+      this, principal.ok() ? *std::move(principal) : Principal(), response);
 }
 
 grpc::ServerUnaryReactor* ProfileServiceImpl::GetHostClass(
@@ -519,23 +601,46 @@ grpc::ServerUnaryReactor* ProfileServiceImpl::ImportProfile(
     grpc::CallbackServerContext* context,
     const v1::ImportProfileRequest* request,
     v1::UploadMeasurementsResponse* response) {
-  return FinishUnary(context, Import(request->profile()), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) {
+    return FinishUnary<v1::UploadMeasurementsResponse>(
+        context, principal.status(), response);
+  }
+  return FinishUnary(context, Import(request->profile(), *principal), response);
 }
 
 grpc::ServerUnaryReactor* ProfileServiceImpl::DeleteHostClass(
     grpc::CallbackServerContext* context,
     const v1::DeleteHostClassRequest* request,
     v1::DeleteHostClassResponse* response) {
-  absl::Status status = Delete(request->name());
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  absl::Status status =
+      principal.ok() ? Delete(request->name(), *principal) : principal.status();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ProfileServiceImpl::DropMeasurements(
+    grpc::CallbackServerContext* context,
+    const v1::DropMeasurementsRequest* request,
+    v1::DropMeasurementsResponse* response) {
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) {
+    return FinishUnary<v1::DropMeasurementsResponse>(
+        context, principal.status(), response);
+  }
+  return FinishUnary(context, Drop(*request, *principal), response);
+}
+
 grpc::ServerUnaryReactor* ProfileServiceImpl::GetWorkList(
     grpc::CallbackServerContext* context, const v1::GetWorkListRequest* request,
     v1::WorkList* response) {
-  return FinishUnary(context, GetWorkList(*request), response);
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) {
+    return FinishUnary<v1::WorkList>(context, principal.status(), response);
+  }
+  return FinishUnary(context, GetWorkList(*request, *principal), response);
 }
 
 }  // namespace autotm::server

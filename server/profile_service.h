@@ -12,7 +12,15 @@
 //     fingerprint;
 //   - NOT_FOUND for an unknown host class (get, export, delete);
 //   - INVALID_ARGUMENT for a work-list request with an invalid inline graph;
+//   - PERMISSION_DENIED when the caller's principal may not profile the
+//     host class (an agent it was not granted: server/auth.h; the roles of
+//     each RPC are enforced before the handler, the grant here because it
+//     depends on the request);
 //   - whatever the store returns otherwise (INTERNAL for backend failures).
+// Mutating calls (uploads, import, drop, delete) write an audit line.
+// Provenance: every measurement records the principal that uploaded it;
+// GetHostClass lists the contributions, DropMeasurements deletes one
+// principal's.
 //
 // Idempotence: measurements carry ids (ImportProfile derives them from the
 // signature, configuration and time), the store ignores ids it already has,
@@ -35,6 +43,7 @@
 #include "absl/synchronization/mutex.h"
 #include "autotm/v1/profile_service.grpc.pb.h"
 #include "autotm/v1/profile_service.pb.h"
+#include "server/auth.h"
 #include "server/store/store.h"
 #include "spdlog/spdlog.h"
 
@@ -44,21 +53,27 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
  public:
   // The stores must outlive the service (`graphs` is read for the work
   // list); `logger` must not be null.
+  // `authorizer` must outlive the service too.
   ProfileServiceImpl(ProfileStore& store, GraphStore& graphs,
+                     const Authorizer& authorizer,
                      std::shared_ptr<spdlog::logger> logger);
 
   // The RPC logic as plain functions (the handlers below call them; tests
-  // may call them directly).
+  // may call them directly) on behalf of `principal`.
+  // `rpc` names the RPC in the audit log.
   absl::StatusOr<v1::UploadMeasurementsResponse> Upload(
-      const v1::UploadMeasurementsRequest& request);
+      const v1::UploadMeasurementsRequest& request, const Principal& principal,
+      const char* rpc = "UploadMeasurements");
   absl::StatusOr<v1::UploadMeasurementsResponse> Import(
-      const v1::Profile& profile);
+      const v1::Profile& profile, const Principal& principal);
   absl::StatusOr<v1::HostClassSummary> GetSummary(const std::string& name);
   absl::StatusOr<v1::ListHostClassesResponse> List();
   absl::StatusOr<v1::Profile> Export(const std::string& name);
-  absl::Status Delete(const std::string& name);
+  absl::Status Delete(const std::string& name, const Principal& principal);
+  absl::StatusOr<v1::DropMeasurementsResponse> Drop(
+      const v1::DropMeasurementsRequest& request, const Principal& principal);
   absl::StatusOr<v1::WorkList> GetWorkList(
-      const v1::GetWorkListRequest& request);
+      const v1::GetWorkListRequest& request, const Principal& principal);
 
   // autotm.v1.ProfileService.
   grpc::ServerUnaryReactor* UploadMeasurements(
@@ -87,6 +102,10 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::DeleteHostClassRequest* request,
       v1::DeleteHostClassResponse* response) override;
+  grpc::ServerUnaryReactor* DropMeasurements(
+      grpc::CallbackServerContext* context,
+      const v1::DropMeasurementsRequest* request,
+      v1::DropMeasurementsResponse* response) override;
   grpc::ServerUnaryReactor* GetWorkList(grpc::CallbackServerContext* context,
                                         const v1::GetWorkListRequest* request,
                                         v1::WorkList* response) override;
@@ -99,6 +118,7 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
 
   ProfileStore& store_;
   GraphStore& graphs_;
+  const Authorizer& authorizer_;
   std::shared_ptr<spdlog::logger> logger_;
   absl::Mutex write_mu_;
 };

@@ -16,6 +16,18 @@
 //   workers = 2
 //   log-level = "debug"
 //
+// Security (docs/SECURITY.md): --tls-cert/--tls-key serve TLS,
+// --tls-client-ca additionally requires client certificates it signed
+// (mutual TLS), --tokens FILE names the identities file (server/auth.h)
+// that gives every call a principal and roles; SIGHUP re-reads it. Without
+// --tokens every caller may do everything, so a --listen address that is
+// not loopback refuses to start without TLS and --tokens unless --insecure
+// is given (then every start-up logs a warning).
+//
+//   autotm-server hash-token PRINCIPAL ROLES [HOST_CLASSES] < token-file
+//
+// prints the identities-file line for the token read from stdin.
+//
 // Start-up prints exactly one line on stdout once the port is bound,
 //   autotm-server listening on HOST:PORT
 // with the port the kernel chose when --listen asked for port 0 (tests read
@@ -25,7 +37,7 @@
 //
 // Exit codes: 0 after a graceful shutdown (or --help); 1 bad flags or
 // config file, database that cannot be opened, address that cannot be
-// bound.
+// bound, unreadable TLS or identities file, an unsafe listen address.
 //
 // CLI11 reports parse errors by throwing; they are caught at the parse call
 // below and nowhere else.
@@ -39,17 +51,21 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/auth.h"
 #include "server/job_runner.h"
 #include "server/placement_service.h"
 #include "server/profile_service.h"
+#include "server/server_info_service.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -77,7 +93,43 @@ struct ServerOptions {
   // How long calls in flight may run after SIGTERM before they are
   // cancelled, in seconds.
   double shutdown_grace_s = 5;
+  // Queued jobs per principal (0: no limit) and budgets per job.
+  int max_queued_per_principal = 100;
+  int max_budgets_per_job = 64;
+  // TLS (all empty: plaintext) and the identities file (empty: open mode).
+  ServerTlsOptions tls;
+  std::string tokens;
+  // Allow open mode or plaintext on an address other hosts can reach.
+  bool insecure = false;
 };
+
+// Refuses configurations that let anyone on the network do anything, and
+// describes the security mode for the log.
+absl::StatusOr<std::string> CheckSecurity(const ServerOptions& options) {
+  const bool loopback = IsLoopbackAddress(options.listen);
+  const bool tls = options.tls.enabled();
+  const bool tokens = !options.tokens.empty();
+  if (tokens && !tls) {
+    return absl::InvalidArgumentError(
+        "--tokens needs TLS (--tls-cert and --tls-key): bearer tokens must "
+        "not travel in clear text");
+  }
+  if (!loopback && !(tls && tokens) && !options.insecure) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", options.listen, " is reachable from other hosts, but ",
+        !tls ? "TLS is off (--tls-cert, --tls-key)"
+             : "there is no identities file (--tokens)",
+        ": anyone who reaches the port could do anything. Give TLS and "
+        "--tokens (docs/SECURITY.md), or --insecure to accept that"));
+  }
+  std::string mode = absl::StrCat(
+      tls ? (options.tls.client_ca_file.empty() ? "TLS" : "mutual TLS")
+          : "plaintext",
+      ", ",
+      tokens ? absl::StrCat("identities from ", options.tokens)
+             : "no authentication (every caller has every role)");
+  return mode;
+}
 
 // The host part of "HOST:PORT" / "[v6]:PORT" for the start-up line.
 std::string HostOf(const std::string& address) {
@@ -105,6 +157,46 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   logger->info("autotm-server {} starting: db={} listen={} workers={}",
                AUTOTM_VERSION, options.db, options.listen, options.workers);
 
+  absl::StatusOr<std::string> mode = CheckSecurity(options);
+  if (!mode.ok()) {
+    logger->critical("refusing to start: {}",
+                     std::string(mode.status().message()));
+    return 1;
+  }
+  // Reachable from other hosts without TLS or authentication (CheckSecurity
+  // let that through only because of --insecure).
+  const bool insecure = !IsLoopbackAddress(options.listen) &&
+                        !(options.tls.enabled() && !options.tokens.empty());
+  if (insecure) {
+    logger->warn(
+        "INSECURE (--insecure): {} on {}, reachable from other hosts; anyone "
+        "who reaches the port may be able to read and change everything",
+        *mode, options.listen);
+  } else {
+    logger->info("security: {}", *mode);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) {
+    logger->critical("TLS: {}", std::string(credentials.status().message()));
+    return 1;
+  }
+  std::unique_ptr<Authorizer> authorizer = std::make_unique<Authorizer>();
+  if (!options.tokens.empty()) {
+    absl::StatusOr<std::unique_ptr<Authorizer>> loaded =
+        Authorizer::FromFile(options.tokens);
+    if (!loaded.ok()) {
+      logger->critical("{}", std::string(loaded.status().message()));
+      return 1;
+    }
+    authorizer = *std::move(loaded);
+    logger->info("identities: {} from {} (SIGHUP re-reads it)",
+                 authorizer->identities(), options.tokens);
+    (*credentials)
+        ->SetAuthMetadataProcessor(
+            std::make_shared<AuthProcessor>(*authorizer));
+  }
+
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options.db);
   if (!store.ok()) {
     logger->critical("cannot open database {}: {}", options.db,
@@ -113,28 +205,43 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   }
 
   ProfileServiceImpl profile_service((*store)->profiles(), (*store)->graphs(),
-                                     logger);
+                                     *authorizer, logger);
 
   // --- Services are constructed here, before the server is built. ---
   JobRunnerOptions runner_options;
   runner_options.worker_path = WorkerPath();
   runner_options.slots = options.workers;
   runner_options.max_queued = options.max_queued;
+  runner_options.max_queued_per_owner = options.max_queued_per_principal;
   JobRunner runner(**store, runner_options, logger);
   if (absl::Status status = runner.Start(); !status.ok()) {
     logger->critical("cannot start the job runner: {}", status.ToString());
     return 1;
   }
-  PlacementServiceImpl placement_service(**store, runner, logger);
+  PlacementLimits limits;
+  limits.max_budgets_per_job = options.max_budgets_per_job;
+  PlacementServiceImpl placement_service(**store, runner, *authorizer, limits,
+                                         logger);
+
+  v1::ServerInfo info;
+  info.set_version(AUTOTM_VERSION);
+  info.set_tls(options.tls.enabled());
+  info.set_mutual_tls(!options.tls.client_ca_file.empty());
+  info.set_authentication(!authorizer->open());
+  info.set_insecure(insecure);
+  info.set_max_queued(options.max_queued);
+  info.set_max_queued_per_principal(options.max_queued_per_principal);
+  info.set_max_budgets_per_job(options.max_budgets_per_job);
+  ServerServiceImpl server_service(*authorizer, std::move(info));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options.listen, *credentials, &port);
   builder.RegisterService(&profile_service);
   builder.RegisterService(&placement_service);
+  builder.RegisterService(&server_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     logger->critical("cannot listen on {}", options.listen);
@@ -144,6 +251,7 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   health->SetServingStatus("", true);
   health->SetServingStatus(v1::ProfileService::service_full_name(), true);
   health->SetServingStatus(v1::PlacementService::service_full_name(), true);
+  health->SetServingStatus(v1::ServerService::service_full_name(), true);
 
   const std::string address = absl::StrCat(HostOf(options.listen), ":", port);
   std::printf("autotm-server listening on %s\n", address.c_str());
@@ -152,8 +260,20 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
 
   // Every thread (gRPC's included) inherited the blocked mask from main, so
   // the stop signals are delivered only here.
+  // SIGHUP re-reads the identities file; a bad file keeps the old one.
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 &&
+         signal_number == SIGHUP) {
+    if (authorizer->open()) {
+      logger->info("SIGHUP: no identities file to re-read");
+    } else if (absl::Status status = authorizer->Reload(); !status.ok()) {
+      logger->error("SIGHUP: keeping the old identities: {}",
+                    std::string(status.message()));
+    } else {
+      logger->info("SIGHUP: identities: {} from {}", authorizer->identities(),
+                   authorizer->tokens_path());
+    }
+  }
   logger->info("received {}, shutting down (grace {} s)",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_grace_s);
@@ -178,13 +298,9 @@ int Main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  // A daemon reads nothing from stdin; do not hold the caller's terminal or
-  // pipe open.
-  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
-    std::perror("autotm-server: cannot reopen stdin on /dev/null");
-  }
 
   ServerOptions options;
   CLI::App app(
@@ -221,13 +337,78 @@ int Main(int argc, char** argv) {
                  "Seconds calls in flight may run after SIGTERM")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-queued-per-principal", options.max_queued_per_principal,
+                 "Most queued solve jobs of one principal before "
+                 "RESOURCE_EXHAUSTED (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-budgets-per-job", options.max_budgets_per_job,
+                 "Most budgets in one solve job (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--tls-cert", options.tls.cert_file,
+                 "Serve TLS with this PEM certificate chain (with --tls-key)")
+      ->type_name("FILE");
+  app.add_option("--tls-key", options.tls.key_file,
+                 "The PEM private key of --tls-cert")
+      ->type_name("FILE");
+  app.add_option("--tls-client-ca", options.tls.client_ca_file,
+                 "Require client certificates signed by this PEM CA "
+                 "(mutual TLS; the certificate's CN is the principal)")
+      ->type_name("FILE");
+  app.add_option("--tokens", options.tokens,
+                 "Identities file: token hashes and certificate CNs with "
+                 "their principal and roles (docs/SECURITY.md); needs TLS; "
+                 "SIGHUP re-reads it")
+      ->type_name("FILE");
+  app.add_flag("--insecure", options.insecure,
+               "Allow plaintext or no authentication on an address other "
+               "hosts can reach (logged loudly)");
+  std::string hash_principal, hash_roles, hash_host_classes;
+  CLI::App* hash = app.add_subcommand(
+      "hash-token",
+      "Read a token from stdin and print its identities-file line");
+  hash->add_option("principal", hash_principal, "Principal name")->required();
+  hash->add_option("roles", hash_roles,
+                   "Comma-separated roles: reader, planner, agent, operator")
+      ->required();
+  hash->add_option("host_classes", hash_host_classes,
+                   "For the agent role: comma-separated host classes, or *");
   app.footer(
       "Prints 'autotm-server listening on HOST:PORT' on stdout once ready; "
-      "logs go to stderr. SIGTERM/SIGINT: graceful shutdown, exit 0.");
+      "logs go to stderr. SIGTERM/SIGINT: graceful shutdown, exit 0. "
+      "SIGHUP: re-read --tokens.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (hash->parsed()) {
+    std::string token;
+    std::getline(std::cin, token);
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      std::fprintf(stderr, "autotm-server hash-token: no token on stdin\n");
+      return 1;
+    }
+    const std::string line =
+        absl::StrCat(HashToken(token), " ", hash_principal, " ", hash_roles,
+                     hash_host_classes.empty() ? "" : " ", hash_host_classes);
+    // The line must parse as the server will parse it.
+    if (absl::StatusOr<IdentityTable> check =
+            IdentityTable::Parse(line, "hash-token");
+        !check.ok()) {
+      std::fprintf(stderr, "autotm-server hash-token: %s\n",
+                   std::string(check.status().message()).c_str());
+      return 1;
+    }
+    std::printf("%s\n", line.c_str());
+    return 0;
+  }
+  // A daemon reads nothing from stdin; do not hold the caller's terminal or
+  // pipe open.
+  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
+    std::perror("autotm-server: cannot reopen stdin on /dev/null");
   }
   return Run(options, stop_signals);
 }

@@ -136,6 +136,20 @@ CREATE TABLE graph_submissions (
   UNIQUE (host_class, digest)
 ) STRICT;
 )sql",
+    // 2 -> 3: job owners (the principal that created each job: planners
+    // see only their own) and the round-robin turn of each owner, so that
+    // one principal's hundreds of queued jobs do not starve another's.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_owner ON jobs (owner, state, sequence);
+CREATE TABLE job_owner_turns (
+  owner TEXT PRIMARY KEY,
+  turn INTEGER NOT NULL       -- higher: served more recently
+) STRICT;
+-- Provenance: the principal that uploaded each measurement ('' before).
+ALTER TABLE measurements ADD COLUMN uploader TEXT NOT NULL DEFAULT '';
+CREATE INDEX measurements_by_uploader ON measurements (host_class, uploader);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -336,6 +350,10 @@ class SqliteStore final : public Store,
       const std::string& host_class) override;
   absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() override;
   absl::Status DeleteHostClass(const std::string& host_class) override;
+  absl::StatusOr<std::vector<Contribution>> ListContributions(
+      const std::string& host_class) override;
+  absl::StatusOr<uint64_t> DeleteMeasurementsBy(
+      const std::string& host_class, const std::string& uploader) override;
 
   // GraphStore.
   absl::StatusOr<std::string> PutGraph(const v1::Graph& graph) override;
@@ -350,8 +368,8 @@ class SqliteStore final : public Store,
   absl::StatusOr<v1::Plan> GetPlan(const std::string& key) override;
 
   // JobStore.
-  absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job,
-                                         int max_queued) override;
+  absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job, int max_queued,
+                                         int max_queued_per_owner) override;
   absl::StatusOr<v1::SolveJob> GetJob(const std::string& id) override;
   absl::Status UpdateJob(const v1::SolveJob& job) override;
   absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJob() override;
@@ -627,13 +645,14 @@ absl::StatusOr<uint64_t> SqliteStore::AddMeasurements(
     AUTOTM_ASSIGN_OR_RETURN(
         Statement stmt,
         Prepare("INSERT OR IGNORE INTO measurements "
-                "(host_class, measurement_id, signature_id, config, time_us) "
-                "VALUES (?, ?, ?, ?, ?)"));
+                "(host_class, measurement_id, signature_id, config, time_us, "
+                "uploader) VALUES (?, ?, ?, ?, ?, ?)"));
     AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, host_class)
                                .BindText(2, row.id)
                                .BindInt(3, it->second)
                                .BindText(4, row.m->config)
                                .BindDouble(5, row.m->time_us)
+                               .BindText(6, row.m->uploader)
                                .Run());
     added += sqlite3_changes(db_);
   }
@@ -847,6 +866,59 @@ absl::StatusOr<HostClassInfo> SqliteStore::GetHostClass(
   return HostClassInfoLocked(host_class);
 }
 
+absl::StatusOr<std::vector<Contribution>> SqliteStore::ListContributions(
+    const std::string& host_class) {
+  absl::MutexLock lock(&mu_);
+  AUTOTM_RETURN_IF_ERROR(RequireHostClass(host_class));
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT uploader, count(*), count(DISTINCT signature_id) "
+              "FROM measurements WHERE host_class = ? "
+              "GROUP BY uploader ORDER BY uploader"));
+  stmt.BindText(1, host_class);
+  std::vector<Contribution> contributions;
+  while (true) {
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    Contribution& c = contributions.emplace_back();
+    c.uploader = std::string(stmt.Bytes(0));
+    c.measurements = static_cast<uint64_t>(stmt.Int(1));
+    c.signatures = static_cast<uint64_t>(stmt.Int(2));
+  }
+  return contributions;
+}
+
+absl::StatusOr<uint64_t> SqliteStore::DeleteMeasurementsBy(
+    const std::string& host_class, const std::string& uploader) {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_RETURN_IF_ERROR(RequireHostClass(host_class));
+  uint64_t removed = 0;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("DELETE FROM measurements WHERE host_class = ? AND "
+                "uploader = ?"));
+    AUTOTM_RETURN_IF_ERROR(
+        stmt.BindText(1, host_class).BindText(2, uploader).Run());
+    removed = sqlite3_changes(db_);
+  }
+  if (removed == 0) return 0;
+  {
+    // Signatures left without measurements no longer count as covered.
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("DELETE FROM signatures WHERE host_class = ?1 AND NOT EXISTS "
+                "(SELECT 1 FROM measurements m WHERE m.signature_id = "
+                "signatures.id)"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, host_class).Run());
+  }
+  AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  return removed;
+}
+
 absl::StatusOr<HostClassInfo> SqliteStore::GetHostClassVersion(
     const std::string& host_class) {
   absl::MutexLock lock(&mu_);
@@ -998,20 +1070,22 @@ absl::StatusOr<v1::SolveJob> SqliteStore::GetJobLocked(const std::string& id) {
 absl::Status SqliteStore::WriteJob(const v1::SolveJob& job) {
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
-      Prepare("UPDATE jobs SET id = ?, state = ?, priority = ?, job = ? "
-              "WHERE sequence = ?"));
+      Prepare("UPDATE jobs SET id = ?, state = ?, priority = ?, job = ?, "
+              "owner = ? WHERE sequence = ?"));
   return stmt.BindText(1, job.id())
       .BindInt(2, job.state())
       .BindInt(3, job.priority())
       .BindBlob(4, DeterministicBytes(job))
-      .BindInt(5, static_cast<int64_t>(job.sequence()))
+      .BindText(5, job.owner())
+      .BindInt(6, static_cast<int64_t>(job.sequence()))
       .Run();
 }
 
 absl::StatusOr<v1::SolveJob> SqliteStore::CreateJob(v1::SolveJob job,
-                                                    int max_queued) {
-  if (max_queued < 0) {
-    return absl::InvalidArgumentError("max_queued must be >= 0");
+                                                    int max_queued,
+                                                    int max_queued_per_owner) {
+  if (max_queued < 0 || max_queued_per_owner < 0) {
+    return absl::InvalidArgumentError("queue limits must be >= 0");
   }
   absl::MutexLock lock(&mu_);
   Transaction txn(this);
@@ -1024,6 +1098,21 @@ absl::StatusOr<v1::SolveJob> SqliteStore::CreateJob(v1::SolveJob job,
     if (stmt.Int(0) >= max_queued) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "the solve queue is full (%d queued jobs)", max_queued));
+    }
+  }
+  if (max_queued_per_owner > 0) {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT count(*) FROM jobs WHERE owner = ? AND state = ?"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, job.owner())
+                               .BindInt(2, v1::SolveJob::QUEUED)
+                               .Step()
+                               .status());
+    if (stmt.Int(0) >= max_queued_per_owner) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "principal %s already has %d queued jobs, its limit "
+          "(--max-queued-per-principal); wait for some to run or cancel them",
+          job.owner(), max_queued_per_owner));
     }
   }
   {
@@ -1079,13 +1168,25 @@ absl::StatusOr<std::optional<v1::SolveJob>> SqliteStore::ClaimNextJob() {
   {
     AUTOTM_ASSIGN_OR_RETURN(
         Statement stmt,
-        Prepare("SELECT job FROM jobs WHERE state = ? "
-                "ORDER BY priority DESC, sequence ASC LIMIT 1"));
+        // Within the highest priority, the owner served least recently
+        // first (round robin between principals), FIFO within an owner.
+        Prepare("SELECT j.job FROM jobs j "
+                "LEFT JOIN job_owner_turns t ON t.owner = j.owner "
+                "WHERE j.state = ? ORDER BY j.priority DESC, "
+                "coalesce(t.turn, 0) ASC, j.sequence ASC LIMIT 1"));
     AUTOTM_ASSIGN_OR_RETURN(bool row,
                             stmt.BindInt(1, v1::SolveJob::QUEUED).Step());
     if (!row) return std::optional<v1::SolveJob>();
     AUTOTM_ASSIGN_OR_RETURN(job,
                             ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
+  }
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("INSERT INTO job_owner_turns (owner, turn) VALUES (?1, "
+                "(SELECT coalesce(max(turn), 0) + 1 FROM job_owner_turns)) "
+                "ON CONFLICT (owner) DO UPDATE SET turn = excluded.turn"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, job.owner()).Run());
   }
   job.set_state(v1::SolveJob::RUNNING);
   job.set_start_time_us(NowMicros());
@@ -1114,8 +1215,10 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
       Prepare("SELECT job FROM jobs WHERE (?1 = 0 OR state = ?1) "
-              "AND sequence < ?2 ORDER BY sequence DESC LIMIT ?3"));
+              "AND sequence < ?2 AND (?4 IS NULL OR owner = ?4) "
+              "ORDER BY sequence DESC LIMIT ?3"));
   stmt.BindInt(1, filter.state).BindInt(2, before).BindInt(3, page_size + 1);
+  if (filter.owner.has_value()) stmt.BindText(4, *filter.owner);
   JobPage page;
   while (true) {
     AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());

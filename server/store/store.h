@@ -37,6 +37,16 @@ struct Measurement {
   // Identifies the measurement so that re-sending it changes nothing, e.g.
   // "<agent>/<run>/<n>". Empty: derived from the other fields.
   std::string measurement_id;
+  // The principal that uploaded it (provenance; docs/SECURITY.md). Not part
+  // of the id: re-sending the same id as another principal changes nothing.
+  std::string uploader;
+};
+
+// Who contributed how much to a host class's profile.
+struct Contribution {
+  std::string uploader;
+  uint64_t measurements = 0;
+  uint64_t signatures = 0;  // distinct signatures it measured
 };
 
 struct HostClassInfo {
@@ -91,6 +101,20 @@ class ProfileStore {
   virtual absl::StatusOr<std::vector<HostClassInfo>> ListHostClasses() = 0;
   // Deletes the host class and all its measurements (NotFound if unknown).
   virtual absl::Status DeleteHostClass(const std::string& host_class) = 0;
+
+  // Measurements per uploader, sorted by uploader. NotFound if unknown.
+  // (Defaults: Unimplemented, for test doubles that do not need them.)
+  virtual absl::StatusOr<std::vector<Contribution>> ListContributions(
+      const std::string& host_class) {
+    return absl::UnimplementedError("ListContributions");
+  }
+  // Deletes every measurement `uploader` contributed to `host_class` and
+  // returns how many; the profile version moves when any was deleted.
+  // NotFound for an unknown host class.
+  virtual absl::StatusOr<uint64_t> DeleteMeasurementsBy(
+      const std::string& host_class, const std::string& uploader) {
+    return absl::UnimplementedError("DeleteMeasurementsBy");
+  }
 };
 
 class GraphStore {
@@ -130,6 +154,8 @@ struct JobFilter {
   int page_size = 0;
   // From ListJobsPage::next_page_token; empty for the first page.
   std::string page_token;
+  // Only jobs created by this principal (SolveJob.owner); nullopt for all.
+  std::optional<std::string> owner;
 };
 
 struct JobPage {
@@ -144,17 +170,21 @@ class JobStore {
   virtual ~JobStore() = default;
   // Assigns id, sequence and create time, sets state QUEUED, stores and
   // returns the job. Rejects with ResourceExhausted when `max_queued` jobs
-  // are already QUEUED (0 = unlimited).
-  virtual absl::StatusOr<v1::SolveJob> CreateJob(v1::SolveJob job,
-                                                 int max_queued) = 0;
+  // are already QUEUED, or `max_queued_per_owner` jobs of job.owner() are
+  // (0 = unlimited; the message names the limit).
+  virtual absl::StatusOr<v1::SolveJob> CreateJob(
+      v1::SolveJob job, int max_queued, int max_queued_per_owner = 0) = 0;
   virtual absl::StatusOr<v1::SolveJob> GetJob(const std::string& id) = 0;
   // Replaces a job's stored fields with `job` (matched by id). A job in a
   // final state (SUCCEEDED, FAILED, CANCELLED) can no longer change:
   // FailedPrecondition.
   virtual absl::Status UpdateJob(const v1::SolveJob& job) = 0;
-  // Atomically picks the QUEUED job with the highest priority (lowest
-  // sequence among equals), marks it RUNNING with a start time, and returns
-  // it; nullopt when none is queued.
+  // Atomically picks the QUEUED job with the highest priority, marks it
+  // RUNNING with a start time, and returns it; nullopt when none is queued.
+  // Within a priority, owners (SolveJob.owner) take turns: the owner whose
+  // job was claimed least recently goes first, and an owner's own jobs run
+  // in creation order (lowest sequence first). With a single owner this is
+  // plain FIFO.
   virtual absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJob() = 0;
   virtual absl::StatusOr<JobPage> ListJobs(const JobFilter& filter) = 0;
   // Start-up recovery: every RUNNING job goes back to QUEUED (keeping its

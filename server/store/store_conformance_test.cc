@@ -593,6 +593,71 @@ TEST_P(StoreConformanceTest, ClaimByPriorityThenFifo) {
   EXPECT_EQ(stored->state(), v1::SolveJob::RUNNING);
 }
 
+v1::SolveJob OwnedJob(const std::string& owner, int priority = 0) {
+  v1::SolveJob job = NewJob(priority);
+  job.set_owner(owner);
+  return job;
+}
+
+// Fairness between principals: while "flood" has many jobs queued, a job
+// "late" queues after them runs second, not after all of flood's.
+TEST_P(StoreConformanceTest, ClaimTakesTurnsBetweenOwnersWithinAPriority) {
+  std::vector<std::string> flood;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(OwnedJob("flood"), 0);
+    ASSERT_TRUE(job.ok()) << job.status();
+    flood.push_back(job->id());
+  }
+  absl::StatusOr<v1::SolveJob> late = jobs().CreateJob(OwnedJob("late"), 0);
+  absl::StatusOr<v1::SolveJob> late2 = jobs().CreateJob(OwnedJob("late"), 0);
+  absl::StatusOr<v1::SolveJob> urgent =
+      jobs().CreateJob(OwnedJob("flood", /*priority=*/1), 0);
+  ASSERT_TRUE(late.ok() && late2.ok() && urgent.ok());
+  std::vector<std::string> order;
+  while (true) {
+    absl::StatusOr<std::optional<v1::SolveJob>> job = jobs().ClaimNextJob();
+    ASSERT_TRUE(job.ok()) << job.status();
+    if (!job->has_value()) break;
+    order.push_back((*job)->id());
+  }
+  // Priority first; then flood and late alternate (flood was served
+  // last, by the urgent job); each owner's jobs in creation order.
+  EXPECT_THAT(order,
+              ElementsAre(urgent->id(), late->id(), flood[0], late2->id(),
+                          flood[1], flood[2], flood[3], flood[4]));
+}
+
+TEST_P(StoreConformanceTest, QueuedJobsPerOwnerAreLimited) {
+  ASSERT_TRUE(jobs().CreateJob(OwnedJob("a"), 0, 2).ok());
+  ASSERT_TRUE(jobs().CreateJob(OwnedJob("a"), 0, 2).ok());
+  absl::StatusOr<v1::SolveJob> third = jobs().CreateJob(OwnedJob("a"), 0, 2);
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(third.status().message().find("principal a"), std::string::npos)
+      << third.status();
+  // Another owner is not affected; a claimed job frees a place.
+  EXPECT_TRUE(jobs().CreateJob(OwnedJob("b"), 0, 2).ok());
+  ASSERT_TRUE(jobs().ClaimNextJob().ok());
+  EXPECT_TRUE(jobs().CreateJob(OwnedJob("a"), 0, 2).ok());
+}
+
+TEST_P(StoreConformanceTest, ListFiltersByOwner) {
+  ASSERT_TRUE(jobs().CreateJob(OwnedJob("a"), 0).ok());
+  absl::StatusOr<v1::SolveJob> b = jobs().CreateJob(OwnedJob("b"), 0);
+  ASSERT_TRUE(jobs().CreateJob(OwnedJob("a"), 0).ok());
+  ASSERT_TRUE(b.ok());
+  JobFilter filter;
+  filter.owner = "b";
+  absl::StatusOr<JobPage> page = jobs().ListJobs(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->jobs.size(), 1u);
+  EXPECT_EQ(page->jobs[0].id(), b->id());
+  EXPECT_EQ(page->jobs[0].owner(), "b");
+  filter.owner.reset();
+  page = jobs().ListJobs(filter);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->jobs.size(), 3u);
+}
+
 TEST_P(StoreConformanceTest, UpdateFinalJobIsFailedPrecondition) {
   absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(NewJob(0), 0);
   ASSERT_TRUE(job.ok());

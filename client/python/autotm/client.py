@@ -26,6 +26,13 @@ server stored earlier (SolveJob.graph_digest), or a GraphRef. Budgets are
 bytes (int), parse_bytes() text ("24GiB") or a percentage of the graph's
 aligned peak live bytes ("25%"), exactly as `autotm plan --budget`.
 
+A secured server (docs/SECURITY.md) takes TLS and a bearer token:
+`autotm.Client(address, tls_ca='ca.pem', token=...)`, or the environment
+variables AUTOTM_TLS_CA, AUTOTM_TLS_CERT, AUTOTM_TLS_KEY, AUTOTM_TOKEN_FILE and
+AUTOTM_TOKEN, which every Client reads when the arguments are not given (so
+autotm.torch and scripts need no change). A caller without credentials gets
+UNAUTHENTICATED, one without the RPC's role PERMISSION_DENIED.
+
 Thread safety: a Client may be used from many threads at once (gRPC
 channels and stubs are thread-safe; the Client holds no other mutable
 state).
@@ -33,6 +40,7 @@ state).
 
 from __future__ import annotations
 
+import collections
 import os
 import random
 import time
@@ -63,6 +71,8 @@ from autotm.v1 import plan_pb2
 from autotm.v1 import profile_pb2
 from autotm.v1 import profile_service_pb2
 from autotm.v1 import profile_service_pb2_grpc
+from autotm.v1 import server_service_pb2
+from autotm.v1 import server_service_pb2_grpc
 
 GraphLike = Union[
     graph_pb2.Graph, placement_service_pb2.GraphRef, str, 'os.PathLike[str]', Mapping[str, Any]
@@ -262,6 +272,98 @@ def resolve_budget(budget: Budget, graph: Optional[graph_pb2.Graph] = None) -> i
     return _units.parse_budget(budget, 0)
 
 
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as e:
+        raise AutotmError(
+            grpc.StatusCode.NOT_FOUND, f'client: cannot read {what} {path}: {e.strerror}'
+        ) from None
+
+
+def _security(
+    tls: Optional[bool],
+    tls_ca: Optional[str],
+    tls_cert: Optional[str],
+    tls_key: Optional[str],
+    token: Optional[str],
+) -> Tuple[Optional[grpc.ChannelCredentials], str]:
+    """The channel credentials (None: plaintext) and the bearer token ('' for
+    none), from the arguments or the AUTOTM_* environment variables."""
+    env = os.environ
+    tls_ca = tls_ca if tls_ca is not None else env.get('AUTOTM_TLS_CA') or None
+    tls_cert = tls_cert if tls_cert is not None else env.get('AUTOTM_TLS_CERT') or None
+    tls_key = tls_key if tls_key is not None else env.get('AUTOTM_TLS_KEY') or None
+    if token is None:
+        token_file = env.get('AUTOTM_TOKEN_FILE')
+        if token_file:
+            lines = _read_file(token_file, 'token file').decode('utf-8').splitlines()
+            token = lines[0].strip() if lines else ''
+            if not token:
+                raise invalid_argument(f'client: the token file {token_file} has no token')
+        else:
+            token = env.get('AUTOTM_TOKEN', '').strip()
+    use_tls = bool(tls) or any(x is not None for x in (tls_ca, tls_cert, tls_key))
+    if not use_tls:
+        if token:
+            raise invalid_argument(
+                'client: a token needs TLS (tls_ca=...): it would travel in clear text'
+            )
+        return None, ''
+    if (tls_cert is None) != (tls_key is None):
+        raise invalid_argument(
+            'client: a TLS client certificate needs both tls_cert and tls_key'
+        )
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read_file(tls_ca, 'TLS CA file') if tls_ca else None,
+        private_key=_read_file(tls_key, 'TLS key') if tls_key else None,
+        certificate_chain=_read_file(tls_cert, 'TLS certificate') if tls_cert else None,
+    )
+    return credentials, token
+
+
+class _ClientCallDetails(
+    collections.namedtuple(
+        '_ClientCallDetails',
+        ('method', 'timeout', 'metadata', 'credentials', 'wait_for_ready', 'compression'),
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class _TokenInterceptor(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+):
+    """Adds "authorization: Bearer TOKEN" to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ('authorization', f'Bearer {token}')
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = list(details.metadata or ()) + [self._header]
+        return _ClientCallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, 'wait_for_ready', None),
+            getattr(details, 'compression', None),
+        )
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), request_iterator)
+
+
 class Client:
     """A connection to an autotm-server; see the module docstring.
 
@@ -279,6 +381,11 @@ class Client:
         initial_backoff: float = 0.1,
         max_backoff: float = 2.0,
         channel_options: Sequence[Tuple[str, Any]] = (),
+        tls: Optional[bool] = None,
+        tls_ca: Optional[str] = None,
+        tls_cert: Optional[str] = None,
+        tls_key: Optional[str] = None,
+        token: Optional[str] = None,
     ) -> None:
         """Creates the channel.
 
@@ -295,10 +402,20 @@ class Client:
             retry really tries to connect again.
           channel_options: extra gRPC channel arguments; they override the
             defaults here (no message size limits, the reconnect backoff).
+          tls: use TLS (with the system's roots unless `tls_ca` is given). On
+            when any TLS file is given. docs/SECURITY.md.
+          tls_ca: PEM file of the roots the server's certificate must chain
+            to; default $AUTOTM_TLS_CA.
+          tls_cert, tls_key: PEM client certificate and key for mutual TLS;
+            default $AUTOTM_TLS_CERT and $AUTOTM_TLS_KEY.
+          token: bearer token sent with every call; default the first line
+            of $AUTOTM_TOKEN_FILE, or $AUTOTM_TOKEN. Needs TLS.
 
         Raises:
           AutotmError: INVALID_ARGUMENT for an empty address, a non-positive
-            deadline, max_attempts < 1 or a negative backoff.
+            deadline, max_attempts < 1, a negative backoff, a client
+            certificate without its key (or the reverse) or a token without
+            TLS; NOT_FOUND for a TLS or token file that cannot be read.
         """
         if not address:
             raise invalid_argument('client: the server address is empty')
@@ -326,9 +443,20 @@ class Client:
             'grpc.max_reconnect_backoff_ms': max(1, int(self._max_backoff * 1000)),
         }
         options.update(dict(channel_options))
-        self._channel = grpc.insecure_channel(address, options=list(options.items()))
+        credentials, self._token = _security(tls, tls_ca, tls_cert, tls_key, token)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(address, options=list(options.items()))
+        else:
+            self._channel = grpc.secure_channel(
+                address, credentials, options=list(options.items())
+            )
+        if self._token:
+            self._channel = grpc.intercept_channel(
+                self._channel, _TokenInterceptor(self._token)
+            )
         self._profiles = profile_service_pb2_grpc.ProfileServiceStub(self._channel)
         self._placement = placement_service_pb2_grpc.PlacementServiceStub(self._channel)
+        self._server = server_service_pb2_grpc.ServerServiceStub(self._channel)
         self._health = self._channel.unary_unary(
             _HEALTH_CHECK,
             request_serializer=_encode_health_request,
@@ -526,6 +654,22 @@ class Client:
         """Deletes a host class and its measurements. NOT_FOUND if unknown."""
         self._call(
             self._profiles.DeleteHostClass, profile_service_pb2.DeleteHostClassRequest(name=name)
+        )
+
+    def server_info(self) -> server_service_pb2.ServerInfo:
+        """The server's version, security mode and quotas, and who this client
+        is to it (principal, roles): ServerService.GetServerInfo."""
+        return self._call(self._server.GetServerInfo, server_service_pb2.GetServerInfoRequest())
+
+    def drop_measurements(
+        self, host_class: str, principal: str
+    ) -> profile_service_pb2.DropMeasurementsResponse:
+        """Deletes every measurement `principal` uploaded to `host_class`
+        (operators; get_host_class() lists the contributions). NOT_FOUND for
+        an unknown host class."""
+        return self._call(
+            self._profiles.DropMeasurements,
+            profile_service_pb2.DropMeasurementsRequest(host_class=host_class, principal=principal),
         )
 
     def get_work_list(
