@@ -11,7 +11,7 @@ namespace autotm::solver {
 // Returns a Solver that runs CBC through CbcMain0/CbcMain1 (stock cbc
 // strength: heuristics, cuts) with the settings that suit placement ILPs
 // (no preprocessing, no Gomory/two-MIR/zero-half cuts; see
-// ../shared/reference/cbc.md §5), a wall-clock limit, a relative gap,
+// docs/FORMULATION.md, "Solving with CBC"), a wall-clock limit, a relative gap,
 // progress and cancellation.
 //
 // Thread safety: CbcMain1 uses process-wide state, so solves are serialised

@@ -1,5 +1,5 @@
 // AutoTM's static, synchronous and asynchronous placement ILPs
-// (../shared/reference/autotm.md §2), built as a solver-neutral IlpModel,
+// (docs/FORMULATION.md), built as a solver-neutral IlpModel,
 // and the decoding of a solution back into per-tensor schedules.
 //
 // Model, per free tensor t with decision points ("gadgets") u_1 < ... < u_G

@@ -1,5 +1,5 @@
 // `autotm-bench`: reruns the AutoTM paper's CPU experiment matrix (ASPLOS
-// 2020, §6 of ../shared/reference/autotm.md) on autotm's own planner and the
+// 2020, Fig. 7; docs/EVALUATION.md) on autotm's own planner and the
 // Optane cost model, and prints the paper's table.
 //
 // For every workload (a zoo training graph), PMM:DRAM ratio and method it
@@ -61,7 +61,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitBug = 3;
 constexpr int kExitIo = 4;
 
-// The paper's headline figures (reference/autotm.md §7.1).
+// The paper's headline figures (AutoTM, ASPLOS 2020, §7.1).
 constexpr double kPaperSyncLoss = 0.277;
 constexpr double kPaperFirstTouchLoss = 0.719;
 

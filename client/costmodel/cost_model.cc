@@ -121,7 +121,7 @@ CostModel CostModel::Optane2019() {
   // the same machine (darchr/ml-tools ngraph/Benchmarks/plot.tex): a sync
   // non-temporal copy PMM->DRAM at 24 threads 27.4 GB/s, DRAM->PMM at 4
   // threads 11.9 GB/s; the async ones run on one helper thread (measured
-  // 2.4 and 3.7 GB/s). See reference/autotm.md §3.
+  // 2.4 and 3.7 GB/s). See docs/COST_MODEL.md.
   v1::CopyBandwidths bandwidths;
   bandwidths.set_slow_to_fast_sync_gb_per_s(29);
   bandwidths.set_fast_to_slow_sync_gb_per_s(12);

@@ -31,7 +31,7 @@ namespace autotm::costmodel {
 
 // The hardware constants of the roofline: the machine AutoTM measured on,
 // one socket of a 2nd-generation Xeon Scalable (Cascade Lake) with 24 cores
-// and 24 threads (reference/autotm.md §3.2 and §9).
+// and 24 threads (the AutoTM paper, ASPLOS 2020, and data/optane-2019/README.md).
 struct RooflineConstants {
   // Nominal fp32 peak, GFLOP/s: 24 cores x 2 AVX-512 FMA units x 16 lanes x
   // 2 FLOPs x 2.0 GHz (assumed AVX-512 all-core clock; the exact SKU is not
@@ -39,7 +39,7 @@ struct RooflineConstants {
   double peak_gflop_per_s = 3072;
   // Measured DRAM bandwidth of the socket, GB/s (1e9 B/s): peak read and
   // 24-thread write (github.com/darchr/ml-tools ngraph/Benchmarks/plot.tex,
-  // 2019-06-05; shared/autotm-data/bandwidth_vs_threads_GBps.csv).
+  // 2019-06-05; data/optane-2019/bandwidth_vs_threads_GBps.csv).
   double dram_read_gb_per_s = 110.7;
   double dram_write_gb_per_s = 78.6;
   // A kernel whose bytes (read + written) fit in the last-level cache runs

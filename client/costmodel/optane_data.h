@@ -1,5 +1,6 @@
 // Reads AutoTM's real Optane DC kernel measurements
-// (shared/autotm-data/fuzz_kernel_profiles.jsonl.gz, reference/autotm.md §8):
+// (data/optane-2019/fuzz_kernel_profiles.jsonl.gz; its README says where
+// it comes from):
 // 28,045 timings of 2,068 kernels, each kernel measured under several
 // DRAM/PMM placements of its operands.
 //

@@ -18,12 +18,12 @@ namespace {
 namespace ops = ::autotm::zoo::ops;
 
 // ---------------------------------------------------------------------------
-// On the real measurements (skipped when ../shared/autotm-data is absent).
+// On the real measurements (data/optane-2019; skipped when absent).
 
 std::string DataDir() {
   const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
   return absl::StrCat(source_dir == nullptr ? "." : source_dir,
-                      "/../shared/autotm-data");
+                      "/data/optane-2019");
 }
 
 // The fit of the real data, computed once; nullptr without the data.
@@ -84,7 +84,7 @@ TEST(OptaneFitRealDataTest, ReadsEveryTimingAndReproducesTheHeadlineSlowdowns) {
   EXPECT_EQ(fit.total_measurements, 28045);
   EXPECT_EQ(fit.zero_time_measurements, 261);
   EXPECT_EQ(fit.kernels_without_base, 111);
-  // reference/autotm.md §3.3: outputs in PMM 6.88x geomean over 1,957
+  // docs/COST_MODEL.md: outputs in PMM 6.88x geomean over 1,957
   // kernels, inputs in PMM 2.11x over 1,182.
   EXPECT_EQ(fit.overall.outputs_in_pmm.count, 1957);
   EXPECT_NEAR(fit.overall.outputs_in_pmm.measured, 6.88, 0.01);

@@ -638,7 +638,7 @@ MapResult MapOptaneKernel(const v1::KernelSignature& measured) {
 v1::CopyBandwidths OptaneCopyBandwidths() {
   // From bandwidth_vs_threads_GBps.csv (darchr/ml-tools, same machine),
   // the "stream" (non-temporal AVX-512) copy rows, which is the kernel
-  // AutoTM's nGraph fork runs for a Move (reference/autotm.md §3.2):
+  // AutoTM's nGraph fork runs for a Move (the AutoTM paper, ASPLOS 2020):
   //   sync copies block compute and may use the threads the fork gives
   //   them: PMM -> DRAM with all 24 threads (27.4364 GB/s, also the row's
   //   peak) and DRAM -> PMM with 4 threads (11.8571 GB/s; the fork uses 4

@@ -1,5 +1,5 @@
 // Turns AutoTM's real Optane DC measurements
-// (shared/autotm-data/fuzz_kernel_profiles.jsonl.gz, read by optane_data.h)
+// (data/optane-2019/fuzz_kernel_profiles.jsonl.gz, read by optane_data.h)
 // into an autotm.v1.Profile keyed by OUR kernel signatures, the ones the
 // graph zoo (client/zoo/network_builder.h) emits. This is what
 // `autotm profiles import --format optane-jsonl` runs (docs/COST_MODEL.md,

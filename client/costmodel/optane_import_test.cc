@@ -484,7 +484,7 @@ TEST(OptaneImportTest, CoverageCountsDistinctSignatures) {
 std::string DataDir() {
   const char* source = std::getenv("AUTOTM_SOURCE_DIR");
   return absl::StrCat(source != nullptr ? source : ".",
-                      "/../shared/autotm-data");
+                      "/data/optane-2019");
 }
 
 bool HaveData() {

@@ -4,8 +4,8 @@
 #
 #   tests/e2e/optane_import_test.sh AUTOTM_BINARY DATA_DIR [AUTOTM_SERVER_BINARY]
 #
-# DATA_DIR holds fuzz_kernel_profiles.jsonl.gz (shared/autotm-data); without
-# it the test prints SKIP and passes. Runs the real binary with --out and
+# DATA_DIR holds fuzz_kernel_profiles.jsonl.gz (data/optane-2019 in the
+# repository); without it the test prints SKIP and passes. Runs the real binary with --out and
 # --coverage-graph (a zoo graph it exports itself), checks the text and JSON
 # reports against each other and against the written profile, the default
 # format's behaviour, and the messages for bad files. With an autotm-server
@@ -100,7 +100,7 @@ expect zoo_vgg19 0 "$AUTOTM" zoo export --model vgg19 --batch 16 --out "$WORK/vg
 PROFILE=$WORK/optane.profile.json
 if expect import_text 0 "$AUTOTM" profiles import --format optane-jsonl "$DATA" \
     --out "$PROFILE" --coverage-graph "$WORK/vgg19.json"; then
-  # The file's documented size (shared/autotm-data/README.md).
+  # The file's documented size (data/optane-2019/README.md).
   expect_text import_text "$WORK/import_text.out" "read 28045 measurements of 2068 kernels"
   expect_text import_text "$WORK/import_text.out" "NGRAPH OP"
   expect_text import_text "$WORK/import_text.out" "unmapped kernels by reason:"
