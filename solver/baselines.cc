@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "solver/allocator.h"
+#include "solver/checked_math.h"
 #include "solver/schedule.h"
 
 namespace autotm::solver {
@@ -33,7 +34,7 @@ std::vector<uint64_t> FastBytesPerKernel(const GraphModel& graph,
     if (!fast[t]) continue;
     const TensorInfo& tensor = graph.tensor(t);
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      bytes[k] += AlignUp(tensor.size_bytes, alignment);
+      SaturatingAddTo(bytes[k], AlignUp(tensor.size_bytes, alignment));
     }
   }
   return bytes;
@@ -84,7 +85,7 @@ std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes,
     }
     fast[t] = true;
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      used[k] += size;
+      SaturatingAddTo(used[k], size);
     }
   };
   // Graph arguments exist from kernel 0, in tensor order.
