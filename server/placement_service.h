@@ -3,13 +3,15 @@
 // error codes are in proto/autotm/v1/placement_service.proto; this class
 // validates before anything is queued:
 //   - INVALID_ARGUMENT: no graph and no digest, a bad graph (naming the
-//     kernel or tensor), an empty host class, no budgets or a zero budget,
-//     bad parameters, a bad page size or token;
+//     kernel or tensor), an empty or over-long host class name, no budgets
+//     or a zero budget, bad parameters (async window, alignment), a bad
+//     page size or token, an empty or over-long job id;
 //   - NOT_FOUND: unknown graph digest, host class or job id; GetPlan when no
 //     plan is cached for exactly these inputs;
 //   - FAILED_PRECONDITION: the host class's profile lacks kernels of the
 //     graph (the message lists the missing signatures);
-//   - RESOURCE_EXHAUSTED: the queue is full.
+//   - RESOURCE_EXHAUSTED: the queue is full; more budgets in one job, or a
+//     longer time limit, than this server's RequestLimits allow.
 // PlanGraph additionally answers DEADLINE_EXCEEDED when no plan was found
 // before the call's deadline (the job is cancelled shortly before it, so
 // that its best plan so far can still be returned), FAILED_PRECONDITION
@@ -36,6 +38,7 @@
 #include "autotm/v1/placement_service.grpc.pb.h"
 #include "autotm/v1/placement_service.pb.h"
 #include "server/job_runner.h"
+#include "server/request_limits.h"
 #include "server/store/store.h"
 #include "spdlog/logger.h"
 
@@ -45,8 +48,10 @@ class PlacementServiceImpl final
     : public v1::PlacementService::CallbackService {
  public:
   // `store` and `runner` must outlive the service; `logger` is not null.
+  // `limits`: the server's caps on requests (RequestLimits).
   PlacementServiceImpl(Store& store, JobRunner& runner,
-                       std::shared_ptr<spdlog::logger> logger);
+                       std::shared_ptr<spdlog::logger> logger,
+                       const RequestLimits& limits = {});
   // Answers parked PlanGraph calls with UNAVAILABLE and joins the waiter.
   ~PlacementServiceImpl() override;
 
@@ -102,6 +107,7 @@ class PlacementServiceImpl final
   Store& store_;
   JobRunner& runner_;
   std::shared_ptr<spdlog::logger> logger_;
+  const RequestLimits limits_;
 
   std::mutex mutex_;
   bool stopping_ = false;

@@ -7,8 +7,9 @@
 //
 // Config file (--config FILE): one `key = value` per line, keys are the
 // long flag names without dashes (listen, db, workers, max-queued,
-// log-level); '#' or ';' starts a comment line; values may be quoted.
-// Flags given on the command line override the file. Example:
+// max-time-limit, max-budgets-per-job, max-list-bytes, log-level); '#' or ';'
+// starts a comment line; values may be quoted. Flags given on the command line
+// override the file. Example:
 //
 //   # /etc/autotm/server.conf
 //   listen = "0.0.0.0:50051"
@@ -50,6 +51,7 @@
 #include "server/job_runner.h"
 #include "server/placement_service.h"
 #include "server/profile_service.h"
+#include "server/request_limits.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -72,6 +74,8 @@ struct ServerOptions {
   // CreateSolveJob fails with RESOURCE_EXHAUSTED when this many jobs are
   // queued; 0 = unlimited.
   int max_queued = 1000;
+  // Caps on requests (server/request_limits.h).
+  RequestLimits limits;
   // trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
   // How long calls in flight may run after SIGTERM before they are
@@ -125,7 +129,8 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     logger->critical("cannot start the job runner: {}", status.ToString());
     return 1;
   }
-  PlacementServiceImpl placement_service(**store, runner, logger);
+  PlacementServiceImpl placement_service(**store, runner, logger,
+                                         options.limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -213,6 +218,19 @@ int Main(int argc, char** argv) {
                  "limit)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-time-limit", options.limits.max_time_limit_seconds,
+                 "Largest time limit per budget a request may ask for, "
+                 "seconds (more: RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-budgets-per-job", options.limits.max_budgets_per_job,
+                 "Most budgets in one solve job (more: RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--max-list-bytes", options.limits.max_list_response_bytes,
+                 "ListSolveJobs pages are cut to this many bytes of jobs")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{3} << 20));
   app.add_option("--log-level", options.log_level, "Log level")
       ->capture_default_str()
       ->check(CLI::IsMember(
