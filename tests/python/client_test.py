@@ -318,7 +318,7 @@ class ProfileServiceTest(ServerTestCase):
         bad = [
             profile_service_pb2.UploadMeasurementsRequest(
                 host_class=profile.host_class,
-                entries=[measurement(kernel.signature, config, 1, 't/0')],
+                entries=[measurement(kernel.signature, config, 101.5, 't/0')],
             ),
             profile_service_pb2.UploadMeasurementsRequest(
                 host_class=profile.host_class,
