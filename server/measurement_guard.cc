@@ -81,11 +81,12 @@ absl::Status CheckPlausible(const v1::UploadMeasurementsRequest& request,
          old.fast_to_slow_async_gb_per_s()}};
     for (const auto& [name, value, was] : fields) {
       if (!given || was <= 0) continue;
-      if (!(value <= f * was && value >= was / f)) {
+      const double bf = limits.max_bandwidth_factor;
+      if (!(value <= bf * was && value >= was / bf)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "host class ", request.host_class().name(), ": bandwidths.", name,
             " ", value, " GB/s is implausible: the host class has ", was,
-            " GB/s, and a new value may differ by at most a factor of ", f,
+            " GB/s, and a new value may differ by at most a factor of ", bf,
             kHowToReplace));
       }
     }
@@ -281,6 +282,68 @@ absl::Status CheckPlausible(const v1::UploadMeasurementsRequest& request,
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<const v1::Profile*> StoredReference::Get(
+    const std::string& name, uint64_t version,
+    const std::function<absl::StatusOr<v1::Profile>()>& fetch) {
+  if (valid_ && name_ == name && version_ == version) return &profile_;
+  valid_ = false;
+  absl::StatusOr<v1::Profile> profile = fetch();
+  if (!profile.ok()) return profile.status();
+  profile_ = *std::move(profile);
+  index_.clear();
+  for (int k = 0; k < profile_.kernels_size(); ++k) {
+    index_[solver::SignatureKey(profile_.kernels(k).signature())] = k;
+  }
+  name_ = name;
+  version_ = version;
+  valid_ = true;
+  return &profile_;
+}
+
+void StoredReference::Update(const v1::UploadMeasurementsRequest& request,
+                             uint64_t before, uint64_t after) {
+  if (!valid_ || name_ != request.host_class().name() || version_ != before) {
+    valid_ = false;
+    return;
+  }
+  const v1::CopyBandwidths& b = request.bandwidths();
+  if (b.slow_to_fast_sync_gb_per_s() != 0 ||
+      b.fast_to_slow_sync_gb_per_s() != 0 ||
+      b.slow_to_fast_async_gb_per_s() != 0 ||
+      b.fast_to_slow_async_gb_per_s() != 0) {
+    *profile_.mutable_bandwidths() = b;
+  }
+  for (const v1::MeasurementEntry& entry : request.entries()) {
+    const std::string key = solver::SignatureKey(entry.signature());
+    auto [it, inserted] = index_.try_emplace(key, profile_.kernels_size());
+    if (inserted) {
+      *profile_.add_kernels()->mutable_signature() = entry.signature();
+    }
+    v1::KernelProfile& kernel = *profile_.mutable_kernels(it->second);
+    if (entry.has_separable()) {
+      *kernel.mutable_separable() = entry.separable();
+      continue;
+    }
+    absl::StatusOr<ConfigMask> mask =
+        solver::ParseConfig(entry.config(), entry.signature().inputs_size(),
+                            entry.signature().outputs_size());
+    if (!mask.ok()) continue;
+    const std::string config =
+        solver::FormatConfig(*mask, entry.signature().inputs_size(),
+                             entry.signature().outputs_size());
+    bool known = false;
+    for (const v1::ConfigTiming& timing : kernel.configs()) {
+      known = known || timing.config() == config;
+    }
+    if (!known) {
+      v1::ConfigTiming* timing = kernel.add_configs();
+      timing->set_config(config);
+      timing->set_time_us(entry.time_us());
+    }
+  }
+  version_ = after;
 }
 
 }  // namespace autotm::server

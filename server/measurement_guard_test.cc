@@ -189,6 +189,9 @@ TEST(MeasurementGuardTest, BandwidthChangesBeyondTheFactorAreRefused) {
   b->set_slow_to_fast_async_gb_per_s(8);
   b->set_fast_to_slow_async_gb_per_s(4);
   EXPECT_TRUE(Check(request).ok());
+  // 20x slower is noise of a re-measured (emulated) tier; 400x is not.
+  b->set_fast_to_slow_async_gb_per_s(0.2);
+  EXPECT_TRUE(Check(request).ok());
   b->set_fast_to_slow_async_gb_per_s(0.01);
   const absl::Status status = Check(request);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -219,6 +222,50 @@ TEST(MeasurementGuardTest, SeparableCostsAreCheckedAgainstTheStoredOne) {
   const absl::Status huge = Check(separable(50, 10000));
   EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(huge.message(), HasSubstr("all-slow time"));
+}
+
+// The cache of the reference profile: read once per stored version, merged
+// with accepted uploads, read afresh when another writer changed it.
+TEST(StoredReferenceTest, ReadsOncePerVersionAndMergesUploads) {
+  StoredReference reference;
+  int reads = 0;
+  auto fetch = [&]() -> absl::StatusOr<v1::Profile> {
+    ++reads;
+    return Stored();
+  };
+  absl::StatusOr<const v1::Profile*> first = reference.Get("hc", 3, fetch);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(reads, 1);
+  ASSERT_TRUE(reference.Get("hc", 3, fetch).ok());
+  EXPECT_EQ(reads, 1);
+
+  // An accepted upload of a new kernel and a new bandwidth moves it to
+  // version 4 without a read; the new kernel is then a reference.
+  v1::UploadMeasurementsRequest upload = Request();
+  Add(upload, "add", 2, "FF|F", 500);
+  upload.mutable_bandwidths()->set_slow_to_fast_sync_gb_per_s(11);
+  upload.mutable_bandwidths()->set_fast_to_slow_sync_gb_per_s(5);
+  upload.mutable_bandwidths()->set_slow_to_fast_async_gb_per_s(8);
+  upload.mutable_bandwidths()->set_fast_to_slow_async_gb_per_s(4);
+  reference.Update(upload, 3, 4);
+  absl::StatusOr<const v1::Profile*> merged = reference.Get("hc", 4, fetch);
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ((*merged)->bandwidths().slow_to_fast_sync_gb_per_s(), 11);
+  v1::UploadMeasurementsRequest slow = Request();
+  Add(slow, "add", 2, "SS|S", 20);  // > 10x faster than the merged 500 us
+  EXPECT_EQ(CheckPlausible(slow, *merged).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Another writer (version 6, not 4): read again; another host class too.
+  ASSERT_TRUE(reference.Get("hc", 6, fetch).ok());
+  EXPECT_EQ(reads, 2);
+  ASSERT_TRUE(reference.Get("other", 6, fetch).ok());
+  EXPECT_EQ(reads, 3);
+  // An update from a version the cache was not at drops it.
+  reference.Update(upload, 5, 7);
+  ASSERT_TRUE(reference.Get("other", 7, fetch).ok());
+  EXPECT_EQ(reads, 4);
 }
 
 }  // namespace

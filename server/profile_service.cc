@@ -256,11 +256,19 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
       if (HasBandwidths(request.bandwidths())) {
         AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
       }
-      AUTOTM_ASSIGN_OR_RETURN(v1::Profile stored, store_.GetProfile(name));
-      AUTOTM_RETURN_IF_ERROR(CheckPlausible(request, &stored));
+      AUTOTM_ASSIGN_OR_RETURN(const v1::Profile* stored,
+                              reference_.Get(name, existing->version, [&] {
+                                return store_.GetProfile(name);
+                              }));
+      AUTOTM_RETURN_IF_ERROR(CheckPlausible(request, stored));
     } else if (absl::IsNotFound(existing.status())) {
+      reference_.Invalidate();
       AUTOTM_RETURN_IF_ERROR(CheckPlausible(request, nullptr));
     }
+    // The reference cache is merged only after every write succeeded; a
+    // failed write changes the stored version, so the next upload reads the
+    // profile afresh.
+    const uint64_t version_before = existing.ok() ? existing->version : 0;
     if (absl::IsNotFound(existing.status())) {
       AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
       AUTOTM_RETURN_IF_ERROR(
@@ -334,6 +342,7 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     }
     AUTOTM_ASSIGN_OR_RETURN(HostClassInfo info,
                             store_.GetHostClassVersion(name));
+    reference_.Update(request, version_before, info.version);
     v1::UploadMeasurementsResponse response;
     // Entries that changed nothing (an id already stored, a separable cost
     // equal to the stored one) are duplicates.
@@ -430,6 +439,7 @@ absl::Status ProfileServiceImpl::Delete(const std::string& name) {
     return LogOutcome("DeleteHostClass", name, s);
   }
   absl::MutexLock lock(&write_mu_);
+  reference_.Invalidate();
   absl::Status status = store_.DeleteHostClass(name);
   if (status.ok()) logger_->info("deleted host class \"{}\"", name);
   return LogOutcome("DeleteHostClass", name, status);

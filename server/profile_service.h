@@ -38,6 +38,7 @@
 #include "absl/synchronization/mutex.h"
 #include "autotm/v1/profile_service.grpc.pb.h"
 #include "autotm/v1/profile_service.pb.h"
+#include "server/measurement_guard.h"
 #include "server/store/store.h"
 #include "spdlog/spdlog.h"
 
@@ -104,6 +105,8 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
   GraphStore& graphs_;
   std::shared_ptr<spdlog::logger> logger_;
   absl::Mutex write_mu_;
+  // What uploads are checked against (measurement_guard.h).
+  StoredReference reference_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace autotm::server
