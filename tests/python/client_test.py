@@ -556,8 +556,9 @@ class PlacementServiceTest(ServerTestCase):
             'is not a multiple of the alignment': (
                 corrupt(
                     lambda p: setattr(
-                        next(t for t in p.tensors if t.tensor_id == fast.tensor_id)
-                        .fast_intervals[0],
+                        next(t for t in p.tensors if t.tensor_id == fast.tensor_id).fast_intervals[
+                            0
+                        ],
                         'offset_bytes',
                         1,
                     )

@@ -65,7 +65,9 @@ def verify_plan_structure(graph: graph_pb2.Graph, plan: plan_pb2.Plan, budget_by
         if move.tensor_id not in size:
             raise _fail(f'move #{m}: unknown tensor {move.tensor_id!r}')
         if move.kernel_index >= num_kernels or kernel_ids[move.kernel_index] != move.kernel_id:
-            raise _fail(f'move #{m}: kernel #{move.kernel_index} {move.kernel_id!r} is not in the graph')
+            raise _fail(
+                f'move #{m}: kernel #{move.kernel_index} {move.kernel_id!r} is not in the graph'
+            )
         if move.kernel_index < previous:
             raise _fail(f'move #{m}: moves must be ordered by kernel index')
         previous = move.kernel_index
