@@ -48,6 +48,7 @@
 #include "client/units.h"
 #include "solver/allocator.h"
 #include "solver/cbc_solver.h"
+#include "solver/checked_math.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -458,14 +459,16 @@ int RunGraphStats(const std::string& path) {
   }
   if (widest >= 0) {
     const solver::KernelInfo& kernel = graph->kernel(widest);
+    const std::optional<uint64_t> count =
+        solver::ConfigurationCount(kernel.operands.size());
     line("most operands",
-         absl::StrFormat("%d on %s (%d in, %d out: %d configurations "
-                         "in a full profile table)",
-                         kernel.operands.size(), kernel.id, kernel.num_inputs,
-                         kernel.num_outputs,
-                         kernel.operands.size() < 63
-                             ? (uint64_t{1} << kernel.operands.size())
-                             : 0));
+         absl::StrFormat(
+             "%d on %s (%d in, %d out: %s configurations in a full profile "
+             "table)",
+             kernel.operands.size(), kernel.id, kernel.num_inputs,
+             kernel.num_outputs,
+             count.has_value() ? absl::StrCat(*count)
+                               : absl::StrCat("2^", kernel.operands.size())));
   }
   return kExitOk;
 }

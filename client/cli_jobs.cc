@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/cli_remote.h"
@@ -85,6 +86,12 @@ std::string ProgressLine(const v1::SolveJob& job) {
 void PrintJob(const v1::SolveJob& job) {
   std::printf("job          %s\n", job.id().c_str());
   std::printf("state        %s\n", StateName(job.state()).c_str());
+  if (job.termination() != v1::TERMINATION_UNSPECIFIED) {
+    // The typed outcome (SolveJob.termination), e.g. INFEASIBLE.
+    absl::string_view termination = v1::Termination_Name(job.termination());
+    absl::ConsumePrefix(&termination, "TERMINATION_");
+    std::printf("termination  %s\n", std::string(termination).c_str());
+  }
   if (!job.error().empty())
     std::printf("reason       %s\n", job.error().c_str());
   std::printf("graph        %s\n", job.graph_digest().c_str());

@@ -137,11 +137,16 @@ class Client {
   // termination and gap). NOT_FOUND when not cached and !solve_if_missing;
   // DEADLINE_EXCEEDED when no plan was found in time; FAILED_PRECONDITION
   // when the profile lacks kernels of the graph or nothing fits the budget.
+  // The served plan is verified against `graph` and `budget_bytes` before
+  // it is returned (see LookupPlan); INTERNAL when it fails.
   struct PlanOptions {
     v1::SolveParameters parameters;  // zero fields: server defaults
     int priority = 0;
     absl::Duration deadline = absl::Minutes(2);
     bool solve_if_missing = true;
+    // The profile the server plans with (e.g. ExportProfile's), to verify
+    // the plan's times too; null: structure, budget and offsets only.
+    const v1::Profile* profile = nullptr;
   };
   absl::StatusOr<v1::Plan> GetPlan(const v1::Graph& graph,
                                    const std::string& host_class,
@@ -155,11 +160,20 @@ class Client {
   absl::StatusOr<v1::SolveJob> CancelSolveJob(const std::string& id);
   absl::StatusOr<v1::ListSolveJobsResponse> ListSolveJobs(
       const v1::ListSolveJobsRequest& request);
-  absl::StatusOr<v1::Plan> LookupPlan(const v1::GetPlanRequest& request);
+  // LookupPlan and PlanGraph verify the served plan against the request's
+  // inline graph and budget before returning it (issue 17): structure,
+  // the budget at every kernel and the pool offsets always
+  // (solver::VerifyPlanStructure), the times too when `profile` is given
+  // (solver::VerifyPlan). INTERNAL, naming the broken invariant, when the
+  // plan fails. A request that names its graph by digest sent no graph: its
+  // plan is returned as served.
+  absl::StatusOr<v1::Plan> LookupPlan(const v1::GetPlanRequest& request,
+                                      const v1::Profile* profile = nullptr);
   // PlanGraph with its own deadline (not options().deadline); not retried
   // once the server has accepted it.
   absl::StatusOr<v1::Plan> PlanGraph(const v1::PlanGraphRequest& request,
-                                     absl::Duration deadline);
+                                     absl::Duration deadline,
+                                     const v1::Profile* profile = nullptr);
   // Streams the job's state to `on_update` until it is final (or
   // `deadline` passes: DEADLINE_EXCEEDED) and returns the final job.
   absl::StatusOr<v1::SolveJob> WatchSolveJob(

@@ -8,9 +8,50 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "client/client_internal.h"
+#include "solver/graph_model.h"
+#include "solver/profile_model.h"
 #include "solver/status_macros.h"
+#include "solver/verifier.h"
 
 namespace autotm {
+namespace {
+
+// Issue 17: a served plan is checked against the graph the request sent
+// before it is returned. Without a profile, the structure, the budget at
+// every kernel and the pool offsets (solver::VerifyPlanStructure); with
+// one, everything (solver::VerifyPlan). A request that named its graph by
+// digest sent no graph to check against: the plan is returned as served.
+absl::Status VerifyServedPlan(const v1::GraphRef& ref, uint64_t budget_bytes,
+                              const v1::Plan& plan,
+                              const v1::Profile* profile) {
+  if (ref.graph_case() != v1::GraphRef::kInlineGraph) return absl::OkStatus();
+  absl::StatusOr<solver::GraphModel> graph =
+      solver::GraphModel::Create(ref.inline_graph());
+  // The server validated the same graph; a client-side failure here means
+  // the request was refused anyway.
+  if (!graph.ok()) return graph.status();
+  absl::Status verified;
+  if (profile != nullptr) {
+    absl::StatusOr<solver::ProfileModel> model = solver::ProfileModel::Create(
+        *profile, solver::TableCollapseOptionsOf(plan));
+    verified = model.ok()
+                   ? solver::VerifyPlan(*graph, *model, plan, budget_bytes,
+                                        /*require_offsets=*/true)
+                         .status()
+                   : model.status();
+  } else {
+    verified = solver::VerifyPlanStructure(*graph, plan, budget_bytes,
+                                           /*require_offsets=*/true)
+                   .status();
+  }
+  if (verified.ok()) return verified;
+  return absl::InternalError(
+      absl::StrCat("the server returned a plan that fails verification "
+                   "against the graph sent: ",
+                   verified.message()));
+}
+
+}  // namespace
 
 absl::StatusOr<v1::SolveJob> Client::CreateSolveJob(
     const v1::CreateSolveJobRequest& request) {
@@ -50,16 +91,20 @@ absl::StatusOr<v1::ListSolveJobsResponse> Client::ListSolveJobs(
   return response;
 }
 
-absl::StatusOr<v1::Plan> Client::LookupPlan(const v1::GetPlanRequest& request) {
+absl::StatusOr<v1::Plan> Client::LookupPlan(const v1::GetPlanRequest& request,
+                                            const v1::Profile* profile) {
   v1::Plan plan;
   AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
     return internal_->placement->GetPlan(context, request, &plan);
   }));
+  AUTOTM_RETURN_IF_ERROR(
+      VerifyServedPlan(request.graph(), request.budget_bytes(), plan, profile));
   return plan;
 }
 
 absl::StatusOr<v1::Plan> Client::PlanGraph(const v1::PlanGraphRequest& request,
-                                           absl::Duration deadline) {
+                                           absl::Duration deadline,
+                                           const v1::Profile* profile) {
   // Retrying UNAVAILABLE is safe: an UNAVAILABLE call created no job that
   // anyone waits for (a queued orphan still fills the cache).
   v1::Plan plan;
@@ -67,6 +112,8 @@ absl::StatusOr<v1::Plan> Client::PlanGraph(const v1::PlanGraphRequest& request,
       internal_->CallWithDeadline(deadline, [&](grpc::ClientContext* context) {
         return internal_->placement->PlanGraph(context, request, &plan);
       }));
+  AUTOTM_RETURN_IF_ERROR(
+      VerifyServedPlan(request.graph(), request.budget_bytes(), plan, profile));
   return plan;
 }
 
@@ -80,7 +127,7 @@ absl::StatusOr<v1::Plan> Client::GetPlan(const v1::Graph& graph,
     request.set_host_class(host_class);
     request.set_budget_bytes(budget_bytes);
     *request.mutable_parameters() = options.parameters;
-    return LookupPlan(request);
+    return LookupPlan(request, options.profile);
   }
   v1::PlanGraphRequest request;
   *request.mutable_graph()->mutable_inline_graph() = graph;
@@ -88,7 +135,7 @@ absl::StatusOr<v1::Plan> Client::GetPlan(const v1::Graph& graph,
   request.set_budget_bytes(budget_bytes);
   *request.mutable_parameters() = options.parameters;
   request.set_priority(options.priority);
-  return PlanGraph(request, options.deadline);
+  return PlanGraph(request, options.deadline, options.profile);
 }
 
 absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(

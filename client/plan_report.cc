@@ -11,6 +11,7 @@
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "client/units.h"
+#include "solver/checked_math.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/verifier.h"
@@ -207,10 +208,10 @@ std::string FormatPlanReport(const v1::Plan& plan,
     }
     if (placement.creation_tier() == v1::TIER_FAST) {
       ++fast;
-      fast_bytes += size;
+      solver::SaturatingAddTo(fast_bytes, size);
     } else {
       ++slow;
-      slow_bytes += size;
+      solver::SaturatingAddTo(slow_bytes, size);
     }
   }
   AppendLine(&out, "tensors at creation",
@@ -225,7 +226,7 @@ std::string FormatPlanReport(const v1::Plan& plan,
     MoveTotals& totals =
         move.direction() == v1::MOVE_DIRECTION_TO_SLOW ? to_slow : to_fast;
     ++totals.count;
-    totals.bytes += move.bytes_copied();
+    solver::SaturatingAddTo(totals.bytes, move.bytes_copied());
     totals.time_us += move.time_us();
     if (!move.sync()) ++totals.async;
     if (move.direction() == v1::MOVE_DIRECTION_TO_SLOW &&

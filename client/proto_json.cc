@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "client/json_strict.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace autotm::client {
@@ -139,7 +141,18 @@ absl::Status ParseProtoJson(std::string_view json, std::string_view source,
   const auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), message,
       options);
-  if (status.ok()) return absl::OkStatus();
+  if (status.ok()) {
+    // What protobuf's parser lets through: trailing commas, a single value
+    // where a list belongs (client/json_strict.h).
+    if (std::optional<StrictJsonError> strict =
+            CheckStrictJson(json, message->GetDescriptor())) {
+      message->Clear();
+      return absl::InvalidArgumentError(
+          absl::StrCat(Absl(source), ":", strict->line, ":", strict->column,
+                       ": invalid JSON: ", strict->problem));
+    }
+    return absl::OkStatus();
+  }
 
   const std::string_view detail(status.message().data(),
                                 status.message().size());

@@ -236,6 +236,52 @@ TEST(ParseProtoJsonTest, RootMustBeAnObject) {
   EXPECT_THAT(std::string(status.message()), StartsWith("inline: "));
 }
 
+// Issue 18 finding 6: protobuf 3.21's parser accepts these silently
+// (checked: JsonStringToMessage returns OK for each); the readers refuse
+// them with the position.
+TEST(ParseProtoJsonTest, RefusesTrailingCommas) {
+  v1::Graph graph;
+  const absl::Status in_array =
+      ParseProtoJson("{\"tensors\": [{\"id\": \"w\", \"sizeBytes\": 4},\n  ]}",
+                     "g.json", &graph);
+  EXPECT_EQ(in_array.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(in_array.message()),
+              AllOf(StartsWith("g.json:1:41: invalid JSON"),
+                    HasSubstr("trailing comma before ']'")));
+  EXPECT_EQ(graph.tensors_size(), 0);  // nothing half-read is left
+  const absl::Status in_object =
+      ParseProtoJson(R"({"name": "g",})", "g.json", &graph);
+  EXPECT_THAT(std::string(in_object.message()),
+              HasSubstr("1:13: invalid JSON: trailing comma before '}'"));
+  const absl::Status nested = ParseProtoJson(
+      R"({"kernels": [{"id": "k", "signature": {"op": "mul",}}]})", "g.json",
+      &graph);
+  EXPECT_THAT(std::string(nested.message()),
+              HasSubstr("trailing comma before '}'"));
+}
+
+TEST(ParseProtoJsonTest, RefusesAScalarOrObjectWhereAListBelongs) {
+  v1::Graph graph;
+  const absl::Status object = ParseProtoJson(
+      R"({"tensors": {"id": "w", "sizeBytes": 4}})", "g.json", &graph);
+  EXPECT_EQ(object.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(object.message()),
+              AllOf(HasSubstr("g.json:1:13"),
+                    HasSubstr("field \"tensors\" is a list; give a JSON "
+                              "array")));
+  const absl::Status scalar = ParseProtoJson(
+      R"({"kernels": [{"id": "k", "inputs": "x"}]})", "g.json", &graph);
+  EXPECT_THAT(std::string(scalar.message()),
+              HasSubstr("field \"inputs\" is a list"));
+  // Arrays, empty arrays, null and the proto field names stay fine.
+  EXPECT_TRUE(ParseProtoJson(R"({"tensors": [], "kernels": null, "name": "g"})",
+                             "g.json", &graph)
+                  .ok());
+  EXPECT_TRUE(ParseProtoJson(R"({"tensors": [{"id": "w", "size_bytes": "4"}]})",
+                             "g.json", &graph)
+                  .ok());
+}
+
 TEST(JsonStringLiteralTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(JsonStringLiteral("plain"), "\"plain\"");
   EXPECT_EQ(JsonStringLiteral("a\"b\\c\nd\te"), "\"a\\\"b\\\\c\\nd\\u0009e\"");

@@ -245,6 +245,9 @@ absl::StatusOr<double> ParseDuration(std::string_view std_text) {
 std::string FormatBytes(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B",   "KiB", "MiB", "GiB",
                                            "TiB", "PiB", "EiB"};
+  // Sums of sizes saturate (solver/checked_math.h): the true value is larger.
+  if (bytes == std::numeric_limits<uint64_t>::max())
+    return "more than 16 EiB (overflow)";
   if (bytes < 1024) return absl::StrFormat("%d B", bytes);
   double value = static_cast<double>(bytes);
   int unit = 0;

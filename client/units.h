@@ -54,7 +54,9 @@ absl::StatusOr<uint64_t> ParseBudget(std::string_view text,
 absl::StatusOr<double> ParseDuration(std::string_view text);
 
 // "0 B", "512 B", "1.00 KiB", "1.50 GiB": two decimals in the largest binary
-// unit that keeps the number >= 1.
+// unit that keeps the number >= 1. 2^64 - 1, the value at which the
+// solver's byte sums saturate (solver/checked_math.h), prints as "more than
+// 16 EiB (overflow)" instead of a number that looks exact.
 std::string FormatBytes(uint64_t bytes);
 
 // "850 us", "12.3 ms", "4.56 s", "2 min 05 s", "1 h 02 min". Negative or

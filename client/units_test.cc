@@ -206,7 +206,11 @@ TEST(FormatBytesTest, UsesLargestBinaryUnit) {
   EXPECT_EQ(FormatBytes(3 * kGiB / 2), "1.50 GiB");
   EXPECT_EQ(FormatBytes(24 * kGiB), "24.00 GiB");
   EXPECT_EQ(FormatBytes(5 * kTiB), "5.00 TiB");
-  EXPECT_EQ(FormatBytes(std::numeric_limits<uint64_t>::max()), "16.00 EiB");
+  EXPECT_EQ(FormatBytes(std::numeric_limits<uint64_t>::max() - 1), "16.00 EiB");
+  // The value byte sums saturate at (issue 18: 16,385 tensors of 1 PiB
+  // printed "1.00 PiB" when the sum wrapped).
+  EXPECT_EQ(FormatBytes(std::numeric_limits<uint64_t>::max()),
+            "more than 16 EiB (overflow)");
 }
 
 TEST(FormatBytesTest, RoundTripsThroughParseBytes) {

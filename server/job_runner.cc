@@ -111,6 +111,20 @@ bool Usable(const std::optional<v1::Plan>& plan) {
          plan->stats().termination() != v1::TERMINATION_CANCELLED;
 }
 
+// SolveJob.termination of a SUCCEEDED job: the weakest over its plans
+// (FEASIBLE over OPTIMAL; HEURISTIC for baselines).
+v1::Termination JobTermination(
+    const std::vector<std::optional<v1::Plan>>& finished) {
+  v1::Termination weakest = v1::TERMINATION_OPTIMAL;
+  for (const std::optional<v1::Plan>& plan : finished) {
+    if (!plan.has_value()) continue;
+    const v1::Termination t = plan->stats().termination();
+    if (t == v1::TERMINATION_HEURISTIC) return t;
+    if (t != v1::TERMINATION_OPTIMAL) weakest = v1::TERMINATION_FEASIBLE;
+  }
+  return weakest;
+}
+
 // Index of the fastest usable plan in `finished` whose budget is <= `budget`
 // and which is strictly faster than `than_us`, or -1.
 int FastestAtOrBelow(const v1::SolveJob& job,
@@ -209,6 +223,8 @@ struct JobRunner::BudgetResult {
   Kind kind = kError;
   v1::Plan plan;
   std::string reason;
+  // kNoPlan: why (INFEASIBLE, NO_SOLUTION).
+  v1::Termination termination = v1::TERMINATION_FAILED;
 };
 
 JobRunner::JobRunner(Store& store, JobRunnerOptions options,
@@ -292,6 +308,7 @@ absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
   if (job->state() == v1::SolveJob::QUEUED) {
     // Claims happen under mutex_, so the job cannot start meanwhile.
     job->set_state(v1::SolveJob::CANCELLED);
+    job->set_termination(v1::TERMINATION_CANCELLED);
     job->set_end_time_us(NowMicros());
     job->set_error("cancelled before it ran");
     if (absl::Status status = store_.jobs().UpdateJob(*job); !status.ok()) {
@@ -402,8 +419,14 @@ void JobRunner::SlotLoop(int slot) {
 }
 
 void JobRunner::RunJob(v1::SolveJob job) {
-  auto fail = [&](v1::SolveJob::State state, const std::string& reason) {
+  // `termination`: UNSPECIFIED gives CANCELLED or FAILED by `state`.
+  auto fail = [&](v1::SolveJob::State state, const std::string& reason,
+                  v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
     job.set_state(state);
+    job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
+                        : state == v1::SolveJob::CANCELLED
+                            ? v1::TERMINATION_CANCELLED
+                            : v1::TERMINATION_FAILED);
     job.set_error(reason);
     job.set_end_time_us(NowMicros());
     if (state == v1::SolveJob::FAILED) {
@@ -497,7 +520,8 @@ void JobRunner::RunJob(v1::SolveJob job) {
                     absl::StrCat("budget ", budget, " bytes: ", result.reason));
       case BudgetResult::kNoPlan:
         return fail(v1::SolveJob::FAILED,
-                    absl::StrCat("budget ", budget, " bytes: ", result.reason));
+                    absl::StrCat("budget ", budget, " bytes: ", result.reason),
+                    result.termination);
       case BudgetResult::kCancelledNoPlan:
         return fail(v1::SolveJob::CANCELLED,
                     "cancelled by request before any plan was found");
@@ -541,6 +565,7 @@ void JobRunner::RunJob(v1::SolveJob job) {
                 absl::StrCat("cannot store the plan: ", Describe(status)));
   }
   job.set_state(v1::SolveJob::SUCCEEDED);
+  job.set_termination(JobTermination(finished));
   job.set_end_time_us(NowMicros());
   job.clear_error();
   logger_->info("job {}: succeeded", job.id());
@@ -710,6 +735,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
         return result;
       }
       result.kind = BudgetResult::kNoPlan;
+      result.termination = no_plan.stats().termination();
       result.reason = absl::StrCat(
           "no plan: ", v1::Termination_Name(no_plan.stats().termination()),
           no_plan.diagnostic().empty() ? "" : ": ", no_plan.diagnostic());

@@ -307,6 +307,8 @@ TEST_F(JobRunnerTest, SolvesEveryBudgetAndCachesThePlans) {
   ASSERT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
   EXPECT_EQ(done->budgets_done(), 2u);
   ASSERT_EQ(done->plan_keys_size(), 2);
+  // Typed, for programs: both budgets solve to optimality on this graph.
+  EXPECT_EQ(done->termination(), v1::TERMINATION_OPTIMAL);
   const uint64_t version = store_.GetHostClass("host")->version;
   EXPECT_EQ(done->plan_keys(0),
             PlanCacheKey(done->graph_digest(), "host", version, 8 * kMiB,
@@ -394,6 +396,24 @@ TEST_F(JobRunnerTest, MultiBudgetCurveNeverRisesWithTheBudget) {
   EXPECT_LT(time_by_budget[budgets[0]], all_slow->plan->predicted_time_us());
 }
 
+// Issue 17: an infeasible budget is a typed result that programs branch on
+// (SolveJob.termination), not text in `error`.
+TEST_F(JobRunnerTest, InfeasibleBudgetHasATypedTermination) {
+  // The input pinned to the fast tier (4 MiB) cannot fit 1 MiB.
+  v1::Graph pinned = SmallGraph();
+  pinned.mutable_tensors(0)->set_fixed_tier(v1::TIER_FAST);
+  store_.SetProfile(ProfileFor(pinned));
+  JobRunner runner(store_, Options(), logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(pinned, {kMiB}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->termination(), v1::TERMINATION_UNSPECIFIED);
+  auto done = runner.WaitForFinal(job->id(), absl::Seconds(60));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::SolveJob::FAILED);
+  EXPECT_EQ(done->termination(), v1::TERMINATION_INFEASIBLE) << done->error();
+}
+
 TEST_F(JobRunnerTest, CancelledQueuedJobNeverRuns) {
   store_.SetProfile(ProfileFor(SmallGraph()));
   JobRunner runner(store_, Options(), logger_);  // not started: stays queued
@@ -406,6 +426,7 @@ TEST_F(JobRunnerTest, CancelledQueuedJobNeverRuns) {
   absl::SleepFor(absl::Milliseconds(300));
   auto stored = store_.GetJob(job->id());
   EXPECT_EQ(stored->state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(stored->termination(), v1::TERMINATION_CANCELLED);
   EXPECT_EQ(stored->start_time_us(), 0);
   EXPECT_EQ(stored->plan_keys_size(), 0);
   // Cancelling again changes nothing; an unknown id is NOT_FOUND.
@@ -471,6 +492,7 @@ TEST_F(JobRunnerTest, CrashingWorkerFailsTheJobNotTheServer) {
   auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
   auto done = runner.WaitForFinal(job->id(), absl::Seconds(20));
   ASSERT_EQ(done->state(), v1::SolveJob::FAILED);
+  EXPECT_EQ(done->termination(), v1::TERMINATION_FAILED);
   EXPECT_THAT(done->error(), HasSubstr("killed by signal SIGSEGV"));
 
   JobRunner exits(store_, Options(WriteScript("exit3", "exit 3")), logger_);
@@ -525,6 +547,7 @@ TEST_F(JobRunnerTest, CancelledRunningSolveKeepsItsBestPlan) {
   auto done = runner.WaitForFinal(job->id(), absl::Seconds(10));
   EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
   ASSERT_EQ(done->state(), v1::SolveJob::CANCELLED) << done->error();
+  EXPECT_EQ(done->termination(), v1::TERMINATION_CANCELLED);
   ASSERT_EQ(done->plan_keys_size(), 1);
   EXPECT_EQ(done->plan_keys(0), absl::StrCat("job:", job->id(), "/0"));
   auto plan = store_.GetPlan(done->plan_keys(0));
@@ -582,6 +605,18 @@ TEST(PlanKeyTest, BadParametersAreInvalidArgument) {
   p.set_alignment_bytes(3000);
   EXPECT_EQ(NormalizeParameters(p).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Issue 18: these became INTERNAL failures of queued jobs.
+  p = {};
+  p.set_async_window(4294967295u);
+  EXPECT_THAT(NormalizeParameters(p).status().message(),
+              HasSubstr("parameters.async_window: 4294967295 kernels is over "
+                        "the limit of 1000"));
+  p.set_async_window(kMaxAsyncWindow);
+  EXPECT_TRUE(NormalizeParameters(p).ok());
+  p = {};
+  p.set_alignment_bytes(uint64_t{1} << 31);
+  EXPECT_THAT(NormalizeParameters(p).status().message(),
+              HasSubstr("parameters.alignment_bytes"));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/plan_key.h"
+#include "server/request_limits.h"
 #include "server/status_convert.h"
 #include "server/store/digest.h"
 #include "solver/graph_model.h"
@@ -34,7 +35,7 @@ absl::StatusOr<std::string> DigestOf(const v1::GraphRef& ref) {
     case v1::GraphRef::kDigest:
       if (!IsWellFormedDigest(ref.digest())) {
         return absl::InvalidArgumentError(
-            absl::StrCat("graph.digest: \"", ref.digest(),
+            absl::StrCat("graph.digest: \"", Excerpt(ref.digest(), 80),
                          "\" is not of the form sha256:<64 hex digits>"));
       }
       return ref.digest();
@@ -44,13 +45,6 @@ absl::StatusOr<std::string> DigestOf(const v1::GraphRef& ref) {
   }
 }
 
-absl::Status CheckHostClassName(const std::string& name) {
-  if (name.empty()) {
-    return absl::InvalidArgumentError("host_class: must not be empty");
-  }
-  return absl::OkStatus();
-}
-
 // Full validation for queueing: the graph (stored when inline), the host
 // class and its coverage of the graph, the parameters.
 absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
@@ -58,7 +52,7 @@ absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
                                const v1::SolveParameters& parameters) {
   Inputs inputs;
   AUTOTM_ASSIGN_OR_RETURN(inputs.parameters, NormalizeParameters(parameters));
-  AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class));
+  AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class, "host_class"));
   v1::Graph graph;
   if (ref.graph_case() == v1::GraphRef::kInlineGraph) {
     graph = ref.inline_graph();
@@ -119,7 +113,7 @@ absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
                                     uint64_t budget_bytes,
                                     const v1::SolveParameters& parameters) {
   AUTOTM_ASSIGN_OR_RETURN(std::string digest, DigestOf(ref));
-  AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class));
+  AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class, "host_class"));
   if (budget_bytes == 0) {
     return absl::InvalidArgumentError("budget_bytes: must be > 0");
   }
@@ -250,16 +244,22 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
   std::optional<v1::SolveJob> pending_;
 };
 
+// A WatchSolveJob refused before it starts: finishes at once.
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::SolveJob> {
+ public:
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 PlacementServiceImpl::PlacementServiceImpl(
     Store& store, JobRunner& runner, const Authorizer& authorizer,
-    PlacementLimits limits, std::shared_ptr<spdlog::logger> logger)
+    std::shared_ptr<spdlog::logger> logger, const RequestLimits& limits)
     : store_(store),
       runner_(runner),
       authorizer_(authorizer),
-      limits_(limits),
-      logger_(std::move(logger)) {
+      logger_(std::move(logger)),
+      limits_(limits) {
   waiter_ = std::thread([this] { WaiterLoop(); });
 }
 
@@ -276,13 +276,11 @@ absl::StatusOr<v1::SolveJob> PlacementServiceImpl::CreateJob(
   if (request.budgets_bytes_size() == 0) {
     return absl::InvalidArgumentError("budgets_bytes: give at least one");
   }
-  if (limits_.max_budgets_per_job > 0 &&
-      request.budgets_bytes_size() > limits_.max_budgets_per_job) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("budgets_bytes: ", request.budgets_bytes_size(),
-                     " budgets in one job exceed this server's limit of ",
-                     limits_.max_budgets_per_job, " (--max-budgets-per-job)"));
-  }
+  // The caps first: nothing of an over-limit request is stored.
+  AUTOTM_ASSIGN_OR_RETURN(v1::SolveParameters normalized,
+                          NormalizeParameters(request.parameters()));
+  AUTOTM_RETURN_IF_ERROR(
+      CheckSolveLimits(request.budgets_bytes_size(), normalized, limits_));
   for (int i = 0; i < request.budgets_bytes_size(); ++i) {
     if (request.budgets_bytes(i) == 0) {
       return absl::InvalidArgumentError(
@@ -333,6 +331,22 @@ absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
     filter.owner = principal.name;
   }
   AUTOTM_ASSIGN_OR_RETURN(JobPage page, store_.jobs().ListJobs(filter));
+  // A page is cut to the jobs that fit in max_list_response_bytes (at least
+  // one), so that no response can exceed gRPC's 4 MB message limit however
+  // large the jobs are (issue 18: a dozen 100,000-budget jobs made
+  // `autotm jobs list` fail for everyone). The shorter page is read again so
+  // that the store issues the matching next_page_token.
+  size_t bytes = 0;
+  size_t fit = 0;
+  for (const v1::SolveJob& job : page.jobs) {
+    bytes += job.ByteSizeLong() + 16;  // + field tag and length
+    if (fit > 0 && bytes > limits_.max_list_response_bytes) break;
+    ++fit;
+  }
+  if (fit < page.jobs.size()) {
+    filter.page_size = static_cast<int>(fit);
+    AUTOTM_ASSIGN_OR_RETURN(page, store_.jobs().ListJobs(filter));
+  }
   v1::ListSolveJobsResponse response;
   for (v1::SolveJob& job : page.jobs) *response.add_jobs() = std::move(job);
   response.set_next_page_token(page.next_page_token);
@@ -362,6 +376,9 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::CreateSolveJob(
 grpc::ServerUnaryReactor* PlacementServiceImpl::GetSolveJob(
     grpc::CallbackServerContext* context, const v1::GetSolveJobRequest* request,
     v1::SolveJob* response) {
+  if (absl::Status s = CheckJobId(request->id(), "id"); !s.ok()) {
+    return Answer(context, s);
+  }
   absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
   if (!principal.ok()) return Answer(context, principal.status());
   return Answer(context, GetJob(request->id(), *principal), response);
@@ -370,6 +387,11 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::GetSolveJob(
 grpc::ServerWriteReactor<v1::SolveJob>* PlacementServiceImpl::WatchSolveJob(
     grpc::CallbackServerContext* context,
     const v1::WatchSolveJobRequest* request) {
+  if (absl::Status s = CheckJobId(request->id(), "id"); !s.ok()) {
+    auto* refused = new RefusedWatch();
+    refused->Finish(ToGrpcStatus(s));
+    return refused;
+  }
   auto* reactor = new WatchReactor(runner_, request->id());
   absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
   if (!principal.ok()) {
@@ -383,6 +405,9 @@ grpc::ServerWriteReactor<v1::SolveJob>* PlacementServiceImpl::WatchSolveJob(
 grpc::ServerUnaryReactor* PlacementServiceImpl::CancelSolveJob(
     grpc::CallbackServerContext* context,
     const v1::CancelSolveJobRequest* request, v1::SolveJob* response) {
+  if (absl::Status s = CheckJobId(request->id(), "id"); !s.ok()) {
+    return Answer(context, s);
+  }
   absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
   if (!principal.ok()) return Answer(context, principal.status());
   absl::StatusOr<v1::SolveJob> job = GetJob(request->id(), *principal);
@@ -476,11 +501,12 @@ absl::StatusOr<v1::Plan> PlacementServiceImpl::PlanOfFinishedJob(
     return absl::DeadlineExceededError(
         absl::StrCat("job ", job.id(), ": no plan found before the deadline"));
   }
-  if (absl::StrContains(job.error(), "TERMINATION_INFEASIBLE")) {
+  // The typed termination, never the text of `error`.
+  if (job.termination() == v1::TERMINATION_INFEASIBLE) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job.id(), ": ", job.error()));
   }
-  if (absl::StrContains(job.error(), "TERMINATION_NO_SOLUTION")) {
+  if (job.termination() == v1::TERMINATION_NO_SOLUTION) {
     return absl::DeadlineExceededError(
         absl::StrCat("job ", job.id(), ": ", job.error()));
   }

@@ -3,15 +3,17 @@
 // error codes are in proto/autotm/v1/placement_service.proto; this class
 // validates before anything is queued:
 //   - INVALID_ARGUMENT: no graph and no digest, a bad graph (naming the
-//     kernel or tensor), an empty host class, no budgets or a zero budget,
-//     bad parameters, a bad page size or token;
+//     kernel or tensor), an empty or over-long host class name, no budgets
+//     or a zero budget, bad parameters (async window, alignment), a bad
+//     page size or token, an empty or over-long job id;
 //   - NOT_FOUND: unknown graph digest, host class or job id; GetPlan when no
 //     plan is cached for exactly these inputs;
 //   - FAILED_PRECONDITION: the host class's profile lacks kernels of the
 //     graph (the message lists the missing signatures);
 //   - RESOURCE_EXHAUSTED: the queue is full, the caller's principal has
-//     its limit of queued jobs, or the request has more budgets than
-//     PlacementLimits::max_budgets_per_job (the message names the limit);
+//     its limit of queued jobs, or the request has more budgets, or a
+//     longer time limit, than this server's RequestLimits allow (the
+//     message names the limit);
 //   - PERMISSION_DENIED: a job of another principal, for a caller that is
 //     not an operator (server/auth.h: the roles of each RPC are enforced
 //     before the handler; ownership here).
@@ -45,24 +47,21 @@
 #include "autotm/v1/placement_service.pb.h"
 #include "server/auth.h"
 #include "server/job_runner.h"
+#include "server/request_limits.h"
 #include "server/store/store.h"
 #include "spdlog/logger.h"
 
 namespace autotm::server {
 
-struct PlacementLimits {
-  // Most budgets one CreateSolveJob may ask for (0 = unlimited).
-  int max_budgets_per_job = 0;
-};
-
 class PlacementServiceImpl final
     : public v1::PlacementService::CallbackService {
  public:
   // `store`, `runner` and `authorizer` must outlive the service; `logger`
-  // is not null.
+  // is not null. `limits`: the server's caps on requests (RequestLimits).
   PlacementServiceImpl(Store& store, JobRunner& runner,
-                       const Authorizer& authorizer, PlacementLimits limits,
-                       std::shared_ptr<spdlog::logger> logger);
+                       const Authorizer& authorizer,
+                       std::shared_ptr<spdlog::logger> logger,
+                       const RequestLimits& limits = {});
   // Answers parked PlanGraph calls with UNAVAILABLE and joins the waiter.
   ~PlacementServiceImpl() override;
 
@@ -121,8 +120,8 @@ class PlacementServiceImpl final
   Store& store_;
   JobRunner& runner_;
   const Authorizer& authorizer_;
-  const PlacementLimits limits_;
   std::shared_ptr<spdlog::logger> logger_;
+  const RequestLimits limits_;
 
   std::mutex mutex_;
   bool stopping_ = false;

@@ -43,7 +43,17 @@ absl::StatusOr<v1::SolveParameters> NormalizeParameters(
     return absl::InvalidArgumentError(absl::StrCat(
         "parameters.alignment_bytes: ", alignment, " is not a power of two"));
   }
+  if (alignment > kMaxAlignmentBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters.alignment_bytes: ", alignment,
+                     " is over the limit of ", kMaxAlignmentBytes, " (1 GiB)"));
+  }
   if (out.async_window() == 0) out.set_async_window(kDefaultAsyncWindow);
+  if (out.async_window() > kMaxAsyncWindow) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters.async_window: ", out.async_window(),
+                     " kernels is over the limit of ", kMaxAsyncWindow));
+  }
   return out;
 }
 

@@ -18,11 +18,18 @@ inline constexpr double kDefaultTimeLimitSeconds = 60;
 inline constexpr double kDefaultRelativeGap = 0.01;
 inline constexpr uint64_t kDefaultAlignmentBytes = 4096;
 inline constexpr uint32_t kDefaultAsyncWindow = 15;
+// Largest accepted values. A window of w kernels makes up to w decision
+// points per tensor use (AutoTM uses 15; 1000 is far past any useful
+// window, and 2^32-1 overflowed the solver's int); alignments beyond 1 GiB
+// make no sense for a memory pool.
+inline constexpr uint32_t kMaxAsyncWindow = 1000;
+inline constexpr uint64_t kMaxAlignmentBytes = uint64_t{1} << 30;
 
 // Returns `parameters` with every unset field at its default, or
 // InvalidArgument naming the bad field: a negative or non-finite time limit,
-// a gap outside [0, 1), an alignment that is not a power of two, an unknown
-// method.
+// a gap outside [0, 1), an alignment that is not a power of two or above
+// kMaxAlignmentBytes, an async window above kMaxAsyncWindow, an unknown
+// method. (The server's own cap on the time limit is RequestLimits'.)
 absl::StatusOr<v1::SolveParameters> NormalizeParameters(
     const v1::SolveParameters& parameters);
 

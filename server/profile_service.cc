@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "server/measurement_guard.h"
+#include "server/request_limits.h"
 #include "server/status_convert.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
@@ -24,10 +26,6 @@ namespace {
 
 using google::protobuf::util::MessageDifferencer;
 
-bool NonNegativeFinite(double value) {
-  return std::isfinite(value) && value >= 0;
-}
-
 bool HasBandwidths(const v1::CopyBandwidths& b) {
   return b.slow_to_fast_sync_gb_per_s() != 0 ||
          b.fast_to_slow_sync_gb_per_s() != 0 ||
@@ -35,21 +33,14 @@ bool HasBandwidths(const v1::CopyBandwidths& b) {
          b.fast_to_slow_async_gb_per_s() != 0;
 }
 
+// The physical bounds are the solver's (solver::CheckBandwidths), so that
+// nothing stored can make a later solve fail or abort.
 absl::Status ValidateBandwidths(const std::string& host_class,
                                 const v1::CopyBandwidths& b) {
-  const std::pair<const char*, double> fields[] = {
-      {"slow_to_fast_sync_gb_per_s", b.slow_to_fast_sync_gb_per_s()},
-      {"fast_to_slow_sync_gb_per_s", b.fast_to_slow_sync_gb_per_s()},
-      {"slow_to_fast_async_gb_per_s", b.slow_to_fast_async_gb_per_s()},
-      {"fast_to_slow_async_gb_per_s", b.fast_to_slow_async_gb_per_s()},
-  };
-  for (const auto& [name, value] : fields) {
-    if (!std::isfinite(value) || value <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "host class ", host_class, ": bandwidths.", name, " is ", value,
-          "; every bandwidth must be positive and finite (required when the "
-          "host class is new)"));
-    }
+  if (absl::Status s = solver::CheckBandwidths(b); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("host class ", host_class, ": ", s.message(),
+                     " (all four are required when the host class is new)"));
   }
   return absl::OkStatus();
 }
@@ -97,16 +88,28 @@ absl::StatusOr<ParsedEntries> ParseEntries(
                          " output penalties for a kernel with ", num_inputs,
                          " inputs and ", num_outputs, " outputs"));
       }
-      bool valid = NonNegativeFinite(cost.all_fast_time_us());
-      for (double p : cost.input_slow_penalty_us()) {
-        valid = valid && NonNegativeFinite(p);
+      if (absl::Status s = solver::CheckKernelTimeUs(cost.all_fast_time_us());
+          !s.ok()) {
+        return EntryError(
+            i, key, absl::StrCat("separable.all_fast_time_us ", s.message()));
       }
-      for (double p : cost.output_slow_penalty_us()) {
-        valid = valid && NonNegativeFinite(p);
+      for (int p = 0; p < cost.input_slow_penalty_us_size(); ++p) {
+        if (absl::Status s =
+                solver::CheckKernelTimeUs(cost.input_slow_penalty_us(p));
+            !s.ok()) {
+          return EntryError(i, key,
+                            absl::StrCat("separable.input_slow_penalty_us[", p,
+                                         "] ", s.message()));
+        }
       }
-      if (!valid) {
-        return EntryError(i, key,
-                          "separable cost times must be finite and >= 0");
+      for (int p = 0; p < cost.output_slow_penalty_us_size(); ++p) {
+        if (absl::Status s =
+                solver::CheckKernelTimeUs(cost.output_slow_penalty_us(p));
+            !s.ok()) {
+          return EntryError(i, key,
+                            absl::StrCat("separable.output_slow_penalty_us[", p,
+                                         "] ", s.message()));
+        }
       }
       v1::KernelProfile kernel;
       *kernel.mutable_signature() = signature;
@@ -130,10 +133,10 @@ absl::StatusOr<ParsedEntries> ParseEntries(
     absl::StatusOr<solver::ConfigMask> mask =
         solver::ParseConfig(entry.config(), num_inputs, num_outputs);
     if (!mask.ok()) return EntryError(i, key, mask.status().message());
-    if (!NonNegativeFinite(entry.time_us())) {
+    if (absl::Status s = solver::CheckKernelTimeUs(entry.time_us()); !s.ok()) {
       return EntryError(i, key,
-                        absl::StrCat("time_us is ", entry.time_us(),
-                                     "; it must be finite and >= 0"));
+                        absl::StrCat("configuration ", entry.config(),
+                                     ": time_us ", s.message()));
     }
     Measurement m;
     m.signature_key = std::move(key);
@@ -156,11 +159,9 @@ v1::HostClassSummary ToSummary(const HostClassInfo& info) {
   return summary;
 }
 
+// Empty, over-long or control characters: INVALID_ARGUMENT (RequestLimits).
 absl::Status RequireName(const std::string& name, const char* field) {
-  if (name.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
-  }
-  return absl::OkStatus();
+  return CheckHostClassName(name, field);
 }
 
 // Finishes a unary call with `result`: copies the value into `response` when
@@ -236,12 +237,12 @@ absl::Status ProfileServiceImpl::LogOutcome(const char* method,
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kFailedPrecondition:
-      logger_->info("{} host_class=\"{}\" rejected: {}", method, host_class,
-                    status.ToString());
+      logger_->info("{} host_class=\"{}\" rejected: {}", method,
+                    Excerpt(host_class), status.ToString());
       break;
     default:
-      logger_->error("{} host_class=\"{}\" failed: {}", method, host_class,
-                     status.ToString());
+      logger_->error("{} host_class=\"{}\" failed: {}", method,
+                     Excerpt(host_class), status.ToString());
   }
   return status;
 }
@@ -275,6 +276,25 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     absl::MutexLock lock(&write_mu_);
     absl::StatusOr<HostClassInfo> existing = store_.GetHostClassVersion(name);
     std::vector<v1::KernelProfile> separable = std::move(parsed.separable);
+    // Poisoning (issue 17): refused before anything is written, under the
+    // lock so that the data checked against is the data written over.
+    if (existing.ok()) {
+      if (HasBandwidths(request.bandwidths())) {
+        AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
+      }
+      AUTOTM_ASSIGN_OR_RETURN(const v1::Profile* stored,
+                              reference_.Get(name, existing->version, [&] {
+                                return store_.GetProfile(name);
+                              }));
+      AUTOTM_RETURN_IF_ERROR(CheckPlausible(request, stored));
+    } else if (absl::IsNotFound(existing.status())) {
+      reference_.Invalidate();
+      AUTOTM_RETURN_IF_ERROR(CheckPlausible(request, nullptr));
+    }
+    // The reference cache is merged only after every write succeeded; a
+    // failed write changes the stored version, so the next upload reads the
+    // profile afresh.
+    const uint64_t version_before = existing.ok() ? existing->version : 0;
     if (absl::IsNotFound(existing.status())) {
       AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
       AUTOTM_RETURN_IF_ERROR(
@@ -287,8 +307,8 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
       if (stored.fingerprint() != request.host_class().fingerprint()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "host class ", name, " exists with fingerprint \"",
-            stored.fingerprint(), "\", not \"",
-            request.host_class().fingerprint(),
+            Excerpt(stored.fingerprint(), 256), "\", not \"",
+            Excerpt(request.host_class().fingerprint(), 256),
             "\"; profiles of different fingerprints never mix (use another "
             "host class name, or delete this one first)"));
       }
@@ -348,6 +368,7 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     }
     AUTOTM_ASSIGN_OR_RETURN(HostClassInfo info,
                             store_.GetHostClassVersion(name));
+    reference_.Update(request, version_before, info.version);
     v1::UploadMeasurementsResponse response;
     // Entries that changed nothing (an id already stored, a separable cost
     // equal to the stored one) are duplicates.
@@ -377,10 +398,8 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
 absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Import(
     const v1::Profile& profile, const Principal& principal) {
   const std::string& name = profile.host_class().name();
-  if (name.empty()) {
-    return LogOutcome(
-        "ImportProfile", name,
-        absl::InvalidArgumentError("profile.host_class.name is empty"));
+  if (absl::Status s = RequireName(name, "profile.host_class.name"); !s.ok()) {
+    return LogOutcome("ImportProfile", name, s);
   }
   if (absl::StatusOr<solver::ProfileModel> model =
           solver::ProfileModel::Create(profile);
@@ -464,6 +483,7 @@ absl::Status ProfileServiceImpl::Delete(const std::string& name,
     return LogOutcome("DeleteHostClass", name, s);
   }
   absl::MutexLock lock(&write_mu_);
+  reference_.Invalidate();
   absl::Status status = store_.DeleteHostClass(name);
   Audit(*logger_, principal, "DeleteHostClass",
         absl::StrCat("host_class=", name), status);

@@ -3,11 +3,14 @@
 // contracts (and error codes) are documented in
 // proto/autotm/v1/profile_service.proto; this class adds validation in
 // front of the store:
-//   - INVALID_ARGUMENT for an empty host class name, a measurement entry
-//     without a signature op, a malformed configuration, a negative or
-//     non-finite time, a separable cost of the wrong shape, or missing/
-//     non-positive bandwidths for a new host class (the message names the
-//     entry by index and signature key);
+//   - INVALID_ARGUMENT for an empty or over-long host class name
+//     (request_limits.h), a measurement entry without a signature op, a
+//     malformed configuration, a time or bandwidth outside the solver's
+//     physical bounds (solver::CheckKernelTimeUs, solver::CheckBandwidths),
+//     a separable cost of the wrong shape, missing bandwidths for a new host
+//     class, or measurements that contradict the host class's data
+//     (measurement_guard.h) — the message names the entry by index and
+//     signature key, or the field; nothing of a refused request is stored;
 //   - FAILED_PRECONDITION when the host class exists with another
 //     fingerprint;
 //   - NOT_FOUND for an unknown host class (get, export, delete);
@@ -44,6 +47,7 @@
 #include "autotm/v1/profile_service.grpc.pb.h"
 #include "autotm/v1/profile_service.pb.h"
 #include "server/auth.h"
+#include "server/measurement_guard.h"
 #include "server/store/store.h"
 #include "spdlog/spdlog.h"
 
@@ -121,6 +125,8 @@ class ProfileServiceImpl final : public v1::ProfileService::CallbackService {
   const Authorizer& authorizer_;
   std::shared_ptr<spdlog::logger> logger_;
   absl::Mutex write_mu_;
+  // What uploads are checked against (measurement_guard.h).
+  StoredReference reference_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace autotm::server

@@ -7,8 +7,9 @@
 //
 // Config file (--config FILE): one `key = value` per line, keys are the
 // long flag names without dashes (listen, db, workers, max-queued,
-// log-level); '#' or ';' starts a comment line; values may be quoted.
-// Flags given on the command line override the file. Example:
+// max-time-limit, max-budgets-per-job, max-list-bytes, log-level); '#' or ';'
+// starts a comment line; values may be quoted. Flags given on the command line
+// override the file. Example:
 //
 //   # /etc/autotm/server.conf
 //   listen = "0.0.0.0:50051"
@@ -66,6 +67,7 @@
 #include "server/placement_service.h"
 #include "server/profile_service.h"
 #include "server/server_info_service.h"
+#include "server/request_limits.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -88,14 +90,15 @@ struct ServerOptions {
   // CreateSolveJob fails with RESOURCE_EXHAUSTED when this many jobs are
   // queued; 0 = unlimited.
   int max_queued = 1000;
+  // Caps on requests (server/request_limits.h).
+  RequestLimits limits;
   // trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
   // How long calls in flight may run after SIGTERM before they are
   // cancelled, in seconds.
   double shutdown_grace_s = 5;
-  // Queued jobs per principal (0: no limit) and budgets per job.
+  // Queued jobs per principal (0: no limit).
   int max_queued_per_principal = 100;
-  int max_budgets_per_job = 64;
   // TLS (all empty: plaintext) and the identities file (empty: open mode).
   ServerTlsOptions tls;
   std::string tokens;
@@ -218,10 +221,8 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     logger->critical("cannot start the job runner: {}", status.ToString());
     return 1;
   }
-  PlacementLimits limits;
-  limits.max_budgets_per_job = options.max_budgets_per_job;
-  PlacementServiceImpl placement_service(**store, runner, *authorizer, limits,
-                                         logger);
+  PlacementServiceImpl placement_service(**store, runner, *authorizer, logger,
+                                         options.limits);
 
   v1::ServerInfo info;
   info.set_version(AUTOTM_VERSION);
@@ -231,7 +232,7 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   info.set_insecure(insecure);
   info.set_max_queued(options.max_queued);
   info.set_max_queued_per_principal(options.max_queued_per_principal);
-  info.set_max_budgets_per_job(options.max_budgets_per_job);
+  info.set_max_budgets_per_job(options.limits.max_budgets_per_job);
   ServerServiceImpl server_service(*authorizer, std::move(info));
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -329,6 +330,19 @@ int Main(int argc, char** argv) {
                  "limit)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-time-limit", options.limits.max_time_limit_seconds,
+                 "Largest time limit per budget a request may ask for, "
+                 "seconds (more: RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-budgets-per-job", options.limits.max_budgets_per_job,
+                 "Most budgets in one solve job (more: RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--max-list-bytes", options.limits.max_list_response_bytes,
+                 "ListSolveJobs pages are cut to this many bytes of jobs")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{3} << 20));
   app.add_option("--log-level", options.log_level, "Log level")
       ->capture_default_str()
       ->check(CLI::IsMember(
@@ -340,10 +354,6 @@ int Main(int argc, char** argv) {
   app.add_option("--max-queued-per-principal", options.max_queued_per_principal,
                  "Most queued solve jobs of one principal before "
                  "RESOURCE_EXHAUSTED (0: no limit)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--max-budgets-per-job", options.max_budgets_per_job,
-                 "Most budgets in one solve job (0: no limit)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--tls-cert", options.tls.cert_file,

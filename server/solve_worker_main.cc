@@ -28,6 +28,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/delimited_message_util.h"
+#include "server/plan_check.h"
 #include "solver/cbc_solver.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
@@ -165,6 +166,13 @@ int Run(int argc, char** argv) {
 
   worker::WorkerEvent event;
   if (outcome->plan.has_value()) {
+    // Verified here, before anything downstream sees it: a plan the
+    // verifier rejects fails the job with its reason (a bug report).
+    if (absl::Status verified = CheckSolvedPlan(
+            *graph, request.profile(), *outcome->plan, request.budget_bytes());
+        !verified.ok()) {
+      return WriteError(verified) ? 0 : 1;
+    }
     *event.mutable_plan() = *std::move(outcome->plan);
   } else {
     *event.mutable_no_plan()->mutable_stats() = outcome->stats;

@@ -6,8 +6,19 @@ namespace autotm::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  // The message travels in the grpc-message trailer, whose size gRPC
+  // limits (8 KiB of metadata by default, percent-encoded): a longer one
+  // made the reply itself fail (issue 18, an 8,000-character host class
+  // name). Validation keeps client input out of messages or excerpts it;
+  // this is the last line.
+  constexpr size_t kMaxMessageBytes = 4096;
+  absl::string_view message = status.message();
+  std::string text(message.substr(0, kMaxMessageBytes));
+  if (message.size() > kMaxMessageBytes) {
+    text += "... (message truncated)";
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+                      std::move(text));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

@@ -10,7 +10,8 @@
 
 namespace autotm::server {
 
-// OK maps to grpc::Status::OK; any other code keeps its number and message.
+// OK maps to grpc::Status::OK; any other code keeps its number and message
+// (messages longer than 4 KiB are cut, to fit gRPC's trailer limit).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The inverse of ToGrpcStatus. Codes outside the canonical range become

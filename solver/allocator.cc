@@ -9,12 +9,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solver/checked_math.h"
 
 namespace autotm::solver {
 
 uint64_t AlignUp(uint64_t bytes, uint64_t alignment) {
   if (alignment <= 1) return bytes;
-  return (bytes + alignment - 1) / alignment * alignment;
+  // Saturates: a size within `alignment` of 2^64 has no aligned size.
+  const uint64_t padded = SaturatingAdd(bytes, alignment - 1);
+  if (padded == kSaturatedBytes) return kSaturatedBytes;
+  return padded / alignment * alignment;
 }
 
 uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment) {
@@ -22,7 +26,7 @@ uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment) {
   for (int k = 0; k < graph.num_kernels(); ++k) {
     uint64_t live = 0;
     for (int t : graph.LiveAt(k)) {
-      live += AlignUp(graph.tensor(t).size_bytes, alignment);
+      SaturatingAddTo(live, AlignUp(graph.tensor(t).size_bytes, alignment));
     }
     peak = std::max(peak, live);
   }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "solver/allocator.h"
+#include "solver/checked_math.h"
 #include "solver/range_max_tree.h"
 #include "solver/schedule.h"
 
@@ -30,19 +31,23 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 std::vector<uint64_t> FastBytesPerKernel(const GraphModel& graph,
                                          const std::vector<bool>& fast,
                                          uint64_t alignment) {
-  std::vector<uint64_t> diff(graph.num_kernels() + 1, 0);
+  std::vector<__int128> diff(graph.num_kernels() + 1, 0);
   for (int t = 0; t < graph.num_tensors(); ++t) {
     if (!fast[t]) continue;
     const TensorInfo& tensor = graph.tensor(t);
     const uint64_t size = AlignUp(tensor.size_bytes, alignment);
     diff[tensor.first_live] += size;
-    diff[tensor.last_live + 1] -= size;  // wraps; the running sum does not
+    diff[tensor.last_live + 1] -= size;
   }
+  // Sums of up to millions of sizes below 2^50 fit 128 bits; each kernel's
+  // total saturates at the largest uint64.
   std::vector<uint64_t> bytes(graph.num_kernels(), 0);
-  uint64_t running = 0;
+  __int128 running = 0;
   for (int k = 0; k < graph.num_kernels(); ++k) {
     running += diff[k];
-    bytes[k] = running;
+    bytes[k] = running > static_cast<__int128>(kSaturatedBytes)
+                   ? kSaturatedBytes
+                   : static_cast<uint64_t>(running);
   }
   return bytes;
 }

@@ -1,6 +1,7 @@
 #include "solver/formulation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "solver/allocator.h"
+#include "solver/checked_math.h"
 #include "solver/status_macros.h"
 
 namespace autotm::solver {
@@ -208,7 +210,7 @@ class FormulationBuilder {
             fixed_fast || forced_for_life[t] ||
             std::find(forced[k].begin(), forced[k].end(), t) != forced[k].end();
         if (needed) {
-          bytes += Footprint(t);
+          SaturatingAddTo(bytes, Footprint(t));
           culprits.push_back(t);
         }
       }
@@ -672,7 +674,60 @@ absl::StatusOr<Formulation> Formulation::Build(
   absl::Status status = builder.Build();
   if (!status.ok()) return status;
   if (formulation.infeasible_.has_value()) formulation.model_ = IlpModel();
+  AUTOTM_RETURN_IF_ERROR(formulation.CheckCoefficients());
   return formulation;
+}
+
+absl::Status Formulation::CheckCoefficients() const {
+  // A last line of defence: ProfileModel::Create and GraphModel::Create
+  // bound every input number so that this never fires, but CBC must never
+  // see a coefficient it cannot take (Clp asserts |objective| < 1e25 and
+  // aborts the whole process), whatever path built the models.
+  auto bad = [](double value) {
+    return !(std::fabs(value) <= kMaxIlpCoefficient);
+  };
+  auto error = [&](absl::string_view what, double value, int column) {
+    std::string where;
+    if (column >= 0) {
+      const std::vector<int> kernels = ColumnKernels();
+      if (kernels[column] >= 0) {
+        where = absl::StrCat(" (a variable of kernel '",
+                             graph_->kernel(kernels[column]).id, "')");
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ILP has ", what, " ", value, where, ", beyond the ",
+        kMaxIlpCoefficient,
+        " the solver can take; the profile's times or bandwidths, or the "
+        "graph's sizes, are out of range"));
+  };
+  const IlpModel& m = model_;
+  if (bad(m.objective_offset)) {
+    return error("an objective constant", m.objective_offset, -1);
+  }
+  for (int j = 0; j < m.num_columns(); ++j) {
+    if (bad(m.objective[j]))
+      return error("an objective cost", m.objective[j], j);
+    // Bounds may be infinite (no bound), never NaN or finite and huge.
+    for (double bound : {m.col_lower[j], m.col_upper[j]}) {
+      if (!std::isinf(bound) && bad(bound)) {
+        return error("a variable bound", bound, j);
+      }
+    }
+  }
+  for (int i = 0; i < m.num_rows(); ++i) {
+    for (double bound : {m.row_lower[i], m.row_upper[i]}) {
+      if (!std::isinf(bound) && bad(bound)) {
+        return error("a constraint bound", bound, -1);
+      }
+    }
+  }
+  for (size_t e = 0; e < m.row_value.size(); ++e) {
+    if (bad(m.row_value[e])) {
+      return error("a constraint coefficient", m.row_value[e], m.row_column[e]);
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::vector<TensorSchedule> Formulation::Decode(

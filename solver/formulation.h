@@ -74,13 +74,23 @@ struct FormulationOptions {
   bool lift_overlap_rows = true;
 };
 
+// The largest magnitude of any finite number in a Formulation's model():
+// Build refuses models beyond it (InvalidArgument), because Clp asserts
+// |objective| < 1e25 and aborts the process, and coefficients near that are
+// numerically meaningless anyway. Inputs within the physical bounds of
+// ProfileModel (kMaxKernelTimeUs, kMinBandwidthGbPerS) and GraphModel
+// (GraphLimits::max_tensor_bytes) stay below 1e16.
+inline constexpr double kMaxIlpCoefficient = 1e18;
+
 class Formulation {
  public:
   // Builds the ILP. Errors: InvalidArgument for an unsupported method or a
   // limit vector of the wrong length; FailedPrecondition when a kernel has
   // no profiled configuration consistent with the graph's fixed tiers or
-  // repeated operands (names the kernel). A budget that provably cannot be
-  // met is not an error: see infeasible().
+  // repeated operands (names the kernel); InvalidArgument when a number of
+  // the model would exceed kMaxIlpCoefficient (out-of-range profile or
+  // graph numbers that bypassed their validation). A budget that provably
+  // cannot be met is not an error: see infeasible().
   static absl::StatusOr<Formulation> Build(const GraphModel& graph,
                                            const ProfileModel& profile,
                                            const FormulationOptions& options);
@@ -127,6 +137,9 @@ class Formulation {
   };
 
   Formulation() = default;
+
+  // Build's last-line check against kMaxIlpCoefficient.
+  absl::Status CheckCoefficients() const;
 
   const GraphModel* graph_ = nullptr;
   v1::Method method_ = v1::METHOD_UNSPECIFIED;

@@ -26,6 +26,7 @@ using ::autotm::solver::testing::FullTableProfile;
 using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::autotm::solver::testing::MustProfile;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kMiB = 1 << 20;
@@ -874,6 +875,59 @@ TEST(FormulationBruteForceTest, LiftedOverlapRowsTightenTheRelaxationOnly) {
   // The instances must have copies that outlast their kernels, or this
   // proves nothing.
   EXPECT_GT(relaxations_raised, 0);
+}
+
+// The last-line guard of issue 18: numbers that passed no validation (a
+// graph built with raised limits, so a copy takes 2^62 bytes / 1 MB/s =
+// 4.6e18 us) must come back as InvalidArgument, never reach CBC (whose Clp
+// asserts |objective| < 1e25 and aborts the process).
+TEST(FormulationTest, RefusesCoefficientsCbcCannotTake) {
+  GraphBuilder builder("huge");
+  builder.Tensor("x", 1024, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", uint64_t{1} << 62)
+      .Tensor("b", 1024)
+      .Tensor("c", 1024)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"x"}, {"b"})
+      .Kernel("k2", {"a", "b"}, {"c"});
+  GraphLimits limits;
+  limits.max_tensor_bytes = ~uint64_t{0};
+  absl::StatusOr<GraphModel> graph =
+      GraphModel::Create(builder.graph(), limits);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  v1::CopyBandwidths slowest;
+  slowest.set_slow_to_fast_sync_gb_per_s(kMinBandwidthGbPerS);
+  slowest.set_fast_to_slow_sync_gb_per_s(kMinBandwidthGbPerS);
+  slowest.set_slow_to_fast_async_gb_per_s(kMinBandwidthGbPerS);
+  slowest.set_fast_to_slow_async_gb_per_s(kMinBandwidthGbPerS);
+  const ProfileModel profile = MustProfile(FullTableProfile(
+      *graph, [](int, ConfigMask mask) { return PenaltyTime(0, mask); },
+      slowest));
+  FormulationOptions options;
+  options.method = v1::METHOD_SYNCHRONOUS;
+  options.kernel_limit_bytes.assign(graph->num_kernels(), ~uint64_t{0});
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(*graph, profile, options);
+  ASSERT_EQ(formulation.status().code(), absl::StatusCode::kInvalidArgument)
+      << formulation.status();
+  EXPECT_THAT(formulation.status().message(),
+              AllOf(HasSubstr("beyond the 1e+18 the solver can take"),
+                    HasSubstr("out of range")));
+
+  // The same graph at tensor sizes within GraphLimits builds.
+  GraphBuilder fine("fine");
+  fine.Tensor("x", 1024, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", uint64_t{1} << 50)
+      .Tensor("b", 1024)
+      .Tensor("c", 1024)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"x"}, {"b"})
+      .Kernel("k2", {"a", "b"}, {"c"});
+  const GraphModel fine_graph = MustGraph(fine.graph());
+  const ProfileModel fine_profile = MustProfile(FullTableProfile(
+      fine_graph, [](int, ConfigMask mask) { return PenaltyTime(0, mask); },
+      slowest));
+  EXPECT_TRUE(Formulation::Build(fine_graph, fine_profile, options).ok());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "solver/checked_math.h"
 #include "solver/signature.h"
 
 namespace autotm::solver {
@@ -64,12 +65,24 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
                                       " overflows the limit of ",
                                       limits.max_tensor_bytes, " bytes"));
     }
+    // Enums arrive as open integers over the wire (proto3): refuse values
+    // this version does not know (issue 18: fixed_tier = 7 became an
+    // INTERNAL error of a queued job, role = 99 was accepted).
+    if (!v1::TensorRole_IsValid(tensor.role())) {
+      return TensorError(tensor.id(), absl::StrCat("role ", tensor.role(),
+                                                   " is not a TensorRole"));
+    }
+    if (!v1::Tier_IsValid(tensor.fixed_tier())) {
+      return TensorError(
+          tensor.id(),
+          absl::StrCat("fixed_tier ", tensor.fixed_tier(), " is not a Tier"));
+    }
     TensorInfo info;
     info.id = tensor.id();
     info.size_bytes = tensor.size_bytes();
     info.role = tensor.role();
     info.fixed_tier = tensor.fixed_tier();
-    model.total_bytes_ += info.size_bytes;
+    SaturatingAddTo(model.total_bytes_, info.size_bytes);
     model.tensors_.push_back(std::move(info));
   }
 
@@ -226,7 +239,7 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
     const TensorInfo& tensor = model.tensors_[t];
     for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
       model.live_[k].push_back(t);
-      model.live_bytes_[k] += tensor.size_bytes;
+      SaturatingAddTo(model.live_bytes_[k], tensor.size_bytes);
     }
   }
   model.peak_live_bytes_ =

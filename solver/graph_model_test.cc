@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "autotm/v1/graph.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solver/checked_math.h"
 #include "solver/signature.h"
 #include "solver/testing/test_graphs.h"
 
@@ -19,6 +21,7 @@ namespace {
 
 using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -736,6 +739,71 @@ TEST(SignatureKeyTest, EveryDtypeAppearsInKeys) {
   *signature.add_outputs() = Operand(v1::DATA_TYPE_F64, {3});
   *signature.add_outputs() = Operand(v1::DATA_TYPE_I32, {3});
   EXPECT_EQ(SignatureKey(signature), "cast(bool[3],u8[3])->(f64[3],i32[3])");
+}
+
+// Issue 18: 16,385 tensors of 1 PiB summed to "1.00 PiB" (uint64 wrapped).
+// Sums of sizes saturate instead.
+TEST(GraphModelTest, ByteSumsSaturateInsteadOfWrapping) {
+  constexpr uint64_t kPiB = uint64_t{1} << 50;
+  constexpr int kTensors = 16385;  // 16,385 PiB > 2^64 bytes
+  GraphBuilder builder("petabytes");
+  std::vector<std::string> ids;
+  for (int t = 0; t < kTensors; ++t) {
+    ids.push_back(absl::StrCat("w", t));
+    builder.Tensor(ids.back(), kPiB, v1::TENSOR_ROLE_WEIGHT);
+  }
+  builder.Tensor("out", 1024).Kernel("k", ids, {"out"});
+  const GraphModel graph = MustGraph(builder.graph());
+  EXPECT_EQ(graph.TotalBytes(), kSaturatedBytes);
+  EXPECT_EQ(graph.LiveBytes(0), kSaturatedBytes);
+  EXPECT_EQ(graph.PeakLiveBytes(), kSaturatedBytes);
+
+  // One fewer tensor fits exactly: 16,384 PiB + 1 KiB wraps to 1 KiB
+  // without saturation, so this checks the boundary too.
+  GraphBuilder below("below");
+  std::vector<std::string> fewer(ids.begin(), ids.begin() + 16383);
+  for (const std::string& id : fewer) {
+    below.Tensor(id, kPiB, v1::TENSOR_ROLE_WEIGHT);
+  }
+  below.Tensor("out", 1024).Kernel("k", fewer, {"out"});
+  EXPECT_EQ(MustGraph(below.graph()).TotalBytes(), 16383 * kPiB + 1024);
+}
+
+TEST(CheckedMathTest, SaturatesAndCountsConfigurations) {
+  EXPECT_EQ(SaturatingAdd(1, 2), 3u);
+  EXPECT_EQ(SaturatingAdd(kSaturatedBytes - 1, 1), kSaturatedBytes);
+  EXPECT_EQ(SaturatingAdd(kSaturatedBytes, 5), kSaturatedBytes);
+  EXPECT_EQ(SaturatingMul(uint64_t{1} << 32, uint64_t{1} << 31),
+            uint64_t{1} << 63);
+  EXPECT_EQ(SaturatingMul(uint64_t{1} << 32, uint64_t{1} << 32),
+            kSaturatedBytes);
+  EXPECT_EQ(ConfigurationCount(10), 1024u);
+  EXPECT_EQ(ConfigurationCount(63), uint64_t{1} << 63);
+  // 66 operands printed "0 configurations" before (a shift past 63).
+  EXPECT_EQ(ConfigurationCount(64), std::nullopt);
+  EXPECT_EQ(ConfigurationCount(66), std::nullopt);
+}
+
+// Issue 18 finding 6: out-of-range enum values are input errors, not
+// INTERNAL failures of a queued job.
+TEST(GraphModelTest, RefusesUnknownRolesAndTiers) {
+  GraphBuilder builder("enums");
+  builder.Tensor("x", 64, v1::TENSOR_ROLE_INPUT)
+      .Tensor("y", 64)
+      .Kernel("k", {"x"}, {"y"});
+  v1::Graph role = builder.graph();
+  role.mutable_tensors(1)->set_role(static_cast<v1::TensorRole>(99));
+  absl::StatusOr<GraphModel> bad_role = GraphModel::Create(role);
+  EXPECT_EQ(bad_role.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      bad_role.status().message(),
+      AllOf(HasSubstr("'y'"), HasSubstr("role 99 is not a TensorRole")));
+  v1::Graph tier = builder.graph();
+  tier.mutable_tensors(0)->set_fixed_tier(static_cast<v1::Tier>(7));
+  absl::StatusOr<GraphModel> bad_tier = GraphModel::Create(tier);
+  EXPECT_EQ(bad_tier.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_tier.status().message(),
+              AllOf(HasSubstr("'x'"), HasSubstr("fixed_tier 7 is not a Tier")));
 }
 
 }  // namespace

@@ -16,10 +16,6 @@
 namespace autotm::solver {
 namespace {
 
-bool IsFiniteNonNegative(double value) {
-  return std::isfinite(value) && value >= 0;
-}
-
 absl::Status KernelProfileError(const std::string& key,
                                 absl::string_view problem) {
   return absl::InvalidArgumentError(
@@ -36,6 +32,34 @@ double CopyUs(uint64_t bytes, double gb_per_s) {
 }
 
 }  // namespace
+
+absl::Status CheckKernelTimeUs(double time_us) {
+  // Written so that NaN fails too.
+  if (std::isfinite(time_us) && time_us >= 0 && time_us <= kMaxKernelTimeUs) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "is ", time_us, " us; kernel times must be finite, >= 0 and at most ",
+      kMaxKernelTimeUs, " us"));
+}
+
+absl::Status CheckBandwidths(const v1::CopyBandwidths& bw) {
+  const std::pair<const char*, double> bandwidths[] = {
+      {"slow_to_fast_sync_gb_per_s", bw.slow_to_fast_sync_gb_per_s()},
+      {"fast_to_slow_sync_gb_per_s", bw.fast_to_slow_sync_gb_per_s()},
+      {"slow_to_fast_async_gb_per_s", bw.slow_to_fast_async_gb_per_s()},
+      {"fast_to_slow_async_gb_per_s", bw.fast_to_slow_async_gb_per_s()}};
+  for (const auto& [name, value] : bandwidths) {
+    if (!(std::isfinite(value) && value >= kMinBandwidthGbPerS &&
+          value <= kMaxBandwidthGbPerS)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bandwidths.", name, " is ", value,
+                       "; bandwidths must be finite numbers of GB/s between ",
+                       kMinBandwidthGbPerS, " and ", kMaxBandwidthGbPerS));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ConfigMask> ParseConfig(absl::string_view config, int num_inputs,
                                        int num_outputs) {
@@ -228,18 +252,8 @@ absl::StatusOr<ProfileModel> ProfileModel::Create(
   model.collapse_ = collapse;
   model.host_class_ = profile.host_class();
   model.bandwidths_ = profile.bandwidths();
-  const v1::CopyBandwidths& bw = profile.bandwidths();
-  const std::pair<const char*, double> bandwidths[] = {
-      {"slow_to_fast_sync_gb_per_s", bw.slow_to_fast_sync_gb_per_s()},
-      {"fast_to_slow_sync_gb_per_s", bw.fast_to_slow_sync_gb_per_s()},
-      {"slow_to_fast_async_gb_per_s", bw.slow_to_fast_async_gb_per_s()},
-      {"fast_to_slow_async_gb_per_s", bw.fast_to_slow_async_gb_per_s()}};
-  for (const auto& [name, value] : bandwidths) {
-    if (!std::isfinite(value) || value <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("profile bandwidths.", name, " is ", value,
-                       "; it must be a positive number of GB/s"));
-    }
+  if (absl::Status s = CheckBandwidths(profile.bandwidths()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("profile ", s.message()));
   }
 
   for (int i = 0; i < profile.kernels_size(); ++i) {
@@ -275,11 +289,10 @@ absl::StatusOr<ProfileModel> ProfileModel::Create(
         absl::StatusOr<ConfigMask> mask =
             ParseConfig(timing.config(), cost.num_inputs_, cost.num_outputs_);
         if (!mask.ok()) return KernelProfileError(key, mask.status().message());
-        if (!IsFiniteNonNegative(timing.time_us())) {
+        if (absl::Status s = CheckKernelTimeUs(timing.time_us()); !s.ok()) {
           return KernelProfileError(
-              key, absl::StrCat("configuration ", timing.config(), " has time ",
-                                timing.time_us(),
-                                " us; times must be finite and >= 0"));
+              key, absl::StrCat("configuration ", timing.config(), " time ",
+                                s.message()));
         }
         cost.table_.emplace_back(*mask, timing.time_us());
       }
@@ -307,9 +320,10 @@ absl::StatusOr<ProfileModel> ProfileModel::Create(
                      separable.output_slow_penalty_us_size(), cost.num_inputs_,
                      cost.num_outputs_));
       }
-      if (!IsFiniteNonNegative(separable.all_fast_time_us())) {
+      if (absl::Status s = CheckKernelTimeUs(separable.all_fast_time_us());
+          !s.ok()) {
         return KernelProfileError(
-            key, "separable all_fast_time_us must be finite and >= 0");
+            key, absl::StrCat("separable all_fast_time_us ", s.message()));
       }
       cost.separable_ = true;
       cost.all_fast_time_us_ = separable.all_fast_time_us();
@@ -319,11 +333,13 @@ absl::StatusOr<ProfileModel> ProfileModel::Create(
       for (double penalty : separable.output_slow_penalty_us()) {
         cost.slow_penalty_us_.push_back(penalty);
       }
-      for (double penalty : cost.slow_penalty_us_) {
+      for (size_t p = 0; p < cost.slow_penalty_us_.size(); ++p) {
         // A negative penalty could make a kernel's time negative.
-        if (!IsFiniteNonNegative(penalty)) {
+        if (absl::Status s = CheckKernelTimeUs(cost.slow_penalty_us_[p]);
+            !s.ok()) {
           return KernelProfileError(
-              key, "separable penalties must be finite and >= 0");
+              key, absl::StrCat("separable slow penalty of operand ", p, " ",
+                                s.message()));
         }
       }
     }

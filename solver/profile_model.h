@@ -64,6 +64,36 @@ struct TableCollapseOptions {
   }
 };
 
+// Physical bounds on the numbers of a profile. Every entry point that takes
+// profile numbers (ProfileModel::Create, which the CLI, the server's import
+// and planning paths and the solve worker all use, and the server's
+// measurement upload) refuses values outside them as input errors, so that
+// the ILP never gets a coefficient CBC cannot take (Clp asserts
+// |objective| < 1e25 and aborts the process). The bounds are far outside any
+// real machine, so they only catch typos and hostile input:
+// - a kernel time (a configuration time, a separable all-fast time or slow
+//   penalty) is at most 1e10 us (2.8 hours for one kernel of one training
+//   iteration);
+// - a copy bandwidth is between 1e-3 GB/s (1 MB/s, slower than a floppy
+//   disk) and 1e6 GB/s (1 PB/s, far beyond any memory bus).
+// With tensors of at most 2^50 bytes (GraphLimits) the largest copy time is
+// then 2^50 / 1e-3 GB/s = 1.1e15 us, and every ILP coefficient stays below
+// kMaxIlpCoefficient (see Formulation::Build's last-line check).
+inline constexpr double kMaxKernelTimeUs = 1e10;
+inline constexpr double kMinBandwidthGbPerS = 1e-3;
+inline constexpr double kMaxBandwidthGbPerS = 1e6;
+
+// OK when `time_us` is a finite kernel time in [0, kMaxKernelTimeUs];
+// otherwise InvalidArgument whose message says what is wrong with the value,
+// e.g. "is 1e+308 us; kernel times must be finite, >= 0 and at most 1e+10
+// us", for callers to prefix with where the value came from.
+absl::Status CheckKernelTimeUs(double time_us);
+
+// OK when all four bandwidths are finite and in [kMinBandwidthGbPerS,
+// kMaxBandwidthGbPerS]; otherwise InvalidArgument naming the first bad
+// field, e.g. "bandwidths.slow_to_fast_sync_gb_per_s is 1e-300; ...".
+absl::Status CheckBandwidths(const v1::CopyBandwidths& bandwidths);
+
 // Parses "FS|F" (inputs '|' outputs; F fast, S slow) for a kernel with the
 // given operand counts. InvalidArgument names the problem.
 absl::StatusOr<ConfigMask> ParseConfig(absl::string_view config, int num_inputs,
@@ -131,10 +161,11 @@ class KernelCost {
 
 class ProfileModel {
  public:
-  // Validates `profile`: every bandwidth positive and finite, every kernel
-  // with a signature, no signature twice, exactly one of a configuration
-  // table or a separable cost, every configuration well formed and listed
-  // once, every time finite and >= 0. InvalidArgument names the kernel
+  // Validates `profile`: every bandwidth within the physical bounds
+  // (CheckBandwidths), every kernel with a signature, no signature twice,
+  // exactly one of a configuration table or a separable cost, every
+  // configuration well formed and listed once, every time within the
+  // physical bounds (CheckKernelTimeUs). InvalidArgument names the kernel
   // signature and the problem. Tables that a separable cost describes are
   // collapsed into one per `collapse` (see TableCollapseOptions); the
   // planner and the verifier must price a plan with models built with the

@@ -273,7 +273,16 @@ std::vector<InvalidProfileCase> InvalidProfileCases() {
       {"fast_to_slow_async_gb_per_s",
        &v1::CopyBandwidths::set_fast_to_slow_async_gb_per_s}};
   const std::pair<const char*, double> values[] = {
-      {"Zero", 0.0}, {"Negative", -1.0}, {"NaN", kNaN}, {"Inf", kInf}};
+      {"Zero", 0.0},
+      {"Negative", -1.0},
+      {"NaN", kNaN},
+      {"Inf", kInf},
+      // Finite but absurd (issue 18): CBC aborts on the copy times these
+      // give.
+      {"Tiny", 1e-300},
+      {"BelowMinimum", 0.999e-3},
+      {"AboveMaximum", 1.001e6},
+      {"Huge", 1e300}};
   for (const auto& [field, setter] : fields) {
     for (const auto& [value_name, value] : values) {
       cases.push_back({absl::StrCat("Bandwidth_", field, "_", value_name),
@@ -281,7 +290,8 @@ std::vector<InvalidProfileCase> InvalidProfileCases() {
                          (p.mutable_bandwidths()->*setter)(value);
                        },
                        {absl::StrCat("profile bandwidths.", field, " is "),
-                        "it must be a positive number of GB/s"}});
+                        "bandwidths must be finite numbers of GB/s between "
+                        "0.001 and 1e+06"}});
     }
   }
   cases.push_back({"MissingBandwidths",
@@ -334,18 +344,31 @@ std::vector<InvalidProfileCase> InvalidProfileCases() {
        [](v1::Profile& p) {
          p.mutable_kernels(0)->mutable_configs(1)->set_time_us(-1);
        },
-       {"profile kernel " + MulKey() + ":", "configuration FF|F has time -1",
-        "times must be finite and >= 0"}},
+       {"profile kernel " + MulKey() + ":", "configuration FF|F time is -1 us",
+        "kernel times must be finite, >= 0 and at most 1e+10 us"}},
       {"NaNTime",
        [](v1::Profile& p) {
          p.mutable_kernels(0)->mutable_configs(0)->set_time_us(kNaN);
        },
-       {"configuration SS|S has time nan", "times must be finite and >= 0"}},
+       {"configuration SS|S time is nan us", "kernel times must be finite"}},
       {"InfTime",
        [](v1::Profile& p) {
          p.mutable_kernels(0)->mutable_configs(2)->set_time_us(kInf);
        },
-       {"configuration FS|F has time inf", "times must be finite and >= 0"}},
+       {"configuration FS|F time is inf us", "kernel times must be finite"}},
+      // Finite but absurd (issue 18): Clp asserted |objective| < 1e25 and
+      // aborted the process on this.
+      {"HugeTime",
+       [](v1::Profile& p) {
+         p.mutable_kernels(0)->mutable_configs(2)->set_time_us(1e308);
+       },
+       {"profile kernel " + MulKey() + ":",
+        "configuration FS|F time is 1e+308 us", "at most 1e+10 us"}},
+      {"TimeJustAboveMaximum",
+       [](v1::Profile& p) {
+         p.mutable_kernels(0)->mutable_configs(2)->set_time_us(1.0001e10);
+       },
+       {"configuration FS|F time is 1.0001e+10 us"}},
       {"DuplicateConfig",
        [](v1::Profile& p) { AddConfig(p.mutable_kernels(0), "FS|F", 99); },
        {"profile kernel " + MulKey() + ":",
@@ -386,30 +409,43 @@ std::vector<InvalidProfileCase> InvalidProfileCases() {
              2, -0.5);
        },
        {"profile kernel " + SumKey() + ":",
-        "separable penalties must be finite and >= 0"}},
+        "separable slow penalty of operand 2 is -0.5 us",
+        "kernel times must be finite, >= 0"}},
       {"NegativeOutputPenalty",
        [](v1::Profile& p) {
          p.mutable_kernels(1)->mutable_separable()->set_output_slow_penalty_us(
              0, -1);
        },
-       {"separable penalties must be finite and >= 0"}},
+       {"separable slow penalty of operand 3 is -1 us"}},
       {"NaNPenalty",
        [](v1::Profile& p) {
          p.mutable_kernels(1)->mutable_separable()->set_input_slow_penalty_us(
              0, kNaN);
        },
-       {"separable penalties must be finite and >= 0"}},
+       {"separable slow penalty of operand 0 is nan us"}},
+      {"HugePenalty",
+       [](v1::Profile& p) {
+         p.mutable_kernels(1)->mutable_separable()->set_input_slow_penalty_us(
+             1, 1e200);
+       },
+       {"separable slow penalty of operand 1 is 1e+200 us",
+        "at most 1e+10 us"}},
       {"NegativeAllFastTime",
        [](v1::Profile& p) {
          p.mutable_kernels(1)->mutable_separable()->set_all_fast_time_us(-3);
        },
        {"profile kernel " + SumKey() + ":",
-        "separable all_fast_time_us must be finite and >= 0"}},
+        "separable all_fast_time_us is -3 us"}},
       {"InfAllFastTime",
        [](v1::Profile& p) {
          p.mutable_kernels(1)->mutable_separable()->set_all_fast_time_us(kInf);
        },
-       {"separable all_fast_time_us must be finite and >= 0"}},
+       {"separable all_fast_time_us is inf us"}},
+      {"HugeAllFastTime",
+       [](v1::Profile& p) {
+         p.mutable_kernels(1)->mutable_separable()->set_all_fast_time_us(1e20);
+       },
+       {"separable all_fast_time_us is 1e+20 us", "at most 1e+10 us"}},
   };
   for (InvalidProfileCase& c : kernel_cases) cases.push_back(std::move(c));
   return cases;

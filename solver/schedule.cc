@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solver/checked_math.h"
 
 namespace autotm::solver {
 namespace {
@@ -127,7 +128,9 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     tiers[t].assign(tensor.last_live - tensor.first_live + 1, v1::TIER_SLOW);
     absl::Status replayed = Replay(tensor, entry, [&](int k, v1::Tier tier) {
       tiers[t][k - tensor.first_live] = tier;
-      if (tier == v1::TIER_FAST) fast_bytes[k] += tensor.size_bytes;
+      if (tier == v1::TIER_FAST) {
+        SaturatingAddTo(fast_bytes[k], tensor.size_bytes);
+      }
     });
     if (!replayed.ok()) return replayed;
     if (tensor.fixed_tier != v1::TIER_UNSPECIFIED &&

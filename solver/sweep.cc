@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "solver/allocator.h"
 #include "solver/baselines.h"
+#include "solver/checked_math.h"
 #include "solver/formulation.h"
 #include "solver/status_macros.h"
 
@@ -119,7 +120,7 @@ ReferenceTimes ComputeReferenceTimes(const GraphModel& graph,
                                      uint64_t alignment_bytes) {
   uint64_t roomy = 0;
   for (const TensorInfo& tensor : graph.tensors()) {
-    roomy += AlignUp(tensor.size_bytes, alignment_bytes);
+    SaturatingAddTo(roomy, AlignUp(tensor.size_bytes, alignment_bytes));
   }
   ReferenceTimes times;
   absl::StatusOr<PlanOutcome> all_fast =

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "solver/allocator.h"
+#include "solver/checked_math.h"
 
 // Deliberately independent of schedule.cc: everything here is re-derived from
 // the Plan message, the graph and the profile.
@@ -65,7 +66,8 @@ const char* DirectionName(v1::MoveDirection direction) {
 // Shared context for building error messages.
 class Checker {
  public:
-  Checker(const GraphModel& graph, const ProfileModel& profile,
+  // `profile` null: the structural checks only (VerifyPlanStructure).
+  Checker(const GraphModel& graph, const ProfileModel* profile,
           const v1::Plan& plan, uint64_t budget_bytes, bool require_offsets)
       : graph_(graph),
         profile_(profile),
@@ -105,7 +107,7 @@ class Checker {
   absl::Status CheckOffsets();
 
   const GraphModel& graph_;
-  const ProfileModel& profile_;
+  const ProfileModel* profile_;
   const v1::Plan& plan_;
   const uint64_t budget_bytes_;
   const bool require_offsets_;
@@ -246,7 +248,8 @@ absl::Status Checker::ReplayTensor(int t) {
   tiers.assign(tensor.last_live - tensor.first_live + 1, v1::TIER_UNSPECIFIED);
   v1::Tier tier = plan_.tensors(t).creation_tier();
   bool slow_copy_valid = tier == v1::TIER_SLOW;
-  const v1::CopyBandwidths& bw = profile_.bandwidths();
+  const v1::CopyBandwidths bw =
+      profile_ != nullptr ? profile_->bandwidths() : v1::CopyBandwidths();
 
   // Checks the priced figures of move m against the expected ones.
   auto check_price = [&](int m, uint64_t bytes, double gb_per_s,
@@ -259,6 +262,7 @@ absl::Status Checker::ReplayTensor(int t) {
           TensorName(t), ": ", MoveName(m), " claims bytes_copied ",
           move.bytes_copied(), ", expected ", bytes, " (", why, ")"));
     }
+    if (profile_ == nullptr) return absl::OkStatus();  // no prices to check
     if (!Close(move.time_us(), time_us)) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: %s claims time %.9g us, expected %.9g us (%d bytes %s at %g "
@@ -342,7 +346,7 @@ absl::Status Checker::ReplayTensor(int t) {
       slow_copy_valid = true;
     }
     if (tiers[k - tensor.first_live] == v1::TIER_FAST) {
-      fast_bytes_[k] += tensor.size_bytes;
+      SaturatingAddTo(fast_bytes_[k], tensor.size_bytes);
     }
   }
   return absl::OkStatus();
@@ -396,17 +400,22 @@ absl::Status Checker::CheckKernels(VerifyReport& report) {
           KernelName(k), ": plan config ", choice.config(),
           " does not match the operand tiers, which give ", expected, detail));
     }
-    const KernelCost* cost = profile_.Find(kernel.signature_key);
-    if (cost == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          KernelName(k), ": profile '", profile_.host_class().name(),
-          "' has no entry for its signature ", kernel.signature_key));
-    }
-    const std::optional<double> time = cost->TimeUs(slow);
-    if (!time.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          KernelName(k), ": config ", expected, " is missing from profile '",
-          profile_.host_class().name(), "' for ", kernel.signature_key));
+    // Without a profile the plan's own kernel time stands (nothing to
+    // check it against).
+    std::optional<double> time = choice.time_us();
+    if (profile_ != nullptr) {
+      const KernelCost* cost = profile_->Find(kernel.signature_key);
+      if (cost == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            KernelName(k), ": profile '", profile_->host_class().name(),
+            "' has no entry for its signature ", kernel.signature_key));
+      }
+      time = cost->TimeUs(slow);
+      if (!time.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            KernelName(k), ": config ", expected, " is missing from profile '",
+            profile_->host_class().name(), "' for ", kernel.signature_key));
+      }
     }
     if (!Close(choice.time_us(), *time)) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -426,7 +435,9 @@ absl::Status Checker::CheckKernels(VerifyReport& report) {
                        fast_bytes_[k], " bytes"));
     }
     report.kernel_time_us += *time;
-    report.move_time_us += std::max(0.0, async_us_[k] - *time);
+    if (profile_ != nullptr) {
+      report.move_time_us += std::max(0.0, async_us_[k] - *time);
+    }
     report.peak_fast_bytes = std::max(report.peak_fast_bytes, fast_bytes_[k]);
   }
   report.move_time_us += sync_move_us_;
@@ -442,6 +453,7 @@ absl::Status Checker::CheckTotals(const VerifyReport& report) {
                      " but the largest fast occupancy is ",
                      report.peak_fast_bytes, " bytes"));
   }
+  if (profile_ == nullptr) return absl::OkStatus();  // times unpriced
   const struct {
     const char* name;
     double claimed;
@@ -494,7 +506,9 @@ absl::StatusOr<VerifyReport> Checker::Run() {
 }
 
 absl::Status Checker::CheckTableCollapse() {
-  const TableCollapseOptions& model = profile_.table_collapse();
+  if (profile_ == nullptr) return absl::OkStatus();
+  const ProfileModel& profile = *profile_;
+  const TableCollapseOptions& model = profile.table_collapse();
   const TableCollapseOptions planned = TableCollapseOptionsOf(plan_);
   auto describe = [](const TableCollapseOptions& options) {
     return options.enabled
@@ -514,7 +528,7 @@ absl::Status Checker::CheckTableCollapse() {
         "; build it with the plan's TableCollapseOptionsOf(plan)"));
   }
   if (!model.enabled) return absl::OkStatus();
-  const TableCollapseSummary summary = SummarizeTableCollapse(graph_, profile_);
+  const TableCollapseSummary summary = SummarizeTableCollapse(graph_, profile);
   const v1::TableCollapse& report = plan_.table_collapse();
   if (report.collapsed_kernels() !=
           static_cast<uint32_t>(summary.collapsed_kernels) ||
@@ -643,7 +657,14 @@ absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         const v1::Plan& plan,
                                         uint64_t budget_bytes,
                                         bool require_offsets) {
-  return Checker(graph, profile, plan, budget_bytes, require_offsets).Run();
+  return Checker(graph, &profile, plan, budget_bytes, require_offsets).Run();
+}
+
+absl::StatusOr<VerifyReport> VerifyPlanStructure(const GraphModel& graph,
+                                                 const v1::Plan& plan,
+                                                 uint64_t budget_bytes,
+                                                 bool require_offsets) {
+  return Checker(graph, nullptr, plan, budget_bytes, require_offsets).Run();
 }
 
 }  // namespace autotm::solver

@@ -58,6 +58,19 @@ absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         uint64_t budget_bytes,
                                         bool require_offsets = false);
 
+// VerifyPlan without a profile, for clients that have none (issue 17: a
+// client verifies a served plan against the graph it sent): every check
+// above except those that price the plan (kernel times against the
+// profile's, move times against the bandwidths, the table-collapse summary
+// and the plan's totals). Structure, bytes_copied, the budget at every
+// kernel, fast_bytes, peak_fast_bytes, fast intervals and offsets are all
+// checked. The report's kernel_time_us sums the plan's own kernel times;
+// move_time_us and predicted_time_us are 0.
+absl::StatusOr<VerifyReport> VerifyPlanStructure(const GraphModel& graph,
+                                                 const v1::Plan& plan,
+                                                 uint64_t budget_bytes,
+                                                 bool require_offsets = false);
+
 }  // namespace autotm::solver
 
 #endif  // AUTOTM_SOLVER_VERIFIER_H_

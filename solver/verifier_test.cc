@@ -462,6 +462,43 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, CorruptionTest,
                            return info.param.name;
                          });
 
+// Issue 17: clients verify served plans without a profile. Every corruption
+// that does not touch prices is still caught; price-only corruptions pass
+// (there is nothing to check them against) but VerifyPlan catches them.
+TEST_P(CorruptionTest, StructuralVerificationCatchesAllButPrices) {
+  const Corruption& c = GetParam();
+  ASSERT_TRUE(VerifyPlanStructure(graph_, plan_, kChainPeak).ok());
+  c.mutate(plan_);
+  absl::StatusOr<VerifyReport> structural =
+      VerifyPlanStructure(graph_, plan_, kChainPeak);
+  absl::StatusOr<VerifyReport> full =
+      VerifyPlan(graph_, profile_, plan_, kChainPeak);
+  ASSERT_FALSE(full.ok());
+  if (structural.ok()) {
+    // Only what a profile prices may slip through.
+    EXPECT_THAT(
+        std::string(full.status().message()),
+        ::testing::AnyOf(HasSubstr("time"), HasSubstr("profile"),
+                         HasSubstr("table_collapse"), HasSubstr("priced")))
+        << c.name << ": " << full.status();
+  } else {
+    EXPECT_EQ(structural.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.name;
+  }
+}
+
+TEST_F(ChainVerifyTest, StructuralVerificationChecksTheBudget) {
+  absl::StatusOr<VerifyReport> report =
+      VerifyPlanStructure(graph_, plan_, kChainPeak);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->peak_fast_bytes, kChainPeak);
+  EXPECT_DOUBLE_EQ(report->kernel_time_us, plan_.kernel_time_us());
+  const absl::StatusOr<VerifyReport> over =
+      VerifyPlanStructure(graph_, plan_, kChainPeak - 1);
+  EXPECT_THAT(std::string(over.status().message()),
+              HasSubstr("exceeds budget 36499 bytes"));
+}
+
 // Random well-formed schedules (including no-op moves) over random graphs:
 // whatever AssemblePlan builds verifies, with the same figures.
 // A plan records how tables priced it; the verifier accepts it only from a

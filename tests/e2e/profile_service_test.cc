@@ -243,7 +243,7 @@ TEST_F(ProfileServiceE2ETest, StreamAppliesBatchesAndStopsAtTheFirstBadOne) {
   std::vector<v1::UploadMeasurementsRequest> bad(2);
   for (int b = 0; b < 2; ++b)
     *bad[b].mutable_host_class() = profile_.host_class();
-  *bad[0].add_entries() = Entry(kernel.signature(), config, 1, "t/0");
+  *bad[0].add_entries() = Entry(kernel.signature(), config, 101.5, "t/0");
   *bad[1].add_entries() = Entry(kernel.signature(), "Q", 1, "t/1");
   absl::StatusOr<v1::UploadMeasurementsResponse> failed =
       client_->StreamMeasurements(bad);
@@ -424,8 +424,11 @@ TEST_F(ProfileServiceE2ETest, ConcurrentUploadersLoseNothing) {
         for (int i = 0; i < kPerBatch; ++i) {
           const v1::KernelProfile& kernel =
               profile_.kernels((b * kPerBatch + i) % profile_.kernels_size());
+          // Plausible re-measurements (within a few percent of the stored
+          // time): the server refuses contradicting ones (measurement_guard).
           *request.add_entries() =
-              Entry(kernel.signature(), kernel.configs(0).config(), 1 + i,
+              Entry(kernel.signature(), kernel.configs(0).config(),
+                    kernel.configs(0).time_us() * (1 + 0.001 * (c * 100 + i)),
                     absl::StrCat("agent-", c, "/", b, "/", i));
         }
         absl::StatusOr<v1::UploadMeasurementsResponse> r =

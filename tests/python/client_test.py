@@ -318,7 +318,7 @@ class ProfileServiceTest(ServerTestCase):
         bad = [
             profile_service_pb2.UploadMeasurementsRequest(
                 host_class=profile.host_class,
-                entries=[measurement(kernel.signature, config, 1, 't/0')],
+                entries=[measurement(kernel.signature, config, 101.5, 't/0')],
             ),
             profile_service_pb2.UploadMeasurementsRequest(
                 host_class=profile.host_class,
@@ -524,6 +524,73 @@ class PlacementServiceTest(ServerTestCase):
         self.assertCode(
             Code.INVALID_ARGUMENT, self.client.plan, digest, EXAMPLE_HOST, '50%', contains='digest'
         )
+
+    def test_served_plans_are_verified_against_the_graph_sent(self) -> None:
+        # Issue 17: a served plan is checked before plan() returns it.
+        from autotm._verify import verify_plan_structure
+
+        # Its own cache entry (time_limit is part of the key), so the other
+        # tests' first plan() is still a miss.
+        budget = autotm.peak_live_bytes(self.graph, alignment_bytes=0) // 2
+        plan = self.client.plan(self.graph, EXAMPLE_HOST, budget, time_limit=21, deadline=60)
+        verify_plan_structure(self.graph, plan, budget)
+
+        def corrupt(change) -> plan_pb2.Plan:
+            bad = plan_pb2.Plan()
+            bad.CopyFrom(plan)
+            change(bad)
+            return bad
+
+        fast = next(t for t in plan.tensors if t.fast_intervals)
+        cases = {
+            'budget': (plan, budget // 4),
+            'tensor placement #0 is for tensor': (
+                corrupt(lambda p: setattr(p.tensors[0], 'tensor_id', 'other')),
+                budget,
+            ),
+            'plan config': (
+                corrupt(lambda p: setattr(p.kernels[0], 'config', 'S' * 9 + '|S')),
+                budget,
+            ),
+            'no fast-pool offsets': (corrupt(lambda p: setattr(p, 'alignment_bytes', 0)), budget),
+            'is not a multiple of the alignment': (
+                corrupt(
+                    lambda p: setattr(
+                        next(t for t in p.tensors if t.tensor_id == fast.tensor_id).fast_intervals[
+                            0
+                        ],
+                        'offset_bytes',
+                        1,
+                    )
+                ),
+                budget,
+            ),
+        }
+        for contains, (bad, bad_budget) in cases.items():
+            with self.subTest(contains):
+                with self.assertRaises(autotm.AutotmError) as raised:
+                    verify_plan_structure(self.graph, bad, bad_budget)
+                self.assertEqual(raised.exception.code, Code.INTERNAL)
+                self.assertIn(contains, raised.exception.message)
+
+        # plan() and lookup_plan() refuse what the server serves when it is
+        # wrong: here the server's answer is replaced by a corrupt one.
+        wrong = corrupt(lambda p: setattr(p, 'peak_fast_bytes', p.peak_fast_bytes + 1))
+        real_call = self.client._call
+        self.client._call = lambda *args, **kwargs: wrong
+        try:
+            for call in (self.client.plan, self.client.lookup_plan):
+                self.assertCode(
+                    Code.INTERNAL,
+                    call,
+                    self.graph,
+                    EXAMPLE_HOST,
+                    budget,
+                    time_limit=20,
+                    contains='fails verification against the graph sent',
+                )
+        finally:
+            self.client._call = real_call
 
     def test_plan_files_and_budgets_match_the_cli(self) -> None:
         graph_path = TESTDATA / 'example_cnn.graph.json'

@@ -63,6 +63,7 @@ from autotm import _json
 from autotm import _units
 from autotm._errors import AutotmError
 from autotm._errors import invalid_argument
+from autotm._verify import verify_plan_structure
 from autotm.v1 import graph_pb2
 from autotm.v1 import job_pb2
 from autotm.v1 import placement_service_pb2
@@ -733,7 +734,10 @@ class Client:
             parameters; FAILED_PRECONDITION when the profile lacks kernels of
             the graph (the message lists them) or nothing fits the budget;
             RESOURCE_EXHAUSTED when the queue is full; DEADLINE_EXCEEDED when
-            no plan was found in time.
+            no plan was found in time; INTERNAL when the served plan fails
+            verification against `graph` and `budget` (structure, budget at
+            every kernel, pool offsets; autotm/_verify.py), which is checked
+            whenever the graph is sent rather than named by digest.
         """
         if not solve_if_missing:
             return self.lookup_plan(
@@ -758,7 +762,10 @@ class Client:
         seconds = _units.optional_seconds(deadline)
         if not seconds or seconds <= 0:
             raise invalid_argument(f'deadline must be positive, not {deadline}')
-        return self._call(self._placement.PlanGraph, request, deadline=seconds)
+        plan = self._call(self._placement.PlanGraph, request, deadline=seconds)
+        if message is not None:
+            verify_plan_structure(message, plan, request.budget_bytes)
+        return plan
 
     def lookup_plan(
         self,
@@ -775,7 +782,8 @@ class Client:
 
         Raises:
           AutotmError: NOT_FOUND when no such plan is cached (or the digest or
-            host class is unknown); INVALID_ARGUMENT.
+            host class is unknown); INVALID_ARGUMENT; INTERNAL when the plan
+            fails verification against `graph` (as in plan()).
         """
         ref, message = _graph_ref(graph)
         request = placement_service_pb2.GetPlanRequest(
@@ -786,7 +794,10 @@ class Client:
                 method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
             ),
         )
-        return self._call(self._placement.GetPlan, request)
+        plan = self._call(self._placement.GetPlan, request)
+        if message is not None:
+            verify_plan_structure(message, plan, request.budget_bytes)
+        return plan
 
     def create_job(
         self,

@@ -1,0 +1,349 @@
+#include "server/measurement_guard.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "solver/profile_model.h"
+#include "solver/signature.h"
+
+namespace autotm::server {
+namespace {
+
+using solver::ConfigMask;
+
+constexpr absl::string_view kHowToReplace =
+    "; measurements that contradict the host class's data are refused (to "
+    "replace a wrong profile, delete the host class and import the profile "
+    "again)";
+
+// A time of a kernel the check can point to.
+struct Known {
+  double time_us = 0;
+  std::string where;  // "configuration FF|F (stored)", "entries[3]", ...
+};
+
+struct Upload {
+  int entry = 0;
+  ConfigMask mask = 0;
+  double time_us = 0;
+};
+
+struct KernelData {
+  int num_inputs = 0;
+  int num_outputs = 0;
+  // Stored medians by configuration.
+  absl::flat_hash_map<ConfigMask, double> stored;
+  const v1::SeparableCost* stored_separable = nullptr;
+  std::vector<Upload> uploads;
+  std::vector<int> separable_entries;
+};
+
+double AllSlowUs(const v1::SeparableCost& cost) {
+  double total = cost.all_fast_time_us();
+  for (double p : cost.input_slow_penalty_us()) total += p;
+  for (double p : cost.output_slow_penalty_us()) total += p;
+  return total;
+}
+
+std::string FormatUs(double us) { return absl::StrCat(us, " us"); }
+
+}  // namespace
+
+absl::Status CheckPlausible(const v1::UploadMeasurementsRequest& request,
+                            const v1::Profile* stored,
+                            const PlausibilityLimits& limits) {
+  const double f = limits.max_factor;
+  const double s = limits.slack_us;
+
+  // Bandwidths against the stored ones.
+  if (stored != nullptr) {
+    const v1::CopyBandwidths& b = request.bandwidths();
+    const v1::CopyBandwidths& old = stored->bandwidths();
+    const bool given = b.slow_to_fast_sync_gb_per_s() != 0 ||
+                       b.fast_to_slow_sync_gb_per_s() != 0 ||
+                       b.slow_to_fast_async_gb_per_s() != 0 ||
+                       b.fast_to_slow_async_gb_per_s() != 0;
+    const std::tuple<const char*, double, double> fields[] = {
+        {"slow_to_fast_sync_gb_per_s", b.slow_to_fast_sync_gb_per_s(),
+         old.slow_to_fast_sync_gb_per_s()},
+        {"fast_to_slow_sync_gb_per_s", b.fast_to_slow_sync_gb_per_s(),
+         old.fast_to_slow_sync_gb_per_s()},
+        {"slow_to_fast_async_gb_per_s", b.slow_to_fast_async_gb_per_s(),
+         old.slow_to_fast_async_gb_per_s()},
+        {"fast_to_slow_async_gb_per_s", b.fast_to_slow_async_gb_per_s(),
+         old.fast_to_slow_async_gb_per_s()}};
+    for (const auto& [name, value, was] : fields) {
+      if (!given || was <= 0) continue;
+      const double bf = limits.max_bandwidth_factor;
+      if (!(value <= bf * was && value >= was / bf)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "host class ", request.host_class().name(), ": bandwidths.", name,
+            " ", value, " GB/s is implausible: the host class has ", was,
+            " GB/s, and a new value may differ by at most a factor of ", bf,
+            kHowToReplace));
+      }
+    }
+  }
+
+  // Gather, per signature, what is stored and what is uploaded.
+  absl::flat_hash_map<std::string, KernelData> kernels;
+  std::vector<std::string> order;  // keys by first entry: errors name the
+                                   // earliest bad signature
+  for (int i = 0; i < request.entries_size(); ++i) {
+    const v1::MeasurementEntry& entry = request.entries(i);
+    std::string key = solver::SignatureKey(entry.signature());
+    auto [slot, inserted] = kernels.try_emplace(key);
+    if (inserted) order.push_back(std::move(key));
+    KernelData& data = slot->second;
+    data.num_inputs = entry.signature().inputs_size();
+    data.num_outputs = entry.signature().outputs_size();
+    if (entry.has_separable()) {
+      data.separable_entries.push_back(i);
+      continue;
+    }
+    absl::StatusOr<ConfigMask> mask =
+        solver::ParseConfig(entry.config(), data.num_inputs, data.num_outputs);
+    if (!mask.ok()) continue;  // reported by the entry validation
+    data.uploads.push_back({i, *mask, entry.time_us()});
+  }
+  if (stored != nullptr) {
+    for (const v1::KernelProfile& kernel : stored->kernels()) {
+      auto it = kernels.find(solver::SignatureKey(kernel.signature()));
+      if (it == kernels.end()) continue;
+      KernelData& data = it->second;
+      if (kernel.has_separable()) data.stored_separable = &kernel.separable();
+      for (const v1::ConfigTiming& timing : kernel.configs()) {
+        absl::StatusOr<ConfigMask> mask = solver::ParseConfig(
+            timing.config(), data.num_inputs, data.num_outputs);
+        if (mask.ok()) data.stored[*mask] = timing.time_us();
+      }
+    }
+  }
+
+  for (const std::string& key : order) {
+    const KernelData& data = kernels.at(key);
+    auto config = [&](ConfigMask mask) {
+      return solver::FormatConfig(mask, data.num_inputs, data.num_outputs);
+    };
+    auto refuse = [&](int entry, absl::string_view what, double value,
+                      absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entries[", entry, "] (", key, "): ", what, " ", FormatUs(value),
+          " is implausible: ", why, kHowToReplace));
+    };
+
+    // A positive time of this kernel, for rule 1: the stored one with the
+    // fewest slow operands (the all-fast one where positive), so the message
+    // is the same whatever the hash order.
+    std::optional<Known> positive;
+    std::optional<ConfigMask> positive_mask;
+    for (const auto& [mask, time] : data.stored) {
+      if (time > s && (!positive_mask.has_value() || mask < *positive_mask)) {
+        positive_mask = mask;
+      }
+    }
+    if (positive_mask.has_value()) {
+      positive = Known{data.stored.at(*positive_mask),
+                       absl::StrCat("configuration ", config(*positive_mask),
+                                    " (stored median)")};
+    }
+    if (!positive.has_value() && data.stored_separable != nullptr &&
+        AllSlowUs(*data.stored_separable) > s) {
+      positive = Known{AllSlowUs(*data.stored_separable),
+                       "the all-slow time of its stored separable cost"};
+    }
+    if (!positive.has_value()) {
+      for (const Upload& u : data.uploads) {
+        if (u.time_us > s) {
+          positive =
+              Known{u.time_us, absl::StrCat("configuration ", config(u.mask),
+                                            " (entries[", u.entry, "])")};
+          break;
+        }
+      }
+    }
+
+    // The all-fast reference for rule 3a, and per configuration the value
+    // an all-fast time is compared with (rule 3b).
+    std::optional<Known> all_fast;
+    if (auto it = data.stored.find(0); it != data.stored.end()) {
+      all_fast = Known{it->second, "the stored all-fast median"};
+    } else {
+      for (const Upload& u : data.uploads) {
+        if (u.mask == 0 &&
+            (!all_fast.has_value() || u.time_us < all_fast->time_us)) {
+          all_fast = Known{u.time_us, absl::StrCat("the all-fast time of "
+                                                   "entries[",
+                                                   u.entry, "]")};
+        }
+      }
+    }
+    absl::flat_hash_map<ConfigMask, Known> slower;
+    for (const auto& [mask, time] : data.stored) {
+      if (mask != 0) {
+        slower[mask] = Known{time, absl::StrCat("configuration ", config(mask),
+                                                " (stored median)")};
+      }
+    }
+
+    std::vector<ConfigMask> slower_masks;
+    for (const auto& [mask, c] : slower) slower_masks.push_back(mask);
+    std::sort(slower_masks.begin(), slower_masks.end());
+
+    // Rule 1 first, over the whole upload, so that a zero is named as
+    // the culprit rather than the time it contradicts.
+    for (const Upload& u : data.uploads) {
+      if (u.time_us == 0 && positive.has_value()) {
+        return refuse(
+            u.entry, absl::StrCat("configuration ", config(u.mask), " time_us"),
+            u.time_us,
+            absl::StrCat("the kernel takes ", FormatUs(positive->time_us),
+                         " in ", positive->where,
+                         ", and a kernel's time is 0 in every "
+                         "configuration or in none"));
+      }
+    }
+    for (const Upload& u : data.uploads) {
+      const std::string what =
+          absl::StrCat("configuration ", config(u.mask), " time_us");
+      const double t = u.time_us;
+      if (auto it = data.stored.find(u.mask); it != data.stored.end()) {
+        const double m = it->second;
+        if (!(t <= f * m + s && t >= m / f - s)) {
+          return refuse(
+              u.entry, what, t,
+              absl::StrCat("its stored median is ", FormatUs(m),
+                           ", and a new measurement may differ by at most a "
+                           "factor of ",
+                           f, " (or ", FormatUs(s), ")"));
+        }
+      }
+      if (u.mask != 0 && all_fast.has_value() &&
+          !(t >= all_fast->time_us / f - s)) {
+        return refuse(
+            u.entry, what, t,
+            absl::StrCat("the kernel takes ", FormatUs(all_fast->time_us),
+                         " with every operand fast (", all_fast->where,
+                         "), and slow operands cannot make it more than a "
+                         "factor of ",
+                         f, " faster"));
+      }
+      if (u.mask == 0) {
+        for (ConfigMask mask : slower_masks) {
+          const Known& c = slower.at(mask);
+          if (!(t <= f * c.time_us + s)) {
+            return refuse(
+                u.entry, what, t,
+                absl::StrCat("the kernel takes ", FormatUs(c.time_us), " in ",
+                             c.where,
+                             ", and with every operand fast it cannot be "
+                             "more than a factor of ",
+                             f, " slower"));
+          }
+        }
+      }
+    }
+
+    for (int entry : data.separable_entries) {
+      const v1::SeparableCost& cost = request.entries(entry).separable();
+      const double fast = cost.all_fast_time_us();
+      const double slow = AllSlowUs(cost);
+      if (fast == 0 && positive.has_value()) {
+        return refuse(
+            entry, "separable.all_fast_time_us", fast,
+            absl::StrCat("the kernel takes ", FormatUs(positive->time_us),
+                         " in ", positive->where,
+                         ", and a kernel's time is 0 in every "
+                         "configuration or in none"));
+      }
+      if (data.stored_separable == nullptr) continue;
+      const std::pair<const char*, std::pair<double, double>> checks[] = {
+          {"separable.all_fast_time_us",
+           {fast, data.stored_separable->all_fast_time_us()}},
+          {"the separable cost's all-slow time (all-fast plus every penalty)",
+           {slow, AllSlowUs(*data.stored_separable)}}};
+      for (const auto& [what, values] : checks) {
+        const auto [t, m] = values;
+        if (!(t <= f * m + s && t >= m / f - s)) {
+          return refuse(
+              entry, what, t,
+              absl::StrCat("the stored separable cost has ", FormatUs(m),
+                           ", and a new one may differ by at most a factor of ",
+                           f, " (or ", FormatUs(s), ")"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const v1::Profile*> StoredReference::Get(
+    const std::string& name, uint64_t version,
+    const std::function<absl::StatusOr<v1::Profile>()>& fetch) {
+  if (valid_ && name_ == name && version_ == version) return &profile_;
+  valid_ = false;
+  absl::StatusOr<v1::Profile> profile = fetch();
+  if (!profile.ok()) return profile.status();
+  profile_ = *std::move(profile);
+  index_.clear();
+  for (int k = 0; k < profile_.kernels_size(); ++k) {
+    index_[solver::SignatureKey(profile_.kernels(k).signature())] = k;
+  }
+  name_ = name;
+  version_ = version;
+  valid_ = true;
+  return &profile_;
+}
+
+void StoredReference::Update(const v1::UploadMeasurementsRequest& request,
+                             uint64_t before, uint64_t after) {
+  if (!valid_ || name_ != request.host_class().name() || version_ != before) {
+    valid_ = false;
+    return;
+  }
+  const v1::CopyBandwidths& b = request.bandwidths();
+  if (b.slow_to_fast_sync_gb_per_s() != 0 ||
+      b.fast_to_slow_sync_gb_per_s() != 0 ||
+      b.slow_to_fast_async_gb_per_s() != 0 ||
+      b.fast_to_slow_async_gb_per_s() != 0) {
+    *profile_.mutable_bandwidths() = b;
+  }
+  for (const v1::MeasurementEntry& entry : request.entries()) {
+    const std::string key = solver::SignatureKey(entry.signature());
+    auto [it, inserted] = index_.try_emplace(key, profile_.kernels_size());
+    if (inserted) {
+      *profile_.add_kernels()->mutable_signature() = entry.signature();
+    }
+    v1::KernelProfile& kernel = *profile_.mutable_kernels(it->second);
+    if (entry.has_separable()) {
+      *kernel.mutable_separable() = entry.separable();
+      continue;
+    }
+    absl::StatusOr<ConfigMask> mask =
+        solver::ParseConfig(entry.config(), entry.signature().inputs_size(),
+                            entry.signature().outputs_size());
+    if (!mask.ok()) continue;
+    const std::string config =
+        solver::FormatConfig(*mask, entry.signature().inputs_size(),
+                             entry.signature().outputs_size());
+    bool known = false;
+    for (const v1::ConfigTiming& timing : kernel.configs()) {
+      known = known || timing.config() == config;
+    }
+    if (!known) {
+      v1::ConfigTiming* timing = kernel.add_configs();
+      timing->set_config(config);
+      timing->set_time_us(entry.time_us());
+    }
+  }
+  version_ = after;
+}
+
+}  // namespace autotm::server

@@ -1,0 +1,65 @@
+// Caps checked at the RPC boundary, before anything is queued or stored
+// (issue 18 finding 6): each RPC handler validates its request against these
+// and answers INVALID_ARGUMENT (a value no server would accept) or
+// RESOURCE_EXHAUSTED (a value over this server's configured limit), naming
+// the field and the limit and never echoing unbounded input.
+#ifndef AUTOTM_SERVER_REQUEST_LIMITS_H_
+#define AUTOTM_SERVER_REQUEST_LIMITS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "autotm/v1/job.pb.h"
+
+namespace autotm::server {
+
+// Server-configured limits (autotm-server flags of the same names).
+struct RequestLimits {
+  // --max-time-limit: the largest SolveParameters.time_limit_seconds a
+  // request may ask for. A solve holds a worker slot for its time limit
+  // (plus the watchdog's grace), so an unbounded one (1e18 s) could hold
+  // the only slot for ever.
+  double max_time_limit_seconds = 3600;
+  // --max-budgets-per-job: the most budgets in one CreateSolveJob. Each
+  // budget is a solve and a stored plan key; 100,000 of them made the job
+  // rows so large that ListSolveJobs responses exceeded the 4 MB message
+  // limit.
+  int max_budgets_per_job = 256;
+  // --max-list-bytes: ListSolveJobs pages are cut to this many bytes of
+  // jobs (at least one job), well under gRPC's 4 MiB default message limit.
+  size_t max_list_response_bytes = size_t{1} << 20;
+};
+
+// Host class names: at most this many bytes, no control characters (they
+// are used in log lines, file names and error messages).
+inline constexpr size_t kMaxHostClassNameBytes = 256;
+// Job ids are server-assigned ("job-000042"); anything longer is not one.
+inline constexpr size_t kMaxJobIdBytes = 64;
+
+// InvalidArgument naming `field` when `name` is empty, longer than
+// kMaxHostClassNameBytes or has a control character; the name itself is
+// echoed only as an Excerpt.
+absl::Status CheckHostClassName(absl::string_view name,
+                                absl::string_view field);
+
+// InvalidArgument naming `field` for an empty or over-long job id.
+absl::Status CheckJobId(absl::string_view id, absl::string_view field);
+
+// The checks of a solve request against `limits`: the number of budgets
+// (RESOURCE_EXHAUSTED over max_budgets_per_job) and the normalized
+// parameters' time limit (RESOURCE_EXHAUSTED over max_time_limit_seconds).
+absl::Status CheckSolveLimits(int num_budgets,
+                              const v1::SolveParameters& normalized,
+                              const RequestLimits& limits);
+
+// At most `max_bytes` of `text` for an error message, with "..." and the
+// full length when cut: error messages travel in gRPC trailers, which have
+// a size limit, and must not carry unbounded client input.
+std::string Excerpt(absl::string_view text, size_t max_bytes = 64);
+
+}  // namespace autotm::server
+
+#endif  // AUTOTM_SERVER_REQUEST_LIMITS_H_

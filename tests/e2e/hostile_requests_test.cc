@@ -1,0 +1,260 @@
+// End to end, issue 18 finding 6: hostile or mistaken requests against a
+// real autotm-server (child process) through the real autotm::Client. Each
+// is refused at the RPC boundary, before anything is queued or stored, with
+// the documented code naming the field and the limit; error messages stay
+// short (no unbounded echo); the server stays up and serves the next
+// request; and no job was queued by any of them.
+
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/placement_service.pb.h"
+#include "autotm/v1/profile.pb.h"
+#include "client/client.h"
+#include "client/proto_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "solver/graph_model.h"
+#include "tests/e2e/server_process.h"
+
+namespace autotm {
+namespace {
+
+using ::autotm::testing::ServerProcess;
+using ::autotm::testing::ServerProcessOptions;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+std::string TestData(const std::string& name) {
+  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
+  return absl::StrCat(source_dir != nullptr ? source_dir : ".",
+                      "/tests/testdata/", name);
+}
+
+class HostileRequestsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "autotm_hostile_XXXXXX")
+            .string();
+    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
+    dir_ = dir_template;
+    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
+                                          &profile_)
+                    .ok());
+    ASSERT_TRUE(
+        client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
+            .ok());
+  }
+
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  void StartServer(std::vector<std::string> extra_args = {}) {
+    ServerProcessOptions options;
+    options.db = dir_ + "/autotm.db";
+    options.log_path = dir_ + "/server.log";
+    options.extra_args = std::move(extra_args);
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ClientOptions client_options;
+    client_options.address = server_->address();
+    client_options.deadline = absl::Seconds(60);
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Connect(client_options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    ASSERT_TRUE(client_->UploadProfile(profile_).ok());
+  }
+
+  v1::CreateSolveJobRequest Job() const {
+    v1::CreateSolveJobRequest request;
+    *request.mutable_graph()->mutable_inline_graph() = graph_;
+    request.set_host_class(profile_.host_class().name());
+    request.add_budgets_bytes(
+        solver::GraphModel::Create(graph_)->PeakLiveBytes() / 2);
+    return request;
+  }
+
+  // `status` has `code`, its message has every substring and is short.
+  void ExpectRefused(const absl::Status& status, absl::StatusCode code,
+                     const std::vector<std::string>& substrings,
+                     const std::string& what) {
+    SCOPED_TRACE(what);
+    EXPECT_EQ(status.code(), code) << status;
+    for (const std::string& s : substrings) {
+      EXPECT_THAT(std::string(status.message()), HasSubstr(s));
+    }
+    EXPECT_LT(status.message().size(), 600u) << "unbounded echo";
+    // The server is still up and answers.
+    absl::StatusOr<bool> health = client_->Health();
+    ASSERT_TRUE(health.ok()) << health.status();
+    EXPECT_TRUE(*health);
+    EXPECT_TRUE(server_->running());
+  }
+
+  // Jobs in the store (all pages).
+  int CountJobs() {
+    int count = 0;
+    v1::ListSolveJobsRequest request;
+    do {
+      absl::StatusOr<v1::ListSolveJobsResponse> page =
+          client_->ListSolveJobs(request);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) return -1;
+      count += page->jobs_size();
+      request.set_page_token(page->next_page_token());
+    } while (!request.page_token().empty());
+    return count;
+  }
+
+  std::string dir_;
+  v1::Profile profile_;
+  v1::Graph graph_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(HostileRequestsTest, RefusedAtTheBoundaryWithTheDocumentedCodes) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  const auto kExhausted = absl::StatusCode::kResourceExhausted;
+
+  v1::CreateSolveJobRequest window = Job();
+  window.mutable_parameters()->set_async_window(4294967295u);
+  ExpectRefused(client_->CreateSolveJob(window).status(), kInvalid,
+                {"parameters.async_window: 4294967295", "limit of 1000"},
+                "async_window = 2^32-1");
+
+  v1::CreateSolveJobRequest alignment = Job();
+  alignment.mutable_parameters()->set_alignment_bytes(uint64_t{1} << 40);
+  ExpectRefused(client_->CreateSolveJob(alignment).status(), kInvalid,
+                {"parameters.alignment_bytes"}, "alignment 1 TiB");
+
+  v1::CreateSolveJobRequest tier = Job();
+  tier.mutable_graph()
+      ->mutable_inline_graph()
+      ->mutable_tensors(0)
+      ->set_fixed_tier(static_cast<v1::Tier>(7));
+  ExpectRefused(client_->CreateSolveJob(tier).status(), kInvalid,
+                {"graph: tensor '", "fixed_tier 7 is not a Tier"},
+                "fixed_tier = 7");
+
+  v1::CreateSolveJobRequest role = Job();
+  role.mutable_graph()->mutable_inline_graph()->mutable_tensors(1)->set_role(
+      static_cast<v1::TensorRole>(99));
+  ExpectRefused(client_->CreateSolveJob(role).status(), kInvalid,
+                {"role 99 is not a TensorRole"}, "role = 99");
+
+  v1::CreateSolveJobRequest forever = Job();
+  forever.mutable_parameters()->set_time_limit_seconds(1e18);
+  ExpectRefused(
+      client_->CreateSolveJob(forever).status(), kExhausted,
+      {"parameters.time_limit_seconds", "limit of 3600 s", "--max-time-limit"},
+      "time_limit_seconds = 1e18");
+  v1::PlanGraphRequest plan_forever;
+  *plan_forever.mutable_graph() = forever.graph();
+  plan_forever.set_host_class(forever.host_class());
+  plan_forever.set_budget_bytes(forever.budgets_bytes(0));
+  *plan_forever.mutable_parameters() = forever.parameters();
+  ExpectRefused(client_->PlanGraph(plan_forever, absl::Seconds(30)).status(),
+                kExhausted, {"--max-time-limit"}, "PlanGraph 1e18 s");
+
+  v1::CreateSolveJobRequest budgets = Job();
+  for (int i = 1; i < 100000; ++i) budgets.add_budgets_bytes(1u << 20);
+  ExpectRefused(client_->CreateSolveJob(budgets).status(), kExhausted,
+                {"100000 budgets", "at most 256", "--max-budgets-per-job"},
+                "100,000 budgets");
+
+  const std::string long_name(8000, 'h');
+  v1::CreateSolveJobRequest named = Job();
+  named.set_host_class(long_name);
+  ExpectRefused(client_->CreateSolveJob(named).status(), kInvalid,
+                {"host_class is 8000 bytes long", "limited to 256"},
+                "CreateSolveJob with an 8,000-character host class");
+  ExpectRefused(client_->GetHostClass(long_name).status(), kInvalid,
+                {"8000 bytes long"}, "GetHostClass");
+  ExpectRefused(client_->ExportProfile(long_name).status(), kInvalid,
+                {"8000 bytes long"}, "ExportProfile");
+  v1::UploadMeasurementsRequest upload;
+  *upload.mutable_host_class() = profile_.host_class();
+  upload.mutable_host_class()->set_name(long_name);
+  ExpectRefused(client_->UploadMeasurements(upload).status(), kInvalid,
+                {"host_class.name is 8000 bytes long"}, "UploadMeasurements");
+  v1::Profile long_profile = profile_;
+  long_profile.mutable_host_class()->set_name(long_name);
+  ExpectRefused(client_->UploadProfile(long_profile).status(), kInvalid,
+                {"profile.host_class.name is 8000 bytes long"},
+                "ImportProfile");
+  v1::GetPlanRequest lookup;
+  lookup.mutable_graph()->set_digest(std::string(8000, 'd'));
+  lookup.set_host_class(profile_.host_class().name());
+  lookup.set_budget_bytes(1 << 20);
+  ExpectRefused(client_->LookupPlan(lookup).status(), kInvalid,
+                {"graph.digest", "(8000 bytes)"}, "an 8,000-byte digest");
+  ExpectRefused(client_->GetSolveJob(std::string(8000, 'j')).status(), kInvalid,
+                {"id is 8000 bytes long"}, "GetSolveJob");
+  ExpectRefused(client_->CancelSolveJob(std::string(8000, 'j')).status(),
+                kInvalid, {"id is 8000 bytes long"}, "CancelSolveJob");
+  ExpectRefused(client_
+                    ->WatchSolveJob(
+                        std::string(8000, 'j'), [](const v1::SolveJob&) {},
+                        absl::Seconds(10))
+                    .status(),
+                kInvalid, {"id is 8000 bytes long"}, "WatchSolveJob");
+
+  // Nothing was queued or stored by any of them.
+  EXPECT_EQ(CountJobs(), 0);
+  // And a good request still works.
+  EXPECT_TRUE(client_->CreateSolveJob(Job()).ok());
+}
+
+// A dozen jobs of 100,000 budgets (on a server that allows them) made
+// ListSolveJobs exceed the 4 MB message limit for everyone; pages are now
+// cut by size, and paging through returns every job.
+TEST_F(HostileRequestsTest, JobListPagesStayUnderTheMessageLimit) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--max-budgets-per-job", "100000"}));
+  // Budgets of 1 KiB: the first is infeasible at once and ends the job, so
+  // the rows keep their 100,000 budgets and stay put while listed.
+  v1::CreateSolveJobRequest big = Job();
+  big.clear_budgets_bytes();
+  for (int i = 0; i < 100000; ++i) big.add_budgets_bytes(1024);
+  constexpr int kJobs = 12;
+  for (int i = 0; i < kJobs; ++i) {
+    absl::StatusOr<v1::SolveJob> job = client_->CreateSolveJob(big);
+    ASSERT_TRUE(job.ok()) << job.status();
+  }
+  int pages = 0;
+  int jobs = 0;
+  v1::ListSolveJobsRequest request;
+  do {
+    absl::StatusOr<v1::ListSolveJobsResponse> page =
+        client_->ListSolveJobs(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->ByteSizeLong(), size_t{2} << 20);
+    ++pages;
+    jobs += page->jobs_size();
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty() && pages < 100);
+  EXPECT_EQ(jobs, kJobs);
+  EXPECT_GT(pages, 1);
+  EXPECT_TRUE(*client_->Health());
+}
+
+}  // namespace
+}  // namespace autotm
