@@ -401,6 +401,11 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Import(
   if (absl::Status s = RequireName(name, "profile.host_class.name"); !s.ok()) {
     return LogOutcome("ImportProfile", name, s);
   }
+  // Who may write the class comes before what is written: a principal not
+  // granted it learns nothing about why its profile would be refused.
+  if (absl::Status s = CheckProfileGrant(principal, name); !s.ok()) {
+    return LogOutcome("ImportProfile", name, s);
+  }
   if (absl::StatusOr<solver::ProfileModel> model =
           solver::ProfileModel::Create(profile);
       !model.ok()) {

@@ -104,7 +104,9 @@ void ExpectGuarantees(const Instance& in, const PlanOptions& options,
                             " bytes: ", outcome.diagnostic));
   const std::optional<double> first_touch =
       FirstTouchUs(in, options.budget_bytes);
-  if (first_touch.has_value()) ASSERT_TRUE(outcome.plan.has_value());
+  if (first_touch.has_value()) {
+    ASSERT_TRUE(outcome.plan.has_value());
+  }
   if (!outcome.plan.has_value()) return;
   const v1::Plan& plan = *outcome.plan;
   absl::StatusOr<VerifyReport> report =
@@ -112,7 +114,9 @@ void ExpectGuarantees(const Instance& in, const PlanOptions& options,
                  /*require_offsets=*/true);
   EXPECT_TRUE(report.ok()) << report.status();
   const double time = plan.predicted_time_us();
-  if (first_touch.has_value()) EXPECT_LE(time, *first_touch * (1 + 1e-9));
+  if (first_touch.has_value()) {
+    EXPECT_LE(time, *first_touch * (1 + 1e-9));
+  }
   // Never slower than the heuristic's plan, which every call makes.
   EXPECT_TRUE(outcome.heuristic_time_us.has_value());
   if (outcome.heuristic_time_us.has_value()) {
@@ -339,7 +343,9 @@ TEST(PlanGuaranteesTest, StarvedSweepsNeverRise) {
         at.budget_bytes = point.budget_bytes;
         ExpectGuarantees(in, at, point.outcome);
         const double time = point.outcome.plan->predicted_time_us();
-        if (last.has_value()) EXPECT_LE(time, *last * (1 + 1e-9));
+        if (last.has_value()) {
+          EXPECT_LE(time, *last * (1 + 1e-9));
+        }
         last = time;
       }
     }
