@@ -36,7 +36,8 @@ uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment) {
 absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
                                                uint64_t pool_bytes,
                                                uint64_t alignment_bytes,
-                                               v1::Plan* plan) {
+                                               v1::Plan* plan,
+                                               int max_repair_rounds) {
   if (plan->tensors_size() != graph.num_tensors()) {
     return absl::InvalidArgumentError(
         absl::StrCat("plan has ", plan->tensors_size(), " tensors, graph has ",
@@ -163,7 +164,7 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
     std::vector<int> rank(blocks.size());
     std::vector<int> last_order = best_order;
     std::vector<uint64_t> last_offsets = best_offsets;
-    for (int round = 1; round <= kMaxLayoutRepairRounds; ++round) {
+    for (int round = 1; round <= max_repair_rounds; ++round) {
       for (size_t i = 0; i < blocks.size(); ++i) {
         if (last_offsets[i] + blocks[i].size > pool_bytes) ++overflows[i];
       }

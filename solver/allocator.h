@@ -52,10 +52,12 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // Writes offset_bytes into the plan and sets plan.alignment_bytes and
 // plan.pool_bytes_used. InvalidArgument when the plan's intervals do not match
 // the graph. Deterministic.
-absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
-                                               uint64_t pool_bytes,
-                                               uint64_t alignment_bytes,
-                                               v1::Plan* plan);
+// `max_repair_rounds` caps the squeaky-wheel layouts (callers that iterate
+// themselves, as the heuristic's layout rounds, take fewer: each layout of a
+// large plan costs a fraction of a second).
+absl::StatusOr<AllocationReport> AssignOffsets(
+    const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
+    v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds);
 
 }  // namespace autotm::solver
 

@@ -34,6 +34,13 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// `seconds` after `start` (capped at a day: options may say "no limit").
+Clock::time_point Deadline(Clock::time_point start, double seconds) {
+  return start +
+         std::chrono::duration_cast<Clock::duration>(
+             std::chrono::duration<double>(std::clamp(seconds, 0.0, 86400.0)));
+}
+
 // A tensor the heuristic places: its decision points (TensorInfo::users) and
 // what being slow at each costs.
 struct FreeTensor {
@@ -671,12 +678,15 @@ std::vector<int> Overflowing(const GraphModel& graph, const v1::Plan& plan,
 // fragmentation keeps it out, lowers the limits around the overflow and
 // repairs again (as the ILP's allocation rounds do), and in the end makes
 // the tensors whose blocks overflow slow, which always fits (the pinned
-// tensors fit the budget alone). Sets *rounds to the layouts tried.
+// tensors fit the budget alone). After `deadline` it goes straight to that
+// last resort: a layout of a large graph's many fast intervals takes
+// seconds. Sets *rounds to the layouts tried.
 absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
                                 const ProfileModel& profile,
                                 const Problem& problem, Placement placement,
                                 uint64_t budget_bytes, uint64_t alignment,
-                                v1::Method method, int* rounds) {
+                                v1::Method method, Clock::time_point deadline,
+                                int* rounds) {
   constexpr int kLayoutRounds = 10;
   constexpr int kTightenRadius = 2;
   const int num_kernels = graph.num_kernels();
@@ -689,9 +699,13 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
         v1::Plan plan,
         AssemblePlan(graph, profile, problem.Schedule(graph, placement), method,
                      budget_bytes));
+    // Squeaky-wheel layouts only while the time lasts: each layout of a
+    // large plan takes a fraction of a second.
+    const bool in_time = Clock::now() < deadline;
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
-        AssignOffsets(graph, budget_bytes, alignment, &plan));
+        AssignOffsets(graph, budget_bytes, alignment, &plan,
+                      in_time ? kMaxLayoutRepairRounds : 0));
     if (layout.fits) {
       if (plan.peak_fast_bytes() > budget_bytes) {
         return absl::InternalError(absl::StrCat(
@@ -700,7 +714,7 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
       }
       return plan;
     }
-    if (round < kLayoutRounds) {
+    if (round < kLayoutRounds && in_time) {
       // Lower the limits only where blocks overflow, by the overflow (and
       // more each round): the cut that frees a block's worth of room there
       // without giving up fast memory elsewhere.
@@ -892,11 +906,16 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
 
   int layout_rounds = 0;
   AUTOTM_ASSIGN_OR_RETURN(
-      v1::Plan plan, LayOut(graph, profile, problem, std::move(best),
-                            budget_bytes, alignment, method, &layout_rounds));
+      v1::Plan plan,
+      LayOut(graph, profile, problem, std::move(best), budget_bytes, alignment,
+             method, Deadline(start, options.time_limit_seconds),
+             &layout_rounds));
   // First touch competes: the heuristic is never the slower of the two.
-  absl::StatusOr<PlanOutcome> first_touch = RunBaseline(
-      graph, profile, v1::METHOD_FIRST_TOUCH, budget_bytes, alignment);
+  absl::StatusOr<PlanOutcome> first_touch =
+      options.compare_first_touch
+          ? RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH, budget_bytes,
+                        alignment)
+          : absl::StatusOr<PlanOutcome>(PlanOutcome{});
   if (first_touch.ok() && first_touch->plan.has_value() &&
       first_touch->plan->predicted_time_us() < plan.predicted_time_us()) {
     outcome.diagnostic = absl::StrFormat(
@@ -936,7 +955,8 @@ absl::StatusOr<std::optional<v1::Plan>> RepairLayout(
   AUTOTM_ASSIGN_OR_RETURN(
       v1::Plan repaired,
       LayOut(graph, profile, problem, *std::move(placement), budget_bytes,
-             options.alignment_bytes, plan.method(), &rounds));
+             options.alignment_bytes, plan.method(),
+             Deadline(Clock::now(), options.time_limit_seconds), &rounds));
   return repaired;
 }
 

@@ -19,8 +19,8 @@
 // the pool; when fragmentation keeps it out, the limits near the overflow
 // are lowered and the repair runs again, and in the end the tensors whose
 // blocks overflow are made slow (as first touch does), which always fits.
-// First touch competes with the result: the heuristic never returns the
-// slower of the two.
+// First touch competes with the result (HeuristicOptions::
+// compare_first_touch): the heuristic never returns the slower of the two.
 #ifndef AUTOTM_SOLVER_HEURISTIC_H_
 #define AUTOTM_SOLVER_HEURISTIC_H_
 
@@ -39,12 +39,16 @@ struct HeuristicOptions {
   // False: tensors never move (the static variant's plans).
   bool allow_moves = true;
   // Stops pricing rounds after this long or this many rounds, whichever
-  // comes first; the plan in hand is then laid out (which adds time
-  // proportional to the graph, not to this limit).
+  // comes first; the plan in hand is then laid out, with layout rounds
+  // only while this limit lasts (laying out a 6,000-kernel graph's plan
+  // takes about a second; the last layout may end past the limit).
   double time_limit_seconds = 5;
   int max_rounds = 150;
   uint64_t alignment_bytes = 4096;
   const std::atomic<bool>* cancel = nullptr;
+  // RunHeuristic: return first touch's plan when it is faster. The planner,
+  // which offers first touch itself, turns this off. Default true.
+  bool compare_first_touch = true;
 };
 
 // Plans `graph` under `budget_bytes` with the heuristic. The plan's method is
@@ -65,7 +69,9 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
 // pool the way the heuristic fits its own: lower the limits around the
 // overflow, cut back the fast stretches that lose least per byte there, fill
 // what fits again, and as a last resort make the overflowing tensors slow.
-// Returns the laid-out plan (its method kept), or nullopt when the plan has
+// Layout rounds run for at most options.time_limit_seconds, then the
+// overflowing tensors are made slow. Returns the laid-out plan (its method
+// kept), or nullopt when the plan has
 // moves away from the tensors' users (asynchronous ones) or moves that
 // `options.allow_moves` forbids. Errors as AssemblePlan's.
 absl::StatusOr<std::optional<v1::Plan>> RepairLayout(

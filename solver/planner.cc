@@ -207,6 +207,7 @@ const std::optional<v1::Plan>& HeuristicOf(const GraphModel& graph,
     heuristic_options.time_limit_seconds =
         std::min(10.0, options.time_limit_seconds / 10);
     heuristic_options.cancel = options.cancel;
+    heuristic_options.compare_first_touch = false;  // the call offers it
     // Like first touch, the heuristic may find no plan the profile can
     // price; the ILP may still.
     absl::StatusOr<PlanOutcome> heuristic =
@@ -796,6 +797,9 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
       HeuristicOptions repair_options;
       repair_options.allow_moves = options.method != v1::METHOD_STATIC;
       repair_options.alignment_bytes = options.alignment_bytes;
+      repair_options.time_limit_seconds =
+          options.time_limit_seconds -
+          absl::ToDoubleSeconds(absl::Now() - start) - layout_seconds;
       absl::StatusOr<std::optional<v1::Plan>> repaired = RepairLayout(
           graph, profile, options.budget_bytes, plan, repair_options);
       if (repaired.ok() && repaired->has_value()) {
