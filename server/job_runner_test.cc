@@ -74,6 +74,10 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
       const std::string&, const std::vector<v1::KernelProfile>&) override {
     return absl::UnimplementedError("fake");
   }
+  absl::StatusOr<uint64_t> ApplyProfileUpdate(const std::string&,
+                                              const ProfileUpdate&) override {
+    return absl::UnimplementedError("fake");
+  }
   absl::StatusOr<v1::Profile> GetProfile(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = profiles_.find(name);
