@@ -476,13 +476,15 @@ int RunGraphStats(const std::string& path) {
   if (widest >= 0) {
     const solver::KernelInfo& kernel = graph->kernel(widest);
     line("most operands",
-         absl::StrFormat("%d on %s (%d in, %d out: %d configurations "
-                         "in a full profile table)",
-                         kernel.operands.size(), kernel.id, kernel.num_inputs,
-                         kernel.num_outputs,
-                         kernel.operands.size() < 63
-                             ? (uint64_t{1} << kernel.operands.size())
-                             : 0));
+         absl::StrFormat(
+             "%d on %s (%d in, %d out: %s configurations "
+             "in a full profile table)",
+             kernel.operands.size(), kernel.id, kernel.num_inputs,
+             kernel.num_outputs,
+             // 2^n does not fit in 64 bits from n = 64 on.
+             kernel.operands.size() < 63
+                 ? absl::StrCat(uint64_t{1} << kernel.operands.size())
+                 : absl::StrCat("2^", kernel.operands.size())));
   }
   return kExitOk;
 }
