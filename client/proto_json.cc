@@ -253,7 +253,34 @@ struct OutputTarget {
   // symbolic links to regular files are resolved, so the link survives and
   // its target is replaced.
   std::string path;
+  // >= 0: this process's own descriptor named by the path (/dev/stdout,
+  // /dev/fd/N, /proc/self/fd/N), written directly so that the output lands
+  // at its current offset, after what the process already wrote there.
+  int own_fd = -1;
 };
+
+// N for "/dev/stdout" (1), "/dev/stderr" (2), "/dev/fd/N" and
+// "/proc/self/fd/N" when N is an open descriptor of this process; else -1.
+int OwnDescriptor(std::string_view path) {
+  int fd = -1;
+  if (path == "/dev/stdout") {
+    fd = STDOUT_FILENO;
+  } else if (path == "/dev/stderr") {
+    fd = STDERR_FILENO;
+  } else {
+    for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+      if (path.substr(0, prefix.size()) != prefix) continue;
+      const std::string_view digits = path.substr(prefix.size());
+      if (digits.empty() || digits.size() > 9 ||
+          digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        return -1;
+      }
+      fd = std::stoi(std::string(digits));
+    }
+  }
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return -1;
+  return fd;
+}
 
 const char* FileTypeName(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
@@ -328,7 +355,8 @@ absl::StatusOr<OutputTarget> ResolveOutput(const std::string& path) {
   if (!S_ISREG(info.st_mode)) return NotReplaced(path, info.st_mode);
   if (ReachedThroughDevOrProc(path)) {
     out.write_through = true;
-    out.truncate = true;
+    out.own_fd = OwnDescriptor(path);
+    out.truncate = out.own_fd < 0;
     return out;
   }
   std::unique_ptr<char, decltype(&std::free)> resolved(
@@ -353,6 +381,12 @@ absl::Status WriteAll(int fd, std::string_view text, std::string_view path) {
 // Straight through: a device or FIFO cannot be replaced atomically, and
 // renaming over it would destroy it (as root, /dev/null for every program).
 absl::Status WriteThrough(const OutputTarget& target, std::string_view text) {
+  if (target.own_fd >= 0) {
+    // What stdio still buffers for this descriptor goes first.
+    if (target.own_fd == STDOUT_FILENO) std::fflush(stdout);
+    if (target.own_fd == STDERR_FILENO) std::fflush(stderr);
+    return WriteAll(target.own_fd, text, target.path);
+  }
   // No O_CREAT: the file exists, and if it vanished since ResolveOutput we
   // must not create a regular file under /dev. A FIFO's open waits for a
   // reader, as a shell redirect does.

@@ -57,8 +57,10 @@ absl::Status WriteProtoJsonFile(const std::string& path,
 //  - a character device (/dev/null) or a FIFO (a pipe), directly or through
 //    symbolic links (/dev/stdout): written straight through, never
 //    replaced. Opening a FIFO waits for its reader. A regular file reached
-//    through /dev or /proc (/dev/stdout redirected to a file) is truncated
-//    and written in place, since it is another process's open file.
+//    through /dev or /proc is written in place, never replaced, since it is
+//    a process's open file: through this process's own descriptor when the
+//    path names one (/dev/stdout redirected to a file: the text follows
+//    what was already written there), else opened and truncated.
 //  - anything else (a directory, block device, socket, dangling symbolic
 //    link): FailedPrecondition naming the path; nothing is written.
 // Errno-derived codes (NotFound for a missing directory, PermissionDenied,

@@ -1,6 +1,7 @@
 #include "client/proto_json.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -191,6 +192,29 @@ TEST_F(ProtoJsonFileTest, WritesThroughAFifoToItsReader) {
   ASSERT_EQ(::lstat(fifo.c_str(), &info), 0);
   EXPECT_TRUE(S_ISFIFO(info.st_mode)) << fifo << " is no longer a FIFO";
   EXPECT_THAT(ListDir(), ::testing::ElementsAre("pipe"));
+}
+
+// `--out /dev/stdout > file`: the file is the shell's open descriptor; the
+// text goes through it, after what was written there, and the file is
+// neither replaced nor truncated.
+TEST_F(ProtoJsonFileTest, OwnDescriptorOfARegularFileIsWrittenAtItsOffset) {
+  const std::string file = Path("out.txt");
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::write(fd, "head\n", 5), 5);
+  struct stat before;
+  ASSERT_EQ(::fstat(fd, &before), 0);
+  EXPECT_TRUE(
+      WriteFileAtomically("/dev/fd/" + std::to_string(fd), "text\n").ok());
+  EXPECT_TRUE(
+      WriteFileAtomically("/proc/self/fd/" + std::to_string(fd), "more\n")
+          .ok());
+  ::close(fd);
+  EXPECT_EQ(ReadText("out.txt"), "head\ntext\nmore\n");
+  struct stat after;
+  ASSERT_EQ(::stat(file.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the file was replaced";
+  EXPECT_THAT(ListDir(), ::testing::ElementsAre("out.txt"));
 }
 
 TEST_F(ProtoJsonFileTest, SymlinkToARegularFileReplacesTheTargetKeepsTheLink) {
