@@ -102,15 +102,7 @@ absl::StatusOr<PlanningInputs> LoadPlanningInputs(
 }
 
 absl::Status CheckWritable(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  if (::access(dir.c_str(), W_OK) != 0) {
-    return absl::ErrnoToStatus(
-        errno, absl::StrCat(path, ": cannot write into directory ", dir));
-  }
-  return absl::OkStatus();
+  return CheckOutputFile(path);
 }
 
 std::atomic<bool>* CancelOnInterrupt(const char* note) {

@@ -44,8 +44,8 @@ absl::StatusOr<PlanningInputs> LoadPlanningInputs(
     const std::string& graph_path, const std::string& profile_path,
     const solver::TableCollapseOptions& collapse = {});
 
-// Fails early, before a long solve, when `path` cannot be written: its
-// directory must exist and be writable.
+// Fails early, before a long solve, when `path` cannot be written:
+// CheckOutputFile() (proto_json.h).
 absl::Status CheckWritable(const std::string& path);
 
 // From now on the first Ctrl-C sets the returned flag (cleared here) and

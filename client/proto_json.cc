@@ -1,12 +1,15 @@
 #include "client/proto_json.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -249,8 +252,172 @@ std::string JsonStringLiteral(absl::string_view text) {
   return out + "\"";
 }
 
-absl::Status WriteFileAtomically(const std::string& path,
-                                 std::string_view text) {
+namespace {
+
+// How an output path is written (see WriteFileAtomically in the header).
+struct OutputTarget {
+  // Written in place through open(2) instead of a temporary file renamed
+  // over it: a character device (/dev/null), a FIFO, or a file reached
+  // through /dev or /proc (/dev/stdout redirected to a file by the shell).
+  bool write_through = false;
+  // Truncate on open (only for regular files written through).
+  bool truncate = false;
+  // The path to open (write-through) or to rename the temporary file over:
+  // symbolic links to regular files are resolved, so the link survives and
+  // its target is replaced.
+  std::string path;
+  // >= 0: this process's own descriptor named by the path (/dev/stdout,
+  // /dev/fd/N, /proc/self/fd/N), written directly so that the output lands
+  // at its current offset, after what the process already wrote there.
+  int own_fd = -1;
+};
+
+// N for "/dev/stdout" (1), "/dev/stderr" (2), "/dev/fd/N" and
+// "/proc/self/fd/N" when N is an open descriptor of this process; else -1.
+int OwnDescriptor(std::string_view path) {
+  int fd = -1;
+  if (path == "/dev/stdout") {
+    fd = STDOUT_FILENO;
+  } else if (path == "/dev/stderr") {
+    fd = STDERR_FILENO;
+  } else {
+    for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+      if (path.substr(0, prefix.size()) != prefix) continue;
+      const std::string_view digits = path.substr(prefix.size());
+      if (digits.empty() || digits.size() > 9 ||
+          digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        return -1;
+      }
+      fd = std::stoi(std::string(digits));
+    }
+  }
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return -1;
+  return fd;
+}
+
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+absl::Status NotReplaced(std::string_view path, mode_t mode) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      Absl(path), ": is ", FileTypeName(mode),
+      "; output goes only to a regular file (replaced atomically), a "
+      "character device such as /dev/null, or a FIFO; not replaced"));
+}
+
+bool UnderDevOrProc(std::string_view path) {
+  return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0;
+}
+
+// Whether `path` or any symbolic link on the way from it to its final target
+// lies under /dev or /proc: such a file is an open descriptor of some
+// process (/dev/stdout -> /proc/self/fd/1 -> the shell's redirect target),
+// which must be written in place, not swapped for a new inode.
+bool ReachedThroughDevOrProc(const std::string& path) {
+  std::string current = path;
+  for (int hop = 0; hop < 40; ++hop) {  // 40: Linux's MAXSYMLINKS
+    if (UnderDevOrProc(current)) return true;
+    char target[4096];
+    const ssize_t n = ::readlink(current.c_str(), target, sizeof(target) - 1);
+    if (n < 0) return false;  // not a link (or unreadable): the end
+    target[n] = '\0';
+    if (target[0] == '/') {
+      current = target;
+    } else {
+      const size_t slash = current.rfind('/');
+      current = slash == std::string::npos
+                    ? std::string(target)
+                    : absl::StrCat(current.substr(0, slash + 1), target);
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<OutputTarget> ResolveOutput(const std::string& path) {
+  OutputTarget out;
+  out.path = path;
+  struct stat link_info;
+  if (::lstat(path.c_str(), &link_info) != 0) {
+    // Absent: created atomically. Other errors (ENOTDIR, EACCES on the
+    // directory, ...) surface the same way from open() of the temporary.
+    return out;
+  }
+  if (S_ISREG(link_info.st_mode)) return out;
+  if (S_ISCHR(link_info.st_mode) || S_ISFIFO(link_info.st_mode)) {
+    out.write_through = true;
+    return out;
+  }
+  if (!S_ISLNK(link_info.st_mode)) return NotReplaced(path, link_info.st_mode);
+
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    const int error = errno;
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": is a symbolic link whose target cannot be reached (",
+        std::strerror(error), "); not replaced"));
+  }
+  if (S_ISCHR(info.st_mode) || S_ISFIFO(info.st_mode)) {
+    out.write_through = true;
+    return out;
+  }
+  if (!S_ISREG(info.st_mode)) return NotReplaced(path, info.st_mode);
+  if (ReachedThroughDevOrProc(path)) {
+    out.write_through = true;
+    out.own_fd = OwnDescriptor(path);
+    out.truncate = out.own_fd < 0;
+    return out;
+  }
+  std::unique_ptr<char, decltype(&std::free)> resolved(
+      ::realpath(path.c_str(), nullptr), &std::free);
+  if (resolved == nullptr) return ErrnoError(errno, path, "cannot resolve");
+  out.path = resolved.get();
+  return out;
+}
+
+absl::Status WriteAll(int fd, std::string_view text, std::string_view path) {
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, path, "cannot write");
+    }
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// Straight through: a device or FIFO cannot be replaced atomically, and
+// renaming over it would destroy it (as root, /dev/null for every program).
+absl::Status WriteThrough(const OutputTarget& target, std::string_view text) {
+  if (target.own_fd >= 0) {
+    // What stdio still buffers for this descriptor goes first.
+    if (target.own_fd == STDOUT_FILENO) std::fflush(stdout);
+    if (target.own_fd == STDERR_FILENO) std::fflush(stderr);
+    return WriteAll(target.own_fd, text, target.path);
+  }
+  // No O_CREAT: the file exists, and if it vanished since ResolveOutput we
+  // must not create a regular file under /dev. A FIFO's open waits for a
+  // reader, as a shell redirect does.
+  const int fd =
+      ::open(target.path.c_str(),
+             O_WRONLY | O_CLOEXEC | O_NOCTTY | (target.truncate ? O_TRUNC : 0));
+  if (fd < 0) return ErrnoError(errno, target.path, "cannot open for writing");
+  FdCloser closer(fd);
+  if (absl::Status written = WriteAll(fd, text, target.path); !written.ok()) {
+    return written;
+  }
+  if (::close(closer.release()) != 0) {
+    return ErrnoError(errno, target.path, "cannot close");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplaceAtomically(const std::string& path, std::string_view text) {
   // The temporary file sits in the target's directory so that rename() is
   // atomic (same file system). open(O_EXCL) instead of mkstemp() so the
   // file gets the umask-derived mode a plain open would give, not 0600.
@@ -267,34 +434,60 @@ absl::Status WriteFileAtomically(const std::string& path,
   }
   if (fd < 0) return ErrnoError(EEXIST, path, "cannot create a temporary file");
 
-  auto fail = [&](int error, std::string_view action) {
-    ::close(fd);
+  auto discard = [&](absl::Status status) {
+    if (fd >= 0) ::close(fd);
     ::unlink(temp_path.c_str());
-    return ErrnoError(error, path, action);
+    return status;
   };
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno, "cannot write");
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
+  if (absl::Status written = WriteAll(fd, text, path); !written.ok()) {
+    return discard(written);
   }
   // Without fsync a crash after the rename could leave an empty file where
   // the old, complete one used to be.
-  if (::fsync(fd) != 0) return fail(errno, "cannot flush to disk");
-  if (::close(fd) != 0) {
-    const int error = errno;
-    ::unlink(temp_path.c_str());
-    return ErrnoError(error, path, "cannot close");
+  if (::fsync(fd) != 0) return discard(ErrnoError(errno, path, "cannot flush"));
+  const int closed = ::close(std::exchange(fd, -1));
+  if (closed != 0) return discard(ErrnoError(errno, path, "cannot close"));
+  // Narrows (cannot close) the window in which something other than a
+  // regular file appeared at `path` since ResolveOutput looked.
+  struct stat info;
+  if (::lstat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    return discard(NotReplaced(path, info.st_mode));
   }
   if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp_path.c_str());
-    return ErrnoError(error, path, "cannot replace");
+    return discard(ErrnoError(errno, path, "cannot replace"));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckOutputFile(const std::string& path) {
+  absl::StatusOr<OutputTarget> target = ResolveOutput(path);
+  if (!target.ok()) return target.status();
+  if (target->write_through) {
+    if (::access(target->path.c_str(), W_OK) != 0) {
+      return ErrnoError(errno, path, "cannot write");
+    }
+    return absl::OkStatus();
+  }
+  const std::string& file = target->path;
+  const size_t slash = file.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : file.substr(0, slash);
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat(path, ": cannot write into directory ", dir));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 std::string_view text) {
+  absl::StatusOr<OutputTarget> target = ResolveOutput(path);
+  if (!target.ok()) return target.status();
+  if (target->write_through) return WriteThrough(*target, text);
+  return ReplaceAtomically(target->path, text);
 }
 
 }  // namespace autotm::client

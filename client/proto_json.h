@@ -42,17 +42,37 @@ absl::StatusOr<std::string> ProtoToJson(
 absl::Status ReadProtoJsonFile(const std::string& path,
                                google::protobuf::Message* message);
 
-// Writes ProtoToJson(message) to `path` atomically: the text goes to a
-// temporary file beside it, is flushed to disk, and is renamed over `path`,
-// so readers see the old file or the complete new one, never a torn write.
-// Permissions follow the umask. Errno-derived codes (NotFound for a missing
-// directory, PermissionDenied, ...) with the path in the message.
+// Writes ProtoToJson(message) to `path` as WriteFileAtomically() does.
 absl::Status WriteProtoJsonFile(const std::string& path,
                                 const google::protobuf::Message& message);
 
-// Writes `text` to `path` the same atomic, flushed way.
+// Writes `text` to `path`, the one writer of every output file (`--out`,
+// `--svg`, `--csv`, `--plans-dir`, the profiler agent's output and cache).
+// What happens depends on what is at `path`:
+//  - nothing, or a regular file: atomically. The text goes to a temporary
+//    file beside it, is flushed to disk, and is renamed over `path`, so
+//    readers see the old file or the complete new one, never a torn write.
+//    Permissions follow the umask. A symbolic link to a regular file keeps
+//    the link and replaces its target the same way.
+//  - a character device (/dev/null) or a FIFO (a pipe), directly or through
+//    symbolic links (/dev/stdout): written straight through, never
+//    replaced. Opening a FIFO waits for its reader. A regular file reached
+//    through /dev or /proc is written in place, never replaced, since it is
+//    a process's open file: through this process's own descriptor when the
+//    path names one (/dev/stdout redirected to a file: the text follows
+//    what was already written there), else opened and truncated.
+//  - anything else (a directory, block device, socket, dangling symbolic
+//    link): FailedPrecondition naming the path; nothing is written.
+// Errno-derived codes (NotFound for a missing directory, PermissionDenied,
+// ...) with the path in the message.
 absl::Status WriteFileAtomically(const std::string& path,
                                  std::string_view text);
+
+// Fails early, before a long computation, when WriteFileAtomically(path)
+// would certainly fail: `path` is of a kind it refuses, or the directory
+// (for an atomic replace) or the file itself (for a device or FIFO) is not
+// writable. Never creates or changes anything.
+absl::Status CheckOutputFile(const std::string& path);
 
 // `text` as a JSON string literal, quotes included (for --json output that
 // is not a protobuf message).

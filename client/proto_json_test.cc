@@ -1,12 +1,20 @@
 #include "client/proto_json.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,7 +42,8 @@ class ProtoJsonFileTest : public ::testing::Test {
   }
   void TearDown() override {
     for (const std::string& name : ListDir()) {
-      ::unlink((dir_ + "/" + name).c_str());
+      const std::string path = dir_ + "/" + name;
+      if (::unlink(path.c_str()) != 0) ::rmdir(path.c_str());
     }
     ::rmdir(dir_.c_str());
   }
@@ -123,6 +132,147 @@ TEST_F(ProtoJsonFileTest, OverwritesAtomicallyLeavingNoTemporaryFiles) {
   v1::Plan read;
   ASSERT_TRUE(ReadProtoJsonFile(Path("plan.json"), &read).ok());
   EXPECT_EQ(read.graph_name(), "tiny");
+}
+
+// A scratch character device with /dev/null's numbers (1, 3): what
+// `--out /dev/null` meets, without risking the real one. Needs root
+// (CAP_MKNOD); the caller skips when it is not permitted.
+bool MakeNullDevice(const std::string& path, std::string* why) {
+  if (::mknod(path.c_str(), S_IFCHR | 0666, ::makedev(1, 3)) == 0) return true;
+  *why = std::string("mknod ") + path + ": " + std::strerror(errno);
+  return false;
+}
+
+bool IsNullDevice(const std::string& path) {
+  struct stat info;
+  return ::lstat(path.c_str(), &info) == 0 && S_ISCHR(info.st_mode) &&
+         major(info.st_rdev) == 1 && minor(info.st_rdev) == 3;
+}
+
+TEST_F(ProtoJsonFileTest, WritesThroughACharacterDeviceAndKeepsIt) {
+  const std::string node = Path("null");
+  std::string why;
+  if (!MakeNullDevice(node, &why)) GTEST_SKIP() << why;
+  ASSERT_TRUE(WriteProtoJsonFile(node, SamplePlan()).ok());
+  ASSERT_TRUE(WriteFileAtomically(node, "second write").ok());
+  EXPECT_TRUE(IsNullDevice(node)) << node << " is no longer a device";
+  EXPECT_THAT(ListDir(), ::testing::ElementsAre("null"));  // no temporaries
+  EXPECT_TRUE(CheckOutputFile(node).ok());
+}
+
+TEST_F(ProtoJsonFileTest, WritesThroughASymlinkToADeviceKeepingBoth) {
+  const std::string node = Path("null");
+  std::string why;
+  if (!MakeNullDevice(node, &why)) GTEST_SKIP() << why;
+  ASSERT_EQ(::symlink("null", Path("stdout").c_str()), 0);
+  ASSERT_TRUE(WriteProtoJsonFile(Path("stdout"), SamplePlan()).ok());
+  EXPECT_TRUE(IsNullDevice(node));
+  struct stat info;
+  ASSERT_EQ(::lstat(Path("stdout").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISLNK(info.st_mode));
+}
+
+TEST_F(ProtoJsonFileTest, WritesThroughAFifoToItsReader) {
+  const std::string fifo = Path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream in(fifo, std::ios::binary);  // waits for the writer
+    std::stringstream text;
+    text << in.rdbuf();
+    received = text.str();
+  });
+  const absl::Status status = WriteProtoJsonFile(fifo, SamplePlan());
+  reader.join();
+  ASSERT_TRUE(status.ok()) << status;
+  v1::Plan read;
+  ASSERT_TRUE(ParseProtoJson(received, "fifo", &read).ok()) << received;
+  EXPECT_TRUE(MessageDifferencer::Equals(read, SamplePlan()));
+  struct stat info;
+  ASSERT_EQ(::lstat(fifo.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISFIFO(info.st_mode)) << fifo << " is no longer a FIFO";
+  EXPECT_THAT(ListDir(), ::testing::ElementsAre("pipe"));
+}
+
+// `--out /dev/stdout > file`: the file is the shell's open descriptor; the
+// text goes through it, after what was written there, and the file is
+// neither replaced nor truncated.
+TEST_F(ProtoJsonFileTest, OwnDescriptorOfARegularFileIsWrittenAtItsOffset) {
+  const std::string file = Path("out.txt");
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::write(fd, "head\n", 5), 5);
+  struct stat before;
+  ASSERT_EQ(::fstat(fd, &before), 0);
+  EXPECT_TRUE(
+      WriteFileAtomically("/dev/fd/" + std::to_string(fd), "text\n").ok());
+  EXPECT_TRUE(
+      WriteFileAtomically("/proc/self/fd/" + std::to_string(fd), "more\n")
+          .ok());
+  ::close(fd);
+  EXPECT_EQ(ReadText("out.txt"), "head\ntext\nmore\n");
+  struct stat after;
+  ASSERT_EQ(::stat(file.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the file was replaced";
+  EXPECT_THAT(ListDir(), ::testing::ElementsAre("out.txt"));
+}
+
+TEST_F(ProtoJsonFileTest, SymlinkToARegularFileReplacesTheTargetKeepsTheLink) {
+  WriteText("real.json", "old content");
+  ASSERT_EQ(::symlink("real.json", Path("link.json").c_str()), 0);
+  ASSERT_TRUE(WriteProtoJsonFile(Path("link.json"), SamplePlan()).ok());
+  struct stat info;
+  ASSERT_EQ(::lstat(Path("link.json").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISLNK(info.st_mode)) << "the link was replaced";
+  v1::Plan read;
+  ASSERT_TRUE(ReadProtoJsonFile(Path("real.json"), &read).ok());
+  EXPECT_EQ(read.graph_name(), "tiny");
+  EXPECT_THAT(ListDir(),
+              ::testing::UnorderedElementsAre("real.json", "link.json"));
+}
+
+TEST_F(ProtoJsonFileTest, NeverReplacesADirectorySocketOrDanglingLink) {
+  ASSERT_EQ(::mkdir(Path("dir").c_str(), 0755), 0);
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  const std::string socket_path = Path("sock");
+  ASSERT_LT(socket_path.size(), sizeof(address.sun_path));
+  std::strcpy(address.sun_path, socket_path.c_str());
+  ASSERT_EQ(
+      ::bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0)
+      << std::strerror(errno);
+  ::close(sock);
+  ASSERT_EQ(::symlink("nowhere", Path("dangling").c_str()), 0);
+
+  for (const std::string& name : {"dir", "sock", "dangling"}) {
+    const std::string path = Path(name);
+    const absl::Status status = WriteFileAtomically(path, "text");
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition)
+        << name << ": " << status;
+    EXPECT_THAT(std::string(status.message()),
+                AllOf(StartsWith(path), HasSubstr("not replaced")));
+    EXPECT_EQ(CheckOutputFile(path).code(),
+              absl::StatusCode::kFailedPrecondition)
+        << name;
+  }
+  struct stat info;
+  ASSERT_EQ(::lstat(Path("dir").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISDIR(info.st_mode));
+  ASSERT_EQ(::lstat(Path("sock").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  ASSERT_EQ(::lstat(Path("dangling").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISLNK(info.st_mode));
+  EXPECT_THAT(ListDir(),
+              ::testing::UnorderedElementsAre("dir", "sock", "dangling"));
+}
+
+TEST_F(ProtoJsonFileTest, CheckOutputFileCreatesNothing) {
+  EXPECT_TRUE(CheckOutputFile(Path("new.json")).ok());
+  EXPECT_EQ(CheckOutputFile(Path("no/such/dir/x.json")).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_THAT(ListDir(), ::testing::IsEmpty());
 }
 
 TEST_F(ProtoJsonFileTest, WriteIntoMissingDirectoryIsNotFound) {

@@ -18,6 +18,9 @@ packages=(
   # extension, and PyTorch capture/profiling on Debian's torch 1.13.
   python3-dev pybind11-dev python3-grpcio python3-protobuf python3-numpy
   python3-torch python3-torchvision
+  # tests/fuzz/run.sh: libFuzzer targets and the unit tests under
+  # AddressSanitizer + UndefinedBehaviorSanitizer (clang's runtimes).
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

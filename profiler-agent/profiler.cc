@@ -47,9 +47,12 @@ int ComputeThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-bool FileExists(const std::string& path) {
+// Only a regular file (or a link to one) is resumed from: a character
+// device or FIFO given as --cache (/dev/null: "no cache") is written
+// through, never read back.
+bool RegularFileExists(const std::string& path) {
   struct stat st;
-  return stat(path.c_str(), &st) == 0;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 std::vector<bool> MaskBits(uint64_t mask, int n) {
@@ -106,7 +109,7 @@ absl::StatusOr<ProfileResult> ProfileWorkList(
 
   // Resume from the cache.
   absl::flat_hash_map<std::string, v1::KernelProfile> cached;
-  if (!options.cache_path.empty() && FileExists(options.cache_path)) {
+  if (!options.cache_path.empty() && RegularFileExists(options.cache_path)) {
     v1::Profile old;
     AUTOTM_RETURN_IF_ERROR(client::ReadProtoJsonFile(options.cache_path, &old));
     if (old.host_class().fingerprint() != host->fingerprint()) {

@@ -43,7 +43,9 @@ struct ProfilerOptions {
   int copy_threads = 0;
   // A profile file holding what was measured so far; read at the start
   // (entries whose signature the graph has are kept, not measured again) and
-  // rewritten atomically after each kernel. "" = no cache. Default "".
+  // rewritten atomically after each kernel. "" = no cache. A character
+  // device or FIFO (/dev/null) is only written, never read back, and never
+  // replaced (client::WriteFileAtomically). Default "".
   std::string cache_path;
   // Called before and after each configuration; may be empty.
   std::function<void(const Progress&)> on_progress;

@@ -709,6 +709,12 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   {
     std::lock_guard<std::mutex> guard(mutex_);
     running_[job.id()].pid = -1;
+    // A worker killed by the cancel's SIGTERM before the loop above saw the
+    // request (a cancel right after the start, before the worker installed
+    // its handler) ends at EOF: that is the cancel, not a crash.
+    if (running_[job.id()].cancel_requested && !term_sent.has_value()) {
+      term_sent = std::chrono::steady_clock::now();
+    }
   }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

@@ -43,6 +43,7 @@ using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::autotm::solver::testing::OptaneLikeTimeUs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
@@ -72,6 +73,10 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
   }
   absl::Status PutSeparableCosts(
       const std::string&, const std::vector<v1::KernelProfile>&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<uint64_t> ApplyProfileUpdate(const std::string&,
+                                              const ProfileUpdate&) override {
     return absl::UnimplementedError("fake");
   }
   absl::StatusOr<v1::Profile> GetProfile(const std::string& name) override {
@@ -521,6 +526,30 @@ TEST_F(JobRunnerTest, WorkerIgnoringSigtermIsKilledAfterGrace) {
   auto done = runner.WaitForFinal(job->id(), absl::Seconds(10));
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_EQ(done->state(), v1::SolveJob::CANCELLED);
+}
+
+// A cancel right after the worker starts, before it handles SIGTERM: the
+// worker dies of the SIGTERM at once and the job must end CANCELLED, not
+// "solve worker crashed: killed by signal SIGTERM" (issue 18, finding 5).
+// The script worker never handles SIGTERM, so every try hits the race.
+TEST_F(JobRunnerTest, CancelRightAfterStartIsCancelledNotACrash) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  JobRunner runner(store_, Options(WriteScript("plain", "exec sleep 60")),
+                   logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    SCOPED_TRACE(absl::StrCat("attempt ", attempt));
+    auto job = runner.Submit(Job(SmallGraph(), {(8 + attempt) * kMiB}));
+    ASSERT_TRUE(job.ok()) << job.status();
+    while (store_.GetJob(job->id())->state() != v1::SolveJob::RUNNING) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_TRUE(runner.Cancel(job->id()).ok());
+    auto done = runner.WaitForFinal(job->id(), absl::Seconds(10));
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->state(), v1::SolveJob::CANCELLED) << done->error();
+    EXPECT_THAT(done->error(), Not(HasSubstr("crashed")));
+  }
 }
 
 TEST_F(JobRunnerTest, CancelledRunningSolveKeepsItsBestPlan) {

@@ -295,11 +295,14 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     // failed write changes the stored version, so the next upload reads the
     // profile afresh.
     const uint64_t version_before = existing.ok() ? existing->version : 0;
-    if (absl::IsNotFound(existing.status())) {
+    // Everything this upload writes, applied at the end in one transaction
+    // so that a crash mid-upload leaves the old profile or the new one.
+    ProfileUpdate update;
+    const bool creating = absl::IsNotFound(existing.status());
+    if (creating) {
       AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
-      AUTOTM_RETURN_IF_ERROR(
-          store_.PutHostClass(request.host_class(), request.bandwidths()));
-      logger_->info("created host class \"{}\"", name);
+      update.host_class = request.host_class();
+      update.bandwidths = request.bandwidths();
     } else if (!existing.ok()) {
       return existing.status();
     } else {
@@ -335,7 +338,8 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
           bandwidths_changed = true;
         }
         if (names_changed || bandwidths_changed) {
-          AUTOTM_RETURN_IF_ERROR(store_.PutHostClass(merged, bandwidths));
+          update.host_class = merged;
+          update.bandwidths = bandwidths;
         }
         if (!separable.empty()) {
           absl::flat_hash_map<std::string, const v1::KernelProfile*> stored_k;
@@ -358,21 +362,19 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
       }
     }
 
-    uint64_t accepted = 0;
-    if (!parsed.measurements.empty()) {
-      AUTOTM_ASSIGN_OR_RETURN(
-          accepted, store_.AddMeasurements(name, parsed.measurements));
-    }
-    if (!separable.empty()) {
-      AUTOTM_RETURN_IF_ERROR(store_.PutSeparableCosts(name, separable));
-    }
+    const uint64_t separable_changed = separable.size();
+    update.measurements = std::move(parsed.measurements);
+    update.separable = std::move(separable);
+    AUTOTM_ASSIGN_OR_RETURN(const uint64_t accepted,
+                            store_.ApplyProfileUpdate(name, update));
+    if (creating) logger_->info("created host class \"{}\"", name);
     AUTOTM_ASSIGN_OR_RETURN(HostClassInfo info,
                             store_.GetHostClassVersion(name));
     reference_.Update(request, version_before, info.version);
     v1::UploadMeasurementsResponse response;
     // Entries that changed nothing (an id already stored, a separable cost
     // equal to the stored one) are duplicates.
-    response.set_accepted(accepted + separable.size());
+    response.set_accepted(accepted + separable_changed);
     response.set_duplicates(static_cast<uint64_t>(request.entries_size()) -
                             response.accepted());
     response.set_profile_version(info.version);

@@ -22,12 +22,20 @@ uint64_t AlignUp(uint64_t bytes, uint64_t alignment) {
 }
 
 uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment) {
+  // From the live intervals, not GraphModel::LiveAt: O(kernels + tensors)
+  // instead of one entry per tensor per kernel it is live at.
+  const int num_kernels = graph.num_kernels();
+  std::vector<uint64_t> starting(num_kernels + 1, 0);
+  std::vector<uint64_t> ending(num_kernels + 1, 0);
+  for (const TensorInfo& tensor : graph.tensors()) {
+    const uint64_t size = AlignUp(tensor.size_bytes, alignment);
+    starting[tensor.first_live] += size;
+    ending[tensor.last_live + 1] += size;
+  }
   uint64_t peak = 0;
-  for (int k = 0; k < graph.num_kernels(); ++k) {
-    uint64_t live = 0;
-    for (int t : graph.LiveAt(k)) {
-      SaturatingAddTo(live, AlignUp(graph.tensor(t).size_bytes, alignment));
-    }
+  uint64_t live = 0;
+  for (int k = 0; k < num_kernels; ++k) {
+    live = live + starting[k] - ending[k];
     peak = std::max(peak, live);
   }
   return peak;

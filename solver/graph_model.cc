@@ -43,6 +43,15 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
         absl::StrCat("graph has ", graph.tensors_size(),
                      " tensors, more than the limit of ", limits.max_tensors));
   }
+  // Ids are checked for length before they are copied or hashed.
+  auto too_long = [&](absl::string_view what, const std::string& id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is ", id.size(), " bytes long, more than the limit of ",
+        limits.max_id_bytes, " bytes (starts '", id.substr(0, 40), "')"));
+  };
+  if (static_cast<int64_t>(graph.name().size()) > limits.max_id_bytes) {
+    return too_long("the graph name", graph.name());
+  }
 
   GraphModel model;
   model.name_ = graph.name();
@@ -52,6 +61,9 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
     if (tensor.id().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor #", t, " has an empty id"));
+    }
+    if (static_cast<int64_t>(tensor.id().size()) > limits.max_id_bytes) {
+      return too_long(absl::StrCat("the id of tensor #", t), tensor.id());
     }
     if (!model.tensor_index_.emplace(tensor.id(), t).second) {
       return TensorError(tensor.id(), "duplicate tensor id");
@@ -77,6 +89,15 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
           tensor.id(),
           absl::StrCat("fixed_tier ", tensor.fixed_tier(), " is not a Tier"));
     }
+    // Each size is at most max_tensor_bytes (2^50) and the sum so far at
+    // most max_total_bytes (2^60), so this addition cannot wrap.
+    if (tensor.size_bytes() > limits.max_total_bytes - model.total_bytes_) {
+      return TensorError(
+          tensor.id(),
+          absl::StrCat("brings the total size of all tensors over the limit "
+                       "of ",
+                       limits.max_total_bytes, " bytes"));
+    }
     TensorInfo info;
     info.id = tensor.id();
     info.size_bytes = tensor.size_bytes();
@@ -89,6 +110,10 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
   const int num_kernels = graph.kernels_size();
   // Last kernel reading each tensor, -1 when none.
   std::vector<int> last_use(model.tensors_.size(), -1);
+  // Last kernel (+1) that listed each tensor as an output / as any operand:
+  // duplicate checks in O(1) instead of a scan of the kernel's operands.
+  std::vector<int> output_mark(model.tensors_.size(), 0);
+  std::vector<int> operand_mark(model.tensors_.size(), 0);
   model.kernels_.reserve(num_kernels);
   for (int k = 0; k < num_kernels; ++k) {
     const v1::Kernel& kernel = graph.kernels(k);
@@ -96,12 +121,31 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
       return absl::InvalidArgumentError(
           absl::StrCat("kernel #", k, " has an empty id"));
     }
+    if (static_cast<int64_t>(kernel.id().size()) > limits.max_id_bytes) {
+      return too_long(absl::StrCat("the id of kernel #", k), kernel.id());
+    }
     if (!model.kernel_index_.emplace(kernel.id(), k).second) {
       return KernelError(k, kernel.id(), "duplicate kernel id");
     }
     if (!kernel.has_signature() || kernel.signature().op().empty()) {
       return KernelError(k, kernel.id(),
                          "has no signature (signature.op is empty)");
+    }
+    if (static_cast<int64_t>(kernel.signature().op().size()) >
+        limits.max_id_bytes) {
+      return KernelError(
+          k, kernel.id(),
+          too_long("signature.op", kernel.signature().op()).message());
+    }
+    if (int64_t{kernel.inputs_size()} + kernel.outputs_size() >
+        limits.max_operands_per_kernel) {
+      return KernelError(
+          k, kernel.id(),
+          absl::StrCat("has ", kernel.inputs_size(), " inputs and ",
+                       kernel.outputs_size(),
+                       " outputs, more than the limit "
+                       "of ",
+                       limits.max_operands_per_kernel, " operands per kernel"));
     }
     if (kernel.signature().inputs_size() != kernel.inputs_size() ||
         kernel.signature().outputs_size() != kernel.outputs_size()) {
@@ -138,11 +182,11 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
       absl::StatusOr<int> t = resolve(id);
       if (!t.ok()) return t.status();
       TensorInfo& tensor = model.tensors_[*t];
-      if (std::find(info.operands.begin() + info.num_inputs,
-                    info.operands.end(), *t) != info.operands.end()) {
+      if (output_mark[*t] == k + 1) {
         return KernelError(k, kernel.id(),
                            absl::StrCat("lists output '", id, "' twice"));
       }
+      output_mark[*t] = k + 1;
       if (tensor.producer >= 0) {
         return KernelError(
             k, kernel.id(),
@@ -176,9 +220,8 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
       info.operands.push_back(*t);
     }
     for (int t : info.operands) {
-      if (std::find(info.distinct_operands.begin(),
-                    info.distinct_operands.end(),
-                    t) == info.distinct_operands.end()) {
+      if (operand_mark[t] != k + 1) {
+        operand_mark[t] = k + 1;
         info.distinct_operands.push_back(t);
       }
     }
@@ -233,18 +276,54 @@ absl::StatusOr<GraphModel> GraphModel::Create(const v1::Graph& graph,
     }
   }
 
-  model.live_.assign(num_kernels, {});
+  // Live bytes per kernel from the intervals: +size where a tensor starts
+  // living, -size after it ends, then a prefix sum. O(kernels + tensors);
+  // every partial sum is a sum of sizes, so at most max_total_bytes.
+  std::vector<uint64_t> starting(num_kernels + 1, 0);
+  std::vector<uint64_t> ending(num_kernels + 1, 0);
+  for (const TensorInfo& tensor : model.tensors_) {
+    starting[tensor.first_live] += tensor.size_bytes;
+    ending[tensor.last_live + 1] += tensor.size_bytes;
+  }
   model.live_bytes_.assign(num_kernels, 0);
-  for (int t = 0; t < model.num_tensors(); ++t) {
-    const TensorInfo& tensor = model.tensors_[t];
-    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      model.live_[k].push_back(t);
-      SaturatingAddTo(model.live_bytes_[k], tensor.size_bytes);
-    }
+  uint64_t live = 0;
+  for (int k = 0; k < num_kernels; ++k) {
+    live = live + starting[k] - ending[k];
+    model.live_bytes_[k] = live;
   }
   model.peak_live_bytes_ =
       *std::max_element(model.live_bytes_.begin(), model.live_bytes_.end());
+  model.live_sets_ = std::make_shared<LiveSets>();
   return model;
+}
+
+absl::Span<const int> GraphModel::LiveAt(int kernel) const {
+  LiveSets& sets = *live_sets_;
+  absl::call_once(sets.once, [this, &sets] {
+    const int num_kernels = static_cast<int>(kernels_.size());
+    // Counting sort by kernel: sizes, offsets, then tensors in ascending
+    // index order into each kernel's row.
+    std::vector<int64_t> count(num_kernels + 1, 0);
+    for (const TensorInfo& tensor : tensors_) {
+      ++count[tensor.first_live];
+      --count[tensor.last_live + 1];
+    }
+    sets.begin.assign(num_kernels + 1, 0);
+    int64_t live = 0;
+    for (int k = 0; k < num_kernels; ++k) {
+      live += count[k];
+      sets.begin[k + 1] = sets.begin[k] + live;
+    }
+    sets.tensors.resize(sets.begin[num_kernels]);
+    std::vector<int64_t> cursor(sets.begin.begin(), sets.begin.end() - 1);
+    for (int t = 0; t < static_cast<int>(tensors_.size()); ++t) {
+      for (int k = tensors_[t].first_live; k <= tensors_[t].last_live; ++k) {
+        sets.tensors[cursor[k]++] = t;
+      }
+    }
+  });
+  return absl::MakeConstSpan(sets.tensors.data() + sets.begin[kernel],
+                             sets.begin[kernel + 1] - sets.begin[kernel]);
 }
 
 int GraphModel::FindTensor(absl::string_view id) const {

@@ -3,23 +3,43 @@
 #define AUTOTM_SOLVER_GRAPH_MODEL_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "autotm/v1/graph.pb.h"
 
 namespace autotm::solver {
 
-// Caps that keep a hostile or mistaken graph from exhausting memory.
+// Caps that keep a hostile or mistaken graph from exhausting memory or
+// overflowing arithmetic. GraphModel::Create checks them before building
+// anything large, so every entry point that validates a graph (the CLI's
+// file readers, every RPC that takes a graph, the profiler agent) refuses a
+// graph over a cap with InvalidArgument naming the cap. Validation itself
+// needs O(kernels + tensors + operands) memory, so a graph at the caps is
+// validated, not exhausted.
 struct GraphLimits {
   int64_t max_kernels = 1'000'000;
   int64_t max_tensors = 4'000'000;
+  // Inputs plus outputs of one kernel. Far above any real kernel (the zoo's
+  // widest has a few dozen); a full configuration table needs 2^n entries
+  // anyway, so wide kernels are profiled with separable costs.
+  int64_t max_operands_per_kernel = 4096;
+  // Bytes of the graph name, every kernel and tensor id, and every
+  // signature op.
+  int64_t max_id_bytes = 1024;
   // One tensor may not exceed 2^50 bytes (1 PiB): sizes stay exact in double
-  // arithmetic and sums cannot overflow.
+  // arithmetic.
   uint64_t max_tensor_bytes = uint64_t{1} << 50;
+  // All tensors together may not exceed 2^60 bytes (1 EiB), so that every
+  // sum of sizes (live bytes, totals, budgets derived from them) is exact
+  // in uint64 and never wraps around.
+  uint64_t max_total_bytes = uint64_t{1} << 60;
 };
 
 struct TensorInfo {
@@ -62,8 +82,10 @@ class GraphModel {
   // the offending kernel or tensor and the rule it breaks: empty graph, too
   // many kernels or tensors, missing or duplicate id, zero or oversized
   // tensor, unknown tensor id, a tensor produced twice or used before it is
-  // produced, a produced constant, a tensor neither produced nor used, or a
-  // signature whose operand counts differ from the kernel's.
+  // produced, a produced constant, a tensor neither produced nor used, a
+  // signature whose operand counts differ from the kernel's, or a cap of
+  // `limits` exceeded (the message names the cap). Time and memory are
+  // O(kernels + tensors + operands).
   static absl::StatusOr<GraphModel> Create(const v1::Graph& graph,
                                            const GraphLimits& limits = {});
 
@@ -79,14 +101,20 @@ class GraphModel {
   int FindTensor(absl::string_view id) const;
   int FindKernel(absl::string_view id) const;
 
-  // Tensors live at `kernel`, ascending by index.
-  const std::vector<int>& LiveAt(int kernel) const { return live_[kernel]; }
+  // Tensors live at `kernel`, ascending by index. Liveness is stored as
+  // intervals (TensorInfo::first_live/last_live); these per-kernel sets are
+  // materialized on the first call, all at once, in one array of
+  // sum over tensors of (last_live - first_live + 1) entries (a chain of K
+  // kernels whose outputs all live to the end has K^2/2). Only the ILP
+  // formulation needs them; anything else should use the intervals,
+  // LiveBytes() or PeakLiveBytes(), which cost O(kernels). Thread-safe.
+  absl::Span<const int> LiveAt(int kernel) const;
   // Sum of the sizes of the tensors live at `kernel`.
   uint64_t LiveBytes(int kernel) const { return live_bytes_[kernel]; }
   // max over kernels of LiveBytes(): the fast memory that runs everything
   // in the fast tier.
   uint64_t PeakLiveBytes() const { return peak_live_bytes_; }
-  // Sum of all tensor sizes.
+  // Sum of all tensor sizes (at most GraphLimits::max_total_bytes).
   uint64_t TotalBytes() const { return total_bytes_; }
 
  private:
@@ -97,7 +125,15 @@ class GraphModel {
   std::vector<KernelInfo> kernels_;
   absl::flat_hash_map<std::string, int> tensor_index_;
   absl::flat_hash_map<std::string, int> kernel_index_;
-  std::vector<std::vector<int>> live_;
+  // LiveAt()'s sets in compressed rows, built on first use; shared by
+  // copies of the model (it is immutable once built).
+  struct LiveSets {
+    absl::once_flag once;
+    std::vector<int64_t>
+        begin;  // kernel k's set: tensors[begin[k], begin[k+1])
+    std::vector<int> tensors;
+  };
+  std::shared_ptr<LiveSets> live_sets_;
   std::vector<uint64_t> live_bytes_;
   uint64_t peak_live_bytes_ = 0;
   uint64_t total_bytes_ = 0;

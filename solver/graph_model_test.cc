@@ -1,8 +1,10 @@
 // Tests for GraphModel (validation, liveness, indexing) and SignatureKey.
 #include "solver/graph_model.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@ using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -348,6 +351,81 @@ TEST(GraphModelCreateTest, DefaultTensorLimitIsInclusive) {
   EXPECT_EQ(model->tensor(0).size_bytes, uint64_t{1} << 50);
 }
 
+// Each cap, exceeded by one, gives InvalidArgument naming the cap; at the
+// cap the graph is accepted (LimitsAreInclusive covers the old ones).
+TEST(GraphModelCreateTest, CapsOnOperandsIdsAndTotalBytesNameTheCap) {
+  {
+    GraphLimits limits;
+    limits.max_operands_per_kernel = 3;  // k0 has x, w -> a
+    EXPECT_TRUE(GraphModel::Create(BaseGraph(), limits).ok());
+    limits.max_operands_per_kernel = 2;
+    const absl::Status status =
+        GraphModel::Create(BaseGraph(), limits).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(),
+                AllOf(HasSubstr("kernel #0 'k0'"),
+                      HasSubstr("limit of 2 operands per kernel")));
+  }
+  {
+    GraphLimits limits;
+    limits.max_total_bytes = 2800;  // 400 + 800 + 1200 + 400
+    EXPECT_TRUE(GraphModel::Create(BaseGraph(), limits).ok());
+    limits.max_total_bytes = 2799;
+    const absl::Status status =
+        GraphModel::Create(BaseGraph(), limits).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(),
+                AllOf(HasSubstr("tensor 'y'"),
+                      HasSubstr("total size of all tensors over the limit of "
+                                "2799 bytes")));
+  }
+  const std::string long_id(1025, 'q');
+  auto expect_too_long = [](const v1::Graph& graph, absl::string_view what) {
+    EXPECT_TRUE(GraphModel::Create(graph, {.max_id_bytes = 1025}).ok());
+    const absl::Status status = GraphModel::Create(graph).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(),
+                AllOf(HasSubstr(what), HasSubstr("1025 bytes long"),
+                      HasSubstr("limit of 1024 bytes")));
+  };
+  {
+    v1::Graph graph = BaseGraph();
+    graph.set_name(long_id);
+    expect_too_long(graph, "graph name");
+  }
+  {
+    v1::Graph graph = BaseGraph();
+    graph.mutable_tensors(3)->set_id(long_id);
+    graph.mutable_kernels(1)->set_outputs(0, long_id);
+    expect_too_long(graph, "the id of tensor #3");
+  }
+  {
+    v1::Graph graph = BaseGraph();
+    graph.mutable_kernels(1)->set_id(long_id);
+    expect_too_long(graph, "the id of kernel #1");
+  }
+  {
+    v1::Graph graph = BaseGraph();
+    graph.mutable_kernels(1)->mutable_signature()->set_op(long_id);
+    expect_too_long(graph, "signature.op");
+  }
+}
+
+// 16,385 tensors of 1 PiB used to sum to 2^64 + 2^50 and print as 1 PiB.
+TEST(GraphModelCreateTest, SizesThatWouldWrapAroundAreRefused) {
+  GraphBuilder builder("wrap");
+  std::vector<std::string> inputs;
+  for (int t = 0; t < 16385; ++t) {
+    inputs.push_back(absl::StrCat("t", t));
+    builder.Tensor(inputs.back(), uint64_t{1} << 50, v1::TENSOR_ROLE_INPUT);
+  }
+  builder.Kernel("k", inputs, {});
+  const absl::Status status = GraphModel::Create(builder.graph()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("over the limit of " +
+                                          std::to_string(uint64_t{1} << 60)));
+}
+
 TEST(GraphModelCreateTest, KernelMayReadTheSameTensorTwice) {
   v1::Graph graph = BaseGraph();
   AddInput(graph.mutable_kernels(1), "a");
@@ -626,6 +704,70 @@ TEST(GraphModelTest, LargeSizesDoNotOverflow) {
                     .graph());
   EXPECT_EQ(model.PeakLiveBytes(), 3 * big);
   EXPECT_EQ(model.TotalBytes(), 3 * big);
+}
+
+// Liveness is computed from intervals (difference arrays and a counting
+// sort) instead of per-kernel sets: on random graphs the sets and sums must
+// equal the definition, tensor by tensor.
+TEST(GraphModelTest, IntervalLivenessMatchesTheDefinitionOnRandomGraphs) {
+  std::mt19937 random(18);
+  for (int round = 0; round < 50; ++round) {
+    const int num_kernels = 1 + static_cast<int>(random() % 40);
+    GraphBuilder builder(absl::StrCat("random", round));
+    std::vector<std::string> available;
+    for (int a = 0; a < 3; ++a) {
+      const v1::TensorRole role =
+          a == 0 ? v1::TENSOR_ROLE_INPUT : v1::TENSOR_ROLE_WEIGHT;
+      available.push_back(absl::StrCat("arg", a));
+      builder.Tensor(available.back(), 1 + random() % 1000, role);
+    }
+    std::vector<std::vector<std::string>> reads(num_kernels);
+    for (int k = 0; k < num_kernels; ++k) {
+      std::vector<std::string> inputs;
+      const int n = static_cast<int>(random() % 4);
+      for (int i = 0; i < n; ++i) {
+        inputs.push_back(available[random() % available.size()]);
+      }
+      std::vector<std::string> outputs;
+      if (random() % 4 != 0) {
+        const v1::TensorRole role = random() % 5 == 0
+                                        ? v1::TENSOR_ROLE_WEIGHT
+                                        : v1::TENSOR_ROLE_ACTIVATION;
+        outputs.push_back(absl::StrCat("t", k));
+        builder.Tensor(outputs.back(), 1 + random() % 1000, role);
+      }
+      builder.Kernel(absl::StrCat("k", k), inputs, outputs);
+      available.insert(available.end(), outputs.begin(), outputs.end());
+    }
+    // Arguments nobody read are invalid: let the last kernel read them all.
+    v1::Graph graph = builder.graph();
+    v1::Kernel* last = graph.mutable_kernels(num_kernels - 1);
+    for (int a = 0; a < 3; ++a) AddInput(last, absl::StrCat("arg", a));
+    absl::StatusOr<GraphModel> model = GraphModel::Create(graph);
+    ASSERT_TRUE(model.ok()) << model.status();
+    uint64_t peak = 0;
+    for (int k = 0; k < model->num_kernels(); ++k) {
+      uint64_t bytes = 0;
+      std::vector<int> expected;
+      for (int t = 0; t < model->num_tensors(); ++t) {
+        const TensorInfo& tensor = model->tensor(t);
+        if (tensor.first_live <= k && k <= tensor.last_live) {
+          expected.push_back(t);
+          bytes += tensor.size_bytes;
+        }
+      }
+      EXPECT_THAT(model->LiveAt(k), ElementsAreArray(expected))
+          << "round " << round << " kernel " << k;
+      EXPECT_EQ(model->LiveBytes(k), bytes)
+          << "round " << round << " kernel " << k;
+      peak = std::max(peak, bytes);
+    }
+    EXPECT_EQ(model->PeakLiveBytes(), peak) << "round " << round;
+    // Copies share the materialized sets and answer the same.
+    const GraphModel copy = *model;
+    EXPECT_THAT(copy.LiveAt(model->num_kernels() - 1),
+                ElementsAreArray(model->LiveAt(model->num_kernels() - 1)));
+  }
 }
 
 // ----- SignatureKey -----

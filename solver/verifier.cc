@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <optional>
+#include <queue>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -97,7 +101,7 @@ class Checker {
   absl::Status CheckPlacements();
   absl::Status CheckMoveList();
   absl::Status CheckMoveIndices(int t);
-  // Replays tensor t's moves; fills tiers_[t] and prices its moves.
+  // Replays tensor t's moves; fills fast_[t] and prices its moves.
   absl::Status ReplayTensor(int t);
   absl::Status CheckKernels(VerifyReport& report);
   absl::Status CheckTotals(const VerifyReport& report);
@@ -115,9 +119,23 @@ class Checker {
   // Tensor index of each move, and each tensor's moves in plan order.
   std::vector<int> move_tensor_;
   std::vector<std::vector<int>> tensor_moves_;
-  // tiers_[t][k - first_live] = tier of t while kernel k runs.
-  std::vector<std::vector<v1::Tier>> tiers_;
+  // fast_[t]: the maximal stretches of kernels [first, last] that run with
+  // tensor t in the fast tier, ascending. Intervals, not a tier per kernel
+  // of the tensor's life: memory O(moves), not O(kernels x lifetime).
+  std::vector<std::vector<std::pair<int, int>>> fast_;
   std::vector<uint64_t> fast_bytes_;
+  // Per kernel: bytes of the fast stretches starting there, and of those
+  // that ended at the kernel before.
+  std::vector<uint64_t> fast_starting_, fast_ending_;
+  // Whether tensor t is fast while kernel k runs (a binary search).
+  bool IsFast(int t, int k) const {
+    const auto& stretches = fast_[t];
+    auto it = std::upper_bound(stretches.begin(), stretches.end(), k,
+                               [](int kernel, const std::pair<int, int>& s) {
+                                 return kernel < s.first;
+                               });
+    return it != stretches.begin() && std::prev(it)->second >= k;
+  }
   // Per kernel: summed time of its asynchronous moves.
   std::vector<double> async_us_;
   double sync_move_us_ = 0;
@@ -244,9 +262,11 @@ absl::Status Checker::ReplayTensor(int t) {
     }
   }
 
-  std::vector<v1::Tier>& tiers = tiers_[t];
-  tiers.assign(tensor.last_live - tensor.first_live + 1, v1::TIER_UNSPECIFIED);
+  std::vector<std::pair<int, int>>& fast = fast_[t];
+  fast.clear();
   v1::Tier tier = plan_.tensors(t).creation_tier();
+  // First kernel of the current fast stretch, -1 while slow.
+  int fast_since = tier == v1::TIER_FAST ? tensor.first_live : -1;
   bool slow_copy_valid = tier == v1::TIER_SLOW;
   const v1::CopyBandwidths bw =
       profile_ != nullptr ? profile_->bandwidths() : v1::CopyBandwidths();
@@ -278,8 +298,11 @@ absl::Status Checker::ReplayTensor(int t) {
     return absl::OkStatus();
   };
 
+  // Only kernels with moves change the tier: visit those, in order (the
+  // move list is sorted by kernel), instead of every kernel of the life.
   size_t next = 0;
-  for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+  while (next < moves.size()) {
+    const int k = static_cast<int>(plan_.moves(moves[next]).kernel_index());
     // This tensor's moves at k: at most one TO_FAST, then at most one TO_SLOW.
     size_t end = next;
     while (end < moves.size() &&
@@ -316,6 +339,13 @@ absl::Status Checker::ReplayTensor(int t) {
             " but the tensor is already in the fast tier there"));
       }
       tier = v1::TIER_FAST;
+      // Fast from k on; a stretch that ended at k - 1 continues.
+      if (!fast.empty() && fast.back().second == k - 1) {
+        fast_since = fast.back().first;
+        fast.pop_back();
+      } else {
+        fast_since = k;
+      }
       const bool sync = plan_.moves(*to_fast).sync();
       absl::Status priced = check_price(*to_fast, tensor.size_bytes,
                                         sync ? bw.slow_to_fast_sync_gb_per_s()
@@ -323,7 +353,6 @@ absl::Status Checker::ReplayTensor(int t) {
                                         "a TO_FAST copies the whole tensor");
       if (!priced.ok()) return priced;
     }
-    tiers[k - tensor.first_live] = tier;
     if (to_slow.has_value()) {
       if (tier != v1::TIER_FAST) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -344,10 +373,16 @@ absl::Status Checker::ReplayTensor(int t) {
                             "to the slow tier");
       if (!priced.ok()) return priced;
       slow_copy_valid = true;
+      // Kernel k ran with the tensor fast; it leaves after.
+      fast.emplace_back(fast_since, k);
+      fast_since = -1;
     }
-    if (tiers[k - tensor.first_live] == v1::TIER_FAST) {
-      SaturatingAddTo(fast_bytes_[k], tensor.size_bytes);
-    }
+  }
+  if (fast_since >= 0) fast.emplace_back(fast_since, tensor.last_live);
+  // Fast bytes per kernel by differences, summed up in Run().
+  for (const auto& [first, last] : fast) {
+    fast_starting_[first] += tensor.size_bytes;
+    fast_ending_[last + 1] += tensor.size_bytes;
   }
   return absl::OkStatus();
 }
@@ -375,7 +410,7 @@ absl::Status Checker::CheckKernels(VerifyReport& report) {
             KernelName(k), ": operand ", p, " (", TensorName(t),
             ") is not live there; the graph model is inconsistent"));
       }
-      slow[p] = tiers_[t][k - tensor.first_live] == v1::TIER_SLOW;
+      slow[p] = !IsFast(t, k);
     }
     const std::string expected = FormatConfig(slow, kernel.num_inputs);
     if (choice.config() != expected) {
@@ -482,7 +517,9 @@ absl::StatusOr<VerifyReport> Checker::Run() {
   status = CheckMoveList();
   if (!status.ok()) return status;
 
-  tiers_.assign(graph_.num_tensors(), {});
+  fast_.assign(graph_.num_tensors(), {});
+  fast_starting_.assign(graph_.num_kernels() + 1, 0);
+  fast_ending_.assign(graph_.num_kernels() + 1, 0);
   fast_bytes_.assign(graph_.num_kernels(), 0);
   async_us_.assign(graph_.num_kernels(), 0.0);
   sync_move_us_ = 0;
@@ -493,6 +530,12 @@ absl::StatusOr<VerifyReport> Checker::Run() {
     if (!status.ok()) return status;
     status = CheckIntervals(t);
     if (!status.ok()) return status;
+  }
+  // Sizes are at most GraphLimits::max_total_bytes in all: no wrap-around.
+  uint64_t fast_bytes = 0;
+  for (int k = 0; k < graph_.num_kernels(); ++k) {
+    fast_bytes = fast_bytes + fast_starting_[k] - fast_ending_[k];
+    fast_bytes_[k] = fast_bytes;
   }
   status = CheckOffsets();
   if (!status.ok()) return status;
@@ -545,36 +588,22 @@ absl::Status Checker::CheckTableCollapse() {
 }
 
 absl::Status Checker::CheckIntervals(int t) {
-  const TensorInfo& tensor = graph_.tensor(t);
   const auto& intervals = plan_.tensors(t).fast_intervals();
-  const std::vector<v1::Tier>& tiers = tiers_[t];
-  int i = 0;
-  for (int n = 0; n < static_cast<int>(tiers.size());) {
-    if (tiers[n] != v1::TIER_FAST) {
-      ++n;
-      continue;
-    }
-    int end = n;
-    while (end + 1 < static_cast<int>(tiers.size()) &&
-           tiers[end + 1] == v1::TIER_FAST) {
-      ++end;
-    }
-    const int first = tensor.first_live + n;
-    const int last = tensor.first_live + end;
-    if (i >= intervals.size() ||
-        static_cast<int>(intervals[i].first_kernel()) != first ||
-        static_cast<int>(intervals[i].last_kernel()) != last) {
+  const std::vector<std::pair<int, int>>& fast = fast_[t];
+  for (size_t i = 0; i < fast.size(); ++i) {
+    const auto [first, last] = fast[i];
+    if (static_cast<int>(i) >= intervals.size() ||
+        static_cast<int64_t>(intervals[i].first_kernel()) != first ||
+        static_cast<int64_t>(intervals[i].last_kernel()) != last) {
       return absl::InvalidArgumentError(absl::StrCat(
           TensorName(t), ": fast interval #", i, " should span kernels [",
           first, ", ", last, "], where the moves leave it fast"));
     }
-    ++i;
-    n = end + 1;
   }
-  if (i != intervals.size()) {
+  if (static_cast<size_t>(intervals.size()) != fast.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat(TensorName(t), ": has ", intervals.size(),
-                     " fast intervals, the moves give ", i));
+                     " fast intervals, the moves give ", fast.size()));
   }
   return absl::OkStatus();
 }
@@ -592,9 +621,10 @@ absl::Status Checker::CheckOffsets() {
     uint64_t offset;
     uint64_t end;
     int tensor;
+    int first;
+    int last;
   };
-  // Blocks live at each kernel, checked for overlap kernel by kernel.
-  std::vector<std::vector<Block>> live(graph_.num_kernels());
+  std::vector<Block> blocks;
   uint64_t used = 0;
   for (int t = 0; t < graph_.num_tensors(); ++t) {
     const uint64_t size = AlignUp(graph_.tensor(t).size_bytes, alignment);
@@ -613,26 +643,52 @@ absl::Status Checker::CheckOffsets() {
             " bytes"));
       }
       used = std::max(used, offset + size);
-      for (uint32_t k = interval.first_kernel(); k <= interval.last_kernel();
-           ++k) {
-        live[k].push_back({offset, offset + size, t});
-      }
+      // CheckIntervals has matched the intervals with the replayed ones:
+      // inside the tensor's live range.
+      blocks.push_back({offset, offset + size, t,
+                        static_cast<int>(interval.first_kernel()),
+                        static_cast<int>(interval.last_kernel())});
     }
   }
-  for (int k = 0; k < graph_.num_kernels(); ++k) {
-    std::vector<Block>& blocks = live[k];
-    std::sort(blocks.begin(), blocks.end(), [](const Block& a, const Block& b) {
-      return a.offset < b.offset;
-    });
-    for (size_t b = 1; b < blocks.size(); ++b) {
-      if (blocks[b].offset < blocks[b - 1].end) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            KernelName(k), ": ", TensorName(blocks[b - 1].tensor), " at [",
-            blocks[b - 1].offset, ", ", blocks[b - 1].end, ") overlaps ",
-            TensorName(blocks[b].tensor), " at [", blocks[b].offset, ", ",
-            blocks[b].end, ") in the fast pool"));
-      }
+  // No two blocks live at one kernel may overlap. A sweep over kernels
+  // keeps the live blocks ordered by offset; they never overlap each other,
+  // so a new block need only be compared with its neighbours. O(B log B)
+  // for B blocks, instead of a bucket per kernel holding every block live
+  // there (kernels x lifetime). The first overlap found is at the earliest
+  // kernel where one exists.
+  std::vector<int> by_first(blocks.size());
+  for (size_t b = 0; b < blocks.size(); ++b) by_first[b] = static_cast<int>(b);
+  std::stable_sort(by_first.begin(), by_first.end(), [&](int a, int b) {
+    return blocks[a].first < blocks[b].first;
+  });
+  std::set<std::pair<uint64_t, int>> live;  // (offset, block)
+  // Live blocks by last kernel, to retire them: (last, block), min first.
+  std::priority_queue<std::pair<int, int>, std::vector<std::pair<int, int>>,
+                      std::greater<>>
+      retire;
+  auto overlap = [&](int k, const Block& low, const Block& high) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        KernelName(k), ": ", TensorName(low.tensor), " at [", low.offset, ", ",
+        low.end, ") overlaps ", TensorName(high.tensor), " at [", high.offset,
+        ", ", high.end, ") in the fast pool"));
+  };
+  for (const int b : by_first) {
+    const Block& block = blocks[b];
+    const int k = block.first;
+    while (!retire.empty() && retire.top().first < k) {
+      live.erase({blocks[retire.top().second].offset, retire.top().second});
+      retire.pop();
     }
+    auto [it, inserted] = live.insert({block.offset, b});
+    if (it != live.begin()) {
+      const Block& below = blocks[std::prev(it)->second];
+      if (below.end > block.offset) return overlap(k, below, block);
+    }
+    if (std::next(it) != live.end()) {
+      const Block& above = blocks[std::next(it)->second];
+      if (block.end > above.offset) return overlap(k, block, above);
+    }
+    retire.push({block.last, b});
   }
   if (plan_.pool_bytes_used() != used) {
     return absl::InvalidArgumentError(

@@ -342,6 +342,8 @@ class SqliteStore final : public Store,
   absl::Status PutSeparableCosts(
       const std::string& host_class,
       const std::vector<v1::KernelProfile>& kernels) override;
+  absl::StatusOr<uint64_t> ApplyProfileUpdate(
+      const std::string& host_class, const ProfileUpdate& update) override;
   absl::StatusOr<v1::Profile> GetProfile(
       const std::string& host_class) override;
   absl::StatusOr<HostClassInfo> GetHostClassVersion(
@@ -407,6 +409,32 @@ class SqliteStore final : public Store,
   absl::StatusOr<uint64_t> BumpVersion(const std::string& host_class)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RequireHostClass(const std::string& host_class)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The bodies of the ProfileStore writes, inside a transaction the caller
+  // opened, so that ApplyProfileUpdate can run them all in one. Each bumps
+  // the profile version when it changed something and says whether it did
+  // (PutHostClassLocked, PutSeparableCostsLocked) or how many measurements
+  // were new. The Check* functions validate before anything is written.
+  struct MeasurementRow {
+    std::string key;
+    std::string id;
+    const Measurement* m;
+  };
+  static absl::StatusOr<std::vector<MeasurementRow>> CheckMeasurements(
+      const std::vector<Measurement>& measurements);
+  // Signature key -> the kernel's deterministic bytes.
+  static absl::StatusOr<std::map<std::string, std::string>> CheckSeparableCosts(
+      const std::vector<v1::KernelProfile>& kernels);
+  absl::StatusOr<bool> PutHostClassLocked(const v1::HostClass& host_class,
+                                          const v1::CopyBandwidths& bandwidths)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<uint64_t> AddMeasurementsLocked(
+      const std::string& host_class, const std::vector<MeasurementRow>& rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<bool> PutSeparableCostsLocked(
+      const std::string& host_class,
+      const std::map<std::string, std::string>& rows)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The id of `key` in `host_class`'s signatures, added if new.
   absl::StatusOr<int64_t> SignatureId(const std::string& host_class,
@@ -541,17 +569,13 @@ absl::Status SqliteStore::RequireHostClass(const std::string& host_class) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::PutHostClass(const v1::HostClass& host_class,
-                                       const v1::CopyBandwidths& bandwidths) {
+absl::StatusOr<bool> SqliteStore::PutHostClassLocked(
+    const v1::HostClass& host_class, const v1::CopyBandwidths& bandwidths) {
   if (host_class.name().empty()) {
     return absl::InvalidArgumentError("host class name is empty");
   }
   std::string host_class_bytes = DeterministicBytes(host_class);
   std::string bandwidth_bytes = DeterministicBytes(bandwidths);
-  absl::MutexLock lock(&mu_);
-  Transaction txn(this);
-  AUTOTM_RETURN_IF_ERROR(txn.Begin());
-  bool changed = true;
   {
     AUTOTM_ASSIGN_OR_RETURN(
         Statement stmt,
@@ -566,11 +590,12 @@ absl::Status SqliteStore::PutHostClass(const v1::HostClass& host_class,
             "delete it first to re-profile",
             host_class.name(), stmt.Bytes(0), host_class.fingerprint()));
       }
-      changed =
-          stmt.Bytes(1) != host_class_bytes || stmt.Bytes(2) != bandwidth_bytes;
+      if (stmt.Bytes(1) == host_class_bytes &&
+          stmt.Bytes(2) == bandwidth_bytes) {
+        return false;
+      }
     }
   }
-  if (!changed) return absl::OkStatus();  // rolls back the empty transaction
   {
     AUTOTM_ASSIGN_OR_RETURN(
         Statement stmt,
@@ -586,20 +611,23 @@ absl::Status SqliteStore::PutHostClass(const v1::HostClass& host_class,
                                .Run());
   }
   AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class.name()).status());
+  return true;
+}
+
+absl::Status SqliteStore::PutHostClass(const v1::HostClass& host_class,
+                                       const v1::CopyBandwidths& bandwidths) {
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_ASSIGN_OR_RETURN(const bool changed,
+                          PutHostClassLocked(host_class, bandwidths));
+  if (!changed) return absl::OkStatus();  // rolls back the empty transaction
   return txn.Commit();
 }
 
-absl::StatusOr<uint64_t> SqliteStore::AddMeasurements(
-    const std::string& host_class,
-    const std::vector<Measurement>& measurements) {
-  // Validate everything before touching the database: a batch is all or
-  // nothing.
-  struct Row {
-    std::string key;
-    std::string id;
-    const Measurement* m;
-  };
-  std::vector<Row> rows;
+absl::StatusOr<std::vector<SqliteStore::MeasurementRow>>
+SqliteStore::CheckMeasurements(const std::vector<Measurement>& measurements) {
+  std::vector<MeasurementRow> rows;
   rows.reserve(measurements.size());
   for (size_t i = 0; i < measurements.size(); ++i) {
     const Measurement& m = measurements[i];
@@ -629,14 +657,15 @@ absl::StatusOr<uint64_t> SqliteStore::AddMeasurements(
                          : m.measurement_id;
     rows.push_back({std::move(key), std::move(id), &m});
   }
+  return rows;
+}
 
-  absl::MutexLock lock(&mu_);
-  Transaction txn(this);
-  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+absl::StatusOr<uint64_t> SqliteStore::AddMeasurementsLocked(
+    const std::string& host_class, const std::vector<MeasurementRow>& rows) {
   AUTOTM_RETURN_IF_ERROR(RequireHostClass(host_class));
   uint64_t added = 0;
   absl::flat_hash_map<std::string, int64_t> signature_ids;
-  for (const Row& row : rows) {
+  for (const MeasurementRow& row : rows) {
     auto [it, inserted] = signature_ids.try_emplace(row.key, 0);
     if (inserted) {
       AUTOTM_ASSIGN_OR_RETURN(
@@ -656,8 +685,23 @@ absl::StatusOr<uint64_t> SqliteStore::AddMeasurements(
                                .Run());
     added += sqlite3_changes(db_);
   }
+  if (added > 0) AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
+  return added;
+}
+
+absl::StatusOr<uint64_t> SqliteStore::AddMeasurements(
+    const std::string& host_class,
+    const std::vector<Measurement>& measurements) {
+  // Validate everything before touching the database: a batch is all or
+  // nothing.
+  AUTOTM_ASSIGN_OR_RETURN(const std::vector<MeasurementRow> rows,
+                          CheckMeasurements(measurements));
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_ASSIGN_OR_RETURN(const uint64_t added,
+                          AddMeasurementsLocked(host_class, rows));
   if (added == 0) return 0;  // nothing served changed; roll back
-  AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
   AUTOTM_RETURN_IF_ERROR(txn.Commit());
   return added;
 }
@@ -686,8 +730,8 @@ absl::StatusOr<int64_t> SqliteStore::SignatureId(
   return stmt.Int(0);
 }
 
-absl::Status SqliteStore::PutSeparableCosts(
-    const std::string& host_class,
+absl::StatusOr<std::map<std::string, std::string>>
+SqliteStore::CheckSeparableCosts(
     const std::vector<v1::KernelProfile>& kernels) {
   std::map<std::string, std::string> rows;  // key -> bytes; last one wins
   for (size_t i = 0; i < kernels.size(); ++i) {
@@ -712,9 +756,12 @@ absl::Status SqliteStore::PutSeparableCosts(
     }
     rows[key] = DeterministicBytes(kernel);
   }
-  absl::MutexLock lock(&mu_);
-  Transaction txn(this);
-  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  return rows;
+}
+
+absl::StatusOr<bool> SqliteStore::PutSeparableCostsLocked(
+    const std::string& host_class,
+    const std::map<std::string, std::string>& rows) {
   AUTOTM_RETURN_IF_ERROR(RequireHostClass(host_class));
   bool changed = false;
   for (const auto& [key, bytes] : rows) {
@@ -727,9 +774,56 @@ absl::Status SqliteStore::PutSeparableCosts(
         stmt.BindText(1, host_class).BindText(2, key).BindBlob(3, bytes).Run());
     changed |= sqlite3_changes(db_) > 0;
   }
+  if (changed) AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
+  return changed;
+}
+
+absl::Status SqliteStore::PutSeparableCosts(
+    const std::string& host_class,
+    const std::vector<v1::KernelProfile>& kernels) {
+  AUTOTM_ASSIGN_OR_RETURN(const auto rows, CheckSeparableCosts(kernels));
+  absl::MutexLock lock(&mu_);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  AUTOTM_ASSIGN_OR_RETURN(const bool changed,
+                          PutSeparableCostsLocked(host_class, rows));
   if (!changed) return absl::OkStatus();
-  AUTOTM_RETURN_IF_ERROR(BumpVersion(host_class).status());
   return txn.Commit();
+}
+
+absl::StatusOr<uint64_t> SqliteStore::ApplyProfileUpdate(
+    const std::string& host_class, const ProfileUpdate& update) {
+  if (update.host_class.has_value() &&
+      update.host_class->name() != host_class) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "profile update for host class \"", host_class,
+        "\" carries host class \"", update.host_class->name(), "\""));
+  }
+  AUTOTM_ASSIGN_OR_RETURN(const std::vector<MeasurementRow> measurements,
+                          CheckMeasurements(update.measurements));
+  AUTOTM_ASSIGN_OR_RETURN(const auto separable,
+                          CheckSeparableCosts(update.separable));
+  absl::MutexLock lock(&mu_);
+  // One transaction for the whole upload: a crash (kill -9, power loss)
+  // at any point leaves the profile as it was before or as it is after,
+  // never a host class without its measurements.
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  if (update.host_class.has_value()) {
+    AUTOTM_RETURN_IF_ERROR(
+        PutHostClassLocked(*update.host_class, update.bandwidths).status());
+  }
+  uint64_t added = 0;
+  if (!measurements.empty()) {
+    AUTOTM_ASSIGN_OR_RETURN(added,
+                            AddMeasurementsLocked(host_class, measurements));
+  }
+  if (!separable.empty()) {
+    AUTOTM_RETURN_IF_ERROR(
+        PutSeparableCostsLocked(host_class, separable).status());
+  }
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  return added;
 }
 
 absl::StatusOr<v1::Profile> SqliteStore::GetProfile(

@@ -58,6 +58,17 @@ struct HostClassInfo {
   uint64_t measurements = 0;  // stored measurements
 };
 
+// Everything one upload or import changes, for ApplyProfileUpdate.
+struct ProfileUpdate {
+  // When set, created or updated first, as PutHostClass(*host_class,
+  // bandwidths) does; its name must be the update's host class.
+  std::optional<v1::HostClass> host_class;
+  v1::CopyBandwidths bandwidths;
+  // Then added as AddMeasurements and PutSeparableCosts do.
+  std::vector<Measurement> measurements;
+  std::vector<v1::KernelProfile> separable;
+};
+
 class ProfileStore {
  public:
   virtual ~ProfileStore() = default;
@@ -81,6 +92,16 @@ class ProfileStore {
   virtual absl::Status PutSeparableCosts(
       const std::string& host_class,
       const std::vector<v1::KernelProfile>& kernels) = 0;
+
+  // PutHostClass (when update.host_class is set), AddMeasurements and
+  // PutSeparableCosts, with their rules and errors, as ONE atomic write: on
+  // any error, and after a crash at any point (kill -9, power loss), the
+  // profile is as before, never half-written (a host class without its
+  // measurements). Versions bump as the separate calls would. Returns how
+  // many measurements were new. InvalidArgument when update.host_class
+  // names another host class.
+  virtual absl::StatusOr<uint64_t> ApplyProfileUpdate(
+      const std::string& host_class, const ProfileUpdate& update) = 0;
 
   // The profile served for planning: per (signature, config) the MEDIAN of
   // its measurements (lower median for an even count: a value that was

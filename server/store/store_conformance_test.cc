@@ -341,6 +341,63 @@ TEST_P(StoreConformanceTest, SeparableCostReplaces) {
             absl::StatusCode::kNotFound);
 }
 
+// ApplyProfileUpdate is one atomic write: a new host class with its
+// measurements and separable costs at once, or, on any error, nothing at all
+// (issue 18: the host class used to be committed before its measurements).
+TEST_P(StoreConformanceTest, ProfileUpdateIsAllOrNothing) {
+  v1::KernelSignature relu = Sig("relu", 1, 1);
+  v1::KernelProfile concat;
+  *concat.mutable_signature() = Sig("concat", 2, 1);
+  concat.mutable_separable()->set_all_fast_time_us(100);
+  concat.mutable_separable()->add_input_slow_penalty_us(1);
+  concat.mutable_separable()->add_input_slow_penalty_us(2);
+  concat.mutable_separable()->add_output_slow_penalty_us(3);
+
+  // A bad measurement after good ones: nothing is written, not even the
+  // host class.
+  ProfileUpdate bad;
+  bad.host_class = Host("h");
+  bad.bandwidths = Bandwidths();
+  bad.measurements = {M(relu, "F|F", 10), M(relu, "FF|F", 20)};
+  bad.separable = {concat};
+  EXPECT_EQ(profiles().ApplyProfileUpdate("h", bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(profiles().GetHostClass("h").status().code(),
+            absl::StatusCode::kNotFound);
+  // A host class whose fingerprint conflicts: the measurements stay out.
+  MakeHost("other");
+  ProfileUpdate conflict;
+  conflict.host_class = Host("other", "fp-2");
+  conflict.measurements = {M(relu, "F|F", 10)};
+  EXPECT_EQ(profiles().ApplyProfileUpdate("other", conflict).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<HostClassInfo> other = profiles().GetHostClass("other");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->measurements, 0u);
+  // The update's host class must be the one named.
+  EXPECT_EQ(profiles().ApplyProfileUpdate("x", bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  ProfileUpdate good = bad;
+  good.measurements = {M(relu, "F|F", 10), M(relu, "S|F", 20)};
+  absl::StatusOr<uint64_t> added = profiles().ApplyProfileUpdate("h", good);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, 2u);
+  absl::StatusOr<HostClassInfo> info = profiles().GetHostClass("h");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->signatures, 2u);  // relu and concat
+  EXPECT_EQ(info->measurements, 2u);
+  // Versions bump as the separate calls would: created, measured, costed.
+  EXPECT_EQ(info->version, 3u);
+  // The same update again changes nothing.
+  ProfileUpdate again = good;
+  again.host_class.reset();
+  added = profiles().ApplyProfileUpdate("h", again);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, 0u);
+  EXPECT_EQ(Version("h"), 3u);
+}
+
 TEST_P(StoreConformanceTest, FingerprintConflictIsFailedPrecondition) {
   MakeHost("h");
   absl::Status status =

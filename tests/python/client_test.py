@@ -26,8 +26,10 @@ import os
 import pathlib
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Optional, Sequence
 import unittest
@@ -1001,6 +1003,48 @@ class HelpersTest(unittest.TestCase):
         graph.kernels[2].inputs.append('nowhere')
         with self.assertRaises(autotm.AutotmError):
             autotm.peak_live_bytes(graph)
+
+    def test_save_message_keeps_devices_and_fifos(self) -> None:
+        """Issue 18: a device node or FIFO is written through, never replaced."""
+        plan = plan_pb2.Plan(graph_name='g', predicted_time_us=1.5)
+        with tempfile.TemporaryDirectory() as tmp:
+            node = os.path.join(tmp, 'null')
+            try:
+                os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            except PermissionError as e:
+                print(f'skipping the device-node check: mknod is not permitted ({e})')
+            else:
+                autotm.save_message(plan, node)
+                info = os.lstat(node)
+                self.assertTrue(stat.S_ISCHR(info.st_mode))
+                self.assertEqual((os.major(info.st_rdev), os.minor(info.st_rdev)), (1, 3))
+                os.unlink(node)
+            fifo = os.path.join(tmp, 'pipe')
+            os.mkfifo(fifo)
+            received = []
+
+            def read_fifo() -> None:
+                with open(fifo, 'rb') as f:
+                    received.append(f.read())
+
+            reader = threading.Thread(target=read_fifo)
+            reader.start()
+            autotm.save_message(plan, fifo)
+            reader.join()
+            self.assertEqual(autotm.parse_json(received[0], plan_pb2.Plan), plan)
+            self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+            self.assertEqual(sorted(os.listdir(tmp)), ['pipe'])
+            os.mkdir(os.path.join(tmp, 'dir'))
+            with self.assertRaises(autotm.AutotmError) as raised:
+                autotm.save_message(plan, os.path.join(tmp, 'dir'))
+            self.assertEqual(raised.exception.code, Code.FAILED_PRECONDITION)
+            self.assertIn('not replaced', raised.exception.message)
+            with open(os.path.join(tmp, 'real.json'), 'w') as f:
+                f.write('old')
+            os.symlink('real.json', os.path.join(tmp, 'link.json'))
+            autotm.save_message(plan, os.path.join(tmp, 'link.json'))
+            self.assertTrue(os.path.islink(os.path.join(tmp, 'link.json')))
+            self.assertEqual(autotm.load_plan(os.path.join(tmp, 'real.json')), plan)
 
 
 if __name__ == '__main__':

@@ -21,6 +21,7 @@ import errno
 import itertools
 import json
 import os
+import stat
 from typing import Any, Mapping, Type, TypeVar, Union
 
 import grpc
@@ -128,20 +129,101 @@ def load_message(path: PathLike, message_type: Type[M]) -> M:
     return parse_json(data, message_type, source=os.fspath(path))
 
 
-def save_message(message: message_lib.Message, path: PathLike) -> None:
-    """Writes to_json(message) to `path` atomically.
+def _under_dev_or_proc(path: str) -> bool:
+    return path.startswith('/dev/') or path.startswith('/proc/')
 
-    The text goes to a temporary file beside `path`, is flushed to disk and
-    renamed over `path`, so readers see the old file or the complete new one,
-    never a torn write (as the CLI's WriteProtoJsonFile). Permissions follow
-    the umask.
+
+def _reached_through_dev_or_proc(path: str) -> bool:
+    """Whether `path` or a symbolic link on the way to its target is under
+    /dev or /proc (/dev/stdout -> /proc/self/fd/1 -> a shell's redirect)."""
+    current = path
+    for _ in range(40):  # Linux's MAXSYMLINKS
+        if _under_dev_or_proc(current):
+            return True
+        try:
+            target = os.readlink(current)
+        except OSError:
+            return False
+        current = target if target.startswith('/') else os.path.join(
+            os.path.dirname(current), target)
+    return False
+
+
+def _not_replaced(path: str, mode: int) -> AutotmError:
+    kind = ('a directory' if stat.S_ISDIR(mode) else
+            'a block device' if stat.S_ISBLK(mode) else
+            'a socket' if stat.S_ISSOCK(mode) else 'not a regular file')
+    return AutotmError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f'{path}: is {kind}; output goes only to a regular file (replaced '
+        'atomically), a character device such as /dev/null, or a FIFO; not '
+        'replaced')
+
+
+def _resolve_output(target: str):
+    """(write_through, truncate, path) as client/proto_json.cc decides."""
+    try:
+        link_info = os.lstat(target)
+    except FileNotFoundError:
+        return False, False, target
+    except OSError:
+        return False, False, target  # open() of the temporary reports it
+    mode = link_info.st_mode
+    if stat.S_ISREG(mode):
+        return False, False, target
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True, False, target
+    if not stat.S_ISLNK(mode):
+        raise _not_replaced(target, mode)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as e:
+        raise AutotmError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f'{target}: is a symbolic link whose target cannot be reached '
+            f'({e.strerror}); not replaced') from None
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True, False, target
+    if not stat.S_ISREG(mode):
+        raise _not_replaced(target, mode)
+    if _reached_through_dev_or_proc(target):
+        return True, True, target
+    return False, False, os.path.realpath(target)
+
+
+def save_message(message: message_lib.Message, path: PathLike) -> None:
+    """Writes to_json(message) to `path`, as the CLI's WriteFileAtomically.
+
+    Nothing or a regular file at `path`: the text goes to a temporary file
+    beside it, is flushed to disk and renamed over `path`, so readers see
+    the old file or the complete new one, never a torn write. Permissions
+    follow the umask; a symbolic link to a regular file stays a link and its
+    target is replaced. A character device or FIFO (/dev/null, /dev/stdout,
+    a pipe) is written straight through, never replaced. Anything else (a
+    directory, socket, dangling link) is refused.
 
     Raises:
-      AutotmError: NOT_FOUND for a missing directory, PERMISSION_DENIED, ...
-        with the path in the message.
+      AutotmError: NOT_FOUND for a missing directory, PERMISSION_DENIED,
+        FAILED_PRECONDITION for a path that is not replaced, ... with the
+        path in the message.
     """
     data = to_json(message).encode('utf-8')
-    target = os.fspath(path)
+    write_through, truncate, target = _resolve_output(os.fspath(path))
+    if write_through:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY |
+                         (os.O_TRUNC if truncate else 0))
+        except OSError as e:
+            raise _os_error(e, target, 'cannot open for writing') from None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as e:
+            raise _os_error(e, target, 'cannot write') from None
+        finally:
+            os.close(fd)
+        return
     fd = -1
     temp = ''
     for _ in range(100):
