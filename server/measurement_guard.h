@@ -16,8 +16,9 @@
 //     has a stored median m must satisfy m / F - s <= t <= F * m + s.
 //  3. Against the all-fast configuration: a configuration with slow
 //     operands cannot be more than F times faster than the kernel's
-//     all-fast time a (stored median, else the smallest uploaded value):
-//     t >= a / F - s. And an uploaded all-fast time cannot be more than F
+//     stored all-fast median a: t >= a / F - s (F * F times against the
+//     smallest all-fast value of the same upload when none is stored: one
+//     run's samples on a loaded host can all be inflated). And an uploaded all-fast time cannot be more than F
 //     times slower than a stored configuration with slow operands:
 //     t <= F * c + s for every stored median c of the kernel. (Within one
 //     upload the pair is checked once, by the first rule, which names the

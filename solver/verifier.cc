@@ -17,7 +17,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "solver/allocator.h"
-#include "solver/checked_math.h"
 
 // Deliberately independent of schedule.cc: everything here is re-derived from
 // the Plan message, the graph and the profile.
