@@ -31,7 +31,8 @@ UNIT_TEST_TARGETS=(solver_signature_test solver_work_list_test
   solver_formulation_test solver_verifier_test solver_baselines_test
   solver_allocator_test solver_cbc_solver_test solver_planner_test
   solver_planner_guarantees_test solver_planner_fallback_test
-  solver_sweep_test solver_window_search_test client_proto_json_test)
+  solver_sweep_test solver_window_search_test solver_heuristic_test
+  client_proto_json_test)
 
 while [ $# -gt 0 ]; do
   case $1 in
