@@ -892,6 +892,7 @@ TEST(FormulationTest, RefusesCoefficientsCbcCannotTake) {
       .Kernel("k2", {"a", "b"}, {"c"});
   GraphLimits limits;
   limits.max_tensor_bytes = ~uint64_t{0};
+  limits.max_total_bytes = ~uint64_t{0};
   absl::StatusOr<GraphModel> graph =
       GraphModel::Create(builder.graph(), limits);
   ASSERT_TRUE(graph.ok()) << graph.status();
