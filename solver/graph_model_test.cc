@@ -885,30 +885,31 @@ TEST(SignatureKeyTest, EveryDtypeAppearsInKeys) {
 
 // Issue 18: 16,385 tensors of 1 PiB summed to "1.00 PiB" (uint64 wrapped).
 // Sums of sizes saturate instead.
-TEST(GraphModelTest, ByteSumsSaturateInsteadOfWrapping) {
+// 16,385 tensors of 1 PiB sum past 2^64 bytes and wrapped around (issue 18:
+// they printed as "1.00 PiB"). The total-size cap (2^60 bytes) refuses them,
+// naming the cap, so no sum of sizes can wrap; below the cap sums are exact.
+TEST(GraphModelTest, ByteSumsCannotWrap) {
   constexpr uint64_t kPiB = uint64_t{1} << 50;
-  constexpr int kTensors = 16385;  // 16,385 PiB > 2^64 bytes
-  GraphBuilder builder("petabytes");
-  std::vector<std::string> ids;
-  for (int t = 0; t < kTensors; ++t) {
-    ids.push_back(absl::StrCat("w", t));
-    builder.Tensor(ids.back(), kPiB, v1::TENSOR_ROLE_WEIGHT);
-  }
-  builder.Tensor("out", 1024).Kernel("k", ids, {"out"});
-  const GraphModel graph = MustGraph(builder.graph());
-  EXPECT_EQ(graph.TotalBytes(), kSaturatedBytes);
-  EXPECT_EQ(graph.LiveBytes(0), kSaturatedBytes);
-  EXPECT_EQ(graph.PeakLiveBytes(), kSaturatedBytes);
+  auto petabytes = [](int count) {
+    GraphBuilder builder("petabytes");
+    for (int t = 0; t < count; ++t) {
+      const std::string w = absl::StrCat("w", t);
+      const std::string out = absl::StrCat("out", t);
+      builder.Tensor(w, kPiB, v1::TENSOR_ROLE_WEIGHT)
+          .Tensor(out, 1024)
+          .Kernel(absl::StrCat("k", t), {w}, {out});
+    }
+    return builder.graph();
+  };
+  absl::StatusOr<GraphModel> over = GraphModel::Create(petabytes(16385));
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(over.status().message(), HasSubstr("total size"));
 
-  // One fewer tensor fits exactly: 16,384 PiB + 1 KiB wraps to 1 KiB
-  // without saturation, so this checks the boundary too.
-  GraphBuilder below("below");
-  std::vector<std::string> fewer(ids.begin(), ids.begin() + 16383);
-  for (const std::string& id : fewer) {
-    below.Tensor(id, kPiB, v1::TENSOR_ROLE_WEIGHT);
-  }
-  below.Tensor("out", 1024).Kernel("k", fewer, {"out"});
-  EXPECT_EQ(MustGraph(below.graph()).TotalBytes(), 16383 * kPiB + 1024);
+  const GraphModel below = MustGraph(petabytes(1023));
+  EXPECT_EQ(below.TotalBytes(), 1023 * kPiB + 1023 * 1024);
+  // Every weight is live from kernel 0 to its use; out0 at kernel 0.
+  EXPECT_EQ(below.LiveBytes(0), 1023 * kPiB + 1024);
+  EXPECT_EQ(below.PeakLiveBytes(), 1023 * kPiB + 1024);
 }
 
 TEST(CheckedMathTest, SaturatesAndCountsConfigurations) {
