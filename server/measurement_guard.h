@@ -3,7 +3,7 @@
 // of absurd timings must not silently change everyone's plans. Each check
 // compares a measurement with what the host class already knows (the served
 // profile: the medians of the stored measurements) and with the other
-// entries of the same upload. The rules, with F = max_factor and
+// entries of the same upload (rule 1 only). The rules, with F = max_factor and
 // s = slack_us (defaults 10 and 1 us):
 //
 //  1. Zero: a time of exactly 0 is refused when the same kernel takes more
@@ -16,9 +16,9 @@
 //     has a stored median m must satisfy m / F - s <= t <= F * m + s.
 //  3. Against the all-fast configuration: a configuration with slow
 //     operands cannot be more than F times faster than the kernel's
-//     stored all-fast median a: t >= a / F - s (F * F times against the
-//     smallest all-fast value of the same upload when none is stored: one
-//     run's samples on a loaded host can all be inflated). And an uploaded all-fast time cannot be more than F
+//     stored all-fast median a: t >= a / F - s. (An upload's own values are
+//     not compared with each other, zeros aside: one agent run's first
+//     sample of a kernel can carry one-time costs.) And an uploaded all-fast time cannot be more than F
 //     times slower than a stored configuration with slow operands:
 //     t <= F * c + s for every stored median c of the kernel. (Within one
 //     upload the pair is checked once, by the first rule, which names the

@@ -141,19 +141,32 @@ TEST(MeasurementGuardTest, LargeFactorAgainstTheStoredMedianIsRefused) {
 }
 
 TEST(MeasurementGuardTest, SlowConfigurationMuchFasterThanAllFastIsRefused) {
-  // A kernel new to the host class: only the upload itself is compared.
+  // "add" has only its all-fast time stored (100 us): a configuration with
+  // slow operands cannot take 5 us.
+  v1::Profile stored = Stored();
+  v1::KernelProfile* add = stored.add_kernels();
+  *add->mutable_signature() = Sig("add", 2);
+  v1::ConfigTiming* timing = add->add_configs();
+  timing->set_config("FF|F");
+  timing->set_time_us(100);
   v1::UploadMeasurementsRequest request = Request();
-  // Within one upload the factor is 10 x 10: 25x faster passes (noise of a
-  // loaded host), 250x does not.
-  Add(request, "add", 2, "FF|F", 500);
-  Add(request, "add", 2, "SS|S", 20);
-  EXPECT_TRUE(Check(request).ok());
-  Add(request, "add", 2, "SF|S", 2);
-  const absl::Status status = Check(request);
+  Add(request, "add", 2, "SS|S", 5);
+  const absl::Status status = CheckPlausible(request, &stored);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(),
-              AllOf(HasSubstr("entries[2]"), HasSubstr("SF|S"),
-                    HasSubstr("500 us with every operand fast")));
+              AllOf(HasSubstr("entries[0]"), HasSubstr("SS|S"),
+                    HasSubstr("100 us with every operand fast")));
+}
+
+TEST(MeasurementGuardTest, AnUploadIsNotComparedWithItselfExceptForZeros) {
+  // A kernel new to the host class, measured in one run whose first sample
+  // carried a one-time cost (seen in CI: 7,155 us all-fast, 4.5 us with
+  // slow operands): accepted, since nothing stored contradicts it.
+  v1::UploadMeasurementsRequest request = Request();
+  Add(request, "add", 2, "FF|F", 7155);
+  Add(request, "add", 2, "SF|S", 4.5);
+  EXPECT_TRUE(Check(request).ok());
+  EXPECT_TRUE(Check(request, /*with_stored=*/false).ok());
 }
 
 TEST(MeasurementGuardTest, AllFastMuchSlowerThanASlowConfigurationIsRefused) {
@@ -174,15 +187,12 @@ TEST(MeasurementGuardTest, AllFastMuchSlowerThanASlowConfigurationIsRefused) {
   EXPECT_THAT(status.message(),
               AllOf(HasSubstr("entries[0]"), HasSubstr("FF|F"),
                     HasSubstr("40 us in configuration SS|S (stored median)")));
-  // Within one upload the pair is named by the slow configuration.
+  // Within one upload the pair is not compared (a first sample can carry
+  // one-time costs): AnUploadIsNotComparedWithItselfExceptForZeros.
   v1::UploadMeasurementsRequest pair = Request();
   Add(pair, "add", 2, "SF|F", 10);
   Add(pair, "add", 2, "FF|F", 5000);
-  const absl::Status both = Check(pair);
-  EXPECT_EQ(both.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(both.message(),
-              AllOf(HasSubstr("entries[0]"), HasSubstr("SF|F"),
-                    HasSubstr("5000 us with every operand fast")));
+  EXPECT_TRUE(Check(pair).ok());
 }
 
 TEST(MeasurementGuardTest, BandwidthChangesBeyondTheFactorAreRefused) {
