@@ -18,11 +18,9 @@
 //     operands cannot be more than F times faster than the kernel's
 //     stored all-fast median a: t >= a / F - s. (An upload's own values are
 //     not compared with each other, zeros aside: one agent run's first
-//     sample of a kernel can carry one-time costs.) And an uploaded all-fast time cannot be more than F
-//     times slower than a stored configuration with slow operands:
-//     t <= F * c + s for every stored median c of the kernel. (Within one
-//     upload the pair is checked once, by the first rule, which names the
-//     configuration with slow operands.)
+//     sample of a kernel can carry one-time costs.) And an uploaded all-fast
+//     time cannot be more than F times slower than a stored configuration with
+//     slow operands: t <= F * c + s for every stored median c of the kernel.
 //  4. Separable costs: their all-fast time and their all-slow time
 //     (all-fast plus every penalty) obey rule 1 and, against a stored
 //     separable cost of the same signature, rule 2.

@@ -107,11 +107,9 @@ class Problem {
   Problem(const GraphModel& graph, const ProfileModel& profile,
           uint64_t budget_bytes, const HeuristicOptions& options);
 
-  int num_kernels() const { return num_kernels_; }
   const std::vector<FreeTensor>& tensors() const { return tensors_; }
   // Fast bytes of the tensors fixed to the fast tier at each kernel.
   const std::vector<int64_t>& pinned() const { return pinned_; }
-  bool allow_moves() const { return allow_moves_; }
 
   // Estimated time of `placement` above the baseline: slow penalties and
   // copies, with the current linearisation.

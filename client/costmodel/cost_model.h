@@ -31,7 +31,8 @@ namespace autotm::costmodel {
 
 // The hardware constants of the roofline: the machine AutoTM measured on,
 // one socket of a 2nd-generation Xeon Scalable (Cascade Lake) with 24 cores
-// and 24 threads (the AutoTM paper, ASPLOS 2020, and data/optane-2019/README.md).
+// and 24 threads (the AutoTM paper, ASPLOS 2020, and
+// data/optane-2019/README.md).
 struct RooflineConstants {
   // Nominal fp32 peak, GFLOP/s: 24 cores x 2 AVX-512 FMA units x 16 lanes x
   // 2 FLOPs x 2.0 GHz (assumed AVX-512 all-core clock; the exact SKU is not

@@ -71,8 +71,7 @@ int Run(const std::string& data_dir, const std::string& factors_path) {
 
 int main(int argc, char** argv) {
   CLI::App app(kDescription, "autotm-fit-optane");
-  std::string data_dir =
-      absl::StrCat(AUTOTM_SOURCE_DIR, "/data/optane-2019");
+  std::string data_dir = absl::StrCat(AUTOTM_SOURCE_DIR, "/data/optane-2019");
   std::string factors_path;
   app.add_option("--data", data_dir,
                  "Directory holding fuzz_kernel_profiles.jsonl.gz")

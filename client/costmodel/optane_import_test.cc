@@ -483,8 +483,7 @@ TEST(OptaneImportTest, CoverageCountsDistinctSignatures) {
 
 std::string DataDir() {
   const char* source = std::getenv("AUTOTM_SOURCE_DIR");
-  return absl::StrCat(source != nullptr ? source : ".",
-                      "/data/optane-2019");
+  return absl::StrCat(source != nullptr ? source : ".", "/data/optane-2019");
 }
 
 bool HaveData() {
