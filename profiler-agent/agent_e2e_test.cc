@@ -19,6 +19,7 @@
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "profiler-agent/testing/scoped_temp_dir.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "tests/e2e/server_process.h"
@@ -97,8 +98,8 @@ v1::Graph TinyGraph(bool with_unsupported) {
 class AgentE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/agent_e2e_XXXXXX";
-    ASSERT_NE(mkdtemp(dir_.data()), nullptr);
+    ASSERT_FALSE(temp_.path().empty());
+    dir_ = temp_.path();
     slow_dir_ = dir_ + "/slowtier";
     ASSERT_EQ(mkdir(slow_dir_.c_str(), 0700), 0);
   }
@@ -116,6 +117,7 @@ class AgentE2eTest : public ::testing::Test {
     *log = text.str();
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   }
+  testing::ScopedTempDir temp_{"agent_e2e"};
   std::string dir_, slow_dir_;
 };
 

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "profiler-agent/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {
@@ -37,10 +38,9 @@ v1::KernelSignature Sig(const std::string& op,
 class KernelsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir = ::testing::TempDir() + "/kernels_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    ASSERT_FALSE(dir_.path().empty());
     auto fast = MakeTier("numa:0");
-    auto slow = MakeTier("file:" + dir);
+    auto slow = MakeTier("file:" + dir_.path());
     ASSERT_TRUE(fast.ok() && slow.ok());
     fast_ = *std::move(fast);
     slow_ = *std::move(slow);
@@ -51,6 +51,7 @@ class KernelsTest : public ::testing::Test {
     for (size_t p = 0; p < slow.size(); ++p) slow[p] = p % 2 == 1;
     return slow;
   }
+  testing::ScopedTempDir dir_{"kernels_test"};
   std::unique_ptr<Tier> fast_, slow_;
 };
 

@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "profiler-agent/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {
@@ -64,10 +65,10 @@ TEST(MeasureRepeatedTest, RejectsBadOptions) {
 }
 
 TEST(CopyBandwidthTest, MeasuresBothDirectionsBetweenRealTiers) {
-  std::string dir = ::testing::TempDir() + "/measure_test_XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const testing::ScopedTempDir dir("measure_test");
+  ASSERT_FALSE(dir.path().empty());
   auto dram = MakeTier("numa:0");
-  auto file = MakeTier("file:" + dir);
+  auto file = MakeTier("file:" + dir.path());
   ASSERT_TRUE(dram.ok() && file.ok());
   MeasureOptions options;
   options.warmup = 1;

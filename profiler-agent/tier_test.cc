@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "profiler-agent/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {
@@ -19,13 +20,6 @@ using ::testing::Each;
 using ::testing::Eq;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-std::string MakeTempDir() {
-  std::string templ = ::testing::TempDir() + "/tier_test_XXXXXX";
-  char* dir = mkdtemp(templ.data());
-  EXPECT_NE(dir, nullptr);
-  return templ;
-}
 
 TEST(NumaTierTest, PagesLandOnNodeZero) {
   auto tier = MakeTier("numa:0");
@@ -63,7 +57,8 @@ TEST(NumaTierTest, UntouchedAnonymousMemoryFailsVerification) {
 }
 
 TEST(FileTierTest, BufferReallyMapsAFileInTheDirectory) {
-  const std::string dir = MakeTempDir();
+  const testing::ScopedTempDir temp("tier_test");
+  const std::string& dir = temp.path();
   auto tier = MakeTier("file:" + dir);
   ASSERT_TRUE(tier.ok()) << tier.status();
   EXPECT_THAT((*tier)->Description(), HasSubstr("file-backed emulated tier"));
@@ -90,7 +85,8 @@ TEST(FileTierTest, BufferReallyMapsAFileInTheDirectory) {
 }
 
 TEST(FileTierTest, AnonymousMemoryIsNotOnTheFileTier) {
-  const std::string dir = MakeTempDir();
+  const testing::ScopedTempDir temp("tier_test");
+  const std::string& dir = temp.path();
   auto file_tier = MakeTier("file:" + dir);
   auto numa_tier = MakeTier("numa:0");
   ASSERT_TRUE(file_tier.ok() && numa_tier.ok());
