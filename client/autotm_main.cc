@@ -162,6 +162,7 @@ struct SolveFlags {
   bool plain_overlap_rows = false;
   bool no_window_search = false;
   std::string table_collapse = "on";
+  uint64_t cache_line = 64;
   std::string out_path;
   bool json = false;
 };
@@ -220,6 +221,7 @@ int RunSolve(const SolveFlags& flags) {
   options.async_window = flags.async_window;
   options.lift_overlap_rows = !flags.plain_overlap_rows;
   options.window_search = !flags.no_window_search;
+  options.cache_line_bytes = flags.cache_line;
 
   const bool ilp = solver::IsIlpMethod(options.method);
   const std::string share =
@@ -568,7 +570,10 @@ int Main(int argc, char** argv) {
       "               seconds (every ILP variant starts from it)\n"
       "  all-fast     baseline: every tensor fast (only when it all fits)\n"
       "  all-slow     baseline: every tensor slow\n"
-      "  first-touch  baseline: fast if it fits when created, never moves\n");
+      "  first-touch  baseline: fast if it fits when created, never moves\n"
+      "  2lm          simulation: every tensor slow, the fast tier a\n"
+      "               direct-mapped hardware cache of the budget in front of\n"
+      "               it (Optane's Memory Mode; see --cache-line)\n");
   solve
       ->add_option("--graph", solve_flags.graph_path,
                    "Training graph (autotm.v1.Graph JSON)")
@@ -633,6 +638,12 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "exact", "off"}))
       ->capture_default_str()
       ->type_name("MODE");
+  solve
+      ->add_option("--cache-line", solve_flags.cache_line,
+                   "2lm: the simulated cache's line in bytes, a power of two "
+                   "from 64 (Optane's Memory Mode) to 1 GiB")
+      ->capture_default_str()
+      ->type_name("BYTES");
   solve
       ->add_option("--out", solve_flags.out_path,
                    "Write the plan here (atomically)")

@@ -43,6 +43,7 @@ inline const std::map<std::string, v1::Method>& Variants() {
       {"all-fast", v1::METHOD_ALL_FAST},
       {"all-slow", v1::METHOD_ALL_SLOW},
       {"first-touch", v1::METHOD_FIRST_TOUCH},
+      {"2lm", v1::METHOD_TWO_LEVEL_MEMORY},
   };
   return *kVariants;
 }

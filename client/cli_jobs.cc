@@ -389,7 +389,8 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
       ->type_name("SIZE|P%");
   plan->add_option("--variant", plan_flags->variant,
                    "sync, async, static, heuristic, all-fast, all-slow, "
-                   "first-touch")
+                   "first-touch, 2lm (a simulation of Optane's Memory Mode "
+                   "with 64-byte lines)")
       ->check(CLI::IsMember(VariantNames()))
       ->capture_default_str()
       ->type_name("NAME");

@@ -70,6 +70,28 @@ std::string DescribeMoves(const MoveTotals& totals, bool to_slow) {
 
 void AppendSolverStats(const v1::Plan& plan, std::string* out) {
   const v1::SolverStats& stats = plan.stats();
+  if (plan.method() == v1::METHOD_TWO_LEVEL_MEMORY) {
+    const v1::TwoLevelMemory& cache = plan.two_level_memory();
+    const uint64_t accessed = cache.hit_bytes() + cache.miss_bytes();
+    AppendLine(
+        out, "simulation",
+        absl::StrFormat(
+            "2LM: the fast tier as a direct-mapped cache of %s in %s "
+            "lines in front of a %s slow-tier address space",
+            FormatBytes(plan.budget_bytes()), FormatBytes(cache.line_bytes()),
+            FormatBytes(cache.address_space_bytes())));
+    AppendLine(
+        out, "",
+        absl::StrFormat(
+            "%s accessed, %.1f%% hits; %s of dirty lines written back (%s)",
+            FormatBytes(accessed),
+            accessed == 0 ? 0.0
+                          : 100.0 * static_cast<double>(cache.hit_bytes()) /
+                                static_cast<double>(accessed),
+            FormatBytes(cache.writeback_bytes()),
+            Ms(cache.writeback_time_us())));
+    return;
+  }
   if (stats.termination() == v1::TERMINATION_HEURISTIC &&
       stats.variables() == 0) {
     AppendLine(

@@ -250,7 +250,11 @@ class SolveState {
       : params_(params),
         objective_offset_(objective_offset),
         deadline_seconds_(deadline_seconds),
-        start_(std::chrono::steady_clock::now()) {}
+        start_(std::chrono::steady_clock::now()) {
+    // A start solution is an incumbent from the first moment: a search that
+    // never improves on it stalls like one that stopped improving.
+    if (!params.initial_solution.empty()) last_improvement_seconds_ = 0;
+  }
 
   double ElapsedSeconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -284,7 +288,23 @@ class SolveState {
   bool deadline_seen() const {
     return deadline_seen_.load(std::memory_order_relaxed);
   }
-  bool StopRequested() { return CancelRequested() || DeadlinePassed(); }
+  // Stalled: an incumbent exists and has not improved for
+  // params_.stall_seconds. Stopped like the deadline, reported as a limit.
+  bool Stalled() {
+    if (stall_seen_.load(std::memory_order_relaxed)) return true;
+    if (!(params_.stall_seconds > 0)) return false;
+    const double improved =
+        last_improvement_seconds_.load(std::memory_order_relaxed);
+    if (!(ElapsedSeconds() - improved > params_.stall_seconds)) return false;
+    stall_seen_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  bool stall_seen() const {
+    return stall_seen_.load(std::memory_order_relaxed);
+  }
+  bool StopRequested() {
+    return CancelRequested() || DeadlinePassed() || Stalled();
+  }
 
   // Whether an LP may still be aborted on cancel. Once the top-level search
   // ends, CBC re-solves the LP with the integers fixed to rebuild the
@@ -311,6 +331,10 @@ class SolveState {
     std::lock_guard<std::mutex> lock(mutex_);
     const double value = FromCbc(model.getMinimizationObjValue());
     const bool improved = new_solution && value < incumbent_;
+    if (improved) {
+      last_improvement_seconds_.store(ElapsedSeconds(),
+                                      std::memory_order_relaxed);
+    }
     if (!improved &&
         ElapsedSeconds() - last_report_seconds_ < kProgressIntervalSeconds) {
       return;
@@ -354,6 +378,10 @@ class SolveState {
   std::atomic<bool> cancel_seen_{false};
   std::atomic<bool> deadline_seen_{false};
   std::atomic<bool> lp_cancel_armed_{true};
+  std::atomic<bool> stall_seen_{false};
+  // When the incumbent last improved; +inf until there is one (no stall
+  // without an incumbent: the time limit governs the search for one).
+  std::atomic<double> last_improvement_seconds_{kInfinity};
 
   // Guards the progress record and serialises on_progress calls, which may
   // come from CBC worker threads.
@@ -466,6 +494,10 @@ absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
     return absl::InvalidArgumentError(
         absl::StrCat("initial_solution has ", params.initial_solution.size(),
                      " values for ", model.num_columns(), " columns"));
+  }
+  if (!(params.stall_seconds >= 0)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "stall_seconds %g is negative or not a number", params.stall_seconds));
   }
   if (!(params.time_limit_seconds >= 0)) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -650,7 +682,7 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   const bool cancelled = state.cancel_seen();
   // A hard-deadline stop is a forced stop like a cancel: CBC's status and
   // bound are as untrustworthy, but it is reported as the limit it is.
-  const bool stopped = cancelled || state.deadline_seen();
+  const bool stopped = cancelled || state.deadline_seen() || state.stall_seen();
   // Results are back in the original column space after CbcMain1.
   if (const double* x = cbc.bestSolution();
       x != nullptr && cbc.getNumCols() == num_columns) {
@@ -687,8 +719,8 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   result.best_bound = bound + model.objective_offset;
   result.relative_gap = RelativeGap(result.objective, result.best_bound);
 
-  const bool hit_limit =
-      result.solve_seconds >= time_limit || state.deadline_seen();
+  const bool hit_limit = result.solve_seconds >= time_limit ||
+                         state.deadline_seen() || state.stall_seen();
   if (cancelled) {
     result.termination = SolveTermination::kCancelled;
   } else if (has_solution && cbc.isProvenOptimal() &&

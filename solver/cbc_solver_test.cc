@@ -290,7 +290,10 @@ TEST(CbcSolverTest, RejectsBadParams) {
   bad_gap.relative_gap = std::numeric_limits<double>::quiet_NaN();
   SolveParams bad_threads = Params();
   bad_threads.threads = -2;
-  for (const SolveParams* params : {&negative_time, &bad_gap, &bad_threads}) {
+  SolveParams bad_stall = Params();
+  bad_stall.stall_seconds = std::numeric_limits<double>::quiet_NaN();
+  for (const SolveParams* params :
+       {&negative_time, &bad_gap, &bad_threads, &bad_stall}) {
     EXPECT_EQ(solver->Solve(SmallKnapsack(), *params).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
@@ -315,6 +318,49 @@ TEST(CbcSolverTest, StopsAtTimeLimitWithFeasibleSolution) {
   EXPECT_GT(result->relative_gap, 0);
   EXPECT_LT(result->best_bound, result->objective);
   EXPECT_GT(result->best_bound, -kInfinity);
+}
+
+TEST(CbcSolverTest, StallStopsASearchThatStopsImproving) {
+  // Gap 0 on a 500-item, 20-dimension knapsack: CBC proves nothing within
+  // the 60 s limit, and its incumbent stops improving long before. A stall
+  // stop is a limit: the incumbent and a valid bound come back.
+  const IlpModel model = MultiKnapsack(/*items=*/500, /*dimensions=*/20, 7);
+  SolveParams params = Params(/*time_limit_seconds=*/60);
+  params.relative_gap = 0;
+  params.stall_seconds = 1;
+  double last_improvement = 0;
+  double best = kInfinity;
+  params.on_progress = [&](const SolveProgress& progress) {
+    if (progress.incumbent < best) {
+      best = progress.incumbent;
+      last_improvement = progress.elapsed_seconds;
+    }
+  };
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(model, params);
+  const double seconds = SecondsSince(start);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_LT(seconds, 30);
+  EXPECT_EQ(result->termination, SolveTermination::kFeasible)
+      << SolveTerminationName(result->termination);
+  ASSERT_TRUE(result->has_solution());
+  EXPECT_LT(model.MaxViolation(result->values), 1e-6);
+  EXPECT_LE(result->best_bound, result->objective);
+  // It stopped about a stall after the last improvement, not at once.
+  EXPECT_GE(result->solve_seconds, last_improvement + 0.9);
+
+  // A start solution CBC never improves on stalls too: the start here is
+  // the returned incumbent with gap 0 and a 1 s stall.
+  SolveParams restart = Params(/*time_limit_seconds=*/60);
+  restart.relative_gap = 0;
+  restart.stall_seconds = 1;
+  restart.initial_solution = result->values;
+  const Clock::time_point restart_start = Clock::now();
+  absl::StatusOr<SolveResult> again = MakeCbcSolver()->Solve(model, restart);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_LT(SecondsSince(restart_start), 30);
+  ASSERT_TRUE(again->has_solution());
+  EXPECT_LE(again->objective, result->objective + 1e-6);
 }
 
 TEST(CbcSolverTest, MaxNodesZeroStopsAfterTheRoot) {

@@ -19,6 +19,7 @@
 #include "solver/heuristic.h"
 #include "solver/schedule.h"
 #include "solver/status_macros.h"
+#include "solver/two_level_memory.h"
 #include "solver/verifier.h"
 #include "solver/window_search.h"
 
@@ -519,6 +520,27 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
   }
 }
 
+// The options of a seed solve of the poorer variant `method` within a call
+// with `options`. Adaptive (PlanOptions::adaptive_seed_time): up to
+// `adaptive_share` of the call's time, stopped once its incumbent stalls -
+// when the seed stops improving, the richer model (which starts from the
+// seed's plan) makes better use of the time - or proven within the gap.
+// Fixed: a quarter of the time. Either way at least `floor_seconds`.
+PlanOptions SeedOptions(const PlanOptions& options, v1::Method method,
+                        double adaptive_share, double floor_seconds) {
+  PlanOptions seed = options;
+  seed.method = method;
+  if (options.adaptive_seed_time) {
+    seed.time_limit_seconds =
+        std::max(floor_seconds, options.time_limit_seconds * adaptive_share);
+    seed.stall_seconds = std::max(2.0, options.time_limit_seconds / 20);
+  } else {
+    seed.time_limit_seconds =
+        std::max(floor_seconds, options.time_limit_seconds / 4);
+  }
+  return seed;
+}
+
 // PlanGraph for the ILP methods, with what the call shares with its seed
 // solves.
 absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
@@ -597,13 +619,14 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
   };
   // An asynchronous solve starts from the synchronous plan: the async ILP is
   // several times larger and on big graphs finds little on its own, while
-  // the sync ILP solves in seconds. The sync solve gets a quarter of the
-  // time.
+  // the sync ILP solves in seconds, so the sync plan is most of what an
+  // async call achieves there. It may take up to half of the time (a fixed
+  // quarter starved it: ResNet-152 async at 25% returned first touch at
+  // 120 s while sync alone found 1.33x in 60 s), and stops when it stalls.
   if (options.method == v1::METHOD_ASYNCHRONOUS) {
-    PlanOptions sync_options = options;
-    sync_options.method = v1::METHOD_SYNCHRONOUS;
-    sync_options.time_limit_seconds =
-        std::max(1.0, options.time_limit_seconds / 4);
+    PlanOptions sync_options = SeedOptions(options, v1::METHOD_SYNCHRONOUS,
+                                           /*adaptive_share=*/0.5,
+                                           /*floor_seconds=*/1.0);
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         PlanIlp(graph, profile, sync_options, solver, shared));
@@ -651,11 +674,9 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     if (round == 1 && options.method == v1::METHOD_SYNCHRONOUS &&
         !seed.has_value() && options.warm_start == nullptr &&
         !formulation.infeasible().has_value()) {
-      PlanOptions static_options = options;
-      static_options.method = v1::METHOD_STATIC;
-      static_options.time_limit_seconds =
-          large ? std::max(1.0, options.time_limit_seconds / 4)
-                : options.time_limit_seconds / 4;
+      const PlanOptions static_options =
+          SeedOptions(options, v1::METHOD_STATIC, /*adaptive_share=*/0.25,
+                      /*floor_seconds=*/large ? 1.0 : 0.0);
       AUTOTM_ASSIGN_OR_RETURN(
           PlanOutcome static_outcome,
           PlanIlp(graph, profile, static_options, solver, shared));
@@ -733,6 +754,7 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
                  absl::ToDoubleSeconds(absl::Now() - start) - layout_seconds);
     params.relative_gap = options.relative_gap;
     params.threads = options.threads;
+    params.stall_seconds = options.stall_seconds;
     params.cancel = options.cancel;
     params.on_progress = options.on_progress;
     auto fits = [&](std::span<const double> values) {
@@ -913,6 +935,8 @@ const char* MethodName(v1::Method method) {
       return "first-touch";
     case v1::METHOD_HEURISTIC:
       return "heuristic";
+    case v1::METHOD_TWO_LEVEL_MEMORY:
+      return "2lm";
     default:
       return "unspecified";
   }
@@ -955,6 +979,18 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
         PlanOutcome outcome,
         RunHeuristic(graph, profile, options.budget_bytes, heuristic_options));
     if (outcome.plan.has_value()) outcome.source = PlanSource::kHeuristic;
+    return outcome;
+  }
+  if (options.method == v1::METHOD_TWO_LEVEL_MEMORY) {
+    TwoLevelMemoryOptions cache;
+    cache.cache_bytes = options.budget_bytes;
+    cache.line_bytes = options.cache_line_bytes;
+    AUTOTM_ASSIGN_OR_RETURN(v1::Plan plan,
+                            TwoLevelMemoryPlan(graph, profile, cache));
+    PlanOutcome outcome;
+    outcome.stats = plan.stats();
+    outcome.plan = std::move(plan);
+    outcome.source = PlanSource::kBaseline;
     return outcome;
   }
   if (!IsIlpMethod(options.method)) {

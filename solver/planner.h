@@ -72,6 +72,24 @@ struct PlanOptions {
   // (`autotm-corpus-bench --compare-heuristic`); first touch still competes.
   // Default true.
   bool heuristic = true;
+  // ILP methods: stop a CBC solve of this call whose incumbent has not
+  // improved for this many seconds (SolveParams::stall_seconds); 0: only the
+  // time limit stops it. The planner sets it on the seed solves it runs
+  // itself (see adaptive_seed_time). Default 0.
+  double stall_seconds = 0;
+  // SYNCHRONOUS and ASYNCHRONOUS: how the call's time is shared with the
+  // poorer variant's seed solve (docs/FORMULATION.md, "Time shares"). True:
+  // the seed may use up to half of the time (an async call's sync seed) or
+  // a quarter (a sync call's static seed), but stops as soon as its incumbent
+  // stalls for max(2 s, 5% of the limit) or is proven within the gap, and
+  // the richer model gets everything left. False: the fixed quarter of
+  // earlier versions, stopped only by the gap, for comparison
+  // (`autotm-corpus-bench --compare-time-shares`). Default true.
+  bool adaptive_seed_time = true;
+  // TWO_LEVEL_MEMORY: the simulated cache's line size, a power of two from
+  // 64 bytes to 1 GiB (solver/two_level_memory.h). Default 64, as Optane's
+  // Memory Mode.
+  uint64_t cache_line_bytes = 64;
 };
 
 // Where PlanOutcome::plan came from.

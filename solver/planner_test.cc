@@ -382,6 +382,7 @@ class StallingSolver : public Solver {
   absl::StatusOr<SolveResult> Solve(const IlpModel& model,
                                     const SolveParams& params) override {
     limits.push_back(params.time_limit_seconds);
+    stalls.push_back(params.stall_seconds);
     started.push_back(!params.initial_solution.empty());
     max_nodes.push_back(params.max_nodes);
     absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
@@ -394,6 +395,7 @@ class StallingSolver : public Solver {
     return result;
   }
   std::vector<double> limits;
+  std::vector<double> stalls;
   std::vector<bool> started;
   std::vector<int64_t> max_nodes;
 
@@ -418,16 +420,22 @@ TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
       MustProfile(FullTableProfile(graph, PenaltyTime));
   PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_ASYNCHRONOUS);
   // Call 1 is the sync seed's own static solve (every sync call without a
-  // warm start obtains the static plan: a quarter of the sync seed's 20 s);
-  // call 2 is the sync seed (20 s: a quarter, no restarts); calls 3 and 4
-  // are async slices that stall; call 5 proves the optimum.
+  // warm start obtains the static plan: at most a quarter of the sync
+  // seed's 40 s); call 2 is the sync seed (at most half of the 80 s, no
+  // restarts); both stop when they stall. Calls 3 and 4 are async slices that
+  // stall; call 5 proves the optimum.
   StallingSolver solver(/*weak_calls=*/4);
   absl::StatusOr<PlanOutcome> outcome =
       PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   ASSERT_EQ(solver.limits.size(), 5u);
-  EXPECT_NEAR(solver.limits[0], 20.0 / 4, 0.5);
-  EXPECT_NEAR(solver.limits[1], 20, 0.5);
+  EXPECT_NEAR(solver.limits[0], 40.0 / 4, 0.5);
+  EXPECT_NEAR(solver.limits[1], 40, 0.5);
+  EXPECT_DOUBLE_EQ(solver.stalls[0], 2.0);  // max(2 s, 40 s / 20)
+  EXPECT_DOUBLE_EQ(solver.stalls[1], 4.0);  // max(2 s, 80 s / 20)
+  for (int call = 2; call < 5; ++call) {
+    EXPECT_EQ(solver.stalls[call], 0) << "call " << call;
+  }
   // These tiny solves take milliseconds, so the async solve still has about
   // 80 s: slices of a quarter of it, then twice that, then what is left.
   EXPECT_NEAR(solver.limits[2], 80.0 / 4, 0.5);
@@ -483,13 +491,34 @@ TEST(PlanGraphTest, SyncSolvesDoNotRestart) {
       PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   // Two solves: the static plan every sync call without a warm start
-  // obtains (a quarter of the time; on this small model a competitor only,
-  // not CBC's start), then one sync solve with the rest - no restarts.
+  // obtains (at most a quarter of the time, stopped when it stalls; on this
+  // small model a competitor only, not CBC's start), then one sync solve
+  // with the rest - no restarts, no stall stop.
   ASSERT_EQ(solver.limits.size(), 2u);
   EXPECT_NEAR(solver.limits[0], 80.0 / 4, 0.5);
   EXPECT_NEAR(solver.limits[1], 80.0, 0.5);
+  EXPECT_DOUBLE_EQ(solver.stalls[0], 4.0);
+  EXPECT_EQ(solver.stalls[1], 0);
   EXPECT_FALSE(solver.started[1]);
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_FEASIBLE);
+}
+
+TEST(PlanGraphTest, FixedSeedSharesAreAQuarterWithoutStallStops) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_ASYNCHRONOUS);
+  options.adaptive_seed_time = false;
+  StallingSolver solver(/*weak_calls=*/4);
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_GE(solver.limits.size(), 3u);
+  EXPECT_NEAR(solver.limits[0], 20.0 / 4, 0.5);  // static seed of the sync
+  EXPECT_NEAR(solver.limits[1], 20, 0.5);        // sync seed
+  for (size_t call = 0; call < solver.stalls.size(); ++call) {
+    EXPECT_EQ(solver.stalls[call], 0) << "call " << call;
+  }
 }
 
 }  // namespace

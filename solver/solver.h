@@ -55,6 +55,13 @@ struct SolveParams {
   // (its LP, cuts and heuristics: the bound and any incumbent found there).
   // Default -1: no limit.
   int64_t max_nodes = -1;
+  // When positive: once an incumbent exists, stop when it has not improved
+  // for this many seconds (the initial solution counts as one). A stall stop
+  // is a limit, like time_limit_seconds (kFeasible, or kOptimal within the
+  // gap), not a cancel. The planner gives it to seed solves, so that the
+  // time a stalled seed would waste goes to the richer model. Default 0:
+  // never.
+  double stall_seconds = 0;
   // Optional feasible solution to start from (one value per column; the
   // integer columns are what counts, continuous ones are re-solved). It
   // guarantees an incumbent on models too large for the solver to find one

@@ -17,6 +17,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "solver/allocator.h"
+#include "solver/status_macros.h"
+#include "solver/two_level_memory.h"
 
 // Deliberately independent of schedule.cc: everything here is re-derived from
 // the Plan message, the graph and the profile.
@@ -697,6 +699,58 @@ absl::Status Checker::CheckOffsets() {
   return absl::OkStatus();
 }
 
+// A 2LM simulation's plan: the structure of an all-slow plan without moves,
+// and times that a simulation of the same cache reproduces. Not independent
+// of the code that made the plan, unlike the rest of this file: a simulated
+// time can only be checked by simulating again. That still catches a plan
+// altered or mislabelled on its way, and one priced with another profile.
+absl::StatusOr<VerifyReport> VerifyTwoLevelMemoryPlan(
+    const GraphModel& graph, const ProfileModel& profile, const v1::Plan& plan,
+    uint64_t budget_bytes, bool require_offsets) {
+  AUTOTM_ASSIGN_OR_RETURN(
+      VerifyReport report,
+      Checker(graph, nullptr, plan, budget_bytes, require_offsets).Run());
+  if (plan.moves_size() > 0 || report.peak_fast_bytes > 0) {
+    return absl::InvalidArgumentError(
+        "a 2LM plan places every tensor in the slow tier and moves none");
+  }
+  if (!plan.has_two_level_memory()) {
+    return absl::InvalidArgumentError(
+        "a 2LM plan must say what it simulated (two_level_memory)");
+  }
+  TwoLevelMemoryOptions options;
+  options.cache_bytes = plan.budget_bytes();
+  options.line_bytes = plan.two_level_memory().line_bytes();
+  AUTOTM_ASSIGN_OR_RETURN(TwoLevelMemoryResult simulated,
+                          SimulateTwoLevelMemory(graph, profile, options));
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    if (!Close(plan.kernels(k).time_us(), simulated.kernel_time_us[k])) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "kernel %s: the plan says %.6f us, the 2LM simulation %.6f us",
+          graph.kernel(k).id, plan.kernels(k).time_us(),
+          simulated.kernel_time_us[k]));
+    }
+  }
+  const v1::TwoLevelMemory& cache = plan.two_level_memory();
+  if (!Close(plan.predicted_time_us(), simulated.time_us) ||
+      !Close(plan.kernel_time_us(), simulated.time_us) ||
+      plan.move_time_us() != 0 || cache.hit_bytes() != simulated.hit_bytes ||
+      cache.miss_bytes() != simulated.miss_bytes ||
+      cache.writeback_bytes() != simulated.writeback_bytes ||
+      cache.address_space_bytes() != simulated.address_space_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the plan's 2LM totals (%.6f us, %u hit, %u missed, %u written back) "
+        "differ from the simulation's (%.6f us, %u, %u, %u)",
+        plan.predicted_time_us(), cache.hit_bytes(), cache.miss_bytes(),
+        cache.writeback_bytes(), simulated.time_us, simulated.hit_bytes,
+        simulated.miss_bytes, simulated.writeback_bytes));
+  }
+  report.predicted_time_us = simulated.time_us;
+  report.kernel_time_us = simulated.time_us;
+  report.move_time_us = 0;
+  return report;
+}
+
 }  // namespace
 
 TableCollapseOptions TableCollapseOptionsOf(const v1::Plan& plan) {
@@ -712,6 +766,10 @@ absl::StatusOr<VerifyReport> VerifyPlan(const GraphModel& graph,
                                         const v1::Plan& plan,
                                         uint64_t budget_bytes,
                                         bool require_offsets) {
+  if (plan.method() == v1::METHOD_TWO_LEVEL_MEMORY) {
+    return VerifyTwoLevelMemoryPlan(graph, profile, plan, budget_bytes,
+                                    require_offsets);
+  }
   return Checker(graph, &profile, plan, budget_bytes, require_offsets).Run();
 }
 

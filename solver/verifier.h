@@ -45,6 +45,10 @@ struct VerifyReport {
 //    block [offset, offset + aligned size) lies inside the budget, no two
 //    blocks live at the same kernel overlap, and pool_bytes_used is the
 //    highest block end.
+// A METHOD_TWO_LEVEL_MEMORY plan (a 2LM simulation) is checked for the
+// structure above, every tensor slow and no move, and its times and
+// two_level_memory counts against a new simulation of the same cache
+// (solver/two_level_memory.h).
 // Returns the recomputed figures, or InvalidArgument naming the first broken
 // invariant (kernel, tensor, and the numbers involved).
 // The TableCollapseOptions a plan was priced with: plan.table_collapse()'s

@@ -12,7 +12,9 @@
 // the poorer variant's plan its call started from, and a curve that rises
 // with the budget (each graph and variant is planned as one sweep over its
 // budgets, as `autotm sweep` does). --compare-heuristic runs every cell a
-// second time without the heuristic, the planner before it existed.
+// second time without the heuristic, the planner before it existed;
+// --compare-time-shares once more with the fixed quarter-time seeds of
+// earlier versions (PlanOptions::adaptive_seed_time).
 //
 // A benchmark, not a test: the figures depend on the machine and on the
 // load (CBC gets one thread). The exit code is 1 when a guarantee is
@@ -73,8 +75,17 @@ struct Flags {
   double time_limit = 60;
   double async_time_limit = 300;
   bool compare_heuristic = false;
+  bool compare_time_shares = false;
   bool quick = false;
   std::string csv_path;
+};
+
+// A configuration of the planner that cells are planned with.
+struct Mode {
+  std::string name;                // "planner": as it is
+  std::string description;         // for the summary's title
+  bool heuristic = true;           // PlanOptions::heuristic
+  bool adaptive_seed_time = true;  // PlanOptions::adaptive_seed_time
 };
 
 struct Workload {
@@ -89,7 +100,7 @@ struct Workload {
 struct Cell {
   std::string workload;
   std::string variant;
-  bool heuristic = true;  // PlanOptions::heuristic
+  std::string mode;  // Mode::name
   int budget_percent = 0;
   bool has_plan = false;
   double time_us = 0;
@@ -157,7 +168,7 @@ absl::StatusOr<Workload> Prepare(std::string name, const v1::Graph& graph,
 
 // Plans one workload with one variant over every budget, as one sweep.
 std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
-                           const std::vector<int>& percents, bool heuristic,
+                           const std::vector<int>& percents, const Mode& mode,
                            double time_limit, solver::Solver& solver) {
   std::vector<uint64_t> budgets;
   for (int percent : percents) {
@@ -167,14 +178,15 @@ std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
   solver::SweepOptions options;
   options.plan.method = method;
   options.plan.time_limit_seconds = time_limit;
-  options.plan.heuristic = heuristic;
+  options.plan.heuristic = mode.heuristic;
+  options.plan.adaptive_seed_time = mode.adaptive_seed_time;
   options.plan.threads = 1;
   std::vector<Cell> cells;
   auto on_budget = [&](const solver::SweepPoint& point) {
     Cell cell;
     cell.workload = w.name;
     cell.variant = solver::MethodName(method);
-    cell.heuristic = heuristic;
+    cell.mode = mode.name;
     cell.budget_percent = static_cast<int>(
         std::lround(100.0 * static_cast<double>(point.budget_bytes) /
                     static_cast<double>(w.peak)));
@@ -223,7 +235,7 @@ std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
     Cell cell;
     cell.workload = w.name;
     cell.variant = solver::MethodName(method);
-    cell.heuristic = heuristic;
+    cell.mode = mode.name;
     cell.violations.push_back(
         absl::StrCat("planner error: ", result.status().ToString()));
     cells.push_back(std::move(cell));
@@ -248,9 +260,10 @@ std::string Fixed(double value, int digits) {
   return std::isfinite(value) ? absl::StrFormat("%.*f", digits, value) : "-";
 }
 
-// The per-variant summary of `cells` (those with `heuristic`).
+// The per-variant summary of the `cells` planned in `mode`.
 TextTable Summary(const std::vector<Cell>& cells,
-                  const std::vector<std::string>& variants, bool heuristic) {
+                  const std::vector<std::string>& variants,
+                  const std::string& mode) {
   TextTable table;
   table.header = {"variant",     "cells",     "plans",     "geomean slowdown",
                   "geomean gap", "worst gap", "HEURISTIC", "> 1.10x bound",
@@ -263,7 +276,7 @@ TextTable Summary(const std::vector<Cell>& cells,
     int count = 0, plans = 0, fallbacks = 0, far = 0, violations = 0;
     double seconds = 0;
     for (const Cell& cell : cells) {
-      if (cell.variant != variant || cell.heuristic != heuristic) continue;
+      if (cell.variant != variant || cell.mode != mode) continue;
       ++count;
       seconds += cell.seconds;
       violations += static_cast<int>(cell.violations.size());
@@ -405,9 +418,18 @@ int Run(const Flags& flags) {
   }
   std::unique_ptr<solver::Solver> cbc = solver::MakeCbcSolver();
   std::vector<Cell> cells;
-  const std::vector<bool> modes = flags.compare_heuristic
-                                      ? std::vector<bool>{true, false}
-                                      : std::vector<bool>{true};
+  std::vector<Mode> modes = {
+      {"planner", "With the heuristic (the planner as it is)", true, true}};
+  if (flags.compare_heuristic) {
+    modes.push_back({"no-heuristic",
+                     "Without the heuristic (first touch the only fallback)",
+                     false, true});
+  }
+  if (flags.compare_time_shares) {
+    modes.push_back({"fixed-shares",
+                     "With fixed quarter-time seeds (no stall stops)", true,
+                     false});
+  }
   const auto start = std::chrono::steady_clock::now();
   for (const Workload& w : *corpus) {
     std::fprintf(stderr, "%s: %d kernels, %d tensors, peak %.2f GiB\n",
@@ -415,17 +437,16 @@ int Run(const Flags& flags) {
                  static_cast<double>(w.peak) / (1 << 30));
     for (size_t v = 0; v < methods->size(); ++v) {
       const v1::Method method = (*methods)[v];
-      for (bool heuristic : modes) {
+      for (const Mode& mode : modes) {
         const double limit = method == v1::METHOD_ASYNCHRONOUS
                                  ? flags.async_time_limit
                                  : flags.time_limit;
         std::vector<Cell> sweep =
-            RunSweep(w, method, *percents, heuristic, limit, *cbc);
+            RunSweep(w, method, *percents, mode, limit, *cbc);
         for (const Cell& cell : sweep) {
           std::fprintf(
-              stderr, "  %-6s %s %3d%%  %s  gap %s  %-14s %6.1f s%s%s\n",
-              cell.variant.c_str(), heuristic ? "   " : "-h ",
-              cell.budget_percent,
+              stderr, "  %-6s %-12s %3d%%  %s  gap %s  %-14s %6.1f s%s%s\n",
+              cell.variant.c_str(), cell.mode.c_str(), cell.budget_percent,
               cell.has_plan ? absl::StrFormat("%.3fx", cell.slowdown).c_str()
                             : "no plan",
               cell.bound ? absl::StrFormat("%.2f%%", 100 * cell.gap).c_str()
@@ -446,29 +467,28 @@ int Run(const Flags& flags) {
       "%.0f s limit (async %.0f s), CBC on 1 thread; %.0f s in all.\n",
       corpus->size(), percents->size(), flags.budgets.c_str(), flags.time_limit,
       flags.async_time_limit, seconds);
-  std::printf("\nWith the heuristic (the planner as it is):\n%s",
-              RenderTextTable(Summary(cells, variant_names, true)).c_str());
-  if (flags.compare_heuristic) {
-    std::printf("\nWithout the heuristic (first touch the only fallback):\n%s",
-                RenderTextTable(Summary(cells, variant_names, false)).c_str());
+  for (const Mode& mode : modes) {
+    std::printf(
+        "\n%s:\n%s", mode.description.c_str(),
+        RenderTextTable(Summary(cells, variant_names, mode.name)).c_str());
   }
   int violations = 0;
   for (const Cell& cell : cells) {
     for (const std::string& violation : cell.violations) {
       ++violations;
-      std::printf("VIOLATION %s %s %d%%%s: %s\n", cell.workload.c_str(),
-                  cell.variant.c_str(), cell.budget_percent,
-                  cell.heuristic ? "" : " (no heuristic)", violation.c_str());
+      std::printf("VIOLATION %s %s %d%% (%s): %s\n", cell.workload.c_str(),
+                  cell.variant.c_str(), cell.budget_percent, cell.mode.c_str(),
+                  violation.c_str());
     }
   }
   if (!flags.csv_path.empty()) {
     std::string csv =
-        CsvRow({"workload", "variant", "heuristic", "budget_pct", "plan",
-                "time_us", "slowdown", "gap", "source", "termination_heuristic",
+        CsvRow({"workload", "variant", "mode", "budget_pct", "plan", "time_us",
+                "slowdown", "gap", "source", "termination_heuristic",
                 "violations", "seconds"});
     for (const Cell& cell : cells) {
       csv += CsvRow(
-          {cell.workload, cell.variant, cell.heuristic ? "on" : "off",
+          {cell.workload, cell.variant, cell.mode,
            absl::StrCat(cell.budget_percent), cell.has_plan ? "yes" : "no",
            Fixed(cell.time_us, 3), Fixed(cell.slowdown, 5),
            cell.bound ? Fixed(cell.gap, 5) : "", cell.source,
@@ -518,6 +538,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--compare-heuristic", flags.compare_heuristic,
                "Plan every cell again without the heuristic (before/after)");
+  app.add_flag("--compare-time-shares", flags.compare_time_shares,
+               "Plan every cell again with the fixed quarter-time seeds of "
+               "earlier versions (before/after)");
   app.add_flag("--quick", flags.quick,
                "Smoke run: vgg19 and resnet50 at batch 2, 2 s limits (4 s "
                "async)");

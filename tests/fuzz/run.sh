@@ -32,6 +32,7 @@ UNIT_TEST_TARGETS=(solver_signature_test solver_work_list_test
   solver_allocator_test solver_cbc_solver_test solver_planner_test
   solver_planner_guarantees_test solver_planner_fallback_test
   solver_sweep_test solver_window_search_test solver_heuristic_test
+  solver_two_level_memory_test
   client_proto_json_test)
 
 while [ $# -gt 0 ]; do

@@ -56,6 +56,7 @@ METHODS = {
     'all-slow': plan_pb2.METHOD_ALL_SLOW,
     'first-touch': plan_pb2.METHOD_FIRST_TOUCH,
     'heuristic': plan_pb2.METHOD_HEURISTIC,
+    '2lm': plan_pb2.METHOD_TWO_LEVEL_MEMORY,
 }
 
 # Roles whose updated version persists to the end of the iteration
