@@ -206,8 +206,8 @@ std::string Heading(double x, double y, const std::string& title,
       y, SvgEscape(title));
   if (!note.empty()) {
     absl::StrAppendFormat(&svg,
-                          "<tspan font-weight=\"normal\" fill=\"#555\" "
-                          "font-size=\"12\">  %s</tspan>",
+                          "<tspan dx=\"8\" font-weight=\"normal\" "
+                          "fill=\"#555\" font-size=\"12\">%s</tspan>",
                           SvgEscape(note));
   }
   svg += "</text>\n";
@@ -409,7 +409,7 @@ std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
        absl::StrFormat("to slow: %d, %s copied", total_slow.count,
                        FormatBytes(total_slow.bytes))},
       {Swatch::kBox, "#999999",
-       absl::StrFormat("to slow, free: %d drops of clean copies (0 B)",
+       absl::StrFormat("to slow, free (clean copy dropped, 0 B): %d",
                        total_free.count)},
   };
   double legend_height = 0;
@@ -619,6 +619,8 @@ std::string ResidencyPanel(const v1::Plan& plan,
   svg += RenderLegendRow(layout->left, layout->y + 22, layout->right, legend,
                          &legend_height);
   constexpr double kRow = 22;
+  // A tensor live for one kernel of thousands still shows.
+  constexpr double kMinBarPx = 2;
   PlotArea area{
       layout->left,
       layout->y + 28 + legend_height,
@@ -665,18 +667,20 @@ std::string ResidencyPanel(const v1::Plan& plan,
                           "text-anchor=\"end\">%s</text>\n",
                           area.left - 6, mid + 4, SvgEscape(label));
     // The live range in the slow colour, fast stretches over it.
-    absl::StrAppendFormat(&svg,
-                          "<rect class=\"slow\" x=\"%.2f\" y=\"%.2f\" "
-                          "width=\"%.2f\" height=\"10\" fill=\"#F3C26B\"/>\n",
-                          area.X(info.first_live), mid - 6,
-                          area.X(info.last_live + 1) - area.X(info.first_live));
+    absl::StrAppendFormat(
+        &svg,
+        "<rect class=\"slow\" x=\"%.2f\" y=\"%.2f\" "
+        "width=\"%.2f\" height=\"10\" fill=\"#F3C26B\"/>\n",
+        area.X(info.first_live), mid - 6,
+        std::max(area.X(info.last_live + 1) - area.X(info.first_live),
+                 kMinBarPx));
     for (const auto& [first, last] : residency.fast[t]) {
-      absl::StrAppendFormat(&svg,
-                            "<rect class=\"fast\" x=\"%.2f\" y=\"%.2f\" "
-                            "width=\"%.2f\" height=\"10\" fill=\"%s\"/>\n",
-                            area.X(first), mid - 6,
-                            std::max(area.X(last + 1) - area.X(first), 0.5),
-                            kFastColor);
+      absl::StrAppendFormat(
+          &svg,
+          "<rect class=\"fast\" x=\"%.2f\" y=\"%.2f\" "
+          "width=\"%.2f\" height=\"10\" fill=\"%s\"/>\n",
+          area.X(first), mid - 6,
+          std::max(area.X(last + 1) - area.X(first), kMinBarPx), kFastColor);
     }
     // Uses: one mark per pixel column at most.
     double last_x = -1;
@@ -860,8 +864,13 @@ absl::StatusOr<PlanTimeline> ComputePlanTimeline(
 std::vector<int> LargestTensors(const solver::GraphModel& graph, int n) {
   std::vector<int> order(graph.num_tensors());
   std::iota(order.begin(), order.end(), 0);
+  // Among equal sizes (a network's many same-shaped activations) the
+  // longest-lived first: they are the ones a budget has to work around.
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    return graph.tensor(a).size_bytes > graph.tensor(b).size_bytes;
+    const solver::TensorInfo& x = graph.tensor(a);
+    const solver::TensorInfo& y = graph.tensor(b);
+    if (x.size_bytes != y.size_bytes) return x.size_bytes > y.size_bytes;
+    return x.last_live - x.first_live > y.last_live - y.first_live;
   });
   order.resize(std::min<size_t>(order.size(), std::max(n, 0)));
   return order;
@@ -898,10 +907,17 @@ absl::StatusOr<std::string> RenderPlanSvg(const v1::Plan& plan,
       !options.title.empty()
           ? options.title
           : absl::StrFormat(
-                "Plan for %s: %s (%s), budget %s = %s of all-fast peak",
+                "Plan for %s: %s%s, budget %s = %s of all-fast peak",
                 plan.graph_name().empty() ? graph.name() : plan.graph_name(),
                 solver::MethodName(plan.method()),
-                solver::TerminationName(plan.stats().termination()),
+                plan.stats().termination() == v1::TERMINATION_HEURISTIC ||
+                        plan.stats().termination() ==
+                            v1::TERMINATION_UNSPECIFIED
+                    ? std::string()
+                    : absl::StrCat(
+                          " (",
+                          solver::TerminationName(plan.stats().termination()),
+                          ")"),
                 FormatBytes(plan.budget_bytes()),
                 Percent(static_cast<double>(plan.budget_bytes()),
                         static_cast<double>(graph.PeakLiveBytes())));
@@ -920,7 +936,7 @@ absl::StatusOr<std::string> RenderPlanSvg(const v1::Plan& plan,
   if (!rows.empty()) {
     body += ResidencyPanel(plan, graph, *residency, rows, phases, &layout);
   }
-  const int height = static_cast<int>(std::ceil(layout.y - 30));
+  const int height = static_cast<int>(std::ceil(layout.y - 8));
   const int width = static_cast<int>(layout.width);
 
   std::string svg = SvgDocumentStart(width, height);

@@ -93,8 +93,9 @@ absl::StatusOr<PlanTimeline> ComputePlanTimeline(
     const v1::Plan& plan, const solver::GraphModel& graph,
     const solver::ProfileModel* profile = nullptr);
 
-// Indexes of the `n` largest tensors of `graph`, by size, ties in graph
-// order; all of them when the graph has fewer.
+// Indexes of the `n` largest tensors of `graph`, by size; among equal sizes
+// the longest-lived (most kernels) first, then graph order. All of them when
+// the graph has fewer.
 std::vector<int> LargestTensors(const solver::GraphModel& graph, int n);
 
 struct PlanPictureOptions {

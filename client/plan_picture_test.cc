@@ -387,7 +387,7 @@ TEST(PlanPictureSummaryTest, NamesThePeakThePhasesAndTheLargestTensors) {
   EXPECT_EQ(Count(table, "\n"), 1 + 1 + 3);
 }
 
-TEST(LargestTensorsTest, OrdersBySizeThenGraphOrder) {
+TEST(LargestTensorsTest, OrdersBySizeThenLifetimeThenGraphOrder) {
   const solver::GraphModel graph =
       MustGraph(GraphBuilder("sizes")
                     .Tensor("a", 10)
@@ -398,7 +398,17 @@ TEST(LargestTensorsTest, OrdersBySizeThenGraphOrder) {
                     .Kernel("k1", {"a", "b"}, {"c", "d"})
                     .Kernel("k2", {"c", "d"}, {})
                     .graph());
+  // b and c: 30 B, two kernels each (graph order); d: 20 B.
   EXPECT_EQ(LargestTensors(graph, 3), (std::vector<int>{1, 2, 3}));
+  const solver::GraphModel lifetimes =
+      MustGraph(GraphBuilder("lifetimes")
+                    .Tensor("short", 30)
+                    .Tensor("long", 30)
+                    .Kernel("k0", {}, {"long"})
+                    .Kernel("k1", {}, {"short"})
+                    .Kernel("k2", {"short", "long"}, {})
+                    .graph());
+  EXPECT_EQ(LargestTensors(lifetimes, 2), (std::vector<int>{1, 0}));
   EXPECT_EQ(LargestTensors(graph, 10).size(), 4u);
   EXPECT_TRUE(LargestTensors(graph, 0).empty());
 }
