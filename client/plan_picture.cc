@@ -1035,7 +1035,9 @@ absl::StatusOr<std::string> FormatPlanPictureSummary(
     table.push_back(
         {Truncate(info.id, 40), FormatBytes(info.size_bytes),
          absl::StrFormat("%d-%d", info.first_live, info.last_live),
-         Percent(fast, live),
+         // "0%" would claim never; a kernel or two of thousands is "<1%".
+         fast > 0 && 100 * fast < live ? std::string("<1%")
+                                       : Percent(fast, live),
          to_fast + to_slow == 0
              ? std::string("-")
              : absl::StrFormat("%d to fast, %d to slow", to_fast, to_slow)});
