@@ -827,6 +827,22 @@ absl::StatusOr<PlanTimeline> ComputePlanTimeline(
       timeline.fast_bytes.push_back(live);
     }
   }
+  // Times become coordinates: a NaN or infinity would poison every bar.
+  auto bad_time = [](double us) { return !std::isfinite(us) || us < 0; };
+  for (int k = 0; k < kernels; ++k) {
+    if (bad_time(timeline.kernel_us[k])) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "kernel %d (%s): time %g us is not a finite non-negative number", k,
+          graph.kernel(k).id, timeline.kernel_us[k]));
+    }
+  }
+  for (int m = 0; m < plan.moves_size(); ++m) {
+    if (bad_time(plan.moves(m).time_us())) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "move %d: time %g us is not a finite non-negative number", m,
+          plan.moves(m).time_us()));
+    }
+  }
   std::vector<double> async_us(kernels, 0);
   for (const v1::Move& move : plan.moves()) {
     if (move.sync()) {

@@ -86,9 +86,10 @@ struct PlanTimeline {
 
 // The per-kernel numbers of `plan` for `graph`. InvalidArgument when the
 // plan is not for this graph: a different number of kernel choices, an
-// unknown tensor id, or a move or fast interval outside the kernels. A
-// profile, when given, must cover the graph (a kernel it lacks is
-// InvalidArgument).
+// unknown tensor id, or a move or fast interval outside the kernels; or when
+// a kernel or move time is negative, NaN or infinite. A profile, when given,
+// must cover the graph (a kernel it lacks is InvalidArgument). Plans from
+// untrusted sources are safe to pass: nothing is indexed unchecked.
 absl::StatusOr<PlanTimeline> ComputePlanTimeline(
     const v1::Plan& plan, const solver::GraphModel& graph,
     const solver::ProfileModel* profile = nullptr);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -299,6 +300,15 @@ TEST(PlanPictureTest, RefusesAPlanForAnotherGraph) {
   unknown.mutable_moves(0)->set_kernel_index(100000);
   EXPECT_THAT(RenderPlanSvg(unknown, example.graph, {}).status().message(),
               HasSubstr("kernel 100000"));
+  v1::Plan nan_time = example.plan;
+  nan_time.mutable_kernels(3)->set_time_us(std::nan(""));
+  EXPECT_THAT(RenderPlanSvg(nan_time, example.graph, {}).status().message(),
+              HasSubstr("kernel 3"));
+  v1::Plan negative_move = example.plan;
+  negative_move.mutable_moves(0)->set_time_us(-1);
+  EXPECT_THAT(
+      RenderPlanSvg(negative_move, example.graph, {}).status().message(),
+      HasSubstr("move 0: time -1 us"));
   v1::Plan stranger = example.plan;
   stranger.mutable_tensors(0)->set_tensor_id("no-such-tensor");
   EXPECT_THAT(RenderPlanSvg(stranger, example.graph, {}).status().message(),
