@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end test of the plan pictures (issue 23) on the bundled example:
 #
-#   tests/e2e/pictures_test.sh AUTOTM_BINARY TESTDATA_DIR
+#   tests/e2e/pictures_test.sh AUTOTM_BINARY TESTDATA_DIR [AUTOTM_SERVER]
 #
 # Plans the example (`solve --svg`), draws the saved plan again with
-# `autotm plan show --svg`, and checks each SVG with xmllint (a real XML
+# `autotm plan show --svg`, with AUTOTM_SERVER also plans it through a
+# server (`autotm plan --svg`), and checks each SVG with xmllint (a real XML
 # parser) and its numbers against the plan file: the timeline's peak is the
 # plan's peakFastBytes, the move ticks count every move once, and the Gantt
 # rows are the N largest tensors of the graph. Then the errors: a plan for
@@ -13,12 +14,13 @@
 # Registered with ctest in tests/CMakeLists.txt.
 set -uo pipefail
 
-if [ $# -ne 2 ]; then
-  echo "usage: $0 AUTOTM_BINARY TESTDATA_DIR" >&2
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+  echo "usage: $0 AUTOTM_BINARY TESTDATA_DIR [AUTOTM_SERVER]" >&2
   exit 2
 fi
 AUTOTM=$1
 DATA=$2
+SERVER_BIN=${3:-}
 PY=/usr/bin/python3
 GRAPH=$DATA/example_cnn.graph.json
 PROFILE=$DATA/example_cnn.profile.json
@@ -29,7 +31,15 @@ if ! command -v xmllint >/dev/null; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autotm_pictures_test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 passed=0
 failed=0
@@ -150,6 +160,32 @@ if expect plan_show_text 0 "$AUTOTM" plan show "$WORK/plan.json" \
   else
     pass "plan_show_text has no time split without --profile"
   fi
+fi
+
+# --- autotm plan --svg: the plan a server returns, drawn without the time
+# split (the profile stays on the server).
+if [ -n "$SERVER_BIN" ]; then
+  "$SERVER_BIN" --listen 127.0.0.1:0 --db "$WORK/autotm.db" >"$WORK/server.out" \
+    2>"$WORK/server.err" &
+  SERVER_PID=$!
+  ADDR=
+  for _ in $(seq 1 100); do
+    ADDR=$(sed -n 's/^autotm-server listening on \([^ ]*\).*/\1/p' "$WORK/server.out")
+    [ -n "$ADDR" ] && break
+    sleep 0.1
+  done
+  HOST_CLASS=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hostClass"]["name"])' "$PROFILE")
+  if [ -z "$ADDR" ]; then
+    fail server_start "autotm-server did not report its port" "$WORK/server.err"
+  elif expect remote_import 0 "$AUTOTM" profiles import "$PROFILE" --server "$ADDR" &&
+    expect remote_plan_svg 0 "$AUTOTM" plan --server "$ADDR" --graph "$GRAPH" \
+      --host-class "$HOST_CLASS" --budget 50% --variant heuristic \
+      --out "$WORK/remote.plan.json" --svg "$WORK/remote.svg"; then
+    check_svg remote_plan_svg "$WORK/remote.svg" "$WORK/remote.plan.json" 12
+    expect_text remote_plan_svg "$WORK/remote.svg" "pass the profile to split kernel time"
+  fi
+else
+  echo "SKIP  autotm plan --svg: no AUTOTM_SERVER argument"
 fi
 
 # --- Errors.
