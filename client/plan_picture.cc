@@ -164,6 +164,14 @@ int BucketSize(int kernels, double pixels) {
                   static_cast<int>(std::ceil(kernels / std::max(pixels, 1.0))));
 }
 
+// "kernel 7 (conv2a.fwd)" or "kernels 14-20" for a bucket: tooltips.
+std::string KernelRange(const solver::GraphModel& graph, int begin, int end) {
+  if (end - begin == 1) {
+    return absl::StrFormat("kernel %d (%s)", begin, graph.kernel(begin).id);
+  }
+  return absl::StrFormat("kernels %d-%d", begin, end - 1);
+}
+
 std::string KernelName(const solver::GraphModel& graph, int k) {
   return absl::StrFormat("kernel %d (%s)", k, Truncate(graph.kernel(k).id, 32));
 }
@@ -459,13 +467,21 @@ std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
   auto tick = [&](const char* cls, const Cell& cell, const Bucket& b, double y0,
                   double y1, const char* color) {
     const double cx = (area.X(b.begin) + area.X(b.end)) / 2;
+    // The <title> is the tooltip a browser (or the dashboard) shows.
+    const std::string what = absl::string_view(cls) == "to-fast" ? "to fast"
+                             : absl::string_view(cls) == "to-slow"
+                                 ? "to slow"
+                                 : "free drop(s) to slow";
     absl::StrAppendFormat(
         &svg,
         "<rect class=\"move %s\" data-count=\"%d\" data-bytes=\"%d\" "
         "data-first-kernel=\"%d\" data-last-kernel=\"%d\" x=\"%.2f\" "
-        "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>\n",
+        "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
+        "<title>%s: %d %s, %s copied</title></rect>\n",
         cls, cell.count, cell.bytes, b.begin, b.end - 1, cx - tick_w / 2,
-        std::min(y0, y1), tick_w, std::abs(y1 - y0), color);
+        std::min(y0, y1), tick_w, std::abs(y1 - y0), color,
+        SvgEscape(KernelRange(graph, b.begin, b.end)), cell.count, what,
+        FormatBytes(cell.bytes));
   };
   const double zero = area.Y(0);
   for (size_t i = 0; i < buckets.size(); ++i) {
@@ -576,6 +592,14 @@ std::string TimePanel(const v1::Plan& plan, const solver::GraphModel& graph,
     const double x = area.X(buckets[i].begin) + gap / 2;
     const double w = std::max(column - gap, 0.5);
     double at = 0;
+    absl::StrAppendFormat(
+        &svg, "<g><title>%s: kernels %.1f us%s, moves %.1f us</title>\n",
+        SvgEscape(KernelRange(graph, buckets[i].begin, buckets[i].end)),
+        bars[i].base + bars[i].penalty,
+        split ? absl::StrFormat(" (%.1f us of it slow-operand penalty)",
+                                bars[i].penalty)
+              : std::string(),
+        bars[i].move);
     auto segment = [&](double value, const char* color) {
       if (value <= 0) return;
       const double y0 = area.Y(at / scale), y1 = area.Y((at + value) / scale);
@@ -588,6 +612,7 @@ std::string TimePanel(const v1::Plan& plan, const solver::GraphModel& graph,
     segment(bars[i].base, kFastColor);
     segment(bars[i].penalty, kSlowColor);
     segment(bars[i].move, kMoveColor);
+    svg += "</g>\n";
   }
   svg += "</g>\n";
   layout->y = area.bottom + 62;
@@ -647,8 +672,12 @@ std::string ResidencyPanel(const v1::Plan& plan,
     absl::StrAppendFormat(
         &svg,
         "<g class=\"tensor-row\" data-tensor=\"%s\" data-bytes=\"%d\" "
-        "data-fast-kernels=\"%d\" data-live-kernels=\"%d\">\n",
-        SvgEscape(info.id), info.size_bytes, fast_kernels, live_kernels);
+        "data-fast-kernels=\"%d\" data-live-kernels=\"%d\">\n"
+        "<title>%s, %s: live at kernels %d-%d, fast at %d of them, %d "
+        "move(s)</title>\n",
+        SvgEscape(info.id), info.size_bytes, fast_kernels, live_kernels,
+        SvgEscape(info.id), FormatBytes(info.size_bytes), info.first_live,
+        info.last_live, fast_kernels, residency.moves[t].size());
     if (r % 2 == 1) {
       absl::StrAppendFormat(&svg,
                             "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "

@@ -272,6 +272,9 @@ TEST(PlanPictureTest, ChainPlanDrawsEveryKindOfMove) {
   ASSERT_NE(a, ids.end());
   EXPECT_EQ(fast[a - ids.begin()], "4");
   EXPECT_THAT(*svg, HasSubstr("pass the profile to split kernel time"));
+  // Tooltips name the kernel and what moved.
+  EXPECT_THAT(*svg, HasSubstr("<title>kernel 0 (k0): 1 to fast, "));
+  EXPECT_THAT(*svg, HasSubstr("<title>a, "));
 }
 
 TEST(PlanPictureTest, FastBytesComeFromTheIntervalsWhenThePlanListsNoKernels) {
