@@ -403,7 +403,9 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
       "budget: the cached plan at once, or a solve queued on the server,\n"
       "with a live progress line (incumbent, bound, gap) while it runs.\n"
       "Ctrl-C cancels the solve. Prints the plan summary (or the plan JSON\n"
-      "with --json) and writes it to --out.\n");
+      "with --json), writes it to --out and draws it to --svg.\n"
+      "`autotm plan show PLAN --graph G` looks at a saved plan file\n"
+      "without a server.\n");
   AddRemoteFlags(plan, &plan_flags->remote);
   plan->add_option("--graph", plan_flags->graph_path,
                    "Training graph (autotm.v1.Graph JSON); required")
