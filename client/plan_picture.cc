@@ -147,6 +147,18 @@ absl::StatusOr<Residency> ComputeResidency(const v1::Plan& plan,
   return residency;
 }
 
+// Kernels of `info`'s live range covered by `fast` (disjoint in a valid
+// plan; 64-bit and capped at the live range so that a hostile plan with
+// repeated intervals cannot overflow or exceed 100%).
+int64_t FastKernels(const std::vector<std::pair<int, int>>& fast,
+                    const solver::TensorInfo& info) {
+  int64_t count = 0;
+  for (const auto& [first, last] : fast) {
+    count += int64_t{last} - first + 1;
+  }
+  return std::min<int64_t>(count, info.last_live - info.first_live + 1);
+}
+
 // Consecutive kernels drawn as one column: [begin, end).
 struct Bucket {
   int begin = 0;
@@ -664,10 +676,7 @@ std::string ResidencyPanel(const v1::Plan& plan,
     const solver::TensorInfo& info = graph.tensor(t);
     const double top = area.top + kRow * static_cast<double>(r);
     const double mid = top + kRow / 2;
-    int fast_kernels = 0;
-    for (const auto& [first, last] : residency.fast[t]) {
-      fast_kernels += last - first + 1;
-    }
+    const int64_t fast_kernels = FastKernels(residency.fast[t], info);
     const int live_kernels = info.last_live - info.first_live + 1;
     absl::StrAppendFormat(
         &svg,
@@ -1068,9 +1077,7 @@ absl::StatusOr<std::string> FormatPlanPictureSummary(
       {"tensor", "size", "live kernels", "fast", "moves"}};
   for (int t : rows) {
     const solver::TensorInfo& info = graph.tensor(t);
-    int fast = 0;
-    for (const auto& [first, last] : residency->fast[t])
-      fast += last - first + 1;
+    const int64_t fast = FastKernels(residency->fast[t], info);
     const int live = info.last_live - info.first_live + 1;
     int to_fast = 0, to_slow = 0;
     for (int m : residency->moves[t]) {

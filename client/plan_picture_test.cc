@@ -318,6 +318,34 @@ TEST(PlanPictureTest, RefusesAPlanForAnotherGraph) {
               HasSubstr("no-such-tensor"));
 }
 
+// A plan from an untrusted source (the dashboard draws what it is sent):
+// repeated intervals neither overflow nor claim more than 100%.
+TEST(PlanPictureTest, RepeatedIntervalsStayWithinTheLiveRange) {
+  const Example example = LoadExample();
+  v1::Plan plan = example.plan;
+  const int t = LargestTensors(example.graph, 1)[0];
+  v1::TensorPlacement* placement = nullptr;
+  for (v1::TensorPlacement& p : *plan.mutable_tensors()) {
+    if (p.tensor_id() == example.graph.tensor(t).id) placement = &p;
+  }
+  ASSERT_NE(placement, nullptr);
+  v1::FastInterval whole;
+  whole.set_first_kernel(0);
+  whole.set_last_kernel(example.graph.num_kernels() - 1);
+  for (int i = 0; i < 1000; ++i) *placement->add_fast_intervals() = whole;
+  PlanPictureOptions options;
+  options.top_tensors = 1;
+  absl::StatusOr<std::string> svg = RenderPlanSvg(plan, example.graph, options);
+  ASSERT_TRUE(svg.ok()) << svg.status();
+  EXPECT_EQ(Attribute(*svg, "class=\"tensor-row\"", "data-fast-kernels"),
+            Attribute(*svg, "class=\"tensor-row\"", "data-live-kernels"));
+  absl::StatusOr<std::string> text =
+      FormatPlanPictureSummary(plan, example.graph, options);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, HasSubstr("100%"));
+  EXPECT_THAT(*text, Not(HasSubstr("1000%")));
+}
+
 // 10,000 kernels with 150 moves: the picture aggregates (buckets of kernels)
 // yet keeps the peak and every move, in a bounded number of elements.
 TEST(PlanPictureTest, TenThousandKernelsAggregateWithoutLosingThePeak) {
