@@ -26,14 +26,15 @@
 namespace autotm::client {
 namespace {
 
-// Colours, fixed per meaning across the panels so a reader learns them once.
-const char* const kFastColor = SvgColor(0);    // blue: fast memory / kernels
-const char* const kMoveColor = SvgColor(1);    // vermillion: to slow, moves
-const char* const kToFastColor = SvgColor(2);  // bluish green: to fast
-const char* const kPhaseColor = SvgColor(3);   // reddish purple: phases
-const char* const kSlowColor = SvgColor(4);    // orange: slow tier, penalty
-constexpr char kLiveColor[] = "#555555";       // grey: all-fast footprint
-constexpr char kBudgetColor[] = "#C00000";     // dark red: the budget line
+// Colours, fixed per meaning across the panels so a reader learns them once:
+// SvgColor()'s Okabe-Ito palette, spelled out for constant initialization.
+constexpr char kFastColor[] = "#0072B2";    // blue: fast memory / kernels
+constexpr char kMoveColor[] = "#D55E00";    // vermillion: to slow, moves
+constexpr char kToFastColor[] = "#009E73";  // bluish green: to fast
+constexpr char kPhaseColor[] = "#CC79A7";   // reddish purple: phases
+constexpr char kSlowColor[] = "#E69F00";    // orange: slow tier, penalty
+constexpr char kLiveColor[] = "#555555";    // grey: all-fast footprint
+constexpr char kBudgetColor[] = "#C00000";  // dark red: the budget line
 
 bool IsBackwardOp(absl::string_view op) {
   const std::string lower = absl::AsciiStrToLower(op);
