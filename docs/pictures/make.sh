@@ -11,8 +11,9 @@
 #                       by the Optane cost model, planned by the sync ILP at
 #                       50% (2,164 kernels: drawn in buckets of kernels)
 # Prints what `autotm plan show` says about each plan. The plans, graphs and
-# profiles go to a temporary directory. Takes about 10 s on two cores. Serial CBC (--threads 0) is deterministic, so the
-# pictures only change when the planner or the pictures do.
+# profiles go to a temporary directory. Takes about 10 s on two cores.
+# Serial CBC (--threads 0) is deterministic, so the pictures only change
+# when the planner or the pictures do.
 set -euo pipefail
 
 AUTOTM=${1:-build/client/autotm}
