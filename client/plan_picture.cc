@@ -240,7 +240,8 @@ struct Layout {
   double width = 1200;
   double left = 90;
   double right = 1170;
-  double y = 0;  // the next panel's top
+  double y = 0;           // the next panel's top
+  std::string id_prefix;  // escaped PlanPictureOptions::id_prefix
 };
 
 std::string MemoryPanel(const v1::Plan& plan, const solver::GraphModel& graph,
@@ -269,10 +270,11 @@ std::string MemoryPanel(const v1::Plan& plan, const solver::GraphModel& graph,
   const ByteUnit unit = UnitFor(top_value);
 
   std::string svg = absl::StrFormat(
-      "<g id=\"memory-timeline\" data-peak-bytes=\"%d\" "
+      "<g id=\"%smemory-timeline\" data-peak-bytes=\"%d\" "
       "data-peak-kernel=\"%d\" "
       "data-budget-bytes=\"%d\" data-bucket-kernels=\"%d\">\n",
-      drawn_peak, timeline.peak_kernel, plan.budget_bytes(), bucket);
+      layout->id_prefix, drawn_peak, timeline.peak_kernel, plan.budget_bytes(),
+      bucket);
   svg += Heading(layout->left, layout->y + 14, "Fast memory over the iteration",
                  bucket > 1 ? absl::StrFormat("(each step: the maximum over "
                                               "%d kernels)",
@@ -409,8 +411,8 @@ std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
   }
   const ByteUnit unit = UnitFor(static_cast<double>(max_bytes));
 
-  std::string svg = absl::StrFormat("<g id=\"moves\" data-moves=\"%d\">\n",
-                                    plan.moves_size());
+  std::string svg = absl::StrFormat("<g id=\"%smoves\" data-moves=\"%d\">\n",
+                                    layout->id_prefix, plan.moves_size());
   std::string note =
       plan.moves_size() == 0
           ? std::string("(none: every tensor stays where it is created)")
@@ -556,8 +558,8 @@ std::string TimePanel(const v1::Plan& plan, const solver::GraphModel& graph,
   const double total = kernel_total + move_total;
 
   std::string svg = absl::StrFormat(
-      "<g id=\"time\" data-kernel-us=\"%.3f\" data-move-us=\"%.3f\">\n",
-      kernel_total, move_total);
+      "<g id=\"%stime\" data-kernel-us=\"%.3f\" data-move-us=\"%.3f\">\n",
+      layout->id_prefix, kernel_total, move_total);
   svg += Heading(
       layout->left, layout->y + 14, "Where the time goes",
       absl::StrFormat("(predicted %s: kernels %s, moves %s%s)", Ms(total),
@@ -640,8 +642,8 @@ std::string ResidencyPanel(const v1::Plan& plan,
                            const std::vector<int>& rows,
                            const GraphPhases& phases, Layout* layout) {
   const int kernels = graph.num_kernels();
-  std::string svg =
-      absl::StrFormat("<g id=\"residency\" data-rows=\"%d\">\n", rows.size());
+  std::string svg = absl::StrFormat("<g id=\"%sresidency\" data-rows=\"%d\">\n",
+                                    layout->id_prefix, rows.size());
   svg += Heading(
       layout->left, layout->y + 14,
       absl::StrFormat("Residency of the %d largest tensors", rows.size()),
@@ -946,6 +948,7 @@ absl::StatusOr<std::string> RenderPlanSvg(const v1::Plan& plan,
 
   Layout layout;
   layout.width = std::max(options.width, 640);
+  layout.id_prefix = SvgEscape(options.id_prefix);
   // The Gantt's labels sit left of the kernel axis; every panel shares it.
   double label_w = 0;
   for (int t : rows) {

@@ -24,7 +24,8 @@
 // picture to a few thousand elements.
 //
 // Elements carry data-* attributes with the numbers they draw (bytes, counts,
-// microseconds) so that tests and tools can check a picture against its plan:
+// microseconds) so that tests and tools can check a picture against its plan
+// (ids as shown, after PlanPictureOptions::id_prefix):
 //   <g id="memory-timeline" data-peak-bytes data-peak-kernel
 //      data-budget-bytes data-bucket-kernels>
 //   <g id="moves" data-moves>, each tick <rect class="move to-fast|to-slow|
@@ -109,6 +110,10 @@ struct PlanPictureOptions {
   const solver::ProfileModel* profile = nullptr;
   // Replaces the default title ("Plan for <graph>: <method>, ...").
   std::string title;
+  // Put before the panels' ids ("memory-timeline" becomes
+  // "<prefix>memory-timeline"), so that several pictures inlined in one
+  // HTML page keep their ids unique. Empty by default.
+  std::string id_prefix;
 };
 
 // The SVG document (UTF-8 text, standalone SVG 1.1) of `plan` for `graph`.

@@ -240,6 +240,12 @@ TEST(PlanPictureTest, ExampleSvgIsWellFormedAndItsNumbersAreThePlans) {
   }
   EXPECT_EQ(RenderPlanSvg(plan, example.graph, options).value(), *svg)
       << "deterministic";
+  // Two pictures in one HTML page: prefixed ids.
+  options.id_prefix = "job7-";
+  const std::string prefixed =
+      RenderPlanSvg(plan, example.graph, options).value();
+  EXPECT_EQ(Count(prefixed, "id=\"job7-"), 4);
+  EXPECT_EQ(Count(prefixed, "id=\"memory-timeline\""), 0);
 }
 
 TEST(PlanPictureTest, ChainPlanDrawsEveryKindOfMove) {
