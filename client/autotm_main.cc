@@ -39,6 +39,7 @@
 #include "autotm/v1/profile.pb.h"
 #include "client/cli_common.h"
 #include "client/cli_jobs.h"
+#include "client/cli_pictures.h"
 #include "client/cli_planning.h"
 #include "client/cli_profiles.h"
 #include "client/cli_sweep.h"
@@ -164,6 +165,7 @@ struct SolveFlags {
   std::string table_collapse = "on";
   uint64_t cache_line = 64;
   std::string out_path;
+  std::string svg_path;
   bool json = false;
 };
 
@@ -183,6 +185,12 @@ int RunSolve(const SolveFlags& flags) {
   if (!flags.out_path.empty()) {
     if (absl::Status status = CheckWritable(flags.out_path); !status.ok()) {
       PrintError(absl::StrCat("--out: ", Message(status)));
+      return kExitBadInput;
+    }
+  }
+  if (!flags.svg_path.empty()) {
+    if (absl::Status status = CheckWritable(flags.svg_path); !status.ok()) {
+      PrintError(absl::StrCat("--svg: ", Message(status)));
       return kExitBadInput;
     }
   }
@@ -328,6 +336,14 @@ int RunSolve(const SolveFlags& flags) {
       return kExitBadInput;
     }
   }
+  if (!flags.svg_path.empty()) {
+    if (absl::Status status = WritePlanSvg(flags.svg_path, plan, graph,
+                                           &profile, kDefaultPictureRows);
+        !status.ok()) {
+      PrintError(Message(status));
+      return kExitBadInput;
+    }
+  }
 
   if (flags.json) {
     absl::StatusOr<std::string> json = ProtoToJson(plan);
@@ -345,6 +361,9 @@ int RunSolve(const SolveFlags& flags) {
   }
   if (!flags.out_path.empty()) {
     std::fprintf(stderr, "autotm: wrote %s\n", flags.out_path.c_str());
+  }
+  if (!flags.svg_path.empty()) {
+    std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
   }
   return kExitOk;
 }
@@ -648,13 +667,17 @@ int Main(int argc, char** argv) {
       ->add_option("--out", solve_flags.out_path,
                    "Write the plan here (atomically)")
       ->type_name("FILE");
+  solve->add_option("--svg", solve_flags.svg_path, kPlanSvgHelp)
+      ->type_name("FILE");
   solve->add_flag("--json", solve_flags.json,
                   "Print the plan JSON on stdout, not the summary");
   solve->footer(absl::StrCat(
       "Example:\n"
       "  autotm solve --graph tests/testdata/example_cnn.graph.json \\\n"
       "      --profile tests/testdata/example_cnn.profile.json \\\n"
-      "      --budget 50% --out plan.json\n\n",
+      "      --budget 50% --out plan.json --svg plan.svg\n\n"
+      "Look at a saved plan later: autotm plan show plan.json --graph G\n"
+      "[--profile P] [--svg OUT].\n\n",
       BudgetUnits(), "\n\n", DurationUnits(),
       "\n\nWith --json only the plan goes to stdout; progress and diagnostics\n"
       "go to stderr.\n\n",
@@ -739,6 +762,8 @@ int Main(int argc, char** argv) {
       "  autotm solve --graph G.json --profile P.json --budget 50% "
       "--out plan.json\n"
       "  autotm verify --graph G.json --profile P.json --plan plan.json\n"
+      "  autotm plan show plan.json --graph G.json --profile P.json "
+      "--svg plan.svg\n"
       "  autotm sweep --graph G.json --profile P.json --budgets 10%:100%:10% "
       "--svg curve.svg\n\n"
       "Run 'autotm COMMAND --help' for a command's flags and units.\n\n",

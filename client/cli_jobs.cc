@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -20,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/cli_pictures.h"
 #include "client/cli_remote.h"
 #include "client/client.h"
 #include "client/plan_report.h"
@@ -161,9 +163,28 @@ struct PlanFlags {
   double gap = 0.01;
   int priority = 0;
   std::string out_path;
+  std::string svg_path;
 };
 
 int RunPlan(const PlanFlags& flags) {
+  // Not CLI11-required: `plan show` parses `plan` too and needs none of them.
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string&>{"--graph", flags.graph_path},
+        {"--host-class", flags.host_class},
+        {"--budget", flags.budget}}) {
+    if (value.empty()) {
+      PrintError(absl::StrCat(flag,
+                              " is required (see autotm plan --help; to look "
+                              "at a plan file: autotm plan show)"));
+      return kExitBadInput;
+    }
+  }
+  if (!flags.svg_path.empty()) {
+    if (absl::Status status = CheckOutputFile(flags.svg_path); !status.ok()) {
+      PrintError(absl::StrCat("--svg: ", Message(status)));
+      return kExitBadInput;
+    }
+  }
   v1::Graph graph;
   if (absl::Status status = ReadProtoJsonFile(flags.graph_path, &graph);
       !status.ok()) {
@@ -251,6 +272,15 @@ int RunPlan(const PlanFlags& flags) {
         !status.ok()) {
       return Fail(status);
     }
+  }
+  if (!flags.svg_path.empty()) {
+    // The server keeps the profile: no kernel-time split in this picture.
+    if (absl::Status status =
+            WritePlanSvg(flags.svg_path, *plan, *model, /*profile=*/nullptr);
+        !status.ok()) {
+      return Fail(status);
+    }
+    std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
   }
   if (flags.remote.json) return PrintJson(*plan);
   std::printf("%s", FormatPlanReport(*plan, &*model).c_str());
@@ -373,19 +403,18 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
       "budget: the cached plan at once, or a solve queued on the server,\n"
       "with a live progress line (incumbent, bound, gap) while it runs.\n"
       "Ctrl-C cancels the solve. Prints the plan summary (or the plan JSON\n"
-      "with --json) and writes it to --out.\n");
+      "with --json), writes it to --out and draws it to --svg.\n"
+      "`autotm plan show PLAN --graph G` looks at a saved plan file\n"
+      "without a server.\n");
   AddRemoteFlags(plan, &plan_flags->remote);
   plan->add_option("--graph", plan_flags->graph_path,
-                   "Training graph (autotm.v1.Graph JSON)")
-      ->required()
+                   "Training graph (autotm.v1.Graph JSON); required")
       ->type_name("FILE");
   plan->add_option("--host-class", plan_flags->host_class,
-                   "Host class whose uploaded profile to plan with")
-      ->required()
+                   "Host class whose uploaded profile to plan with; required")
       ->type_name("NAME");
   plan->add_option("--budget", plan_flags->budget,
-                   "Fast memory at every kernel: 24GiB, 512MB, 20%")
-      ->required()
+                   "Fast memory at every kernel: 24GiB, 512MB, 20%; required")
       ->type_name("SIZE|P%");
   plan->add_option("--variant", plan_flags->variant,
                    "sync, async, static, heuristic, all-fast, all-slow, "
@@ -409,13 +438,20 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
   plan->add_option("--out", plan_flags->out_path,
                    "Write the plan here (autotm.v1.Plan JSON)")
       ->type_name("FILE");
+  plan->add_option("--svg", plan_flags->svg_path, kPlanSvgHelp)
+      ->type_name("FILE");
   plan->footer(
       "Example:\n"
       "  autotm plan --server 127.0.0.1:50051 \\\n"
       "      --graph tests/testdata/example_cnn.graph.json \\\n"
-      "      --host-class example-optane-like --budget 50%\n\n"
+      "      --host-class example-optane-like --budget 50% --svg plan.svg\n"
+      "  autotm plan show plan.json --graph G.json --svg plan.svg\n\n"
+      "Subcommand: show PLAN --graph G  summarize a plan file and draw it\n"
+      "(autotm plan show --help).\n\n"
       "Exit codes: 0 plan printed; 1 bad input or refused by the server;\n"
       "2 no plan (infeasible, failed or cancelled); 5 server unreachable.");
+  // `plan show` first: parsing it marks `plan` parsed as well.
+  commands.push_back(AddPlanShowCommand(plan));
   commands.push_back({plan, [plan_flags] { return RunPlan(*plan_flags); }});
 
   CLI::App* jobs = app.add_subcommand(

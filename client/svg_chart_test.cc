@@ -120,6 +120,68 @@ TEST(SvgChartTest, IsDeterministicAndSurvivesNoData) {
   EXPECT_THAT(empty, Not(HasSubstr("inf")));
 }
 
+TEST(PlotAreaTest, MapsDataToPixelsWithYUpwards) {
+  const PlotArea area{100, 50, 500, 250, 0, 10, -1, 1};
+  EXPECT_DOUBLE_EQ(area.X(0), 100);
+  EXPECT_DOUBLE_EQ(area.X(10), 500);
+  EXPECT_DOUBLE_EQ(area.X(2.5), 200);
+  EXPECT_DOUBLE_EQ(area.Y(-1), 250);  // the bottom
+  EXPECT_DOUBLE_EQ(area.Y(1), 50);    // the top
+  EXPECT_DOUBLE_EQ(area.Y(0), 150);
+  const PlotArea flat{100, 50, 500, 250, 3, 3, 2, 2};
+  EXPECT_DOUBLE_EQ(flat.X(7), 100);  // degenerate: the left/bottom edge
+  EXPECT_DOUBLE_EQ(flat.Y(7), 250);
+}
+
+TEST(PlotFrameTest, DrawsEveryTickLabelAndBothTitles) {
+  const PlotArea area{80, 40, 480, 240, 0, 4, 0, 10};
+  std::string svg =
+      SvgDocumentStart(500, 300) +
+      RenderPlotFrame(
+          area, Axis{{0, 2, 4}, {}, "kernel (execution order)"},
+          Axis{{0, 5, 10}, {"zero", "5 & 5", "ten"}, "bytes (MiB)"}) +
+      SvgDocumentEnd();
+  EXPECT_EQ(XmlProblem(svg), "");
+  EXPECT_THAT(svg, HasSubstr(">kernel (execution order)</text>"));
+  EXPECT_THAT(svg, HasSubstr("rotate(-90)\">bytes (MiB)</text>"));
+  EXPECT_THAT(svg, HasSubstr(">zero</text>"));
+  EXPECT_THAT(svg, HasSubstr(">5 &amp; 5</text>"));
+  EXPECT_THAT(svg, HasSubstr(">4</text>"));  // default label of tick 4
+  // One grid line and one tick mark per tick, and the frame.
+  EXPECT_EQ(Count(svg, "<line"), 2 * 6);
+  EXPECT_EQ(Count(svg, "fill=\"none\" stroke=\"#222\""), 1);
+  // No title, no title element.
+  const std::string bare =
+      RenderPlotFrame(area, Axis{{0, 4}, {}, ""}, Axis{{0, 10}, {}, ""});
+  EXPECT_THAT(bare, Not(HasSubstr("font-size=\"14\"")));
+}
+
+TEST(LegendRowTest, WrapsBeforeTheRightEdgeAndReportsItsHeight) {
+  const std::vector<LegendEntry> entries = {
+      {Swatch::kBox, SvgColor(0), "fast <memory>"},
+      {Swatch::kDashedLine, "#888", "budget"},
+      {Swatch::kUpTick, SvgColor(2), "to fast"},
+      {Swatch::kTriangleDown, SvgColor(1), "to slow"}};
+  double one_row = 0;
+  const std::string wide = RenderLegendRow(0, 0, 2000, entries, &one_row);
+  EXPECT_DOUBLE_EQ(one_row, 18);
+  EXPECT_THAT(wide, HasSubstr(">fast &lt;memory&gt;</text>"));
+  EXPECT_EQ(Count(wide, "<text"), 4);
+  double rows = 0;
+  RenderLegendRow(0, 0, 150, entries, &rows);
+  EXPECT_DOUBLE_EQ(rows, 4 * 18) << "one entry per row when narrow";
+  double none = 0;
+  RenderLegendRow(0, 0, 150, {}, &none);
+  EXPECT_EQ(none, 0);
+  EXPECT_EQ(XmlProblem("<svg>" + wide + "</svg>"), "");
+}
+
+TEST(SvgColorTest, WrapsAroundThePalette) {
+  EXPECT_STREQ(SvgColor(0), "#0072B2");
+  EXPECT_STREQ(SvgColor(8), SvgColor(0));
+  EXPECT_STREQ(SvgColor(-1), SvgColor(7));
+}
+
 TEST(NiceTicksTest, CoverTheRangeInRoundSteps) {
   struct Case {
     double lo, hi;

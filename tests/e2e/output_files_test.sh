@@ -6,9 +6,9 @@
 #
 #   tests/e2e/output_files_test.sh AUTOTM AUTOTM_SERVER AUTOTM_AGENT TESTDATA
 #
-# Each writer (solve --out, zoo export --out, profile synth --out, sweep
-# --svg/--csv/--plans-dir, profiles export -o, plan --out, autotm-agent
-# --out and --cache) writes once to a scratch device node made with
+# Each writer (solve --out/--svg, zoo export --out, profile synth --out,
+# sweep --svg/--csv/--plans-dir, profiles export -o, plan --out/--svg, plan
+# show --svg, autotm-agent --out and --cache) writes once to a scratch device node made with
 # `mknod PATH c 1 3` (/dev/null's numbers; needs root: skipped with the
 # reason when mknod is not permitted) and once to a FIFO with a reader. The
 # node must still be the same device afterwards, the FIFO still a FIFO with
@@ -120,6 +120,12 @@ write_with() {
     solve)
       "$AUTOTM" solve --graph "$GRAPH" --profile "$PROFILE" --budget 50% \
         --out "$out" ;;
+    solve_svg)
+      "$AUTOTM" solve --graph "$GRAPH" --profile "$PROFILE" --budget 50% \
+        --variant heuristic --svg "$out" ;;
+    plan_show_svg)
+      "$AUTOTM" plan show "$WORK/plans_probe/$PLAN_NAME" --graph "$GRAPH" \
+        --profile "$PROFILE" --svg "$out" ;;
     zoo_export)
       "$AUTOTM" zoo export --model vgg19 --batch 2 --out "$out" ;;
     profile_synth)
@@ -140,6 +146,9 @@ write_with() {
     plan)
       "$AUTOTM" plan --server "$ADDR" --graph "$GRAPH" \
         --host-class "$HOST_CLASS" --budget 50% --out "$out" ;;
+    plan_svg)
+      "$AUTOTM" plan --server "$ADDR" --graph "$GRAPH" \
+        --host-class "$HOST_CLASS" --budget 50% --svg "$out" ;;
     agent_out)
       "$AGENT" "${AGENT_FLAGS[@]}" --out "$out" ;;
     agent_cache)
@@ -151,7 +160,7 @@ write_with() {
 valid() {
   local writer=$1 file=$2
   case $writer in
-    sweep_svg) grep -q '</svg>' "$file" ;;
+    *_svg) grep -q '</svg>' "$file" ;;
     sweep_csv) head -n 1 "$file" | grep -q 'budget' && [ "$(wc -l <"$file")" -ge 2 ] ;;
     # One JSON document, or several back to back (a rewritten cache).
     *) "$PY" -c '
@@ -173,8 +182,8 @@ no_leftovers() {
   ! ls "$1" | grep -q "^$2\.tmp\."
 }
 
-WRITERS=(solve zoo_export profile_synth sweep_svg sweep_csv sweep_plans_dir
-  profiles_export plan agent_out agent_cache)
+WRITERS=(solve solve_svg plan_show_svg zoo_export profile_synth sweep_svg
+  sweep_csv sweep_plans_dir profiles_export plan plan_svg agent_out agent_cache)
 
 for writer in "${WRITERS[@]}"; do
   dir=$WORK/$writer
