@@ -50,6 +50,7 @@
 #include "solver/allocator.h"
 #include "solver/cbc_solver.h"
 #include "solver/checked_math.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -156,10 +157,10 @@ struct SolveFlags {
   std::string profile_path;
   std::string budget;
   std::string variant = "sync";
-  std::string time_limit = "60s";
-  double gap = 0.01;
+  std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
+  double gap = solver::kDefaultRelativeGap;
   int threads = 0;
-  int async_window = 15;
+  int async_window = solver::kDefaultAsyncWindow;
   bool plain_overlap_rows = false;
   bool no_window_search = false;
   std::string table_collapse = "on";
@@ -170,8 +171,6 @@ struct SolveFlags {
 };
 
 int RunSolve(const SolveFlags& flags) {
-  DetachStdin();
-
   absl::StatusOr<double> time_limit = ParseDuration(flags.time_limit);
   if (!time_limit.ok()) {
     PrintError(absl::StrCat("--time-limit: ", Message(time_limit.status())));

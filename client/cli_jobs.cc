@@ -29,6 +29,7 @@
 #include "client/units.h"
 #include "google/protobuf/util/json_util.h"
 #include "solver/allocator.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 
 namespace autotm::client {
@@ -159,8 +160,8 @@ struct PlanFlags {
   std::string host_class;
   std::string budget;
   std::string variant = "sync";
-  std::string time_limit = "60s";
-  double gap = 0.01;
+  std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
+  double gap = solver::kDefaultRelativeGap;
   int priority = 0;
   std::string out_path;
   std::string svg_path;

@@ -118,11 +118,4 @@ std::atomic<bool>* CancelOnInterrupt(const char* note) {
 
 void RestoreInterrupt() { ::signal(SIGINT, SIG_DFL); }
 
-void DetachStdin() {
-  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
-    // Not fatal: CBC only reads stdin in corner cases.
-    std::fprintf(stderr, "autotm: warning: cannot reopen stdin to /dev/null\n");
-  }
-}
-
 }  // namespace autotm::client

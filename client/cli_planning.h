@@ -55,11 +55,6 @@ absl::Status CheckWritable(const std::string& path);
 std::atomic<bool>* CancelOnInterrupt(const char* note);
 void RestoreInterrupt();
 
-// CbcMain1 falls back to reading commands from stdin in rare cases; a solve
-// must never block on, or consume, the user's terminal or a pipe. Points
-// stdin at /dev/null (a warning on stderr if that fails).
-void DetachStdin();
-
 }  // namespace autotm::client
 
 #endif  // AUTOTM_CLIENT_CLI_PLANNING_H_

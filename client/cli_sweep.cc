@@ -35,6 +35,7 @@
 #include "client/units.h"
 #include "solver/allocator.h"
 #include "solver/cbc_solver.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -51,8 +52,8 @@ struct SweepFlags {
   std::string profile_path;
   std::string budgets;
   std::string variant = "sync";
-  std::string time_limit = "60s";
-  double gap = 0.01;
+  std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
+  double gap = solver::kDefaultRelativeGap;
   int threads = 0;
   std::string svg_path;
   std::string csv_path;
@@ -291,7 +292,6 @@ class SweepProgress {
 // ---------------------------------------------------------------------------
 
 int RunSweep(const SweepFlags& flags) {
-  DetachStdin();
   absl::StatusOr<double> time_limit = ParseDuration(flags.time_limit);
   if (!time_limit.ok() || *time_limit <= 0) {
     PrintError(absl::StrCat("--time-limit: ",

@@ -9,15 +9,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "autotm/v1/job.pb.h"
+#include "solver/defaults.h"
 
 namespace autotm::server {
 
 // Defaults of SolveParameters fields left at zero.
 inline constexpr v1::Method kDefaultMethod = v1::METHOD_SYNCHRONOUS;
-inline constexpr double kDefaultTimeLimitSeconds = 60;
-inline constexpr double kDefaultRelativeGap = 0.01;
-inline constexpr uint64_t kDefaultAlignmentBytes = 4096;
-inline constexpr uint32_t kDefaultAsyncWindow = 15;
+inline constexpr double kDefaultTimeLimitSeconds =
+    solver::kDefaultTimeLimitSeconds;
+inline constexpr double kDefaultRelativeGap = solver::kDefaultRelativeGap;
+inline constexpr uint64_t kDefaultAlignmentBytes =
+    solver::kDefaultAlignmentBytes;
+inline constexpr uint32_t kDefaultAsyncWindow = solver::kDefaultAsyncWindow;
 // Largest accepted values. A window of w kernels makes up to w decision
 // points per tensor use (AutoTM uses 15; 1000 is far past any useful
 // window, and 2^32-1 overflowed the solver's int); alignments beyond 1 GiB

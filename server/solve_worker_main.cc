@@ -108,11 +108,6 @@ int Run(int argc, char** argv) {
       ::close(fd);
     }
   }
-  // CbcMain1 may fall back to reading commands from stdin: never let it see
-  // the request bytes or a pipe.
-  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
-    std::fprintf(stderr, "autotm-solve-worker: cannot reopen stdin\n");
-  }
   if (!read_ok) {
     std::fprintf(stderr, "autotm-solve-worker: cannot read request %s\n",
                  path.c_str());

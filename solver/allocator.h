@@ -7,12 +7,10 @@
 
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 
 namespace autotm::solver {
-
-// Default alignment of fast-tier allocations: one 4 KiB page.
-inline constexpr uint64_t kDefaultAlignmentBytes = 4096;
 
 // Rounds `bytes` up to a multiple of `alignment` (any positive number; 0 or
 // 1 leave it unchanged).

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -230,6 +231,16 @@ SolveResult SolveEmptyModel(const IlpModel& model) {
   result.relative_gap = 0;
   return result;
 }
+
+}  // namespace
+}  // namespace autotm::solver
+
+// CBC's command source for CbcMain1 (CbcOrClpParam.cpp); no header
+// declares it.
+extern FILE* CbcOrClpReadCommand;
+
+namespace autotm::solver {
+namespace {
 
 // CbcMain1 keeps its argument cursor and print flags in process globals, so
 // two concurrent calls corrupt each other (cbc.md §3). A timed mutex lets a
@@ -672,6 +683,13 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   argv.push_back("-solve");
   argv.push_back("-quit");
 
+  // CbcMain1 reads further commands from CbcOrClpReadCommand (stdin by
+  // default) when its arguments leave it wanting more, which would block a
+  // process whose stdin is a terminal or a pipe. Point it at /dev/null,
+  // here, once for every program that links the backend, rather than have
+  // each main() give up its own stdin.
+  static FILE* const no_commands = std::fopen("/dev/null", "r");
+  if (no_commands != nullptr) CbcOrClpReadCommand = no_commands;
   active_state = &state;
   CbcMain1(static_cast<int>(argv.size()), argv.data(), cbc, CbcMainCallback,
            data);

@@ -47,6 +47,7 @@
 
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/ilp_model.h"
 #include "solver/profile_model.h"
@@ -59,7 +60,7 @@ struct FormulationOptions {
   v1::Method method = v1::METHOD_SYNCHRONOUS;
   // ASYNCHRONOUS: non-user kernels within this many kernels of a user are
   // decision points with overlapped copies (AutoTM uses 15). Default 15.
-  int async_window = 15;
+  int async_window = kDefaultAsyncWindow;
   // Fast-memory limit per kernel, bytes (one entry per kernel).
   std::vector<uint64_t> kernel_limit_bytes;
   // Tensor sizes count rounded up to this in the capacity rows, as the pool

@@ -29,6 +29,7 @@
 #include <optional>
 
 #include "absl/status/statusor.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -44,7 +45,7 @@ struct HeuristicOptions {
   // takes about a second; the last layout may end past the limit).
   double time_limit_seconds = 5;
   int max_rounds = 150;
-  uint64_t alignment_bytes = 4096;
+  uint64_t alignment_bytes = kDefaultAlignmentBytes;
   const std::atomic<bool>* cancel = nullptr;
   // RunHeuristic: return first touch's plan when it is faster. The planner,
   // which offers first touch itself, turns this off. Default true.

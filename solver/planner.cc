@@ -541,118 +541,230 @@ PlanOptions SeedOptions(const PlanOptions& options, v1::Method method,
   return seed;
 }
 
-// PlanGraph for the ILP methods, with what the call shares with its seed
-// solves.
-absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
-                                    const ProfileModel& profile,
-                                    const PlanOptions& options, Solver* solver,
-                                    CallShared& shared) {
+// One ILP call of PlanGraph (and each seed solve it makes), in stages:
+//
+//   OfferPlansInHand   first touch, the heuristic, the caller's warm start
+//   SolveSyncSeed      ASYNCHRONOUS: the synchronous plan to start from
+//   then, per allocation round (AutoTM's fragmentation loop):
+//   BuildRound         the formulation under this round's kernel limits
+//   SolveStaticSeed    SYNCHRONOUS, round 1: the static plan to start from
+//   SolveRound         CBC, started from the best plan in hand
+//   LayOut             the round's plan, its pool layout and layout repair
+//   Tighten            lower the limits near an overflow for the next round
+//   Finish             window search around the best plan, and Conclude
+//
+// Every stage may end the call with the best valid plan it has met; the
+// call never returns a plan slower than one it had in hand.
+class IlpPlanning {
+ public:
+  IlpPlanning(const GraphModel& graph, const ProfileModel& profile,
+              const PlanOptions& options, Solver* solver, CallShared& shared)
+      : graph_(graph),
+        profile_(profile),
+        options_(options),
+        solver_(solver),
+        shared_(shared),
+        start_(absl::Now()),
+        limits_(graph.num_kernels(), options.budget_bytes) {
+    outcome_.stats.set_solver(solver->name());
+  }
+
+  absl::StatusOr<PlanOutcome> Run() {
+    OfferPlansInHand();
+    if (options_.method == v1::METHOD_ASYNCHRONOUS) {
+      AUTOTM_RETURN_IF_ERROR(SolveSyncSeed());
+      if (std::optional<std::string> why = NoTimeForAsyncModel()) {
+        return Conclude(options_, budget_bound_, std::nullopt, best_, shared_,
+                        *why, std::move(outcome_));
+      }
+    }
+    for (int round = 1;; ++round) {
+      AUTOTM_ASSIGN_OR_RETURN(Formulation formulation, BuildRound(round));
+      const bool large = formulation.model().num_columns() >= kLargeColumns;
+      if (round == 1 && options_.method == v1::METHOD_SYNCHRONOUS &&
+          !seed_.has_value() && options_.warm_start == nullptr &&
+          !formulation.infeasible().has_value()) {
+        AUTOTM_RETURN_IF_ERROR(SolveStaticSeed(large));
+      }
+      if (formulation.infeasible().has_value()) {
+        return ConcludeInfeasible(round, *formulation.infeasible());
+      }
+      AUTOTM_ASSIGN_OR_RETURN(SolveResult result,
+                              SolveRound(round, formulation, large));
+      if (!result.has_solution()) return ConcludeWithoutPlan(round, result);
+      AUTOTM_ASSIGN_OR_RETURN(RoundPlan laid_out,
+                              LayOut(round, formulation, result));
+      if (laid_out.proven) {
+        return Conclude(
+            options_, budget_bound_, std::nullopt, best_, shared_,
+            absl::StrFormat("the ILP's plan needs a %u-byte pool for its fast "
+                            "tensors (fragmentation)",
+                            laid_out.layout.required_bytes),
+            std::move(outcome_));
+      }
+      if (!laid_out.layout.fits && !laid_out.stopped &&
+          round < kMaxAllocationRounds &&
+          absl::Now() - start_ < absl::Seconds(options_.time_limit_seconds)) {
+        Tighten(round, laid_out.layout);
+        if (round == 1) first_round_.emplace(std::move(formulation));
+        continue;
+      }
+      return Finish(round, std::move(laid_out));
+    }
+  }
+
+ private:
   // AutoTM's fragmentation loop (autotm.md §5.2): solve, lay the fast
   // tensors out in a pool of exactly the budget, and when the layout
   // overflows, lower the limits of the kernels near the overflow and solve
   // again.
-  constexpr int kMaxAllocationRounds = 12;
-  constexpr int kTightenRadius = 10;
-  std::vector<uint64_t> limits(graph.num_kernels(), options.budget_bytes);
-  // Models at least this large get a starting solution (see below).
-  constexpr int kWarmStartMinColumns = 20000;
-  // The first round's bound, the only one valid for the budget itself:
-  // later rounds solve under lowered limits, a smaller feasible set, whose
-  // bound can exceed the best plan that fits the budget.
-  double budget_bound = -kInfinity;
-  // The longest pool layout of a round so far: a later round's CBC limit
-  // leaves that much for laying out its own plan.
-  double layout_seconds = 0;
-  // The first round's model, kept when its plan does not fit the pool.
-  std::optional<Formulation> first_round;
-  PlanOutcome outcome;
-  v1::SolverStats& stats = outcome.stats;
-  stats.set_solver(solver->name());
-  const absl::Time start = absl::Now();
-  // Every valid plan the call meets competes with the ILP's own: the call
-  // never returns a plan slower than one it had in hand (first touch, the
-  // poorer variant's seed, the caller's warm start, a window repair).
-  BestPlan best;
-  if (const std::optional<v1::Plan>& first_touch =
-          FirstTouchOf(graph, profile, options, shared);
-      first_touch.has_value()) {
-    best.Offer(*first_touch, PlanSource::kFirstTouch,
-               "the first-touch baseline's plan");
-  }
-  if (options.heuristic) {
-    if (const std::optional<v1::Plan>& heuristic =
-            HeuristicOf(graph, profile, options, shared);
-        heuristic.has_value()) {
-      outcome.heuristic_time_us = heuristic->predicted_time_us();
-      best.Offer(*heuristic, PlanSource::kHeuristic, "the heuristic's plan");
+  static constexpr int kMaxAllocationRounds = 12;
+  static constexpr int kTightenRadius = 10;
+  // Models at least this large get a starting solution (see SolveRound).
+  static constexpr int kLargeColumns = 20000;
+
+  // A round's plan, laid out in the pool.
+  struct RoundPlan {
+    v1::Plan plan;
+    AllocationReport layout;
+    // The solve was cancelled (it stopped with its incumbent).
+    bool stopped = false;
+    // The best plan in hand is proven within the gap by the budget's bound:
+    // no further round can do better enough to be worth its solve.
+    bool proven = false;
+  };
+
+  // Every valid plan the call has at the start competes with the ILP's
+  // own: first touch, the heuristic's plan, and the caller's warm start
+  // when it is a valid plan of this budget and variant, offsets included (a
+  // plan for a smaller budget is). The verifier replays the warm start with
+  // this profile, so it is priced as this call's plans are (a plan priced
+  // with other table-collapse settings fails).
+  void OfferPlansInHand() {
+    if (const std::optional<v1::Plan>& first_touch =
+            FirstTouchOf(graph_, profile_, options_, shared_);
+        first_touch.has_value()) {
+      best_.Offer(*first_touch, PlanSource::kFirstTouch,
+                  "the first-touch baseline's plan");
+    }
+    if (options_.heuristic) {
+      if (const std::optional<v1::Plan>& heuristic =
+              HeuristicOf(graph_, profile_, options_, shared_);
+          heuristic.has_value()) {
+        outcome_.heuristic_time_us = heuristic->predicted_time_us();
+        best_.Offer(*heuristic, PlanSource::kHeuristic, "the heuristic's plan");
+      }
+    }
+    if (options_.warm_start != nullptr &&
+        MoveRank(options_.warm_start->method()) <= MoveRank(options_.method) &&
+        VerifyPlan(graph_, profile_, *options_.warm_start,
+                   options_.budget_bytes, /*require_offsets=*/true)
+            .ok()) {
+      best_.Offer(
+          *options_.warm_start, PlanSource::kWarmStart,
+          absl::StrFormat("the warm start (the plan of the %u-byte budget)",
+                          options_.warm_start->budget_bytes()));
     }
   }
-  // The caller's warm start counts when it is a valid plan of this budget
-  // and variant, offsets included (a plan for a smaller budget is): the
-  // verifier replays it with this profile, so it is priced as this call's
-  // plans are (a plan priced with other table-collapse settings fails).
-  if (options.warm_start != nullptr &&
-      MoveRank(options.warm_start->method()) <= MoveRank(options.method) &&
-      VerifyPlan(graph, profile, *options.warm_start, options.budget_bytes,
-                 /*require_offsets=*/true)
-          .ok()) {
-    best.Offer(
-        *options.warm_start, PlanSource::kWarmStart,
-        absl::StrFormat("the warm start (the plan of the %u-byte budget)",
-                        options.warm_start->budget_bytes()));
-  }
+
   // The poorer variant's plan this call starts from: valid for this variant
   // too, whatever stage produced it (static plans never move a tensor;
   // synchronous moves sit at users, which stay asynchronous decision
   // points). It also guarantees static >= sync >= async within one call.
-  std::optional<v1::Plan> seed;
-  auto take_seed = [&](PlanOutcome& poorer, const char* variant) {
+  void TakeSeed(PlanOutcome& poorer, const char* variant) {
     if (!poorer.plan.has_value()) return;
-    outcome.seed_time_us = poorer.plan->predicted_time_us();
-    best.Offer(*poorer.plan,
-               poorer.source == PlanSource::kFirstTouch ||
-                       poorer.source == PlanSource::kHeuristic
-                   ? poorer.source
-                   : PlanSource::kSeed,
-               absl::StrCat("the ", variant, " plan it started from"));
-    seed = std::move(poorer.plan);
-  };
+    outcome_.seed_time_us = poorer.plan->predicted_time_us();
+    best_.Offer(*poorer.plan,
+                poorer.source == PlanSource::kFirstTouch ||
+                        poorer.source == PlanSource::kHeuristic
+                    ? poorer.source
+                    : PlanSource::kSeed,
+                absl::StrCat("the ", variant, " plan it started from"));
+    seed_ = std::move(poorer.plan);
+  }
+
   // An asynchronous solve starts from the synchronous plan: the async ILP is
   // several times larger and on big graphs finds little on its own, while
   // the sync ILP solves in seconds, so the sync plan is most of what an
   // async call achieves there. It may take up to half of the time (a fixed
   // quarter starved it: ResNet-152 async at 25% returned first touch at
   // 120 s while sync alone found 1.33x in 60 s), and stops when it stalls.
-  if (options.method == v1::METHOD_ASYNCHRONOUS) {
-    PlanOptions sync_options = SeedOptions(options, v1::METHOD_SYNCHRONOUS,
-                                           /*adaptive_share=*/0.5,
-                                           /*floor_seconds=*/1.0);
+  absl::Status SolveSyncSeed() {
+    const PlanOptions sync_options =
+        SeedOptions(options_, v1::METHOD_SYNCHRONOUS, /*adaptive_share=*/0.5,
+                    /*floor_seconds=*/1.0);
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
-        PlanIlp(graph, profile, sync_options, solver, shared));
-    outcome.warm_start_used = sync.warm_start_used;
-    take_seed(sync, "sync");
+        IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());
+    outcome_.warm_start_used = sync.warm_start_used;
+    sync_build_seconds_ = sync.stats.build_seconds() /
+                          std::max(1u, sync.stats.allocation_rounds());
+    TakeSeed(sync, "sync");
     // What the sync solve reported last (its bound in particular) says
     // nothing about the async model: restart the progress from the seed.
-    if (options.on_progress) {
+    if (options_.on_progress) {
       SolveProgress progress;
-      progress.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      if (seed.has_value()) progress.incumbent = seed->predicted_time_us();
-      options.on_progress(progress);
+      progress.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start_);
+      if (seed_.has_value()) progress.incumbent = seed_->predicted_time_us();
+      options_.on_progress(progress);
     }
+    return absl::OkStatus();
   }
-  for (int round = 1;; ++round) {
+
+  // Whether the time left after the synchronous seed is too short for the
+  // asynchronous model to pay: building it takes about kAsyncBuildFactor
+  // times the synchronous build (it has several times the columns), and a
+  // solve needs at least as long again. Starting anyway only overruns the
+  // limit (CBC's root cannot stop before it has read the model) for a plan
+  // no better than the seed. Returns why, or nullopt to go on.
+  std::optional<std::string> NoTimeForAsyncModel() const {
+    if (!best_.has_value()) return std::nullopt;  // nothing to fall back on
+    constexpr double kAsyncBuildFactor = 4;
+    const double build = kAsyncBuildFactor * sync_build_seconds_;
+    const double left = options_.time_limit_seconds -
+                        absl::ToDoubleSeconds(absl::Now() - start_);
+    if (left >= 2 * build + 1.0) return std::nullopt;
+    return absl::StrFormat(
+        "%.1f s left after the synchronous seed: too little to build (about "
+        "%.1f s) and solve the asynchronous ILP",
+        std::max(0.0, left), build);
+  }
+
+  // A synchronous solve first obtains the static plan, itself a valid
+  // synchronous plan (no moves), and keeps it as a candidate: that makes
+  // sync <= static within one call for every model, whatever CBC does with
+  // the sync ILP. On large models it is also CBC's start (SolveRound): there
+  // CBC may find nothing better than first touch on its own within the
+  // limit, while the static ILP (half the size) solves; they give it at
+  // most a quarter of the time, at least a second. On small models it only
+  // competes (CBC solves them well without a start, cbc.md §4) and takes
+  // milliseconds; a quarter of the time, without the floor, keeps short
+  // calls within their limit. A caller's warm start replaces it.
+  absl::Status SolveStaticSeed(bool large) {
+    const PlanOptions static_options =
+        SeedOptions(options_, v1::METHOD_STATIC, /*adaptive_share=*/0.25,
+                    /*floor_seconds=*/large ? 1.0 : 0.0);
+    AUTOTM_ASSIGN_OR_RETURN(
+        PlanOutcome static_outcome,
+        IlpPlanning(graph_, profile_, static_options, solver_, shared_).Run());
+    TakeSeed(static_outcome, "static");
+    return absl::OkStatus();
+  }
+
+  // The formulation under this round's limits, with its size in the stats.
+  absl::StatusOr<Formulation> BuildRound(int round) {
     const absl::Time build_start = absl::Now();
     FormulationOptions formulation_options;
-    formulation_options.method = options.method;
-    formulation_options.async_window = options.async_window;
-    formulation_options.lift_overlap_rows = options.lift_overlap_rows;
-    formulation_options.alignment_bytes = options.alignment_bytes;
-    formulation_options.kernel_limit_bytes = limits;
+    formulation_options.method = options_.method;
+    formulation_options.async_window = options_.async_window;
+    formulation_options.lift_overlap_rows = options_.lift_overlap_rows;
+    formulation_options.alignment_bytes = options_.alignment_bytes;
+    formulation_options.kernel_limit_bytes = limits_;
     AUTOTM_ASSIGN_OR_RETURN(
         Formulation formulation,
-        Formulation::Build(graph, profile, formulation_options));
+        Formulation::Build(graph_, profile_, formulation_options));
     const IlpModel& model = formulation.model();
+    v1::SolverStats& stats = outcome_.stats;
     stats.set_allocation_rounds(round);
     stats.set_variables(model.num_columns());
     stats.set_integer_variables(model.num_integer());
@@ -660,138 +772,151 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     stats.set_nonzeros(model.num_nonzeros());
     stats.set_build_seconds(stats.build_seconds() +
                             absl::ToDoubleSeconds(absl::Now() - build_start));
-    const bool large = model.num_columns() >= kWarmStartMinColumns;
-    // A synchronous solve first obtains the static plan, itself a valid
-    // synchronous plan (no moves), and keeps it as a candidate: that makes
-    // sync <= static within one call for every model, whatever CBC does with
-    // the sync ILP. On large models it is also CBC's start (below): there
-    // CBC may find nothing better than first touch on its own within the
-    // limit, while the static ILP (half the size) solves; they give it a
-    // quarter of the time, at least a second. On small models it only
-    // competes (CBC solves them well without a start, cbc.md §4) and takes
-    // milliseconds; a quarter of the time, without the floor, keeps short
-    // calls within their limit. A caller's warm start replaces it.
-    if (round == 1 && options.method == v1::METHOD_SYNCHRONOUS &&
-        !seed.has_value() && options.warm_start == nullptr &&
-        !formulation.infeasible().has_value()) {
-      const PlanOptions static_options =
-          SeedOptions(options, v1::METHOD_STATIC, /*adaptive_share=*/0.25,
-                      /*floor_seconds=*/large ? 1.0 : 0.0);
-      AUTOTM_ASSIGN_OR_RETURN(
-          PlanOutcome static_outcome,
-          PlanIlp(graph, profile, static_options, solver, shared));
-      take_seed(static_outcome, "static");
-    }
-    if (formulation.infeasible().has_value()) {
-      stats.set_termination(v1::TERMINATION_INFEASIBLE);
-      outcome.diagnostic = *formulation.infeasible();
-      if (round > 1) {
-        outcome.diagnostic = absl::StrCat(
-            outcome.diagnostic, " (after ", round - 1,
-            " round(s) of lowering limits to avoid fragmentation)");
-        // Round 1's model was feasible: whatever valid plan is in hand
-        // beats none.
-        return Conclude(options, budget_bound, std::nullopt, best, shared,
-                        outcome.diagnostic, std::move(outcome));
-      }
-      return outcome;
-    }
+    return formulation;
+  }
 
-    SolveParams params;
-    // A caller's warm start (e.g. the plan of a smaller budget in a sweep)
-    // goes first: it is usually far better than the built-in starts below.
-    // Against the synchronous seed of an asynchronous solve, the faster of
-    // the two is kept.
-    if (options.warm_start != nullptr) {
+  // A round whose limits leave no plan: the budget's own model (round 1)
+  // has none; a later round's lowered limits went too far, and whatever
+  // valid plan is in hand beats none.
+  absl::StatusOr<PlanOutcome> ConcludeInfeasible(int round,
+                                                 const std::string& why) {
+    outcome_.stats.set_termination(v1::TERMINATION_INFEASIBLE);
+    outcome_.diagnostic = why;
+    if (round == 1) return std::move(outcome_);
+    // A copy: Conclude takes the outcome by value, which would move the
+    // diagnostic out from under a reference to it.
+    const std::string diagnostic =
+        absl::StrCat(why, " (after ", round - 1,
+                     " round(s) of lowering limits to avoid fragmentation)");
+    outcome_.diagnostic = diagnostic;
+    return Conclude(options_, budget_bound_, std::nullopt, best_, shared_,
+                    diagnostic, std::move(outcome_));
+  }
+
+  // The starting solution of a round's solve, as CBC columns; empty for
+  // none. A caller's warm start (e.g. the plan of a smaller budget in a
+  // sweep) goes first: it is usually far better than the built-in starts.
+  // Against the synchronous seed of an asynchronous solve, the faster of
+  // the two is kept. On large models CBC may find no solution at all before
+  // the limit (its feasibility pump alone can take minutes); start it from
+  // the fastest valid plan in hand (the seed, the heuristic's plan or first
+  // touch), or failing its encoding the seed, then the heuristic's plan. On
+  // small synchronous ones its own heuristics do better without a start
+  // (cbc.md §4); those plans still compete with its result.
+  std::vector<double> StartingSolution(int round,
+                                       const Formulation& formulation,
+                                       bool large) {
+    std::vector<double> start;
+    if (options_.warm_start != nullptr) {
       absl::StatusOr<std::vector<double>> values =
-          EncodeWarmStart(graph, formulation, limits, options.alignment_bytes,
-                          *options.warm_start);
+          EncodeWarmStart(graph_, formulation, limits_,
+                          options_.alignment_bytes, *options_.warm_start);
       if (!values.ok()) {
-        if (!outcome.warm_start_used) {
-          outcome.warm_start_skipped =
+        if (!outcome_.warm_start_used) {
+          outcome_.warm_start_skipped =
               absl::StrCat("warm start not used in round ", round, ": ",
                            values.status().message());
         }
-      } else if (!seed.has_value() || options.warm_start->predicted_time_us() <=
-                                          seed->predicted_time_us()) {
-        params.initial_solution = *std::move(values);
-        outcome.warm_start_used = true;
-        outcome.warm_start_skipped.clear();
-      } else if (!outcome.warm_start_used) {
-        outcome.warm_start_skipped =
+      } else if (!seed_.has_value() ||
+                 options_.warm_start->predicted_time_us() <=
+                     seed_->predicted_time_us()) {
+        start = *std::move(values);
+        outcome_.warm_start_used = true;
+        outcome_.warm_start_skipped.clear();
+      } else if (!outcome_.warm_start_used) {
+        outcome_.warm_start_skipped =
             "warm start slower than the synchronous seed";
       }
     }
-    // On large models CBC may find no solution at all before the limit
-    // (its feasibility pump alone can take minutes); start it from the
-    // fastest valid plan in hand (the seed, the heuristic's plan or first
-    // touch), or failing its encoding the seed, then the heuristic's plan.
-    // On small synchronous ones its own heuristics do better without a
-    // start (cbc.md §4); those plans still compete with its result.
-    if (params.initial_solution.empty() &&
-        (large || options.method == v1::METHOD_ASYNCHRONOUS)) {
-      std::vector<const v1::Plan*> starts;
-      if (best.has_value()) starts.push_back(&best.plan());
-      if (seed.has_value()) starts.push_back(&*seed);
-      if (shared.heuristic[options.method != v1::METHOD_STATIC].has_value()) {
-        starts.push_back(
-            &*shared.heuristic[options.method != v1::METHOD_STATIC]);
-      }
-      if (shared.first_touch.has_value()) {
-        starts.push_back(&*shared.first_touch);
-      }
-      for (const v1::Plan* plan : starts) {
-        absl::StatusOr<std::vector<double>> values =
-            formulation.Encode(ScheduleOf(graph, *plan));
-        if (values.ok()) {
-          params.initial_solution = *std::move(values);
-          break;
-        }
-      }
+    if (!start.empty() ||
+        !(large || options_.method == v1::METHOD_ASYNCHRONOUS)) {
+      return start;
     }
-    params.time_limit_seconds = std::max(
-        0.5, options.time_limit_seconds -
-                 absl::ToDoubleSeconds(absl::Now() - start) - layout_seconds);
-    params.relative_gap = options.relative_gap;
-    params.threads = options.threads;
-    params.stall_seconds = options.stall_seconds;
-    params.cancel = options.cancel;
-    params.on_progress = options.on_progress;
-    auto fits = [&](std::span<const double> values) {
-      return PlanFitsPool(graph, profile, options, formulation, values);
-    };
-    AUTOTM_ASSIGN_OR_RETURN(
-        SolveResult result,
-        SolveWithRestarts(*solver, formulation, params, options, fits, &stats));
-    if (round == 1) budget_bound = result.best_bound;
-    stats.set_best_bound_us(budget_bound);  // -inf: none
-    if (!result.has_solution()) {
-      if (result.termination == SolveTermination::kInfeasible && round == 1) {
-        outcome.diagnostic =
-            "the solver proved that no plan fits the budget (the must-be-"
-            "fast tensors of some kernels cannot all fit together)";
-        return outcome;
-      }
-      if (result.termination == SolveTermination::kCancelled) {
-        return Conclude(options, budget_bound, std::nullopt, best, shared,
-                        "cancelled before the ILP found a plan",
-                        std::move(outcome));
-      }
-      const std::string why =
-          round == 1 ? absl::StrFormat("the ILP found no plan within %.1f s",
-                                       options.time_limit_seconds)
-                     : absl::StrFormat(
-                           "after %d round(s) of lowering limits to avoid "
-                           "fragmentation, the ILP found no plan within %.1f s",
-                           round - 1, options.time_limit_seconds);
-      return Conclude(options, budget_bound, std::nullopt, best, shared, why,
-                      std::move(outcome));
+    const bool moves = options_.method != v1::METHOD_STATIC;
+    std::vector<const v1::Plan*> candidates;
+    if (best_.has_value()) candidates.push_back(&best_.plan());
+    if (seed_.has_value()) candidates.push_back(&*seed_);
+    if (shared_.heuristic[moves].has_value()) {
+      candidates.push_back(&*shared_.heuristic[moves]);
     }
+    if (shared_.first_touch.has_value()) {
+      candidates.push_back(&*shared_.first_touch);
+    }
+    for (const v1::Plan* plan : candidates) {
+      absl::StatusOr<std::vector<double>> values =
+          formulation.Encode(ScheduleOf(graph_, *plan));
+      if (values.ok()) return *std::move(values);
+    }
+    return start;
+  }
 
+  // CBC on the round's model, within what is left of the call's limit
+  // (less the longest layout so far, which the round's plan will need).
+  absl::StatusOr<SolveResult> SolveRound(int round,
+                                         const Formulation& formulation,
+                                         bool large) {
+    SolveParams params;
+    params.initial_solution = StartingSolution(round, formulation, large);
+    params.time_limit_seconds = std::max(
+        0.5, options_.time_limit_seconds -
+                 absl::ToDoubleSeconds(absl::Now() - start_) - layout_seconds_);
+    params.relative_gap = options_.relative_gap;
+    params.threads = options_.threads;
+    params.stall_seconds = options_.stall_seconds;
+    params.cancel = options_.cancel;
+    params.on_progress = options_.on_progress;
+    auto fits = [&](std::span<const double> values) {
+      return PlanFitsPool(graph_, profile_, options_, formulation, values);
+    };
+    AUTOTM_ASSIGN_OR_RETURN(SolveResult result,
+                            SolveWithRestarts(*solver_, formulation, params,
+                                              options_, fits, &outcome_.stats));
+    // The first round's bound, the only one valid for the budget itself:
+    // later rounds solve under lowered limits, a smaller feasible set, whose
+    // bound can exceed the best plan that fits the budget.
+    if (round == 1) budget_bound_ = result.best_bound;
+    outcome_.stats.set_best_bound_us(budget_bound_);  // -inf: none
+    return result;
+  }
+
+  // A solve that ended without a plan: proven infeasible (round 1),
+  // cancelled, or out of time; the best plan in hand, if any, is returned.
+  absl::StatusOr<PlanOutcome> ConcludeWithoutPlan(int round,
+                                                  const SolveResult& result) {
+    if (result.termination == SolveTermination::kInfeasible && round == 1) {
+      outcome_.diagnostic =
+          "the solver proved that no plan fits the budget (the must-be-"
+          "fast tensors of some kernels cannot all fit together)";
+      return std::move(outcome_);
+    }
+    if (result.termination == SolveTermination::kCancelled) {
+      return Conclude(options_, budget_bound_, std::nullopt, best_, shared_,
+                      "cancelled before the ILP found a plan",
+                      std::move(outcome_));
+    }
+    const std::string why =
+        round == 1 ? absl::StrFormat("the ILP found no plan within %.1f s",
+                                     options_.time_limit_seconds)
+                   : absl::StrFormat(
+                         "after %d round(s) of lowering limits to avoid "
+                         "fragmentation, the ILP found no plan within %.1f s",
+                         round - 1, options_.time_limit_seconds);
+    return Conclude(options_, budget_bound_, std::nullopt, best_, shared_, why,
+                    std::move(outcome_));
+  }
+
+  // The round's plan, checked against the ILP objective and laid out in the
+  // pool. The first round's plan is the optimum of the budget's own model:
+  // when only fragmentation keeps it out of the pool, cutting back a few
+  // fast stretches near the overflow usually costs far less than the
+  // lowered limits of the next rounds (solver/heuristic.h, RepairLayout).
+  // The repaired plan competes like every other.
+  absl::StatusOr<RoundPlan> LayOut(int round, const Formulation& formulation,
+                                   const SolveResult& result) {
     AUTOTM_ASSIGN_OR_RETURN(
         v1::Plan plan,
-        AssemblePlan(graph, profile, formulation.Decode(result.values),
-                     options.method, options.budget_bytes));
+        AssemblePlan(graph_, profile_, formulation.Decode(result.values),
+                     options_.method, options_.budget_bytes));
     // The plan's own accounting must reproduce the ILP objective: a mismatch
     // means the formulation and the plan semantics disagree.
     const double objective = result.objective;
@@ -804,102 +929,100 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
     }
     const absl::Time layout_start = absl::Now();
     AUTOTM_ASSIGN_OR_RETURN(AllocationReport layout,
-                            AssignOffsets(graph, options.budget_bytes,
-                                          options.alignment_bytes, &plan));
-    layout_seconds = std::max(
-        layout_seconds, absl::ToDoubleSeconds(absl::Now() - layout_start));
-    const bool stopped = result.termination == SolveTermination::kCancelled;
-    // The first round's plan is the optimum of the budget's own model: when
-    // only fragmentation keeps it out of the pool, cutting back a few fast
-    // stretches near the overflow usually costs far less than the lowered
-    // limits of the next rounds (solver/heuristic.h, RepairLayout). The
-    // repaired plan competes like every other.
-    if (!layout.fits && options.heuristic &&
-        (round == 1 || round == kMaxAllocationRounds || stopped)) {
+                            AssignOffsets(graph_, options_.budget_bytes,
+                                          options_.alignment_bytes, &plan));
+    layout_seconds_ = std::max(
+        layout_seconds_, absl::ToDoubleSeconds(absl::Now() - layout_start));
+    RoundPlan laid_out{
+        .plan = std::move(plan),
+        .layout = std::move(layout),
+        .stopped = result.termination == SolveTermination::kCancelled};
+    if (!laid_out.layout.fits && options_.heuristic &&
+        (round == 1 || round == kMaxAllocationRounds || laid_out.stopped)) {
       HeuristicOptions repair_options;
-      repair_options.allow_moves = options.method != v1::METHOD_STATIC;
-      repair_options.alignment_bytes = options.alignment_bytes;
+      repair_options.allow_moves = options_.method != v1::METHOD_STATIC;
+      repair_options.alignment_bytes = options_.alignment_bytes;
       repair_options.time_limit_seconds =
-          options.time_limit_seconds -
-          absl::ToDoubleSeconds(absl::Now() - start) - layout_seconds;
-      absl::StatusOr<std::optional<v1::Plan>> repaired = RepairLayout(
-          graph, profile, options.budget_bytes, plan, repair_options);
+          options_.time_limit_seconds -
+          absl::ToDoubleSeconds(absl::Now() - start_) - layout_seconds_;
+      absl::StatusOr<std::optional<v1::Plan>> repaired =
+          RepairLayout(graph_, profile_, options_.budget_bytes, laid_out.plan,
+                       repair_options);
       if (repaired.ok() && repaired->has_value()) {
-        best.Offer(**repaired, PlanSource::kLayoutRepair,
-                   absl::StrFormat("the ILP's round-%d plan with its pool "
-                                   "layout repaired",
-                                   round));
+        best_.Offer(**repaired, PlanSource::kLayoutRepair,
+                    absl::StrFormat("the ILP's round-%d plan with its pool "
+                                    "layout repaired",
+                                    round));
       }
-      // Proven within the gap by the budget's bound: no round can do better
-      // enough to be worth its solve.
-      if (GapToBound(best.time_us(), budget_bound) <= options.relative_gap) {
-        return Conclude(
-            options, budget_bound, std::nullopt, best, shared,
-            absl::StrFormat("the ILP's plan needs a %u-byte pool for its fast "
-                            "tensors (fragmentation)",
-                            layout.required_bytes),
-            std::move(outcome));
+      laid_out.proven =
+          GapToBound(best_.time_us(), budget_bound_) <= options_.relative_gap;
+    }
+    return laid_out;
+  }
+
+  // Lowers the limits around each overflow. AutoTM's factor,
+  // max(0.9, 1 - (over - 1) / 2), barely moves for small overflows and
+  // layouts react unevenly, so take at least the overflow and a little more
+  // each round. Each kernel near an overflow is lowered once per round,
+  // however many overflows it is near.
+  void Tighten(int round, const AllocationReport& layout) {
+    const double over = static_cast<double>(layout.required_bytes) /
+                        static_cast<double>(options_.budget_bytes);
+    const double factor =
+        std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
+    std::vector<char> near(graph_.num_kernels(), 0);
+    for (int k : layout.overflow_kernels) {
+      for (int j = std::max(0, k - kTightenRadius);
+           j <= std::min(graph_.num_kernels() - 1, k + kTightenRadius); ++j) {
+        near[j] = 1;
       }
     }
-    if (!layout.fits && !stopped && round < kMaxAllocationRounds &&
-        absl::Now() - start < absl::Seconds(options.time_limit_seconds)) {
-      // Lower the limits around each overflow. AutoTM's factor,
-      // max(0.9, 1 - (over - 1) / 2), barely moves for small overflows and
-      // layouts react unevenly, so take at least the overflow and a little
-      // more each round.
-      const double over = static_cast<double>(layout.required_bytes) /
-                          static_cast<double>(options.budget_bytes);
-      const double factor =
-          std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
-      // Each kernel near an overflow is lowered once per round, however
-      // many overflows it is near.
-      std::vector<char> near(graph.num_kernels(), 0);
-      for (int k : layout.overflow_kernels) {
-        for (int j = std::max(0, k - kTightenRadius);
-             j <= std::min(graph.num_kernels() - 1, k + kTightenRadius); ++j) {
-          near[j] = 1;
-        }
+    for (int j = 0; j < graph_.num_kernels(); ++j) {
+      if (near[j]) {
+        limits_[j] =
+            static_cast<uint64_t>(static_cast<double>(limits_[j]) * factor);
       }
-      for (int j = 0; j < graph.num_kernels(); ++j) {
-        if (near[j]) {
-          limits[j] =
-              static_cast<uint64_t>(static_cast<double>(limits[j]) * factor);
-        }
-      }
-      if (round == 1) first_round.emplace(std::move(formulation));
-      continue;
     }
-    // Lowering limits found nothing that fits and beats the best plan in
-    // hand: search windows around that plan under the budget's own limits.
-    if ((!layout.fits || best.time_us() < predicted) &&
-        first_round.has_value() && best.has_value() && !stopped) {
+  }
+
+  // The last round: when lowering limits found nothing that fits and beats
+  // the best plan in hand, window search around that plan under the
+  // budget's own limits; then the faster of the round's plan (when it
+  // fits) and the best plan in hand.
+  absl::StatusOr<PlanOutcome> Finish(int round, RoundPlan laid_out) {
+    const double predicted = laid_out.plan.predicted_time_us();
+    const AllocationReport& layout = laid_out.layout;
+    if ((!layout.fits || best_.time_us() < predicted) &&
+        first_round_.has_value() && best_.has_value() && !laid_out.stopped) {
       AUTOTM_ASSIGN_OR_RETURN(
           std::optional<v1::Plan> repaired,
           ImproveSeedByWindows(
-              *solver, graph, profile, options, *first_round, best.plan(),
-              start + absl::Seconds(options.time_limit_seconds), &stats));
+              *solver_, graph_, profile_, options_, *first_round_, best_.plan(),
+              start_ + absl::Seconds(options_.time_limit_seconds),
+              &outcome_.stats));
       if (repaired.has_value()) {
-        best.Offer(*repaired, PlanSource::kWindowRepair,
-                   "the plan window search found around the best plan in "
-                   "hand");
+        best_.Offer(*repaired, PlanSource::kWindowRepair,
+                    "the plan window search found around the best plan in "
+                    "hand");
       }
     }
     if (!layout.fits) {
       return Conclude(
-          options, budget_bound, std::nullopt, best, shared,
+          options_, budget_bound_, std::nullopt, best_, shared_,
           absl::StrFormat(
               "the best ILP plan needs a %u-byte pool for its fast tensors "
               "(fragmentation) and %d round(s) of lowering limits did not "
               "make it fit the %u-byte budget",
-              layout.required_bytes, round, options.budget_bytes),
-          std::move(outcome));
+              layout.required_bytes, round, options_.budget_bytes),
+          std::move(outcome_));
     }
     std::string why;
     // Optimal under lowered limits is optimal for the budget only when the
     // first round's bound says so; FEASIBLE then means a layout-forced
     // stop, not the time limit, and the diagnostic says so.
+    v1::SolverStats& stats = outcome_.stats;
     if (round > 1 && stats.termination() == v1::TERMINATION_OPTIMAL &&
-        !(GapToBound(predicted, budget_bound) <= options.relative_gap)) {
+        !(GapToBound(predicted, budget_bound_) <= options_.relative_gap)) {
       stats.set_termination(v1::TERMINATION_FEASIBLE);
       why = absl::StrFormat(
           "the plan is optimal under kernel limits lowered in %d round(s) to "
@@ -907,10 +1030,35 @@ absl::StatusOr<PlanOutcome> PlanIlp(const GraphModel& graph,
           "itself (a layout-forced stop, not the time limit)",
           round - 1);
     }
-    return Conclude(options, budget_bound, std::move(plan), best, shared, why,
-                    std::move(outcome));
+    return Conclude(options_, budget_bound_, std::move(laid_out.plan), best_,
+                    shared_, why, std::move(outcome_));
   }
-}
+
+  const GraphModel& graph_;
+  const ProfileModel& profile_;
+  const PlanOptions& options_;
+  Solver* const solver_;
+  CallShared& shared_;
+  const absl::Time start_;
+  // Fast bytes allowed at each kernel: the budget, lowered near overflows.
+  std::vector<uint64_t> limits_;
+  // The first round's bound (see SolveRound); -inf: none.
+  double budget_bound_ = -kInfinity;
+  // The longest pool layout of a round so far: a later round's CBC limit
+  // leaves that much for laying out its own plan.
+  double layout_seconds_ = 0;
+  // The first round's model, kept when its plan does not fit the pool.
+  std::optional<Formulation> first_round_;
+  PlanOutcome outcome_;
+  // Every valid plan the call meets competes with the ILP's own: the call
+  // never returns a plan slower than one it had in hand (first touch, the
+  // poorer variant's seed, the caller's warm start, a window repair).
+  BestPlan best_;
+  std::optional<v1::Plan> seed_;
+  // ASYNCHRONOUS: how long the synchronous seed took to build its model
+  // (per allocation round).
+  double sync_build_seconds_ = 0;
+};
 
 }  // namespace
 
@@ -1010,7 +1158,7 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
         ") and relative gap >= 0 (got ", options.relative_gap, ")"));
   }
   CallShared shared;
-  return PlanIlp(graph, profile, options, solver, shared);
+  return IlpPlanning(graph, profile, options, solver, shared).Run();
 }
 
 }  // namespace autotm::solver

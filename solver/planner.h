@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "solver/solver.h"
@@ -26,10 +27,10 @@ struct PlanOptions {
   uint64_t budget_bytes = 0;
   // ASYNCHRONOUS: kernels within this distance of a tensor's user may
   // overlap copies of it. Default 15, as AutoTM.
-  int async_window = 15;
+  int async_window = kDefaultAsyncWindow;
   // Fast-pool offsets are multiples of this, and sizes count rounded up to
   // it. Default 4 KiB.
-  uint64_t alignment_bytes = 4096;
+  uint64_t alignment_bytes = kDefaultAlignmentBytes;
   // ILP solve limits (see SolveParams). Defaults: 60 s, 1% relative gap.
   // The time limit is for the whole call: seed solves, ILP solves, window
   // search and pool layouts. Large ASYNCHRONOUS models keep the time of
@@ -39,8 +40,8 @@ struct PlanOptions {
   // one layout past the limit (0.6 s on the zoo's largest graph,
   // DenseNet-264 bs512). CBC itself may overrun short limits on large
   // models by up to a few seconds per solve (its hard stop).
-  double time_limit_seconds = 60;
-  double relative_gap = 0.01;
+  double time_limit_seconds = kDefaultTimeLimitSeconds;
+  double relative_gap = kDefaultRelativeGap;
   int threads = 0;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const SolveProgress&)> on_progress;

@@ -2,9 +2,11 @@
 // pool offsets and the fragmentation loop, and the errors it reports.
 #include "solver/planner.h"
 
+#include <chrono>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -519,6 +521,50 @@ TEST(PlanGraphTest, FixedSeedSharesAreAQuarterWithoutStallStops) {
   for (size_t call = 0; call < solver.stalls.size(); ++call) {
     EXPECT_EQ(solver.stalls[call], 0) << "call " << call;
   }
+}
+
+// CBC, but each solve takes at least `seconds` of wall time (a loaded
+// machine, or a seed that used its whole share).
+class SlowSolver : public Solver {
+ public:
+  explicit SlowSolver(double seconds)
+      : cbc_(MakeCbcSolver()), seconds_(seconds) {}
+  std::string name() const override { return cbc_->name(); }
+  absl::StatusOr<SolveResult> Solve(const IlpModel& model,
+                                    const SolveParams& params) override {
+    ++calls;
+    absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds_));
+    return result;
+  }
+  int calls = 0;
+
+ private:
+  std::unique_ptr<Solver> cbc_;
+  double seconds_;
+};
+
+TEST(PlanGraphTest, AsyncWithoutTimeLeftAfterItsSeedReturnsTheSeed) {
+  // A 3 s async call whose static and sync seed solves take 1.6 s each:
+  // nothing is left for the asynchronous model, which is then not even
+  // built (building and starting CBC on it would only overrun the limit).
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_ASYNCHRONOUS);
+  options.time_limit_seconds = 3;
+  SlowSolver solver(/*seconds=*/1.6);
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(solver.calls, 2);  // the static and the sync seed, no async
+  ASSERT_TRUE(outcome->plan.has_value());
+  EXPECT_THAT(outcome->diagnostic, HasSubstr("too little"));
+  EXPECT_TRUE(VerifyPlan(graph, profile, *outcome->plan, options.budget_bytes,
+                         /*require_offsets=*/true)
+                  .ok());
+  ASSERT_TRUE(outcome->seed_time_us.has_value());
+  EXPECT_LE(outcome->plan->predicted_time_us(), *outcome->seed_time_us);
 }
 
 }  // namespace

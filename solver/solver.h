@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "solver/defaults.h"
 #include "solver/ilp_model.h"
 
 namespace autotm::solver {
@@ -40,7 +41,7 @@ struct SolveProgress {
 
 struct SolveParams {
   // Wall-clock limit in seconds. Default 60.
-  double time_limit_seconds = 60;
+  double time_limit_seconds = kDefaultTimeLimitSeconds;
   // Stop when (incumbent - bound) / |incumbent| falls below this. Default 1e-4.
   double relative_gap = 1e-4;
   // Solver threads; 0 = serial (deterministic). Default 0.

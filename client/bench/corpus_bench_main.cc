@@ -52,6 +52,7 @@
 #include "solver/allocator.h"
 #include "solver/baselines.h"
 #include "solver/cbc_solver.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -72,7 +73,7 @@ struct Flags {
   std::string graph_dir;
   std::string budgets = "50,25,10";
   std::string variants = "static,sync,async";
-  double time_limit = 60;
+  double time_limit = solver::kDefaultTimeLimitSeconds;
   double async_time_limit = 300;
   bool compare_heuristic = false;
   bool compare_time_shares = false;

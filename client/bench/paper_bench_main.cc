@@ -46,6 +46,7 @@
 #include "client/zoo/zoo.h"
 #include "solver/allocator.h"
 #include "solver/cbc_solver.h"
+#include "solver/defaults.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
@@ -84,9 +85,9 @@ struct Flags {
   std::string models = "inception_v4,vgg19,resnet200,densenet264";
   std::string ratios = "pmm,8,4,1,dram";
   std::string methods = "all-slow,first-touch,2lm,static,sync,async,all-fast";
-  double time_limit = 60;
+  double time_limit = solver::kDefaultTimeLimitSeconds;
   double async_time_limit = 300;
-  double gap = 0.01;
+  double gap = solver::kDefaultRelativeGap;
   double batch_scale = 1;
   bool quick = false;
   bool case_study = false;
@@ -518,11 +519,6 @@ constexpr char kPaperFooter[] =
     "See docs/EVALUATION.md for the results and how to read them.";
 
 int RunPaper(const Flags& flags) {
-  // CbcMain1 may fall back to reading commands from stdin.
-  if (std::freopen("/dev/null", "r", stdin) == nullptr) {
-    std::fprintf(stderr, "autotm-bench: warning: cannot reopen stdin\n");
-  }
-
   std::vector<std::string> models = SplitList(flags.models);
   std::vector<Ratio> ratios;
   for (const std::string& text : SplitList(flags.ratios)) {
