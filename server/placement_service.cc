@@ -10,7 +10,7 @@
 #include "absl/time/clock.h"
 #include "server/plan_key.h"
 #include "server/request_limits.h"
-#include "server/status_convert.h"
+#include "common/status_convert.h"
 #include "server/store/digest.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"

@@ -14,7 +14,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/measurement_guard.h"
 #include "server/request_limits.h"
-#include "server/status_convert.h"
+#include "common/status_convert.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "solver/signature.h"
