@@ -69,7 +69,12 @@ std::string FormatValue(double value) {
   if (value == std::floor(value) && std::fabs(value) < 1e15) {
     return absl::StrFormat("%.0f", value);
   }
-  return absl::StrFormat("%.17g", value);
+  // The shortest of 15 or 17 significant digits that reads back exactly.
+  std::string text = absl::StrFormat("%.15g", value);
+  if (std::strtod(text.c_str(), nullptr) != value) {
+    text = absl::StrFormat("%.17g", value);
+  }
+  return text;
 }
 
 }  // namespace

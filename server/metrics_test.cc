@@ -48,11 +48,15 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeWithInf) {
   EXPECT_THAT(text, HasSubstr("# TYPE t_seconds histogram\n"));
   EXPECT_THAT(
       text,
-      HasSubstr("t_seconds_bucket{m=\"x\",le=\"0.10000000000000001\"} 2\n"));
+      HasSubstr("t_seconds_bucket{m=\"x\",le=\"0.1\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("t_seconds_bucket{m=\"x\",le=\"1\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("t_seconds_bucket{m=\"x\",le=\"+Inf\"} 4\n"));
-  EXPECT_THAT(text, HasSubstr("t_seconds_sum{m=\"x\"} 7.6500000000000004\n"));
+  EXPECT_THAT(text, HasSubstr("t_seconds_sum{m=\"x\"} 7.65\n"));
   EXPECT_THAT(text, HasSubstr("t_seconds_count{m=\"x\"} 4\n"));
+  // A value 15 digits cannot carry keeps all 17.
+  latency.Observe({"y"}, 0.1 + 0.2);
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("t_seconds_sum{m=\"y\"} 0.30000000000000004\n"));
 }
 
 TEST(MetricsTest, EscapesLabelValuesAndHelp) {
