@@ -102,6 +102,21 @@ absl::Status HttpEndpoint::Start(const std::string& address) {
   // A stalled client must not pin a worker for httplib's 5-minute default.
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
+
+  const std::string bind_host =
+      host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  int bound = -1;
+  if (port == 0) {
+    bound = server_->bind_to_any_port(bind_host);
+  } else if (server_->bind_to_port(bind_host, port)) {
+    bound = port;
+  }
+  if (bound <= 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot bind ", address,
+        " (port in use, not an address of this host, or not permitted)"));
+  }
+  // Routes once the port is ours (a failed Start() may be retried).
   for (const auto& [path, handler] : handlers_) {
     server_->Get(RegexEscape(path),
                  [handler = handler](const httplib::Request& request,
@@ -117,19 +132,6 @@ absl::Status HttpEndpoint::Start(const std::string& address) {
                  });
   }
 
-  const std::string bind_host =
-      host.front() == '[' ? host.substr(1, host.size() - 2) : host;
-  int bound = -1;
-  if (port == 0) {
-    bound = server_->bind_to_any_port(bind_host);
-  } else if (server_->bind_to_port(bind_host, port)) {
-    bound = port;
-  }
-  if (bound <= 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot bind ", address,
-        " (port in use, not an address of this host, or not permitted)"));
-  }
   httplib::Server* server = server_.get();
   thread_ = std::thread([server] { server->listen_after_bind(); });
   // httplib's stop() does nothing until the listening loop runs; waiting
