@@ -23,6 +23,8 @@
 #include "client/client.h"
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "solver/testing/test_graphs.h"
@@ -279,6 +281,50 @@ TEST_F(MetricsE2ETest, QueueDepthByPriorityAndRunningJobs) {
   for (const std::string& id : ids) {
     ASSERT_TRUE(client_->CancelSolveJob(id).ok());
   }
+}
+
+// Method names come from the client: one the server does not serve must
+// not become a series of its own (a client could make unbounded series);
+// such calls count under method="other".
+TEST_F(MetricsE2ETest, UnknownMethodsCountAsOther) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    grpc::CompletionQueue queue;
+    grpc::Slice slice("x", 1);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    std::unique_ptr<grpc::GenericClientAsyncResponseReader> call =
+        stub.PrepareUnaryCall(&context, absl::StrCat("/autotm.v1.Nope/Nope", i),
+                              request, &queue);
+    call->StartCall();
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(queue.Next(&tag, &ok));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+        << status.error_message();
+    queue.Shutdown();
+    while (queue.Next(&tag, &ok)) {
+    }
+  }
+  ASSERT_TRUE(client_->Health().ok());
+  const Scrape scrape = GetMetrics();
+  EXPECT_FALSE(absl::StrContains(scrape.text, "Nope")) << scrape.text;
+  EXPECT_EQ(scrape.Get("autotm_rpc_requests_total{method=\"other\","
+                       "code=\"UNIMPLEMENTED\"}"),
+            3)
+      << scrape.text;
+  EXPECT_EQ(scrape.Get("autotm_rpc_requests_total{method=\"/grpc.health.v1."
+                       "Health/Check\",code=\"OK\"}"),
+            1)
+      << scrape.text;
 }
 
 TEST_F(MetricsE2ETest, RefusesARemoteMetricsAddressUnlessAllowed) {
