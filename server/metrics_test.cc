@@ -46,9 +46,7 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeWithInf) {
   EXPECT_EQ(latency.Count({"x"}), 4u);
   const std::string text = registry.Render();
   EXPECT_THAT(text, HasSubstr("# TYPE t_seconds histogram\n"));
-  EXPECT_THAT(
-      text,
-      HasSubstr("t_seconds_bucket{m=\"x\",le=\"0.1\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("t_seconds_bucket{m=\"x\",le=\"0.1\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("t_seconds_bucket{m=\"x\",le=\"1\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("t_seconds_bucket{m=\"x\",le=\"+Inf\"} 4\n"));
   EXPECT_THAT(text, HasSubstr("t_seconds_sum{m=\"x\"} 7.65\n"));
