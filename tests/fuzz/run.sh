@@ -24,15 +24,16 @@ SECONDS_PER_TARGET=20
 UNIT_TESTS=0
 TARGETS=(fuzz_graph_json fuzz_graph_proto fuzz_profile_json fuzz_profile_proto
   fuzz_plan_json fuzz_verifier)
-# The unit tests run under the sanitizers: every test of solver/ and the
-# JSON reader/writer's.
+# The unit tests run under the sanitizers: every test of solver/, the
+# JSON reader/writer's, and the metrics registry's and HTTP endpoint's
+# (threads and sockets).
 UNIT_TEST_TARGETS=(solver_signature_test solver_work_list_test
   solver_graph_model_test solver_profile_model_test solver_schedule_test
   solver_formulation_test solver_verifier_test solver_baselines_test
   solver_allocator_test solver_cbc_solver_test solver_planner_test
   solver_planner_guarantees_test solver_planner_fallback_test
   solver_sweep_test solver_window_search_test solver_heuristic_test
-  client_proto_json_test)
+  client_proto_json_test server_metrics_test server_http_endpoint_test)
 
 while [ $# -gt 0 ]; do
   case $1 in
