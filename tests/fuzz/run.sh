@@ -25,8 +25,9 @@ UNIT_TESTS=0
 TARGETS=(fuzz_graph_json fuzz_graph_proto fuzz_profile_json fuzz_profile_proto
   fuzz_plan_json fuzz_verifier)
 # The unit tests run under the sanitizers: every test of solver/, the
-# JSON reader/writer's, and the plan pictures' (they draw plans a dashboard
-# may be sent) with the SVG primitives under them.
+# JSON reader/writer's, the plan pictures' (they draw plans a dashboard may
+# be sent) with the SVG primitives under them, and the metrics registry's
+# and HTTP endpoint's (threads and sockets).
 UNIT_TEST_TARGETS=(solver_signature_test solver_work_list_test
   solver_graph_model_test solver_profile_model_test solver_schedule_test
   solver_formulation_test solver_verifier_test solver_baselines_test
@@ -34,7 +35,8 @@ UNIT_TEST_TARGETS=(solver_signature_test solver_work_list_test
   solver_planner_guarantees_test solver_planner_fallback_test
   solver_sweep_test solver_window_search_test solver_heuristic_test
   solver_two_level_memory_test
-  client_proto_json_test client_plan_picture_test client_svg_chart_test)
+  client_proto_json_test client_plan_picture_test client_svg_chart_test
+  server_metrics_test server_http_endpoint_test)
 
 while [ $# -gt 0 ]; do
   case $1 in
