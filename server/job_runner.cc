@@ -246,11 +246,20 @@ absl::Status JobRunner::Start() {
     return absl::InvalidArgumentError(
         absl::StrCat("job runner: slots must be >= 1, not ", options_.slots));
   }
-  absl::StatusOr<int> requeued = store_.jobs().RequeueRunningJobs();
-  if (!requeued.ok()) return requeued.status();
-  if (*requeued > 0) {
-    logger_->info("requeued {} job(s) left running by an earlier server",
-                  *requeued);
+  if (replicated()) {
+    // Other replicas may be running jobs: those left by a dead replica
+    // come back when their leases expire, not here.
+    if (options_.lease < absl::Milliseconds(100)) {
+      return absl::InvalidArgumentError(
+          "job runner: the lease must be at least 100 ms");
+    }
+  } else {
+    absl::StatusOr<int> requeued = store_.jobs().RequeueRunningJobs();
+    if (!requeued.ok()) return requeued.status();
+    if (*requeued > 0) {
+      logger_->info("requeued {} job(s) left running by an earlier server",
+                    *requeued);
+    }
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (started_) return absl::FailedPreconditionError("job runner started");
@@ -258,8 +267,16 @@ absl::Status JobRunner::Start() {
   for (int slot = 0; slot < options_.slots; ++slot) {
     slots_.emplace_back([this, slot] { SlotLoop(slot); });
   }
-  logger_->info("job runner: {} slot(s), worker {}", options_.slots,
-                options_.worker_path);
+  if (replicated()) {
+    lease_thread_ = std::thread([this] { LeaseLoop(); });
+    feed_thread_ = std::thread([this] { FeedLoop(); });
+    logger_->info("job runner: replica {}, {} slot(s), lease {}, worker {}",
+                  options_.replica_id, options_.slots,
+                  absl::FormatDuration(options_.lease), options_.worker_path);
+  } else {
+    logger_->info("job runner: {} slot(s), worker {}", options_.slots,
+                  options_.worker_path);
+  }
   return absl::OkStatus();
 }
 
@@ -274,7 +291,15 @@ void JobRunner::Stop() {
     threads.swap(slots_);
   }
   wake_.notify_all();
+  // Slots first: handing their jobs back needs the leases still renewed.
   for (std::thread& thread : threads) thread.join();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slots_joined_ = true;
+  }
+  stop_cv_.notify_all();
+  if (lease_thread_.joinable()) lease_thread_.join();
+  if (feed_thread_.joinable()) feed_thread_.join();
 }
 
 absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
@@ -291,6 +316,13 @@ absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
   return created;
 }
 
+void JobRunner::CancelRunningLocked(const std::string& id, Running& running) {
+  if (running.cancel_requested) return;
+  running.cancel_requested = true;
+  if (running.pid > 0) ::kill(running.pid, SIGTERM);
+  logger_->info("job {}: cancel requested while running", id);
+}
+
 absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
   std::unique_lock<std::mutex> lock(mutex_);
   absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
@@ -298,10 +330,22 @@ absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
   if (IsFinal(job->state())) return job;
   auto it = running_.find(id);
   if (it != running_.end()) {
-    if (!it->second.cancel_requested) {
-      it->second.cancel_requested = true;
-      if (it->second.pid > 0) ::kill(it->second.pid, SIGTERM);
-      logger_->info("job {}: cancel requested while running", id);
+    CancelRunningLocked(id, it->second);
+    return job;
+  }
+  if (replicated()) {
+    // Queued (cancelled now, atomically against claims) or run by another
+    // replica (flagged; it stops the job at its next lease renewal). A
+    // claim by this replica racing with the request is flagged too and
+    // stopped by the lease thread.
+    lock.unlock();
+    job = store_.jobs().RequestCancel(id);
+    if (job.ok() && job->state() == v1::SolveJob::CANCELLED) {
+      logger_->info("job {}: cancelled while queued", id);
+      Publish(*job);
+    } else if (job.ok() && job->state() == v1::SolveJob::RUNNING) {
+      logger_->info("job {}: cancel requested (it runs on another replica)",
+                    id);
     }
     return job;
   }
@@ -362,18 +406,32 @@ absl::StatusOr<v1::SolveJob> JobRunner::WaitForFinal(const std::string& id,
   }
 }
 
-void JobRunner::Publish(const v1::SolveJob& job) {
+void JobRunner::Publish(const v1::SolveJob& job, bool from_feed) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++generation_;
   }
   changed_.notify_all();
+  if (replicated() && !from_feed) return;  // the feed brings it
   std::lock_guard<std::mutex> lock(subscribers_mutex_);
   for (auto& [token, callback] : subscribers_) callback(job);
 }
 
 absl::Status JobRunner::Save(const v1::SolveJob& job) {
-  absl::Status status = store_.jobs().UpdateJob(job);
+  absl::Status status =
+      replicated() ? store_.jobs().UpdateLeasedJob(job, options_.replica_id)
+                   : store_.jobs().UpdateJob(job);
+  if (replicated() && status.code() == absl::StatusCode::kFailedPrecondition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = running_.find(job.id());
+    if (it != running_.end() && !it->second.lease_lost) {
+      it->second.lease_lost = true;
+      if (it->second.pid > 0) ::kill(it->second.pid, SIGKILL);
+      logger_->warn("job {}: lease lost, another replica may run it: {}",
+                    job.id(), status.ToString());
+    }
+    return status;
+  }
   if (!status.ok()) {
     logger_->error("job {}: cannot store its state: {}", job.id(),
                    status.ToString());
@@ -381,6 +439,85 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
   }
   Publish(job);
   return status;
+}
+
+bool JobRunner::LeaseLost(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = running_.find(id);
+  return it != running_.end() && it->second.lease_lost;
+}
+
+void JobRunner::LeaseLoop() {
+  const auto period = absl::ToChronoNanoseconds(options_.lease / 4);
+  while (true) {
+    std::vector<std::string> ids;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      stop_cv_.wait_for(lock, period, [&] { return slots_joined_; });
+      if (slots_joined_) return;
+      for (const auto& [id, running] : running_) {
+        if (!running.lease_lost) ids.push_back(id);
+      }
+    }
+    if (ids.empty()) continue;
+    absl::StatusOr<std::vector<LeaseState>> states =
+        store_.jobs().RenewLeases(options_.replica_id, ids, options_.lease);
+    if (!states.ok()) {
+      // Writes stay fenced: if the leases expire meanwhile, this replica's
+      // next write fails and it stops those jobs.
+      logger_->warn("cannot renew the leases of {} job(s): {}", ids.size(),
+                    states.status().ToString());
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const LeaseState& state : *states) {
+      auto it = running_.find(state.id);
+      if (it == running_.end()) continue;  // finished meanwhile
+      Running& running = it->second;
+      if (!state.held) {
+        // Finished meanwhile (its final write ended the lease), or taken
+        // over after this replica stalled past the lease.
+        if (!running.lease_lost) {
+          running.lease_lost = true;
+          if (running.pid > 0) {
+            ::kill(running.pid, SIGKILL);
+            logger_->warn(
+                "job {}: lease lost, another replica may run it; "
+                "worker pid {} killed",
+                state.id, running.pid);
+          }
+        }
+      } else if (state.cancel_requested) {
+        CancelRunningLocked(state.id, running);
+      }
+    }
+  }
+}
+
+void JobRunner::FeedLoop() {
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (slots_joined_) return;
+    }
+    absl::StatusOr<std::vector<std::string>> ids =
+        store_.jobs().WaitForJobChanges(absl::Milliseconds(250));
+    if (!ids.ok()) {
+      logger_->warn("job change feed: {}", ids.status().ToString());
+      std::unique_lock<std::mutex> lock(mutex_);
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(500),
+                        [&] { return slots_joined_; });
+      continue;
+    }
+    bool queued = false;
+    for (const std::string& id : *ids) {
+      absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
+      if (!job.ok()) continue;
+      queued |= job->state() == v1::SolveJob::QUEUED;
+      Publish(*job, /*from_feed=*/true);
+    }
+    if (queued) wake_.notify_all();  // a job queued on any replica
+  }
 }
 
 bool JobRunner::CancelRequested(const std::string& id) {
@@ -396,7 +533,9 @@ void JobRunner::SlotLoop(int slot) {
       std::unique_lock<std::mutex> lock(mutex_);
       if (stopping_) return;
       absl::StatusOr<std::optional<v1::SolveJob>> claimed =
-          store_.jobs().ClaimNextJob();
+          replicated() ? store_.jobs().ClaimNextJobLeased(options_.replica_id,
+                                                          options_.lease)
+                       : store_.jobs().ClaimNextJob();
       if (!claimed.ok()) {
         logger_->error("slot {}: cannot claim a job: {}", slot,
                        claimed.status().ToString());
@@ -422,6 +561,10 @@ void JobRunner::RunJob(v1::SolveJob job) {
   // `termination`: UNSPECIFIED gives CANCELLED or FAILED by `state`.
   auto fail = [&](v1::SolveJob::State state, const std::string& reason,
                   v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
+    if (LeaseLost(job.id())) {
+      logger_->info("job {}: left to the replica that took it over", job.id());
+      return;
+    }
     job.set_state(state);
     job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
                         : state == v1::SolveJob::CANCELLED
@@ -475,6 +618,10 @@ void JobRunner::RunJob(v1::SolveJob job) {
 
   for (int i = static_cast<int>(job.budgets_done());
        i < job.budgets_bytes_size(); ++i) {
+    if (LeaseLost(job.id())) {
+      logger_->info("job {}: left to the replica that took it over", job.id());
+      return;
+    }
     if (CancelRequested(job.id())) {
       return fail(v1::SolveJob::CANCELLED, "cancelled by request");
     }
@@ -509,7 +656,13 @@ void JobRunner::RunJob(v1::SolveJob job) {
     BudgetResult result = RunWorker(job, request.SerializeAsString());
     switch (result.kind) {
       case BudgetResult::kStopped:
-        // Server shutting down: a restart runs the job again.
+        if (LeaseLost(job.id())) {
+          logger_->info("job {}: left to the replica that took it over",
+                        job.id());
+          return;
+        }
+        // Server shutting down: a restart (or another replica, at once)
+        // runs the job again.
         job.set_state(v1::SolveJob::QUEUED);
         job.set_start_time_us(0);
         logger_->info("job {}: requeued at shutdown", job.id());
@@ -568,8 +721,8 @@ void JobRunner::RunJob(v1::SolveJob job) {
   job.set_termination(JobTermination(finished));
   job.set_end_time_us(NowMicros());
   job.clear_error();
-  logger_->info("job {}: succeeded", job.id());
-  Save(job).IgnoreError();
+  // Logged once stored: with replicas, only the lease holder's write lands.
+  if (Save(job).ok()) logger_->info("job {}: succeeded", job.id());
 }
 
 JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
@@ -680,7 +833,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     {
       std::lock_guard<std::mutex> guard(mutex_);
       cancel = running_[job.id()].cancel_requested;
-      if (stopping_ && !stopped) {
+      if ((stopping_ || running_[job.id()].lease_lost) && !stopped) {
         stopped = true;
         ::kill(pid, SIGKILL);
       }

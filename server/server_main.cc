@@ -4,9 +4,16 @@
 // and handed to each other through constructors.
 //
 //   autotm-server --listen 127.0.0.1:50051 --db autotm.db
+//   autotm-server --listen 0.0.0.0:50051 --db postgresql://autotm@db/autotm ...
+//
+// --db is a SQLite file (the embedded default; one server per file) or a
+// PostgreSQL URI: then any number of servers may share the database as
+// replicas (docs/DEPLOY.md), each claiming jobs under a lease of
+// --lease-seconds, identified by --replica-id (default HOSTNAME:PID).
 //
 // Config file (--config FILE): one `key = value` per line, keys are the
-// long flag names without dashes (listen, db, workers, max-queued,
+// long flag names without dashes (listen, db, replica-id, lease-seconds,
+// db-connections, workers, max-queued,
 // max-time-limit, max-budgets-per-job, max-list-bytes, log-level); '#' or ';'
 // starts a comment line; values may be quoted. Flags given on the command line
 // override the file. Example:
@@ -68,6 +75,7 @@
 #include "server/profile_service.h"
 #include "server/request_limits.h"
 #include "server/server_info_service.h"
+#include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -83,8 +91,14 @@ namespace {
 struct ServerOptions {
   // host:port to listen on; port 0 lets the kernel choose.
   std::string listen = "127.0.0.1:50051";
-  // The SQLite database file (created if missing).
+  // The SQLite database file (created if missing), or a PostgreSQL URI
+  // (postgresql://...: replicas share it).
   std::string db = "autotm.db";
+  // PostgreSQL only: this replica's id (empty: HOSTNAME:PID), the lease of
+  // its running jobs, and its database connections.
+  std::string replica_id;
+  double lease_s = 10;
+  int db_connections = 8;
   // Solve worker slots (the placement service's job runner).
   int workers = 1;
   // CreateSolveJob fails with RESOURCE_EXHAUSTED when this many jobs are
@@ -157,8 +171,11 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(options.log_level));
   logger->flush_on(spdlog::level::info);
+  const bool shared_db = IsPostgresUri(options.db);
+  const std::string db_name =
+      shared_db ? RedactUri(options.db) : options.db;  // no password in logs
   logger->info("autotm-server {} starting: db={} listen={} workers={}",
-               AUTOTM_VERSION, options.db, options.listen, options.workers);
+               AUTOTM_VERSION, db_name, options.listen, options.workers);
 
   absl::StatusOr<std::string> mode = CheckSecurity(options);
   if (!mode.ok()) {
@@ -200,9 +217,16 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
             std::make_shared<AuthProcessor>(*authorizer));
   }
 
-  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options.db);
+  absl::StatusOr<std::unique_ptr<Store>> store;
+  if (shared_db) {
+    PostgresStoreOptions store_options;
+    store_options.max_connections = options.db_connections;
+    store = OpenPostgresStore(options.db, store_options);
+  } else {
+    store = OpenSqliteStore(options.db);
+  }
   if (!store.ok()) {
-    logger->critical("cannot open database {}: {}", options.db,
+    logger->critical("cannot open database {}: {}", db_name,
                      store.status().ToString());
     return 1;
   }
@@ -216,6 +240,15 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   runner_options.slots = options.workers;
   runner_options.max_queued = options.max_queued;
   runner_options.max_queued_per_owner = options.max_queued_per_principal;
+  if (shared_db) {
+    runner_options.replica_id = options.replica_id;
+    if (runner_options.replica_id.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof(host) - 1);
+      runner_options.replica_id = absl::StrCat(host, ":", ::getpid());
+    }
+    runner_options.lease = absl::Seconds(options.lease_s);
+  }
   JobRunner runner(**store, runner_options, logger);
   if (absl::Status status = runner.Start(); !status.ok()) {
     logger->critical("cannot start the job runner: {}", status.ToString());
@@ -284,7 +317,9 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                             options.shutdown_grace_s * 1000));
   server->Shutdown(deadline);
   server->Wait();
-  runner.Stop();  // running jobs go back to QUEUED for the next start
+  // Running jobs go back to QUEUED: for the next start, or at once for the
+  // other replicas.
+  runner.Stop();
   logger->info("stopped");
   logger->flush();
   return 0;
@@ -320,8 +355,23 @@ int Main(int argc, char** argv) {
                  "Address to serve on, HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--db", options.db,
-                 "SQLite database file (created if missing)")
+                 "SQLite database file (created if missing), or a "
+                 "PostgreSQL URI postgresql://... that several servers "
+                 "(replicas) may share")
       ->capture_default_str();
+  app.add_option("--replica-id", options.replica_id,
+                 "PostgreSQL: this replica's id, unique among the replicas "
+                 "(default HOSTNAME:PID)");
+  app.add_option("--lease-seconds", options.lease_s,
+                 "PostgreSQL: seconds a replica's running job stays leased "
+                 "without renewal (renewed every quarter): how soon another "
+                 "replica re-runs the jobs of one that died")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--db-connections", options.db_connections,
+                 "PostgreSQL: connections this server keeps at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--workers", options.workers, "Solve worker slots")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));

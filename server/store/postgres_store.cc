@@ -180,22 +180,6 @@ constexpr char kNowUs[] =
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
-// The URI without a password, for messages.
-std::string Redact(const std::string& uri) {
-  // postgresql://user:password@host/...: drop ":password".
-  const size_t scheme = uri.find("://");
-  const size_t at = uri.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
-    return uri.find("password") == std::string::npos ? uri : "<uri>";
-  }
-  const size_t colon = uri.find(':', scheme + 3);
-  std::string redacted = uri;
-  if (colon != std::string::npos && colon < at) {
-    redacted = uri.substr(0, colon) + ":***" + uri.substr(at);
-  }
-  return redacted.find("password") == std::string::npos ? redacted : "<uri>";
-}
-
 pqxx::binarystring Bytes(const std::string& bytes) {
   return pqxx::binarystring(bytes.data(), bytes.size());
 }
@@ -1277,6 +1261,21 @@ absl::StatusOr<std::vector<std::string>> PostgresStore::WaitForJobChanges(
 
 }  // namespace
 
+std::string RedactUri(const std::string& uri) {
+  // postgresql://user:password@host/...: drop ":password".
+  const size_t scheme = uri.find("://");
+  const size_t at = uri.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
+    return uri.find("password") == std::string::npos ? uri : "<uri>";
+  }
+  const size_t colon = uri.find(':', scheme + 3);
+  std::string redacted = uri;
+  if (colon != std::string::npos && colon < at) {
+    redacted = uri.substr(0, colon) + ":***" + uri.substr(at);
+  }
+  return redacted.find("password") == std::string::npos ? redacted : "<uri>";
+}
+
 bool IsPostgresUri(absl::string_view db) {
   return absl::StartsWith(db, "postgresql://") ||
          absl::StartsWith(db, "postgres://");
@@ -1291,7 +1290,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(
   absl::Status status = store->Initialize();
   if (!status.ok()) {
     return absl::Status(absl::StatusCode::kInternal,
-                        absl::StrCat(Redact(uri), ": ", status.message()));
+                        absl::StrCat(RedactUri(uri), ": ", status.message()));
   }
   return store;
 }

@@ -22,6 +22,9 @@ struct PostgresStoreOptions {
 // True for a libpq URI ("postgresql://..." or "postgres://...").
 bool IsPostgresUri(absl::string_view db);
 
+// `uri` with its password (if any) replaced by "***", for logs and messages.
+std::string RedactUri(const std::string& uri);
+
 // Connects to the database at `uri` (a libpq connection URI) and migrates
 // its schema (serialized between replicas starting together). Internal when
 // the database cannot be reached (the message names the URI without its
