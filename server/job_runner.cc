@@ -862,6 +862,9 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   {
     std::lock_guard<std::mutex> guard(mutex_);
     running_[job.id()].pid = -1;
+    // Stop() (or a lost lease) may have killed the worker before the loop
+    // above saw the flag (it ends at EOF): a stop, not a crash.
+    if (stopping_ || running_[job.id()].lease_lost) stopped = true;
     // A worker killed by the cancel's SIGTERM before the loop above saw the
     // request (a cancel right after the start, before the worker installed
     // its handler) ends at EOF: that is the cancel, not a crash.

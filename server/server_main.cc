@@ -312,6 +312,12 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_grace_s);
   health->Shutdown();  // health checks answer NOT_SERVING from now on
+  if (shared_db) {
+    // Replicas hand their running jobs back at once, for the others to
+    // claim now rather than after this server's calls drain. Calls waiting
+    // here for such a job still see it finish (they read the database).
+    runner.Stop();
+  }
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(
                             options.shutdown_grace_s * 1000));
