@@ -495,6 +495,9 @@ void JobRunner::LeaseLoop() {
 }
 
 void JobRunner::FeedLoop() {
+  // After the feed broke, changes made meanwhile were not announced: the
+  // newest jobs are published once it works again.
+  bool resync = false;
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -503,18 +506,34 @@ void JobRunner::FeedLoop() {
     absl::StatusOr<std::vector<std::string>> ids =
         store_.jobs().WaitForJobChanges(absl::Milliseconds(250));
     if (!ids.ok()) {
-      logger_->warn("job change feed: {}", ids.status().ToString());
+      if (!resync) {
+        logger_->warn("job change feed: {}", ids.status().ToString());
+      }
+      resync = true;
       std::unique_lock<std::mutex> lock(mutex_);
       stop_cv_.wait_for(lock, std::chrono::milliseconds(500),
                         [&] { return slots_joined_; });
       continue;
     }
-    bool queued = false;
+    std::vector<v1::SolveJob> jobs;
+    if (resync) {
+      JobFilter newest;
+      newest.page_size = 1000;
+      absl::StatusOr<JobPage> page = store_.jobs().ListJobs(newest);
+      if (!page.ok()) continue;  // still down; try again
+      jobs = std::move(page->jobs);
+      resync = false;
+      logger_->info("job change feed: back; republished {} job(s)",
+                    jobs.size());
+    }
     for (const std::string& id : *ids) {
       absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
-      if (!job.ok()) continue;
-      queued |= job->state() == v1::SolveJob::QUEUED;
-      Publish(*job, /*from_feed=*/true);
+      if (job.ok()) jobs.push_back(*std::move(job));
+    }
+    bool queued = false;
+    for (const v1::SolveJob& job : jobs) {
+      queued |= job.state() == v1::SolveJob::QUEUED;
+      Publish(job, /*from_feed=*/true);
     }
     if (queued) wake_.notify_all();  // a job queued on any replica
   }
