@@ -154,6 +154,7 @@ absl::StatusOr<std::unique_ptr<TestPostgres>> TestPostgres::Start() {
                                             "\n",
                                             Tail(pg->dir_ + "/server.log")));
   }
+  pg->StartReaper(pg_ctl);
   return pg;
 }
 
@@ -175,6 +176,34 @@ absl::StatusOr<TestPostgres*> TestPostgres::Shared() {
   return holder.get();
 }
 
+void TestPostgres::StartReaper(const std::string& pg_ctl) {
+  // The reaper is a shell that waits for EOF on a pipe whose only write end
+  // this process holds (close-on-exec, so the servers a test starts do not
+  // inherit it): when this process ends in any way, it stops the cluster
+  // and deletes the directory.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  const std::string as = as_postgres_ ? "runuser -u postgres -- " : "";
+  std::string script = absl::StrCat(
+      "cat >/dev/null; ", as, "'", pg_ctl, "' -D '", dir_,
+      "/data' -m immediate -w stop >/dev/null 2>&1; rm -rf '", dir_, "'");
+  const char* argv[] = {"/bin/sh", "-c", script.c_str(), nullptr};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[0], STDIN_FILENO);  // the copy is not close-on-exec
+    ::setsid();  // not in the test's process group: outlives its kill
+    ::execv(argv[0], const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(fds[0]);
+  if (pid < 0) {
+    ::close(fds[1]);
+    return;
+  }
+  reaper_pid_ = pid;
+  reaper_fd_ = fds[1];
+}
+
 TestPostgres::~TestPostgres() {
   if (started_) {
     const std::string pg_ctl = bindir_.empty() ? "pg_ctl" : bindir_ + "/pg_ctl";
@@ -188,6 +217,12 @@ TestPostgres::~TestPostgres() {
   if (!dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
+  }
+  if (reaper_fd_ >= 0) {
+    ::close(reaper_fd_);  // the reaper finds nothing left to do
+    int status = 0;
+    while (::waitpid(reaper_pid_, &status, 0) < 0 && errno == EINTR) {
+    }
   }
 }
 

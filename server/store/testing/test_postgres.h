@@ -2,6 +2,10 @@
 // directory, listening on a free loopback port and on a unix socket in that
 // directory, stopped (immediate mode) and deleted when the object goes.
 //
+// If the test process dies without running the destructor (a crash, a
+// ctest timeout's kill), a reaper process started with the cluster stops
+// it and deletes the directory.
+//
 // Start-up costs about a second (initdb), so a test binary starts one
 // cluster (Shared()) and gives each test a fresh database (NewDatabase(),
 // tens of milliseconds).
@@ -52,6 +56,7 @@ class TestPostgres {
 
  private:
   TestPostgres() = default;
+  void StartReaper(const std::string& pg_ctl);
 
   std::string dir_;     // temporary directory; data/ and the socket
   std::string bindir_;  // where initdb and pg_ctl are
@@ -59,6 +64,8 @@ class TestPostgres {
   int port_ = 0;
   bool started_ = false;
   std::atomic<int> next_database_{0};
+  pid_t reaper_pid_ = -1;
+  int reaper_fd_ = -1;  // write end of the reaper's pipe
 };
 
 }  // namespace autotm::server::testing
