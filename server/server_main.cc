@@ -171,6 +171,10 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(options.log_level));
   logger->flush_on(spdlog::level::info);
+  // Libraries without a logger of their own (the PostgreSQL store's
+  // database errors) log through the default one: this one, on stderr,
+  // never on stdout (which carries the "listening on" line).
+  spdlog::set_default_logger(logger);
   const bool shared_db = IsPostgresUri(options.db);
   const std::string db_name =
       shared_db ? RedactUri(options.db) : options.db;  // no password in logs

@@ -14,6 +14,9 @@
 
 namespace autotm::server {
 
+// Database errors are logged in full through spdlog's default logger (the
+// server makes it its own); clients get Internal naming the operation and
+// the SQLSTATE only.
 struct PostgresStoreOptions {
   // Connections kept open at most (each method holds one while it runs).
   int max_connections = 8;

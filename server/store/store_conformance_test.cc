@@ -1367,6 +1367,52 @@ TEST(PostgresStoreTest, UnreachableServerIsInternalWithoutPassword) {
   EXPECT_THAT(store.status().message(), ::testing::Not(HasSubstr("s3cret")));
 }
 
+// A database error reaches the caller as Internal naming the operation and
+// the SQLSTATE, never the SQL or the server's message.
+TEST(PostgresStoreTest, DatabaseErrorsAreInternalWithoutSql) {
+  absl::StatusOr<testing::TestPostgres*> pg = testing::TestPostgres::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  absl::StatusOr<std::string> uri = (*pg)->NewDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(*uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+    pqxx::connection connection(*uri);
+    pqxx::nontransaction txn(connection);
+    txn.exec("DROP TABLE plans");
+  }
+  absl::Status status = (*store)->plans().GetPlan("key").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status.message(), HasSubstr("GetPlan: database error"));
+  EXPECT_THAT(status.message(), HasSubstr("SQLSTATE 42P01"));
+  EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("SELECT")));
+  EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("plans")));
+}
+
+// Connections the server drops (a restart, a failover, an idle timeout)
+// are replaced: the next call succeeds.
+TEST(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
+  absl::StatusOr<testing::TestPostgres*> pg = testing::TestPostgres::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  absl::StatusOr<std::string> uri = (*pg)->NewDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(*uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<v1::SolveJob> job = (*store)->jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(job.ok()) << job.status();
+  {
+    pqxx::connection connection(*uri);
+    pqxx::nontransaction txn(connection);
+    pqxx::result r = txn.exec(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    ASSERT_GE(r[0][0].as<int>(), 1);
+  }
+  absl::StatusOr<v1::SolveJob> got = (*store)->jobs().GetJob(job->id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id(), job->id());
+}
+
 TEST(PostgresStoreTest, RecognisesUris) {
   EXPECT_TRUE(IsPostgresUri("postgresql://h/db"));
   EXPECT_TRUE(IsPostgresUri("postgres://h/db"));
