@@ -27,6 +27,7 @@
 // values) goes to the log only, never to a client.
 #include "server/store/postgres_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -532,34 +533,53 @@ absl::StatusOr<uint64_t> PostgresStore::AddMeasurementsIn(
     pqxx::work& txn, const std::string& host_class,
     const std::vector<MeasurementRow>& rows) {
   AUTOTM_RETURN_IF_ERROR(RequireHostClass(txn, host_class));
-  uint64_t added = 0;
   absl::flat_hash_map<std::string, int64_t> signature_ids;
   for (const MeasurementRow& row : rows) {
     auto [it, inserted] = signature_ids.try_emplace(row.key, 0);
-    if (inserted) {
-      // Insert if new; a concurrent insert of the same key makes ours a
-      // no-op once it commits, and the SELECT after it then sees its row.
-      pqxx::result id = txn.exec_params(
-          "INSERT INTO signatures (host_class, signature_key, signature) "
-          "VALUES ($1, $2, $3) ON CONFLICT (host_class, signature_key) "
-          "DO NOTHING RETURNING id",
-          host_class, row.key, Bytes(DeterministicBytes(row.m->signature)));
-      if (id.empty()) {
-        id = txn.exec_params(
-            "SELECT id FROM signatures WHERE host_class = $1 AND "
-            "signature_key = $2",
-            host_class, row.key);
-      }
-      if (id.empty()) return absl::InternalError("signature insert lost");
-      it->second = id[0][0].as<int64_t>();
+    if (!inserted) continue;
+    // Insert if new; a concurrent insert of the same key makes ours a
+    // no-op once it commits, and the SELECT after it then sees its row.
+    pqxx::result id = txn.exec_params(
+        "INSERT INTO signatures (host_class, signature_key, signature) "
+        "VALUES ($1, $2, $3) ON CONFLICT (host_class, signature_key) "
+        "DO NOTHING RETURNING id",
+        host_class, row.key, Bytes(DeterministicBytes(row.m->signature)));
+    if (id.empty()) {
+      id = txn.exec_params(
+          "SELECT id FROM signatures WHERE host_class = $1 AND "
+          "signature_key = $2",
+          host_class, row.key);
     }
-    pqxx::result r = txn.exec_params(
+    if (id.empty()) return absl::InternalError("signature insert lost");
+    it->second = id[0][0].as<int64_t>();
+  }
+  // Many rows per statement (one round trip per chunk, not per row): the
+  // parameters travel as text and PostgreSQL converts them to the columns'
+  // types; %.17g keeps every double exact.
+  constexpr size_t kRowsPerStatement = 500;
+  uint64_t added = 0;
+  for (size_t first = 0; first < rows.size(); first += kRowsPerStatement) {
+    const size_t last = std::min(rows.size(), first + kRowsPerStatement);
+    std::string sql =
         "INSERT INTO measurements (host_class, measurement_id, signature_id, "
-        "config, time_us, uploader) VALUES ($1, $2, $3, $4, $5, $6) "
-        "ON CONFLICT DO NOTHING",
-        host_class, row.id, it->second, row.m->config, row.m->time_us,
-        row.m->uploader);
-    added += r.affected_rows();
+        "config, time_us, uploader) VALUES ";
+    std::vector<std::string> params = {host_class};
+    params.reserve(1 + 5 * (last - first));
+    for (size_t i = first; i < last; ++i) {
+      const MeasurementRow& row = rows[i];
+      const size_t p = params.size() + 1;
+      absl::StrAppend(&sql, i == first ? "" : ", ", "($1, $", p, ", $", p + 1,
+                      "::bigint, $", p + 2, ", $", p + 3,
+                      "::double precision, $", p + 4, ")");
+      params.push_back(row.id);
+      params.push_back(absl::StrCat(signature_ids.at(row.key)));
+      params.push_back(row.m->config);
+      params.push_back(absl::StrFormat("%.17g", row.m->time_us));
+      params.push_back(row.m->uploader);
+    }
+    sql += " ON CONFLICT DO NOTHING";
+    added += txn.exec_params(sql, pqxx::prepare::make_dynamic_params(params))
+                 .affected_rows();
   }
   if (added > 0) AUTOTM_RETURN_IF_ERROR(BumpVersion(txn, host_class).status());
   return added;

@@ -315,6 +315,30 @@ TEST_P(StoreConformanceTest, ServesLowerMedian) {
   EXPECT_EQ(profile->kernels(0).configs(3).repetitions(), 4u);
 }
 
+// Served times are the stored doubles bit for bit (no decimal rounding on
+// the way through the backend).
+TEST_P(StoreConformanceTest, TimesRoundTripExactly) {
+  MakeHost("h");
+  const double times[] = {0.1, 1.0 / 3.0, 12345.678901234567, 5e-324,
+                          1.7976931348623157e308};
+  const char* configs[] = {"F|F", "F|S", "S|F", "S|S"};
+  std::vector<Measurement> batch;
+  for (int i = 0; i < 4; ++i) {
+    batch.push_back(M(Sig("relu", 1, 1, 8 + i), configs[i], times[i]));
+  }
+  batch.push_back(M(Sig("add", 2, 1), "FF|F", times[4]));
+  ASSERT_TRUE(profiles().AddMeasurements("h", batch).ok());
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  for (int i = 0; i < 4; ++i) {
+    std::optional<double> served =
+        Served(*profile, Sig("relu", 1, 1, 8 + i), configs[i]);
+    ASSERT_TRUE(served.has_value()) << i;
+    EXPECT_EQ(*served, times[i]) << i;
+  }
+  EXPECT_EQ(Served(*profile, Sig("add", 2, 1), "FF|F"), times[4]);
+}
+
 TEST_P(StoreConformanceTest, MedianIsNotLastWriterWins) {
   MakeHost("h");
   v1::KernelSignature relu = Sig("relu", 1, 1);
