@@ -13,7 +13,7 @@
 //
 // Config file (--config FILE): one `key = value` per line, keys are the
 // long flag names without dashes (listen, db, replica-id, lease-seconds,
-// db-connections, workers, max-queued,
+// db-connections, plan-cache-bytes, workers, max-queued,
 // max-time-limit, max-budgets-per-job, max-list-bytes, log-level); '#' or ';'
 // starts a comment line; values may be quoted. Flags given on the command line
 // override the file. Example:
@@ -75,6 +75,7 @@
 #include "server/profile_service.h"
 #include "server/request_limits.h"
 #include "server/server_info_service.h"
+#include "server/store/plan_cache.h"
 #include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
@@ -99,6 +100,8 @@ struct ServerOptions {
   std::string replica_id;
   double lease_s = 10;
   int db_connections = 8;
+  // Bytes of serialized plans kept in memory (0: none).
+  size_t plan_cache_bytes = size_t{256} << 20;
   // Solve worker slots (the placement service's job runner).
   int workers = 1;
   // CreateSolveJob fails with RESOURCE_EXHAUSTED when this many jobs are
@@ -234,9 +237,17 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                      store.status().ToString());
     return 1;
   }
+  // Plans read back from the store stay in memory (a plan never changes
+  // once stored, so this is coherent across replicas too).
+  std::unique_ptr<Store> cached_store;
+  Store* served_store = store->get();
+  if (options.plan_cache_bytes > 0) {
+    cached_store = WithPlanCache(**store, options.plan_cache_bytes);
+    served_store = cached_store.get();
+  }
 
-  ProfileServiceImpl profile_service((*store)->profiles(), (*store)->graphs(),
-                                     *authorizer, logger);
+  ProfileServiceImpl profile_service(
+      served_store->profiles(), served_store->graphs(), *authorizer, logger);
 
   // --- Services are constructed here, before the server is built. ---
   JobRunnerOptions runner_options;
@@ -253,13 +264,13 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     }
     runner_options.lease = absl::Seconds(options.lease_s);
   }
-  JobRunner runner(**store, runner_options, logger);
+  JobRunner runner(*served_store, runner_options, logger);
   if (absl::Status status = runner.Start(); !status.ok()) {
     logger->critical("cannot start the job runner: {}", status.ToString());
     return 1;
   }
-  PlacementServiceImpl placement_service(**store, runner, *authorizer, logger,
-                                         options.limits);
+  PlacementServiceImpl placement_service(*served_store, runner, *authorizer,
+                                         logger, options.limits);
 
   v1::ServerInfo info;
   info.set_version(AUTOTM_VERSION);
@@ -378,6 +389,10 @@ int Main(int argc, char** argv) {
                  "replica re-runs the jobs of one that died")
       ->capture_default_str()
       ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--plan-cache-bytes", options.plan_cache_bytes,
+                 "Bytes of plans kept in memory in front of the database, "
+                 "least recently used out first (0: none)")
+      ->capture_default_str();
   app.add_option("--db-connections", options.db_connections,
                  "PostgreSQL: connections this server keeps at most")
       ->capture_default_str()
