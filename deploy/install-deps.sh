@@ -13,6 +13,9 @@ packages=(
   libsqlite3-dev zlib1g-dev libssl-dev
   libcpp-httplib-dev  # the /metrics endpoint (server/http_endpoint.h)
   systemd  # systemd-analyze: ctest deploy_units verifies deploy/systemd/*
+  # The PostgreSQL store backend (libpqxx 6.4), and the server its tests
+  # start in a temporary directory (initdb + pg_ctl, /usr/lib/postgresql/15/bin).
+  libpqxx-dev postgresql
   openssl  # the openssl CLI: the TLS tests make a throwaway CA at run time
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libnuma-dev  # profiler-agent (oneDNN 2.6; its CMake config needs OpenCL dev)
   python3  # /usr/bin/python3 for tests/e2e/cli_test.sh and tests/testdata/make_example.py

@@ -262,11 +262,20 @@ absl::Status JobRunner::Start() {
     return absl::InvalidArgumentError(
         absl::StrCat("job runner: slots must be >= 1, not ", options_.slots));
   }
-  absl::StatusOr<int> requeued = store_.jobs().RequeueRunningJobs();
-  if (!requeued.ok()) return requeued.status();
-  if (*requeued > 0) {
-    logger_->info("requeued {} job(s) left running by an earlier server",
-                  *requeued);
+  if (replicated()) {
+    // Other replicas may be running jobs: those left by a dead replica
+    // come back when their leases expire, not here.
+    if (options_.lease < absl::Milliseconds(100)) {
+      return absl::InvalidArgumentError(
+          "job runner: the lease must be at least 100 ms");
+    }
+  } else {
+    absl::StatusOr<int> requeued = store_.jobs().RequeueRunningJobs();
+    if (!requeued.ok()) return requeued.status();
+    if (*requeued > 0) {
+      logger_->info("requeued {} job(s) left running by an earlier server",
+                    *requeued);
+    }
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (started_) return absl::FailedPreconditionError("job runner started");
@@ -274,8 +283,16 @@ absl::Status JobRunner::Start() {
   for (int slot = 0; slot < options_.slots; ++slot) {
     slots_.emplace_back([this, slot] { SlotLoop(slot); });
   }
-  logger_->info("job runner: {} slot(s), worker {}", options_.slots,
-                options_.worker_path);
+  if (replicated()) {
+    lease_thread_ = std::thread([this] { LeaseLoop(); });
+    feed_thread_ = std::thread([this] { FeedLoop(); });
+    logger_->info("job runner: replica {}, {} slot(s), lease {}, worker {}",
+                  options_.replica_id, options_.slots,
+                  absl::FormatDuration(options_.lease), options_.worker_path);
+  } else {
+    logger_->info("job runner: {} slot(s), worker {}", options_.slots,
+                  options_.worker_path);
+  }
   return absl::OkStatus();
 }
 
@@ -290,7 +307,15 @@ void JobRunner::Stop() {
     threads.swap(slots_);
   }
   wake_.notify_all();
+  // Slots first: handing their jobs back needs the leases still renewed.
   for (std::thread& thread : threads) thread.join();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slots_joined_ = true;
+  }
+  stop_cv_.notify_all();
+  if (lease_thread_.joinable()) lease_thread_.join();
+  if (feed_thread_.joinable()) feed_thread_.join();
 }
 
 absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
@@ -307,6 +332,13 @@ absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
   return created;
 }
 
+void JobRunner::CancelRunningLocked(const std::string& id, Running& running) {
+  if (running.cancel_requested) return;
+  running.cancel_requested = true;
+  if (running.pid > 0) ::kill(running.pid, SIGTERM);
+  logger_->info("job {}: cancel requested while running", id);
+}
+
 absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
   std::unique_lock<std::mutex> lock(mutex_);
   absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
@@ -314,10 +346,22 @@ absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
   if (IsFinal(job->state())) return job;
   auto it = running_.find(id);
   if (it != running_.end()) {
-    if (!it->second.cancel_requested) {
-      it->second.cancel_requested = true;
-      if (it->second.pid > 0) ::kill(it->second.pid, SIGTERM);
-      logger_->info("job {}: cancel requested while running", id);
+    CancelRunningLocked(id, it->second);
+    return job;
+  }
+  if (replicated()) {
+    // Queued (cancelled now, atomically against claims) or run by another
+    // replica (flagged; it stops the job at its next lease renewal). A
+    // claim by this replica racing with the request is flagged too and
+    // stopped by the lease thread.
+    lock.unlock();
+    job = store_.jobs().RequestCancel(id);
+    if (job.ok() && job->state() == v1::SolveJob::CANCELLED) {
+      logger_->info("job {}: cancelled while queued", id);
+      Publish(*job);
+    } else if (job.ok() && job->state() == v1::SolveJob::RUNNING) {
+      logger_->info("job {}: cancel requested (it runs on another replica)",
+                    id);
     }
     return job;
   }
@@ -378,18 +422,32 @@ absl::StatusOr<v1::SolveJob> JobRunner::WaitForFinal(const std::string& id,
   }
 }
 
-void JobRunner::Publish(const v1::SolveJob& job) {
+void JobRunner::Publish(const v1::SolveJob& job, bool from_feed) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++generation_;
   }
   changed_.notify_all();
+  if (replicated() && !from_feed) return;  // the feed brings it
   std::lock_guard<std::mutex> lock(subscribers_mutex_);
   for (auto& [token, callback] : subscribers_) callback(job);
 }
 
 absl::Status JobRunner::Save(const v1::SolveJob& job) {
-  absl::Status status = store_.jobs().UpdateJob(job);
+  absl::Status status =
+      replicated() ? store_.jobs().UpdateLeasedJob(job, options_.replica_id)
+                   : store_.jobs().UpdateJob(job);
+  if (replicated() && status.code() == absl::StatusCode::kFailedPrecondition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = running_.find(job.id());
+    if (it != running_.end() && !it->second.lease_lost) {
+      it->second.lease_lost = true;
+      if (it->second.pid > 0) ::kill(it->second.pid, SIGKILL);
+      logger_->warn("job {}: lease lost, another replica may run it: {}",
+                    job.id(), status.ToString());
+    }
+    return status;
+  }
   if (!status.ok()) {
     logger_->error("job {}: cannot store its state: {}", job.id(),
                    status.ToString());
@@ -397,6 +455,104 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
   }
   Publish(job);
   return status;
+}
+
+bool JobRunner::LeaseLost(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = running_.find(id);
+  return it != running_.end() && it->second.lease_lost;
+}
+
+void JobRunner::LeaseLoop() {
+  const auto period = absl::ToChronoNanoseconds(options_.lease / 4);
+  while (true) {
+    std::vector<std::string> ids;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      stop_cv_.wait_for(lock, period, [&] { return slots_joined_; });
+      if (slots_joined_) return;
+      for (const auto& [id, running] : running_) {
+        if (!running.lease_lost) ids.push_back(id);
+      }
+    }
+    if (ids.empty()) continue;
+    absl::StatusOr<std::vector<LeaseState>> states =
+        store_.jobs().RenewLeases(options_.replica_id, ids, options_.lease);
+    if (!states.ok()) {
+      // Writes stay fenced: if the leases expire meanwhile, this replica's
+      // next write fails and it stops those jobs.
+      logger_->warn("cannot renew the leases of {} job(s): {}", ids.size(),
+                    states.status().ToString());
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const LeaseState& state : *states) {
+      auto it = running_.find(state.id);
+      if (it == running_.end()) continue;  // finished meanwhile
+      Running& running = it->second;
+      if (!state.held) {
+        // Finished meanwhile (its final write ended the lease), or taken
+        // over after this replica stalled past the lease.
+        if (!running.lease_lost) {
+          running.lease_lost = true;
+          if (running.pid > 0) {
+            ::kill(running.pid, SIGKILL);
+            logger_->warn(
+                "job {}: lease lost, another replica may run it; "
+                "worker pid {} killed",
+                state.id, running.pid);
+          }
+        }
+      } else if (state.cancel_requested) {
+        CancelRunningLocked(state.id, running);
+      }
+    }
+  }
+}
+
+void JobRunner::FeedLoop() {
+  // After the feed broke, changes made meanwhile were not announced: the
+  // newest jobs are published once it works again.
+  bool resync = false;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (slots_joined_) return;
+    }
+    absl::StatusOr<std::vector<std::string>> ids =
+        store_.jobs().WaitForJobChanges(absl::Milliseconds(250));
+    if (!ids.ok()) {
+      if (!resync) {
+        logger_->warn("job change feed: {}", ids.status().ToString());
+      }
+      resync = true;
+      std::unique_lock<std::mutex> lock(mutex_);
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(500),
+                        [&] { return slots_joined_; });
+      continue;
+    }
+    std::vector<v1::SolveJob> jobs;
+    if (resync) {
+      JobFilter newest;
+      newest.page_size = 1000;
+      absl::StatusOr<JobPage> page = store_.jobs().ListJobs(newest);
+      if (!page.ok()) continue;  // still down; try again
+      jobs = std::move(page->jobs);
+      resync = false;
+      logger_->info("job change feed: back; republished {} job(s)",
+                    jobs.size());
+    }
+    for (const std::string& id : *ids) {
+      absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
+      if (job.ok()) jobs.push_back(*std::move(job));
+    }
+    bool queued = false;
+    for (const v1::SolveJob& job : jobs) {
+      queued |= job.state() == v1::SolveJob::QUEUED;
+      Publish(job, /*from_feed=*/true);
+    }
+    if (queued) wake_.notify_all();  // a job queued on any replica
+  }
 }
 
 bool JobRunner::CancelRequested(const std::string& id) {
@@ -412,7 +568,9 @@ void JobRunner::SlotLoop(int slot) {
       std::unique_lock<std::mutex> lock(mutex_);
       if (stopping_) return;
       absl::StatusOr<std::optional<v1::SolveJob>> claimed =
-          store_.jobs().ClaimNextJob();
+          replicated() ? store_.jobs().ClaimNextJobLeased(options_.replica_id,
+                                                          options_.lease)
+                       : store_.jobs().ClaimNextJob();
       if (!claimed.ok()) {
         logger_->error("slot {}: cannot claim a job: {}", slot,
                        claimed.status().ToString());
@@ -438,6 +596,10 @@ void JobRunner::RunJob(v1::SolveJob job) {
   // `termination`: UNSPECIFIED gives CANCELLED or FAILED by `state`.
   auto fail = [&](v1::SolveJob::State state, const std::string& reason,
                   v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
+    if (LeaseLost(job.id())) {
+      logger_->info("job {}: left to the replica that took it over", job.id());
+      return;
+    }
     job.set_state(state);
     job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
                         : state == v1::SolveJob::CANCELLED
@@ -491,6 +653,10 @@ void JobRunner::RunJob(v1::SolveJob job) {
 
   for (int i = static_cast<int>(job.budgets_done());
        i < job.budgets_bytes_size(); ++i) {
+    if (LeaseLost(job.id())) {
+      logger_->info("job {}: left to the replica that took it over", job.id());
+      return;
+    }
     if (CancelRequested(job.id())) {
       return fail(v1::SolveJob::CANCELLED, "cancelled by request");
     }
@@ -534,7 +700,13 @@ void JobRunner::RunJob(v1::SolveJob job) {
     }
     switch (result.kind) {
       case BudgetResult::kStopped:
-        // Server shutting down: a restart runs the job again.
+        if (LeaseLost(job.id())) {
+          logger_->info("job {}: left to the replica that took it over",
+                        job.id());
+          return;
+        }
+        // Server shutting down: a restart (or another replica, at once)
+        // runs the job again.
         job.set_state(v1::SolveJob::QUEUED);
         job.set_start_time_us(0);
         logger_->info("job {}: requeued at shutdown", job.id());
@@ -593,8 +765,8 @@ void JobRunner::RunJob(v1::SolveJob job) {
   job.set_termination(JobTermination(finished));
   job.set_end_time_us(NowMicros());
   job.clear_error();
-  logger_->info("job {}: succeeded", job.id());
-  Save(job).IgnoreError();
+  // Logged once stored: with replicas, only the lease holder's write lands.
+  if (Save(job).ok()) logger_->info("job {}: succeeded", job.id());
 }
 
 JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
@@ -705,7 +877,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     {
       std::lock_guard<std::mutex> guard(mutex_);
       cancel = running_[job.id()].cancel_requested;
-      if (stopping_ && !stopped) {
+      if ((stopping_ || running_[job.id()].lease_lost) && !stopped) {
         stopped = true;
         ::kill(pid, SIGKILL);
       }
@@ -734,6 +906,9 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   {
     std::lock_guard<std::mutex> guard(mutex_);
     running_[job.id()].pid = -1;
+    // Stop() (or a lost lease) may have killed the worker before the loop
+    // above saw the flag (it ends at EOF): a stop, not a crash.
+    if (stopping_ || running_[job.id()].lease_lost) stopped = true;
     // A worker killed by the cancel's SIGTERM before the loop above saw the
     // request (a cancel right after the start, before the worker installed
     // its handler) ends at EOF: that is the cancel, not a crash.

@@ -21,6 +21,24 @@
 // budget, the worker crashed (signal or non-zero exit), or the watchdog
 // killed it after time_limit + watchdog grace.
 //
+// Replicas (JobRunnerOptions::replica_id set; needs a shared store such as
+// PostgreSQL): several servers run jobs from one store. A slot claims a job
+// under a lease (JobStore::ClaimNextJobLeased) that a lease thread renews
+// every lease/4; every write of a running job is fenced by the lease
+// (UpdateLeasedJob). A replica that dies stops renewing, and after the
+// lease time another replica claims the job and runs it again (finished
+// budgets kept); a replica that finds its lease lost kills its worker and
+// writes nothing more. So each job completes exactly once, and each plan is
+// stored once under its key (PlanStore keeps a key's first plan). Stop()
+// hands running jobs back (QUEUED, lease ended) at once. Cancel() of a job
+// that another replica runs flags it in the store; that replica sees the
+// flag at its next renewal (within lease/4) and cancels as for a local
+// cancel. Subscribers and WaitForChange see the changes every replica
+// makes: a feed thread reads the jobs the store announces
+// (JobStore::WaitForJobChanges, PostgreSQL's NOTIFY) and publishes them in
+// the order it reads them, so a subscriber never sees a job go back in
+// time; a slot that is idle wakes when any replica queues a job.
+//
 // Thread safety: every public method may be called from any thread.
 #ifndef AUTOTM_SERVER_JOB_RUNNER_H_
 #define AUTOTM_SERVER_JOB_RUNNER_H_
@@ -78,6 +96,14 @@ struct JobRunnerOptions {
   // true when the plan was cached (the budget is not solved), false for a
   // miss. On the slot thread; empty: nothing is called.
   std::function<void(bool hit)> on_cache_lookup;
+  // Non-empty: run as one replica of several on a shared store, under this
+  // id (unique among the replicas; see the class comment). Empty: the only
+  // server of its store (Start() requeues jobs left RUNNING).
+  std::string replica_id;
+  // Replicas: how long a claimed job stays leased without renewal, i.e.
+  // how soon another replica re-runs the jobs of one that died. Renewed
+  // every lease/4. Default 10 s.
+  absl::Duration lease = absl::Seconds(10);
 };
 
 class JobRunner {
@@ -92,13 +118,15 @@ class JobRunner {
   JobRunner& operator=(const JobRunner&) = delete;
 
   // Start-up recovery (every job left RUNNING by an earlier process goes
-  // back to QUEUED, keeping its place), then launches the slot threads.
+  // back to QUEUED, keeping its place; replicas skip this, leases expire
+  // instead), then launches the slot threads (and, for a replica, the
+  // lease and feed threads).
   // InvalidArgument for bad options; the store's error if recovery fails.
   absl::Status Start();
 
   // Stops claiming jobs, kills running workers and puts their jobs back to
-  // QUEUED (a restart runs them again), and joins the slot threads.
-  // Idempotent.
+  // QUEUED (a restart, or another replica, runs them again), and joins the
+  // threads. Idempotent.
   void Stop();
 
   // Queues `job` (graph_digest, host_class, budgets, normalised parameters,
@@ -110,7 +138,9 @@ class JobRunner {
   // to stop (SIGTERM to its worker, SIGKILL after cancel_grace) and becomes
   // CANCELLED shortly after, keeping its best plan; a finished job is
   // returned unchanged. Returns the job as it is right after the request.
-  // NotFound for an unknown id.
+  // NotFound for an unknown id. A replica cancels jobs that other replicas
+  // run too (see the class comment); a single server answers
+  // FailedPrecondition for a job RUNNING in the store but not here.
   absl::StatusOr<v1::SolveJob> Cancel(const std::string& id);
 
   // Change notification. Every update of any job the runner makes
@@ -139,16 +169,31 @@ class JobRunner {
   struct Running {
     pid_t pid = -1;
     bool cancel_requested = false;
+    // Replicas: the lease was lost (another replica may run the job now):
+    // the worker is killed and nothing more is written.
+    bool lease_lost = false;
   };
   // What a worker run produced for one budget.
   struct BudgetResult;
 
+  bool replicated() const { return !options_.replica_id.empty(); }
   void SlotLoop(int slot);
+  // Replicas: renews the leases of the running jobs every lease/4 and acts
+  // on lost leases and cancel requests; publishes other replicas' changes.
+  void LeaseLoop();
+  void FeedLoop();
+  // Marks a running job cancelled and signals its worker (mutex_ held).
+  void CancelRunningLocked(const std::string& id, Running& running);
+  bool LeaseLost(const std::string& id);
   void RunJob(v1::SolveJob job);
   BudgetResult RunWorker(v1::SolveJob& job, const std::string& request);
-  // Stores `job` and notifies; logs and returns the store's error.
+  // Stores `job` and notifies; logs and returns the store's error (for a
+  // replica: FailedPrecondition once its lease is lost).
   absl::Status Save(const v1::SolveJob& job);
-  void Publish(const v1::SolveJob& job);
+  // Moves the generation and calls the subscribers; a replica's own
+  // changes reach subscribers through the feed only (`from_feed`), so that
+  // they see every replica's changes in one order.
+  void Publish(const v1::SolveJob& job, bool from_feed = false);
   bool CancelRequested(const std::string& id);
 
   Store& store_;
@@ -163,6 +208,11 @@ class JobRunner {
   uint64_t generation_ = 0;
   std::map<std::string, Running> running_;
   std::vector<std::thread> slots_;
+  std::thread lease_thread_;
+  std::thread feed_thread_;
+  std::condition_variable stop_cv_;  // slots_joined_ became true
+  // Stop() joined the slots: the lease and feed threads end.
+  bool slots_joined_ = false;
 
   std::mutex subscribers_mutex_;
   int next_token_ = 1;

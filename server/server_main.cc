@@ -4,11 +4,18 @@
 // and handed to each other through constructors.
 //
 //   autotm-server --listen 127.0.0.1:50051 --db autotm.db
+//   autotm-server --listen 0.0.0.0:50051 --db postgresql://autotm@db/autotm ...
+//
+// --db is a SQLite file (the embedded default; one server per file) or a
+// PostgreSQL URI: then any number of servers may share the database as
+// replicas (docs/DEPLOY.md), each claiming jobs under a lease of
+// --lease-seconds, identified by --replica-id (default HOSTNAME:PID).
 //
 // Config file (--config FILE): one `key = value` per line, keys are the
-// long flag names without dashes (listen, db, workers, max-queued,
-// max-time-limit, max-budgets-per-job, max-list-bytes, log-level,
-// metrics-listen, ...); '#' or ';'
+// long flag names without dashes (listen, db, replica-id, lease-seconds,
+// db-connections, plan-cache-bytes, workers, max-queued, max-time-limit,
+// max-budgets-per-job, max-list-bytes, log-level, metrics-listen, ...); '#'
+// or ';'
 // starts a comment line; values may be quoted. Flags given on the command line
 // override the file. Example:
 //
@@ -81,6 +88,8 @@
 #include "server/request_limits.h"
 #include "server/server_info_service.h"
 #include "server/server_metrics.h"
+#include "server/store/plan_cache.h"
+#include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -96,8 +105,16 @@ namespace {
 struct ServerOptions {
   // host:port to listen on; port 0 lets the kernel choose.
   std::string listen = "127.0.0.1:50051";
-  // The SQLite database file (created if missing).
+  // The SQLite database file (created if missing), or a PostgreSQL URI
+  // (postgresql://...: replicas share it).
   std::string db = "autotm.db";
+  // PostgreSQL only: this replica's id (empty: HOSTNAME:PID), the lease of
+  // its running jobs, and its database connections.
+  std::string replica_id;
+  double lease_s = 10;
+  int db_connections = 8;
+  // Bytes of serialized plans kept in memory (0: none).
+  size_t plan_cache_bytes = size_t{256} << 20;
   // Solve worker slots (the placement service's job runner).
   int workers = 1;
   // CreateSolveJob fails with RESOURCE_EXHAUSTED when this many jobs are
@@ -186,8 +203,15 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(options.log_level));
   logger->flush_on(spdlog::level::info);
+  // Libraries without a logger of their own (the PostgreSQL store's
+  // database errors) log through the default one: this one, on stderr,
+  // never on stdout (which carries the "listening on" line).
+  spdlog::set_default_logger(logger);
+  const bool shared_db = IsPostgresUri(options.db);
+  const std::string db_name =
+      shared_db ? RedactUri(options.db) : options.db;  // no password in logs
   logger->info("autotm-server {} starting: db={} listen={} workers={}",
-               AUTOTM_VERSION, options.db, options.listen, options.workers);
+               AUTOTM_VERSION, db_name, options.listen, options.workers);
 
   absl::StatusOr<std::string> mode = CheckSecurity(options);
   if (!mode.ok()) {
@@ -229,15 +253,30 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
             std::make_shared<AuthProcessor>(*authorizer));
   }
 
-  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options.db);
+  absl::StatusOr<std::unique_ptr<Store>> store;
+  if (shared_db) {
+    PostgresStoreOptions store_options;
+    store_options.max_connections = options.db_connections;
+    store = OpenPostgresStore(options.db, store_options);
+  } else {
+    store = OpenSqliteStore(options.db);
+  }
   if (!store.ok()) {
-    logger->critical("cannot open database {}: {}", options.db,
+    logger->critical("cannot open database {}: {}", db_name,
                      store.status().ToString());
     return 1;
   }
+  // Plans read back from the store stay in memory (a plan never changes
+  // once stored, so this is coherent across replicas too).
+  std::unique_ptr<Store> cached_store;
+  Store* served_store = store->get();
+  if (options.plan_cache_bytes > 0) {
+    cached_store = WithPlanCache(**store, options.plan_cache_bytes);
+    served_store = cached_store.get();
+  }
 
-  ProfileServiceImpl profile_service((*store)->profiles(), (*store)->graphs(),
-                                     *authorizer, logger);
+  ProfileServiceImpl profile_service(
+      served_store->profiles(), served_store->graphs(), *authorizer, logger);
 
   // Metrics are always recorded (cheap); --metrics-listen only serves them.
   MetricsRegistry registry;
@@ -280,13 +319,22 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   runner_options.on_cache_lookup = [&metrics](bool hit) {
     RecordCacheLookup(metrics, "job", hit);
   };
-  JobRunner runner(**store, runner_options, logger);
+  if (shared_db) {
+    runner_options.replica_id = options.replica_id;
+    if (runner_options.replica_id.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof(host) - 1);
+      runner_options.replica_id = absl::StrCat(host, ":", ::getpid());
+    }
+    runner_options.lease = absl::Seconds(options.lease_s);
+  }
+  JobRunner runner(*served_store, runner_options, logger);
   if (absl::Status status = runner.Start(); !status.ok()) {
     logger->critical("cannot start the job runner: {}", status.ToString());
     return 1;
   }
   PlacementServiceImpl placement_service(
-      **store, runner, *authorizer, logger, options.limits,
+      *served_store, runner, *authorizer, logger, options.limits,
       [&metrics](bool hit) { RecordCacheLookup(metrics, "rpc", hit); });
 
   v1::ServerInfo info;
@@ -353,13 +401,21 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_grace_s);
   health->Shutdown();  // health checks answer NOT_SERVING from now on
+  if (shared_db) {
+    // Replicas hand their running jobs back at once, for the others to
+    // claim now rather than after this server's calls drain. Calls waiting
+    // here for such a job still see it finish (they read the database).
+    runner.Stop();
+  }
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(
                             options.shutdown_grace_s * 1000));
   server->Shutdown(deadline);
   server->Wait();
   http.Stop();
-  runner.Stop();  // running jobs go back to QUEUED for the next start
+  // Running jobs go back to QUEUED: for the next start, or at once for the
+  // other replicas.
+  runner.Stop();
   logger->info("stopped");
   logger->flush();
   return 0;
@@ -395,8 +451,27 @@ int Main(int argc, char** argv) {
                  "Address to serve on, HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--db", options.db,
-                 "SQLite database file (created if missing)")
+                 "SQLite database file (created if missing), or a "
+                 "PostgreSQL URI postgresql://... that several servers "
+                 "(replicas) may share")
       ->capture_default_str();
+  app.add_option("--replica-id", options.replica_id,
+                 "PostgreSQL: this replica's id, unique among the replicas "
+                 "(default HOSTNAME:PID)");
+  app.add_option("--lease-seconds", options.lease_s,
+                 "PostgreSQL: seconds a replica's running job stays leased "
+                 "without renewal (renewed every quarter): how soon another "
+                 "replica re-runs the jobs of one that died")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--plan-cache-bytes", options.plan_cache_bytes,
+                 "Bytes of plans kept in memory in front of the database, "
+                 "least recently used out first (0: none)")
+      ->capture_default_str();
+  app.add_option("--db-connections", options.db_connections,
+                 "PostgreSQL: connections this server keeps at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--workers", options.workers, "Solve worker slots")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));

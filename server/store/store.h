@@ -1,7 +1,8 @@
 // The server's persistent state behind backend-neutral interfaces: kernel
 // profiles per host class, graphs by content digest, cached plans, and solve
-// jobs. One backend today (SQLite, sqlite_store.h); every backend passes the
-// conformance suite in store_conformance_test.cc.
+// jobs. Two backends: SQLite (sqlite_store.h), embedded, for one server
+// process; PostgreSQL (postgres_store.h), shared by many server replicas.
+// Every backend passes the conformance suite in store_conformance_test.cc.
 //
 // Thread safety: every method of every store may be called concurrently from
 // any thread. Errors: InvalidArgument for malformed input (naming it),
@@ -18,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/job.pb.h"
 #include "autotm/v1/plan.pb.h"
@@ -179,6 +181,17 @@ struct JobFilter {
   std::optional<std::string> owner;
 };
 
+// What RenewLeases found for one job.
+struct LeaseState {
+  std::string id;
+  // False when the replica no longer holds the job's lease (it expired and
+  // another replica took the job, or the job was handed back or finished):
+  // the replica must stop working on it and write nothing more.
+  bool held = false;
+  // RequestCancel was called for the job (from any replica).
+  bool cancel_requested = false;
+};
+
 struct JobPage {
   // Newest first (descending sequence).
   std::vector<v1::SolveJob> jobs;
@@ -211,6 +224,58 @@ class JobStore {
   // Start-up recovery: every RUNNING job goes back to QUEUED (keeping its
   // sequence, so it keeps its place). Returns how many.
   virtual absl::StatusOr<int> RequeueRunningJobs() = 0;
+
+  // --- Leases: several server replicas sharing one store -----------------
+  // A backend that several processes share (PostgreSQL) implements these;
+  // an embedded one (SQLite) answers Unimplemented (the defaults) and its
+  // single server uses ClaimNextJob, UpdateJob and RequeueRunningJobs.
+  // Lease times are taken from the backend's clock, so replicas' clocks
+  // need not agree. A job's lease is held by one replica id at a time.
+
+  // As ClaimNextJob (same order), and the claimed job is leased to
+  // `replica` until now + `lease`. Also claims a RUNNING job whose lease
+  // expired (its replica died or stalled): it restarts as
+  // RequeueRunningJobs would restart it (finished budgets kept, live
+  // progress cleared), keeping its place.
+  virtual absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJobLeased(
+      const std::string& replica, absl::Duration lease) {
+    return absl::UnimplementedError("leases need a shared store");
+  }
+  // Extends to now + `lease` the leases `replica` still holds among `ids`,
+  // and reports for each id whether it is held and whether a cancel was
+  // requested. Ids of unknown jobs are reported not held.
+  virtual absl::StatusOr<std::vector<LeaseState>> RenewLeases(
+      const std::string& replica, const std::vector<std::string>& ids,
+      absl::Duration lease) {
+    return absl::UnimplementedError("leases need a shared store");
+  }
+  // UpdateJob (same rules), but only while `replica` holds the job's
+  // lease: FailedPrecondition otherwise, with nothing written (a replica
+  // that lost a job can never overwrite the replica that took it over). A
+  // state other than RUNNING ends the lease: QUEUED hands the job back
+  // (claimable at once), a final state completes it.
+  virtual absl::Status UpdateLeasedJob(const v1::SolveJob& job,
+                                       const std::string& replica) {
+    return absl::UnimplementedError("leases need a shared store");
+  }
+  // Cancels job `id` from any replica, atomically: a QUEUED job becomes
+  // CANCELLED (termination CANCELLED, end time set, error "cancelled before
+  // it ran"); a RUNNING one is flagged, and the replica holding its lease
+  // sees the flag at its next RenewLeases and stops it; a final one is left
+  // as it is. Returns the job as stored after the call. NotFound if
+  // unknown.
+  virtual absl::StatusOr<v1::SolveJob> RequestCancel(const std::string& id) {
+    return absl::UnimplementedError("leases need a shared store");
+  }
+  // Blocks until a job was created or changed by any process, or `timeout`
+  // passes; returns the ids of the changed jobs (empty on timeout), each
+  // once per call, in commit order. A caller that reads the jobs after the
+  // call sees at least the notified change. Only one thread may wait at a
+  // time. Unimplemented for a store no other process changes.
+  virtual absl::StatusOr<std::vector<std::string>> WaitForJobChanges(
+      absl::Duration timeout) {
+    return absl::UnimplementedError("change feed needs a shared store");
+  }
 };
 
 // Sizes for operators (metrics), read in one consistent snapshot.

@@ -1,5 +1,8 @@
 // The conformance suite every store backend passes. Each backend registers a
-// factory in kBackends; persistent backends also run the reopen checks.
+// factory in kBackends; persistent backends also run the reopen checks, and
+// backends shared between processes (PostgreSQL) the lease checks. The
+// PostgreSQL cases run against a real server that the binary starts once
+// (server/store/testing/test_postgres.h), a fresh database per case.
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <thread>
@@ -28,8 +32,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/digest.h"
+#include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
+#include "server/store/testing/test_postgres.h"
 #include "solver/signature.h"
 #include "solver/testing/test_graphs.h"
 
@@ -41,21 +47,38 @@ using ::testing::HasSubstr;
 
 struct Backend {
   std::string name;
-  // Opens the backend's store kept under `dir` (a fresh directory per test).
-  std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& dir)>
+  // Makes an empty location for one test's store, given a fresh directory
+  // (SQLite: the directory; PostgreSQL: a new database's URI).
+  std::function<absl::StatusOr<std::string>(const std::string& dir)> prepare;
+  // Opens the backend's store kept at `location`.
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(
+      const std::string& location)>
       open;
-  // Whether a store opened again on the same `dir` sees the same data.
+  // Whether a store opened again on the same location sees the same data.
   bool persistent;
+  // Whether several processes may share it (leases, change feed).
+  bool shared;
 };
 
 void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
+absl::StatusOr<std::string> SameDir(const std::string& dir) { return dir; }
+
+absl::StatusOr<std::string> NewPostgresDatabase(const std::string&) {
+  absl::StatusOr<testing::TestPostgres*> pg = testing::TestPostgres::Shared();
+  if (!pg.ok()) return pg.status();
+  return (*pg)->NewDatabase();
+}
+
 const Backend kBackends[] = {
-    {"SqliteFile",
+    {"SqliteFile", SameDir,
      [](const std::string& dir) { return OpenSqliteStore(dir + "/autotm.db"); },
-     true},
-    {"SqliteMemory",
-     [](const std::string&) { return OpenSqliteStore(":memory:"); }, false},
+     true, false},
+    {"SqliteMemory", SameDir,
+     [](const std::string&) { return OpenSqliteStore(":memory:"); }, false,
+     false},
+    {"Postgres", NewPostgresDatabase,
+     [](const std::string& uri) { return OpenPostgresStore(uri); }, true, true},
 };
 
 // A signature with `inputs` and `outputs` f32 operands of shape [n].
@@ -141,6 +164,9 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
            absl::StrCat("autotm_store_", name, "_", getpid());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    absl::StatusOr<std::string> location = GetParam().prepare(dir_);
+    ASSERT_TRUE(location.ok()) << location.status();
+    location_ = *location;
     Reopen();
   }
   void TearDown() override {
@@ -151,7 +177,7 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
   // Closes the store (if open) and opens it again on the same directory.
   void Reopen() {
     store_.reset();
-    absl::StatusOr<std::unique_ptr<Store>> store = GetParam().open(dir_);
+    absl::StatusOr<std::unique_ptr<Store>> store = GetParam().open(location_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
@@ -170,6 +196,7 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
   }
 
   std::string dir_;
+  std::string location_;  // where GetParam().open opens the store
   std::unique_ptr<Store> store_;
 };
 
@@ -287,6 +314,30 @@ TEST_P(StoreConformanceTest, ServesLowerMedian) {
   }
   ASSERT_EQ(profile->kernels_size(), 1);
   EXPECT_EQ(profile->kernels(0).configs(3).repetitions(), 4u);
+}
+
+// Served times are the stored doubles bit for bit (no decimal rounding on
+// the way through the backend).
+TEST_P(StoreConformanceTest, TimesRoundTripExactly) {
+  MakeHost("h");
+  const double times[] = {0.1, 1.0 / 3.0, 12345.678901234567, 5e-324,
+                          1.7976931348623157e308};
+  const char* configs[] = {"F|F", "F|S", "S|F", "S|S"};
+  std::vector<Measurement> batch;
+  for (int i = 0; i < 4; ++i) {
+    batch.push_back(M(Sig("relu", 1, 1, 8 + i), configs[i], times[i]));
+  }
+  batch.push_back(M(Sig("add", 2, 1), "FF|F", times[4]));
+  ASSERT_TRUE(profiles().AddMeasurements("h", batch).ok());
+  absl::StatusOr<v1::Profile> profile = profiles().GetProfile("h");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  for (int i = 0; i < 4; ++i) {
+    std::optional<double> served =
+        Served(*profile, Sig("relu", 1, 1, 8 + i), configs[i]);
+    ASSERT_TRUE(served.has_value()) << i;
+    EXPECT_EQ(*served, times[i]) << i;
+  }
+  EXPECT_EQ(Served(*profile, Sig("add", 2, 1), "FF|F"), times[4]);
 }
 
 TEST_P(StoreConformanceTest, MedianIsNotLastWriterWins) {
@@ -971,7 +1022,7 @@ TEST_P(StoreConformanceTest, ConcurrentWritersLoseAndDuplicateNothing) {
 // atomic across connections.
 TEST_P(StoreConformanceTest, TwoOpenersClaimEachJobOnce) {
   if (!GetParam().persistent) GTEST_SKIP() << "not a persistent backend";
-  absl::StatusOr<std::unique_ptr<Store>> other = GetParam().open(dir_);
+  absl::StatusOr<std::unique_ptr<Store>> other = GetParam().open(location_);
   ASSERT_TRUE(other.ok()) << other.status();
   constexpr int kJobs = 60;
   for (int i = 0; i < kJobs; ++i) {
@@ -1079,6 +1130,223 @@ TEST_P(StoreConformanceTest, ReopenKeepsVersionsOfDeletedHostClasses) {
   EXPECT_GT(Version("h"), version);
 }
 
+// ---------------------------------------------------------------------------
+// Leases and the change feed (backends shared by several server replicas)
+
+TEST_P(StoreConformanceTest, LeasedClaimIsFencedToItsReplica) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  absl::StatusOr<v1::SolveJob> created = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(created.ok()) << created.status();
+  absl::StatusOr<std::optional<v1::SolveJob>> job =
+      jobs().ClaimNextJobLeased("r1", absl::Hours(1));
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(job->has_value());
+  EXPECT_EQ((*job)->id(), created->id());
+  EXPECT_EQ((*job)->state(), v1::SolveJob::RUNNING);
+  // Held by r1: nobody else gets it, and only r1 may write it.
+  absl::StatusOr<std::optional<v1::SolveJob>> none =
+      jobs().ClaimNextJobLeased("r2", absl::Hours(1));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  v1::SolveJob progress = **job;
+  progress.set_incumbent_us(42);
+  EXPECT_EQ(jobs().UpdateLeasedJob(progress, "r2").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(jobs().UpdateLeasedJob(progress, "r1").ok());
+  absl::StatusOr<std::vector<LeaseState>> leases =
+      jobs().RenewLeases("r1", {created->id(), "job-nope"}, absl::Hours(1));
+  ASSERT_TRUE(leases.ok()) << leases.status();
+  ASSERT_EQ(leases->size(), 2u);
+  EXPECT_TRUE((*leases)[0].held);
+  EXPECT_FALSE((*leases)[0].cancel_requested);
+  EXPECT_FALSE((*leases)[1].held);
+  leases = jobs().RenewLeases("r2", {created->id()}, absl::Hours(1));
+  ASSERT_TRUE(leases.ok());
+  EXPECT_FALSE((*leases)[0].held);
+  // Completion ends the lease: no further write, not even by r1.
+  progress.set_state(v1::SolveJob::SUCCEEDED);
+  ASSERT_TRUE(jobs().UpdateLeasedJob(progress, "r1").ok());
+  EXPECT_EQ(jobs().UpdateLeasedJob(progress, "r1").code(),
+            absl::StatusCode::kFailedPrecondition);
+  leases = jobs().RenewLeases("r1", {created->id()}, absl::Hours(1));
+  ASSERT_TRUE(leases.ok());
+  EXPECT_FALSE((*leases)[0].held);
+}
+
+TEST_P(StoreConformanceTest, ExpiredLeaseMovesToAnotherReplica) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  v1::SolveJob two_budgets = NewJob(0);
+  two_budgets.add_budgets_bytes(2 << 20);
+  ASSERT_TRUE(jobs().CreateJob(two_budgets, 0).ok());
+  absl::StatusOr<v1::SolveJob> later = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(later.ok());
+  absl::StatusOr<std::optional<v1::SolveJob>> first =
+      jobs().ClaimNextJobLeased("r1", absl::Milliseconds(200));
+  ASSERT_TRUE(first.ok() && first->has_value());
+  v1::SolveJob job = **first;
+  // r1 finishes one budget, reports progress, then dies (stops renewing).
+  job.add_plan_keys("key-0");
+  job.set_budgets_done(1);
+  job.set_incumbent_us(7);
+  ASSERT_TRUE(jobs().UpdateLeasedJob(job, "r1").ok());
+  // Before expiry, r2 gets the next job, not r1's.
+  absl::StatusOr<std::optional<v1::SolveJob>> other =
+      jobs().ClaimNextJobLeased("r2", absl::Hours(1));
+  ASSERT_TRUE(other.ok() && other->has_value());
+  EXPECT_EQ((*other)->id(), later->id());
+  absl::SleepFor(absl::Milliseconds(400));
+  absl::StatusOr<std::optional<v1::SolveJob>> taken =
+      jobs().ClaimNextJobLeased("r2", absl::Hours(1));
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_TRUE(taken->has_value());
+  EXPECT_EQ((*taken)->id(), job.id());
+  EXPECT_EQ((*taken)->state(), v1::SolveJob::RUNNING);
+  // Finished budgets are kept; the interrupted solve's progress is not.
+  EXPECT_EQ((*taken)->budgets_done(), 1u);
+  EXPECT_THAT((*taken)->plan_keys(), ElementsAre("key-0"));
+  EXPECT_EQ((*taken)->incumbent_us(), 0);
+  // r1 comes back: it has lost the job and can write nothing.
+  absl::StatusOr<std::vector<LeaseState>> leases =
+      jobs().RenewLeases("r1", {job.id()}, absl::Hours(1));
+  ASSERT_TRUE(leases.ok());
+  EXPECT_FALSE((*leases)[0].held);
+  job.set_state(v1::SolveJob::SUCCEEDED);
+  EXPECT_EQ(jobs().UpdateLeasedJob(job, "r1").code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::SolveJob done = **taken;
+  done.set_state(v1::SolveJob::SUCCEEDED);
+  EXPECT_TRUE(jobs().UpdateLeasedJob(done, "r2").ok());
+}
+
+TEST_P(StoreConformanceTest, HandedBackJobIsClaimableAtOnce) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  ASSERT_TRUE(jobs().CreateJob(NewJob(0), 0).ok());
+  absl::StatusOr<std::optional<v1::SolveJob>> job =
+      jobs().ClaimNextJobLeased("r1", absl::Hours(1));
+  ASSERT_TRUE(job.ok() && job->has_value());
+  v1::SolveJob back = **job;
+  back.set_state(v1::SolveJob::QUEUED);
+  back.set_start_time_us(0);
+  ASSERT_TRUE(jobs().UpdateLeasedJob(back, "r1").ok());
+  absl::StatusOr<std::optional<v1::SolveJob>> again =
+      jobs().ClaimNextJobLeased("r2", absl::Hours(1));
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_EQ((*again)->id(), back.id());
+}
+
+TEST_P(StoreConformanceTest, RequestCancelFromAnyReplica) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  absl::StatusOr<v1::SolveJob> running = jobs().CreateJob(NewJob(1), 0);
+  absl::StatusOr<v1::SolveJob> queued = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(running.ok() && queued.ok());
+  ASSERT_TRUE(jobs().ClaimNextJobLeased("r1", absl::Hours(1)).ok());
+
+  absl::StatusOr<v1::SolveJob> cancelled = jobs().RequestCancel(queued->id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(cancelled->termination(), v1::TERMINATION_CANCELLED);
+  EXPECT_GT(cancelled->end_time_us(), 0);
+  absl::StatusOr<v1::SolveJob> stored = jobs().GetJob(queued->id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::SolveJob::CANCELLED);
+
+  absl::StatusOr<v1::SolveJob> flagged = jobs().RequestCancel(running->id());
+  ASSERT_TRUE(flagged.ok());
+  EXPECT_EQ(flagged->state(), v1::SolveJob::RUNNING);
+  absl::StatusOr<std::vector<LeaseState>> leases =
+      jobs().RenewLeases("r1", {running->id()}, absl::Hours(1));
+  ASSERT_TRUE(leases.ok());
+  EXPECT_TRUE((*leases)[0].held);
+  EXPECT_TRUE((*leases)[0].cancel_requested);
+
+  // Final jobs stay as they are; unknown ids are NotFound.
+  absl::StatusOr<v1::SolveJob> again = jobs().RequestCancel(queued->id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->state(), v1::SolveJob::CANCELLED);
+  EXPECT_EQ(jobs().RequestCancel("job-nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Two openers (two replicas) claiming from many threads: each job once.
+TEST_P(StoreConformanceTest, LeasedClaimsFromTwoOpenersTakeEachJobOnce) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  absl::StatusOr<std::unique_ptr<Store>> other = GetParam().open(location_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  constexpr int kJobs = 60;
+  for (int i = 0; i < kJobs; ++i) {
+    ASSERT_TRUE(jobs().CreateJob(OwnedJob(absl::StrCat("o", i % 3)), 0).ok());
+  }
+  absl::Mutex mu;
+  std::vector<std::string> claimed;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    JobStore& store = t % 2 ? (*other)->jobs() : jobs();
+    threads.emplace_back([&, t] {
+      const std::string replica = absl::StrCat("r", t);
+      while (true) {
+        absl::StatusOr<std::optional<v1::SolveJob>> job =
+            store.ClaimNextJobLeased(replica, absl::Hours(1));
+        if (!job.ok()) {
+          ++errors;
+          return;
+        }
+        if (!job->has_value()) return;
+        absl::MutexLock lock(&mu);
+        claimed.push_back((*job)->id());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(unique.size(), claimed.size());
+}
+
+TEST_P(StoreConformanceTest, ChangeFeedSeesAnotherOpenersWrites) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  absl::StatusOr<std::unique_ptr<Store>> other = GetParam().open(location_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  // The first call starts listening (and may time out with nothing).
+  ASSERT_TRUE(jobs().WaitForJobChanges(absl::Milliseconds(10)).ok());
+  absl::StatusOr<v1::SolveJob> created =
+      (*other)->jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(created.ok());
+  std::set<std::string> seen;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (seen.count(created->id()) == 0 && absl::Now() < deadline) {
+    absl::StatusOr<std::vector<std::string>> ids =
+        jobs().WaitForJobChanges(absl::Seconds(1));
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    seen.insert(ids->begin(), ids->end());
+  }
+  EXPECT_EQ(seen.count(created->id()), 1u);
+  // An update is announced too.
+  ASSERT_TRUE((*other)->jobs().RequestCancel(created->id()).ok());
+  seen.clear();
+  while (seen.count(created->id()) == 0 && absl::Now() < deadline) {
+    absl::StatusOr<std::vector<std::string>> ids =
+        jobs().WaitForJobChanges(absl::Seconds(1));
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    seen.insert(ids->begin(), ids->end());
+  }
+  EXPECT_EQ(seen.count(created->id()), 1u);
+  // Nothing changed: times out empty.
+  absl::StatusOr<std::vector<std::string>> quiet =
+      jobs().WaitForJobChanges(absl::Milliseconds(50));
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->empty());
+}
+
+TEST_P(StoreConformanceTest, LeasesAreUnimplementedWhereNotShared) {
+  if (GetParam().shared) GTEST_SKIP() << "shared backend";
+  EXPECT_EQ(jobs().ClaimNextJobLeased("r1", absl::Seconds(1)).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(jobs().WaitForJobChanges(absl::Milliseconds(1)).status().code(),
+            absl::StatusCode::kUnimplemented);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
                          ::testing::ValuesIn(kBackends),
                          [](const ::testing::TestParamInfo<Backend>& info) {
@@ -1129,6 +1397,93 @@ TEST(SqliteStoreTest, UnopenablePathIsInternal) {
   absl::StatusOr<std::unique_ptr<Store>> store =
       OpenSqliteStore("/nonexistent-dir/for/sure/autotm.db");
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL specifics
+
+TEST(PostgresStoreTest, RejectsAnotherApplicationsDatabase) {
+  absl::StatusOr<testing::TestPostgres*> pg = testing::TestPostgres::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  absl::StatusOr<std::string> uri = (*pg)->NewDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(*uri);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  // Opening again finds autotm's schema; another application's tables in a
+  // fresh database are refused.
+  EXPECT_TRUE(OpenPostgresStore(*uri).ok());
+  absl::StatusOr<std::string> foreign = (*pg)->NewDatabase();
+  ASSERT_TRUE(foreign.ok());
+  {
+    pqxx::connection connection(*foreign);
+    pqxx::nontransaction txn(connection);
+    txn.exec("CREATE TABLE t (x INTEGER)");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(*foreign);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(store.status().message(), HasSubstr("not an autotm database"));
+}
+
+TEST(PostgresStoreTest, UnreachableServerIsInternalWithoutPassword) {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(
+      "postgresql://autotm:s3cret@127.0.0.1:1/autotm?connect_timeout=2");
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(store.status().message(), ::testing::Not(HasSubstr("s3cret")));
+}
+
+// A database error reaches the caller as Internal naming the operation and
+// the SQLSTATE, never the SQL or the server's message.
+TEST(PostgresStoreTest, DatabaseErrorsAreInternalWithoutSql) {
+  absl::StatusOr<testing::TestPostgres*> pg = testing::TestPostgres::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  absl::StatusOr<std::string> uri = (*pg)->NewDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(*uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+    pqxx::connection connection(*uri);
+    pqxx::nontransaction txn(connection);
+    txn.exec("DROP TABLE plans");
+  }
+  absl::Status status = (*store)->plans().GetPlan("key").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status.message(), HasSubstr("GetPlan: database error"));
+  EXPECT_THAT(status.message(), HasSubstr("SQLSTATE 42P01"));
+  EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("SELECT")));
+  EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("plans")));
+}
+
+// Connections the server drops (a restart, a failover, an idle timeout)
+// are replaced: the next call succeeds.
+TEST(PostgresStoreTest, ReconnectsAfterTheServerDropsItsConnections) {
+  absl::StatusOr<testing::TestPostgres*> pg = testing::TestPostgres::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  absl::StatusOr<std::string> uri = (*pg)->NewDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(*uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<v1::SolveJob> job = (*store)->jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(job.ok()) << job.status();
+  {
+    pqxx::connection connection(*uri);
+    pqxx::nontransaction txn(connection);
+    pqxx::result r = txn.exec(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    ASSERT_GE(r[0][0].as<int>(), 1);
+  }
+  absl::StatusOr<v1::SolveJob> got = (*store)->jobs().GetJob(job->id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id(), job->id());
+}
+
+TEST(PostgresStoreTest, RecognisesUris) {
+  EXPECT_TRUE(IsPostgresUri("postgresql://h/db"));
+  EXPECT_TRUE(IsPostgresUri("postgres://h/db"));
+  EXPECT_FALSE(IsPostgresUri("autotm.db"));
+  EXPECT_FALSE(IsPostgresUri("/var/lib/postgresql.db"));
 }
 
 }  // namespace
