@@ -264,6 +264,10 @@ class PostgresStore final : public Store,
   absl::StatusOr<std::vector<std::string>> WaitForJobChanges(
       absl::Duration timeout) override;
 
+  // Store: sizes in one snapshot; size_bytes is pg_database_size(), the
+  // whole database (tables, indexes, catalogs).
+  absl::StatusOr<StoreStats> Stats() override;
+
  private:
   // Runs `body(txn)` in one transaction on a pooled connection and commits
   // when it returns OK; a non-OK result rolls back. Collisions are retried;
@@ -1277,6 +1281,28 @@ absl::StatusOr<std::vector<std::string>> PostgresStore::WaitForJobChanges(
     spdlog::warn("job change feed: {}", e.what());
     return absl::UnavailableError("job change feed: database unreachable");
   }
+}
+
+absl::StatusOr<StoreStats> PostgresStore::Stats() {
+  return Transact("Stats", [](pqxx::work& txn) -> absl::StatusOr<StoreStats> {
+    StoreStats stats;
+    for (const pqxx::row& row :
+         txn.exec("SELECT state, priority, count(*) FROM jobs "
+                  "GROUP BY state, priority ORDER BY state, priority")) {
+      StoreStats::JobCount& count = stats.jobs.emplace_back();
+      count.state = static_cast<v1::SolveJob::State>(row[0].as<int>());
+      count.priority = row[1].as<int32_t>();
+      count.count = row[2].as<uint64_t>();
+    }
+    const pqxx::result totals = txn.exec(
+        "SELECT (SELECT count(*) FROM graphs), "
+        "(SELECT count(*) FROM plans), "
+        "pg_database_size(current_database())");
+    stats.graphs = totals[0][0].as<uint64_t>();
+    stats.plans = totals[0][1].as<uint64_t>();
+    stats.size_bytes = totals[0][2].as<uint64_t>();
+    return stats;
+  });
 }
 
 }  // namespace
