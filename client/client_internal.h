@@ -35,8 +35,8 @@
 #include "autotm/v1/profile_service.grpc.pb.h"
 #include "autotm/v1/server_service.grpc.pb.h"
 #include "client/client.h"
+#include "common/status_convert.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/status_convert.h"
 
 namespace autotm {
 
@@ -75,7 +75,7 @@ struct Client::Internal {
       const grpc::Status status = rpc(context.get());
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
           attempt >= options.max_attempts) {
-        absl::Status result = server::FromGrpcStatus(status);
+        absl::Status result = FromGrpcStatus(status);
         if (absl::IsUnavailable(result) || absl::IsDeadlineExceeded(result)) {
           result = absl::Status(
               result.code(),

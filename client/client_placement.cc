@@ -157,7 +157,7 @@ absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(
     last = job;
   }
   const grpc::Status status = reader->Finish();
-  if (!status.ok()) return server::FromGrpcStatus(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   if (!any) return absl::InternalError("watch ended without any update");
   return last;
 }

@@ -11,6 +11,8 @@ packages=(
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev zlib1g-dev libssl-dev
+  libcpp-httplib-dev  # the /metrics endpoint (server/http_endpoint.h)
+  systemd  # systemd-analyze: ctest deploy_units verifies deploy/systemd/*
   openssl  # the openssl CLI: the TLS tests make a throwaway CA at run time
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libnuma-dev  # profiler-agent (oneDNN 2.6; its CMake config needs OpenCL dev)
   python3  # /usr/bin/python3 for tests/e2e/cli_test.sh and tests/testdata/make_example.py

@@ -225,6 +225,22 @@ struct JobRunner::BudgetResult {
   std::string reason;
   // kNoPlan: why (INFEASIBLE, NO_SOLUTION).
   v1::Termination termination = v1::TERMINATION_FAILED;
+
+  // How the solve ended, for JobRunnerOptions::on_solve.
+  v1::Termination Outcome() const {
+    switch (kind) {
+      case kPlan:
+        return plan.stats().termination();
+      case kNoPlan:
+        return termination;
+      case kCancelledNoPlan:
+        return v1::TERMINATION_CANCELLED;
+      case kError:
+      case kStopped:
+        break;
+    }
+    return v1::TERMINATION_FAILED;
+  }
 };
 
 JobRunner::JobRunner(Store& store, JobRunnerOptions options,
@@ -482,8 +498,12 @@ void JobRunner::RunJob(v1::SolveJob job) {
     const std::string key = PlanCacheKey(job.graph_digest(), job.host_class(),
                                          job.profile_version(), budget,
                                          job.parameters(), SolverVersion());
-    if (absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
-        cached.ok()) {
+    absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
+    if (options_.on_cache_lookup &&
+        (cached.ok() || absl::IsNotFound(cached.status()))) {
+      options_.on_cache_lookup(cached.ok());
+    }
+    if (cached.ok()) {
       logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
                     budget);
       finished.push_back(*std::move(cached));
@@ -506,7 +526,12 @@ void JobRunner::RunJob(v1::SolveJob job) {
     job.set_bound_us(0);
     job.set_relative_gap(0);
     job.set_elapsed_seconds(0);
+    const absl::Time solve_start = absl::Now();
     BudgetResult result = RunWorker(job, request.SerializeAsString());
+    if (options_.on_solve && result.kind != BudgetResult::kStopped) {
+      options_.on_solve(job.parameters(), result.Outcome(),
+                        absl::Now() - solve_start);
+    }
     switch (result.kind) {
       case BudgetResult::kStopped:
         // Server shutting down: a restart runs the job again.

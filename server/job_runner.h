@@ -66,6 +66,18 @@ struct JobRunnerOptions {
   // How often an idle slot looks for jobs created by another process.
   // The runner's own Submit() wakes a slot at once. Default 1 s.
   absl::Duration idle_poll = absl::Seconds(1);
+  // Called after every budget's worker run that ended (not one interrupted
+  // by Stop()), on the slot thread: the job's parameters, how the solve
+  // ended (FAILED for a worker that crashed or was killed by the watchdog)
+  // and its wall time. Budgets served from the plan cache are not solves
+  // and are not reported. Empty: nothing is called. Keep it short.
+  std::function<void(const v1::SolveParameters& parameters,
+                     v1::Termination termination, absl::Duration wall)>
+      on_solve;
+  // Called for every budget's plan-cache check before it would be solved:
+  // true when the plan was cached (the budget is not solved), false for a
+  // miss. On the slot thread; empty: nothing is called.
+  std::function<void(bool hit)> on_cache_lookup;
 };
 
 class JobRunner {

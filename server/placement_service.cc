@@ -8,9 +8,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status_convert.h"
 #include "server/plan_key.h"
 #include "server/request_limits.h"
-#include "server/status_convert.h"
 #include "server/store/digest.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
@@ -107,11 +107,13 @@ absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
   return inputs;
 }
 
-// Looks up the cached plan; NotFound when absent.
+// Looks up the cached plan; NotFound when absent. Reports the lookup's
+// hit or miss to `on_lookup` (when set) once the key is known.
 absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
                                     const std::string& host_class,
                                     uint64_t budget_bytes,
-                                    const v1::SolveParameters& parameters) {
+                                    const v1::SolveParameters& parameters,
+                                    const CacheLookupHook& on_lookup) {
   AUTOTM_ASSIGN_OR_RETURN(std::string digest, DigestOf(ref));
   AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class, "host_class"));
   if (budget_bytes == 0) {
@@ -130,6 +132,9 @@ absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
       PlanCacheKey(digest, host_class, info->version, budget_bytes, normalized,
                    SolverVersion());
   absl::StatusOr<v1::Plan> plan = store.plans().GetPlan(key);
+  if (on_lookup && (plan.ok() || absl::IsNotFound(plan.status()))) {
+    on_lookup(plan.ok());
+  }
   if (absl::IsNotFound(plan.status())) {
     return absl::NotFoundError(
         absl::StrCat("no plan cached for these inputs (graph ", digest,
@@ -254,12 +259,14 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::SolveJob> {
 
 PlacementServiceImpl::PlacementServiceImpl(
     Store& store, JobRunner& runner, const Authorizer& authorizer,
-    std::shared_ptr<spdlog::logger> logger, const RequestLimits& limits)
+    std::shared_ptr<spdlog::logger> logger, const RequestLimits& limits,
+    CacheLookupHook on_cache_lookup)
     : store_(store),
       runner_(runner),
       authorizer_(authorizer),
       logger_(std::move(logger)),
-      limits_(limits) {
+      limits_(limits),
+      on_cache_lookup_(std::move(on_cache_lookup)) {
   waiter_ = std::thread([this] { WaiterLoop(); });
 }
 
@@ -356,7 +363,8 @@ absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
 absl::StatusOr<v1::Plan> PlacementServiceImpl::LookupPlan(
     const v1::GetPlanRequest& request) {
   return CachedPlan(store_, request.graph(), request.host_class(),
-                    request.budget_bytes(), request.parameters());
+                    request.budget_bytes(), request.parameters(),
+                    on_cache_lookup_);
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::CreateSolveJob(
@@ -434,9 +442,9 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::GetPlan(
 grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
     grpc::CallbackServerContext* context, const v1::PlanGraphRequest* request,
     v1::Plan* response) {
-  absl::StatusOr<v1::Plan> cached =
-      CachedPlan(store_, request->graph(), request->host_class(),
-                 request->budget_bytes(), request->parameters());
+  absl::StatusOr<v1::Plan> cached = CachedPlan(
+      store_, request->graph(), request->host_class(), request->budget_bytes(),
+      request->parameters(), on_cache_lookup_);
   // A miss, or a host class nobody has profiled yet: CreateJob validates
   // everything (and records the graph for the agents' work list before it
   // reports the unknown host class).

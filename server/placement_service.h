@@ -35,6 +35,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -53,15 +54,23 @@
 
 namespace autotm::server {
 
+// Told whether a plan-cache lookup hit (true) or missed (false).
+using CacheLookupHook = std::function<void(bool hit)>;
+
 class PlacementServiceImpl final
     : public v1::PlacementService::CallbackService {
  public:
   // `store`, `runner` and `authorizer` must outlive the service; `logger`
   // is not null. `limits`: the server's caps on requests (RequestLimits).
+  // `on_cache_lookup` (may be empty) is told every plan-cache lookup of
+  // GetPlan and PlanGraph: true for a hit, false for a miss; lookups that
+  // fail before the key is known (unknown graph or host class) are not
+  // reported. Called on gRPC's threads; must be thread-safe.
   PlacementServiceImpl(Store& store, JobRunner& runner,
                        const Authorizer& authorizer,
                        std::shared_ptr<spdlog::logger> logger,
-                       const RequestLimits& limits = {});
+                       const RequestLimits& limits = {},
+                       CacheLookupHook on_cache_lookup = nullptr);
   // Answers parked PlanGraph calls with UNAVAILABLE and joins the waiter.
   ~PlacementServiceImpl() override;
 
@@ -122,6 +131,7 @@ class PlacementServiceImpl final
   const Authorizer& authorizer_;
   std::shared_ptr<spdlog::logger> logger_;
   const RequestLimits limits_;
+  const CacheLookupHook on_cache_lookup_;
 
   std::mutex mutex_;
   bool stopping_ = false;

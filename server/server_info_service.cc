@@ -1,7 +1,7 @@
 #include "server/server_info_service.h"
 
 #include "absl/strings/str_split.h"
-#include "server/status_convert.h"
+#include "common/status_convert.h"
 
 namespace autotm::server {
 

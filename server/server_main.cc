@@ -7,7 +7,8 @@
 //
 // Config file (--config FILE): one `key = value` per line, keys are the
 // long flag names without dashes (listen, db, workers, max-queued,
-// max-time-limit, max-budgets-per-job, max-list-bytes, log-level); '#' or ';'
+// max-time-limit, max-budgets-per-job, max-list-bytes, log-level,
+// metrics-listen, ...); '#' or ';'
 // starts a comment line; values may be quoted. Flags given on the command line
 // override the file. Example:
 //
@@ -24,6 +25,14 @@
 // --tokens every caller may do everything, so a --listen address that is
 // not loopback refuses to start without TLS and --tokens unless --insecure
 // is given (then every start-up logs a warning).
+//
+// Metrics (docs/OPERATIONS.md): --metrics-listen HOST:PORT serves GET
+// /metrics in the Prometheus text format over plain HTTP, on its own port
+// (off unless given). The endpoint has neither TLS nor authentication, so
+// an address other hosts can reach is refused unless
+// --metrics-allow-remote is given. Start-up then prints
+//   autotm-server metrics on HOST:PORT
+// on stdout before the "listening on" line.
 //
 //   autotm-server hash-token PRINCIPAL ROLES [HOST_CLASSES] < token-file
 //
@@ -56,6 +65,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -63,11 +73,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/auth.h"
+#include "server/http_endpoint.h"
 #include "server/job_runner.h"
+#include "server/metrics.h"
 #include "server/placement_service.h"
 #include "server/profile_service.h"
 #include "server/request_limits.h"
 #include "server/server_info_service.h"
+#include "server/server_metrics.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -104,6 +117,10 @@ struct ServerOptions {
   std::string tokens;
   // Allow open mode or plaintext on an address other hosts can reach.
   bool insecure = false;
+  // HOST:PORT of the /metrics HTTP endpoint; empty: off.
+  std::string metrics_listen;
+  // Allow metrics_listen on an address other hosts can reach.
+  bool metrics_allow_remote = false;
 };
 
 // Refuses configurations that let anyone on the network do anything, and
@@ -124,6 +141,18 @@ absl::StatusOr<std::string> CheckSecurity(const ServerOptions& options) {
              : "there is no identities file (--tokens)",
         ": anyone who reaches the port could do anything. Give TLS and "
         "--tokens (docs/SECURITY.md), or --insecure to accept that"));
+  }
+  // The metrics endpoint is plain HTTP without authentication: what it
+  // tells (host class names, load, traffic by method) stays on this host
+  // unless the operator says otherwise.
+  if (!options.metrics_listen.empty() &&
+      !IsLoopbackAddress(options.metrics_listen) &&
+      !options.metrics_allow_remote) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics-listen ", options.metrics_listen,
+        " is reachable from other hosts, and the metrics endpoint has no TLS "
+        "or authentication. Listen on loopback (and scrape through a proxy "
+        "or an SSH tunnel), or give --metrics-allow-remote to accept that"));
   }
   std::string mode = absl::StrCat(
       tls ? (options.tls.client_ca_file.empty() ? "TLS" : "mutual TLS")
@@ -210,19 +239,55 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   ProfileServiceImpl profile_service((*store)->profiles(), (*store)->graphs(),
                                      *authorizer, logger);
 
+  // Metrics are always recorded (cheap); --metrics-listen only serves them.
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  AddStoreCollector(registry, metrics, **store);
+  HttpEndpoint http;
+  if (!options.metrics_listen.empty()) {
+    if (absl::Status status = http.HandleGet("/metrics",
+                                             [&registry](const HttpRequest&) {
+                                               return HttpResponse{
+                                                   200, kPrometheusContentType,
+                                                   registry.Render()};
+                                             });
+        !status.ok()) {
+      logger->critical("metrics: {}", status.ToString());
+      return 1;
+    }
+    if (absl::Status status = http.Start(options.metrics_listen);
+        !status.ok()) {
+      logger->critical("cannot serve metrics: {}",
+                       std::string(status.message()));
+      return 1;
+    }
+    std::printf("autotm-server metrics on %s\n", http.address().c_str());
+    std::fflush(stdout);
+    logger->info("metrics on http://{}/metrics", http.address());
+  }
+
   // --- Services are constructed here, before the server is built. ---
   JobRunnerOptions runner_options;
   runner_options.worker_path = WorkerPath();
   runner_options.slots = options.workers;
   runner_options.max_queued = options.max_queued;
   runner_options.max_queued_per_owner = options.max_queued_per_principal;
+  runner_options.on_solve = [&metrics](const v1::SolveParameters& parameters,
+                                       v1::Termination termination,
+                                       absl::Duration wall) {
+    RecordSolve(metrics, parameters, termination, wall);
+  };
+  runner_options.on_cache_lookup = [&metrics](bool hit) {
+    RecordCacheLookup(metrics, "job", hit);
+  };
   JobRunner runner(**store, runner_options, logger);
   if (absl::Status status = runner.Start(); !status.ok()) {
     logger->critical("cannot start the job runner: {}", status.ToString());
     return 1;
   }
-  PlacementServiceImpl placement_service(**store, runner, *authorizer, logger,
-                                         options.limits);
+  PlacementServiceImpl placement_service(
+      **store, runner, *authorizer, logger, options.limits,
+      [&metrics](bool hit) { RecordCacheLookup(metrics, "rpc", hit); });
 
   v1::ServerInfo info;
   info.set_version(AUTOTM_VERSION);
@@ -243,6 +308,15 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   builder.RegisterService(&profile_service);
   builder.RegisterService(&placement_service);
   builder.RegisterService(&server_service);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(
+      metrics, KnownMethods({v1::ProfileService::service_full_name(),
+                             v1::PlacementService::service_full_name(),
+                             v1::ServerService::service_full_name(),
+                             "grpc.reflection.v1alpha.ServerReflection"})));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     logger->critical("cannot listen on {}", options.listen);
@@ -284,6 +358,7 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                             options.shutdown_grace_s * 1000));
   server->Shutdown(deadline);
   server->Wait();
+  http.Stop();
   runner.Stop();  // running jobs go back to QUEUED for the next start
   logger->info("stopped");
   logger->flush();
@@ -374,6 +449,13 @@ int Main(int argc, char** argv) {
   app.add_flag("--insecure", options.insecure,
                "Allow plaintext or no authentication on an address other "
                "hosts can reach (logged loudly)");
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Serve GET /metrics (Prometheus text format, plain HTTP) on "
+                 "HOST:PORT (port 0: any free port); off unless given")
+      ->type_name("HOST:PORT");
+  app.add_flag("--metrics-allow-remote", options.metrics_allow_remote,
+               "Allow --metrics-listen on an address other hosts can reach "
+               "(the endpoint has no TLS or authentication)");
   std::string hash_principal, hash_roles, hash_host_classes;
   CLI::App* hash = app.add_subcommand(
       "hash-token",

@@ -378,7 +378,10 @@ class SqliteStore final : public Store,
   absl::StatusOr<JobPage> ListJobs(const JobFilter& filter) override;
   absl::StatusOr<int> RequeueRunningJobs() override;
 
+  absl::StatusOr<StoreStats> Stats() override;
+
  private:
+  absl::StatusOr<StoreStats> StatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An IMMEDIATE transaction that rolls back unless committed.
   class Transaction {
    public:
@@ -1382,6 +1385,46 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(
                         absl::StrCat(path, ": ", status.message()));
   }
   return store;
+}
+
+absl::StatusOr<StoreStats> SqliteStore::Stats() {
+  absl::MutexLock lock(&mu_);
+  // One read transaction: the counts agree with each other.
+  AUTOTM_RETURN_IF_ERROR(Exec("BEGIN"));
+  absl::StatusOr<StoreStats> stats = StatsLocked();
+  AUTOTM_RETURN_IF_ERROR(Exec(stats.ok() ? "COMMIT" : "ROLLBACK"));
+  return stats;
+}
+
+absl::StatusOr<StoreStats> SqliteStore::StatsLocked() {
+  StoreStats stats;
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT state, priority, count(*) FROM jobs "
+                "GROUP BY state, priority ORDER BY state, priority"));
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      StoreStats::JobCount& count = stats.jobs.emplace_back();
+      count.state = static_cast<v1::SolveJob::State>(stmt.Int(0));
+      count.priority = static_cast<int32_t>(stmt.Int(1));
+      count.count = static_cast<uint64_t>(stmt.Int(2));
+    }
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT (SELECT count(*) FROM graphs), "
+              "(SELECT count(*) FROM plans), "
+              "(SELECT page_count * page_size "
+              " FROM pragma_page_count(), pragma_page_size())"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (row) {
+    stats.graphs = static_cast<uint64_t>(stmt.Int(0));
+    stats.plans = static_cast<uint64_t>(stmt.Int(1));
+    stats.size_bytes = static_cast<uint64_t>(stmt.Int(2));
+  }
+  return stats;
 }
 
 }  // namespace autotm::server

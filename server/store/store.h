@@ -213,6 +213,23 @@ class JobStore {
   virtual absl::StatusOr<int> RequeueRunningJobs() = 0;
 };
 
+// Sizes for operators (metrics), read in one consistent snapshot.
+struct StoreStats {
+  struct JobCount {
+    v1::SolveJob::State state = v1::SolveJob::STATE_UNSPECIFIED;
+    int32_t priority = 0;
+    uint64_t count = 0;
+  };
+  // Jobs per (state, priority); only pairs with at least one job, sorted
+  // by state, then priority.
+  std::vector<JobCount> jobs;
+  uint64_t graphs = 0;
+  uint64_t plans = 0;  // cached plans and the plans kept per job
+  // Bytes the backend's data occupies (SQLite: the database file's pages,
+  // not its write-ahead log).
+  uint64_t size_bytes = 0;
+};
+
 // All four stores of one backend, sharing its connection(s).
 class Store {
  public:
@@ -221,6 +238,10 @@ class Store {
   virtual GraphStore& graphs() = 0;
   virtual PlanStore& plans() = 0;
   virtual JobStore& jobs() = 0;
+  // (Default: Unimplemented, for test doubles that do not need it.)
+  virtual absl::StatusOr<StoreStats> Stats() {
+    return absl::UnimplementedError("Stats");
+  }
 };
 
 }  // namespace autotm::server

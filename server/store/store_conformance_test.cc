@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -648,6 +649,47 @@ TEST_P(StoreConformanceTest, ClaimByPriorityThenFifo) {
   absl::StatusOr<v1::SolveJob> stored = jobs().GetJob(ids[0]);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->state(), v1::SolveJob::RUNNING);
+}
+
+// Stats (the metrics' store gauges): jobs per (state, priority), graphs,
+// plans and a size that grows with the data.
+TEST_P(StoreConformanceTest, StatsCountJobsGraphsAndPlans) {
+  absl::StatusOr<StoreStats> empty = store_->Stats();
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->jobs.empty());
+  EXPECT_EQ(empty->graphs, 0u);
+  EXPECT_EQ(empty->plans, 0u);
+  EXPECT_GT(empty->size_bytes, 0u);
+
+  for (int priority : {0, 5, 0, 5, 5}) {
+    ASSERT_TRUE(jobs().CreateJob(NewJob(priority), 0).ok());
+  }
+  absl::StatusOr<std::optional<v1::SolveJob>> claimed = jobs().ClaimNextJob();
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());  // a priority-5 job
+  ASSERT_TRUE(store_->graphs().PutGraph(SmallGraph("a")).ok());
+  ASSERT_TRUE(store_->graphs().PutGraph(SmallGraph("b")).ok());
+  v1::Plan plan;
+  plan.set_graph_name("a");
+  ASSERT_TRUE(store_->plans().PutPlan("k1", plan).ok());
+  // Enough data to need more pages than the empty schema.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(jobs().CreateJob(NewJob(1), 0).ok());
+  }
+
+  absl::StatusOr<StoreStats> stats = store_->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  std::vector<std::tuple<int, int, uint64_t>> jobs_seen;
+  for (const StoreStats::JobCount& count : stats->jobs) {
+    jobs_seen.emplace_back(count.state, count.priority, count.count);
+  }
+  EXPECT_THAT(jobs_seen,
+              ElementsAre(std::make_tuple(v1::SolveJob::QUEUED, 0, 2u),
+                          std::make_tuple(v1::SolveJob::QUEUED, 1, 200u),
+                          std::make_tuple(v1::SolveJob::QUEUED, 5, 2u),
+                          std::make_tuple(v1::SolveJob::RUNNING, 5, 1u)));
+  EXPECT_EQ(stats->graphs, 2u);
+  EXPECT_EQ(stats->plans, 1u);
+  EXPECT_GT(stats->size_bytes, empty->size_bytes);
 }
 
 v1::SolveJob OwnedJob(const std::string& owner, int priority = 0) {

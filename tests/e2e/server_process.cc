@@ -110,7 +110,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     if (newline != std::string::npos) {
       const std::string line = buffer.substr(0, newline);
       buffer.erase(0, newline + 1);
-      if (!absl::StartsWith(line, kListeningPrefix)) continue;
+      if (!absl::StartsWith(line, kListeningPrefix)) {
+        server->startup_lines_.push_back(line);
+        continue;
+      }
       const std::string address = line.substr(sizeof(kListeningPrefix) - 1);
       const size_t colon = address.rfind(':');
       int port = 0;

@@ -72,6 +72,11 @@ class ServerProcess {
   int port() const { return port_; }
   // "HOST:PORT" as printed by the server.
   const std::string& address() const { return address_; }
+  // The lines the server printed on stdout before the "listening on" line
+  // (e.g. "autotm-server metrics on HOST:PORT"), without newlines.
+  const std::vector<std::string>& startup_lines() const {
+    return startup_lines_;
+  }
   bool running() const { return pid_ > 0; }
 
   // Sends SIGTERM and waits up to `timeout` for the process to exit.
@@ -98,6 +103,7 @@ class ServerProcess {
   int port_ = 0;
   std::string address_;
   std::string log_path_;
+  std::vector<std::string> startup_lines_;
 };
 
 }  // namespace autotm::testing

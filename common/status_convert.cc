@@ -1,8 +1,8 @@
-#include "server/status_convert.h"
+#include "common/status_convert.h"
 
 #include <string>
 
-namespace autotm::server {
+namespace autotm {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -33,4 +33,4 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(absl_code, status.error_message());
 }
 
-}  // namespace autotm::server
+}  // namespace autotm
