@@ -5,6 +5,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -126,8 +127,14 @@ absl::Status HttpEndpoint::Start(const std::string& address) {
                    for (const auto& [key, value] : request.params) {
                      in.params.emplace(key, value);  // first value wins
                    }
+                   for (const auto& [key, value] : request.headers) {
+                     in.headers.emplace(absl::AsciiStrToLower(key), value);
+                   }
                    HttpResponse out = handler(in);
                    response.status = out.status;
+                   for (const auto& [key, value] : out.headers) {
+                     response.set_header(key, value);
+                   }
                    response.set_content(out.body, out.content_type.c_str());
                  });
   }

@@ -13,9 +13,8 @@
 //
 // Contracts:
 //   - Only GET is served; a path without a handler answers 404. Paths match
-//   exactly
-//     (no prefixes, no patterns); the query string is parsed into
-//     HttpRequest::params.
+//     exactly (no prefixes, no patterns); the query string is parsed into
+//     HttpRequest::params, the headers into HttpRequest::headers.
 //   - Handlers run on the endpoint's worker threads (kWorkerThreads of
 //     them), possibly concurrently: they must be thread-safe and must not
 //     call Stop(). An exception escaping a handler answers 500.
@@ -37,6 +36,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -55,12 +56,17 @@ struct HttpRequest {
   std::string path;
   // Query parameters; the first value of a repeated key.
   std::map<std::string, std::string> params;
+  // Request headers by lower-case name; the first value of a repeated one.
+  std::map<std::string, std::string> headers;
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Further response headers (e.g. WWW-Authenticate, Location,
+  // Cache-Control), sent as given.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using HttpGetHandler = std::function<HttpResponse(const HttpRequest&)>;

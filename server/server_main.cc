@@ -28,8 +28,11 @@
 //
 // Metrics (docs/OPERATIONS.md): --metrics-listen HOST:PORT serves GET
 // /metrics in the Prometheus text format over plain HTTP, on its own port
-// (off unless given). The endpoint has neither TLS nor authentication, so
-// an address other hosts can reach is refused unless
+// (off unless given). On a loopback address the same port serves the
+// read-only web dashboard at /dashboard (server/dashboard.h), which asks
+// for a token when --tokens is given; on any other address the dashboard
+// is off (tokens must not travel in clear text). The endpoint has neither TLS
+// nor authentication, so an address other hosts can reach is refused unless
 // --metrics-allow-remote is given. Start-up then prints
 //   autotm-server metrics on HOST:PORT
 // on stdout before the "listening on" line.
@@ -73,6 +76,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/auth.h"
+#include "server/dashboard.h"
 #include "server/http_endpoint.h"
 #include "server/job_runner.h"
 #include "server/metrics.h"
@@ -243,6 +247,8 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   MetricsRegistry registry;
   ServerMetrics metrics(registry);
   AddStoreCollector(registry, metrics, **store);
+  // Before `http`, which stops (waiting for handlers) when destroyed.
+  Dashboard dashboard(**store, *authorizer);
   HttpEndpoint http;
   if (!options.metrics_listen.empty()) {
     if (absl::Status status = http.HandleGet("/metrics",
@@ -255,6 +261,22 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
       logger->critical("metrics: {}", status.ToString());
       return 1;
     }
+    // The dashboard shares the port. A bearer token must not cross the
+    // network in clear text on this plain-HTTP port, and in open mode the
+    // dashboard would show every job to anyone: it is served on loopback
+    // only (reach it through an SSH tunnel).
+    if (IsLoopbackAddress(options.metrics_listen)) {
+      if (absl::Status status = dashboard.Register(http); !status.ok()) {
+        logger->critical("dashboard: {}", status.ToString());
+        return 1;
+      }
+    } else {
+      logger->warn(
+          "dashboard off: --metrics-listen {} is not loopback and the port "
+          "is plain HTTP (tokens would travel in clear text); only /metrics "
+          "is served there",
+          options.metrics_listen);
+    }
     if (absl::Status status = http.Start(options.metrics_listen);
         !status.ok()) {
       logger->critical("cannot serve metrics: {}",
@@ -264,6 +286,9 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     std::printf("autotm-server metrics on %s\n", http.address().c_str());
     std::fflush(stdout);
     logger->info("metrics on http://{}/metrics", http.address());
+    if (IsLoopbackAddress(options.metrics_listen)) {
+      logger->info("dashboard on http://{}/dashboard", http.address());
+    }
   }
 
   // --- Services are constructed here, before the server is built. ---
@@ -451,7 +476,10 @@ int Main(int argc, char** argv) {
                "hosts can reach (logged loudly)");
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve GET /metrics (Prometheus text format, plain HTTP) on "
-                 "HOST:PORT (port 0: any free port); off unless given")
+                 "HOST:PORT (port 0: any free port), and on a loopback "
+                 "address also the read-only web dashboard at /dashboard "
+                 "(same roles as the API; --tokens: sign in with a token); "
+                 "off unless given")
       ->type_name("HOST:PORT");
   app.add_flag("--metrics-allow-remote", options.metrics_allow_remote,
                "Allow --metrics-listen on an address other hosts can reach "
