@@ -41,6 +41,7 @@ th,td{padding:6px 10px;border-bottom:1px solid #e3e6eb;text-align:left;
 vertical-align:top}
 th{background:#eef0f4;font-weight:600;font-size:13px}
 td.num,th.num{text-align:right}
+td.num,td.id,td.time{white-space:nowrap}
 a{color:#1f5fbf}
 .state{font-weight:600;font-size:12px;padding:2px 7px;border-radius:9px;
 display:inline-block}
@@ -266,7 +267,7 @@ std::string RenderQueueBody(const std::vector<QueueRow>& rows,
                             absl::string_view scope) {
   std::string out = absl::StrCat(
       "<p class=\"muted\">", HtmlEscape(scope), ", newest first; ", rows.size(),
-      " shown. Live numbers refresh every 1.5 s &middot; <span "
+      " shown. Live numbers refresh every 1.5 s. <span "
       "id=\"updated\"></span></p>");
   if (rows.empty()) {
     absl::StrAppend(&out, "<p id=\"empty\">No jobs.</p>");
@@ -282,10 +283,11 @@ std::string RenderQueueBody(const std::vector<QueueRow>& rows,
   for (const QueueRow& row : rows) {
     const v1::SolveJob& job = row.job;
     std::map<std::string, std::string> cells = LiveCells(job);
-    absl::StrAppend(&out, "<tr data-job=\"", HtmlEscape(job.id()), "\"><td>",
-                    JobLink(job.id()), "</td><td>", StateBadge(job.state()),
-                    "</td><td>", HtmlEscape(job.owner()),
-                    "</td><td class=\"num\">", job.priority(), "</td><td>",
+    absl::StrAppend(&out, "<tr data-job=\"", HtmlEscape(job.id()),
+                    "\"><td class=\"id\">", JobLink(job.id()), "</td><td>",
+                    StateBadge(job.state()), "</td><td>",
+                    HtmlEscape(job.owner()), "</td><td class=\"num\">",
+                    job.priority(), "</td><td>",
                     row.graph_name.empty() ? "<span class=\"muted\">?</span>"
                                            : HtmlEscape(row.graph_name),
                     "</td><td>", HtmlEscape(job.host_class()), "</td>");
@@ -294,8 +296,8 @@ std::string RenderQueueBody(const std::vector<QueueRow>& rows,
       absl::StrAppend(&out, "<td class=\"num\" data-f=\"", field, "\">",
                       HtmlEscape(cells[field]), "</td>");
     }
-    absl::StrAppend(&out, "<td>", FormatTimeUs(job.create_time_us()),
-                    "</td></tr>");
+    absl::StrAppend(&out, "<td class=\"time\">",
+                    FormatTimeUs(job.create_time_us()), "</td></tr>");
   }
   absl::StrAppend(&out, "</tbody></table>");
   return out;
@@ -423,7 +425,7 @@ std::string RenderJobBody(const JobView& view) {
   absl::StrAppend(&out,
                   "</dl><h2>Progress</h2><p class=\"muted\">"
                   "Refreshes every 1.5 s while the job is queued or "
-                  "running &middot; <span id=\"updated\"></span></p>"
+                  "running. <span id=\"updated\"></span></p>"
                   "<table id=\"live\"><thead><tr>"
                   "<th class=\"num\">Budgets done</th>"
                   "<th class=\"num\">Incumbent</th>"
