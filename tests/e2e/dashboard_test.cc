@@ -97,9 +97,10 @@ class DashboardE2ETest : public ::testing::Test {
     }
   }
 
-  void StartServer(std::vector<std::string> args) {
+  void StartServer(std::vector<std::string> args,
+                   const std::string& http_address = "127.0.0.1:0") {
     args.insert(args.end(),
-                {"--metrics-listen", "127.0.0.1:0", "--shutdown-grace", "0.5"});
+                {"--metrics-listen", http_address, "--shutdown-grace", "0.5"});
     ServerProcessOptions options;
     options.db = dir_ + "/autotm.db";
     options.log_path = dir_ + "/server.log";
@@ -385,6 +386,23 @@ TEST_F(DashboardE2ETest, WithTokensTheBrowserMustSignIn) {
   // The sign-in form itself is open.
   EXPECT_THAT(DumpDom("/dashboard/login"), HasSubstr("id=\"token\""));
   WaitFinal(job_id, absl::Seconds(20));
+}
+
+// A --metrics-listen address other hosts can reach serves /metrics only:
+// the port is plain HTTP, so no dashboard (and no token) travels on it.
+TEST_F(DashboardE2ETest, NoDashboardOnANonLoopbackPort) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(
+      std::vector<std::string>{"--metrics-allow-remote"}, "0.0.0.0:0"));
+  httplib::Result metrics = Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  for (const char* path : {"/", "/dashboard", "/dashboard/api/jobs",
+                           "/dashboard/hosts", "/dashboard/login"}) {
+    httplib::Result r = Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path;
+  }
+  EXPECT_THAT(Log(), HasSubstr("dashboard off: --metrics-listen 0.0.0.0:0"));
 }
 
 }  // namespace
