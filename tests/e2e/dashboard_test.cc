@@ -170,8 +170,10 @@ class DashboardE2ETest : public ::testing::Test {
   }
 
   v1::SolveJob Submit(const v1::Graph& graph, const std::string& host,
-                      std::vector<uint64_t> budgets, double time_limit) {
+                      std::vector<uint64_t> budgets, double time_limit,
+                      double relative_gap = 0) {
     v1::CreateSolveJobRequest request;
+    request.mutable_parameters()->set_relative_gap(relative_gap);
     *request.mutable_graph()->mutable_inline_graph() = graph;
     request.set_host_class(host);
     for (uint64_t b : budgets) request.add_budgets_bytes(b);
@@ -228,7 +230,9 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
             v1::SolveJob::SUCCEEDED)
       << Log();
 
-  // A long solve: DenseNet-264 at half its footprint, cancelled at the end.
+  // A long solve: DenseNet-264 at half its footprint, asked to prove a gap
+  // of 1e-6 within 300 s (at the default 1% it may end within seconds),
+  // cancelled at the end.
   absl::StatusOr<v1::Graph> densenet = zoo::BuildZooGraph("densenet264", 16);
   ASSERT_TRUE(densenet.ok()) << densenet.status();
   absl::StatusOr<v1::Profile> densenet_profile = costmodel::SynthesizeProfile(
@@ -237,7 +241,8 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
   ASSERT_TRUE(client_->UploadProfile(*densenet_profile).ok()) << Log();
   const v1::SolveJob running =
       Submit(*densenet, densenet_profile->host_class().name(),
-             {MustGraph(*densenet).PeakLiveBytes() / 2}, 300);
+             {MustGraph(*densenet).PeakLiveBytes() / 2}, 300,
+             /*relative_gap=*/1e-6);
   ASSERT_FALSE(running.id().empty());
 
   // The queue lists both jobs, with states, owner and the graph names.
