@@ -223,6 +223,9 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
                                         &example_profile)
                   .ok());
   ASSERT_TRUE(client_->UploadProfile(example_profile).ok()) << Log();
+  // Graph names come from clients: this one tries to inject markup.
+  const std::string evil_name = "example<img src=x onerror=alert(1)>";
+  example.set_name(evil_name);
   const uint64_t peak = MustGraph(example).PeakLiveBytes();
   const v1::SolveJob done = Submit(example, example_profile.host_class().name(),
                                    {peak / 2, peak * 3 / 4}, 10);
@@ -253,7 +256,8 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
         << queue;
   }
   EXPECT_THAT(queue, HasSubstr("SUCCEEDED"));
-  EXPECT_THAT(queue, HasSubstr(example.name()));
+  EXPECT_THAT(queue, HasSubstr("example&lt;img src=x onerror=alert(1)&gt;"));
+  EXPECT_THAT(queue, Not(HasSubstr("<img")));
   EXPECT_THAT(queue, HasSubstr(densenet->name()));
   EXPECT_THAT(queue, HasSubstr(">local<"));  // the owner in open mode
 
@@ -266,6 +270,7 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
   EXPECT_THAT(job_page, HasSubstr("id=\"plan2-memory-timeline\""));
   EXPECT_THAT(job_page, HasSubstr("<figure id=\"sweep\""));
   EXPECT_THAT(job_page, HasSubstr("fast memory budget (MiB)"));
+  EXPECT_THAT(job_page, Not(HasSubstr("<img")));
 
   // The running job's progress, as two page loads show it, changes: wait
   // for the solver's first report, load, wait for the next, load again.
