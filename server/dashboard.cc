@@ -163,7 +163,8 @@ std::string InlineSvg(const std::string& document) {
 constexpr char kSignOutScript[] = R"js(
 (function(){var a=document.getElementById('signout');if(!a)return;
 a.addEventListener('click',function(e){e.preventDefault();
-document.cookie='autotm_token=; path=/; max-age=0; SameSite=Strict';
+document.cookie='autotm_token=; path=/; max-age=0; SameSite=Strict'+
+(location.protocol==='https:'?'; Secure':'');
 location.href='/dashboard/login';});})();
 )js";
 
@@ -546,7 +547,8 @@ std::string RenderLoginBody(absl::string_view message) {
       "<script>document.getElementById('login').addEventListener('submit',"
       "function(e){e.preventDefault();var t=document.getElementById('token')."
       "value.trim();document.cookie='autotm_token='+encodeURIComponent(t)+"
-      "'; path=/; SameSite=Strict';location.href='/dashboard';});</script>");
+      "'; path=/; SameSite=Strict'+(location.protocol==='https:'?'; Secure':"
+      "'');location.href='/dashboard';});</script>");
 }
 
 // --- Dashboard ---

@@ -28,10 +28,10 @@
 // GetPlan) are for operators and the job's owner with the planner role;
 // host classes for every role.
 //
-// Because a token must not cross the network in clear text and this port
-// is plain HTTP, the composition root registers the dashboard only on a
-// loopback --metrics-listen address (reach it from elsewhere through an SSH
-// tunnel).
+// Because a token must not cross the network in clear text, the
+// composition root registers the dashboard on a loopback --metrics-listen
+// address, or on another one only when the port serves HTTPS
+// (--metrics-tls) and --tokens is given.
 //
 // Every string that comes from the store (job ids, owners, graph and host
 // class names, error messages) is escaped: HtmlEscape for HTML text and

@@ -56,6 +56,35 @@ HttpEndpoint::HttpEndpoint() : server_(std::make_unique<httplib::Server>()) {}
 
 HttpEndpoint::~HttpEndpoint() { Stop(); }
 
+absl::Status HttpEndpoint::EnableTls(const std::string& cert_file,
+                                     const std::string& key_file) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || stopped_ || !handlers_.empty()) {
+      return absl::FailedPreconditionError(
+          "EnableTls must come before HandleGet() and Start()");
+    }
+  }
+  auto server =
+      std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str());
+  if (!server->is_valid()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot serve HTTPS with certificate ", cert_file,
+                     " and key ", key_file,
+                     " (unreadable, not PEM, or the key is not the "
+                     "certificate's)"));
+  }
+  server_ = std::move(server);
+  absl::MutexLock lock(&mu_);
+  tls_ = true;
+  return absl::OkStatus();
+}
+
+bool HttpEndpoint::tls() const {
+  absl::MutexLock lock(&mu_);
+  return tls_;
+}
+
 absl::Status HttpEndpoint::HandleGet(const std::string& path,
                                      HttpGetHandler handler) {
   if (path.empty() || path[0] != '/') {

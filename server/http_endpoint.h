@@ -25,9 +25,9 @@
 //   - Stop() closes the port, waits for handlers in flight and joins the
 //     thread; idempotent; the destructor calls it. No restart after Stop().
 //
-// Thread safety: HandleGet and Start must be called from one thread before
-// serving begins; port(), address() and Stop() may be called from any
-// thread after Start() returned.
+// Thread safety: EnableTls, HandleGet and Start must be called from one
+// thread before serving begins; port(), address() and Stop() may be called from
+// any thread after Start() returned.
 #ifndef AUTOTM_SERVER_HTTP_ENDPOINT_H_
 #define AUTOTM_SERVER_HTTP_ENDPOINT_H_
 
@@ -81,6 +81,15 @@ class HttpEndpoint {
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;
 
+  // Serves HTTPS instead of plain HTTP, with the PEM certificate chain and
+  // private key in these files (OpenSSL, through cpp-httplib's
+  // SSLServer). InvalidArgument naming the files when they
+  // cannot be loaded (unreadable, not PEM, key not the certificate's);
+  // FailedPrecondition after HandleGet() or Start().
+  absl::Status EnableTls(const std::string& cert_file,
+                         const std::string& key_file);
+  bool tls() const;
+
   // Serves `handler` for GET `path`. InvalidArgument unless `path` starts
   // with '/'; AlreadyExists for a path registered before;
   // FailedPrecondition after Start().
@@ -106,6 +115,7 @@ class HttpEndpoint {
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool tls_ ABSL_GUARDED_BY(mu_) = false;
   int port_ ABSL_GUARDED_BY(mu_) = 0;
   std::string host_ ABSL_GUARDED_BY(mu_);
 };

@@ -145,5 +145,21 @@ TEST(HttpEndpointTest, RefusesBadAddressesAndLateRegistration) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(HttpEndpointTest, EnableTlsRefusesBadFilesAndLateCalls) {
+  HttpEndpoint http;
+  absl::Status status = http.EnableTls("/nonexistent.pem", "/nonexistent.key");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("/nonexistent.pem"));
+  EXPECT_FALSE(http.tls());
+  ASSERT_TRUE(http.HandleGet("/x",
+                             [](const HttpRequest&) {
+                               return HttpResponse{200, "text/plain", "x"};
+                             })
+                  .ok());
+  EXPECT_EQ(http.EnableTls("/a.pem", "/a.key").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace autotm::server

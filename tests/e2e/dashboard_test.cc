@@ -415,5 +415,62 @@ TEST_F(DashboardE2ETest, NoDashboardOnANonLoopbackPort) {
   EXPECT_THAT(Log(), HasSubstr("dashboard off: --metrics-listen 0.0.0.0:0"));
 }
 
+TEST_F(DashboardE2ETest, MetricsTlsNeedsTheServersCertificate) {
+  ServerProcessOptions options;
+  options.db = dir_ + "/autotm.db";
+  options.log_path = dir_ + "/server.log";
+  options.extra_args = {"--metrics-listen", "127.0.0.1:0", "--metrics-tls"};
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(std::string(server.status().message()),
+              HasSubstr("--metrics-tls needs --metrics-listen and the "
+                        "server's certificate"));
+}
+
+// With --metrics-tls the port serves HTTPS with the server's certificate,
+// and with --tokens the dashboard is served off loopback too.
+TEST_F(DashboardE2ETest, OverHttpsWithTokensOnANonLoopbackPort) {
+  const std::string pki = dir_ + "/pki";
+  ASSERT_EQ(std::system(absl::StrCat("bash ", SourceDir(),
+                                     "/tests/e2e/make_test_pki.sh ", pki,
+                                     " >/dev/null")
+                            .c_str()),
+            0);
+  std::ofstream(dir_ + "/tokens")
+      << server::HashToken("reader-token") << " rita reader\n";
+  ASSERT_NO_FATAL_FAILURE(StartServer(
+      {"--tls-cert", pki + "/server.pem", "--tls-key", pki + "/server.key",
+       "--tokens", dir_ + "/tokens", "--metrics-tls", "--metrics-allow-remote"},
+      "0.0.0.0:0"));
+  EXPECT_THAT(Log(), HasSubstr("dashboard on https://"));
+  auto get = [&](const std::string& path, const std::string& token) {
+    httplib::SSLClient https("127.0.0.1", http_port_);
+    https.set_ca_cert_path((pki + "/ca.pem").c_str());
+    https.enable_server_certificate_verification(true);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    return https.Get(path.c_str(), headers);
+  };
+  httplib::Result r = get("/dashboard", "reader-token");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("signed in as rita (reader)"));
+  r = get("/dashboard", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = get("/metrics", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // Plain HTTP gets no page.
+  httplib::Result plain = Get("/dashboard", "reader-token");
+  EXPECT_TRUE(!plain || plain->status != 200);
+  // The browser (the test CA is not in its store) sees the sign-in form.
+  const std::string dom = RunChromium(absl::StrCat(
+      "--ignore-certificate-errors --dump-dom 'https://127.0.0.1:", http_port_,
+      "/dashboard'"));
+  EXPECT_THAT(dom, HasSubstr("id=\"login\""));
+}
+
 }  // namespace
 }  // namespace autotm
