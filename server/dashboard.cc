@@ -124,6 +124,12 @@ std::string JobLink(const std::string& id) {
                       HtmlEscape(id), "</a>");
 }
 
+// The graph's name linking to its page ("?" for an unknown name).
+std::string GraphLink(const std::string& digest, const std::string& name) {
+  return absl::StrCat("<a href=\"/dashboard/graph?digest=", UrlEncode(digest),
+                      "\">", name.empty() ? "?" : HtmlEscape(name), "</a>");
+}
+
 std::string StateBadge(v1::SolveJob::State state) {
   const std::string name = StateName(state);
   return absl::StrCat("<span class=\"state s-", name, "\" data-f=\"state\">",
@@ -284,14 +290,12 @@ std::string RenderQueueBody(const std::vector<QueueRow>& rows,
   for (const QueueRow& row : rows) {
     const v1::SolveJob& job = row.job;
     std::map<std::string, std::string> cells = LiveCells(job);
-    absl::StrAppend(&out, "<tr data-job=\"", HtmlEscape(job.id()),
-                    "\"><td class=\"id\">", JobLink(job.id()), "</td><td>",
-                    StateBadge(job.state()), "</td><td>",
-                    HtmlEscape(job.owner()), "</td><td class=\"num\">",
-                    job.priority(), "</td><td>",
-                    row.graph_name.empty() ? "<span class=\"muted\">?</span>"
-                                           : HtmlEscape(row.graph_name),
-                    "</td><td>", HtmlEscape(job.host_class()), "</td>");
+    absl::StrAppend(
+        &out, "<tr data-job=\"", HtmlEscape(job.id()), "\"><td class=\"id\">",
+        JobLink(job.id()), "</td><td>", StateBadge(job.state()), "</td><td>",
+        HtmlEscape(job.owner()), "</td><td class=\"num\">", job.priority(),
+        "</td><td>", GraphLink(job.graph_digest(), row.graph_name), "</td><td>",
+        HtmlEscape(job.host_class()), "</td>");
     for (const char* field :
          {"progress", "incumbent", "bound", "gap", "elapsed"}) {
       absl::StrAppend(&out, "<td class=\"num\" data-f=\"", field, "\">",
@@ -327,15 +331,14 @@ std::string QueueJson(const std::vector<QueueRow>& rows) {
 
 // Polls the JSON and writes each cell with textContent (never as HTML).
 // Reloads when the set of jobs changed (a new job, one fell off the page).
-std::string QueueScript() {
-  return R"js(
-(function(){
+std::string QueueScript(absl::string_view api) {
+  return absl::StrCat("\n(function(){var api=", JsonString(api), ";", R"js(
 var rows=new Map();
 document.querySelectorAll('tr[data-job]').forEach(function(r){
   rows.set(r.getAttribute('data-job'),r);});
 var updated=document.getElementById('updated');
 function tick(){
-  fetch('/dashboard/api/jobs',{credentials:'same-origin',cache:'no-store'})
+  fetch(api,{credentials:'same-origin',cache:'no-store'})
   .then(function(r){
     if(r.status===401){location.href='/dashboard/login';throw 'signed out';}
     return r.json();})
@@ -355,7 +358,7 @@ function tick(){
 }
 setInterval(tick,1500);
 })();
-)js";
+)js");
 }
 
 std::string RenderHostClassesBody(const std::vector<HostClassRow>& rows) {
@@ -407,13 +410,12 @@ std::string RenderJobBody(const JobView& view) {
       "<dt>State</dt><dd>", StateBadge(job.state()), "</dd>",
       "<dt>Owner</dt><dd>", HtmlEscape(job.owner()), "</dd>",
       "<dt>Priority</dt><dd>", job.priority(), "</dd>", "<dt>Graph</dt><dd>",
-      view.row.graph_name.empty() ? "?" : HtmlEscape(view.row.graph_name),
-      " <code>", HtmlEscape(job.graph_digest()), "</code></dd>",
-      "<dt>Host class</dt><dd>", HtmlEscape(job.host_class()),
-      " (profile version ", job.profile_version(), ")</dd>",
-      "<dt>Budgets</dt><dd>", HtmlEscape(absl::StrJoin(budgets, ", ")),
-      "</dd><dt>Method</dt><dd>", v1::Method_Name(job.parameters().method()),
-      ", time limit ",
+      GraphLink(job.graph_digest(), view.row.graph_name), " <code>",
+      HtmlEscape(job.graph_digest()), "</code></dd>", "<dt>Host class</dt><dd>",
+      HtmlEscape(job.host_class()), " (profile version ", job.profile_version(),
+      ")</dd>", "<dt>Budgets</dt><dd>",
+      HtmlEscape(absl::StrJoin(budgets, ", ")), "</dd><dt>Method</dt><dd>",
+      v1::Method_Name(job.parameters().method()), ", time limit ",
       absl::StrFormat("%g", job.parameters().time_limit_seconds()),
       " s per budget</dd><dt>Created</dt><dd>",
       FormatTimeUs(job.create_time_us()), "</dd><dt>Started</dt><dd>",
@@ -533,6 +535,55 @@ setInterval(tick,1500);
 )js");
 }
 
+std::string RenderSweepSvg(
+    absl::string_view title, absl::string_view subtitle,
+    const std::map<std::string, std::vector<std::pair<uint64_t, double>>>&
+        series) {
+  client::LineChart chart;
+  chart.title = std::string(title);
+  chart.subtitle = std::string(subtitle);
+  chart.x_label = "fast memory budget (MiB)";
+  chart.y_label = "predicted iteration time (ms)";
+  chart.width = 800;
+  chart.height = 420;
+  bool any = false;
+  for (const auto& [name, raw] : series) {
+    std::vector<std::pair<uint64_t, double>> sorted = raw;
+    std::sort(sorted.begin(), sorted.end());
+    client::ChartSeries line;
+    line.name = name;
+    for (const auto& [bytes, us] : sorted) {
+      line.points.emplace_back(bytes / 1048576.0, us / 1e3);
+    }
+    any = any || line.points.size() >= 2;
+    chart.series.push_back(std::move(line));
+  }
+  if (!any) return "";
+  return InlineSvg(client::RenderLineChartSvg(chart));
+}
+
+std::string RenderGraphBody(absl::string_view name, absl::string_view digest,
+                            const std::vector<QueueRow>& rows,
+                            absl::string_view sweep_svg,
+                            absl::string_view note) {
+  std::string out =
+      absl::StrCat("<dl id=\"graph\"><dt>Graph</dt><dd>", HtmlEscape(name),
+                   "</dd><dt>Digest</dt><dd><code>", HtmlEscape(digest),
+                   "</code></dd></dl><h2>Sweep</h2>");
+  if (sweep_svg.empty()) {
+    absl::StrAppend(&out, "<p class=\"muted\">", HtmlEscape(note), "</p>");
+  } else {
+    absl::StrAppend(&out, "<figure id=\"sweep\">", sweep_svg,
+                    "<figcaption>Predicted iteration time against the fast "
+                    "memory budget, per host class, from the plans of the "
+                    "jobs below (the fastest plan per budget).</figcaption>"
+                    "</figure>");
+  }
+  absl::StrAppend(&out, "<h2>Jobs</h2>",
+                  RenderQueueBody(rows, "Jobs of this graph"));
+  return out;
+}
+
 std::string RenderLoginBody(absl::string_view message) {
   return absl::StrCat(
       message.empty()
@@ -569,6 +620,7 @@ absl::Status Dashboard::Register(HttpEndpoint& http) {
       {"/dashboard/api/job",
        [this](const HttpRequest& r) { return JobApi(r); }},
       {"/dashboard/hosts", [this](const HttpRequest& r) { return Hosts(r); }},
+      {"/dashboard/graph", [this](const HttpRequest& r) { return Graph(r); }},
       {"/dashboard/login", [this](const HttpRequest& r) { return Login(r); }},
   };
   for (const auto& [path, handler] : routes) {
@@ -682,6 +734,12 @@ HttpResponse Dashboard::QueueApi(const HttpRequest& request) {
   absl::StatusOr<DashboardViewer> viewer = Authenticate(request);
   if (!viewer.ok()) return Unauthenticated(viewer.status(), true);
   absl::StatusOr<std::vector<QueueRow>> rows = ListRows(*viewer);
+  if (auto digest = request.params.find("digest");
+      rows.ok() && digest != request.params.end()) {
+    std::erase_if(*rows, [&](const QueueRow& row) {
+      return row.job.graph_digest() != digest->second;
+    });
+  }
   if (!rows.ok()) {
     return Answer(500, kJson,
                   absl::StrCat("{\"error\":",
@@ -786,31 +844,84 @@ HttpResponse Dashboard::Job(const HttpRequest& request) {
         }
       }
     }
-    // The graph's sweep curve: this job's budgets, time against memory.
-    std::vector<std::pair<double, double>> points;
+    // This job's sweep: its budgets, time against memory.
+    std::map<std::string, std::vector<std::pair<uint64_t, double>>> series;
     for (const JobPlanView& p : view.plans) {
       if (!p.plan.has_value()) continue;
-      points.emplace_back(p.plan->budget_bytes() / 1048576.0,
-                          p.plan->predicted_time_us() / 1e3);
+      series[job->host_class()].emplace_back(p.plan->budget_bytes(),
+                                             p.plan->predicted_time_us());
     }
-    if (points.size() >= 2) {
-      std::sort(points.begin(), points.end());
-      client::LineChart chart;
-      chart.title = absl::StrCat("Sweep: ", view.row.graph_name, " on ",
-                                 job->host_class());
-      chart.subtitle =
-          absl::StrCat(points.size(), " budgets of job ", job->id());
-      chart.x_label = "fast memory budget (MiB)";
-      chart.y_label = "predicted iteration time (ms)";
-      chart.series.push_back({"predicted time", std::move(points)});
-      chart.width = 800;
-      chart.height = 420;
-      view.sweep_svg = InlineSvg(client::RenderLineChartSvg(chart));
-    }
+    view.sweep_svg =
+        RenderSweepSvg(absl::StrCat("Sweep: ", view.row.graph_name),
+                       absl::StrCat("the budgets of job ", job->id()), series);
   }
   return Answer(200, kHtml,
                 RenderDashboardPage(absl::StrCat("Job ", job->id()), *viewer,
                                     RenderJobBody(view), JobScript(job->id())));
+}
+
+HttpResponse Dashboard::Graph(const HttpRequest& request) {
+  absl::StatusOr<DashboardViewer> viewer = Authenticate(request);
+  if (!viewer.ok()) return Unauthenticated(viewer.status(), false);
+  auto digest = request.params.find("digest");
+  absl::StatusOr<std::vector<QueueRow>> all =
+      digest == request.params.end()
+          ? absl::InvalidArgumentError("missing ?digest=")
+          : ListRows(*viewer);
+  std::vector<QueueRow> rows;
+  if (all.ok()) {
+    for (QueueRow& row : *all) {
+      if (row.job.graph_digest() == digest->second) {
+        rows.push_back(std::move(row));
+      }
+    }
+  }
+  // Only graphs of jobs the viewer may see: the page must not tell which
+  // other graphs are stored.
+  if (rows.empty()) {
+    return Answer(404, kHtml,
+                  RenderDashboardPage("No such graph", *viewer,
+                                      "<p>No job of yours (among the newest "
+                                      "jobs) plans this graph.</p>"));
+  }
+  // Per host class and budget the fastest plan of the jobs whose plans
+  // the viewer may see.
+  std::map<std::string, std::map<uint64_t, double>> best;
+  int hidden = 0;
+  for (const QueueRow& row : rows) {
+    if (!viewer->MaySeePlans(row.job.owner())) {
+      ++hidden;
+      continue;
+    }
+    for (const std::string& key : row.job.plan_keys()) {
+      absl::StatusOr<v1::Plan> plan = store_.plans().GetPlan(key);
+      if (!plan.ok()) continue;
+      auto [it, fresh] = best[row.job.host_class()].emplace(
+          plan->budget_bytes(), plan->predicted_time_us());
+      if (!fresh) {
+        it->second = std::min(it->second, plan->predicted_time_us());
+      }
+    }
+  }
+  std::map<std::string, std::vector<std::pair<uint64_t, double>>> series;
+  for (const auto& [host, points] : best) {
+    series[host].assign(points.begin(), points.end());
+  }
+  const std::string name = rows.front().graph_name;
+  const std::string sweep = RenderSweepSvg(absl::StrCat("Sweep: ", name),
+                                           "fastest plan per budget", series);
+  std::string note =
+      "No sweep: fewer than two budgets of this graph have plans yet.";
+  if (hidden > 0) {
+    absl::StrAppend(&note, " Plans of ", hidden,
+                    " job(s) are not yours and are left out.");
+  }
+  return Answer(200, kHtml,
+                RenderDashboardPage(
+                    absl::StrCat("Graph ", name), *viewer,
+                    RenderGraphBody(name, digest->second, rows, sweep, note),
+                    QueueScript(absl::StrCat("/dashboard/api/jobs?digest=",
+                                             UrlEncode(digest->second)))));
 }
 
 HttpResponse Dashboard::Hosts(const HttpRequest& request) {

@@ -11,9 +11,12 @@
 //                               plan pictures (client/plan_picture.h) and,
 //                               for a multi-budget job, the graph's sweep
 //                               curve (time against fast memory)
+//   /dashboard/graph?digest=D   one graph: its jobs and its sweep curve per
+//                               host class, from the plans of its jobs
 //   /dashboard/hosts            host classes: profile coverage, contributors
 //   /dashboard/login            the sign-in form (no credential needed)
-//   /dashboard/api/jobs         JSON: the queue's live numbers
+//   /dashboard/api/jobs         JSON: the queue's live numbers (?digest=D:
+//                               the jobs of one graph)
 //   /dashboard/api/job?id=JOB   JSON: one job's live numbers
 //   /                           redirects to /dashboard
 //
@@ -109,7 +112,8 @@ std::string RenderDashboardPage(absl::string_view title,
 // `scope` says whose jobs they are ("all jobs", "your jobs").
 std::string RenderQueueBody(const std::vector<QueueRow>& rows,
                             absl::string_view scope);
-std::string QueueScript();
+// `api` is the JSON endpoint to poll (a path of this server).
+std::string QueueScript(absl::string_view api = "/dashboard/api/jobs");
 // {"jobs":[{"id":..,"state":..,"cells":{"progress":..,...}}]}: the live
 // cells of each row, formatted as the table shows them.
 std::string QueueJson(const std::vector<QueueRow>& rows);
@@ -137,6 +141,21 @@ struct JobView {
 };
 std::string RenderJobBody(const JobView& view);
 std::string JobScript(absl::string_view job_id);
+
+// A graph's page: its jobs (rows, as the queue shows them) and its sweep
+// curve (`sweep_svg`, "" for none; `note` says why there is none).
+std::string RenderGraphBody(absl::string_view name, absl::string_view digest,
+                            const std::vector<QueueRow>& rows,
+                            absl::string_view sweep_svg,
+                            absl::string_view note);
+
+// The sweep chart (an inline <svg>) of time against fast memory: one series
+// per entry of `series` (name -> (budget bytes, predicted us) points, drawn
+// in MiB and ms, sorted by budget). "" when no series has two points.
+std::string RenderSweepSvg(
+    absl::string_view title, absl::string_view subtitle,
+    const std::map<std::string, std::vector<std::pair<uint64_t, double>>>&
+        series);
 
 // The sign-in form; `message` (may be empty) says why it is shown.
 std::string RenderLoginBody(absl::string_view message);
@@ -172,12 +191,14 @@ class Dashboard {
   HttpResponse Job(const HttpRequest& request);
   HttpResponse JobApi(const HttpRequest& request);
   HttpResponse Hosts(const HttpRequest& request);
+  HttpResponse Graph(const HttpRequest& request);
   HttpResponse Login(const HttpRequest& request);
 
  private:
   absl::StatusOr<std::vector<QueueRow>> ListRows(const DashboardViewer& viewer);
   // The graph's name, cached (a digest names immutable content); "" when
   // it cannot be read.
+  // (Graphs are read whole; names are cached so a queue does not re-read.)
   std::string GraphName(const std::string& digest);
   HttpResponse Unauthenticated(const absl::Status& status, bool json) const;
 

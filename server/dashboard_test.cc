@@ -158,6 +158,25 @@ TEST(DashboardRenderTest, JobPageHidesPlansFromThoseWhoMayNotSeeThem) {
   EXPECT_THAT(JobScript(kEvilId), Not(HasSubstr("<script")));
 }
 
+TEST(DashboardRenderTest, SweepNeedsTwoBudgetsAndGraphPageEscapes) {
+  EXPECT_EQ(RenderSweepSvg("t", "s", {{"h", {{1 << 20, 10.0}}}}), "");
+  const std::string svg = RenderSweepSvg(
+      "Sweep: <g>", "s", {{"h<1>", {{2 << 20, 5e3}, {1 << 20, 9e3}}}});
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u) << svg.substr(0, 80);
+  EXPECT_THAT(svg, HasSubstr("Sweep: &lt;g&gt;"));
+  EXPECT_THAT(svg, HasSubstr("h&lt;1&gt;"));
+  EXPECT_THAT(svg, HasSubstr("fast memory budget (MiB)"));
+  const std::string html = RenderGraphBody(
+      kEvilName, "sha256:<x>", {Row("job-1", "alice", v1::SolveJob::SUCCEEDED)},
+      svg, "no sweep");
+  EXPECT_THAT(html, Not(HasSubstr("<img")));
+  EXPECT_THAT(html, HasSubstr("sha256:&lt;x&gt;"));
+  EXPECT_THAT(html, HasSubstr("<figure id=\"sweep\">"));
+  EXPECT_EQ(Count(html, "<tr data-job="), 1);
+  EXPECT_THAT(RenderGraphBody("g", "d", {}, "", "no <sweep>"),
+              HasSubstr("no &lt;sweep&gt;"));
+}
+
 TEST(DashboardViewerTest, FollowsTheGrpcApiRules) {
   DashboardViewer reader{{"r", kRoleReader}};
   DashboardViewer planner{{"p", kRolePlanner}};
@@ -274,6 +293,20 @@ TEST_F(DashboardHandlerTest, TokensDecideWhoSeesWhat) {
   EXPECT_EQ(job.status, 200);
   EXPECT_THAT(job.body, HasSubstr("shown to its owner"));
   EXPECT_EQ(dashboard.JobApi(request).status, 200);
+
+  // The graph page: only through jobs one may see; the queue API filters.
+  request = Get("/dashboard/graph", "authorization", "Bearer alice-token");
+  request.params["digest"] = "sha256:unknown";
+  HttpResponse graph = dashboard.Graph(request);
+  EXPECT_EQ(graph.status, 200);
+  EXPECT_EQ(Count(graph.body, "<tr data-job="), 1);
+  request.params["digest"] = "sha256:other";
+  EXPECT_EQ(dashboard.Graph(request).status, 404);
+  request = Get("/dashboard/api/jobs", "authorization", "Bearer reader-token");
+  request.params["digest"] = "sha256:other";
+  HttpResponse none = dashboard.QueueApi(request);
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body, "{\"jobs\":[]}\n");
 }
 
 }  // namespace

@@ -272,6 +272,14 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
   EXPECT_THAT(job_page, HasSubstr("fast memory budget (MiB)"));
   EXPECT_THAT(job_page, Not(HasSubstr("<img")));
 
+  // The graph's page: its job and its sweep curve.
+  const std::string graph_page =
+      DumpDom(absl::StrCat("/dashboard/graph?digest=", done.graph_digest()));
+  EXPECT_THAT(graph_page, HasSubstr("<figure id=\"sweep\""));
+  EXPECT_THAT(graph_page, HasSubstr(absl::StrCat("data-job=\"", done.id())));
+  EXPECT_THAT(graph_page,
+              Not(HasSubstr(absl::StrCat("data-job=\"", running.id()))));
+
   // The running job's progress, as two page loads show it, changes: wait
   // for the solver's first report, load, wait for the next, load again.
   auto live = [&](const std::string& field) {
@@ -320,6 +328,10 @@ TEST_F(DashboardE2ETest, QueueJobPicturesAndLiveProgressInChromium) {
                              "/running.png '", Url(page_path), "'"));
     RunChromium(absl::StrCat("--window-size=1400,700 --screenshot=", shot_dir,
                              "/hosts.png '", Url("/dashboard/hosts"), "'"));
+    RunChromium(absl::StrCat(
+        "--window-size=1400,1000 --screenshot=", shot_dir, "/graph.png '",
+        Url(absl::StrCat("/dashboard/graph?digest=", done.graph_digest())),
+        "'"));
   }
 
   // Host classes with coverage and contributors.
