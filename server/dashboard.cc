@@ -1,7 +1,7 @@
 #include "server/dashboard.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
