@@ -156,6 +156,10 @@ TEST(DashboardRenderTest, JobPageHidesPlansFromThoseWhoMayNotSeeThem) {
   // The script polls only while the job can still change.
   EXPECT_THAT(JobScript(kEvilId), HasSubstr("\\u003cscript"));
   EXPECT_THAT(JobScript(kEvilId), Not(HasSubstr("<script")));
+  // The scripts write text, never markup.
+  EXPECT_THAT(JobScript("j"), Not(HasSubstr("innerHTML")));
+  EXPECT_THAT(QueueScript(), Not(HasSubstr("innerHTML")));
+  EXPECT_THAT(QueueScript(), HasSubstr("textContent"));
 }
 
 TEST(DashboardRenderTest, SweepNeedsTwoBudgetsAndGraphPageEscapes) {
