@@ -20,6 +20,7 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libnuma-dev  # profiler-agent (oneDNN 2.6; its CMake config needs OpenCL dev)
   python3  # /usr/bin/python3 for tests/e2e/cli_test.sh and tests/testdata/make_example.py
   libxml2-utils  # xmllint: the plan-picture tests check every SVG is well-formed XML
+  chromium  # headless Chromium: e2e_dashboard_test loads the web dashboard (issue 23)
   # The autotm Python package (client/python): gRPC stubs, the _tiers
   # extension, and PyTorch capture/profiling on Debian's torch 1.13.
   python3-dev pybind11-dev python3-grpcio python3-protobuf python3-numpy

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -54,6 +55,35 @@ absl::Status SplitHostPort(const std::string& address, std::string* host,
 HttpEndpoint::HttpEndpoint() : server_(std::make_unique<httplib::Server>()) {}
 
 HttpEndpoint::~HttpEndpoint() { Stop(); }
+
+absl::Status HttpEndpoint::EnableTls(const std::string& cert_file,
+                                     const std::string& key_file) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || stopped_ || !handlers_.empty()) {
+      return absl::FailedPreconditionError(
+          "EnableTls must come before HandleGet() and Start()");
+    }
+  }
+  auto server =
+      std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str());
+  if (!server->is_valid()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot serve HTTPS with certificate ", cert_file,
+                     " and key ", key_file,
+                     " (unreadable, not PEM, or the key is not the "
+                     "certificate's)"));
+  }
+  server_ = std::move(server);
+  absl::MutexLock lock(&mu_);
+  tls_ = true;
+  return absl::OkStatus();
+}
+
+bool HttpEndpoint::tls() const {
+  absl::MutexLock lock(&mu_);
+  return tls_;
+}
 
 absl::Status HttpEndpoint::HandleGet(const std::string& path,
                                      HttpGetHandler handler) {
@@ -126,8 +156,14 @@ absl::Status HttpEndpoint::Start(const std::string& address) {
                    for (const auto& [key, value] : request.params) {
                      in.params.emplace(key, value);  // first value wins
                    }
+                   for (const auto& [key, value] : request.headers) {
+                     in.headers.emplace(absl::AsciiStrToLower(key), value);
+                   }
                    HttpResponse out = handler(in);
                    response.status = out.status;
+                   for (const auto& [key, value] : out.headers) {
+                     response.set_header(key, value);
+                   }
                    response.set_content(out.body, out.content_type.c_str());
                  });
   }

@@ -13,9 +13,8 @@
 //
 // Contracts:
 //   - Only GET is served; a path without a handler answers 404. Paths match
-//   exactly
-//     (no prefixes, no patterns); the query string is parsed into
-//     HttpRequest::params.
+//     exactly (no prefixes, no patterns); the query string is parsed into
+//     HttpRequest::params, the headers into HttpRequest::headers.
 //   - Handlers run on the endpoint's worker threads (kWorkerThreads of
 //     them), possibly concurrently: they must be thread-safe and must not
 //     call Stop(). An exception escaping a handler answers 500.
@@ -26,9 +25,9 @@
 //   - Stop() closes the port, waits for handlers in flight and joins the
 //     thread; idempotent; the destructor calls it. No restart after Stop().
 //
-// Thread safety: HandleGet and Start must be called from one thread before
-// serving begins; port(), address() and Stop() may be called from any
-// thread after Start() returned.
+// Thread safety: EnableTls, HandleGet and Start must be called from one
+// thread before serving begins; port(), address() and Stop() may be called from
+// any thread after Start() returned.
 #ifndef AUTOTM_SERVER_HTTP_ENDPOINT_H_
 #define AUTOTM_SERVER_HTTP_ENDPOINT_H_
 
@@ -37,6 +36,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -55,12 +56,17 @@ struct HttpRequest {
   std::string path;
   // Query parameters; the first value of a repeated key.
   std::map<std::string, std::string> params;
+  // Request headers by lower-case name; the first value of a repeated one.
+  std::map<std::string, std::string> headers;
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Further response headers (e.g. WWW-Authenticate, Location,
+  // Cache-Control), sent as given.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using HttpGetHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -74,6 +80,15 @@ class HttpEndpoint {
   ~HttpEndpoint();
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;
+
+  // Serves HTTPS instead of plain HTTP, with the PEM certificate chain and
+  // private key in these files (OpenSSL, through cpp-httplib's
+  // SSLServer). InvalidArgument naming the files when they
+  // cannot be loaded (unreadable, not PEM, key not the certificate's);
+  // FailedPrecondition after HandleGet() or Start().
+  absl::Status EnableTls(const std::string& cert_file,
+                         const std::string& key_file);
+  bool tls() const;
 
   // Serves `handler` for GET `path`. InvalidArgument unless `path` starts
   // with '/'; AlreadyExists for a path registered before;
@@ -100,6 +115,7 @@ class HttpEndpoint {
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool tls_ ABSL_GUARDED_BY(mu_) = false;
   int port_ ABSL_GUARDED_BY(mu_) = 0;
   std::string host_ ABSL_GUARDED_BY(mu_);
 };

@@ -60,6 +60,33 @@ TEST(HttpEndpointTest, ServesRegisteredPathsAndAnswers404Otherwise) {
   EXPECT_FALSE(after.Get("/metrics"));
 }
 
+TEST(HttpEndpointTest, PassesRequestHeadersLowerCasedAndSendsResponseHeaders) {
+  HttpEndpoint http;
+  ASSERT_TRUE(http.HandleGet("/h",
+                             [](const HttpRequest& request) {
+                               auto it = request.headers.find("authorization");
+                               HttpResponse response{401, "text/plain",
+                                                     it == request.headers.end()
+                                                         ? "-"
+                                                         : it->second};
+                               response.headers.emplace_back(
+                                   "WWW-Authenticate", "Bearer realm=\"x\"");
+                               return response;
+                             })
+                  .ok());
+  ASSERT_TRUE(http.Start("127.0.0.1:0").ok());
+  httplib::Client client("127.0.0.1", http.port());
+  httplib::Result result =
+      client.Get("/h", httplib::Headers{{"Authorization", "Bearer t0k"}});
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 401);
+  EXPECT_EQ(result->body, "Bearer t0k");
+  EXPECT_EQ(result->get_header_value("WWW-Authenticate"), "Bearer realm=\"x\"");
+  result = client.Get("/h");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->body, "-");
+}
+
 TEST(HttpEndpointTest, ServesIpv6LoopbackWithBrackets) {
   HttpEndpoint http;
   ASSERT_TRUE(http.HandleGet("/x",
@@ -115,6 +142,22 @@ TEST(HttpEndpointTest, RefusesBadAddressesAndLateRegistration) {
   EXPECT_EQ(http.HandleGet("/late", nullptr).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(http.Start("127.0.0.1:0").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HttpEndpointTest, EnableTlsRefusesBadFilesAndLateCalls) {
+  HttpEndpoint http;
+  absl::Status status = http.EnableTls("/nonexistent.pem", "/nonexistent.key");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("/nonexistent.pem"));
+  EXPECT_FALSE(http.tls());
+  ASSERT_TRUE(http.HandleGet("/x",
+                             [](const HttpRequest&) {
+                               return HttpResponse{200, "text/plain", "x"};
+                             })
+                  .ok());
+  EXPECT_EQ(http.EnableTls("/a.pem", "/a.key").code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

@@ -35,9 +35,14 @@
 //
 // Metrics (docs/OPERATIONS.md): --metrics-listen HOST:PORT serves GET
 // /metrics in the Prometheus text format over plain HTTP, on its own port
-// (off unless given). The endpoint has neither TLS nor authentication, so
-// an address other hosts can reach is refused unless
-// --metrics-allow-remote is given. Start-up then prints
+// (off unless given); --metrics-tls serves the port over HTTPS with the
+// server's --tls-cert/--tls-key. The same port serves the read-only web
+// dashboard at /dashboard (server/dashboard.h), which asks for a token when
+// --tokens is given, on a loopback address or, elsewhere, only with
+// --metrics-tls and --tokens (tokens must not travel in clear text, and
+// nobody may look without one). /metrics has no authentication, so an
+// address other hosts can reach is refused unless --metrics-allow-remote
+// is given. Start-up then prints
 //   autotm-server metrics on HOST:PORT
 // on stdout before the "listening on" line.
 //
@@ -80,6 +85,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/auth.h"
+#include "server/dashboard.h"
 #include "server/http_endpoint.h"
 #include "server/job_runner.h"
 #include "server/metrics.h"
@@ -138,7 +144,17 @@ struct ServerOptions {
   std::string metrics_listen;
   // Allow metrics_listen on an address other hosts can reach.
   bool metrics_allow_remote = false;
+  // Serve the metrics_listen port over HTTPS with the tls cert and key.
+  bool metrics_tls = false;
 };
+
+// Whether the dashboard is served on the --metrics-listen port: on
+// loopback, or over HTTPS with --tokens (a token never travels in clear
+// text, and other hosts see nothing without one).
+bool DashboardServed(const ServerOptions& options) {
+  return IsLoopbackAddress(options.metrics_listen) ||
+         (options.metrics_tls && !options.tokens.empty());
+}
 
 // Refuses configurations that let anyone on the network do anything, and
 // describes the security mode for the log.
@@ -159,7 +175,13 @@ absl::StatusOr<std::string> CheckSecurity(const ServerOptions& options) {
         ": anyone who reaches the port could do anything. Give TLS and "
         "--tokens (docs/SECURITY.md), or --insecure to accept that"));
   }
-  // The metrics endpoint is plain HTTP without authentication: what it
+  if (options.metrics_tls && (options.metrics_listen.empty() || !tls)) {
+    return absl::InvalidArgumentError(
+        "--metrics-tls needs --metrics-listen and the server's certificate "
+        "(--tls-cert and --tls-key)");
+  }
+  // The metrics endpoint has no authentication (and is plain HTTP
+  // without --metrics-tls): what it
   // tells (host class names, load, traffic by method) stays on this host
   // unless the operator says otherwise.
   if (!options.metrics_listen.empty() &&
@@ -167,8 +189,9 @@ absl::StatusOr<std::string> CheckSecurity(const ServerOptions& options) {
       !options.metrics_allow_remote) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--metrics-listen ", options.metrics_listen,
-        " is reachable from other hosts, and the metrics endpoint has no TLS "
-        "or authentication. Listen on loopback (and scrape through a proxy "
+        " is reachable from other hosts, and the metrics endpoint has ",
+        options.metrics_tls ? "no authentication" : "no TLS or authentication",
+        ". Listen on loopback (and scrape through a proxy "
         "or an SSH tunnel), or give --metrics-allow-remote to accept that"));
   }
   std::string mode = absl::StrCat(
@@ -282,8 +305,18 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   MetricsRegistry registry;
   ServerMetrics metrics(registry);
   AddStoreCollector(registry, metrics, **store);
+  // Before `http`, which stops (waiting for handlers) when destroyed.
+  Dashboard dashboard(**store, *authorizer);
   HttpEndpoint http;
   if (!options.metrics_listen.empty()) {
+    if (options.metrics_tls) {
+      if (absl::Status status =
+              http.EnableTls(options.tls.cert_file, options.tls.key_file);
+          !status.ok()) {
+        logger->critical("--metrics-tls: {}", std::string(status.message()));
+        return 1;
+      }
+    }
     if (absl::Status status = http.HandleGet("/metrics",
                                              [&registry](const HttpRequest&) {
                                                return HttpResponse{
@@ -294,6 +327,22 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
       logger->critical("metrics: {}", status.ToString());
       return 1;
     }
+    // The dashboard shares the port. A bearer token must not cross the
+    // network in clear text, and in open mode the dashboard would show
+    // every job to anyone: off the loopback interface it is served only
+    // over HTTPS with --tokens (else reach it through an SSH tunnel).
+    if (DashboardServed(options)) {
+      if (absl::Status status = dashboard.Register(http); !status.ok()) {
+        logger->critical("dashboard: {}", status.ToString());
+        return 1;
+      }
+    } else {
+      logger->warn(
+          "dashboard off: --metrics-listen {} is not loopback, and the "
+          "dashboard is served there only with --metrics-tls (HTTPS) and "
+          "--tokens; only /metrics is served",
+          options.metrics_listen);
+    }
     if (absl::Status status = http.Start(options.metrics_listen);
         !status.ok()) {
       logger->critical("cannot serve metrics: {}",
@@ -302,7 +351,11 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     }
     std::printf("autotm-server metrics on %s\n", http.address().c_str());
     std::fflush(stdout);
-    logger->info("metrics on http://{}/metrics", http.address());
+    const char* scheme = http.tls() ? "https" : "http";
+    logger->info("metrics on {}://{}/metrics", scheme, http.address());
+    if (DashboardServed(options)) {
+      logger->info("dashboard on {}://{}/dashboard", scheme, http.address());
+    }
   }
 
   // --- Services are constructed here, before the server is built. ---
@@ -526,11 +579,18 @@ int Main(int argc, char** argv) {
                "hosts can reach (logged loudly)");
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve GET /metrics (Prometheus text format, plain HTTP) on "
-                 "HOST:PORT (port 0: any free port); off unless given")
+                 "HOST:PORT (port 0: any free port), and the read-only web "
+                 "dashboard at /dashboard when the address is loopback or "
+                 "--metrics-tls and --tokens are given (same roles as the "
+                 "API; --tokens: sign in with a token); off unless given")
       ->type_name("HOST:PORT");
   app.add_flag("--metrics-allow-remote", options.metrics_allow_remote,
                "Allow --metrics-listen on an address other hosts can reach "
-               "(the endpoint has no TLS or authentication)");
+               "(/metrics has no authentication)");
+  app.add_flag("--metrics-tls", options.metrics_tls,
+               "Serve the --metrics-listen port over HTTPS with --tls-cert "
+               "and --tls-key; with --tokens the dashboard is then served "
+               "on a non-loopback address too");
   std::string hash_principal, hash_roles, hash_host_classes;
   CLI::App* hash = app.add_subcommand(
       "hash-token",
