@@ -94,6 +94,11 @@ class Client {
   // (ServerService.GetServerInfo). UNIMPLEMENTED from servers older than
   // it.
   absl::StatusOr<v1::ServerInfo> GetServerInfo();
+  // Retention on demand (ServerService.PruneStore, operator role): deletes
+  // stored jobs, graphs and plans as the request's limits (unset: the
+  // server's) allow. Not retried (a VACUUM may take a while).
+  absl::StatusOr<v1::PruneStoreResponse> PruneStore(
+      const v1::PruneStoreRequest& request, absl::Duration deadline);
 
   // --- ProfileService (client.cc).
 

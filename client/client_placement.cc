@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -144,22 +145,37 @@ absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(
     absl::Duration deadline) {
   v1::WatchSolveJobRequest request;
   request.set_id(id);
-  std::unique_ptr<grpc::ClientContext> context =
-      internal_->NewContext(deadline);
-  std::unique_ptr<grpc::ClientReader<v1::SolveJob>> reader =
-      internal_->placement->WatchSolveJob(context.get(), request);
-  v1::SolveJob job;
+  const absl::Time end = absl::Now() + deadline;
   v1::SolveJob last;
   bool any = false;
-  while (reader->Read(&job)) {
-    any = true;
-    if (on_update) on_update(job);
-    last = job;
+  // The server ends a watch after its --max-watch-seconds even when the job
+  // still runs (OK after the latest state): watch again until the job is
+  // final or our own deadline passes.
+  while (true) {
+    std::unique_ptr<grpc::ClientContext> context =
+        internal_->NewContext(std::max(end - absl::Now(), absl::Seconds(1)));
+    std::unique_ptr<grpc::ClientReader<v1::SolveJob>> reader =
+        internal_->placement->WatchSolveJob(context.get(), request);
+    v1::SolveJob job;
+    bool this_round = false;
+    while (reader->Read(&job)) {
+      any = this_round = true;
+      if (on_update) on_update(job);
+      last = job;
+    }
+    const grpc::Status status = reader->Finish();
+    if (!status.ok()) return server::FromGrpcStatus(status);
+    if (!any) return absl::InternalError("watch ended without any update");
+    const bool final = last.state() == v1::SolveJob::SUCCEEDED ||
+                       last.state() == v1::SolveJob::FAILED ||
+                       last.state() == v1::SolveJob::CANCELLED;
+    if (final || !this_round) return last;
+    if (absl::Now() >= end) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "job ", id, " is still ", v1::SolveJob::State_Name(last.state()),
+          " at the watch's deadline"));
+    }
   }
-  const grpc::Status status = reader->Finish();
-  if (!status.ok()) return server::FromGrpcStatus(status);
-  if (!any) return absl::InternalError("watch ended without any update");
-  return last;
 }
 
 }  // namespace autotm

@@ -31,6 +31,11 @@ struct RequestLimits {
   // --max-list-bytes: ListSolveJobs pages are cut to this many bytes of
   // jobs (at least one job), well under gRPC's 4 MiB default message limit.
   size_t max_list_response_bytes = size_t{1} << 20;
+  // --max-watch-seconds: a WatchSolveJob stream ends (OK, after the job's
+  // latest state) this long after it began, so that no stream is held for
+  // ever whatever happens to its job; clients watch again while the job is
+  // not final. A PlanGraph call without a deadline waits at most 24 h.
+  double max_watch_seconds = 3600;
 };
 
 // Host class names: at most this many bytes, no control characters (they

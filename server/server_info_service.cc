@@ -1,9 +1,53 @@
 #include "server/server_info_service.h"
 
+#include <cmath>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/status_convert.h"
 
 namespace autotm::server {
+
+absl::StatusOr<RetentionLimits> RetentionOf(
+    const v1::PruneStoreRequest& request, RetentionLimits limits) {
+  auto days = [](const char* field,
+                 double value) -> absl::StatusOr<absl::Duration> {
+    if (!std::isfinite(value) || value < 0 || value > 1e6) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", value, " is not in 0..1e6"));
+    }
+    return absl::Seconds(value * 86400);
+  };
+  if (request.has_job_age_days()) {
+    absl::StatusOr<absl::Duration> d =
+        days("job_age_days", request.job_age_days());
+    if (!d.ok()) return d.status();
+    limits.job_age = *d;
+  }
+  if (request.has_unreferenced_age_days()) {
+    absl::StatusOr<absl::Duration> d =
+        days("unreferenced_age_days", request.unreferenced_age_days());
+    if (!d.ok()) return d.status();
+    limits.unreferenced_age = *d;
+  }
+  if (request.has_grace_seconds()) {
+    absl::StatusOr<absl::Duration> d =
+        days("grace_seconds", request.grace_seconds() / 86400);
+    if (!d.ok()) return d.status();
+    limits.grace = *d;
+  }
+  if (request.has_max_jobs()) {
+    if (request.max_jobs() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_jobs: ", request.max_jobs(), " is negative"));
+    }
+    limits.max_jobs = request.max_jobs();
+  }
+  if (request.has_max_bytes()) limits.max_bytes = request.max_bytes();
+  limits.vacuum = request.vacuum();
+  return limits;
+}
 
 grpc::ServerUnaryReactor* ServerServiceImpl::GetServerInfo(
     grpc::CallbackServerContext* context,
@@ -33,7 +77,48 @@ grpc::ServerUnaryReactor* ServerServiceImpl::GetServerInfo(
       }
     }
   }
+  response->set_store_writable(writable_ ? writable_() : true);
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ServerServiceImpl::PruneStore(
+    grpc::CallbackServerContext* context, const v1::PruneStoreRequest* request,
+    v1::PruneStoreResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
+  if (!principal.ok()) {
+    reactor->Finish(ToGrpcStatus(principal.status()));
+    return reactor;
+  }
+  absl::StatusOr<RetentionLimits> limits = RetentionOf(*request, retention_);
+  if (!limits.ok()) {
+    reactor->Finish(ToGrpcStatus(limits.status()));
+    return reactor;
+  }
+  // A prune (and a VACUUM above all) can take seconds on a large database:
+  // not on gRPC's callback thread.
+  std::thread([this, reactor, response, principal = *principal,
+               limits = *limits] {
+    absl::StatusOr<PruneResult> result = store_.Prune(limits);
+    if (result.ok()) {
+      response->set_jobs_deleted(result->jobs_deleted);
+      response->set_graphs_deleted(result->graphs_deleted);
+      response->set_plans_deleted(result->plans_deleted);
+      response->set_content_bytes_before(result->content_bytes_before);
+      response->set_content_bytes_after(result->content_bytes_after);
+      response->set_file_bytes_before(result->file_bytes_before);
+      response->set_file_bytes_after(result->file_bytes_after);
+      response->set_free_bytes_after(result->free_bytes_after);
+    }
+    Audit(*logger_, principal, "PruneStore",
+          result.ok() ? absl::StrCat("jobs=", result->jobs_deleted,
+                                     " graphs=", result->graphs_deleted,
+                                     " plans=", result->plans_deleted)
+                      : std::string("store"),
+          result.status());
+    reactor->Finish(ToGrpcStatus(result.status()));
+  }).detach();
   return reactor;
 }
 

@@ -905,16 +905,33 @@ class Client:
         """
         self._check_open()
         seconds = _units.optional_seconds(deadline)
-        call = self._placement.WatchSolveJob(
-            placement_service_pb2.WatchSolveJobRequest(id=job_id), timeout=seconds
-        )
-        try:
-            for job in call:
-                yield job
-        except grpc.RpcError as e:
-            raise self._error(e) from None
-        finally:
-            call.cancel()  # no-op once the stream has ended
+        end = None if seconds is None else time.monotonic() + seconds
+        final = (job_pb2.SolveJob.SUCCEEDED, job_pb2.SolveJob.FAILED,
+                 job_pb2.SolveJob.CANCELLED)
+        # The server ends a watch after its --max-watch-seconds even while
+        # the job runs (OK after the latest state): watch again until the job
+        # is final or the deadline passes.
+        while True:
+            left = None if end is None else max(1.0, end - time.monotonic())
+            call = self._placement.WatchSolveJob(
+                placement_service_pb2.WatchSolveJobRequest(id=job_id), timeout=left
+            )
+            last = None
+            try:
+                for job in call:
+                    last = job
+                    yield job
+            except grpc.RpcError as e:
+                raise self._error(e) from None
+            finally:
+                call.cancel()  # no-op once the stream has ended
+            if last is None or last.state in final:
+                return
+            if end is not None and time.monotonic() >= end:
+                raise AutotmError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f'job {job_id} is still running at the watch deadline',
+                )
 
     def watch_job(
         self,
