@@ -239,7 +239,8 @@ bool IsStorageFailure(const absl::Status& status);
 // Marks `status` as a storage failure (backends use it).
 absl::Status MarkStorageFailure(absl::Status status);
 
-// What Prune may delete (docs/OPERATIONS.md "Retention"). Zero turns a limit
+// What Prune may delete (README "Retention", docs/CLI.md "autotm admin
+// prune"). Zero turns a limit
 // off. Never deleted: queued or running jobs, and the graphs and plans that
 // any job still stored refers to.
 struct RetentionLimits {
