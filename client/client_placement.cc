@@ -25,6 +25,16 @@ namespace {
 absl::Status VerifyServedPlan(const v1::GraphRef& ref, uint64_t budget_bytes,
                               const v1::Plan& plan,
                               const v1::Profile* profile) {
+  // PlanGraph's answer for an infeasible budget carries no plan: nothing to
+  // verify but its shape and budget.
+  if (plan.stats().termination() == v1::TERMINATION_INFEASIBLE) {
+    if (plan.tensors_size() > 0 || plan.moves_size() > 0 ||
+        plan.kernels_size() > 0 || plan.budget_bytes() != budget_bytes) {
+      return absl::InternalError(
+          "the server answered INFEASIBLE with a plan, or for another budget");
+    }
+    return absl::OkStatus();
+  }
   if (ref.graph_case() != v1::GraphRef::kInlineGraph) return absl::OkStatus();
   absl::StatusOr<solver::GraphModel> graph =
       solver::GraphModel::Create(ref.inline_graph());

@@ -536,10 +536,18 @@ absl::StatusOr<v1::Plan> PlacementServiceImpl::PlanOfFinishedJob(
     return absl::DeadlineExceededError(
         absl::StrCat("job ", job.id(), ": no plan found before the deadline"));
   }
-  // The typed termination, never the text of `error`.
+  // The typed termination, never the text of `error`. An infeasible budget
+  // is an answer (issue 17): a plan-less Plan saying so.
   if (job.termination() == v1::TERMINATION_INFEASIBLE) {
-    return absl::FailedPreconditionError(
+    v1::Plan answer;
+    if (job.budgets_bytes_size() > 0) {
+      answer.set_budget_bytes(job.budgets_bytes(0));
+    }
+    answer.set_method(job.parameters().method());
+    answer.mutable_stats()->set_termination(v1::TERMINATION_INFEASIBLE);
+    answer.set_no_plan_reason(
         absl::StrCat("job ", job.id(), ": ", job.error()));
+    return answer;
   }
   if (job.termination() == v1::TERMINATION_NO_SOLUTION) {
     return absl::DeadlineExceededError(

@@ -348,6 +348,28 @@ TEST_F(PlacementServiceTest, PlanGraphWithShortDeadlineReturnsBestPlan) {
   EXPECT_GT(plan->stats().relative_gap(), 0);
 }
 
+// Issue 17: an infeasible budget is a result, not FAILED_PRECONDITION.
+TEST_F(PlacementServiceTest, PlanGraphAnswersAnInfeasibleBudget) {
+  StartServer();
+  UploadProfiles();
+  v1::PlanGraphRequest request;
+  *request.mutable_graph()->mutable_inline_graph() = cnn_graph_;
+  request.set_host_class(cnn_profile_.host_class().name());
+  request.set_budget_bytes(1024);  // less than any kernel's operands
+  auto plan = client_->PlanGraph(request, absl::Seconds(60));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->stats().termination(), v1::TERMINATION_INFEASIBLE);
+  EXPECT_EQ(plan->budget_bytes(), 1024u);
+  EXPECT_EQ(plan->tensors_size(), 0);
+  EXPECT_THAT(plan->no_plan_reason(), HasSubstr("job-"));
+  // A feasible budget still gets its plan.
+  request.set_budget_bytes(MustGraph(cnn_graph_).PeakLiveBytes() / 2);
+  auto feasible = client_->PlanGraph(request, absl::Seconds(60));
+  ASSERT_TRUE(feasible.ok()) << feasible.status();
+  EXPECT_GT(feasible->tensors_size(), 0);
+  EXPECT_TRUE(feasible->no_plan_reason().empty());
+}
+
 TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
   StartServer({"--workers", "1", "--max-queued", "1"});
   UploadProfiles();

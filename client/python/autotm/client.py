@@ -714,6 +714,9 @@ class Client:
         The cached plan at once, or a solve on the server that returns within
         `deadline` with the best plan found (its stats carry the termination
         and gap; TERMINATION_CANCELLED when the deadline cut the solve short).
+        A budget no plan fits is an answer, not an error: a Plan whose
+        stats.termination is TERMINATION_INFEASIBLE, with no tensors and
+        `no_plan_reason` saying why.
         The call is retried on UNAVAILABLE only (a queued orphan still fills
         the cache). With solve_if_missing=False it only looks the plan up
         (GetPlan), as lookup_plan().
@@ -732,7 +735,7 @@ class Client:
           AutotmError: NOT_FOUND when not cached and not solve_if_missing, or
             for an unknown host class; INVALID_ARGUMENT for a bad graph or
             parameters; FAILED_PRECONDITION when the profile lacks kernels of
-            the graph (the message lists them) or nothing fits the budget;
+            the graph (the message lists them);
             RESOURCE_EXHAUSTED when the queue is full; DEADLINE_EXCEEDED when
             no plan was found in time; INTERNAL when the served plan fails
             verification against `graph` and `budget` (structure, budget at
@@ -763,6 +766,16 @@ class Client:
         if not seconds or seconds <= 0:
             raise invalid_argument(f'deadline must be positive, not {deadline}')
         plan = self._call(self._placement.PlanGraph, request, deadline=seconds)
+        if plan.stats.termination == plan_pb2.TERMINATION_INFEASIBLE:
+            # No plan fits the budget: an answer without a plan.
+            if plan.tensors or plan.moves or plan.kernels or (
+                plan.budget_bytes != request.budget_bytes
+            ):
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    'the server answered INFEASIBLE with a plan, or for another budget',
+                )
+            return plan
         if message is not None:
             verify_plan_structure(message, plan, request.budget_bytes)
         return plan
