@@ -11,8 +11,11 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "autotm/v1/job.pb.h"
+#include "autotm/v1/server_service.pb.h"
+#include "server/store/store.h"
 
 namespace autotm::server {
 
@@ -64,6 +67,12 @@ absl::Status CheckSolveLimits(int num_budgets,
 // full length when cut: error messages travel in gRPC trailers, which have
 // a size limit, and must not carry unbounded client input.
 std::string Excerpt(absl::string_view text, size_t max_bytes = 64);
+
+// `limits` with the fields a PruneStore `request` sets replaced (each age in
+// 0..1e6 days, the grace in 0..1e6 days' worth of seconds, max_jobs >= 0);
+// InvalidArgument naming a negative, too large or non-finite field.
+absl::StatusOr<RetentionLimits> RetentionOf(
+    const v1::PruneStoreRequest& request, RetentionLimits limits);
 
 }  // namespace autotm::server
 

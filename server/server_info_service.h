@@ -52,11 +52,6 @@ class ServerServiceImpl final : public v1::ServerService::CallbackService {
   std::function<bool()> writable_;
 };
 
-// `limits` with the fields `request` sets replaced; InvalidArgument naming
-// a negative or non-finite field.
-absl::StatusOr<RetentionLimits> RetentionOf(
-    const v1::PruneStoreRequest& request, RetentionLimits limits);
-
 }  // namespace autotm::server
 
 #endif  // AUTOTM_SERVER_SERVER_INFO_SERVICE_H_

@@ -31,6 +31,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solver/graph_model.h"
+#include "solver/testing/test_graphs.h"
 #include "tests/e2e/server_process.h"
 
 namespace autotm {
@@ -346,6 +347,40 @@ TEST_F(HostileRequestsTest, JobListPagesStayUnderTheMessageLimit) {
   EXPECT_EQ(jobs, kJobs);
   EXPECT_GT(pages, 1);
   EXPECT_TRUE(*client_->Health());
+  ASSERT_NO_FATAL_FAILURE(ExpectRssBounded());
+}
+
+// Graphs submitted for profiling pile up on a host class's work list; its
+// response is cut to about 1 MiB (WorkList.truncated) rather than growing
+// past the message limit. Three graphs of 10,000 kernels, each kernel its
+// own signature: about 2 MiB of work items in all.
+TEST_F(HostileRequestsTest, WorkListStaysUnderTheMessageLimit) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  for (int g = 0; g < 3; ++g) {
+    solver::testing::GraphBuilder builder(absl::StrCat("many-", g));
+    builder.Tensor("t0", 4096, v1::TENSOR_ROLE_INPUT);
+    for (int k = 0; k < 10000; ++k) {
+      builder.Tensor(absl::StrCat("t", k + 1), 4096);
+      builder.Kernel(absl::StrCat("g", g, "k", k), {absl::StrCat("t", k)},
+                     {absl::StrCat("t", k + 1)});
+    }
+    v1::GetWorkListRequest submit;
+    submit.set_host_class("unprofiled");
+    *submit.mutable_graph() = builder.graph();
+    absl::StatusOr<v1::WorkList> one = client_->GetWorkList(submit);
+    ASSERT_TRUE(one.ok()) << one.status();
+    EXPECT_EQ(one->items_size(), 10000);
+    EXPECT_FALSE(one->truncated());
+  }
+  v1::GetWorkListRequest request;
+  request.set_host_class("unprofiled");
+  absl::StatusOr<v1::WorkList> list = client_->GetWorkList(request);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->graphs(), 3u);
+  EXPECT_TRUE(list->truncated());
+  EXPECT_GT(list->items_size(), 1000);
+  EXPECT_LT(list->items_size(), 30000);
+  EXPECT_LE(list->ByteSizeLong(), size_t{1} << 20);
   ASSERT_NO_FATAL_FAILURE(ExpectRssBounded());
 }
 
