@@ -226,9 +226,9 @@ class StoreObserver {
   // A write failed because the storage cannot take it (disk full, I/O
   // error, read-only file). `status` is what the caller got (Unavailable,
   // IsStorageFailure); `detail` the backend's own words, query included,
-  // for the server's log only. Called on the failing caller's thread with
-  // no store lock held by the observer's contract: keep it short and do not
-  // call back into the store.
+  // for the server's log only. Called on the failing caller's thread,
+  // possibly with the store's lock held: keep it short and never call back
+  // into the store.
   virtual void OnStorageFailure(const absl::Status& status,
                                 const std::string& detail) = 0;
 };

@@ -4,11 +4,13 @@
 // order; kill -9 and restart with queued jobs; the documented error codes.
 
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "autotm/v1/placement_service.grpc.pb.h"
 #include "client/client.h"
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
@@ -346,6 +349,43 @@ TEST_F(PlacementServiceTest, PlanGraphWithShortDeadlineReturnsBestPlan) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->stats().termination(), v1::TERMINATION_CANCELLED);
   EXPECT_GT(plan->stats().relative_gap(), 0);
+}
+
+// Issue 18: every watch has a server-side end (--max-watch-seconds): the
+// stream ends OK after the latest state although the job still runs, and
+// the client library watches again until the job is final.
+TEST_F(PlacementServiceTest, WatchEndsServerSideAndTheClientWatchesAgain) {
+  StartServer({"--max-watch-seconds", "1"});
+  UploadProfiles();
+  auto job = client_->CreateSolveJob(HardJob(HardBudget(), /*time_limit=*/4));
+  ASSERT_TRUE(job.ok()) << job.status();
+
+  auto stub = v1::PlacementService::NewStub(grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  v1::WatchSolveJobRequest request;
+  request.set_id(job->id());
+  const absl::Time start = absl::Now();
+  auto reader = stub->WatchSolveJob(&context, request);
+  v1::SolveJob last;
+  int updates = 0;
+  while (reader->Read(&last)) ++updates;
+  const grpc::Status status = reader->Finish();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GT(updates, 0);
+  EXPECT_TRUE(last.state() == v1::SolveJob::QUEUED ||
+              last.state() == v1::SolveJob::RUNNING)
+      << last.DebugString();
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, absl::Seconds(3));
+
+  auto final_job =
+      client_->WatchSolveJob(job->id(), nullptr, absl::Seconds(60));
+  ASSERT_TRUE(final_job.ok()) << final_job.status();
+  EXPECT_EQ(final_job->state(), v1::SolveJob::SUCCEEDED) << final_job->error();
 }
 
 // Issue 17: an infeasible budget is a result, not FAILED_PRECONDITION.
