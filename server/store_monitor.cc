@@ -55,8 +55,11 @@ void StoreMonitor::Loop() {
   bool reported_writable = true;
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, absl::ToChronoNanoseconds(probe_interval_),
-                   [&] { return stopping_ || failure_pending_; });
+    // Woken early only by the first failure; while unwritable, probes
+    // come every probe_interval however often writes fail.
+    wake_.wait_for(lock, absl::ToChronoNanoseconds(probe_interval_), [&] {
+      return stopping_ || (failure_pending_ && reported_writable);
+    });
     if (stopping_) break;
     failure_pending_ = false;
     if (reported_writable && !writable_.load()) {
