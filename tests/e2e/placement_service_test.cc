@@ -313,7 +313,9 @@ TEST_F(PlacementServiceTest, JobsSurviveKill9AndRestart) {
   StartServer({"--workers", "1"});
   UploadProfiles();
   const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
-  auto running = client_->CreateSolveJob(HardJob(HardBudget(), 2));
+  // 5 s: long enough to be seen running with an incumbent on a loaded
+  // 2-core machine (at 2 s it ended first once, under a parallel ctest).
+  auto running = client_->CreateSolveJob(HardJob(HardBudget(), 5));
   ASSERT_TRUE(running.ok());
   std::vector<std::string> ids = {running->id()};
   for (uint64_t budget : {peak / 2, peak / 3}) {
