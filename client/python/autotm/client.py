@@ -313,9 +313,7 @@ def _security(
             )
         return None, ''
     if (tls_cert is None) != (tls_key is None):
-        raise invalid_argument(
-            'client: a TLS client certificate needs both tls_cert and tls_key'
-        )
+        raise invalid_argument('client: a TLS client certificate needs both tls_cert and tls_key')
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read_file(tls_ca, 'TLS CA file') if tls_ca else None,
         private_key=_read_file(tls_key, 'TLS key') if tls_key else None,
@@ -448,13 +446,9 @@ class Client:
         if credentials is None:
             self._channel = grpc.insecure_channel(address, options=list(options.items()))
         else:
-            self._channel = grpc.secure_channel(
-                address, credentials, options=list(options.items())
-            )
+            self._channel = grpc.secure_channel(address, credentials, options=list(options.items()))
         if self._token:
-            self._channel = grpc.intercept_channel(
-                self._channel, _TokenInterceptor(self._token)
-            )
+            self._channel = grpc.intercept_channel(self._channel, _TokenInterceptor(self._token))
         self._profiles = profile_service_pb2_grpc.ProfileServiceStub(self._channel)
         self._placement = placement_service_pb2_grpc.PlacementServiceStub(self._channel)
         self._server = server_service_pb2_grpc.ServerServiceStub(self._channel)
@@ -768,8 +762,11 @@ class Client:
         plan = self._call(self._placement.PlanGraph, request, deadline=seconds)
         if plan.stats.termination == plan_pb2.TERMINATION_INFEASIBLE:
             # No plan fits the budget: an answer without a plan.
-            if plan.tensors or plan.moves or plan.kernels or (
-                plan.budget_bytes != request.budget_bytes
+            if (
+                plan.tensors
+                or plan.moves
+                or plan.kernels
+                or (plan.budget_bytes != request.budget_bytes)
             ):
                 raise AutotmError(
                     grpc.StatusCode.INTERNAL,
@@ -919,8 +916,7 @@ class Client:
         self._check_open()
         seconds = _units.optional_seconds(deadline)
         end = None if seconds is None else time.monotonic() + seconds
-        final = (job_pb2.SolveJob.SUCCEEDED, job_pb2.SolveJob.FAILED,
-                 job_pb2.SolveJob.CANCELLED)
+        final = (job_pb2.SolveJob.SUCCEEDED, job_pb2.SolveJob.FAILED, job_pb2.SolveJob.CANCELLED)
         # The server ends a watch after its --max-watch-seconds even while
         # the job runs (OK after the latest state): watch again until the job
         # is final or the deadline passes.

@@ -177,8 +177,7 @@ def _cmd_plan(args) -> int:
         plan_seconds = time.perf_counter() - t0
         if plan.stats.termination == plan_pb2.TERMINATION_INFEASIBLE:
             print(
-                f"autotm.torch: no plan fits a budget of {budget} bytes: "
-                f"{plan.no_plan_reason}",
+                f"autotm.torch: no plan fits a budget of {budget} bytes: {plan.no_plan_reason}",
                 file=sys.stderr,
             )
             return 4
