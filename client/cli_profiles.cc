@@ -18,6 +18,7 @@
 #include "client/client.h"
 #include "client/costmodel/optane_import.h"
 #include "client/proto_json.h"
+#include "client/units.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -512,6 +513,68 @@ int RunProfilesDelete(const RemoteFlags& flags, const std::string& name) {
   return kExitOk;
 }
 
+struct PruneFlags {
+  double jobs_days = -1;
+  int64_t max_jobs = -1;
+  double unreferenced_days = -1;
+  std::string max_bytes;
+  double grace_seconds = -1;
+  bool vacuum = false;
+};
+
+int RunAdminPrune(const RemoteFlags& flags, const PruneFlags& prune) {
+  v1::PruneStoreRequest request;
+  if (prune.jobs_days >= 0) request.set_job_age_days(prune.jobs_days);
+  if (prune.max_jobs >= 0) request.set_max_jobs(prune.max_jobs);
+  if (prune.unreferenced_days >= 0) {
+    request.set_unreferenced_age_days(prune.unreferenced_days);
+  }
+  if (prune.grace_seconds >= 0) request.set_grace_seconds(prune.grace_seconds);
+  if (!prune.max_bytes.empty()) {
+    absl::StatusOr<uint64_t> bytes = ParseBytes(prune.max_bytes);
+    if (!bytes.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--max-bytes: ", bytes.status().message())));
+    }
+    request.set_max_bytes(*bytes);
+  }
+  request.set_vacuum(prune.vacuum);
+  absl::StatusOr<std::unique_ptr<Client>> client = ConnectTo(flags);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::PruneStoreResponse> result =
+      (*client)->PruneStore(request, absl::Minutes(30));
+  if (!result.ok()) return Fail(result.status());
+  if (flags.json) {
+    std::printf(
+        "{\n  \"jobs_deleted\": %llu,\n  \"graphs_deleted\": %llu,\n  "
+        "\"plans_deleted\": %llu,\n  \"content_bytes_before\": %llu,\n  "
+        "\"content_bytes_after\": %llu,\n  \"file_bytes_before\": %llu,\n  "
+        "\"file_bytes_after\": %llu,\n  \"free_bytes_after\": %llu\n}\n",
+        static_cast<unsigned long long>(result->jobs_deleted()),
+        static_cast<unsigned long long>(result->graphs_deleted()),
+        static_cast<unsigned long long>(result->plans_deleted()),
+        static_cast<unsigned long long>(result->content_bytes_before()),
+        static_cast<unsigned long long>(result->content_bytes_after()),
+        static_cast<unsigned long long>(result->file_bytes_before()),
+        static_cast<unsigned long long>(result->file_bytes_after()),
+        static_cast<unsigned long long>(result->free_bytes_after()));
+    return kExitOk;
+  }
+  std::printf(
+      "deleted %llu job(s), %llu graph(s), %llu plan(s)\n"
+      "stored graphs, plans and jobs: %s -> %s\n"
+      "database file: %s -> %s (%s free for reuse)\n",
+      static_cast<unsigned long long>(result->jobs_deleted()),
+      static_cast<unsigned long long>(result->graphs_deleted()),
+      static_cast<unsigned long long>(result->plans_deleted()),
+      FormatBytes(result->content_bytes_before()).c_str(),
+      FormatBytes(result->content_bytes_after()).c_str(),
+      FormatBytes(result->file_bytes_before()).c_str(),
+      FormatBytes(result->file_bytes_after()).c_str(),
+      FormatBytes(result->free_bytes_after()).c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
@@ -534,6 +597,49 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         "or reports NOT_SERVING / unreachable and exits 1.\n");
     AddRemoteFlags(status, flags.get());
     commands.push_back({status, [flags] { return RunServerStatus(*flags); }});
+  }
+
+  // --- admin
+  CLI::App* admin = app.add_subcommand(
+      "admin",
+      "Operator commands (the operator role when the server has identities)");
+  admin->require_subcommand(1);
+  {
+    auto flags = std::make_shared<RemoteFlags>();
+    auto prune = std::make_shared<PruneFlags>();
+    CLI::App* cmd = admin->add_subcommand(
+        "prune",
+        "Delete old jobs, graphs and plans now (retention)\n"
+        "\n"
+        "Applies the server's --retain-* limits, or those given here:\n"
+        "finished jobs older than --jobs-days or beyond the newest\n"
+        "--max-jobs; graphs and plans no stored job refers to older than\n"
+        "--unreferenced-days; then the oldest of those while the stored\n"
+        "graphs, plans and jobs exceed --max-bytes. Queued and running\n"
+        "jobs, and what stored jobs refer to, are never deleted. 0 turns a\n"
+        "limit off. --vacuum then shrinks the database file.\n");
+    AddRemoteFlags(cmd, flags.get());
+    cmd->add_option("--jobs-days", prune->jobs_days,
+                    "Finished jobs last updated longer ago than this (days)")
+        ->check(CLI::Range(0.0, 1e6));
+    cmd->add_option("--max-jobs", prune->max_jobs,
+                    "Keep at most this many finished jobs, the newest")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--unreferenced-days", prune->unreferenced_days,
+                    "Graphs and plans no stored job refers to, older than "
+                    "this (days)")
+        ->check(CLI::Range(0.0, 1e6));
+    cmd->add_option("--max-bytes", prune->max_bytes,
+                    "Bytes of stored graphs, plans and jobs to keep under "
+                    "(e.g. 2GiB)");
+    cmd->add_option("--grace", prune->grace_seconds,
+                    "Keep graphs and plans younger than this many seconds "
+                    "even when unreferenced (server default 600)")
+        ->check(CLI::Range(0.0, 1e9));
+    cmd->add_flag("--vacuum", prune->vacuum,
+                  "Then rewrite the database file without its free pages");
+    commands.push_back(
+        {cmd, [flags, prune] { return RunAdminPrune(*flags, *prune); }});
   }
 
   // --- profiles

@@ -101,6 +101,16 @@ absl::StatusOr<v1::ServerInfo> Client::GetServerInfo() {
   return response;
 }
 
+absl::StatusOr<v1::PruneStoreResponse> Client::PruneStore(
+    const v1::PruneStoreRequest& request, absl::Duration deadline) {
+  v1::PruneStoreResponse response;
+  std::unique_ptr<grpc::ClientContext> context =
+      internal_->NewContext(deadline);
+  AUTOTM_RETURN_IF_ERROR(FromGrpcStatus(
+      internal_->server->PruneStore(context.get(), request, &response)));
+  return response;
+}
+
 absl::StatusOr<v1::UploadMeasurementsResponse> Client::UploadProfile(
     const v1::Profile& profile) {
   v1::ImportProfileRequest request;

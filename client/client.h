@@ -94,6 +94,11 @@ class Client {
   // (ServerService.GetServerInfo). UNIMPLEMENTED from servers older than
   // it.
   absl::StatusOr<v1::ServerInfo> GetServerInfo();
+  // Retention on demand (ServerService.PruneStore, operator role): deletes
+  // stored jobs, graphs and plans as the request's limits (unset: the
+  // server's) allow. Not retried (a VACUUM may take a while).
+  absl::StatusOr<v1::PruneStoreResponse> PruneStore(
+      const v1::PruneStoreRequest& request, absl::Duration deadline);
 
   // --- ProfileService (client.cc).
 
@@ -170,7 +175,9 @@ class Client {
   absl::StatusOr<v1::Plan> LookupPlan(const v1::GetPlanRequest& request,
                                       const v1::Profile* profile = nullptr);
   // PlanGraph with its own deadline (not options().deadline); not retried
-  // once the server has accepted it.
+  // once the server has accepted it. A budget no plan fits is a result: OK
+  // with plan.stats().termination() == TERMINATION_INFEASIBLE, no tensors,
+  // and plan.no_plan_reason() (GetPlan returns it the same way).
   absl::StatusOr<v1::Plan> PlanGraph(const v1::PlanGraphRequest& request,
                                      absl::Duration deadline,
                                      const v1::Profile* profile = nullptr);

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,16 @@ namespace {
 absl::Status VerifyServedPlan(const v1::GraphRef& ref, uint64_t budget_bytes,
                               const v1::Plan& plan,
                               const v1::Profile* profile) {
+  // PlanGraph's answer for an infeasible budget carries no plan: nothing to
+  // verify but its shape and budget.
+  if (plan.stats().termination() == v1::TERMINATION_INFEASIBLE) {
+    if (plan.tensors_size() > 0 || plan.moves_size() > 0 ||
+        plan.kernels_size() > 0 || plan.budget_bytes() != budget_bytes) {
+      return absl::InternalError(
+          "the server answered INFEASIBLE with a plan, or for another budget");
+    }
+    return absl::OkStatus();
+  }
   if (ref.graph_case() != v1::GraphRef::kInlineGraph) return absl::OkStatus();
   absl::StatusOr<solver::GraphModel> graph =
       solver::GraphModel::Create(ref.inline_graph());
@@ -144,22 +155,37 @@ absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(
     absl::Duration deadline) {
   v1::WatchSolveJobRequest request;
   request.set_id(id);
-  std::unique_ptr<grpc::ClientContext> context =
-      internal_->NewContext(deadline);
-  std::unique_ptr<grpc::ClientReader<v1::SolveJob>> reader =
-      internal_->placement->WatchSolveJob(context.get(), request);
-  v1::SolveJob job;
+  const absl::Time end = absl::Now() + deadline;
   v1::SolveJob last;
   bool any = false;
-  while (reader->Read(&job)) {
-    any = true;
-    if (on_update) on_update(job);
-    last = job;
+  // The server ends a watch after its --max-watch-seconds even when the job
+  // still runs (OK after the latest state): watch again until the job is
+  // final or our own deadline passes.
+  while (true) {
+    std::unique_ptr<grpc::ClientContext> context =
+        internal_->NewContext(std::max(end - absl::Now(), absl::Seconds(1)));
+    std::unique_ptr<grpc::ClientReader<v1::SolveJob>> reader =
+        internal_->placement->WatchSolveJob(context.get(), request);
+    v1::SolveJob job;
+    bool this_round = false;
+    while (reader->Read(&job)) {
+      any = this_round = true;
+      if (on_update) on_update(job);
+      last = job;
+    }
+    const grpc::Status status = reader->Finish();
+    if (!status.ok()) return FromGrpcStatus(status);
+    if (!any) return absl::InternalError("watch ended without any update");
+    const bool final = last.state() == v1::SolveJob::SUCCEEDED ||
+                       last.state() == v1::SolveJob::FAILED ||
+                       last.state() == v1::SolveJob::CANCELLED;
+    if (final || !this_round) return last;
+    if (absl::Now() >= end) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "job ", id, " is still ", v1::SolveJob::State_Name(last.state()),
+          " at the watch's deadline"));
+    }
   }
-  const grpc::Status status = reader->Finish();
-  if (!status.ok()) return FromGrpcStatus(status);
-  if (!any) return absl::InternalError("watch ended without any update");
-  return last;
 }
 
 }  // namespace autotm

@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "profiler-agent/testing/scoped_temp_dir.h"
+#include "server/auth.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "tests/e2e/server_process.h"
@@ -325,6 +328,98 @@ TEST_F(AgentE2eTest, ProfilesOnlyWhatTheServerLacksAndTheGraphThenPlans) {
       0)
       << log;
   EXPECT_THAT(log, HasSubstr("0 signatures missing, from 1 submitted graph"));
+}
+
+// Issue 17: autotm-agent over TLS with a bearer token, against a server
+// with --tls-cert/--tls-key/--tokens (a throwaway PKI from
+// tests/e2e/make_test_pki.sh): the granted host class takes the upload
+// under the agent's principal; no token, an unknown token, a wrong CA and a
+// host class the agent was not granted are refused, and nothing of them is
+// stored.
+TEST_F(AgentE2eTest, UploadsOverTlsWithATokenAndOnlyThen) {
+  const char* source = std::getenv("AUTOTM_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "AUTOTM_SOURCE_DIR (set by ctest)";
+  const std::string pki = dir_ + "/pki";
+  ASSERT_EQ(
+      std::system(absl::StrCat("bash ", source, "/tests/e2e/make_test_pki.sh ",
+                               pki, " >/dev/null")
+                      .c_str()),
+      0);
+  const std::string tokens = dir_ + "/tokens";
+  {
+    std::ofstream out(tokens);
+    out << server::HashToken("tok-agent") << " agent7 agent tls-live\n"
+        << server::HashToken("tok-operator") << " root operator\n";
+  }
+  for (const auto& [name, token] :
+       {std::pair{"agent.token", "tok-agent"},
+        std::pair{"unknown.token", "not-a-token"}}) {
+    std::ofstream out(dir_ + "/" + name);
+    out << token << "\n";
+  }
+  testing::ServerProcessOptions options;
+  options.db = dir_ + "/autotm.db";
+  options.log_path = dir_ + "/server.log";
+  options.extra_args = {"--tls-cert",       pki + "/server.pem",
+                        "--tls-key",        pki + "/server.key",
+                        "--tokens",         tokens,
+                        "--shutdown-grace", "0.5"};
+  absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
+      testing::ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = (*server)->address();
+  const std::string graph_path = dir_ + "/g.graph.json";
+  ASSERT_TRUE(client::WriteProtoJsonFile(graph_path, TinyGraph(false)).ok());
+  const std::string ca = " --tls-ca " + pki + "/ca.pem";
+  auto agent = [&](const std::string& host_class, const std::string& flags,
+                   std::string* log) {
+    return RunAgent(absl::StrCat("--graph ", graph_path, " --server ", address,
+                                 " --host-class ", host_class, flags),
+                    log);
+  };
+
+  std::string log;
+  EXPECT_NE(agent("tls-live", ca, &log), 0);  // TLS, no token
+  EXPECT_THAT(log, HasSubstr("UNAUTHENTICATED")) << log;
+  EXPECT_NE(
+      agent("tls-live",
+            absl::StrCat(ca, " --token-file ", dir_, "/unknown.token"), &log),
+      0);
+  EXPECT_THAT(log, HasSubstr("UNAUTHENTICATED")) << log;
+  EXPECT_NE(agent("tls-live",
+                  absl::StrCat(" --tls-ca ", pki, "/other-ca.pem",
+                               " --token-file ", dir_, "/agent.token"),
+                  &log),
+            0);  // the server's certificate does not chain to that CA
+  EXPECT_THAT(log, HasSubstr("UNAVAILABLE")) << log;
+  EXPECT_NE(
+      agent("not-granted",
+            absl::StrCat(ca, " --token-file ", dir_, "/agent.token"), &log),
+      0);
+  EXPECT_THAT(log, HasSubstr("PERMISSION_DENIED")) << log;
+  ASSERT_EQ(
+      agent("tls-live",
+            absl::StrCat(ca, " --token-file ", dir_, "/agent.token"), &log),
+      0)
+      << log << (*server)->ReadLog();
+  EXPECT_THAT(log, HasSubstr("uploaded to " + address + " as tls-live"));
+
+  ClientOptions client_options;
+  client_options.address = address;
+  client_options.tls_ca_file = pki + "/ca.pem";
+  client_options.token = "tok-operator";
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Connect(client_options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::HostClassSummary> summary =
+      (*client)->GetHostClass("tls-live");
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->signatures(), 3u);
+  EXPECT_TRUE(
+      absl::IsNotFound((*client)->GetHostClass("not-granted").status()));
+  EXPECT_THAT((*server)->ReadLog(),
+              HasSubstr("audit principal=agent7 rpc=ImportProfile "
+                        "target=host_class=tls-live"));
 }
 
 }  // namespace

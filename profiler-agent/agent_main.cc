@@ -303,6 +303,11 @@ int main(int argc, char** argv) {
       std::cerr << work.size() << " of the graph's " << local_count
                 << " unique signatures are missing on " << server << "\n";
     }
+    if (list->truncated()) {
+      std::cerr << "the work list was cut to its first " << work.size()
+                << " signatures (response size limit); run the agent again "
+                   "after this upload for the rest\n";
+    }
     if (work.empty()) {
       std::cerr << "nothing to profile: host class \"" << host_class
                 << "\" has every kernel\n";

@@ -230,6 +230,7 @@ const std::vector<MethodRule>& MethodRoles() {
       {"/autotm.v1.PlacementService/PlanGraph", kRolePlanner | kRoleOperator},
       // ServerService.
       {"/autotm.v1.ServerService/GetServerInfo", kAllRoles},
+      {"/autotm.v1.ServerService/PruneStore", kRoleOperator},
       // Server reflection: the schema, for any authenticated caller.
       {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
        kAllRoles},

@@ -1,11 +1,13 @@
 #include "server/job_runner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/plan_key.h"
@@ -43,12 +47,46 @@ std::string Describe(const absl::Status& status) {
   return std::string(status.message());
 }
 
+std::string TempDir() {
+  const char* tmpdir = ::getenv("TMPDIR");
+  return tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+}
+
+constexpr char kRequestPrefix[] = "autotm-solve-";
+
+// Deletes the request files (autotm-solve-<pid>-XXXXXX) in TempDir() whose
+// server process no longer runs and that this user owns; returns how many.
+int CleanStaleRequestFiles() {
+  const std::string dir = TempDir();
+  DIR* stream = ::opendir(dir.c_str());
+  if (stream == nullptr) return 0;
+  int removed = 0;
+  while (struct dirent* entry = ::readdir(stream)) {
+    absl::string_view name = entry->d_name;
+    if (!absl::ConsumePrefix(&name, kRequestPrefix)) continue;
+    const size_t dash = name.find('-');
+    int pid = 0;
+    if (dash == absl::string_view::npos ||
+        !absl::SimpleAtoi(name.substr(0, dash), &pid) || pid <= 0) {
+      continue;
+    }
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // still running
+    const std::string path = absl::StrCat(dir, "/", entry->d_name);
+    struct stat info;
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode) ||
+        info.st_uid != ::geteuid()) {
+      continue;
+    }
+    if (::unlink(path.c_str()) == 0) ++removed;
+  }
+  ::closedir(stream);
+  return removed;
+}
+
 // Writes `bytes` to a fresh temporary file; returns its path.
 absl::StatusOr<std::string> WriteTempFile(const std::string& bytes) {
-  const char* tmpdir = ::getenv("TMPDIR");
   std::string path =
-      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
-                   "/autotm-solve-XXXXXX");
+      absl::StrCat(TempDir(), "/", kRequestPrefix, ::getpid(), "-XXXXXX");
   int fd = ::mkstemp(path.data());
   if (fd < 0) {
     return absl::InternalError(
@@ -262,6 +300,12 @@ absl::Status JobRunner::Start() {
     return absl::InvalidArgumentError(
         absl::StrCat("job runner: slots must be >= 1, not ", options_.slots));
   }
+  if (const int stale = CleanStaleRequestFiles(); stale > 0) {
+    logger_->info(
+        "deleted {} request file(s) of solve workers left by a "
+        "server that no longer runs",
+        stale);
+  }
   if (replicated()) {
     // Other replicas may be running jobs: those left by a dead replica
     // come back when their leases expire, not here.
@@ -332,6 +376,48 @@ absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
   return created;
 }
 
+absl::StatusOr<v1::SolveJob> JobRunner::GetJob(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = unsaved_.find(id);
+    if (it != unsaved_.end()) return it->second;
+  }
+  return store_.jobs().GetJob(id);
+}
+
+void JobRunner::Overlay(std::vector<v1::SolveJob>& jobs) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (unsaved_.empty()) return;
+  for (v1::SolveJob& job : jobs) {
+    auto it = unsaved_.find(job.id());
+    if (it != unsaved_.end()) job = it->second;
+  }
+}
+
+size_t JobRunner::FlushUnsaved() {
+  std::map<std::string, v1::SolveJob> pending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending = unsaved_;
+  }
+  for (const auto& [id, job] : pending) {
+    absl::Status status = store_.jobs().UpdateJob(job);
+    // FailedPrecondition: already final in the store (another writer).
+    if (status.ok() || absl::IsFailedPrecondition(status) ||
+        absl::IsNotFound(status)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      unsaved_.erase(id);
+      logger_->info("job {}: its {} state is stored now", id,
+                    v1::SolveJob::State_Name(job.state()));
+    } else if (!IsStorageFailure(status)) {
+      logger_->error("job {}: cannot store its final state: {}", id,
+                     status.ToString());
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  return unsaved_.size();
+}
+
 void JobRunner::CancelRunningLocked(const std::string& id, Running& running) {
   if (running.cancel_requested) return;
   running.cancel_requested = true;
@@ -341,6 +427,7 @@ void JobRunner::CancelRunningLocked(const std::string& id, Running& running) {
 
 absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
   std::unique_lock<std::mutex> lock(mutex_);
+  if (auto it = unsaved_.find(id); it != unsaved_.end()) return it->second;
   absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
   if (!job.ok()) return job.status();
   if (IsFinal(job->state())) return job;
@@ -437,6 +524,10 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
   absl::Status status =
       replicated() ? store_.jobs().UpdateLeasedJob(job, options_.replica_id)
                    : store_.jobs().UpdateJob(job);
+  if (status.ok()) {
+    Publish(job);
+    return status;
+  }
   if (replicated() && status.code() == absl::StatusCode::kFailedPrecondition) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = running_.find(job.id());
@@ -448,10 +539,23 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
     }
     return status;
   }
-  if (!status.ok()) {
+  if (!IsStorageFailure(status)) {
     logger_->error("job {}: cannot store its state: {}", job.id(),
                    status.ToString());
     return status;
+  }
+  // The storage cannot take writes (the StoreMonitor logs why). Progress is
+  // still published; a final state is kept until it can be stored, so that
+  // nobody waits on a job that will not move again.
+  if (IsFinal(job.state())) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      unsaved_[job.id()] = job;
+    }
+    logger_->warn(
+        "job {}: its {} state cannot be stored yet; served from memory and "
+        "written when the database takes writes again",
+        job.id(), v1::SolveJob::State_Name(job.state()));
   }
   Publish(job);
   return status;
@@ -571,15 +675,22 @@ void JobRunner::SlotLoop(int slot) {
           replicated() ? store_.jobs().ClaimNextJobLeased(options_.replica_id,
                                                           options_.lease)
                        : store_.jobs().ClaimNextJob();
-      if (!claimed.ok()) {
+      if (!claimed.ok() && !IsStorageFailure(claimed.status())) {
+        // (Storage failures are logged by the StoreMonitor; the job stays
+        // queued until the store takes writes again.)
         logger_->error("slot {}: cannot claim a job: {}", slot,
                        claimed.status().ToString());
-      } else if (claimed->has_value()) {
+      } else if (claimed.ok() && claimed->has_value()) {
         job = std::move(**claimed);
         running_[job->id()] = Running{};
       }
       if (!job.has_value()) {
+        const bool unsaved = !unsaved_.empty();
         wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.idle_poll));
+        if (unsaved && !stopping_) {
+          lock.unlock();
+          FlushUnsaved();
+        }
         continue;
       }
     }

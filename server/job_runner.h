@@ -39,6 +39,17 @@
 // the order it reads them, so a subscriber never sees a job go back in
 // time; a slot that is idle wakes when any replica queues a job.
 //
+// Storage failures (issue 18, disk full): a final state the store cannot
+// take is kept in memory, served by GetJob/Cancel/subscribers as if stored
+// (so a watch ends and no caller waits on a job that cannot progress), and
+// written by FlushUnsaved() once the store takes writes again (the server
+// calls it when its StoreMonitor sees the store recover; idle slots try it
+// too). A job whose plan cannot be stored ends FAILED naming the storage.
+//
+// Worker request files are named autotm-solve-<server pid>-XXXXXX in
+// $TMPDIR (or /tmp); Start() deletes those of server processes that no
+// longer run (a server killed with -9 leaves its open one behind).
+//
 // Thread safety: every public method may be called from any thread.
 #ifndef AUTOTM_SERVER_JOB_RUNNER_H_
 #define AUTOTM_SERVER_JOB_RUNNER_H_
@@ -157,6 +168,15 @@ class JobRunner {
   int Subscribe(Subscriber callback);
   void Unsubscribe(int token);
 
+  // The job as stored, or its final state that the store could not take
+  // yet. NotFound for an unknown id.
+  absl::StatusOr<v1::SolveJob> GetJob(const std::string& id);
+  // Replaces jobs of `jobs` whose final state is not stored yet by it.
+  void Overlay(std::vector<v1::SolveJob>& jobs);
+  // Writes the final states the store could not take; returns how many
+  // are still unsaved.
+  size_t FlushUnsaved();
+
   // Blocks until job `id` is in a final state or `timeout` passes; returns
   // the job as last stored. NotFound for an unknown id.
   absl::StatusOr<v1::SolveJob> WaitForFinal(const std::string& id,
@@ -207,6 +227,8 @@ class JobRunner {
   bool started_ = false;
   uint64_t generation_ = 0;
   std::map<std::string, Running> running_;
+  // Final states the store could not take (by job id), until FlushUnsaved.
+  std::map<std::string, v1::SolveJob> unsaved_;
   std::vector<std::thread> slots_;
   std::thread lease_thread_;
   std::thread feed_thread_;

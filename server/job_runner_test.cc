@@ -4,12 +4,15 @@
 
 #include "server/job_runner.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -592,6 +595,43 @@ TEST_F(JobRunnerTest, StartRequeuesJobsLeftRunning) {
   ASSERT_TRUE(runner.Start().ok());
   auto done = runner.WaitForFinal(created->id(), absl::Seconds(60));
   EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+}
+
+// A server killed with -9 leaves its worker's request file behind; the next
+// start deletes the files of servers that no longer run, and only those.
+TEST_F(JobRunnerTest, StartDeletesRequestFilesOfServersThatAreGone) {
+  std::string dir = ::testing::TempDir() + "/autotm_stale_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const char* old_tmpdir = ::getenv("TMPDIR");
+  const std::string saved = old_tmpdir != nullptr ? old_tmpdir : "";
+  ::setenv("TMPDIR", dir.c_str(), 1);
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ASSERT_GT(gone, 0);
+  ASSERT_EQ(::waitpid(gone, nullptr, 0), gone);
+  const std::string stale =
+      absl::StrCat(dir, "/autotm-solve-", gone, "-a1b2c3");
+  const std::string live =
+      absl::StrCat(dir, "/autotm-solve-", ::getpid(), "-d4e5f6");
+  const std::string other = absl::StrCat(dir, "/autotm-solve-x9y8z7");
+  for (const std::string& path : {stale, live, other}) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    std::fclose(f);
+  }
+  {
+    JobRunner runner(store_, Options(), logger_);
+    ASSERT_TRUE(runner.Start().ok());
+  }
+  EXPECT_NE(::access(stale.c_str(), F_OK), 0) << stale;
+  EXPECT_EQ(::access(live.c_str(), F_OK), 0) << live;
+  EXPECT_EQ(::access(other.c_str(), F_OK), 0) << other;
+  if (old_tmpdir != nullptr) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(JobRunnerTest, MissingWorkerBinaryIsInvalidArgument) {

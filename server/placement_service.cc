@@ -158,11 +158,34 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
   return Answer(context, result.status());
 }
 
-// Streams a job's state on every change until it is final.
+}  // namespace
+
+// Streams a job's state on every change until it is final, or until
+// `end_at` (then it ends OK after the latest state; clients watch again).
 class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
  public:
-  WatchReactor(JobRunner& runner, std::string id)
-      : runner_(runner), id_(std::move(id)) {}
+  WatchReactor(PlacementServiceImpl& service, JobRunner& runner, std::string id,
+               absl::Time end_at)
+      : service_(service),
+        runner_(runner),
+        id_(std::move(id)),
+        end_at_(end_at) {
+    service_.AddWatch(this);
+  }
+
+  absl::Time end_at() const { return end_at_; }
+
+  // The server-side end: after the write in flight, if any.
+  void Expire() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (finished_) return;
+    if (writing_) {
+      expired_ = true;
+      return;
+    }
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
 
   // Ends the call with `status` at once (e.g. the caller may not see the
   // job).
@@ -178,7 +201,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
     token_ = runner_.Subscribe([this](const v1::SolveJob& job) {
       if (job.id() == id_) Update(job);
     });
-    absl::StatusOr<v1::SolveJob> job = runner_.store().jobs().GetJob(id_);
+    absl::StatusOr<v1::SolveJob> job = runner_.GetJob(id_);
     if (job.ok() && !principal.MaySeeJob(job->owner())) {
       job = absl::PermissionDeniedError(
           absl::StrCat("job ", id_, " was created by another principal"));
@@ -201,7 +224,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
       return;
     }
-    if (IsFinal(current_.state())) {
+    if (IsFinal(current_.state()) || (expired_ && !pending_.has_value())) {
       finished_ = true;
       Finish(grpc::Status::OK);
       return;
@@ -218,6 +241,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
 
   void OnDone() override {
     runner_.Unsubscribe(token_);
+    service_.RemoveWatch(this);
     delete this;
   }
 
@@ -238,16 +262,21 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::SolveJob> {
     StartWrite(&current_);
   }
 
+  PlacementServiceImpl& service_;
   JobRunner& runner_;
   const std::string id_;
+  const absl::Time end_at_;
   int token_ = 0;
   std::mutex mutex_;
   bool writing_ = false;
   bool finished_ = false;
+  bool expired_ = false;
   bool final_seen_ = false;
   v1::SolveJob current_;
   std::optional<v1::SolveJob> pending_;
 };
+
+namespace {
 
 // A WatchSolveJob refused before it starts: finishes at once.
 class RefusedWatch final : public grpc::ServerWriteReactor<v1::SolveJob> {
@@ -310,7 +339,7 @@ absl::StatusOr<v1::SolveJob> PlacementServiceImpl::CreateJob(
 
 absl::StatusOr<v1::SolveJob> PlacementServiceImpl::GetJob(
     const std::string& id, const Principal& principal) {
-  AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job, store_.jobs().GetJob(id));
+  AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job, runner_.GetJob(id));
   if (!principal.MaySeeJob(job.owner())) {
     return absl::PermissionDeniedError(absl::StrCat(
         "job ", id, " was created by another principal; ", principal.name,
@@ -354,6 +383,7 @@ absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
     filter.page_size = static_cast<int>(fit);
     AUTOTM_ASSIGN_OR_RETURN(page, store_.jobs().ListJobs(filter));
   }
+  runner_.Overlay(page.jobs);
   v1::ListSolveJobsResponse response;
   for (v1::SolveJob& job : page.jobs) *response.add_jobs() = std::move(job);
   response.set_next_page_token(page.next_page_token);
@@ -400,7 +430,9 @@ grpc::ServerWriteReactor<v1::SolveJob>* PlacementServiceImpl::WatchSolveJob(
     refused->Finish(ToGrpcStatus(s));
     return refused;
   }
-  auto* reactor = new WatchReactor(runner_, request->id());
+  auto* reactor =
+      new WatchReactor(*this, runner_, request->id(),
+                       absl::Now() + absl::Seconds(limits_.max_watch_seconds));
   absl::StatusOr<Principal> principal = authorizer_.Identify(*context);
   if (!principal.ok()) {
     reactor->Reject(principal.status());
@@ -479,7 +511,10 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
   const auto deadline = context->deadline();
   if (deadline >= std::chrono::system_clock::time_point::max() -
                       std::chrono::hours(24 * 365)) {
-    parked.cancel_at = parked.give_up_at = absl::InfiniteFuture();
+    // No deadline: still not for ever (issue 18: a job that could not
+    // progress kept its caller waiting with no end).
+    parked.cancel_at = absl::Now() + absl::Hours(24) - absl::Seconds(2);
+    parked.give_up_at = absl::Now() + absl::Hours(24);
   } else {
     const absl::Time end = absl::FromChrono(deadline);
     const absl::Duration left =
@@ -509,10 +544,18 @@ absl::StatusOr<v1::Plan> PlacementServiceImpl::PlanOfFinishedJob(
     return absl::DeadlineExceededError(
         absl::StrCat("job ", job.id(), ": no plan found before the deadline"));
   }
-  // The typed termination, never the text of `error`.
+  // The typed termination, never the text of `error`. An infeasible budget
+  // is an answer (issue 17): a plan-less Plan saying so.
   if (job.termination() == v1::TERMINATION_INFEASIBLE) {
-    return absl::FailedPreconditionError(
+    v1::Plan answer;
+    if (job.budgets_bytes_size() > 0) {
+      answer.set_budget_bytes(job.budgets_bytes(0));
+    }
+    answer.set_method(job.parameters().method());
+    answer.mutable_stats()->set_termination(v1::TERMINATION_INFEASIBLE);
+    answer.set_no_plan_reason(
         absl::StrCat("job ", job.id(), ": ", job.error()));
+    return answer;
   }
   if (job.termination() == v1::TERMINATION_NO_SOLUTION) {
     return absl::DeadlineExceededError(
@@ -540,7 +583,7 @@ void PlacementServiceImpl::WaiterLoop() {
     const absl::Time now = absl::Now();
     for (auto it = work.begin(); it != work.end();) {
       Parked& p = *it;
-      absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(p.job_id);
+      absl::StatusOr<v1::SolveJob> job = runner_.GetJob(p.job_id);
       std::optional<absl::Status> answer;
       if (!job.ok()) {
         answer = job.status();
@@ -571,7 +614,27 @@ void PlacementServiceImpl::WaiterLoop() {
       std::lock_guard<std::mutex> lock(mutex_);
       parked_.splice(parked_.end(), work);
     }
+    ExpireWatches(absl::Now());
     seen = runner_.WaitForChange(seen, absl::Milliseconds(50));
+  }
+}
+
+void PlacementServiceImpl::AddWatch(WatchReactor* watch) {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  watches_.insert(watch);
+}
+
+void PlacementServiceImpl::RemoveWatch(WatchReactor* watch) {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  watches_.erase(watch);
+}
+
+void PlacementServiceImpl::ExpireWatches(absl::Time now) {
+  // OnDone (which unregisters) runs on gRPC's threads after Finish, never
+  // inside it, so holding watch_mutex_ here cannot deadlock.
+  std::lock_guard<std::mutex> lock(watch_mutex_);
+  for (WatchReactor* watch : watches_) {
+    if (now >= watch->end_at()) watch->Expire();
   }
 }
 

@@ -39,6 +39,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -56,6 +57,7 @@ namespace autotm::server {
 
 // Told whether a plan-cache lookup hit (true) or missed (false).
 using CacheLookupHook = std::function<void(bool hit)>;
+class WatchReactor;
 
 class PlacementServiceImpl final
     : public v1::PlacementService::CallbackService {
@@ -123,6 +125,12 @@ class PlacementServiceImpl final
   };
 
   void WaiterLoop();
+  // Watches in progress (their reactors register and unregister
+  // themselves), ended by the waiter when their max_watch_seconds pass.
+  friend class WatchReactor;
+  void AddWatch(WatchReactor* watch);
+  void RemoveWatch(WatchReactor* watch);
+  void ExpireWatches(absl::Time now);
   // The answer for a job in a final state.
   absl::StatusOr<v1::Plan> PlanOfFinishedJob(const v1::SolveJob& job);
 
@@ -136,6 +144,8 @@ class PlacementServiceImpl final
   std::mutex mutex_;
   bool stopping_ = false;
   std::list<Parked> parked_;
+  std::mutex watch_mutex_;
+  std::set<WatchReactor*> watches_;
   std::thread waiter_;
 };
 

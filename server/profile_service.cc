@@ -572,7 +572,19 @@ absl::StatusOr<v1::WorkList> ProfileServiceImpl::GetWorkList(
     if (!graph.ok()) return fail(graph.status());
     builder.AddGraph(*graph);
   }
-  for (v1::WorkItem& item : builder.Take()) *list.add_items() = std::move(item);
+  // Cut so that the response stays far below gRPC's 4 MiB message limit
+  // however many graphs were submitted (issue 18: list responses are
+  // bounded); the agent asks again once it uploaded these.
+  constexpr size_t kMaxWorkListBytes = size_t{1} << 20;
+  size_t bytes = 0;
+  for (v1::WorkItem& item : builder.Take()) {
+    bytes += item.ByteSizeLong() + 8;
+    if (list.items_size() > 0 && bytes > kMaxWorkListBytes) {
+      list.set_truncated(true);
+      break;
+    }
+    *list.add_items() = std::move(item);
+  }
   list.set_graphs(static_cast<uint32_t>(digests.size()));
   logger_->info(
       "GetWorkList host_class=\"{}\": {} graphs, {} missing "

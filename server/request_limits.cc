@@ -1,6 +1,7 @@
 #include "server/request_limits.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
@@ -61,6 +62,46 @@ absl::Status CheckSolveLimits(int num_budgets,
         " s (--max-time-limit)"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<RetentionLimits> RetentionOf(
+    const v1::PruneStoreRequest& request, RetentionLimits limits) {
+  auto days = [](const char* field,
+                 double value) -> absl::StatusOr<absl::Duration> {
+    if (!std::isfinite(value) || value < 0 || value > 1e6) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", value, " is not in 0..1e6"));
+    }
+    return absl::Seconds(value * 86400);
+  };
+  if (request.has_job_age_days()) {
+    absl::StatusOr<absl::Duration> d =
+        days("job_age_days", request.job_age_days());
+    if (!d.ok()) return d.status();
+    limits.job_age = *d;
+  }
+  if (request.has_unreferenced_age_days()) {
+    absl::StatusOr<absl::Duration> d =
+        days("unreferenced_age_days", request.unreferenced_age_days());
+    if (!d.ok()) return d.status();
+    limits.unreferenced_age = *d;
+  }
+  if (request.has_grace_seconds()) {
+    absl::StatusOr<absl::Duration> d =
+        days("grace_seconds", request.grace_seconds() / 86400);
+    if (!d.ok()) return d.status();
+    limits.grace = *d;
+  }
+  if (request.has_max_jobs()) {
+    if (request.max_jobs() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_jobs: ", request.max_jobs(), " is negative"));
+    }
+    limits.max_jobs = request.max_jobs();
+  }
+  if (request.has_max_bytes()) limits.max_bytes = request.max_bytes();
+  limits.vacuum = request.vacuum();
+  return limits;
 }
 
 }  // namespace autotm::server

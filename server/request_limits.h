@@ -11,8 +11,11 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "autotm/v1/job.pb.h"
+#include "autotm/v1/server_service.pb.h"
+#include "server/store/store.h"
 
 namespace autotm::server {
 
@@ -31,6 +34,11 @@ struct RequestLimits {
   // --max-list-bytes: ListSolveJobs pages are cut to this many bytes of
   // jobs (at least one job), well under gRPC's 4 MiB default message limit.
   size_t max_list_response_bytes = size_t{1} << 20;
+  // --max-watch-seconds: a WatchSolveJob stream ends (OK, after the job's
+  // latest state) this long after it began, so that no stream is held for
+  // ever whatever happens to its job; clients watch again while the job is
+  // not final. A PlanGraph call without a deadline waits at most 24 h.
+  double max_watch_seconds = 3600;
 };
 
 // Host class names: at most this many bytes, no control characters (they
@@ -59,6 +67,12 @@ absl::Status CheckSolveLimits(int num_budgets,
 // full length when cut: error messages travel in gRPC trailers, which have
 // a size limit, and must not carry unbounded client input.
 std::string Excerpt(absl::string_view text, size_t max_bytes = 64);
+
+// `limits` with the fields a PruneStore `request` sets replaced (each age in
+// 0..1e6 days, the grace in 0..1e6 days' worth of seconds, max_jobs >= 0);
+// InvalidArgument naming a negative, too large or non-finite field.
+absl::StatusOr<RetentionLimits> RetentionOf(
+    const v1::PruneStoreRequest& request, RetentionLimits limits);
 
 }  // namespace autotm::server
 

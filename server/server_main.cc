@@ -14,10 +14,10 @@
 // Config file (--config FILE): one `key = value` per line, keys are the
 // long flag names without dashes (listen, db, replica-id, lease-seconds,
 // db-connections, plan-cache-bytes, workers, max-queued, max-time-limit,
-// max-budgets-per-job, max-list-bytes, log-level, metrics-listen, ...); '#'
-// or ';'
-// starts a comment line; values may be quoted. Flags given on the command line
-// override the file. Example:
+// max-budgets-per-job, max-list-bytes, max-watch-seconds, retain-*,
+// log-level, metrics-listen, ...); '#' or ';' starts a comment line; values
+// may be quoted. Flags given on the command line override the file.
+// Example:
 //
 //   # /etc/autotm/server.conf
 //   listen = "0.0.0.0:50051"
@@ -57,6 +57,21 @@
 // down gracefully: new calls are refused, calls in flight get
 // --shutdown-grace to finish, then the process exits 0.
 //
+// Storage failures (disk full, I/O errors): the failing call gets
+// UNAVAILABLE with a message free of SQL; the log gets SQLite's detail;
+// gRPC health answers NOT_SERVING until a probe write succeeds (every
+// --store-probe-seconds); a job whose final state cannot be written is
+// served from memory and written once the store recovers. SIGXFSZ is
+// ignored, so a file size limit (RLIMIT_FSIZE) fails the write (EFBIG)
+// instead of killing the server.
+//
+// Retention (docs/OPERATIONS.md): every --prune-interval-minutes the server
+// deletes finished jobs older than --retain-jobs-days or beyond the newest
+// --retain-max-jobs, graphs and plans no stored job refers to older than
+// --retain-unreferenced-days, and the oldest of those while the stored
+// graphs, plans and jobs exceed --retain-max-bytes; `autotm admin prune`
+// runs it on demand (ServerService.PruneStore, operator).
+//
 // Exit codes: 0 after a graceful shutdown (or --help); 1 bad flags or
 // config file, database that cannot be opened, address that cannot be
 // bound, unreadable TLS or identities file, an unsafe listen address.
@@ -72,10 +87,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -98,6 +116,7 @@
 #include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
 #include "server/store/store.h"
+#include "server/store_monitor.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -146,7 +165,25 @@ struct ServerOptions {
   bool metrics_allow_remote = false;
   // Serve the metrics_listen port over HTTPS with the tls cert and key.
   bool metrics_tls = false;
+  // While the store cannot write, probe it this often (seconds).
+  double store_probe_seconds = 1;
+  // Retention (0 turns a limit off).
+  double retain_jobs_days = 30;
+  int64_t retain_max_jobs = 10000;
+  double retain_unreferenced_days = 30;
+  uint64_t retain_max_bytes = uint64_t{4} << 30;
+  double prune_interval_minutes = 60;
 };
+
+RetentionLimits RetentionOf(const ServerOptions& options) {
+  RetentionLimits limits;
+  limits.job_age = absl::Seconds(options.retain_jobs_days * 86400);
+  limits.max_jobs = options.retain_max_jobs;
+  limits.unreferenced_age =
+      absl::Seconds(options.retain_unreferenced_days * 86400);
+  limits.max_bytes = options.retain_max_bytes;
+  return limits;
+}
 
 // Whether the dashboard is served on the --metrics-listen port: on
 // loopback, or over HTTPS with --tokens (a token never travels in clear
@@ -298,6 +335,10 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     served_store = cached_store.get();
   }
 
+  StoreMonitor monitor(**store, logger,
+                       absl::Seconds(options.store_probe_seconds));
+  (*store)->SetObserver(&monitor);
+
   ProfileServiceImpl profile_service(
       served_store->profiles(), served_store->graphs(), *authorizer, logger);
 
@@ -399,7 +440,10 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   info.set_max_queued(options.max_queued);
   info.set_max_queued_per_principal(options.max_queued_per_principal);
   info.set_max_budgets_per_job(options.limits.max_budgets_per_job);
-  ServerServiceImpl server_service(*authorizer, std::move(info));
+  const RetentionLimits retention = RetentionOf(options);
+  ServerServiceImpl server_service(*authorizer, std::move(info), **store,
+                                   retention, logger,
+                                   [&monitor] { return monitor.writable(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -428,6 +472,47 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   health->SetServingStatus(v1::ProfileService::service_full_name(), true);
   health->SetServingStatus(v1::PlacementService::service_full_name(), true);
   health->SetServingStatus(v1::ServerService::service_full_name(), true);
+  // NOT_SERVING while the store cannot write (a load balancer or an
+  // operator's probe sees it); the job states it could not store are
+  // written as soon as it can.
+  monitor.Start([&](bool writable) {
+    for (const char* service : {"", v1::ProfileService::service_full_name(),
+                                v1::PlacementService::service_full_name(),
+                                v1::ServerService::service_full_name()}) {
+      health->SetServingStatus(service, writable);
+    }
+    if (writable) runner.FlushUnsaved();
+  });
+
+  // Background retention.
+  std::mutex prune_mutex;
+  std::condition_variable prune_wake;
+  bool prune_stop = false;
+  std::thread pruner;
+  if (options.prune_interval_minutes > 0) {
+    pruner = std::thread([&] {
+      const auto interval = std::chrono::milliseconds(
+          static_cast<int64_t>(options.prune_interval_minutes * 60000));
+      std::unique_lock<std::mutex> lock(prune_mutex);
+      while (!prune_wake.wait_for(lock, interval, [&] { return prune_stop; })) {
+        lock.unlock();
+        absl::StatusOr<PruneResult> result = (*store)->Prune(retention);
+        if (!result.ok()) {
+          logger->warn("retention: {}", result.status().ToString());
+        } else if (result->jobs_deleted + result->graphs_deleted +
+                       result->plans_deleted >
+                   0) {
+          logger->info(
+              "retention: deleted {} job(s), {} graph(s), {} plan(s); stored "
+              "{} -> {} bytes",
+              result->jobs_deleted, result->graphs_deleted,
+              result->plans_deleted, result->content_bytes_before,
+              result->content_bytes_after);
+        }
+        lock.lock();
+      }
+    });
+  }
 
   const std::string address = absl::StrCat(HostOf(options.listen), ":", port);
   std::printf("autotm-server listening on %s\n", address.c_str());
@@ -466,6 +551,13 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   server->Shutdown(deadline);
   server->Wait();
   http.Stop();
+  {
+    std::lock_guard<std::mutex> lock(prune_mutex);
+    prune_stop = true;
+  }
+  prune_wake.notify_all();
+  if (pruner.joinable()) pruner.join();
+  monitor.Stop();
   // Running jobs go back to QUEUED: for the next start, or at once for the
   // other replicas.
   runner.Stop();
@@ -486,6 +578,9 @@ int Main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // A file size limit fails the write with EFBIG (a storage failure the
+  // server reports) instead of killing the process.
+  signal(SIGXFSZ, SIG_IGN);
 
   ServerOptions options;
   CLI::App app(
@@ -546,6 +641,39 @@ int Main(int argc, char** argv) {
                  "ListSolveJobs pages are cut to this many bytes of jobs")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{3} << 20));
+  app.add_option("--max-watch-seconds", options.limits.max_watch_seconds,
+                 "A WatchSolveJob stream ends (OK) this long after it "
+                 "began; clients watch again while the job runs")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 7 * 86400.0));
+  app.add_option("--store-probe-seconds", options.store_probe_seconds,
+                 "While the database cannot be written, try a write this "
+                 "often (health is NOT_SERVING until one succeeds)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--retain-jobs-days", options.retain_jobs_days,
+                 "Delete finished jobs last updated longer ago (0: keep)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--retain-max-jobs", options.retain_max_jobs,
+                 "Keep at most this many finished jobs, the newest (0: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retain-unreferenced-days", options.retain_unreferenced_days,
+                 "Delete graphs and plans no stored job refers to, stored "
+                 "(graphs: last submitted) longer ago (0: keep)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--retain-max-bytes", options.retain_max_bytes,
+                 "Over this many bytes of stored graphs, plans and jobs, "
+                 "delete the oldest finished jobs and unreferenced graphs "
+                 "and plans (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--prune-interval-minutes", options.prune_interval_minutes,
+                 "Apply the --retain-* limits this often (0: only on "
+                 "`autotm admin prune`)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--log-level", options.log_level, "Log level")
       ->capture_default_str()
       ->check(CLI::IsMember(

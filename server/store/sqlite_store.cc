@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -149,18 +150,75 @@ CREATE TABLE job_owner_turns (
 ALTER TABLE measurements ADD COLUMN uploader TEXT NOT NULL DEFAULT '';
 CREATE INDEX measurements_by_uploader ON measurements (host_class, uploader);
 )sql",
+    // 3 -> 4: retention (issue 18): when each job was last written, each
+    // graph last submitted and each plan stored (rows that predate this
+    // migration count from the migration), and the one-row table the write
+    // probe rewrites while the storage is failing.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN updated_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE graphs ADD COLUMN used_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE plans ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET updated_us =
+  CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
+UPDATE graphs SET used_us =
+  CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
+UPDATE plans SET created_us =
+  CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
+CREATE INDEX jobs_by_update ON jobs (state, updated_us);
+CREATE TABLE write_probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  at_us INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
-absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
-  std::string message = absl::StrCat(
-      what, ": ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  int primary = rc & 0xff;
+// The status callers get for SQLite's `rc`. Its message never carries the
+// query (`what`) or SQLite's own message, which can quote the schema: they
+// reach clients (issue 18). Those go, as `detail`, to the observer (the
+// server's log) when the storage cannot take a write.
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what,
+                         StoreObserver* observer,
+                         absl::string_view message_override = {}) {
+  const std::string detail =
+      absl::StrCat(what, ": ",
+                   !message_override.empty() ? message_override
+                   : db != nullptr           ? sqlite3_errmsg(db)
+                                             : sqlite3_errstr(rc));
+  const int primary = rc & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     // Another process held the database past the busy timeout: retryable.
-    return absl::UnavailableError(message);
+    return absl::UnavailableError(
+        "the database is busy (another process holds it); try again");
   }
-  return absl::InternalError(message);
+  const char* storage = nullptr;
+  switch (primary) {
+    case SQLITE_FULL:
+      storage = "the disk is full";
+      break;
+    case SQLITE_IOERR:
+      storage = "I/O error (disk full, file size limit or a failing disk)";
+      break;
+    case SQLITE_READONLY:
+      storage = "the database file is read-only";
+      break;
+    case SQLITE_CANTOPEN:
+      storage = "a file it needs cannot be opened";
+      break;
+    case SQLITE_NOMEM:
+      storage = "out of memory";
+      break;
+  }
+  if (storage != nullptr) {
+    absl::Status status = MarkStorageFailure(absl::UnavailableError(
+        absl::StrCat("the server's database cannot be written: ", storage,
+                     "; the operator has been told (server log); try again "
+                     "later")));
+    if (observer != nullptr) observer->OnStorageFailure(status, detail);
+    return status;
+  }
+  return absl::InternalError(
+      absl::StrCat("database error: ", sqlite3_errstr(rc)));
 }
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
@@ -169,11 +227,14 @@ int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 // it goes out of scope. Only used under the store's mutex.
 class Statement {
  public:
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(sqlite3* db, sqlite3_stmt* stmt, StoreObserver* observer)
+      : db_(db), stmt_(stmt), observer_(observer) {}
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   Statement(Statement&& other)
-      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        observer_(other.observer_) {}
   ~Statement() {
     if (stmt_ != nullptr) {
       sqlite3_reset(stmt_);
@@ -207,7 +268,7 @@ class Statement {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    return SqliteError(db_, rc, sqlite3_sql(stmt_));
+    return SqliteError(db_, rc, sqlite3_sql(stmt_), observer_);
   }
   // Steps a statement that returns no rows.
   absl::Status Run() {
@@ -230,6 +291,7 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  StoreObserver* observer_;
 };
 
 class SqliteStore final : public Store,
@@ -251,6 +313,9 @@ class SqliteStore final : public Store,
   GraphStore& graphs() override { return *this; }
   PlanStore& plans() override { return *this; }
   JobStore& jobs() override { return *this; }
+  void SetObserver(StoreObserver* observer) override { observer_ = observer; }
+  absl::Status ProbeWrite() override;
+  absl::StatusOr<PruneResult> Prune(const RetentionLimits& limits) override;
 
   // ProfileStore.
   absl::Status PutHostClass(const v1::HostClass& host_class,
@@ -361,8 +426,15 @@ class SqliteStore final : public Store,
   absl::Status WriteJob(const v1::SolveJob& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Sizes for PruneResult.
+  absl::StatusOr<uint64_t> ContentBytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int64_t> PragmaInt(const char* pragma)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   absl::Mutex mu_;
   sqlite3* const db_;
+  // Set before the store is shared (SetObserver), read without the lock.
+  StoreObserver* observer_ = nullptr;
   // Prepared statements by SQL text, finalized on destruction.
   absl::flat_hash_map<std::string, sqlite3_stmt*> statements_
       ABSL_GUARDED_BY(mu_);
@@ -374,8 +446,7 @@ absl::Status SqliteStore::Exec(const char* sql) {
   if (rc != SQLITE_OK) {
     std::string message = error != nullptr ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
-    absl::Status status = SqliteError(nullptr, rc, sql);
-    return absl::Status(status.code(), absl::StrCat(sql, ": ", message));
+    return SqliteError(nullptr, rc, sql, observer_, message);
   }
   return absl::OkStatus();
 }
@@ -386,10 +457,10 @@ absl::StatusOr<Statement> SqliteStore::Prepare(const char* sql) {
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
                                 nullptr);
-    if (rc != SQLITE_OK) return SqliteError(db_, rc, sql);
+    if (rc != SQLITE_OK) return SqliteError(db_, rc, sql, observer_);
     it = statements_.emplace(sql, stmt).first;
   }
-  return Statement(db_, it->second);
+  return Statement(db_, it->second, observer_);
 }
 
 absl::Status SqliteStore::Initialize() {
@@ -924,8 +995,12 @@ absl::StatusOr<std::string> SqliteStore::PutGraph(const v1::Graph& graph) {
   absl::MutexLock lock(&mu_);
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
-      Prepare("INSERT OR IGNORE INTO graphs (digest, graph) VALUES (?, ?)"));
-  AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest).BindBlob(2, bytes).Run());
+      Prepare("INSERT INTO graphs (digest, graph, used_us) VALUES (?, ?, ?) "
+              "ON CONFLICT (digest) DO UPDATE SET used_us = excluded.used_us"));
+  AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest)
+                             .BindBlob(2, bytes)
+                             .BindInt(3, NowMicros())
+                             .Run());
   return digest;
 }
 
@@ -950,10 +1025,14 @@ absl::Status SqliteStore::RecordSubmission(const std::string& host_class,
   }
   absl::MutexLock lock(&mu_);
   {
-    AUTOTM_ASSIGN_OR_RETURN(Statement exists,
-                            Prepare("SELECT 1 FROM graphs WHERE digest = ?"));
-    AUTOTM_ASSIGN_OR_RETURN(bool row, exists.BindText(1, digest).Step());
+    // A submission is a use: retention keeps recently submitted graphs.
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement exists,
+        Prepare("UPDATE graphs SET used_us = ? WHERE digest = ? RETURNING 1"));
+    AUTOTM_ASSIGN_OR_RETURN(
+        bool row, exists.BindInt(1, NowMicros()).BindText(2, digest).Step());
     if (!row) return absl::NotFoundError(absl::StrCat("no graph ", digest));
+    AUTOTM_ASSIGN_OR_RETURN(row, exists.Step());  // finishes the UPDATE
   }
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
@@ -985,8 +1064,9 @@ absl::Status SqliteStore::PutPlan(const std::string& key,
   absl::MutexLock lock(&mu_);
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
-      Prepare("INSERT OR IGNORE INTO plans (key, plan) VALUES (?, ?)"));
-  return stmt.BindText(1, key).BindBlob(2, bytes).Run();
+      Prepare("INSERT OR IGNORE INTO plans (key, plan, created_us) "
+              "VALUES (?, ?, ?)"));
+  return stmt.BindText(1, key).BindBlob(2, bytes).BindInt(3, NowMicros()).Run();
 }
 
 absl::StatusOr<v1::Plan> SqliteStore::GetPlan(const std::string& key) {
@@ -1014,13 +1094,14 @@ absl::Status SqliteStore::WriteJob(const v1::SolveJob& job) {
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
       Prepare("UPDATE jobs SET id = ?, state = ?, priority = ?, job = ?, "
-              "owner = ? WHERE sequence = ?"));
+              "owner = ?, updated_us = ? WHERE sequence = ?"));
   return stmt.BindText(1, job.id())
       .BindInt(2, job.state())
       .BindInt(3, job.priority())
       .BindBlob(4, DeterministicBytes(job))
       .BindText(5, job.owner())
-      .BindInt(6, static_cast<int64_t>(job.sequence()))
+      .BindInt(6, NowMicros())
+      .BindInt(7, static_cast<int64_t>(job.sequence()))
       .Run();
 }
 
@@ -1206,6 +1287,227 @@ absl::StatusOr<int> SqliteStore::RequeueRunningJobs() {
   }
   AUTOTM_RETURN_IF_ERROR(txn.Commit());
   return static_cast<int>(running.size());
+}
+
+// ---------------------------------------------------------------------------
+// Storage health and retention
+
+absl::Status SqliteStore::ProbeWrite() {
+  absl::MutexLock lock(&mu_);
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("INSERT INTO write_probe (id, at_us) VALUES (1, ?) "
+              "ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us"));
+  return stmt.BindInt(1, NowMicros()).Run();
+}
+
+absl::StatusOr<int64_t> SqliteStore::PragmaInt(const char* pragma) {
+  AUTOTM_ASSIGN_OR_RETURN(Statement stmt, Prepare(pragma));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? stmt.Int(0) : 0;
+}
+
+absl::StatusOr<uint64_t> SqliteStore::ContentBytes() {
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT (SELECT coalesce(sum(length(graph)), 0) FROM graphs) + "
+              "(SELECT coalesce(sum(length(plan)), 0) FROM plans) + "
+              "(SELECT coalesce(sum(length(job)), 0) FROM jobs)"));
+  AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? static_cast<uint64_t>(stmt.Int(0)) : 0;
+}
+
+absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
+  if (limits.max_jobs < 0 || limits.job_age < absl::ZeroDuration() ||
+      limits.unreferenced_age < absl::ZeroDuration() ||
+      limits.grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("retention limits must be >= 0");
+  }
+  absl::MutexLock lock(&mu_);
+  PruneResult result;
+  AUTOTM_ASSIGN_OR_RETURN(const int64_t page_size,
+                          PragmaInt("PRAGMA page_size"));
+  AUTOTM_ASSIGN_OR_RETURN(int64_t pages, PragmaInt("PRAGMA page_count"));
+  result.file_bytes_before = static_cast<uint64_t>(pages * page_size);
+  AUTOTM_ASSIGN_OR_RETURN(result.content_bytes_before, ContentBytes());
+  const int64_t now = NowMicros();
+  const int64_t grace_cutoff = now - absl::ToInt64Microseconds(limits.grace);
+  Transaction txn(this);
+  AUTOTM_RETURN_IF_ERROR(txn.Begin());
+  const int final_states[] = {v1::SolveJob::SUCCEEDED, v1::SolveJob::FAILED,
+                              v1::SolveJob::CANCELLED};
+  auto delete_job = [&](int64_t sequence) -> absl::Status {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("DELETE FROM jobs WHERE sequence = ?"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, sequence).Run());
+    ++result.jobs_deleted;
+    return absl::OkStatus();
+  };
+  auto delete_graph = [&](const std::string& digest) -> absl::Status {
+    {
+      AUTOTM_ASSIGN_OR_RETURN(
+          Statement stmt,
+          Prepare("DELETE FROM graph_submissions WHERE digest = ?"));
+      AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest).Run());
+    }
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("DELETE FROM graphs WHERE digest = ?"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest).Run());
+    ++result.graphs_deleted;
+    return absl::OkStatus();
+  };
+  auto delete_plan = [&](const std::string& key) -> absl::Status {
+    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                            Prepare("DELETE FROM plans WHERE key = ?"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, key).Run());
+    ++result.plans_deleted;
+    return absl::OkStatus();
+  };
+
+  // 1. Finished jobs by age, then by count (newest kept).
+  if (limits.job_age > absl::ZeroDuration()) {
+    const int64_t cutoff = now - absl::ToInt64Microseconds(limits.job_age);
+    for (int state : final_states) {
+      AUTOTM_ASSIGN_OR_RETURN(
+          Statement stmt,
+          Prepare("DELETE FROM jobs WHERE state = ? AND updated_us < ?"));
+      AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, state).BindInt(2, cutoff).Run());
+      result.jobs_deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
+    }
+  }
+  if (limits.max_jobs > 0) {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("DELETE FROM jobs WHERE state IN (?1, ?2, ?3) AND sequence "
+                "NOT IN (SELECT sequence FROM jobs WHERE state IN (?1, ?2, ?3) "
+                "ORDER BY sequence DESC LIMIT ?4)"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, final_states[0])
+                               .BindInt(2, final_states[1])
+                               .BindInt(3, final_states[2])
+                               .BindInt(4, limits.max_jobs)
+                               .Run());
+    result.jobs_deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
+  }
+
+  // What the jobs still stored refer to (every state: a running job's
+  // finished budgets are referenced from its plan_keys).
+  struct Candidate {
+    int64_t time_us;
+    int kind;  // 0 job, 1 graph, 2 plan
+    std::string key;
+    int64_t sequence = 0;
+    uint64_t bytes = 0;
+  };
+  auto referenced = [&](absl::flat_hash_map<std::string, bool>& refs,
+                        std::vector<Candidate>* finished_jobs) -> absl::Status {
+    refs.clear();
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT job, sequence, updated_us, length(job) FROM jobs"));
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job,
+                              ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
+      refs[job.graph_digest()] = true;
+      for (const std::string& key : job.plan_keys()) refs[key] = true;
+      if (finished_jobs != nullptr && IsFinalState(job.state())) {
+        finished_jobs->push_back({stmt.Int(2), 0, job.id(), stmt.Int(1),
+                                  static_cast<uint64_t>(stmt.Int(3))});
+      }
+    }
+    return absl::OkStatus();
+  };
+  // Unreferenced graphs and plans past the grace, oldest first.
+  auto unreferenced = [&](const absl::flat_hash_map<std::string, bool>& refs,
+                          std::vector<Candidate>& out) -> absl::Status {
+    {
+      AUTOTM_ASSIGN_OR_RETURN(
+          Statement stmt,
+          Prepare("SELECT digest, used_us, length(graph) FROM graphs"));
+      while (true) {
+        AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        std::string digest(stmt.Bytes(0));
+        if (stmt.Int(1) >= grace_cutoff || refs.contains(digest)) continue;
+        out.push_back({stmt.Int(1), 1, std::move(digest), 0,
+                       static_cast<uint64_t>(stmt.Int(2))});
+      }
+    }
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT key, created_us, length(plan) FROM plans"));
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      std::string key(stmt.Bytes(0));
+      if (stmt.Int(1) >= grace_cutoff || refs.contains(key)) continue;
+      out.push_back({stmt.Int(1), 2, std::move(key), 0,
+                     static_cast<uint64_t>(stmt.Int(2))});
+    }
+    return absl::OkStatus();
+  };
+  auto remove = [&](const Candidate& c) -> absl::Status {
+    switch (c.kind) {
+      case 0:
+        return delete_job(c.sequence);
+      case 1:
+        return delete_graph(c.key);
+      default:
+        return delete_plan(c.key);
+    }
+  };
+
+  // 2. Unreferenced graphs and plans by age.
+  absl::flat_hash_map<std::string, bool> refs;
+  if (limits.unreferenced_age > absl::ZeroDuration()) {
+    const int64_t cutoff =
+        now - absl::ToInt64Microseconds(limits.unreferenced_age);
+    AUTOTM_RETURN_IF_ERROR(referenced(refs, nullptr));
+    std::vector<Candidate> candidates;
+    AUTOTM_RETURN_IF_ERROR(unreferenced(refs, candidates));
+    for (const Candidate& c : candidates) {
+      if (c.time_us < cutoff) AUTOTM_RETURN_IF_ERROR(remove(c));
+    }
+  }
+
+  // 3. Bytes: the oldest finished jobs and unreferenced graphs and plans go
+  // first. A deleted job's graph and plans become unreferenced only on the
+  // next round, so rounds repeat while they make progress.
+  if (limits.max_bytes > 0) {
+    AUTOTM_ASSIGN_OR_RETURN(uint64_t bytes, ContentBytes());
+    for (int round = 0; round < 4 && bytes > limits.max_bytes; ++round) {
+      std::vector<Candidate> candidates;
+      AUTOTM_RETURN_IF_ERROR(referenced(refs, &candidates));
+      AUTOTM_RETURN_IF_ERROR(unreferenced(refs, candidates));
+      std::sort(candidates.begin(), candidates.end(),
+                [](const Candidate& a, const Candidate& b) {
+                  return a.time_us < b.time_us;
+                });
+      bool progress = false;
+      for (const Candidate& c : candidates) {
+        if (bytes <= limits.max_bytes) break;
+        AUTOTM_RETURN_IF_ERROR(remove(c));
+        bytes -= std::min(bytes, c.bytes);
+        progress = true;
+      }
+      if (!progress) break;
+    }
+  }
+  AUTOTM_RETURN_IF_ERROR(txn.Commit());
+  AUTOTM_ASSIGN_OR_RETURN(result.content_bytes_after, ContentBytes());
+  if (limits.vacuum) {
+    // Rewrites the file without its free pages (needs as much free disk as
+    // the database's size, for the copy).
+    AUTOTM_RETURN_IF_ERROR(Exec("VACUUM"));
+    (void)Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  AUTOTM_ASSIGN_OR_RETURN(pages, PragmaInt("PRAGMA page_count"));
+  AUTOTM_ASSIGN_OR_RETURN(const int64_t free_pages,
+                          PragmaInt("PRAGMA freelist_count"));
+  result.file_bytes_after = static_cast<uint64_t>(pages * page_size);
+  result.free_bytes_after = static_cast<uint64_t>(free_pages * page_size);
+  return result;
 }
 
 }  // namespace

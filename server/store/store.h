@@ -7,7 +7,11 @@
 // Thread safety: every method of every store may be called concurrently from
 // any thread. Errors: InvalidArgument for malformed input (naming it),
 // NotFound for a missing key, FailedPrecondition for a state conflict (e.g.
-// a job transition from a final state), Internal for backend failures.
+// a job transition from a final state), Internal for backend failures,
+// Unavailable when the storage cannot take a write (disk full, I/O error,
+// read-only file; IsStorageFailure) or is busy. Messages never carry the
+// backend's query text (they reach clients); the backend's own words go to
+// the StoreObserver for the server's log.
 #ifndef AUTOTM_SERVER_STORE_STORE_H_
 #define AUTOTM_SERVER_STORE_STORE_H_
 
@@ -295,6 +299,64 @@ struct StoreStats {
   uint64_t size_bytes = 0;
 };
 
+// Told about storage failures, so that the server can make them visible
+// (health, log) instead of leaving clients to guess.
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // A write failed because the storage cannot take it (disk full, I/O
+  // error, read-only file). `status` is what the caller got (Unavailable,
+  // IsStorageFailure); `detail` the backend's own words, query included,
+  // for the server's log only. Called on the failing caller's thread,
+  // possibly with the store's lock held: keep it short and never call back
+  // into the store.
+  virtual void OnStorageFailure(const absl::Status& status,
+                                const std::string& detail) = 0;
+};
+
+// True for the Unavailable errors a store returns when its storage cannot
+// take a write (as opposed to a busy database or a client error).
+bool IsStorageFailure(const absl::Status& status);
+// Marks `status` as a storage failure (backends use it).
+absl::Status MarkStorageFailure(absl::Status status);
+
+// What Prune may delete (README "Retention", docs/CLI.md "autotm admin
+// prune"). Zero turns a limit
+// off. Never deleted: queued or running jobs, and the graphs and plans that
+// any job still stored refers to.
+struct RetentionLimits {
+  // Finished jobs (SUCCEEDED, FAILED, CANCELLED) last updated longer ago.
+  absl::Duration job_age = absl::ZeroDuration();
+  // Keep at most this many finished jobs (the newest).
+  int64_t max_jobs = 0;
+  // Graphs and plans no stored job refers to, stored (graphs: last
+  // submitted) longer ago.
+  absl::Duration unreferenced_age = absl::ZeroDuration();
+  // Bytes of stored graphs, plans and jobs (their serialized sizes); over
+  // it, the oldest finished jobs and unreferenced graphs and plans go first.
+  uint64_t max_bytes = 0;
+  // Graphs and plans younger than this are never deleted, even when
+  // unreferenced: a request stores its graph (and a job its plan) a moment
+  // before the job that refers to it.
+  absl::Duration grace = absl::Minutes(10);
+  // Then give the freed pages back to the file system (rewrites the file).
+  bool vacuum = false;
+};
+
+struct PruneResult {
+  uint64_t jobs_deleted = 0;
+  uint64_t graphs_deleted = 0;
+  uint64_t plans_deleted = 0;
+  // Serialized bytes of graphs, plans and jobs, before and after.
+  uint64_t content_bytes_before = 0;
+  uint64_t content_bytes_after = 0;
+  // The database's size (pages x page size) and its free pages' bytes
+  // after the prune (a vacuum returns the free pages to the file system).
+  uint64_t file_bytes_before = 0;
+  uint64_t file_bytes_after = 0;
+  uint64_t free_bytes_after = 0;
+};
+
 // All four stores of one backend, sharing its connection(s).
 class Store {
  public:
@@ -306,6 +368,16 @@ class Store {
   // (Default: Unimplemented, for test doubles that do not need it.)
   virtual absl::StatusOr<StoreStats> Stats() {
     return absl::UnimplementedError("Stats");
+  }
+
+  // Set once, before the store is shared; must outlive the store's use.
+  virtual void SetObserver(StoreObserver* observer) { (void)observer; }
+  // Commits a tiny write: OK when the storage takes writes again.
+  virtual absl::Status ProbeWrite() { return absl::OkStatus(); }
+  // Deletes what `limits` allow, in one transaction.
+  virtual absl::StatusOr<PruneResult> Prune(const RetentionLimits& limits) {
+    (void)limits;
+    return absl::UnimplementedError("Prune");
   }
 };
 

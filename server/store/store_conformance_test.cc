@@ -1347,6 +1347,105 @@ TEST_P(StoreConformanceTest, LeasesAreUnimplementedWhereNotShared) {
             absl::StatusCode::kUnimplemented);
 }
 
+// Retention (issue 18 finding 8)
+
+// Finishes `job` as SUCCEEDED with `plan_keys`.
+void Finish(JobStore& jobs, v1::SolveJob job,
+            const std::vector<std::string>& plan_keys) {
+  job.set_state(v1::SolveJob::SUCCEEDED);
+  for (const std::string& key : plan_keys) job.add_plan_keys(key);
+  ASSERT_TRUE(jobs.UpdateJob(job).ok());
+}
+
+TEST_P(StoreConformanceTest, PruneKeepsLiveJobsAndWhatJobsReferTo) {
+  // Two graphs: one a job refers to, one nobody does.
+  absl::StatusOr<std::string> used = store_->graphs().PutGraph(SmallGraph());
+  absl::StatusOr<std::string> orphan =
+      store_->graphs().PutGraph(SmallGraph("orphan"));
+  ASSERT_TRUE(used.ok() && orphan.ok());
+  ASSERT_TRUE(store_->graphs().RecordSubmission("h", *orphan).ok());
+  v1::Plan plan;
+  plan.set_budget_bytes(1 << 20);
+  for (const char* key : {"kept", "old-job-plan", "cache-only"}) {
+    ASSERT_TRUE(store_->plans().PutPlan(key, plan).ok());
+  }
+  // Five finished jobs (the newest refers to "kept"), one running, one
+  // queued.
+  std::vector<v1::SolveJob> finished;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<v1::SolveJob> job = jobs().CreateJob(NewJob(0), 0);
+    ASSERT_TRUE(job.ok());
+    finished.push_back(*job);
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(jobs().ClaimNextJob().ok());
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_NO_FATAL_FAILURE(
+        Finish(jobs(), finished[i],
+               {i == 4 ? "kept" : (i == 0 ? "old-job-plan" : "")}));
+  }
+  absl::StatusOr<v1::SolveJob> running = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(running.ok());
+  ASSERT_TRUE(jobs().ClaimNextJob().ok());
+  absl::StatusOr<v1::SolveJob> queued = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(queued.ok());
+
+  // Within the grace nothing unreferenced goes; by count, the 3 oldest
+  // finished jobs do.
+  RetentionLimits limits;
+  limits.max_jobs = 2;
+  limits.unreferenced_age = absl::Nanoseconds(1);
+  absl::StatusOr<PruneResult> first = store_->Prune(limits);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->jobs_deleted, 3u);
+  EXPECT_EQ(first->graphs_deleted, 0u);
+  EXPECT_EQ(first->plans_deleted, 0u);
+  EXPECT_FALSE(jobs().GetJob(finished[0].id()).ok());
+  EXPECT_TRUE(jobs().GetJob(finished[3].id()).ok());
+
+  // Without the grace: the orphan graph (and its work-list entry) and the
+  // plans no remaining job refers to go; live jobs and referenced things
+  // stay.
+  limits.grace = absl::ZeroDuration();
+  absl::StatusOr<PruneResult> second = store_->Prune(limits);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->jobs_deleted, 0u);
+  EXPECT_EQ(second->graphs_deleted, 1u);
+  EXPECT_EQ(second->plans_deleted, 2u);
+  EXPECT_LT(second->content_bytes_after, second->content_bytes_before);
+  EXPECT_TRUE(absl::IsNotFound(store_->graphs().GetGraph(*orphan).status()));
+  EXPECT_TRUE(store_->graphs().ListSubmittedGraphs("h")->empty());
+  EXPECT_TRUE(store_->graphs().GetGraph(*used).ok());
+  EXPECT_TRUE(store_->plans().GetPlan("kept").ok());
+  EXPECT_FALSE(store_->plans().GetPlan("cache-only").ok());
+  EXPECT_EQ(jobs().GetJob(running->id())->state(), v1::SolveJob::RUNNING);
+  EXPECT_EQ(jobs().GetJob(queued->id())->state(), v1::SolveJob::QUEUED);
+
+  // Bytes: everything finished may go, nothing live.
+  limits = RetentionLimits();
+  limits.grace = absl::ZeroDuration();
+  limits.max_bytes = 1;
+  limits.vacuum = true;
+  absl::StatusOr<PruneResult> third = store_->Prune(limits);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->jobs_deleted, 2u);
+  EXPECT_EQ(third->plans_deleted, 1u);  // "kept", once its job was gone
+  EXPECT_TRUE(jobs().GetJob(running->id()).ok());
+  EXPECT_TRUE(jobs().GetJob(queued->id()).ok());
+  EXPECT_TRUE(store_->graphs().GetGraph(*used).ok());  // live jobs' graph
+}
+
+TEST_P(StoreConformanceTest, PruneRefusesNegativeLimits) {
+  RetentionLimits limits;
+  limits.max_jobs = -1;
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Prune(limits).status()));
+}
+
+TEST_P(StoreConformanceTest, ProbeWriteSucceedsOnAWritableStore) {
+  EXPECT_TRUE(store_->ProbeWrite().ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
                          ::testing::ValuesIn(kBackends),
                          [](const ::testing::TestParamInfo<Backend>& info) {

@@ -4,11 +4,13 @@
 // order; kill -9 and restart with queued jobs; the documented error codes.
 
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "autotm/v1/placement_service.grpc.pb.h"
 #include "client/client.h"
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
@@ -310,7 +313,9 @@ TEST_F(PlacementServiceTest, JobsSurviveKill9AndRestart) {
   StartServer({"--workers", "1"});
   UploadProfiles();
   const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
-  auto running = client_->CreateSolveJob(HardJob(HardBudget(), 2));
+  // 5 s: long enough to be seen running with an incumbent on a loaded
+  // 2-core machine (at 2 s it ended first once, under a parallel ctest).
+  auto running = client_->CreateSolveJob(HardJob(HardBudget(), 5));
   ASSERT_TRUE(running.ok());
   std::vector<std::string> ids = {running->id()};
   for (uint64_t budget : {peak / 2, peak / 3}) {
@@ -346,6 +351,65 @@ TEST_F(PlacementServiceTest, PlanGraphWithShortDeadlineReturnsBestPlan) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->stats().termination(), v1::TERMINATION_CANCELLED);
   EXPECT_GT(plan->stats().relative_gap(), 0);
+}
+
+// Issue 18: every watch has a server-side end (--max-watch-seconds): the
+// stream ends OK after the latest state although the job still runs, and
+// the client library watches again until the job is final.
+TEST_F(PlacementServiceTest, WatchEndsServerSideAndTheClientWatchesAgain) {
+  StartServer({"--max-watch-seconds", "1"});
+  UploadProfiles();
+  auto job = client_->CreateSolveJob(HardJob(HardBudget(), /*time_limit=*/4));
+  ASSERT_TRUE(job.ok()) << job.status();
+
+  auto stub = v1::PlacementService::NewStub(grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  v1::WatchSolveJobRequest request;
+  request.set_id(job->id());
+  const absl::Time start = absl::Now();
+  auto reader = stub->WatchSolveJob(&context, request);
+  v1::SolveJob last;
+  int updates = 0;
+  while (reader->Read(&last)) ++updates;
+  const grpc::Status status = reader->Finish();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GT(updates, 0);
+  EXPECT_TRUE(last.state() == v1::SolveJob::QUEUED ||
+              last.state() == v1::SolveJob::RUNNING)
+      << last.DebugString();
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, absl::Seconds(3));
+
+  auto final_job =
+      client_->WatchSolveJob(job->id(), nullptr, absl::Seconds(60));
+  ASSERT_TRUE(final_job.ok()) << final_job.status();
+  EXPECT_EQ(final_job->state(), v1::SolveJob::SUCCEEDED) << final_job->error();
+}
+
+// Issue 17: an infeasible budget is a result, not FAILED_PRECONDITION.
+TEST_F(PlacementServiceTest, PlanGraphAnswersAnInfeasibleBudget) {
+  StartServer();
+  UploadProfiles();
+  v1::PlanGraphRequest request;
+  *request.mutable_graph()->mutable_inline_graph() = cnn_graph_;
+  request.set_host_class(cnn_profile_.host_class().name());
+  request.set_budget_bytes(1024);  // less than any kernel's operands
+  auto plan = client_->PlanGraph(request, absl::Seconds(60));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->stats().termination(), v1::TERMINATION_INFEASIBLE);
+  EXPECT_EQ(plan->budget_bytes(), 1024u);
+  EXPECT_EQ(plan->tensors_size(), 0);
+  EXPECT_THAT(plan->no_plan_reason(), HasSubstr("job-"));
+  // A feasible budget still gets its plan.
+  request.set_budget_bytes(MustGraph(cnn_graph_).PeakLiveBytes() / 2);
+  auto feasible = client_->PlanGraph(request, absl::Seconds(60));
+  ASSERT_TRUE(feasible.ok()) << feasible.status();
+  EXPECT_GT(feasible->tensors_size(), 0);
+  EXPECT_TRUE(feasible->no_plan_reason().empty());
 }
 
 TEST_F(PlacementServiceTest, DocumentedErrorCodes) {

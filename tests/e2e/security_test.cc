@@ -335,6 +335,12 @@ std::vector<Rpc> AllRpcs() {
       {"PlanGraph", plan, "tok-agent", "tok-planner"},
       {"GetServerInfo", [](Client& c) { return c.GetServerInfo().status(); },
        "", "tok-reader"},
+      {"PruneStore",
+       [](Client& c) {
+         return c.PruneStore(v1::PruneStoreRequest(), absl::Seconds(20))
+             .status();
+       },
+       "tok-planner", "tok-operator"},
   };
 }
 

@@ -23,7 +23,7 @@ BUILD_DIR=$(realpath -m "${FUZZ_BUILD_DIR:-build-sanitize}")
 SECONDS_PER_TARGET=20
 UNIT_TESTS=0
 TARGETS=(fuzz_graph_json fuzz_graph_proto fuzz_profile_json fuzz_profile_proto
-  fuzz_plan_json fuzz_verifier)
+  fuzz_plan_json fuzz_verifier fuzz_request_limits)
 # The unit tests run under the sanitizers: every test of solver/, the
 # JSON reader/writer's, the plan pictures' (they draw plans a dashboard may
 # be sent) with the SVG primitives under them, and the metrics registry's

@@ -594,6 +594,31 @@ class PlacementServiceTest(ServerTestCase):
         finally:
             self.client._call = real_call
 
+    def test_infeasible_budget_is_an_answer_not_an_error(self) -> None:
+        # Issue 17: no plan fits 1 KiB (every kernel's operands exceed it).
+        plan = self.client.plan(self.graph, EXAMPLE_HOST, 1024, time_limit=22, deadline=60)
+        self.assertEqual(plan.stats.termination, plan_pb2.TERMINATION_INFEASIBLE)
+        self.assertEqual(plan.budget_bytes, 1024)
+        self.assertEqual(len(plan.tensors), 0)
+        self.assertIn('job-', plan.no_plan_reason)
+        # An INFEASIBLE answer that carries a plan is refused.
+        wrong = plan_pb2.Plan()
+        wrong.CopyFrom(plan)
+        wrong.tensors.add(tensor_id='x')
+        real_call = self.client._call
+        self.client._call = lambda *args, **kwargs: wrong
+        try:
+            self.assertCode(
+                Code.INTERNAL,
+                self.client.plan,
+                self.graph,
+                EXAMPLE_HOST,
+                1024,
+                contains='INFEASIBLE with a plan',
+            )
+        finally:
+            self.client._call = real_call
+
     def test_plan_files_and_budgets_match_the_cli(self) -> None:
         graph_path = TESTDATA / 'example_cnn.graph.json'
         plan = self.client.plan(graph_path, EXAMPLE_HOST, '40%', method='all-slow')

@@ -313,9 +313,7 @@ def _security(
             )
         return None, ''
     if (tls_cert is None) != (tls_key is None):
-        raise invalid_argument(
-            'client: a TLS client certificate needs both tls_cert and tls_key'
-        )
+        raise invalid_argument('client: a TLS client certificate needs both tls_cert and tls_key')
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read_file(tls_ca, 'TLS CA file') if tls_ca else None,
         private_key=_read_file(tls_key, 'TLS key') if tls_key else None,
@@ -448,13 +446,9 @@ class Client:
         if credentials is None:
             self._channel = grpc.insecure_channel(address, options=list(options.items()))
         else:
-            self._channel = grpc.secure_channel(
-                address, credentials, options=list(options.items())
-            )
+            self._channel = grpc.secure_channel(address, credentials, options=list(options.items()))
         if self._token:
-            self._channel = grpc.intercept_channel(
-                self._channel, _TokenInterceptor(self._token)
-            )
+            self._channel = grpc.intercept_channel(self._channel, _TokenInterceptor(self._token))
         self._profiles = profile_service_pb2_grpc.ProfileServiceStub(self._channel)
         self._placement = placement_service_pb2_grpc.PlacementServiceStub(self._channel)
         self._server = server_service_pb2_grpc.ServerServiceStub(self._channel)
@@ -714,6 +708,9 @@ class Client:
         The cached plan at once, or a solve on the server that returns within
         `deadline` with the best plan found (its stats carry the termination
         and gap; TERMINATION_CANCELLED when the deadline cut the solve short).
+        A budget no plan fits is an answer, not an error: a Plan whose
+        stats.termination is TERMINATION_INFEASIBLE, with no tensors and
+        `no_plan_reason` saying why.
         The call is retried on UNAVAILABLE only (a queued orphan still fills
         the cache). With solve_if_missing=False it only looks the plan up
         (GetPlan), as lookup_plan().
@@ -732,7 +729,7 @@ class Client:
           AutotmError: NOT_FOUND when not cached and not solve_if_missing, or
             for an unknown host class; INVALID_ARGUMENT for a bad graph or
             parameters; FAILED_PRECONDITION when the profile lacks kernels of
-            the graph (the message lists them) or nothing fits the budget;
+            the graph (the message lists them);
             RESOURCE_EXHAUSTED when the queue is full; DEADLINE_EXCEEDED when
             no plan was found in time; INTERNAL when the served plan fails
             verification against `graph` and `budget` (structure, budget at
@@ -763,6 +760,19 @@ class Client:
         if not seconds or seconds <= 0:
             raise invalid_argument(f'deadline must be positive, not {deadline}')
         plan = self._call(self._placement.PlanGraph, request, deadline=seconds)
+        if plan.stats.termination == plan_pb2.TERMINATION_INFEASIBLE:
+            # No plan fits the budget: an answer without a plan.
+            if (
+                plan.tensors
+                or plan.moves
+                or plan.kernels
+                or (plan.budget_bytes != request.budget_bytes)
+            ):
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    'the server answered INFEASIBLE with a plan, or for another budget',
+                )
+            return plan
         if message is not None:
             verify_plan_structure(message, plan, request.budget_bytes)
         return plan
@@ -905,16 +915,32 @@ class Client:
         """
         self._check_open()
         seconds = _units.optional_seconds(deadline)
-        call = self._placement.WatchSolveJob(
-            placement_service_pb2.WatchSolveJobRequest(id=job_id), timeout=seconds
-        )
-        try:
-            for job in call:
-                yield job
-        except grpc.RpcError as e:
-            raise self._error(e) from None
-        finally:
-            call.cancel()  # no-op once the stream has ended
+        end = None if seconds is None else time.monotonic() + seconds
+        final = (job_pb2.SolveJob.SUCCEEDED, job_pb2.SolveJob.FAILED, job_pb2.SolveJob.CANCELLED)
+        # The server ends a watch after its --max-watch-seconds even while
+        # the job runs (OK after the latest state): watch again until the job
+        # is final or the deadline passes.
+        while True:
+            left = None if end is None else max(1.0, end - time.monotonic())
+            call = self._placement.WatchSolveJob(
+                placement_service_pb2.WatchSolveJobRequest(id=job_id), timeout=left
+            )
+            last = None
+            try:
+                for job in call:
+                    last = job
+                    yield job
+            except grpc.RpcError as e:
+                raise self._error(e) from None
+            finally:
+                call.cancel()  # no-op once the stream has ended
+            if last is None or last.state in final:
+                return
+            if end is not None and time.monotonic() >= end:
+                raise AutotmError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f'job {job_id} is still running at the watch deadline',
+                )
 
     def watch_job(
         self,

@@ -32,7 +32,8 @@ examples:
       --out resnet50-bs16.plan.json
 
 exit status: 0 success; 2 bad arguments; 1 any other error (the message
-names what is wrong); 3 (profile) some kernels could not be measured.
+names what is wrong); 3 (profile) some kernels could not be measured;
+4 (plan) no plan fits the budget (the server answered INFEASIBLE).
 """
 
 
@@ -114,6 +115,7 @@ def _format_plan(plan, all_fast_us: float | None) -> str:
 def _cmd_plan(args) -> int:
     import autotm
     from autotm.torch import profiler
+    from autotm.v1 import plan_pb2
 
     start = time.perf_counter()
     result = _capture(args)
@@ -173,6 +175,12 @@ def _cmd_plan(args) -> int:
             deadline=args.deadline,
         )
         plan_seconds = time.perf_counter() - t0
+        if plan.stats.termination == plan_pb2.TERMINATION_INFEASIBLE:
+            print(
+                f"autotm.torch: no plan fits a budget of {budget} bytes: {plan.no_plan_reason}",
+                file=sys.stderr,
+            )
+            return 4
         # The all-fast time does not depend on the budget; twice the peak
         # leaves the pool layout room to fit.
         all_fast = client.plan(

@@ -1,0 +1,310 @@
+// End to end, issue 18 finding 4: the database on a full disk. A real
+// autotm-server runs a solve; then its file size limit (RLIMIT_FSIZE, set
+// from outside with prlimit(2), as `prlimit --fsize` does) drops to 1 byte,
+// so that every write SQLite makes fails with EFBIG, as on a full disk.
+// SIGXFSZ is ignored by the server, so this fails writes instead of killing
+// it. The server must then:
+//   - end the running job FAILED with a clear reason (not stuck RUNNING),
+//     so that its watch ends and `jobs cancel` answers with the final job;
+//   - answer `autotm plan` at once with an error, never SQL text;
+//   - report NOT_SERVING on gRPC health;
+// and once the limit is lifted ("space freed"): SERVING again, the job's
+// FAILED state stored (it survives a restart), and new plans solve.
+//
+// The server's log goes to a FIFO that the test drains: a regular log file
+// would be under the same file size limit.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "autotm/v1/graph.pb.h"
+#include "autotm/v1/placement_service.pb.h"
+#include "autotm/v1/profile.pb.h"
+#include "client/client.h"
+#include "client/proto_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/server_process.h"
+
+namespace autotm {
+namespace {
+
+using ::autotm::testing::ServerProcess;
+using ::autotm::testing::ServerProcessOptions;
+using ::testing::HasSubstr;
+
+std::string TestData(const std::string& name) {
+  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
+  return absl::StrCat(source_dir != nullptr ? source_dir : ".",
+                      "/tests/testdata/", name);
+}
+
+// SQL (or SQLite) words that must never reach a client.
+void ExpectNoSql(const std::string& text) {
+  for (const char* word :
+       {"INSERT", "UPDATE ", "SELECT", "BEGIN", "COMMIT", "ROLLBACK",
+        "DELETE FROM", "sqlite", "SQLITE", " jobs ", "WHERE"}) {
+    EXPECT_EQ(text.find(word), std::string::npos)
+        << "\"" << word << "\" in: " << text;
+  }
+}
+
+// Sets the soft RLIMIT_FSIZE of process `pid` (the hard limit stays).
+void SetFileSizeLimit(pid_t pid, rlim_t bytes) {
+  struct rlimit old_limit;
+  ASSERT_EQ(::prlimit(pid, RLIMIT_FSIZE, nullptr, &old_limit), 0);
+  struct rlimit limit = {bytes, old_limit.rlim_max};
+  ASSERT_EQ(::prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0)
+      << "prlimit: " << std::strerror(errno);
+}
+
+// Runs `argv` to completion (bounded by `timeout_s` via timeout(1)) and
+// returns its exit status and stderr.
+struct CliRun {
+  int status = -1;
+  std::string err;
+};
+CliRun RunCli(std::vector<std::string> args, const std::string& dir) {
+  std::string command = "timeout 120";
+  for (const std::string& arg : args) absl::StrAppend(&command, " '", arg, "'");
+  absl::StrAppend(&command, " >", dir, "/cli.out 2>", dir, "/cli.err");
+  CliRun run;
+  const int status = std::system(command.c_str());
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::FILE* f = std::fopen((dir + "/cli.err").c_str(), "r");
+  if (f != nullptr) {
+    std::array<char, 4096> buffer;
+    size_t n;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), f)) > 0) {
+      run.err.append(buffer.data(), n);
+    }
+    std::fclose(f);
+  }
+  return run;
+}
+
+// Drains a FIFO into a string on its own thread.
+class FifoLog {
+ public:
+  explicit FifoLog(const std::string& path) {
+    ::mkfifo(path.c_str(), 0600);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    thread_ = std::thread([this] {
+      char chunk[4096];
+      while (!stop_.load()) {
+        struct pollfd pfd = {fd_, POLLIN, 0};
+        if (::poll(&pfd, 1, 50) <= 0) continue;
+        const ssize_t n = ::read(fd_, chunk, sizeof(chunk));
+        if (n > 0) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          text_.append(chunk, static_cast<size_t>(n));
+        } else {
+          absl::SleepFor(absl::Milliseconds(20));  // no writer yet / any more
+        }
+      }
+    });
+  }
+  ~FifoLog() {
+    stop_.store(true);
+    thread_.join();
+    ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  std::string text() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return text_;
+  }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::string text_;
+  std::thread thread_;
+};
+
+class DiskFullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "autotm_diskfull_XXXXXX")
+            .string();
+    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
+    dir_ = dir_template;
+    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
+                                          &profile_)
+                    .ok());
+    ASSERT_TRUE(
+        client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
+            .ok());
+    log_ = std::make_unique<FifoLog>(dir_ + "/server.log");
+    ASSERT_TRUE(log_->ok());
+  }
+
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+    log_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  void StartServer() {
+    ServerProcessOptions options;
+    options.db = dir_ + "/autotm.db";
+    options.log_path = dir_ + "/server.log";
+    options.extra_args = {"--store-probe-seconds", "0.2"};
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ClientOptions client_options;
+    client_options.address = server_->address();
+    client_options.deadline = absl::Seconds(60);
+    client_options.max_attempts = 1;
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Connect(client_options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+  }
+
+  // Polls health until it answers `serving` (true) or 10 s pass.
+  bool WaitForHealth(bool serving) {
+    const absl::Time end = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < end) {
+      absl::StatusOr<bool> health = client_->Health();
+      if (health.ok() && *health == serving) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  }
+
+  v1::CreateSolveJobRequest JobRequest(uint64_t budget) {
+    v1::CreateSolveJobRequest request;
+    *request.mutable_graph()->mutable_inline_graph() = graph_;
+    request.set_host_class(profile_.host_class().name());
+    request.add_budgets_bytes(budget);
+    // Proving optimality takes the solver a few seconds on this example;
+    // the time limit bounds it.
+    request.mutable_parameters()->set_relative_gap(1e-6);
+    request.mutable_parameters()->set_time_limit_seconds(20);
+    return request;
+  }
+
+  std::string dir_;
+  v1::Profile profile_;
+  v1::Graph graph_;
+  std::unique_ptr<FifoLog> log_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(DiskFullTest, RunningJobFailsHealthTurnsAndEverythingRecovers) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  ASSERT_TRUE(client_->UploadProfile(profile_).ok());
+  ASSERT_TRUE(WaitForHealth(true));
+  uint64_t total = 0;
+  for (const v1::Tensor& tensor : graph_.tensors())
+    total += tensor.size_bytes();
+
+  absl::StatusOr<v1::SolveJob> job =
+      client_->CreateSolveJob(JobRequest(total / 4));
+  ASSERT_TRUE(job.ok()) << job.status();
+  // Running, then the disk is full.
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  absl::StatusOr<v1::SolveJob> now = job;
+  while (now.ok() && now->state() == v1::SolveJob::QUEUED &&
+         absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(20));
+    now = client_->GetSolveJob(job->id());
+  }
+  ASSERT_TRUE(now.ok()) << now.status();
+  ASSERT_EQ(now->state(), v1::SolveJob::RUNNING)
+      << "the solve ended before the disk filled: " << now->DebugString();
+  ASSERT_NO_FATAL_FAILURE(SetFileSizeLimit(server_->pid(), 1));
+
+  // The watch ends, with the job FAILED naming the storage.
+  absl::StatusOr<v1::SolveJob> final_job =
+      client_->WatchSolveJob(job->id(), nullptr, absl::Seconds(60));
+  ASSERT_TRUE(final_job.ok()) << final_job.status();
+  EXPECT_EQ(final_job->state(), v1::SolveJob::FAILED)
+      << final_job->DebugString();
+  EXPECT_EQ(final_job->termination(), v1::TERMINATION_FAILED);
+  EXPECT_THAT(final_job->error(), HasSubstr("database cannot be written"));
+  ExpectNoSql(final_job->error());
+  EXPECT_TRUE(WaitForHealth(false)) << log_->text();
+
+  // Cancel answers with the final job (was: "running outside this server").
+  absl::StatusOr<v1::SolveJob> cancelled = client_->CancelSolveJob(job->id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::SolveJob::FAILED);
+
+  // A new plan request returns at once with a clean error.
+  const std::string graph_path = TestData("example_cnn.graph.json");
+  const absl::Time started = absl::Now();
+  CliRun plan =
+      RunCli({AUTOTM_CLI_BINARY, "plan", "--server", server_->address(),
+              "--graph", graph_path, "--host-class",
+              profile_.host_class().name(), "--budget", "20%"},
+             dir_);
+  EXPECT_NE(plan.status, 0) << plan.err;
+  EXPECT_LT(absl::Now() - started, absl::Seconds(30));
+  EXPECT_THAT(plan.err, HasSubstr("database cannot be written")) << plan.err;
+  ExpectNoSql(plan.err);
+  // A direct call: UNAVAILABLE, no SQL.
+  absl::StatusOr<v1::SolveJob> refused =
+      client_->CreateSolveJob(JobRequest(total / 5));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
+      << refused.status();
+  ExpectNoSql(std::string(refused.status().message()));
+  ASSERT_TRUE(server_->running());
+
+  // Space is freed: SERVING again, and the FAILED state gets stored.
+  ASSERT_NO_FATAL_FAILURE(SetFileSizeLimit(server_->pid(), RLIM_INFINITY));
+  EXPECT_TRUE(WaitForHealth(true)) << log_->text();
+  const absl::Time stored_by = absl::Now() + absl::Seconds(10);
+  while (log_->text().find("state is stored now") == std::string::npos &&
+         absl::Now() < stored_by) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const std::string log = log_->text();
+  // The detail is in the server's log, and only there.
+  EXPECT_THAT(log, HasSubstr("database write failed: "));
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("job ", job->id(),
+                                          ": its FAILED state is stored now")));
+  absl::StatusOr<v1::SolveJob> solved =
+      client_->CreateSolveJob(JobRequest(total / 2));
+  ASSERT_TRUE(solved.ok()) << solved.status();
+
+  // After a restart the job is FAILED in the database itself.
+  client_.reset();  // an open connection would hold SIGTERM's grace
+  ASSERT_TRUE(server_->Terminate().ok());
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  absl::StatusOr<v1::SolveJob> stored = client_->GetSolveJob(job->id());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::SolveJob::FAILED);
+  EXPECT_THAT(stored->error(), HasSubstr("database cannot be written"));
+}
+
+}  // namespace
+}  // namespace autotm
