@@ -497,6 +497,12 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
       while (!prune_wake.wait_for(lock, interval, [&] { return prune_stop; })) {
         lock.unlock();
         absl::StatusOr<PruneResult> result = (*store)->Prune(retention);
+        if (absl::IsUnimplemented(result.status())) {
+          // PostgreSQL records no write times yet (docs/DEPLOY.md).
+          logger->warn("retention off: this store cannot prune ({})",
+                       result.status().ToString());
+          return;
+        }
         if (!result.ok()) {
           logger->warn("retention: {}", result.status().ToString());
         } else if (result->jobs_deleted + result->graphs_deleted +
