@@ -44,20 +44,15 @@
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/example_server_test.h"
 #include "tests/e2e/server_process.h"
 
 namespace autotm {
 namespace {
 
-using ::autotm::testing::ServerProcess;
-using ::autotm::testing::ServerProcessOptions;
+using ::autotm::testing::ExampleServerTest;
+using ::autotm::testing::TestDataPath;
 using ::testing::HasSubstr;
-
-std::string TestData(const std::string& name) {
-  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
-  return absl::StrCat(source_dir != nullptr ? source_dir : ".",
-                      "/tests/testdata/", name);
-}
 
 // SQL (or SQLite) words that must never reach a client.
 void ExpectNoSql(const std::string& text) {
@@ -143,20 +138,13 @@ class FifoLog {
   std::thread thread_;
 };
 
-class DiskFullTest : public ::testing::Test {
+class DiskFullTest : public ExampleServerTest {
  protected:
+  DiskFullTest() : ExampleServerTest("diskfull") {}
+
   void SetUp() override {
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "autotm_diskfull_XXXXXX")
-            .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template;
-    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
-                                          &profile_)
-                    .ok());
-    ASSERT_TRUE(
-        client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
-            .ok());
+    ExampleServerTest::SetUp();
+    if (HasFatalFailure()) return;
     log_ = std::make_unique<FifoLog>(dir_ + "/server.log");
     ASSERT_TRUE(log_->ok());
   }
@@ -165,27 +153,14 @@ class DiskFullTest : public ::testing::Test {
     client_.reset();
     server_.reset();
     log_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    ExampleServerTest::TearDown();
   }
 
+  // A client that tries each call once: the test watches failures happen.
   void StartServer() {
-    ServerProcessOptions options;
-    options.db = dir_ + "/autotm.db";
-    options.log_path = dir_ + "/server.log";
-    options.extra_args = {"--store-probe-seconds", "0.2"};
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    ClientOptions client_options;
-    client_options.address = server_->address();
-    client_options.deadline = absl::Seconds(60);
-    client_options.max_attempts = 1;
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Connect(client_options);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
+    ClientOptions options = DefaultClientOptions();
+    options.max_attempts = 1;
+    ExampleServerTest::StartServer({"--store-probe-seconds", "0.2"}, options);
   }
 
   // Polls health until it answers `serving` (true) or 10 s pass.
@@ -211,12 +186,7 @@ class DiskFullTest : public ::testing::Test {
     return request;
   }
 
-  std::string dir_;
-  v1::Profile profile_;
-  v1::Graph graph_;
   std::unique_ptr<FifoLog> log_;
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(DiskFullTest, RunningJobFailsHealthTurnsAndEverythingRecovers) {
@@ -260,7 +230,7 @@ TEST_F(DiskFullTest, RunningJobFailsHealthTurnsAndEverythingRecovers) {
   EXPECT_EQ(cancelled->state(), v1::SolveJob::FAILED);
 
   // A new plan request returns at once with a clean error.
-  const std::string graph_path = TestData("example_cnn.graph.json");
+  const std::string graph_path = TestDataPath("example_cnn.graph.json");
   const absl::Time started = absl::Now();
   CliRun plan =
       RunCli({AUTOTM_CLI_BINARY, "plan", "--server", server_->address(),

@@ -32,61 +32,25 @@
 #include "gtest/gtest.h"
 #include "solver/graph_model.h"
 #include "solver/testing/test_graphs.h"
+#include "tests/e2e/example_server_test.h"
 #include "tests/e2e/server_process.h"
 
 namespace autotm {
 namespace {
 
-using ::autotm::testing::ServerProcess;
-using ::autotm::testing::ServerProcessOptions;
+using ::autotm::testing::ExampleServerTest;
+using ::autotm::testing::TestDataPath;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-std::string TestData(const std::string& name) {
-  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
-  return absl::StrCat(source_dir != nullptr ? source_dir : ".",
-                      "/tests/testdata/", name);
-}
-
-class HostileRequestsTest : public ::testing::Test {
+class HostileRequestsTest : public ExampleServerTest {
  protected:
-  void SetUp() override {
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "autotm_hostile_XXXXXX")
-            .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template;
-    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
-                                          &profile_)
-                    .ok());
-    ASSERT_TRUE(
-        client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
-            .ok());
-  }
+  HostileRequestsTest() : ExampleServerTest("hostile") {}
 
-  void TearDown() override {
-    client_.reset();
-    server_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-
+  // The server, with the example's profile uploaded.
   void StartServer(std::vector<std::string> extra_args = {}) {
-    ServerProcessOptions options;
-    options.db = dir_ + "/autotm.db";
-    options.log_path = dir_ + "/server.log";
-    options.extra_args = std::move(extra_args);
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    ClientOptions client_options;
-    client_options.address = server_->address();
-    client_options.deadline = absl::Seconds(60);
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Connect(client_options);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
+    ExampleServerTest::StartServer(std::move(extra_args));
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(client_->UploadProfile(profile_).ok());
   }
 
@@ -159,12 +123,6 @@ class HostileRequestsTest : public ::testing::Test {
                 peak / 1048576.0, kRssBoundBytes / 1048576.0);
     EXPECT_LT(peak, kRssBoundBytes);
   }
-
-  std::string dir_;
-  v1::Profile profile_;
-  v1::Graph graph_;
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(HostileRequestsTest, RefusedAtTheBoundaryWithTheDocumentedCodes) {

@@ -33,21 +33,16 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "solver/graph_model.h"
+#include "tests/e2e/example_server_test.h"
 #include "tests/e2e/server_process.h"
 
 namespace autotm {
 namespace {
 
-using ::autotm::testing::ServerProcess;
-using ::autotm::testing::ServerProcessOptions;
+using ::autotm::testing::ExampleServerTest;
+using ::autotm::testing::TestDataPath;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-std::string TestData(const std::string& name) {
-  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
-  return absl::StrCat(source_dir != nullptr ? source_dir : ".",
-                      "/tests/testdata/", name);
-}
 
 int FastTensors(const v1::Plan& plan) {
   int fast = 0;
@@ -59,41 +54,14 @@ int FastTensors(const v1::Plan& plan) {
   return fast;
 }
 
-class PoisoningTest : public ::testing::Test {
+class PoisoningTest : public ExampleServerTest {
  protected:
-  void SetUp() override {
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "autotm_poison_XXXXXX")
-            .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template;
-    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
-                                          &profile_)
-                    .ok());
-    ASSERT_TRUE(
-        client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
-            .ok());
-    ServerProcessOptions options;
-    options.db = dir_ + "/autotm.db";
-    options.log_path = dir_ + "/server.log";
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    ClientOptions client_options;
-    client_options.address = server_->address();
-    client_options.deadline = absl::Seconds(60);
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Connect(client_options);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
-  }
+  PoisoningTest() : ExampleServerTest("poison") {}
 
-  void TearDown() override {
-    client_.reset();
-    server_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+  void SetUp() override {
+    ExampleServerTest::SetUp();
+    if (HasFatalFailure()) return;
+    StartServer();
   }
 
   // The victim's plan, as deploy/run-example.sh asks for it (50% of the
@@ -120,12 +88,6 @@ class PoisoningTest : public ::testing::Test {
     EXPECT_TRUE(summary.ok()) << summary.status();
     return summary.ok() ? summary->profile_version() : 0;
   }
-
-  std::string dir_;
-  v1::Profile profile_;
-  v1::Graph graph_;
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(PoisoningTest, AttacksAreRefusedAndTheVictimsPlanIsUnchanged) {

@@ -31,20 +31,15 @@
 #include "client/proto_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/example_server_test.h"
 #include "tests/e2e/server_process.h"
 
 namespace autotm {
 namespace {
 
-using ::autotm::testing::ServerProcess;
-using ::autotm::testing::ServerProcessOptions;
+using ::autotm::testing::ExampleServerTest;
+using ::autotm::testing::TestDataPath;
 using ::testing::HasSubstr;
-
-std::string TestData(const std::string& name) {
-  const char* source_dir = std::getenv("AUTOTM_SOURCE_DIR");
-  return absl::StrCat(source_dir != nullptr ? source_dir : ".",
-                      "/tests/testdata/", name);
-}
 
 // Runs the autotm CLI with `args`; returns its exit status, stdout in *out.
 int RunCli(const std::string& args, const std::string& dir, std::string* out) {
@@ -72,45 +67,14 @@ uint64_t FileBytes(const std::string& path) {
                                           : 0;
 }
 
-class RetentionTest : public ::testing::Test {
+class RetentionTest : public ExampleServerTest {
  protected:
-  void SetUp() override {
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "autotm_retention_XXXXXX")
-            .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template;
-    ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
-                                          &profile_)
-                    .ok());
-    ASSERT_TRUE(
-        client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
-            .ok());
-  }
-
-  void TearDown() override {
-    client_.reset();
-    server_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  RetentionTest() : ExampleServerTest("retention") {}
 
   void StartServer(std::vector<std::string> extra_args) {
-    ServerProcessOptions options;
-    options.db = dir_ + "/autotm.db";
-    options.log_path = dir_ + "/server.log";
-    options.extra_args = std::move(extra_args);
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    ClientOptions client_options;
-    client_options.address = server_->address();
-    client_options.deadline = absl::Seconds(120);
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Connect(client_options);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
+    ClientOptions options = DefaultClientOptions();
+    options.deadline = absl::Seconds(120);
+    ExampleServerTest::StartServer(std::move(extra_args), options);
   }
 
   uint64_t TotalBytes(const v1::Graph& graph) {
@@ -137,12 +101,6 @@ class RetentionTest : public ::testing::Test {
     EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
     return job->id();
   }
-
-  std::string dir_;
-  v1::Profile profile_;
-  v1::Graph graph_;
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(RetentionTest, AdminPruneShrinksTheDatabaseAndSparesLiveJobs) {
