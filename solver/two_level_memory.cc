@@ -22,10 +22,6 @@ constexpr uint64_t kPageBytes = 4096;
 constexpr uint64_t kMinLineBytes = 64;
 constexpr uint64_t kMaxLineBytes = uint64_t{1} << 30;
 
-uint64_t RoundUp(uint64_t value, uint64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
-
 // A first-fit allocator over one flat address space: the holes that freed
 // blocks leave, by address, and the top of the heap. Adjacent holes merge;
 // a hole that reaches the top lowers it.
@@ -34,7 +30,7 @@ class FlatHeap {
   explicit FlatHeap(uint64_t alignment) : alignment_(alignment) {}
 
   uint64_t Allocate(uint64_t bytes) {
-    const uint64_t size = RoundUp(bytes, alignment_);
+    const uint64_t size = AlignUp(bytes, alignment_);
     for (auto it = holes_.begin(); it != holes_.end(); ++it) {
       if (it->second < size) continue;
       const uint64_t address = it->first;
@@ -51,7 +47,7 @@ class FlatHeap {
 
   void Free(uint64_t address, uint64_t bytes) {
     uint64_t begin = address;
-    uint64_t end = address + RoundUp(bytes, alignment_);
+    uint64_t end = address + AlignUp(bytes, alignment_);
     auto next = holes_.lower_bound(begin);
     if (next != holes_.begin()) {
       auto previous = std::prev(next);
@@ -287,7 +283,7 @@ absl::StatusOr<TwoLevelMemoryResult> SimulateTwoLevelMemory(
     for (bool write : {false, true}) {
       for (int t : kernel.distinct_operands) {
         if (!(write ? written : read)[t]) continue;
-        const uint64_t lines = RoundUp(graph.tensor(t).size_bytes, line) / line;
+        const uint64_t lines = AlignUp(graph.tensor(t).size_bytes, line) / line;
         const DirectMappedCache::Counts counts =
             cache.Access(address[t] / line, lines, write);
         (write ? write_fast : read_fast)[t] =
