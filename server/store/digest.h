@@ -17,8 +17,8 @@ std::string DeterministicBytes(const google::protobuf::MessageLite& message);
 // Lower-case hex SHA-256 of `data` (64 characters).
 std::string Sha256Hex(absl::string_view data);
 
-// "sha256:<hex>" of the graph's deterministic serialization: the key under
-// which GraphStore keeps it.
+// The canonical graph digest (common/graph_digest.h, documented in
+// proto/autotm/v1/graph.proto): the key under which GraphStore keeps it.
 std::string GraphDigest(const v1::Graph& graph);
 
 // True when `digest` has the form GraphDigest returns.

@@ -15,6 +15,8 @@ code and the server's (or the client's) message. The generated messages
 live in autotm.v1 (graph_pb2, profile_pb2, plan_pb2, job_pb2, ...).
 """
 
+from autotm._digest import canonical_graph_bytes
+from autotm._digest import graph_digest
 from autotm._errors import AutotmError
 from autotm._json import load_graph
 from autotm._json import load_message
@@ -41,10 +43,12 @@ from autotm.client import solve_parameters
 __all__ = [
     'AutotmError',
     'Client',
+    'canonical_graph_bytes',
     'DEFAULT_ALIGNMENT_BYTES',
     'METHODS',
     'connect',
     'format_bytes',
+    'graph_digest',
     'is_final',
     'load_graph',
     'load_message',
