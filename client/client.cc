@@ -24,6 +24,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
         absl::StrCat("client: the deadline must be positive, not ",
                      absl::FormatDuration(options.deadline)));
   }
+  if (options.max_message_bytes < (size_t{64} << 10) ||
+      options.max_message_bytes > (size_t{1} << 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client: max_message_bytes ", options.max_message_bytes,
+                     " is not in [64 KiB, 1 GiB]"));
+  }
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "client: max_attempts must be at least 1, not ", options.max_attempts));
@@ -68,7 +74,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   }
   auto internal = std::make_unique<Internal>();
   internal->options = options;
-  internal->channel = grpc::CreateChannel(options.address, credentials);
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(
+      static_cast<int>(options.max_message_bytes));
+  arguments.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  internal->channel =
+      grpc::CreateCustomChannel(options.address, credentials, arguments);
   internal->profiles = v1::ProfileService::NewStub(internal->channel);
   internal->placement = v1::PlacementService::NewStub(internal->channel);
   internal->server = v1::ServerService::NewStub(internal->channel);

@@ -60,6 +60,12 @@ struct ClientOptions {
   // Bearer token sent with every call ("authorization: Bearer TOKEN").
   // Needs TLS: Connect refuses to send it in clear text.
   std::string token;
+  // The largest gRPC message this client sends or receives: keep it equal
+  // to the server's --max-message-bytes (ServerInfo.max_message_bytes).
+  // Requests whose inline graph is larger go by UploadGraph instead, and
+  // plans larger than the server's limit come back by StreamPlan; both
+  // switches happen inside the placement calls. Default 4 MiB (gRPC's).
+  size_t max_message_bytes = size_t{4} << 20;
 
   bool tls_enabled() const {
     return tls || !tls_ca_file.empty() || !tls_cert_file.empty() ||
@@ -153,6 +159,12 @@ class Client {
     // the plan's times too; null: structure, budget and offsets only.
     const v1::Profile* profile = nullptr;
   };
+  //
+  // Digest first: the request names the graph by its canonical digest
+  // (common/graph_digest.h), so a cache hit sends and hashes no graph on
+  // the server; only when the server answers that it lacks the graph is
+  // the graph sent (inline, or by UploadGraph when over the message
+  // limit), and the call repeated.
   absl::StatusOr<v1::Plan> GetPlan(const v1::Graph& graph,
                                    const std::string& host_class,
                                    uint64_t budget_bytes,
@@ -181,6 +193,19 @@ class Client {
   absl::StatusOr<v1::Plan> PlanGraph(const v1::PlanGraphRequest& request,
                                      absl::Duration deadline,
                                      const v1::Profile* profile = nullptr);
+  // Switches, in LookupPlan and PlanGraph: a request whose inline graph
+  // would make it larger than options().max_message_bytes is sent by
+  // digest after UploadGraph; a plan the server says is too large for one
+  // message is fetched by StreamPlan.
+  //
+  // Uploads `graph` by UploadGraph in pieces under the message limit
+  // (retried whole on UNAVAILABLE: uploads are idempotent) and returns its
+  // canonical digest, under which the server now stores it.
+  absl::StatusOr<std::string> UploadGraph(const v1::Graph& graph);
+  // The cached plan for the request's inputs, streamed in pieces
+  // (StreamPlan): for plans over the message limit. Not verified (the
+  // request may name its graph by digest); LookupPlan verifies.
+  absl::StatusOr<v1::Plan> StreamPlan(const v1::GetPlanRequest& request);
   // Streams the job's state to `on_update` until it is final (or
   // `deadline` passes: DEADLINE_EXCEEDED) and returns the final job.
   absl::StatusOr<v1::SolveJob> WatchSolveJob(

@@ -228,6 +228,8 @@ const std::vector<MethodRule>& MethodRoles() {
        kRoleReader | kRolePlanner | kRoleOperator},
       {"/autotm.v1.PlacementService/GetPlan", kRolePlanner | kRoleOperator},
       {"/autotm.v1.PlacementService/PlanGraph", kRolePlanner | kRoleOperator},
+      {"/autotm.v1.PlacementService/UploadGraph", kRolePlanner | kRoleOperator},
+      {"/autotm.v1.PlacementService/StreamPlan", kRolePlanner | kRoleOperator},
       // ServerService.
       {"/autotm.v1.ServerService/GetServerInfo", kAllRoles},
       {"/autotm.v1.ServerService/PruneStore", kRoleOperator},

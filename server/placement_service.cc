@@ -144,6 +144,10 @@ absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
   return plan;
 }
 
+// What a response adds to the plan's encoding (field tags, gRPC framing):
+// the plan must leave room for it under the message limit.
+constexpr size_t kResponseOverheadBytes = 64;
+
 grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
                                  const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -284,7 +288,207 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::SolveJob> {
   void OnDone() override { delete this; }
 };
 
+// UploadGraph: collects the pieces, then has the service check and store
+// the graph. Reads run one at a time (gRPC calls OnReadDone serially), so
+// the fields need no lock.
+class UploadReactor final
+    : public grpc::ServerReadReactor<v1::UploadGraphRequest> {
+ public:
+  UploadReactor(PlacementServiceImpl& service, spdlog::logger& logger,
+                absl::StatusOr<Principal> principal,
+                v1::UploadGraphResponse* response)
+      : service_(service),
+        logger_(logger),
+        principal_(std::move(principal)),
+        response_(response) {
+    if (!principal_.ok()) {
+      Finish(ToGrpcStatus(principal_.status()));
+      return;
+    }
+    StartRead(&piece_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client finished sending (or went away)
+      End(Complete());
+      return;
+    }
+    if (absl::Status s = Take(); !s.ok()) {
+      End(s);
+      return;
+    }
+    StartRead(&piece_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Take() {
+    if (pieces_ == 0) {
+      if (!IsWellFormedDigest(piece_.digest())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("UploadGraph: the first message's digest \"",
+                         Excerpt(piece_.digest(), 80),
+                         "\" is not of the form sha256:<64 hex digits>"));
+      }
+      if (piece_.total_bytes() > kMaxGraphUploadBytes) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("UploadGraph: total_bytes ", piece_.total_bytes(),
+                         " is over this server's upload limit of ",
+                         kMaxGraphUploadBytes, " bytes"));
+      }
+      digest_ = piece_.digest();
+      total_bytes_ = piece_.total_bytes();
+      bytes_.reserve(total_bytes_);
+    } else if (!piece_.digest().empty() || piece_.total_bytes() != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UploadGraph: message ", pieces_,
+                       " sets digest or total_bytes; only the first may"));
+    }
+    if (bytes_.size() + piece_.data().size() > total_bytes_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "UploadGraph: message ", pieces_, " brings the upload to ",
+          bytes_.size() + piece_.data().size(),
+          " bytes, more than the total_bytes ", total_bytes_,
+          " the first message announced"));
+    }
+    bytes_.append(piece_.data());
+    ++pieces_;
+    return absl::OkStatus();
+  }
+
+  absl::Status Complete() {
+    if (pieces_ == 0) {
+      return absl::InvalidArgumentError(
+          "UploadGraph: no message arrived; the first names the digest");
+    }
+    if (bytes_.size() != total_bytes_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UploadGraph: ", bytes_.size(),
+                       " bytes arrived, the first message announced ",
+                       total_bytes_, " (the upload was cut short)"));
+    }
+    AUTOTM_RETURN_IF_ERROR(service_.StoreUploadedGraph(digest_, bytes_));
+    response_->set_digest(digest_);
+    response_->set_received_bytes(bytes_.size());
+    return absl::OkStatus();
+  }
+
+  void End(const absl::Status& status) {
+    Audit(logger_, *principal_, "UploadGraph",
+          absl::StrCat(digest_.empty() ? "?" : digest_, " ", bytes_.size(),
+                       " bytes"),
+          status);
+    std::string().swap(bytes_);  // the memory goes back before OnDone
+    Finish(ToGrpcStatus(status));
+  }
+
+  PlacementServiceImpl& service_;
+  spdlog::logger& logger_;
+  const absl::StatusOr<Principal> principal_;
+  v1::UploadGraphResponse* const response_;
+  v1::UploadGraphRequest piece_;
+  int64_t pieces_ = 0;
+  std::string digest_;
+  uint64_t total_bytes_ = 0;
+  std::string bytes_;
+};
+
+// StreamPlan: the plan's encoding in pieces under the message limit, one
+// write at a time (gRPC allows one outstanding write per stream).
+class PlanChunkWriter final : public grpc::ServerWriteReactor<v1::PlanChunk> {
+ public:
+  PlanChunkWriter(std::string bytes, size_t piece_bytes)
+      : bytes_(std::move(bytes)), piece_bytes_(piece_bytes) {
+    chunk_.set_total_bytes(bytes_.size());
+    WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+      return;
+    }
+    if (offset_ >= bytes_.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    chunk_.clear_total_bytes();
+    WriteNext();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    const size_t n = std::min(piece_bytes_, bytes_.size() - offset_);
+    chunk_.set_data(bytes_.data() + offset_, n);
+    offset_ += n;
+    StartWrite(&chunk_);
+  }
+
+  const std::string bytes_;
+  const size_t piece_bytes_;
+  size_t offset_ = 0;
+  v1::PlanChunk chunk_;
+};
+
+// A streaming call refused before it starts: finishes at once.
+template <typename Message>
+class RefusedWrite final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit RefusedWrite(const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+absl::Status PlacementServiceImpl::StoreUploadedGraph(
+    const std::string& digest, const std::string& bytes) {
+  v1::Graph graph;
+  if (!graph.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("UploadGraph: the ", bytes.size(),
+                     " bytes received are not a protobuf encoding of a Graph"));
+  }
+  const std::string actual = GraphDigest(graph);
+  if (actual != digest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "UploadGraph: the graph received has the canonical digest ", actual,
+        ", not ", digest,
+        " as announced (see graph.proto, \"Canonical digest\")"));
+  }
+  if (absl::Status valid = solver::GraphModel::Create(graph).status();
+      !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("graph: ", valid.message()));
+  }
+  AUTOTM_ASSIGN_OR_RETURN(std::string stored, store_.graphs().PutGraph(graph));
+  if (stored != digest) {
+    return absl::InternalError(absl::StrCat(
+        "UploadGraph: the store keyed the graph ", stored, ", not ", digest));
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerReadReactor<v1::UploadGraphRequest>*
+PlacementServiceImpl::UploadGraph(grpc::CallbackServerContext* context,
+                                  v1::UploadGraphResponse* response) {
+  return new UploadReactor(*this, *logger_, authorizer_.Identify(*context),
+                           response);
+}
+
+grpc::ServerWriteReactor<v1::PlanChunk>* PlacementServiceImpl::StreamPlan(
+    grpc::CallbackServerContext* context, const v1::GetPlanRequest* request) {
+  absl::StatusOr<v1::Plan> plan = LookupPlan(*request);
+  if (!plan.ok()) return new RefusedWrite<v1::PlanChunk>(plan.status());
+  // Pieces well under the limit: a 1 MiB piece keeps memory per write
+  // small and the stream flowing.
+  const size_t piece_bytes =
+      std::min<size_t>(size_t{1} << 20, limits_.max_message_bytes / 2);
+  return new PlanChunkWriter(plan->SerializeAsString(), piece_bytes);
+}
 
 PlacementServiceImpl::PlacementServiceImpl(
     Store& store, JobRunner& runner, const Authorizer& authorizer,
@@ -468,7 +672,22 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::ListSolveJobs(
 grpc::ServerUnaryReactor* PlacementServiceImpl::GetPlan(
     grpc::CallbackServerContext* context, const v1::GetPlanRequest* request,
     v1::Plan* response) {
-  return Answer(context, LookupPlan(*request), response);
+  return Answer(context, FitsOneMessage(LookupPlan(*request)), response);
+}
+
+absl::StatusOr<v1::Plan> PlacementServiceImpl::FitsOneMessage(
+    absl::StatusOr<v1::Plan> plan) const {
+  if (!plan.ok()) return plan;
+  const size_t bytes = plan->ByteSizeLong();
+  if (bytes + kResponseOverheadBytes <= limits_.max_message_bytes) {
+    return plan;
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "plan too large for one message: ", bytes,
+      " bytes, over this server's --max-message-bytes of ",
+      limits_.max_message_bytes,
+      "; it is cached: fetch it with StreamPlan (the autotm clients do so "
+      "by themselves)"));
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
@@ -480,7 +699,10 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
   // A miss, or a host class nobody has profiled yet: CreateJob validates
   // everything (and records the graph for the agents' work list before it
   // reports the unknown host class).
-  if (cached.ok() || !absl::IsNotFound(cached.status()) ||
+  if (cached.ok()) {
+    return Answer(context, FitsOneMessage(std::move(cached)), response);
+  }
+  if (!absl::IsNotFound(cached.status()) ||
       !(absl::StartsWith(cached.status().message(), "no plan cached") ||
         absl::StartsWith(cached.status().message(),
                          "host_class: unknown host class"))) {
@@ -588,7 +810,7 @@ void PlacementServiceImpl::WaiterLoop() {
       if (!job.ok()) {
         answer = job.status();
       } else if (IsFinal(job->state())) {
-        absl::StatusOr<v1::Plan> plan = PlanOfFinishedJob(*job);
+        absl::StatusOr<v1::Plan> plan = FitsOneMessage(PlanOfFinishedJob(*job));
         if (plan.ok()) *p.response = *std::move(plan);
         answer = plan.status();
       } else if (p.context->IsCancelled()) {

@@ -10,9 +10,10 @@
 //     plan is cached for exactly these inputs;
 //   - FAILED_PRECONDITION: the host class's profile lacks kernels of the
 //     graph (the message lists the missing signatures);
-//   - RESOURCE_EXHAUSTED: the queue is full, the caller's principal has
-//     its limit of queued jobs, or the request has more budgets, or a
-//     longer time limit, than this server's RequestLimits allow (the
+//   - RESOURCE_EXHAUSTED: a plan over the message limit (use StreamPlan),
+//     an upload over kMaxGraphUploadBytes, the queue is full, the caller's
+//     principal has its limit of queued jobs, or the request has more budgets,
+//     or a longer time limit, than this server's RequestLimits allow (the
 //     message names the limit);
 //   - PERMISSION_DENIED: a job of another principal, for a caller that is
 //     not an operator (server/auth.h: the roles of each RPC are enforced
@@ -111,6 +112,18 @@ class PlacementServiceImpl final
   grpc::ServerUnaryReactor* PlanGraph(grpc::CallbackServerContext* context,
                                       const v1::PlanGraphRequest* request,
                                       v1::Plan* response) override;
+  grpc::ServerReadReactor<v1::UploadGraphRequest>* UploadGraph(
+      grpc::CallbackServerContext* context,
+      v1::UploadGraphResponse* response) override;
+  grpc::ServerWriteReactor<v1::PlanChunk>* StreamPlan(
+      grpc::CallbackServerContext* context,
+      const v1::GetPlanRequest* request) override;
+
+  // The checks of a finished upload (UploadGraph): `bytes` must parse as a
+  // Graph whose canonical digest is `digest` and which is valid; then it
+  // is stored. InvalidArgument naming what is wrong.
+  absl::Status StoreUploadedGraph(const std::string& digest,
+                                  const std::string& bytes);
 
  private:
   // A PlanGraph call waiting for its job.
@@ -131,6 +144,9 @@ class PlacementServiceImpl final
   void AddWatch(WatchReactor* watch);
   void RemoveWatch(WatchReactor* watch);
   void ExpireWatches(absl::Time now);
+  // `plan`, or RESOURCE_EXHAUSTED when its encoding is over the message
+  // limit (the caller must use StreamPlan).
+  absl::StatusOr<v1::Plan> FitsOneMessage(absl::StatusOr<v1::Plan> plan) const;
   // The answer for a job in a final state.
   absl::StatusOr<v1::Plan> PlanOfFinishedJob(const v1::SolveJob& job);
 

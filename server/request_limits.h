@@ -39,7 +39,21 @@ struct RequestLimits {
   // ever whatever happens to its job; clients watch again while the job is
   // not final. A PlanGraph call without a deadline waits at most 24 h.
   double max_watch_seconds = 3600;
+  // --max-message-bytes: the largest gRPC message the server receives or
+  // sends (gRPC's own default, 4 MiB). Graphs over it arrive by
+  // UploadGraph and plans over it leave by StreamPlan, in pieces under it;
+  // a unary answer over it is refused with RESOURCE_EXHAUSTED naming
+  // StreamPlan instead of failing inside gRPC.
+  size_t max_message_bytes = size_t{4} << 20;
 };
+
+// The largest graph UploadGraph accepts (its canonical encoding): the
+// server holds an upload in memory while it checks it.
+inline constexpr uint64_t kMaxGraphUploadBytes = uint64_t{1} << 30;
+// The largest --max-message-bytes: gRPC's limits are ints.
+inline constexpr size_t kMaxMessageBytesLimit = size_t{1} << 30;
+// The smallest: the RPCs' metadata and small requests must fit.
+inline constexpr size_t kMinMessageBytesLimit = size_t{64} << 10;
 
 // Host class names: at most this many bytes, no control characters (they
 // are used in log lines, file names and error messages).

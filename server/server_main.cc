@@ -14,9 +14,9 @@
 // Config file (--config FILE): one `key = value` per line, keys are the
 // long flag names without dashes (listen, db, replica-id, lease-seconds,
 // db-connections, plan-cache-bytes, workers, max-queued, max-time-limit,
-// max-budgets-per-job, max-list-bytes, max-watch-seconds, retain-*,
-// log-level, metrics-listen, ...); '#' or ';' starts a comment line; values
-// may be quoted. Flags given on the command line override the file.
+// max-budgets-per-job, max-list-bytes, max-message-bytes, max-watch-seconds,
+// retain-*, log-level, metrics-listen, ...); '#' or ';' starts a comment line;
+// values may be quoted. Flags given on the command line override the file.
 // Example:
 //
 //   # /etc/autotm/server.conf
@@ -440,6 +440,7 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   info.set_max_queued(options.max_queued);
   info.set_max_queued_per_principal(options.max_queued_per_principal);
   info.set_max_budgets_per_job(options.limits.max_budgets_per_job);
+  info.set_max_message_bytes(options.limits.max_message_bytes);
   const RetentionLimits retention = RetentionOf(options);
   ServerServiceImpl server_service(*authorizer, std::move(info), **store,
                                    retention, logger,
@@ -450,6 +451,10 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(options.limits.max_message_bytes));
+  builder.SetMaxSendMessageSize(
+      static_cast<int>(options.limits.max_message_bytes));
   builder.RegisterService(&profile_service);
   builder.RegisterService(&placement_service);
   builder.RegisterService(&server_service);
@@ -647,6 +652,11 @@ int Main(int argc, char** argv) {
                  "ListSolveJobs pages are cut to this many bytes of jobs")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{3} << 20));
+  app.add_option("--max-message-bytes", options.limits.max_message_bytes,
+                 "Largest gRPC message received or sent; larger graphs "
+                 "arrive by UploadGraph, larger plans leave by StreamPlan")
+      ->capture_default_str()
+      ->check(CLI::Range(kMinMessageBytesLimit, kMaxMessageBytesLimit));
   app.add_option("--max-watch-seconds", options.limits.max_watch_seconds,
                  "A WatchSolveJob stream ends (OK) this long after it "
                  "began; clients watch again while the job runs")
