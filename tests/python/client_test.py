@@ -39,6 +39,8 @@ import grpc
 import autotm
 from autotm.v1 import graph_pb2
 from autotm.v1 import job_pb2
+from autotm.v1 import placement_service_pb2
+from autotm.v1 import placement_service_pb2_grpc
 from autotm.v1 import plan_pb2
 from autotm.v1 import profile_pb2
 from autotm.v1 import profile_service_pb2
@@ -852,6 +854,89 @@ class PlacementServiceTest(ServerTestCase):
         self.assertCode(
             Code.INVALID_ARGUMENT, self.client.plan, self.graph, EXAMPLE_HOST, MIB, method='fastest'
         )
+
+
+def repeated(graph: graph_pb2.Graph, copies: int) -> graph_pb2.Graph:
+    """`copies` of `graph` one after another, ids prefixed by the copy: the
+    same signatures (the example profile covers them), `copies` times the
+    bytes."""
+    out = graph_pb2.Graph(name=f'{graph.name}-x{copies}')
+    for c in range(copies):
+        prefix = f'c{c}/'
+        for tensor in graph.tensors:
+            t = out.tensors.add()
+            t.CopyFrom(tensor)
+            t.id = prefix + tensor.id
+        for kernel in graph.kernels:
+            k = out.kernels.add()
+            k.CopyFrom(kernel)
+            k.id = prefix + kernel.id
+            k.inputs[:] = [prefix + name for name in kernel.inputs]
+            k.outputs[:] = [prefix + name for name in kernel.outputs]
+    return out
+
+
+class BigGraphTest(ServerTestCase):
+    """Issue 19: digest first, and graphs and plans over --max-message-bytes
+    by UploadGraph and StreamPlan (the client switches by itself)."""
+
+    LIMIT = 64 << 10
+    SERVER_ARGS = ('--log-level', 'warn', '--max-message-bytes', str(LIMIT))
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.client.close()
+        cls.client = autotm.Client(cls.server.address, deadline=20, max_message_bytes=cls.LIMIT)
+        cls.client.upload_profile(example_profile())
+
+    def test_digest_first_then_streams_over_the_limit(self) -> None:
+        self.assertEqual(self.client.server_info().max_message_bytes, self.LIMIT)
+        graph = example_graph()
+        budget = autotm.peak_live_bytes(graph, alignment_bytes=0) // 2
+        digest = autotm.graph_digest(graph)
+        # By digest before the server has the graph: the documented answer.
+        self.assertCode(
+            Code.NOT_FOUND,
+            self.client.plan,
+            digest,
+            EXAMPLE_HOST,
+            budget,
+            method='all-slow',
+            contains='graph.digest: no stored graph',
+        )
+        first = self.client.plan(graph, EXAMPLE_HOST, budget, method='all-slow')
+        # The server stored the graph under the digest computed here.
+        self.assertIn(digest, {job.graph_digest for job in self.client.iter_jobs()})
+        by_digest = self.client.plan(digest, EXAMPLE_HOST, budget, method='all-slow')
+        self.assertEqual(by_digest.SerializeToString(), first.SerializeToString())
+
+        big = repeated(graph, 16)
+        self.assertGreater(big.ByteSize(), 2 * self.LIMIT)
+        big_budget = autotm.peak_live_bytes(big, alignment_bytes=0) // 2
+        plan = self.client.plan(big, EXAMPLE_HOST, big_budget, method='all-slow')
+        self.assertGreater(plan.ByteSize(), self.LIMIT)
+        self.assertEqual(len(plan.tensors), len(big.tensors))
+        looked_up = self.client.lookup_plan(big, EXAMPLE_HOST, big_budget, method='all-slow')
+        self.assertEqual(looked_up.SerializeToString(), plan.SerializeToString())
+        # The same inline request without the client's switches: gRPC
+        # refuses it; by digest the server names StreamPlan.
+        request = placement_service_pb2.PlanGraphRequest(
+            graph=placement_service_pb2.GraphRef(inline_graph=big),
+            host_class=EXAMPLE_HOST,
+            budget_bytes=big_budget,
+            parameters=autotm.solve_parameters('all-slow'),
+        )
+        with grpc.insecure_channel(self.server.address) as channel:
+            stub = placement_service_pb2_grpc.PlacementServiceStub(channel)
+            with self.assertRaises(grpc.RpcError) as raised:
+                stub.PlanGraph(request, timeout=20)
+            self.assertEqual(raised.exception.code(), Code.RESOURCE_EXHAUSTED)
+            request.graph.digest = autotm.graph_digest(big)
+            with self.assertRaises(grpc.RpcError) as raised:
+                stub.PlanGraph(request, timeout=20)
+            self.assertEqual(raised.exception.code(), Code.RESOURCE_EXHAUSTED)
+            self.assertIn('StreamPlan', raised.exception.details())
 
 
 class QueueLimitTest(ServerTestCase):

@@ -41,6 +41,7 @@ state).
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import random
 import time
@@ -59,6 +60,7 @@ from typing import (
 
 import grpc
 
+from autotm import _digest
 from autotm import _json
 from autotm import _units
 from autotm._errors import AutotmError
@@ -231,6 +233,38 @@ def _graph_ref(
     return placement_service_pb2.GraphRef(inline_graph=message), message
 
 
+# The default of the server's --max-message-bytes (gRPC's own default).
+DEFAULT_MAX_MESSAGE_BYTES = 4 << 20
+# What a request adds to its graph's encoding, with room to spare.
+_REQUEST_OVERHEAD_BYTES = 4096
+# Pieces of UploadGraph and StreamPlan streams.
+_PIECE_BYTES = 1 << 20
+
+
+def _plan_too_large(error: AutotmError) -> bool:
+    """The server's answer for a plan over the message limit
+    (placement_service.proto): fetch it with StreamPlan."""
+    return error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.message.startswith(
+        'plan too large for one message'
+    )
+
+
+def _graph_missing(error: AutotmError) -> bool:
+    """The server's answer for a digest it has no graph of."""
+    return error.code == grpc.StatusCode.NOT_FOUND and error.message.startswith(
+        'graph.digest: no stored graph'
+    )
+
+
+def _lookup_of(request: placement_service_pb2.PlanGraphRequest) -> Any:
+    return placement_service_pb2.GetPlanRequest(
+        graph=request.graph,
+        host_class=request.host_class,
+        budget_bytes=request.budget_bytes,
+        parameters=request.parameters,
+    )
+
+
 def _as_profile(profile: ProfileLike) -> profile_pb2.Profile:
     if isinstance(profile, profile_pb2.Profile):
         return profile
@@ -385,6 +419,7 @@ class Client:
         tls_cert: Optional[str] = None,
         tls_key: Optional[str] = None,
         token: Optional[str] = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         """Creates the channel.
 
@@ -409,6 +444,12 @@ class Client:
             default $AUTOTM_TLS_CERT and $AUTOTM_TLS_KEY.
           token: bearer token sent with every call; default the first line
             of $AUTOTM_TOKEN_FILE, or $AUTOTM_TOKEN. Needs TLS.
+          max_message_bytes: the server's --max-message-bytes
+            (ServerInfo.max_message_bytes; default gRPC's 4 MiB). A request
+            whose graph would make it larger goes by upload_graph() and the
+            digest instead; plans the server finds too large for one message
+            come back by StreamPlan. Both switches happen inside plan() and
+            lookup_plan().
 
         Raises:
           AutotmError: INVALID_ARGUMENT for an empty address, a non-positive
@@ -434,6 +475,13 @@ class Client:
         self._max_attempts = max_attempts
         self._initial_backoff = float(initial_backoff)
         self._max_backoff = float(max_backoff)
+        if isinstance(max_message_bytes, bool) or not (
+            isinstance(max_message_bytes, int) and (64 << 10) <= max_message_bytes <= (1 << 30)
+        ):
+            raise invalid_argument(
+                f'client: max_message_bytes must be in [64 KiB, 1 GiB], not {max_message_bytes}'
+            )
+        self._max_message_bytes = max_message_bytes
         options = {
             # Plans and graphs of large models exceed gRPC's default 4 MiB.
             'grpc.max_receive_message_length': -1,
@@ -734,7 +782,12 @@ class Client:
             no plan was found in time; INTERNAL when the served plan fails
             verification against `graph` and `budget` (structure, budget at
             every kernel, pool offsets; autotm/_verify.py), which is checked
-            whenever the graph is sent rather than named by digest.
+            whenever the graph is given rather than only its digest.
+
+        Digest first: when the graph is given, the request names it by its
+        canonical digest (autotm.graph_digest) and the graph is sent only
+        when the server answers that it lacks it; then inline, or by
+        upload_graph() when over max_message_bytes.
         """
         if not solve_if_missing:
             return self.lookup_plan(
@@ -759,7 +812,7 @@ class Client:
         seconds = _units.optional_seconds(deadline)
         if not seconds or seconds <= 0:
             raise invalid_argument(f'deadline must be positive, not {deadline}')
-        plan = self._call(self._placement.PlanGraph, request, deadline=seconds)
+        plan = self._digest_first(request, message, lambda r: self._plan_graph(r, seconds), seconds)
         if plan.stats.termination == plan_pb2.TERMINATION_INFEASIBLE:
             # No plan fits the budget: an answer without a plan.
             if (
@@ -776,6 +829,108 @@ class Client:
         if message is not None:
             verify_plan_structure(message, plan, request.budget_bytes)
         return plan
+
+    def _digest_first(
+        self,
+        request: Any,
+        graph: Optional[graph_pb2.Graph],
+        rpc: Callable[[Any], plan_pb2.Plan],
+        deadline: Optional[float] = None,
+    ) -> plan_pb2.Plan:
+        """rpc(request) asking by the graph's digest first when the graph is
+        known here; the graph is sent only when the server lacks it."""
+        if graph is None:
+            return rpc(self._fit(request, deadline))
+        by_digest = type(request)()
+        by_digest.CopyFrom(request)
+        by_digest.graph.digest = _digest.graph_digest(graph)
+        try:
+            return rpc(by_digest)
+        except AutotmError as e:
+            if not _graph_missing(e):
+                raise
+        return rpc(self._fit(request, deadline))
+
+    def _fit(self, request: Any, deadline: Optional[float] = None) -> Any:
+        """`request`, or when its inline graph makes it larger than the
+        message limit, the same request by digest after upload_graph()."""
+        if not request.graph.HasField('inline_graph') or (
+            request.ByteSize() + _REQUEST_OVERHEAD_BYTES <= self._max_message_bytes
+        ):
+            return request
+        digest = self.upload_graph(request.graph.inline_graph, deadline=deadline)
+        by_digest = type(request)()
+        by_digest.CopyFrom(request)
+        by_digest.graph.digest = digest
+        return by_digest
+
+    def _plan_graph(
+        self, request: placement_service_pb2.PlanGraphRequest, seconds: float
+    ) -> plan_pb2.Plan:
+        try:
+            return self._call(self._placement.PlanGraph, request, deadline=seconds)
+        except AutotmError as e:
+            if not _plan_too_large(e):
+                raise
+        # The plan is cached by the time the server says it is too large.
+        return self.stream_plan(_lookup_of(request))
+
+    def _get_plan(self, request: placement_service_pb2.GetPlanRequest) -> plan_pb2.Plan:
+        try:
+            return self._call(self._placement.GetPlan, request)
+        except AutotmError as e:
+            if not _plan_too_large(e):
+                raise
+        return self.stream_plan(request)
+
+    def upload_graph(self, graph: GraphLike, *, deadline: Optional[Seconds] = None) -> str:
+        """Uploads `graph` by UploadGraph in 1 MiB pieces of its canonical
+        encoding and returns its digest, under which the server stores it.
+
+        For graphs over the message limit (plan() does this by itself).
+        Retried whole on UNAVAILABLE (uploads are idempotent).
+
+        Raises:
+          AutotmError: INVALID_ARGUMENT for a graph the server finds invalid
+            (naming the kernel or tensor).
+        """
+        message = _as_graph(graph)
+        data = _digest.canonical_graph_bytes(message)
+        digest = _digest.DIGEST_PREFIX + hashlib.sha256(data).hexdigest()
+        piece = min(_PIECE_BYTES, self._max_message_bytes // 2)
+
+        def pieces() -> Iterator[placement_service_pb2.UploadGraphRequest]:
+            yield placement_service_pb2.UploadGraphRequest(
+                digest=digest, total_bytes=len(data), data=data[:piece]
+            )
+            for offset in range(piece, len(data), piece):
+                yield placement_service_pb2.UploadGraphRequest(data=data[offset : offset + piece])
+
+        seconds = _units.optional_seconds(deadline) if deadline is not None else None
+        # A minute per 100 MB on top of the per-call deadline.
+        timeout = (seconds or self._deadline) + len(data) / (100 << 20) * 60
+        response = self._call(
+            lambda _, timeout: self._placement.UploadGraph(pieces(), timeout=timeout),
+            None,
+            deadline=timeout,
+        )
+        if response.digest != digest:
+            raise AutotmError(
+                grpc.StatusCode.INTERNAL,
+                f'UploadGraph: the server stored the graph as "{response.digest}", not {digest}',
+            )
+        return digest
+
+    def stream_plan(self, request: placement_service_pb2.GetPlanRequest) -> plan_pb2.Plan:
+        """The cached plan for the request's inputs by StreamPlan, in pieces:
+        for plans over the message limit. Not verified (plan() and
+        lookup_plan() verify)."""
+
+        def fetch(r: Any, timeout: float) -> bytes:
+            return b''.join(chunk.data for chunk in self._placement.StreamPlan(r, timeout=timeout))
+
+        data = self._call(fetch, request)
+        return plan_pb2.Plan.FromString(data)
 
     def lookup_plan(
         self,
@@ -804,7 +959,7 @@ class Client:
                 method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
             ),
         )
-        plan = self._call(self._placement.GetPlan, request)
+        plan = self._digest_first(request, message, self._get_plan)
         if message is not None:
             verify_plan_structure(message, plan, request.budget_bytes)
         return plan
