@@ -107,13 +107,12 @@ absl::StatusOr<Inputs> Resolve(Store& store, const v1::GraphRef& ref,
   return inputs;
 }
 
-// Looks up the cached plan; NotFound when absent. Reports the lookup's
-// hit or miss to `on_lookup` (when set) once the key is known.
-absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
-                                    const std::string& host_class,
-                                    uint64_t budget_bytes,
-                                    const v1::SolveParameters& parameters,
-                                    const CacheLookupHook& on_lookup) {
+// Looks up the cached plan's bytes; NotFound when absent. Reports the
+// lookup's hit or miss to `on_lookup` (when set) once the key is known.
+absl::StatusOr<std::shared_ptr<const std::string>> CachedPlan(
+    Store& store, const v1::GraphRef& ref, const std::string& host_class,
+    uint64_t budget_bytes, const v1::SolveParameters& parameters,
+    const CacheLookupHook& on_lookup) {
   AUTOTM_ASSIGN_OR_RETURN(std::string digest, DigestOf(ref));
   AUTOTM_RETURN_IF_ERROR(CheckHostClassName(host_class, "host_class"));
   if (budget_bytes == 0) {
@@ -131,7 +130,8 @@ absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
   const std::string key =
       PlanCacheKey(digest, host_class, info->version, budget_bytes, normalized,
                    SolverVersion());
-  absl::StatusOr<v1::Plan> plan = store.plans().GetPlan(key);
+  absl::StatusOr<std::shared_ptr<const std::string>> plan =
+      store.plans().GetPlanBytes(key);
   if (on_lookup && (plan.ok() || absl::IsNotFound(plan.status()))) {
     on_lookup(plan.ok());
   }
@@ -147,6 +147,30 @@ absl::StatusOr<v1::Plan> CachedPlan(Store& store, const v1::GraphRef& ref,
 // What a response adds to the plan's encoding (field tags, gRPC framing):
 // the plan must leave room for it under the message limit.
 constexpr size_t kResponseOverheadBytes = 64;
+
+// `bytes` as a gRPC message without copying them: the slice keeps a
+// reference until gRPC has sent it.
+grpc::ByteBuffer MessageOf(std::shared_ptr<const std::string> bytes) {
+  auto* owner = new std::shared_ptr<const std::string>(std::move(bytes));
+  grpc::Slice slice(
+      const_cast<char*>((*owner)->data()), (*owner)->size(),
+      [](void* p) {
+        delete static_cast<std::shared_ptr<const std::string>*>(p);
+      },
+      owner);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Parses a raw method's request; InvalidArgument when it is not one.
+template <typename Request>
+absl::Status ParseRequest(const grpc::ByteBuffer& bytes, Request* request) {
+  grpc::ByteBuffer copy(bytes);  // Deserialize consumes its buffer
+  if (!grpc::SerializationTraits<Request>::Deserialize(&copy, request).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request is not a ", Request::descriptor()->name()));
+  }
+  return absl::OkStatus();
+}
 
 grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
                                  const absl::Status& status) {
@@ -398,9 +422,9 @@ class UploadReactor final
 // write at a time (gRPC allows one outstanding write per stream).
 class PlanChunkWriter final : public grpc::ServerWriteReactor<v1::PlanChunk> {
  public:
-  PlanChunkWriter(std::string bytes, size_t piece_bytes)
+  PlanChunkWriter(std::shared_ptr<const std::string> bytes, size_t piece_bytes)
       : bytes_(std::move(bytes)), piece_bytes_(piece_bytes) {
-    chunk_.set_total_bytes(bytes_.size());
+    chunk_.set_total_bytes(bytes_->size());
     WriteNext();
   }
 
@@ -409,7 +433,7 @@ class PlanChunkWriter final : public grpc::ServerWriteReactor<v1::PlanChunk> {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
       return;
     }
-    if (offset_ >= bytes_.size()) {
+    if (offset_ >= bytes_->size()) {
       Finish(grpc::Status::OK);
       return;
     }
@@ -421,13 +445,13 @@ class PlanChunkWriter final : public grpc::ServerWriteReactor<v1::PlanChunk> {
 
  private:
   void WriteNext() {
-    const size_t n = std::min(piece_bytes_, bytes_.size() - offset_);
-    chunk_.set_data(bytes_.data() + offset_, n);
+    const size_t n = std::min(piece_bytes_, bytes_->size() - offset_);
+    chunk_.set_data(bytes_->data() + offset_, n);
     offset_ += n;
     StartWrite(&chunk_);
   }
 
-  const std::string bytes_;
+  const std::shared_ptr<const std::string> bytes_;
   const size_t piece_bytes_;
   size_t offset_ = 0;
   v1::PlanChunk chunk_;
@@ -481,13 +505,14 @@ PlacementServiceImpl::UploadGraph(grpc::CallbackServerContext* context,
 
 grpc::ServerWriteReactor<v1::PlanChunk>* PlacementServiceImpl::StreamPlan(
     grpc::CallbackServerContext* context, const v1::GetPlanRequest* request) {
-  absl::StatusOr<v1::Plan> plan = LookupPlan(*request);
+  absl::StatusOr<std::shared_ptr<const std::string>> plan =
+      LookupPlanBytes(*request);
   if (!plan.ok()) return new RefusedWrite<v1::PlanChunk>(plan.status());
   // Pieces well under the limit: a 1 MiB piece keeps memory per write
   // small and the stream flowing.
   const size_t piece_bytes =
       std::min<size_t>(size_t{1} << 20, limits_.max_message_bytes / 2);
-  return new PlanChunkWriter(plan->SerializeAsString(), piece_bytes);
+  return new PlanChunkWriter(*std::move(plan), piece_bytes);
 }
 
 PlacementServiceImpl::PlacementServiceImpl(
@@ -594,11 +619,22 @@ absl::StatusOr<v1::ListSolveJobsResponse> PlacementServiceImpl::ListJobs(
   return response;
 }
 
-absl::StatusOr<v1::Plan> PlacementServiceImpl::LookupPlan(
-    const v1::GetPlanRequest& request) {
+absl::StatusOr<std::shared_ptr<const std::string>>
+PlacementServiceImpl::LookupPlanBytes(const v1::GetPlanRequest& request) {
   return CachedPlan(store_, request.graph(), request.host_class(),
                     request.budget_bytes(), request.parameters(),
                     on_cache_lookup_);
+}
+
+absl::StatusOr<v1::Plan> PlacementServiceImpl::LookupPlan(
+    const v1::GetPlanRequest& request) {
+  AUTOTM_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> bytes,
+                          LookupPlanBytes(request));
+  v1::Plan plan;
+  if (!plan.ParseFromString(*bytes)) {
+    return absl::InternalError("the cached plan does not parse");
+  }
+  return plan;
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::CreateSolveJob(
@@ -670,17 +706,24 @@ grpc::ServerUnaryReactor* PlacementServiceImpl::ListSolveJobs(
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::GetPlan(
-    grpc::CallbackServerContext* context, const v1::GetPlanRequest* request,
-    v1::Plan* response) {
-  return Answer(context, FitsOneMessage(LookupPlan(*request)), response);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  v1::GetPlanRequest lookup;
+  if (absl::Status s = ParseRequest(*request, &lookup); !s.ok()) {
+    return Answer(context, s);
+  }
+  absl::StatusOr<grpc::ByteBuffer> plan =
+      FitsOneMessage(LookupPlanBytes(lookup));
+  if (plan.ok()) *response = *std::move(plan);
+  return Answer(context, plan.status());
 }
 
-absl::StatusOr<v1::Plan> PlacementServiceImpl::FitsOneMessage(
-    absl::StatusOr<v1::Plan> plan) const {
-  if (!plan.ok()) return plan;
-  const size_t bytes = plan->ByteSizeLong();
+absl::StatusOr<grpc::ByteBuffer> PlacementServiceImpl::FitsOneMessage(
+    absl::StatusOr<std::shared_ptr<const std::string>> plan) const {
+  if (!plan.ok()) return plan.status();
+  const size_t bytes = (*plan)->size();
   if (bytes + kResponseOverheadBytes <= limits_.max_message_bytes) {
-    return plan;
+    return MessageOf(*std::move(plan));
   }
   return absl::ResourceExhaustedError(absl::StrCat(
       "plan too large for one message: ", bytes,
@@ -691,22 +734,29 @@ absl::StatusOr<v1::Plan> PlacementServiceImpl::FitsOneMessage(
 }
 
 grpc::ServerUnaryReactor* PlacementServiceImpl::PlanGraph(
-    grpc::CallbackServerContext* context, const v1::PlanGraphRequest* request,
-    v1::Plan* response) {
-  absl::StatusOr<v1::Plan> cached = CachedPlan(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
+  v1::PlanGraphRequest parsed;
+  if (absl::Status s = ParseRequest(*request_bytes, &parsed); !s.ok()) {
+    return Answer(context, s);
+  }
+  const v1::PlanGraphRequest* const request = &parsed;
+  absl::StatusOr<std::shared_ptr<const std::string>> cached = CachedPlan(
       store_, request->graph(), request->host_class(), request->budget_bytes(),
       request->parameters(), on_cache_lookup_);
   // A miss, or a host class nobody has profiled yet: CreateJob validates
   // everything (and records the graph for the agents' work list before it
   // reports the unknown host class).
   if (cached.ok()) {
-    return Answer(context, FitsOneMessage(std::move(cached)), response);
+    absl::StatusOr<grpc::ByteBuffer> plan = FitsOneMessage(std::move(cached));
+    if (plan.ok()) *response = *std::move(plan);
+    return Answer(context, plan.status());
   }
   if (!absl::IsNotFound(cached.status()) ||
       !(absl::StartsWith(cached.status().message(), "no plan cached") ||
         absl::StartsWith(cached.status().message(),
                          "host_class: unknown host class"))) {
-    return Answer(context, std::move(cached), response);
+    return Answer(context, cached.status());
   }
   v1::CreateSolveJobRequest create;
   *create.mutable_graph() = request->graph();
@@ -810,9 +860,13 @@ void PlacementServiceImpl::WaiterLoop() {
       if (!job.ok()) {
         answer = job.status();
       } else if (IsFinal(job->state())) {
-        absl::StatusOr<v1::Plan> plan = FitsOneMessage(PlanOfFinishedJob(*job));
-        if (plan.ok()) *p.response = *std::move(plan);
-        answer = plan.status();
+        absl::StatusOr<v1::Plan> plan = PlanOfFinishedJob(*job);
+        absl::StatusOr<grpc::ByteBuffer> message =
+            plan.ok() ? FitsOneMessage(std::make_shared<const std::string>(
+                            DeterministicBytes(*plan)))
+                      : absl::StatusOr<grpc::ByteBuffer>(plan.status());
+        if (message.ok()) *p.response = *std::move(message);
+        answer = message.status();
       } else if (p.context->IsCancelled()) {
         runner_.Cancel(p.job_id).IgnoreError();
         answer = absl::CancelledError("PlanGraph call cancelled");

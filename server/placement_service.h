@@ -60,8 +60,15 @@ namespace autotm::server {
 using CacheLookupHook = std::function<void(bool hit)>;
 class WatchReactor;
 
-class PlacementServiceImpl final
-    : public v1::PlacementService::CallbackService {
+// PlanGraph and GetPlan are raw methods (their messages as bytes): a
+// plan-cache hit sends the cached plan's bytes as they are, without parsing
+// and re-serializing them, and the request is parsed here.
+using PlacementServiceBase =
+    v1::PlacementService::WithRawCallbackMethod_PlanGraph<
+        v1::PlacementService::WithRawCallbackMethod_GetPlan<
+            v1::PlacementService::CallbackService>>;
+
+class PlacementServiceImpl final : public PlacementServiceBase {
  public:
   // `store`, `runner` and `authorizer` must outlive the service; `logger`
   // is not null. `limits`: the server's caps on requests (RequestLimits).
@@ -86,6 +93,9 @@ class PlacementServiceImpl final
   absl::StatusOr<v1::SolveJob> GetJob(const std::string& id,
                                       const Principal& principal);
   absl::StatusOr<v1::Plan> LookupPlan(const v1::GetPlanRequest& request);
+  // The cached plan's protobuf encoding (shared, not copied).
+  absl::StatusOr<std::shared_ptr<const std::string>> LookupPlanBytes(
+      const v1::GetPlanRequest& request);
 
   // autotm.v1.PlacementService.
   grpc::ServerUnaryReactor* CreateSolveJob(
@@ -106,12 +116,14 @@ class PlacementServiceImpl final
       grpc::CallbackServerContext* context,
       const v1::ListSolveJobsRequest* request,
       v1::ListSolveJobsResponse* response) override;
+  // Raw: a GetPlanRequest in, a Plan out.
   grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext* context,
-                                    const v1::GetPlanRequest* request,
-                                    v1::Plan* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  // Raw: a PlanGraphRequest in, a Plan out.
   grpc::ServerUnaryReactor* PlanGraph(grpc::CallbackServerContext* context,
-                                      const v1::PlanGraphRequest* request,
-                                      v1::Plan* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::ServerReadReactor<v1::UploadGraphRequest>* UploadGraph(
       grpc::CallbackServerContext* context,
       v1::UploadGraphResponse* response) override;
@@ -130,7 +142,7 @@ class PlacementServiceImpl final
   struct Parked {
     grpc::CallbackServerContext* context;
     grpc::ServerUnaryReactor* reactor;
-    v1::Plan* response;
+    grpc::ByteBuffer* response;
     std::string job_id;
     absl::Time cancel_at;   // ask the job to stop (keeps its best plan)
     absl::Time give_up_at;  // answer DEADLINE_EXCEEDED
@@ -144,9 +156,10 @@ class PlacementServiceImpl final
   void AddWatch(WatchReactor* watch);
   void RemoveWatch(WatchReactor* watch);
   void ExpireWatches(absl::Time now);
-  // `plan`, or RESOURCE_EXHAUSTED when its encoding is over the message
-  // limit (the caller must use StreamPlan).
-  absl::StatusOr<v1::Plan> FitsOneMessage(absl::StatusOr<v1::Plan> plan) const;
+  // `plan` as a message, or RESOURCE_EXHAUSTED when its encoding is over
+  // the message limit (the caller must use StreamPlan).
+  absl::StatusOr<grpc::ByteBuffer> FitsOneMessage(
+      absl::StatusOr<std::shared_ptr<const std::string>> plan) const;
   // The answer for a job in a final state.
   absl::StatusOr<v1::Plan> PlanOfFinishedJob(const v1::SolveJob& job);
 

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <latch>
 #include <memory>
 #include <string>
@@ -49,6 +50,7 @@
 #include "client/client.h"
 #include "client/proto_json.h"
 #include "client/units.h"
+#include "common/graph_digest.h"
 #include "solver/allocator.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
@@ -76,8 +78,18 @@ struct BenchOptions {
   std::string profile_path =
       AUTOTM_SOURCE_DIR "/tests/testdata/example_cnn.profile.json";
   std::string budget = "50%";
-  std::vector<int> concurrency = {1, 16, 64};
-  std::string call = "plan-graph";  // or "get-plan"
+  std::vector<int> concurrency = {1, 16, 64, 256};
+  // digest: PlanGraph by digest (Client::PlanGraph, the RPC alone);
+  // client-get-plan: Client::GetPlan (digest computed, plan verified, per
+  // call); inline: PlanGraph with the whole graph (before issue 19);
+  // get-plan: the GetPlan RPC by digest (the pure lookup).
+  std::string call = "digest";
+  // SolveParameters.method of the cached plan (empty: the server's
+  // default, sync).
+  std::string method;
+  double time_limit_s = 0;  // 0: the server's default
+  bool floor = true;        // the health-check floor beside each level
+  size_t max_message_bytes = size_t{4} << 20;
   std::string channels = "shared";  // or "per-caller"
   double duration_s = 5;
   double warmup_s = 0.5;
@@ -89,6 +101,15 @@ struct BenchOptions {
   int batch_entries = 1000;
   bool keep = false;
 };
+
+// The --method names (those of `autotm plan --variant`).
+v1::Method MethodNamed(const std::string& name) {
+  if (name == "static") return v1::METHOD_STATIC;
+  if (name == "async") return v1::METHOD_ASYNCHRONOUS;
+  if (name == "heuristic") return v1::METHOD_HEURISTIC;
+  if (name == "all-slow") return v1::METHOD_ALL_SLOW;
+  return v1::METHOD_SYNCHRONOUS;
+}
 
 // --- The machine.
 
@@ -135,40 +156,72 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[index];
 }
 
-// One cache-hit request, the way the chosen RPC is called.
+// One cache-hit request, the way the chosen call makes it.
 class CacheHitCall {
  public:
   CacheHitCall(const BenchOptions& options, const v1::Graph& graph,
-               const std::string& host_class, uint64_t budget_bytes)
-      : get_plan_(options.call == "get-plan") {
-    *plan_graph_.mutable_graph()->mutable_inline_graph() = graph;
+               const std::string& host_class, uint64_t budget_bytes,
+               const v1::SolveParameters& parameters)
+      : call_(options.call),
+        graph_(graph),
+        host_class_(host_class),
+        budget_bytes_(budget_bytes) {
+    if (call_ == "inline") {
+      *plan_graph_.mutable_graph()->mutable_inline_graph() = graph;
+    } else {
+      plan_graph_.mutable_graph()->set_digest(CanonicalGraphDigest(graph));
+    }
     plan_graph_.set_host_class(host_class);
     plan_graph_.set_budget_bytes(budget_bytes);
-    *lookup_.mutable_graph()->mutable_inline_graph() = graph;
+    *plan_graph_.mutable_parameters() = parameters;
+    *lookup_.mutable_graph() = plan_graph_.graph();
     lookup_.set_host_class(host_class);
     lookup_.set_budget_bytes(budget_bytes);
+    *lookup_.mutable_parameters() = parameters;
+    plan_options_.parameters = parameters;
   }
 
   absl::StatusOr<v1::Plan> operator()(Client& client) const {
-    if (get_plan_) return client.LookupPlan(lookup_);
+    if (call_ == "get-plan") return client.LookupPlan(lookup_);
+    if (call_ == "client-get-plan") {
+      return client.GetPlan(graph_, host_class_, budget_bytes_, plan_options_);
+    }
     return client.PlanGraph(plan_graph_, absl::Seconds(30));
   }
 
   size_t request_bytes() const {
-    return get_plan_ ? lookup_.ByteSizeLong() : plan_graph_.ByteSizeLong();
+    return call_ == "get-plan" ? lookup_.ByteSizeLong()
+                               : plan_graph_.ByteSizeLong();
+  }
+
+  std::string description() const {
+    if (call_ == "get-plan") return "PlacementService.GetPlan by digest";
+    if (call_ == "client-get-plan") {
+      return "Client::GetPlan (digest computed, plan verified, each call)";
+    }
+    if (call_ == "inline") return "PlacementService.PlanGraph, inline graph";
+    return "PlacementService.PlanGraph by digest";
   }
 
  private:
-  bool get_plan_;
+  const std::string call_;
+  const v1::Graph& graph_;
+  const std::string host_class_;
+  const uint64_t budget_bytes_;
   v1::PlanGraphRequest plan_graph_;
   v1::GetPlanRequest lookup_;
+  Client::PlanOptions plan_options_;
 };
 
 // Runs `callers` threads that issue cache-hit calls for the warm-up, then
 // measure until the duration or the request cap is reached.
+// `call` returns what it received's size in bytes, compared with
+// `reference_bytes`.
+using MeasuredCall = std::function<absl::StatusOr<size_t>(Client&)>;
+
 LevelResult RunLevel(const BenchOptions& options, int callers,
                      const std::vector<Client*>& clients,
-                     const CacheHitCall& call, size_t reference_bytes) {
+                     const MeasuredCall& call, size_t reference_bytes) {
   using Clock = std::chrono::steady_clock;
   LevelResult result;
   result.callers = callers;
@@ -195,14 +248,14 @@ LevelResult RunLevel(const BenchOptions& options, int callers,
                             options.max_requests) {
           break;
         }
-        absl::StatusOr<v1::Plan> plan = call(client);
+        absl::StatusOr<size_t> received = call(client);
         const Clock::time_point end = Clock::now();
         if (!measured) continue;
         mine.push_back(
             std::chrono::duration<double, std::micro>(end - begin).count());
-        if (!plan.ok()) {
-          if (errors[t]++ == 0) first_errors[t] = plan.status().ToString();
-        } else if (plan->ByteSizeLong() != reference_bytes) {
+        if (!received.ok()) {
+          if (errors[t]++ == 0) first_errors[t] = received.status().ToString();
+        } else if (*received != reference_bytes) {
           ++mismatches[t];
         }
       }
@@ -394,6 +447,8 @@ int Run(const BenchOptions& options) {
     server_options.binary = options.server_binary;
     server_options.db = temp_dir + "/autotm.db";
     server_options.log_path = temp_dir + "/server.log";
+    server_options.extra_args = {"--max-message-bytes",
+                                 absl::StrCat(options.max_message_bytes)};
     absl::StatusOr<std::unique_ptr<testing::ServerProcess>> started =
         testing::ServerProcess::Start(server_options);
     if (!started.ok())
@@ -439,6 +494,7 @@ int Run(const BenchOptions& options) {
 
   ClientOptions client_options;
   client_options.address = address;
+  client_options.max_message_bytes = options.max_message_bytes;
   client_options.deadline = absl::Seconds(30);
   absl::StatusOr<std::unique_ptr<Client>> setup_client =
       Client::Connect(client_options);
@@ -471,8 +527,14 @@ int Run(const BenchOptions& options) {
   absl::StatusOr<std::string> job_before_plan = NewestJob(client);
   if (!job_before_plan.ok()) return Fail("list jobs", job_before_plan.status());
   const absl::Time plan_begin = absl::Now();
+  v1::SolveParameters parameters;
+  if (!options.method.empty()) {
+    parameters.set_method(MethodNamed(options.method));
+  }
+  parameters.set_time_limit_seconds(options.time_limit_s);
   Client::PlanOptions plan_options;
   plan_options.deadline = absl::Minutes(5);
+  plan_options.parameters = parameters;
   absl::StatusOr<v1::Plan> reference =
       client.GetPlan(graph, host_class, *budget, plan_options);
   if (!reference.ok()) return Fail("first plan", reference.status());
@@ -495,7 +557,7 @@ int Run(const BenchOptions& options) {
     return kExitBadResult;
   }
   const size_t reference_bytes = reference->ByteSizeLong();
-  const CacheHitCall call(options, graph, host_class, *budget);
+  const CacheHitCall call(options, graph, host_class, *budget, parameters);
   absl::StatusOr<std::string> newest_before = NewestJob(client);
   if (!newest_before.ok()) return Fail("list jobs", newest_before.status());
   const std::string first_plan_source =
@@ -520,12 +582,14 @@ int Run(const BenchOptions& options) {
               v1::Termination_Name(reference->stats().termination()).c_str(),
               reference->predicted_time_us() / 1000);
   std::printf(
-      "  call         %s on the cached key, inline graph: %zu-byte request, "
-      "%zu-byte plan back\n",
-      options.call == "get-plan"
-          ? "PlacementService.GetPlan (LookupPlan)"
-          : "PlacementService.PlanGraph (Client::GetPlan)",
-      call.request_bytes(), reference_bytes);
+      "  call         %s on the cached key: %zu-byte request, %zu-byte plan "
+      "back\n",
+      call.description().c_str(), call.request_bytes(), reference_bytes);
+  if (options.floor) {
+    std::printf(
+        "  floor        grpc.health.v1.Health/Check (Client::Health) on the "
+        "same channel(s), run just before each level\n");
+  }
   std::printf("  callers      threads; %s\n",
               options.channels == "shared"
                   ? "all share one autotm::Client (one gRPC channel)"
@@ -547,23 +611,56 @@ int Run(const BenchOptions& options) {
     owned.push_back(*std::move(c));
   }
 
-  std::printf("  %7s  %9s  %6s  %10s  %10s  %10s  %12s\n", "callers",
-              "requests", "errors", "p50", "p99", "max", "throughput");
+  std::printf("  %-7s %7s  %9s  %6s  %10s  %10s  %10s  %12s  %s\n", "call",
+              "callers", "requests", "errors", "p50", "p99", "max",
+              "throughput", "vs floor");
+  const MeasuredCall health = [](Client& c) -> absl::StatusOr<size_t> {
+    AUTOTM_ASSIGN_OR_RETURN(bool serving, c.Health());
+    if (!serving) return absl::UnavailableError("NOT_SERVING");
+    return size_t{0};
+  };
+  const MeasuredCall hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+    AUTOTM_ASSIGN_OR_RETURN(v1::Plan plan, call(c));
+    return plan.ByteSizeLong();
+  };
   int exit_code = kExitOk;
   for (int callers : options.concurrency) {
     std::vector<Client*> clients;
     for (int i = 0; i < std::min<int>(callers, count); ++i) {
       clients.push_back(owned[i].get());
     }
+    auto rate = [](const LevelResult& r) {
+      return r.seconds > 0 ? r.requests / r.seconds : 0.0;
+    };
+    auto row = [&](const char* what, const LevelResult& r,
+                   const std::string& ratio) {
+      std::printf(
+          "  %-7s %7d  %9lld  %6lld  %7.0f us  %7.0f us  %7.0f us  %8.0f "
+          "req/s  %s\n",
+          what, r.callers, static_cast<long long>(r.requests),
+          static_cast<long long>(r.errors + r.mismatches), r.p50_us, r.p99_us,
+          r.max_us, rate(r), ratio.c_str());
+      std::fflush(stdout);
+    };
+    LevelResult floor;
+    if (options.floor) {
+      floor = RunLevel(options, callers, clients, health, 0);
+      row("floor", floor, "");
+      if (floor.errors > 0) {
+        std::fprintf(stderr, "autotm-service-bench: health checks failed: %s\n",
+                     floor.first_error.c_str());
+        exit_code = kExitBadResult;
+      }
+    }
     const LevelResult level =
-        RunLevel(options, callers, clients, call, reference_bytes);
-    std::printf(
-        "  %7d  %9lld  %6lld  %7.0f us  %7.0f us  %7.0f us  %8.0f req/s\n",
-        callers, static_cast<long long>(level.requests),
-        static_cast<long long>(level.errors + level.mismatches), level.p50_us,
-        level.p99_us, level.max_us,
-        level.seconds > 0 ? level.requests / level.seconds : 0.0);
-    std::fflush(stdout);
+        RunLevel(options, callers, clients, hit, reference_bytes);
+    row("hit", level,
+        options.floor && rate(level) > 0
+            ? absl::StrFormat(
+                  "%.2fx floor's time/request, p99 %.2fx",
+                  rate(floor) / rate(level),
+                  floor.p99_us > 0 ? level.p99_us / floor.p99_us : 0.0)
+            : "");
     if (level.errors > 0) {
       std::fprintf(stderr,
                    "autotm-service-bench: %lld of %lld calls at %d "
@@ -632,7 +729,7 @@ int Run(const BenchOptions& options) {
 
 int Main(int argc, char** argv) {
   BenchOptions options;
-  std::string concurrency = "1,16,64";
+  std::string concurrency = "1,16,64,256";
   std::string duration = "5s";
   std::string warmup = "0.5s";
   CLI::App app(
@@ -683,10 +780,30 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("N,N,...");
   app.add_option("--call", options.call,
-                 "plan-graph: PlanGraph RPC (Client::GetPlan); get-plan: "
-                 "GetPlan RPC (Client::LookupPlan)")
+                 "digest: PlanGraph RPC by digest (Client::PlanGraph); "
+                 "client-get-plan: Client::GetPlan (digest and plan "
+                 "verification each call); inline: PlanGraph with the whole "
+                 "graph; get-plan: GetPlan RPC by digest")
       ->capture_default_str()
-      ->check(CLI::IsMember({"plan-graph", "get-plan"}));
+      ->check(
+          CLI::IsMember({"digest", "client-get-plan", "inline", "get-plan"}));
+  app.add_option("--method", options.method,
+                 "Method of the cached plan (static, sync, ...; default: "
+                 "the server's)")
+      ->type_name("NAME")
+      ->check(
+          CLI::IsMember({"static", "sync", "async", "heuristic", "all-slow"}));
+  app.add_option("--time-limit", options.time_limit_s,
+                 "Time limit of the first solve in seconds (0: the "
+                 "server's default)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--no-floor{false}", options.floor,
+               "Skip the health-check floor");
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "The client's message limit; with --spawn also the "
+                 "server's --max-message-bytes")
+      ->capture_default_str();
   app.add_option("--channels", options.channels,
                  "shared: every caller uses one Client (one channel); "
                  "per-caller: one Client per thread (gRPC may still share "

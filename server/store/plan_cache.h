@@ -21,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/store/store.h"
 
 namespace autotm::server {
@@ -34,6 +35,9 @@ class CachingPlanStore final : public PlanStore {
 
   absl::Status PutPlan(const std::string& key, const v1::Plan& plan) override;
   absl::StatusOr<v1::Plan> GetPlan(const std::string& key) override;
+  // A hit is a lookup and a shared pointer: no parse, no copy.
+  absl::StatusOr<std::shared_ptr<const std::string>> GetPlanBytes(
+      const std::string& key) override;
 
   struct Stats {
     uint64_t hits = 0;
@@ -60,9 +64,16 @@ class CachingPlanStore final : public PlanStore {
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// `inner` with its plans behind a CachingPlanStore of `max_bytes`; the other
-// stores are inner's. `inner` must outlive the result.
-std::unique_ptr<Store> WithPlanCache(Store& inner, size_t max_bytes);
+// `inner` with its plans behind a CachingPlanStore of `max_bytes`, and the
+// host classes' profile versions (GetHostClassVersion, the other store read
+// of every plan-cache hit) remembered for up to `version_ttl`: forgotten at
+// once when this process changes the host class's profile through the
+// result, so only changes made by other replicas (sharing a PostgreSQL
+// store) are seen up to `version_ttl` late. The other stores are inner's.
+// `inner` must outlive the result.
+std::unique_ptr<Store> WithPlanCache(
+    Store& inner, size_t max_bytes,
+    absl::Duration version_ttl = absl::Seconds(1));
 
 }  // namespace autotm::server
 

@@ -105,11 +105,78 @@ TEST_F(PlanCacheTest, StaysUnderItsByteBoundLeastRecentlyUsedFirst) {
 TEST_F(PlanCacheTest, WithPlanCacheForwardsTheOtherStores) {
   std::unique_ptr<Store> cached = WithPlanCache(*store_, 1 << 20);
   EXPECT_EQ(&cached->jobs(), &store_->jobs());
-  EXPECT_EQ(&cached->profiles(), &store_->profiles());
   EXPECT_EQ(&cached->graphs(), &store_->graphs());
   EXPECT_NE(&cached->plans(), &store_->plans());
   ASSERT_TRUE(cached->plans().PutPlan("k", PlanNamed("p")).ok());
   EXPECT_EQ(store_->plans().GetPlan("k")->graph_name(), "p");
+}
+
+TEST_F(PlanCacheTest, HitsHandOutTheCachedBytesWithoutCopies) {
+  CachingPlanStore cache(*counting_, 1 << 20);
+  ASSERT_TRUE(cache.PutPlan("k", PlanNamed("a")).ok());
+  absl::StatusOr<std::shared_ptr<const std::string>> first =
+      cache.GetPlanBytes("k");
+  absl::StatusOr<std::shared_ptr<const std::string>> second =
+      cache.GetPlanBytes("k");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->get(), second->get());
+  EXPECT_EQ(**first, PlanNamed("a").SerializeAsString());
+  EXPECT_EQ(counting_->reads, 1);
+  EXPECT_EQ(cache.GetPlanBytes("absent").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+class VersionCacheTest : public PlanCacheTest {
+ protected:
+  // Creates host class "h" through `profiles` with one measurement.
+  static void Upload(ProfileStore& profiles, const std::string& id) {
+    v1::HostClass host_class;
+    host_class.set_name("h");
+    host_class.set_fingerprint("f");
+    ProfileUpdate update;
+    update.host_class = host_class;
+    Measurement m;
+    m.signature_key = "op()->()";
+    m.signature.set_op("op");
+    m.config = "|";
+    m.time_us = 1;
+    m.measurement_id = id;
+    update.measurements.push_back(m);
+    absl::StatusOr<uint64_t> added = profiles.ApplyProfileUpdate("h", update);
+    ASSERT_TRUE(added.ok()) << added.status();
+  }
+};
+
+TEST_F(VersionCacheTest, ChangesThroughTheCacheAreSeenAtOnce) {
+  std::unique_ptr<Store> cached =
+      WithPlanCache(*store_, 1 << 20, absl::Hours(1));
+  ASSERT_NO_FATAL_FAILURE(Upload(cached->profiles(), "m1"));
+  absl::StatusOr<HostClassInfo> before =
+      cached->profiles().GetHostClassVersion("h");
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_NO_FATAL_FAILURE(Upload(cached->profiles(), "m2"));
+  absl::StatusOr<HostClassInfo> after =
+      cached->profiles().GetHostClassVersion("h");
+  ASSERT_TRUE(after.ok());
+  EXPECT_GT(after->version, before->version);
+  ASSERT_TRUE(cached->profiles().DeleteHostClass("h").ok());
+  EXPECT_EQ(cached->profiles().GetHostClassVersion("h").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(VersionCacheTest, OtherWritersAreSeenWithinTheTtl) {
+  // Writes to store_ directly stand for another replica's.
+  std::unique_ptr<Store> remembering =
+      WithPlanCache(*store_, 1 << 20, absl::Hours(1));
+  std::unique_ptr<Store> forgetting =
+      WithPlanCache(*store_, 1 << 20, absl::ZeroDuration());
+  ASSERT_NO_FATAL_FAILURE(Upload(store_->profiles(), "m1"));
+  const uint64_t v1 = remembering->profiles().GetHostClassVersion("h")->version;
+  ASSERT_EQ(forgetting->profiles().GetHostClassVersion("h")->version, v1);
+  ASSERT_NO_FATAL_FAILURE(Upload(store_->profiles(), "m2"));
+  // Within the hour: the remembered version; with no TTL: the new one.
+  EXPECT_EQ(remembering->profiles().GetHostClassVersion("h")->version, v1);
+  EXPECT_GT(forgetting->profiles().GetHostClassVersion("h")->version, v1);
 }
 
 }  // namespace

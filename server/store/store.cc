@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "server/store/digest.h"
 
 namespace autotm::server {
 namespace {
@@ -21,6 +22,13 @@ bool IsStorageFailure(const absl::Status& status) {
 absl::Status MarkStorageFailure(absl::Status status) {
   status.SetPayload(kStorageFailureUrl, absl::Cord("1"));
   return status;
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> PlanStore::GetPlanBytes(
+    const std::string& key) {
+  absl::StatusOr<v1::Plan> plan = GetPlan(key);
+  if (!plan.ok()) return plan.status();
+  return std::make_shared<const std::string>(DeterministicBytes(*plan));
 }
 
 }  // namespace autotm::server

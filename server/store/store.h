@@ -172,6 +172,12 @@ class PlanStore {
                                const v1::Plan& plan) = 0;
   // NotFound when absent.
   virtual absl::StatusOr<v1::Plan> GetPlan(const std::string& key) = 0;
+  // The plan's protobuf encoding, shared and immutable: what a cache hit
+  // sends as it is (CachingPlanStore hands out its cached bytes without
+  // parsing them). The default serializes GetPlan's plan. NotFound when
+  // absent.
+  virtual absl::StatusOr<std::shared_ptr<const std::string>> GetPlanBytes(
+      const std::string& key);
 };
 
 struct JobFilter {
