@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -87,13 +88,15 @@ bool GraphMissing(const absl::Status& status) {
 
 // `request` with its inline graph replaced by the graph's digest, when the
 // request would be over the message limit: after the upload the server
-// has the graph. Returns the request unchanged otherwise.
+// has the graph. Nullopt when the request fits as it is (no copy: requests
+// may carry megabytes of graph).
 template <typename Request>
-absl::StatusOr<Request> FitGraph(Client& client, const Request& request,
-                                 size_t max_message_bytes) {
+absl::StatusOr<std::optional<Request>> FitGraph(Client& client,
+                                                const Request& request,
+                                                size_t max_message_bytes) {
   if (request.graph().graph_case() != v1::GraphRef::kInlineGraph ||
       request.ByteSizeLong() + kRequestOverheadBytes <= max_message_bytes) {
-    return request;
+    return std::nullopt;
   }
   AUTOTM_ASSIGN_OR_RETURN(std::string digest,
                           client.UploadGraph(request.graph().inline_graph()));
@@ -217,8 +220,9 @@ absl::StatusOr<v1::ListSolveJobsResponse> Client::ListSolveJobs(
 absl::StatusOr<v1::Plan> Client::LookupPlan(const v1::GetPlanRequest& request,
                                             const v1::Profile* profile) {
   AUTOTM_ASSIGN_OR_RETURN(
-      v1::GetPlanRequest fitted,
+      std::optional<v1::GetPlanRequest> by_digest,
       FitGraph(*this, request, internal_->options.max_message_bytes));
+  const v1::GetPlanRequest& fitted = by_digest ? *by_digest : request;
   v1::Plan plan;
   absl::Status status = internal_->Call([&](grpc::ClientContext* context) {
     return internal_->placement->GetPlan(context, fitted, &plan);
@@ -237,8 +241,9 @@ absl::StatusOr<v1::Plan> Client::PlanGraph(const v1::PlanGraphRequest& request,
                                            absl::Duration deadline,
                                            const v1::Profile* profile) {
   AUTOTM_ASSIGN_OR_RETURN(
-      v1::PlanGraphRequest fitted,
+      std::optional<v1::PlanGraphRequest> by_digest,
       FitGraph(*this, request, internal_->options.max_message_bytes));
+  const v1::PlanGraphRequest& fitted = by_digest ? *by_digest : request;
   // Retrying UNAVAILABLE is safe: an UNAVAILABLE call created no job that
   // anyone waits for (a queued orphan still fills the cache).
   v1::Plan plan;
