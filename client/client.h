@@ -193,10 +193,10 @@ class Client {
   absl::StatusOr<v1::Plan> PlanGraph(const v1::PlanGraphRequest& request,
                                      absl::Duration deadline,
                                      const v1::Profile* profile = nullptr);
-  // Switches, in LookupPlan and PlanGraph: a request whose inline graph
-  // would make it larger than options().max_message_bytes is sent by
-  // digest after UploadGraph; a plan the server says is too large for one
-  // message is fetched by StreamPlan.
+  // Switches, in CreateSolveJob, LookupPlan and PlanGraph: a request whose
+  // inline graph would make it larger than options().max_message_bytes is
+  // sent by digest after UploadGraph; a plan the server says is too large
+  // for one message is fetched by StreamPlan.
   //
   // Uploads `graph` by UploadGraph in pieces under the message limit
   // (retried whole on UNAVAILABLE: uploads are idempotent) and returns its

@@ -181,9 +181,13 @@ absl::StatusOr<v1::Plan> Client::StreamPlan(const v1::GetPlanRequest& request) {
 
 absl::StatusOr<v1::SolveJob> Client::CreateSolveJob(
     const v1::CreateSolveJobRequest& request) {
+  AUTOTM_ASSIGN_OR_RETURN(
+      std::optional<v1::CreateSolveJobRequest> by_digest,
+      FitGraph(*this, request, internal_->options.max_message_bytes));
+  const v1::CreateSolveJobRequest& fitted = by_digest ? *by_digest : request;
   v1::SolveJob job;
   AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
-    return internal_->placement->CreateSolveJob(context, request, &job);
+    return internal_->placement->CreateSolveJob(context, fitted, &job);
   }));
   return job;
 }

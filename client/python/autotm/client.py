@@ -1001,7 +1001,7 @@ class Client:
             ),
             priority=priority,
         )
-        return self._call(self._placement.CreateSolveJob, request)
+        return self._call(self._placement.CreateSolveJob, self._fit(request))
 
     def get_job(self, job_id: str) -> job_pb2.SolveJob:
         """A job's state and latest progress. NOT_FOUND for an unknown id."""
