@@ -108,7 +108,7 @@ TEST(MethodRolesTest, CoversEveryMethodOfEveryService) {
       ++methods;
     }
   }
-  EXPECT_EQ(methods, 18);
+  EXPECT_EQ(methods, 20);
   EXPECT_EQ(RequiredRoles("/grpc.health.v1.Health/Check"), kOpen);
   EXPECT_EQ(RequiredRoles("/autotm.v1.ProfileService/NoSuchMethod"),
             std::nullopt);
@@ -155,7 +155,7 @@ TEST(MethodRolesTest, ProtoCommentsStateTheTable) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 18);
+  EXPECT_EQ(checked, 20);
 }
 
 TEST(AuthorizerTest, OpenModeIsTheLocalUserWithEveryRole) {

@@ -1,12 +1,18 @@
 // autotm-service-bench: a benchmark client (not a test) of autotm-server on
-// loopback. It measures what issue 4's closing note reports:
+// loopback. It measures what issues 4 and 19 report:
 //
-//   1. plan-cache-hit latency (p50/p99) and throughput with 1, 16 and 64
-//      concurrent callers: PlacementService.PlanGraph with the inline graph,
-//      i.e. autotm::Client::GetPlan(), the call a framework makes at compile
-//      time, on inputs whose plan is already cached (--call get-plan
-//      measures the GetPlan RPC, the pure lookup, instead);
-//   2. the profile ingest rate in entries/s: UploadMeasurements batches of
+//   1. gRPC's floor on this machine: the health Check RPC on the same
+//      channel(s), run just before each level, so that the ratio of the
+//      two is meaningful on a loaded machine;
+//   2. plan-cache-hit latency (p50/p99) and throughput with 1, 16, 64 and
+//      256 concurrent callers: by default PlacementService.PlanGraph by
+//      digest (the digest-first call of autotm::Client::GetPlan, the call a
+//      framework makes at compile time, on inputs whose plan is already
+//      cached); --call inline sends the whole graph (the call before issue
+//      19), --call client-get-plan measures Client::GetPlan itself (digest
+//      and plan verification on the client each call), --call get-plan
+//      the GetPlan RPC (the pure lookup);
+//   3. the profile ingest rate in entries/s: UploadMeasurements batches of
 //      1,000 generated measurements into a new host class.
 //
 //   autotm-service-bench --spawn                   # starts its own server
@@ -741,10 +747,12 @@ int Main(int argc, char** argv) {
       "server (a solve, then cached), verifies that plan, then for each\n"
       "level of --concurrency runs that many threads that call the cache-hit\n"
       "path back to back for --duration after --warmup, and prints p50, p99\n"
-      "and max latency and the throughput (requests/s). The cache-hit path\n"
-      "is PlanGraph with the inline graph (autotm::Client::GetPlan, the call\n"
-      "a framework makes at compile time; the server digests the graph and\n"
-      "looks the plan up in SQLite); --call get-plan measures the GetPlan\n"
+      "and max latency and the throughput (requests/s), each level after\n"
+      "the same for gRPC's health Check (the floor; --no-floor skips it).\n"
+      "The cache-hit path is PlanGraph by digest (what Client::GetPlan sends\n"
+      "first); --call inline sends the whole graph, --call client-get-plan\n"
+      "times Client::GetPlan with its client-side digest and verification,\n"
+      "--call get-plan measures the GetPlan\n"
       "RPC (the pure lookup) instead. It then times the profile ingest:\n"
       "--ingest-entries generated measurements uploaded by one caller in\n"
       "UploadMeasurements batches of --batch into a new host class (deleted\n"
@@ -842,7 +850,7 @@ int Main(int argc, char** argv) {
       "Examples:\n"
       "  autotm-service-bench --spawn\n"
       "  autotm-service-bench --server 127.0.0.1:50051 --duration 10s\n"
-      "  autotm-service-bench --spawn --call get-plan --channels per-caller\n"
+      "  autotm-service-bench --spawn --call inline --concurrency 1,16\n"
       "\n"
       "Loopback only: run it on the server's machine, which it then\n"
       "shares. Exit codes: 0 done; 1 bad flags or set-up failure; 2 a\n"

@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "common/graph_digest.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
 #include "solver/graph_model.h"
@@ -333,6 +334,18 @@ std::vector<Rpc> AllRpcs() {
        "tok-agent", "tok-reader"},
       {"GetPlan", lookup, "tok-reader", "tok-planner"},
       {"PlanGraph", plan, "tok-agent", "tok-planner"},
+      {"UploadGraph",
+       [graph](Client& c) { return c.UploadGraph(graph).status(); },
+       "tok-reader", "tok-planner"},
+      {"StreamPlan",
+       [graph](Client& c) {
+         v1::GetPlanRequest r;
+         r.mutable_graph()->set_digest(CanonicalGraphDigest(graph));
+         r.set_host_class("no-such-class");
+         r.set_budget_bytes(1 << 20);
+         return c.StreamPlan(r).status();
+       },
+       "tok-agent", "tok-planner"},
       {"GetServerInfo", [](Client& c) { return c.GetServerInfo().status(); },
        "", "tok-reader"},
       {"PruneStore",
