@@ -221,11 +221,16 @@ TEST_F(MetricsE2ETest, EveryFamilyIsServedAndCountersMoveWithASolve) {
   EXPECT_EQ(after.Get("autotm_solve_duration_seconds_count{variant="
                       "\"synchronous\"}"),
             1);
-  // Cache: GetPlan and the first PlanGraph missed, the second hit; the
-  // runner missed once (its one budget).
+  // Cache: GetPlan and the first PlanGraph missed — that one twice, as
+  // GetPlan asks by digest first and the server did not have the graph yet
+  // (NOT_FOUND, then again with the graph) —, the second hit; the runner
+  // missed once (its one budget).
+  EXPECT_EQ(after.Get("autotm_rpc_requests_total{method=\"/autotm.v1."
+                      "PlacementService/PlanGraph\",code=\"NOT_FOUND\"}"),
+            1);
   EXPECT_EQ(after.Get("autotm_plan_cache_lookups_total{lookup=\"rpc\","
                       "result=\"miss\"}"),
-            2);
+            3);
   EXPECT_EQ(after.Get("autotm_plan_cache_lookups_total{lookup=\"rpc\","
                       "result=\"hit\"}"),
             1);
