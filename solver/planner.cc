@@ -55,6 +55,13 @@ std::vector<TensorSchedule> ScheduleOf(const GraphModel& graph,
     schedule[t].moves.push_back(
         {static_cast<int>(move.kernel_index()), move.direction(), move.sync()});
   }
+  for (const v1::Recompute& recompute : plan.recomputes()) {
+    const int t = graph.FindTensor(recompute.tensor_id());
+    if (t < 0) continue;
+    schedule[t].recomputes.push_back(
+        {static_cast<int>(recompute.dropped_after_kernel_index()),
+         static_cast<int>(recompute.before_kernel_index())});
+  }
   return schedule;
 }
 
@@ -758,6 +765,7 @@ class IlpPlanning {
     formulation_options.method = options_.method;
     formulation_options.async_window = options_.async_window;
     formulation_options.lift_overlap_rows = options_.lift_overlap_rows;
+    formulation_options.recompute = options_.recompute;
     formulation_options.alignment_bytes = options_.alignment_bytes;
     formulation_options.kernel_limit_bytes = limits_;
     AUTOTM_ASSIGN_OR_RETURN(
