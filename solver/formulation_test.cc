@@ -59,9 +59,11 @@ double PenaltyTime(int kernel, ConfigMask mask) {
 // the plan. This tests the formulation alone: PlanGraph's pool layout, which
 // can lower limits when fragmentation bites, is tested in planner_test.cc.
 PlanOutcome MustPlan(const GraphModel& graph, const ProfileModel& profile,
-                     v1::Method method, uint64_t budget) {
+                     v1::Method method, uint64_t budget,
+                     bool recompute = false) {
   FormulationOptions options;
   options.method = method;
+  options.recompute = recompute;
   options.kernel_limit_bytes.assign(graph.num_kernels(), budget);
   absl::StatusOr<Formulation> formulation =
       Formulation::Build(graph, profile, options);
@@ -472,8 +474,14 @@ TEST(FormulationTest, TelescopedCapacityRowsGiveTheSameOptimum) {
 // interval after it (sync: its users; async: every kernel of its live range,
 // which the default window of 15 covers on these tiny graphs), or just the
 // creation tier (static).
+// With `recompute` (SYNCHRONOUS), also every choice of intervals between
+// consecutive users in which the tensor is dropped and re-made fast by a
+// re-run of its producer before the next user; AssemblePlan rejects those
+// that are not possible (inputs absent, several outputs), independently of
+// the formulation's own candidate rules.
 std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
-                                            v1::Method method) {
+                                            v1::Method method,
+                                            bool recompute = false) {
   std::vector<TensorSchedule> all;
   if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
     all.push_back({tensor.fixed_tier, {}});
@@ -496,17 +504,24 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
            tensor.users.end();
   };
   const int gadgets = static_cast<int>(points.size());
-  // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g).
-  const int bits = 2 * gadgets;
+  // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g), then
+  // with `recompute` drop[g] (dropped after gadget g, re-made before g + 1).
+  const int drops = recompute && tensor.producer >= 0 ? gadgets - 1 : 0;
+  const int bits = 2 * gadgets + drops;
   for (int code = 0; code < (1 << bits); ++code) {
     auto at = [&](int g) { return (code >> (2 * g) & 1) != 0; };
     auto after = [&](int g) { return (code >> (2 * g + 1) & 1) != 0; };
+    auto drop = [&](int g) {
+      return g >= 0 && g < drops && (code >> (2 * gadgets + g) & 1) != 0;
+    };
     bool valid = true;
     for (int g = 0; g < gadgets && valid; ++g) {
       if (after(g) && !at(g)) valid = false;  // no move to fast after a use
-      if (g + 1 < gadgets && after(g) && !at(g + 1)) valid = false;
+      if (g + 1 < gadgets && after(g) && !at(g + 1) && !drop(g)) valid = false;
       const bool trailing = g + 1 < gadgets || tensor.last_live > points[g];
       if (!trailing && after(g) != at(g)) valid = false;  // canonical
+      // Canonical drops: no copy just before, re-made fast.
+      if (drop(g) && (after(g) != at(g) || !at(g + 1))) valid = false;
     }
     if (!valid) continue;
     TensorSchedule schedule;
@@ -515,10 +530,12 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
       const int kernel = points[g];
       // Copies at users block; elsewhere they overlap with the kernel.
       const bool sync = g == 0 || is_user(kernel);
-      if (g > 0 && !after(g - 1) && at(g)) {
+      if (drop(g - 1)) {
+        schedule.recomputes.push_back({points[g - 1], kernel});
+      } else if (g > 0 && !after(g - 1) && at(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
       }
-      if (at(g) && !after(g)) {
+      if (at(g) && !after(g) && !drop(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
       }
     }
@@ -530,10 +547,11 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
 // Best predicted time over all schedules that fit the budget and use only
 // profiled configurations; +inf when none does.
 double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
-                         v1::Method method, uint64_t budget) {
+                         v1::Method method, uint64_t budget,
+                         bool recompute = false) {
   std::vector<std::vector<TensorSchedule>> choices;
   for (const TensorInfo& tensor : graph.tensors()) {
-    choices.push_back(TensorSchedules(tensor, method));
+    choices.push_back(TensorSchedules(tensor, method, recompute));
   }
   std::vector<TensorSchedule> current(graph.num_tensors());
   double best = std::numeric_limits<double>::infinity();
@@ -555,10 +573,11 @@ double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
   return best;
 }
 
-double SearchSpace(const GraphModel& graph, v1::Method method) {
+double SearchSpace(const GraphModel& graph, v1::Method method,
+                   bool recompute = false) {
   double size = 1;
   for (const TensorInfo& tensor : graph.tensors()) {
-    size *= TensorSchedules(tensor, method).size();
+    size *= TensorSchedules(tensor, method, recompute).size();
   }
   return size;
 }
@@ -929,6 +948,84 @@ TEST(FormulationTest, RefusesCoefficientsCbcCannotTake) {
       fine_graph, [](int, ConfigMask mask) { return PenaltyTime(0, mask); },
       slowest));
   EXPECT_TRUE(Formulation::Build(fine_graph, fine_profile, options).ok());
+}
+
+}  // namespace
+}  // namespace autotm::solver
+
+namespace autotm::solver {
+namespace {
+
+// Recomputation (issue 22): on random graphs with separable costs, cheap
+// kernels and slow copies, the sync ILP with recomputation must reach the
+// optimum of an enumeration that also tries dropping each tensor between
+// any two consecutive uses (AssemblePlan, not the formulation, decides which
+// drops are possible), never be worse than sync alone, and beat it on some
+// instances, or the test proves little.
+TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
+  std::mt19937_64 rng(20261206);
+  constexpr int kGraphs = 12;
+  int graphs_checked = 0;
+  int comparisons = 0;
+  int recompute_wins = 0;
+  int plans_with_recomputes = 0;
+  while (graphs_checked < kGraphs) {
+    GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    if (SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true) > 2e5) continue;
+    bool has_chance = false;  // a produced tensor read twice
+    for (const TensorInfo& tensor : graph.tensors()) {
+      has_chance |= tensor.producer >= 0 && tensor.users.size() >= 3;
+    }
+    if (!has_chance) continue;
+    ++graphs_checked;
+    // Separable costs: kernels of 5-60 us, penalties up to 400 us.
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 5.0 + static_cast<double>(rng() % 56);
+      for (size_t p = 0; p < graph.kernel(k).operands.size(); ++p) {
+        penalties[k].push_back(static_cast<double>(rng() % 400));
+      }
+    }
+    v1::Profile proto = FullTableProfile(
+        graph,
+        [&](int k, ConfigMask mask) {
+          double time = base[k];
+          for (size_t p = 0; p < penalties[k].size(); ++p) {
+            if (mask >> p & 1) time += penalties[k][p];
+          }
+          return time;
+        },
+        testing::OptaneBandwidths());
+    ProfileModel profile = MustProfile(proto, TableCollapseOptions());
+    for (double fraction : {0.4, 0.6, 0.8}) {
+      const uint64_t budget =
+          static_cast<uint64_t>(fraction * graph.PeakLiveBytes());
+      const double without = BruteForceOptimum(
+          graph, profile, v1::METHOD_SYNCHRONOUS, budget, false);
+      const double expected = BruteForceOptimum(
+          graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      EXPECT_LE(expected, without + 1e-6);
+      PlanOutcome outcome =
+          MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      ++comparisons;
+      if (std::isinf(expected)) {
+        EXPECT_FALSE(outcome.plan.has_value());
+        continue;
+      }
+      ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+      EXPECT_NEAR(outcome.plan->predicted_time_us(), expected, 1e-6 * expected)
+          << "graph " << graphs_checked << " at " << fraction;
+      if (expected < without - 1e-6) ++recompute_wins;
+      if (outcome.plan->recomputes_size() > 0) ++plans_with_recomputes;
+    }
+  }
+  EXPECT_EQ(comparisons, kGraphs * 3);
+  EXPECT_GT(recompute_wins, 0);
+  EXPECT_GT(plans_with_recomputes, 0);
+  std::cout << comparisons << " comparisons, recomputation won in "
+            << recompute_wins << ", plans with recomputes "
+            << plans_with_recomputes << "\n";
 }
 
 }  // namespace
