@@ -578,8 +578,13 @@ class IlpPlanning {
 
   absl::StatusOr<PlanOutcome> Run() {
     OfferPlansInHand();
-    if (options_.method == v1::METHOD_ASYNCHRONOUS) {
+    // Sync with recomputation starts from sync without it, as async does.
+    const bool recompute =
+        options_.method == v1::METHOD_SYNCHRONOUS && options_.recompute;
+    if (options_.method == v1::METHOD_ASYNCHRONOUS || recompute) {
       AUTOTM_RETURN_IF_ERROR(SolveSyncSeed());
+    }
+    if (options_.method == v1::METHOD_ASYNCHRONOUS) {
       if (std::optional<std::string> why = NoTimeForAsyncModel()) {
         return Conclude(options_, budget_bound_, std::nullopt, best_, shared_,
                         *why, std::move(outcome_));
@@ -697,9 +702,10 @@ class IlpPlanning {
   // quarter starved it: ResNet-152 async at 25% returned first touch at
   // 120 s while sync alone found 1.33x in 60 s), and stops when it stalls.
   absl::Status SolveSyncSeed() {
-    const PlanOptions sync_options =
+    PlanOptions sync_options =
         SeedOptions(options_, v1::METHOD_SYNCHRONOUS, /*adaptive_share=*/0.5,
                     /*floor_seconds=*/1.0);
+    sync_options.recompute = false;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());
