@@ -4,6 +4,7 @@
 #include "solver/formulation.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -955,6 +956,100 @@ TEST(FormulationTest, RefusesCoefficientsCbcCannotTake) {
 
 namespace autotm::solver {
 namespace {
+
+// x -> k0 -> a; k1(a) -> b; k2(b) -> c; k3(a, x, c) -> d; 4 MiB each but d
+// (1 MiB); 10 us per kernel plus 100 us per slow operand. At 13 MiB, k2
+// cannot hold x, a, b and c: without recomputation the cheapest way out is
+// one tensor slow at two uses (+200 us; copies of 4 MiB cost 145-350 us).
+// With it, `a` is dropped after k1 and k0 re-run before k3 from x, which is
+// live there anyway: +10 us.
+TEST(FormulationRecomputeTest, CheapProducerIsReRunInsteadOfKept) {
+  GraphBuilder builder("recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "x", "c"}, {"d"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile =
+      MustProfile(FullTableProfile(graph,
+                                   [](int, ConfigMask mask) {
+                                     return 10.0 + 100.0 * std::popcount(mask);
+                                   }),
+                  TableCollapseOptions());
+  PlanOutcome without =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 13 * kMiB);
+  ASSERT_TRUE(without.plan.has_value());
+  EXPECT_NEAR(without.plan->predicted_time_us(), 240.0, 1e-6);
+  EXPECT_EQ(without.plan->recomputes_size(), 0);
+
+  PlanOutcome with = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 13 * kMiB,
+                              /*recompute=*/true);
+  ASSERT_TRUE(with.plan.has_value());
+  EXPECT_NEAR(with.plan->predicted_time_us(), 50.0, 1e-6);
+  ASSERT_EQ(with.plan->recomputes_size(), 1);
+  const v1::Recompute& recompute = with.plan->recomputes(0);
+  EXPECT_EQ(recompute.tensor_id(), "a");
+  EXPECT_EQ(recompute.kernel_id(), "k0");
+  EXPECT_EQ(recompute.dropped_after_kernel_index(), 1u);
+  EXPECT_EQ(recompute.before_kernel_id(), "k3");
+  EXPECT_EQ(recompute.config(), "F|F");
+  EXPECT_EQ(with.plan->kernels(2).fast_bytes(), 12 * kMiB);
+
+  // Encode takes the plan back to the model's columns (warm starts).
+  FormulationOptions options;
+  options.method = v1::METHOD_SYNCHRONOUS;
+  options.recompute = true;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 13 * kMiB);
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(formulation.ok()) << formulation.status();
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
+  schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+  absl::StatusOr<std::vector<double>> values = formulation->Encode(schedule);
+  ASSERT_TRUE(values.ok()) << values.status();
+  double objective = formulation->model().objective_offset;
+  for (int j = 0; j < formulation->model().num_columns(); ++j) {
+    objective += formulation->model().objective[j] * (*values)[j];
+  }
+  EXPECT_NEAR(objective, 50.0, 1e-6);  // no continuous slow-input column set
+  const std::vector<TensorSchedule> decoded = formulation->Decode(*values);
+  ASSERT_EQ(decoded[graph.FindTensor("a")].recomputes.size(), 1u);
+  EXPECT_EQ(decoded[graph.FindTensor("a")].recomputes[0].before, 3);
+
+  // Without the option the formulation has no recomputation to encode.
+  options.recompute = false;
+  absl::StatusOr<Formulation> plain =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_THAT(plain->Encode(schedule).status().message(),
+              HasSubstr("no recomputation"));
+}
+
+// The option changes nothing for the other methods.
+TEST(FormulationRecomputeTest, IgnoredByStaticAndAsync) {
+  GraphModel graph = ChainGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_ASYNCHRONOUS}) {
+    FormulationOptions options;
+    options.method = method;
+    options.kernel_limit_bytes.assign(graph.num_kernels(), 9 * kMiB);
+    absl::StatusOr<Formulation> off =
+        Formulation::Build(graph, profile, options);
+    options.recompute = true;
+    absl::StatusOr<Formulation> on =
+        Formulation::Build(graph, profile, options);
+    ASSERT_TRUE(off.ok() && on.ok());
+    EXPECT_EQ(off->model().num_columns(), on->model().num_columns());
+    EXPECT_EQ(off->model().num_rows(), on->model().num_rows());
+    EXPECT_EQ(off->model().objective, on->model().objective);
+  }
+}
 
 // Recomputation (issue 22): on random graphs with separable costs, cheap
 // kernels and slow copies, the sync ILP with recomputation must reach the
