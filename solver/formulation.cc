@@ -48,6 +48,7 @@ class FormulationBuilder {
     ClassifyTensors();
     AUTOTM_RETURN_IF_ERROR(AnalyseKernels());
     if (CheckMustBeFast()) return absl::OkStatus();  // infeasible, no model
+    FindKeepableInputs();
     for (int t = 0; t < graph_.num_tensors(); ++t) {
       if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) AddTensorFlow(t);
     }
@@ -354,6 +355,13 @@ class FormulationBuilder {
         in.s_x = m.AddBinary(0);
         in.recompute = m.AddBinary(0);  // priced in AddRecomputeCosts
       }
+      // Kept in slow memory past its life for re-runs that read it: ends
+      // slow, written there first when it has no slow copy.
+      if (last && !trailing && keepable_[t]) {
+        flow.keep_f1 = m.AddBinary(profile_.SyncToSlowUs(tensor.size_bytes));
+        if (g >= 1) flow.keep_f2 = m.AddBinary(0);
+        flow.keep_s = m.AddBinary(0);
+      }
     }
     // Flow conservation.
     std::vector<IlpModel::Term> terms;
@@ -375,6 +383,7 @@ class FormulationBuilder {
       add(out.f1_f1, -1);
       add(out.f1_s, -1);
       add(out.f1_x, -1);
+      if (g + 1 == num_gadgets) add(flow.keep_f1, -1);
       row_equal(0);
       // F2(g), g >= 1.
       if (g >= 1) {
@@ -383,6 +392,7 @@ class FormulationBuilder {
         add(out.f2_f2, -1);
         add(out.f2_s, -1);
         add(out.f2_x, -1);
+        if (g + 1 == num_gadgets) add(flow.keep_f2, -1);
         row_equal(0);
       }
       // S(g).
@@ -397,6 +407,7 @@ class FormulationBuilder {
       }
       add(out.s_s, -1);
       add(out.s_x, -1);
+      if (g + 1 == num_gadgets) add(flow.keep_s, -1);
       row_equal(0);
       // X (dropped) in the interval after g: left only by the re-run.
       if (out.recompute >= 0) {
@@ -418,6 +429,49 @@ class FormulationBuilder {
     if (!options_.recompute || options_.method != v1::METHOD_SYNCHRONOUS) {
       return false;
     }
+    if (!CanRecomputeIgnoringDeadInputs(t, after, before)) return false;
+    const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
+    for (int p = 0; p < producer.num_inputs; ++p) {
+      const int j = producer.operands[p];
+      if (before > graph_.tensor(j).last_live && !keepable_[j] &&
+          out_.fixed_tier_[j] != v1::TIER_SLOW) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Every tensor that some candidate re-run would read after its life: it
+  // may be kept in slow memory until then (options_.keep_inputs_for_recompute;
+  // a fixed-slow tensor is kept for free, a fixed-fast one never).
+  void FindKeepableInputs() {
+    keepable_.assign(graph_.num_tensors(), 0);
+    if (!options_.recompute || !options_.keep_inputs_for_recompute ||
+        options_.method != v1::METHOD_SYNCHRONOUS) {
+      return;
+    }
+    for (int t = 0; t < graph_.num_tensors(); ++t) {
+      if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+      const std::vector<int>& users = graph_.tensor(t).users;
+      for (size_t g = 0; g + 1 < users.size(); ++g) {
+        if (!CanRecomputeIgnoringDeadInputs(t, users[g], users[g + 1])) {
+          continue;
+        }
+        const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
+        for (int p = 0; p < producer.num_inputs; ++p) {
+          const int j = producer.operands[p];
+          if (users[g + 1] > graph_.tensor(j).last_live &&
+              out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+            keepable_[j] = 1;
+          }
+        }
+      }
+    }
+  }
+
+  // CanRecompute's rules but an input's lifetime: one dead at `before` is
+  // acceptable here when it may be kept (not fixed fast, not OnlyFast).
+  bool CanRecomputeIgnoringDeadInputs(int t, int after, int before) const {
     if (before <= after + 1) return false;  // nothing in between to free
     const TensorInfo& tensor = graph_.tensor(t);
     if (tensor.producer < 0) return false;
@@ -428,7 +482,15 @@ class FormulationBuilder {
     for (int p = 0; p < producer.num_inputs; ++p) {
       const int j = producer.operands[p];
       const TensorInfo& input = graph_.tensor(j);
-      if (before < input.first_live || before > input.last_live) return false;
+      if (before < input.first_live) return false;
+      if (before > input.last_live) {
+        // Only readable if kept in slow memory past its life.
+        if (!options_.keep_inputs_for_recompute || cost.OnlyFast(p) ||
+            out_.fixed_tier_[j] == v1::TIER_FAST) {
+          return false;
+        }
+        continue;
+      }
       if (cost.OnlyFast(p) && out_.fixed_tier_[j] == v1::TIER_SLOW) {
         return false;
       }
@@ -476,6 +538,19 @@ class FormulationBuilder {
           it->second += cost.slow_penalty_us()[q];
         }
         for (const auto& [j, penalty] : penalties) {
+          if (u > graph_.tensor(j).last_live) {
+            // Kept in slow memory past its life: r <= keep_j, slow penalty.
+            m.objective[r] += std::max(0.0, penalty);
+            const Formulation::TensorFlow& input = out_.flows_[j];
+            if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+              terms = {{r, 1}};
+              for (int column : {input.keep_f1, input.keep_f2, input.keep_s}) {
+                if (column >= 0) terms.emplace_back(column, -1);
+              }
+              m.AddRow(-kInfinity, 0, terms);
+            }
+            continue;
+          }
           if (out_.fixed_tier_[j] == v1::TIER_FAST || penalty <= 0) continue;
           if (out_.fixed_tier_[j] == v1::TIER_SLOW) {
             m.objective[r] += penalty;
@@ -762,6 +837,9 @@ class FormulationBuilder {
   const FormulationOptions& options_;
   Formulation& out_;
   std::vector<int> too_big_;
+  // Per tensor: whether a candidate re-run may read it after its life, so
+  // that its flow gets keep edges (FindKeepableInputs).
+  std::vector<char> keepable_;
   std::vector<const KernelCost*> costs_;
   std::vector<double> max_time_us_;  // MaxTimeUs per kernel
   std::vector<std::vector<Option>> options_per_kernel_;
@@ -884,6 +962,15 @@ std::vector<TensorSchedule> Formulation::Decode(
         state = State::kF2;
       }
       const Interval& in = flow.intervals[g];
+      if (g + 1 == flow.gadgets.size() &&
+          (on(flow.keep_f1) || on(flow.keep_f2) || on(flow.keep_s))) {
+        // Kept in slow memory past its life: it ends slow.
+        if (state == State::kF1 || state == State::kF2) {
+          out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
+        }
+        out.kept_slow = true;
+        continue;
+      }
       if ((state == State::kF1 && on(in.f1_x)) ||
           (state == State::kF2 && on(in.f2_x)) ||
           (state == State::kS && on(in.s_x))) {
@@ -965,6 +1052,20 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
         state = State::kF2;
       }
       const Interval& in = flow.intervals[g];
+      if (g + 1 == flow.gadgets.size() && entry.kept_slow) {
+        const int keep = state == State::kF1   ? flow.keep_f1
+                         : state == State::kF2 ? flow.keep_f2
+                                               : flow.keep_s;
+        if (keep < 0 || (state != State::kS && !to_slow) ||
+            next_recompute < entry.recomputes.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("tensor '", graph_->tensor(t).id,
+                           "' is kept in slow memory past its life where this "
+                           "formulation cannot keep it"));
+        }
+        set(keep);
+        continue;
+      }
       if (next_recompute < entry.recomputes.size() &&
           entry.recomputes[next_recompute].dropped_after <= kernel) {
         const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
@@ -1058,6 +1159,9 @@ std::vector<int> Formulation::ColumnKernels() const {
     set(flow.static_fast, flow.gadgets[0]);
     set(flow.source_f1, flow.gadgets[0]);
     set(flow.source_s, flow.gadgets[0]);
+    for (int column : {flow.keep_f1, flow.keep_f2, flow.keep_s}) {
+      set(column, flow.gadgets.back());
+    }
     for (size_t g = 0; g < flow.gadgets.size(); ++g) {
       const int k = flow.gadgets[g];
       if (g < flow.reads.size()) set(flow.reads[g], k);

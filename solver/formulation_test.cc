@@ -60,11 +60,12 @@ double PenaltyTime(int kernel, ConfigMask mask) {
 // the plan. This tests the formulation alone: PlanGraph's pool layout, which
 // can lower limits when fragmentation bites, is tested in planner_test.cc.
 PlanOutcome MustPlan(const GraphModel& graph, const ProfileModel& profile,
-                     v1::Method method, uint64_t budget,
-                     bool recompute = false) {
+                     v1::Method method, uint64_t budget, bool recompute = false,
+                     bool keep_inputs = true) {
   FormulationOptions options;
   options.method = method;
   options.recompute = recompute;
+  options.keep_inputs_for_recompute = keep_inputs;
   options.kernel_limit_bytes.assign(graph.num_kernels(), budget);
   absl::StatusOr<Formulation> formulation =
       Formulation::Build(graph, profile, options);
@@ -480,9 +481,12 @@ TEST(FormulationTest, TelescopedCapacityRowsGiveTheSameOptimum) {
 // re-run of its producer before the next user; AssemblePlan rejects those
 // that are not possible (inputs absent, several outputs), independently of
 // the formulation's own candidate rules.
+// With `keepable` as well, every schedule once more kept in slow memory past
+// its life (moved there at its last use) for re-runs that read it then.
 std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
                                             v1::Method method,
-                                            bool recompute = false) {
+                                            bool recompute = false,
+                                            bool keepable = false) {
   std::vector<TensorSchedule> all;
   if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
     all.push_back({tensor.fixed_tier, {}});
@@ -540,9 +544,34 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
       }
     }
+    const int last = gadgets - 1;
+    const bool trailing = tensor.last_live > points[last];
+    if (recompute && keepable && !trailing) {
+      TensorSchedule kept = schedule;
+      kept.kept_slow = true;
+      if (at(last)) {
+        kept.moves.push_back(
+            {points[last], v1::MOVE_DIRECTION_TO_SLOW, /*sync=*/true});
+      }
+      all.push_back(std::move(kept));
+    }
     all.push_back(std::move(schedule));
   }
   return all;
+}
+
+// Tensors worth enumerating as kept past their life: the inputs of
+// single-output kernels (only those can be re-run). A pruning of the
+// enumeration, not a rule of the model: AssemblePlan decides what is valid.
+std::vector<char> Keepable(const GraphModel& graph) {
+  std::vector<char> keepable(graph.num_tensors(), 0);
+  for (const KernelInfo& kernel : graph.kernels()) {
+    if (kernel.num_outputs != 1) continue;
+    for (int p = 0; p < kernel.num_inputs; ++p) {
+      keepable[kernel.operands[p]] = 1;
+    }
+  }
+  return keepable;
 }
 
 // Best predicted time over all schedules that fit the budget and use only
@@ -551,8 +580,10 @@ double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
                          v1::Method method, uint64_t budget,
                          bool recompute = false) {
   std::vector<std::vector<TensorSchedule>> choices;
-  for (const TensorInfo& tensor : graph.tensors()) {
-    choices.push_back(TensorSchedules(tensor, method, recompute));
+  const std::vector<char> keepable = Keepable(graph);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    choices.push_back(
+        TensorSchedules(graph.tensor(t), method, recompute, keepable[t]));
   }
   std::vector<TensorSchedule> current(graph.num_tensors());
   double best = std::numeric_limits<double>::infinity();
@@ -577,8 +608,10 @@ double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
 double SearchSpace(const GraphModel& graph, v1::Method method,
                    bool recompute = false) {
   double size = 1;
-  for (const TensorInfo& tensor : graph.tensors()) {
-    size *= TensorSchedules(tensor, method, recompute).size();
+  const std::vector<char> keepable = Keepable(graph);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    size *=
+        TensorSchedules(graph.tensor(t), method, recompute, keepable[t]).size();
   }
   return size;
 }
@@ -1031,6 +1064,73 @@ TEST(FormulationRecomputeTest, CheapProducerIsReRunInsteadOfKept) {
               HasSubstr("no recomputation"));
 }
 
+// A concatenation-like re-run: x -> k0 -> f (1 MiB, last read by k1);
+// k1(f) -> c (4 MiB); k2(c) -> e; k3(e) -> g (4 MiB each); k4(c, g) -> h.
+// 10 us per kernel plus 25 us per MiB of slow operands. At 9 MiB, k3 (c, e,
+// g: 12 MiB) must lose one: without recomputation e or g goes slow (+200
+// us). With it, c is dropped after k2 and k1 re-run before k4 - but f is
+// dead there: it must be kept in slow memory. Created slow (+25 us at k0 and
+// k1) and kept, f feeds a re-run of 10 + 25 us: +85 us in all.
+TEST(FormulationRecomputeTest, DeadInputIsKeptSlowForTheReRun) {
+  GraphBuilder builder("keep");
+  builder.Tensor("x", 1 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("f", 1 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("e", 4 * kMiB)
+      .Tensor("g", 4 * kMiB)
+      .Tensor("h", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"f"})
+      .Kernel("k1", {"f"}, {"c"})
+      .Kernel("k2", {"c"}, {"e"})
+      .Kernel("k3", {"e"}, {"g"})
+      .Kernel("k4", {"c", "g"}, {"h"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+  PlanOutcome restricted =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB,
+               /*recompute=*/true, /*keep_inputs=*/false);
+  ASSERT_TRUE(restricted.plan.has_value());
+  EXPECT_NEAR(restricted.plan->predicted_time_us(), 250.0, 1e-6);
+  EXPECT_EQ(restricted.plan->recomputes_size(), 0);
+
+  PlanOutcome kept = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB,
+                              /*recompute=*/true);
+  ASSERT_TRUE(kept.plan.has_value());
+  EXPECT_NEAR(kept.plan->predicted_time_us(), 135.0, 1e-6);
+  ASSERT_EQ(kept.plan->recomputes_size(), 1);
+  EXPECT_EQ(kept.plan->recomputes(0).tensor_id(), "c");
+  EXPECT_EQ(kept.plan->recomputes(0).config(), "S|F");
+  EXPECT_EQ(kept.plan->tensors(graph.FindTensor("f")).kept_slow_until_kernel(),
+            4u);
+  EXPECT_EQ(kept.plan->tensors(graph.FindTensor("f")).creation_tier(),
+            v1::TIER_SLOW);
+
+  // The verifier insists on the keep: without it f is gone at k4.
+  v1::Plan tampered = *kept.plan;
+  tampered.mutable_tensors(graph.FindTensor("f"))
+      ->set_kept_slow_until_kernel(0);
+  EXPECT_THAT(VerifyPlan(graph, profile, tampered, 9 * kMiB).status().message(),
+              HasSubstr("nor kept in the slow tier"));
+  tampered = *kept.plan;
+  tampered.mutable_tensors(graph.FindTensor("f"))
+      ->set_kept_slow_until_kernel(3);
+  EXPECT_FALSE(VerifyPlan(graph, profile, tampered, 9 * kMiB).ok());
+}
+
 // The option changes nothing for the other methods.
 TEST(FormulationRecomputeTest, IgnoredByStaticAndAsync) {
   GraphModel graph = ChainGraph();
@@ -1064,6 +1164,7 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   int comparisons = 0;
   int recompute_wins = 0;
   int plans_with_recomputes = 0;
+  int plans_keeping_inputs = 0;  // a re-run reads an input past its life
   while (graphs_checked < kGraphs) {
     GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
     if (SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true) > 2e5) continue;
@@ -1113,6 +1214,12 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
           << "graph " << graphs_checked << " at " << fraction;
       if (expected < without - 1e-6) ++recompute_wins;
       if (outcome.plan->recomputes_size() > 0) ++plans_with_recomputes;
+      for (const v1::TensorPlacement& placement : outcome.plan->tensors()) {
+        if (placement.kept_slow_until_kernel() > 0) {
+          ++plans_keeping_inputs;
+          break;
+        }
+      }
     }
   }
   EXPECT_EQ(comparisons, kGraphs * 3);
@@ -1120,7 +1227,8 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   EXPECT_GT(plans_with_recomputes, 0);
   std::cout << comparisons << " comparisons, recomputation won in "
             << recompute_wins << ", plans with recomputes "
-            << plans_with_recomputes << "\n";
+            << plans_with_recomputes << ", keeping inputs "
+            << plans_keeping_inputs << "\n";
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ std::vector<TensorSchedule> ScheduleOf(const GraphModel& graph,
   std::vector<TensorSchedule> schedule(graph.num_tensors());
   for (int t = 0; t < graph.num_tensors() && t < plan.tensors_size(); ++t) {
     schedule[t].creation_tier = plan.tensors(t).creation_tier();
+    schedule[t].kept_slow = plan.tensors(t).kept_slow_until_kernel() > 0;
   }
   for (const v1::Move& move : plan.moves()) {
     const int t = graph.FindTensor(move.tensor_id());

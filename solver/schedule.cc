@@ -254,6 +254,22 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     double time_us;
   };
   std::vector<PendingRecompute> recomputes;
+  // Whether each tensor ends its life in the slow tier (after its moves at
+  // its last kernel), and how long re-runs keep it there.
+  std::vector<char> ends_slow(graph.num_tensors(), 0);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorSchedule& entry = schedule[t];
+    const int last = graph.tensor(t).last_live;
+    ends_slow[t] = tiers[t].back() == v1::TIER_SLOW ||
+                   (!entry.moves.empty() && entry.moves.back().kernel == last &&
+                    entry.moves.back().direction == v1::MOVE_DIRECTION_TO_SLOW);
+    if (entry.kept_slow && graph.tensor(t).fixed_tier == v1::TIER_FAST) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", graph.tensor(t).id,
+                       "' is fixed fast but kept in slow memory"));
+    }
+  }
+  std::vector<int> kept_until(graph.num_tensors(), 0);
   auto price = [&](int t, const ScheduledRecompute& recompute)
       -> absl::StatusOr<PendingRecompute> {
     const TensorInfo& tensor = graph.tensor(t);
@@ -271,6 +287,13 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     for (int p = 0; p < producer.num_inputs; ++p) {
       const int j = producer.operands[p];
       const TensorInfo& input = graph.tensor(j);
+      if (recompute.before > input.last_live &&
+          (schedule[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
+          ends_slow[j]) {
+        slow[p] = true;  // kept in slow memory past its life
+        kept_until[j] = std::max(kept_until[j], recompute.before);
+        continue;
+      }
       const v1::Tier input_tier =
           recompute.before < input.first_live ||
                   recompute.before > input.last_live
@@ -279,7 +302,7 @@ absl::StatusOr<v1::Plan> AssemblePlan(
       if (input_tier == v1::TIER_UNSPECIFIED) {
         return absl::InvalidArgumentError(absl::StrCat(
             what, ": input '", input.id, "' of kernel '", producer.id,
-            "' is not present there (not live, or "
+            "' is not present there (not live nor kept slow, or "
             "dropped itself)"));
       }
       slow[p] = input_tier == v1::TIER_SLOW;
@@ -310,6 +333,11 @@ absl::StatusOr<v1::Plan> AssemblePlan(
                      return std::tie(a.before, a.tensor) <
                             std::tie(b.before, b.tensor);
                    });
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    if (kept_until[t] > 0) {
+      plan.mutable_tensors(t)->set_kept_slow_until_kernel(kept_until[t]);
+    }
+  }
   double recompute_us = 0;
   for (size_t i = 0; i < recomputes.size(); ++i) {
     const PendingRecompute& pending = recomputes[i];

@@ -38,6 +38,9 @@ struct TensorSchedule {
   // Ordered by kernel, disjoint; no move of the tensor lies strictly inside
   // a dropped stretch (dropped_after, before), nor a TO_FAST at `before`.
   std::vector<ScheduledRecompute> recomputes;
+  // Kept in the slow tier after its last kernel, for re-runs that read it
+  // there (it must end its life slow: moved there at its last kernel).
+  bool kept_slow = false;
 };
 
 // Tier of every tensor at every kernel where it is live, derived from a

@@ -138,6 +138,8 @@ class Checker {
   // dropped_[t]: the stretches of kernels [first, last] during which tensor
   // t is dropped for a recomputation (in neither tier), ascending.
   std::vector<std::vector<std::pair<int, int>>> dropped_;
+  // Whether each tensor is in the slow tier after its last kernel's moves.
+  std::vector<char> ends_slow_;
   bool IsDropped(int t, int k) const {
     for (const auto& [first, last] : dropped_[t]) {
       if (first <= k && k <= last) return true;
@@ -360,6 +362,8 @@ absl::Status Checker::CheckRecomputeIndices(int t) {
 
 absl::Status Checker::CheckRecomputes(VerifyReport& report) {
   double total_us = 0;
+  // The last re-run reading each tensor after its life.
+  std::vector<int> kept_until(graph_.num_tensors(), 0);
   for (int r = 0; r < plan_.recomputes_size(); ++r) {
     const v1::Recompute& recompute = plan_.recomputes(r);
     const KernelInfo& producer =
@@ -369,12 +373,20 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
     for (int p = 0; p < producer.num_inputs; ++p) {
       const int j = producer.operands[p];
       const TensorInfo& input = graph_.tensor(j);
+      if (before > input.last_live && ends_slow_[j] &&
+          static_cast<int64_t>(plan_.tensors(j).kept_slow_until_kernel()) >=
+              before) {
+        slow[p] = true;  // kept in the slow tier past its life
+        kept_until[j] = std::max(kept_until[j], before);
+        continue;
+      }
       if (before < input.first_live || before > input.last_live ||
           IsDropped(j, before)) {
         return absl::InvalidArgumentError(
             absl::StrCat(RecomputeName(r), ": its input ", TensorName(j),
                          " is not in memory before ", KernelName(before),
-                         " (not live there, or dropped itself)"));
+                         " (not live there nor kept in the slow tier until "
+                         "then, or dropped itself)"));
       }
       slow[p] = !IsFast(j, before);
     }
@@ -408,6 +420,15 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "plan recompute_time_us is %.9g but its recomputes total %.9g",
         plan_.recompute_time_us(), total_us));
+  }
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    const int64_t claimed = plan_.tensors(t).kept_slow_until_kernel();
+    if (claimed != kept_until[t]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": kept_slow_until_kernel is ", claimed,
+          " but the last re-run reading it after its life is at kernel #",
+          kept_until[t], " (0: none)"));
+    }
   }
   report.recompute_time_us = total_us;
   report.kernel_time_us += total_us;
@@ -598,6 +619,7 @@ absl::Status Checker::ReplayTensor(int t) {
     }
   }
   if (fast_since >= 0) fast.emplace_back(fast_since, tensor.last_live);
+  ends_slow_[t] = tier == v1::TIER_SLOW;
   // Fast bytes per kernel by differences, summed up in Run().
   for (const auto& [first, last] : fast) {
     fast_starting_[first] += tensor.size_bytes;
@@ -745,6 +767,7 @@ absl::StatusOr<VerifyReport> Checker::Run() {
 
   fast_.assign(graph_.num_tensors(), {});
   dropped_.assign(graph_.num_tensors(), {});
+  ends_slow_.assign(graph_.num_tensors(), 0);
   fast_starting_.assign(graph_.num_kernels() + 1, 0);
   fast_ending_.assign(graph_.num_kernels() + 1, 0);
   fast_bytes_.assign(graph_.num_kernels(), 0);

@@ -42,12 +42,13 @@ struct VerifyReport {
 //    with that single output; drop and re-run lie in its life with a kernel
 //    between, in plan order, not overlapping, with no move of the tensor
 //    while dropped; every input of the producer is live and not dropped at
-//    the re-run; its config is its inputs' tiers there (output fast) and
-//    its time the profile's; recompute_time_us is their sum, counted in
-//    kernel_time_us. The recomputed tensor is fast from the re-run's kernel
-//    on, so the budget check there covers it (the re-run itself holds a
-//    subset of that kernel's fast tensors: the kernel's outputs are made
-//    after it);
+//    the re-run, or ends its life slow and is kept there until the re-run
+//    (kept_slow_until_kernel, which must be the last such re-run's kernel); its
+//    config is its inputs' tiers there (output fast) and its time the
+//    profile's; recompute_time_us is their sum, counted in kernel_time_us. The
+//    recomputed tensor is fast from the re-run's kernel on, so the budget check
+//    there covers it (the re-run itself holds a subset of that kernel's fast
+//    tensors: the kernel's outputs are made after it);
 //  - fast bytes live at every kernel <= budget_bytes;
 //  - the plan's predicted, kernel and move times and peak fast bytes agree
 //    with the recomputed ones to 1e-6 relative;
