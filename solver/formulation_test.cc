@@ -1159,7 +1159,7 @@ TEST(FormulationRecomputeTest, IgnoredByStaticAndAsync) {
 // instances, or the test proves little.
 TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   std::mt19937_64 rng(20261206);
-  constexpr int kGraphs = 12;
+  constexpr int kGraphs = 24;
   int graphs_checked = 0;
   int comparisons = 0;
   int recompute_wins = 0;
@@ -1174,13 +1174,15 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
     }
     if (!has_chance) continue;
     ++graphs_checked;
-    // Separable costs: kernels of 5-60 us, penalties up to 400 us.
+    // Separable costs: kernels of 5-60 us; a slow operand costs 10-60 us
+    // per MiB, as on Optane (so small inputs are cheap to keep slow).
     std::vector<double> base(graph.num_kernels());
     std::vector<std::vector<double>> penalties(graph.num_kernels());
     for (int k = 0; k < graph.num_kernels(); ++k) {
       base[k] = 5.0 + static_cast<double>(rng() % 56);
-      for (size_t p = 0; p < graph.kernel(k).operands.size(); ++p) {
-        penalties[k].push_back(static_cast<double>(rng() % 400));
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
+                               graph.tensor(t).size_bytes / kMiB);
       }
     }
     v1::Profile proto = FullTableProfile(
@@ -1225,6 +1227,7 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   EXPECT_EQ(comparisons, kGraphs * 3);
   EXPECT_GT(recompute_wins, 0);
   EXPECT_GT(plans_with_recomputes, 0);
+  EXPECT_GT(plans_keeping_inputs, 0);
   std::cout << comparisons << " comparisons, recomputation won in "
             << recompute_wins << ", plans with recomputes "
             << plans_with_recomputes << ", keeping inputs "
