@@ -165,6 +165,7 @@ struct SolveFlags {
   bool no_window_search = false;
   std::string table_collapse = "on";
   uint64_t cache_line = 64;
+  std::string recompute = "none";
   std::string out_path;
   std::string svg_path;
   bool json = false;
@@ -229,6 +230,7 @@ int RunSolve(const SolveFlags& flags) {
   options.lift_overlap_rows = !flags.plain_overlap_rows;
   options.window_search = !flags.no_window_search;
   options.cache_line_bytes = flags.cache_line;
+  options.recompute = flags.recompute == "auto";
 
   const bool ilp = solver::IsIlpMethod(options.method);
   const std::string share =
@@ -654,6 +656,16 @@ int Main(int argc, char** argv) {
           "all-fast time, 0.5 us) of every listed time; exact = only exactly "
           "separable tables; off = every table as given")
       ->check(CLI::IsMember({"on", "exact", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  solve
+      ->add_option(
+          "--recompute", solve_flags.recompute,
+          "sync: none = keep or move every tensor; auto = the ILP may also "
+          "drop a tensor after a use and re-run its producer before the next "
+          "(single-output kernels with separable costs whose inputs are live "
+          "there; docs/FORMULATION.md, \"Recomputation\")")
+      ->check(CLI::IsMember({"none", "auto"}))
       ->capture_default_str()
       ->type_name("MODE");
   solve

@@ -48,9 +48,11 @@ class FormulationBuilder {
     ClassifyTensors();
     AUTOTM_RETURN_IF_ERROR(AnalyseKernels());
     if (CheckMustBeFast()) return absl::OkStatus();  // infeasible, no model
+    FindKeepableInputs();
     for (int t = 0; t < graph_.num_tensors(); ++t) {
       if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) AddTensorFlow(t);
     }
+    AddRecomputeCosts();
     out_.config_columns_.assign(graph_.num_kernels(), {});
     out_.only_fast_positions_.assign(graph_.num_kernels(), {});
     for (int k = 0; k < graph_.num_kernels(); ++k) AddKernelCost(k);
@@ -347,6 +349,19 @@ class FormulationBuilder {
         in.f2_f2 = m.AddBinary(0);
         if (trailing) in.f2_s = m.AddBinary(0);
       }
+      if (!last && CanRecompute(t, flow.gadgets[g], flow.gadgets[g + 1])) {
+        in.f1_x = m.AddBinary(0);
+        if (g >= 1) in.f2_x = m.AddBinary(0);
+        in.s_x = m.AddBinary(0);
+        in.recompute = m.AddBinary(0);  // priced in AddRecomputeCosts
+      }
+      // Kept in slow memory past its life for re-runs that read it: ends
+      // slow, written there first when it has no slow copy.
+      if (last && !trailing && keepable_[t]) {
+        flow.keep_f1 = m.AddBinary(profile_.SyncToSlowUs(tensor.size_bytes));
+        if (g >= 1) flow.keep_f2 = m.AddBinary(0);
+        flow.keep_s = m.AddBinary(0);
+      }
     }
     // Flow conservation.
     std::vector<IlpModel::Term> terms;
@@ -364,8 +379,11 @@ class FormulationBuilder {
       const Formulation::Interval& out = flow.intervals[g];
       // F1(g): in = out.
       add(g == 0 ? flow.source_f1 : flow.intervals[g - 1].f1_f1, 1);
+      if (g >= 1) add(flow.intervals[g - 1].recompute, 1);
       add(out.f1_f1, -1);
       add(out.f1_s, -1);
+      add(out.f1_x, -1);
+      if (g + 1 == num_gadgets) add(flow.keep_f1, -1);
       row_equal(0);
       // F2(g), g >= 1.
       if (g >= 1) {
@@ -373,6 +391,8 @@ class FormulationBuilder {
         add(flow.reads[g], 1);
         add(out.f2_f2, -1);
         add(out.f2_s, -1);
+        add(out.f2_x, -1);
+        if (g + 1 == num_gadgets) add(flow.keep_f2, -1);
         row_equal(0);
       }
       // S(g).
@@ -386,7 +406,180 @@ class FormulationBuilder {
         add(flow.reads[g], -1);
       }
       add(out.s_s, -1);
+      add(out.s_x, -1);
+      if (g + 1 == num_gadgets) add(flow.keep_s, -1);
       row_equal(0);
+      // X (dropped) in the interval after g: left only by the re-run.
+      if (out.recompute >= 0) {
+        add(out.f1_x, 1);
+        add(out.f2_x, 1);
+        add(out.s_x, 1);
+        add(out.recompute, -1);
+        row_equal(0);
+      }
+    }
+  }
+
+  // Whether tensor t may be dropped after kernel `after` (a decision point)
+  // and recomputed before kernel `before` (its next one): see
+  // FormulationOptions::recompute. The re-run's cost must be linear in the
+  // D variables (a separable producer), and its inputs live at `before`
+  // anyway, so that it adds no lifetime to any tensor.
+  bool CanRecompute(int t, int after, int before) const {
+    if (!options_.recompute || options_.method != v1::METHOD_SYNCHRONOUS) {
+      return false;
+    }
+    if (!CanRecomputeIgnoringDeadInputs(t, after, before)) return false;
+    const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
+    for (int p = 0; p < producer.num_inputs; ++p) {
+      const int j = producer.operands[p];
+      if (before > graph_.tensor(j).last_live && !keepable_[j] &&
+          out_.fixed_tier_[j] != v1::TIER_SLOW) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Every tensor that some candidate re-run would read after its life: it
+  // may be kept in slow memory until then (options_.keep_inputs_for_recompute;
+  // a fixed-slow tensor is kept for free, a fixed-fast one never).
+  void FindKeepableInputs() {
+    keepable_.assign(graph_.num_tensors(), 0);
+    if (!options_.recompute || !options_.keep_inputs_for_recompute ||
+        options_.method != v1::METHOD_SYNCHRONOUS) {
+      return;
+    }
+    for (int t = 0; t < graph_.num_tensors(); ++t) {
+      if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+      const std::vector<int>& users = graph_.tensor(t).users;
+      for (size_t g = 0; g + 1 < users.size(); ++g) {
+        if (!CanRecomputeIgnoringDeadInputs(t, users[g], users[g + 1])) {
+          continue;
+        }
+        const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
+        for (int p = 0; p < producer.num_inputs; ++p) {
+          const int j = producer.operands[p];
+          if (users[g + 1] > graph_.tensor(j).last_live &&
+              out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+            keepable_[j] = 1;
+          }
+        }
+      }
+    }
+  }
+
+  // CanRecompute's rules but an input's lifetime: one dead at `before` is
+  // acceptable here when it may be kept (not fixed fast, not OnlyFast).
+  bool CanRecomputeIgnoringDeadInputs(int t, int after, int before) const {
+    if (before <= after + 1) return false;  // nothing in between to free
+    const TensorInfo& tensor = graph_.tensor(t);
+    if (tensor.producer < 0) return false;
+    const KernelInfo& producer = graph_.kernel(tensor.producer);
+    if (producer.num_outputs != 1) return false;
+    const KernelCost& cost = *costs_[tensor.producer];
+    if (!cost.separable()) return false;
+    for (int p = 0; p < producer.num_inputs; ++p) {
+      const int j = producer.operands[p];
+      const TensorInfo& input = graph_.tensor(j);
+      if (before < input.first_live) return false;
+      if (before > input.last_live) {
+        // Only readable if kept in slow memory past its life.
+        if (!options_.keep_inputs_for_recompute || cost.OnlyFast(p) ||
+            out_.fixed_tier_[j] == v1::TIER_FAST) {
+          return false;
+        }
+        continue;
+      }
+      if (cost.OnlyFast(p) && out_.fixed_tier_[j] == v1::TIER_SLOW) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Kernel time of every re-run column: the producer's all-fast time plus,
+  // per input tensor j slow at the next use, its penalty, through a
+  // continuous s_j >= r - D(j,u) (the producer's output is made fast).
+  // Also excludes a re-run whose input is dropped itself at that point.
+  void AddRecomputeCosts() {
+    IlpModel& m = out_.model_;
+    std::vector<IlpModel::Term> terms;
+    for (int t = 0; t < graph_.num_tensors(); ++t) {
+      const Formulation::TensorFlow& flow = out_.flows_[t];
+      for (size_t g = 0; g < flow.intervals.size(); ++g) {
+        const int r = flow.intervals[g].recompute;
+        if (r < 0) continue;
+        const int u = flow.gadgets[g + 1];
+        const int p = graph_.tensor(t).producer;
+        const KernelInfo& producer = graph_.kernel(p);
+        const KernelCost& cost = *costs_[p];
+        m.objective[r] += cost.all_fast_time_us();
+        // Summed penalty per distinct input tensor; OnlyFast inputs pinned.
+        std::vector<std::pair<int, double>> penalties;
+        for (int q = 0; q < producer.num_inputs; ++q) {
+          const int j = producer.operands[q];
+          auto it = std::find_if(penalties.begin(), penalties.end(),
+                                 [j](const auto& e) { return e.first == j; });
+          if (it == penalties.end()) {
+            penalties.emplace_back(j, 0.0);
+            it = penalties.end() - 1;
+          }
+          if (cost.OnlyFast(q)) {
+            if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+              // r <= D(j,u).
+              terms = {{r, 1}};
+              double constant = 0;
+              AppendFast(j, u, -1, terms, &constant);
+              m.AddRow(-kInfinity, 0, terms);
+            }
+            continue;
+          }
+          it->second += cost.slow_penalty_us()[q];
+        }
+        for (const auto& [j, penalty] : penalties) {
+          if (u > graph_.tensor(j).last_live) {
+            // Kept in slow memory past its life: r <= keep_j, slow penalty.
+            m.objective[r] += std::max(0.0, penalty);
+            const Formulation::TensorFlow& input = out_.flows_[j];
+            if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+              terms = {{r, 1}};
+              for (int column : {input.keep_f1, input.keep_f2, input.keep_s}) {
+                if (column >= 0) terms.emplace_back(column, -1);
+              }
+              m.AddRow(-kInfinity, 0, terms);
+            }
+            continue;
+          }
+          if (out_.fixed_tier_[j] == v1::TIER_FAST || penalty <= 0) continue;
+          if (out_.fixed_tier_[j] == v1::TIER_SLOW) {
+            m.objective[r] += penalty;
+            continue;
+          }
+          // s >= r - D(j,u): s - r + D(j,u) >= 0.
+          const int slow = m.AddColumn(0, 1, penalty, /*integer=*/false);
+          terms = {{slow, 1}, {r, -1}};
+          double constant = 0;
+          AppendFast(j, u, 1, terms, &constant);
+          m.AddRow(0, kInfinity, terms);
+        }
+        // An input dropped itself at u cannot be read: r + r_j <= 1.
+        for (const auto& [j, penalty] : penalties) {
+          const Formulation::TensorFlow& input = out_.flows_[j];
+          if (input.intervals.empty()) continue;
+          const auto next =
+              std::upper_bound(input.gadgets.begin(), input.gadgets.end(), u);
+          if (next == input.gadgets.begin() || next == input.gadgets.end() ||
+              *(next - 1) == u) {
+            continue;
+          }
+          const int other =
+              input.intervals[next - input.gadgets.begin() - 1].recompute;
+          if (other < 0) continue;
+          terms = {{r, 1}, {other, 1}};
+          m.AddRow(-kInfinity, 1, terms);
+        }
+      }
     }
   }
 
@@ -418,6 +611,7 @@ class FormulationBuilder {
         add(flow.intervals[g - 1].f1_f1);
         add(flow.intervals[g - 1].f2_f2);
         add(flow.reads[g]);
+        add(flow.intervals[g - 1].recompute);
       }
     } else {
       add(flow.intervals[g].f1_f1);
@@ -643,6 +837,9 @@ class FormulationBuilder {
   const FormulationOptions& options_;
   Formulation& out_;
   std::vector<int> too_big_;
+  // Per tensor: whether a candidate re-run may read it after its life, so
+  // that its flow gets keep edges (FindKeepableInputs).
+  std::vector<char> keepable_;
   std::vector<const KernelCost*> costs_;
   std::vector<double> max_time_us_;  // MaxTimeUs per kernel
   std::vector<std::vector<Option>> options_per_kernel_;
@@ -748,18 +945,37 @@ std::vector<TensorSchedule> Formulation::Decode(
     enum class State {
       kF1,
       kF2,
-      kS
+      kS,
+      kDropped
     } state = on(flow.source_f1) ? State::kF1 : State::kS;
     out.creation_tier = state == State::kF1 ? v1::TIER_FAST : v1::TIER_SLOW;
     for (size_t g = 0; g < flow.gadgets.size(); ++g) {
       const int kernel = flow.gadgets[g];
       const bool sync = !flow.async[g];
+      if (state == State::kDropped) {
+        // Flow conservation leaves X only by the re-run into F1(g).
+        out.recomputes.push_back({flow.gadgets[g - 1], kernel});
+        state = State::kF1;
+      }
       if (state == State::kS && on(flow.reads[g])) {
         out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
         state = State::kF2;
       }
       const Interval& in = flow.intervals[g];
-      if (state == State::kF1 && on(in.f1_s)) {
+      if (g + 1 == flow.gadgets.size() &&
+          (on(flow.keep_f1) || on(flow.keep_f2) || on(flow.keep_s))) {
+        // Kept in slow memory past its life: it ends slow.
+        if (state == State::kF1 || state == State::kF2) {
+          out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
+        }
+        out.kept_slow = true;
+        continue;
+      }
+      if ((state == State::kF1 && on(in.f1_x)) ||
+          (state == State::kF2 && on(in.f2_x)) ||
+          (state == State::kS && on(in.s_x))) {
+        state = State::kDropped;
+      } else if (state == State::kF1 && on(in.f1_s)) {
         out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
         state = State::kS;
       } else if (state == State::kF2 && on(in.f2_s)) {
@@ -787,9 +1003,10 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
     const TensorFlow& flow = flows_[t];
     const TensorSchedule& entry = schedule[t];
     if (flow.static_fast >= 0) {
-      if (!entry.moves.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", graph_->tensor(t).id, "' moves in a static plan"));
+      if (!entry.moves.empty() || !entry.recomputes.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", graph_->tensor(t).id,
+                         "' moves or is recomputed in a static plan"));
       }
       if (entry.creation_tier == v1::TIER_FAST) set(flow.static_fast);
       continue;
@@ -799,12 +1016,19 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
     enum class State {
       kF1,
       kF2,
-      kS
+      kS,
+      kDropped
     } state = entry.creation_tier == v1::TIER_FAST ? State::kF1 : State::kS;
     set(state == State::kF1 ? flow.source_f1 : flow.source_s);
     size_t next = 0;
+    size_t next_recompute = 0;
     for (size_t g = 0; g < flow.gadgets.size(); ++g) {
       const int kernel = flow.gadgets[g];
+      if (state == State::kDropped) {
+        // The drop's interval has a re-run into this gadget's F1.
+        set(flow.intervals[g - 1].recompute);
+        state = State::kF1;
+      }
       if (next < entry.moves.size() && entry.moves[next].kernel < kernel) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tensor '", graph_->tensor(t).id, "' moves at kernel #",
@@ -828,6 +1052,41 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
         state = State::kF2;
       }
       const Interval& in = flow.intervals[g];
+      if (g + 1 == flow.gadgets.size() && entry.kept_slow) {
+        const int keep = state == State::kF1   ? flow.keep_f1
+                         : state == State::kF2 ? flow.keep_f2
+                                               : flow.keep_s;
+        if (keep < 0 || (state != State::kS && !to_slow) ||
+            next_recompute < entry.recomputes.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("tensor '", graph_->tensor(t).id,
+                           "' is kept in slow memory past its life where this "
+                           "formulation cannot keep it"));
+        }
+        set(keep);
+        continue;
+      }
+      if (next_recompute < entry.recomputes.size() &&
+          entry.recomputes[next_recompute].dropped_after <= kernel) {
+        const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
+        if (recompute.dropped_after != kernel || in.recompute < 0 ||
+            g + 1 >= flow.gadgets.size() ||
+            flow.gadgets[g + 1] != recompute.before || to_slow) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("tensor '", graph_->tensor(t).id,
+                           "' is recomputed (dropped after kernel #",
+                           recompute.dropped_after, ", re-made for kernel #",
+                           recompute.before,
+                           ") where this formulation has no "
+                           "recomputation"));
+        }
+        set(state == State::kF1   ? in.f1_x
+            : state == State::kF2 ? in.f2_x
+                                  : in.s_x);
+        state = State::kDropped;
+        ++next_recompute;
+        continue;
+      }
       if (to_slow && state == State::kF1 && in.f1_s >= 0) {
         set(in.f1_s);
         state = State::kS;
@@ -845,6 +1104,12 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
           absl::StrCat("tensor '", graph_->tensor(t).id,
                        "' moves after its last decision "
                        "point"));
+    }
+    if (next_recompute < entry.recomputes.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", graph_->tensor(t).id,
+                       "' is recomputed where this formulation has no "
+                       "recomputation"));
     }
   }
   for (int k = 0; k < graph_->num_kernels(); ++k) {
@@ -894,12 +1159,16 @@ std::vector<int> Formulation::ColumnKernels() const {
     set(flow.static_fast, flow.gadgets[0]);
     set(flow.source_f1, flow.gadgets[0]);
     set(flow.source_s, flow.gadgets[0]);
+    for (int column : {flow.keep_f1, flow.keep_f2, flow.keep_s}) {
+      set(column, flow.gadgets.back());
+    }
     for (size_t g = 0; g < flow.gadgets.size(); ++g) {
       const int k = flow.gadgets[g];
       if (g < flow.reads.size()) set(flow.reads[g], k);
       if (g < flow.intervals.size()) {
         const Interval& in = flow.intervals[g];
-        for (int column : {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s}) {
+        for (int column : {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s,
+                           in.f1_x, in.f2_x, in.s_x, in.recompute}) {
           set(column, k);
         }
       }

@@ -31,6 +31,16 @@
 //     linear in D; no y variables. ProfileModel collapses a table that a
 //     separable cost describes into one (TableCollapseOptions); operands
 //     such a table never lists slow stay fast: a row D(j,k) = 1.
+//   * recomputation (SYNCHRONOUS, FormulationOptions::recompute): a dropped
+//     state X in the interval after u_g, entered from F1, F2 or S for free,
+//     left only by a re-run r into F1(g+1) that costs the producer's
+//     separable time under its inputs' tiers at u_{g+1}; the product r *
+//     (1 - D(j,u)) is a continuous s_j >= r - D(j,u) (exact: penalties are
+//     >= 0). A dropped tensor counts nowhere; an input dropped itself at
+//     u_{g+1} excludes the re-run (r + r_j <= 1). An input whose life ended
+//     before u_{g+1} must be kept in slow memory until then: keep edges
+//     from its last gadget's F1 (a write), F2 or S, with r <= keep_j and
+//     its slow penalty charged to r.
 //   * capacity: sum_{t live at k} size_t D(t,k) <= L_k, with sizes in MiB;
 //     rows identical to the previous kernel's are not repeated.
 // Objective: sum of kernel times + sum of read and write copy times (us).
@@ -73,6 +83,19 @@ struct FormulationOptions {
   // AddKernelCost): the same integer optimum, a tighter LP relaxation.
   // Default true; false gives the plain max rows, for comparison.
   bool lift_overlap_rows = true;
+  // SYNCHRONOUS: a tensor may also be dropped after one use and recomputed
+  // right before its next, by re-running its producer (docs/FORMULATION.md,
+  // "Recomputation"). Only tensors that are their producer's single output,
+  // whose producer has a separable cost and whose producer's inputs are all
+  // live at the next use are candidates (one level deep). Ignored by the
+  // other methods. Default false.
+  bool recompute = false;
+  // With `recompute`: a re-run may also read an input whose life ended
+  // before it, if that input is kept in the slow tier until then (written
+  // there after its last use when it has no slow copy). This lets a
+  // concatenation be re-made from its parts. False restricts re-runs to
+  // inputs that are live anyway. Default true.
+  bool keep_inputs_for_recompute = true;
 };
 
 // The largest magnitude of any finite number in a Formulation's model():
@@ -126,6 +149,9 @@ class Formulation {
   // Columns of one free tensor's flow graph (-1 where an edge does not exist).
   struct Interval {
     int f1_f1 = -1, f1_s = -1, f2_f2 = -1, f2_s = -1, s_s = -1;
+    // Recomputation: drops from F1, F2 or S into the dropped state, and the
+    // re-run that leaves it into F1 at the next gadget (its only way out).
+    int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1;
   };
   struct TensorFlow {
     std::vector<int> gadgets;         // kernel indices u_1 < ... < u_G
@@ -135,6 +161,9 @@ class Formulation {
     std::vector<int> reads;           // read at gadget g (-1 for g = 0)
     std::vector<char> async;          // moves at gadget g overlap its kernel
     int static_fast = -1;             // STATIC: the single "fast" column
+    // Kept in slow memory past its life, from F1 / F2 / S at the last
+    // gadget (recomputation inputs; -1 when it cannot be kept).
+    int keep_f1 = -1, keep_f2 = -1, keep_s = -1;
   };
 
   Formulation() = default;

@@ -4,6 +4,7 @@
 #include "solver/formulation.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -59,9 +60,12 @@ double PenaltyTime(int kernel, ConfigMask mask) {
 // the plan. This tests the formulation alone: PlanGraph's pool layout, which
 // can lower limits when fragmentation bites, is tested in planner_test.cc.
 PlanOutcome MustPlan(const GraphModel& graph, const ProfileModel& profile,
-                     v1::Method method, uint64_t budget) {
+                     v1::Method method, uint64_t budget, bool recompute = false,
+                     bool keep_inputs = true) {
   FormulationOptions options;
   options.method = method;
+  options.recompute = recompute;
+  options.keep_inputs_for_recompute = keep_inputs;
   options.kernel_limit_bytes.assign(graph.num_kernels(), budget);
   absl::StatusOr<Formulation> formulation =
       Formulation::Build(graph, profile, options);
@@ -472,8 +476,17 @@ TEST(FormulationTest, TelescopedCapacityRowsGiveTheSameOptimum) {
 // interval after it (sync: its users; async: every kernel of its live range,
 // which the default window of 15 covers on these tiny graphs), or just the
 // creation tier (static).
+// With `recompute` (SYNCHRONOUS), also every choice of intervals between
+// consecutive users in which the tensor is dropped and re-made fast by a
+// re-run of its producer before the next user; AssemblePlan rejects those
+// that are not possible (inputs absent, several outputs), independently of
+// the formulation's own candidate rules.
+// With `keepable` as well, every schedule once more kept in slow memory past
+// its life (moved there at its last use) for re-runs that read it then.
 std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
-                                            v1::Method method) {
+                                            v1::Method method,
+                                            bool recompute = false,
+                                            bool keepable = false) {
   std::vector<TensorSchedule> all;
   if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
     all.push_back({tensor.fixed_tier, {}});
@@ -496,17 +509,24 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
            tensor.users.end();
   };
   const int gadgets = static_cast<int>(points.size());
-  // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g).
-  const int bits = 2 * gadgets;
+  // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g), then
+  // with `recompute` drop[g] (dropped after gadget g, re-made before g + 1).
+  const int drops = recompute && tensor.producer >= 0 ? gadgets - 1 : 0;
+  const int bits = 2 * gadgets + drops;
   for (int code = 0; code < (1 << bits); ++code) {
     auto at = [&](int g) { return (code >> (2 * g) & 1) != 0; };
     auto after = [&](int g) { return (code >> (2 * g + 1) & 1) != 0; };
+    auto drop = [&](int g) {
+      return g >= 0 && g < drops && (code >> (2 * gadgets + g) & 1) != 0;
+    };
     bool valid = true;
     for (int g = 0; g < gadgets && valid; ++g) {
       if (after(g) && !at(g)) valid = false;  // no move to fast after a use
-      if (g + 1 < gadgets && after(g) && !at(g + 1)) valid = false;
+      if (g + 1 < gadgets && after(g) && !at(g + 1) && !drop(g)) valid = false;
       const bool trailing = g + 1 < gadgets || tensor.last_live > points[g];
       if (!trailing && after(g) != at(g)) valid = false;  // canonical
+      // Canonical drops: no copy just before, re-made fast.
+      if (drop(g) && (after(g) != at(g) || !at(g + 1))) valid = false;
     }
     if (!valid) continue;
     TensorSchedule schedule;
@@ -515,25 +535,55 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
       const int kernel = points[g];
       // Copies at users block; elsewhere they overlap with the kernel.
       const bool sync = g == 0 || is_user(kernel);
-      if (g > 0 && !after(g - 1) && at(g)) {
+      if (drop(g - 1)) {
+        schedule.recomputes.push_back({points[g - 1], kernel});
+      } else if (g > 0 && !after(g - 1) && at(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
       }
-      if (at(g) && !after(g)) {
+      if (at(g) && !after(g) && !drop(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
       }
+    }
+    const int last = gadgets - 1;
+    const bool trailing = tensor.last_live > points[last];
+    if (recompute && keepable && !trailing) {
+      TensorSchedule kept = schedule;
+      kept.kept_slow = true;
+      if (at(last)) {
+        kept.moves.push_back(
+            {points[last], v1::MOVE_DIRECTION_TO_SLOW, /*sync=*/true});
+      }
+      all.push_back(std::move(kept));
     }
     all.push_back(std::move(schedule));
   }
   return all;
 }
 
+// Tensors worth enumerating as kept past their life: the inputs of
+// single-output kernels (only those can be re-run). A pruning of the
+// enumeration, not a rule of the model: AssemblePlan decides what is valid.
+std::vector<char> Keepable(const GraphModel& graph) {
+  std::vector<char> keepable(graph.num_tensors(), 0);
+  for (const KernelInfo& kernel : graph.kernels()) {
+    if (kernel.num_outputs != 1) continue;
+    for (int p = 0; p < kernel.num_inputs; ++p) {
+      keepable[kernel.operands[p]] = 1;
+    }
+  }
+  return keepable;
+}
+
 // Best predicted time over all schedules that fit the budget and use only
 // profiled configurations; +inf when none does.
 double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
-                         v1::Method method, uint64_t budget) {
+                         v1::Method method, uint64_t budget,
+                         bool recompute = false) {
   std::vector<std::vector<TensorSchedule>> choices;
-  for (const TensorInfo& tensor : graph.tensors()) {
-    choices.push_back(TensorSchedules(tensor, method));
+  const std::vector<char> keepable = Keepable(graph);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    choices.push_back(
+        TensorSchedules(graph.tensor(t), method, recompute, keepable[t]));
   }
   std::vector<TensorSchedule> current(graph.num_tensors());
   double best = std::numeric_limits<double>::infinity();
@@ -555,10 +605,13 @@ double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
   return best;
 }
 
-double SearchSpace(const GraphModel& graph, v1::Method method) {
+double SearchSpace(const GraphModel& graph, v1::Method method,
+                   bool recompute = false) {
   double size = 1;
-  for (const TensorInfo& tensor : graph.tensors()) {
-    size *= TensorSchedules(tensor, method).size();
+  const std::vector<char> keepable = Keepable(graph);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    size *=
+        TensorSchedules(graph.tensor(t), method, recompute, keepable[t]).size();
   }
   return size;
 }
@@ -929,6 +982,256 @@ TEST(FormulationTest, RefusesCoefficientsCbcCannotTake) {
       fine_graph, [](int, ConfigMask mask) { return PenaltyTime(0, mask); },
       slowest));
   EXPECT_TRUE(Formulation::Build(fine_graph, fine_profile, options).ok());
+}
+
+}  // namespace
+}  // namespace autotm::solver
+
+namespace autotm::solver {
+namespace {
+
+// x -> k0 -> a; k1(a) -> b; k2(b) -> c; k3(a, x, c) -> d; 4 MiB each but d
+// (1 MiB); 10 us per kernel plus 100 us per slow operand. At 13 MiB, k2
+// cannot hold x, a, b and c: without recomputation the cheapest way out is
+// one tensor slow at two uses (+200 us; copies of 4 MiB cost 145-350 us).
+// With it, `a` is dropped after k1 and k0 re-run before k3 from x, which is
+// live there anyway: +10 us.
+TEST(FormulationRecomputeTest, CheapProducerIsReRunInsteadOfKept) {
+  GraphBuilder builder("recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "x", "c"}, {"d"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile =
+      MustProfile(FullTableProfile(graph,
+                                   [](int, ConfigMask mask) {
+                                     return 10.0 + 100.0 * std::popcount(mask);
+                                   }),
+                  TableCollapseOptions());
+  PlanOutcome without =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 13 * kMiB);
+  ASSERT_TRUE(without.plan.has_value());
+  EXPECT_NEAR(without.plan->predicted_time_us(), 240.0, 1e-6);
+  EXPECT_EQ(without.plan->recomputes_size(), 0);
+
+  PlanOutcome with = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 13 * kMiB,
+                              /*recompute=*/true);
+  ASSERT_TRUE(with.plan.has_value());
+  EXPECT_NEAR(with.plan->predicted_time_us(), 50.0, 1e-6);
+  ASSERT_EQ(with.plan->recomputes_size(), 1);
+  const v1::Recompute& recompute = with.plan->recomputes(0);
+  EXPECT_EQ(recompute.tensor_id(), "a");
+  EXPECT_EQ(recompute.kernel_id(), "k0");
+  EXPECT_EQ(recompute.dropped_after_kernel_index(), 1u);
+  EXPECT_EQ(recompute.before_kernel_id(), "k3");
+  EXPECT_EQ(recompute.config(), "F|F");
+  EXPECT_EQ(with.plan->kernels(2).fast_bytes(), 12 * kMiB);
+
+  // Encode takes the plan back to the model's columns (warm starts).
+  FormulationOptions options;
+  options.method = v1::METHOD_SYNCHRONOUS;
+  options.recompute = true;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 13 * kMiB);
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(formulation.ok()) << formulation.status();
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
+  schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+  absl::StatusOr<std::vector<double>> values = formulation->Encode(schedule);
+  ASSERT_TRUE(values.ok()) << values.status();
+  double objective = formulation->model().objective_offset;
+  for (int j = 0; j < formulation->model().num_columns(); ++j) {
+    objective += formulation->model().objective[j] * (*values)[j];
+  }
+  EXPECT_NEAR(objective, 50.0, 1e-6);  // no continuous slow-input column set
+  const std::vector<TensorSchedule> decoded = formulation->Decode(*values);
+  ASSERT_EQ(decoded[graph.FindTensor("a")].recomputes.size(), 1u);
+  EXPECT_EQ(decoded[graph.FindTensor("a")].recomputes[0].before, 3);
+
+  // Without the option the formulation has no recomputation to encode.
+  options.recompute = false;
+  absl::StatusOr<Formulation> plain =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_THAT(plain->Encode(schedule).status().message(),
+              HasSubstr("no recomputation"));
+}
+
+// A concatenation-like re-run: x -> k0 -> f (1 MiB, last read by k1);
+// k1(f) -> c (4 MiB); k2(c) -> e; k3(e) -> g (4 MiB each); k4(c, g) -> h.
+// 10 us per kernel plus 25 us per MiB of slow operands. At 9 MiB, k3 (c, e,
+// g: 12 MiB) must lose one: without recomputation e or g goes slow (+200
+// us). With it, c is dropped after k2 and k1 re-run before k4 - but f is
+// dead there: it must be kept in slow memory. Created slow (+25 us at k0 and
+// k1) and kept, f feeds a re-run of 10 + 25 us: +85 us in all.
+TEST(FormulationRecomputeTest, DeadInputIsKeptSlowForTheReRun) {
+  GraphBuilder builder("keep");
+  builder.Tensor("x", 1 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("f", 1 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("e", 4 * kMiB)
+      .Tensor("g", 4 * kMiB)
+      .Tensor("h", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"f"})
+      .Kernel("k1", {"f"}, {"c"})
+      .Kernel("k2", {"c"}, {"e"})
+      .Kernel("k3", {"e"}, {"g"})
+      .Kernel("k4", {"c", "g"}, {"h"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+  PlanOutcome restricted =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB,
+               /*recompute=*/true, /*keep_inputs=*/false);
+  ASSERT_TRUE(restricted.plan.has_value());
+  EXPECT_NEAR(restricted.plan->predicted_time_us(), 250.0, 1e-6);
+  EXPECT_EQ(restricted.plan->recomputes_size(), 0);
+
+  PlanOutcome kept = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB,
+                              /*recompute=*/true);
+  ASSERT_TRUE(kept.plan.has_value());
+  EXPECT_NEAR(kept.plan->predicted_time_us(), 135.0, 1e-6);
+  ASSERT_EQ(kept.plan->recomputes_size(), 1);
+  EXPECT_EQ(kept.plan->recomputes(0).tensor_id(), "c");
+  EXPECT_EQ(kept.plan->recomputes(0).config(), "S|F");
+  EXPECT_EQ(kept.plan->tensors(graph.FindTensor("f")).kept_slow_until_kernel(),
+            4u);
+  EXPECT_EQ(kept.plan->tensors(graph.FindTensor("f")).creation_tier(),
+            v1::TIER_SLOW);
+
+  // The verifier insists on the keep: without it f is gone at k4.
+  v1::Plan tampered = *kept.plan;
+  tampered.mutable_tensors(graph.FindTensor("f"))
+      ->set_kept_slow_until_kernel(0);
+  EXPECT_THAT(VerifyPlan(graph, profile, tampered, 9 * kMiB).status().message(),
+              HasSubstr("nor kept in the slow tier"));
+  tampered = *kept.plan;
+  tampered.mutable_tensors(graph.FindTensor("f"))
+      ->set_kept_slow_until_kernel(3);
+  EXPECT_FALSE(VerifyPlan(graph, profile, tampered, 9 * kMiB).ok());
+}
+
+// The option changes nothing for the other methods.
+TEST(FormulationRecomputeTest, IgnoredByStaticAndAsync) {
+  GraphModel graph = ChainGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_ASYNCHRONOUS}) {
+    FormulationOptions options;
+    options.method = method;
+    options.kernel_limit_bytes.assign(graph.num_kernels(), 9 * kMiB);
+    absl::StatusOr<Formulation> off =
+        Formulation::Build(graph, profile, options);
+    options.recompute = true;
+    absl::StatusOr<Formulation> on =
+        Formulation::Build(graph, profile, options);
+    ASSERT_TRUE(off.ok() && on.ok());
+    EXPECT_EQ(off->model().num_columns(), on->model().num_columns());
+    EXPECT_EQ(off->model().num_rows(), on->model().num_rows());
+    EXPECT_EQ(off->model().objective, on->model().objective);
+  }
+}
+
+// Recomputation (issue 22): on random graphs with separable costs, cheap
+// kernels and slow copies, the sync ILP with recomputation must reach the
+// optimum of an enumeration that also tries dropping each tensor between
+// any two consecutive uses (AssemblePlan, not the formulation, decides which
+// drops are possible), never be worse than sync alone, and beat it on some
+// instances, or the test proves little.
+TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
+  std::mt19937_64 rng(20261206);
+  constexpr int kGraphs = 24;
+  int graphs_checked = 0;
+  int comparisons = 0;
+  int recompute_wins = 0;
+  int plans_with_recomputes = 0;
+  int plans_keeping_inputs = 0;  // a re-run reads an input past its life
+  while (graphs_checked < kGraphs) {
+    GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    if (SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true) > 2e5) continue;
+    bool has_chance = false;  // a produced tensor read twice
+    for (const TensorInfo& tensor : graph.tensors()) {
+      has_chance |= tensor.producer >= 0 && tensor.users.size() >= 3;
+    }
+    if (!has_chance) continue;
+    ++graphs_checked;
+    // Separable costs: kernels of 5-60 us; a slow operand costs 10-60 us
+    // per MiB, as on Optane (so small inputs are cheap to keep slow).
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 5.0 + static_cast<double>(rng() % 56);
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
+                               graph.tensor(t).size_bytes / kMiB);
+      }
+    }
+    v1::Profile proto = FullTableProfile(
+        graph,
+        [&](int k, ConfigMask mask) {
+          double time = base[k];
+          for (size_t p = 0; p < penalties[k].size(); ++p) {
+            if (mask >> p & 1) time += penalties[k][p];
+          }
+          return time;
+        },
+        testing::OptaneBandwidths());
+    ProfileModel profile = MustProfile(proto, TableCollapseOptions());
+    for (double fraction : {0.4, 0.6, 0.8}) {
+      const uint64_t budget =
+          static_cast<uint64_t>(fraction * graph.PeakLiveBytes());
+      const double without = BruteForceOptimum(
+          graph, profile, v1::METHOD_SYNCHRONOUS, budget, false);
+      const double expected = BruteForceOptimum(
+          graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      EXPECT_LE(expected, without + 1e-6);
+      PlanOutcome outcome =
+          MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      ++comparisons;
+      if (std::isinf(expected)) {
+        EXPECT_FALSE(outcome.plan.has_value());
+        continue;
+      }
+      ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+      EXPECT_NEAR(outcome.plan->predicted_time_us(), expected, 1e-6 * expected)
+          << "graph " << graphs_checked << " at " << fraction;
+      if (expected < without - 1e-6) ++recompute_wins;
+      if (outcome.plan->recomputes_size() > 0) ++plans_with_recomputes;
+      for (const v1::TensorPlacement& placement : outcome.plan->tensors()) {
+        if (placement.kept_slow_until_kernel() > 0) {
+          ++plans_keeping_inputs;
+          break;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(comparisons, kGraphs * 3);
+  EXPECT_GT(recompute_wins, 0);
+  EXPECT_GT(plans_with_recomputes, 0);
+  EXPECT_GT(plans_keeping_inputs, 0);
+  std::cout << comparisons << " comparisons, recomputation won in "
+            << recompute_wins << ", plans with recomputes "
+            << plans_with_recomputes << ", keeping inputs "
+            << plans_keeping_inputs << "\n";
 }
 
 }  // namespace

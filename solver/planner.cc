@@ -48,12 +48,20 @@ std::vector<TensorSchedule> ScheduleOf(const GraphModel& graph,
   std::vector<TensorSchedule> schedule(graph.num_tensors());
   for (int t = 0; t < graph.num_tensors() && t < plan.tensors_size(); ++t) {
     schedule[t].creation_tier = plan.tensors(t).creation_tier();
+    schedule[t].kept_slow = plan.tensors(t).kept_slow_until_kernel() > 0;
   }
   for (const v1::Move& move : plan.moves()) {
     const int t = graph.FindTensor(move.tensor_id());
     if (t < 0) continue;
     schedule[t].moves.push_back(
         {static_cast<int>(move.kernel_index()), move.direction(), move.sync()});
+  }
+  for (const v1::Recompute& recompute : plan.recomputes()) {
+    const int t = graph.FindTensor(recompute.tensor_id());
+    if (t < 0) continue;
+    schedule[t].recomputes.push_back(
+        {static_cast<int>(recompute.dropped_after_kernel_index()),
+         static_cast<int>(recompute.before_kernel_index())});
   }
   return schedule;
 }
@@ -571,8 +579,13 @@ class IlpPlanning {
 
   absl::StatusOr<PlanOutcome> Run() {
     OfferPlansInHand();
-    if (options_.method == v1::METHOD_ASYNCHRONOUS) {
+    // Sync with recomputation starts from sync without it, as async does.
+    const bool recompute =
+        options_.method == v1::METHOD_SYNCHRONOUS && options_.recompute;
+    if (options_.method == v1::METHOD_ASYNCHRONOUS || recompute) {
       AUTOTM_RETURN_IF_ERROR(SolveSyncSeed());
+    }
+    if (options_.method == v1::METHOD_ASYNCHRONOUS) {
       if (std::optional<std::string> why = NoTimeForAsyncModel()) {
         return Conclude(options_, budget_bound_, std::nullopt, best_, shared_,
                         *why, std::move(outcome_));
@@ -690,9 +703,10 @@ class IlpPlanning {
   // quarter starved it: ResNet-152 async at 25% returned first touch at
   // 120 s while sync alone found 1.33x in 60 s), and stops when it stalls.
   absl::Status SolveSyncSeed() {
-    const PlanOptions sync_options =
+    PlanOptions sync_options =
         SeedOptions(options_, v1::METHOD_SYNCHRONOUS, /*adaptive_share=*/0.5,
                     /*floor_seconds=*/1.0);
+    sync_options.recompute = false;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());
@@ -758,6 +772,7 @@ class IlpPlanning {
     formulation_options.method = options_.method;
     formulation_options.async_window = options_.async_window;
     formulation_options.lift_overlap_rows = options_.lift_overlap_rows;
+    formulation_options.recompute = options_.recompute;
     formulation_options.alignment_bytes = options_.alignment_bytes;
     formulation_options.kernel_limit_bytes = limits_;
     AUTOTM_ASSIGN_OR_RETURN(

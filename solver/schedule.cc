@@ -1,6 +1,7 @@
 #include "solver/schedule.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solver/checked_math.h"
+#include "solver/status_macros.h"
 
 namespace autotm::solver {
 namespace {
@@ -49,7 +51,47 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
     previous_kernel = move.kernel;
     previous_direction = move.direction;
   }
+  int previous_before = tensor.first_live;
+  for (const ScheduledRecompute& recompute : schedule.recomputes) {
+    const std::string what = absl::StrCat("tensor '", tensor.id,
+                                          "': recomputation dropping it "
+                                          "after kernel #",
+                                          recompute.dropped_after,
+                                          " for kernel #", recompute.before);
+    if (recompute.dropped_after < previous_before ||
+        recompute.before <= recompute.dropped_after + 1 ||
+        recompute.before > tensor.last_live) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " is out of order or outside its live range [",
+          tensor.first_live, ", ", tensor.last_live,
+          "] (it must leave at least one kernel between drop and re-run)"));
+    }
+    // No kernel in between may read the tensor.
+    auto user = std::upper_bound(tensor.users.begin(), tensor.users.end(),
+                                 recompute.dropped_after);
+    if (user != tensor.users.end() && *user < recompute.before) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": kernel #", *user, " reads it while it is dropped"));
+    }
+    for (const ScheduledMove& move : schedule.moves) {
+      if ((move.kernel > recompute.dropped_after &&
+           move.kernel < recompute.before) ||
+          (move.kernel == recompute.before &&
+           move.direction == v1::MOVE_DIRECTION_TO_FAST)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": it moves at kernel #", move.kernel,
+                         " while dropped or as it is recomputed"));
+      }
+    }
+    previous_before = recompute.before;
+  }
+  size_t next_recompute = 0;
   for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+    if (next_recompute < schedule.recomputes.size() &&
+        schedule.recomputes[next_recompute].before == k) {
+      tier = v1::TIER_FAST;  // re-made in the fast tier before k
+      ++next_recompute;
+    }
     // TO_FAST moves land before the kernel runs, TO_SLOW moves after it.
     for (size_t m = next;
          m < schedule.moves.size() && schedule.moves[m].kernel == k; ++m) {
@@ -63,6 +105,10 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
       if (schedule.moves[next].direction == v1::MOVE_DIRECTION_TO_SLOW) {
         tier = v1::TIER_SLOW;
       }
+    }
+    if (next_recompute < schedule.recomputes.size() &&
+        schedule.recomputes[next_recompute].dropped_after == k) {
+      tier = v1::TIER_UNSPECIFIED;  // dropped from both tiers
     }
   }
   return absl::OkStatus();
@@ -134,16 +180,26 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     });
     if (!replayed.ok()) return replayed;
     if (tensor.fixed_tier != v1::TIER_UNSPECIFIED &&
-        (entry.creation_tier != tensor.fixed_tier || !entry.moves.empty())) {
+        (entry.creation_tier != tensor.fixed_tier || !entry.moves.empty() ||
+         !entry.recomputes.empty())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", tensor.id,
-          "' is fixed to one tier but the schedule creates it elsewhere or "
-          "moves it"));
+          "' is fixed to one tier but the schedule creates it elsewhere, "
+          "moves it or recomputes it"));
     }
     // Keep only the moves that change the tier; price them.
     v1::Tier tier = entry.creation_tier;
     bool slow_copy_valid = entry.creation_tier == v1::TIER_SLOW;
+    size_t next_recompute = 0;
     for (const ScheduledMove& move : entry.moves) {
+      // A recomputation before this move's kernel re-made the tensor fast,
+      // and its drop discarded any slow copy.
+      while (next_recompute < entry.recomputes.size() &&
+             entry.recomputes[next_recompute].before <= move.kernel) {
+        tier = v1::TIER_FAST;
+        slow_copy_valid = false;
+        ++next_recompute;
+      }
       if (move.direction == v1::MOVE_DIRECTION_TO_FAST) {
         if (tier == v1::TIER_FAST) continue;
         tier = v1::TIER_FAST;
@@ -189,6 +245,116 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     }
   }
 
+  // Recomputations: the producer re-run under its inputs' tiers there.
+  struct PendingRecompute {
+    int before;
+    int tensor;
+    int dropped_after;
+    std::string config;
+    double time_us;
+  };
+  std::vector<PendingRecompute> recomputes;
+  // Whether each tensor ends its life in the slow tier (after its moves at
+  // its last kernel), and how long re-runs keep it there.
+  std::vector<char> ends_slow(graph.num_tensors(), 0);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorSchedule& entry = schedule[t];
+    const int last = graph.tensor(t).last_live;
+    ends_slow[t] = tiers[t].back() == v1::TIER_SLOW ||
+                   (!entry.moves.empty() && entry.moves.back().kernel == last &&
+                    entry.moves.back().direction == v1::MOVE_DIRECTION_TO_SLOW);
+    if (entry.kept_slow && graph.tensor(t).fixed_tier == v1::TIER_FAST) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", graph.tensor(t).id,
+                       "' is fixed fast but kept in slow memory"));
+    }
+  }
+  std::vector<int> kept_until(graph.num_tensors(), 0);
+  auto price = [&](int t, const ScheduledRecompute& recompute)
+      -> absl::StatusOr<PendingRecompute> {
+    const TensorInfo& tensor = graph.tensor(t);
+    const std::string what =
+        absl::StrCat("tensor '", tensor.id, "': recomputation for kernel #",
+                     recompute.before);
+    if (tensor.producer < 0 || graph.kernel(tensor.producer).num_outputs != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what,
+                       ": only a tensor that is its producer's single "
+                       "output can be recomputed"));
+    }
+    const KernelInfo& producer = graph.kernel(tensor.producer);
+    std::vector<bool> slow(producer.operands.size(), false);
+    for (int p = 0; p < producer.num_inputs; ++p) {
+      const int j = producer.operands[p];
+      const TensorInfo& input = graph.tensor(j);
+      if (recompute.before > input.last_live &&
+          (schedule[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
+          ends_slow[j]) {
+        slow[p] = true;  // kept in slow memory past its life
+        kept_until[j] = std::max(kept_until[j], recompute.before);
+        continue;
+      }
+      const v1::Tier input_tier =
+          recompute.before < input.first_live ||
+                  recompute.before > input.last_live
+              ? v1::TIER_UNSPECIFIED
+              : tiers[j][recompute.before - input.first_live];
+      if (input_tier == v1::TIER_UNSPECIFIED) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": input '", input.id, "' of kernel '", producer.id,
+            "' is not present there (not live nor kept slow, or "
+            "dropped itself)"));
+      }
+      slow[p] = input_tier == v1::TIER_SLOW;
+    }
+    const std::string config = FormatConfig(slow, producer.num_inputs);
+    const KernelCost* cost = profile.Find(producer.signature_key);
+    std::optional<double> time =
+        cost == nullptr ? std::nullopt : cost->TimeUs(slow);
+    if (!time.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": kernel '", producer.id,
+                       "' would re-run in "
+                       "configuration ",
+                       config, ", which profile '", profile.host_class().name(),
+                       "' does not list for ", producer.signature_key));
+    }
+    return PendingRecompute{recompute.before, t, recompute.dropped_after,
+                            config, *time};
+  };
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    for (const ScheduledRecompute& recompute : schedule[t].recomputes) {
+      AUTOTM_ASSIGN_OR_RETURN(PendingRecompute pending, price(t, recompute));
+      recomputes.push_back(std::move(pending));
+    }
+  }
+  std::stable_sort(recomputes.begin(), recomputes.end(),
+                   [](const PendingRecompute& a, const PendingRecompute& b) {
+                     return std::tie(a.before, a.tensor) <
+                            std::tie(b.before, b.tensor);
+                   });
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    if (kept_until[t] > 0) {
+      plan.mutable_tensors(t)->set_kept_slow_until_kernel(kept_until[t]);
+    }
+  }
+  double recompute_us = 0;
+  for (size_t i = 0; i < recomputes.size(); ++i) {
+    const PendingRecompute& pending = recomputes[i];
+    const TensorInfo& tensor = graph.tensor(pending.tensor);
+    v1::Recompute* recompute = plan.add_recomputes();
+    recompute->set_tensor_id(tensor.id);
+    recompute->set_kernel_id(graph.kernel(tensor.producer).id);
+    recompute->set_kernel_index(tensor.producer);
+    recompute->set_dropped_after_kernel_index(pending.dropped_after);
+    recompute->set_before_kernel_id(graph.kernel(pending.before).id);
+    recompute->set_before_kernel_index(pending.before);
+    recompute->set_config(pending.config);
+    recompute->set_time_us(pending.time_us);
+    plan.mutable_tensors(pending.tensor)->add_recompute_indices(i);
+    recompute_us += pending.time_us;
+  }
+
   std::stable_sort(moves.begin(), moves.end(),
                    [](const PendingMove& a, const PendingMove& b) {
                      return std::tie(a.kernel, a.order, a.tensor) <
@@ -214,7 +380,7 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     }
   }
 
-  double kernel_us = 0;
+  double kernel_us = recompute_us;
   double overlap_excess_us = 0;  // async copies longer than their kernel
   uint64_t peak = 0;
   // How the profile's tables priced the kernels (v1::TableCollapse).
@@ -254,6 +420,7 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     peak = std::max(peak, fast_bytes[k]);
   }
   plan.set_kernel_time_us(kernel_us);
+  plan.set_recompute_time_us(recompute_us);
   plan.set_move_time_us(sync_move_us + overlap_excess_us);
   plan.set_predicted_time_us(kernel_us + sync_move_us + overlap_excess_us);
   plan.set_peak_fast_bytes(peak);

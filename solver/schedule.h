@@ -21,16 +21,32 @@ struct ScheduledMove {
   bool sync = true;
 };
 
+// A recomputation (v1::Recompute): the tensor is dropped from both tiers
+// after kernel `dropped_after` (after its TO_SLOW move there, if any) and
+// made again, in the fast tier, by re-running its producer right before
+// kernel `before` (after any TO_FAST moves of other tensors there).
+struct ScheduledRecompute {
+  int dropped_after = 0;
+  int before = 0;
+};
+
 // Where one tensor lives over its lifetime.
 struct TensorSchedule {
   v1::Tier creation_tier = v1::TIER_SLOW;
   // Ordered by kernel; at one kernel a TO_FAST precedes a TO_SLOW.
   std::vector<ScheduledMove> moves;
+  // Ordered by kernel, disjoint; no move of the tensor lies strictly inside
+  // a dropped stretch (dropped_after, before), nor a TO_FAST at `before`.
+  std::vector<ScheduledRecompute> recomputes;
+  // Kept in the slow tier after its last kernel, for re-runs that read it
+  // there (it must end its life slow: moved there at its last kernel).
+  bool kept_slow = false;
 };
 
 // Tier of every tensor at every kernel where it is live, derived from a
-// schedule: tiers[t][k - first_live(t)]. Tensors without a schedule entry
-// (a short schedule) are reported slow.
+// schedule: tiers[t][k - first_live(t)]; TIER_UNSPECIFIED while the tensor
+// is dropped for a recomputation. Tensors without a schedule entry (a short
+// schedule) are reported slow.
 std::vector<std::vector<v1::Tier>> TiersOverTime(
     const GraphModel& graph, const std::vector<TensorSchedule>& schedule);
 
@@ -40,7 +56,13 @@ std::vector<std::vector<v1::Tier>> TiersOverTime(
 // from the profile (naming kernel and config); InvalidArgument for a
 // malformed schedule: a move outside the live range or out of kernel order,
 // two moves at one kernel other than TO_FAST then TO_SLOW, a TO_FAST at the
-// producer (no copy exists yet), a fixed tensor created elsewhere or moved.
+// producer (no copy exists yet), a fixed tensor created elsewhere or moved,
+// a recomputation of a tensor whose producer has other outputs, whose
+// inputs are not all present (live and not dropped) at its kernel, that
+// drops the tensor where a kernel reads it, or that overlaps a move.
+// Recomputations are priced at the producer's profiled time under its
+// inputs' tiers at the re-run (FailedPrecondition when the profile lacks
+// that configuration) and count in kernel_time_us.
 // Does not check the budget: callers compare plan.peak_fast_bytes() with it.
 // Leaves plan.stats() empty; sets plan.table_collapse() when `profile`
 // collapses tables (ProfileModel::table_collapse()).

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <queue>
 #include <set>
@@ -89,6 +90,13 @@ class Checker {
   std::string TensorName(int t) const {
     return absl::StrCat("tensor '", graph_.tensor(t).id, "'");
   }
+  std::string RecomputeName(int r) const {
+    const v1::Recompute& recompute = plan_.recomputes(r);
+    return absl::StrCat("recompute #", r, " (of tensor '",
+                        recompute.tensor_id(), "' by kernel #",
+                        recompute.kernel_index(), " before kernel #",
+                        recompute.before_kernel_index(), ")");
+  }
   std::string MoveName(int m) const {
     const v1::Move& move = plan_.moves(m);
     return absl::StrCat("move #", m, " (", DirectionName(move.direction()),
@@ -102,6 +110,11 @@ class Checker {
   absl::Status CheckPlacements();
   absl::Status CheckMoveList();
   absl::Status CheckMoveIndices(int t);
+  // Recomputations: well formed, ordered, listed by their tensors.
+  absl::Status CheckRecomputeList();
+  absl::Status CheckRecomputeIndices(int t);
+  // Each re-run reads inputs present there; its config and time.
+  absl::Status CheckRecomputes(VerifyReport& report);
   // Replays tensor t's moves; fills fast_[t] and prices its moves.
   absl::Status ReplayTensor(int t);
   absl::Status CheckKernels(VerifyReport& report);
@@ -120,6 +133,19 @@ class Checker {
   // Tensor index of each move, and each tensor's moves in plan order.
   std::vector<int> move_tensor_;
   std::vector<std::vector<int>> tensor_moves_;
+  // Each tensor's recomputations (indices into plan_.recomputes()).
+  std::vector<std::vector<int>> tensor_recomputes_;
+  // dropped_[t]: the stretches of kernels [first, last] during which tensor
+  // t is dropped for a recomputation (in neither tier), ascending.
+  std::vector<std::vector<std::pair<int, int>>> dropped_;
+  // Whether each tensor is in the slow tier after its last kernel's moves.
+  std::vector<char> ends_slow_;
+  bool IsDropped(int t, int k) const {
+    for (const auto& [first, last] : dropped_[t]) {
+      if (first <= k && k <= last) return true;
+    }
+    return false;
+  }
   // fast_[t]: the maximal stretches of kernels [first, last] that run with
   // tensor t in the fast tier, ascending. Intervals, not a tier per kernel
   // of the tensor's life: memory O(moves), not O(kernels x lifetime).
@@ -245,6 +271,171 @@ absl::Status Checker::CheckMoveIndices(int t) {
   return absl::OkStatus();
 }
 
+absl::Status Checker::CheckRecomputeList() {
+  tensor_recomputes_.assign(graph_.num_tensors(), {});
+  uint32_t previous_before = 0;
+  for (int r = 0; r < plan_.recomputes_size(); ++r) {
+    const v1::Recompute& recompute = plan_.recomputes(r);
+    const int t = graph_.FindTensor(recompute.tensor_id());
+    if (t < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": unknown tensor id '",
+                       recompute.tensor_id(), "'"));
+    }
+    const TensorInfo& tensor = graph_.tensor(t);
+    if (tensor.producer < 0 ||
+        recompute.kernel_index() != static_cast<uint32_t>(tensor.producer) ||
+        recompute.kernel_id() != graph_.kernel(tensor.producer).id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": kernel '", recompute.kernel_id(),
+                       "' is not the producer of ", TensorName(t)));
+    }
+    if (graph_.kernel(tensor.producer).num_outputs != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": its producer ", KernelName(tensor.producer),
+          " has ", graph_.kernel(tensor.producer).num_outputs,
+          " outputs; only a single output can be recomputed"));
+    }
+    const int64_t after = recompute.dropped_after_kernel_index();
+    const int64_t before = recompute.before_kernel_index();
+    if (after < tensor.first_live || before > tensor.last_live ||
+        before <= after + 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": drop after kernel #", after,
+          " and re-run before kernel #", before,
+          " must leave a kernel between them and lie in its live range [",
+          tensor.first_live, ", ", tensor.last_live, "]"));
+    }
+    if (recompute.before_kernel_id() != graph_.kernel(before).id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": before_kernel_id '",
+                       recompute.before_kernel_id(), "' does not match ",
+                       KernelName(static_cast<int>(before))));
+    }
+    if (r > 0 && recompute.before_kernel_index() < previous_before) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), " comes after one before kernel #", previous_before,
+          "; recomputes must be ordered by kernel"));
+    }
+    previous_before = recompute.before_kernel_index();
+    tensor_recomputes_[t].push_back(r);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckRecomputeIndices(int t) {
+  const auto& listed = plan_.tensors(t).recompute_indices();
+  const std::vector<int>& actual = tensor_recomputes_[t];
+  const bool same = static_cast<size_t>(listed.size()) == actual.size() &&
+                    std::equal(actual.begin(), actual.end(), listed.begin(),
+                               [](int a, uint32_t b) {
+                                 return static_cast<uint32_t>(a) == b;
+                               });
+  if (!same) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(TensorName(t), ": recompute_indices list ", listed.size(),
+                     " entries that are not its ", actual.size(),
+                     " recomputes in plan order"));
+  }
+  if (tensor_recomputes_[t].empty()) return absl::OkStatus();
+  if (graph_.tensor(t).fixed_tier != v1::TIER_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        TensorName(t), " is fixed to one tier but the plan recomputes it"));
+  }
+  // A tensor's drops may not overlap (checked in plan order, which is
+  // ordered by re-run kernel).
+  int previous_before = -1;
+  for (int r : tensor_recomputes_[t]) {
+    const int after =
+        static_cast<int>(plan_.recomputes(r).dropped_after_kernel_index());
+    if (after < previous_before) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": its drop after kernel #", after,
+          " overlaps the tensor's previous recomputation (before kernel #",
+          previous_before, ")"));
+    }
+    previous_before =
+        static_cast<int>(plan_.recomputes(r).before_kernel_index());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckRecomputes(VerifyReport& report) {
+  double total_us = 0;
+  // The last re-run reading each tensor after its life.
+  std::vector<int> kept_until(graph_.num_tensors(), 0);
+  for (int r = 0; r < plan_.recomputes_size(); ++r) {
+    const v1::Recompute& recompute = plan_.recomputes(r);
+    const KernelInfo& producer =
+        graph_.kernel(static_cast<int>(recompute.kernel_index()));
+    const int before = static_cast<int>(recompute.before_kernel_index());
+    std::vector<bool> slow(producer.operands.size(), false);
+    for (int p = 0; p < producer.num_inputs; ++p) {
+      const int j = producer.operands[p];
+      const TensorInfo& input = graph_.tensor(j);
+      if (before > input.last_live && ends_slow_[j] &&
+          static_cast<int64_t>(plan_.tensors(j).kept_slow_until_kernel()) >=
+              before) {
+        slow[p] = true;  // kept in the slow tier past its life
+        kept_until[j] = std::max(kept_until[j], before);
+        continue;
+      }
+      if (before < input.first_live || before > input.last_live ||
+          IsDropped(j, before)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(RecomputeName(r), ": its input ", TensorName(j),
+                         " is not in memory before ", KernelName(before),
+                         " (not live there nor kept in the slow tier until "
+                         "then, or dropped itself)"));
+      }
+      slow[p] = !IsFast(j, before);
+    }
+    const std::string expected = FormatConfig(slow, producer.num_inputs);
+    if (recompute.config() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": config ", recompute.config(),
+          " does not match its inputs' tiers there, which give ", expected));
+    }
+    double time = recompute.time_us();
+    if (profile_ != nullptr) {
+      const KernelCost* cost = profile_->Find(producer.signature_key);
+      std::optional<double> priced =
+          cost == nullptr ? std::nullopt : cost->TimeUs(slow);
+      if (!priced.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            RecomputeName(r), ": config ", expected,
+            " is missing from profile '", profile_->host_class().name(),
+            "' for ", producer.signature_key));
+      }
+      if (!Close(recompute.time_us(), *priced)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: time %.9g us, the profile says %.9g us for config %s",
+            RecomputeName(r), recompute.time_us(), *priced, expected));
+      }
+      time = *priced;
+    }
+    total_us += time;
+  }
+  if (profile_ != nullptr && !Close(plan_.recompute_time_us(), total_us)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "plan recompute_time_us is %.9g but its recomputes total %.9g",
+        plan_.recompute_time_us(), total_us));
+  }
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    const int64_t claimed = plan_.tensors(t).kept_slow_until_kernel();
+    if (claimed != kept_until[t]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": kept_slow_until_kernel is ", claimed,
+          " but the last re-run reading it after its life is at kernel #",
+          kept_until[t], " (0: none)"));
+    }
+  }
+  report.recompute_time_us = total_us;
+  report.kernel_time_us += total_us;
+  report.predicted_time_us += total_us;
+  return absl::OkStatus();
+}
+
 absl::Status Checker::ReplayTensor(int t) {
   const TensorInfo& tensor = graph_.tensor(t);
   const std::vector<int>& moves = tensor_moves_[t];
@@ -299,11 +490,45 @@ absl::Status Checker::ReplayTensor(int t) {
     return absl::OkStatus();
   };
 
-  // Only kernels with moves change the tier: visit those, in order (the
-  // move list is sorted by kernel), instead of every kernel of the life.
+  // Only kernels with moves or recomputations change the tier: visit those,
+  // in order (both lists are sorted by kernel), instead of every kernel of
+  // the life.
+  const std::vector<int>& recomputes = tensor_recomputes_[t];
+  std::vector<std::pair<int, int>>& dropped = dropped_[t];
+  dropped.clear();
+  size_t next_drop = 0, next_rerun = 0;
+  bool is_dropped = false;
   size_t next = 0;
-  while (next < moves.size()) {
-    const int k = static_cast<int>(plan_.moves(moves[next]).kernel_index());
+  auto drop_at = [&](size_t i) {
+    return static_cast<int>(
+        plan_.recomputes(recomputes[i]).dropped_after_kernel_index());
+  };
+  auto rerun_at = [&](size_t i) {
+    return static_cast<int>(
+        plan_.recomputes(recomputes[i]).before_kernel_index());
+  };
+  while (next < moves.size() || next_drop < recomputes.size() ||
+         next_rerun < recomputes.size()) {
+    int k = std::numeric_limits<int>::max();
+    if (next < moves.size()) {
+      k = static_cast<int>(plan_.moves(moves[next]).kernel_index());
+    }
+    if (next_drop < recomputes.size()) k = std::min(k, drop_at(next_drop));
+    if (next_rerun < recomputes.size()) k = std::min(k, rerun_at(next_rerun));
+    // A re-run before k makes the tensor again, in the fast tier.
+    if (next_rerun < recomputes.size() && rerun_at(next_rerun) == k) {
+      if (!is_dropped) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(RecomputeName(recomputes[next_rerun]),
+                         ": the tensor is not dropped there"));
+      }
+      dropped.emplace_back(drop_at(next_rerun) + 1, k - 1);
+      is_dropped = false;
+      tier = v1::TIER_FAST;
+      fast_since = k;
+      slow_copy_valid = false;
+      ++next_rerun;
+    }
     // This tensor's moves at k: at most one TO_FAST, then at most one TO_SLOW.
     size_t end = next;
     while (end < moves.size() &&
@@ -327,6 +552,11 @@ absl::Status Checker::ReplayTensor(int t) {
       }
     }
     next = end;
+    if (is_dropped && (to_fast.has_value() || to_slow.has_value())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": ", MoveName(to_fast ? *to_fast : *to_slow), " at ",
+          KernelName(k), " moves it while it is dropped"));
+    }
 
     if (to_fast.has_value()) {
       if (tensor.producer == k) {
@@ -378,8 +608,18 @@ absl::Status Checker::ReplayTensor(int t) {
       fast.emplace_back(fast_since, k);
       fast_since = -1;
     }
+    // A drop after k discards every copy.
+    if (next_drop < recomputes.size() && drop_at(next_drop) == k) {
+      if (fast_since >= 0) fast.emplace_back(fast_since, k);
+      fast_since = -1;
+      tier = v1::TIER_UNSPECIFIED;
+      slow_copy_valid = false;
+      is_dropped = true;
+      ++next_drop;
+    }
   }
   if (fast_since >= 0) fast.emplace_back(fast_since, tensor.last_live);
+  ends_slow_[t] = tier == v1::TIER_SLOW;
   // Fast bytes per kernel by differences, summed up in Run().
   for (const auto& [first, last] : fast) {
     fast_starting_[first] += tensor.size_bytes;
@@ -410,6 +650,11 @@ absl::Status Checker::CheckKernels(VerifyReport& report) {
         return absl::InternalError(absl::StrCat(
             KernelName(k), ": operand ", p, " (", TensorName(t),
             ") is not live there; the graph model is inconsistent"));
+      }
+      if (IsDropped(t, k)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(KernelName(k), ": operand ", p, " (", TensorName(t),
+                         ") is dropped for a recomputation there"));
       }
       slow[p] = !IsFast(t, k);
     }
@@ -517,8 +762,12 @@ absl::StatusOr<VerifyReport> Checker::Run() {
   if (!status.ok()) return status;
   status = CheckMoveList();
   if (!status.ok()) return status;
+  status = CheckRecomputeList();
+  if (!status.ok()) return status;
 
   fast_.assign(graph_.num_tensors(), {});
+  dropped_.assign(graph_.num_tensors(), {});
+  ends_slow_.assign(graph_.num_tensors(), 0);
   fast_starting_.assign(graph_.num_kernels() + 1, 0);
   fast_ending_.assign(graph_.num_kernels() + 1, 0);
   fast_bytes_.assign(graph_.num_kernels(), 0);
@@ -526,6 +775,8 @@ absl::StatusOr<VerifyReport> Checker::Run() {
   sync_move_us_ = 0;
   for (int t = 0; t < graph_.num_tensors(); ++t) {
     status = CheckMoveIndices(t);
+    if (!status.ok()) return status;
+    status = CheckRecomputeIndices(t);
     if (!status.ok()) return status;
     status = ReplayTensor(t);
     if (!status.ok()) return status;
@@ -543,6 +794,8 @@ absl::StatusOr<VerifyReport> Checker::Run() {
 
   VerifyReport report;
   status = CheckKernels(report);
+  if (!status.ok()) return status;
+  status = CheckRecomputes(report);
   if (!status.ok()) return status;
   status = CheckTotals(report);
   if (!status.ok()) return status;

@@ -19,6 +19,8 @@ struct VerifyReport {
   double predicted_time_us = 0;
   double kernel_time_us = 0;
   double move_time_us = 0;
+  // Of kernel_time_us: the recomputations' re-runs.
+  double recompute_time_us = 0;
   uint64_t peak_fast_bytes = 0;
   // Fast-memory bytes live at each kernel.
   std::vector<uint64_t> fast_bytes_per_kernel;
@@ -35,7 +37,18 @@ struct VerifyReport {
 //    tier (a TO_FAST reads the slow copy that exists), with the right
 //    bytes_copied (0 when dropping a clean fast copy);
 //  - each kernel's configuration matches where its operands are and exists in
-//    the profile;
+//    the profile, and no operand is dropped for a recomputation there;
+//  - recomputations (v1::Recompute): the producer re-run is the tensor's,
+//    with that single output; drop and re-run lie in its life with a kernel
+//    between, in plan order, not overlapping, with no move of the tensor
+//    while dropped; every input of the producer is live and not dropped at
+//    the re-run, or ends its life slow and is kept there until the re-run
+//    (kept_slow_until_kernel, which must be the last such re-run's kernel); its
+//    config is its inputs' tiers there (output fast) and its time the
+//    profile's; recompute_time_us is their sum, counted in kernel_time_us. The
+//    recomputed tensor is fast from the re-run's kernel on, so the budget check
+//    there covers it (the re-run itself holds a subset of that kernel's fast
+//    tensors: the kernel's outputs are made after it);
 //  - fast bytes live at every kernel <= budget_bytes;
 //  - the plan's predicted, kernel and move times and peak fast bytes agree
 //    with the recomputed ones to 1e-6 relative;

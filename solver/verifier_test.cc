@@ -634,5 +634,178 @@ TEST(VerifyRandomTest, BaselinePlansVerify) {
   }
 }
 
+// Recomputation (v1::Recompute). x -> k0 -> a; k1(a) -> b; k2(b) -> c;
+// k3(a, x, c) -> d, 4 MiB each: `a` is idle at k2 and can be dropped after
+// k1 and recomputed from x (live to k3 anyway) before k3. With `x_late`
+// false, k3 does not read x, so x is dead at k3 and `a` cannot be
+// recomputed there.
+GraphModel RecomputeGraph(bool x_late = true) {
+  constexpr uint64_t kMiB = 1 << 20;
+  GraphBuilder builder("recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 4 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"});
+  if (x_late) {
+    builder.Kernel("k3", {"a", "x", "c"}, {"d"});
+  } else {
+    builder.Kernel("k3", {"a", "c"}, {"d"});
+  }
+  return MustGraph(builder.graph());
+}
+
+// 10 us plus 100 us per slow operand.
+double RecomputeTimeUs(int, ConfigMask mask) {
+  return 10.0 + 100.0 * std::popcount(mask);
+}
+
+// Everything fast; `a` dropped after k1 and re-made before k3.
+std::vector<TensorSchedule> RecomputeSchedule(const GraphModel& graph) {
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (TensorSchedule& entry : schedule) entry.creation_tier = F;
+  schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+  return schedule;
+}
+
+TEST(VerifyRecomputeTest, ValidPlanVerifiesWithTheReRunCounted) {
+  GraphModel graph = RecomputeGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, RecomputeTimeUs));
+  absl::StatusOr<v1::Plan> plan =
+      AssemblePlan(graph, profile, RecomputeSchedule(graph),
+                   v1::METHOD_SYNCHRONOUS, 64 << 20);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->recomputes_size(), 1);
+  const v1::Recompute& recompute = plan->recomputes(0);
+  EXPECT_EQ(recompute.tensor_id(), "a");
+  EXPECT_EQ(recompute.kernel_id(), "k0");
+  EXPECT_EQ(recompute.dropped_after_kernel_index(), 1u);
+  EXPECT_EQ(recompute.before_kernel_id(), "k3");
+  EXPECT_EQ(recompute.config(), "F|F");
+  EXPECT_DOUBLE_EQ(recompute.time_us(), 10.0);
+  EXPECT_DOUBLE_EQ(plan->recompute_time_us(), 10.0);
+  // Four kernels of 10 us and the re-run.
+  EXPECT_DOUBLE_EQ(plan->kernel_time_us(), 50.0);
+  EXPECT_DOUBLE_EQ(plan->predicted_time_us(), 50.0);
+  // `a` is in neither tier at k2: x, b, c there.
+  EXPECT_EQ(plan->kernels(2).fast_bytes(), 12u << 20);
+  EXPECT_THAT(plan->tensors(1).recompute_indices(), ElementsAre(0u));
+  ASSERT_EQ(plan->tensors(1).fast_intervals_size(), 2);
+  absl::StatusOr<VerifyReport> report =
+      VerifyPlan(graph, profile, *plan, 64 << 20);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_DOUBLE_EQ(report->recompute_time_us, 10.0);
+  EXPECT_DOUBLE_EQ(report->predicted_time_us, 50.0);
+  EXPECT_EQ(report->fast_bytes_per_kernel[2], 12u << 20);
+}
+
+TEST(VerifyRecomputeTest, ReRunReadsItsInputsWhereTheyAre) {
+  GraphModel graph = RecomputeGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, RecomputeTimeUs));
+  std::vector<TensorSchedule> schedule = RecomputeSchedule(graph);
+  // x slow from the start: the re-run reads it slow.
+  schedule[graph.FindTensor("x")].creation_tier = S;
+  absl::StatusOr<v1::Plan> plan =
+      AssemblePlan(graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 64 << 20);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->recomputes(0).config(), "S|F");
+  EXPECT_DOUBLE_EQ(plan->recomputes(0).time_us(), 110.0);
+  EXPECT_TRUE(VerifyPlan(graph, profile, *plan, 64 << 20).ok());
+}
+
+TEST(VerifyRecomputeTest, AssemblePlanRefusesImpossibleRecomputations) {
+  {
+    // x is dead at k3.
+    GraphModel graph = RecomputeGraph(/*x_late=*/false);
+    ProfileModel profile =
+        MustProfile(FullTableProfile(graph, RecomputeTimeUs));
+    absl::StatusOr<v1::Plan> plan =
+        AssemblePlan(graph, profile, RecomputeSchedule(graph),
+                     v1::METHOD_SYNCHRONOUS, 64 << 20);
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(plan.status().message(),
+                HasSubstr("input 'x' of kernel 'k0' is not present"));
+  }
+  GraphModel graph = RecomputeGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, RecomputeTimeUs));
+  std::vector<TensorSchedule> schedule = RecomputeSchedule(graph);
+  // Dropped after k0: k1 reads it while dropped.
+  schedule[graph.FindTensor("a")].recomputes[0].dropped_after = 0;
+  absl::StatusOr<v1::Plan> plan =
+      AssemblePlan(graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 64 << 20);
+  EXPECT_THAT(plan.status().message(),
+              HasSubstr("kernel #1 reads it while it is dropped"));
+  // A move while dropped.
+  schedule = RecomputeSchedule(graph);
+  schedule[graph.FindTensor("a")].moves.push_back({2, kToSlow, true});
+  plan =
+      AssemblePlan(graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 64 << 20);
+  EXPECT_THAT(plan.status().message(), HasSubstr("while dropped"));
+  // Nothing between drop and re-run.
+  schedule = RecomputeSchedule(graph);
+  schedule[graph.FindTensor("a")].recomputes[0] = {2, 3};
+  plan =
+      AssemblePlan(graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 64 << 20);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(VerifyRecomputeTest, CorruptedRecomputationsAreCaught) {
+  GraphModel graph = RecomputeGraph();
+  ProfileModel profile = MustProfile(FullTableProfile(graph, RecomputeTimeUs));
+  absl::StatusOr<v1::Plan> valid =
+      AssemblePlan(graph, profile, RecomputeSchedule(graph),
+                   v1::METHOD_SYNCHRONOUS, 64 << 20);
+  ASSERT_TRUE(valid.ok()) << valid.status();
+  auto verify = [&](const v1::Plan& plan) {
+    return VerifyPlan(graph, profile, plan, 64 << 20).status();
+  };
+  {
+    v1::Plan plan = *valid;
+    plan.mutable_recomputes(0)->set_time_us(5);
+    EXPECT_THAT(verify(plan).message(), HasSubstr("the profile says 10"));
+  }
+  {
+    v1::Plan plan = *valid;
+    plan.mutable_recomputes(0)->set_config("S|F");
+    EXPECT_THAT(verify(plan).message(),
+                HasSubstr("does not match its inputs' tiers there"));
+  }
+  {
+    v1::Plan plan = *valid;
+    plan.set_recompute_time_us(0);
+    EXPECT_THAT(verify(plan).message(), HasSubstr("recompute_time_us"));
+  }
+  {
+    // Not the producer.
+    v1::Plan plan = *valid;
+    plan.mutable_recomputes(0)->set_kernel_index(1);
+    plan.mutable_recomputes(0)->set_kernel_id("k1");
+    EXPECT_THAT(verify(plan).message(), HasSubstr("is not the producer"));
+  }
+  {
+    // Dropped after k0 with the fast intervals to match: k1 reads it.
+    v1::Plan plan = *valid;
+    plan.mutable_recomputes(0)->set_dropped_after_kernel_index(0);
+    plan.mutable_tensors(1)->mutable_fast_intervals(0)->set_last_kernel(0);
+    EXPECT_THAT(verify(plan).message(),
+                HasSubstr("is dropped for a recomputation there"));
+  }
+  {
+    // The tensor's placement does not list its recomputation.
+    v1::Plan plan = *valid;
+    plan.mutable_tensors(1)->clear_recompute_indices();
+    EXPECT_THAT(verify(plan).message(), HasSubstr("recompute_indices"));
+  }
+  {
+    // The kernel time without the re-run.
+    v1::Plan plan = *valid;
+    plan.set_kernel_time_us(40);
+    EXPECT_THAT(verify(plan).message(), HasSubstr("kernel_time_us"));
+  }
+}
+
 }  // namespace
 }  // namespace autotm::solver

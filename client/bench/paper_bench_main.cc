@@ -130,22 +130,36 @@ absl::StatusOr<Ratio> ParseRatio(absl::string_view text) {
   return ratio;
 }
 
-absl::StatusOr<v1::Method> ParseMethod(absl::string_view text) {
+// A row of the matrix: an autotm method and, for SYNCHRONOUS, whether the
+// ILP may also recompute tensors (issue 22's "sync+recompute" row).
+struct BenchMethod {
+  v1::Method method = v1::METHOD_UNSPECIFIED;
+  bool recompute = false;
+  auto operator<=>(const BenchMethod&) const = default;
+};
+
+const char* Name(BenchMethod m) {
+  return m.recompute ? "sync+recompute" : solver::MethodName(m.method);
+}
+
+absl::StatusOr<BenchMethod> ParseMethod(absl::string_view text) {
+  if (text == "sync+recompute")
+    return BenchMethod{v1::METHOD_SYNCHRONOUS, true};
   for (v1::Method m :
        {v1::METHOD_ALL_SLOW, v1::METHOD_FIRST_TOUCH,
         v1::METHOD_TWO_LEVEL_MEMORY, v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS,
         v1::METHOD_ASYNCHRONOUS, v1::METHOD_ALL_FAST}) {
-    if (text == solver::MethodName(m)) return m;
+    if (text == solver::MethodName(m)) return BenchMethod{m};
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown method '", text,
-                   "': use all-slow, first-touch, 2lm, static, sync, async "
-                   "or all-fast"));
+                   "': use all-slow, first-touch, 2lm, static, sync, "
+                   "sync+recompute, async or all-fast"));
 }
 
-bool IsIlp(v1::Method m) {
-  return m == v1::METHOD_STATIC || m == v1::METHOD_SYNCHRONOUS ||
-         m == v1::METHOD_ASYNCHRONOUS;
+bool IsIlp(BenchMethod m) {
+  return m.method == v1::METHOD_STATIC || m.method == v1::METHOD_SYNCHRONOUS ||
+         m.method == v1::METHOD_ASYNCHRONOUS;
 }
 
 std::vector<std::string> SplitList(absl::string_view text) {
@@ -167,7 +181,7 @@ struct Cell {
   double dram_fraction = 0;  // budget / aligned peak
   uint64_t budget = 0;
   uint64_t peak = 0;
-  v1::Method method = v1::METHOD_UNSPECIFIED;
+  BenchMethod method;
   v1::Termination termination = v1::TERMINATION_UNSPECIFIED;
   bool has_plan = false;
   double predicted_us = 0;
@@ -176,6 +190,9 @@ struct Cell {
   v1::SolverStats stats;
   uint64_t peak_fast = 0;
   uint64_t pool_used = 0;
+  // The plan's recomputations and their summed re-run time.
+  int recomputes = 0;
+  double recompute_us = 0;
   // "ok", "FAILED" (verifier rejected the plan), "ERROR" (planner error) or
   // "-" (no plan).
   std::string verified = "-";
@@ -238,7 +255,8 @@ class Bench {
     w.peak =
         solver::AlignedPeakLiveBytes(*w.graph, solver::kDefaultAlignmentBytes);
 
-    Cell ref = Run(w, "reference", "dram", DramBudget(w), v1::METHOD_ALL_FAST);
+    Cell ref = Run(w, "reference", "dram", DramBudget(w),
+                   BenchMethod{v1::METHOD_ALL_FAST});
     if (!ref.has_plan || ref.verified != "ok") {
       return absl::InternalError(absl::StrCat(
           "the all-DRAM reference (all-fast at ", kDramHeadroom,
@@ -256,7 +274,8 @@ class Bench {
   // Plans `w` with `method` under `budget`, verifies the plan, and counts
   // failures. `reference_us` of 0 leaves the slowdown at 0.
   Cell Run(const Workload& w, const std::string& sweep,
-           const std::string& ratio_label, uint64_t budget, v1::Method method) {
+           const std::string& ratio_label, uint64_t budget,
+           BenchMethod method) {
     Cell cell;
     cell.sweep = sweep;
     cell.model = w.model;
@@ -271,17 +290,18 @@ class Bench {
     cell.reference_us = w.reference_us;
 
     solver::PlanOptions options;
-    options.method = method;
+    options.method = method.method;
+    options.recompute = method.recompute;
     options.budget_bytes = budget;
     options.alignment_bytes = solver::kDefaultAlignmentBytes;
-    options.time_limit_seconds = method == v1::METHOD_ASYNCHRONOUS
+    options.time_limit_seconds = method.method == v1::METHOD_ASYNCHRONOUS
                                      ? flags_.async_time_limit
                                      : flags_.time_limit;
     options.relative_gap = flags_.gap;
     options.threads = flags_.threads;
 
     // 2LM needs DRAM to cache in; at 'pmm' there is none.
-    if (method == v1::METHOD_TWO_LEVEL_MEMORY &&
+    if (method.method == v1::METHOD_TWO_LEVEL_MEMORY &&
         budget < options.cache_line_bytes) {
       cell.termination = v1::TERMINATION_INFEASIBLE;
       cell.diagnostic = "no DRAM to use as a cache";
@@ -300,8 +320,8 @@ class Bench {
       std::fprintf(stderr,
                    "\n*** PLANNER ERROR (a bug in autotm) for %s bs%d %s %s: "
                    "%s\n\n",
-                   w.model.c_str(), w.batch, ratio_label.c_str(),
-                   solver::MethodName(method), cell.diagnostic.c_str());
+                   w.model.c_str(), w.batch, ratio_label.c_str(), Name(method),
+                   cell.diagnostic.c_str());
       return cell;
     }
     cell.stats = outcome->stats;
@@ -314,6 +334,8 @@ class Bench {
     cell.predicted_us = plan.predicted_time_us();
     cell.peak_fast = plan.peak_fast_bytes();
     cell.pool_used = plan.pool_bytes_used();
+    cell.recomputes = plan.recomputes_size();
+    cell.recompute_us = plan.recompute_time_us();
     if (w.reference_us > 0) cell.slowdown = cell.predicted_us / w.reference_us;
 
     absl::StatusOr<solver::VerifyReport> report = solver::VerifyPlan(
@@ -327,8 +349,8 @@ class Bench {
       std::fprintf(stderr,
                    "\n*** VERIFICATION FAILED (a bug in autotm) for %s bs%d "
                    "%s %s: %s\n\n",
-                   w.model.c_str(), w.batch, ratio_label.c_str(),
-                   solver::MethodName(method), cell.diagnostic.c_str());
+                   w.model.c_str(), w.batch, ratio_label.c_str(), Name(method),
+                   cell.diagnostic.c_str());
     }
     return cell;
   }
@@ -387,8 +409,7 @@ void PrintProgress(const Cell& c, int done, int total) {
   }
   std::fprintf(stderr, "[%3d/%d] %-12s bs%-5d %-6s %-11s slowdown %-9s%s%s\n",
                done, total, c.model.c_str(), c.batch, c.ratio.c_str(),
-               solver::MethodName(c.method), SlowdownText(c).c_str(),
-               ilp.c_str(),
+               Name(c.method), SlowdownText(c).c_str(), ilp.c_str(),
                c.verified == "ok" || c.verified == "-"
                    ? ""
                    : absl::StrCat(" [", c.verified, "]").c_str());
@@ -421,7 +442,9 @@ std::string CsvHeader() {
                  "peak_fast_bytes",
                  "pool_bytes_used",
                  "verified",
-                 "diagnostic"});
+                 "diagnostic",
+                 "recomputes",
+                 "recompute_time_us"});
 }
 
 std::string CsvLine(const Cell& c) {
@@ -433,7 +456,7 @@ std::string CsvLine(const Cell& c) {
        absl::StrFormat("%.6g", c.dram_fraction),
        absl::StrCat(c.budget),
        absl::StrCat(c.peak),
-       solver::MethodName(c.method),
+       Name(c.method),
        ShortTermination(c.termination),
        c.has_plan ? "1" : "0",
        c.has_plan ? absl::StrFormat("%.6f", c.slowdown) : "",
@@ -453,7 +476,9 @@ std::string CsvLine(const Cell& c) {
        absl::StrCat(c.peak_fast),
        absl::StrCat(c.pool_used),
        c.verified,
-       c.diagnostic});
+       c.diagnostic,
+       absl::StrCat(c.recomputes),
+       absl::StrFormat("%.3f", c.recompute_us)});
 }
 
 std::string DisplayName(absl::string_view model) {
@@ -530,9 +555,9 @@ int RunPaper(const Flags& flags) {
     }
     ratios.push_back(*r);
   }
-  std::vector<v1::Method> methods;
+  std::vector<BenchMethod> methods;
   for (const std::string& text : SplitList(flags.methods)) {
-    absl::StatusOr<v1::Method> m = ParseMethod(text);
+    absl::StatusOr<BenchMethod> m = ParseMethod(text);
     if (!m.ok()) {
       std::fprintf(stderr, "autotm-bench: --methods: %s\n",
                    std::string(m.status().message()).c_str());
@@ -579,8 +604,8 @@ int RunPaper(const Flags& flags) {
                        ? std::vector<int>{1, 2, 4, 8}
                        : std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   }
-  const std::vector<v1::Method> case_methods = {
-      v1::METHOD_FIRST_TOUCH, v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS};
+  const std::vector<BenchMethod> case_methods = {
+      {v1::METHOD_FIRST_TOUCH}, {v1::METHOD_STATIC}, {v1::METHOD_SYNCHRONOUS}};
 
   const int total =
       static_cast<int>(models.size() * ratios.size() * methods.size()) +
@@ -633,7 +658,7 @@ int RunPaper(const Flags& flags) {
                                          (ratio.pmm_per_dram + 1));
           break;
       }
-      for (v1::Method method : methods) {
+      for (BenchMethod method : methods) {
         cells.push_back(bench.Run(*w, "matrix", ratio.label, budget, method));
         PrintProgress(cells.back(), ++done, total);
       }
@@ -656,7 +681,7 @@ int RunPaper(const Flags& flags) {
     const Workload& w = workloads.at(model);
     for (int d : denominators) {
       const uint64_t budget = w.peak / static_cast<uint64_t>(d);
-      for (v1::Method method : case_methods) {
+      for (BenchMethod method : case_methods) {
         case_cells.push_back(
             bench.Run(w, "case-study", absl::StrCat("1/", d), budget, method));
         PrintProgress(case_cells.back(), ++done, total);
@@ -670,7 +695,7 @@ int RunPaper(const Flags& flags) {
   // ---- The slowdown table: one row per model and method, one column per
   // ratio; geomean rows per method.
   auto find = [&cells](const std::string& model, const std::string& ratio,
-                       v1::Method method) -> const Cell* {
+                       BenchMethod method) -> const Cell* {
     for (const Cell& c : cells) {
       if (c.model == model && c.ratio == ratio && c.method == method) return &c;
     }
@@ -693,10 +718,9 @@ int RunPaper(const Flags& flags) {
   }
   table.right_aligned.push_back(1);
   for (const std::string& model : models) {
-    for (v1::Method method : methods) {
-      std::vector<std::string> row = {DisplayName(model),
-                                      absl::StrCat(batch_of(model)),
-                                      solver::MethodName(method)};
+    for (BenchMethod method : methods) {
+      std::vector<std::string> row = {
+          DisplayName(model), absl::StrCat(batch_of(model)), Name(method)};
       std::vector<double> mids;
       bool mids_complete = true;
       for (const Ratio& r : ratios) {
@@ -720,10 +744,10 @@ int RunPaper(const Flags& flags) {
     table.rows.push_back({});
   }
   // Geomean rows: over the models, per column.
-  std::map<std::pair<v1::Method, std::string>, std::optional<double>> geomeans;
-  std::map<std::pair<v1::Method, std::string>, int> plan_counts;
-  for (v1::Method method : methods) {
-    std::vector<std::string> row = {"geomean", "", solver::MethodName(method)};
+  std::map<std::pair<BenchMethod, std::string>, std::optional<double>> geomeans;
+  std::map<std::pair<BenchMethod, std::string>, int> plan_counts;
+  for (BenchMethod method : methods) {
+    std::vector<std::string> row = {"geomean", "", Name(method)};
     std::vector<double> all_mids;
     bool all_complete = true;
     for (const Ratio& r : ratios) {
@@ -769,7 +793,7 @@ int RunPaper(const Flags& flags) {
 
   // ---- The headline comparison at 4:1.
   {
-    auto text = [&](v1::Method m) {
+    auto text = [&](BenchMethod m) {
       auto it = geomeans.find({m, "4:1"});
       if (it != geomeans.end() && it->second.has_value()) {
         const double v = *it->second;
@@ -791,17 +815,22 @@ int RunPaper(const Flags& flags) {
         "\nHeadline, geomean over the %zu model(s) at 4:1 (80%% PMM):\n"
         "  sync        %-26s %s\n"
         "  first-touch %-26s %s\n",
-        models.size(), text(v1::METHOD_SYNCHRONOUS).c_str(),
-        paper(kPaperSyncLoss).c_str(), text(v1::METHOD_FIRST_TOUCH).c_str(),
+        models.size(), text({v1::METHOD_SYNCHRONOUS}).c_str(),
+        paper(kPaperSyncLoss).c_str(), text({v1::METHOD_FIRST_TOUCH}).c_str(),
         paper(kPaperFirstTouchLoss).c_str());
+    if (std::find(methods.begin(), methods.end(),
+                  BenchMethod{v1::METHOD_SYNCHRONOUS, true}) != methods.end()) {
+      std::printf("  sync+recompute %-26s (issue 22's target: <= 1.200)\n",
+                  text({v1::METHOD_SYNCHRONOUS, true}).c_str());
+    }
   }
 
   // ---- Sync against 2LM, the paper's other comparison (§7: AutoTM at
   // least 2x faster than the hardware DRAM cache on the large workloads).
-  if (std::find(methods.begin(), methods.end(), v1::METHOD_TWO_LEVEL_MEMORY) !=
-          methods.end() &&
-      std::find(methods.begin(), methods.end(), v1::METHOD_SYNCHRONOUS) !=
-          methods.end() &&
+  if (std::find(methods.begin(), methods.end(),
+                BenchMethod{v1::METHOD_TWO_LEVEL_MEMORY}) != methods.end() &&
+      std::find(methods.begin(), methods.end(),
+                BenchMethod{v1::METHOD_SYNCHRONOUS}) != methods.end() &&
       !mid_ratios.empty()) {
     TextTable versus;
     versus.header = {"2LM time / sync time"};
@@ -814,8 +843,8 @@ int RunPaper(const Flags& flags) {
     for (const std::string& model : models) {
       std::vector<std::string> row = {DisplayName(model)};
       for (const std::string& ratio : mid_ratios) {
-        const Cell* lm = find(model, ratio, v1::METHOD_TWO_LEVEL_MEMORY);
-        const Cell* sync = find(model, ratio, v1::METHOD_SYNCHRONOUS);
+        const Cell* lm = find(model, ratio, {v1::METHOD_TWO_LEVEL_MEMORY});
+        const Cell* sync = find(model, ratio, {v1::METHOD_SYNCHRONOUS});
         if (lm == nullptr || sync == nullptr || !Counts(*lm) ||
             !Counts(*sync)) {
           row.push_back("-");
@@ -837,17 +866,17 @@ int RunPaper(const Flags& flags) {
 
   // ---- Detail: every cell.
   TextTable detail;
-  detail.header = {"model",    "ratio",       "method", "budget GiB",
-                   "slowdown", "termination", "gap",    "solve s",
-                   "build s",  "vars",        "rows",   "nonzeros",
-                   "rounds",   "verified"};
-  detail.right_aligned = {3, 4, 6, 7, 8, 9, 10, 11, 12};
+  detail.header = {
+      "model",       "ratio",    "method",  "budget GiB",      "slowdown",
+      "termination", "gap",      "solve s", "build s",         "vars",
+      "rows",        "nonzeros", "rounds",  "recomputes (ms)", "verified"};
+  detail.right_aligned = {3, 4, 6, 7, 8, 9, 10, 11, 12, 13};
   auto detail_row = [](const Cell& c) {
     const bool ilp = IsIlp(c.method);
     return std::vector<std::string>{
         DisplayName(c.model),
         c.ratio,
-        solver::MethodName(c.method),
+        Name(c.method),
         absl::StrFormat("%.2f", Gib(c.budget)),
         SlowdownText(c),
         ShortTermination(c.termination),
@@ -858,6 +887,9 @@ int RunPaper(const Flags& flags) {
         ilp ? absl::StrCat(c.stats.rows()) : "-",
         ilp ? absl::StrCat(c.stats.nonzeros()) : "-",
         ilp ? absl::StrCat(c.stats.allocation_rounds()) : "-",
+        c.method.recompute && c.has_plan
+            ? absl::StrFormat("%d (%.1f)", c.recomputes, c.recompute_us / 1000)
+            : "-",
         c.verified};
   };
   std::string last_model;
@@ -886,12 +918,17 @@ int RunPaper(const Flags& flags) {
   int anomalies = 0;
   auto check = [&](const std::vector<Cell>& set) {
     for (const Cell& rich : set) {
-      v1::Method poorer = v1::METHOD_UNSPECIFIED;
-      if (rich.method == v1::METHOD_SYNCHRONOUS) poorer = v1::METHOD_STATIC;
-      if (rich.method == v1::METHOD_ASYNCHRONOUS) {
-        poorer = v1::METHOD_SYNCHRONOUS;
+      // sync+recompute's poorer formulation is sync (recomputation only
+      // adds choices).
+      BenchMethod poorer;
+      if (rich.method == BenchMethod{v1::METHOD_SYNCHRONOUS}) {
+        poorer = {v1::METHOD_STATIC};
       }
-      if (poorer == v1::METHOD_UNSPECIFIED || !Counts(rich)) continue;
+      if (rich.method == BenchMethod{v1::METHOD_SYNCHRONOUS, true} ||
+          rich.method == BenchMethod{v1::METHOD_ASYNCHRONOUS}) {
+        poorer = {v1::METHOD_SYNCHRONOUS};
+      }
+      if (poorer.method == v1::METHOD_UNSPECIFIED || !Counts(rich)) continue;
       for (const Cell& poor : set) {
         if (poor.method != poorer || poor.model != rich.model ||
             poor.ratio != rich.ratio || !Counts(poor)) {
@@ -902,9 +939,8 @@ int RunPaper(const Flags& flags) {
           std::printf(
               "NOTE: %s %s: %s %.4f is worse than %s %.4f (%s; %s). %s\n",
               DisplayName(rich.model).c_str(), rich.ratio.c_str(),
-              solver::MethodName(rich.method), rich.slowdown,
-              solver::MethodName(poor.method), poor.slowdown,
-              ShortTermination(rich.termination),
+              Name(rich.method), rich.slowdown, Name(poor.method),
+              poor.slowdown, ShortTermination(rich.termination),
               ShortTermination(poor.termination),
               rich.termination == v1::TERMINATION_OPTIMAL
                   ? "A BUG: the richer ILP was proven optimal."
@@ -937,13 +973,13 @@ int RunPaper(const Flags& flags) {
     chart.x_label = "DRAM limit (GB, ILP budget)";
     chart.y_label = "predicted slowdown vs all-DRAM";
     const std::vector<Cell>& source = case_cells.empty() ? cells : case_cells;
-    const std::vector<v1::Method> plot_methods =
+    const std::vector<BenchMethod> plot_methods =
         case_cells.empty() ? methods : case_methods;
     int batch = 0;
-    for (v1::Method method : plot_methods) {
-      if (method == v1::METHOD_ALL_FAST) continue;
+    for (BenchMethod method : plot_methods) {
+      if (method.method == v1::METHOD_ALL_FAST) continue;
       client::ChartSeries series;
-      series.name = solver::MethodName(method);
+      series.name = Name(method);
       std::vector<std::pair<double, double>> points;
       for (const Cell& c : source) {
         // The all-DRAM column's budget carries 50% headroom; the dashed

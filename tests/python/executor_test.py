@@ -183,6 +183,20 @@ class ExecutorTest(unittest.TestCase):
         self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn("does not match the captured graph", str(raised.exception))
 
+    def test_plan_with_recomputations_is_refused(self):
+        workload = self.workloads["gpt"]
+        plan = workload.plan("sync", "50%")
+        producer = next(k for k in workload.capture.graph.kernels if len(k.outputs) == 1)
+        plan.recomputes.add(
+            tensor_id=producer.outputs[0],
+            kernel_id=producer.id,
+            before_kernel_id=workload.capture.graph.kernels[-1].id,
+        )
+        with self.assertRaises(autotm.AutotmError) as raised:
+            PlanExecutor(workload.capture, plan, slow=f"file:{self.tmp.name}")
+        self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("cannot re-run kernels yet", str(raised.exception))
+
     def test_plan_for_another_budget_is_refused(self):
         workload = self.workloads["gpt"]
         plan = workload.plan("sync", "50%")

@@ -36,7 +36,8 @@ with ``.item()`` (Adam's bias corrections use the step count) and the
 optimizer's hyperparameters are constants of the FX graph, so a plan for
 Adam is valid for the captured step only; SGD (with momentum) repeats
 exactly. The inputs must have the captured shapes. CPU tiers only (no CUDA
-stream executor yet).
+stream executor yet). Plans with recomputations (``autotm solve --recompute
+auto``) are refused: re-running a kernel is not implemented here yet.
 """
 
 from __future__ import annotations
@@ -331,6 +332,14 @@ class PlanExecutor:
             raise _precondition(
                 f"{where}: its kernels differ from the captured graph's "
                 "(captured from another model, batch or optimizer?)"
+            )
+        if plan.recomputes:
+            first = plan.recomputes[0]
+            raise _precondition(
+                f"{where} has {len(plan.recomputes)} recomputation(s) (e.g. "
+                f"'{first.tensor_id}' re-made by kernel '{first.kernel_id}' "
+                f"before kernel '{first.before_kernel_id}'); this executor "
+                "cannot re-run kernels yet: plan with --recompute none"
             )
         if budget_bytes is not None and plan.budget_bytes != budget_bytes:
             raise _precondition(
