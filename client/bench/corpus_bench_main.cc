@@ -135,6 +135,8 @@ const char* SourceName(solver::PlanSource source) {
       return "first-touch";
     case solver::PlanSource::kHeuristic:
       return "heuristic";
+    case solver::PlanSource::kRepetition:
+      return "repetition";
   }
   return "?";
 }
