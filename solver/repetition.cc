@@ -179,12 +179,31 @@ std::vector<int> TieColumns(const GraphModel& graph,
       tensor_columns[roles[j].tensor].push_back(j);
     }
   }
-  // What makes two columns of corresponding owners the same decision.
+  // What makes two columns of corresponding owners the same decision: a
+  // flow column's gadget, edge and overlap, and where its decision point
+  // lies relative to the tensor's own uses (its signed distance to the
+  // nearest: asynchronous windows reach past a run's blocks, so kernels
+  // there are compared by distance, not identity); a
+  // configuration column's mask.
   auto shape = [&](int j) {
     const Role& role = roles[j];
-    return std::make_tuple(
-        role.gadget, static_cast<int>(role.kind), role.async, role.mask,
-        role.kernel < 0 ? -1 : repetition.kernel_representative[role.kernel]);
+    int offset = 0;
+    if (role.tensor >= 0) {
+      // Signed distance to the nearest use (the later one on a tie).
+      const std::vector<int>& users = graph.tensor(role.tensor).users;
+      auto next = std::lower_bound(users.begin(), users.end(), role.kernel);
+      if (next == users.end()) {
+        offset = role.kernel - users.back();
+      } else if (next == users.begin()) {
+        offset = role.kernel - *next;
+      } else {
+        const int after = *next - role.kernel;
+        const int before = role.kernel - *(next - 1);
+        offset = after <= before ? -after : before;
+      }
+    }
+    return std::make_tuple(role.gadget, static_cast<int>(role.kind), role.async,
+                           role.mask, offset);
   };
   auto by_shape = [&](int a, int b) { return shape(a) < shape(b); };
   for (auto* owners : {&tensor_columns, &kernel_columns}) {
@@ -192,25 +211,34 @@ std::vector<int> TieColumns(const GraphModel& graph,
       std::sort(list.begin(), list.end(), by_shape);
     }
   }
-  // Ties `owner`'s columns to `representative`'s when they match one to one.
-  auto tie_owner = [&](const std::vector<int>& mine,
-                       const std::vector<int>& theirs) {
-    if (mine.size() != theirs.size() || mine.empty()) return;
-    for (size_t i = 0; i < mine.size(); ++i) {
-      if (shape(mine[i]) != shape(theirs[i]) ||
-          roles[mine[i]].kind == Role::kNone) {
-        return;
-      }
+  // Within each class of corresponding owners, owners whose columns match
+  // one to one tie to the first such owner; the first of each different
+  // shape (a block at a run's end, whose windows differ) leads its own.
+  absl::flat_hash_map<std::string, int> leaders;
+  std::string key;
+  auto tie_owner = [&](char what, int representative,
+                       const std::vector<int>& mine,
+                       const std::vector<std::vector<int>>& owners, int owner) {
+    if (mine.empty()) return;
+    key.clear();
+    absl::StrAppend(&key, std::string(1, what), representative, ":");
+    for (int j : mine) {
+      const auto [gadget, kind, async, mask, offset] = shape(j);
+      absl::StrAppend(&key, gadget, ",", kind, ",", async ? 1 : 0, ",", mask,
+                      ",", offset, ";");
     }
+    const auto [it, inserted] = leaders.try_emplace(key, owner);
+    if (inserted) return;
+    const std::vector<int>& theirs = owners[it->second];
     for (size_t i = 0; i < mine.size(); ++i) tie[mine[i]] = theirs[i];
   };
   for (int t = 0; t < graph.num_tensors(); ++t) {
     const int r = repetition.tensor_representative[t];
-    if (r != t) tie_owner(tensor_columns[t], tensor_columns[r]);
+    tie_owner('t', r, tensor_columns[t], tensor_columns, t);
   }
   for (int k = 0; k < graph.num_kernels(); ++k) {
-    const int r = repetition.kernel_representative[k];
-    if (r != k) tie_owner(kernel_columns[k], kernel_columns[r]);
+    tie_owner('k', repetition.kernel_representative[k], kernel_columns[k],
+              kernel_columns, k);
   }
   return tie;
 }

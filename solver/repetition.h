@@ -80,10 +80,13 @@ struct TiedModel {
 
 // Per column of `formulation`'s model: the column it is tied to (itself when
 // untied). Integer columns of corresponding tensors tie when their flow
-// graphs have the same shape (gadgets at corresponding kernels, the same
-// edges, the same overlap); configuration columns of corresponding kernels
-// tie when their kernels offer the same configurations. Continuous columns
-// stay untied.
+// graphs have the same shape (the same edges at each gadget, the same
+// overlap, each decision point at the same signed distance from the
+// tensor's nearest use); configuration columns of corresponding kernels tie
+// when their kernels offer the same configurations. Within a class, each
+// distinct shape has its own leader (a run's first or last block, whose
+// asynchronous windows reach outside the run, usually differs from the
+// rest), and the others tie to it. Continuous columns stay untied.
 std::vector<int> TieColumns(const GraphModel& graph,
                             const Formulation& formulation,
                             const Repetition& repetition);
