@@ -164,7 +164,7 @@ struct SolveFlags {
   bool plain_overlap_rows = false;
   bool no_window_search = false;
   std::string table_collapse = "on";
-  std::string repetition = "auto";
+  std::string repetition = "off";
   uint64_t cache_line = 64;
   std::string out_path;
   std::string svg_path;
@@ -654,7 +654,7 @@ int Main(int argc, char** argv) {
           "ILP variants: auto = find runs of identical layers, solve the "
           "model with their columns tied first and start the full ILP from "
           "its broadcast plan (docs/FORMULATION.md, \"Repetition\"); off = "
-          "the full ILP only")
+          "the full ILP only (the default: it measured as good or better)")
       ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str()
       ->type_name("MODE");

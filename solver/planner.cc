@@ -817,6 +817,21 @@ class IlpPlanning {
     params.relative_gap = options_.relative_gap;
     params.threads = options_.threads;
     params.cancel = options_.cancel;
+    // Start from the best plan in hand with every tied column taking its
+    // leader's value (one block's decisions broadcast): often feasible, and
+    // CBC discards it when not. Without a start CBC may find nothing on a
+    // large tied model (async ResNet-200: 97,000 integer columns) in time.
+    const v1::Plan* best = best_.has_value() ? &best_.plan() : nullptr;
+    const v1::Plan* seed = seed_.has_value() ? &*seed_ : nullptr;
+    for (const v1::Plan* plan : {best, seed}) {
+      if (plan == nullptr) continue;
+      absl::StatusOr<std::vector<double>> values =
+          formulation.Encode(ScheduleOf(graph_, *plan));
+      if (values.ok()) {
+        params.initial_solution = tied.Restrict(*values);
+        break;
+      }
+    }
     // No on_progress: the tied model's bound is not a bound of this call.
     AUTOTM_ASSIGN_OR_RETURN(SolveResult result,
                             solver_->Solve(tied.model, params));

@@ -97,11 +97,13 @@ struct PlanOptions {
   // every block's), broadcast its plan, let it compete like every other
   // plan in hand and start the full ILP from it. Skipped when the ties
   // remove less than a tenth of the integer columns. The tied solve gets up
-  // to a third of the time left and stops when it stalls. False solves the
-  // full ILP only, for comparison (`autotm-corpus-bench
-  // --compare-repetition`). Default true (docs/FORMULATION.md,
-  // "Repetition").
-  bool exploit_repetition = true;
+  // to a third of the time left and stops when it stalls. Default false:
+  // measured on the zoo and captured graphs (docs/FORMULATION.md,
+  // "Repetition"), the full ILP alone was as good or better at equal
+  // limits (sync models solve within the limit anyway; the tied time is
+  // taken from the full solve); `autotm-corpus-bench --compare-repetition`
+  // repeats the comparison.
+  bool exploit_repetition = false;
 };
 
 // What PlanOptions::exploit_repetition found and did in one call (the

@@ -236,6 +236,7 @@ TEST(RepetitionTest, PlannerUsesTheTiedModel) {
     options.method = method;
     options.budget_bytes = graph.PeakLiveBytes() / 2;
     options.time_limit_seconds = 10;
+    options.exploit_repetition = true;
     absl::StatusOr<PlanOutcome> outcome =
         PlanGraph(graph, profile, options, cbc.get());
     ASSERT_TRUE(outcome.ok()) << outcome.status();
