@@ -164,6 +164,7 @@ struct SolveFlags {
   bool plain_overlap_rows = false;
   bool no_window_search = false;
   std::string table_collapse = "on";
+  std::string repetition = "off";
   uint64_t cache_line = 64;
   std::string recompute = "none";
   std::string out_path;
@@ -231,6 +232,7 @@ int RunSolve(const SolveFlags& flags) {
   options.window_search = !flags.no_window_search;
   options.cache_line_bytes = flags.cache_line;
   options.recompute = flags.recompute == "auto";
+  options.exploit_repetition = flags.repetition == "auto";
 
   const bool ilp = solver::IsIlpMethod(options.method);
   const std::string share =
@@ -648,6 +650,16 @@ int Main(int argc, char** argv) {
       "async, models of 100k+ columns: let CBC branch on the whole model "
       "after its root instead of re-solving windows of kernels around the "
       "best plan (slower to improve; for comparison)");
+  solve
+      ->add_option(
+          "--repetition", solve_flags.repetition,
+          "ILP variants: auto = find runs of identical layers, solve the "
+          "model with their columns tied first and start the full ILP from "
+          "its broadcast plan (docs/FORMULATION.md, \"Repetition\"); off = "
+          "the full ILP only (the default: it measured as good or better)")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
   solve
       ->add_option(
           "--table-collapse", solve_flags.table_collapse,

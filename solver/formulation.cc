@@ -1182,4 +1182,46 @@ std::vector<int> Formulation::ColumnKernels() const {
   return kernel;
 }
 
+std::vector<Formulation::ColumnRole> Formulation::ColumnRoles() const {
+  std::vector<ColumnRole> roles(model_.num_columns());
+  for (size_t t = 0; t < flows_.size(); ++t) {
+    const TensorFlow& flow = flows_[t];
+    auto set = [&](int column, int gadget, ColumnRole::Kind kind) {
+      if (column < 0) return;
+      ColumnRole& role = roles[column];
+      role.tensor = static_cast<int>(t);
+      role.kernel = flow.gadgets[gadget];
+      role.gadget = gadget;
+      role.kind = kind;
+      role.async = gadget < static_cast<int>(flow.async.size()) &&
+                   flow.async[gadget] != 0;
+    };
+    if (flow.gadgets.empty()) continue;  // fixed tensor: no columns
+    set(flow.static_fast, 0, ColumnRole::kStaticFast);
+    set(flow.source_f1, 0, ColumnRole::kSourceFast);
+    set(flow.source_s, 0, ColumnRole::kSourceSlow);
+    for (size_t g = 0; g < flow.gadgets.size(); ++g) {
+      const int gadget = static_cast<int>(g);
+      if (g < flow.reads.size()) set(flow.reads[g], gadget, ColumnRole::kRead);
+      if (g < flow.intervals.size()) {
+        const Interval& in = flow.intervals[g];
+        set(in.f1_f1, gadget, ColumnRole::kFastFast);
+        set(in.f1_s, gadget, ColumnRole::kFastSlow);
+        set(in.f2_f2, gadget, ColumnRole::kCleanFast);
+        set(in.f2_s, gadget, ColumnRole::kCleanSlow);
+        set(in.s_s, gadget, ColumnRole::kSlowSlow);
+      }
+    }
+  }
+  for (size_t k = 0; k < config_columns_.size(); ++k) {
+    for (const auto& [mask, column] : config_columns_[k]) {
+      ColumnRole& role = roles[column];
+      role.kernel = static_cast<int>(k);
+      role.kind = ColumnRole::kConfiguration;
+      role.mask = mask;
+    }
+  }
+  return roles;
+}
+
 }  // namespace autotm::solver

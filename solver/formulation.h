@@ -145,6 +145,35 @@ class Formulation {
   // capacity sums U), which depend on integer columns everywhere.
   std::vector<int> ColumnKernels() const;
 
+  // What each integer column of model() stands for, so that columns of
+  // structurally identical tensors or kernels can be tied
+  // (solver/repetition.h). A flow column: its tensor, its gadget index and
+  // which edge (kind); a configuration column: its kernel and configuration
+  // mask. Continuous columns have tensor = kernel = -1.
+  struct ColumnRole {
+    enum Kind : int8_t {
+      kNone = 0,
+      kStaticFast,
+      kSourceFast,
+      kSourceSlow,
+      kRead,
+      kFastFast,
+      kFastSlow,
+      kCleanFast,
+      kCleanSlow,
+      kSlowSlow,
+      kConfiguration,
+    };
+    int tensor = -1;
+    int kernel = -1;
+    int gadget = -1;
+    Kind kind = kNone;
+    ConfigMask mask = 0;
+    // The decision point's copies overlap its kernel (ASYNCHRONOUS).
+    bool async = false;
+  };
+  std::vector<ColumnRole> ColumnRoles() const;
+
  private:
   // Columns of one free tensor's flow graph (-1 where an edge does not exist).
   struct Interval {

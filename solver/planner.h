@@ -98,6 +98,38 @@ struct PlanOptions {
   // never slower than sync alone within a call. Ignored by the other
   // methods. Default false.
   bool recompute = false;
+  // ILP methods: find runs of structurally identical kernel blocks
+  // (solver/repetition.h), solve the model with the columns of
+  // corresponding tensors and kernels tied (one block's columns stand for
+  // every block's), broadcast its plan, let it compete like every other
+  // plan in hand and start the full ILP from it. Skipped when the ties
+  // remove less than a tenth of the integer columns. The tied solve gets up
+  // to a third of the time left and stops when it stalls. Default false:
+  // measured on the zoo and captured graphs (docs/FORMULATION.md,
+  // "Repetition"), the full ILP alone was as good or better at equal
+  // limits (sync models solve within the limit anyway; the tied time is
+  // taken from the full solve); `autotm-corpus-bench --compare-repetition`
+  // repeats the comparison.
+  bool exploit_repetition = false;
+};
+
+// What PlanOptions::exploit_repetition found and did in one call (the
+// call's own variant; seed solves report nothing here).
+struct RepetitionReport {
+  int runs = 0;             // runs of repeated blocks found
+  int covered_kernels = 0;  // kernels inside them
+  int tied_tensors = 0;     // tensors tied to one of an earlier block
+  // The full and the tied model's sizes (round 1).
+  int full_integer_columns = 0;
+  int full_rows = 0;
+  int tied_integer_columns = 0;
+  int tied_rows = 0;
+  // False when the ties removed too little for a tied solve to pay.
+  bool solved = false;
+  double solve_seconds = 0;
+  // The broadcast plan's predicted time, after layout (repair); unset when
+  // the tied solve found no plan that fits.
+  std::optional<double> broadcast_time_us;
 };
 
 // Where PlanOutcome::plan came from.
@@ -111,6 +143,7 @@ enum class PlanSource {
   kLayoutRepair,  // the ILP's plan that overflowed the pool, layout repaired
   kFirstTouch,    // the first-touch baseline
   kHeuristic,     // the pricing heuristic (solver/heuristic.h)
+  kRepetition,    // the tied model's plan, broadcast (exploit_repetition)
 };
 
 // What a planning request produced. `stats.termination()` says why it ended
@@ -159,6 +192,8 @@ struct PlanOutcome {
   // (solver/heuristic.h; without moves for STATIC); unset when the heuristic
   // found none. `plan` is never slower.
   std::optional<double> heuristic_time_us;
+  // Set when PlanOptions::exploit_repetition looked for repetition.
+  std::optional<RepetitionReport> repetition;
 };
 
 // Plans `graph` with `profile`. Errors (not outcomes): FailedPrecondition

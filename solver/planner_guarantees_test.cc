@@ -16,6 +16,7 @@
 #include "solver/cbc_solver.h"
 #include "solver/planner.h"
 #include "solver/sweep.h"
+#include "solver/testing/repeated_graphs.h"
 #include "solver/testing/test_graphs.h"
 #include "solver/verifier.h"
 
@@ -81,6 +82,15 @@ Instance RandomInstance(std::mt19937_64& rng) {
   });
   ProfileModel model = MustProfile(profile);
   return {std::move(graph), std::move(model)};
+}
+
+// A network of identical layers (solver/testing/repeated_graphs.h), on
+// which PlanOptions::exploit_repetition solves a tied model.
+Instance RepeatedInstance(int layers) {
+  const v1::Graph proto = testing::RepeatedResidualGraph(layers);
+  GraphModel graph = MustGraph(proto);
+  ProfileModel profile = MustProfile(testing::RepeatedResidualProfile(proto));
+  return {std::move(graph), std::move(profile)};
 }
 
 uint64_t Fraction(const GraphModel& graph, double fraction) {
@@ -373,6 +383,77 @@ TEST(PlanGuaranteesTest, CancelledAtOnceStillReturnsAPlan) {
       EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_CANCELLED)
           << TerminationName(outcome->stats.termination());
       ExpectGuarantees(in, options, *outcome);
+    }
+  }
+}
+
+// Repetition on (the tied model solved and broadcast) under limits that
+// starve CBC, with CBC as is and stopped at its first incumbent: every
+// guarantee holds, and the call's plan is never slower than the broadcast
+// plan it had (static >= sync >= async within a call: ExpectGuarantees).
+TEST(PlanGuaranteesTest, StarvedCallsWithRepetitionKeepEveryGuarantee) {
+  auto cbc = MakeCbcSolver();
+  const Instance in = RepeatedInstance(6);
+  int broadcasts = 0;
+  for (double fraction : {0.35, 0.6}) {
+    for (double limit : {0.01, 0.3}) {
+      for (bool poor : {false, true}) {
+        for (v1::Method method : kIlpMethods) {
+          SCOPED_TRACE(
+              absl::StrCat("limit ", limit, poor ? ", first incumbents" : ""));
+          PlanOptions options;
+          options.method = method;
+          options.budget_bytes = Fraction(in.graph, fraction);
+          options.time_limit_seconds = limit;
+          options.exploit_repetition = true;
+          FirstIncumbentSolver first_incumbent;
+          Solver* solver = poor ? &first_incumbent : cbc.get();
+          absl::StatusOr<PlanOutcome> outcome =
+              PlanGraph(in.graph, in.profile, options, solver);
+          ASSERT_TRUE(outcome.ok()) << outcome.status();
+          ExpectGuarantees(in, options, *outcome);
+          ASSERT_TRUE(outcome->plan.has_value());
+          // No report when the call ends before its own model (an async
+          // call whose sync seed left too little time).
+          if (outcome->repetition.has_value() &&
+              outcome->repetition->broadcast_time_us.has_value()) {
+            ++broadcasts;
+            EXPECT_LE(outcome->plan->predicted_time_us(),
+                      *outcome->repetition->broadcast_time_us * (1 + 1e-9));
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(broadcasts, 0);  // the tied solve took part
+}
+
+TEST(PlanGuaranteesTest, StarvedSweepsWithRepetitionNeverRise) {
+  const Instance in = RepeatedInstance(6);
+  for (v1::Method method : kIlpMethods) {
+    SweepOptions options;
+    options.plan.method = method;
+    options.plan.time_limit_seconds = 0.05;
+    options.plan.exploit_repetition = true;
+    std::vector<uint64_t> budgets;
+    for (double f : {0.3, 0.4, 0.5, 0.6, 0.8, 0.95}) {
+      budgets.push_back(Fraction(in.graph, f));
+    }
+    FirstIncumbentSolver solver;
+    absl::StatusOr<SweepResult> sweep =
+        PlanSweep(in.graph, in.profile, budgets, options, &solver);
+    ASSERT_TRUE(sweep.ok()) << sweep.status();
+    std::optional<double> last;
+    for (const SweepPoint& point : sweep->points) {
+      if (!point.outcome.plan.has_value()) continue;
+      PlanOptions at = options.plan;
+      at.budget_bytes = point.budget_bytes;
+      ExpectGuarantees(in, at, point.outcome);
+      const double time = point.outcome.plan->predicted_time_us();
+      if (last.has_value()) {
+        EXPECT_LE(time, *last * (1 + 1e-9));
+      }
+      last = time;
     }
   }
 }

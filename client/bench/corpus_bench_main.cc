@@ -14,7 +14,12 @@
 // budgets, as `autotm sweep` does). --compare-heuristic runs every cell a
 // second time without the heuristic, the planner before it existed;
 // --compare-time-shares once more with the fixed quarter-time seeds of
-// earlier versions (PlanOptions::adaptive_seed_time).
+// earlier versions (PlanOptions::adaptive_seed_time); --compare-repetition
+// once more with PlanOptions::exploit_repetition (off by default), whose
+// cells report the tied model's size and its broadcast plan, compared with
+// the planner's (the full ILP alone). --model-sizes only builds each cell's
+// first model and prints its size with and without repetition tied (no
+// solving).
 //
 // A benchmark, not a test: the figures depend on the machine and on the
 // load (CBC gets one thread). The exit code is 1 when a guarantee is
@@ -53,9 +58,11 @@
 #include "solver/baselines.h"
 #include "solver/cbc_solver.h"
 #include "solver/defaults.h"
+#include "solver/formulation.h"
 #include "solver/graph_model.h"
 #include "solver/planner.h"
 #include "solver/profile_model.h"
+#include "solver/repetition.h"
 #include "solver/sweep.h"
 #include "solver/verifier.h"
 
@@ -77,6 +84,8 @@ struct Flags {
   double async_time_limit = 300;
   bool compare_heuristic = false;
   bool compare_time_shares = false;
+  bool compare_repetition = false;
+  bool model_sizes = false;
   bool quick = false;
   std::string csv_path;
 };
@@ -87,6 +96,8 @@ struct Mode {
   std::string description;         // for the summary's title
   bool heuristic = true;           // PlanOptions::heuristic
   bool adaptive_seed_time = true;  // PlanOptions::adaptive_seed_time
+  // PlanOptions::exploit_repetition
+  bool exploit_repetition = solver::PlanOptions{}.exploit_repetition;
 };
 
 struct Workload {
@@ -113,6 +124,8 @@ struct Cell {
   std::vector<std::string> violations;
   double seconds = 0;
   std::string source;
+  // PlanOptions::exploit_repetition's report, when the call made one.
+  std::optional<solver::RepetitionReport> repetition;
 };
 
 const char* SourceName(solver::PlanSource source) {
@@ -135,6 +148,8 @@ const char* SourceName(solver::PlanSource source) {
       return "first-touch";
     case solver::PlanSource::kHeuristic:
       return "heuristic";
+    case solver::PlanSource::kRepetition:
+      return "repetition";
   }
   return "?";
 }
@@ -181,6 +196,7 @@ std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
   options.plan.time_limit_seconds = time_limit;
   options.plan.heuristic = mode.heuristic;
   options.plan.adaptive_seed_time = mode.adaptive_seed_time;
+  options.plan.exploit_repetition = mode.exploit_repetition;
   options.plan.threads = 1;
   std::vector<Cell> cells;
   auto on_budget = [&](const solver::SweepPoint& point) {
@@ -194,6 +210,7 @@ std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
     cell.seconds = point.wall_seconds;
     cell.source = SourceName(point.outcome.source);
     const solver::PlanOutcome& outcome = point.outcome;
+    cell.repetition = outcome.repetition;
     if (!outcome.plan.has_value()) {
       cells.push_back(std::move(cell));
       return;
@@ -302,6 +319,133 @@ TextTable Summary(const std::vector<Cell>& cells,
          Fixed(seconds, 1)});
   }
   return table;
+}
+
+// --compare-repetition: what repetition did in the cells of mode
+// "repetition", per variant, and how they compare with the planner's cells
+// (the full ILP alone) at equal limits, cell by cell.
+TextTable RepetitionSummary(const std::vector<Cell>& cells,
+                            const std::vector<std::string>& variants) {
+  const bool compared = true;
+  TextTable table;
+  table.header = {"variant",       "cells",         "tied solves",
+                  "int cols",      "tied int cols", "broadcast slowdown",
+                  "final slowdown"};
+  if (compared) {
+    table.header.insert(table.header.end(),
+                        {"full-ILP-alone slowdown", "faster", "slower",
+                         "wall s (full alone)", "wall s (repetition)"});
+  }
+  table.right_aligned = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  for (const std::string& variant : variants) {
+    int count = 0, solved = 0, faster = 0, slower = 0;
+    double full_columns = 0, tied_columns = 0, seconds = 0, alone_seconds = 0;
+    std::vector<double> broadcast, final_slowdowns, alone;
+    for (const Cell& cell : cells) {
+      if (cell.variant != variant || cell.mode != "repetition") continue;
+      ++count;
+      seconds += cell.seconds;
+      if (cell.repetition.has_value()) {
+        full_columns += cell.repetition->full_integer_columns;
+        tied_columns += cell.repetition->tied_integer_columns;
+        solved += cell.repetition->solved;
+      }
+      if (!cell.has_plan) continue;
+      if (cell.repetition.has_value() &&
+          cell.repetition->broadcast_time_us.has_value()) {
+        broadcast.push_back(cell.slowdown *
+                            *cell.repetition->broadcast_time_us / cell.time_us);
+        final_slowdowns.push_back(cell.slowdown);
+      }
+      if (!compared) continue;
+      for (const Cell& other : cells) {
+        if (other.mode != "planner" || other.variant != variant ||
+            other.workload != cell.workload ||
+            other.budget_percent != cell.budget_percent) {
+          continue;
+        }
+        alone_seconds += other.seconds;
+        if (!other.has_plan) continue;
+        alone.push_back(other.slowdown);
+        faster += cell.time_us < other.time_us * (1 - 1e-6);
+        slower += cell.time_us > other.time_us * (1 + 1e-6);
+      }
+    }
+    auto mean = [](const std::vector<double>& values) {
+      const std::optional<double> m = GeometricMean(values);
+      return m.has_value() ? absl::StrFormat("%.3fx", *m) : std::string("-");
+    };
+    std::vector<std::string> row = {variant,
+                                    absl::StrCat(count),
+                                    absl::StrCat(solved),
+                                    absl::StrFormat("%.0f", full_columns),
+                                    absl::StrFormat("%.0f", tied_columns),
+                                    mean(broadcast),
+                                    mean(final_slowdowns)};
+    if (compared) {
+      row.insert(row.end(),
+                 {mean(alone), absl::StrCat(faster), absl::StrCat(slower),
+                  Fixed(alone_seconds, 1), Fixed(seconds, 1)});
+    }
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+// --model-sizes: each workload's and variant's model at the first budget,
+// full and with repetition tied, built but not solved.
+int PrintModelSizes(const std::vector<Workload>& corpus,
+                    const std::vector<v1::Method>& methods, int percent) {
+  TextTable table;
+  table.header = {"workload",  "variant",        "kernels",    "runs",
+                  "covered",   "int cols",       "rows",       "tied int cols",
+                  "tied rows", "int cols ratio", "build+tie s"};
+  table.right_aligned = {2, 3, 4, 5, 6, 7, 8, 9, 10};
+  for (const Workload& w : corpus) {
+    const solver::Repetition repetition = solver::FindRepetition(*w.graph);
+    for (v1::Method method : methods) {
+      if (!solver::IsIlpMethod(method)) continue;
+      const auto start = std::chrono::steady_clock::now();
+      solver::FormulationOptions options;
+      options.method = method;
+      options.alignment_bytes = solver::kDefaultAlignmentBytes;
+      options.kernel_limit_bytes.assign(
+          w.graph->num_kernels(),
+          static_cast<uint64_t>(static_cast<double>(w.peak) * percent / 100));
+      absl::StatusOr<solver::Formulation> formulation =
+          solver::Formulation::Build(*w.graph, *w.profile, options);
+      if (!formulation.ok()) {
+        std::fprintf(stderr, "autotm-corpus-bench: %s %s: %s\n", w.name.c_str(),
+                     solver::MethodName(method),
+                     formulation.status().ToString().c_str());
+        return kExitViolation;
+      }
+      const solver::IlpModel& full = formulation->model();
+      const solver::TiedModel tied = solver::TieModel(
+          full, solver::TieColumns(*w.graph, *formulation, repetition));
+      const double seconds = std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+      table.rows.push_back(
+          {w.name, solver::MethodName(method),
+           absl::StrCat(w.graph->num_kernels()),
+           absl::StrCat(repetition.runs.size()),
+           absl::StrFormat("%.0f%%", 100.0 * repetition.covered_kernels /
+                                         w.graph->num_kernels()),
+           absl::StrCat(full.num_integer()), absl::StrCat(full.num_rows()),
+           absl::StrCat(tied.model.num_integer()),
+           absl::StrCat(tied.model.num_rows()),
+           absl::StrFormat("%.3f",
+                           static_cast<double>(tied.model.num_integer()) /
+                               std::max(1, full.num_integer())),
+           Fixed(seconds, 1)});
+    }
+  }
+  std::printf(
+      "Model sizes at %d%% of each graph's peak, full and with "
+      "repetition tied:\n%s",
+      percent, RenderTextTable(table).c_str());
+  return kExitOk;
 }
 
 absl::StatusOr<std::vector<int>> ParsePercents(const std::string& text) {
@@ -417,6 +561,9 @@ int Run(const Flags& flags) {
                  std::string(corpus.status().message()).c_str());
     return kExitUsage;
   }
+  if (flags.model_sizes) {
+    return PrintModelSizes(*corpus, *methods, percents->front());
+  }
   std::unique_ptr<solver::Solver> cbc = solver::MakeCbcSolver();
   std::vector<Cell> cells;
   std::vector<Mode> modes = {
@@ -430,6 +577,11 @@ int Run(const Flags& flags) {
     modes.push_back({"fixed-shares",
                      "With fixed quarter-time seeds (no stall stops)", true,
                      false});
+  }
+  if (flags.compare_repetition) {
+    modes.push_back({"repetition",
+                     "With repetition exploited (the tied model first)", true,
+                     true, true});
   }
   const auto start = std::chrono::steady_clock::now();
   for (const Workload& w : *corpus) {
@@ -446,13 +598,28 @@ int Run(const Flags& flags) {
             RunSweep(w, method, *percents, mode, limit, *cbc);
         for (const Cell& cell : sweep) {
           std::fprintf(
-              stderr, "  %-6s %-12s %3d%%  %s  gap %s  %-14s %6.1f s%s%s\n",
+              stderr, "  %-6s %-13s %3d%%  %s  gap %s  %-14s %6.1f s%s%s%s\n",
               cell.variant.c_str(), cell.mode.c_str(), cell.budget_percent,
               cell.has_plan ? absl::StrFormat("%.3fx", cell.slowdown).c_str()
                             : "no plan",
               cell.bound ? absl::StrFormat("%.2f%%", 100 * cell.gap).c_str()
                          : "-",
               cell.source.c_str(), cell.seconds,
+              cell.repetition.has_value() && cell.repetition->solved
+                  ? absl::StrFormat(
+                        "  tied %d/%d int cols%s",
+                        cell.repetition->tied_integer_columns,
+                        cell.repetition->full_integer_columns,
+                        cell.repetition->broadcast_time_us.has_value() &&
+                                cell.has_plan
+                            ? absl::StrFormat(
+                                  ", broadcast %.3fx",
+                                  cell.slowdown *
+                                      *cell.repetition->broadcast_time_us /
+                                      cell.time_us)
+                            : "")
+                        .c_str()
+                  : "",
               cell.violations.empty() ? "" : "  VIOLATION: ",
               cell.violations.empty() ? "" : cell.violations.front().c_str());
         }
@@ -472,6 +639,13 @@ int Run(const Flags& flags) {
     std::printf(
         "\n%s:\n%s", mode.description.c_str(),
         RenderTextTable(Summary(cells, variant_names, mode.name)).c_str());
+  }
+  if (flags.compare_repetition) {
+    std::printf(
+        "\nRepetition (cells planned with it; tied solves: cells whose tied "
+        "model was solved; broadcast: its plan after layout; full ILP alone: "
+        "the planner's cells):\n%s",
+        RenderTextTable(RepetitionSummary(cells, variant_names)).c_str());
   }
   int violations = 0;
   for (const Cell& cell : cells) {
@@ -542,6 +716,12 @@ int main(int argc, char** argv) {
   app.add_flag("--compare-time-shares", flags.compare_time_shares,
                "Plan every cell again with the fixed quarter-time seeds of "
                "earlier versions (before/after)");
+  app.add_flag("--compare-repetition", flags.compare_repetition,
+               "Plan every cell again exploiting repetition "
+               "(PlanOptions::exploit_repetition; before/after)");
+  app.add_flag("--model-sizes", flags.model_sizes,
+               "Only build each graph's model per variant at the first budget "
+               "and print its size, full and with repetition tied");
   app.add_flag("--quick", flags.quick,
                "Smoke run: vgg19 and resnet50 at batch 2, 2 s limits (4 s "
                "async)");
