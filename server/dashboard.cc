@@ -13,8 +13,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "autotm/v1/graph.pb.h"
-#include "client/plan_picture.h"
-#include "client/svg_chart.h"
+#include "client/common/plan_picture.h"
+#include "client/common/svg_chart.h"
 #include "solver/graph_model.h"
 
 namespace autotm::server {
