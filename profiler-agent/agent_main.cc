@@ -13,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/common/progress_line.h"
 #include "client/common/proto_json.h"
 #include "client/common/security_flags.h"
 #include "client/lib/client.h"
@@ -65,7 +66,8 @@ but lacks the signatures listed at the end (ops the agent cannot run);
 1 any other error.
 )";
 
-void PrintProgress(const autotm::agent::Progress& p) {
+// "[####......] 12/40 configs  3s elapsed  ETA 9s  conv1.fwd ...".
+std::string ProgressText(const autotm::agent::Progress& p) {
   const int width = 30;
   const double frac =
       p.total_configs > 0 ? double(p.done_configs) / p.total_configs : 1.0;
@@ -76,12 +78,11 @@ void PrintProgress(const autotm::agent::Progress& p) {
   }
   std::string current = p.current;
   if (current.size() > 50) current = current.substr(0, 47) + "...";
-  std::fprintf(stderr, "\r[%s%s] %d/%d configs  %.0fs elapsed  ETA %s  %-50s",
-               std::string(filled, '#').c_str(),
-               std::string(width - filled, '.').c_str(), p.done_configs,
-               p.total_configs, absl::ToDoubleSeconds(p.elapsed), eta.c_str(),
-               current.c_str());
-  std::fflush(stderr);
+  return absl::StrFormat("[%s%s] %d/%d configs  %.0fs elapsed  ETA %s  %s",
+                         std::string(filled, '#'),
+                         std::string(width - filled, '.'), p.done_configs,
+                         p.total_configs, absl::ToDoubleSeconds(p.elapsed), eta,
+                         current);
 }
 
 }  // namespace
@@ -223,7 +224,11 @@ int main(int argc, char** argv) {
   options.cache_path = cache_path;
   options.measure.max_time = absl::Milliseconds(max_time_ms);
   options.copy_bytes = static_cast<size_t>(copy_mib * (1 << 20));
-  if (!quiet) options.on_progress = PrintProgress;
+  // Drawn also when stderr is not a terminal, as before (--quiet: none).
+  autotm::ProgressLine progress_line(stderr, !quiet);
+  options.on_progress = [&progress_line](const autotm::agent::Progress& p) {
+    progress_line.Show(ProgressText(p));
+  };
 
   auto fast = autotm::agent::MakeTier(fast_spec);
   auto slow = fast.ok() ? autotm::agent::MakeTier(slow_spec) : fast.status();
@@ -316,7 +321,7 @@ int main(int argc, char** argv) {
   }
 
   auto result = autotm::agent::ProfileWorkList(work, **fast, **slow, options);
-  if (!quiet) std::cerr << "\n";  // ends the progress line
+  progress_line.Finish();
   if (!result.ok()) {
     std::cerr << "autotm-agent: " << result.status() << "\n";
     return 1;

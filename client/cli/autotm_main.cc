@@ -16,12 +16,10 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -34,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
@@ -45,6 +44,7 @@
 #include "client/cli/cli_sweep.h"
 #include "client/cli/cli_zoo.h"
 #include "client/cli/plan_report.h"
+#include "client/common/progress_line.h"
 #include "client/common/proto_json.h"
 #include "client/common/units.h"
 #include "solver/allocator.h"
@@ -79,47 +79,47 @@ std::string FormatGap(double gap) {
   return absl::StrFormat("%.2f%%", 100 * gap);
 }
 
-// Shows "incumbent, bound, gap, elapsed" on one "\r"-rewritten stderr line
-// while the solver runs, when stderr is a terminal. A ticker thread keeps
-// the elapsed time moving even while the solver is silent (the root LP of a
-// large model can take a while); Update() may be called from any thread.
-class ProgressLine {
+// Shows "incumbent, bound, gap, elapsed" on the progress line while the
+// solver runs, when stderr is a terminal. A ticker thread keeps the elapsed
+// time moving even while the solver is silent (the root LP of a large model
+// can take a while); Update() may be called from any thread.
+class SolveProgressTicker {
  public:
-  explicit ProgressLine(bool live) : live_(live) {
-    if (!live_) return;
+  explicit SolveProgressTicker(bool live) : line_(stderr, live) {
+    if (!line_.live()) return;
     ticker_ = std::thread([this] {
-      std::unique_lock<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       while (!stopped_) {
-        DrawLocked();
-        wake_.wait_for(lock, std::chrono::milliseconds(250));
+        line_.Show(TextLocked());
+        wake_.WaitWithTimeout(&mu_, absl::Milliseconds(250));
       }
     });
   }
-  ProgressLine(const ProgressLine&) = delete;
-  ProgressLine& operator=(const ProgressLine&) = delete;
-  ~ProgressLine() { Stop(); }
+  SolveProgressTicker(const SolveProgressTicker&) = delete;
+  SolveProgressTicker& operator=(const SolveProgressTicker&) = delete;
+  ~SolveProgressTicker() { Stop(); }
 
-  void Update(const solver::SolveProgress& progress) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Update(const solver::SolveProgress& progress) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     last_ = progress;
     have_progress_ = true;
   }
 
   // Stops the ticker and erases the live line, so the final line can take
   // its place. Idempotent.
-  void Stop() {
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopped_) return;
       stopped_ = true;
     }
-    wake_.notify_all();
+    wake_.SignalAll();
     if (ticker_.joinable()) ticker_.join();
-    if (live_) std::fputs("\r\033[K", stderr);
+    line_.Clear();
   }
 
  private:
-  void DrawLocked() {
+  std::string TextLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
             .count();
@@ -134,18 +134,17 @@ class ProgressLine {
         absl::StrAppend(&line, "  nodes ", last_.nodes);
       }
     }
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    std::fflush(stderr);
+    return line;
   }
 
-  const bool live_;
+  ProgressLine line_;
   const std::chrono::steady_clock::time_point start_ =
       std::chrono::steady_clock::now();
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopped_ = false;
-  bool have_progress_ = false;
-  solver::SolveProgress last_;
+  absl::Mutex mu_;
+  absl::CondVar wake_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool have_progress_ ABSL_GUARDED_BY(mu_) = false;
+  solver::SolveProgress last_ ABSL_GUARDED_BY(mu_);
   std::thread ticker_;
 };
 
@@ -243,7 +242,7 @@ int RunSolve(const SolveFlags& flags) {
                flags.variant.c_str(), FormatBytes(*budget).c_str(),
                share.c_str(), FormatBytes(peak).c_str());
 
-  ProgressLine progress(ilp && ::isatty(STDERR_FILENO));
+  SolveProgressTicker progress(ilp && ProgressLine::IsTerminal(stderr));
   options.on_progress = [&progress](const solver::SolveProgress& p) {
     progress.Update(p);
   };

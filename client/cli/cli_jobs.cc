@@ -24,6 +24,7 @@
 #include "client/cli/cli_pictures.h"
 #include "client/cli/cli_remote.h"
 #include "client/cli/plan_report.h"
+#include "client/common/progress_line.h"
 #include "client/common/proto_json.h"
 #include "client/common/units.h"
 #include "client/lib/client.h"
@@ -65,7 +66,7 @@ std::string GapText(const v1::SolveJob& job) {
 }
 
 // "incumbent 1.234 ms  bound 1.100 ms  gap 10.8%  12 s".
-std::string ProgressLine(const v1::SolveJob& job) {
+std::string JobProgressText(const v1::SolveJob& job) {
   std::string line = absl::StrFormat("%s %s", job.id(), StateName(job.state()));
   if (job.state() == v1::SolveJob::RUNNING) {
     absl::StrAppendFormat(&line, "  budget %d/%d", job.budgets_done() + 1,
@@ -128,26 +129,6 @@ void PrintJob(const v1::SolveJob& job) {
     std::printf("plan         %s\n", key.c_str());
   }
 }
-
-// Live progress on a terminal: one line rewritten in place on stderr.
-class ProgressPrinter {
- public:
-  ProgressPrinter() : tty_(::isatty(STDERR_FILENO) != 0) {}
-  void Update(const v1::SolveJob& job) {
-    if (!tty_) return;
-    std::fprintf(stderr, "\r\033[K%s", ProgressLine(job).c_str());
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  void Done() {
-    if (shown_) std::fprintf(stderr, "\n");
-    shown_ = false;
-  }
-
- private:
-  bool tty_;
-  bool shown_ = false;
-};
 
 std::atomic<bool> g_interrupted{false};
 void OnInterrupt(int) { g_interrupted.store(true); }
@@ -241,25 +222,26 @@ int RunPlan(const PlanFlags& flags) {
     std::fprintf(stderr, "autotm: queued %s\n", job->id().c_str());
     // Ctrl-C cancels the job (the server keeps its best plan so far).
     ::signal(SIGINT, OnInterrupt);
-    ProgressPrinter progress;
+    // Live progress on a terminal: one line rewritten in place on stderr.
+    ProgressLine progress(stderr, ProgressLine::IsTerminal(stderr));
     v1::SolveJob last = *job;
     while (last.state() == v1::SolveJob::QUEUED ||
            last.state() == v1::SolveJob::RUNNING) {
       if (g_interrupted.exchange(false)) {
-        progress.Done();
+        progress.Finish();
         std::fprintf(stderr, "autotm: cancelling %s\n", last.id().c_str());
         (*client)->CancelSolveJob(last.id()).IgnoreError();
       }
       absl::SleepFor(absl::Milliseconds(250));
       absl::StatusOr<v1::SolveJob> now = (*client)->GetSolveJob(last.id());
       if (!now.ok()) {
-        progress.Done();
+        progress.Finish();
         return Fail(now.status());
       }
       last = *now;
-      progress.Update(last);
+      progress.Show(JobProgressText(last));
     }
-    progress.Done();
+    progress.Finish();
     if (last.state() != v1::SolveJob::SUCCEEDED) {
       PrintError(absl::StrCat(last.id(), " ", StateName(last.state()), ": ",
                               last.error()));
@@ -346,7 +328,7 @@ int RunJobsShow(const RemoteFlags& flags, const std::string& id) {
 int RunJobsWatch(const RemoteFlags& flags, const std::string& id) {
   absl::StatusOr<std::unique_ptr<Client>> client = ConnectTo(flags);
   if (!client.ok()) return Fail(client.status());
-  const bool tty = ::isatty(STDOUT_FILENO) != 0 && !flags.json;
+  ProgressLine live(stdout, !flags.json && ProgressLine::IsTerminal(stdout));
   absl::StatusOr<v1::SolveJob> last =
       (*client)->WatchSolveJob(id, [&](const v1::SolveJob& job) {
         if (flags.json) {
@@ -356,14 +338,14 @@ int RunJobsWatch(const RemoteFlags& flags, const std::string& id) {
                   .ok()) {
             std::printf("%s\n", json.c_str());  // one JSON object per line
           }
-        } else if (tty) {
-          std::printf("\r\033[K%s", ProgressLine(job).c_str());
+        } else if (live.live()) {
+          live.Show(JobProgressText(job));
         } else {
-          std::printf("%s\n", ProgressLine(job).c_str());
+          std::printf("%s\n", JobProgressText(job).c_str());
         }
         std::fflush(stdout);
       });
-  if (tty) std::printf("\n");
+  live.Finish();
   if (!last.ok()) return Fail(last.status());
   if (!flags.json && !last->error().empty()) {
     std::printf("%s\n", last->error().c_str());

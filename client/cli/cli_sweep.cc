@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,10 +25,12 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
 #include "client/cli/cli_planning.h"
+#include "client/common/progress_line.h"
 #include "client/common/proto_json.h"
 #include "client/common/svg_chart.h"
 #include "client/common/units.h"
@@ -242,19 +243,21 @@ std::string RenderJson(const solver::GraphModel& graph,
 }
 
 // The live line on stderr: which budget, elapsed, incumbent and gap.
+// Start() and Update() may come from different threads.
 class SweepProgress {
  public:
-  SweepProgress(bool live, int total) : live_(live), total_(total) {}
+  SweepProgress(bool live, int total) : line_(stderr, live), total_(total) {}
 
-  void Start(int index, uint64_t budget, double percent) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Start(int index, uint64_t budget, double percent)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     label_ = absl::StrFormat("budget %d/%d (%s, %.1f%%)", index + 1, total_,
                              FormatBytes(budget), percent);
     start_ = std::chrono::steady_clock::now();
     DrawLocked("");
   }
-  void Update(const solver::SolveProgress& progress) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Update(const solver::SolveProgress& progress) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     std::string detail;
     if (std::isfinite(progress.incumbent)) {
       absl::StrAppend(&detail, "  incumbent ", Ms(progress.incumbent));
@@ -266,27 +269,23 @@ class SweepProgress {
     DrawLocked(detail);
   }
   // Erases the line so a table row can be printed.
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (live_) std::fputs("\r\033[K", stderr);
-  }
+  void Clear() { line_.Clear(); }
 
  private:
-  void DrawLocked(const std::string& detail) {
-    if (!live_) return;
+  void DrawLocked(const std::string& detail) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (!line_.live()) return;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
             .count();
-    std::fprintf(stderr, "\r\033[K%s: solving %.1f s%s", label_.c_str(),
-                 elapsed, detail.c_str());
-    std::fflush(stderr);
+    line_.Show(
+        absl::StrFormat("%s: solving %.1f s%s", label_, elapsed, detail));
   }
 
-  const bool live_;
+  ProgressLine line_;
   const int total_;
-  std::mutex mu_;
-  std::string label_;
-  std::chrono::steady_clock::time_point start_;
+  absl::Mutex mu_;
+  std::string label_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point start_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------
@@ -373,7 +372,7 @@ int RunSweep(const SweepFlags& flags) {
                FormatBytes(order.back()).c_str(), FormatBytes(peak).c_str(),
                FormatDuration(*time_limit).c_str());
 
-  SweepProgress progress(::isatty(STDERR_FILENO) != 0,
+  SweepProgress progress(ProgressLine::IsTerminal(stderr),
                          static_cast<int>(order.size()));
   options.plan.on_progress = [&progress](const solver::SolveProgress& p) {
     progress.Update(p);
