@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/subprocess.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/plan_key.h"
 #include "solver/graph_model.h"
@@ -888,54 +888,28 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     result.reason = Describe(request_path.status());
     return result;
   }
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    result.reason = absl::StrCat("pipe: ", strerror(errno));
-    ::unlink(request_path->c_str());
-    return result;
-  }
-  // Everything the child needs is prepared before fork(): between fork and
-  // exec only async-signal-safe calls are allowed.
-  std::string worker = options_.worker_path;
-  std::vector<char*> argv = {worker.data(), request_path->data(), nullptr};
-
   std::unique_lock<std::mutex> lock(mutex_);
   if (stopping_) {
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
     ::unlink(request_path->c_str());
     result.kind = BudgetResult::kStopped;
     return result;
   }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child. Dies with the slot thread (e.g. server killed with -9).
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(pipe_fds[1], STDOUT_FILENO);
-    // Default dispositions: the server may ignore or block some signals.
-    ::signal(SIGTERM, SIG_DFL);
-    ::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  if (pid < 0) {
+  // Spawned under the lock, so that Cancel() and Stop() see the pid as soon
+  // as the worker exists. It dies with this slot thread (e.g. the server
+  // killed with -9).
+  absl::StatusOr<SpawnedChild> child =
+      SpawnWithStdoutPipe({.argv = {options_.worker_path, *request_path}});
+  if (!child.ok()) {
     lock.unlock();
-    result.reason = absl::StrCat("fork: ", strerror(errno));
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
+    result.reason = std::string(child.status().message());
     ::unlink(request_path->c_str());
     return result;
   }
+  const pid_t pid = child->pid;
   Running& running = running_[job.id()];
   running.pid = pid;
   if (running.cancel_requested) ::kill(pid, SIGTERM);
   lock.unlock();
-  ::close(pipe_fds[1]);
   logger_->info("job {}: worker pid {} solving budget {} bytes", job.id(), pid,
                 job.budgets_bytes(job.budgets_done()));
 
@@ -950,7 +924,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   std::optional<worker::WorkerEvent> final_event;
   std::string buffer;
   char chunk[1 << 16];
-  const int fd = pipe_fds[0];
+  const int fd = child->stdout_fd;
   while (true) {
     struct pollfd pfd = {fd, POLLIN, 0};
     int ready = ::poll(&pfd, 1, 100);
