@@ -366,19 +366,26 @@ class SqliteStore final : public Store,
 
  private:
   absl::StatusOr<StoreStats> StatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // An IMMEDIATE transaction that rolls back unless committed.
+  // An IMMEDIATE transaction that rolls back unless committed. Lives within
+  // a scope that holds store->mu_ (the connection is not thread-safe).
   class Transaction {
    public:
     explicit Transaction(SqliteStore* store) : store_(store) {}
+    // Each member asserts the lock rather than requiring it: the analysis
+    // cannot tell that txn.store_->mu_ is the caller's mu_, nor carry a
+    // requirement to the implicit destructor call.
     ~Transaction() {
+      store_->mu_.AssertHeld();
       if (open_) (void)store_->Exec("ROLLBACK");
     }
     absl::Status Begin() {
+      store_->mu_.AssertHeld();
       AUTOTM_RETURN_IF_ERROR(store_->Exec("BEGIN IMMEDIATE"));
       open_ = true;
       return absl::OkStatus();
     }
     absl::Status Commit() {
+      store_->mu_.AssertHeld();
       AUTOTM_RETURN_IF_ERROR(store_->Exec("COMMIT"));
       open_ = false;
       return absl::OkStatus();
@@ -1336,14 +1343,16 @@ absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
   AUTOTM_RETURN_IF_ERROR(txn.Begin());
   const int final_states[] = {v1::SolveJob::SUCCEEDED, v1::SolveJob::FAILED,
                               v1::SolveJob::CANCELLED};
-  auto delete_job = [&](int64_t sequence) -> absl::Status {
+  auto delete_job = [&](int64_t sequence)
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
                             Prepare("DELETE FROM jobs WHERE sequence = ?"));
     AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, sequence).Run());
     ++result.jobs_deleted;
     return absl::OkStatus();
   };
-  auto delete_graph = [&](const std::string& digest) -> absl::Status {
+  auto delete_graph = [&](const std::string& digest)
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     {
       AUTOTM_ASSIGN_OR_RETURN(
           Statement stmt,
@@ -1356,7 +1365,8 @@ absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
     ++result.graphs_deleted;
     return absl::OkStatus();
   };
-  auto delete_plan = [&](const std::string& key) -> absl::Status {
+  auto delete_plan = [&](const std::string& key)
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
                             Prepare("DELETE FROM plans WHERE key = ?"));
     AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, key).Run());
@@ -1399,7 +1409,8 @@ absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
     uint64_t bytes = 0;
   };
   auto referenced = [&](absl::flat_hash_map<std::string, bool>& refs,
-                        std::vector<Candidate>* finished_jobs) -> absl::Status {
+                        std::vector<Candidate>* finished_jobs)
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     refs.clear();
     AUTOTM_ASSIGN_OR_RETURN(
         Statement stmt,
@@ -1420,7 +1431,8 @@ absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
   };
   // Unreferenced graphs and plans past the grace, oldest first.
   auto unreferenced = [&](const absl::flat_hash_map<std::string, bool>& refs,
-                          std::vector<Candidate>& out) -> absl::Status {
+                          std::vector<Candidate>& out)
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     {
       AUTOTM_ASSIGN_OR_RETURN(
           Statement stmt,
@@ -1447,7 +1459,8 @@ absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
     }
     return absl::OkStatus();
   };
-  auto remove = [&](const Candidate& c) -> absl::Status {
+  auto remove = [&](const Candidate& c)
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     switch (c.kind) {
       case 0:
         return delete_job(c.sequence);
