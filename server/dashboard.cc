@@ -154,7 +154,10 @@ void AddCommonHeaders(HttpResponse& response) {
 }
 
 HttpResponse Answer(int status, const char* content_type, std::string body) {
-  HttpResponse response{status, content_type, std::move(body)};
+  HttpResponse response{.status = status,
+                        .content_type = content_type,
+                        .body = std::move(body),
+                        .headers = {}};
   AddCommonHeaders(response);
   return response;
 }
