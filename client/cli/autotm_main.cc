@@ -169,7 +169,10 @@ struct SolveFlags {
   bool json = false;
 };
 
-int RunSolve(const SolveFlags& flags) {
+// The flags that can be checked before the inputs are read: the time limit
+// (to *time_limit) and that --out and --svg can be written. Prints what is
+// wrong; returns kExitOk or kExitBadInput.
+int CheckSolveFlags(const SolveFlags& flags, double* time_limit_seconds) {
   absl::StatusOr<double> time_limit = ParseDuration(flags.time_limit);
   if (!time_limit.ok()) {
     PrintError(absl::StrCat("--time-limit: ", Message(time_limit.status())));
@@ -191,6 +194,103 @@ int RunSolve(const SolveFlags& flags) {
       PrintError(absl::StrCat("--svg: ", Message(status)));
       return kExitBadInput;
     }
+  }
+  *time_limit_seconds = *time_limit;
+  return kExitOk;
+}
+
+// The ILP's final line on stderr (on a terminal it replaces the live
+// progress line): termination, time, objective, bound, gap and nodes.
+void PrintSolveEnd(const solver::PlanOutcome& outcome) {
+  const v1::SolverStats& stats = outcome.stats;
+  if (outcome.plan.has_value()) {
+    std::fprintf(stderr,
+                 "autotm: %s after %s: objective %s, bound %s, gap %s, %llu "
+                 "nodes\n",
+                 solver::TerminationName(stats.termination()),
+                 FormatDuration(stats.solve_seconds()).c_str(),
+                 FormatObjective(stats.objective_us()).c_str(),
+                 FormatObjective(stats.best_bound_us()).c_str(),
+                 FormatGap(stats.relative_gap()).c_str(),
+                 static_cast<unsigned long long>(stats.nodes()));
+  } else {
+    std::fprintf(stderr, "autotm: %s after %s\n",
+                 solver::TerminationName(stats.termination()),
+                 FormatDuration(stats.solve_seconds()).c_str());
+  }
+}
+
+// Why there is no plan, and what to change, on stderr.
+void PrintNoPlan(const solver::PlanOutcome& outcome) {
+  const v1::SolverStats& stats = outcome.stats;
+  std::string advice;
+  switch (stats.termination()) {
+    case v1::TERMINATION_INFEASIBLE:
+      advice = "raise --budget";
+      break;
+    case v1::TERMINATION_NO_SOLUTION:
+      advice = "allow more --time-limit";
+      break;
+    default:
+      break;
+  }
+  std::fprintf(stderr, "autotm: no plan: %s%s%s%s%s\n",
+               solver::TerminationName(stats.termination()),
+               outcome.diagnostic.empty() ? "" : ": ",
+               outcome.diagnostic.c_str(), advice.empty() ? "" : "; ",
+               advice.c_str());
+}
+
+// Writes --out and --svg, then prints the plan (JSON with --json, else the
+// summary) and what was written. Returns the exit code.
+int WriteSolveOutputs(const SolveFlags& flags, const v1::Plan& plan,
+                      const solver::GraphModel& graph,
+                      const solver::ProfileModel& profile,
+                      const solver::VerifyReport& verified) {
+  if (!flags.out_path.empty()) {
+    if (absl::Status status = WriteProtoJsonFile(flags.out_path, plan);
+        !status.ok()) {
+      PrintError(Message(status));
+      return kExitBadInput;
+    }
+  }
+  if (!flags.svg_path.empty()) {
+    if (absl::Status status = WritePlanSvg(flags.svg_path, plan, graph,
+                                           &profile, kDefaultPictureRows);
+        !status.ok()) {
+      PrintError(Message(status));
+      return kExitBadInput;
+    }
+  }
+
+  if (flags.json) {
+    absl::StatusOr<std::string> json = ProtoToJson(plan);
+    if (!json.ok()) {
+      PrintError(Message(json.status()));
+      return kExitInternal;
+    }
+    std::fputs(json->c_str(), stdout);
+    std::fprintf(stderr, "autotm: verified\n");
+  } else {
+    std::fputs(FormatPlanReport(plan, &graph).c_str(), stdout);
+    std::fprintf(stdout, "\nverified: predicted %.3f ms, peak fast %s\n",
+                 verified.predicted_time_us / 1000,
+                 FormatBytes(verified.peak_fast_bytes).c_str());
+  }
+  if (!flags.out_path.empty()) {
+    std::fprintf(stderr, "autotm: wrote %s\n", flags.out_path.c_str());
+  }
+  if (!flags.svg_path.empty()) {
+    std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
+  }
+  return kExitOk;
+}
+
+int RunSolve(const SolveFlags& flags) {
+  double time_limit = 0;
+  if (int exit_code = CheckSolveFlags(flags, &time_limit);
+      exit_code != kExitOk) {
+    return exit_code;
   }
 
   absl::StatusOr<solver::TableCollapseOptions> collapse =
@@ -221,7 +321,7 @@ int RunSolve(const SolveFlags& flags) {
   solver::PlanOptions options;
   options.method = Variants().at(flags.variant);
   options.budget_bytes = *budget;
-  options.time_limit_seconds = *time_limit;
+  options.time_limit_seconds = time_limit;
   options.relative_gap = flags.gap;
   options.threads = flags.threads;
   options.async_window = flags.async_window;
@@ -264,41 +364,9 @@ int RunSolve(const SolveFlags& flags) {
                ? kExitBadInput
                : kExitInternal;
   }
-  const v1::SolverStats& stats = outcome->stats;
-  // The final line: on a terminal it replaces the live progress line.
-  if (ilp && outcome->plan.has_value()) {
-    std::fprintf(stderr,
-                 "autotm: %s after %s: objective %s, bound %s, gap %s, %llu "
-                 "nodes\n",
-                 solver::TerminationName(stats.termination()),
-                 FormatDuration(stats.solve_seconds()).c_str(),
-                 FormatObjective(stats.objective_us()).c_str(),
-                 FormatObjective(stats.best_bound_us()).c_str(),
-                 FormatGap(stats.relative_gap()).c_str(),
-                 static_cast<unsigned long long>(stats.nodes()));
-  } else if (ilp) {
-    std::fprintf(stderr, "autotm: %s after %s\n",
-                 solver::TerminationName(stats.termination()),
-                 FormatDuration(stats.solve_seconds()).c_str());
-  }
-
+  if (ilp) PrintSolveEnd(*outcome);
   if (!outcome->plan.has_value()) {
-    std::string advice;
-    switch (stats.termination()) {
-      case v1::TERMINATION_INFEASIBLE:
-        advice = "raise --budget";
-        break;
-      case v1::TERMINATION_NO_SOLUTION:
-        advice = "allow more --time-limit";
-        break;
-      default:
-        break;
-    }
-    std::fprintf(stderr, "autotm: no plan: %s%s%s%s%s\n",
-                 solver::TerminationName(stats.termination()),
-                 outcome->diagnostic.empty() ? "" : ": ",
-                 outcome->diagnostic.c_str(), advice.empty() ? "" : "; ",
-                 advice.c_str());
+    PrintNoPlan(*outcome);
     return kExitNoPlan;
   }
   const v1::Plan& plan = *outcome->plan;
@@ -327,43 +395,7 @@ int RunSolve(const SolveFlags& flags) {
     return kExitRejected;
   }
 
-  if (!flags.out_path.empty()) {
-    if (absl::Status status = WriteProtoJsonFile(flags.out_path, plan);
-        !status.ok()) {
-      PrintError(Message(status));
-      return kExitBadInput;
-    }
-  }
-  if (!flags.svg_path.empty()) {
-    if (absl::Status status = WritePlanSvg(flags.svg_path, plan, graph,
-                                           &profile, kDefaultPictureRows);
-        !status.ok()) {
-      PrintError(Message(status));
-      return kExitBadInput;
-    }
-  }
-
-  if (flags.json) {
-    absl::StatusOr<std::string> json = ProtoToJson(plan);
-    if (!json.ok()) {
-      PrintError(Message(json.status()));
-      return kExitInternal;
-    }
-    std::fputs(json->c_str(), stdout);
-    std::fprintf(stderr, "autotm: verified\n");
-  } else {
-    std::fputs(FormatPlanReport(plan, &graph).c_str(), stdout);
-    std::fprintf(stdout, "\nverified: predicted %.3f ms, peak fast %s\n",
-                 verified->predicted_time_us / 1000,
-                 FormatBytes(verified->peak_fast_bytes).c_str());
-  }
-  if (!flags.out_path.empty()) {
-    std::fprintf(stderr, "autotm: wrote %s\n", flags.out_path.c_str());
-  }
-  if (!flags.svg_path.empty()) {
-    std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
-  }
-  return kExitOk;
+  return WriteSolveOutputs(flags, plan, graph, profile, *verified);
 }
 
 // ---------------------------------------------------------------------------
@@ -554,17 +586,8 @@ std::string DurationUnits() {
 
 }  // namespace
 
-int Main(int argc, char** argv) {
-  CLI::App app(kToolDescription, "autotm");
-  // Set before adding subcommands: they copy the parent's formatter.
-  app.formatter(std::make_shared<HelpFormatter>());
-  app.get_formatter()->column_width(30);
-  app.set_version_flag("--version", absl::StrCat("autotm ", AUTOTM_VERSION),
-                       "Print the version and exit");
-  app.require_subcommand(1);
-
-  // --- solve
-  SolveFlags solve_flags;
+// `autotm solve`: its flags land in `flags`.
+CLI::App* AddSolveCommand(CLI::App& app, SolveFlags& flags) {
   CLI::App* solve = app.add_subcommand(
       "solve",
       "Plan tensor placement for one training iteration under a budget\n"
@@ -592,62 +615,62 @@ int Main(int argc, char** argv) {
       "               direct-mapped hardware cache of the budget in front of\n"
       "               it (Optane's Memory Mode; see --cache-line)\n");
   solve
-      ->add_option("--graph", solve_flags.graph_path,
+      ->add_option("--graph", flags.graph_path,
                    "Training graph (autotm.v1.Graph JSON)")
       ->required()
       ->type_name("FILE");
   solve
-      ->add_option("--profile", solve_flags.profile_path,
+      ->add_option("--profile", flags.profile_path,
                    "Its kernel timings (autotm.v1.Profile JSON)")
       ->required()
       ->type_name("FILE");
   solve
-      ->add_option("--budget", solve_flags.budget,
+      ->add_option("--budget", flags.budget,
                    "Fast memory at every kernel: 24GiB, 512MB, 20%")
       ->required()
       ->type_name("SIZE|P%");
-  solve->add_option("--variant", solve_flags.variant, "See Variants above")
+  solve->add_option("--variant", flags.variant, "See Variants above")
       ->check(CLI::IsMember(VariantNames()))
       ->capture_default_str()
       ->type_name("NAME");
   solve
       ->add_option(
-          "--time-limit", solve_flags.time_limit,
+          "--time-limit", flags.time_limit,
           "Wall-clock limit of the planning: seed solves, ILP and pool layout")
       ->capture_default_str()
       ->type_name("DURATION");
   solve
-      ->add_option("--gap", solve_flags.gap,
+      ->add_option("--gap", flags.gap,
                    "Stop within this relative gap of optimal")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->type_name("FRACTION");
   solve
-      ->add_option("--threads", solve_flags.threads,
+      ->add_option("--threads", flags.threads,
                    "CBC threads; 0 = serial, deterministic")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->type_name("N");
   solve
-      ->add_option("--async-window", solve_flags.async_window,
+      ->add_option("--async-window", flags.async_window,
                    "async: kernels within this distance of a tensor's use may "
                    "overlap its copies (AutoTM: 15); smaller = a smaller ILP")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->type_name("K");
   solve->add_flag(
-      "--plain-overlap-rows", solve_flags.plain_overlap_rows,
+      "--plain-overlap-rows", flags.plain_overlap_rows,
       "async: AutoTM's plain rows z >= kernel time, z >= sum of copy times "
       "instead of the lifted ones (same optimum, weaker LP bound; for "
       "comparison)");
   solve->add_flag(
-      "--no-window-search", solve_flags.no_window_search,
+      "--no-window-search", flags.no_window_search,
       "async, models of 100k+ columns: let CBC branch on the whole model "
       "after its root instead of re-solving windows of kernels around the "
       "best plan (slower to improve; for comparison)");
   solve
       ->add_option(
-          "--table-collapse", solve_flags.table_collapse,
+          "--table-collapse", flags.table_collapse,
           "Price configuration tables that a separable cost describes by "
           "that cost (no configuration variables): on = within max(1% of the "
           "all-fast time, 0.5 us) of every listed time; exact = only exactly "
@@ -656,18 +679,15 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("MODE");
   solve
-      ->add_option("--cache-line", solve_flags.cache_line,
+      ->add_option("--cache-line", flags.cache_line,
                    "2lm: the simulated cache's line in bytes, a power of two "
                    "from 64 (Optane's Memory Mode) to 1 GiB")
       ->capture_default_str()
       ->type_name("BYTES");
-  solve
-      ->add_option("--out", solve_flags.out_path,
-                   "Write the plan here (atomically)")
+  solve->add_option("--out", flags.out_path, "Write the plan here (atomically)")
       ->type_name("FILE");
-  solve->add_option("--svg", solve_flags.svg_path, kPlanSvgHelp)
-      ->type_name("FILE");
-  solve->add_flag("--json", solve_flags.json,
+  solve->add_option("--svg", flags.svg_path, kPlanSvgHelp)->type_name("FILE");
+  solve->add_flag("--json", flags.json,
                   "Print the plan JSON on stdout, not the summary");
   solve->footer(absl::StrCat(
       "Example:\n"
@@ -680,9 +700,11 @@ int Main(int argc, char** argv) {
       "\n\nWith --json only the plan goes to stdout; progress and diagnostics\n"
       "go to stderr.\n\n",
       kExitCodes));
+  return solve;
+}
 
-  // --- verify
-  VerifyFlags verify_flags;
+// `autotm verify`: its flags land in `flags`.
+CLI::App* AddVerifyCommand(CLI::App& app, VerifyFlags& flags) {
   CLI::App* verify = app.add_subcommand(
       "verify",
       "Check a plan against its graph, profile and budget\n"
@@ -694,22 +716,22 @@ int Main(int argc, char** argv) {
       "the plan's predicted times equal to the recomputed ones. Prints the\n"
       "recomputed figures, or the first violation (exit code 3).\n");
   verify
-      ->add_option("--graph", verify_flags.graph_path,
+      ->add_option("--graph", flags.graph_path,
                    "Training graph (autotm.v1.Graph JSON)")
       ->required()
       ->type_name("FILE");
   verify
-      ->add_option("--profile", verify_flags.profile_path,
+      ->add_option("--profile", flags.profile_path,
                    "Its kernel timings (autotm.v1.Profile JSON)")
       ->required()
       ->type_name("FILE");
   verify
-      ->add_option("--plan", verify_flags.plan_path,
+      ->add_option("--plan", flags.plan_path,
                    "The plan to check (autotm.v1.Plan JSON)")
       ->required()
       ->type_name("FILE");
   verify
-      ->add_option("--budget", verify_flags.budget,
+      ->add_option("--budget", flags.budget,
                    "Check against this budget, not the plan's")
       ->type_name("SIZE|P%");
   verify->footer(absl::StrCat(
@@ -718,8 +740,11 @@ int Main(int argc, char** argv) {
       "      --profile tests/testdata/example_cnn.profile.json \\\n"
       "      --plan plan.json --budget 8MiB\n\n",
       BudgetUnits(), "\n\n", kExitCodes));
+  return verify;
+}
 
-  // --- graph stats
+// `autotm graph stats GRAPH`: the graph's path lands in *graph_path.
+CLI::App* AddGraphStatsCommand(CLI::App& app, std::string* graph_path) {
   CLI::App* graph_cmd = app.add_subcommand(
       "graph",
       "Inspect training graphs\n"
@@ -728,7 +753,6 @@ int Main(int argc, char** argv) {
   graph_cmd->require_subcommand(1);
   graph_cmd->footer(
       "Example:\n  autotm graph stats tests/testdata/example_cnn.graph.json");
-  std::string stats_path;
   CLI::App* stats = graph_cmd->add_subcommand(
       "stats",
       "Print the size and memory figures of a graph\n"
@@ -739,12 +763,31 @@ int Main(int argc, char** argv) {
       "budget percentages), the total bytes, the largest tensor and the\n"
       "kernel with the most operands (2^n configurations to profile).\n");
   stats
-      ->add_option("graph", stats_path, "Training graph (autotm.v1.Graph JSON)")
+      ->add_option("graph", *graph_path,
+                   "Training graph (autotm.v1.Graph JSON)")
       ->required()
       ->type_name("FILE");
   stats->footer(
       "Example:\n  autotm graph stats tests/testdata/example_cnn.graph.json\n\n"
       "Exit codes: 0 success; 1 unreadable or invalid graph.");
+  return stats;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app(kToolDescription, "autotm");
+  // Set before adding subcommands: they copy the parent's formatter.
+  app.formatter(std::make_shared<HelpFormatter>());
+  app.get_formatter()->column_width(30);
+  app.set_version_flag("--version", absl::StrCat("autotm ", AUTOTM_VERSION),
+                       "Print the version and exit");
+  app.require_subcommand(1);
+
+  SolveFlags solve_flags;
+  CLI::App* solve = AddSolveCommand(app, solve_flags);
+  VerifyFlags verify_flags;
+  CLI::App* verify = AddVerifyCommand(app, verify_flags);
+  std::string stats_path;
+  CLI::App* stats = AddGraphStatsCommand(app, &stats_path);
 
   // --- command modules
   std::vector<CliCommand> commands = AddZooCommands(app);

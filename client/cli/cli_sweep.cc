@@ -290,7 +290,10 @@ class SweepProgress {
 
 // ---------------------------------------------------------------------------
 
-int RunSweep(const SweepFlags& flags) {
+// The flags checked before the inputs are read: the time limit (to
+// *time_limit_seconds) and that --svg and --csv can be written. Prints what
+// is wrong; returns kExitOk or kExitBadInput.
+int CheckSweepFlags(const SweepFlags& flags, double* time_limit_seconds) {
   absl::StatusOr<double> time_limit = ParseDuration(flags.time_limit);
   if (!time_limit.ok() || *time_limit <= 0) {
     PrintError(absl::StrCat("--time-limit: ",
@@ -309,14 +312,215 @@ int RunSweep(const SweepFlags& flags) {
       return kExitBadInput;
     }
   }
+  *time_limit_seconds = *time_limit;
+  return kExitOk;
+}
+
+// Creates --plans-dir (when given) and checks that it takes files.
+absl::Status MakePlansDir(const std::string& dir) {
+  if (dir.empty()) return absl::OkStatus();
+  if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", dir));
+  }
+  return CheckWritable(dir + "/x");
+}
+
+// The table row of a settled budget; `had_plan_before`: a smaller budget
+// got a plan (so a solve without a warm start is a "no", not a "-").
+Row MakeRow(const solver::SweepPoint& point, bool had_plan_before,
+            double percent, std::optional<double> all_fast_us) {
+  Row row;
+  row.point = &point;
+  row.percent = percent;
+  if (point.outcome.plan.has_value() && all_fast_us.has_value() &&
+      *all_fast_us > 0) {
+    row.slowdown = point.outcome.plan->predicted_time_us() / *all_fast_us;
+  }
+  const bool solved = point.source == solver::SweepSource::kSolved ||
+                      point.source == solver::SweepSource::kKeptSmaller;
+  row.warm = !solved                         ? "-"
+             : point.outcome.warm_start_used ? "yes"
+             : had_plan_before               ? "no"
+                                             : "-";
+  return row;
+}
+
+// The text after the table: reference times, the infeasible range, notes
+// per budget and the totals.
+void PrintSweepSummary(const solver::SweepResult& result, uint64_t peak,
+                       int with_plan, size_t budgets, double wall,
+                       bool warm_start) {
+  std::printf("\n");
+  if (result.all_fast_time_us.has_value()) {
+    std::printf("all-fast %s (slowdown 1x)",
+                Ms(*result.all_fast_time_us).c_str());
+  }
+  if (result.all_slow_time_us.has_value()) {
+    std::printf(
+        "%sall-slow %s (%.3fx)",
+        result.all_fast_time_us.has_value() ? ", " : "",
+        Ms(*result.all_slow_time_us).c_str(),
+        result.all_fast_time_us.has_value() && *result.all_fast_time_us > 0
+            ? *result.all_slow_time_us / *result.all_fast_time_us
+            : 0.0);
+  }
+  std::printf("; aligned peak live %s\n", FormatBytes(peak).c_str());
+  if (result.largest_infeasible_bytes.has_value()) {
+    std::printf("infeasible at %s and below: %s\n",
+                FormatBytes(*result.largest_infeasible_bytes).c_str(),
+                result.infeasible_diagnostic.c_str());
+  }
+  for (const solver::SweepPoint& point : result.points) {
+    if (point.source == solver::SweepSource::kKeptSmaller) {
+      std::printf("at %s: %s\n", FormatBytes(point.budget_bytes).c_str(),
+                  point.note.c_str());
+    } else if (!point.outcome.plan.has_value() &&
+               point.source == solver::SweepSource::kSolved &&
+               !point.outcome.diagnostic.empty()) {
+      std::printf("at %s: %s\n", FormatBytes(point.budget_bytes).c_str(),
+                  point.outcome.diagnostic.c_str());
+    }
+  }
+  std::printf(
+      "%d of %zu budget(s) planned in %.2f s; %d solve(s) started "
+      "from the smaller budget's plan%s\n",
+      with_plan, budgets, wall, result.warm_starts_used,
+      warm_start ? "" : " (warm starts off)");
+}
+
+// Writes --svg and --csv and says what was written (with `plans_written`
+// plans in --plans-dir). Returns kExitOk or kExitBadInput.
+int WriteSweepFiles(const SweepFlags& flags, const solver::GraphModel& graph,
+                    const solver::SweepResult& result,
+                    const std::vector<Row>& rows, int plans_written) {
+  if (!flags.svg_path.empty()) {
+    if (absl::Status s = WriteFileAtomically(
+            flags.svg_path, RenderSvg(graph, flags.variant, result, rows));
+        !s.ok()) {
+      PrintError(Message(s));
+      return kExitBadInput;
+    }
+    std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
+  }
+  if (!flags.csv_path.empty()) {
+    if (absl::Status s = WriteFileAtomically(flags.csv_path, RenderCsv(rows));
+        !s.ok()) {
+      PrintError(Message(s));
+      return kExitBadInput;
+    }
+    std::fprintf(stderr, "autotm: wrote %s\n", flags.csv_path.c_str());
+  }
+  if (!flags.plans_dir.empty()) {
+    std::fprintf(stderr, "autotm: wrote %d plan(s) into %s\n", plans_written,
+                 flags.plans_dir.c_str());
+  }
+  return kExitOk;
+}
+
+// Verifies the plan of a settled budget (if it got one) and writes it into
+// `plans_dir` (when given). False when the verifier rejected it (said on
+// stderr: a bug in autotm).
+bool VerifyAndWritePlan(const solver::GraphModel& graph,
+                        const solver::ProfileModel& profile,
+                        const solver::SweepPoint& point,
+                        const std::string& plans_dir) {
+  if (!point.outcome.plan.has_value()) return true;
+  absl::StatusOr<solver::VerifyReport> verified = solver::VerifyPlan(
+      graph, profile, *point.outcome.plan, point.budget_bytes);
+  if (!verified.ok()) {
+    PrintError(absl::StrCat(
+        "the verifier rejected the plan for the ", point.budget_bytes,
+        "-byte budget (a bug in autotm; please report it with the input "
+        "files); it is not written: ",
+        Message(verified.status())));
+    return false;
+  }
+  if (!plans_dir.empty()) {
+    const std::string path = absl::StrFormat("%s/budget_%u.plan.json",
+                                             plans_dir, point.budget_bytes);
+    if (absl::Status s = WriteProtoJsonFile(path, *point.outcome.plan);
+        !s.ok()) {
+      PrintError(Message(s));
+    }
+  }
+  return true;
+}
+
+solver::SweepOptions SweepOptionsOf(const SweepFlags& flags,
+                                    double time_limit_seconds) {
+  solver::SweepOptions options;
+  options.plan.method = flags.variant == "static"  ? v1::METHOD_STATIC
+                        : flags.variant == "async" ? v1::METHOD_ASYNCHRONOUS
+                                                   : v1::METHOD_SYNCHRONOUS;
+  options.plan.time_limit_seconds = time_limit_seconds;
+  options.plan.relative_gap = flags.gap;
+  options.plan.threads = flags.threads;
+  options.warm_start = !flags.no_warm_start;
+  return options;
+}
+
+// A failed sweep's exit code: bad input for what the caller can fix.
+int ExitCodeOfPlanningError(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument ||
+                 status.code() == absl::StatusCode::kFailedPrecondition
+             ? kExitBadInput
+             : kExitInternal;
+}
+
+// The graph and profile, with --table-collapse applied; errors name the
+// flag or the file.
+absl::StatusOr<PlanningInputs> LoadSweepInputs(const SweepFlags& flags) {
   absl::StatusOr<solver::TableCollapseOptions> collapse =
       ParseTableCollapse(flags.table_collapse);
   if (!collapse.ok()) {
-    PrintError(absl::StrCat("--table-collapse: ", Message(collapse.status())));
-    return kExitBadInput;
+    return absl::Status(
+        collapse.status().code(),
+        absl::StrCat("--table-collapse: ", Message(collapse.status())));
   }
-  absl::StatusOr<PlanningInputs> inputs =
-      LoadPlanningInputs(flags.graph_path, flags.profile_path, *collapse);
+  return LoadPlanningInputs(flags.graph_path, flags.profile_path, *collapse);
+}
+
+// kExitRejected when the verifier rejected a plan, kExitNoPlan (said on
+// stderr) when no budget got one, else kExitOk.
+int SweepExitCode(const solver::SweepResult& result, int rejected,
+                  int with_plan) {
+  if (rejected > 0) return kExitRejected;
+  if (with_plan == 0) {
+    std::fprintf(stderr,
+                 "autotm: no plan: no budget of the sweep got one%s%s\n",
+                 result.infeasible_diagnostic.empty() ? "" : ": ",
+                 result.infeasible_diagnostic.c_str());
+    return kExitNoPlan;
+  }
+  return kExitOk;
+}
+
+// The sweep's result on stdout: JSON with --json, else the text after the
+// table; and on stderr how far an interrupted sweep got.
+void PrintSweepResult(const SweepFlags& flags, const solver::GraphModel& graph,
+                      const solver::SweepResult& result,
+                      const std::vector<Row>& rows, uint64_t peak,
+                      int with_plan, size_t budgets, double wall,
+                      bool warm_start) {
+  if (flags.json) {
+    std::fputs(RenderJson(graph, flags.variant, result, rows, wall).c_str(),
+               stdout);
+  } else {
+    PrintSweepSummary(result, peak, with_plan, budgets, wall, warm_start);
+  }
+  if (result.cancelled) {
+    std::fprintf(stderr, "autotm: interrupted: %zu of %zu budget(s) settled\n",
+                 result.points.size(), budgets);
+  }
+}
+
+int RunSweep(const SweepFlags& flags) {
+  double time_limit = 0;
+  if (int exit_code = CheckSweepFlags(flags, &time_limit);
+      exit_code != kExitOk) {
+    return exit_code;
+  }
+  absl::StatusOr<PlanningInputs> inputs = LoadSweepInputs(flags);
   if (!inputs.ok()) {
     PrintError(Message(inputs.status()));
     return kExitBadInput;
@@ -333,18 +537,9 @@ int RunSweep(const SweepFlags& flags) {
     return kExitBadInput;
   }
   // Created only once the inputs are known to be good.
-  if (!flags.plans_dir.empty()) {
-    if (::mkdir(flags.plans_dir.c_str(), 0777) != 0 && errno != EEXIST) {
-      PrintError(absl::StrCat(
-          "--plans-dir: ",
-          Message(absl::ErrnoToStatus(
-              errno, absl::StrCat("cannot create ", flags.plans_dir)))));
-      return kExitBadInput;
-    }
-    if (absl::Status s = CheckWritable(flags.plans_dir + "/x"); !s.ok()) {
-      PrintError(absl::StrCat("--plans-dir: ", Message(s)));
-      return kExitBadInput;
-    }
+  if (absl::Status s = MakePlansDir(flags.plans_dir); !s.ok()) {
+    PrintError(absl::StrCat("--plans-dir: ", Message(s)));
+    return kExitBadInput;
   }
   const std::vector<uint64_t> order = SweepOrder(*budgets);
   auto percent_of = [peak](uint64_t bytes) {
@@ -353,15 +548,7 @@ int RunSweep(const SweepFlags& flags) {
                : 100.0 * static_cast<double>(bytes) / static_cast<double>(peak);
   };
 
-  solver::SweepOptions options;
-  options.plan.method = flags.variant == "static"  ? v1::METHOD_STATIC
-                        : flags.variant == "async" ? v1::METHOD_ASYNCHRONOUS
-                                                   : v1::METHOD_SYNCHRONOUS;
-  options.plan.time_limit_seconds = *time_limit;
-  options.plan.relative_gap = flags.gap;
-  options.plan.threads = flags.threads;
-  options.warm_start = !flags.no_warm_start;
-
+  solver::SweepOptions options = SweepOptionsOf(flags, time_limit);
   std::fprintf(stderr,
                "autotm: sweeping %s (%d kernels, %d tensors) with %s over %zu "
                "budget(s) from %s to %s (%s peak live, aligned), up to %s "
@@ -370,7 +557,7 @@ int RunSweep(const SweepFlags& flags) {
                flags.variant.c_str(), order.size(),
                FormatBytes(order.front()).c_str(),
                FormatBytes(order.back()).c_str(), FormatBytes(peak).c_str(),
-               FormatDuration(*time_limit).c_str());
+               FormatDuration(time_limit).c_str());
 
   SweepProgress progress(ProgressLine::IsTerminal(stderr),
                          static_cast<int>(order.size()));
@@ -383,21 +570,8 @@ int RunSweep(const SweepFlags& flags) {
   const solver::ReferenceTimes references = solver::ComputeReferenceTimes(
       graph, profile, solver::kDefaultAlignmentBytes);
   auto make_row = [&](const solver::SweepPoint& point, bool had_plan_before) {
-    Row row;
-    row.point = &point;
-    row.percent = percent_of(point.budget_bytes);
-    if (point.outcome.plan.has_value() && references.all_fast_us.has_value() &&
-        *references.all_fast_us > 0) {
-      row.slowdown =
-          point.outcome.plan->predicted_time_us() / *references.all_fast_us;
-    }
-    const bool solved = point.source == solver::SweepSource::kSolved ||
-                        point.source == solver::SweepSource::kKeptSmaller;
-    row.warm = !solved                         ? "-"
-               : point.outcome.warm_start_used ? "yes"
-               : had_plan_before               ? "no"
-                                               : "-";
-    return row;
+    return MakeRow(point, had_plan_before, percent_of(point.budget_bytes),
+                   references.all_fast_us);
   };
 
   // Each point is verified, written and printed as it settles, so an
@@ -408,24 +582,8 @@ int RunSweep(const SweepFlags& flags) {
   const std::atomic<bool>* cancelled = nullptr;  // set below
   auto on_budget = [&](const solver::SweepPoint& point) {
     progress.Clear();
-    if (point.outcome.plan.has_value()) {
-      absl::StatusOr<solver::VerifyReport> verified = solver::VerifyPlan(
-          graph, profile, *point.outcome.plan, point.budget_bytes);
-      if (!verified.ok()) {
-        ++rejected;
-        PrintError(absl::StrCat(
-            "the verifier rejected the plan for the ", point.budget_bytes,
-            "-byte budget (a bug in autotm; please report it with the input "
-            "files); it is not written: ",
-            Message(verified.status())));
-      } else if (!flags.plans_dir.empty()) {
-        const std::string path = absl::StrFormat(
-            "%s/budget_%u.plan.json", flags.plans_dir, point.budget_bytes);
-        if (absl::Status s = WriteProtoJsonFile(path, *point.outcome.plan);
-            !s.ok()) {
-          PrintError(Message(s));
-        }
-      }
+    if (!VerifyAndWritePlan(graph, profile, point, flags.plans_dir)) {
+      ++rejected;
     }
     if (!flags.json) {
       if (settled == 0) PrintHeader();
@@ -455,98 +613,24 @@ int RunSweep(const SweepFlags& flags) {
   RestoreInterrupt();
   if (!result.ok()) {
     PrintError(Message(result.status()));
-    const absl::StatusCode code = result.status().code();
-    return code == absl::StatusCode::kInvalidArgument ||
-                   code == absl::StatusCode::kFailedPrecondition
-               ? kExitBadInput
-               : kExitInternal;
+    return ExitCodeOfPlanningError(result.status());
   }
 
   std::vector<Row> rows;
-  bool plan_seen = false;
   int with_plan = 0;
   for (const solver::SweepPoint& point : result->points) {
-    rows.push_back(make_row(point, plan_seen));
-    plan_seen = plan_seen || point.outcome.plan.has_value();
+    rows.push_back(make_row(point, with_plan > 0));
     if (point.outcome.plan.has_value()) ++with_plan;
   }
 
-  if (flags.json) {
-    std::fputs(RenderJson(graph, flags.variant, *result, rows, wall).c_str(),
-               stdout);
-  } else {
-    std::printf("\n");
-    if (result->all_fast_time_us.has_value()) {
-      std::printf("all-fast %s (slowdown 1x)",
-                  Ms(*result->all_fast_time_us).c_str());
-    }
-    if (result->all_slow_time_us.has_value()) {
-      std::printf(
-          "%sall-slow %s (%.3fx)",
-          result->all_fast_time_us.has_value() ? ", " : "",
-          Ms(*result->all_slow_time_us).c_str(),
-          result->all_fast_time_us.has_value() && *result->all_fast_time_us > 0
-              ? *result->all_slow_time_us / *result->all_fast_time_us
-              : 0.0);
-    }
-    std::printf("; aligned peak live %s\n", FormatBytes(peak).c_str());
-    if (result->largest_infeasible_bytes.has_value()) {
-      std::printf("infeasible at %s and below: %s\n",
-                  FormatBytes(*result->largest_infeasible_bytes).c_str(),
-                  result->infeasible_diagnostic.c_str());
-    }
-    for (const solver::SweepPoint& point : result->points) {
-      if (point.source == solver::SweepSource::kKeptSmaller) {
-        std::printf("at %s: %s\n", FormatBytes(point.budget_bytes).c_str(),
-                    point.note.c_str());
-      } else if (!point.outcome.plan.has_value() &&
-                 point.source == solver::SweepSource::kSolved &&
-                 !point.outcome.diagnostic.empty()) {
-        std::printf("at %s: %s\n", FormatBytes(point.budget_bytes).c_str(),
-                    point.outcome.diagnostic.c_str());
-      }
-    }
-    std::printf(
-        "%d of %zu budget(s) planned in %.2f s; %d solve(s) started "
-        "from the smaller budget's plan%s\n",
-        with_plan, order.size(), wall, result->warm_starts_used,
-        options.warm_start ? "" : " (warm starts off)");
+  PrintSweepResult(flags, graph, *result, rows, peak, with_plan, order.size(),
+                   wall, options.warm_start);
+  if (int exit_code =
+          WriteSweepFiles(flags, graph, *result, rows, with_plan - rejected);
+      exit_code != kExitOk) {
+    return exit_code;
   }
-  if (result->cancelled) {
-    std::fprintf(stderr, "autotm: interrupted: %zu of %zu budget(s) settled\n",
-                 result->points.size(), order.size());
-  }
-
-  if (!flags.svg_path.empty()) {
-    if (absl::Status s = WriteFileAtomically(
-            flags.svg_path, RenderSvg(graph, flags.variant, *result, rows));
-        !s.ok()) {
-      PrintError(Message(s));
-      return kExitBadInput;
-    }
-    std::fprintf(stderr, "autotm: wrote %s\n", flags.svg_path.c_str());
-  }
-  if (!flags.csv_path.empty()) {
-    if (absl::Status s = WriteFileAtomically(flags.csv_path, RenderCsv(rows));
-        !s.ok()) {
-      PrintError(Message(s));
-      return kExitBadInput;
-    }
-    std::fprintf(stderr, "autotm: wrote %s\n", flags.csv_path.c_str());
-  }
-  if (!flags.plans_dir.empty()) {
-    std::fprintf(stderr, "autotm: wrote %d plan(s) into %s\n",
-                 with_plan - rejected, flags.plans_dir.c_str());
-  }
-  if (rejected > 0) return kExitRejected;
-  if (with_plan == 0) {
-    std::fprintf(stderr,
-                 "autotm: no plan: no budget of the sweep got one%s%s\n",
-                 result->infeasible_diagnostic.empty() ? "" : ": ",
-                 result->infeasible_diagnostic.c_str());
-    return kExitNoPlan;
-  }
-  return kExitOk;
+  return SweepExitCode(*result, rejected, with_plan);
 }
 
 }  // namespace
