@@ -880,6 +880,37 @@ void JobRunner::RunJob(v1::SolveJob job) {
   if (Save(job).ok()) logger_->info("job {}: succeeded", job.id());
 }
 
+// What a solve worker's run came to, as JobRunner::WatchWorker saw it.
+struct JobRunner::WorkerRun {
+  // The time limit plus the grace: the worker is killed after it.
+  double watchdog_seconds = 0;
+  // When the cancel's SIGTERM was sent (by Cancel()), if it was.
+  std::optional<std::chrono::steady_clock::time_point> term_sent;
+  bool killed_by_watchdog = false;
+  // Stop() or a lost lease killed it: a stop, not a crash.
+  bool stopped = false;
+  // It wrote something that is not an event.
+  bool corrupt = false;
+  // Its plan, no-plan or error event.
+  std::optional<worker::WorkerEvent> final_event;
+  // waitpid()'s status.
+  int wait_status = 0;
+};
+
+namespace {
+
+// The job's progress figures from a worker's progress event.
+void ApplyProgress(const worker::Progress& p, v1::SolveJob& job) {
+  job.set_elapsed_seconds(p.elapsed_seconds());
+  job.set_incumbent_us(std::isfinite(p.incumbent_us()) ? p.incumbent_us() : 0);
+  job.set_bound_us(std::isfinite(p.bound_us()) ? p.bound_us() : 0);
+  // +inf while there is no bound, as in the final result: 0 would read as
+  // "proven optimal".
+  job.set_relative_gap(p.relative_gap());
+}
+
+}  // namespace
+
 JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
                                              const std::string& request) {
   BudgetResult result;
@@ -913,18 +944,32 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   logger_->info("job {}: worker pid {} solving budget {} bytes", job.id(), pid,
                 job.budgets_bytes(job.budgets_done()));
 
-  const auto start = std::chrono::steady_clock::now();
-  const double watchdog_seconds =
+  WorkerRun run;
+  run.watchdog_seconds =
       job.parameters().time_limit_seconds() + options_.watchdog_grace_seconds;
-  std::optional<std::chrono::steady_clock::time_point> term_sent;
-  bool killed_by_watchdog = false;
+  job.set_elapsed_seconds(WatchWorker(job, pid, child->stdout_fd, run));
+  ::unlink(request_path->c_str());
+  return ResultOf(run, job);
+}
+
+// Reads the worker's events from `fd` (its stdout) until EOF, saving its
+// progress into `job`; kills it on a corrupt event, a stop, a lost lease,
+// a cancel it ignores for cancel_grace_seconds, or the watchdog; then
+// closes `fd` and reaps it. What happened lands in *run (whose
+// watchdog_seconds the caller sets). Returns the seconds it ran.
+double JobRunner::WatchWorker(v1::SolveJob& job, pid_t pid, int fd,
+                              WorkerRun& run) {
+  const auto start = std::chrono::steady_clock::now();
+  const double watchdog_seconds = run.watchdog_seconds;
+  std::optional<std::chrono::steady_clock::time_point>& term_sent =
+      run.term_sent;
+  bool& killed_by_watchdog = run.killed_by_watchdog;
   bool killed_after_cancel = false;
-  bool stopped = false;
-  bool corrupt = false;
-  std::optional<worker::WorkerEvent> final_event;
+  bool& stopped = run.stopped;
+  bool& corrupt = run.corrupt;
+  std::optional<worker::WorkerEvent>& final_event = run.final_event;
   std::string buffer;
   char chunk[1 << 16];
-  const int fd = child->stdout_fd;
   while (true) {
     struct pollfd pfd = {fd, POLLIN, 0};
     int ready = ::poll(&pfd, 1, 100);
@@ -937,14 +982,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       worker::WorkerEvent event;
       while (PopEvent(buffer, &event, &corrupt)) {
         if (event.has_progress()) {
-          const worker::Progress& p = event.progress();
-          job.set_elapsed_seconds(p.elapsed_seconds());
-          job.set_incumbent_us(
-              std::isfinite(p.incumbent_us()) ? p.incumbent_us() : 0);
-          job.set_bound_us(std::isfinite(p.bound_us()) ? p.bound_us() : 0);
-          // +inf while there is no bound, as in the final result: 0 would
-          // read as "proven optimal".
-          job.set_relative_gap(p.relative_gap());
+          ApplyProgress(event.progress(), job);
           Save(job).IgnoreError();
         } else {
           final_event = std::move(event);
@@ -984,10 +1022,9 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     }
   }
   ::close(fd);
-  int wait_status = 0;
+  int& wait_status = run.wait_status;
   while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
-  ::unlink(request_path->c_str());
   {
     std::lock_guard<std::mutex> guard(mutex_);
     running_[job.id()].pid = -1;
@@ -1001,27 +1038,32 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       term_sent = std::chrono::steady_clock::now();
     }
   }
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  job.set_elapsed_seconds(elapsed);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
-  if (stopped) {
+// The budget's result from how the worker ended: its plan or no-plan
+// event (its plan is moved out of `run`), else the watchdog, a cancel, or
+// how it died.
+JobRunner::BudgetResult JobRunner::ResultOf(WorkerRun& run,
+                                            const v1::SolveJob& job) const {
+  BudgetResult result;
+  if (run.stopped) {
     result.kind = BudgetResult::kStopped;
     return result;
   }
-  if (final_event.has_value()) {
-    if (final_event->has_plan()) {
+  if (run.final_event.has_value()) {
+    if (run.final_event->has_plan()) {
       result.kind = BudgetResult::kPlan;
-      result.plan = std::move(*final_event->mutable_plan());
+      result.plan = std::move(*run.final_event->mutable_plan());
       return result;
     }
-    if (final_event->has_no_plan()) {
-      const worker::NoPlan& no_plan = final_event->no_plan();
+    if (run.final_event->has_no_plan()) {
+      const worker::NoPlan& no_plan = run.final_event->no_plan();
       // A cancelled solve may also end as NO_SOLUTION (e.g. when the
       // cancel cut the allocation rounds short): still a cancellation.
       if (no_plan.stats().termination() == v1::TERMINATION_CANCELLED ||
-          term_sent.has_value()) {
+          run.term_sent.has_value()) {
         result.kind = BudgetResult::kCancelledNoPlan;
         return result;
       }
@@ -1033,32 +1075,33 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       return result;
     }
     result.kind = BudgetResult::kError;
-    result.reason = final_event->error().message();
+    result.reason = run.final_event->error().message();
     return result;
   }
-  if (killed_by_watchdog) {
+  if (run.killed_by_watchdog) {
     result.reason = absl::StrFormat(
         "watchdog: solve exceeded %.1f s (time limit %.1f s + grace %.1f s); "
         "worker killed",
-        watchdog_seconds, job.parameters().time_limit_seconds(),
+        run.watchdog_seconds, job.parameters().time_limit_seconds(),
         options_.watchdog_grace_seconds);
     return result;
   }
-  if (term_sent.has_value()) {
+  if (run.term_sent.has_value()) {
     result.kind = BudgetResult::kCancelledNoPlan;
     return result;
   }
-  if (corrupt) {
+  if (run.corrupt) {
     result.reason = "solve worker wrote a malformed event";
-  } else if (WIFSIGNALED(wait_status)) {
+  } else if (WIFSIGNALED(run.wait_status)) {
     result.reason = absl::StrCat("solve worker crashed: killed by signal ",
-                                 SignalName(WTERMSIG(wait_status)));
-  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 127) {
+                                 SignalName(WTERMSIG(run.wait_status)));
+  } else if (WIFEXITED(run.wait_status) &&
+             WEXITSTATUS(run.wait_status) == 127) {
     result.reason = absl::StrCat("cannot run the solve worker ",
                                  options_.worker_path, " (exit status 127)");
-  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
+  } else if (WIFEXITED(run.wait_status) && WEXITSTATUS(run.wait_status) != 0) {
     result.reason = absl::StrCat("solve worker exited with status ",
-                                 WEXITSTATUS(wait_status));
+                                 WEXITSTATUS(run.wait_status));
   } else {
     result.reason = "solve worker exited without a result";
   }

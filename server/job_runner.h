@@ -195,6 +195,7 @@ class JobRunner {
   };
   // What a worker run produced for one budget.
   struct BudgetResult;
+  struct WorkerRun;
 
   bool replicated() const { return !options_.replica_id.empty(); }
   void SlotLoop(int slot);
@@ -207,6 +208,8 @@ class JobRunner {
   bool LeaseLost(const std::string& id);
   void RunJob(v1::SolveJob job);
   BudgetResult RunWorker(v1::SolveJob& job, const std::string& request);
+  double WatchWorker(v1::SolveJob& job, pid_t pid, int fd, WorkerRun& run);
+  BudgetResult ResultOf(WorkerRun& run, const v1::SolveJob& job) const;
   // Stores `job` and notifies; logs and returns the store's error (for a
   // replica: FailedPrecondition once its lease is lost).
   absl::Status Save(const v1::SolveJob& job);
