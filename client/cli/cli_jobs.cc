@@ -148,6 +148,33 @@ struct PlanFlags {
   std::string svg_path;
 };
 
+// Polls `job` until it is final, with live progress on a terminal (one
+// line rewritten in place on stderr). Ctrl-C cancels the job (the server
+// keeps its best plan so far). Returns the final job, or the error of a
+// failed poll.
+absl::StatusOr<v1::SolveJob> WaitForJob(Client& client, v1::SolveJob job) {
+  ::signal(SIGINT, OnInterrupt);
+  ProgressLine progress(stderr, ProgressLine::IsTerminal(stderr));
+  while (job.state() == v1::SolveJob::QUEUED ||
+         job.state() == v1::SolveJob::RUNNING) {
+    if (g_interrupted.exchange(false)) {
+      progress.Finish();
+      std::fprintf(stderr, "autotm: cancelling %s\n", job.id().c_str());
+      client.CancelSolveJob(job.id()).IgnoreError();
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+    absl::StatusOr<v1::SolveJob> now = client.GetSolveJob(job.id());
+    if (!now.ok()) {
+      progress.Finish();
+      return now.status();
+    }
+    job = *std::move(now);
+    progress.Show(JobProgressText(job));
+  }
+  progress.Finish();
+  return job;
+}
+
 int RunPlan(const PlanFlags& flags) {
   // Not CLI11-required: `plan show` parses `plan` too and needs none of them.
   for (const auto& [flag, value] :
@@ -220,28 +247,9 @@ int RunPlan(const PlanFlags& flags) {
     absl::StatusOr<v1::SolveJob> job = (*client)->CreateSolveJob(create);
     if (!job.ok()) return Fail(job.status());
     std::fprintf(stderr, "autotm: queued %s\n", job->id().c_str());
-    // Ctrl-C cancels the job (the server keeps its best plan so far).
-    ::signal(SIGINT, OnInterrupt);
-    // Live progress on a terminal: one line rewritten in place on stderr.
-    ProgressLine progress(stderr, ProgressLine::IsTerminal(stderr));
-    v1::SolveJob last = *job;
-    while (last.state() == v1::SolveJob::QUEUED ||
-           last.state() == v1::SolveJob::RUNNING) {
-      if (g_interrupted.exchange(false)) {
-        progress.Finish();
-        std::fprintf(stderr, "autotm: cancelling %s\n", last.id().c_str());
-        (*client)->CancelSolveJob(last.id()).IgnoreError();
-      }
-      absl::SleepFor(absl::Milliseconds(250));
-      absl::StatusOr<v1::SolveJob> now = (*client)->GetSolveJob(last.id());
-      if (!now.ok()) {
-        progress.Finish();
-        return Fail(now.status());
-      }
-      last = *now;
-      progress.Show(JobProgressText(last));
-    }
-    progress.Finish();
+    absl::StatusOr<v1::SolveJob> final_job = WaitForJob(**client, *job);
+    if (!final_job.ok()) return Fail(final_job.status());
+    const v1::SolveJob& last = *final_job;
     if (last.state() != v1::SolveJob::SUCCEEDED) {
       PrintError(absl::StrCat(last.id(), " ", StateName(last.state()), ": ",
                               last.error()));

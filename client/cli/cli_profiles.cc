@@ -575,11 +575,8 @@ int RunAdminPrune(const RemoteFlags& flags, const PruneFlags& prune) {
   return kExitOk;
 }
 
-}  // namespace
-
-std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
-  std::vector<CliCommand> commands;
-  // --- server
+// `autotm server status`.
+void AddServerCommands(CLI::App& app, std::vector<CliCommand>* commands) {
   CLI::App* server = app.add_subcommand(
       "server",
       "Query an autotm-server\n"
@@ -596,10 +593,12 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         "Asks the server's gRPC health service. Prints SERVING and exits 0,\n"
         "or reports NOT_SERVING / unreachable and exits 1.\n");
     AddRemoteFlags(status, flags.get());
-    commands.push_back({status, [flags] { return RunServerStatus(*flags); }});
+    commands->push_back({status, [flags] { return RunServerStatus(*flags); }});
   }
+}
 
-  // --- admin
+// `autotm admin ...`.
+void AddAdminCommands(CLI::App& app, std::vector<CliCommand>* commands) {
   CLI::App* admin = app.add_subcommand(
       "admin",
       "Operator commands (the operator role when the server has identities)");
@@ -638,11 +637,87 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         ->check(CLI::Range(0.0, 1e9));
     cmd->add_flag("--vacuum", prune->vacuum,
                   "Then rewrite the database file without its free pages");
-    commands.push_back(
+    commands->push_back(
         {cmd, [flags, prune] { return RunAdminPrune(*flags, *prune); }});
   }
+}
 
-  // --- profiles
+// `autotm profiles import`.
+void AddProfilesImportCommand(CLI::App* profiles,
+                              std::vector<CliCommand>* commands) {
+  auto flags = std::make_shared<RemoteFlags>();
+  auto optane = std::make_shared<OptaneImportFlags>();
+  auto path = std::make_shared<std::string>();
+  CLI::App* import = profiles->add_subcommand(
+      "import",
+      "Upload a profile file, or import AutoTM's Optane measurements\n"
+      "\n"
+      "--format profile-json (default): FILE is an autotm.v1.Profile\n"
+      "JSON file; it is uploaded. Creates the host class on first use.\n"
+      "Each configuration time becomes one measurement, so importing the\n"
+      "same file twice changes nothing. Fails when the host class exists\n"
+      "with another fingerprint.\n"
+      "\n"
+      "--format optane-jsonl: FILE is AutoTM's 2019 measurements\n"
+      "(fuzz_kernel_profiles.jsonl.gz, gzip or plain JSON lines). Their\n"
+      "nGraph kernels that are the same kernel as one of our signatures\n"
+      "become a profile of host class --host-class (medians of repeated\n"
+      "measurements); a report lists, per nGraph op, what mapped and why\n"
+      "the rest did not (docs/COST_MODEL.md). With --out the profile is\n"
+      "written there and uploaded only with --upload; without --out it\n"
+      "is uploaded. --coverage-graph reports how many of a graph's\n"
+      "signatures the profile covers (a plan needs all).\n"
+      "\n"
+      "Examples:\n"
+      "  autotm profiles import p.json --server 127.0.0.1:50051\n"
+      "  autotm profiles import --format optane-jsonl \\\n"
+      "      fuzz_kernel_profiles.jsonl.gz --out optane.profile.json \\\n"
+      "      --coverage-graph vgg19.graph.json\n");
+  import->add_option("file", *path, "The file to import (see --format)")
+      ->required()
+      ->type_name("FILE");
+  import
+      ->add_option("--format", optane->format,
+                   "profile-json (autotm.v1.Profile, default) or "
+                   "optane-jsonl (AutoTM's 2019 measurements)")
+      ->check(CLI::IsMember({kFormatProfile, kFormatOptane}))
+      ->type_name("FORMAT");
+  import
+      ->add_option("--host-class", optane->host_class,
+                   "optane-jsonl: host class of the profile (default "
+                   "optane-2019-measured)")
+      ->type_name("NAME");
+  import
+      ->add_option("-o,--out", optane->out,
+                   "optane-jsonl: write the profile (autotm.v1.Profile "
+                   "JSON) to FILE; no upload unless --upload")
+      ->type_name("FILE");
+  import->add_flag("--upload", optane->upload,
+                   "optane-jsonl: upload even when --out is given");
+  import
+      ->add_option("--coverage-graph", optane->coverage_graph,
+                   "optane-jsonl: report how many of this graph's "
+                   "(autotm.v1.Graph JSON) signatures the profile covers")
+      ->type_name("FILE");
+  AddRemoteFlags(import, flags.get());
+  commands->push_back(
+      {import, [flags, optane, path, import] {
+         if (optane->format == kFormatOptane) {
+           return RunOptaneImport(*flags, *optane, *path);
+         }
+         for (const char* only :
+              {"--host-class", "--out", "--upload", "--coverage-graph"}) {
+           if (import->count(only) > 0) {
+             PrintError(absl::StrCat(only, " needs --format optane-jsonl"));
+             return static_cast<int>(kExitBadInput);
+           }
+         }
+         return RunProfilesImport(*flags, *path);
+       }});
+}
+
+// `autotm profiles ...`.
+void AddProfilesCommands(CLI::App& app, std::vector<CliCommand>* commands) {
   CLI::App* profiles = app.add_subcommand(
       "profiles",
       "Manage the kernel timing profiles stored on a server\n"
@@ -661,7 +736,7 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         "signatures, (signature, configuration) pairs and stored\n"
         "measurements.\n");
     AddRemoteFlags(list, flags.get());
-    commands.push_back({list, [flags] { return RunProfilesList(*flags); }});
+    commands->push_back({list, [flags] { return RunProfilesList(*flags); }});
   }
   {
     auto flags = std::make_shared<RemoteFlags>();
@@ -672,80 +747,10 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         ->required()
         ->type_name("NAME");
     AddRemoteFlags(show, flags.get());
-    commands.push_back(
+    commands->push_back(
         {show, [flags, name] { return RunProfilesShow(*flags, *name); }});
   }
-  {
-    auto flags = std::make_shared<RemoteFlags>();
-    auto optane = std::make_shared<OptaneImportFlags>();
-    auto path = std::make_shared<std::string>();
-    CLI::App* import = profiles->add_subcommand(
-        "import",
-        "Upload a profile file, or import AutoTM's Optane measurements\n"
-        "\n"
-        "--format profile-json (default): FILE is an autotm.v1.Profile\n"
-        "JSON file; it is uploaded. Creates the host class on first use.\n"
-        "Each configuration time becomes one measurement, so importing the\n"
-        "same file twice changes nothing. Fails when the host class exists\n"
-        "with another fingerprint.\n"
-        "\n"
-        "--format optane-jsonl: FILE is AutoTM's 2019 measurements\n"
-        "(fuzz_kernel_profiles.jsonl.gz, gzip or plain JSON lines). Their\n"
-        "nGraph kernels that are the same kernel as one of our signatures\n"
-        "become a profile of host class --host-class (medians of repeated\n"
-        "measurements); a report lists, per nGraph op, what mapped and why\n"
-        "the rest did not (docs/COST_MODEL.md). With --out the profile is\n"
-        "written there and uploaded only with --upload; without --out it\n"
-        "is uploaded. --coverage-graph reports how many of a graph's\n"
-        "signatures the profile covers (a plan needs all).\n"
-        "\n"
-        "Examples:\n"
-        "  autotm profiles import p.json --server 127.0.0.1:50051\n"
-        "  autotm profiles import --format optane-jsonl \\\n"
-        "      fuzz_kernel_profiles.jsonl.gz --out optane.profile.json \\\n"
-        "      --coverage-graph vgg19.graph.json\n");
-    import->add_option("file", *path, "The file to import (see --format)")
-        ->required()
-        ->type_name("FILE");
-    import
-        ->add_option("--format", optane->format,
-                     "profile-json (autotm.v1.Profile, default) or "
-                     "optane-jsonl (AutoTM's 2019 measurements)")
-        ->check(CLI::IsMember({kFormatProfile, kFormatOptane}))
-        ->type_name("FORMAT");
-    import
-        ->add_option("--host-class", optane->host_class,
-                     "optane-jsonl: host class of the profile (default "
-                     "optane-2019-measured)")
-        ->type_name("NAME");
-    import
-        ->add_option("-o,--out", optane->out,
-                     "optane-jsonl: write the profile (autotm.v1.Profile "
-                     "JSON) to FILE; no upload unless --upload")
-        ->type_name("FILE");
-    import->add_flag("--upload", optane->upload,
-                     "optane-jsonl: upload even when --out is given");
-    import
-        ->add_option("--coverage-graph", optane->coverage_graph,
-                     "optane-jsonl: report how many of this graph's "
-                     "(autotm.v1.Graph JSON) signatures the profile covers")
-        ->type_name("FILE");
-    AddRemoteFlags(import, flags.get());
-    commands.push_back(
-        {import, [flags, optane, path, import] {
-           if (optane->format == kFormatOptane) {
-             return RunOptaneImport(*flags, *optane, *path);
-           }
-           for (const char* only :
-                {"--host-class", "--out", "--upload", "--coverage-graph"}) {
-             if (import->count(only) > 0) {
-               PrintError(absl::StrCat(only, " needs --format optane-jsonl"));
-               return static_cast<int>(kExitBadInput);
-             }
-           }
-           return RunProfilesImport(*flags, *path);
-         }});
-  }
+  AddProfilesImportCommand(profiles, commands);
   {
     auto flags = std::make_shared<RemoteFlags>();
     auto name = std::make_shared<std::string>();
@@ -765,9 +770,9 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
                      "stdout")
         ->type_name("FILE");
     AddRemoteFlags(export_cmd, flags.get());
-    commands.push_back({export_cmd, [flags, name, out] {
-                          return RunProfilesExport(*flags, *name, *out);
-                        }});
+    commands->push_back({export_cmd, [flags, name, out] {
+                           return RunProfilesExport(*flags, *name, *out);
+                         }});
   }
   {
     auto flags = std::make_shared<RemoteFlags>();
@@ -778,7 +783,7 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         ->required()
         ->type_name("NAME");
     AddRemoteFlags(del, flags.get());
-    commands.push_back(
+    commands->push_back(
         {del, [flags, name] { return RunProfilesDelete(*flags, *name); }});
   }
   {
@@ -797,10 +802,19 @@ std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
         ->required()
         ->type_name("PRINCIPAL");
     AddRemoteFlags(drop, flags.get());
-    commands.push_back({drop, [flags, name, principal] {
-                          return RunProfilesDrop(*flags, *name, *principal);
-                        }});
+    commands->push_back({drop, [flags, name, principal] {
+                           return RunProfilesDrop(*flags, *name, *principal);
+                         }});
   }
+}
+
+}  // namespace
+
+std::vector<CliCommand> AddProfileCommands(CLI::App& app) {
+  std::vector<CliCommand> commands;
+  AddServerCommands(app, &commands);
+  AddAdminCommands(app, &commands);
+  AddProfilesCommands(app, &commands);
   return commands;
 }
 
