@@ -26,8 +26,7 @@ LOCKING = re.compile(
     r"|ABSL_(GUARDED_BY|PT_GUARDED_BY|EXCLUSIVE_LOCKS_REQUIRED|"
     r"SHARED_LOCKS_REQUIRED|LOCKS_EXCLUDED)"
 )
-FLAGS = ["-fsyntax-only", "-Wthread-safety", "-Werror=thread-safety",
-         "-Wno-unknown-warning-option"]
+FLAGS = ["-fsyntax-only", "-Wthread-safety", "-Werror=thread-safety", "-Wno-unknown-warning-option"]
 
 
 def clang_command(entry, clang):
@@ -48,8 +47,9 @@ def clang_command(entry, clang):
 
 
 def check(entry, clang):
-    result = subprocess.run(clang_command(entry, clang), cwd=entry["directory"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        clang_command(entry, clang), cwd=entry["directory"], capture_output=True, text=True
+    )
     return entry["file"], result.returncode, result.stderr
 
 
@@ -72,17 +72,20 @@ def main():
                 chosen.setdefault(path, entry)
     failures = 0
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        for path, code, stderr in pool.map(lambda e: check(e, args.clang),
-                                           chosen.values()):
+        for path, code, stderr in pool.map(lambda e: check(e, args.clang), chosen.values()):
             if code != 0:
                 failures += 1
                 print(f"thread_safety: {os.path.relpath(path, root)}:\n{stderr}")
     if failures:
-        print(f"thread_safety: FAIL: {failures} of {len(chosen)} files have "
-              "-Wthread-safety findings (or did not parse with clang)")
+        print(
+            f"thread_safety: FAIL: {failures} of {len(chosen)} files have "
+            "-Wthread-safety findings (or did not parse with clang)"
+        )
         return 1
-    print(f"thread_safety: OK: {len(chosen)} files that take locks are clean "
-          "under clang -Wthread-safety")
+    print(
+        f"thread_safety: OK: {len(chosen)} files that take locks are clean "
+        "under clang -Wthread-safety"
+    )
     return 0
 
 
