@@ -112,9 +112,9 @@ CLI::App* AddProfileCommand(CLI::App& app, AgentFlags& flags) {
   profile_cmd->footer(kDescription);
   profile_cmd->add_option(
       "--graph", flags.graph_path,
-      "Graph file (v1.Graph JSON) to profile. With --flags.server, only the "
+      "Graph file (v1.Graph JSON) to profile. With --server, only the "
       "kernels the host class still lacks are measured. Without --graph, "
-      "--flags.server gives the work list: every kernel that graphs submitted "
+      "--server gives the work list: every kernel that graphs submitted "
       "for "
       "--host-class still lack");
   profile_cmd
@@ -127,8 +127,8 @@ CLI::App* AddProfileCommand(CLI::App& app, AgentFlags& flags) {
       ->required();
   profile_cmd->add_option("--out", flags.out_path,
                           "Write the profile here (v1.Profile JSON)");
-  profile_cmd->add_option("--flags.server", flags.server,
-                          "Upload to this autotm-flags.server (HOST:PORT)");
+  profile_cmd->add_option("--server", flags.server,
+                          "Upload to this autotm-server (HOST:PORT)");
   autotm::client::AddSecurityFlags(profile_cmd, &flags.security);
   profile_cmd
       ->add_option("--host-class", flags.host_class,
@@ -181,10 +181,10 @@ CLI::App* AddProfileCommand(CLI::App& app, AgentFlags& flags) {
       ->check(CLI::PositiveNumber);
   profile_cmd
       ->add_option("--upload-attempts", flags.upload_attempts,
-                   "Attempts per batch while the flags.server is UNAVAILABLE")
+                   "Attempts per batch while the server is UNAVAILABLE")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  profile_cmd->add_flag("--flags.quiet", flags.quiet, "No progress line");
+  profile_cmd->add_flag("--quiet", flags.quiet, "No progress line");
   return profile_cmd;
 }
 
