@@ -703,44 +703,43 @@ void JobRunner::SlotLoop(int slot) {
   }
 }
 
-void JobRunner::RunJob(v1::SolveJob job) {
-  // `termination`: UNSPECIFIED gives CANCELLED or FAILED by `state`.
-  auto fail = [&](v1::SolveJob::State state, const std::string& reason,
-                  v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
-    if (LeaseLost(job.id())) {
-      logger_->info("job {}: left to the replica that took it over", job.id());
-      return;
-    }
-    job.set_state(state);
-    job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
-                        : state == v1::SolveJob::CANCELLED
-                            ? v1::TERMINATION_CANCELLED
-                            : v1::TERMINATION_FAILED);
-    job.set_error(reason);
-    job.set_end_time_us(NowMicros());
-    if (state == v1::SolveJob::FAILED) {
-      logger_->warn("job {}: failed: {}", job.id(), reason);
-    } else {
-      logger_->info("job {}: {}: {}", job.id(), v1::SolveJob::State_Name(state),
-                    reason);
-    }
-    Save(job).IgnoreError();
-  };
+void JobRunner::FailJob(v1::SolveJob& job, v1::SolveJob::State state,
+                        const std::string& reason,
+                        v1::Termination termination) {
+  if (LeaseLost(job.id())) {
+    logger_->info("job {}: left to the replica that took it over", job.id());
+    return;
+  }
+  job.set_state(state);
+  job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
+                      : state == v1::SolveJob::CANCELLED
+                          ? v1::TERMINATION_CANCELLED
+                          : v1::TERMINATION_FAILED);
+  job.set_error(reason);
+  job.set_end_time_us(NowMicros());
+  if (state == v1::SolveJob::FAILED) {
+    logger_->warn("job {}: failed: {}", job.id(), reason);
+  } else {
+    logger_->info("job {}: {}: {}", job.id(), v1::SolveJob::State_Name(state),
+                  reason);
+  }
+  Save(job).IgnoreError();
+}
 
+absl::StatusOr<worker::SolveRequest> JobRunner::PrepareSolveRequest(
+    v1::SolveJob& job) {
   absl::StatusOr<v1::Graph> graph =
       store_.graphs().GetGraph(job.graph_digest());
   if (!graph.ok()) {
-    return fail(v1::SolveJob::FAILED,
-                absl::StrCat("graph ", job.graph_digest(), ": ",
-                             Describe(graph.status())));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "graph ", job.graph_digest(), ": ", Describe(graph.status())));
   }
   absl::StatusOr<HostClassInfo> info =
       store_.profiles().GetHostClassVersion(job.host_class());
   absl::StatusOr<v1::Profile> profile =
       store_.profiles().GetProfile(job.host_class());
   if (!info.ok() || !profile.ok()) {
-    return fail(
-        v1::SolveJob::FAILED,
+    return absl::FailedPreconditionError(
         absl::StrCat("host class ", job.host_class(), ": ",
                      Describe(info.ok() ? profile.status() : info.status())));
   }
@@ -752,15 +751,59 @@ void JobRunner::RunJob(v1::SolveJob job) {
   *request.mutable_graph() = *std::move(graph);
   *request.mutable_profile() = *std::move(profile);
   *request.mutable_parameters() = job.parameters();
+  return request;
+}
 
-  // The plans of the finished budgets, index-aligned with plan_keys (read
-  // back so that a resumed job counts the budgets of its earlier run).
+// The plans of the finished budgets, index-aligned with plan_keys (read
+// back so that a resumed job counts the budgets of its earlier run).
+std::vector<std::optional<v1::Plan>> JobRunner::FinishedPlans(
+    const v1::SolveJob& job) {
   std::vector<std::optional<v1::Plan>> finished;
   for (const std::string& plan_key : job.plan_keys()) {
     absl::StatusOr<v1::Plan> plan = store_.plans().GetPlan(plan_key);
     finished.push_back(plan.ok() ? std::optional<v1::Plan>(*std::move(plan))
                                  : std::nullopt);
   }
+  return finished;
+}
+
+// When the plan store has the plan of budget `index` under `key` already
+// (another job solved it), records it as that budget's plan and returns
+// true.
+bool JobRunner::TakeCachedPlan(v1::SolveJob& job, int index,
+                               const std::string& key,
+                               std::vector<std::optional<v1::Plan>>* finished) {
+  const uint64_t budget = job.budgets_bytes(index);
+  absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
+  if (options_.on_cache_lookup &&
+      (cached.ok() || absl::IsNotFound(cached.status()))) {
+    options_.on_cache_lookup(cached.ok());
+  }
+  if (cached.ok()) {
+    logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
+                  budget);
+    finished->push_back(*std::move(cached));
+    job.add_plan_keys(key);
+    job.set_budgets_done(index + 1);
+    Save(job).IgnoreError();
+    return true;
+  }
+  return false;
+}
+
+void JobRunner::RunJob(v1::SolveJob job) {
+  auto fail = [&](v1::SolveJob::State state, const std::string& reason,
+                  v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
+    FailJob(job, state, reason, termination);
+  };
+
+  absl::StatusOr<worker::SolveRequest> prepared = PrepareSolveRequest(job);
+  if (!prepared.ok()) {
+    return fail(v1::SolveJob::FAILED, std::string(prepared.status().message()));
+  }
+  worker::SolveRequest& request = *prepared;
+
+  std::vector<std::optional<v1::Plan>> finished = FinishedPlans(job);
 
   for (int i = static_cast<int>(job.budgets_done());
        i < job.budgets_bytes_size(); ++i) {
@@ -775,20 +818,7 @@ void JobRunner::RunJob(v1::SolveJob job) {
     const std::string key = PlanCacheKey(job.graph_digest(), job.host_class(),
                                          job.profile_version(), budget,
                                          job.parameters(), SolverVersion());
-    absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
-    if (options_.on_cache_lookup &&
-        (cached.ok() || absl::IsNotFound(cached.status()))) {
-      options_.on_cache_lookup(cached.ok());
-    }
-    if (cached.ok()) {
-      logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
-                    budget);
-      finished.push_back(*std::move(cached));
-      job.add_plan_keys(key);
-      job.set_budgets_done(i + 1);
-      Save(job).IgnoreError();
-      continue;
-    }
+    if (TakeCachedPlan(job, i, key, &finished)) continue;
     request.set_budget_bytes(budget);
     // The fastest finished plan of a budget <= this one is valid under it:
     // the worker never returns a slower plan than this warm start.
