@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "client/proto_json.h"
+#include "client/common/proto_json.h"
 #include "profiler-agent/kernels.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"

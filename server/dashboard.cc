@@ -13,8 +13,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "autotm/v1/graph.pb.h"
-#include "client/plan_picture.h"
-#include "client/svg_chart.h"
+#include "client/common/plan_picture.h"
+#include "client/common/svg_chart.h"
 #include "solver/graph_model.h"
 
 namespace autotm::server {
@@ -154,7 +154,10 @@ void AddCommonHeaders(HttpResponse& response) {
 }
 
 HttpResponse Answer(int status, const char* content_type, std::string body) {
-  HttpResponse response{status, content_type, std::move(body)};
+  HttpResponse response{.status = status,
+                        .content_type = content_type,
+                        .body = std::move(body),
+                        .headers = {}};
   AddCommonHeaders(response);
   return response;
 }

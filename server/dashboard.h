@@ -8,8 +8,8 @@
 //                               and live progress (polls /dashboard/api/jobs)
 //   /dashboard/job?id=JOB       one job: parameters, live progress (polls
 //                               /dashboard/api/job?id=JOB), its plans, the
-//                               plan pictures (client/plan_picture.h) and,
-//                               for a multi-budget job, the graph's sweep
+//                               plan pictures (client/common/plan_picture.h)
+//                               and, for a multi-budget job, the graph's sweep
 //                               curve (time against fast memory)
 //   /dashboard/graph?digest=D   one graph: its jobs and its sweep curve per
 //                               host class, from the plans of its jobs

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/subprocess.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/plan_key.h"
 #include "solver/graph_model.h"
@@ -703,44 +703,43 @@ void JobRunner::SlotLoop(int slot) {
   }
 }
 
-void JobRunner::RunJob(v1::SolveJob job) {
-  // `termination`: UNSPECIFIED gives CANCELLED or FAILED by `state`.
-  auto fail = [&](v1::SolveJob::State state, const std::string& reason,
-                  v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
-    if (LeaseLost(job.id())) {
-      logger_->info("job {}: left to the replica that took it over", job.id());
-      return;
-    }
-    job.set_state(state);
-    job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
-                        : state == v1::SolveJob::CANCELLED
-                            ? v1::TERMINATION_CANCELLED
-                            : v1::TERMINATION_FAILED);
-    job.set_error(reason);
-    job.set_end_time_us(NowMicros());
-    if (state == v1::SolveJob::FAILED) {
-      logger_->warn("job {}: failed: {}", job.id(), reason);
-    } else {
-      logger_->info("job {}: {}: {}", job.id(), v1::SolveJob::State_Name(state),
-                    reason);
-    }
-    Save(job).IgnoreError();
-  };
+void JobRunner::FailJob(v1::SolveJob& job, v1::SolveJob::State state,
+                        const std::string& reason,
+                        v1::Termination termination) {
+  if (LeaseLost(job.id())) {
+    logger_->info("job {}: left to the replica that took it over", job.id());
+    return;
+  }
+  job.set_state(state);
+  job.set_termination(termination != v1::TERMINATION_UNSPECIFIED ? termination
+                      : state == v1::SolveJob::CANCELLED
+                          ? v1::TERMINATION_CANCELLED
+                          : v1::TERMINATION_FAILED);
+  job.set_error(reason);
+  job.set_end_time_us(NowMicros());
+  if (state == v1::SolveJob::FAILED) {
+    logger_->warn("job {}: failed: {}", job.id(), reason);
+  } else {
+    logger_->info("job {}: {}: {}", job.id(), v1::SolveJob::State_Name(state),
+                  reason);
+  }
+  Save(job).IgnoreError();
+}
 
+absl::StatusOr<worker::SolveRequest> JobRunner::PrepareSolveRequest(
+    v1::SolveJob& job) {
   absl::StatusOr<v1::Graph> graph =
       store_.graphs().GetGraph(job.graph_digest());
   if (!graph.ok()) {
-    return fail(v1::SolveJob::FAILED,
-                absl::StrCat("graph ", job.graph_digest(), ": ",
-                             Describe(graph.status())));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "graph ", job.graph_digest(), ": ", Describe(graph.status())));
   }
   absl::StatusOr<HostClassInfo> info =
       store_.profiles().GetHostClassVersion(job.host_class());
   absl::StatusOr<v1::Profile> profile =
       store_.profiles().GetProfile(job.host_class());
   if (!info.ok() || !profile.ok()) {
-    return fail(
-        v1::SolveJob::FAILED,
+    return absl::FailedPreconditionError(
         absl::StrCat("host class ", job.host_class(), ": ",
                      Describe(info.ok() ? profile.status() : info.status())));
   }
@@ -752,15 +751,59 @@ void JobRunner::RunJob(v1::SolveJob job) {
   *request.mutable_graph() = *std::move(graph);
   *request.mutable_profile() = *std::move(profile);
   *request.mutable_parameters() = job.parameters();
+  return request;
+}
 
-  // The plans of the finished budgets, index-aligned with plan_keys (read
-  // back so that a resumed job counts the budgets of its earlier run).
+// The plans of the finished budgets, index-aligned with plan_keys (read
+// back so that a resumed job counts the budgets of its earlier run).
+std::vector<std::optional<v1::Plan>> JobRunner::FinishedPlans(
+    const v1::SolveJob& job) {
   std::vector<std::optional<v1::Plan>> finished;
   for (const std::string& plan_key : job.plan_keys()) {
     absl::StatusOr<v1::Plan> plan = store_.plans().GetPlan(plan_key);
     finished.push_back(plan.ok() ? std::optional<v1::Plan>(*std::move(plan))
                                  : std::nullopt);
   }
+  return finished;
+}
+
+// When the plan store has the plan of budget `index` under `key` already
+// (another job solved it), records it as that budget's plan and returns
+// true.
+bool JobRunner::TakeCachedPlan(v1::SolveJob& job, int index,
+                               const std::string& key,
+                               std::vector<std::optional<v1::Plan>>* finished) {
+  const uint64_t budget = job.budgets_bytes(index);
+  absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
+  if (options_.on_cache_lookup &&
+      (cached.ok() || absl::IsNotFound(cached.status()))) {
+    options_.on_cache_lookup(cached.ok());
+  }
+  if (cached.ok()) {
+    logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
+                  budget);
+    finished->push_back(*std::move(cached));
+    job.add_plan_keys(key);
+    job.set_budgets_done(index + 1);
+    Save(job).IgnoreError();
+    return true;
+  }
+  return false;
+}
+
+void JobRunner::RunJob(v1::SolveJob job) {
+  auto fail = [&](v1::SolveJob::State state, const std::string& reason,
+                  v1::Termination termination = v1::TERMINATION_UNSPECIFIED) {
+    FailJob(job, state, reason, termination);
+  };
+
+  absl::StatusOr<worker::SolveRequest> prepared = PrepareSolveRequest(job);
+  if (!prepared.ok()) {
+    return fail(v1::SolveJob::FAILED, std::string(prepared.status().message()));
+  }
+  worker::SolveRequest& request = *prepared;
+
+  std::vector<std::optional<v1::Plan>> finished = FinishedPlans(job);
 
   for (int i = static_cast<int>(job.budgets_done());
        i < job.budgets_bytes_size(); ++i) {
@@ -775,20 +818,7 @@ void JobRunner::RunJob(v1::SolveJob job) {
     const std::string key = PlanCacheKey(job.graph_digest(), job.host_class(),
                                          job.profile_version(), budget,
                                          job.parameters(), SolverVersion());
-    absl::StatusOr<v1::Plan> cached = store_.plans().GetPlan(key);
-    if (options_.on_cache_lookup &&
-        (cached.ok() || absl::IsNotFound(cached.status()))) {
-      options_.on_cache_lookup(cached.ok());
-    }
-    if (cached.ok()) {
-      logger_->info("job {}: budget {} bytes: plan already cached", job.id(),
-                    budget);
-      finished.push_back(*std::move(cached));
-      job.add_plan_keys(key);
-      job.set_budgets_done(i + 1);
-      Save(job).IgnoreError();
-      continue;
-    }
+    if (TakeCachedPlan(job, i, key, &finished)) continue;
     request.set_budget_bytes(budget);
     // The fastest finished plan of a budget <= this one is valid under it:
     // the worker never returns a slower plan than this warm start.
@@ -880,6 +910,37 @@ void JobRunner::RunJob(v1::SolveJob job) {
   if (Save(job).ok()) logger_->info("job {}: succeeded", job.id());
 }
 
+// What a solve worker's run came to, as JobRunner::WatchWorker saw it.
+struct JobRunner::WorkerRun {
+  // The time limit plus the grace: the worker is killed after it.
+  double watchdog_seconds = 0;
+  // When the cancel's SIGTERM was sent (by Cancel()), if it was.
+  std::optional<std::chrono::steady_clock::time_point> term_sent;
+  bool killed_by_watchdog = false;
+  // Stop() or a lost lease killed it: a stop, not a crash.
+  bool stopped = false;
+  // It wrote something that is not an event.
+  bool corrupt = false;
+  // Its plan, no-plan or error event.
+  std::optional<worker::WorkerEvent> final_event;
+  // waitpid()'s status.
+  int wait_status = 0;
+};
+
+namespace {
+
+// The job's progress figures from a worker's progress event.
+void ApplyProgress(const worker::Progress& p, v1::SolveJob& job) {
+  job.set_elapsed_seconds(p.elapsed_seconds());
+  job.set_incumbent_us(std::isfinite(p.incumbent_us()) ? p.incumbent_us() : 0);
+  job.set_bound_us(std::isfinite(p.bound_us()) ? p.bound_us() : 0);
+  // +inf while there is no bound, as in the final result: 0 would read as
+  // "proven optimal".
+  job.set_relative_gap(p.relative_gap());
+}
+
+}  // namespace
+
 JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
                                              const std::string& request) {
   BudgetResult result;
@@ -888,69 +949,57 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     result.reason = Describe(request_path.status());
     return result;
   }
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    result.reason = absl::StrCat("pipe: ", strerror(errno));
-    ::unlink(request_path->c_str());
-    return result;
-  }
-  // Everything the child needs is prepared before fork(): between fork and
-  // exec only async-signal-safe calls are allowed.
-  std::string worker = options_.worker_path;
-  std::vector<char*> argv = {worker.data(), request_path->data(), nullptr};
-
   std::unique_lock<std::mutex> lock(mutex_);
   if (stopping_) {
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
     ::unlink(request_path->c_str());
     result.kind = BudgetResult::kStopped;
     return result;
   }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child. Dies with the slot thread (e.g. server killed with -9).
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(pipe_fds[1], STDOUT_FILENO);
-    // Default dispositions: the server may ignore or block some signals.
-    ::signal(SIGTERM, SIG_DFL);
-    ::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  if (pid < 0) {
+  // Spawned under the lock, so that Cancel() and Stop() see the pid as soon
+  // as the worker exists. It dies with this slot thread (e.g. the server
+  // killed with -9).
+  absl::StatusOr<SpawnedChild> child =
+      SpawnWithStdoutPipe({.argv = {options_.worker_path, *request_path}});
+  if (!child.ok()) {
     lock.unlock();
-    result.reason = absl::StrCat("fork: ", strerror(errno));
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
+    result.reason = std::string(child.status().message());
     ::unlink(request_path->c_str());
     return result;
   }
+  const pid_t pid = child->pid;
   Running& running = running_[job.id()];
   running.pid = pid;
   if (running.cancel_requested) ::kill(pid, SIGTERM);
   lock.unlock();
-  ::close(pipe_fds[1]);
   logger_->info("job {}: worker pid {} solving budget {} bytes", job.id(), pid,
                 job.budgets_bytes(job.budgets_done()));
 
-  const auto start = std::chrono::steady_clock::now();
-  const double watchdog_seconds =
+  WorkerRun run;
+  run.watchdog_seconds =
       job.parameters().time_limit_seconds() + options_.watchdog_grace_seconds;
-  std::optional<std::chrono::steady_clock::time_point> term_sent;
-  bool killed_by_watchdog = false;
+  job.set_elapsed_seconds(WatchWorker(job, pid, child->stdout_fd, run));
+  ::unlink(request_path->c_str());
+  return ResultOf(run, job);
+}
+
+// Reads the worker's events from `fd` (its stdout) until EOF, saving its
+// progress into `job`; kills it on a corrupt event, a stop, a lost lease,
+// a cancel it ignores for cancel_grace_seconds, or the watchdog; then
+// closes `fd` and reaps it. What happened lands in *run (whose
+// watchdog_seconds the caller sets). Returns the seconds it ran.
+double JobRunner::WatchWorker(v1::SolveJob& job, pid_t pid, int fd,
+                              WorkerRun& run) {
+  const auto start = std::chrono::steady_clock::now();
+  const double watchdog_seconds = run.watchdog_seconds;
+  std::optional<std::chrono::steady_clock::time_point>& term_sent =
+      run.term_sent;
+  bool& killed_by_watchdog = run.killed_by_watchdog;
   bool killed_after_cancel = false;
-  bool stopped = false;
-  bool corrupt = false;
-  std::optional<worker::WorkerEvent> final_event;
+  bool& stopped = run.stopped;
+  bool& corrupt = run.corrupt;
+  std::optional<worker::WorkerEvent>& final_event = run.final_event;
   std::string buffer;
   char chunk[1 << 16];
-  const int fd = pipe_fds[0];
   while (true) {
     struct pollfd pfd = {fd, POLLIN, 0};
     int ready = ::poll(&pfd, 1, 100);
@@ -963,14 +1012,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       worker::WorkerEvent event;
       while (PopEvent(buffer, &event, &corrupt)) {
         if (event.has_progress()) {
-          const worker::Progress& p = event.progress();
-          job.set_elapsed_seconds(p.elapsed_seconds());
-          job.set_incumbent_us(
-              std::isfinite(p.incumbent_us()) ? p.incumbent_us() : 0);
-          job.set_bound_us(std::isfinite(p.bound_us()) ? p.bound_us() : 0);
-          // +inf while there is no bound, as in the final result: 0 would
-          // read as "proven optimal".
-          job.set_relative_gap(p.relative_gap());
+          ApplyProgress(event.progress(), job);
           Save(job).IgnoreError();
         } else {
           final_event = std::move(event);
@@ -1010,10 +1052,9 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     }
   }
   ::close(fd);
-  int wait_status = 0;
+  int& wait_status = run.wait_status;
   while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
-  ::unlink(request_path->c_str());
   {
     std::lock_guard<std::mutex> guard(mutex_);
     running_[job.id()].pid = -1;
@@ -1027,27 +1068,32 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       term_sent = std::chrono::steady_clock::now();
     }
   }
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  job.set_elapsed_seconds(elapsed);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
-  if (stopped) {
+// The budget's result from how the worker ended: its plan or no-plan
+// event (its plan is moved out of `run`), else the watchdog, a cancel, or
+// how it died.
+JobRunner::BudgetResult JobRunner::ResultOf(WorkerRun& run,
+                                            const v1::SolveJob& job) const {
+  BudgetResult result;
+  if (run.stopped) {
     result.kind = BudgetResult::kStopped;
     return result;
   }
-  if (final_event.has_value()) {
-    if (final_event->has_plan()) {
+  if (run.final_event.has_value()) {
+    if (run.final_event->has_plan()) {
       result.kind = BudgetResult::kPlan;
-      result.plan = std::move(*final_event->mutable_plan());
+      result.plan = std::move(*run.final_event->mutable_plan());
       return result;
     }
-    if (final_event->has_no_plan()) {
-      const worker::NoPlan& no_plan = final_event->no_plan();
+    if (run.final_event->has_no_plan()) {
+      const worker::NoPlan& no_plan = run.final_event->no_plan();
       // A cancelled solve may also end as NO_SOLUTION (e.g. when the
       // cancel cut the allocation rounds short): still a cancellation.
       if (no_plan.stats().termination() == v1::TERMINATION_CANCELLED ||
-          term_sent.has_value()) {
+          run.term_sent.has_value()) {
         result.kind = BudgetResult::kCancelledNoPlan;
         return result;
       }
@@ -1059,32 +1105,33 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       return result;
     }
     result.kind = BudgetResult::kError;
-    result.reason = final_event->error().message();
+    result.reason = run.final_event->error().message();
     return result;
   }
-  if (killed_by_watchdog) {
+  if (run.killed_by_watchdog) {
     result.reason = absl::StrFormat(
         "watchdog: solve exceeded %.1f s (time limit %.1f s + grace %.1f s); "
         "worker killed",
-        watchdog_seconds, job.parameters().time_limit_seconds(),
+        run.watchdog_seconds, job.parameters().time_limit_seconds(),
         options_.watchdog_grace_seconds);
     return result;
   }
-  if (term_sent.has_value()) {
+  if (run.term_sent.has_value()) {
     result.kind = BudgetResult::kCancelledNoPlan;
     return result;
   }
-  if (corrupt) {
+  if (run.corrupt) {
     result.reason = "solve worker wrote a malformed event";
-  } else if (WIFSIGNALED(wait_status)) {
+  } else if (WIFSIGNALED(run.wait_status)) {
     result.reason = absl::StrCat("solve worker crashed: killed by signal ",
-                                 SignalName(WTERMSIG(wait_status)));
-  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 127) {
+                                 SignalName(WTERMSIG(run.wait_status)));
+  } else if (WIFEXITED(run.wait_status) &&
+             WEXITSTATUS(run.wait_status) == 127) {
     result.reason = absl::StrCat("cannot run the solve worker ",
                                  options_.worker_path, " (exit status 127)");
-  } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
+  } else if (WIFEXITED(run.wait_status) && WEXITSTATUS(run.wait_status) != 0) {
     result.reason = absl::StrCat("solve worker exited with status ",
-                                 WEXITSTATUS(wait_status));
+                                 WEXITSTATUS(run.wait_status));
   } else {
     result.reason = "solve worker exited without a result";
   }

@@ -62,6 +62,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,10 +71,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "autotm/v1/job.pb.h"
+#include "autotm/v1/plan.pb.h"
 #include "server/store/store.h"
 #include "spdlog/logger.h"
 
 namespace autotm::server {
+
+namespace worker {
+class SolveRequest;  // server/worker.proto
+}  // namespace worker
 
 struct JobRunnerOptions {
   // Path of the autotm-solve-worker binary. Required.
@@ -195,6 +201,7 @@ class JobRunner {
   };
   // What a worker run produced for one budget.
   struct BudgetResult;
+  struct WorkerRun;
 
   bool replicated() const { return !options_.replica_id.empty(); }
   void SlotLoop(int slot);
@@ -206,7 +213,21 @@ class JobRunner {
   void CancelRunningLocked(const std::string& id, Running& running);
   bool LeaseLost(const std::string& id);
   void RunJob(v1::SolveJob job);
+  // Ends `job` in `state` (FAILED or CANCELLED) with `reason`, unless its
+  // lease was lost; `termination`: UNSPECIFIED gives CANCELLED or FAILED by
+  // `state`.
+  void FailJob(v1::SolveJob& job, v1::SolveJob::State state,
+               const std::string& reason, v1::Termination termination);
+  // The worker's request for `job`: its graph, and the host class's profile
+  // as it is now (its version recorded in the job). Errors name what is
+  // missing.
+  absl::StatusOr<worker::SolveRequest> PrepareSolveRequest(v1::SolveJob& job);
+  std::vector<std::optional<v1::Plan>> FinishedPlans(const v1::SolveJob& job);
+  bool TakeCachedPlan(v1::SolveJob& job, int index, const std::string& key,
+                      std::vector<std::optional<v1::Plan>>* finished);
   BudgetResult RunWorker(v1::SolveJob& job, const std::string& request);
+  double WatchWorker(v1::SolveJob& job, pid_t pid, int fd, WorkerRun& run);
+  BudgetResult ResultOf(WorkerRun& run, const v1::SolveJob& job) const;
   // Stores `job` and notifies; logs and returns the store's error (for a
   // replica: FailedPrecondition once its lease is lost).
   absl::Status Save(const v1::SolveJob& job);

@@ -87,11 +87,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
+#include <initializer_list>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -259,10 +258,7 @@ std::string WorkerPath() {
   return dir + "/autotm-solve-worker";
 }
 
-int Run(const ServerOptions& options, const sigset_t& stop_signals) {
-  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a
-  // global graph update per Lock): a third of a plan-cache hit's CPU.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+std::shared_ptr<spdlog::logger> MakeLogger(const ServerOptions& options) {
   auto logger = spdlog::stderr_color_mt("autotm-server");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(options.log_level));
@@ -271,139 +267,124 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   // database errors) log through the default one: this one, on stderr,
   // never on stdout (which carries the "listening on" line).
   spdlog::set_default_logger(logger);
-  const bool shared_db = IsPostgresUri(options.db);
-  const std::string db_name =
-      shared_db ? RedactUri(options.db) : options.db;  // no password in logs
-  logger->info("autotm-server {} starting: db={} listen={} workers={}",
-               AUTOTM_VERSION, db_name, options.listen, options.workers);
+  return logger;
+}
 
+// CheckSecurity, then logs the security mode. Returns whether the server
+// is reachable from other hosts without TLS or authentication (which
+// CheckSecurity lets through only with --insecure, and which is logged as a
+// warning).
+absl::StatusOr<bool> CheckAndLogSecurity(const ServerOptions& options,
+                                         spdlog::logger& logger) {
   absl::StatusOr<std::string> mode = CheckSecurity(options);
-  if (!mode.ok()) {
-    logger->critical("refusing to start: {}",
-                     std::string(mode.status().message()));
-    return 1;
-  }
-  // Reachable from other hosts without TLS or authentication (CheckSecurity
-  // let that through only because of --insecure).
+  if (!mode.ok()) return mode.status();
   const bool insecure = !IsLoopbackAddress(options.listen) &&
                         !(options.tls.enabled() && !options.tokens.empty());
   if (insecure) {
-    logger->warn(
+    logger.warn(
         "INSECURE (--insecure): {} on {}, reachable from other hosts; anyone "
         "who reaches the port may be able to read and change everything",
         *mode, options.listen);
   } else {
-    logger->info("security: {}", *mode);
+    logger.info("security: {}", *mode);
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials(options.tls);
-  if (!credentials.ok()) {
-    logger->critical("TLS: {}", std::string(credentials.status().message()));
-    return 1;
-  }
-  std::unique_ptr<Authorizer> authorizer = std::make_unique<Authorizer>();
-  if (!options.tokens.empty()) {
-    absl::StatusOr<std::unique_ptr<Authorizer>> loaded =
-        Authorizer::FromFile(options.tokens);
-    if (!loaded.ok()) {
-      logger->critical("{}", std::string(loaded.status().message()));
-      return 1;
-    }
-    authorizer = *std::move(loaded);
-    logger->info("identities: {} from {} (SIGHUP re-reads it)",
-                 authorizer->identities(), options.tokens);
-    (*credentials)
-        ->SetAuthMetadataProcessor(
-            std::make_shared<AuthProcessor>(*authorizer));
-  }
+  return insecure;
+}
 
-  absl::StatusOr<std::unique_ptr<Store>> store;
-  if (shared_db) {
+// The store the services use: `store` behind an in-memory plan cache
+// (owned by *cached) when --plan-cache-bytes > 0, else `store` itself.
+// Plans never change once stored, so the cache is coherent across replicas.
+Store* ServedStore(const ServerOptions& options, Store& store,
+                   std::unique_ptr<Store>* cached) {
+  if (options.plan_cache_bytes == 0) return &store;
+  *cached = WithPlanCache(store, options.plan_cache_bytes);
+  return cached->get();
+}
+
+// The identities of --tokens (an open authorizer without it), installed as
+// the credentials' metadata processor. Errors name the file and the line.
+absl::StatusOr<std::unique_ptr<Authorizer>> LoadAuthorizer(
+    const ServerOptions& options, grpc::ServerCredentials& credentials,
+    spdlog::logger& logger) {
+  if (options.tokens.empty()) return std::make_unique<Authorizer>();
+  absl::StatusOr<std::unique_ptr<Authorizer>> authorizer =
+      Authorizer::FromFile(options.tokens);
+  if (!authorizer.ok()) return authorizer.status();
+  logger.info("identities: {} from {} (SIGHUP re-reads it)",
+              (*authorizer)->identities(), options.tokens);
+  credentials.SetAuthMetadataProcessor(
+      std::make_shared<AuthProcessor>(**authorizer));
+  return authorizer;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const ServerOptions& options) {
+  if (IsPostgresUri(options.db)) {
     PostgresStoreOptions store_options;
     store_options.max_connections = options.db_connections;
-    store = OpenPostgresStore(options.db, store_options);
+    return OpenPostgresStore(options.db, store_options);
+  }
+  return OpenSqliteStore(options.db);
+}
+
+// Serves /metrics (and the dashboard where DashboardServed) on
+// --metrics-listen; nothing without it. The errors' messages say which part
+// failed (they are logged as they are).
+absl::Status ServeMetrics(const ServerOptions& options,
+                          MetricsRegistry& registry, Dashboard& dashboard,
+                          HttpEndpoint& http, spdlog::logger& logger) {
+  if (options.metrics_listen.empty()) return absl::OkStatus();
+  if (options.metrics_tls) {
+    if (absl::Status status =
+            http.EnableTls(options.tls.cert_file, options.tls.key_file);
+        !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("--metrics-tls: ", status.message()));
+    }
+  }
+  if (absl::Status status = http.HandleGet(
+          "/metrics",
+          [&registry](const HttpRequest&) {
+            return HttpResponse{.status = 200,
+                                .content_type = kPrometheusContentType,
+                                .body = registry.Render(),
+                                .headers = {}};
+          });
+      !status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("metrics: ", status.ToString()));
+  }
+  // The dashboard shares the port. A bearer token must not cross the
+  // network in clear text, and in open mode the dashboard would show
+  // every job to anyone: off the loopback interface it is served only
+  // over HTTPS with --tokens (else reach it through an SSH tunnel).
+  if (DashboardServed(options)) {
+    if (absl::Status status = dashboard.Register(http); !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("dashboard: ", status.ToString()));
+    }
   } else {
-    store = OpenSqliteStore(options.db);
+    logger.warn(
+        "dashboard off: --metrics-listen {} is not loopback, and the "
+        "dashboard is served there only with --metrics-tls (HTTPS) and "
+        "--tokens; only /metrics is served",
+        options.metrics_listen);
   }
-  if (!store.ok()) {
-    logger->critical("cannot open database {}: {}", db_name,
-                     store.status().ToString());
-    return 1;
+  if (absl::Status status = http.Start(options.metrics_listen); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("cannot serve metrics: ",
+                                                    status.message()));
   }
-  // Plans read back from the store stay in memory (a plan never changes
-  // once stored, so this is coherent across replicas too).
-  std::unique_ptr<Store> cached_store;
-  Store* served_store = store->get();
-  if (options.plan_cache_bytes > 0) {
-    cached_store = WithPlanCache(**store, options.plan_cache_bytes);
-    served_store = cached_store.get();
+  std::printf("autotm-server metrics on %s\n", http.address().c_str());
+  std::fflush(stdout);
+  const char* scheme = http.tls() ? "https" : "http";
+  logger.info("metrics on {}://{}/metrics", scheme, http.address());
+  if (DashboardServed(options)) {
+    logger.info("dashboard on {}://{}/dashboard", scheme, http.address());
   }
+  return absl::OkStatus();
+}
 
-  StoreMonitor monitor(**store, logger,
-                       absl::Seconds(options.store_probe_seconds));
-  (*store)->SetObserver(&monitor);
-
-  ProfileServiceImpl profile_service(
-      served_store->profiles(), served_store->graphs(), *authorizer, logger);
-
-  // Metrics are always recorded (cheap); --metrics-listen only serves them.
-  MetricsRegistry registry;
-  ServerMetrics metrics(registry);
-  AddStoreCollector(registry, metrics, **store);
-  // Before `http`, which stops (waiting for handlers) when destroyed.
-  Dashboard dashboard(**store, *authorizer);
-  HttpEndpoint http;
-  if (!options.metrics_listen.empty()) {
-    if (options.metrics_tls) {
-      if (absl::Status status =
-              http.EnableTls(options.tls.cert_file, options.tls.key_file);
-          !status.ok()) {
-        logger->critical("--metrics-tls: {}", std::string(status.message()));
-        return 1;
-      }
-    }
-    if (absl::Status status = http.HandleGet("/metrics",
-                                             [&registry](const HttpRequest&) {
-                                               return HttpResponse{
-                                                   200, kPrometheusContentType,
-                                                   registry.Render()};
-                                             });
-        !status.ok()) {
-      logger->critical("metrics: {}", status.ToString());
-      return 1;
-    }
-    // The dashboard shares the port. A bearer token must not cross the
-    // network in clear text, and in open mode the dashboard would show
-    // every job to anyone: off the loopback interface it is served only
-    // over HTTPS with --tokens (else reach it through an SSH tunnel).
-    if (DashboardServed(options)) {
-      if (absl::Status status = dashboard.Register(http); !status.ok()) {
-        logger->critical("dashboard: {}", status.ToString());
-        return 1;
-      }
-    } else {
-      logger->warn(
-          "dashboard off: --metrics-listen {} is not loopback, and the "
-          "dashboard is served there only with --metrics-tls (HTTPS) and "
-          "--tokens; only /metrics is served",
-          options.metrics_listen);
-    }
-    if (absl::Status status = http.Start(options.metrics_listen);
-        !status.ok()) {
-      logger->critical("cannot serve metrics: {}",
-                       std::string(status.message()));
-      return 1;
-    }
-    std::printf("autotm-server metrics on %s\n", http.address().c_str());
-    std::fflush(stdout);
-    const char* scheme = http.tls() ? "https" : "http";
-    logger->info("metrics on {}://{}/metrics", scheme, http.address());
-    if (DashboardServed(options)) {
-      logger->info("dashboard on {}://{}/dashboard", scheme, http.address());
-    }
-  }
-
-  // --- Services are constructed here, before the server is built. ---
+JobRunnerOptions MakeRunnerOptions(const ServerOptions& options,
+                                   ServerMetrics& metrics) {
   JobRunnerOptions runner_options;
   runner_options.worker_path = WorkerPath();
   runner_options.slots = options.workers;
@@ -417,7 +398,7 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   runner_options.on_cache_lookup = [&metrics](bool hit) {
     RecordCacheLookup(metrics, "job", hit);
   };
-  if (shared_db) {
+  if (IsPostgresUri(options.db)) {
     runner_options.replica_id = options.replica_id;
     if (runner_options.replica_id.empty()) {
       char host[256] = {};
@@ -426,42 +407,41 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     }
     runner_options.lease = absl::Seconds(options.lease_s);
   }
-  JobRunner runner(*served_store, runner_options, logger);
-  if (absl::Status status = runner.Start(); !status.ok()) {
-    logger->critical("cannot start the job runner: {}", status.ToString());
-    return 1;
-  }
-  PlacementServiceImpl placement_service(
-      *served_store, runner, *authorizer, logger, options.limits,
-      [&metrics](bool hit) { RecordCacheLookup(metrics, "rpc", hit); });
+  return runner_options;
+}
 
+v1::ServerInfo MakeServerInfo(const ServerOptions& options,
+                              const Authorizer& authorizer, bool insecure) {
   v1::ServerInfo info;
   info.set_version(AUTOTM_VERSION);
   info.set_tls(options.tls.enabled());
   info.set_mutual_tls(!options.tls.client_ca_file.empty());
-  info.set_authentication(!authorizer->open());
+  info.set_authentication(!authorizer.open());
   info.set_insecure(insecure);
   info.set_max_queued(options.max_queued);
   info.set_max_queued_per_principal(options.max_queued_per_principal);
   info.set_max_budgets_per_job(options.limits.max_budgets_per_job);
   info.set_max_message_bytes(options.limits.max_message_bytes);
-  const RetentionLimits retention = RetentionOf(options);
-  ServerServiceImpl server_service(*authorizer, std::move(info), **store,
-                                   retention, logger,
-                                   [&monitor] { return monitor.writable(); });
+  return info;
+}
 
+// Builds and starts the gRPC server with the three services, health,
+// reflection and the RPC metrics; *port is the port bound (0 on failure,
+// with nullptr returned).
+std::unique_ptr<grpc::Server> StartGrpcServer(
+    const ServerOptions& options,
+    std::shared_ptr<grpc::ServerCredentials> credentials,
+    std::initializer_list<grpc::Service*> services, ServerMetrics& metrics,
+    int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(options.listen, *credentials, &port);
+  builder.AddListeningPort(options.listen, credentials, port);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(options.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(
       static_cast<int>(options.limits.max_message_bytes));
-  builder.RegisterService(&profile_service);
-  builder.RegisterService(&placement_service);
-  builder.RegisterService(&server_service);
+  for (grpc::Service* service : services) builder.RegisterService(service);
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
@@ -472,84 +452,232 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
                              "grpc.reflection.v1alpha.ServerReflection"})));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
+  if (server == nullptr || *port == 0) return nullptr;
+  return server;
+}
+
+// Sets the overall and per-service gRPC health to `serving`.
+void SetHealth(grpc::HealthCheckServiceInterface& health, bool serving) {
+  for (const char* service : {"", v1::ProfileService::service_full_name(),
+                              v1::PlacementService::service_full_name(),
+                              v1::ServerService::service_full_name()}) {
+    health.SetServingStatus(service, serving);
+  }
+}
+
+// The start-up line on stdout that scripts and tests wait for
+// ("autotm-server listening on HOST:PORT"), and the log's.
+void AnnounceListening(const ServerOptions& options, int port,
+                       spdlog::logger& logger) {
+  const std::string address = absl::StrCat(HostOf(options.listen), ":", port);
+  std::printf("autotm-server listening on %s\n", address.c_str());
+  std::fflush(stdout);
+  logger.info("listening on {}", address);
+}
+
+// Stops taking calls and waits for the running ones, cancelling those
+// still running after `grace_s` seconds.
+void DrainGrpc(grpc::Server& server, double grace_s) {
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000));
+  server.Shutdown(deadline);
+  server.Wait();
+}
+
+// Background retention: Prune() every `interval` on a thread of its own
+// until Stop() (or until the store says it cannot prune).
+class BackgroundPruner {
+ public:
+  BackgroundPruner(Store& store, RetentionLimits retention,
+                   spdlog::logger& logger)
+      : store_(store), retention_(retention), logger_(logger) {}
+  BackgroundPruner(const BackgroundPruner&) = delete;
+  BackgroundPruner& operator=(const BackgroundPruner&) = delete;
+  ~BackgroundPruner() { Stop(); }
+
+  // Starts the thread, pruning every `interval_minutes`; nothing when it is
+  // not positive. Once only.
+  void Start(double interval_minutes) {
+    if (!(interval_minutes > 0)) return;
+    const absl::Duration interval =
+        absl::Milliseconds(static_cast<int64_t>(interval_minutes * 60000));
+    thread_ = std::thread([this, interval] { Loop(interval); });
+  }
+  // Wakes and joins the thread. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop(absl::Duration interval) ABSL_LOCKS_EXCLUDED(mu_) {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop_), interval)) return;
+      }
+      if (!PruneOnce()) return;
+    }
+  }
+
+  // One pass; false when this store cannot prune (the loop ends).
+  bool PruneOnce() {
+    absl::StatusOr<PruneResult> result = store_.Prune(retention_);
+    if (absl::IsUnimplemented(result.status())) {
+      // PostgreSQL records no write times yet (docs/DEPLOY.md).
+      logger_.warn("retention off: this store cannot prune ({})",
+                   result.status().ToString());
+      return false;
+    }
+    if (!result.ok()) {
+      logger_.warn("retention: {}", result.status().ToString());
+    } else if (result->jobs_deleted + result->graphs_deleted +
+                   result->plans_deleted >
+               0) {
+      logger_.info(
+          "retention: deleted {} job(s), {} graph(s), {} plan(s); stored "
+          "{} -> {} bytes",
+          result->jobs_deleted, result->graphs_deleted, result->plans_deleted,
+          result->content_bytes_before, result->content_bytes_after);
+    }
+    return true;
+  }
+
+  Store& store_;
+  const RetentionLimits retention_;
+  spdlog::logger& logger_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// Waits for SIGTERM or SIGINT (returned); every SIGHUP meanwhile re-reads
+// the identities file (a bad file keeps the old one). Every thread (gRPC's
+// included) inherited the blocked mask from main, so the signals are
+// delivered only here.
+int WaitForStopSignal(const sigset_t& stop_signals, Authorizer& authorizer,
+                      spdlog::logger& logger) {
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) == 0 &&
+         signal_number == SIGHUP) {
+    if (authorizer.open()) {
+      logger.info("SIGHUP: no identities file to re-read");
+    } else if (absl::Status status = authorizer.Reload(); !status.ok()) {
+      logger.error("SIGHUP: keeping the old identities: {}",
+                   std::string(status.message()));
+    } else {
+      logger.info("SIGHUP: identities: {} from {}", authorizer.identities(),
+                  authorizer.tokens_path());
+    }
+  }
+  return signal_number;
+}
+
+int Run(const ServerOptions& options, const sigset_t& stop_signals) {
+  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a
+  // global graph update per Lock): a third of a plan-cache hit's CPU.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  std::shared_ptr<spdlog::logger> logger = MakeLogger(options);
+  const bool shared_db = IsPostgresUri(options.db);
+  const std::string db_name =
+      shared_db ? RedactUri(options.db) : options.db;  // no password in logs
+  logger->info("autotm-server {} starting: db={} listen={} workers={}",
+               AUTOTM_VERSION, db_name, options.listen, options.workers);
+
+  absl::StatusOr<bool> insecure_or = CheckAndLogSecurity(options, *logger);
+  if (!insecure_or.ok()) {
+    logger->critical("refusing to start: {}",
+                     std::string(insecure_or.status().message()));
+    return 1;
+  }
+  const bool insecure = *insecure_or;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) {
+    logger->critical("TLS: {}", std::string(credentials.status().message()));
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<Authorizer>> authorizer_or =
+      LoadAuthorizer(options, **credentials, *logger);
+  if (!authorizer_or.ok()) {
+    logger->critical("{}", std::string(authorizer_or.status().message()));
+    return 1;
+  }
+  Authorizer& authorizer = **authorizer_or;
+
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(options);
+  if (!store.ok()) {
+    logger->critical("cannot open database {}: {}", db_name,
+                     store.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<Store> cached_store;
+  Store* served_store = ServedStore(options, **store, &cached_store);
+
+  StoreMonitor monitor(**store, logger,
+                       absl::Seconds(options.store_probe_seconds));
+  (*store)->SetObserver(&monitor);
+
+  ProfileServiceImpl profile_service(
+      served_store->profiles(), served_store->graphs(), authorizer, logger);
+
+  // Metrics are always recorded (cheap); --metrics-listen only serves them.
+  MetricsRegistry registry;
+  ServerMetrics metrics(registry);
+  AddStoreCollector(registry, metrics, **store);
+  // Before `http`, which stops (waiting for handlers) when destroyed.
+  Dashboard dashboard(**store, authorizer);
+  HttpEndpoint http;
+  if (absl::Status status =
+          ServeMetrics(options, registry, dashboard, http, *logger);
+      !status.ok()) {
+    logger->critical("{}", std::string(status.message()));
+    return 1;
+  }
+
+  // --- Services are constructed here, before the server is built. ---
+  JobRunner runner(*served_store, MakeRunnerOptions(options, metrics), logger);
+  if (absl::Status status = runner.Start(); !status.ok()) {
+    logger->critical("cannot start the job runner: {}", status.ToString());
+    return 1;
+  }
+  PlacementServiceImpl placement_service(
+      *served_store, runner, authorizer, logger, options.limits,
+      [&metrics](bool hit) { RecordCacheLookup(metrics, "rpc", hit); });
+  const RetentionLimits retention = RetentionOf(options);
+  ServerServiceImpl server_service(
+      authorizer, MakeServerInfo(options, authorizer, insecure), **store,
+      retention, logger, [&monitor] { return monitor.writable(); });
+
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = StartGrpcServer(
+      options, *credentials,
+      {&profile_service, &placement_service, &server_service}, metrics, &port);
+  if (server == nullptr) {
     logger->critical("cannot listen on {}", options.listen);
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus(v1::ProfileService::service_full_name(), true);
-  health->SetServingStatus(v1::PlacementService::service_full_name(), true);
-  health->SetServingStatus(v1::ServerService::service_full_name(), true);
+  SetHealth(*health, true);
   // NOT_SERVING while the store cannot write (a load balancer or an
   // operator's probe sees it); the job states it could not store are
   // written as soon as it can.
   monitor.Start([&](bool writable) {
-    for (const char* service : {"", v1::ProfileService::service_full_name(),
-                                v1::PlacementService::service_full_name(),
-                                v1::ServerService::service_full_name()}) {
-      health->SetServingStatus(service, writable);
-    }
+    SetHealth(*health, writable);
     if (writable) runner.FlushUnsaved();
   });
 
-  // Background retention.
-  std::mutex prune_mutex;
-  std::condition_variable prune_wake;
-  bool prune_stop = false;
-  std::thread pruner;
-  if (options.prune_interval_minutes > 0) {
-    pruner = std::thread([&] {
-      const auto interval = std::chrono::milliseconds(
-          static_cast<int64_t>(options.prune_interval_minutes * 60000));
-      std::unique_lock<std::mutex> lock(prune_mutex);
-      while (!prune_wake.wait_for(lock, interval, [&] { return prune_stop; })) {
-        lock.unlock();
-        absl::StatusOr<PruneResult> result = (*store)->Prune(retention);
-        if (absl::IsUnimplemented(result.status())) {
-          // PostgreSQL records no write times yet (docs/DEPLOY.md).
-          logger->warn("retention off: this store cannot prune ({})",
-                       result.status().ToString());
-          return;
-        }
-        if (!result.ok()) {
-          logger->warn("retention: {}", result.status().ToString());
-        } else if (result->jobs_deleted + result->graphs_deleted +
-                       result->plans_deleted >
-                   0) {
-          logger->info(
-              "retention: deleted {} job(s), {} graph(s), {} plan(s); stored "
-              "{} -> {} bytes",
-              result->jobs_deleted, result->graphs_deleted,
-              result->plans_deleted, result->content_bytes_before,
-              result->content_bytes_after);
-        }
-        lock.lock();
-      }
-    });
-  }
+  BackgroundPruner pruner(**store, retention, *logger);
+  pruner.Start(options.prune_interval_minutes);
 
-  const std::string address = absl::StrCat(HostOf(options.listen), ":", port);
-  std::printf("autotm-server listening on %s\n", address.c_str());
-  std::fflush(stdout);
-  logger->info("listening on {}", address);
+  AnnounceListening(options, port, *logger);
 
-  // Every thread (gRPC's included) inherited the blocked mask from main, so
-  // the stop signals are delivered only here.
-  // SIGHUP re-reads the identities file; a bad file keeps the old one.
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) == 0 &&
-         signal_number == SIGHUP) {
-    if (authorizer->open()) {
-      logger->info("SIGHUP: no identities file to re-read");
-    } else if (absl::Status status = authorizer->Reload(); !status.ok()) {
-      logger->error("SIGHUP: keeping the old identities: {}",
-                    std::string(status.message()));
-    } else {
-      logger->info("SIGHUP: identities: {} from {}", authorizer->identities(),
-                   authorizer->tokens_path());
-    }
-  }
+  const int signal_number =
+      WaitForStopSignal(stop_signals, authorizer, *logger);
   logger->info("received {}, shutting down (grace {} s)",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_grace_s);
@@ -560,18 +688,9 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
     // here for such a job still see it finish (they read the database).
     runner.Stop();
   }
-  const auto deadline = std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(
-                            options.shutdown_grace_s * 1000));
-  server->Shutdown(deadline);
-  server->Wait();
+  DrainGrpc(*server, options.shutdown_grace_s);
   http.Stop();
-  {
-    std::lock_guard<std::mutex> lock(prune_mutex);
-    prune_stop = true;
-  }
-  prune_wake.notify_all();
-  if (pruner.joinable()) pruner.join();
+  pruner.Stop();
   monitor.Stop();
   // Running jobs go back to QUEUED: for the next start, or at once for the
   // other replicas.

@@ -15,62 +15,61 @@ StoreMonitor::StoreMonitor(Store& store, std::shared_ptr<spdlog::logger> logger,
 StoreMonitor::~StoreMonitor() { Stop(); }
 
 void StoreMonitor::Start(std::function<void(bool writable)> on_change) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mu_);
   if (thread_.joinable() || stopping_) return;
   on_change_ = std::move(on_change);
   thread_ = std::thread([this] { Loop(); });
 }
 
 void StoreMonitor::Stop() {
+  std::thread thread;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
+    thread = std::move(thread_);
   }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread.joinable()) thread.join();
 }
 
 void StoreMonitor::OnStorageFailure(const absl::Status& status,
                                     const std::string& detail) {
   failures_.fetch_add(1);
   const bool was_writable = writable_.exchange(false);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    failure_pending_ = true;
-    // The first failure, then at most one line every 10 s: a full disk
-    // fails every write.
-    const absl::Time now = absl::Now();
-    if (was_writable || now - last_logged_ > absl::Seconds(10)) {
-      last_logged_ = now;
-      logger_->error(
-          "database write failed: {} ({}); health is NOT_SERVING "
-          "until a probe write succeeds",
-          detail, std::string(status.message()));
-    }
+  absl::MutexLock lock(&mu_);
+  failure_pending_ = true;
+  // The first failure, then at most one line every 10 s: a full disk
+  // fails every write.
+  const absl::Time now = absl::Now();
+  if (was_writable || now - last_logged_ > absl::Seconds(10)) {
+    last_logged_ = now;
+    logger_->error(
+        "database write failed: {} ({}); health is NOT_SERVING "
+        "until a probe write succeeds",
+        detail, std::string(status.message()));
   }
-  wake_.notify_all();
 }
 
 void StoreMonitor::Loop() {
   bool reported_writable = true;
-  std::unique_lock<std::mutex> lock(mutex_);
+  // Woken early only by the first failure; while unwritable, probes come
+  // every probe_interval however often writes fail.
+  const auto wake_early = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || (failure_pending_ && reported_writable);
+  };
+  mu_.Lock();
   while (!stopping_) {
-    // Woken early only by the first failure; while unwritable, probes
-    // come every probe_interval however often writes fail.
-    wake_.wait_for(lock, absl::ToChronoNanoseconds(probe_interval_), [&] {
-      return stopping_ || (failure_pending_ && reported_writable);
-    });
+    mu_.AwaitWithTimeout(absl::Condition(&wake_early), probe_interval_);
     if (stopping_) break;
     failure_pending_ = false;
     if (reported_writable && !writable_.load()) {
       reported_writable = false;
-      lock.unlock();
+      mu_.Unlock();
       on_change_(false);
-      lock.lock();
+      mu_.Lock();
       continue;  // probe after an interval, not at once
     }
     if (reported_writable) continue;
-    lock.unlock();
+    mu_.Unlock();
     // The probe's own failure calls OnStorageFailure (and logs). A failure
     // of another write meanwhile keeps the store unwritable.
     const uint64_t failures_before = failures_.load();
@@ -83,12 +82,13 @@ void StoreMonitor::Loop() {
       logger_->info("the database takes writes again; health is SERVING");
       on_change_(true);
     }
-    lock.lock();
+    mu_.Lock();
     if (probe.ok()) {
       reported_writable = true;
       // A failure between the probe and here is handled next round.
     }
   }
+  mu_.Unlock();
 }
 
 }  // namespace autotm::server

@@ -13,13 +13,13 @@
 #define AUTOTM_SERVER_STORE_MONITOR_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/store/store.h"
 #include "spdlog/logger.h"
@@ -61,13 +61,14 @@ class StoreMonitor final : public StoreObserver {
   std::atomic<bool> writable_{true};
   std::atomic<uint64_t> failures_{0};
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  bool failure_pending_ = false;  // a failure not yet seen by Loop
-  absl::Time last_logged_ = absl::InfinitePast();
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // A failure not yet seen by Loop.
+  bool failure_pending_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_logged_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Set by Start() before the thread exists; read by the thread only.
   std::function<void(bool)> on_change_;
-  std::thread thread_;
+  std::thread thread_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace autotm::server

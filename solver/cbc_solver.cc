@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 
 namespace autotm::solver {
 
@@ -329,8 +330,8 @@ class SolveState {
 
   // The root LP value: the first valid bound, available long before the
   // tree (and its bound events) exists.
-  void OnRootBound(double bound) {
-    std::lock_guard<std::mutex> lock(mutex_);
+  void OnRootBound(double bound) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     bound_ = std::max(bound_, FromCbc(bound));
     Report();
   }
@@ -338,8 +339,9 @@ class SolveState {
   // An event of the top-level model. Reports at once on a better
   // incumbent, else at most once per interval: reading the tree bound scans
   // the open nodes, so it is only read when we report.
-  void OnEvent(CbcModel& model, bool new_solution, bool tree_event) {
-    std::lock_guard<std::mutex> lock(mutex_);
+  void OnEvent(CbcModel& model, bool new_solution, bool tree_event)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     const double value = FromCbc(model.getMinimizationObjValue());
     const bool improved = new_solution && value < incumbent_;
     if (improved) {
@@ -364,13 +366,13 @@ class SolveState {
   }
 
   // The last bound reported (minimisation sense, without the offset).
-  double last_bound() {
-    std::lock_guard<std::mutex> lock(mutex_);
+  double last_bound() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return bound_;
   }
 
  private:
-  void Report() {
+  void Report() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     last_report_seconds_ = ElapsedSeconds();
     if (!params_.on_progress) return;
     SolveProgress progress;
@@ -396,11 +398,11 @@ class SolveState {
 
   // Guards the progress record and serialises on_progress calls, which may
   // come from CBC worker threads.
-  std::mutex mutex_;
-  double incumbent_ = kInfinity;
-  double bound_ = -kInfinity;
-  int64_t nodes_ = 0;
-  double last_report_seconds_ = -kInfinity;
+  absl::Mutex mu_;
+  double incumbent_ ABSL_GUARDED_BY(mu_) = kInfinity;
+  double bound_ ABSL_GUARDED_BY(mu_) = -kInfinity;
+  int64_t nodes_ ABSL_GUARDED_BY(mu_) = 0;
+  double last_report_seconds_ ABSL_GUARDED_BY(mu_) = -kInfinity;
 };
 
 // Progress and cancellation at CBC's own events (nodes, solutions,

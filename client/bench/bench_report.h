@@ -1,5 +1,5 @@
 // Output helpers of `autotm-bench`: aligned text tables, CSV fields and the
-// geometric mean. (Its SVG chart is client/svg_chart.h, shared with
+// geometric mean. (Its SVG chart is client/common/svg_chart.h, shared with
 // `autotm sweep`.)
 #ifndef AUTOTM_CLIENT_BENCH_BENCH_REPORT_H_
 #define AUTOTM_CLIENT_BENCH_BENCH_REPORT_H_

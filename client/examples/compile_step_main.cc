@@ -19,8 +19,8 @@
 #include "absl/time/time.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
-#include "client/client.h"
-#include "client/proto_json.h"
+#include "client/common/proto_json.h"
+#include "client/lib/client.h"
 
 namespace {
 

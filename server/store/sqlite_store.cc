@@ -294,6 +294,19 @@ class Statement {
   StoreObserver* observer_;
 };
 
+// Something Prune may delete, with its age and size.
+struct PruneCandidate {
+  enum Kind { kJob, kGraph, kPlan };
+  int64_t time_us;
+  Kind kind;
+  std::string key;       // a job's id, a graph's digest or a plan's key
+  int64_t sequence = 0;  // kJob
+  uint64_t bytes = 0;
+};
+
+// Graph digests and plan keys the stored jobs refer to.
+using References = absl::flat_hash_map<std::string, bool>;
+
 class SqliteStore final : public Store,
                           public ProfileStore,
                           public GraphStore,
@@ -366,19 +379,26 @@ class SqliteStore final : public Store,
 
  private:
   absl::StatusOr<StoreStats> StatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // An IMMEDIATE transaction that rolls back unless committed.
+  // An IMMEDIATE transaction that rolls back unless committed. Lives within
+  // a scope that holds store->mu_ (the connection is not thread-safe).
   class Transaction {
    public:
     explicit Transaction(SqliteStore* store) : store_(store) {}
+    // Each member asserts the lock rather than requiring it: the analysis
+    // cannot tell that txn.store_->mu_ is the caller's mu_, nor carry a
+    // requirement to the implicit destructor call.
     ~Transaction() {
+      store_->mu_.AssertHeld();
       if (open_) (void)store_->Exec("ROLLBACK");
     }
     absl::Status Begin() {
+      store_->mu_.AssertHeld();
       AUTOTM_RETURN_IF_ERROR(store_->Exec("BEGIN IMMEDIATE"));
       open_ = true;
       return absl::OkStatus();
     }
     absl::Status Commit() {
+      store_->mu_.AssertHeld();
       AUTOTM_RETURN_IF_ERROR(store_->Exec("COMMIT"));
       open_ = false;
       return absl::OkStatus();
@@ -424,6 +444,38 @@ class SqliteStore final : public Store,
   absl::StatusOr<v1::SolveJob> GetJobLocked(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteJob(const v1::SolveJob& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Prune's steps, inside its transaction; each counts what it deletes in
+  // *result. 1: finished jobs past limits.job_age, then beyond
+  // limits.max_jobs (the newest kept).
+  absl::Status PruneFinishedJobs(const RetentionLimits& limits, int64_t now,
+                                 PruneResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // 2: graphs and plans no job refers to, older than
+  // limits.unreferenced_age (and than the grace).
+  absl::Status PruneUnreferenced(const RetentionLimits& limits, int64_t now,
+                                 int64_t grace_cutoff, PruneResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // 3: the oldest finished jobs and unreferenced graphs and plans until the
+  // content fits limits.max_bytes. A deleted job's graph and plans become
+  // unreferenced only on the next round, so rounds repeat while they make
+  // progress (at most 4).
+  absl::Status PruneToBytes(const RetentionLimits& limits, int64_t grace_cutoff,
+                            PruneResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What the stored jobs (every state: a running job's finished budgets are
+  // referenced from its plan_keys) refer to, into *refs; the finished jobs
+  // into *finished_jobs when not null.
+  absl::Status CollectReferences(References* refs,
+                                 std::vector<PruneCandidate>* finished_jobs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Graphs and plans not in `refs` and last used before `grace_cutoff`,
+  // appended to *out.
+  absl::Status CollectUnreferenced(const References& refs, int64_t grace_cutoff,
+                                   std::vector<PruneCandidate>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PruneDelete(const PruneCandidate& candidate, PruneResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Sizes for PruneResult.
@@ -1317,6 +1369,165 @@ absl::StatusOr<uint64_t> SqliteStore::ContentBytes() {
   return row ? static_cast<uint64_t>(stmt.Int(0)) : 0;
 }
 
+absl::Status SqliteStore::PruneDelete(const PruneCandidate& candidate,
+                                      PruneResult* result) {
+  switch (candidate.kind) {
+    case PruneCandidate::kJob: {
+      AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                              Prepare("DELETE FROM jobs WHERE sequence = ?"));
+      AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, candidate.sequence).Run());
+      ++result->jobs_deleted;
+      return absl::OkStatus();
+    }
+    case PruneCandidate::kGraph: {
+      {
+        AUTOTM_ASSIGN_OR_RETURN(
+            Statement stmt,
+            Prepare("DELETE FROM graph_submissions WHERE digest = ?"));
+        AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, candidate.key).Run());
+      }
+      AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                              Prepare("DELETE FROM graphs WHERE digest = ?"));
+      AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, candidate.key).Run());
+      ++result->graphs_deleted;
+      return absl::OkStatus();
+    }
+    case PruneCandidate::kPlan: {
+      AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
+                              Prepare("DELETE FROM plans WHERE key = ?"));
+      AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, candidate.key).Run());
+      ++result->plans_deleted;
+      return absl::OkStatus();
+    }
+  }
+  return absl::InternalError("unknown prune candidate kind");
+}
+
+absl::Status SqliteStore::PruneFinishedJobs(const RetentionLimits& limits,
+                                            int64_t now, PruneResult* result) {
+  const int final_states[] = {v1::SolveJob::SUCCEEDED, v1::SolveJob::FAILED,
+                              v1::SolveJob::CANCELLED};
+  if (limits.job_age > absl::ZeroDuration()) {
+    const int64_t cutoff = now - absl::ToInt64Microseconds(limits.job_age);
+    for (int state : final_states) {
+      AUTOTM_ASSIGN_OR_RETURN(
+          Statement stmt,
+          Prepare("DELETE FROM jobs WHERE state = ? AND updated_us < ?"));
+      AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, state).BindInt(2, cutoff).Run());
+      result->jobs_deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
+    }
+  }
+  if (limits.max_jobs > 0) {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("DELETE FROM jobs WHERE state IN (?1, ?2, ?3) AND sequence "
+                "NOT IN (SELECT sequence FROM jobs WHERE state IN (?1, ?2, ?3) "
+                "ORDER BY sequence DESC LIMIT ?4)"));
+    AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, final_states[0])
+                               .BindInt(2, final_states[1])
+                               .BindInt(3, final_states[2])
+                               .BindInt(4, limits.max_jobs)
+                               .Run());
+    result->jobs_deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::CollectReferences(
+    References* refs, std::vector<PruneCandidate>* finished_jobs) {
+  refs->clear();
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT job, sequence, updated_us, length(job) FROM jobs"));
+  while (true) {
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job,
+                            ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
+    (*refs)[job.graph_digest()] = true;
+    for (const std::string& key : job.plan_keys()) (*refs)[key] = true;
+    if (finished_jobs != nullptr && IsFinalState(job.state())) {
+      finished_jobs->push_back({stmt.Int(2), PruneCandidate::kJob, job.id(),
+                                stmt.Int(1),
+                                static_cast<uint64_t>(stmt.Int(3))});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::CollectUnreferenced(
+    const References& refs, int64_t grace_cutoff,
+    std::vector<PruneCandidate>* out) {
+  {
+    AUTOTM_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Prepare("SELECT digest, used_us, length(graph) FROM graphs"));
+    while (true) {
+      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      std::string digest(stmt.Bytes(0));
+      if (stmt.Int(1) >= grace_cutoff || refs.contains(digest)) continue;
+      out->push_back({stmt.Int(1), PruneCandidate::kGraph, std::move(digest), 0,
+                      static_cast<uint64_t>(stmt.Int(2))});
+    }
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Prepare("SELECT key, created_us, length(plan) FROM plans"));
+  while (true) {
+    AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    std::string key(stmt.Bytes(0));
+    if (stmt.Int(1) >= grace_cutoff || refs.contains(key)) continue;
+    out->push_back({stmt.Int(1), PruneCandidate::kPlan, std::move(key), 0,
+                    static_cast<uint64_t>(stmt.Int(2))});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::PruneUnreferenced(const RetentionLimits& limits,
+                                            int64_t now, int64_t grace_cutoff,
+                                            PruneResult* result) {
+  if (limits.unreferenced_age <= absl::ZeroDuration()) return absl::OkStatus();
+  const int64_t cutoff =
+      now - absl::ToInt64Microseconds(limits.unreferenced_age);
+  References refs;
+  AUTOTM_RETURN_IF_ERROR(CollectReferences(&refs, nullptr));
+  std::vector<PruneCandidate> candidates;
+  AUTOTM_RETURN_IF_ERROR(CollectUnreferenced(refs, grace_cutoff, &candidates));
+  for (const PruneCandidate& c : candidates) {
+    if (c.time_us < cutoff) AUTOTM_RETURN_IF_ERROR(PruneDelete(c, result));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::PruneToBytes(const RetentionLimits& limits,
+                                       int64_t grace_cutoff,
+                                       PruneResult* result) {
+  if (limits.max_bytes == 0) return absl::OkStatus();
+  AUTOTM_ASSIGN_OR_RETURN(uint64_t bytes, ContentBytes());
+  References refs;
+  for (int round = 0; round < 4 && bytes > limits.max_bytes; ++round) {
+    std::vector<PruneCandidate> candidates;
+    AUTOTM_RETURN_IF_ERROR(CollectReferences(&refs, &candidates));
+    AUTOTM_RETURN_IF_ERROR(
+        CollectUnreferenced(refs, grace_cutoff, &candidates));
+    std::sort(candidates.begin(), candidates.end(),
+              [](const PruneCandidate& a, const PruneCandidate& b) {
+                return a.time_us < b.time_us;
+              });
+    bool progress = false;
+    for (const PruneCandidate& c : candidates) {
+      if (bytes <= limits.max_bytes) break;
+      AUTOTM_RETURN_IF_ERROR(PruneDelete(c, result));
+      bytes -= std::min(bytes, c.bytes);
+      progress = true;
+    }
+    if (!progress) break;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
   if (limits.max_jobs < 0 || limits.job_age < absl::ZeroDuration() ||
       limits.unreferenced_age < absl::ZeroDuration() ||
@@ -1334,166 +1545,9 @@ absl::StatusOr<PruneResult> SqliteStore::Prune(const RetentionLimits& limits) {
   const int64_t grace_cutoff = now - absl::ToInt64Microseconds(limits.grace);
   Transaction txn(this);
   AUTOTM_RETURN_IF_ERROR(txn.Begin());
-  const int final_states[] = {v1::SolveJob::SUCCEEDED, v1::SolveJob::FAILED,
-                              v1::SolveJob::CANCELLED};
-  auto delete_job = [&](int64_t sequence) -> absl::Status {
-    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
-                            Prepare("DELETE FROM jobs WHERE sequence = ?"));
-    AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, sequence).Run());
-    ++result.jobs_deleted;
-    return absl::OkStatus();
-  };
-  auto delete_graph = [&](const std::string& digest) -> absl::Status {
-    {
-      AUTOTM_ASSIGN_OR_RETURN(
-          Statement stmt,
-          Prepare("DELETE FROM graph_submissions WHERE digest = ?"));
-      AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest).Run());
-    }
-    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
-                            Prepare("DELETE FROM graphs WHERE digest = ?"));
-    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, digest).Run());
-    ++result.graphs_deleted;
-    return absl::OkStatus();
-  };
-  auto delete_plan = [&](const std::string& key) -> absl::Status {
-    AUTOTM_ASSIGN_OR_RETURN(Statement stmt,
-                            Prepare("DELETE FROM plans WHERE key = ?"));
-    AUTOTM_RETURN_IF_ERROR(stmt.BindText(1, key).Run());
-    ++result.plans_deleted;
-    return absl::OkStatus();
-  };
-
-  // 1. Finished jobs by age, then by count (newest kept).
-  if (limits.job_age > absl::ZeroDuration()) {
-    const int64_t cutoff = now - absl::ToInt64Microseconds(limits.job_age);
-    for (int state : final_states) {
-      AUTOTM_ASSIGN_OR_RETURN(
-          Statement stmt,
-          Prepare("DELETE FROM jobs WHERE state = ? AND updated_us < ?"));
-      AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, state).BindInt(2, cutoff).Run());
-      result.jobs_deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
-    }
-  }
-  if (limits.max_jobs > 0) {
-    AUTOTM_ASSIGN_OR_RETURN(
-        Statement stmt,
-        Prepare("DELETE FROM jobs WHERE state IN (?1, ?2, ?3) AND sequence "
-                "NOT IN (SELECT sequence FROM jobs WHERE state IN (?1, ?2, ?3) "
-                "ORDER BY sequence DESC LIMIT ?4)"));
-    AUTOTM_RETURN_IF_ERROR(stmt.BindInt(1, final_states[0])
-                               .BindInt(2, final_states[1])
-                               .BindInt(3, final_states[2])
-                               .BindInt(4, limits.max_jobs)
-                               .Run());
-    result.jobs_deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
-  }
-
-  // What the jobs still stored refer to (every state: a running job's
-  // finished budgets are referenced from its plan_keys).
-  struct Candidate {
-    int64_t time_us;
-    int kind;  // 0 job, 1 graph, 2 plan
-    std::string key;
-    int64_t sequence = 0;
-    uint64_t bytes = 0;
-  };
-  auto referenced = [&](absl::flat_hash_map<std::string, bool>& refs,
-                        std::vector<Candidate>* finished_jobs) -> absl::Status {
-    refs.clear();
-    AUTOTM_ASSIGN_OR_RETURN(
-        Statement stmt,
-        Prepare("SELECT job, sequence, updated_us, length(job) FROM jobs"));
-    while (true) {
-      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job,
-                              ParseStored<v1::SolveJob>(stmt.Bytes(0), "job"));
-      refs[job.graph_digest()] = true;
-      for (const std::string& key : job.plan_keys()) refs[key] = true;
-      if (finished_jobs != nullptr && IsFinalState(job.state())) {
-        finished_jobs->push_back({stmt.Int(2), 0, job.id(), stmt.Int(1),
-                                  static_cast<uint64_t>(stmt.Int(3))});
-      }
-    }
-    return absl::OkStatus();
-  };
-  // Unreferenced graphs and plans past the grace, oldest first.
-  auto unreferenced = [&](const absl::flat_hash_map<std::string, bool>& refs,
-                          std::vector<Candidate>& out) -> absl::Status {
-    {
-      AUTOTM_ASSIGN_OR_RETURN(
-          Statement stmt,
-          Prepare("SELECT digest, used_us, length(graph) FROM graphs"));
-      while (true) {
-        AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
-        if (!row) break;
-        std::string digest(stmt.Bytes(0));
-        if (stmt.Int(1) >= grace_cutoff || refs.contains(digest)) continue;
-        out.push_back({stmt.Int(1), 1, std::move(digest), 0,
-                       static_cast<uint64_t>(stmt.Int(2))});
-      }
-    }
-    AUTOTM_ASSIGN_OR_RETURN(
-        Statement stmt,
-        Prepare("SELECT key, created_us, length(plan) FROM plans"));
-    while (true) {
-      AUTOTM_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      std::string key(stmt.Bytes(0));
-      if (stmt.Int(1) >= grace_cutoff || refs.contains(key)) continue;
-      out.push_back({stmt.Int(1), 2, std::move(key), 0,
-                     static_cast<uint64_t>(stmt.Int(2))});
-    }
-    return absl::OkStatus();
-  };
-  auto remove = [&](const Candidate& c) -> absl::Status {
-    switch (c.kind) {
-      case 0:
-        return delete_job(c.sequence);
-      case 1:
-        return delete_graph(c.key);
-      default:
-        return delete_plan(c.key);
-    }
-  };
-
-  // 2. Unreferenced graphs and plans by age.
-  absl::flat_hash_map<std::string, bool> refs;
-  if (limits.unreferenced_age > absl::ZeroDuration()) {
-    const int64_t cutoff =
-        now - absl::ToInt64Microseconds(limits.unreferenced_age);
-    AUTOTM_RETURN_IF_ERROR(referenced(refs, nullptr));
-    std::vector<Candidate> candidates;
-    AUTOTM_RETURN_IF_ERROR(unreferenced(refs, candidates));
-    for (const Candidate& c : candidates) {
-      if (c.time_us < cutoff) AUTOTM_RETURN_IF_ERROR(remove(c));
-    }
-  }
-
-  // 3. Bytes: the oldest finished jobs and unreferenced graphs and plans go
-  // first. A deleted job's graph and plans become unreferenced only on the
-  // next round, so rounds repeat while they make progress.
-  if (limits.max_bytes > 0) {
-    AUTOTM_ASSIGN_OR_RETURN(uint64_t bytes, ContentBytes());
-    for (int round = 0; round < 4 && bytes > limits.max_bytes; ++round) {
-      std::vector<Candidate> candidates;
-      AUTOTM_RETURN_IF_ERROR(referenced(refs, &candidates));
-      AUTOTM_RETURN_IF_ERROR(unreferenced(refs, candidates));
-      std::sort(candidates.begin(), candidates.end(),
-                [](const Candidate& a, const Candidate& b) {
-                  return a.time_us < b.time_us;
-                });
-      bool progress = false;
-      for (const Candidate& c : candidates) {
-        if (bytes <= limits.max_bytes) break;
-        AUTOTM_RETURN_IF_ERROR(remove(c));
-        bytes -= std::min(bytes, c.bytes);
-        progress = true;
-      }
-      if (!progress) break;
-    }
-  }
+  AUTOTM_RETURN_IF_ERROR(PruneFinishedJobs(limits, now, &result));
+  AUTOTM_RETURN_IF_ERROR(PruneUnreferenced(limits, now, grace_cutoff, &result));
+  AUTOTM_RETURN_IF_ERROR(PruneToBytes(limits, grace_cutoff, &result));
   AUTOTM_RETURN_IF_ERROR(txn.Commit());
   AUTOTM_ASSIGN_OR_RETURN(result.content_bytes_after, ContentBytes());
   if (limits.vacuum) {

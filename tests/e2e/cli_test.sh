@@ -21,58 +21,15 @@ GRAPH=$DATA/example_cnn.graph.json
 PROFILE=$DATA/example_cnn.profile.json
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autotm_cli_test.XXXXXX")
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap 'rm -rf "$WORK"' EXIT
 
-passed=0
-failed=0
-
-pass() {
-  passed=$((passed + 1))
-  echo "PASS  $1"
-}
-
 # fail NAME WHY [FILE...]: the named files (the command's output) follow.
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1: $2"
-  shift 2
-  for f in "$@"; do
-    [ -s "$f" ] && sed 's/^/        | /' "$f" | head -n 25
-  done
-}
-
 # run NAME CMD...: runs CMD with stdout in $WORK/NAME.out, stderr in
 # $WORK/NAME.err, and its exit code in RC.
-run() {
-  local name=$1
-  shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  RC=$?
-}
-
 # expect NAME WANT_RC CMD...: runs CMD and checks its exit code.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  run "$name" "$@"
-  if [ "$RC" -eq "$want" ]; then
-    pass "$name (exit $RC)"
-    return 0
-  fi
-  fail "$name" "exit $RC, want $want" "$WORK/$name.err"
-  return 1
-}
-
 # expect_text NAME FILE TEXT: FILE contains TEXT (fixed string).
-expect_text() {
-  local name=$1 file=$2 text=$3
-  if grep -qF -- "$text" "$file"; then
-    pass "$name mentions '$text'"
-  else
-    fail "$name" "output lacks '$text'" "$file"
-  fi
-}
-
 # predicted FILE: the plan's predictedTimeUs (fails if FILE is not JSON).
 predicted() {
   "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["predictedTimeUs"])' "$1"
@@ -280,5 +237,4 @@ EOF
 done
 
 echo
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -21,8 +21,8 @@
 #include "absl/time/time.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/profile.pb.h"
-#include "client/client.h"
-#include "client/proto_json.h"
+#include "client/common/proto_json.h"
+#include "client/lib/client.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/server_process.h"
 

@@ -29,7 +29,7 @@
 #include "absl/time/time.h"
 #include "autotm/v1/profile.pb.h"
 #include "autotm/v1/profile_service.pb.h"
-#include "client/client.h"
+#include "client/lib/client.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/server_process.h"
 

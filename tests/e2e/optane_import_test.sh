@@ -28,6 +28,8 @@ if [ ! -f "$DATA" ]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autotm_optane_import_test.XXXXXX")
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVER_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ]; then
@@ -38,44 +40,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() {
-  passed=$((passed + 1))
-  echo "PASS  $1"
-}
 # fail NAME WHY [FILE...]: the named files (the command's output) follow.
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1: $2"
-  shift 2
-  for f in "$@"; do
-    [ -s "$f" ] && sed 's/^/        | /' "$f" | head -n 25
-  done
-}
 # expect NAME WANT_RC CMD...: runs CMD (stdout in $WORK/NAME.out, stderr in
 # $WORK/NAME.err) and checks its exit code.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    pass "$name (exit $rc)"
-    return 0
-  fi
-  fail "$name" "exit $rc, want $want" "$WORK/$name.err" "$WORK/$name.out"
-  return 1
-}
 # expect_text NAME FILE TEXT: FILE contains TEXT (fixed string).
-expect_text() {
-  local name=$1 file=$2 text=$3
-  if grep -qF -- "$text" "$file"; then
-    pass "$name mentions '$text'"
-  else
-    fail "$name" "output lacks '$text'" "$file"
-  fi
-}
 # check NAME PYTHON ARGS...: runs a python check; its stderr says why not.
 check() {
   local name=$1 code=$2
@@ -240,5 +208,4 @@ else
 fi
 
 echo
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -30,6 +30,8 @@ GRAPH=$DATA/example_cnn.graph.json
 PROFILE=$DATA/example_cnn.profile.json
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autotm_output_files.XXXXXX")
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVER_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ]; then
@@ -39,21 +41,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-passed=0
-failed=0
-pass() {
-  passed=$((passed + 1))
-  echo "PASS  $1"
-}
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1: $2"
-  shift 2
-  for f in "$@"; do
-    [ -s "$f" ] && sed 's/^/        | /' "$f" | head -n 20
-  done
-}
 
 # Whether mknod works here (root with CAP_MKNOD, not a restricted container).
 DEVICES=1
@@ -267,5 +254,4 @@ else
   fail solve_through_symlink "link replaced or target not written" "$WORK/solve.log"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -31,6 +31,8 @@ if ! command -v xmllint >/dev/null; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autotm_pictures_test.XXXXXX")
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVER_PID=
 cleanup() {
   if [ -n "$SERVER_PID" ]; then
@@ -41,43 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() {
-  passed=$((passed + 1))
-  echo "PASS  $1"
-}
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1: $2"
-  shift 2
-  for f in "$@"; do
-    [ -s "$f" ] && sed 's/^/        | /' "$f" | head -n 25
-  done
-}
 # expect NAME WANT_RC CMD...: runs CMD (output in $WORK/NAME.out/.err) and
 # checks its exit code.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    pass "$name (exit $rc)"
-    return 0
-  fi
-  fail "$name" "exit $rc, want $want" "$WORK/$name.err"
-  return 1
-}
-expect_text() {
-  local name=$1 file=$2 text=$3
-  if grep -qF -- "$text" "$file"; then
-    pass "$name mentions '$text'"
-  else
-    fail "$name" "output lacks '$text'" "$file"
-  fi
-}
-
 # check_svg NAME SVG PLAN ROWS: well-formed, and its numbers are the plan's.
 check_svg() {
   local name=$1 svg=$2 plan=$3 rows=$4
@@ -203,5 +170,4 @@ expect plan_without_flags 1 "$AUTOTM" plan &&
 expect show_help 0 "$AUTOTM" plan show --help &&
   expect_text show_help "$WORK/show_help.out" "residency"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

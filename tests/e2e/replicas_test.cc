@@ -50,7 +50,7 @@
 #include "autotm/v1/job.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
-#include "client/client.h"
+#include "client/lib/client.h"
 #include "gtest/gtest.h"
 #include "server/store/testing/test_postgres.h"
 #include "solver/graph_model.h"

@@ -34,7 +34,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "client/client.h"
+#include "client/lib/client.h"
 #include "common/graph_digest.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/subprocess.h"
 
 #ifndef AUTOTM_SERVER_BINARY_PATH
 #define AUTOTM_SERVER_BINARY_PATH "autotm-server"
@@ -49,14 +49,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const char* env = std::getenv("AUTOTM_SERVER_BINARY");
     binary = env != nullptr && *env != '\0' ? env : AUTOTM_SERVER_BINARY_PATH;
   }
-  // Everything the child needs is prepared before fork(): after it, only
-  // async-signal-safe calls (the parent may have gRPC threads).
   std::vector<std::string> args = {binary, "--listen", options.listen, "--db",
                                    options.db};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
 
   int log_fd = -1;
   if (!options.log_path.empty()) {
@@ -67,33 +62,13 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
           errno, absl::StrCat("cannot open ", options.log_path));
     }
   }
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) {
-    const int error = errno;
-    if (log_fd >= 0) ::close(log_fd);
-    return absl::ErrnoToStatus(error, "pipe2");
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int error = errno;
-    ::close(out[0]);
-    ::close(out[1]);
-    if (log_fd >= 0) ::close(log_fd);
-    return absl::ErrnoToStatus(error, "fork");
-  }
-  if (pid == 0) {
-    // Child: die with the test process; stdout to the pipe, stderr to the
-    // log. dup2() clears O_CLOEXEC on the new descriptors.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::dup2(out[1], STDOUT_FILENO);
-    if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
+  // The server dies with the test process; its stderr goes to the log.
+  absl::StatusOr<SpawnedChild> child =
+      SpawnWithStdoutPipe({.argv = std::move(args), .stderr_fd = log_fd});
   if (log_fd >= 0) ::close(log_fd);
+  if (!child.ok()) return child.status();
+  const pid_t pid = child->pid;
+  const int stdout_fd = child->stdout_fd;
 
   std::unique_ptr<ServerProcess> server(new ServerProcess());
   server->pid_ = pid;
@@ -130,13 +105,13 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     }
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) break;
-    pollfd poll_fd = {out[0], POLLIN, 0};
+    pollfd poll_fd = {stdout_fd, POLLIN, 0};
     const int ready = ::poll(
         &poll_fd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;  // timeout: the loop re-checks the deadline
     char chunk[4096];
-    const ssize_t n = ::read(out[0], chunk, sizeof(chunk));
+    const ssize_t n = ::read(stdout_fd, chunk, sizeof(chunk));
     if (n > 0) {
       buffer.append(chunk, static_cast<size_t>(n));
       continue;
@@ -150,7 +125,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     break;
   }
   // The server prints nothing else on stdout; it ignores SIGPIPE.
-  ::close(out[0]);
+  ::close(stdout_fd);
   if (!result.ok()) {
     server->Kill();
     return result;

@@ -22,51 +22,14 @@ GRAPH=$DATA/example_cnn.graph.json
 PROFILE=$DATA/example_cnn.profile.json
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autotm_sweep_test.XXXXXX")
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap 'rm -rf "$WORK"' EXIT
 
-passed=0
-failed=0
-
-pass() {
-  passed=$((passed + 1))
-  echo "PASS  $1"
-}
-
 # fail NAME WHY [FILE...]: the named files (the command's output) follow.
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1: $2"
-  shift 2
-  for f in "$@"; do
-    [ -s "$f" ] && sed 's/^/        | /' "$f" | head -n 25
-  done
-}
-
 # expect NAME WANT_RC CMD...: runs CMD with stdout in $WORK/NAME.out and
 # stderr in $WORK/NAME.err, and checks its exit code.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    pass "$name (exit $rc)"
-    return 0
-  fi
-  fail "$name" "exit $rc, want $want" "$WORK/$name.err" "$WORK/$name.out"
-  return 1
-}
-
 # expect_text NAME FILE TEXT: FILE contains TEXT (fixed string).
-expect_text() {
-  local name=$1 file=$2 text=$3
-  if grep -qF -- "$text" "$file"; then
-    pass "$name mentions '$text'"
-  else
-    fail "$name" "output lacks '$text'" "$file"
-  fi
-}
-
 # check NAME PYTHON_CODE ARGS...: runs the Python check; it prints why on
 # failure and exits non-zero.
 check() {
@@ -186,5 +149,4 @@ if len(rows) != 2 or any(r["termination"] != "INFEASIBLE" or r["predicted_time_u
 ' "$WORK/infeasible.csv"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
-#include "client/proto_json.h"
+#include "client/common/proto_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   autotm::v1::Plan plan;

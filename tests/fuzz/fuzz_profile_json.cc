@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "autotm/v1/profile.pb.h"
-#include "client/proto_json.h"
+#include "client/common/proto_json.h"
 #include "tests/fuzz/fuzz_checks.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -15,7 +15,7 @@
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
-#include "client/proto_json.h"
+#include "client/common/proto_json.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "solver/verifier.h"

@@ -1,7 +1,7 @@
 """autotm.v1 messages as JSON text and files, interchangeable with the CLI.
 
 The on-disk form of every autotm.v1 message (graphs, profiles, plans) is the
-standard protobuf JSON mapping, exactly as client/proto_json.cc reads and
+standard protobuf JSON mapping, exactly as client/common/proto_json.cc reads and
 writes it: lowerCamelCase field names, enums by name, 64-bit integers as
 strings on output (numbers and strings both accepted on input), default
 values omitted, two-space indentation and a final newline. Unknown fields
@@ -161,7 +161,7 @@ def _not_replaced(path: str, mode: int) -> AutotmError:
 
 
 def _resolve_output(target: str):
-    """(write_through, truncate, path) as client/proto_json.cc decides."""
+    """(write_through, truncate, path) as client/common/proto_json.cc decides."""
     try:
         link_info = os.lstat(target)
     except FileNotFoundError:

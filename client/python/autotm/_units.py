@@ -1,6 +1,6 @@
 """The quantities users type: byte counts, budgets, durations, methods.
 
-The same spellings and rules as the C++ CLI (client/units.cc, the
+The same spellings and rules as the C++ CLI (client/common/units.cc, the
 --variant names of `autotm plan`), so a budget string means the same bytes
 in Python and on the command line. Every parser raises AutotmError
 (INVALID_ARGUMENT) with a message that quotes the text and says what would

@@ -1,6 +1,6 @@
 """autotm.Client: the Python client of the autotm placement service.
 
-The same behaviour as the C++ `autotm::Client` (client/client.h): one Client
+The same behaviour as the C++ `autotm::Client` (client/lib/client.h): one Client
 holds one gRPC channel; every call blocks, has its own deadline (the
 client's `deadline`, or the call's own for plan() and watch_job()), and is
 retried with jittered exponential backoff when, and only when, it fails with
