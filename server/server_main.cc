@@ -578,9 +578,6 @@ int WaitForStopSignal(const sigset_t& stop_signals, Authorizer& authorizer,
 }
 
 int Run(const ServerOptions& options, const sigset_t& stop_signals) {
-  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a
-  // global graph update per Lock): a third of a plan-cache hit's CPU.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::shared_ptr<spdlog::logger> logger = MakeLogger(options);
   const bool shared_db = IsPostgresUri(options.db);
   const std::string db_name =
@@ -904,6 +901,9 @@ int Main(int argc, char** argv) {
   if (std::freopen("/dev/null", "r", stdin) == nullptr) {
     std::perror("autotm-server: cannot reopen stdin on /dev/null");
   }
+  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a
+  // global graph update per Lock): a third of a plan-cache hit's CPU.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return Run(options, stop_signals);
 }
 

@@ -987,131 +987,9 @@ std::vector<TensorSchedule> Formulation::Decode(
   return schedule;
 }
 
-absl::StatusOr<std::vector<double>> Formulation::Encode(
-    const std::vector<TensorSchedule>& schedule) const {
-  if (static_cast<int>(schedule.size()) != graph_->num_tensors()) {
-    return absl::InvalidArgumentError("schedule size differs from the graph");
-  }
-  std::vector<double> values(model_.num_columns(), 0.0);
-  auto set = [&](int column) {
-    if (column >= 0) values[column] = 1;
-  };
-  const std::vector<std::vector<v1::Tier>> tiers =
-      TiersOverTime(*graph_, schedule);
-  for (int t = 0; t < graph_->num_tensors(); ++t) {
-    if (fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
-    const TensorFlow& flow = flows_[t];
-    const TensorSchedule& entry = schedule[t];
-    if (flow.static_fast >= 0) {
-      if (!entry.moves.empty() || !entry.recomputes.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("tensor '", graph_->tensor(t).id,
-                         "' moves or is recomputed in a static plan"));
-      }
-      if (entry.creation_tier == v1::TIER_FAST) set(flow.static_fast);
-      continue;
-    }
-    // Walk the flow graph along the schedule's moves, which must all sit at
-    // decision points.
-    enum class State {
-      kF1,
-      kF2,
-      kS,
-      kDropped
-    } state = entry.creation_tier == v1::TIER_FAST ? State::kF1 : State::kS;
-    set(state == State::kF1 ? flow.source_f1 : flow.source_s);
-    size_t next = 0;
-    size_t next_recompute = 0;
-    for (size_t g = 0; g < flow.gadgets.size(); ++g) {
-      const int kernel = flow.gadgets[g];
-      if (state == State::kDropped) {
-        // The drop's interval has a re-run into this gadget's F1.
-        set(flow.intervals[g - 1].recompute);
-        state = State::kF1;
-      }
-      if (next < entry.moves.size() && entry.moves[next].kernel < kernel) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", graph_->tensor(t).id, "' moves at kernel #",
-            entry.moves[next].kernel, ", which is no decision point"));
-      }
-      bool to_fast = false, to_slow = false;
-      for (; next < entry.moves.size() && entry.moves[next].kernel == kernel;
-           ++next) {
-        (entry.moves[next].direction == v1::MOVE_DIRECTION_TO_FAST ? to_fast
-                                                                   : to_slow) =
-            true;
-      }
-      if (to_fast && state == State::kS) {
-        if (flow.reads[g] < 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("tensor '", graph_->tensor(t).id,
-                           "' cannot move to fast at its "
-                           "creation"));
-        }
-        set(flow.reads[g]);
-        state = State::kF2;
-      }
-      const Interval& in = flow.intervals[g];
-      if (g + 1 == flow.gadgets.size() && entry.kept_slow) {
-        const int keep = state == State::kF1   ? flow.keep_f1
-                         : state == State::kF2 ? flow.keep_f2
-                                               : flow.keep_s;
-        if (keep < 0 || (state != State::kS && !to_slow) ||
-            next_recompute < entry.recomputes.size()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("tensor '", graph_->tensor(t).id,
-                           "' is kept in slow memory past its life where this "
-                           "formulation cannot keep it"));
-        }
-        set(keep);
-        continue;
-      }
-      if (next_recompute < entry.recomputes.size() &&
-          entry.recomputes[next_recompute].dropped_after <= kernel) {
-        const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
-        if (recompute.dropped_after != kernel || in.recompute < 0 ||
-            g + 1 >= flow.gadgets.size() ||
-            flow.gadgets[g + 1] != recompute.before || to_slow) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("tensor '", graph_->tensor(t).id,
-                           "' is recomputed (dropped after kernel #",
-                           recompute.dropped_after, ", re-made for kernel #",
-                           recompute.before,
-                           ") where this formulation has no "
-                           "recomputation"));
-        }
-        set(state == State::kF1   ? in.f1_x
-            : state == State::kF2 ? in.f2_x
-                                  : in.s_x);
-        state = State::kDropped;
-        ++next_recompute;
-        continue;
-      }
-      if (to_slow && state == State::kF1 && in.f1_s >= 0) {
-        set(in.f1_s);
-        state = State::kS;
-      } else if (to_slow && state == State::kF2 && in.f2_s >= 0) {
-        set(in.f2_s);
-        state = State::kS;
-      } else {
-        set(state == State::kF1   ? in.f1_f1
-            : state == State::kF2 ? in.f2_f2
-                                  : in.s_s);
-      }
-    }
-    if (next < entry.moves.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", graph_->tensor(t).id,
-                       "' moves after its last decision "
-                       "point"));
-    }
-    if (next_recompute < entry.recomputes.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", graph_->tensor(t).id,
-                       "' is recomputed where this formulation has no "
-                       "recomputation"));
-    }
-  }
+absl::Status Formulation::EncodeKernelChoices(
+    const std::vector<std::vector<v1::Tier>>& tiers,
+    std::vector<double>& values) const {
   for (int k = 0; k < graph_->num_kernels(); ++k) {
     if (config_columns_[k].empty() && only_fast_positions_[k].empty()) {
       continue;
@@ -1140,11 +1018,149 @@ absl::StatusOr<std::vector<double>> Formulation::Encode(
     bool found = false;
     for (const auto& [option, column] : config_columns_[k]) {
       if (option == mask) {
-        set(column);
+        values[column] = 1;
         found = true;
       }
     }
     if (!found) return cannot_choose();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
+                                           std::vector<double>& values) const {
+  auto set = [&](int column) {
+    if (column >= 0) values[column] = 1;
+  };
+  const TensorFlow& flow = flows_[t];
+  if (flow.static_fast >= 0) {
+    if (!entry.moves.empty() || !entry.recomputes.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", graph_->tensor(t).id,
+                       "' moves or is recomputed in a static plan"));
+    }
+    if (entry.creation_tier == v1::TIER_FAST) set(flow.static_fast);
+    return absl::OkStatus();
+  }
+  // Walk the flow graph along the schedule's moves, which must all sit at
+  // decision points.
+  enum class State {
+    kF1,
+    kF2,
+    kS,
+    kDropped
+  } state = entry.creation_tier == v1::TIER_FAST ? State::kF1 : State::kS;
+  set(state == State::kF1 ? flow.source_f1 : flow.source_s);
+  size_t next = 0;
+  size_t next_recompute = 0;
+  for (size_t g = 0; g < flow.gadgets.size(); ++g) {
+    const int kernel = flow.gadgets[g];
+    if (state == State::kDropped) {
+      // The drop's interval has a re-run into this gadget's F1.
+      set(flow.intervals[g - 1].recompute);
+      state = State::kF1;
+    }
+    if (next < entry.moves.size() && entry.moves[next].kernel < kernel) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", graph_->tensor(t).id, "' moves at kernel #",
+          entry.moves[next].kernel, ", which is no decision point"));
+    }
+    bool to_fast = false, to_slow = false;
+    for (; next < entry.moves.size() && entry.moves[next].kernel == kernel;
+         ++next) {
+      (entry.moves[next].direction == v1::MOVE_DIRECTION_TO_FAST ? to_fast
+                                                                 : to_slow) =
+          true;
+    }
+    if (to_fast && state == State::kS) {
+      if (flow.reads[g] < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", graph_->tensor(t).id,
+                         "' cannot move to fast at its "
+                         "creation"));
+      }
+      set(flow.reads[g]);
+      state = State::kF2;
+    }
+    const Interval& in = flow.intervals[g];
+    if (g + 1 == flow.gadgets.size() && entry.kept_slow) {
+      const int keep = state == State::kF1   ? flow.keep_f1
+                       : state == State::kF2 ? flow.keep_f2
+                                             : flow.keep_s;
+      if (keep < 0 || (state != State::kS && !to_slow) ||
+          next_recompute < entry.recomputes.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", graph_->tensor(t).id,
+                         "' is kept in slow memory past its life where this "
+                         "formulation cannot keep it"));
+      }
+      set(keep);
+      continue;
+    }
+    if (next_recompute < entry.recomputes.size() &&
+        entry.recomputes[next_recompute].dropped_after <= kernel) {
+      const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
+      if (recompute.dropped_after != kernel || in.recompute < 0 ||
+          g + 1 >= flow.gadgets.size() ||
+          flow.gadgets[g + 1] != recompute.before || to_slow) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", graph_->tensor(t).id,
+            "' is recomputed (dropped after kernel #", recompute.dropped_after,
+            ", re-made for kernel #", recompute.before,
+            ") where this formulation has no "
+            "recomputation"));
+      }
+      set(state == State::kF1   ? in.f1_x
+          : state == State::kF2 ? in.f2_x
+                                : in.s_x);
+      state = State::kDropped;
+      ++next_recompute;
+      continue;
+    }
+    if (to_slow && state == State::kF1 && in.f1_s >= 0) {
+      set(in.f1_s);
+      state = State::kS;
+    } else if (to_slow && state == State::kF2 && in.f2_s >= 0) {
+      set(in.f2_s);
+      state = State::kS;
+    } else {
+      set(state == State::kF1   ? in.f1_f1
+          : state == State::kF2 ? in.f2_f2
+                                : in.s_s);
+    }
+  }
+  if (next < entry.moves.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", graph_->tensor(t).id,
+                     "' moves after its last decision "
+                     "point"));
+  }
+  if (next_recompute < entry.recomputes.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", graph_->tensor(t).id,
+                     "' is recomputed where this formulation has no "
+                     "recomputation"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<double>> Formulation::Encode(
+    const std::vector<TensorSchedule>& schedule) const {
+  if (static_cast<int>(schedule.size()) != graph_->num_tensors()) {
+    return absl::InvalidArgumentError("schedule size differs from the graph");
+  }
+  std::vector<double> values(model_.num_columns(), 0.0);
+  const std::vector<std::vector<v1::Tier>> tiers =
+      TiersOverTime(*graph_, schedule);
+  for (int t = 0; t < graph_->num_tensors(); ++t) {
+    if (fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+    if (absl::Status status = EncodeTensorFlow(t, schedule[t], values);
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (absl::Status status = EncodeKernelChoices(tiers, values); !status.ok()) {
+    return status;
   }
   return values;
 }

@@ -197,6 +197,16 @@ class Formulation {
 
   Formulation() = default;
 
+  // Encode's first half: sets the flow columns along free tensor t's
+  // schedule `entry`; InvalidArgument when a move, drop or keep has no edge.
+  absl::Status EncodeTensorFlow(int t, const TensorSchedule& entry,
+                                std::vector<double>& values) const;
+  // Encode's second half: sets the configuration column of every kernel
+  // that has them to the configuration its operands' `tiers` (per tensor,
+  // per live kernel) give; InvalidArgument when it cannot choose that one.
+  absl::Status EncodeKernelChoices(
+      const std::vector<std::vector<v1::Tier>>& tiers,
+      std::vector<double>& values) const;
   // Build's last-line check against kMaxIlpCoefficient.
   absl::Status CheckCoefficients() const;
 

@@ -536,6 +536,51 @@ absl::StatusOr<std::vector<Workload>> LoadCorpus(
   return corpus;
 }
 
+// One finished cell on stderr: variant, mode, budget, slowdown, gap,
+// plan source and time, and what repetition did.
+void PrintCellLine(const Cell& cell) {
+  std::fprintf(
+      stderr, "  %-6s %-13s %3d%%  %s  gap %s  %-14s %6.1f s%s%s%s\n",
+      cell.variant.c_str(), cell.mode.c_str(), cell.budget_percent,
+      cell.has_plan ? absl::StrFormat("%.3fx", cell.slowdown).c_str()
+                    : "no plan",
+      cell.bound ? absl::StrFormat("%.2f%%", 100 * cell.gap).c_str() : "-",
+      cell.source.c_str(), cell.seconds,
+      cell.repetition.has_value() && cell.repetition->solved
+          ? absl::StrFormat(
+                "  tied %d/%d int cols%s",
+                cell.repetition->tied_integer_columns,
+                cell.repetition->full_integer_columns,
+                cell.repetition->broadcast_time_us.has_value() && cell.has_plan
+                    ? absl::StrFormat(", broadcast %.3fx",
+                                      cell.slowdown *
+                                          *cell.repetition->broadcast_time_us /
+                                          cell.time_us)
+                    : "")
+                .c_str()
+          : "",
+      cell.violations.empty() ? "" : "  VIOLATION: ",
+      cell.violations.empty() ? "" : cell.violations.front().c_str());
+}
+
+// Every cell as one CSV row (--csv), written atomically.
+absl::Status WriteCellsCsv(const std::string& path,
+                           const std::vector<Cell>& cells) {
+  std::string csv = CsvRow({"workload", "variant", "mode", "budget_pct", "plan",
+                            "time_us", "slowdown", "gap", "source",
+                            "termination_heuristic", "violations", "seconds"});
+  for (const Cell& cell : cells) {
+    csv +=
+        CsvRow({cell.workload, cell.variant, cell.mode,
+                absl::StrCat(cell.budget_percent), cell.has_plan ? "yes" : "no",
+                Fixed(cell.time_us, 3), Fixed(cell.slowdown, 5),
+                cell.bound ? Fixed(cell.gap, 5) : "", cell.source,
+                cell.fallback ? "yes" : "no",
+                absl::StrCat(cell.violations.size()), Fixed(cell.seconds, 2)});
+  }
+  return client::WriteFileAtomically(path, csv);
+}
+
 int Run(const Flags& flags) {
   absl::StatusOr<std::vector<int>> percents = ParsePercents(flags.budgets);
   std::vector<std::string> variant_names;
@@ -596,33 +641,7 @@ int Run(const Flags& flags) {
                                  : flags.time_limit;
         std::vector<Cell> sweep =
             RunSweep(w, method, *percents, mode, limit, *cbc);
-        for (const Cell& cell : sweep) {
-          std::fprintf(
-              stderr, "  %-6s %-13s %3d%%  %s  gap %s  %-14s %6.1f s%s%s%s\n",
-              cell.variant.c_str(), cell.mode.c_str(), cell.budget_percent,
-              cell.has_plan ? absl::StrFormat("%.3fx", cell.slowdown).c_str()
-                            : "no plan",
-              cell.bound ? absl::StrFormat("%.2f%%", 100 * cell.gap).c_str()
-                         : "-",
-              cell.source.c_str(), cell.seconds,
-              cell.repetition.has_value() && cell.repetition->solved
-                  ? absl::StrFormat(
-                        "  tied %d/%d int cols%s",
-                        cell.repetition->tied_integer_columns,
-                        cell.repetition->full_integer_columns,
-                        cell.repetition->broadcast_time_us.has_value() &&
-                                cell.has_plan
-                            ? absl::StrFormat(
-                                  ", broadcast %.3fx",
-                                  cell.slowdown *
-                                      *cell.repetition->broadcast_time_us /
-                                      cell.time_us)
-                            : "")
-                        .c_str()
-                  : "",
-              cell.violations.empty() ? "" : "  VIOLATION: ",
-              cell.violations.empty() ? "" : cell.violations.front().c_str());
-        }
+        for (const Cell& cell : sweep) PrintCellLine(cell);
         cells.insert(cells.end(), sweep.begin(), sweep.end());
       }
     }
@@ -657,20 +676,7 @@ int Run(const Flags& flags) {
     }
   }
   if (!flags.csv_path.empty()) {
-    std::string csv =
-        CsvRow({"workload", "variant", "mode", "budget_pct", "plan", "time_us",
-                "slowdown", "gap", "source", "termination_heuristic",
-                "violations", "seconds"});
-    for (const Cell& cell : cells) {
-      csv += CsvRow(
-          {cell.workload, cell.variant, cell.mode,
-           absl::StrCat(cell.budget_percent), cell.has_plan ? "yes" : "no",
-           Fixed(cell.time_us, 3), Fixed(cell.slowdown, 5),
-           cell.bound ? Fixed(cell.gap, 5) : "", cell.source,
-           cell.fallback ? "yes" : "no", absl::StrCat(cell.violations.size()),
-           Fixed(cell.seconds, 2)});
-    }
-    if (absl::Status status = client::WriteFileAtomically(flags.csv_path, csv);
+    if (absl::Status status = WriteCellsCsv(flags.csv_path, cells);
         !status.ok()) {
       std::fprintf(stderr, "autotm-corpus-bench: --csv: %s\n",
                    std::string(status.message()).c_str());

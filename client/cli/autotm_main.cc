@@ -588,6 +588,72 @@ std::string DurationUnits() {
   return Wrap(absl::StrCat("Durations (--time-limit): ", kDurationHelp, "."));
 }
 
+// The `autotm solve` options that tune the planner rather than say what to
+// plan: CBC threads, the async window and rows, table collapse,
+// repetition, recomputation and the 2LM cache line.
+void AddSolverTuningOptions(CLI::App& solve_command, SolveFlags& flags) {
+  CLI::App* solve = &solve_command;
+  solve
+      ->add_option("--threads", flags.threads,
+                   "CBC threads; 0 = serial, deterministic")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->type_name("N");
+  solve
+      ->add_option("--async-window", flags.async_window,
+                   "async: kernels within this distance of a tensor's use may "
+                   "overlap its copies (AutoTM: 15); smaller = a smaller ILP")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->type_name("K");
+  solve->add_flag(
+      "--plain-overlap-rows", flags.plain_overlap_rows,
+      "async: AutoTM's plain rows z >= kernel time, z >= sum of copy times "
+      "instead of the lifted ones (same optimum, weaker LP bound; for "
+      "comparison)");
+  solve->add_flag(
+      "--no-window-search", flags.no_window_search,
+      "async, models of 100k+ columns: let CBC branch on the whole model "
+      "after its root instead of re-solving windows of kernels around the "
+      "best plan (slower to improve; for comparison)");
+  solve
+      ->add_option(
+          "--repetition", flags.repetition,
+          "ILP variants: auto = find runs of identical layers, solve the "
+          "model with their columns tied first and start the full ILP from "
+          "its broadcast plan (docs/FORMULATION.md, \"Repetition\"); off = "
+          "the full ILP only (the default: it measured as good or better)")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  solve
+      ->add_option(
+          "--table-collapse", flags.table_collapse,
+          "Price configuration tables that a separable cost describes by "
+          "that cost (no configuration variables): on = within max(1% of the "
+          "all-fast time, 0.5 us) of every listed time; exact = only exactly "
+          "separable tables; off = every table as given")
+      ->check(CLI::IsMember({"on", "exact", "off"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  solve
+      ->add_option(
+          "--recompute", flags.recompute,
+          "sync: none = keep or move every tensor; auto = the ILP may also "
+          "drop a tensor after a use and re-run its producer before the next "
+          "(single-output kernels with separable costs whose inputs are live "
+          "there; docs/FORMULATION.md, \"Recomputation\")")
+      ->check(CLI::IsMember({"none", "auto"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  solve
+      ->add_option("--cache-line", flags.cache_line,
+                   "2lm: the simulated cache's line in bytes, a power of two "
+                   "from 64 (Optane's Memory Mode) to 1 GiB")
+      ->capture_default_str()
+      ->type_name("BYTES");
+}
+
 }  // namespace
 
 // `autotm solve`: its flags land in `flags`.
@@ -649,65 +715,7 @@ CLI::App* AddSolveCommand(CLI::App& app, SolveFlags& flags) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->type_name("FRACTION");
-  solve
-      ->add_option("--threads", flags.threads,
-                   "CBC threads; 0 = serial, deterministic")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str()
-      ->type_name("N");
-  solve
-      ->add_option("--async-window", flags.async_window,
-                   "async: kernels within this distance of a tensor's use may "
-                   "overlap its copies (AutoTM: 15); smaller = a smaller ILP")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str()
-      ->type_name("K");
-  solve->add_flag(
-      "--plain-overlap-rows", flags.plain_overlap_rows,
-      "async: AutoTM's plain rows z >= kernel time, z >= sum of copy times "
-      "instead of the lifted ones (same optimum, weaker LP bound; for "
-      "comparison)");
-  solve->add_flag(
-      "--no-window-search", flags.no_window_search,
-      "async, models of 100k+ columns: let CBC branch on the whole model "
-      "after its root instead of re-solving windows of kernels around the "
-      "best plan (slower to improve; for comparison)");
-  solve
-      ->add_option(
-          "--repetition", flags.repetition,
-          "ILP variants: auto = find runs of identical layers, solve the "
-          "model with their columns tied first and start the full ILP from "
-          "its broadcast plan (docs/FORMULATION.md, \"Repetition\"); off = "
-          "the full ILP only (the default: it measured as good or better)")
-      ->check(CLI::IsMember({"auto", "off"}))
-      ->capture_default_str()
-      ->type_name("MODE");
-  solve
-      ->add_option(
-          "--table-collapse", flags.table_collapse,
-          "Price configuration tables that a separable cost describes by "
-          "that cost (no configuration variables): on = within max(1% of the "
-          "all-fast time, 0.5 us) of every listed time; exact = only exactly "
-          "separable tables; off = every table as given")
-      ->check(CLI::IsMember({"on", "exact", "off"}))
-      ->capture_default_str()
-      ->type_name("MODE");
-  solve
-      ->add_option(
-          "--recompute", flags.recompute,
-          "sync: none = keep or move every tensor; auto = the ILP may also "
-          "drop a tensor after a use and re-run its producer before the next "
-          "(single-output kernels with separable costs whose inputs are live "
-          "there; docs/FORMULATION.md, \"Recomputation\")")
-      ->check(CLI::IsMember({"none", "auto"}))
-      ->capture_default_str()
-      ->type_name("MODE");
-  solve
-      ->add_option("--cache-line", flags.cache_line,
-                   "2lm: the simulated cache's line in bytes, a power of two "
-                   "from 64 (Optane's Memory Mode) to 1 GiB")
-      ->capture_default_str()
-      ->type_name("BYTES");
+  AddSolverTuningOptions(*solve, flags);
   solve->add_option("--out", flags.out_path, "Write the plan here (atomically)")
       ->type_name("FILE");
   solve->add_option("--svg", flags.svg_path, kPlanSvgHelp)->type_name("FILE");

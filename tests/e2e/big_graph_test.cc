@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "autotm/v1/placement_service.grpc.pb.h"
-#include "client/client.h"
+#include "client/lib/client.h"
 #include "common/graph_digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
