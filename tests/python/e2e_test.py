@@ -23,7 +23,11 @@ from autotm.torch import profiler
 
 from server_process import start_server
 
-CLI = os.environ.get("AUTOTM_CLI", "/work/main/build/client/autotm")
+# The ctest registration passes AUTOTM_CLI; by hand, the default build dir.
+CLI = os.environ.get(
+    "AUTOTM_CLI",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/client/autotm"),
+)
 HOST_CLASS = "e2e-torch"
 FAST_TIMING = dict(
     max_configs=128,

@@ -21,7 +21,11 @@ import autotm
 from autotm.torch import models, profiler
 from autotm.torch.executor import PlanExecutor, Trainer
 
-CLI = os.environ.get("AUTOTM_CLI", "/work/main/build/client/autotm")
+# The ctest registration passes AUTOTM_CLI; by hand, the default build dir.
+CLI = os.environ.get(
+    "AUTOTM_CLI",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/client/autotm"),
+)
 QUICK = dict(
     max_configs=128, warmup=1, min_reps=2, max_reps=3, max_time_ms=20.0, copy_bytes=1 << 20
 )

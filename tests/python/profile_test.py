@@ -6,8 +6,8 @@ a file in a temporary directory (page cache): that proves the mechanics
 of slow memory, so nothing here asserts that one tier is slower.
 
 Run (after building the autotm_python target):
-  cd tests/python && AUTOTM_SOURCE_DIR=/work/main \\
-    PYTHONPATH=/work/main/build/python /usr/bin/python3 -m unittest -v profile_test
+  cd tests/python && AUTOTM_SOURCE_DIR=$PWD/../.. \\
+    PYTHONPATH=$PWD/../../build/python /usr/bin/python3 -m unittest -v profile_test
 """
 
 from __future__ import annotations

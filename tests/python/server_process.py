@@ -18,7 +18,10 @@ import time
 from typing import Sequence
 
 SERVER_BINARY = pathlib.Path(
-    os.environ.get('AUTOTM_SERVER_BINARY', '/work/main/build/server/autotm-server')
+    os.environ.get(
+        'AUTOTM_SERVER_BINARY',
+        pathlib.Path(__file__).resolve().parents[2] / 'build/server/autotm-server',
+    )
 )
 LISTENING = 'autotm-server listening on '
 
