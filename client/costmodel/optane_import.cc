@@ -414,9 +414,10 @@ MapResult MapMatmul(const v1::KernelSignature& s) {
 
 struct OpEntry {
   absl::string_view op;
-  MapResult (*map)(const v1::KernelSignature&);
-  UnmappedReason reason;  // when map is null
-  absl::string_view detail;
+  MapResult (*map)(const v1::KernelSignature&) = nullptr;
+  // When map is null: why, and the detail a report prints.
+  UnmappedReason reason = UnmappedReason::kUnknownOp;
+  absl::string_view detail = {};
 };
 
 // Every nGraph op of the measurements (and the unfused forms nGraph can
