@@ -1126,6 +1126,27 @@ class IlpPlanning {
                     "hand");
       }
     }
+    if (layout.fits && !(best_.time_us() < predicted) &&
+        first_round_.has_value() && !laid_out.stopped &&
+        !(GapToBound(predicted, budget_bound_) <= options_.relative_gap)) {
+      // The round's plan fits only because lowered limits left room for
+      // the layout, and it sits above the gap to the budget's own bound
+      // (the fragmentation price). Window search around it under the
+      // budget's limits, accepting only plans that lay out in the pool, uses
+      // the time left to recover some of that price.
+      AUTOTM_ASSIGN_OR_RETURN(
+          std::optional<v1::Plan> closer,
+          ImproveSeedByWindows(
+              *solver_, graph_, profile_, options_, *first_round_,
+              laid_out.plan,
+              start_ + absl::Seconds(options_.time_limit_seconds),
+              &outcome_.stats));
+      if (closer.has_value()) {
+        best_.Offer(*closer, PlanSource::kWindowRepair,
+                    "the plan window search found around the last round's "
+                    "plan under the budget's own limits");
+      }
+    }
     if (!layout.fits) {
       return Conclude(
           options_, budget_bound_, std::nullopt, best_, shared_,
