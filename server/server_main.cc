@@ -486,7 +486,7 @@ void DrainGrpc(grpc::Server& server, double grace_s) {
 }
 
 // Background retention: Prune() every `interval` on a thread of its own
-// until Stop() (or until the store says it cannot prune).
+// until Stop().
 class BackgroundPruner {
  public:
   BackgroundPruner(Store& store, RetentionLimits retention,
@@ -520,19 +520,14 @@ class BackgroundPruner {
         absl::MutexLock lock(&mu_);
         if (mu_.AwaitWithTimeout(absl::Condition(&stop_), interval)) return;
       }
-      if (!PruneOnce()) return;
+      PruneOnce();
     }
   }
 
-  // One pass; false when this store cannot prune (the loop ends).
-  bool PruneOnce() {
+  // One pass. Both stores prune (PostgreSQL since issue 19); a failed pass
+  // is logged and the next one tries again.
+  void PruneOnce() {
     absl::StatusOr<PruneResult> result = store_.Prune(retention_);
-    if (absl::IsUnimplemented(result.status())) {
-      // PostgreSQL records no write times yet (docs/DEPLOY.md).
-      logger_.warn("retention off: this store cannot prune ({})",
-                   result.status().ToString());
-      return false;
-    }
     if (!result.ok()) {
       logger_.warn("retention: {}", result.status().ToString());
     } else if (result->jobs_deleted + result->graphs_deleted +
@@ -544,7 +539,6 @@ class BackgroundPruner {
           result->jobs_deleted, result->graphs_deleted, result->plans_deleted,
           result->content_bytes_before, result->content_bytes_after);
     }
-    return true;
   }
 
   Store& store_;

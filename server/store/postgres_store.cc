@@ -44,8 +44,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -71,7 +73,8 @@ constexpr int kMaxAttempts = 5;
 
 // Schema migrations; migration i takes the schema from version i to i + 1.
 // Append only: never edit a migration that has shipped. (The schema matches
-// SQLite's version 3, plus leases and the change trigger.)
+// SQLite's version 4 without the write probe, plus leases and the change
+// trigger.)
 constexpr const char* kMigrations[] = {
     // 0 -> 1: the initial schema.
     R"sql(
@@ -172,6 +175,20 @@ END $$;
 CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE ON jobs
   FOR EACH ROW EXECUTE FUNCTION autotm_notify_job();
 )sql",
+    // 1 -> 2: retention (issue 19), as SQLite's 3 -> 4: when each job was
+    // last written, each graph last stored or submitted and each plan
+    // stored, in us since the epoch on the database's clock. Rows that
+    // predate this migration count from the migration (the volatile default
+    // fills them), so an upgrade deletes nothing by age at once.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN updated_us BIGINT NOT NULL
+  DEFAULT (extract(epoch from clock_timestamp()) * 1000000)::bigint;
+ALTER TABLE graphs ADD COLUMN used_us BIGINT NOT NULL
+  DEFAULT (extract(epoch from clock_timestamp()) * 1000000)::bigint;
+ALTER TABLE plans ADD COLUMN created_us BIGINT NOT NULL
+  DEFAULT (extract(epoch from clock_timestamp()) * 1000000)::bigint;
+CREATE INDEX jobs_by_update ON jobs (state, updated_us);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -268,6 +285,19 @@ class PostgresStore final : public Store,
   // whole database (tables, indexes, catalogs).
   absl::StatusOr<StoreStats> Stats() override;
 
+  // Store: the same deletions as SQLite's Prune, in one transaction that
+  // holds the jobs table in SHARE ROW EXCLUSIVE mode: prunes of several
+  // replicas run one after the other, and no job is created, claimed or
+  // updated while the references are collected and the deletions made
+  // (reads go on). Times are the database's clock. Deletes re-check the
+  // state or time they were chosen by, so a graph a request marks used
+  // meanwhile stays. file_bytes_* are pg_database_size(); free_bytes_after
+  // is 0 (PostgreSQL reports free space only through an extension);
+  // `vacuum` runs a plain VACUUM of the four tables after the commit
+  // (space becomes reusable and trailing pages go back to the file system;
+  // no VACUUM FULL, which would lock the tables against every replica).
+  absl::StatusOr<PruneResult> Prune(const RetentionLimits& limits) override;
+
  private:
   // Runs `body(txn)` in one transaction on a pooled connection and commits
   // when it returns OK; a non-OK result rolls back. Collisions are retried;
@@ -300,6 +330,21 @@ class PostgresStore final : public Store,
   static absl::StatusOr<std::pair<v1::SolveJob, std::string>> LockJob(
       pqxx::work& txn, const std::string& id);
   static void WriteJob(pqxx::work& txn, const v1::SolveJob& job);
+  // Prune's steps, inside its transaction; each counts what it deletes in
+  // *result (as SqliteStore's steps of the same names).
+  static void PruneFinishedJobsIn(pqxx::work& txn,
+                                  const RetentionLimits& limits, int64_t now,
+                                  PruneResult* result);
+  static absl::Status PruneUnreferencedIn(pqxx::work& txn,
+                                          const RetentionLimits& limits,
+                                          int64_t now, int64_t grace_cutoff,
+                                          PruneResult* result);
+  static absl::Status PruneToBytesIn(pqxx::work& txn,
+                                     const RetentionLimits& limits,
+                                     int64_t grace_cutoff, PruneResult* result);
+  // Runs `sql` outside any transaction (VACUUM cannot run inside one).
+  absl::Status ExecOutsideTransaction(absl::string_view what,
+                                      const std::string& sql);
   // Claims the next job in claim order; with `replica` set, also expired
   // leases, and leases it.
   absl::StatusOr<std::optional<v1::SolveJob>> Claim(const std::string* replica,
@@ -537,25 +582,50 @@ absl::StatusOr<uint64_t> PostgresStore::AddMeasurementsIn(
     pqxx::work& txn, const std::string& host_class,
     const std::vector<MeasurementRow>& rows) {
   AUTOTM_RETURN_IF_ERROR(RequireHostClass(txn, host_class));
-  absl::flat_hash_map<std::string, int64_t> signature_ids;
+  // Signature ids in two statements per chunk of keys (a multi-row insert
+  // of the new ones, then one SELECT of them all) rather than a round trip
+  // or two per signature: an upload of 1000 entries has ~60 signatures.
+  // Keys sorted, so that concurrent uploaders lock new keys in one order. A
+  // concurrent insert of the same key makes ours a no-op once it commits,
+  // and the SELECT after it (a new snapshot) then sees its row.
+  std::map<std::string, const v1::KernelSignature*> signatures;
   for (const MeasurementRow& row : rows) {
-    auto [it, inserted] = signature_ids.try_emplace(row.key, 0);
-    if (!inserted) continue;
-    // Insert if new; a concurrent insert of the same key makes ours a
-    // no-op once it commits, and the SELECT after it then sees its row.
-    pqxx::result id = txn.exec_params(
+    signatures.emplace(row.key, &row.m->signature);
+  }
+  absl::flat_hash_map<std::string, int64_t> signature_ids;
+  constexpr size_t kSignaturesPerStatement = 500;
+  for (auto next = signatures.begin(); next != signatures.end();) {
+    std::string insert =
         "INSERT INTO signatures (host_class, signature_key, signature) "
-        "VALUES ($1, $2, $3) ON CONFLICT (host_class, signature_key) "
-        "DO NOTHING RETURNING id",
-        host_class, row.key, Bytes(DeterministicBytes(row.m->signature)));
-    if (id.empty()) {
-      id = txn.exec_params(
-          "SELECT id FROM signatures WHERE host_class = $1 AND "
-          "signature_key = $2",
-          host_class, row.key);
+        "VALUES ";
+    std::string select =
+        "SELECT signature_key, id FROM signatures WHERE host_class = $1 AND "
+        "signature_key IN (";
+    std::vector<std::string> insert_params = {host_class};
+    std::vector<std::string> select_params = {host_class};
+    for (size_t n = 0; n < kSignaturesPerStatement && next != signatures.end();
+         ++n, ++next) {
+      const size_t p = insert_params.size() + 1;
+      absl::StrAppend(&insert, n == 0 ? "" : ", ", "($1, $", p, ", $", p + 1,
+                      "::bytea)");
+      insert_params.push_back(next->first);
+      // bytea's text input (hex format): the parameters travel as text.
+      insert_params.push_back(absl::StrCat(
+          "\\x", absl::BytesToHexString(DeterministicBytes(*next->second))));
+      absl::StrAppend(&select, n == 0 ? "" : ", ", "$",
+                      select_params.size() + 1);
+      select_params.push_back(next->first);
     }
-    if (id.empty()) return absl::InternalError("signature insert lost");
-    it->second = id[0][0].as<int64_t>();
+    insert += " ON CONFLICT (host_class, signature_key) DO NOTHING";
+    select += ")";
+    txn.exec_params(insert, pqxx::prepare::make_dynamic_params(insert_params));
+    for (const pqxx::row& row : txn.exec_params(
+             select, pqxx::prepare::make_dynamic_params(select_params))) {
+      signature_ids[row[0].as<std::string>()] = row[1].as<int64_t>();
+    }
+  }
+  if (signature_ids.size() != signatures.size()) {
+    return absl::InternalError("signature insert lost");
   }
   // Many rows per statement (one round trip per chunk, not per row): the
   // parameters travel as text and PostgreSQL converts them to the columns'
@@ -876,14 +946,15 @@ absl::StatusOr<uint64_t> PostgresStore::DeleteMeasurementsBy(
 absl::StatusOr<std::string> PostgresStore::PutGraph(const v1::Graph& graph) {
   const std::string bytes = DeterministicBytes(graph);
   const std::string digest = absl::StrCat("sha256:", Sha256Hex(bytes));
-  return Transact("PutGraph",
-                  [&](pqxx::work& txn) -> absl::StatusOr<std::string> {
-                    txn.exec_params(
-                        "INSERT INTO graphs (digest, graph) VALUES ($1, $2) "
-                        "ON CONFLICT DO NOTHING",
-                        digest, Bytes(bytes));
-                    return digest;
-                  });
+  return Transact(
+      "PutGraph", [&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+        txn.exec_params(
+            absl::StrCat("INSERT INTO graphs (digest, graph) VALUES ($1, "
+                         "$2) ON CONFLICT (digest) DO UPDATE SET used_us = ",
+                         kNowUs),
+            digest, Bytes(bytes));
+        return digest;
+      });
 }
 
 absl::StatusOr<v1::Graph> PostgresStore::GetGraph(const std::string& digest) {
@@ -908,7 +979,11 @@ absl::Status PostgresStore::RecordSubmission(const std::string& host_class,
         "graph digest \"", digest, "\" is not of the form sha256:<64 hex>"));
   }
   return Transact("RecordSubmission", [&](pqxx::work& txn) -> absl::Status {
-    if (txn.exec_params("SELECT 1 FROM graphs WHERE digest = $1", digest)
+    // Marks the graph used (retention keeps it); the row lock makes a prune
+    // deleting it at once either wait for this or finish first.
+    if (txn.exec_params(absl::StrCat("UPDATE graphs SET used_us = ", kNowUs,
+                                     " WHERE digest = $1 RETURNING 1"),
+                        digest)
             .empty()) {
       return absl::NotFoundError(absl::StrCat("no graph ", digest));
     }
@@ -982,8 +1057,9 @@ void PostgresStore::WriteJob(pqxx::work& txn, const v1::SolveJob& job) {
       "ELSE '' END, "
       "lease_expires_us = CASE WHEN $2::integer = $6::integer "
       "THEN lease_expires_us ELSE 0 END, "
-      "cancel_requested = cancel_requested AND $2::integer = $6::integer "
-      "WHERE sequence = $1",
+      "cancel_requested = cancel_requested AND $2::integer = $6::integer, "
+      "updated_us = " +
+          std::string(kNowUs) + " WHERE sequence = $1",
       static_cast<int64_t>(job.sequence()), static_cast<int>(job.state()),
       job.priority(), job.owner(), Bytes(DeterministicBytes(job)),
       static_cast<int>(v1::SolveJob::RUNNING));
@@ -1303,6 +1379,264 @@ absl::StatusOr<StoreStats> PostgresStore::Stats() {
     stats.size_bytes = totals[0][2].as<uint64_t>();
     return stats;
   });
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+
+// Something Prune may delete, with its age and size.
+struct PruneCandidate {
+  enum Kind { kJob, kGraph, kPlan };
+  int64_t time_us;
+  Kind kind;
+  std::string key;       // a job's id, a graph's digest or a plan's key
+  int64_t sequence = 0;  // kJob
+  uint64_t bytes = 0;
+};
+
+// Graph digests and plan keys the stored jobs refer to.
+using References = absl::flat_hash_set<std::string>;
+
+// The final job states as an SQL list, "(a, b, c)".
+std::string FinalStatesSql() {
+  return absl::StrFormat("(%d, %d, %d)", v1::SolveJob::SUCCEEDED,
+                         v1::SolveJob::FAILED, v1::SolveJob::CANCELLED);
+}
+
+uint64_t ContentBytesIn(pqxx::work& txn) {
+  return txn
+      .exec(
+          "SELECT (SELECT coalesce(sum(octet_length(graph)), 0) FROM graphs) "
+          "+ (SELECT coalesce(sum(octet_length(plan)), 0) FROM plans) "
+          "+ (SELECT coalesce(sum(octet_length(job)), 0) FROM jobs)")[0][0]
+      .as<uint64_t>();
+}
+
+uint64_t DatabaseBytesIn(pqxx::transaction_base& txn) {
+  return txn.exec("SELECT pg_database_size(current_database())")[0][0]
+      .as<uint64_t>();
+}
+
+// Deletes `candidate` if it still qualifies: a finished job, or a graph or
+// plan last used before `cutoff` (a request may have marked it used since
+// it was chosen; the row lock orders the two).
+void PruneDeleteIn(pqxx::work& txn, const PruneCandidate& candidate,
+                   int64_t cutoff, PruneResult* result) {
+  switch (candidate.kind) {
+    case PruneCandidate::kJob:
+      result->jobs_deleted +=
+          txn.exec_params(absl::StrCat("DELETE FROM jobs WHERE sequence = $1 "
+                                       "AND state IN ",
+                                       FinalStatesSql()),
+                          candidate.sequence)
+              .affected_rows();
+      return;
+    case PruneCandidate::kGraph:
+      if (txn.exec_params("SELECT 1 FROM graphs WHERE digest = $1 AND "
+                          "used_us < $2 FOR UPDATE",
+                          candidate.key, cutoff)
+              .empty()) {
+        return;
+      }
+      txn.exec_params("DELETE FROM graph_submissions WHERE digest = $1",
+                      candidate.key);
+      result->graphs_deleted +=
+          txn.exec_params("DELETE FROM graphs WHERE digest = $1", candidate.key)
+              .affected_rows();
+      return;
+    case PruneCandidate::kPlan:
+      result->plans_deleted +=
+          txn.exec_params(
+                 "DELETE FROM plans WHERE key = $1 AND created_us < $2",
+                 candidate.key, cutoff)
+              .affected_rows();
+      return;
+  }
+}
+
+// What the stored jobs (every state: a running job's finished budgets are
+// referenced from its plan_keys) refer to, into *refs; the finished jobs
+// into *finished_jobs when not null.
+absl::Status CollectReferencesIn(pqxx::work& txn, References* refs,
+                                 std::vector<PruneCandidate>* finished_jobs) {
+  refs->clear();
+  for (const pqxx::row& row :
+       txn.exec("SELECT job, sequence, updated_us, octet_length(job) "
+                "FROM jobs")) {
+    AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job,
+                            ParseField<v1::SolveJob>(row[0], "job"));
+    refs->insert(job.graph_digest());
+    for (const std::string& key : job.plan_keys()) refs->insert(key);
+    if (finished_jobs != nullptr && IsFinalState(job.state())) {
+      finished_jobs->push_back({row[2].as<int64_t>(), PruneCandidate::kJob,
+                                job.id(), row[1].as<int64_t>(),
+                                row[3].as<uint64_t>()});
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Graphs and plans not in `refs` and last used before `cutoff`, appended
+// to *out.
+void CollectUnreferencedIn(pqxx::work& txn, const References& refs,
+                           int64_t cutoff, std::vector<PruneCandidate>* out) {
+  for (const pqxx::row& row : txn.exec_params(
+           "SELECT digest, used_us, octet_length(graph) FROM graphs "
+           "WHERE used_us < $1",
+           cutoff)) {
+    std::string digest = row[0].as<std::string>();
+    if (refs.contains(digest)) continue;
+    out->push_back({row[1].as<int64_t>(), PruneCandidate::kGraph,
+                    std::move(digest), 0, row[2].as<uint64_t>()});
+  }
+  for (const pqxx::row& row :
+       txn.exec_params("SELECT key, created_us, octet_length(plan) FROM plans "
+                       "WHERE created_us < $1",
+                       cutoff)) {
+    std::string key = row[0].as<std::string>();
+    if (refs.contains(key)) continue;
+    out->push_back({row[1].as<int64_t>(), PruneCandidate::kPlan, std::move(key),
+                    0, row[2].as<uint64_t>()});
+  }
+}
+
+void PostgresStore::PruneFinishedJobsIn(pqxx::work& txn,
+                                        const RetentionLimits& limits,
+                                        int64_t now, PruneResult* result) {
+  if (limits.job_age > absl::ZeroDuration()) {
+    const int64_t cutoff = now - absl::ToInt64Microseconds(limits.job_age);
+    result->jobs_deleted +=
+        txn.exec_params(absl::StrCat("DELETE FROM jobs WHERE state IN ",
+                                     FinalStatesSql(), " AND updated_us < $1"),
+                        cutoff)
+            .affected_rows();
+  }
+  if (limits.max_jobs > 0) {
+    result->jobs_deleted +=
+        txn.exec_params(
+               absl::StrCat(
+                   "DELETE FROM jobs WHERE state IN ", FinalStatesSql(),
+                   " AND sequence NOT IN (SELECT sequence FROM jobs "
+                   "WHERE state IN ",
+                   FinalStatesSql(), " ORDER BY sequence DESC LIMIT $1)"),
+               limits.max_jobs)
+            .affected_rows();
+  }
+}
+
+absl::Status PostgresStore::PruneUnreferencedIn(pqxx::work& txn,
+                                                const RetentionLimits& limits,
+                                                int64_t now,
+                                                int64_t grace_cutoff,
+                                                PruneResult* result) {
+  if (limits.unreferenced_age <= absl::ZeroDuration()) return absl::OkStatus();
+  const int64_t cutoff = std::min(
+      grace_cutoff, now - absl::ToInt64Microseconds(limits.unreferenced_age));
+  References refs;
+  AUTOTM_RETURN_IF_ERROR(CollectReferencesIn(txn, &refs, nullptr));
+  std::vector<PruneCandidate> candidates;
+  CollectUnreferencedIn(txn, refs, cutoff, &candidates);
+  for (const PruneCandidate& c : candidates) {
+    PruneDeleteIn(txn, c, cutoff, result);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStore::PruneToBytesIn(pqxx::work& txn,
+                                           const RetentionLimits& limits,
+                                           int64_t grace_cutoff,
+                                           PruneResult* result) {
+  if (limits.max_bytes == 0) return absl::OkStatus();
+  uint64_t bytes = ContentBytesIn(txn);
+  References refs;
+  // A deleted job's graph and plans become unreferenced only on the next
+  // round, so rounds repeat while they make progress (at most 4).
+  for (int round = 0; round < 4 && bytes > limits.max_bytes; ++round) {
+    std::vector<PruneCandidate> candidates;
+    AUTOTM_RETURN_IF_ERROR(CollectReferencesIn(txn, &refs, &candidates));
+    CollectUnreferencedIn(txn, refs, grace_cutoff, &candidates);
+    std::sort(candidates.begin(), candidates.end(),
+              [](const PruneCandidate& a, const PruneCandidate& b) {
+                return a.time_us < b.time_us;
+              });
+    bool progress = false;
+    for (const PruneCandidate& c : candidates) {
+      if (bytes <= limits.max_bytes) break;
+      PruneDeleteIn(txn, c, grace_cutoff, result);
+      bytes -= std::min(bytes, c.bytes);
+      progress = true;
+    }
+    if (!progress) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStore::ExecOutsideTransaction(absl::string_view what,
+                                                   const std::string& sql) {
+  std::unique_ptr<pqxx::connection> connection;
+  try {
+    connection = Acquire();
+    {
+      pqxx::nontransaction txn(*connection);
+      txn.exec(sql);
+    }
+    Release(std::move(connection));
+    return absl::OkStatus();
+  } catch (const pqxx::sql_error& e) {
+    if (connection != nullptr) Release(std::move(connection));
+    spdlog::error("{}: {} (query: {})", std::string(what), e.what(), e.query());
+    return absl::InternalError(
+        absl::StrCat(what, ": database error (SQLSTATE ", e.sqlstate(), ")"));
+  } catch (const std::exception& e) {
+    if (connection != nullptr) {
+      if (!connection->is_open()) connection.reset();
+      Release(std::move(connection));
+    }
+    spdlog::error("{}: {}", std::string(what), e.what());
+    return absl::UnavailableError(absl::StrCat(what, ": database error"));
+  }
+}
+
+absl::StatusOr<PruneResult> PostgresStore::Prune(
+    const RetentionLimits& limits) {
+  if (limits.max_jobs < 0 || limits.job_age < absl::ZeroDuration() ||
+      limits.unreferenced_age < absl::ZeroDuration() ||
+      limits.grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("retention limits must be >= 0");
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      PruneResult result,
+      Transact("Prune", [&](pqxx::work& txn) -> absl::StatusOr<PruneResult> {
+        PruneResult result;
+        // Self-conflicting, and conflicts with every job write but not with
+        // reads: see the contract in the class.
+        txn.exec("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE");
+        result.file_bytes_before = DatabaseBytesIn(txn);
+        result.content_bytes_before = ContentBytesIn(txn);
+        const int64_t now =
+            txn.exec(absl::StrCat("SELECT ", kNowUs))[0][0].as<int64_t>();
+        const int64_t grace_cutoff =
+            now - absl::ToInt64Microseconds(limits.grace);
+        PruneFinishedJobsIn(txn, limits, now, &result);
+        AUTOTM_RETURN_IF_ERROR(
+            PruneUnreferencedIn(txn, limits, now, grace_cutoff, &result));
+        AUTOTM_RETURN_IF_ERROR(
+            PruneToBytesIn(txn, limits, grace_cutoff, &result));
+        result.content_bytes_after = ContentBytesIn(txn);
+        return result;
+      }));
+  if (limits.vacuum) {
+    AUTOTM_RETURN_IF_ERROR(ExecOutsideTransaction(
+        "Prune (vacuum)", "VACUUM jobs, graphs, graph_submissions, plans"));
+  }
+  AUTOTM_ASSIGN_OR_RETURN(
+      result.file_bytes_after,
+      Transact("Prune (sizes)",
+               [](pqxx::work& txn) -> absl::StatusOr<uint64_t> {
+                 return DatabaseBytesIn(txn);
+               }));
+  result.free_bytes_after = 0;
+  return result;
 }
 
 }  // namespace

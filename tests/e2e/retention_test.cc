@@ -4,7 +4,8 @@
 //     the database file (VACUUM), and leaves a running job, its graph and
 //     its host class's work list alone;
 //   - the server's background pruning (--retain-max-jobs with a short
-//     --prune-interval-minutes) keeps only the newest finished jobs;
+//     --prune-interval-minutes) keeps only the newest finished jobs, on
+//     SQLite and on PostgreSQL (issue 19);
 //   - PruneStore needs the operator role (e2e_security_test's matrix).
 
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "client/lib/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/store/testing/test_postgres.h"
 #include "tests/e2e/example_server_test.h"
 #include "tests/e2e/server_process.h"
 
@@ -38,6 +40,8 @@ namespace autotm {
 namespace {
 
 using ::autotm::testing::ExampleServerTest;
+using ::autotm::testing::ServerProcess;
+using ::autotm::testing::ServerProcessOptions;
 using ::autotm::testing::TestDataPath;
 using ::testing::HasSubstr;
 
@@ -75,6 +79,55 @@ class RetentionTest : public ExampleServerTest {
     ClientOptions options = DefaultClientOptions();
     options.deadline = absl::Seconds(120);
     ExampleServerTest::StartServer(std::move(extra_args), options);
+  }
+
+  // As StartServer, on the store `db` (a PostgreSQL URI).
+  void StartServerOn(const std::string& db,
+                     std::vector<std::string> extra_args) {
+    ServerProcessOptions options;
+    options.db = db;
+    options.log_path = dir_ + "/server.log";
+    options.extra_args = std::move(extra_args);
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ClientOptions client_options = DefaultClientOptions();
+    client_options.deadline = absl::Seconds(120);
+    client_options.address = server_->address();
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Connect(client_options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+  }
+
+  // With --retain-max-jobs 1 and a prune every 0.3 s, only the newest of
+  // two finished jobs stays (`db`: a PostgreSQL URI, or empty for the
+  // SQLite file of StartServer).
+  void ExpectBackgroundPruneKeepsTheNewest(const std::string& db) {
+    const std::vector<std::string> args = {"--prune-interval-minutes", "0.005",
+                                           "--retain-max-jobs", "1"};
+    if (db.empty()) {
+      ASSERT_NO_FATAL_FAILURE(StartServer(args));
+    } else {
+      ASSERT_NO_FATAL_FAILURE(StartServerOn(db, args));
+    }
+    ASSERT_TRUE(client_->UploadProfile(profile_).ok());
+    const uint64_t total = TotalBytes(graph_);
+    const std::string first = FinishedJob(total / 2);
+    const std::string second = FinishedJob(total / 3);
+    ASSERT_FALSE(first.empty());
+    ASSERT_FALSE(second.empty());
+    // Within a few pruning rounds (0.3 s apart) only the newest is left.
+    const absl::Time end = absl::Now() + absl::Seconds(20);
+    while (client_->GetSolveJob(first).ok() && absl::Now() < end) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_TRUE(absl::IsNotFound(client_->GetSolveJob(first).status()));
+    EXPECT_TRUE(client_->GetSolveJob(second).ok());
+    EXPECT_THAT(server_->ReadLog(), HasSubstr("retention: deleted 1 job(s)"));
+    client_.reset();
+    EXPECT_EQ(server_->Terminate().value(), 0);
   }
 
   uint64_t TotalBytes(const v1::Graph& graph) {
@@ -215,24 +268,17 @@ TEST_F(RetentionTest, AdminPruneShrinksTheDatabaseAndSparesLiveJobs) {
 }
 
 TEST_F(RetentionTest, BackgroundPruneKeepsTheNewestFinishedJobs) {
-  ASSERT_NO_FATAL_FAILURE(StartServer(
-      {"--prune-interval-minutes", "0.005", "--retain-max-jobs", "1"}));
-  ASSERT_TRUE(client_->UploadProfile(profile_).ok());
-  const uint64_t total = TotalBytes(graph_);
-  const std::string first = FinishedJob(total / 2);
-  const std::string second = FinishedJob(total / 3);
-  ASSERT_FALSE(first.empty());
-  ASSERT_FALSE(second.empty());
-  // Within a few pruning rounds (0.3 s apart) only the newest is left.
-  const absl::Time end = absl::Now() + absl::Seconds(20);
-  while (client_->GetSolveJob(first).ok() && absl::Now() < end) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_TRUE(absl::IsNotFound(client_->GetSolveJob(first).status()));
-  EXPECT_TRUE(client_->GetSolveJob(second).ok());
-  EXPECT_THAT(server_->ReadLog(), HasSubstr("retention: deleted 1 job(s)"));
-  client_.reset();
-  EXPECT_EQ(server_->Terminate().value(), 0);
+  ExpectBackgroundPruneKeepsTheNewest("");
+}
+
+// Issue 19: the same on PostgreSQL.
+TEST_F(RetentionTest, BackgroundPruneKeepsTheNewestFinishedJobsOnPostgres) {
+  absl::StatusOr<server::testing::TestPostgres*> pg =
+      server::testing::TestPostgres::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  absl::StatusOr<std::string> uri = (*pg)->NewDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  ExpectBackgroundPruneKeepsTheNewest(*uri);
 }
 
 }  // namespace
