@@ -104,7 +104,13 @@ void FormulationBuilder::AddTensorFlow(int t) {
       flow.keep_s = m.AddBinary(0);
     }
   }
-  // Flow conservation.
+  AddFlowConservationRows(flow);
+}
+
+void FormulationBuilder::AddFlowConservationRows(
+    const Formulation::TensorFlow& flow) {
+  IlpModel& m = out_.model_;
+  const int num_gadgets = static_cast<int>(flow.gadgets.size());
   std::vector<IlpModel::Term> terms;
   auto row_equal = [&](double rhs) {
     m.AddRow(rhs, rhs, terms);

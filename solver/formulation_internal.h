@@ -103,7 +103,13 @@ class FormulationBuilder {
   std::vector<int> Gadgets(const TensorInfo& tensor,
                            std::vector<char>* async) const;
 
+  // Free tensor t's flow graph: its gadgets, then every edge column (copies
+  // priced, or queued in async_copies_ when they overlap a kernel; drop and
+  // keep edges where formulation_recompute.cc allows them), then its rows.
   void AddTensorFlow(int t);
+  // One row per state (F1, F2, S, dropped X) per gadget: flow in = flow
+  // out, with one unit leaving the source.
+  void AddFlowConservationRows(const Formulation::TensorFlow& flow);
 
   // Appends the terms of D(t,k) (scaled by `scale`) to `terms`, or adds its
   // constant value times `scale` to `*constant`.
