@@ -120,6 +120,38 @@ class GraphModel {
  private:
   GraphModel() = default;
 
+  // Create's stages, in order; each returns Create's error for what it
+  // checks, and the model is usable only when all of them succeeded.
+  //
+  // Validates and appends every tensor (ids, sizes, enums, total size);
+  // fills tensors_, tensor_index_ and total_bytes_.
+  absl::Status AddTensors(const v1::Graph& graph, const GraphLimits& limits);
+  // Scratch per tensor while the kernels are added, in kernel order.
+  struct OperandScan {
+    // Last kernel reading each tensor, -1 when none.
+    std::vector<int> last_use;
+    // Last kernel (+1) that listed each tensor as an output / as any
+    // operand: duplicate checks in O(1) instead of a scan of the operands.
+    std::vector<int> output_mark;
+    std::vector<int> operand_mark;
+  };
+  // Validates and appends kernel k (ids, signature, operand counts, then
+  // its operands: see AddOperands); fills kernels_ and kernel_index_.
+  absl::Status AddKernel(const v1::Graph& graph, int k,
+                         const GraphLimits& limits, OperandScan& scan);
+  // Resolves kernel k's input and output ids into `info`, setting each
+  // output's producer. Errors: unknown ids, outputs listed twice or produced
+  // twice, a tensor read by its own producer or before it is produced, a
+  // produced constant or input.
+  absl::Status AddOperands(const v1::Graph& graph, int k, KernelInfo& info,
+                           OperandScan& scan);
+  // Sets every tensor's role (when unspecified), live range and users, from
+  // its producer and readers; InvalidArgument for a tensor neither produced
+  // nor used, or an activation or gradient that no kernel produces.
+  absl::Status ComputeLifetimes();
+  // live_bytes_ and peak_live_bytes_ from the live ranges.
+  void ComputeLiveBytes();
+
   std::string name_;
   std::vector<TensorInfo> tensors_;
   std::vector<KernelInfo> kernels_;

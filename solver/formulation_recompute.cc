@@ -1,0 +1,165 @@
+// Recomputation (FormulationOptions::recompute): which tensors may be
+// dropped between two uses and re-made by re-running their producer, which
+// inputs must then be kept in slow memory past their life, and the re-run
+// columns' costs and exclusion rows. The drop and keep edges themselves are
+// part of the flow graphs (formulation_flows.cc).
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "solver/formulation_internal.h"
+
+namespace autotm::solver {
+
+void FormulationBuilder::FindKeepableInputs() {
+  keepable_.assign(graph_.num_tensors(), 0);
+  if (!options_.recompute || !options_.keep_inputs_for_recompute ||
+      options_.method != v1::METHOD_SYNCHRONOUS) {
+    return;
+  }
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
+    const std::vector<int>& users = graph_.tensor(t).users;
+    for (size_t g = 0; g + 1 < users.size(); ++g) {
+      if (!CanRecomputeIgnoringDeadInputs(t, users[g], users[g + 1])) {
+        continue;
+      }
+      const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
+      for (int p = 0; p < producer.num_inputs; ++p) {
+        const int j = producer.operands[p];
+        if (users[g + 1] > graph_.tensor(j).last_live &&
+            out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+          keepable_[j] = 1;
+        }
+      }
+    }
+  }
+}
+
+bool FormulationBuilder::CanRecompute(int t, int after, int before) const {
+  if (!options_.recompute || options_.method != v1::METHOD_SYNCHRONOUS) {
+    return false;
+  }
+  if (!CanRecomputeIgnoringDeadInputs(t, after, before)) return false;
+  const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
+  for (int p = 0; p < producer.num_inputs; ++p) {
+    const int j = producer.operands[p];
+    if (before > graph_.tensor(j).last_live && !keepable_[j] &&
+        out_.fixed_tier_[j] != v1::TIER_SLOW) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool FormulationBuilder::CanRecomputeIgnoringDeadInputs(int t, int after,
+                                                        int before) const {
+  if (before <= after + 1) return false;  // nothing in between to free
+  const TensorInfo& tensor = graph_.tensor(t);
+  if (tensor.producer < 0) return false;
+  const KernelInfo& producer = graph_.kernel(tensor.producer);
+  if (producer.num_outputs != 1) return false;
+  const KernelCost& cost = *costs_[tensor.producer];
+  if (!cost.separable()) return false;
+  for (int p = 0; p < producer.num_inputs; ++p) {
+    const int j = producer.operands[p];
+    const TensorInfo& input = graph_.tensor(j);
+    if (before < input.first_live) return false;
+    if (before > input.last_live) {
+      // Only readable if kept in slow memory past its life.
+      if (!options_.keep_inputs_for_recompute || cost.OnlyFast(p) ||
+          out_.fixed_tier_[j] == v1::TIER_FAST) {
+        return false;
+      }
+      continue;
+    }
+    if (cost.OnlyFast(p) && out_.fixed_tier_[j] == v1::TIER_SLOW) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void FormulationBuilder::AddRecomputeCosts() {
+  IlpModel& m = out_.model_;
+  std::vector<IlpModel::Term> terms;
+  for (int t = 0; t < graph_.num_tensors(); ++t) {
+    const Formulation::TensorFlow& flow = out_.flows_[t];
+    for (size_t g = 0; g < flow.intervals.size(); ++g) {
+      const int r = flow.intervals[g].recompute;
+      if (r < 0) continue;
+      const int u = flow.gadgets[g + 1];
+      const int p = graph_.tensor(t).producer;
+      const KernelInfo& producer = graph_.kernel(p);
+      const KernelCost& cost = *costs_[p];
+      m.objective[r] += cost.all_fast_time_us();
+      // Summed penalty per distinct input tensor; OnlyFast inputs pinned.
+      std::vector<std::pair<int, double>> penalties;
+      for (int q = 0; q < producer.num_inputs; ++q) {
+        const int j = producer.operands[q];
+        auto it = std::find_if(penalties.begin(), penalties.end(),
+                               [j](const auto& e) { return e.first == j; });
+        if (it == penalties.end()) {
+          penalties.emplace_back(j, 0.0);
+          it = penalties.end() - 1;
+        }
+        if (cost.OnlyFast(q)) {
+          if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+            // r <= D(j,u).
+            terms = {{r, 1}};
+            double constant = 0;
+            AppendFast(j, u, -1, terms, &constant);
+            m.AddRow(-kInfinity, 0, terms);
+          }
+          continue;
+        }
+        it->second += cost.slow_penalty_us()[q];
+      }
+      for (const auto& [j, penalty] : penalties) {
+        if (u > graph_.tensor(j).last_live) {
+          // Kept in slow memory past its life: r <= keep_j, slow penalty.
+          m.objective[r] += std::max(0.0, penalty);
+          const Formulation::TensorFlow& input = out_.flows_[j];
+          if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+            terms = {{r, 1}};
+            for (int column : {input.keep_f1, input.keep_f2, input.keep_s}) {
+              if (column >= 0) terms.emplace_back(column, -1);
+            }
+            m.AddRow(-kInfinity, 0, terms);
+          }
+          continue;
+        }
+        if (out_.fixed_tier_[j] == v1::TIER_FAST || penalty <= 0) continue;
+        if (out_.fixed_tier_[j] == v1::TIER_SLOW) {
+          m.objective[r] += penalty;
+          continue;
+        }
+        // s >= r - D(j,u): s - r + D(j,u) >= 0.
+        const int slow = m.AddColumn(0, 1, penalty, /*integer=*/false);
+        terms = {{slow, 1}, {r, -1}};
+        double constant = 0;
+        AppendFast(j, u, 1, terms, &constant);
+        m.AddRow(0, kInfinity, terms);
+      }
+      // An input dropped itself at u cannot be read: r + r_j <= 1.
+      for (const auto& [j, penalty] : penalties) {
+        const Formulation::TensorFlow& input = out_.flows_[j];
+        if (input.intervals.empty()) continue;
+        const auto next =
+            std::upper_bound(input.gadgets.begin(), input.gadgets.end(), u);
+        if (next == input.gadgets.begin() || next == input.gadgets.end() ||
+            *(next - 1) == u) {
+          continue;
+        }
+        const int other =
+            input.intervals[next - input.gadgets.begin() - 1].recompute;
+        if (other < 0) continue;
+        terms = {{r, 1}, {other, 1}};
+        m.AddRow(-kInfinity, 1, terms);
+      }
+    }
+  }
+}
+
+}  // namespace autotm::solver
