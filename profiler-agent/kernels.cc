@@ -836,6 +836,34 @@ absl::Status PreparedKernel::VerifyPlacement() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Input operand `p`'s values (of shape `dims`), filled as `fill` says from
+// a fixed hash: the same on every run, and finite.
+std::vector<float> DeterministicInput(const Dims& dims, Fill fill, int p) {
+  int64_t count = 1;
+  for (int64_t d : dims) count *= d;
+  std::vector<float> values(count);
+  const int64_t row = dims.back();
+  for (int64_t i = 0; i < count; ++i) {
+    const float u = static_cast<float>(Mix(i * 131 + p) >> 40) / float(1 << 24);
+    switch (fill) {
+      case Fill::kUniform:
+        values[i] = 2 * u - 1;
+        break;
+      case Fill::kPositive:
+        values[i] = 0.5f + u;
+        break;
+      case Fill::kOneHot:
+        values[i] = (i % row) == ((i / row) % row) ? 1.f : 0.f;
+        break;
+    }
+  }
+  return values;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PreparedKernel>> PreparedKernel::Create(
     const v1::KernelSignature& signature, const std::vector<bool>& slow,
     Tier& fast_tier, Tier& slow_tier) {
@@ -930,27 +958,8 @@ absl::StatusOr<std::unique_ptr<PreparedKernel>> PreparedKernel::Create(
   std::unique_ptr<PreparedKernel> kernel(new PreparedKernel(std::move(state)));
   // Deterministic inputs so that runs are comparable and values finite.
   for (int p = 0; p < sig.ni(); ++p) {
-    const Dims& dims = kernel->state_->plain_dims[p];
-    int64_t count = 1;
-    for (int64_t d : dims) count *= d;
-    std::vector<float> values(count);
-    const Fill fill = r.fills[p];
-    const int64_t row = dims.back();
-    for (int64_t i = 0; i < count; ++i) {
-      const float u =
-          static_cast<float>(Mix(i * 131 + p) >> 40) / float(1 << 24);
-      switch (fill) {
-        case Fill::kUniform:
-          values[i] = 2 * u - 1;
-          break;
-        case Fill::kPositive:
-          values[i] = 0.5f + u;
-          break;
-        case Fill::kOneHot:
-          values[i] = (i % row) == ((i / row) % row) ? 1.f : 0.f;
-          break;
-      }
-    }
+    const std::vector<float> values =
+        DeterministicInput(kernel->state_->plain_dims[p], r.fills[p], p);
     if (absl::Status s = kernel->WriteOperand(p, values); !s.ok()) return s;
   }
   try {

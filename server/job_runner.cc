@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/subprocess.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -321,7 +322,7 @@ absl::Status JobRunner::Start() {
                     *requeued);
     }
   }
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (started_) return absl::FailedPreconditionError("job runner started");
   started_ = true;
   for (int slot = 0; slot < options_.slots; ++slot) {
@@ -343,21 +344,21 @@ absl::Status JobRunner::Start() {
 void JobRunner::Stop() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
     for (auto& [id, running] : running_) {
       if (running.pid > 0) ::kill(running.pid, SIGKILL);
     }
     threads.swap(slots_);
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   // Slots first: handing their jobs back needs the leases still renewed.
   for (std::thread& thread : threads) thread.join();
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     slots_joined_ = true;
   }
-  stop_cv_.notify_all();
+  stop_cv_.SignalAll();
   if (lease_thread_.joinable()) lease_thread_.join();
   if (feed_thread_.joinable()) feed_thread_.join();
 }
@@ -372,13 +373,13 @@ absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
       created->id(), created->budgets_bytes_size(), created->priority(),
       created->graph_digest(), created->host_class());
   Publish(*created);
-  wake_.notify_one();
+  wake_.Signal();
   return created;
 }
 
 absl::StatusOr<v1::SolveJob> JobRunner::GetJob(const std::string& id) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = unsaved_.find(id);
     if (it != unsaved_.end()) return it->second;
   }
@@ -386,7 +387,7 @@ absl::StatusOr<v1::SolveJob> JobRunner::GetJob(const std::string& id) {
 }
 
 void JobRunner::Overlay(std::vector<v1::SolveJob>& jobs) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (unsaved_.empty()) return;
   for (v1::SolveJob& job : jobs) {
     auto it = unsaved_.find(job.id());
@@ -397,24 +398,35 @@ void JobRunner::Overlay(std::vector<v1::SolveJob>& jobs) {
 size_t JobRunner::FlushUnsaved() {
   std::map<std::string, v1::SolveJob> pending;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     pending = unsaved_;
   }
   for (const auto& [id, job] : pending) {
-    absl::Status status = store_.jobs().UpdateJob(job);
-    // FailedPrecondition: already final in the store (another writer).
+    // A replica writes under its lease, as Save() does: if the lease ran
+    // out while the store was down, another replica may have claimed the
+    // job and be running it, and a plain UpdateJob would overwrite that.
+    absl::Status status =
+        replicated() ? store_.jobs().UpdateLeasedJob(job, options_.replica_id)
+                     : store_.jobs().UpdateJob(job);
+    // FailedPrecondition: already final in the store (another writer), or
+    // (replicas) the lease is lost and the job belongs to another replica.
     if (status.ok() || absl::IsFailedPrecondition(status) ||
         absl::IsNotFound(status)) {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       unsaved_.erase(id);
-      logger_->info("job {}: its {} state is stored now", id,
-                    v1::SolveJob::State_Name(job.state()));
+      if (status.ok()) {
+        logger_->info("job {}: its {} state is stored now", id,
+                      v1::SolveJob::State_Name(job.state()));
+      } else {
+        logger_->warn("job {}: its {} state is dropped, not stored: {}", id,
+                      v1::SolveJob::State_Name(job.state()), status.ToString());
+      }
     } else if (!IsStorageFailure(status)) {
       logger_->error("job {}: cannot store its final state: {}", id,
                      status.ToString());
     }
   }
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return unsaved_.size();
 }
 
@@ -426,7 +438,7 @@ void JobRunner::CancelRunningLocked(const std::string& id, Running& running) {
 }
 
 absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
-  std::unique_lock<std::mutex> lock(mutex_);
+  absl::ReleasableMutexLock lock(&mutex_);
   if (auto it = unsaved_.find(id); it != unsaved_.end()) return it->second;
   absl::StatusOr<v1::SolveJob> job = store_.jobs().GetJob(id);
   if (!job.ok()) return job.status();
@@ -441,7 +453,7 @@ absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
     // replica (flagged; it stops the job at its next lease renewal). A
     // claim by this replica racing with the request is flagged too and
     // stopped by the lease thread.
-    lock.unlock();
+    lock.Release();
     job = store_.jobs().RequestCancel(id);
     if (job.ok() && job->state() == v1::SolveJob::CANCELLED) {
       logger_->info("job {}: cancelled while queued", id);
@@ -462,7 +474,7 @@ absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
       return status;
     }
     logger_->info("job {}: cancelled while queued", id);
-    lock.unlock();
+    lock.Release();
     Publish(*job);
     return job;
   }
@@ -473,26 +485,28 @@ absl::StatusOr<v1::SolveJob> JobRunner::Cancel(const std::string& id) {
 }
 
 uint64_t JobRunner::generation() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return generation_;
 }
 
 uint64_t JobRunner::WaitForChange(uint64_t seen, absl::Duration timeout) const {
-  std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                    [&] { return generation_ != seen || stopping_; });
+  absl::MutexLock lock(&mutex_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (generation_ == seen && !stopping_) {
+    if (changed_.WaitWithDeadline(&mutex_, deadline)) break;  // timed out
+  }
   return generation_;
 }
 
 int JobRunner::Subscribe(Subscriber callback) {
-  std::lock_guard<std::mutex> lock(subscribers_mutex_);
+  absl::MutexLock lock(&subscribers_mutex_);
   int token = next_token_++;
   subscribers_.emplace(token, std::move(callback));
   return token;
 }
 
 void JobRunner::Unsubscribe(int token) {
-  std::lock_guard<std::mutex> lock(subscribers_mutex_);
+  absl::MutexLock lock(&subscribers_mutex_);
   subscribers_.erase(token);
 }
 
@@ -511,12 +525,12 @@ absl::StatusOr<v1::SolveJob> JobRunner::WaitForFinal(const std::string& id,
 
 void JobRunner::Publish(const v1::SolveJob& job, bool from_feed) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     ++generation_;
   }
-  changed_.notify_all();
+  changed_.SignalAll();
   if (replicated() && !from_feed) return;  // the feed brings it
-  std::lock_guard<std::mutex> lock(subscribers_mutex_);
+  absl::MutexLock lock(&subscribers_mutex_);
   for (auto& [token, callback] : subscribers_) callback(job);
 }
 
@@ -529,7 +543,7 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
     return status;
   }
   if (replicated() && status.code() == absl::StatusCode::kFailedPrecondition) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = running_.find(job.id());
     if (it != running_.end() && !it->second.lease_lost) {
       it->second.lease_lost = true;
@@ -549,7 +563,7 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
   // nobody waits on a job that will not move again.
   if (IsFinal(job.state())) {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       unsaved_[job.id()] = job;
     }
     logger_->warn(
@@ -562,19 +576,17 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
 }
 
 bool JobRunner::LeaseLost(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   auto it = running_.find(id);
   return it != running_.end() && it->second.lease_lost;
 }
 
 void JobRunner::LeaseLoop() {
-  const auto period = absl::ToChronoNanoseconds(options_.lease / 4);
   while (true) {
+    if (AwaitSlotsJoined(options_.lease / 4)) return;
     std::vector<std::string> ids;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      stop_cv_.wait_for(lock, period, [&] { return slots_joined_; });
-      if (slots_joined_) return;
+      absl::MutexLock lock(&mutex_);
       for (const auto& [id, running] : running_) {
         if (!running.lease_lost) ids.push_back(id);
       }
@@ -589,7 +601,7 @@ void JobRunner::LeaseLoop() {
                     states.status().ToString());
       continue;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (const LeaseState& state : *states) {
       auto it = running_.find(state.id);
       if (it == running_.end()) continue;  // finished meanwhile
@@ -620,7 +632,7 @@ void JobRunner::FeedLoop() {
   bool resync = false;
   while (true) {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       if (slots_joined_) return;
     }
     absl::StatusOr<std::vector<std::string>> ids =
@@ -630,9 +642,7 @@ void JobRunner::FeedLoop() {
         logger_->warn("job change feed: {}", ids.status().ToString());
       }
       resync = true;
-      std::unique_lock<std::mutex> lock(mutex_);
-      stop_cv_.wait_for(lock, std::chrono::milliseconds(500),
-                        [&] { return slots_joined_; });
+      AwaitSlotsJoined(absl::Milliseconds(500));
       continue;
     }
     std::vector<v1::SolveJob> jobs;
@@ -655,12 +665,21 @@ void JobRunner::FeedLoop() {
       queued |= job.state() == v1::SolveJob::QUEUED;
       Publish(job, /*from_feed=*/true);
     }
-    if (queued) wake_.notify_all();  // a job queued on any replica
+    if (queued) wake_.SignalAll();  // a job queued on any replica
   }
 }
 
+bool JobRunner::AwaitSlotsJoined(absl::Duration timeout) {
+  absl::MutexLock lock(&mutex_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!slots_joined_) {
+    if (stop_cv_.WaitWithDeadline(&mutex_, deadline)) break;  // timed out
+  }
+  return slots_joined_;
+}
+
 bool JobRunner::CancelRequested(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   auto it = running_.find(id);
   return it != running_.end() && it->second.cancel_requested;
 }
@@ -669,7 +688,7 @@ void JobRunner::SlotLoop(int slot) {
   while (true) {
     std::optional<v1::SolveJob> job;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
+      absl::ReleasableMutexLock lock(&mutex_);
       if (stopping_) return;
       absl::StatusOr<std::optional<v1::SolveJob>> claimed =
           replicated() ? store_.jobs().ClaimNextJobLeased(options_.replica_id,
@@ -686,9 +705,9 @@ void JobRunner::SlotLoop(int slot) {
       }
       if (!job.has_value()) {
         const bool unsaved = !unsaved_.empty();
-        wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.idle_poll));
+        wake_.WaitWithTimeout(&mutex_, options_.idle_poll);
         if (unsaved && !stopping_) {
-          lock.unlock();
+          lock.Release();
           FlushUnsaved();
         }
         continue;
@@ -698,7 +717,7 @@ void JobRunner::SlotLoop(int slot) {
     Publish(*job);
     const std::string id = job->id();
     RunJob(std::move(*job));
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     running_.erase(id);
   }
 }
@@ -949,7 +968,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
     result.reason = Describe(request_path.status());
     return result;
   }
-  std::unique_lock<std::mutex> lock(mutex_);
+  absl::ReleasableMutexLock lock(&mutex_);
   if (stopping_) {
     ::unlink(request_path->c_str());
     result.kind = BudgetResult::kStopped;
@@ -961,7 +980,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   absl::StatusOr<SpawnedChild> child =
       SpawnWithStdoutPipe({.argv = {options_.worker_path, *request_path}});
   if (!child.ok()) {
-    lock.unlock();
+    lock.Release();
     result.reason = std::string(child.status().message());
     ::unlink(request_path->c_str());
     return result;
@@ -970,7 +989,7 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
   Running& running = running_[job.id()];
   running.pid = pid;
   if (running.cancel_requested) ::kill(pid, SIGTERM);
-  lock.unlock();
+  lock.Release();
   logger_->info("job {}: worker pid {} solving budget {} bytes", job.id(), pid,
                 job.budgets_bytes(job.budgets_done()));
 
@@ -1028,7 +1047,7 @@ double JobRunner::WatchWorker(v1::SolveJob& job, pid_t pid, int fd,
     const double elapsed = std::chrono::duration<double>(now - start).count();
     bool cancel = false;
     {
-      std::lock_guard<std::mutex> guard(mutex_);
+      absl::MutexLock guard(&mutex_);
       cancel = running_[job.id()].cancel_requested;
       if ((stopping_ || running_[job.id()].lease_lost) && !stopped) {
         stopped = true;
@@ -1056,7 +1075,7 @@ double JobRunner::WatchWorker(v1::SolveJob& job, pid_t pid, int fd,
   while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
   {
-    std::lock_guard<std::mutex> guard(mutex_);
+    absl::MutexLock guard(&mutex_);
     running_[job.id()].pid = -1;
     // Stop() (or a lost lease) may have killed the worker before the loop
     // above saw the flag (it ends at EOF): a stop, not a crash.

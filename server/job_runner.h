@@ -56,19 +56,19 @@
 
 #include <sys/types.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "autotm/v1/job.pb.h"
 #include "autotm/v1/plan.pb.h"
@@ -139,12 +139,12 @@ class JobRunner {
   // instead), then launches the slot threads (and, for a replica, the
   // lease and feed threads).
   // InvalidArgument for bad options; the store's error if recovery fails.
-  absl::Status Start();
+  absl::Status Start() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Stops claiming jobs, kills running workers and puts their jobs back to
   // QUEUED (a restart, or another replica, runs them again), and joins the
   // threads. Idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Queues `job` (graph_digest, host_class, budgets, normalised parameters,
   // priority, profile_version set by the caller). ResourceExhausted when the
@@ -158,30 +158,35 @@ class JobRunner {
   // NotFound for an unknown id. A replica cancels jobs that other replicas
   // run too (see the class comment); a single server answers
   // FailedPrecondition for a job RUNNING in the store but not here.
-  absl::StatusOr<v1::SolveJob> Cancel(const std::string& id);
+  absl::StatusOr<v1::SolveJob> Cancel(const std::string& id)
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Change notification. Every update of any job the runner makes
   // increments the generation. WaitForChange blocks until the generation
   // differs from `seen` or `timeout` passes, and returns the current one.
-  uint64_t generation() const;
-  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) const;
+  uint64_t generation() const ABSL_LOCKS_EXCLUDED(mutex_);
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Calls `callback` with the job after every update the runner makes (on
   // the runner's threads; keep it short and do not call Subscribe or
   // Unsubscribe from it). Returns a token for Unsubscribe, after which the
   // callback is never called again.
   using Subscriber = std::function<void(const v1::SolveJob&)>;
-  int Subscribe(Subscriber callback);
-  void Unsubscribe(int token);
+  int Subscribe(Subscriber callback) ABSL_LOCKS_EXCLUDED(subscribers_mutex_);
+  void Unsubscribe(int token) ABSL_LOCKS_EXCLUDED(subscribers_mutex_);
 
   // The job as stored, or its final state that the store could not take
   // yet. NotFound for an unknown id.
-  absl::StatusOr<v1::SolveJob> GetJob(const std::string& id);
+  absl::StatusOr<v1::SolveJob> GetJob(const std::string& id)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // Replaces jobs of `jobs` whose final state is not stored yet by it.
-  void Overlay(std::vector<v1::SolveJob>& jobs);
+  void Overlay(std::vector<v1::SolveJob>& jobs) ABSL_LOCKS_EXCLUDED(mutex_);
   // Writes the final states the store could not take; returns how many
-  // are still unsaved.
-  size_t FlushUnsaved();
+  // are still unsaved. A replica writes them under its lease only: a job
+  // whose lease it lost meanwhile (another replica may run it now) is
+  // dropped, never overwritten.
+  size_t FlushUnsaved() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Blocks until job `id` is in a final state or `timeout` passes; returns
   // the job as last stored. NotFound for an unknown id.
@@ -204,14 +209,18 @@ class JobRunner {
   struct WorkerRun;
 
   bool replicated() const { return !options_.replica_id.empty(); }
-  void SlotLoop(int slot);
+  void SlotLoop(int slot) ABSL_LOCKS_EXCLUDED(mutex_);
   // Replicas: renews the leases of the running jobs every lease/4 and acts
   // on lost leases and cancel requests; publishes other replicas' changes.
-  void LeaseLoop();
-  void FeedLoop();
-  // Marks a running job cancelled and signals its worker (mutex_ held).
-  void CancelRunningLocked(const std::string& id, Running& running);
-  bool LeaseLost(const std::string& id);
+  void LeaseLoop() ABSL_LOCKS_EXCLUDED(mutex_);
+  void FeedLoop() ABSL_LOCKS_EXCLUDED(mutex_);
+  // Blocks until Stop() joined the slots or `timeout` passes; returns
+  // whether it did.
+  bool AwaitSlotsJoined(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Marks a running job cancelled and signals its worker.
+  void CancelRunningLocked(const std::string& id, Running& running)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool LeaseLost(const std::string& id) ABSL_LOCKS_EXCLUDED(mutex_);
   void RunJob(v1::SolveJob job);
   // Ends `job` in `state` (FAILED or CANCELLED) with `reason`, unless its
   // lease was lost; `termination`: UNSPECIFIED gives CANCELLED or FAILED by
@@ -225,41 +234,47 @@ class JobRunner {
   std::vector<std::optional<v1::Plan>> FinishedPlans(const v1::SolveJob& job);
   bool TakeCachedPlan(v1::SolveJob& job, int index, const std::string& key,
                       std::vector<std::optional<v1::Plan>>* finished);
-  BudgetResult RunWorker(v1::SolveJob& job, const std::string& request);
-  double WatchWorker(v1::SolveJob& job, pid_t pid, int fd, WorkerRun& run);
+  BudgetResult RunWorker(v1::SolveJob& job, const std::string& request)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+  double WatchWorker(v1::SolveJob& job, pid_t pid, int fd, WorkerRun& run)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   BudgetResult ResultOf(WorkerRun& run, const v1::SolveJob& job) const;
   // Stores `job` and notifies; logs and returns the store's error (for a
   // replica: FailedPrecondition once its lease is lost).
-  absl::Status Save(const v1::SolveJob& job);
+  absl::Status Save(const v1::SolveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
   // Moves the generation and calls the subscribers; a replica's own
   // changes reach subscribers through the feed only (`from_feed`), so that
   // they see every replica's changes in one order.
-  void Publish(const v1::SolveJob& job, bool from_feed = false);
-  bool CancelRequested(const std::string& id);
+  void Publish(const v1::SolveJob& job, bool from_feed = false)
+      ABSL_LOCKS_EXCLUDED(mutex_, subscribers_mutex_);
+  bool CancelRequested(const std::string& id) ABSL_LOCKS_EXCLUDED(mutex_);
 
   Store& store_;
   const JobRunnerOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
 
-  mutable std::mutex mutex_;
-  mutable std::condition_variable changed_;  // generation_ moved
-  std::condition_variable wake_;             // a job was queued, or Stop()
-  bool stopping_ = false;
-  bool started_ = false;
-  uint64_t generation_ = 0;
-  std::map<std::string, Running> running_;
+  mutable absl::Mutex mutex_;
+  mutable absl::CondVar changed_;  // generation_ moved
+  absl::CondVar wake_;             // a job was queued, or Stop()
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  bool started_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::map<std::string, Running> running_ ABSL_GUARDED_BY(mutex_);
   // Final states the store could not take (by job id), until FlushUnsaved.
-  std::map<std::string, v1::SolveJob> unsaved_;
-  std::vector<std::thread> slots_;
+  std::map<std::string, v1::SolveJob> unsaved_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::thread> slots_ ABSL_GUARDED_BY(mutex_);
+  // Set by Start() under mutex_ and joined by Stop(); both run on the
+  // owner's thread (Stop() after Start() returned), never concurrently, so
+  // they need no lock.
   std::thread lease_thread_;
   std::thread feed_thread_;
-  std::condition_variable stop_cv_;  // slots_joined_ became true
+  absl::CondVar stop_cv_;  // slots_joined_ became true
   // Stop() joined the slots: the lease and feed threads end.
-  bool slots_joined_ = false;
+  bool slots_joined_ ABSL_GUARDED_BY(mutex_) = false;
 
-  std::mutex subscribers_mutex_;
-  int next_token_ = 1;
-  std::map<int, Subscriber> subscribers_;
+  absl::Mutex subscribers_mutex_;
+  int next_token_ ABSL_GUARDED_BY(subscribers_mutex_) = 1;
+  std::map<int, Subscriber> subscribers_ ABSL_GUARDED_BY(subscribers_mutex_);
 };
 
 // True for SUCCEEDED, FAILED and CANCELLED.

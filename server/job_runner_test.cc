@@ -206,6 +206,70 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
     }
     return n;
   }
+  // Leases, as a shared store keeps them (one owner per RUNNING job; the
+  // tests never let a lease expire, so there is no clock).
+  absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJobLeased(
+      const std::string& replica, absl::Duration) override {
+    absl::StatusOr<std::optional<v1::SolveJob>> claimed = ClaimNextJob();
+    if (claimed.ok() && claimed->has_value()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lease_owners_[(*claimed)->id()] = replica;
+    }
+    return claimed;
+  }
+  absl::StatusOr<std::vector<LeaseState>> RenewLeases(
+      const std::string& replica, const std::vector<std::string>& ids,
+      absl::Duration) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<LeaseState> states;
+    for (const std::string& id : ids) {
+      LeaseState state;
+      state.id = id;
+      state.held = jobs_[id].state() == v1::SolveJob::RUNNING &&
+                   lease_owners_[id] == replica;
+      states.push_back(state);
+    }
+    return states;
+  }
+  absl::Status UpdateLeasedJob(const v1::SolveJob& job,
+                               const std::string& replica) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (fail_final_writes_ && IsFinal(job.state())) {
+        return MarkStorageFailure(absl::UnavailableError("disk gone"));
+      }
+      auto it = jobs_.find(job.id());
+      if (it != jobs_.end() && !IsFinal(it->second.state()) &&
+          (it->second.state() != v1::SolveJob::RUNNING ||
+           lease_owners_[job.id()] != replica)) {
+        return absl::FailedPreconditionError("lease not held");
+      }
+    }
+    return UpdateJob(job);
+  }
+  absl::StatusOr<std::vector<std::string>> WaitForJobChanges(
+      absl::Duration timeout) override {
+    absl::SleepFor(timeout);  // no feed: nothing else changes jobs
+    return std::vector<std::string>();
+  }
+  // Test hooks: final states cannot be written (the storage is down) until
+  // called with false; replica `replica` claims running job `id` (as
+  // another replica does once the lease expired).
+  void FailFinalWrites(bool fail) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fail_final_writes_ = fail;
+  }
+  void TakeOver(const std::string& id, const std::string& replica) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_[id].set_state(v1::SolveJob::RUNNING);
+    jobs_[id].clear_end_time_us();
+    lease_owners_[id] = replica;
+  }
+  std::string LeaseOwner(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lease_owners_[id];
+  }
+
   // Test hook: force a stored state (e.g. RUNNING left by a crash).
   void ForceState(const std::string& id, v1::SolveJob::State state) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -220,6 +284,8 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
   std::map<std::string, v1::Graph> graphs_;
   std::map<std::string, v1::Plan> plans_;
   std::map<std::string, v1::SolveJob> jobs_;
+  std::map<std::string, std::string> lease_owners_;  // by job id
+  bool fail_final_writes_ = false;
 };
 
 v1::Graph SmallGraph() {
@@ -595,6 +661,66 @@ TEST_F(JobRunnerTest, StartRequeuesJobsLeftRunning) {
   ASSERT_TRUE(runner.Start().ok());
   auto done = runner.WaitForFinal(created->id(), absl::Seconds(60));
   EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+}
+
+// Polls runner.GetJob (which serves unsaved final states from memory, as
+// WaitForFinal does not) until job `id` is final or a minute passes.
+absl::StatusOr<v1::SolveJob> WaitUntilFinal(JobRunner& runner,
+                                            const std::string& id) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  absl::StatusOr<v1::SolveJob> seen = runner.GetJob(id);
+  while (seen.ok() && !IsFinal(seen->state()) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    seen = runner.GetJob(id);
+  }
+  return seen;
+}
+
+// A replica whose final write failed (the storage was down) keeps the state
+// in memory; if meanwhile its lease ran out and another replica took the
+// job over, flushing it must not overwrite the other replica's run.
+TEST_F(JobRunnerTest, ReplicaNeverFlushesOverAJobAnotherReplicaTookOver) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  store_.FailFinalWrites(true);
+  JobRunnerOptions options = Options();
+  options.replica_id = "r1";
+  JobRunner runner(store_, options, logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  // The final state is served from memory, not stored.
+  absl::StatusOr<v1::SolveJob> seen = WaitUntilFinal(runner, job->id());
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_EQ(seen->state(), v1::SolveJob::SUCCEEDED) << seen->error();
+  ASSERT_EQ(store_.GetJob(job->id())->state(), v1::SolveJob::RUNNING);
+
+  store_.TakeOver(job->id(), "r2");
+  store_.FailFinalWrites(false);
+  EXPECT_EQ(runner.FlushUnsaved(), 0u);  // dropped: r2 owns the job now
+  auto stored = store_.GetJob(job->id());
+  EXPECT_EQ(stored->state(), v1::SolveJob::RUNNING);
+  EXPECT_EQ(store_.LeaseOwner(job->id()), "r2");
+  EXPECT_EQ(runner.GetJob(job->id())->state(), v1::SolveJob::RUNNING);
+  runner.Stop();
+}
+
+// ... and one that still holds the lease stores it once the storage is back.
+TEST_F(JobRunnerTest, ReplicaFlushesItsFinalStateUnderItsLease) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  store_.FailFinalWrites(true);
+  JobRunnerOptions options = Options();
+  options.replica_id = "r1";
+  JobRunner runner(store_, options, logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
+  ASSERT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<v1::SolveJob> seen = WaitUntilFinal(runner, job->id());
+  ASSERT_TRUE(seen.ok() && IsFinal(seen->state()));
+
+  store_.FailFinalWrites(false);
+  EXPECT_EQ(runner.FlushUnsaved(), 0u);
+  EXPECT_EQ(store_.GetJob(job->id())->state(), v1::SolveJob::SUCCEEDED);
+  runner.Stop();
 }
 
 // A server killed with -9 leaves its worker's request file behind; the next

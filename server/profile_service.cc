@@ -261,6 +261,72 @@ absl::Status CheckProfileGrant(const Principal& principal,
                        : "it needs the agent role for it, or operator"));
 }
 
+// For an upload to existing host class `stored` (named as the request's):
+// FailedPrecondition for another fingerprint; otherwise sets in *update
+// the host class and bandwidths when they change, and leaves in
+// *separable only the separable costs that differ from the stored ones,
+// so that re-sending the same data keeps the profile version.
+absl::Status PlanUpdateOfExisting(ProfileStore& store,
+                                  const v1::UploadMeasurementsRequest& request,
+                                  const v1::HostClass& stored,
+                                  std::vector<v1::KernelProfile>* separable,
+                                  ProfileUpdate* update) {
+  const std::string& name = request.host_class().name();
+  if (stored.fingerprint() != request.host_class().fingerprint()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "host class ", name, " exists with fingerprint \"",
+        Excerpt(stored.fingerprint(), 256), "\", not \"",
+        Excerpt(request.host_class().fingerprint(), 256),
+        "\"; profiles of different fingerprints never mix (use another "
+        "host class name, or delete this one first)"));
+  }
+  v1::HostClass merged = stored;
+  if (!request.host_class().fast_tier_name().empty()) {
+    merged.set_fast_tier_name(request.host_class().fast_tier_name());
+  }
+  if (!request.host_class().slow_tier_name().empty()) {
+    merged.set_slow_tier_name(request.host_class().slow_tier_name());
+  }
+  const bool names_changed = !MessageDifferencer::Equals(merged, stored);
+  if (names_changed || HasBandwidths(request.bandwidths()) ||
+      !separable->empty()) {
+    // Write only what differs, so that re-sending the same data keeps
+    // the profile version.
+    AUTOTM_ASSIGN_OR_RETURN(v1::Profile current, store.GetProfile(name));
+    v1::CopyBandwidths bandwidths = current.bandwidths();
+    bool bandwidths_changed = false;
+    if (HasBandwidths(request.bandwidths()) &&
+        !MessageDifferencer::Equals(request.bandwidths(), bandwidths)) {
+      AUTOTM_RETURN_IF_ERROR(ValidateBandwidths(name, request.bandwidths()));
+      bandwidths = request.bandwidths();
+      bandwidths_changed = true;
+    }
+    if (names_changed || bandwidths_changed) {
+      update->host_class = merged;
+      update->bandwidths = bandwidths;
+    }
+    if (!separable->empty()) {
+      absl::flat_hash_map<std::string, const v1::KernelProfile*> stored_k;
+      for (const v1::KernelProfile& k : current.kernels()) {
+        if (k.has_separable()) {
+          stored_k[solver::SignatureKey(k.signature())] = &k;
+        }
+      }
+      std::vector<v1::KernelProfile> changed;
+      for (v1::KernelProfile& k : *separable) {
+        auto it = stored_k.find(solver::SignatureKey(k.signature()));
+        if (it == stored_k.end() ||
+            !MessageDifferencer::Equals(it->second->separable(),
+                                        k.separable())) {
+          changed.push_back(std::move(k));
+        }
+      }
+      separable->swap(changed);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
@@ -306,60 +372,8 @@ absl::StatusOr<v1::UploadMeasurementsResponse> ProfileServiceImpl::Upload(
     } else if (!existing.ok()) {
       return existing.status();
     } else {
-      const v1::HostClass& stored = existing->host_class;
-      if (stored.fingerprint() != request.host_class().fingerprint()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "host class ", name, " exists with fingerprint \"",
-            Excerpt(stored.fingerprint(), 256), "\", not \"",
-            Excerpt(request.host_class().fingerprint(), 256),
-            "\"; profiles of different fingerprints never mix (use another "
-            "host class name, or delete this one first)"));
-      }
-      v1::HostClass merged = stored;
-      if (!request.host_class().fast_tier_name().empty()) {
-        merged.set_fast_tier_name(request.host_class().fast_tier_name());
-      }
-      if (!request.host_class().slow_tier_name().empty()) {
-        merged.set_slow_tier_name(request.host_class().slow_tier_name());
-      }
-      const bool names_changed = !MessageDifferencer::Equals(merged, stored);
-      if (names_changed || HasBandwidths(request.bandwidths()) ||
-          !separable.empty()) {
-        // Write only what differs, so that re-sending the same data keeps
-        // the profile version.
-        AUTOTM_ASSIGN_OR_RETURN(v1::Profile current, store_.GetProfile(name));
-        v1::CopyBandwidths bandwidths = current.bandwidths();
-        bool bandwidths_changed = false;
-        if (HasBandwidths(request.bandwidths()) &&
-            !MessageDifferencer::Equals(request.bandwidths(), bandwidths)) {
-          AUTOTM_RETURN_IF_ERROR(
-              ValidateBandwidths(name, request.bandwidths()));
-          bandwidths = request.bandwidths();
-          bandwidths_changed = true;
-        }
-        if (names_changed || bandwidths_changed) {
-          update.host_class = merged;
-          update.bandwidths = bandwidths;
-        }
-        if (!separable.empty()) {
-          absl::flat_hash_map<std::string, const v1::KernelProfile*> stored_k;
-          for (const v1::KernelProfile& k : current.kernels()) {
-            if (k.has_separable()) {
-              stored_k[solver::SignatureKey(k.signature())] = &k;
-            }
-          }
-          std::vector<v1::KernelProfile> changed;
-          for (v1::KernelProfile& k : separable) {
-            auto it = stored_k.find(solver::SignatureKey(k.signature()));
-            if (it == stored_k.end() ||
-                !MessageDifferencer::Equals(it->second->separable(),
-                                            k.separable())) {
-              changed.push_back(std::move(k));
-            }
-          }
-          separable.swap(changed);
-        }
-      }
+      AUTOTM_RETURN_IF_ERROR(PlanUpdateOfExisting(
+          store_, request, existing->host_class, &separable, &update));
     }
 
     const uint64_t separable_changed = separable.size();

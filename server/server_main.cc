@@ -691,11 +691,10 @@ int Run(const ServerOptions& options, const sigset_t& stop_signals) {
   return 0;
 }
 
-}  // namespace
-
-int Main(int argc, char** argv) {
-  // Block the stop signals before any thread starts, so that every thread
-  // inherits the mask and Run() can sigwait() for them.
+// The stop signals, blocked before any thread starts so that every thread
+// inherits the mask and Run() can sigwait() for them; SIGPIPE and SIGXFSZ
+// ignored. Returns the blocked set.
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -706,20 +705,12 @@ int Main(int argc, char** argv) {
   // A file size limit fails the write with EFBIG (a storage failure the
   // server reports) instead of killing the process.
   signal(SIGXFSZ, SIG_IGN);
+  return stop_signals;
+}
 
-  ServerOptions options;
-  CLI::App app(
-      "autotm-server: the autotm placement service (profiles, plans, "
-      "solve jobs) over gRPC",
-      "autotm-server");
-  app.set_version_flag("--version",
-                       absl::StrCat("autotm-server ", AUTOTM_VERSION));
-  // A misspelled key in the config file is an error, not silently ignored.
-  app.allow_config_extras(CLI::config_extras_mode::error);
-  app.set_config("--config", "",
-                 "Read flags from FILE: `key = value` lines with the long "
-                 "flag names as keys; flags given here override the file")
-      ->type_name("FILE");
+// --listen and the database: where the server serves and what it stores
+// in (the replica flags are PostgreSQL's).
+void AddServingAndStoreFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--listen", options.listen,
                  "Address to serve on, HOST:PORT (port 0: any free port)")
       ->capture_default_str();
@@ -745,6 +736,10 @@ int Main(int argc, char** argv) {
                  "PostgreSQL: connections this server keeps at most")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+}
+
+// Worker slots and the limits on what requests may ask for.
+void AddQueueAndRequestLimitFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--workers", options.workers, "Solve worker slots")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
@@ -776,6 +771,10 @@ int Main(int argc, char** argv) {
                  "began; clients watch again while the job runs")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 7 * 86400.0));
+}
+
+// Database upkeep: the write probe after a storage failure, and retention.
+void AddStoreUpkeepFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--store-probe-seconds", options.store_probe_seconds,
                  "While the database cannot be written, try a write this "
                  "often (health is NOT_SERVING until one succeeds)")
@@ -804,6 +803,11 @@ int Main(int argc, char** argv) {
                  "`autotm admin prune`)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
+}
+
+// Logging and shutdown, then the per-principal queue limit (registered
+// here to keep the --help order).
+void AddProcessFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--log-level", options.log_level, "Log level")
       ->capture_default_str()
       ->check(CLI::IsMember(
@@ -817,6 +821,10 @@ int Main(int argc, char** argv) {
                  "RESOURCE_EXHAUSTED (0: no limit)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+}
+
+// TLS, identities and the plaintext override (docs/SECURITY.md).
+void AddSecurityFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--tls-cert", options.tls.cert_file,
                  "Serve TLS with this PEM certificate chain (with --tls-key)")
       ->type_name("FILE");
@@ -835,6 +843,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--insecure", options.insecure,
                "Allow plaintext or no authentication on an address other "
                "hosts can reach (logged loudly)");
+}
+
+// The /metrics and dashboard endpoint.
+void AddMetricsFlags(CLI::App& app, ServerOptions& options) {
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve GET /metrics (Prometheus text format, plain HTTP) on "
                  "HOST:PORT (port 0: any free port), and the read-only web "
@@ -849,16 +861,80 @@ int Main(int argc, char** argv) {
                "Serve the --metrics-listen port over HTTPS with --tls-cert "
                "and --tls-key; with --tokens the dashboard is then served "
                "on a non-loopback address too");
-  std::string hash_principal, hash_roles, hash_host_classes;
+}
+
+// `autotm-server hash-token PRINCIPAL ROLES [HOST_CLASSES]`.
+struct HashTokenArgs {
+  std::string principal;
+  std::string roles;
+  std::string host_classes;
+};
+
+// Registers the hash-token subcommand, filling `args` when parsed.
+CLI::App* AddHashTokenCommand(CLI::App& app, HashTokenArgs& args) {
   CLI::App* hash = app.add_subcommand(
       "hash-token",
       "Read a token from stdin and print its identities-file line");
-  hash->add_option("principal", hash_principal, "Principal name")->required();
-  hash->add_option("roles", hash_roles,
+  hash->add_option("principal", args.principal, "Principal name")->required();
+  hash->add_option("roles", args.roles,
                    "Comma-separated roles: reader, planner, agent, operator")
       ->required();
-  hash->add_option("host_classes", hash_host_classes,
+  hash->add_option("host_classes", args.host_classes,
                    "For the agent role: comma-separated host classes, or *");
+  return hash;
+}
+
+// Reads a token from stdin and prints its identities-file line, checked
+// to parse as the server parses it. Returns the exit code.
+int RunHashToken(const HashTokenArgs& args) {
+  std::string token;
+  std::getline(std::cin, token);
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (token.empty()) {
+    std::fprintf(stderr, "autotm-server hash-token: no token on stdin\n");
+    return 1;
+  }
+  const std::string line =
+      absl::StrCat(HashToken(token), " ", args.principal, " ", args.roles,
+                   args.host_classes.empty() ? "" : " ", args.host_classes);
+  // The line must parse as the server will parse it.
+  if (absl::StatusOr<IdentityTable> check =
+          IdentityTable::Parse(line, "hash-token");
+      !check.ok()) {
+    std::fprintf(stderr, "autotm-server hash-token: %s\n",
+                 std::string(check.status().message()).c_str());
+    return 1;
+  }
+  std::printf("%s\n", line.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  const sigset_t stop_signals = BlockStopSignals();
+
+  ServerOptions options;
+  CLI::App app(
+      "autotm-server: the autotm placement service (profiles, plans, "
+      "solve jobs) over gRPC",
+      "autotm-server");
+  app.set_version_flag("--version",
+                       absl::StrCat("autotm-server ", AUTOTM_VERSION));
+  // A misspelled key in the config file is an error, not silently ignored.
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.set_config("--config", "",
+                 "Read flags from FILE: `key = value` lines with the long "
+                 "flag names as keys; flags given here override the file")
+      ->type_name("FILE");
+  AddServingAndStoreFlags(app, options);
+  AddQueueAndRequestLimitFlags(app, options);
+  AddStoreUpkeepFlags(app, options);
+  AddProcessFlags(app, options);
+  AddSecurityFlags(app, options);
+  AddMetricsFlags(app, options);
+  HashTokenArgs hash_args;
+  CLI::App* hash = AddHashTokenCommand(app, hash_args);
   app.footer(
       "Prints 'autotm-server listening on HOST:PORT' on stdout once ready; "
       "logs go to stderr. SIGTERM/SIGINT: graceful shutdown, exit 0. "
@@ -868,28 +944,7 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
   }
-  if (hash->parsed()) {
-    std::string token;
-    std::getline(std::cin, token);
-    token = std::string(absl::StripAsciiWhitespace(token));
-    if (token.empty()) {
-      std::fprintf(stderr, "autotm-server hash-token: no token on stdin\n");
-      return 1;
-    }
-    const std::string line =
-        absl::StrCat(HashToken(token), " ", hash_principal, " ", hash_roles,
-                     hash_host_classes.empty() ? "" : " ", hash_host_classes);
-    // The line must parse as the server will parse it.
-    if (absl::StatusOr<IdentityTable> check =
-            IdentityTable::Parse(line, "hash-token");
-        !check.ok()) {
-      std::fprintf(stderr, "autotm-server hash-token: %s\n",
-                   std::string(check.status().message()).c_str());
-      return 1;
-    }
-    std::printf("%s\n", line.c_str());
-    return 0;
-  }
+  if (hash->parsed()) return RunHashToken(hash_args);
   // A daemon reads nothing from stdin; do not hold the caller's terminal or
   // pipe open.
   if (std::freopen("/dev/null", "r", stdin) == nullptr) {

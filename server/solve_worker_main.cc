@@ -20,10 +20,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <string>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "autotm/v1/plan.pb.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -55,8 +56,10 @@ bool ReadAll(int fd, std::string* out) {
   }
 }
 
-// Serialises writers (the progress callback may run on a solver thread).
-std::mutex g_write_mutex;
+// Serialises writers (the progress callback may run on a solver thread):
+// it guards the worker's stdout, which no annotation can name, so WriteEvent
+// is the only writer and takes it around the whole event.
+ABSL_CONST_INIT absl::Mutex g_write_mutex(absl::kConstInit);
 
 bool WriteEvent(const worker::WorkerEvent& event) {
   std::string bytes;
@@ -67,7 +70,7 @@ bool WriteEvent(const worker::WorkerEvent& event) {
       return false;
     }
   }
-  std::lock_guard<std::mutex> lock(g_write_mutex);
+  absl::MutexLock lock(&g_write_mutex);
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n =

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solver/checked_math.h"
+#include "solver/status_macros.h"
 
 namespace autotm::solver {
 
@@ -41,24 +42,24 @@ uint64_t AlignedPeakLiveBytes(const GraphModel& graph, uint64_t alignment) {
   return peak;
 }
 
-absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
-                                               uint64_t pool_bytes,
-                                               uint64_t alignment_bytes,
-                                               v1::Plan* plan,
-                                               int max_repair_rounds) {
-  if (plan->tensors_size() != graph.num_tensors()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plan has ", plan->tensors_size(), " tensors, graph has ",
-                     graph.num_tensors()));
-  }
-  alignment_bytes = std::max<uint64_t>(alignment_bytes, 1);
-  struct Block {
-    int first;
-    int last;
-    uint64_t size;
-    int tensor;
-    v1::FastInterval* proto;
-  };
+namespace {
+
+// One fast interval of a tensor: a block of the pool over kernels
+// [first, last].
+struct Block {
+  int first;
+  int last;
+  uint64_t size;  // aligned
+  int tensor;
+  v1::FastInterval* proto;
+};
+
+// The blocks of `plan`'s fast intervals (pointing into `plan`), sizes
+// aligned to `alignment_bytes`. InvalidArgument for an interval outside its
+// tensor's live range.
+absl::StatusOr<std::vector<Block>> CollectBlocks(const GraphModel& graph,
+                                                 uint64_t alignment_bytes,
+                                                 v1::Plan* plan) {
   std::vector<Block> blocks;
   for (int t = 0; t < graph.num_tensors(); ++t) {
     const TensorInfo& tensor = graph.tensor(t);
@@ -77,28 +78,34 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
                         &interval});
     }
   }
-  // Lays the blocks out in `order`: each in the smallest gap left by the
-  // placed blocks whose lifetimes overlap its own, or above them all.
-  // Returns the pool bytes needed; offsets land in `offsets`. The placed
-  // blocks are kept sorted by offset, so one linear scan per block visits
-  // the overlapping ones in address order (O(n^2) overall, without a sort
-  // per block: in training graphs most blocks overlap thousands of others,
-  // activations living from the forward pass to the backward). Per-kernel
-  // buckets would revisit a long-lived block (a weight) once per kernel of
-  // its life.
-  std::vector<std::pair<uint64_t, int>> placed;  // (offset, block), sorted
-  auto lay_out = [&](const std::vector<int>& order,
-                     std::vector<uint64_t>& offsets) {
-    placed.clear();
-    offsets.assign(blocks.size(), 0);
+  return blocks;
+}
+
+// Lays the blocks out in `order`: each in the smallest gap left by the
+// placed blocks whose lifetimes overlap its own, or above them all.
+// Returns the pool bytes needed; offsets land in `offsets`. The placed
+// blocks are kept sorted by offset, so one linear scan per block visits
+// the overlapping ones in address order (O(n^2) overall, without a sort
+// per block: in training graphs most blocks overlap thousands of others,
+// activations living from the forward pass to the backward). Per-kernel
+// buckets would revisit a long-lived block (a weight) once per kernel of
+// its life.
+class BestFitLayout {
+ public:
+  explicit BestFitLayout(const std::vector<Block>& blocks) : blocks_(blocks) {}
+
+  uint64_t LayOut(const std::vector<int>& order,
+                  std::vector<uint64_t>& offsets) {
+    placed_.clear();
+    offsets.assign(blocks_.size(), 0);
     uint64_t required = 0;
     for (int index : order) {
-      const Block& block = blocks[index];
+      const Block& block = blocks_[index];
       uint64_t cursor = 0;
       uint64_t best_offset = 0;
       uint64_t best_gap = UINT64_MAX;
-      for (const auto& [offset, other] : placed) {
-        const Block& b = blocks[other];
+      for (const auto& [offset, other] : placed_) {
+        const Block& b = blocks_[other];
         if (b.first > block.last || block.first > b.last) continue;
         if (offset > cursor && offset - cursor >= block.size &&
             offset - cursor < best_gap) {
@@ -110,17 +117,32 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
       const uint64_t chosen = best_gap != UINT64_MAX ? best_offset : cursor;
       offsets[index] = chosen;
       required = std::max(required, chosen + block.size);
-      placed.insert(std::upper_bound(placed.begin(), placed.end(),
-                                     std::make_pair(chosen, INT_MAX)),
-                    {chosen, index});
+      placed_.insert(std::upper_bound(placed_.begin(), placed_.end(),
+                                      std::make_pair(chosen, INT_MAX)),
+                     {chosen, index});
     }
     return required;
-  };
+  }
 
-  // No order is best for every plan, so try the classic ones — largest
-  // first, longest-lived first, largest area (bytes x kernels) first, and
-  // earliest first as an online allocator would — and keep the layout that
-  // needs the smallest pool (the first listed on ties: deterministic).
+ private:
+  const std::vector<Block>& blocks_;
+  std::vector<std::pair<uint64_t, int>> placed_;  // (offset, block), sorted
+};
+
+// The best layout found so far.
+struct Layout {
+  uint64_t required = UINT64_MAX;
+  std::vector<uint64_t> offsets;
+  std::vector<int> order;
+};
+
+// No order is best for every plan, so try the classic ones — largest
+// first, longest-lived first, largest area (bytes x kernels) first, and
+// earliest first as an online allocator would — and keep the layout that
+// needs the smallest pool (the first listed on ties: deterministic). Stops
+// at the first that fits `pool_bytes`.
+Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
+                             uint64_t pool_bytes, BestFitLayout& layout) {
   using Key =
       std::function<std::tuple<int64_t, int64_t, int64_t>(const Block&)>;
   const Key keys[] = {
@@ -142,61 +164,90 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
                                int64_t{0});
       },
   };
-  std::vector<uint64_t> best_offsets, offsets;
-  uint64_t best_required = UINT64_MAX;
-  std::vector<int> order(blocks.size()), best_order;
+  Layout best;
+  std::vector<uint64_t> offsets;
+  std::vector<int> order(blocks.size());
   for (const Key& key : keys) {
     for (size_t i = 0; i < blocks.size(); ++i) order[i] = static_cast<int>(i);
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
       return key(blocks[a]) < key(blocks[b]);
     });
-    const uint64_t required = lay_out(order, offsets);
-    if (required < best_required) {
-      best_required = required;
-      best_offsets = offsets;
-      best_order = order;
+    const uint64_t required = layout.LayOut(order, offsets);
+    if (required < best.required) {
+      best.required = required;
+      best.offsets = offsets;
+      best.order = order;
     }
-    if (best_required <= pool_bytes) break;  // fits: good enough
+    if (best.required <= pool_bytes) break;  // fits: good enough
   }
+  return best;
+}
 
-  // Squeaky wheel: when no order fits, the blocks that overflowed in the
-  // last layout go earlier in the next (a block moves ahead of every block
-  // that overflowed fewer times so far; ties keep the last order). Plans from
-  // the ILP fill the pool to within a fraction of a percent at their peak,
-  // where one unlucky gap decides; DenseNet-264 bs512's sync optimum at 4:1
-  // overflowed a 26.1 GiB pool by 8.9 MB with the orders above, which cost a
-  // second ILP solve of 40 s.
-  AllocationReport report;
-  if (best_required > pool_bytes && !blocks.empty()) {
-    std::vector<int> overflows(blocks.size(), 0);
-    std::vector<int> rank(blocks.size());
-    std::vector<int> last_order = best_order;
-    std::vector<uint64_t> last_offsets = best_offsets;
-    for (int round = 1; round <= max_repair_rounds; ++round) {
-      for (size_t i = 0; i < blocks.size(); ++i) {
-        if (last_offsets[i] + blocks[i].size > pool_bytes) ++overflows[i];
-      }
-      for (size_t i = 0; i < last_order.size(); ++i) {
-        rank[last_order[i]] = static_cast<int>(i);
-      }
-      std::stable_sort(last_order.begin(), last_order.end(), [&](int a, int b) {
-        return overflows[a] != overflows[b] ? overflows[a] > overflows[b]
-                                            : rank[a] < rank[b];
-      });
-      const uint64_t required = lay_out(last_order, last_offsets);
-      report.repair_rounds = round;
-      if (required < best_required) {
-        best_required = required;
-        best_offsets = last_offsets;
-      }
-      if (best_required <= pool_bytes) break;
+// Squeaky wheel: when no order fits, the blocks that overflowed in the
+// last layout go earlier in the next (a block moves ahead of every block
+// that overflowed fewer times so far; ties keep the last order). Plans from
+// the ILP fill the pool to within a fraction of a percent at their peak,
+// where one unlucky gap decides; DenseNet-264 bs512's sync optimum at 4:1
+// overflowed a 26.1 GiB pool by 8.9 MB with the orders above, which cost a
+// second ILP solve of 40 s. Improves `best` (offsets and required only) for
+// up to `max_repair_rounds` rounds; returns the rounds run.
+int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
+                         int max_repair_rounds, BestFitLayout& layout,
+                         Layout& best) {
+  int rounds = 0;
+  std::vector<int> overflows(blocks.size(), 0);
+  std::vector<int> rank(blocks.size());
+  std::vector<int> last_order = best.order;
+  std::vector<uint64_t> last_offsets = best.offsets;
+  for (int round = 1; round <= max_repair_rounds; ++round) {
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      if (last_offsets[i] + blocks[i].size > pool_bytes) ++overflows[i];
     }
+    for (size_t i = 0; i < last_order.size(); ++i) {
+      rank[last_order[i]] = static_cast<int>(i);
+    }
+    std::stable_sort(last_order.begin(), last_order.end(), [&](int a, int b) {
+      return overflows[a] != overflows[b] ? overflows[a] > overflows[b]
+                                          : rank[a] < rank[b];
+    });
+    const uint64_t required = layout.LayOut(last_order, last_offsets);
+    rounds = round;
+    if (required < best.required) {
+      best.required = required;
+      best.offsets = last_offsets;
+    }
+    if (best.required <= pool_bytes) break;
   }
-  report.required_bytes = blocks.empty() ? 0 : best_required;
+  return rounds;
+}
+
+}  // namespace
+
+absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
+                                               uint64_t pool_bytes,
+                                               uint64_t alignment_bytes,
+                                               v1::Plan* plan,
+                                               int max_repair_rounds) {
+  if (plan->tensors_size() != graph.num_tensors()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan has ", plan->tensors_size(), " tensors, graph has ",
+                     graph.num_tensors()));
+  }
+  alignment_bytes = std::max<uint64_t>(alignment_bytes, 1);
+  AUTOTM_ASSIGN_OR_RETURN(const std::vector<Block> blocks,
+                          CollectBlocks(graph, alignment_bytes, plan));
+  BestFitLayout layout(blocks);
+  Layout best = LayOutByClassicOrders(blocks, pool_bytes, layout);
+  AllocationReport report;
+  if (best.required > pool_bytes && !blocks.empty()) {
+    report.repair_rounds = RepairBySqueakyWheel(
+        blocks, pool_bytes, max_repair_rounds, layout, best);
+  }
+  report.required_bytes = blocks.empty() ? 0 : best.required;
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& block = blocks[i];
-    block.proto->set_offset_bytes(best_offsets[i]);
-    if (best_offsets[i] + block.size > pool_bytes) {
+    block.proto->set_offset_bytes(best.offsets[i]);
+    if (best.offsets[i] + block.size > pool_bytes) {
       report.overflow_kernels.push_back(block.first);
       report.overflow_kernels.push_back(block.last);
     }

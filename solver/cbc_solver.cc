@@ -554,110 +554,110 @@ absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
   }
 }
 
-absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
-                                                    const SolveParams& params,
-                                                    double time_limit) {
-  // A few seconds past CBC's own (soft) limit, the solve is stopped hard.
-  constexpr double kHardDeadlineGraceSeconds = 3.0;
-  SolveState state(params, model.objective_offset,
-                   time_limit + kHardDeadlineGraceSeconds);
-  SolveResult result;
-  if (state.CancelRequested()) {
-    result.termination = SolveTermination::kCancelled;
-    return result;
-  }
+// The model as Clp loads it: column-ordered (CSC) coefficients, CBC's
+// infinities in the bounds, and the integer columns.
+struct ColumnMajorModel {
+  std::vector<CoinBigIndex> column_start;
+  std::vector<int> row_index;
+  std::vector<double> value;
+  std::vector<double> col_lower, col_upper;
+  std::vector<double> row_lower, row_upper;
+  std::vector<int> integer_columns;
+};
+
+// Transposes `model`'s rows (CSR) into Clp's columns.
+ColumnMajorModel ToColumnMajor(const IlpModel& model) {
   const int num_columns = model.num_columns();
   const int num_rows = model.num_rows();
-
-  // Clp loads column-ordered (CSC) arrays; transpose our rows.
-  std::vector<CoinBigIndex> column_start(num_columns + 1, 0);
+  ColumnMajorModel out;
+  std::vector<CoinBigIndex>& column_start = out.column_start;
+  column_start.assign(num_columns + 1, 0);
   for (int column : model.row_column) ++column_start[column + 1];
   for (int j = 0; j < num_columns; ++j) {
     column_start[j + 1] += column_start[j];
   }
-  std::vector<int> row_index(model.row_column.size());
-  std::vector<double> value(model.row_column.size());
+  out.row_index.resize(model.row_column.size());
+  out.value.resize(model.row_column.size());
   {
     std::vector<CoinBigIndex> next(column_start.begin(),
                                    column_start.end() - 1);
     for (int i = 0; i < num_rows; ++i) {
       for (int64_t p = model.row_start[i]; p < model.row_start[i + 1]; ++p) {
         const CoinBigIndex q = next[model.row_column[p]]++;
-        row_index[q] = i;
-        value[q] = model.row_value[p];
+        out.row_index[q] = i;
+        out.value[q] = model.row_value[p];
       }
     }
   }
-  std::vector<double> col_lower(num_columns), col_upper(num_columns);
-  std::vector<int> integer_columns;
+  out.col_lower.resize(num_columns);
+  out.col_upper.resize(num_columns);
   for (int j = 0; j < num_columns; ++j) {
-    col_lower[j] = ToCbc(model.col_lower[j]);
-    col_upper[j] = ToCbc(model.col_upper[j]);
-    if (model.is_integer[j]) integer_columns.push_back(j);
+    out.col_lower[j] = ToCbc(model.col_lower[j]);
+    out.col_upper[j] = ToCbc(model.col_upper[j]);
+    if (model.is_integer[j]) out.integer_columns.push_back(j);
   }
-  std::vector<double> row_lower(num_rows), row_upper(num_rows);
+  out.row_lower.resize(num_rows);
+  out.row_upper.resize(num_rows);
   for (int i = 0; i < num_rows; ++i) {
-    row_lower[i] = ToCbc(model.row_lower[i]);
-    row_upper[i] = ToCbc(model.row_upper[i]);
+    out.row_lower[i] = ToCbc(model.row_lower[i]);
+    out.row_upper[i] = ToCbc(model.row_upper[i]);
   }
+  return out;
+}
 
-  OsiClpSolverInterface lp;
+// Loads `columns` into `lp`, silenced.
+void LoadLp(const IlpModel& model, const ColumnMajorModel& columns,
+            OsiClpSolverInterface& lp) {
   lp.messageHandler()->setLogLevel(0);
   lp.getModelPtr()->setLogLevel(0);
-  lp.loadProblem(num_columns, num_rows, column_start.data(), row_index.data(),
-                 value.data(), col_lower.data(), col_upper.data(),
-                 model.objective.data(), row_lower.data(), row_upper.data());
-  if (!integer_columns.empty()) {
-    lp.setInteger(integer_columns.data(),
-                  static_cast<int>(integer_columns.size()));
+  lp.loadProblem(model.num_columns(), model.num_rows(),
+                 columns.column_start.data(), columns.row_index.data(),
+                 columns.value.data(), columns.col_lower.data(),
+                 columns.col_upper.data(), model.objective.data(),
+                 columns.row_lower.data(), columns.row_upper.data());
+  if (!columns.integer_columns.empty()) {
+    lp.setInteger(columns.integer_columns.data(),
+                  static_cast<int>(columns.integer_columns.size()));
   }
-  // Installed before CbcModel copies the solver, so every LP copy CBC makes
-  // inherits it.
-  LpCancel lp_cancel(&state);
-  lp.getModelPtr()->passInEventHandler(&lp_cancel);
+}
 
-  CbcModel cbc(lp);
-  cbc.setLogLevel(0);
-  CbcEvents events(&state);
-  cbc.passInEventHandler(&events);
-
-  CbcSolverUsefulData data;
-  CbcMain0(cbc, data);
-  data.noPrinting_ = true;
-  if (!params.initial_solution.empty()) {
-    // CBC matches MIP-start values by column name; without names set, a
-    // column is called "C%07d" (cbc.md §4). All integer columns are given,
-    // zeros included, so that none is left free.
-    std::vector<std::pair<std::string, double>> start;
-    start.reserve(integer_columns.size());
-    for (int j : integer_columns) {
-      start.emplace_back(lp.getColName(j),
-                         std::round(params.initial_solution[j]));
-    }
-    cbc.setMIPStart(start);
+// Gives CBC `initial_solution` (one value per column) as its MIP start.
+void SetMipStart(const OsiClpSolverInterface& lp,
+                 const std::vector<int>& integer_columns,
+                 const std::vector<double>& initial_solution, CbcModel& cbc) {
+  // CBC matches MIP-start values by column name; without names set, a
+  // column is called "C%07d" (cbc.md §4). All integer columns are given,
+  // zeros included, so that none is left free.
+  std::vector<std::pair<std::string, double>> start;
+  start.reserve(integer_columns.size());
+  for (int j : integer_columns) {
+    start.emplace_back(lp.getColName(j), std::round(initial_solution[j]));
   }
-  // A library must not take over the process's SIGINT.
-  data.useSignalHandler_ = false;
+  cbc.setMIPStart(start);
+}
 
-  // The "lite" settings measured best for placement ILPs (cbc.md §5):
-  // preprocessing and the Gomory/two-MIR/zero-half generators cost memory,
-  // make the limit and cancellation slow (their passes cannot be
-  // interrupted), and zero-half cuts can crash CBC on large models.
-  // -timeMode elapsed: the limit is wall-clock, not CPU time.
-  // -integerTolerance 1e-7 (CBC's default, pinned): placement rows carry
-  // large coefficients, and the caller rounds the values we return.
-  // -probingCuts off: with preprocessing off, probing's column cuts on the
-  // continuous capacity columns can cross a lower bound over its upper one,
-  // and Debian's Clp then aborts the process in
-  // ClpNonLinearCost::checkInfeasibilities (coin-or/Clp#173; reproduced by
-  // tests/testdata/clp_probing_abort.*). Turning it off cost nothing in
-  // `autotm-bench paper --quick` (same plans, 63.7 s against 65.6 s).
-  // -feasibilityPump off: the pump's second major pass can make Debian's Clp
-  // abort in OsiClpSolverInterface::crunch on a reduced problem
-  // (coin-or/Clp#288; reproduced by tests/testdata/clp_pump_abort.*). Our
-  // solves rarely need it: models of 20,000 columns or more start from a
-  // plan. Without it the paper's 24 static and sync cells at 8:1-1:1 stayed
-  // optimal within their gaps and took 194 s instead of 237 s.
+// CbcMain1's arguments for a solve of `params` within `time_limit` seconds.
+// The "lite" settings measured best for placement ILPs (cbc.md §5):
+// preprocessing and the Gomory/two-MIR/zero-half generators cost memory,
+// make the limit and cancellation slow (their passes cannot be
+// interrupted), and zero-half cuts can crash CBC on large models.
+// -timeMode elapsed: the limit is wall-clock, not CPU time.
+// -integerTolerance 1e-7 (CBC's default, pinned): placement rows carry
+// large coefficients, and the caller rounds the values we return.
+// -probingCuts off: with preprocessing off, probing's column cuts on the
+// continuous capacity columns can cross a lower bound over its upper one,
+// and Debian's Clp then aborts the process in
+// ClpNonLinearCost::checkInfeasibilities (coin-or/Clp#173; reproduced by
+// tests/testdata/clp_probing_abort.*). Turning it off cost nothing in
+// `autotm-bench paper --quick` (same plans, 63.7 s against 65.6 s).
+// -feasibilityPump off: the pump's second major pass can make Debian's Clp
+// abort in OsiClpSolverInterface::crunch on a reduced problem
+// (coin-or/Clp#288; reproduced by tests/testdata/clp_pump_abort.*). Our
+// solves rarely need it: models of 20,000 columns or more start from a
+// plan. Without it the paper's 24 static and sync cells at 8:1-1:1 stayed
+// optimal within their gaps and took 194 s instead of 237 s.
+std::vector<std::string> CbcArguments(const SolveParams& params,
+                                      double time_limit) {
   const std::pair<const char*, std::string> options[] = {
       {"-log", "0"},
       {"-timeMode", "elapsed"},
@@ -672,19 +672,133 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
       {"-probingCuts", "off"},
       {"-feasibilityPump", "off"},
   };
-  std::vector<const char*> argv = {"cbc"};
+  std::vector<std::string> arguments = {"cbc"};
   for (const auto& [name, value] : options) {
-    argv.push_back(name);
-    argv.push_back(value.c_str());
+    arguments.push_back(name);
+    arguments.push_back(value);
   }
-  const std::string max_nodes = absl::StrCat(params.max_nodes);
   if (params.max_nodes >= 0) {
-    argv.push_back("-maxNodes");
-    argv.push_back(max_nodes.c_str());
+    arguments.push_back("-maxNodes");
+    arguments.push_back(absl::StrCat(params.max_nodes));
   }
-  argv.push_back("-solve");
-  argv.push_back("-quit");
+  arguments.push_back("-solve");
+  arguments.push_back("-quit");
+  return arguments;
+}
 
+// Takes CBC's best solution into result->values, if it has one that
+// satisfies `model`. Internal when it violates the model after a normal
+// finish (`stopped` false): a CBC fault.
+absl::Status TakeSolution(const IlpModel& model, CbcModel& cbc, bool stopped,
+                          SolveResult* result) {
+  const int num_columns = model.num_columns();
+  // Results are back in the original column space after CbcMain1.
+  if (const double* x = cbc.bestSolution();
+      x != nullptr && cbc.getNumCols() == num_columns) {
+    result->values.assign(x, x + num_columns);
+    const double violation = Violation(model, result->values);
+    if (!(violation <= kMaxRelativeViolation)) {
+      // A cancel can leave a half-rebuilt vector behind; then the incumbent
+      // is lost but the outcome stands. Anywhere else it is a CBC fault.
+      if (!stopped) {
+        return absl::InternalError(absl::StrFormat(
+            "CBC returned a solution violating the model by %g", violation));
+      }
+      result->values.clear();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The solve's best bound, without the objective offset; `objective` is the
+// incumbent's (offset included), read only when `has_solution`.
+double SolveBound(const IlpModel& model, CbcModel& cbc, SolveState& state,
+                  bool stopped, bool has_solution, double objective) {
+  // The bound: CBC's after a normal finish; after a cancel CBC's bound can be
+  // an aborted LP's value, so use the last one we reported. The callback's
+  // root LP bound is valid in every case.
+  double bound = state.last_bound();
+  if (!stopped) {
+    const double cbc_bound = FromCbc(cbc.getBestPossibleObjValue());
+    // A limit can hit before the tree exists, when CBC's "bound" may just be
+    // the incumbent, or "none" (+inf) without one; only trust it when it is
+    // strictly below the incumbent, or finite when there is none.
+    const bool trusted = has_solution
+                             ? cbc_bound < objective - model.objective_offset ||
+                                   cbc.isProvenOptimal()
+                             : std::isfinite(cbc_bound);
+    if (trusted) bound = std::max(bound, cbc_bound);
+  }
+  return bound;
+}
+
+// Sets result->termination (and tightens the bound of a proven optimum)
+// from how the solve ended.
+void ClassifyTermination(const SolveParams& params, double time_limit,
+                         CbcModel& cbc, SolveState& state, bool cancelled,
+                         bool has_solution, SolveResult* result) {
+  const bool hit_limit = result->solve_seconds >= time_limit ||
+                         state.deadline_seen() || state.stall_seen();
+  if (cancelled) {
+    result->termination = SolveTermination::kCancelled;
+  } else if (has_solution && cbc.isProvenOptimal() &&
+             (!hit_limit || result->relative_gap <= params.relative_gap)) {
+    // A bound above the incumbent is rounding noise once optimality is
+    // proven.
+    result->termination = SolveTermination::kOptimal;
+    result->best_bound = std::min(result->best_bound, result->objective);
+    result->relative_gap = RelativeGap(result->objective, result->best_bound);
+  } else if (has_solution) {
+    result->termination = SolveTermination::kFeasible;
+  } else if (cbc.isProvenInfeasible() && !hit_limit) {
+    // At the limit CBC can report "infeasible" for a search it cut short
+    // (cbc.md §5b), so that case falls through to kNoSolution.
+    result->termination = SolveTermination::kInfeasible;
+    result->best_bound = kInfinity;
+  } else {
+    result->termination = SolveTermination::kNoSolution;
+  }
+}
+
+absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
+                                                    const SolveParams& params,
+                                                    double time_limit) {
+  // A few seconds past CBC's own (soft) limit, the solve is stopped hard.
+  constexpr double kHardDeadlineGraceSeconds = 3.0;
+  SolveState state(params, model.objective_offset,
+                   time_limit + kHardDeadlineGraceSeconds);
+  SolveResult result;
+  if (state.CancelRequested()) {
+    result.termination = SolveTermination::kCancelled;
+    return result;
+  }
+  const ColumnMajorModel columns = ToColumnMajor(model);
+  OsiClpSolverInterface lp;
+  LoadLp(model, columns, lp);
+  // Installed before CbcModel copies the solver, so every LP copy CBC makes
+  // inherits it.
+  LpCancel lp_cancel(&state);
+  lp.getModelPtr()->passInEventHandler(&lp_cancel);
+
+  CbcModel cbc(lp);
+  cbc.setLogLevel(0);
+  CbcEvents events(&state);
+  cbc.passInEventHandler(&events);
+
+  CbcSolverUsefulData data;
+  CbcMain0(cbc, data);
+  data.noPrinting_ = true;
+  if (!params.initial_solution.empty()) {
+    SetMipStart(lp, columns.integer_columns, params.initial_solution, cbc);
+  }
+  // A library must not take over the process's SIGINT.
+  data.useSignalHandler_ = false;
+
+  const std::vector<std::string> arguments = CbcArguments(params, time_limit);
+  std::vector<const char*> argv;
+  for (const std::string& argument : arguments) {
+    argv.push_back(argument.c_str());
+  }
   // CbcMain1 reads further commands from CbcOrClpReadCommand (stdin by
   // default) when its arguments leave it wanting more, which would block a
   // process whose stdin is a terminal or a pipe. Point it at /dev/null,
@@ -703,63 +817,18 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   // A hard-deadline stop is a forced stop like a cancel: CBC's status and
   // bound are as untrustworthy, but it is reported as the limit it is.
   const bool stopped = cancelled || state.deadline_seen() || state.stall_seen();
-  // Results are back in the original column space after CbcMain1.
-  if (const double* x = cbc.bestSolution();
-      x != nullptr && cbc.getNumCols() == num_columns) {
-    result.values.assign(x, x + num_columns);
-    const double violation = Violation(model, result.values);
-    if (!(violation <= kMaxRelativeViolation)) {
-      // A cancel can leave a half-rebuilt vector behind; then the incumbent
-      // is lost but the outcome stands. Anywhere else it is a CBC fault.
-      if (!stopped) {
-        return absl::InternalError(absl::StrFormat(
-            "CBC returned a solution violating the model by %g", violation));
-      }
-      result.values.clear();
-    }
+  if (absl::Status status = TakeSolution(model, cbc, stopped, &result);
+      !status.ok()) {
+    return status;
   }
   const bool has_solution = !result.values.empty();
   if (has_solution) result.objective = model.Evaluate(result.values);
-
-  // The bound: CBC's after a normal finish; after a cancel CBC's bound can be
-  // an aborted LP's value, so use the last one we reported. The callback's
-  // root LP bound is valid in every case.
-  double bound = state.last_bound();
-  if (!stopped) {
-    const double cbc_bound = FromCbc(cbc.getBestPossibleObjValue());
-    // A limit can hit before the tree exists, when CBC's "bound" may just be
-    // the incumbent, or "none" (+inf) without one; only trust it when it is
-    // strictly below the incumbent, or finite when there is none.
-    const bool trusted =
-        has_solution ? cbc_bound < result.objective - model.objective_offset ||
-                           cbc.isProvenOptimal()
-                     : std::isfinite(cbc_bound);
-    if (trusted) bound = std::max(bound, cbc_bound);
-  }
-  result.best_bound = bound + model.objective_offset;
+  result.best_bound =
+      SolveBound(model, cbc, state, stopped, has_solution, result.objective) +
+      model.objective_offset;
   result.relative_gap = RelativeGap(result.objective, result.best_bound);
-
-  const bool hit_limit = result.solve_seconds >= time_limit ||
-                         state.deadline_seen() || state.stall_seen();
-  if (cancelled) {
-    result.termination = SolveTermination::kCancelled;
-  } else if (has_solution && cbc.isProvenOptimal() &&
-             (!hit_limit || result.relative_gap <= params.relative_gap)) {
-    // A bound above the incumbent is rounding noise once optimality is
-    // proven.
-    result.termination = SolveTermination::kOptimal;
-    result.best_bound = std::min(result.best_bound, result.objective);
-    result.relative_gap = RelativeGap(result.objective, result.best_bound);
-  } else if (has_solution) {
-    result.termination = SolveTermination::kFeasible;
-  } else if (cbc.isProvenInfeasible() && !hit_limit) {
-    // At the limit CBC can report "infeasible" for a search it cut short
-    // (cbc.md §5b), so that case falls through to kNoSolution.
-    result.termination = SolveTermination::kInfeasible;
-    result.best_bound = kInfinity;
-  } else {
-    result.termination = SolveTermination::kNoSolution;
-  }
+  ClassifyTermination(params, time_limit, cbc, state, cancelled, has_solution,
+                      &result);
   return result;
 }
 

@@ -133,36 +133,104 @@ std::vector<std::vector<v1::Tier>> TiersOverTime(
   return tiers;
 }
 
-absl::StatusOr<v1::Plan> AssemblePlan(
-    const GraphModel& graph, const ProfileModel& profile,
-    const std::vector<TensorSchedule>& schedule, v1::Method method,
-    uint64_t budget_bytes) {
-  if (static_cast<int>(schedule.size()) != graph.num_tensors()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("schedule has ", schedule.size(), " entries for ",
-                     graph.num_tensors(), " tensors"));
+namespace {
+
+// A tier change of a tensor, priced, before the plan's moves are ordered.
+struct PendingMove {
+  int kernel;
+  int order;  // 0 = TO_FAST (before the kernel), 1 = TO_SLOW (after)
+  int tensor;
+  ScheduledMove move;
+  uint64_t bytes_copied;
+  double time_us;
+};
+
+// A recomputation, priced, before the plan's recomputations are ordered.
+struct PendingRecompute {
+  int before;
+  int tensor;
+  int dropped_after;
+  std::string config;
+  double time_us;
+};
+
+// Appends to *moves the moves of tensor `t` (`entry`) that change its tier,
+// priced by `profile`; a TO_SLOW move of a tensor whose slow copy is still
+// valid copies nothing. InvalidArgument for a move without direction.
+absl::Status PriceTierChanges(const TensorInfo& tensor, int t,
+                              const TensorSchedule& entry,
+                              const ProfileModel& profile,
+                              std::vector<PendingMove>* moves) {
+  // Keep only the moves that change the tier; price them.
+  v1::Tier tier = entry.creation_tier;
+  bool slow_copy_valid = entry.creation_tier == v1::TIER_SLOW;
+  size_t next_recompute = 0;
+  for (const ScheduledMove& move : entry.moves) {
+    // A recomputation before this move's kernel re-made the tensor fast,
+    // and its drop discarded any slow copy.
+    while (next_recompute < entry.recomputes.size() &&
+           entry.recomputes[next_recompute].before <= move.kernel) {
+      tier = v1::TIER_FAST;
+      slow_copy_valid = false;
+      ++next_recompute;
+    }
+    if (move.direction == v1::MOVE_DIRECTION_TO_FAST) {
+      if (tier == v1::TIER_FAST) continue;
+      tier = v1::TIER_FAST;
+      const double time = move.sync ? profile.SyncToFastUs(tensor.size_bytes)
+                                    : profile.AsyncToFastUs(tensor.size_bytes);
+      moves->push_back({move.kernel, 0, t, move, tensor.size_bytes, time});
+    } else if (move.direction == v1::MOVE_DIRECTION_TO_SLOW) {
+      if (tier == v1::TIER_SLOW) continue;
+      tier = v1::TIER_SLOW;
+      if (slow_copy_valid) {
+        moves->push_back({move.kernel, 1, t, move, 0, 0.0});
+      } else {
+        slow_copy_valid = true;
+        const double time = move.sync
+                                ? profile.SyncToSlowUs(tensor.size_bytes)
+                                : profile.AsyncToSlowUs(tensor.size_bytes);
+        moves->push_back({move.kernel, 1, t, move, tensor.size_bytes, time});
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", tensor.id, "': move without direction"));
+    }
   }
-  const int num_kernels = graph.num_kernels();
-  // slow[k] = bit mask of slow operand positions is built from per-tensor
-  // tiers at each kernel.
-  std::vector<uint64_t> fast_bytes(num_kernels, 0);
-  std::vector<std::vector<v1::Tier>> tiers(graph.num_tensors());
+  return absl::OkStatus();
+}
 
-  struct PendingMove {
-    int kernel;
-    int order;  // 0 = TO_FAST (before the kernel), 1 = TO_SLOW (after)
-    int tensor;
-    ScheduledMove move;
-    uint64_t bytes_copied;
-    double time_us;
-  };
-  std::vector<PendingMove> moves;
+// Adds to `placement` the maximal stretches of `tiers` (tensor's tier at
+// each kernel of its life) in the fast tier; offsets come later
+// (allocator).
+void AddFastIntervals(const TensorInfo& tensor,
+                      const std::vector<v1::Tier>& tiers,
+                      v1::TensorPlacement* placement) {
+  for (int i = 0; i < static_cast<int>(tiers.size());) {
+    if (tiers[i] != v1::TIER_FAST) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j + 1 < static_cast<int>(tiers.size()) &&
+           tiers[j + 1] == v1::TIER_FAST) {
+      ++j;
+    }
+    v1::FastInterval* interval = placement->add_fast_intervals();
+    interval->set_first_kernel(tensor.first_live + i);
+    interval->set_last_kernel(tensor.first_live + j);
+    i = j + 1;
+  }
+}
 
-  v1::Plan plan;
-  plan.set_graph_name(graph.name());
-  plan.set_budget_bytes(budget_bytes);
-  plan.set_method(method);
-
+// Replays every tensor's schedule: fills (*tiers)[t] (tier at each kernel
+// of t's life) and (*fast_bytes)[k], adds each tensor's placement to
+// `plan` (in tensor order) and its priced tier changes to *moves.
+absl::Status PlaceTensors(const GraphModel& graph, const ProfileModel& profile,
+                          const std::vector<TensorSchedule>& schedule,
+                          std::vector<std::vector<v1::Tier>>* tiers,
+                          std::vector<uint64_t>* fast_bytes,
+                          std::vector<PendingMove>* moves, v1::Plan* plan) {
   for (int t = 0; t < graph.num_tensors(); ++t) {
     const TensorInfo& tensor = graph.tensor(t);
     const TensorSchedule& entry = schedule[t];
@@ -171,11 +239,13 @@ absl::StatusOr<v1::Plan> AssemblePlan(
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", tensor.id, "': creation tier must be FAST or SLOW"));
     }
-    tiers[t].assign(tensor.last_live - tensor.first_live + 1, v1::TIER_SLOW);
+    std::vector<v1::Tier>& tensor_tiers = (*tiers)[t];
+    tensor_tiers.assign(tensor.last_live - tensor.first_live + 1,
+                        v1::TIER_SLOW);
     absl::Status replayed = Replay(tensor, entry, [&](int k, v1::Tier tier) {
-      tiers[t][k - tensor.first_live] = tier;
+      tensor_tiers[k - tensor.first_live] = tier;
       if (tier == v1::TIER_FAST) {
-        SaturatingAddTo(fast_bytes[k], tensor.size_bytes);
+        SaturatingAddTo((*fast_bytes)[k], tensor.size_bytes);
       }
     });
     if (!replayed.ok()) return replayed;
@@ -187,118 +257,72 @@ absl::StatusOr<v1::Plan> AssemblePlan(
           "' is fixed to one tier but the schedule creates it elsewhere, "
           "moves it or recomputes it"));
     }
-    // Keep only the moves that change the tier; price them.
-    v1::Tier tier = entry.creation_tier;
-    bool slow_copy_valid = entry.creation_tier == v1::TIER_SLOW;
-    size_t next_recompute = 0;
-    for (const ScheduledMove& move : entry.moves) {
-      // A recomputation before this move's kernel re-made the tensor fast,
-      // and its drop discarded any slow copy.
-      while (next_recompute < entry.recomputes.size() &&
-             entry.recomputes[next_recompute].before <= move.kernel) {
-        tier = v1::TIER_FAST;
-        slow_copy_valid = false;
-        ++next_recompute;
-      }
-      if (move.direction == v1::MOVE_DIRECTION_TO_FAST) {
-        if (tier == v1::TIER_FAST) continue;
-        tier = v1::TIER_FAST;
-        const double time = move.sync
-                                ? profile.SyncToFastUs(tensor.size_bytes)
-                                : profile.AsyncToFastUs(tensor.size_bytes);
-        moves.push_back({move.kernel, 0, t, move, tensor.size_bytes, time});
-      } else if (move.direction == v1::MOVE_DIRECTION_TO_SLOW) {
-        if (tier == v1::TIER_SLOW) continue;
-        tier = v1::TIER_SLOW;
-        if (slow_copy_valid) {
-          moves.push_back({move.kernel, 1, t, move, 0, 0.0});
-        } else {
-          slow_copy_valid = true;
-          const double time = move.sync
-                                  ? profile.SyncToSlowUs(tensor.size_bytes)
-                                  : profile.AsyncToSlowUs(tensor.size_bytes);
-          moves.push_back({move.kernel, 1, t, move, tensor.size_bytes, time});
-        }
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("tensor '", tensor.id, "': move without direction"));
-      }
-    }
-    v1::TensorPlacement* placement = plan.add_tensors();
+    AUTOTM_RETURN_IF_ERROR(PriceTierChanges(tensor, t, entry, profile, moves));
+    v1::TensorPlacement* placement = plan->add_tensors();
     placement->set_tensor_id(tensor.id);
     placement->set_creation_tier(entry.creation_tier);
-    // Maximal stretches in the fast tier; offsets come later (allocator).
-    for (int i = 0; i < static_cast<int>(tiers[t].size());) {
-      if (tiers[t][i] != v1::TIER_FAST) {
-        ++i;
-        continue;
+    AddFastIntervals(tensor, tensor_tiers, placement);
+  }
+  return absl::OkStatus();
+}
+
+// Prices recomputations: the producer re-run under its inputs' tiers there.
+class RecomputePricer {
+ public:
+  // Errors for a tensor fixed fast but kept slow.
+  static absl::StatusOr<RecomputePricer> Create(
+      const GraphModel& graph, const ProfileModel& profile,
+      const std::vector<TensorSchedule>& schedule,
+      const std::vector<std::vector<v1::Tier>>& tiers) {
+    RecomputePricer pricer(graph, profile, schedule, tiers);
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      const TensorSchedule& entry = schedule[t];
+      const int last = graph.tensor(t).last_live;
+      pricer.ends_slow_[t] =
+          tiers[t].back() == v1::TIER_SLOW ||
+          (!entry.moves.empty() && entry.moves.back().kernel == last &&
+           entry.moves.back().direction == v1::MOVE_DIRECTION_TO_SLOW);
+      if (entry.kept_slow && graph.tensor(t).fixed_tier == v1::TIER_FAST) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", graph.tensor(t).id,
+                         "' is fixed fast but kept in slow memory"));
       }
-      int j = i;
-      while (j + 1 < static_cast<int>(tiers[t].size()) &&
-             tiers[t][j + 1] == v1::TIER_FAST) {
-        ++j;
-      }
-      v1::FastInterval* interval = placement->add_fast_intervals();
-      interval->set_first_kernel(tensor.first_live + i);
-      interval->set_last_kernel(tensor.first_live + j);
-      i = j + 1;
     }
+    return pricer;
   }
 
-  // Recomputations: the producer re-run under its inputs' tiers there.
-  struct PendingRecompute {
-    int before;
-    int tensor;
-    int dropped_after;
-    std::string config;
-    double time_us;
-  };
-  std::vector<PendingRecompute> recomputes;
-  // Whether each tensor ends its life in the slow tier (after its moves at
-  // its last kernel), and how long re-runs keep it there.
-  std::vector<char> ends_slow(graph.num_tensors(), 0);
-  for (int t = 0; t < graph.num_tensors(); ++t) {
-    const TensorSchedule& entry = schedule[t];
-    const int last = graph.tensor(t).last_live;
-    ends_slow[t] = tiers[t].back() == v1::TIER_SLOW ||
-                   (!entry.moves.empty() && entry.moves.back().kernel == last &&
-                    entry.moves.back().direction == v1::MOVE_DIRECTION_TO_SLOW);
-    if (entry.kept_slow && graph.tensor(t).fixed_tier == v1::TIER_FAST) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", graph.tensor(t).id,
-                       "' is fixed fast but kept in slow memory"));
-    }
-  }
-  std::vector<int> kept_until(graph.num_tensors(), 0);
-  auto price = [&](int t, const ScheduledRecompute& recompute)
-      -> absl::StatusOr<PendingRecompute> {
-    const TensorInfo& tensor = graph.tensor(t);
+  // Recomputation `recompute` of tensor `t`, priced; records how long its
+  // inputs are kept slow for it (kept_until()).
+  absl::StatusOr<PendingRecompute> Price(int t,
+                                         const ScheduledRecompute& recompute) {
+    const TensorInfo& tensor = graph_.tensor(t);
     const std::string what =
         absl::StrCat("tensor '", tensor.id, "': recomputation for kernel #",
                      recompute.before);
-    if (tensor.producer < 0 || graph.kernel(tensor.producer).num_outputs != 1) {
+    if (tensor.producer < 0 ||
+        graph_.kernel(tensor.producer).num_outputs != 1) {
       return absl::InvalidArgumentError(
           absl::StrCat(what,
                        ": only a tensor that is its producer's single "
                        "output can be recomputed"));
     }
-    const KernelInfo& producer = graph.kernel(tensor.producer);
+    const KernelInfo& producer = graph_.kernel(tensor.producer);
     std::vector<bool> slow(producer.operands.size(), false);
     for (int p = 0; p < producer.num_inputs; ++p) {
       const int j = producer.operands[p];
-      const TensorInfo& input = graph.tensor(j);
+      const TensorInfo& input = graph_.tensor(j);
       if (recompute.before > input.last_live &&
-          (schedule[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
-          ends_slow[j]) {
+          (schedule_[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
+          ends_slow_[j]) {
         slow[p] = true;  // kept in slow memory past its life
-        kept_until[j] = std::max(kept_until[j], recompute.before);
+        kept_until_[j] = std::max(kept_until_[j], recompute.before);
         continue;
       }
       const v1::Tier input_tier =
           recompute.before < input.first_live ||
                   recompute.before > input.last_live
               ? v1::TIER_UNSPECIFIED
-              : tiers[j][recompute.before - input.first_live];
+              : tiers_[j][recompute.before - input.first_live];
       if (input_tier == v1::TIER_UNSPECIFIED) {
         return absl::InvalidArgumentError(absl::StrCat(
             what, ": input '", input.id, "' of kernel '", producer.id,
@@ -308,23 +332,60 @@ absl::StatusOr<v1::Plan> AssemblePlan(
       slow[p] = input_tier == v1::TIER_SLOW;
     }
     const std::string config = FormatConfig(slow, producer.num_inputs);
-    const KernelCost* cost = profile.Find(producer.signature_key);
+    const KernelCost* cost = profile_.Find(producer.signature_key);
     std::optional<double> time =
         cost == nullptr ? std::nullopt : cost->TimeUs(slow);
     if (!time.has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(what, ": kernel '", producer.id,
-                       "' would re-run in "
-                       "configuration ",
-                       config, ", which profile '", profile.host_class().name(),
-                       "' does not list for ", producer.signature_key));
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, ": kernel '", producer.id,
+          "' would re-run in "
+          "configuration ",
+          config, ", which profile '", profile_.host_class().name(),
+          "' does not list for ", producer.signature_key));
     }
     return PendingRecompute{recompute.before, t, recompute.dropped_after,
                             config, *time};
-  };
+  }
+
+  // By tensor: the last kernel a recomputation keeps it in slow memory for
+  // past its life (0: none).
+  const std::vector<int>& kept_until() const { return kept_until_; }
+
+ private:
+  RecomputePricer(const GraphModel& graph, const ProfileModel& profile,
+                  const std::vector<TensorSchedule>& schedule,
+                  const std::vector<std::vector<v1::Tier>>& tiers)
+      : graph_(graph),
+        profile_(profile),
+        schedule_(schedule),
+        tiers_(tiers),
+        ends_slow_(graph.num_tensors(), 0),
+        kept_until_(graph.num_tensors(), 0) {}
+
+  const GraphModel& graph_;
+  const ProfileModel& profile_;
+  const std::vector<TensorSchedule>& schedule_;
+  const std::vector<std::vector<v1::Tier>>& tiers_;
+  // Whether each tensor ends its life in the slow tier (after its moves at
+  // its last kernel).
+  std::vector<char> ends_slow_;
+  std::vector<int> kept_until_;
+};
+
+// Prices every recomputation and adds them to `plan` (ordered by kernel,
+// then tensor), with the tensors' kept-slow ends. Returns their total time.
+absl::StatusOr<double> AddRecomputes(
+    const GraphModel& graph, const ProfileModel& profile,
+    const std::vector<TensorSchedule>& schedule,
+    const std::vector<std::vector<v1::Tier>>& tiers, v1::Plan* plan) {
+  AUTOTM_ASSIGN_OR_RETURN(
+      RecomputePricer pricer,
+      RecomputePricer::Create(graph, profile, schedule, tiers));
+  std::vector<PendingRecompute> recomputes;
   for (int t = 0; t < graph.num_tensors(); ++t) {
     for (const ScheduledRecompute& recompute : schedule[t].recomputes) {
-      AUTOTM_ASSIGN_OR_RETURN(PendingRecompute pending, price(t, recompute));
+      AUTOTM_ASSIGN_OR_RETURN(PendingRecompute pending,
+                              pricer.Price(t, recompute));
       recomputes.push_back(std::move(pending));
     }
   }
@@ -333,16 +394,17 @@ absl::StatusOr<v1::Plan> AssemblePlan(
                      return std::tie(a.before, a.tensor) <
                             std::tie(b.before, b.tensor);
                    });
+  const std::vector<int>& kept_until = pricer.kept_until();
   for (int t = 0; t < graph.num_tensors(); ++t) {
     if (kept_until[t] > 0) {
-      plan.mutable_tensors(t)->set_kept_slow_until_kernel(kept_until[t]);
+      plan->mutable_tensors(t)->set_kept_slow_until_kernel(kept_until[t]);
     }
   }
   double recompute_us = 0;
   for (size_t i = 0; i < recomputes.size(); ++i) {
     const PendingRecompute& pending = recomputes[i];
     const TensorInfo& tensor = graph.tensor(pending.tensor);
-    v1::Recompute* recompute = plan.add_recomputes();
+    v1::Recompute* recompute = plan->add_recomputes();
     recompute->set_tensor_id(tensor.id);
     recompute->set_kernel_id(graph.kernel(tensor.producer).id);
     recompute->set_kernel_index(tensor.producer);
@@ -351,20 +413,27 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     recompute->set_before_kernel_index(pending.before);
     recompute->set_config(pending.config);
     recompute->set_time_us(pending.time_us);
-    plan.mutable_tensors(pending.tensor)->add_recompute_indices(i);
+    plan->mutable_tensors(pending.tensor)->add_recompute_indices(i);
     recompute_us += pending.time_us;
   }
 
+  return recompute_us;
+}
+
+// Adds `moves` to `plan` ordered by kernel (TO_FAST before TO_SLOW), then
+// tensor. Returns the sync moves' total time; (*async_us)[k] sums the
+// async copies overlapping kernel k.
+double AddMoves(const GraphModel& graph, std::vector<PendingMove> moves,
+                std::vector<double>* async_us, v1::Plan* plan) {
   std::stable_sort(moves.begin(), moves.end(),
                    [](const PendingMove& a, const PendingMove& b) {
                      return std::tie(a.kernel, a.order, a.tensor) <
                             std::tie(b.kernel, b.order, b.tensor);
                    });
-  std::vector<double> async_us(num_kernels, 0.0);
   double sync_move_us = 0;
   for (size_t i = 0; i < moves.size(); ++i) {
     const PendingMove& pending = moves[i];
-    v1::Move* move = plan.add_moves();
+    v1::Move* move = plan->add_moves();
     move->set_tensor_id(graph.tensor(pending.tensor).id);
     move->set_kernel_id(graph.kernel(pending.kernel).id);
     move->set_kernel_index(pending.kernel);
@@ -372,14 +441,28 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     move->set_sync(pending.move.sync);
     move->set_bytes_copied(pending.bytes_copied);
     move->set_time_us(pending.time_us);
-    plan.mutable_tensors(pending.tensor)->add_move_indices(i);
+    plan->mutable_tensors(pending.tensor)->add_move_indices(i);
     if (pending.move.sync) {
       sync_move_us += pending.time_us;
     } else {
-      async_us[pending.kernel] += pending.time_us;
+      (*async_us)[pending.kernel] += pending.time_us;
     }
   }
 
+  return sync_move_us;
+}
+
+// Adds every kernel's configuration and time to `plan` and sets its totals
+// (`recompute_us` and `sync_move_us` from the steps before, async copies
+// counted where longer than their kernel). FailedPrecondition when the
+// profile does not list a configuration a kernel would run in.
+absl::Status AddKernelsAndTotals(
+    const GraphModel& graph, const ProfileModel& profile,
+    const std::vector<std::vector<v1::Tier>>& tiers,
+    const std::vector<uint64_t>& fast_bytes,
+    const std::vector<double>& async_us, double recompute_us,
+    double sync_move_us, v1::Plan* plan) {
+  const int num_kernels = graph.num_kernels();
   double kernel_us = recompute_us;
   double overlap_excess_us = 0;  // async copies longer than their kernel
   uint64_t peak = 0;
@@ -410,7 +493,7 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     } else if (!cost->separable()) {
       ++table_kernels;
     }
-    v1::KernelChoice* choice = plan.add_kernels();
+    v1::KernelChoice* choice = plan->add_kernels();
     choice->set_kernel_id(kernel.id);
     choice->set_config(config);
     choice->set_time_us(*time);
@@ -419,20 +502,56 @@ absl::StatusOr<v1::Plan> AssemblePlan(
     overlap_excess_us += std::max(0.0, async_us[k] - *time);
     peak = std::max(peak, fast_bytes[k]);
   }
-  plan.set_kernel_time_us(kernel_us);
-  plan.set_recompute_time_us(recompute_us);
-  plan.set_move_time_us(sync_move_us + overlap_excess_us);
-  plan.set_predicted_time_us(kernel_us + sync_move_us + overlap_excess_us);
-  plan.set_peak_fast_bytes(peak);
+  plan->set_kernel_time_us(kernel_us);
+  plan->set_recompute_time_us(recompute_us);
+  plan->set_move_time_us(sync_move_us + overlap_excess_us);
+  plan->set_predicted_time_us(kernel_us + sync_move_us + overlap_excess_us);
+  plan->set_peak_fast_bytes(peak);
   if (const TableCollapseOptions& collapse = profile.table_collapse();
       collapse.enabled) {
-    v1::TableCollapse* report = plan.mutable_table_collapse();
+    v1::TableCollapse* report = plan->mutable_table_collapse();
     report->set_relative_tolerance(collapse.relative_tolerance);
     report->set_absolute_tolerance_us(collapse.absolute_tolerance_us);
     report->set_collapsed_kernels(collapsed_kernels);
     report->set_table_kernels(table_kernels);
     report->set_max_residual_us(max_residual_us);
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Plan> AssemblePlan(
+    const GraphModel& graph, const ProfileModel& profile,
+    const std::vector<TensorSchedule>& schedule, v1::Method method,
+    uint64_t budget_bytes) {
+  if (static_cast<int>(schedule.size()) != graph.num_tensors()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("schedule has ", schedule.size(), " entries for ",
+                     graph.num_tensors(), " tensors"));
+  }
+  const int num_kernels = graph.num_kernels();
+  // slow[k] = bit mask of slow operand positions is built from per-tensor
+  // tiers at each kernel.
+  std::vector<uint64_t> fast_bytes(num_kernels, 0);
+  std::vector<std::vector<v1::Tier>> tiers(graph.num_tensors());
+  std::vector<PendingMove> moves;
+
+  v1::Plan plan;
+  plan.set_graph_name(graph.name());
+  plan.set_budget_bytes(budget_bytes);
+  plan.set_method(method);
+  AUTOTM_RETURN_IF_ERROR(PlaceTensors(graph, profile, schedule, &tiers,
+                                      &fast_bytes, &moves, &plan));
+  AUTOTM_ASSIGN_OR_RETURN(
+      const double recompute_us,
+      AddRecomputes(graph, profile, schedule, tiers, &plan));
+  std::vector<double> async_us(num_kernels, 0.0);
+  const double sync_move_us =
+      AddMoves(graph, std::move(moves), &async_us, &plan);
+  AUTOTM_RETURN_IF_ERROR(AddKernelsAndTotals(graph, profile, tiers, fast_bytes,
+                                             async_us, recompute_us,
+                                             sync_move_us, &plan));
   return plan;
 }
 

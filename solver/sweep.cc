@@ -136,6 +136,135 @@ ReferenceTimes ComputeReferenceTimes(const GraphModel& graph,
   return times;
 }
 
+namespace {
+
+// Budgets [0, first_feasible) of `sorted` (ascending) are infeasible
+// before any solving. The check is monotone in the budget, so bisect: the
+// smallest and largest budgets first, then O(log n) builds in between.
+// Returns first_feasible (sorted.size(): none is); records the largest
+// infeasible budget and why in *result.
+absl::StatusOr<int> FindFirstFeasible(const GraphModel& graph,
+                                      const ProfileModel& profile,
+                                      const PlanOptions& plan,
+                                      const std::vector<uint64_t>& sorted,
+                                      SweepResult* result) {
+  const int n = static_cast<int>(sorted.size());
+  AUTOTM_ASSIGN_OR_RETURN(std::optional<std::string> why,
+                          BuildInfeasibility(graph, profile, plan, sorted[0]));
+  if (!why.has_value()) return 0;
+  int lo = 0;  // known infeasible
+  std::string lo_why = *why;
+  AUTOTM_ASSIGN_OR_RETURN(
+      why, BuildInfeasibility(graph, profile, plan, sorted[n - 1]));
+  int hi = n;  // known feasible (n: none is)
+  if (!why.has_value()) {
+    hi = n - 1;
+  } else {
+    lo = n - 1;
+    lo_why = *why;
+  }
+  while (hi - lo > 1) {
+    const int mid = lo + (hi - lo) / 2;
+    AUTOTM_ASSIGN_OR_RETURN(
+        why, BuildInfeasibility(graph, profile, plan, sorted[mid]));
+    if (why.has_value()) {
+      lo = mid;
+      lo_why = *why;
+    } else {
+      hi = mid;
+    }
+  }
+  result->largest_infeasible_bytes = sorted[lo];
+  result->infeasible_diagnostic = std::move(lo_why);
+  return hi;
+}
+
+// Reports budgets [0, first_feasible) of `sorted` infeasible, sharing the
+// `seconds` the check took.
+void AddInfeasiblePoints(
+    const std::vector<uint64_t>& sorted, int first_feasible, double seconds,
+    const std::function<void(const SweepPoint&)>& on_budget,
+    SweepResult* result) {
+  for (int i = 0; i < first_feasible; ++i) {
+    SweepPoint point;
+    point.budget_bytes = sorted[i];
+    point.source = SweepSource::kInfeasible;
+    point.outcome.stats.set_termination(v1::TERMINATION_INFEASIBLE);
+    point.outcome.diagnostic =
+        i == first_feasible - 1
+            ? result->infeasible_diagnostic
+            : absl::StrFormat("below the %u-byte budget, itself infeasible",
+                              sorted[first_feasible - 1]);
+    point.wall_seconds = seconds / first_feasible;
+    if (on_budget) on_budget(point);
+    result->points.push_back(std::move(point));
+  }
+}
+
+// Every tensor fits by count; the all-fast plan is optimal if it can also
+// be laid out in a pool of point->budget_bytes. Returns whether it could
+// (then *point holds it).
+absl::StatusOr<bool> SettleAllFast(const GraphModel& graph,
+                                   const ProfileModel& profile,
+                                   uint64_t alignment, SweepPoint* point) {
+  AUTOTM_ASSIGN_OR_RETURN(PlanOutcome outcome,
+                          RunBaseline(graph, profile, v1::METHOD_ALL_FAST,
+                                      point->budget_bytes, alignment));
+  if (!outcome.plan.has_value()) return false;
+  const double time = outcome.plan->predicted_time_us();
+  outcome.stats.set_termination(v1::TERMINATION_OPTIMAL);
+  outcome.stats.set_objective_us(time);
+  outcome.stats.set_best_bound_us(time);
+  outcome.stats.set_relative_gap(0);
+  *outcome.plan->mutable_stats() = outcome.stats;
+  point->outcome = std::move(outcome);
+  point->source = SweepSource::kAllFast;
+  point->note =
+      "every tensor fits: the all-fast plan, optimal (each kernel at "
+      "its fastest profiled time, no moves)";
+  return true;
+}
+
+// Plans point->budget_bytes with PlanGraph, warm-started from `previous`
+// (the largest budget settled so far, or null), and keeps `previous`'s plan
+// when it solved nothing faster.
+absl::Status SolveBudget(const GraphModel& graph, const ProfileModel& profile,
+                         const SweepOptions& options, Solver* solver,
+                         const SweepPoint* previous, SweepPoint* point,
+                         SweepResult* result) {
+  PlanOptions plan_options = options.plan;
+  plan_options.budget_bytes = point->budget_bytes;
+  plan_options.warm_start = options.warm_start && previous != nullptr
+                                ? &*previous->outcome.plan
+                                : nullptr;
+  AUTOTM_ASSIGN_OR_RETURN(point->outcome,
+                          PlanGraph(graph, profile, plan_options, solver));
+  if (point->outcome.warm_start_used) ++result->warm_starts_used;
+  // PlanGraph itself hands the smaller budget's plan back when it
+  // solved nothing faster at this budget.
+  if (point->outcome.source == PlanSource::kWarmStart && previous != nullptr) {
+    point->source = SweepSource::kKeptSmaller;
+    point->note =
+        absl::StrFormat("kept the plan of the %u-byte budget: %s",
+                        previous->budget_bytes, point->outcome.diagnostic);
+  }
+  if (previous == nullptr &&
+      point->outcome.stats.termination() == v1::TERMINATION_INFEASIBLE) {
+    // Proven by the solver rather than by the build check.
+    result->largest_infeasible_bytes = point->budget_bytes;
+    result->infeasible_diagnostic = point->outcome.diagnostic;
+  }
+  if (previous != nullptr &&
+      (!point->outcome.plan.has_value() ||
+       !NoFasterThan(point->outcome.plan->predicted_time_us(),
+                     previous->outcome.plan->predicted_time_us()))) {
+    KeepSmaller(*previous, *point);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<SweepResult> PlanSweep(
     const GraphModel& graph, const ProfileModel& profile,
     const std::vector<uint64_t>& budgets, const SweepOptions& options,
@@ -178,57 +307,15 @@ absl::StatusOr<SweepResult> PlanSweep(
       result.all_fast_time_us.has_value() &&
       NoFasterThan(*result.all_fast_time_us, FastestPossibleUs(graph, profile));
 
-  // Budgets [0, first_feasible) are infeasible before any solving. The
-  // check is monotone in the budget, so bisect: the smallest and largest
-  // budgets first, then O(log n) builds in between.
   int first_feasible = 0;
   if (ilp) {
     const absl::Time start = absl::Now();
     AUTOTM_ASSIGN_OR_RETURN(
-        std::optional<std::string> why,
-        BuildInfeasibility(graph, profile, options.plan, sorted[0]));
-    if (why.has_value()) {
-      int lo = 0;  // known infeasible
-      std::string lo_why = *why;
-      AUTOTM_ASSIGN_OR_RETURN(
-          why, BuildInfeasibility(graph, profile, options.plan, sorted[n - 1]));
-      int hi = n;  // known feasible (n: none is)
-      if (!why.has_value()) {
-        hi = n - 1;
-      } else {
-        lo = n - 1;
-        lo_why = *why;
-      }
-      while (hi - lo > 1) {
-        const int mid = lo + (hi - lo) / 2;
-        AUTOTM_ASSIGN_OR_RETURN(
-            why, BuildInfeasibility(graph, profile, options.plan, sorted[mid]));
-        if (why.has_value()) {
-          lo = mid;
-          lo_why = *why;
-        } else {
-          hi = mid;
-        }
-      }
-      first_feasible = hi;
-      result.largest_infeasible_bytes = sorted[lo];
-      result.infeasible_diagnostic = std::move(lo_why);
-    }
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    for (int i = 0; i < first_feasible; ++i) {
-      SweepPoint point;
-      point.budget_bytes = sorted[i];
-      point.source = SweepSource::kInfeasible;
-      point.outcome.stats.set_termination(v1::TERMINATION_INFEASIBLE);
-      point.outcome.diagnostic =
-          i == first_feasible - 1
-              ? result.infeasible_diagnostic
-              : absl::StrFormat("below the %u-byte budget, itself infeasible",
-                                sorted[first_feasible - 1]);
-      point.wall_seconds = seconds / first_feasible;
-      if (on_budget) on_budget(point);
-      result.points.push_back(std::move(point));
-    }
+        first_feasible,
+        FindFirstFeasible(graph, profile, options.plan, sorted, &result));
+    AddInfeasiblePoints(sorted, first_feasible,
+                        absl::ToDoubleSeconds(absl::Now() - start), on_budget,
+                        &result);
   }
 
   // The plan of the largest budget settled so far: the fastest so far.
@@ -243,56 +330,12 @@ absl::StatusOr<SweepResult> PlanSweep(
     point.budget_bytes = sorted[i];
     bool settled = false;
     if (ilp && all_fast_optimal && sorted[i] >= result.aligned_peak_bytes) {
-      // Every tensor fits by count; the all-fast plan is optimal if it can
-      // also be laid out in this pool.
-      AUTOTM_ASSIGN_OR_RETURN(PlanOutcome outcome,
-                              RunBaseline(graph, profile, v1::METHOD_ALL_FAST,
-                                          sorted[i], alignment));
-      if (outcome.plan.has_value()) {
-        const double time = outcome.plan->predicted_time_us();
-        outcome.stats.set_termination(v1::TERMINATION_OPTIMAL);
-        outcome.stats.set_objective_us(time);
-        outcome.stats.set_best_bound_us(time);
-        outcome.stats.set_relative_gap(0);
-        *outcome.plan->mutable_stats() = outcome.stats;
-        point.outcome = std::move(outcome);
-        point.source = SweepSource::kAllFast;
-        point.note =
-            "every tensor fits: the all-fast plan, optimal (each kernel at "
-            "its fastest profiled time, no moves)";
-        settled = true;
-      }
+      AUTOTM_ASSIGN_OR_RETURN(settled,
+                              SettleAllFast(graph, profile, alignment, &point));
     }
     if (!settled) {
-      PlanOptions plan_options = options.plan;
-      plan_options.budget_bytes = sorted[i];
-      plan_options.warm_start = options.warm_start && previous != nullptr
-                                    ? &*previous->outcome.plan
-                                    : nullptr;
-      AUTOTM_ASSIGN_OR_RETURN(point.outcome,
-                              PlanGraph(graph, profile, plan_options, solver));
-      if (point.outcome.warm_start_used) ++result.warm_starts_used;
-      // PlanGraph itself hands the smaller budget's plan back when it
-      // solved nothing faster at this budget.
-      if (point.outcome.source == PlanSource::kWarmStart &&
-          previous != nullptr) {
-        point.source = SweepSource::kKeptSmaller;
-        point.note =
-            absl::StrFormat("kept the plan of the %u-byte budget: %s",
-                            previous->budget_bytes, point.outcome.diagnostic);
-      }
-      if (previous == nullptr &&
-          point.outcome.stats.termination() == v1::TERMINATION_INFEASIBLE) {
-        // Proven by the solver rather than by the build check.
-        result.largest_infeasible_bytes = sorted[i];
-        result.infeasible_diagnostic = point.outcome.diagnostic;
-      }
-      if (previous != nullptr &&
-          (!point.outcome.plan.has_value() ||
-           !NoFasterThan(point.outcome.plan->predicted_time_us(),
-                         previous->outcome.plan->predicted_time_us()))) {
-        KeepSmaller(*previous, point);
-      }
+      AUTOTM_RETURN_IF_ERROR(SolveBudget(graph, profile, options, solver,
+                                         previous, &point, &result));
     }
     point.wall_seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (on_budget) on_budget(point);

@@ -67,11 +67,231 @@ RestrictedModel Restrict(const IlpModel& model, std::span<const double> values,
   return out;
 }
 
+namespace {
+
+// One window search (ImproveByWindows): the incumbent in result_, and what
+// the windows' sizing has learnt so far.
+class WindowSearch {
+ public:
+  // `model`, `column_kernel` and `options` checked by the caller.
+  WindowSearch(Solver& solver, const IlpModel& model,
+               std::span<const int> column_kernel,
+               std::span<const double> start,
+               const WindowSearchOptions& options)
+      : solver_(solver),
+        model_(model),
+        options_(options),
+        begin_(absl::Now()),
+        end_(begin_ + absl::Seconds(options.time_limit_seconds)),
+        accept_seconds_(options.expected_accept_seconds),
+        free_(model.num_columns(), 0) {
+    const int num_columns = model.num_columns();
+    for (int j = 0; j < num_columns; ++j) {
+      if (model.is_integer[j] && column_kernel[j] >= 0) {
+        num_kernels_ = std::max(num_kernels_, column_kernel[j] + 1);
+      }
+    }
+    kernel_columns_.resize(num_kernels_);
+    for (int j = 0; j < num_columns; ++j) {
+      if (model.is_integer[j] && column_kernel[j] >= 0) {
+        kernel_columns_[column_kernel[j]].push_back(j);
+        ++total_integer_;
+      }
+    }
+    result_.values.assign(start.begin(), start.end());
+    params_.relative_gap = kWindowGap;
+    params_.cancel = options.cancel;
+  }
+
+  // Completes the start (its continuous columns), then sweeps windows until
+  // the time, a cancel, the gap, or a whole-model sweep without progress.
+  absl::StatusOr<WindowSearchResult> Run() {
+    // The start's own objective: its continuous columns for its integer
+    // ones (an LP, as no integer column is free).
+    AUTOTM_ASSIGN_OR_RETURN(SolveResult completion, SolveWindow(true));
+    if (completion.termination == SolveTermination::kInfeasible) {
+      return absl::FailedPreconditionError(
+          "window search: the start's integer columns admit no feasible "
+          "values of the continuous ones");
+    }
+    if (!completion.has_solution()) {  // stopped before the LP finished
+      result_.seconds = absl::ToDoubleSeconds(absl::Now() - begin_);
+      return result_;
+    }
+    Report();
+
+    double target = options_.window_columns;
+    while (!Cancelled() && TimeForAWindow() && !WithinGap()) {
+      const bool whole_model = target >= total_integer_;
+      AUTOTM_ASSIGN_OR_RETURN(const bool improved, Sweep(target));
+      if (!improved) {
+        if (whole_model) break;
+        target *= 2;
+      }
+    }
+    result_.seconds = absl::ToDoubleSeconds(absl::Now() - begin_);
+    return result_;
+  }
+
+ private:
+  double SecondsLeft() const {
+    return absl::ToDoubleSeconds(end_ - absl::Now());
+  }
+  bool Cancelled() const {
+    return options_.cancel != nullptr &&
+           options_.cancel->load(std::memory_order_relaxed);
+  }
+  // Kept in hand so that the last window ends within the search's time.
+  double Reserve() const { return solve_overrun_ + accept_seconds_; }
+  // A window is worth starting only with this much time left.
+  bool TimeForAWindow() const {
+    return SecondsLeft() > kMinWindowSeconds + Reserve();
+  }
+  bool WithinGap() const {
+    return std::isfinite(result_.objective) && std::isfinite(options_.bound) &&
+           result_.objective - options_.bound <=
+               options_.relative_gap * std::abs(result_.objective);
+  }
+
+  // One sweep of half-overlapping windows of about `target` integer
+  // columns over the kernels; adapts `target` to how the windows solved.
+  // Returns whether any window improved the incumbent.
+  absl::StatusOr<bool> Sweep(double& target) {
+    bool improved = false;
+    for (int first = 0; first < num_kernels_;) {
+      if (Cancelled() || !TimeForAWindow() || WithinGap()) break;
+      // The window: kernels [first, last] holding about `target` integer
+      // columns.
+      int last = first;
+      int64_t count = kernel_columns_[first].size();
+      while (last + 1 < num_kernels_ && count < target) {
+        count += kernel_columns_[++last].size();
+      }
+      if (count > 0) {
+        AUTOTM_ASSIGN_OR_RETURN(const bool better,
+                                SolveKernels(first, last, target));
+        improved |= better;
+      }
+      if (last + 1 >= num_kernels_) break;
+      // Half overlapping: a move whose columns straddle one window's edge
+      // lies inside the next.
+      first += std::max(1, (last - first + 1) / 2);
+    }
+    return improved;
+  }
+
+  // Solves the window of kernels [first, last], grows `target` after a
+  // quick optimal solve and shrinks it after one cut short. Returns
+  // whether the incumbent improved.
+  absl::StatusOr<bool> SolveKernels(int first, int last, double& target) {
+    for (int k = first; k <= last; ++k) {
+      for (int j : kernel_columns_[k]) free_[j] = 1;
+    }
+    const double objective_before = result_.objective;
+    AUTOTM_ASSIGN_OR_RETURN(SolveResult solved, SolveWindow(false));
+    for (int k = first; k <= last; ++k) {
+      for (int j : kernel_columns_[k]) free_[j] = 0;
+    }
+    ++result_.windows;
+    const bool improved = result_.objective < objective_before;
+    if (improved) ++result_.improvements;
+    if (solved.termination == SolveTermination::kOptimal) {
+      if (solved.solve_seconds < params_.time_limit_seconds / 4) {
+        target *= 1.5;
+      }
+    } else if (solved.termination != SolveTermination::kCancelled) {
+      target =
+          std::max(std::min<double>(kMinWindowColumns, options_.window_columns),
+                   target * 0.7);
+    }
+    Report();
+    return improved;
+  }
+
+  // Solves the model restricted to free_ around the incumbent and adopts
+  // the window's solution when it is better (`always`: when it exists).
+  absl::StatusOr<SolveResult> SolveWindow(bool always) {
+    RestrictedModel window = Restrict(model_, result_.values, free_);
+    params_.time_limit_seconds = std::max(
+        0.1, std::min(options_.window_seconds, SecondsLeft() - Reserve()));
+    params_.initial_solution.resize(window.model.num_columns());
+    for (int c = 0; c < window.model.num_columns(); ++c) {
+      params_.initial_solution[c] = result_.values[window.original_column[c]];
+    }
+    const absl::Time solve_start = absl::Now();
+    AUTOTM_ASSIGN_OR_RETURN(SolveResult solved,
+                            solver_.Solve(window.model, params_));
+    solve_overrun_ = std::max(solve_overrun_,
+                              absl::ToDoubleSeconds(absl::Now() - solve_start) -
+                                  params_.time_limit_seconds);
+    const double margin = 1e-9 * std::max(1.0, std::abs(result_.objective));
+    if (!solved.has_solution() ||
+        !(always || solved.objective < result_.objective - margin)) {
+      return solved;
+    }
+    if (always || !options_.accept) {
+      for (int c = 0; c < window.model.num_columns(); ++c) {
+        result_.values[window.original_column[c]] = solved.values[c];
+      }
+      result_.objective = solved.objective;
+      return solved;
+    }
+    std::vector<double> candidate = result_.values;
+    for (int c = 0; c < window.model.num_columns(); ++c) {
+      candidate[window.original_column[c]] = solved.values[c];
+    }
+    const absl::Time accept_start = absl::Now();
+    const bool accepted = options_.accept(candidate);
+    accept_seconds_ = std::max(
+        accept_seconds_, absl::ToDoubleSeconds(absl::Now() - accept_start));
+    if (accepted) {
+      result_.values = std::move(candidate);
+      result_.objective = solved.objective;
+    } else {
+      ++result_.rejected;
+    }
+    return solved;
+  }
+
+  void Report() {
+    result_.seconds = absl::ToDoubleSeconds(absl::Now() - begin_);
+    if (!options_.on_progress) return;
+    SolveProgress progress;
+    progress.elapsed_seconds = result_.seconds;
+    progress.incumbent = result_.objective;
+    progress.bound = options_.bound;
+    if (std::isfinite(result_.objective) && std::isfinite(options_.bound)) {
+      progress.relative_gap =
+          std::max(0.0, (result_.objective - options_.bound) /
+                            std::max(1e-10, std::abs(result_.objective)));
+    }
+    progress.windows = result_.windows;
+    options_.on_progress(progress);
+  }
+
+  Solver& solver_;
+  const IlpModel& model_;
+  const WindowSearchOptions& options_;
+  const absl::Time begin_;
+  const absl::Time end_;
+  WindowSearchResult result_;
+  // What a window costs beyond its solve's limit, the slowest seen so far:
+  // CBC runs past its limit by up to a second on windows of 50k+ columns,
+  // and accept() lays a whole plan out.
+  double solve_overrun_ = 0;
+  double accept_seconds_;
+  std::vector<char> free_;  // by column: free in the window being solved
+  SolveParams params_;
+  int num_kernels_ = 0;
+  std::vector<std::vector<int>> kernel_columns_;  // integer ones, by kernel
+  int total_integer_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<WindowSearchResult> ImproveByWindows(
     Solver& solver, const IlpModel& model, std::span<const int> column_kernel,
     std::span<const double> start, const WindowSearchOptions& options) {
-  const absl::Time begin = absl::Now();
-  const absl::Time end = begin + absl::Seconds(options.time_limit_seconds);
   const int num_columns = model.num_columns();
   if (static_cast<int>(column_kernel.size()) != num_columns ||
       static_cast<int>(start.size()) != num_columns) {
@@ -84,172 +304,8 @@ absl::StatusOr<WindowSearchResult> ImproveByWindows(
     return absl::InvalidArgumentError(
         "window search: window_columns and window_seconds must be > 0");
   }
-  int num_kernels = 0;
-  for (int j = 0; j < num_columns; ++j) {
-    if (model.is_integer[j] && column_kernel[j] >= 0) {
-      num_kernels = std::max(num_kernels, column_kernel[j] + 1);
-    }
-  }
-  std::vector<std::vector<int>> kernel_columns(num_kernels);
-  int total_integer = 0;
-  for (int j = 0; j < num_columns; ++j) {
-    if (model.is_integer[j] && column_kernel[j] >= 0) {
-      kernel_columns[column_kernel[j]].push_back(j);
-      ++total_integer;
-    }
-  }
-
-  WindowSearchResult result;
-  result.values.assign(start.begin(), start.end());
-  auto seconds_left = [&] { return absl::ToDoubleSeconds(end - absl::Now()); };
-  auto cancelled = [&] {
-    return options.cancel != nullptr &&
-           options.cancel->load(std::memory_order_relaxed);
-  };
-  // What a window costs beyond its solve's limit, the slowest seen so far:
-  // CBC runs past its limit by up to a second on windows of 50k+ columns,
-  // and accept() lays a whole plan out. Kept in hand so that the last
-  // window ends within the search's time.
-  double solve_overrun = 0;
-  double accept_seconds = options.expected_accept_seconds;
-  auto reserve = [&] { return solve_overrun + accept_seconds; };
-  std::vector<char> free(num_columns, 0);
-  SolveParams params;
-  params.relative_gap = kWindowGap;
-  params.cancel = options.cancel;
-  // Solves the model restricted to `free` around the incumbent and adopts
-  // the window's solution when it is better (`always`: when it exists).
-  auto solve_window = [&](bool always) -> absl::StatusOr<SolveResult> {
-    RestrictedModel window = Restrict(model, result.values, free);
-    params.time_limit_seconds = std::max(
-        0.1, std::min(options.window_seconds, seconds_left() - reserve()));
-    params.initial_solution.resize(window.model.num_columns());
-    for (int c = 0; c < window.model.num_columns(); ++c) {
-      params.initial_solution[c] = result.values[window.original_column[c]];
-    }
-    const absl::Time solve_start = absl::Now();
-    AUTOTM_ASSIGN_OR_RETURN(SolveResult solved,
-                            solver.Solve(window.model, params));
-    solve_overrun = std::max(solve_overrun,
-                             absl::ToDoubleSeconds(absl::Now() - solve_start) -
-                                 params.time_limit_seconds);
-    const double margin = 1e-9 * std::max(1.0, std::abs(result.objective));
-    if (!solved.has_solution() ||
-        !(always || solved.objective < result.objective - margin)) {
-      return solved;
-    }
-    if (always || !options.accept) {
-      for (int c = 0; c < window.model.num_columns(); ++c) {
-        result.values[window.original_column[c]] = solved.values[c];
-      }
-      result.objective = solved.objective;
-      return solved;
-    }
-    std::vector<double> candidate = result.values;
-    for (int c = 0; c < window.model.num_columns(); ++c) {
-      candidate[window.original_column[c]] = solved.values[c];
-    }
-    const absl::Time accept_start = absl::Now();
-    const bool accepted = options.accept(candidate);
-    accept_seconds = std::max(
-        accept_seconds, absl::ToDoubleSeconds(absl::Now() - accept_start));
-    if (accepted) {
-      result.values = std::move(candidate);
-      result.objective = solved.objective;
-    } else {
-      ++result.rejected;
-    }
-    return solved;
-  };
-  auto within_gap = [&] {
-    return std::isfinite(result.objective) && std::isfinite(options.bound) &&
-           result.objective - options.bound <=
-               options.relative_gap * std::abs(result.objective);
-  };
-  auto report = [&] {
-    result.seconds = absl::ToDoubleSeconds(absl::Now() - begin);
-    if (!options.on_progress) return;
-    SolveProgress progress;
-    progress.elapsed_seconds = result.seconds;
-    progress.incumbent = result.objective;
-    progress.bound = options.bound;
-    if (std::isfinite(result.objective) && std::isfinite(options.bound)) {
-      progress.relative_gap =
-          std::max(0.0, (result.objective - options.bound) /
-                            std::max(1e-10, std::abs(result.objective)));
-    }
-    progress.windows = result.windows;
-    options.on_progress(progress);
-  };
-
-  // The start's own objective: its continuous columns for its integer ones
-  // (an LP, as no integer column is free).
-  AUTOTM_ASSIGN_OR_RETURN(SolveResult completion, solve_window(true));
-  if (completion.termination == SolveTermination::kInfeasible) {
-    return absl::FailedPreconditionError(
-        "window search: the start's integer columns admit no feasible "
-        "values of the continuous ones");
-  }
-  if (!completion.has_solution()) {  // stopped before the LP finished
-    result.seconds = absl::ToDoubleSeconds(absl::Now() - begin);
-    return result;
-  }
-  report();
-
-  double target = options.window_columns;
-  // A window is worth starting only with this much time left.
-  auto time_for_a_window = [&] {
-    return seconds_left() > kMinWindowSeconds + reserve();
-  };
-  while (!cancelled() && time_for_a_window() && !within_gap()) {
-    bool improved = false;
-    const bool whole_model = target >= total_integer;
-    for (int first = 0; first < num_kernels;) {
-      if (cancelled() || !time_for_a_window() || within_gap()) break;
-      // The window: kernels [first, last] holding about `target` integer
-      // columns.
-      int last = first;
-      int64_t count = kernel_columns[first].size();
-      while (last + 1 < num_kernels && count < target) {
-        count += kernel_columns[++last].size();
-      }
-      if (count > 0) {
-        for (int k = first; k <= last; ++k) {
-          for (int j : kernel_columns[k]) free[j] = 1;
-        }
-        const double objective_before = result.objective;
-        AUTOTM_ASSIGN_OR_RETURN(SolveResult solved, solve_window(false));
-        for (int k = first; k <= last; ++k) {
-          for (int j : kernel_columns[k]) free[j] = 0;
-        }
-        ++result.windows;
-        if (result.objective < objective_before) {
-          ++result.improvements;
-          improved = true;
-        }
-        if (solved.termination == SolveTermination::kOptimal) {
-          if (solved.solve_seconds < params.time_limit_seconds / 4) {
-            target *= 1.5;
-          }
-        } else if (solved.termination != SolveTermination::kCancelled) {
-          target = std::max(
-              std::min<double>(kMinWindowColumns, options.window_columns),
-              target * 0.7);
-        }
-        report();
-      }
-      if (last + 1 >= num_kernels) break;
-      // Half overlapping: a move whose columns straddle one window's edge
-      // lies inside the next.
-      first += std::max(1, (last - first + 1) / 2);
-    }
-    if (!improved) {
-      if (whole_model) break;
-      target *= 2;
-    }
-  }
-  result.seconds = absl::ToDoubleSeconds(absl::Now() - begin);
-  return result;
+  WindowSearch search(solver, model, column_kernel, start, options);
+  return search.Run();
 }
 
 }  // namespace autotm::solver

@@ -7,8 +7,9 @@ The project builds with gcc, which ignores the ABSL_GUARDED_BY /
 ABSL_EXCLUSIVE_LOCKS_REQUIRED annotations; this runs clang in syntax-only
 mode (no code generated, so it is cheap) with each file's own flags from
 BUILD_DIR/compile_commands.json, on every project .cc that includes a mutex
-header or carries a lock annotation. Exits 1 listing each warning (a lock
-the analysis cannot prove held), 0 when there is none. Used by ctest
+header or carries a lock annotation, itself or in its own header (foo.h
+beside foo.cc). Exits 1 listing each warning (a lock the analysis cannot
+prove held), 0 when there is none. Used by ctest
 (thread_safety) when clang++ is installed.
 """
 
@@ -53,6 +54,19 @@ def check(entry, clang):
     return entry["file"], result.returncode, result.stderr
 
 
+def takes_locks(path):
+    """True when `path` or its own header (foo.h beside foo.cc) locks: a class
+    whose mutex and annotations live in its header is checked through its .cc
+    even if the .cc names no mutex itself."""
+    for candidate in (path, path[: -len(".cc")] + ".h"):
+        if not os.path.exists(candidate):
+            continue
+        with open(candidate, encoding="utf-8", errors="replace") as source:
+            if LOCKING.search(source.read()):
+                return True
+    return False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("build_dir")
@@ -67,9 +81,8 @@ def main():
         path = os.path.abspath(entry["file"])
         if not path.startswith(root + os.sep) or not path.endswith(".cc"):
             continue  # generated sources live in the build directory
-        with open(path, encoding="utf-8", errors="replace") as source:
-            if LOCKING.search(source.read()):
-                chosen.setdefault(path, entry)
+        if takes_locks(path):
+            chosen.setdefault(path, entry)
     failures = 0
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         for path, code, stderr in pool.map(lambda e: check(e, args.clang), chosen.values()):

@@ -733,31 +733,16 @@ int Run(const BenchOptions& options) {
   return exit_code;
 }
 
-int Main(int argc, char** argv) {
-  BenchOptions options;
+// The flags given as text and parsed after CLI11 (their defaults shown in
+// --help as written).
+struct TextFlags {
   std::string concurrency = "1,16,64,256";
   std::string duration = "5s";
   std::string warmup = "0.5s";
-  CLI::App app(
-      "autotm-service-bench: plan-cache-hit latency and throughput, and the "
-      "profile ingest rate, of an autotm-server on loopback\n"
-      "\n"
-      "A benchmark client, not a test. It imports the bundled profile\n"
-      "(idempotent), plans the bundled graph once at --budget through the\n"
-      "server (a solve, then cached), verifies that plan, then for each\n"
-      "level of --concurrency runs that many threads that call the cache-hit\n"
-      "path back to back for --duration after --warmup, and prints p50, p99\n"
-      "and max latency and the throughput (requests/s), each level after\n"
-      "the same for gRPC's health Check (the floor; --no-floor skips it).\n"
-      "The cache-hit path is PlanGraph by digest (what Client::GetPlan sends\n"
-      "first); --call inline sends the whole graph, --call client-get-plan\n"
-      "times Client::GetPlan with its client-side digest and verification,\n"
-      "--call get-plan measures the GetPlan\n"
-      "RPC (the pure lookup) instead. It then times the profile ingest:\n"
-      "--ingest-entries generated measurements uploaded by one caller in\n"
-      "UploadMeasurements batches of --batch into a new host class (deleted\n"
-      "afterwards unless --keep), in entries/s.\n",
-      "autotm-service-bench");
+};
+
+// Which server: --server or --spawn (exactly one), and --server-binary.
+void AddServerFlags(CLI::App& app, BenchOptions& options) {
   auto* target = app.add_option_group("server", "Which server");
   target
       ->add_option("--server", options.server,
@@ -772,6 +757,10 @@ int Main(int argc, char** argv) {
                  "With --spawn: the autotm-server to start (default: "
                  "$AUTOTM_SERVER_BINARY, else this build's)")
       ->type_name("FILE");
+}
+
+// What is planned and how the cache-hit path is called.
+void AddPlanFlags(CLI::App& app, BenchOptions& options, TextFlags& text) {
   app.add_option("--graph", options.graph_path, "Graph to plan")
       ->capture_default_str()
       ->type_name("FILE");
@@ -783,7 +772,7 @@ int Main(int argc, char** argv) {
                  "Fast-memory budget of the cached plan: 24GiB, 512MB, 50%")
       ->capture_default_str()
       ->type_name("SIZE|P%");
-  app.add_option("--concurrency", concurrency,
+  app.add_option("--concurrency", text.concurrency,
                  "Concurrent callers per level, comma-separated")
       ->capture_default_str()
       ->type_name("N,N,...");
@@ -806,6 +795,10 @@ int Main(int argc, char** argv) {
                  "server's default)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+}
+
+// The load of each level: floor, message limit, channels, time, requests.
+void AddLoadFlags(CLI::App& app, BenchOptions& options, TextFlags& text) {
   app.add_flag("--no-floor{false}", options.floor,
                "Skip the health-check floor");
   app.add_option("--max-message-bytes", options.max_message_bytes,
@@ -819,16 +812,20 @@ int Main(int argc, char** argv) {
                  "arguments)")
       ->capture_default_str()
       ->check(CLI::IsMember({"shared", "per-caller"}));
-  app.add_option("--duration", duration, "Measured time per level")
+  app.add_option("--duration", text.duration, "Measured time per level")
       ->capture_default_str()
       ->type_name("DURATION");
-  app.add_option("--warmup", warmup, "Unmeasured calls before each level")
+  app.add_option("--warmup", text.warmup, "Unmeasured calls before each level")
       ->capture_default_str()
       ->type_name("DURATION");
   app.add_option("--max-requests", options.max_requests,
                  "Stop a level after this many measured requests")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+}
+
+// The profile ingest run.
+void AddIngestFlags(CLI::App& app, BenchOptions& options) {
   app.add_option("--ingest-entries", options.ingest_entries,
                  "Generated measurements to upload in the ingest run")
       ->capture_default_str()
@@ -846,6 +843,63 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_flag("--keep", options.keep,
                "Keep the ingest host class on the server");
+}
+
+// Parses `text` into options->concurrency, duration_s and warmup_s; prints
+// what is wrong and returns false for a bad value.
+bool ApplyTextFlags(const TextFlags& text, BenchOptions* options) {
+  options->concurrency.clear();
+  for (absl::string_view part : absl::StrSplit(text.concurrency, ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(part, &n) || n < 1 || n > 4096) {
+      std::fprintf(stderr,
+                   "autotm-service-bench: --concurrency: \"%s\" is not a "
+                   "list of numbers in [1, 4096]\n",
+                   text.concurrency.c_str());
+      return false;
+    }
+    options->concurrency.push_back(n);
+  }
+  absl::StatusOr<double> duration_s = client::ParseDuration(text.duration);
+  absl::StatusOr<double> warmup_s = client::ParseDuration(text.warmup);
+  if (!duration_s.ok() || *duration_s <= 0 || !warmup_s.ok()) {
+    std::fprintf(stderr,
+                 "autotm-service-bench: --duration must be a positive and "
+                 "--warmup a non-negative duration\n");
+    return false;
+  }
+  options->duration_s = *duration_s;
+  options->warmup_s = *warmup_s;
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  BenchOptions options;
+  TextFlags text;
+  CLI::App app(
+      "autotm-service-bench: plan-cache-hit latency and throughput, and the "
+      "profile ingest rate, of an autotm-server on loopback\n"
+      "\n"
+      "A benchmark client, not a test. It imports the bundled profile\n"
+      "(idempotent), plans the bundled graph once at --budget through the\n"
+      "server (a solve, then cached), verifies that plan, then for each\n"
+      "level of --concurrency runs that many threads that call the cache-hit\n"
+      "path back to back for --duration after --warmup, and prints p50, p99\n"
+      "and max latency and the throughput (requests/s), each level after\n"
+      "the same for gRPC's health Check (the floor; --no-floor skips it).\n"
+      "The cache-hit path is PlanGraph by digest (what Client::GetPlan sends\n"
+      "first); --call inline sends the whole graph, --call client-get-plan\n"
+      "times Client::GetPlan with its client-side digest and verification,\n"
+      "--call get-plan measures the GetPlan\n"
+      "RPC (the pure lookup) instead. It then times the profile ingest:\n"
+      "--ingest-entries generated measurements uploaded by one caller in\n"
+      "UploadMeasurements batches of --batch into a new host class (deleted\n"
+      "afterwards unless --keep), in entries/s.\n",
+      "autotm-service-bench");
+  AddServerFlags(app, options);
+  AddPlanFlags(app, options, text);
+  AddLoadFlags(app, options, text);
+  AddIngestFlags(app, options);
   app.footer(
       "Examples:\n"
       "  autotm-service-bench --spawn\n"
@@ -861,28 +915,7 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitSetup;
   }
 
-  options.concurrency.clear();
-  for (absl::string_view part : absl::StrSplit(concurrency, ',')) {
-    int n = 0;
-    if (!absl::SimpleAtoi(part, &n) || n < 1 || n > 4096) {
-      std::fprintf(stderr,
-                   "autotm-service-bench: --concurrency: \"%s\" is not a "
-                   "list of numbers in [1, 4096]\n",
-                   concurrency.c_str());
-      return kExitSetup;
-    }
-    options.concurrency.push_back(n);
-  }
-  absl::StatusOr<double> duration_s = client::ParseDuration(duration);
-  absl::StatusOr<double> warmup_s = client::ParseDuration(warmup);
-  if (!duration_s.ok() || *duration_s <= 0 || !warmup_s.ok()) {
-    std::fprintf(stderr,
-                 "autotm-service-bench: --duration must be a positive and "
-                 "--warmup a non-negative duration\n");
-    return kExitSetup;
-  }
-  options.duration_s = *duration_s;
-  options.warmup_s = *warmup_s;
+  if (!ApplyTextFlags(text, &options)) return kExitSetup;
   return Run(options);
 }
 

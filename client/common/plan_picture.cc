@@ -244,6 +244,44 @@ struct Layout {
   std::string id_prefix;  // escaped PlanPictureOptions::id_prefix
 };
 
+// The memory panel's legend: the plan's fast bytes, the graph's live bytes
+// (peak `live_peak`), the budget and the phase boundaries (or why none).
+std::vector<LegendEntry> MemoryLegend(uint64_t budget_bytes, uint64_t live_peak,
+                                      const GraphPhases& phases) {
+  std::vector<LegendEntry> legend = {
+      {Swatch::kBox, "#9CC3E0", "this plan: fast bytes live"},
+      {Swatch::kLine, kLiveColor,
+       absl::StrCat("all tensors fast (the graph's live bytes, peak ",
+                    FormatBytes(live_peak), ")")},
+      {Swatch::kDashedLine, kBudgetColor,
+       absl::StrCat("budget ", FormatBytes(budget_bytes))},
+  };
+  if (phases.backward_start >= 0 || phases.optimizer_start >= 0) {
+    legend.push_back({Swatch::kDashedLine, kPhaseColor,
+                      absl::StrCat("phase boundary (", phases.how, ")")});
+  } else {
+    legend.push_back({Swatch::kDashedLine, "#bbbbbb",
+                      absl::StrCat("no phase boundary drawn: ", phases.how)});
+  }
+  return legend;
+}
+
+// The peak: a dot on the curve at (px, py) and `text`, its value, kept
+// inside `area` (left of the dot when it would cross the right edge).
+std::string PeakMarker(const PlotArea& area, double px, double py,
+                       const std::string& text) {
+  const double text_w = SvgTextWidth(text, 12);
+  const bool flip = px + 8 + text_w > area.right;
+  const double ty = std::max(py - 8, area.top + 26);
+  return absl::StrFormat(
+      "<circle class=\"peak\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" "
+      "stroke=\"white\"/>\n<text x=\"%.2f\" y=\"%.2f\" font-size=\"12\" "
+      "text-anchor=\"%s\" fill=\"%s\" stroke=\"white\" stroke-width=\"3\" "
+      "paint-order=\"stroke\">%s</text>\n",
+      px, py, kFastColor, flip ? px - 8 : px + 8, ty, flip ? "end" : "start",
+      kFastColor, SvgEscape(text));
+}
+
 std::string MemoryPanel(const v1::Plan& plan, const solver::GraphModel& graph,
                         const PlanTimeline& timeline, const GraphPhases& phases,
                         Layout* layout) {
@@ -281,21 +319,8 @@ std::string MemoryPanel(const v1::Plan& plan, const solver::GraphModel& graph,
                                               bucket)
                             : std::string("(bytes live in the fast tier while "
                                           "each kernel runs)"));
-  std::vector<LegendEntry> legend = {
-      {Swatch::kBox, "#9CC3E0", "this plan: fast bytes live"},
-      {Swatch::kLine, kLiveColor,
-       absl::StrCat("all tensors fast (the graph's live bytes, peak ",
-                    FormatBytes(live_peak), ")")},
-      {Swatch::kDashedLine, kBudgetColor,
-       absl::StrCat("budget ", FormatBytes(plan.budget_bytes()))},
-  };
-  if (phases.backward_start >= 0 || phases.optimizer_start >= 0) {
-    legend.push_back({Swatch::kDashedLine, kPhaseColor,
-                      absl::StrCat("phase boundary (", phases.how, ")")});
-  } else {
-    legend.push_back({Swatch::kDashedLine, "#bbbbbb",
-                      absl::StrCat("no phase boundary drawn: ", phases.how)});
-  }
+  const std::vector<LegendEntry> legend =
+      MemoryLegend(plan.budget_bytes(), live_peak, phases);
   double legend_height = 0;
   svg += RenderLegendRow(layout->left, layout->y + 22, layout->right, legend,
                          &legend_height);
@@ -350,28 +375,79 @@ std::string MemoryPanel(const v1::Plan& plan, const solver::GraphModel& graph,
       y_of(plan.budget_bytes()), kBudgetColor);
   svg += PhaseLines(area, phases, /*labels=*/true);
 
-  // The peak: a dot on the curve and its value, kept inside the plot.
   if (kernels > 0) {
-    const double px = area.X(timeline.peak_kernel + 0.5);
-    const double py = y_of(timeline.peak_fast_bytes);
-    const std::string text =
+    svg += PeakMarker(
+        area, area.X(timeline.peak_kernel + 0.5),
+        y_of(timeline.peak_fast_bytes),
         absl::StrCat("peak ", FormatBytes(timeline.peak_fast_bytes), " at ",
-                     KernelName(graph, timeline.peak_kernel));
-    const double text_w = SvgTextWidth(text, 12);
-    const bool flip = px + 8 + text_w > area.right;
-    const double ty = std::max(py - 8, area.top + 26);
-    absl::StrAppendFormat(
-        &svg,
-        "<circle class=\"peak\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" "
-        "stroke=\"white\"/>\n<text x=\"%.2f\" y=\"%.2f\" font-size=\"12\" "
-        "text-anchor=\"%s\" fill=\"%s\" stroke=\"white\" stroke-width=\"3\" "
-        "paint-order=\"stroke\">%s</text>\n",
-        px, py, kFastColor, flip ? px - 8 : px + 8, ty, flip ? "end" : "start",
-        kFastColor, SvgEscape(text));
+                     KernelName(graph, timeline.peak_kernel)));
   }
   svg += "</g>\n";
   layout->y = area.bottom + 62;
   return svg;
+}
+
+// The moves panel's ticks of one bucket and direction: how many, and the
+// bytes they copied.
+struct MoveCell {
+  int count = 0;
+  uint64_t bytes = 0;
+};
+
+// `half` (0 up to the largest value) mirrored below zero: the moves axis,
+// copies to fast above, to slow below.
+void MirroredTicks(const std::vector<double>& half, std::vector<double>* ticks,
+                   std::vector<std::string>* labels) {
+  for (auto it = half.rbegin(); it != half.rend(); ++it) {
+    if (*it == 0) continue;
+    ticks->push_back(-*it);
+    labels->push_back(SvgTickLabel(*it));
+  }
+  for (double t : half) {
+    ticks->push_back(t);
+    labels->push_back(SvgTickLabel(t));
+  }
+}
+
+// The moves panel's zero line and its "to fast" (above) and "to slow"
+// (below) labels.
+std::string MovesZeroLine(const PlotArea& area) {
+  std::string svg;
+  absl::StrAppendFormat(&svg,
+                        "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                        "stroke=\"#222\"/>\n",
+                        area.left, area.Y(0), area.right, area.Y(0));
+  absl::StrAppendFormat(&svg,
+                        "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" "
+                        "fill=\"%s\">\u2191 to fast</text>\n<text x=\"%.2f\" "
+                        "y=\"%.2f\" font-size=\"11\" fill=\"%s\">\u2193 to "
+                        "slow</text>\n",
+                        area.left + 4, area.top + 12, kToFastColor,
+                        area.left + 4, area.bottom - 5, kMoveColor);
+  return svg;
+}
+
+// One tick of the moves panel: the moves `cell` of class `cls` ("to-fast",
+// "to-slow" or "free-drop") over bucket `b`, from y0 to y1, `tick_w` wide,
+// with a tooltip.
+std::string MoveTick(const solver::GraphModel& graph, const PlotArea& area,
+                     double tick_w, const char* cls, const MoveCell& cell,
+                     const Bucket& b, double y0, double y1, const char* color) {
+  const double cx = (area.X(b.begin) + area.X(b.end)) / 2;
+  // The <title> is the tooltip a browser (or the dashboard) shows.
+  const std::string what = absl::string_view(cls) == "to-fast" ? "to fast"
+                           : absl::string_view(cls) == "to-slow"
+                               ? "to slow"
+                               : "free drop(s) to slow";
+  return absl::StrFormat(
+      "<rect class=\"move %s\" data-count=\"%d\" data-bytes=\"%d\" "
+      "data-first-kernel=\"%d\" data-last-kernel=\"%d\" x=\"%.2f\" "
+      "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
+      "<title>%s: %d %s, %s copied</title></rect>\n",
+      cls, cell.count, cell.bytes, b.begin, b.end - 1, cx - tick_w / 2,
+      std::min(y0, y1), tick_w, std::abs(y1 - y0), color,
+      SvgEscape(KernelRange(graph, b.begin, b.end)), cell.count, what,
+      FormatBytes(cell.bytes));
 }
 
 std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
@@ -382,10 +458,7 @@ std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
   const std::vector<Bucket> buckets = Buckets(kernels, bucket);
 
   // Per bucket: to fast, to slow (copies), free drops.
-  struct Cell {
-    int count = 0;
-    uint64_t bytes = 0;
-  };
+  using Cell = MoveCell;
   std::vector<Cell> to_fast(buckets.size()), to_slow(buckets.size()),
       free_drops(buckets.size());
   Cell total_fast, total_slow, total_free;
@@ -446,15 +519,7 @@ std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
   const double m = half.back();
   std::vector<double> ticks;
   std::vector<std::string> labels;
-  for (auto it = half.rbegin(); it != half.rend(); ++it) {
-    if (*it == 0) continue;
-    ticks.push_back(-*it);
-    labels.push_back(SvgTickLabel(*it));
-  }
-  for (double t : half) {
-    ticks.push_back(t);
-    labels.push_back(SvgTickLabel(t));
-  }
+  MirroredTicks(half, &ticks, &labels);
   PlotArea area{layout->left,
                 layout->y + 28 + legend_height,
                 layout->right,
@@ -466,39 +531,14 @@ std::string MovesPanel(const v1::Plan& plan, const solver::GraphModel& graph,
   svg += RenderPlotFrame(
       area, Axis{KernelTicks(kernels), {}, "kernel (execution order)"},
       Axis{ticks, labels, absl::StrCat("copied (", unit.name, ")")});
-  absl::StrAppendFormat(&svg,
-                        "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
-                        "stroke=\"#222\"/>\n",
-                        area.left, area.Y(0), area.right, area.Y(0));
-  absl::StrAppendFormat(&svg,
-                        "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" "
-                        "fill=\"%s\">\u2191 to fast</text>\n<text x=\"%.2f\" "
-                        "y=\"%.2f\" font-size=\"11\" fill=\"%s\">\u2193 to "
-                        "slow</text>\n",
-                        area.left + 4, area.top + 12, kToFastColor,
-                        area.left + 4, area.bottom - 5, kMoveColor);
+  svg += MovesZeroLine(area);
   svg += PhaseLines(area, phases, /*labels=*/false);
 
   const double column = plot_px / std::max(kernels, 1) * bucket;
   const double tick_w = std::clamp(column * 0.6, 1.5, 8.0);
   auto tick = [&](const char* cls, const Cell& cell, const Bucket& b, double y0,
                   double y1, const char* color) {
-    const double cx = (area.X(b.begin) + area.X(b.end)) / 2;
-    // The <title> is the tooltip a browser (or the dashboard) shows.
-    const std::string what = absl::string_view(cls) == "to-fast" ? "to fast"
-                             : absl::string_view(cls) == "to-slow"
-                                 ? "to slow"
-                                 : "free drop(s) to slow";
-    absl::StrAppendFormat(
-        &svg,
-        "<rect class=\"move %s\" data-count=\"%d\" data-bytes=\"%d\" "
-        "data-first-kernel=\"%d\" data-last-kernel=\"%d\" x=\"%.2f\" "
-        "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
-        "<title>%s: %d %s, %s copied</title></rect>\n",
-        cls, cell.count, cell.bytes, b.begin, b.end - 1, cx - tick_w / 2,
-        std::min(y0, y1), tick_w, std::abs(y1 - y0), color,
-        SvgEscape(KernelRange(graph, b.begin, b.end)), cell.count, what,
-        FormatBytes(cell.bytes));
+    svg += MoveTick(graph, area, tick_w, cls, cell, b, y0, y1, color);
   };
   const double zero = area.Y(0);
   for (size_t i = 0; i < buckets.size(); ++i) {
@@ -636,6 +676,36 @@ std::string TimePanel(const v1::Plan& plan, const solver::GraphModel& graph,
   return svg;
 }
 
+// The residency row's marks of a tensor's moves (indices into plan.moves()),
+// on the row centred at `mid`: a triangle up at the start of the kernel
+// for a move to fast, down at its end for one to slow (grey when free).
+std::string MoveMarks(const v1::Plan& plan, const std::vector<int>& moves,
+                      const PlotArea& area, double mid) {
+  std::string svg;
+  for (int m : moves) {
+    const v1::Move& move = plan.moves(m);
+    const bool to_fast = move.direction() != v1::MOVE_DIRECTION_TO_SLOW;
+    // To fast: at the start of its kernel; to slow: at its end.
+    const double x = area.X(move.kernel_index() + (to_fast ? 0 : 1));
+    const char* color = to_fast                    ? kToFastColor
+                        : move.bytes_copied() == 0 ? "#999999"
+                                                   : kMoveColor;
+    if (to_fast) {
+      absl::StrAppendFormat(&svg,
+                            "<polygon class=\"move-mark\" points=\"%.2f,%.2f "
+                            "%.2f,%.2f %.2f,%.2f\" fill=\"%s\"/>\n",
+                            x, mid - 10, x - 4, mid - 3, x + 4, mid - 3, color);
+    } else {
+      absl::StrAppendFormat(&svg,
+                            "<polygon class=\"move-mark\" points=\"%.2f,%.2f "
+                            "%.2f,%.2f %.2f,%.2f\" fill=\"%s\"/>\n",
+                            x, mid - 3, x - 4, mid - 10, x + 4, mid - 10,
+                            color);
+    }
+  }
+  return svg;
+}
+
 std::string ResidencyPanel(const v1::Plan& plan,
                            const solver::GraphModel& graph,
                            const Residency& residency,
@@ -740,28 +810,7 @@ std::string ResidencyPanel(const v1::Plan& plan,
                             "stroke-width=\"1.2\"/>\n",
                             uses);
     }
-    for (int m : residency.moves[t]) {
-      const v1::Move& move = plan.moves(m);
-      const bool to_fast = move.direction() != v1::MOVE_DIRECTION_TO_SLOW;
-      // To fast: at the start of its kernel; to slow: at its end.
-      const double x = area.X(move.kernel_index() + (to_fast ? 0 : 1));
-      const char* color = to_fast                    ? kToFastColor
-                          : move.bytes_copied() == 0 ? "#999999"
-                                                     : kMoveColor;
-      if (to_fast) {
-        absl::StrAppendFormat(&svg,
-                              "<polygon class=\"move-mark\" points=\"%.2f,%.2f "
-                              "%.2f,%.2f %.2f,%.2f\" fill=\"%s\"/>\n",
-                              x, mid - 10, x - 4, mid - 3, x + 4, mid - 3,
-                              color);
-      } else {
-        absl::StrAppendFormat(&svg,
-                              "<polygon class=\"move-mark\" points=\"%.2f,%.2f "
-                              "%.2f,%.2f %.2f,%.2f\" fill=\"%s\"/>\n",
-                              x, mid - 3, x - 4, mid - 10, x + 4, mid - 10,
-                              color);
-      }
-    }
+    svg += MoveMarks(plan, residency.moves[t], area, mid);
     svg += "</g>\n";
   }
   svg += "</g>\n";
