@@ -795,40 +795,20 @@ std::optional<Placement> PlacementOf(const GraphModel& graph,
   return placement;
 }
 
-}  // namespace
-
-absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
-                                         const ProfileModel& profile,
-                                         uint64_t budget_bytes,
-                                         const HeuristicOptions& options) {
-  const Clock::time_point start = Clock::now();
-  const v1::Method method = v1::METHOD_HEURISTIC;
-  const uint64_t alignment = options.alignment_bytes;
-  Problem problem(graph, profile, budget_bytes, options);
-  const int num_kernels = graph.num_kernels();
+// The pricing rounds: Polyak subgradient steps on the capacity prices, each
+// round's paths repaired and filled into a placement that fits `budget` at
+// every kernel, until the bound meets the estimate, the rounds run out, the
+// time limit passes or the call is cancelled (at least one round). Returns
+// the placement with the lowest predicted time under the profile itself.
+Placement BestPricedPlacement(Problem& problem, int64_t budget,
+                              const HeuristicOptions& options,
+                              Clock::time_point start) {
   const std::vector<int64_t>& pinned = problem.pinned();
-  const int64_t budget = static_cast<int64_t>(
-      std::min<uint64_t>(budget_bytes, std::numeric_limits<int64_t>::max()));
-  PlanOutcome outcome;
-  outcome.stats.set_solver("heuristic");
-  for (int k = 0; k < num_kernels; ++k) {
-    if (pinned[k] > budget) {
-      outcome.stats.set_termination(v1::TERMINATION_INFEASIBLE);
-      outcome.diagnostic = absl::StrCat(
-          "tensors fixed to the fast tier need ", pinned[k],
-          " bytes of fast memory at kernel #", k, " '", graph.kernel(k).id,
-          "', more than the budget of ", budget_bytes, " bytes (",
-          pinned[k] - budget, " bytes over)");
-      outcome.stats.set_build_seconds(SecondsSince(start));
-      return outcome;
-    }
-  }
+  const int num_kernels = static_cast<int>(pinned.size());
   auto cancelled = [&] {
     return options.cancel != nullptr && options.cancel->load();
   };
 
-  // Pricing rounds: Polyak subgradient steps on the capacity prices, each
-  // round's paths repaired and filled into a placement that fits.
   const std::vector<int64_t> budget_limits(num_kernels, budget);
   std::vector<double> price(num_kernels, 0.0);
   // The placement with the lowest predicted time under the profile itself,
@@ -901,6 +881,39 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
       price[k] = std::max(0.0, price[k] + step * subgradient[k]);
     }
   }
+
+  return best;
+}
+
+}  // namespace
+
+absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
+                                         const ProfileModel& profile,
+                                         uint64_t budget_bytes,
+                                         const HeuristicOptions& options) {
+  const Clock::time_point start = Clock::now();
+  const v1::Method method = v1::METHOD_HEURISTIC;
+  const uint64_t alignment = options.alignment_bytes;
+  Problem problem(graph, profile, budget_bytes, options);
+  const int num_kernels = graph.num_kernels();
+  const std::vector<int64_t>& pinned = problem.pinned();
+  const int64_t budget = static_cast<int64_t>(
+      std::min<uint64_t>(budget_bytes, std::numeric_limits<int64_t>::max()));
+  PlanOutcome outcome;
+  outcome.stats.set_solver("heuristic");
+  for (int k = 0; k < num_kernels; ++k) {
+    if (pinned[k] > budget) {
+      outcome.stats.set_termination(v1::TERMINATION_INFEASIBLE);
+      outcome.diagnostic = absl::StrCat(
+          "tensors fixed to the fast tier need ", pinned[k],
+          " bytes of fast memory at kernel #", k, " '", graph.kernel(k).id,
+          "', more than the budget of ", budget_bytes, " bytes (",
+          pinned[k] - budget, " bytes over)");
+      outcome.stats.set_build_seconds(SecondsSince(start));
+      return outcome;
+    }
+  }
+  Placement best = BestPricedPlacement(problem, budget, options, start);
 
   int layout_rounds = 0;
   AUTOTM_ASSIGN_OR_RETURN(

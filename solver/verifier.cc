@@ -115,6 +115,22 @@ class Checker {
   absl::Status CheckRecomputeIndices(int t);
   // Each re-run reads inputs present there; its config and time.
   absl::Status CheckRecomputes(VerifyReport& report);
+  // Moves of a tensor fixed to a tier, or outside its live range.
+  absl::Status CheckMovesInLife(int t);
+  // Move m of tensor t copies `bytes` at `gb_per_s` (`why`: the rule, for
+  // the error); adds its time to the sync or overlapped totals.
+  absl::Status CheckMovePrice(int t, int m, uint64_t bytes, double gb_per_s,
+                              absl::string_view why);
+  // Move m of tensor t at the bandwidth of its direction and kind; a
+  // TO_SLOW copies nothing when a valid slow copy exists.
+  absl::Status CheckMovePrice(int t, int m, bool slow_copy_valid);
+  // Tensor t's moves at kernel k, from moves index `next` on (advanced past
+  // them): at most one TO_FAST, then at most one TO_SLOW.
+  absl::Status TakeMovesAt(int t, int k, size_t& next,
+                           std::optional<int>& to_fast,
+                           std::optional<int>& to_slow);
+  // Adds tensor t's fast stretches (fast_[t]) to the per-kernel totals.
+  void AddFastBytes(int t);
   // Replays tensor t's moves; fills fast_[t] and prices its moves.
   absl::Status ReplayTensor(int t);
   absl::Status CheckKernels(VerifyReport& report);
@@ -436,7 +452,7 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
   return absl::OkStatus();
 }
 
-absl::Status Checker::ReplayTensor(int t) {
+absl::Status Checker::CheckMovesInLife(int t) {
   const TensorInfo& tensor = graph_.tensor(t);
   const std::vector<int>& moves = tensor_moves_[t];
   if (tensor.fixed_tier != v1::TIER_UNSPECIFIED && !moves.empty()) {
@@ -453,6 +469,91 @@ absl::Status Checker::ReplayTensor(int t) {
                        tensor.last_live, "]"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckMovePrice(int t, int m, uint64_t bytes,
+                                     double gb_per_s, absl::string_view why) {
+  const v1::Move& move = plan_.moves(m);
+  const double time_us =
+      bytes == 0 ? 0.0 : static_cast<double>(bytes) / (gb_per_s * 1e3);
+  if (move.bytes_copied() != bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        TensorName(t), ": ", MoveName(m), " claims bytes_copied ",
+        move.bytes_copied(), ", expected ", bytes, " (", why, ")"));
+  }
+  if (profile_ == nullptr) return absl::OkStatus();  // no prices to check
+  if (!Close(move.time_us(), time_us)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %s claims time %.9g us, expected %.9g us (%d bytes %s at %g "
+        "GB/s)",
+        TensorName(t), MoveName(m), move.time_us(), time_us, bytes,
+        move.sync() ? "sync" : "async", gb_per_s));
+  }
+  if (move.sync()) {
+    sync_move_us_ += time_us;
+  } else {
+    async_us_[move.kernel_index()] += time_us;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checker::CheckMovePrice(int t, int m, bool slow_copy_valid) {
+  const v1::CopyBandwidths bw =
+      profile_ != nullptr ? profile_->bandwidths() : v1::CopyBandwidths();
+  const v1::Move& move = plan_.moves(m);
+  const uint64_t size = graph_.tensor(t).size_bytes;
+  if (move.direction() == v1::MOVE_DIRECTION_TO_FAST) {
+    return CheckMovePrice(t, m, size,
+                          move.sync() ? bw.slow_to_fast_sync_gb_per_s()
+                                      : bw.slow_to_fast_async_gb_per_s(),
+                          "a TO_FAST copies the whole tensor");
+  }
+  const double gb_per_s = move.sync() ? bw.fast_to_slow_sync_gb_per_s()
+                                      : bw.fast_to_slow_async_gb_per_s();
+  return slow_copy_valid
+             ? CheckMovePrice(t, m, 0, gb_per_s,
+                              "a valid slow copy exists: the fast copy is "
+                              "dropped for free")
+             : CheckMovePrice(t, m, size, gb_per_s,
+                              "no slow copy exists yet: the tensor is written "
+                              "to the slow tier");
+}
+
+absl::Status Checker::TakeMovesAt(int t, int k, size_t& next,
+                                  std::optional<int>& to_fast,
+                                  std::optional<int>& to_slow) {
+  const std::vector<int>& moves = tensor_moves_[t];
+  size_t end = next;
+  while (end < moves.size() &&
+         static_cast<int>(plan_.moves(moves[end]).kernel_index()) == k) {
+    ++end;
+  }
+  for (size_t i = next; i < end; ++i) {
+    const int m = moves[i];
+    const bool is_fast =
+        plan_.moves(m).direction() == v1::MOVE_DIRECTION_TO_FAST;
+    if (is_fast && !to_fast.has_value() && !to_slow.has_value()) {
+      to_fast = m;
+    } else if (!is_fast && !to_slow.has_value()) {
+      to_slow = m;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          TensorName(t), ": ", MoveName(m), " at ", KernelName(k),
+          " is out of order; at one kernel a tensor may have one TO_FAST "
+          "followed by one TO_SLOW"));
+    }
+  }
+  next = end;
+  return absl::OkStatus();
+}
+
+absl::Status Checker::ReplayTensor(int t) {
+  const TensorInfo& tensor = graph_.tensor(t);
+  const std::vector<int>& moves = tensor_moves_[t];
+  if (absl::Status status = CheckMovesInLife(t); !status.ok()) {
+    return status;
+  }
 
   std::vector<std::pair<int, int>>& fast = fast_[t];
   fast.clear();
@@ -460,35 +561,6 @@ absl::Status Checker::ReplayTensor(int t) {
   // First kernel of the current fast stretch, -1 while slow.
   int fast_since = tier == v1::TIER_FAST ? tensor.first_live : -1;
   bool slow_copy_valid = tier == v1::TIER_SLOW;
-  const v1::CopyBandwidths bw =
-      profile_ != nullptr ? profile_->bandwidths() : v1::CopyBandwidths();
-
-  // Checks the priced figures of move m against the expected ones.
-  auto check_price = [&](int m, uint64_t bytes, double gb_per_s,
-                         absl::string_view why) -> absl::Status {
-    const v1::Move& move = plan_.moves(m);
-    const double time_us =
-        bytes == 0 ? 0.0 : static_cast<double>(bytes) / (gb_per_s * 1e3);
-    if (move.bytes_copied() != bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          TensorName(t), ": ", MoveName(m), " claims bytes_copied ",
-          move.bytes_copied(), ", expected ", bytes, " (", why, ")"));
-    }
-    if (profile_ == nullptr) return absl::OkStatus();  // no prices to check
-    if (!Close(move.time_us(), time_us)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: %s claims time %.9g us, expected %.9g us (%d bytes %s at %g "
-          "GB/s)",
-          TensorName(t), MoveName(m), move.time_us(), time_us, bytes,
-          move.sync() ? "sync" : "async", gb_per_s));
-    }
-    if (move.sync()) {
-      sync_move_us_ += time_us;
-    } else {
-      async_us_[move.kernel_index()] += time_us;
-    }
-    return absl::OkStatus();
-  };
 
   // Only kernels with moves or recomputations change the tier: visit those,
   // in order (both lists are sorted by kernel), instead of every kernel of
@@ -530,28 +602,11 @@ absl::Status Checker::ReplayTensor(int t) {
       ++next_rerun;
     }
     // This tensor's moves at k: at most one TO_FAST, then at most one TO_SLOW.
-    size_t end = next;
-    while (end < moves.size() &&
-           static_cast<int>(plan_.moves(moves[end]).kernel_index()) == k) {
-      ++end;
-    }
     std::optional<int> to_fast, to_slow;
-    for (size_t i = next; i < end; ++i) {
-      const int m = moves[i];
-      const bool is_fast =
-          plan_.moves(m).direction() == v1::MOVE_DIRECTION_TO_FAST;
-      if (is_fast && !to_fast.has_value() && !to_slow.has_value()) {
-        to_fast = m;
-      } else if (!is_fast && !to_slow.has_value()) {
-        to_slow = m;
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            TensorName(t), ": ", MoveName(m), " at ", KernelName(k),
-            " is out of order; at one kernel a tensor may have one TO_FAST "
-            "followed by one TO_SLOW"));
-      }
+    if (absl::Status status = TakeMovesAt(t, k, next, to_fast, to_slow);
+        !status.ok()) {
+      return status;
     }
-    next = end;
     if (is_dropped && (to_fast.has_value() || to_slow.has_value())) {
       return absl::InvalidArgumentError(absl::StrCat(
           TensorName(t), ": ", MoveName(to_fast ? *to_fast : *to_slow), " at ",
@@ -577,12 +632,10 @@ absl::Status Checker::ReplayTensor(int t) {
       } else {
         fast_since = k;
       }
-      const bool sync = plan_.moves(*to_fast).sync();
-      absl::Status priced = check_price(*to_fast, tensor.size_bytes,
-                                        sync ? bw.slow_to_fast_sync_gb_per_s()
-                                             : bw.slow_to_fast_async_gb_per_s(),
-                                        "a TO_FAST copies the whole tensor");
-      if (!priced.ok()) return priced;
+      if (absl::Status priced = CheckMovePrice(t, *to_fast, false);
+          !priced.ok()) {
+        return priced;
+      }
     }
     if (to_slow.has_value()) {
       if (tier != v1::TIER_FAST) {
@@ -591,18 +644,10 @@ absl::Status Checker::ReplayTensor(int t) {
             " but the tensor is in the slow tier while the kernel runs"));
       }
       tier = v1::TIER_SLOW;
-      const bool sync = plan_.moves(*to_slow).sync();
-      const double gb_per_s = sync ? bw.fast_to_slow_sync_gb_per_s()
-                                   : bw.fast_to_slow_async_gb_per_s();
-      absl::Status priced =
-          slow_copy_valid
-              ? check_price(*to_slow, 0, gb_per_s,
-                            "a valid slow copy exists: the fast copy is "
-                            "dropped for free")
-              : check_price(*to_slow, tensor.size_bytes, gb_per_s,
-                            "no slow copy exists yet: the tensor is written "
-                            "to the slow tier");
-      if (!priced.ok()) return priced;
+      if (absl::Status priced = CheckMovePrice(t, *to_slow, slow_copy_valid);
+          !priced.ok()) {
+        return priced;
+      }
       slow_copy_valid = true;
       // Kernel k ran with the tensor fast; it leaves after.
       fast.emplace_back(fast_since, k);
@@ -620,12 +665,16 @@ absl::Status Checker::ReplayTensor(int t) {
   }
   if (fast_since >= 0) fast.emplace_back(fast_since, tensor.last_live);
   ends_slow_[t] = tier == v1::TIER_SLOW;
-  // Fast bytes per kernel by differences, summed up in Run().
-  for (const auto& [first, last] : fast) {
-    fast_starting_[first] += tensor.size_bytes;
-    fast_ending_[last + 1] += tensor.size_bytes;
-  }
+  AddFastBytes(t);
   return absl::OkStatus();
+}
+
+void Checker::AddFastBytes(int t) {
+  // Fast bytes per kernel by differences, summed up in Run().
+  for (const auto& [first, last] : fast_[t]) {
+    fast_starting_[first] += graph_.tensor(t).size_bytes;
+    fast_ending_[last + 1] += graph_.tensor(t).size_bytes;
+  }
 }
 
 absl::Status Checker::CheckKernels(VerifyReport& report) {
