@@ -57,6 +57,25 @@ for pair in "autotm-server.service:autotm-server.env" \
 done
 echo "units_test: environment files define the units' variables"
 
+# The two-replica layout (deploy/config/replicas: one environment file per
+# host for the same unit): each sets what the server unit expands, with
+# flags autotm-server knows and a replica id of its own.
+"$SERVER_BIN" --help >"$WORK/server-help.txt"
+REPLICA_IDS=()
+for env in "$DEPLOY"/config/replicas/*.env; do
+  grep -q '^AUTOTM_SERVER_ARGS=' "$env" || fail "$env does not set AUTOTM_SERVER_ARGS"
+  args=$(sed -n 's/^AUTOTM_SERVER_ARGS=//p' "$env")
+  for flag in $(grep -o -- '--[a-z-]*' <<<"$args"); do
+    grep -qE -- "${flag}([ ,=]|$)" "$WORK/server-help.txt" || fail "$env: autotm-server has no $flag"
+  done
+  grep -q -- '--db postgresql://' <<<"$args" || fail "$env: a replica needs --db postgresql://"
+  REPLICA_IDS+=("$(grep -o -- '--replica-id [^ ]*' <<<"$args")")
+done
+[ "${#REPLICA_IDS[@]}" -ge 2 ] || fail "fewer than two replica environment files"
+[ "$(printf '%s\n' "${REPLICA_IDS[@]}" | sort -u | wc -l)" -eq "${#REPLICA_IDS[@]}" ] ||
+  fail "replica ids are not unique: ${REPLICA_IDS[*]}"
+echo "units_test: the two-replica layout's environment files are consistent"
+
 # The example config, with the addresses and the database made local.
 "$SERVER_BIN" --config "$DEPLOY/config/server.conf" --listen 127.0.0.1:0 \
   --db "$WORK/autotm.db" --metrics-listen 127.0.0.1:0 \
