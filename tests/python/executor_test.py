@@ -18,6 +18,7 @@ import grpc
 import torch
 
 import autotm
+from autotm.v1 import plan_pb2
 from autotm.torch import models, profiler
 from autotm.torch.executor import PlanExecutor, Trainer
 
@@ -166,7 +167,21 @@ class ExecutorTest(unittest.TestCase):
 
     def test_resnet18_async_25(self):
         plan = self.check_under_plan("resnet18", "async", "25%")
-        self.assertTrue(any(not m.sync for m in plan.moves))
+        if any(not m.sync for m in plan.moves):
+            return
+        # Async never returns a slower plan than sync: a solve starved of CPU
+        # may end at its limit with the synchronous seed, which has no
+        # overlapped copy. Only a solve that finished may be held to having
+        # one.
+        self.assertNotEqual(
+            plan.stats.termination,
+            plan_pb2.TERMINATION_OPTIMAL,
+            "an optimal async plan at 25% has no overlapped copy",
+        )
+        self.skipTest(
+            "the async solve stopped at its limit with the synchronous plan "
+            "(a loaded machine): the overlapped-copy path was not exercised"
+        )
 
     def test_gpt_sync_50(self):
         self.check_under_plan("gpt", "sync", "50%")
