@@ -1112,39 +1112,29 @@ class IlpPlanning {
   absl::StatusOr<PlanOutcome> Finish(int round, RoundPlan laid_out) {
     const double predicted = laid_out.plan.predicted_time_us();
     const AllocationReport& layout = laid_out.layout;
-    if ((!layout.fits || best_.time_us() < predicted) &&
-        first_round_.has_value() && best_.has_value() && !laid_out.stopped) {
+    // Window search around the leading plan, under the budget's own limits
+    // and accepting only plans that lay out in the pool: around the best
+    // plan in hand when the round's plan does not fit or is slower; around
+    // the round's plan when it fits only because lowered limits left room
+    // for the layout and sits above the gap to the budget's bound (the
+    // fragmentation price), to use the time left on that price.
+    const bool round_plan_leads = layout.fits && !(best_.time_us() < predicted);
+    const bool worth_searching =
+        round_plan_leads
+            ? !(GapToBound(predicted, budget_bound_) <= options_.relative_gap)
+            : best_.has_value();
+    if (worth_searching && first_round_.has_value() && !laid_out.stopped) {
       AUTOTM_ASSIGN_OR_RETURN(
           std::optional<v1::Plan> repaired,
           ImproveSeedByWindows(
-              *solver_, graph_, profile_, options_, *first_round_, best_.plan(),
+              *solver_, graph_, profile_, options_, *first_round_,
+              round_plan_leads ? laid_out.plan : best_.plan(),
               start_ + absl::Seconds(options_.time_limit_seconds),
               &outcome_.stats));
       if (repaired.has_value()) {
         best_.Offer(*repaired, PlanSource::kWindowRepair,
-                    "the plan window search found around the best plan in "
-                    "hand");
-      }
-    }
-    if (layout.fits && !(best_.time_us() < predicted) &&
-        first_round_.has_value() && !laid_out.stopped &&
-        !(GapToBound(predicted, budget_bound_) <= options_.relative_gap)) {
-      // The round's plan fits only because lowered limits left room for
-      // the layout, and it sits above the gap to the budget's own bound
-      // (the fragmentation price). Window search around it under the
-      // budget's limits, accepting only plans that lay out in the pool, uses
-      // the time left to recover some of that price.
-      AUTOTM_ASSIGN_OR_RETURN(
-          std::optional<v1::Plan> closer,
-          ImproveSeedByWindows(
-              *solver_, graph_, profile_, options_, *first_round_,
-              laid_out.plan,
-              start_ + absl::Seconds(options_.time_limit_seconds),
-              &outcome_.stats));
-      if (closer.has_value()) {
-        best_.Offer(*closer, PlanSource::kWindowRepair,
-                    "the plan window search found around the last round's "
-                    "plan under the budget's own limits");
+                    "the plan window search found around the leading plan "
+                    "under the budget's own limits");
       }
     }
     if (!layout.fits) {
