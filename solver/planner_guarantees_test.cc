@@ -159,6 +159,32 @@ void ExpectGuarantees(const Instance& in, const PlanOptions& options,
 constexpr v1::Method kIlpMethods[] = {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS,
                                       v1::METHOD_ASYNCHRONOUS};
 
+// Sweeps `in` at these fractions of its peak with a solver that stops at
+// its first incumbent: every point keeps the guarantees of a single call,
+// and the curve never rises with the budget.
+void ExpectStarvedSweepKeepsGuarantees(
+    const Instance& in, const SweepOptions& options,
+    std::initializer_list<double> fractions) {
+  std::vector<uint64_t> budgets;
+  for (double f : fractions) budgets.push_back(Fraction(in.graph, f));
+  FirstIncumbentSolver solver;
+  absl::StatusOr<SweepResult> sweep =
+      PlanSweep(in.graph, in.profile, budgets, options, &solver);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  std::optional<double> last;
+  for (const SweepPoint& point : sweep->points) {
+    if (!point.outcome.plan.has_value()) continue;
+    PlanOptions at = options.plan;
+    at.budget_bytes = point.budget_bytes;
+    ExpectGuarantees(in, at, point.outcome);
+    const double time = point.outcome.plan->predicted_time_us();
+    if (last.has_value()) {
+      EXPECT_LE(time, *last * (1 + 1e-9));
+    }
+    last = time;
+  }
+}
+
 TEST(PlanGuaranteesTest, PoorIncumbentsNeverBeatFirstTouchOrTheSeed) {
   std::mt19937_64 rng(21);
   for (int trial = 0; trial < 12; ++trial) {
@@ -338,26 +364,8 @@ TEST(PlanGuaranteesTest, StarvedSweepsNeverRise) {
       SweepOptions options;
       options.plan.method = method;
       options.plan.time_limit_seconds = 0.05;
-      std::vector<uint64_t> budgets;
-      for (double f : {0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.95}) {
-        budgets.push_back(Fraction(in.graph, f));
-      }
-      FirstIncumbentSolver solver;
-      absl::StatusOr<SweepResult> sweep =
-          PlanSweep(in.graph, in.profile, budgets, options, &solver);
-      ASSERT_TRUE(sweep.ok()) << sweep.status();
-      std::optional<double> last;
-      for (const SweepPoint& point : sweep->points) {
-        if (!point.outcome.plan.has_value()) continue;
-        PlanOptions at = options.plan;
-        at.budget_bytes = point.budget_bytes;
-        ExpectGuarantees(in, at, point.outcome);
-        const double time = point.outcome.plan->predicted_time_us();
-        if (last.has_value()) {
-          EXPECT_LE(time, *last * (1 + 1e-9));
-        }
-        last = time;
-      }
+      ExpectStarvedSweepKeepsGuarantees(in, options,
+                                        {0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.95});
     }
   }
 }
@@ -435,26 +443,8 @@ TEST(PlanGuaranteesTest, StarvedSweepsWithRepetitionNeverRise) {
     options.plan.method = method;
     options.plan.time_limit_seconds = 0.05;
     options.plan.exploit_repetition = true;
-    std::vector<uint64_t> budgets;
-    for (double f : {0.3, 0.4, 0.5, 0.6, 0.8, 0.95}) {
-      budgets.push_back(Fraction(in.graph, f));
-    }
-    FirstIncumbentSolver solver;
-    absl::StatusOr<SweepResult> sweep =
-        PlanSweep(in.graph, in.profile, budgets, options, &solver);
-    ASSERT_TRUE(sweep.ok()) << sweep.status();
-    std::optional<double> last;
-    for (const SweepPoint& point : sweep->points) {
-      if (!point.outcome.plan.has_value()) continue;
-      PlanOptions at = options.plan;
-      at.budget_bytes = point.budget_bytes;
-      ExpectGuarantees(in, at, point.outcome);
-      const double time = point.outcome.plan->predicted_time_us();
-      if (last.has_value()) {
-        EXPECT_LE(time, *last * (1 + 1e-9));
-      }
-      last = time;
-    }
+    ExpectStarvedSweepKeepsGuarantees(in, options,
+                                      {0.3, 0.4, 0.5, 0.6, 0.8, 0.95});
   }
 }
 
