@@ -34,10 +34,10 @@ struct ScheduledRecompute {
 struct TensorSchedule {
   v1::Tier creation_tier = v1::TIER_SLOW;
   // Ordered by kernel; at one kernel a TO_FAST precedes a TO_SLOW.
-  std::vector<ScheduledMove> moves;
+  std::vector<ScheduledMove> moves = {};
   // Ordered by kernel, disjoint; no move of the tensor lies strictly inside
   // a dropped stretch (dropped_after, before), nor a TO_FAST at `before`.
-  std::vector<ScheduledRecompute> recomputes;
+  std::vector<ScheduledRecompute> recomputes = {};
   // Kept in the slow tier after its last kernel, for re-runs that read it
   // there (it must end its life slow: moved there at its last kernel).
   bool kept_slow = false;
