@@ -1017,7 +1017,8 @@ absl::Status PostgresStore::PutPlan(const std::string& key,
   const std::string bytes = DeterministicBytes(plan);
   return Transact("PutPlan", [&](pqxx::work& txn) -> absl::Status {
     txn.exec_params(
-        "INSERT INTO plans (key, plan) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO plans (key, plan) VALUES ($1, $2) ON CONFLICT (key) DO "
+        "UPDATE SET created_us = excluded.created_us",
         key, Bytes(bytes));
     return absl::OkStatus();
   });

@@ -1116,8 +1116,9 @@ absl::Status SqliteStore::PutPlan(const std::string& key,
   absl::MutexLock lock(&mu_);
   AUTOTM_ASSIGN_OR_RETURN(
       Statement stmt,
-      Prepare("INSERT OR IGNORE INTO plans (key, plan, created_us) "
-              "VALUES (?, ?, ?)"));
+      Prepare("INSERT INTO plans (key, plan, created_us) VALUES (?, ?, ?) "
+              "ON CONFLICT (key) DO UPDATE SET created_us = "
+              "excluded.created_us"));
   return stmt.BindText(1, key).BindBlob(2, bytes).BindInt(3, NowMicros()).Run();
 }
 

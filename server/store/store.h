@@ -167,7 +167,9 @@ class PlanStore {
  public:
   virtual ~PlanStore() = default;
   // Caches `plan` under `key` (see PlanCacheKey in plan_key.h). Putting an
-  // existing key keeps the first plan (same inputs give the same plan).
+  // existing key keeps the first plan (same inputs give the same plan) but
+  // restarts its age, so a job that reuses a cached plan can refer to it
+  // before retention would delete it as old and unreferenced.
   virtual absl::Status PutPlan(const std::string& key,
                                const v1::Plan& plan) = 0;
   // NotFound when absent.

@@ -1560,6 +1560,33 @@ TEST_P(StoreConformanceTest, ResubmittedGraphIsNotPrunedByAge) {
   EXPECT_EQ(gone->graphs_deleted, 1u);
 }
 
+// A job that finds its plan cached puts it again before it records the key:
+// that put must restart the plan's age, or a prune in between could delete
+// the plan the job is about to refer to.
+TEST_P(StoreConformanceTest, PlanPutAgainIsNotPrunedByAge) {
+  if (!GetParam().prunes) GTEST_SKIP() << "no retention on this backend";
+  v1::Plan first;
+  first.set_predicted_time_us(1.0);
+  ASSERT_TRUE(store_->plans().PutPlan("again", first).ok());
+  absl::SleepFor(absl::Milliseconds(1200));
+  v1::Plan second = first;
+  second.set_predicted_time_us(2.0);
+  ASSERT_TRUE(store_->plans().PutPlan("again", second).ok());
+  RetentionLimits limits;
+  limits.unreferenced_age = absl::Seconds(1);
+  limits.grace = absl::ZeroDuration();
+  absl::StatusOr<PruneResult> kept = store_->Prune(limits);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->plans_deleted, 0u);
+  absl::StatusOr<v1::Plan> stored = store_->plans().GetPlan("again");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->predicted_time_us(), 1.0) << "the first plan is kept";
+  absl::SleepFor(absl::Milliseconds(1200));
+  absl::StatusOr<PruneResult> gone = store_->Prune(limits);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->plans_deleted, 1u);
+}
+
 TEST_P(StoreConformanceTest, ProbeWriteSucceedsOnAWritableStore) {
   EXPECT_TRUE(store_->ProbeWrite().ok());
 }
