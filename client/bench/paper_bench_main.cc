@@ -228,6 +228,15 @@ const char* ShortTermination(v1::Termination t) {
   }
 }
 
+// 2LM cells are simulations, not a heuristic's plan (the plan carries
+// TERMINATION_HEURISTIC because it is no solver's result).
+const char* CellTermination(const Cell& c) {
+  if (c.method.method == v1::METHOD_TWO_LEVEL_MEMORY && c.has_plan) {
+    return "simulated";
+  }
+  return ShortTermination(c.termination);
+}
+
 double Gib(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 double Gb(uint64_t bytes) { return static_cast<double>(bytes) / 1e9; }
 
@@ -457,7 +466,7 @@ std::string CsvLine(const Cell& c) {
        absl::StrCat(c.budget),
        absl::StrCat(c.peak),
        Name(c.method),
-       ShortTermination(c.termination),
+       CellTermination(c),
        c.has_plan ? "1" : "0",
        c.has_plan ? absl::StrFormat("%.6f", c.slowdown) : "",
        c.has_plan ? absl::StrFormat("%.3f", c.predicted_us) : "",
@@ -879,7 +888,7 @@ int RunPaper(const Flags& flags) {
         Name(c.method),
         absl::StrFormat("%.2f", Gib(c.budget)),
         SlowdownText(c),
-        ShortTermination(c.termination),
+        CellTermination(c),
         GapText(c),
         ilp ? absl::StrFormat("%.1f", c.stats.solve_seconds()) : "-",
         ilp ? absl::StrFormat("%.1f", c.stats.build_seconds()) : "-",
