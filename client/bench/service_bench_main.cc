@@ -99,6 +99,10 @@ struct BenchOptions {
   bool floor = true;        // the health-check floor beside each level
   size_t max_message_bytes = size_t{4} << 20;
   std::string channels = "shared";  // or "per-caller"
+  // Where each hit's plan is parsed: fresh (a new v1::Plan per call, the
+  // by-value Client methods), reused (one message per caller thread, the
+  // *Into methods) or arena (a new google::protobuf::Arena per call).
+  std::string plan_message = "fresh";
   double duration_s = 5;
   double warmup_s = 0.5;
   int64_t max_requests = 1000000;  // per level
@@ -219,6 +223,12 @@ class CacheHitCall {
     lookup_.set_budget_bytes(budget_bytes);
     *lookup_.mutable_parameters() = parameters;
     plan_options_.parameters = parameters;
+  }
+
+  // The same call parsing into `*plan` (not for client-get-plan).
+  absl::Status Into(Client& client, v1::Plan* plan) const {
+    if (call_ == "get-plan") return client.LookupPlanInto(lookup_, plan);
+    return client.PlanGraphInto(plan_graph_, absl::Seconds(30), plan);
   }
 
   absl::StatusOr<v1::Plan> operator()(Client& client) const {
@@ -648,6 +658,12 @@ int Run(const BenchOptions& options) {
               options.channels == "shared"
                   ? "all share one autotm::Client (one gRPC channel)"
                   : "one autotm::Client (own gRPC channel) per thread");
+  std::printf("  plan parsed  %s\n",
+              options.plan_message == "fresh"
+                  ? "into a new v1::Plan per call (returned by value)"
+              : options.plan_message == "reused"
+                  ? "into each caller thread's own v1::Plan, call after call"
+                  : "into a new protobuf Arena per call");
   std::printf(
       "  per level    %.1f s measured after %.1f s warm-up (at most %lld "
       "requests)\n\n",
@@ -674,10 +690,25 @@ int Run(const BenchOptions& options) {
     if (!serving) return absl::UnavailableError("NOT_SERVING");
     return size_t{0};
   };
-  const MeasuredCall hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+  MeasuredCall hit = [&call](Client& c) -> absl::StatusOr<size_t> {
     AUTOTM_ASSIGN_OR_RETURN(v1::Plan plan, call(c));
     return plan.ByteSizeLong();
   };
+  if (options.plan_message == "reused") {
+    hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+      // Each caller thread's own message, parsed into call after call.
+      thread_local v1::Plan plan;
+      AUTOTM_RETURN_IF_ERROR(call.Into(c, &plan));
+      return plan.ByteSizeLong();
+    };
+  } else if (options.plan_message == "arena") {
+    hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+      google::protobuf::Arena arena;
+      auto* plan = google::protobuf::Arena::CreateMessage<v1::Plan>(&arena);
+      AUTOTM_RETURN_IF_ERROR(call.Into(c, plan));
+      return plan->ByteSizeLong();
+    };
+  }
   int exit_code = kExitOk;
   for (int callers : options.concurrency) {
     std::vector<Client*> clients;
@@ -868,6 +899,14 @@ void AddLoadFlags(CLI::App& app, BenchOptions& options, TextFlags& text) {
                  "arguments)")
       ->capture_default_str()
       ->check(CLI::IsMember({"shared", "per-caller"}));
+  app.add_option("--plan-message", options.plan_message,
+                 "Where each hit's plan is parsed: fresh: a new Plan per "
+                 "call (Client::PlanGraph/LookupPlan, by value); reused: "
+                 "one Plan per caller thread, parsed into call after call "
+                 "(Client::PlanGraphInto/LookupPlanInto); arena: a new "
+                 "protobuf Arena per call (the *Into methods)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fresh", "reused", "arena"}));
   app.add_option("--duration", text.duration, "Measured time per level")
       ->capture_default_str()
       ->type_name("DURATION");
@@ -926,6 +965,14 @@ bool ApplyTextFlags(const TextFlags& text, BenchOptions* options) {
   }
   options->duration_s = *duration_s;
   options->warmup_s = *warmup_s;
+  if (options->call == "client-get-plan" && options->plan_message != "fresh") {
+    std::fprintf(stderr,
+                 "autotm-service-bench: --plan-message %s needs --call "
+                 "digest, inline or get-plan (Client::GetPlan returns a "
+                 "fresh Plan)\n",
+                 options->plan_message.c_str());
+    return false;
+  }
   return true;
 }
 
