@@ -131,9 +131,17 @@ std::string CanonicalGraphBytes(const v1::Graph& graph) {
 std::string Sha256Hex(absl::string_view data) {
   unsigned char hash[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
+  // Fetched once: with EVP_sha256() OpenSSL 3 looks the algorithm up in
+  // its provider tables on every call (a lock and a hash lookup, more than
+  // hashing a plan-cache key), which the server pays on every cache hit.
+  // The fetched EVP_MD is immutable and shared by all threads.
+  static const EVP_MD* const kSha256 = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
   // EVP_Digest only fails on allocation failure or a missing algorithm;
   // SHA-256 is always built into libcrypto.
-  EVP_Digest(data.data(), data.size(), hash, &length, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), hash, &length, kSha256, nullptr);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(hash), length));
 }

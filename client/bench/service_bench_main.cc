@@ -26,6 +26,7 @@
 // call failed or returned something unexpected (a different plan, a solve
 // job created during the cache-hit runs, a wrong ingest count).
 
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/common/proto_json.h"
 #include "client/common/units.h"
@@ -97,6 +99,10 @@ struct BenchOptions {
   bool floor = true;        // the health-check floor beside each level
   size_t max_message_bytes = size_t{4} << 20;
   std::string channels = "shared";  // or "per-caller"
+  // Where each hit's plan is parsed: fresh (a new v1::Plan per call, the
+  // by-value Client methods), reused (one message per caller thread, the
+  // *Into methods) or arena (a new google::protobuf::Arena per call).
+  std::string plan_message = "fresh";
   double duration_s = 5;
   double warmup_s = 0.5;
   int64_t max_requests = 1000000;  // per level
@@ -152,8 +158,40 @@ struct LevelResult {
   int64_t mismatches = 0;  // a plan of another size than the reference
   double seconds = 0;
   double p50_us = 0, p99_us = 0, max_us = 0;
+  // CPU time (user + system, all threads) per measured request of this
+  // client process and of the server (negative: not known, e.g. --server).
+  double client_cpu_us = -1, server_cpu_us = -1;
   std::string first_error;
 };
+
+// CPU seconds (user + system, all threads) this process has used so far.
+double OwnCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// CPU seconds (utime + stime of all its threads, /proc/PID/stat) process
+// `pid` has used so far; negative when pid <= 0 or it cannot be read.
+double ProcessCpuSeconds(pid_t pid) {
+  if (pid <= 0) return -1;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return -1;
+  // Fields after the command name (which may hold spaces, so from its
+  // closing parenthesis): state is field 3, utime 14, stime 15.
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::vector<std::string> fields =
+      absl::StrSplit(line.substr(close + 1), ' ', absl::SkipEmpty());
+  uint64_t utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return -1;
+  }
+  return static_cast<double>(utime + stime) / ::sysconf(_SC_CLK_TCK);
+}
 
 double Percentile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -185,6 +223,12 @@ class CacheHitCall {
     lookup_.set_budget_bytes(budget_bytes);
     *lookup_.mutable_parameters() = parameters;
     plan_options_.parameters = parameters;
+  }
+
+  // The same call parsing into `*plan` (not for client-get-plan).
+  absl::Status Into(Client& client, v1::Plan* plan) const {
+    if (call_ == "get-plan") return client.LookupPlanInto(lookup_, plan);
+    return client.PlanGraphInto(plan_graph_, absl::Seconds(30), plan);
   }
 
   absl::StatusOr<v1::Plan> operator()(Client& client) const {
@@ -227,7 +271,8 @@ using MeasuredCall = std::function<absl::StatusOr<size_t>(Client&)>;
 
 LevelResult RunLevel(const BenchOptions& options, int callers,
                      const std::vector<Client*>& clients,
-                     const MeasuredCall& call, size_t reference_bytes) {
+                     const MeasuredCall& call, size_t reference_bytes,
+                     pid_t server_pid) {
   using Clock = std::chrono::steady_clock;
   LevelResult result;
   result.callers = callers;
@@ -274,11 +319,17 @@ LevelResult RunLevel(const BenchOptions& options, int callers,
       measure_from +
       std::chrono::microseconds(static_cast<int64_t>(options.duration_s * 1e6));
   start.arrive_and_wait();  // publishes measure_from/until to the threads
+  // CPU is counted over the same span as the time.
+  std::this_thread::sleep_until(measure_from);
+  const double client_cpu_from = OwnCpuSeconds();
+  const double server_cpu_from = ProcessCpuSeconds(server_pid);
   for (std::thread& thread : threads) thread.join();
   // Measured time: from the end of the warm-up until the last caller is
   // done (calls begun before the end of the duration are counted whole).
   result.seconds =
       std::chrono::duration<double>(Clock::now() - measure_from).count();
+  const double client_cpu = OwnCpuSeconds() - client_cpu_from;
+  const double server_cpu_until = ProcessCpuSeconds(server_pid);
 
   std::vector<double> all;
   for (int t = 0; t < callers; ++t) {
@@ -292,6 +343,13 @@ LevelResult RunLevel(const BenchOptions& options, int callers,
   result.p50_us = Percentile(all, 0.50);
   result.p99_us = Percentile(all, 0.99);
   result.max_us = all.empty() ? 0 : all.back();
+  if (result.requests > 0) {
+    result.client_cpu_us = client_cpu * 1e6 / result.requests;
+    if (server_cpu_from >= 0 && server_cpu_until >= 0) {
+      result.server_cpu_us =
+          (server_cpu_until - server_cpu_from) * 1e6 / result.requests;
+    }
+  }
   return result;
 }
 
@@ -600,6 +658,12 @@ int Run(const BenchOptions& options) {
               options.channels == "shared"
                   ? "all share one autotm::Client (one gRPC channel)"
                   : "one autotm::Client (own gRPC channel) per thread");
+  std::printf("  plan parsed  %s\n",
+              options.plan_message == "fresh"
+                  ? "into a new v1::Plan per call (returned by value)"
+              : options.plan_message == "reused"
+                  ? "into each caller thread's own v1::Plan, call after call"
+                  : "into a new protobuf Arena per call");
   std::printf(
       "  per level    %.1f s measured after %.1f s warm-up (at most %lld "
       "requests)\n\n",
@@ -617,18 +681,34 @@ int Run(const BenchOptions& options) {
     owned.push_back(*std::move(c));
   }
 
-  std::printf("  %-7s %7s  %9s  %6s  %10s  %10s  %10s  %12s  %s\n", "call",
-              "callers", "requests", "errors", "p50", "p99", "max",
-              "throughput", "vs floor");
+  const pid_t server_pid = server != nullptr ? server->pid() : 0;
+  std::printf("  %-7s %7s  %9s  %6s  %10s  %10s  %10s  %12s  %-21s  %s\n",
+              "call", "callers", "requests", "errors", "p50", "p99", "max",
+              "throughput", "CPU/request cli+srv", "vs floor");
   const MeasuredCall health = [](Client& c) -> absl::StatusOr<size_t> {
     AUTOTM_ASSIGN_OR_RETURN(bool serving, c.Health());
     if (!serving) return absl::UnavailableError("NOT_SERVING");
     return size_t{0};
   };
-  const MeasuredCall hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+  MeasuredCall hit = [&call](Client& c) -> absl::StatusOr<size_t> {
     AUTOTM_ASSIGN_OR_RETURN(v1::Plan plan, call(c));
     return plan.ByteSizeLong();
   };
+  if (options.plan_message == "reused") {
+    hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+      // Each caller thread's own message, parsed into call after call.
+      thread_local v1::Plan plan;
+      AUTOTM_RETURN_IF_ERROR(call.Into(c, &plan));
+      return plan.ByteSizeLong();
+    };
+  } else if (options.plan_message == "arena") {
+    hit = [&call](Client& c) -> absl::StatusOr<size_t> {
+      google::protobuf::Arena arena;
+      auto* plan = google::protobuf::Arena::CreateMessage<v1::Plan>(&arena);
+      AUTOTM_RETURN_IF_ERROR(call.Into(c, plan));
+      return plan->ByteSizeLong();
+    };
+  }
   int exit_code = kExitOk;
   for (int callers : options.concurrency) {
     std::vector<Client*> clients;
@@ -640,17 +720,24 @@ int Run(const BenchOptions& options) {
     };
     auto row = [&](const char* what, const LevelResult& r,
                    const std::string& ratio) {
+      const std::string cpu =
+          r.client_cpu_us < 0 ? "-"
+          : r.server_cpu_us < 0
+              ? absl::StrFormat("%.0f us + ?", r.client_cpu_us)
+              : absl::StrFormat("%.0f + %.0f = %.0f us", r.client_cpu_us,
+                                r.server_cpu_us,
+                                r.client_cpu_us + r.server_cpu_us);
       std::printf(
           "  %-7s %7d  %9lld  %6lld  %7.0f us  %7.0f us  %7.0f us  %8.0f "
-          "req/s  %s\n",
+          "req/s  %-21s  %s\n",
           what, r.callers, static_cast<long long>(r.requests),
           static_cast<long long>(r.errors + r.mismatches), r.p50_us, r.p99_us,
-          r.max_us, rate(r), ratio.c_str());
+          r.max_us, rate(r), cpu.c_str(), ratio.c_str());
       std::fflush(stdout);
     };
     LevelResult floor;
     if (options.floor) {
-      floor = RunLevel(options, callers, clients, health, 0);
+      floor = RunLevel(options, callers, clients, health, 0, server_pid);
       row("floor", floor, "");
       if (floor.errors > 0) {
         std::fprintf(stderr, "autotm-service-bench: health checks failed: %s\n",
@@ -659,7 +746,7 @@ int Run(const BenchOptions& options) {
       }
     }
     const LevelResult level =
-        RunLevel(options, callers, clients, hit, reference_bytes);
+        RunLevel(options, callers, clients, hit, reference_bytes, server_pid);
     row("hit", level,
         options.floor && rate(level) > 0
             ? absl::StrFormat(
@@ -812,6 +899,14 @@ void AddLoadFlags(CLI::App& app, BenchOptions& options, TextFlags& text) {
                  "arguments)")
       ->capture_default_str()
       ->check(CLI::IsMember({"shared", "per-caller"}));
+  app.add_option("--plan-message", options.plan_message,
+                 "Where each hit's plan is parsed: fresh: a new Plan per "
+                 "call (Client::PlanGraph/LookupPlan, by value); reused: "
+                 "one Plan per caller thread, parsed into call after call "
+                 "(Client::PlanGraphInto/LookupPlanInto); arena: a new "
+                 "protobuf Arena per call (the *Into methods)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fresh", "reused", "arena"}));
   app.add_option("--duration", text.duration, "Measured time per level")
       ->capture_default_str()
       ->type_name("DURATION");
@@ -870,6 +965,14 @@ bool ApplyTextFlags(const TextFlags& text, BenchOptions* options) {
   }
   options->duration_s = *duration_s;
   options->warmup_s = *warmup_s;
+  if (options->call == "client-get-plan" && options->plan_message != "fresh") {
+    std::fprintf(stderr,
+                 "autotm-service-bench: --plan-message %s needs --call "
+                 "digest, inline or get-plan (Client::GetPlan returns a "
+                 "fresh Plan)\n",
+                 options->plan_message.c_str());
+    return false;
+  }
   return true;
 }
 
@@ -916,6 +1019,10 @@ int Main(int argc, char** argv) {
   }
 
   if (!ApplyTextFlags(text, &options)) return kExitSetup;
+  // As autotm-server does: Debian's Abseil checks every Mutex acquisition
+  // (gRPC's included) for lock-order cycles, a global graph update per
+  // Lock, which a client process serving many calls need not pay.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return Run(options);
 }
 

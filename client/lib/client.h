@@ -193,6 +193,18 @@ class Client {
   absl::StatusOr<v1::Plan> PlanGraph(const v1::PlanGraphRequest& request,
                                      absl::Duration deadline,
                                      const v1::Profile* profile = nullptr);
+  // LookupPlan and PlanGraph parsing the plan into `*plan` instead, which
+  // may live on a google::protobuf::Arena or be the same message call after
+  // call: parsing into a used message reuses its sub-messages and strings,
+  // so a caller that plans often (cache hits, one per compilation) spares
+  // the allocator most of a plan's thousands of small objects. On OK
+  // `*plan` holds exactly the served, verified plan; on an error its
+  // contents are unspecified.
+  absl::Status LookupPlanInto(const v1::GetPlanRequest& request, v1::Plan* plan,
+                              const v1::Profile* profile = nullptr);
+  absl::Status PlanGraphInto(const v1::PlanGraphRequest& request,
+                             absl::Duration deadline, v1::Plan* plan,
+                             const v1::Profile* profile = nullptr);
   // Switches, in CreateSolveJob, LookupPlan and PlanGraph: a request whose
   // inline graph would make it larger than options().max_message_bytes is
   // sent by digest after UploadGraph; a plan the server says is too large
@@ -206,6 +218,9 @@ class Client {
   // (StreamPlan): for plans over the message limit. Not verified (the
   // request may name its graph by digest); LookupPlan verifies.
   absl::StatusOr<v1::Plan> StreamPlan(const v1::GetPlanRequest& request);
+  // StreamPlan into `*plan` (see LookupPlanInto).
+  absl::Status StreamPlanInto(const v1::GetPlanRequest& request,
+                              v1::Plan* plan);
   // Streams the job's state to `on_update` until it is final (or
   // `deadline` passes: DEADLINE_EXCEEDED) and returns the final job.
   absl::StatusOr<v1::SolveJob> WatchSolveJob(

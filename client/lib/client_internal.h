@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -69,7 +70,9 @@ struct Client::Internal {
   template <typename Rpc>
   absl::Status CallWithDeadline(absl::Duration deadline, Rpc&& rpc) const {
     absl::Duration backoff = options.initial_backoff;
-    absl::BitGen gen;
+    // Seeded only when a retry needs it: most calls succeed at once, and
+    // seeding costs more than a cache hit's lookup.
+    std::optional<absl::BitGen> gen;
     for (int attempt = 1;; ++attempt) {
       std::unique_ptr<grpc::ClientContext> context = NewContext(deadline);
       const grpc::Status status = rpc(context.get());
@@ -85,7 +88,8 @@ struct Client::Internal {
         }
         return result;
       }
-      absl::SleepFor(backoff * absl::Uniform(gen, 0.8, 1.2));
+      if (!gen.has_value()) gen.emplace();
+      absl::SleepFor(backoff * absl::Uniform(*gen, 0.8, 1.2));
       backoff = std::min(backoff * 2, options.max_backoff);
     }
   }

@@ -157,6 +157,13 @@ absl::StatusOr<std::string> Client::UploadGraph(const v1::Graph& graph) {
 }
 
 absl::StatusOr<v1::Plan> Client::StreamPlan(const v1::GetPlanRequest& request) {
+  v1::Plan plan;
+  AUTOTM_RETURN_IF_ERROR(StreamPlanInto(request, &plan));
+  return plan;
+}
+
+absl::Status Client::StreamPlanInto(const v1::GetPlanRequest& request,
+                                    v1::Plan* plan) {
   std::string bytes;
   AUTOTM_RETURN_IF_ERROR(internal_->Call([&](grpc::ClientContext* context) {
     bytes.clear();
@@ -171,12 +178,11 @@ absl::StatusOr<v1::Plan> Client::StreamPlan(const v1::GetPlanRequest& request) {
     }
     return reader->Finish();
   }));
-  v1::Plan plan;
-  if (!plan.ParseFromString(bytes)) {
+  if (!plan->ParseFromString(bytes)) {
     return absl::InternalError(absl::StrCat("StreamPlan: the ", bytes.size(),
                                             " bytes received are not a Plan"));
   }
-  return plan;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SolveJob> Client::CreateSolveJob(
@@ -223,47 +229,53 @@ absl::StatusOr<v1::ListSolveJobsResponse> Client::ListSolveJobs(
 
 absl::StatusOr<v1::Plan> Client::LookupPlan(const v1::GetPlanRequest& request,
                                             const v1::Profile* profile) {
+  v1::Plan plan;
+  AUTOTM_RETURN_IF_ERROR(LookupPlanInto(request, &plan, profile));
+  return plan;
+}
+
+absl::Status Client::LookupPlanInto(const v1::GetPlanRequest& request,
+                                    v1::Plan* plan,
+                                    const v1::Profile* profile) {
   AUTOTM_ASSIGN_OR_RETURN(
       std::optional<v1::GetPlanRequest> by_digest,
       FitGraph(*this, request, internal_->options.max_message_bytes));
   const v1::GetPlanRequest& fitted = by_digest ? *by_digest : request;
-  v1::Plan plan;
   absl::Status status = internal_->Call([&](grpc::ClientContext* context) {
-    return internal_->placement->GetPlan(context, fitted, &plan);
+    return internal_->placement->GetPlan(context, fitted, plan);
   });
-  if (PlanTooLarge(status)) {
-    AUTOTM_ASSIGN_OR_RETURN(plan, StreamPlan(fitted));
-    status = absl::OkStatus();
-  }
+  if (PlanTooLarge(status)) status = StreamPlanInto(fitted, plan);
   AUTOTM_RETURN_IF_ERROR(status);
-  AUTOTM_RETURN_IF_ERROR(VerifyServedPlan(
-      InlineGraph(request.graph()), request.budget_bytes(), plan, profile));
-  return plan;
+  return VerifyServedPlan(InlineGraph(request.graph()), request.budget_bytes(),
+                          *plan, profile);
 }
 
 absl::StatusOr<v1::Plan> Client::PlanGraph(const v1::PlanGraphRequest& request,
                                            absl::Duration deadline,
                                            const v1::Profile* profile) {
+  v1::Plan plan;
+  AUTOTM_RETURN_IF_ERROR(PlanGraphInto(request, deadline, &plan, profile));
+  return plan;
+}
+
+absl::Status Client::PlanGraphInto(const v1::PlanGraphRequest& request,
+                                   absl::Duration deadline, v1::Plan* plan,
+                                   const v1::Profile* profile) {
   AUTOTM_ASSIGN_OR_RETURN(
       std::optional<v1::PlanGraphRequest> by_digest,
       FitGraph(*this, request, internal_->options.max_message_bytes));
   const v1::PlanGraphRequest& fitted = by_digest ? *by_digest : request;
   // Retrying UNAVAILABLE is safe: an UNAVAILABLE call created no job that
   // anyone waits for (a queued orphan still fills the cache).
-  v1::Plan plan;
   absl::Status status =
       internal_->CallWithDeadline(deadline, [&](grpc::ClientContext* context) {
-        return internal_->placement->PlanGraph(context, fitted, &plan);
+        return internal_->placement->PlanGraph(context, fitted, plan);
       });
   // The plan is cached by the time the server says it is too large.
-  if (PlanTooLarge(status)) {
-    AUTOTM_ASSIGN_OR_RETURN(plan, StreamPlan(LookupOf(fitted)));
-    status = absl::OkStatus();
-  }
+  if (PlanTooLarge(status)) status = StreamPlanInto(LookupOf(fitted), plan);
   AUTOTM_RETURN_IF_ERROR(status);
-  AUTOTM_RETURN_IF_ERROR(VerifyServedPlan(
-      InlineGraph(request.graph()), request.budget_bytes(), plan, profile));
-  return plan;
+  return VerifyServedPlan(InlineGraph(request.graph()), request.budget_bytes(),
+                          *plan, profile);
 }
 
 absl::StatusOr<v1::Plan> Client::GetPlan(const v1::Graph& graph,

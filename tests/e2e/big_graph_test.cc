@@ -108,6 +108,22 @@ TEST_F(BigGraphTest, DigestFirstSendsTheGraphOnlyWhenTheServerLacksIt) {
       client_->GetPlan(graph_, profile_.host_class().name(), budget, options);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+
+  // Parsed into a message that holds stale content (a caller reusing its
+  // Plan call after call): exactly the served plan, nothing left over.
+  v1::Plan reused = *first;
+  reused.add_tensors()->set_tensor_id("stale");
+  reused.set_no_plan_reason("stale");
+  ASSERT_TRUE(
+      client_->PlanGraphInto(by_digest, absl::Seconds(60), &reused).ok());
+  EXPECT_EQ(reused.SerializeAsString(), first->SerializeAsString());
+  v1::GetPlanRequest lookup;
+  *lookup.mutable_graph() = by_digest.graph();
+  lookup.set_host_class(by_digest.host_class());
+  lookup.set_budget_bytes(budget);
+  reused.add_moves();
+  ASSERT_TRUE(client_->LookupPlanInto(lookup, &reused).ok());
+  EXPECT_EQ(reused.SerializeAsString(), first->SerializeAsString());
   jobs = client_->ListSolveJobs(list);
   ASSERT_TRUE(jobs.ok());
   EXPECT_EQ(jobs->jobs_size(), 1) << "the hits must not solve again";
@@ -174,6 +190,14 @@ TEST_F(BigGraphTest, GraphsAndPlansOverTheMessageLimitGoByStream) {
       client_->PlanGraph(inline_request, absl::Seconds(60));
   ASSERT_TRUE(switched.ok()) << switched.status();
   EXPECT_EQ(switched->SerializeAsString(), plan->SerializeAsString());
+  // The same into a message on an Arena, verified against the inline
+  // graph with the profile.
+  google::protobuf::Arena arena;
+  auto* on_arena = google::protobuf::Arena::CreateMessage<v1::Plan>(&arena);
+  absl::Status into = client_->PlanGraphInto(inline_request, absl::Seconds(60),
+                                             on_arena, &profile_);
+  ASSERT_TRUE(into.ok()) << into;
+  EXPECT_EQ(on_arena->SerializeAsString(), plan->SerializeAsString());
 }
 
 TEST_F(BigGraphTest, UploadsThatDoNotAddUpAreRefused) {
