@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -944,6 +945,8 @@ struct JobRunner::WorkerRun {
   std::optional<worker::WorkerEvent> final_event;
   // waitpid()'s status.
   int wait_status = 0;
+  // The worker's peak resident set (wait4's ru_maxrss), 0 when unknown.
+  uint64_t peak_rss_bytes = 0;
 };
 
 namespace {
@@ -998,6 +1001,9 @@ JobRunner::BudgetResult JobRunner::RunWorker(v1::SolveJob& job,
       job.parameters().time_limit_seconds() + options_.watchdog_grace_seconds;
   job.set_elapsed_seconds(WatchWorker(job, pid, child->stdout_fd, run));
   ::unlink(request_path->c_str());
+  logger_->info(
+      "job {}: worker pid {} exited after {:.3f} s, peak RSS {} bytes",
+      job.id(), pid, job.elapsed_seconds(), run.peak_rss_bytes);
   return ResultOf(run, job);
 }
 
@@ -1072,8 +1078,13 @@ double JobRunner::WatchWorker(v1::SolveJob& job, pid_t pid, int fd,
   }
   ::close(fd);
   int& wait_status = run.wait_status;
-  while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  // wait4, not waitpid: the worker's peak memory comes with its status (the
+  // log reports it, so that a graph too large for the host shows up before
+  // the OOM killer does).
+  struct rusage usage = {};
+  while (::wait4(pid, &wait_status, 0, &usage) < 0 && errno == EINTR) {
   }
+  run.peak_rss_bytes = static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB
   {
     absl::MutexLock guard(&mutex_);
     running_[job.id()].pid = -1;

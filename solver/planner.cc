@@ -89,22 +89,30 @@ absl::StatusOr<std::vector<double>> EncodeWarmStart(
     }
   }
   const std::vector<TensorSchedule> schedule = ScheduleOf(graph, plan);
-  const std::vector<std::vector<v1::Tier>> tiers =
-      TiersOverTime(graph, schedule);
-  std::vector<uint64_t> fast(graph.num_kernels(), 0);
+  // Fast bytes per kernel from the tier runs by a difference array: linear
+  // in kernels + tensors + moves, not in the sum of the lifetimes.
+  const std::vector<std::vector<TierRun>> runs =
+      TierRunsOverTime(graph, schedule);
+  std::vector<int64_t> fast_diff(graph.num_kernels() + 1, 0);
   for (int t = 0; t < graph.num_tensors(); ++t) {
     const TensorInfo& tensor = graph.tensor(t);
-    for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
-      if (tiers[t][k - tensor.first_live] == v1::TIER_FAST) {
-        fast[k] += AlignUp(tensor.size_bytes, alignment_bytes);
-      }
+    const int64_t size =
+        static_cast<int64_t>(AlignUp(tensor.size_bytes, alignment_bytes));
+    for (size_t i = 0; i < runs[t].size(); ++i) {
+      if (runs[t][i].tier != v1::TIER_FAST) continue;
+      const int end = i + 1 < runs[t].size() ? runs[t][i + 1].first_kernel - 1
+                                             : tensor.last_live;
+      fast_diff[runs[t][i].first_kernel] += size;
+      fast_diff[end + 1] -= size;
     }
   }
+  uint64_t fast = 0;
   for (int k = 0; k < graph.num_kernels(); ++k) {
-    if (fast[k] > limits[k]) {
+    fast += static_cast<uint64_t>(fast_diff[k]);
+    if (fast > limits[k]) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "it keeps %u fast bytes at kernel %d ('%s'), above the limit of %u",
-          fast[k], k, graph.kernel(k).id, limits[k]));
+          fast, k, graph.kernel(k).id, limits[k]));
     }
   }
   return formulation.Encode(schedule);
@@ -1240,6 +1248,53 @@ const char* TerminationName(v1::Termination termination) {
   }
 }
 
+int64_t IlpLiveEntries(const GraphModel& graph) {
+  int64_t entries = 0;
+  for (const TensorInfo& tensor : graph.tensors()) {
+    entries += tensor.last_live - tensor.first_live + 1;
+  }
+  return entries;
+}
+
+namespace {
+
+// An ILP call on a graph whose model would exceed
+// options.max_ilp_live_entries: the heuristic's plan (without moves for
+// STATIC) instead of an ILP that would not fit in memory, saying so.
+absl::StatusOr<PlanOutcome> PlanWithoutIlp(const GraphModel& graph,
+                                           const ProfileModel& profile,
+                                           const PlanOptions& options,
+                                           int64_t live_entries) {
+  HeuristicOptions heuristic_options;
+  heuristic_options.allow_moves = options.method != v1::METHOD_STATIC;
+  heuristic_options.alignment_bytes = options.alignment_bytes;
+  heuristic_options.time_limit_seconds = options.time_limit_seconds;
+  heuristic_options.cancel = options.cancel;
+  AUTOTM_ASSIGN_OR_RETURN(
+      PlanOutcome outcome,
+      RunHeuristic(graph, profile, options.budget_bytes, heuristic_options));
+  const std::string note = absl::StrCat(
+      "ILP skipped: the ", MethodName(options.method), " model of ",
+      graph.num_kernels(), " kernels would hold ", live_entries,
+      " live (tensor, kernel) pairs, above the limit of ",
+      options.max_ilp_live_entries);
+  // The plan names its solver; this one says why it is not CBC, so that a
+  // plan fetched from the server explains itself.
+  const std::string solver =
+      absl::StrCat(outcome.stats.solver(), " (", note, ")");
+  outcome.stats.set_solver(solver);
+  outcome.diagnostic = outcome.diagnostic.empty()
+                           ? note
+                           : absl::StrCat(note, "; ", outcome.diagnostic);
+  if (outcome.plan.has_value()) {
+    outcome.plan->mutable_stats()->set_solver(solver);
+    outcome.source = PlanSource::kHeuristic;
+  }
+  return outcome;
+}
+
+}  // namespace
+
 absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                                       const ProfileModel& profile,
                                       const PlanOptions& options,
@@ -1287,6 +1342,10 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
     return absl::InvalidArgumentError(absl::StrCat(
         "time limit must be > 0 s (got ", options.time_limit_seconds,
         ") and relative gap >= 0 (got ", options.relative_gap, ")"));
+  }
+  if (const int64_t live_entries = IlpLiveEntries(graph);
+      live_entries > options.max_ilp_live_entries) {
+    return PlanWithoutIlp(graph, profile, options, live_entries);
   }
   CallShared shared;
   return IlpPlanning(graph, profile, options, solver, shared).Run();

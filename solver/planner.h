@@ -98,6 +98,19 @@ struct PlanOptions {
   // never slower than sync alone within a call. Ignored by the other
   // methods. Default false.
   bool recompute = false;
+  // ILP methods: the largest model to build, as live (tensor, kernel) pairs
+  // - the sum over tensors of their lifetimes in kernels, IlpLiveEntries().
+  // The formulation has a capacity row per kernel over the tensors live
+  // there (and per-kernel live sets behind it), so its memory grows with
+  // this count, quadratically in kernels when long-lived tensors such as
+  // weights are live everywhere. Above it the call builds no ILP and returns
+  // the heuristic's plan (no moves for STATIC), termination HEURISTIC, with
+  // stats.solver ("heuristic (ILP skipped: ...)") and the diagnostic
+  // saying so. Default 32 M (2^25): three
+  // times the zoo's largest graph (DenseNet-264: 10.4 M, its topology the
+  // same at every batch); a 20,000-kernel chain of copies of the example CNN
+  // has 112 M.
+  int64_t max_ilp_live_entries = int64_t{32} << 20;
   // ILP methods: find runs of structurally identical kernel blocks
   // (solver/repetition.h), solve the model with the columns of
   // corresponding tensors and kernels tied (one block's columns stand for
@@ -195,6 +208,10 @@ struct PlanOutcome {
   // Set when PlanOptions::exploit_repetition looked for repetition.
   std::optional<RepetitionReport> repetition;
 };
+
+// The size PlanOptions::max_ilp_live_entries limits: the sum over tensors of
+// (last_live - first_live + 1). O(tensors), from the live intervals.
+int64_t IlpLiveEntries(const GraphModel& graph);
 
 // Plans `graph` with `profile`. Errors (not outcomes): FailedPrecondition
 // when the profile lacks kernels of the graph (listing them) or a baseline

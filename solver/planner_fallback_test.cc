@@ -3,9 +3,12 @@
 // kernel compute into fast memory), and first touch, which creates a tensor
 // slow when it does not fit, then needs a configuration the profile lacks.
 // Neither the warm start nor the fallback may turn that into an error.
+#include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solver/baselines.h"
@@ -118,6 +121,68 @@ TEST(PlanGraphFallbackTest, TheIlpStillFindsThePlanFirstTouchCannot) {
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
   EXPECT_TRUE(VerifyPlan(graph, profile, *outcome->plan, 150).ok());
+}
+
+// IlpLiveEntries() is the size of the materialised live sets (LiveAt), from
+// the intervals alone.
+TEST(IlpSizeLimitTest, LiveEntriesCountTheMaterialisedLiveSets) {
+  std::mt19937_64 rng(19);
+  for (int round = 0; round < 30; ++round) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 40, 30));
+    int64_t materialised = 0;
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      materialised += static_cast<int64_t>(graph.LiveAt(k).size());
+    }
+    EXPECT_EQ(IlpLiveEntries(graph), materialised) << "round " << round;
+  }
+}
+
+// Above PlanOptions::max_ilp_live_entries an ILP call builds no model and
+// returns the heuristic's plan, saying why; at the limit it runs the ILP.
+TEST(IlpSizeLimitTest, ModelsAboveTheLimitArePlannedByTheHeuristic) {
+  std::mt19937_64 rng(7);
+  const GraphModel graph = MustGraph(testing::RandomGraph(rng, 30, 20));
+  const ProfileModel profile = MustProfile(FullTableProfile(
+      graph, [](int k, ConfigMask mask) { return 10.0 + k + mask; }));
+  const int64_t entries = IlpLiveEntries(graph);
+  ASSERT_GT(entries, 1);
+  std::unique_ptr<Solver> cbc = MakeCbcSolver();
+  for (const v1::Method method :
+       {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
+    SCOPED_TRACE(MethodName(method));
+    PlanOptions options;
+    options.method = method;
+    options.budget_bytes = graph.PeakLiveBytes() / 2;
+    options.time_limit_seconds = 10;
+    options.max_ilp_live_entries = entries - 1;
+    absl::StatusOr<PlanOutcome> skipped =
+        PlanGraph(graph, profile, options, cbc.get());
+    ASSERT_TRUE(skipped.ok()) << skipped.status();
+    ASSERT_TRUE(skipped->plan.has_value()) << skipped->diagnostic;
+    EXPECT_EQ(skipped->source, PlanSource::kHeuristic);
+    EXPECT_EQ(skipped->plan->stats().termination(), v1::TERMINATION_HEURISTIC);
+    EXPECT_EQ(skipped->stats.variables(), 0u);
+    EXPECT_THAT(skipped->plan->stats().solver(), HasSubstr("ILP skipped"));
+    EXPECT_THAT(
+        skipped->plan->stats().solver(),
+        HasSubstr(absl::StrCat(entries, " live (tensor, kernel) pairs")));
+    EXPECT_THAT(skipped->diagnostic, HasSubstr("ILP skipped"));
+    if (method == v1::METHOD_STATIC) {
+      EXPECT_EQ(skipped->plan->moves_size(), 0);
+    }
+    EXPECT_TRUE(VerifyPlan(graph, profile, *skipped->plan, options.budget_bytes,
+                           /*require_offsets=*/true)
+                    .ok());
+
+    options.max_ilp_live_entries = entries;
+    absl::StatusOr<PlanOutcome> solved =
+        PlanGraph(graph, profile, options, cbc.get());
+    ASSERT_TRUE(solved.ok()) << solved.status();
+    ASSERT_TRUE(solved->plan.has_value()) << solved->diagnostic;
+    EXPECT_THAT(solved->plan->stats().solver(),
+                ::testing::Not(HasSubstr("ILP skipped")));
+    EXPECT_GT(solved->stats.variables(), 0u);
+  }
 }
 
 }  // namespace

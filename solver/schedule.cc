@@ -14,13 +14,11 @@
 namespace autotm::solver {
 namespace {
 
-// Applies the moves of one tensor while walking its live range. Calls
-// `at_kernel(k, tier)` with the tier the tensor has while kernel k runs.
-template <typename AtKernel>
-absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
-                    AtKernel at_kernel) {
-  v1::Tier tier = schedule.creation_tier;
-  size_t next = 0;
+// Checks that one tensor's moves and recomputations can be replayed: in
+// kernel order, inside its live range, and not overlapping one another (see
+// AssemblePlan's errors).
+absl::Status CheckReplayable(const TensorInfo& tensor,
+                             const TensorSchedule& schedule) {
   int previous_kernel = -1;
   v1::MoveDirection previous_direction = v1::MOVE_DIRECTION_UNSPECIFIED;
   for (const ScheduledMove& move : schedule.moves) {
@@ -85,6 +83,18 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
     }
     previous_before = recompute.before;
   }
+  return absl::OkStatus();
+}
+
+// Applies the moves of one tensor while walking its live range, kernel by
+// kernel (O(lifetime): TiersOverTime only). Calls `at_kernel(k, tier)` with
+// the tier the tensor has while kernel k runs.
+template <typename AtKernel>
+absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
+                    AtKernel at_kernel) {
+  AUTOTM_RETURN_IF_ERROR(CheckReplayable(tensor, schedule));
+  v1::Tier tier = schedule.creation_tier;
+  size_t next = 0;
   size_t next_recompute = 0;
   for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
     if (next_recompute < schedule.recomputes.size() &&
@@ -114,7 +124,94 @@ absl::Status Replay(const TensorInfo& tensor, const TensorSchedule& schedule,
   return absl::OkStatus();
 }
 
+// Appends the run (kernel, tier) to `runs`, which end before or at `kernel`:
+// a run starting at the same kernel is replaced, and a run in the tier of
+// the one before it merges into that one.
+void AppendRun(int kernel, v1::Tier tier, std::vector<TierRun>& runs) {
+  if (!runs.empty() && runs.back().first_kernel == kernel) runs.pop_back();
+  if (!runs.empty() && runs.back().tier == tier) return;
+  runs.push_back({kernel, tier});
+}
+
+// Replay() by events: the tier changes only at the kernels of moves and
+// recomputations, so only those are visited (O(moves + recomputations),
+// whatever the lifetime). Same rules as Replay(), step for step.
+std::vector<TierRun> ReplayRuns(const TensorInfo& tensor,
+                                const TensorSchedule& schedule) {
+  const std::vector<ScheduledMove>& moves = schedule.moves;
+  const std::vector<ScheduledRecompute>& recomputes = schedule.recomputes;
+  std::vector<TierRun> runs;
+  v1::Tier tier = schedule.creation_tier;
+  size_t next = 0;
+  size_t next_recompute = 0;
+  for (int k = tensor.first_live; k <= tensor.last_live;) {
+    if (next_recompute < recomputes.size() &&
+        recomputes[next_recompute].before == k) {
+      tier = v1::TIER_FAST;  // re-made in the fast tier before k
+      ++next_recompute;
+    }
+    // TO_FAST moves land before the kernel runs, TO_SLOW moves after it.
+    for (size_t m = next; m < moves.size() && moves[m].kernel == k; ++m) {
+      if (moves[m].direction == v1::MOVE_DIRECTION_TO_FAST) {
+        tier = v1::TIER_FAST;
+      }
+    }
+    AppendRun(k, tier, runs);
+    for (; next < moves.size() && moves[next].kernel == k; ++next) {
+      if (moves[next].direction == v1::MOVE_DIRECTION_TO_SLOW) {
+        tier = v1::TIER_SLOW;
+      }
+    }
+    if (next_recompute < recomputes.size() &&
+        recomputes[next_recompute].dropped_after == k) {
+      tier = v1::TIER_UNSPECIFIED;  // dropped from both tiers
+    }
+    if (k == tensor.last_live) break;
+    AppendRun(k + 1, tier, runs);
+    // The next kernel where something happens; the tier holds until then.
+    // Moves and recomputations before k + 1 were consumed above (a schedule
+    // that is not in order just ends the walk early).
+    int following = tensor.last_live + 1;
+    if (next < moves.size())
+      following = std::min(following, moves[next].kernel);
+    if (next_recompute < recomputes.size()) {
+      const ScheduledRecompute& recompute = recomputes[next_recompute];
+      following = std::min(following, recompute.dropped_after > k
+                                          ? recompute.dropped_after
+                                          : recompute.before);
+    }
+    if (following <= k) break;  // out of order: Replay never reaches it
+    k = following;
+  }
+  return runs;
+}
+
 }  // namespace
+
+std::vector<std::vector<TierRun>> TierRunsOverTime(
+    const GraphModel& graph, const std::vector<TensorSchedule>& schedule) {
+  std::vector<std::vector<TierRun>> runs(graph.num_tensors());
+  const int num_scheduled =
+      std::min(graph.num_tensors(), static_cast<int>(schedule.size()));
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const TensorInfo& tensor = graph.tensor(t);
+    // A schedule AssemblePlan refuses is reported slow, as TiersOverTime()
+    // reports it.
+    if (t < num_scheduled && CheckReplayable(tensor, schedule[t]).ok()) {
+      runs[t] = ReplayRuns(tensor, schedule[t]);
+    }
+    if (runs[t].empty()) runs[t].push_back({tensor.first_live, v1::TIER_SLOW});
+  }
+  return runs;
+}
+
+v1::Tier TierAt(const std::vector<TierRun>& runs, int kernel) {
+  // The last run starting at or before `kernel`.
+  auto after = std::upper_bound(
+      runs.begin(), runs.end(), kernel,
+      [](int k, const TierRun& run) { return k < run.first_kernel; });
+  return after == runs.begin() ? v1::TIER_UNSPECIFIED : std::prev(after)->tier;
+}
 
 std::vector<std::vector<v1::Tier>> TiersOverTime(
     const GraphModel& graph, const std::vector<TensorSchedule>& schedule) {
@@ -200,37 +297,37 @@ absl::Status PriceTierChanges(const TensorInfo& tensor, int t,
   return absl::OkStatus();
 }
 
-// Adds to `placement` the maximal stretches of `tiers` (tensor's tier at
-// each kernel of its life) in the fast tier; offsets come later
+// The last kernel of run i of `runs` (a tensor's TierRunsOverTime()).
+int RunEnd(const TensorInfo& tensor, const std::vector<TierRun>& runs,
+           size_t i) {
+  return i + 1 < runs.size() ? runs[i + 1].first_kernel - 1 : tensor.last_live;
+}
+
+// Adds to `placement` the maximal stretches of `runs` (the tensor's tier
+// runs, neighbours differing) in the fast tier; offsets come later
 // (allocator).
 void AddFastIntervals(const TensorInfo& tensor,
-                      const std::vector<v1::Tier>& tiers,
+                      const std::vector<TierRun>& runs,
                       v1::TensorPlacement* placement) {
-  for (int i = 0; i < static_cast<int>(tiers.size());) {
-    if (tiers[i] != v1::TIER_FAST) {
-      ++i;
-      continue;
-    }
-    int j = i;
-    while (j + 1 < static_cast<int>(tiers.size()) &&
-           tiers[j + 1] == v1::TIER_FAST) {
-      ++j;
-    }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].tier != v1::TIER_FAST) continue;
     v1::FastInterval* interval = placement->add_fast_intervals();
-    interval->set_first_kernel(tensor.first_live + i);
-    interval->set_last_kernel(tensor.first_live + j);
-    i = j + 1;
+    interval->set_first_kernel(runs[i].first_kernel);
+    interval->set_last_kernel(RunEnd(tensor, runs, i));
   }
 }
 
-// Replays every tensor's schedule: fills (*tiers)[t] (tier at each kernel
-// of t's life) and (*fast_bytes)[k], adds each tensor's placement to
-// `plan` (in tensor order) and its priced tier changes to *moves.
+// Replays every tensor's schedule: fills (*tiers)[t] (t's tier runs, a few
+// per tensor whatever its lifetime) and (*fast_bytes)[k], adds each tensor's
+// placement to `plan` (in tensor order) and its priced tier changes to *moves.
 absl::Status PlaceTensors(const GraphModel& graph, const ProfileModel& profile,
                           const std::vector<TensorSchedule>& schedule,
-                          std::vector<std::vector<v1::Tier>>* tiers,
+                          std::vector<std::vector<TierRun>>* tiers,
                           std::vector<uint64_t>* fast_bytes,
                           std::vector<PendingMove>* moves, v1::Plan* plan) {
+  // Fast bytes by a difference array over the fast runs: sums of up to
+  // millions of sizes below 2^50 fit 128 bits.
+  std::vector<__int128> fast_diff(graph.num_kernels() + 1, 0);
   for (int t = 0; t < graph.num_tensors(); ++t) {
     const TensorInfo& tensor = graph.tensor(t);
     const TensorSchedule& entry = schedule[t];
@@ -239,16 +336,14 @@ absl::Status PlaceTensors(const GraphModel& graph, const ProfileModel& profile,
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", tensor.id, "': creation tier must be FAST or SLOW"));
     }
-    std::vector<v1::Tier>& tensor_tiers = (*tiers)[t];
-    tensor_tiers.assign(tensor.last_live - tensor.first_live + 1,
-                        v1::TIER_SLOW);
-    absl::Status replayed = Replay(tensor, entry, [&](int k, v1::Tier tier) {
-      tensor_tiers[k - tensor.first_live] = tier;
-      if (tier == v1::TIER_FAST) {
-        SaturatingAddTo((*fast_bytes)[k], tensor.size_bytes);
-      }
-    });
-    if (!replayed.ok()) return replayed;
+    AUTOTM_RETURN_IF_ERROR(CheckReplayable(tensor, entry));
+    std::vector<TierRun>& runs = (*tiers)[t];
+    runs = ReplayRuns(tensor, entry);
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (runs[i].tier != v1::TIER_FAST) continue;
+      fast_diff[runs[i].first_kernel] += tensor.size_bytes;
+      fast_diff[RunEnd(tensor, runs, i) + 1] -= tensor.size_bytes;
+    }
     if (tensor.fixed_tier != v1::TIER_UNSPECIFIED &&
         (entry.creation_tier != tensor.fixed_tier || !entry.moves.empty() ||
          !entry.recomputes.empty())) {
@@ -261,7 +356,14 @@ absl::Status PlaceTensors(const GraphModel& graph, const ProfileModel& profile,
     v1::TensorPlacement* placement = plan->add_tensors();
     placement->set_tensor_id(tensor.id);
     placement->set_creation_tier(entry.creation_tier);
-    AddFastIntervals(tensor, tensor_tiers, placement);
+    AddFastIntervals(tensor, runs, placement);
+  }
+  __int128 running = 0;
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    running += fast_diff[k];
+    (*fast_bytes)[k] = running > static_cast<__int128>(kSaturatedBytes)
+                           ? kSaturatedBytes
+                           : static_cast<uint64_t>(running);
   }
   return absl::OkStatus();
 }
@@ -273,13 +375,13 @@ class RecomputePricer {
   static absl::StatusOr<RecomputePricer> Create(
       const GraphModel& graph, const ProfileModel& profile,
       const std::vector<TensorSchedule>& schedule,
-      const std::vector<std::vector<v1::Tier>>& tiers) {
+      const std::vector<std::vector<TierRun>>& tiers) {
     RecomputePricer pricer(graph, profile, schedule, tiers);
     for (int t = 0; t < graph.num_tensors(); ++t) {
       const TensorSchedule& entry = schedule[t];
       const int last = graph.tensor(t).last_live;
       pricer.ends_slow_[t] =
-          tiers[t].back() == v1::TIER_SLOW ||
+          tiers[t].back().tier == v1::TIER_SLOW ||
           (!entry.moves.empty() && entry.moves.back().kernel == last &&
            entry.moves.back().direction == v1::MOVE_DIRECTION_TO_SLOW);
       if (entry.kept_slow && graph.tensor(t).fixed_tier == v1::TIER_FAST) {
@@ -318,11 +420,10 @@ class RecomputePricer {
         kept_until_[j] = std::max(kept_until_[j], recompute.before);
         continue;
       }
-      const v1::Tier input_tier =
-          recompute.before < input.first_live ||
-                  recompute.before > input.last_live
-              ? v1::TIER_UNSPECIFIED
-              : tiers_[j][recompute.before - input.first_live];
+      const v1::Tier input_tier = recompute.before < input.first_live ||
+                                          recompute.before > input.last_live
+                                      ? v1::TIER_UNSPECIFIED
+                                      : TierAt(tiers_[j], recompute.before);
       if (input_tier == v1::TIER_UNSPECIFIED) {
         return absl::InvalidArgumentError(absl::StrCat(
             what, ": input '", input.id, "' of kernel '", producer.id,
@@ -354,7 +455,7 @@ class RecomputePricer {
  private:
   RecomputePricer(const GraphModel& graph, const ProfileModel& profile,
                   const std::vector<TensorSchedule>& schedule,
-                  const std::vector<std::vector<v1::Tier>>& tiers)
+                  const std::vector<std::vector<TierRun>>& tiers)
       : graph_(graph),
         profile_(profile),
         schedule_(schedule),
@@ -365,7 +466,7 @@ class RecomputePricer {
   const GraphModel& graph_;
   const ProfileModel& profile_;
   const std::vector<TensorSchedule>& schedule_;
-  const std::vector<std::vector<v1::Tier>>& tiers_;
+  const std::vector<std::vector<TierRun>>& tiers_;
   // Whether each tensor ends its life in the slow tier (after its moves at
   // its last kernel).
   std::vector<char> ends_slow_;
@@ -377,7 +478,7 @@ class RecomputePricer {
 absl::StatusOr<double> AddRecomputes(
     const GraphModel& graph, const ProfileModel& profile,
     const std::vector<TensorSchedule>& schedule,
-    const std::vector<std::vector<v1::Tier>>& tiers, v1::Plan* plan) {
+    const std::vector<std::vector<TierRun>>& tiers, v1::Plan* plan) {
   AUTOTM_ASSIGN_OR_RETURN(
       RecomputePricer pricer,
       RecomputePricer::Create(graph, profile, schedule, tiers));
@@ -456,12 +557,13 @@ double AddMoves(const GraphModel& graph, std::vector<PendingMove> moves,
 // (`recompute_us` and `sync_move_us` from the steps before, async copies
 // counted where longer than their kernel). FailedPrecondition when the
 // profile does not list a configuration a kernel would run in.
-absl::Status AddKernelsAndTotals(
-    const GraphModel& graph, const ProfileModel& profile,
-    const std::vector<std::vector<v1::Tier>>& tiers,
-    const std::vector<uint64_t>& fast_bytes,
-    const std::vector<double>& async_us, double recompute_us,
-    double sync_move_us, v1::Plan* plan) {
+absl::Status AddKernelsAndTotals(const GraphModel& graph,
+                                 const ProfileModel& profile,
+                                 const std::vector<std::vector<TierRun>>& tiers,
+                                 const std::vector<uint64_t>& fast_bytes,
+                                 const std::vector<double>& async_us,
+                                 double recompute_us, double sync_move_us,
+                                 v1::Plan* plan) {
   const int num_kernels = graph.num_kernels();
   double kernel_us = recompute_us;
   double overlap_excess_us = 0;  // async copies longer than their kernel
@@ -475,7 +577,7 @@ absl::Status AddKernelsAndTotals(
     std::vector<bool> slow(kernel.operands.size());
     for (size_t p = 0; p < kernel.operands.size(); ++p) {
       const int t = kernel.operands[p];
-      slow[p] = tiers[t][k - graph.tensor(t).first_live] == v1::TIER_SLOW;
+      slow[p] = TierAt(tiers[t], k) == v1::TIER_SLOW;
     }
     const std::string config = FormatConfig(slow, kernel.num_inputs);
     const KernelCost* cost = profile.Find(kernel.signature_key);
@@ -531,10 +633,10 @@ absl::StatusOr<v1::Plan> AssemblePlan(
                      graph.num_tensors(), " tensors"));
   }
   const int num_kernels = graph.num_kernels();
-  // slow[k] = bit mask of slow operand positions is built from per-tensor
-  // tiers at each kernel.
+  // Each kernel's configuration comes from its operands' tier runs: memory
+  // O(kernels + tensors + moves), not the sum of the lifetimes.
   std::vector<uint64_t> fast_bytes(num_kernels, 0);
-  std::vector<std::vector<v1::Tier>> tiers(graph.num_tensors());
+  std::vector<std::vector<TierRun>> tiers(graph.num_tensors());
   std::vector<PendingMove> moves;
 
   v1::Plan plan;

@@ -46,9 +46,32 @@ struct TensorSchedule {
 // Tier of every tensor at every kernel where it is live, derived from a
 // schedule: tiers[t][k - first_live(t)]; TIER_UNSPECIFIED while the tensor
 // is dropped for a recomputation. Tensors without a schedule entry (a short
-// schedule) are reported slow.
+// schedule) are reported slow. Memory and time are the sum of the tensors'
+// lifetimes (quadratic in kernels when long-lived tensors such as weights
+// are live everywhere): only the ILP formulation, which has per-kernel
+// columns anyway, uses it; everything else uses TierRunsOverTime().
 std::vector<std::vector<v1::Tier>> TiersOverTime(
     const GraphModel& graph, const std::vector<TensorSchedule>& schedule);
+
+// A stretch of a tensor's life in one tier: from kernel `first_kernel` up to
+// the next run's first kernel (the tensor's last_live for the last run).
+struct TierRun {
+  int first_kernel = 0;
+  v1::Tier tier = v1::TIER_SLOW;
+};
+
+// The same tiers as TiersOverTime(), as runs: runs[t] starts at
+// first_live(t), ascends by first_kernel, and neighbouring runs differ in
+// tier, so a tensor has at most 2 * (moves + recomputations) + 1 runs
+// whatever its lifetime. Time and memory O(tensors + moves +
+// recomputations). A malformed schedule (as AssemblePlan refuses it) yields
+// whatever its replay produced; tensors without a schedule entry are slow.
+std::vector<std::vector<TierRun>> TierRunsOverTime(
+    const GraphModel& graph, const std::vector<TensorSchedule>& schedule);
+
+// The tier in `runs` (one tensor's, as above) at `kernel`, which must lie in
+// the tensor's live range. O(log runs).
+v1::Tier TierAt(const std::vector<TierRun>& runs, int kernel);
 
 // Builds the Plan for `schedule` (one entry per tensor). Moves that change
 // nothing (a TO_FAST of a fast tensor, a TO_SLOW of a slow one) are dropped.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -322,6 +323,91 @@ TEST_F(ChainTest, TiersOverTimeOfASameKernelRoundTrip) {
   schedule[kC] = {S, {{3, kToFast, true}, {3, kToSlow, true}}};
   const auto tiers = TiersOverTime(graph_, schedule);
   EXPECT_THAT(tiers[kC], ElementsAre(S, F));  // kernels 2..3
+}
+
+// The runs, expanded kernel by kernel, against the materialised tiers
+// (TiersOverTime, the per-kernel replay) on random graphs and schedules:
+// moves (same-kernel round trips included) and recomputations between
+// consecutive users, most of them valid, some not (both report those slow).
+TEST(TierRunsTest, MatchTheMaterialisedTiersOnRandomSchedules) {
+  std::mt19937_64 rng(20261206);
+  int tensors_with_moves = 0;
+  int tensors_dropped = 0;
+  for (int round = 0; round < 60; ++round) {
+    const GraphModel graph =
+        MustGraph(testing::RandomGraph(rng, /*max_tensors=*/40,
+                                       /*max_kernels=*/30));
+    std::vector<TensorSchedule> schedule(graph.num_tensors());
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      const TensorInfo& tensor = graph.tensor(t);
+      TensorSchedule& entry = schedule[t];
+      entry.creation_tier = rng() % 2 ? F : S;
+      // A recomputation between two consecutive users far enough apart.
+      std::vector<bool> dropped(tensor.last_live + 2, false);
+      for (size_t u = 0; u + 1 < tensor.users.size(); ++u) {
+        if (tensor.users[u + 1] - tensor.users[u] >= 2 && rng() % 3 == 0) {
+          entry.recomputes.push_back({tensor.users[u], tensor.users[u + 1]});
+          for (int k = tensor.users[u] + 1; k <= tensor.users[u + 1]; ++k) {
+            dropped[k] = true;
+          }
+        }
+      }
+      for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+        // One in 25 moves lands in a dropped stretch: an invalid schedule.
+        if ((dropped[k] && rng() % 25 != 0) || rng() % 3 != 0) continue;
+        if (rng() % 4 == 0) {
+          entry.moves.push_back({k, kToFast, true});
+          entry.moves.push_back({k, kToSlow, true});
+        } else {
+          entry.moves.push_back({k, rng() % 2 ? kToFast : kToSlow, true});
+        }
+      }
+    }
+    const std::vector<std::vector<v1::Tier>> tiers =
+        TiersOverTime(graph, schedule);
+    const std::vector<std::vector<TierRun>> runs =
+        TierRunsOverTime(graph, schedule);
+    ASSERT_EQ(runs.size(), tiers.size());
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      const TensorInfo& tensor = graph.tensor(t);
+      SCOPED_TRACE(absl::StrCat("round ", round, ", tensor ", tensor.id));
+      ASSERT_FALSE(runs[t].empty());
+      EXPECT_EQ(runs[t].front().first_kernel, tensor.first_live);
+      for (size_t i = 1; i < runs[t].size(); ++i) {
+        EXPECT_LT(runs[t][i - 1].first_kernel, runs[t][i].first_kernel);
+        EXPECT_NE(runs[t][i - 1].tier, runs[t][i].tier);
+        EXPECT_LE(runs[t][i].first_kernel, tensor.last_live);
+      }
+      std::vector<v1::Tier> expanded;
+      for (int k = tensor.first_live; k <= tensor.last_live; ++k) {
+        expanded.push_back(TierAt(runs[t], k));
+      }
+      EXPECT_EQ(expanded, tiers[t]);
+      tensors_with_moves += runs[t].size() > 1;
+      for (const v1::Tier tier : tiers[t]) {
+        if (tier == v1::TIER_UNSPECIFIED) {
+          ++tensors_dropped;
+          break;
+        }
+      }
+    }
+  }
+  // The random schedules exercised moves and recomputations, not only
+  // tensors that stay where they are created.
+  EXPECT_GT(tensors_with_moves, 200);
+  EXPECT_GT(tensors_dropped, 20);
+}
+
+TEST(TierRunsTest, ShortScheduleIsSlow) {
+  const GraphModel graph = MustGraph(testing::ChainGraph());
+  const std::vector<std::vector<TierRun>> runs =
+      TierRunsOverTime(graph, std::vector<TensorSchedule>(2));
+  ASSERT_EQ(runs.size(), static_cast<size_t>(kNumTensors));
+  for (int t = 2; t < kNumTensors; ++t) {
+    ASSERT_EQ(runs[t].size(), 1u);
+    EXPECT_EQ(runs[t][0].tier, S);
+    EXPECT_EQ(runs[t][0].first_kernel, graph.tensor(t).first_live);
+  }
 }
 
 }  // namespace
