@@ -688,7 +688,8 @@ std::vector<std::string> CbcArguments(const IlpModel& model,
                                       const SolveParams& params,
                                       double time_limit) {
   const bool offset = model.objective_offset != 0;
-  std::string allowable_gap = "0";
+  // CBC's default absolute gap (1e-10) until an incumbent sets it.
+  std::string allowable_gap = "1e-10";
   if (offset && params.initial_solution.size() == model.objective.size()) {
     allowable_gap =
         FormatDouble(params.relative_gap *
