@@ -9,6 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "solver/checked_math.h"
 #include "solver/status_macros.h"
 
@@ -192,14 +194,15 @@ Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
 // second ILP solve of 40 s. Improves `best` (offsets and required only) for
 // up to `max_repair_rounds` rounds; returns the rounds run.
 int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
-                         int max_repair_rounds, BestFitLayout& layout,
-                         Layout& best) {
+                         int max_repair_rounds, absl::Time deadline,
+                         BestFitLayout& layout, Layout& best) {
   int rounds = 0;
   std::vector<int> overflows(blocks.size(), 0);
   std::vector<int> rank(blocks.size());
   std::vector<int> last_order = best.order;
   std::vector<uint64_t> last_offsets = best.offsets;
-  for (int round = 1; round <= max_repair_rounds; ++round) {
+  for (int round = 1; round <= max_repair_rounds && absl::Now() < deadline;
+       ++round) {
     for (size_t i = 0; i < blocks.size(); ++i) {
       if (last_offsets[i] + blocks[i].size > pool_bytes) ++overflows[i];
     }
@@ -223,11 +226,10 @@ int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
 
 }  // namespace
 
-absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
-                                               uint64_t pool_bytes,
-                                               uint64_t alignment_bytes,
-                                               v1::Plan* plan,
-                                               int max_repair_rounds) {
+absl::StatusOr<AllocationReport> AssignOffsets(
+    const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
+    v1::Plan* plan, int max_repair_rounds, absl::Duration max_repair_time) {
+  const absl::Time deadline = absl::Now() + max_repair_time;
   if (plan->tensors_size() != graph.num_tensors()) {
     return absl::InvalidArgumentError(
         absl::StrCat("plan has ", plan->tensors_size(), " tensors, graph has ",
@@ -241,7 +243,7 @@ absl::StatusOr<AllocationReport> AssignOffsets(const GraphModel& graph,
   AllocationReport report;
   if (best.required > pool_bytes && !blocks.empty()) {
     report.repair_rounds = RepairBySqueakyWheel(
-        blocks, pool_bytes, max_repair_rounds, layout, best);
+        blocks, pool_bytes, max_repair_rounds, deadline, layout, best);
   }
   report.required_bytes = blocks.empty() ? 0 : best.required;
   for (size_t i = 0; i < blocks.size(); ++i) {

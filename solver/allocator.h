@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "autotm/v1/plan.pb.h"
 #include "solver/defaults.h"
 #include "solver/graph_model.h"
@@ -35,7 +36,8 @@ struct AllocationReport {
   int repair_rounds = 0;
 };
 
-// At most this many squeaky-wheel layouts follow the classic orders.
+// At most this many squeaky-wheel layouts follow the classic orders by
+// default.
 inline constexpr int kMaxLayoutRepairRounds = 16;
 
 // Assigns an offset to every fast interval of `plan` (TensorPlacement
@@ -52,10 +54,13 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // the graph. Deterministic.
 // `max_repair_rounds` caps the squeaky-wheel layouts (callers that iterate
 // themselves, as the heuristic's layout rounds, take fewer: each layout of a
-// large plan costs a fraction of a second).
+// large plan costs a fraction of a second), and no repair round starts
+// after `max_repair_time` (the classic orders always run). Deterministic
+// for a given number of rounds run; the time cap only stops it earlier.
 absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
-    v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds);
+    v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds,
+    absl::Duration max_repair_time = absl::InfiniteDuration());
 
 }  // namespace autotm::solver
 

@@ -282,6 +282,50 @@ TEST(AssignOffsetsTest, OverflowingBlocksMovedAheadFitPoolsOfExactlyThePeak) {
   EXPECT_LT(not_fit, fit_by_repair);
 }
 
+TEST(AssignOffsetsTest, MoreRepairRoundsFitMoreAndTheTimeCapStopsThem) {
+  // The plans of the test above that the default rounds leave overflowing:
+  // with the planner's 256 rounds some of them fit (valid offsets), none
+  // needs more pool than with 16, and a zero time cap runs no repair round.
+  std::mt19937_64 rng(17);
+  int overflowing = 0;
+  int fit_by_more_rounds = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 16, 12));
+    const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+    const std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/3, /*move_one_in=*/5);
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    const uint64_t pool = plan->peak_fast_bytes();
+    v1::Plan capped = *plan;
+    absl::StatusOr<AllocationReport> none =
+        AssignOffsets(graph, pool, 4096, &capped, kMaxLayoutRepairRounds,
+                      absl::ZeroDuration());
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->repair_rounds, 0);
+    absl::StatusOr<AllocationReport> few =
+        AssignOffsets(graph, pool, 4096, &*plan);
+    ASSERT_TRUE(few.ok());
+    if (few->fits) continue;
+    ++overflowing;
+    absl::StatusOr<AllocationReport> many =
+        AssignOffsets(graph, pool, 4096, &*plan, /*max_repair_rounds=*/256);
+    ASSERT_TRUE(many.ok());
+    EXPECT_LE(many->required_bytes, few->required_bytes) << "trial " << trial;
+    if (!many->fits) continue;
+    ++fit_by_more_rounds;
+    EXPECT_GT(many->repair_rounds, kMaxLayoutRepairRounds);
+    absl::StatusOr<VerifyReport> verified =
+        VerifyPlan(graph, profile, *plan, pool, /*require_offsets=*/true);
+    EXPECT_TRUE(verified.ok())
+        << "trial " << trial << ": " << verified.status();
+  }
+  EXPECT_GT(overflowing, 0);
+  EXPECT_GT(fit_by_more_rounds, 0)
+      << overflowing << " plans overflowed after 16 rounds";
+}
+
 TEST(AssignOffsetsTest, RejectsIntervalsOutsideTheLiveRange) {
   const GraphModel graph =
       MustGraph(GraphBuilder()

@@ -222,6 +222,12 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
                                       const PlanOptions& options,
                                       Solver* solver);
 
+// The time an ILP call keeps back from each allocation round's solve for
+// laying out its plan with repair rounds (solver/allocator.h): 5% of the
+// call's limit, between 0.2 s and 3 s. A solve of a call with limit L gets
+// at most L - LayoutRepairReserveSeconds(L) (less what earlier stages used).
+double LayoutRepairReserveSeconds(double time_limit_seconds);
+
 // STATIC, SYNCHRONOUS and ASYNCHRONOUS: the methods that solve an ILP (and
 // need a Solver); every other method plans without one.
 bool IsIlpMethod(v1::Method method);

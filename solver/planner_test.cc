@@ -406,6 +406,12 @@ class StallingSolver : public Solver {
   int weak_calls_;
 };
 
+// The limit a call with `limit` gives its allocation round's solve when
+// nothing else used time.
+double AfterReserve(double limit) {
+  return limit - LayoutRepairReserveSeconds(limit);
+}
+
 // Options for the restart tests on Chain(): a budget that makes moves pay
 // and a limit long enough for restarts.
 PlanOptions EightySecondsAtNineMiB(v1::Method method) {
@@ -431,18 +437,20 @@ TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
       PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   ASSERT_EQ(solver.limits.size(), 5u);
-  EXPECT_NEAR(solver.limits[0], 40.0 / 4, 0.5);
-  EXPECT_NEAR(solver.limits[1], 40, 0.5);
+  // Each solve's limit is its call's less the layout repair's reserve.
+  EXPECT_NEAR(solver.limits[0], AfterReserve(40.0 / 4), 0.5);
+  EXPECT_NEAR(solver.limits[1], AfterReserve(40), 0.5);
   EXPECT_DOUBLE_EQ(solver.stalls[0], 2.0);  // max(2 s, 40 s / 20)
   EXPECT_DOUBLE_EQ(solver.stalls[1], 4.0);  // max(2 s, 80 s / 20)
   for (int call = 2; call < 5; ++call) {
     EXPECT_EQ(solver.stalls[call], 0) << "call " << call;
   }
   // These tiny solves take milliseconds, so the async solve still has about
-  // 80 s: slices of a quarter of it, then twice that, then what is left.
-  EXPECT_NEAR(solver.limits[2], 80.0 / 4, 0.5);
-  EXPECT_NEAR(solver.limits[3], 80.0 / 2, 0.5);
-  EXPECT_NEAR(solver.limits[4], 80.0, 0.5);
+  // 80 s (less the reserve): slices of a quarter of it, then twice that,
+  // then what is left.
+  EXPECT_NEAR(solver.limits[2], AfterReserve(80) / 4, 0.5);
+  EXPECT_NEAR(solver.limits[3], AfterReserve(80) / 2, 0.5);
+  EXPECT_NEAR(solver.limits[4], AfterReserve(80), 0.5);
   // Every slice after the first starts from the best plan so far.
   EXPECT_TRUE(solver.started[3]);
   EXPECT_TRUE(solver.started[4]);
@@ -468,7 +476,7 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   EXPECT_EQ(solver.max_nodes[0], -1);
   EXPECT_EQ(solver.max_nodes[1], -1);
   EXPECT_EQ(solver.max_nodes[2], 0);
-  EXPECT_NEAR(solver.limits[2], 60.0, 0.5);
+  EXPECT_NEAR(solver.limits[2], AfterReserve(80) * 3 / 4, 0.5);
   EXPECT_TRUE(solver.started[2]);
   for (size_t call = 3; call < solver.limits.size(); ++call) {
     EXPECT_LE(solver.limits[call], 10.0) << "call " << call;
@@ -497,8 +505,8 @@ TEST(PlanGraphTest, SyncSolvesDoNotRestart) {
   // small model a competitor only, not CBC's start), then one sync solve
   // with the rest - no restarts, no stall stop.
   ASSERT_EQ(solver.limits.size(), 2u);
-  EXPECT_NEAR(solver.limits[0], 80.0 / 4, 0.5);
-  EXPECT_NEAR(solver.limits[1], 80.0, 0.5);
+  EXPECT_NEAR(solver.limits[0], AfterReserve(80.0 / 4), 0.5);
+  EXPECT_NEAR(solver.limits[1], AfterReserve(80), 0.5);
   EXPECT_DOUBLE_EQ(solver.stalls[0], 4.0);
   EXPECT_EQ(solver.stalls[1], 0);
   EXPECT_FALSE(solver.started[1]);
@@ -516,8 +524,9 @@ TEST(PlanGraphTest, FixedSeedSharesAreAQuarterWithoutStallStops) {
       PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   ASSERT_GE(solver.limits.size(), 3u);
-  EXPECT_NEAR(solver.limits[0], 20.0 / 4, 0.5);  // static seed of the sync
-  EXPECT_NEAR(solver.limits[1], 20, 0.5);        // sync seed
+  // The static seed of the sync seed, and the sync seed.
+  EXPECT_NEAR(solver.limits[0], AfterReserve(20.0 / 4), 0.5);
+  EXPECT_NEAR(solver.limits[1], AfterReserve(20), 0.5);
   for (size_t call = 0; call < solver.stalls.size(); ++call) {
     EXPECT_EQ(solver.stalls[call], 0) << "call " << call;
   }
