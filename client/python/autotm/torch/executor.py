@@ -770,10 +770,6 @@ class PlanExecutor:
                 base = base_of(tensor_id)
                 if self.final_version.get(base) != tensor_id or base not in stores:
                     continue
-                if self.kept_until.get(tensor_id, 0) > k:
-                    # A re-run reads it later: it stays (slow) until then.
-                    self._free_later.setdefault(self.kept_until[tensor_id], []).append(tensor_id)
-                    continue
                 if base in self._argument_ids or base in self._result_ids:
                     # The model's own tensors (weights, buffers, optimizer
                     # state, the batch) outlive the step wherever they are:
@@ -782,6 +778,10 @@ class PlanExecutor:
                     # the batch is the caller's once the step has read it.
                     if self.tensors[base].role == graph_pb2.TENSOR_ROLE_INPUT:
                         stores[base].released = True
+                    continue
+                if self.kept_until.get(tensor_id, 0) > k:
+                    # A re-run reads it later: it stays (slow) until then.
+                    self._free_later.setdefault(self.kept_until[tensor_id], []).append(tensor_id)
                     continue
                 store = stores.pop(base)
                 self._drop(store)
