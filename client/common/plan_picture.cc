@@ -733,6 +733,44 @@ std::string ReRunMarks(const v1::Plan& plan, const std::vector<int>& reruns,
   return svg;
 }
 
+// The residency panel's legend; the re-run entries only for a plan with
+// re-runs.
+std::vector<LegendEntry> ResidencyLegend(bool has_reruns) {
+  std::vector<LegendEntry> legend = {
+      {Swatch::kBox, kFastColor, "in fast memory"},
+      {Swatch::kBox, "#F3C26B", "in slow memory"},
+      {Swatch::kTriangleUp, kToFastColor, "moved to fast (before the kernel)"},
+      {Swatch::kTriangleDown, kMoveColor, "moved to slow (after the kernel)"},
+      {Swatch::kTriangleDown, "#999999", "free drop (0 B)"},
+      {Swatch::kUpTick, "#222222", "kernels reading or writing it"},
+  };
+  if (has_reruns) {
+    legend.push_back({Swatch::kBox, "#ffffff", "dropped (in no memory)"});
+    legend.push_back(
+        {Swatch::kUpTick, kReRunColor, "re-made by re-running its producer"});
+  }
+  return legend;
+}
+
+// Indices into plan.recomputes() per graph tensor, of the steps that can be
+// drawn (a hostile plan's others are left out; the verifier says why).
+std::vector<std::vector<int>> ReRunsByTensor(const v1::Plan& plan,
+                                             const solver::GraphModel& graph) {
+  std::vector<std::vector<int>> reruns(graph.num_tensors());
+  for (int i = 0; i < plan.recomputes_size(); ++i) {
+    const v1::Recompute& step = plan.recomputes(i);
+    const int t = graph.FindTensor(step.tensor_id());
+    if (t < 0 ||
+        step.before_kernel_index() >=
+            static_cast<uint32_t>(graph.num_kernels()) ||
+        step.dropped_after_kernel_index() >= step.before_kernel_index()) {
+      continue;
+    }
+    reruns[t].push_back(i);
+  }
+  return reruns;
+}
+
 std::string ResidencyPanel(const v1::Plan& plan,
                            const solver::GraphModel& graph,
                            const Residency& residency,
@@ -746,30 +784,9 @@ std::string ResidencyPanel(const v1::Plan& plan,
       absl::StrFormat("Residency of the %d largest tensors", rows.size()),
       absl::StrFormat("(of %d; bars span each tensor's live kernels)",
                       graph.num_tensors()));
-  std::vector<LegendEntry> legend = {
-      {Swatch::kBox, kFastColor, "in fast memory"},
-      {Swatch::kBox, "#F3C26B", "in slow memory"},
-      {Swatch::kTriangleUp, kToFastColor, "moved to fast (before the kernel)"},
-      {Swatch::kTriangleDown, kMoveColor, "moved to slow (after the kernel)"},
-      {Swatch::kTriangleDown, "#999999", "free drop (0 B)"},
-      {Swatch::kUpTick, "#222222", "kernels reading or writing it"},
-  };
-  // Re-runs (plan.recomputes) of the drawn tensors, per tensor.
-  std::vector<std::vector<int>> reruns(graph.num_tensors());
-  for (int i = 0; i < plan.recomputes_size(); ++i) {
-    const v1::Recompute& step = plan.recomputes(i);
-    const int t = graph.FindTensor(step.tensor_id());
-    if (t < 0 || step.before_kernel_index() >= static_cast<uint32_t>(kernels) ||
-        step.dropped_after_kernel_index() >= step.before_kernel_index()) {
-      continue;  // not drawable; the verifier says why
-    }
-    reruns[t].push_back(i);
-  }
-  if (plan.recomputes_size() > 0) {
-    legend.push_back({Swatch::kBox, "#ffffff", "dropped (in no memory)"});
-    legend.push_back(
-        {Swatch::kUpTick, kReRunColor, "re-made by re-running its producer"});
-  }
+  const std::vector<std::vector<int>> reruns = ReRunsByTensor(plan, graph);
+  const std::vector<LegendEntry> legend =
+      ResidencyLegend(plan.recomputes_size() > 0);
   double legend_height = 0;
   svg += RenderLegendRow(layout->left, layout->y + 22, layout->right, legend,
                          &legend_height);
