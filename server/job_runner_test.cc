@@ -787,6 +787,28 @@ TEST(PlanKeyTest, SameInputsSameKeyAndEveryInputCounts) {
   EXPECT_NE(key, PlanCacheKey("g", "h", 1, 100, other, "s"));
 }
 
+TEST(PlanKeyTest, RecomputeAutoHasItsOwnKeyAndNoneKeepsTheOldOne) {
+  v1::SolveParameters defaults = *NormalizeParameters({});
+  EXPECT_EQ(defaults.recompute(), v1::RECOMPUTE_MODE_NONE);
+  v1::SolveParameters none;
+  none.set_recompute(v1::RECOMPUTE_MODE_NONE);
+  const std::string key = PlanCacheKey("g", "h", 1, 100, defaults, "s");
+  EXPECT_EQ(key,
+            PlanCacheKey("g", "h", 1, 100, *NormalizeParameters(none), "s"));
+  v1::SolveParameters automatic;
+  automatic.set_recompute(v1::RECOMPUTE_MODE_AUTO);
+  EXPECT_NE(key, PlanCacheKey("g", "h", 1, 100, *NormalizeParameters(automatic),
+                              "s"));
+  // The key of a plain plan is the one it had before the field existed.
+  v1::SolveParameters before_the_field = defaults;
+  before_the_field.clear_recompute();
+  EXPECT_EQ(key, PlanCacheKey("g", "h", 1, 100, before_the_field, "s"));
+  v1::SolveParameters unknown;
+  unknown.set_recompute(static_cast<v1::RecomputeMode>(7));
+  EXPECT_THAT(NormalizeParameters(unknown).status().message(),
+              HasSubstr("parameters.recompute: unknown mode 7"));
+}
+
 TEST(PlanKeyTest, BadParametersAreInvalidArgument) {
   v1::SolveParameters p;
   p.set_relative_gap(1.5);

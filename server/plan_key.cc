@@ -54,6 +54,14 @@ absl::StatusOr<v1::SolveParameters> NormalizeParameters(
         absl::StrCat("parameters.async_window: ", out.async_window(),
                      " kernels is over the limit of ", kMaxAsyncWindow));
   }
+  if (out.recompute() == v1::RECOMPUTE_MODE_UNSPECIFIED) {
+    out.set_recompute(v1::RECOMPUTE_MODE_NONE);
+  }
+  if (!v1::RecomputeMode_IsValid(out.recompute())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters.recompute: unknown mode ", out.recompute(),
+                     " (RECOMPUTE_MODE_NONE or RECOMPUTE_MODE_AUTO)"));
+  }
   return out;
 }
 
@@ -85,6 +93,10 @@ std::string PlanCacheKey(absl::string_view graph_digest,
       "relative_gap=", absl::StrFormat("%a", parameters.relative_gap()), "\n",
       "alignment_bytes=", parameters.alignment_bytes(), "\n",
       "async_window=", parameters.async_window(), "\n",
+      // Only when re-runs are allowed: plain plans keep the keys they had
+      // before the field existed.
+      parameters.recompute() == v1::RECOMPUTE_MODE_AUTO ? "recompute=auto\n"
+                                                        : "",
       "solver=", text(solver_version), "\n");
   return absl::StrCat("sha256:", Sha256Hex(canonical));
 }

@@ -114,6 +114,9 @@ void PrintJob(const v1::SolveJob& job) {
   std::printf("time limit   %s, gap %g\n",
               FormatDuration(job.parameters().time_limit_seconds()).c_str(),
               job.parameters().relative_gap());
+  if (job.parameters().recompute() == v1::RECOMPUTE_MODE_AUTO) {
+    std::printf("recompute    auto\n");
+  }
   std::printf("created      %s\n", TimeOf(job.create_time_us()).c_str());
   std::printf("started      %s\n", TimeOf(job.start_time_us()).c_str());
   std::printf("ended        %s\n", TimeOf(job.end_time_us()).c_str());
@@ -143,6 +146,7 @@ struct PlanFlags {
   std::string variant = "sync";
   std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
   double gap = solver::kDefaultRelativeGap;
+  std::string recompute = "none";
   int priority = 0;
   std::string out_path;
   std::string svg_path;
@@ -224,6 +228,8 @@ int RunPlan(const PlanFlags& flags) {
   parameters.set_method(Variants().at(flags.variant));
   parameters.set_time_limit_seconds(*time_limit);
   parameters.set_relative_gap(flags.gap);
+  parameters.set_recompute(flags.recompute == "auto" ? v1::RECOMPUTE_MODE_AUTO
+                                                     : v1::RECOMPUTE_MODE_NONE);
 
   v1::GetPlanRequest lookup;
   *lookup.mutable_graph()->mutable_inline_graph() = graph;
@@ -423,6 +429,13 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.999))
       ->capture_default_str()
       ->type_name("FRACTION");
+  plan->add_option("--recompute", plan_flags->recompute,
+                   "none or auto: as `autotm solve --recompute` (the ILP may "
+                   "re-run producers instead of keeping or moving; sync "
+                   "only); part of the plan-cache key")
+      ->check(CLI::IsMember({"none", "auto"}))
+      ->capture_default_str()
+      ->type_name("MODE");
   plan->add_option("--priority", plan_flags->priority,
                    "Queue priority (higher runs first)")
       ->capture_default_str();

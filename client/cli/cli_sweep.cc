@@ -55,6 +55,7 @@ struct SweepFlags {
   std::string variant = "sync";
   std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
   double gap = solver::kDefaultRelativeGap;
+  std::string recompute = "none";
   int threads = 0;
   std::string svg_path;
   std::string csv_path;
@@ -454,6 +455,7 @@ solver::SweepOptions SweepOptionsOf(const SweepFlags& flags,
                                                    : v1::METHOD_SYNCHRONOUS;
   options.plan.time_limit_seconds = time_limit_seconds;
   options.plan.relative_gap = flags.gap;
+  options.plan.recompute = flags.recompute == "auto";
   options.plan.threads = flags.threads;
   options.warm_start = !flags.no_warm_start;
   return options;
@@ -806,6 +808,13 @@ std::vector<CliCommand> AddSweepCommands(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->type_name("FRACTION");
+  sweep
+      ->add_option("--recompute", flags->recompute,
+                   "sync: none or auto, as `autotm solve --recompute` (the "
+                   "ILP may re-run producers instead of keeping or moving)")
+      ->check(CLI::IsMember({"none", "auto"}))
+      ->capture_default_str()
+      ->type_name("MODE");
   sweep
       ->add_option("--threads", flags->threads,
                    "CBC threads; 0 = serial, deterministic")

@@ -1,6 +1,7 @@
 #include "client/cli/plan_report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -189,6 +190,73 @@ void AppendLargestMoves(const v1::Plan& plan, int top, std::string* out) {
   }
 }
 
+// "3 (1.234 ms = 2.1%), re-making 12.00 MiB; 2 inputs kept slow (4.00 MiB)"
+void AppendRecomputeLine(const v1::Plan& plan, const solver::GraphModel* graph,
+                         std::string* out) {
+  if (plan.recomputes_size() == 0) return;
+  auto size_of = [graph](const std::string& tensor_id) -> uint64_t {
+    if (graph == nullptr) return 0;
+    const int index = graph->FindTensor(tensor_id);
+    return index < 0 ? 0 : graph->tensor(index).size_bytes;
+  };
+  uint64_t remade_bytes = 0, kept_bytes = 0;
+  int kept = 0;
+  for (const v1::Recompute& step : plan.recomputes()) {
+    solver::SaturatingAddTo(remade_bytes, size_of(step.tensor_id()));
+  }
+  for (const v1::TensorPlacement& placement : plan.tensors()) {
+    if (placement.kept_slow_until_kernel() == 0) continue;
+    ++kept;
+    solver::SaturatingAddTo(kept_bytes, size_of(placement.tensor_id()));
+  }
+  std::string text = absl::StrFormat(
+      "%d (%s = %s)", plan.recomputes_size(), Ms(plan.recompute_time_us()),
+      Percent(plan.recompute_time_us(), plan.predicted_time_us()));
+  if (graph != nullptr) {
+    absl::StrAppend(&text, ", re-making ", FormatBytes(remade_bytes));
+  }
+  if (kept > 0) {
+    absl::StrAppendFormat(&text, "; %d input%s kept slow", kept,
+                          kept == 1 ? "" : "s");
+    if (graph != nullptr) {
+      absl::StrAppend(&text, " (", FormatBytes(kept_bytes), ")");
+    }
+  }
+  AppendLine(out, "re-runs", text);
+}
+
+void AppendLargestRecomputes(const v1::Plan& plan, int top, std::string* out) {
+  if (top <= 0 || plan.recomputes_size() == 0) return;
+  std::vector<int> order(plan.recomputes_size());
+  for (int i = 0; i < plan.recomputes_size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return plan.recomputes(a).time_us() > plan.recomputes(b).time_us();
+  });
+  order.resize(std::min<size_t>(order.size(), static_cast<size_t>(top)));
+  std::vector<std::array<std::string, 5>> rows;
+  rows.push_back(
+      {"before", "kernel re-run", "tensor", "dropped after", "time"});
+  for (int i : order) {
+    const v1::Recompute& step = plan.recomputes(i);
+    rows.push_back({absl::StrCat(step.before_kernel_index()), step.kernel_id(),
+                    step.tensor_id(),
+                    absl::StrCat(step.dropped_after_kernel_index()),
+                    absl::StrFormat("%.1f us", step.time_us())});
+  }
+  std::array<size_t, 5> w{};
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c)
+      w[c] = std::max(w[c], row[c].size());
+  }
+  absl::StrAppendFormat(out, "\nlargest re-runs (%d of %d, by time):\n",
+                        rows.size() - 1, plan.recomputes_size());
+  for (const auto& row : rows) {
+    absl::StrAppendFormat(out, "  %*s  %-*s  %-*s  %*s  %*s\n", w[0], row[0],
+                          w[1], row[1], w[2], row[2], w[3], row[3], w[4],
+                          row[4]);
+  }
+}
+
 }  // namespace
 
 std::string FormatPlanReport(const v1::Plan& plan,
@@ -263,9 +331,11 @@ std::string FormatPlanReport(const v1::Plan& plan,
                DescribeMoves(to_fast, /*to_slow=*/false));
     AppendLine(&out, "", DescribeMoves(to_slow, /*to_slow=*/true));
   }
+  AppendRecomputeLine(plan, graph, &out);
 
   AppendSolverStats(plan, &out);
   AppendLargestMoves(plan, options.top_moves, &out);
+  AppendLargestRecomputes(plan, options.top_recomputes, &out);
   return out;
 }
 

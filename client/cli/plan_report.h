@@ -17,13 +17,17 @@ struct PlanReportOptions {
   // Rows in the table of the largest moves (by bytes copied). Default 10;
   // 0 leaves the table out.
   int top_moves = 10;
+  // Rows in the table of the largest re-runs (by time), likewise.
+  int top_recomputes = 10;
 };
 
 // A multi-line summary of `plan`: method and termination, predicted
 // iteration time split into kernel and move time, peak fast bytes against
 // the budget, tensors fast vs slow at creation, moves by direction with the
-// bytes they copy, the solver's model size, timings, objective, bound and
-// gap, and a table of the largest moves. Ends with a newline.
+// bytes they copy, re-runs (how many, their total time and share, the bytes
+// they re-make and the inputs kept slow for them; only when there are any),
+// the solver's model size, timings, objective, bound and gap, and tables of
+// the largest moves and re-runs. Ends with a newline.
 //
 // `graph` is optional: when given (it must be the graph the plan is for) the
 // report adds tensor sizes and the graph's all-fast footprint (peak live

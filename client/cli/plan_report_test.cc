@@ -110,6 +110,48 @@ TEST(PlanReportTest, MoveTableIsAlignedAndLimited) {
   EXPECT_THAT(no_table, Not(HasSubstr("largest moves")));
 }
 
+// TinyPlan with "a" dropped after k0 and re-made by re-running k0 before k2
+// (instead of the two moves), "b" kept slow for it (as if k0 read it).
+v1::Plan TinyPlanWithReRun() {
+  v1::Plan plan = TinyPlan();
+  plan.clear_moves();
+  plan.set_move_time_us(0);
+  v1::Recompute* step = plan.add_recomputes();
+  step->set_tensor_id("a");
+  step->set_kernel_id("k0");
+  step->set_kernel_index(0);
+  step->set_dropped_after_kernel_index(0);
+  step->set_before_kernel_id("k2");
+  step->set_before_kernel_index(2);
+  step->set_config("|F");
+  step->set_time_us(250.5);
+  plan.set_recompute_time_us(250.5);
+  plan.set_kernel_time_us(1250.5);
+  plan.set_predicted_time_us(1250.5);
+  plan.mutable_tensors(1)->set_kept_slow_until_kernel(2);
+  return plan;
+}
+
+TEST(PlanReportTest, ReRunsAreCountedTimedAndListed) {
+  const solver::GraphModel graph = TinyGraph();
+  const std::string report = FormatPlanReport(TinyPlanWithReRun(), &graph);
+  EXPECT_THAT(report,
+              AllOf(HasSubstr("re-runs               1 (0.251 ms = 20.0%), "
+                              "re-making 4.00 MiB; 1 input kept slow "
+                              "(1.00 MiB)"),
+                    HasSubstr("largest re-runs (1 of 1, by time)"),
+                    HasSubstr("before  kernel re-run  tensor  dropped after"),
+                    HasSubstr("     2  k0             a                   0  "
+                              "250.5 us")));
+  EXPECT_THAT(FormatPlanReport(TinyPlanWithReRun(), nullptr),
+              HasSubstr("1 (0.251 ms = 20.0%); 1 input kept slow\n"));
+  const std::string no_table = FormatPlanReport(
+      TinyPlanWithReRun(), &graph, PlanReportOptions{.top_recomputes = 0});
+  EXPECT_THAT(no_table, Not(HasSubstr("largest re-runs")));
+  // A plan without re-runs says nothing about them.
+  EXPECT_THAT(FormatPlanReport(TinyPlan(), &graph), Not(HasSubstr("re-run")));
+}
+
 TEST(PlanReportTest, BaselinesShowNoSolverModel) {
   v1::Plan plan = TinyPlan();
   plan.set_method(v1::METHOD_FIRST_TOUCH);

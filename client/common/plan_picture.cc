@@ -31,6 +31,7 @@ namespace {
 constexpr char kFastColor[] = "#0072B2";    // blue: fast memory / kernels
 constexpr char kMoveColor[] = "#D55E00";    // vermillion: to slow, moves
 constexpr char kToFastColor[] = "#009E73";  // bluish green: to fast
+constexpr char kReRunColor[] = "#56B4E9";   // sky blue: re-runs
 constexpr char kPhaseColor[] = "#CC79A7";   // reddish purple: phases
 constexpr char kSlowColor[] = "#E69F00";    // orange: slow tier, penalty
 constexpr char kLiveColor[] = "#555555";    // grey: all-fast footprint
@@ -706,6 +707,70 @@ std::string MoveMarks(const v1::Plan& plan, const std::vector<int>& moves,
   return svg;
 }
 
+// The residency row's marks of a tensor's re-runs (indices into
+// plan.recomputes()): the stretch it is dropped for, outlined and empty,
+// and a dot at the start of the kernel it is re-made for.
+std::string ReRunMarks(const v1::Plan& plan, const std::vector<int>& reruns,
+                       const PlotArea& area, double mid) {
+  std::string svg;
+  for (int i : reruns) {
+    const v1::Recompute& step = plan.recomputes(i);
+    const double begin = area.X(step.dropped_after_kernel_index() + 1);
+    const double end = area.X(step.before_kernel_index());
+    if (end > begin) {
+      absl::StrAppendFormat(
+          &svg,
+          "<rect class=\"dropped\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+          "height=\"10\" fill=\"#ffffff\" stroke=\"%s\" "
+          "stroke-dasharray=\"2,2\"/>\n",
+          begin, mid - 6, end - begin, kReRunColor);
+    }
+    absl::StrAppendFormat(&svg,
+                          "<circle class=\"rerun-mark\" cx=\"%.2f\" "
+                          "cy=\"%.2f\" r=\"3.5\" fill=\"%s\"/>\n",
+                          end, mid - 1, kReRunColor);
+  }
+  return svg;
+}
+
+// The residency panel's legend; the re-run entries only for a plan with
+// re-runs.
+std::vector<LegendEntry> ResidencyLegend(bool has_reruns) {
+  std::vector<LegendEntry> legend = {
+      {Swatch::kBox, kFastColor, "in fast memory"},
+      {Swatch::kBox, "#F3C26B", "in slow memory"},
+      {Swatch::kTriangleUp, kToFastColor, "moved to fast (before the kernel)"},
+      {Swatch::kTriangleDown, kMoveColor, "moved to slow (after the kernel)"},
+      {Swatch::kTriangleDown, "#999999", "free drop (0 B)"},
+      {Swatch::kUpTick, "#222222", "kernels reading or writing it"},
+  };
+  if (has_reruns) {
+    legend.push_back({Swatch::kBox, "#ffffff", "dropped (in no memory)"});
+    legend.push_back(
+        {Swatch::kUpTick, kReRunColor, "re-made by re-running its producer"});
+  }
+  return legend;
+}
+
+// Indices into plan.recomputes() per graph tensor, of the steps that can be
+// drawn (a hostile plan's others are left out; the verifier says why).
+std::vector<std::vector<int>> ReRunsByTensor(const v1::Plan& plan,
+                                             const solver::GraphModel& graph) {
+  std::vector<std::vector<int>> reruns(graph.num_tensors());
+  for (int i = 0; i < plan.recomputes_size(); ++i) {
+    const v1::Recompute& step = plan.recomputes(i);
+    const int t = graph.FindTensor(step.tensor_id());
+    if (t < 0 ||
+        step.before_kernel_index() >=
+            static_cast<uint32_t>(graph.num_kernels()) ||
+        step.dropped_after_kernel_index() >= step.before_kernel_index()) {
+      continue;
+    }
+    reruns[t].push_back(i);
+  }
+  return reruns;
+}
+
 std::string ResidencyPanel(const v1::Plan& plan,
                            const solver::GraphModel& graph,
                            const Residency& residency,
@@ -719,14 +784,9 @@ std::string ResidencyPanel(const v1::Plan& plan,
       absl::StrFormat("Residency of the %d largest tensors", rows.size()),
       absl::StrFormat("(of %d; bars span each tensor's live kernels)",
                       graph.num_tensors()));
-  const std::vector<LegendEntry> legend = {
-      {Swatch::kBox, kFastColor, "in fast memory"},
-      {Swatch::kBox, "#F3C26B", "in slow memory"},
-      {Swatch::kTriangleUp, kToFastColor, "moved to fast (before the kernel)"},
-      {Swatch::kTriangleDown, kMoveColor, "moved to slow (after the kernel)"},
-      {Swatch::kTriangleDown, "#999999", "free drop (0 B)"},
-      {Swatch::kUpTick, "#222222", "kernels reading or writing it"},
-  };
+  const std::vector<std::vector<int>> reruns = ReRunsByTensor(plan, graph);
+  const std::vector<LegendEntry> legend =
+      ResidencyLegend(plan.recomputes_size() > 0);
   double legend_height = 0;
   svg += RenderLegendRow(layout->left, layout->y + 22, layout->right, legend,
                          &legend_height);
@@ -810,6 +870,7 @@ std::string ResidencyPanel(const v1::Plan& plan,
                             "stroke-width=\"1.2\"/>\n",
                             uses);
     }
+    svg += ReRunMarks(plan, reruns[t], area, mid);
     svg += MoveMarks(plan, residency.moves[t], area, mid);
     svg += "</g>\n";
   }

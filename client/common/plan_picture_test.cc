@@ -283,6 +283,37 @@ TEST(PlanPictureTest, ChainPlanDrawsEveryKindOfMove) {
   EXPECT_THAT(*svg, HasSubstr("<title>a, "));
 }
 
+TEST(PlanPictureTest, ReRunsAreMarkedOnTheirTensorsRows) {
+  const solver::GraphModel graph = MustGraph(solver::testing::ChainGraph());
+  const solver::ProfileModel profile =
+      MustProfile(solver::testing::ChainProfile(graph));
+  absl::StatusOr<v1::Plan> plan =
+      solver::AssemblePlan(graph, profile, solver::testing::ChainSchedule(),
+                           v1::METHOD_ASYNCHRONOUS, 40000);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  absl::StatusOr<std::string> plain = RenderPlanSvg(*plan, graph, {});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(Count(*plain, "rerun-mark"), 0);
+  EXPECT_THAT(*plain, Not(HasSubstr("re-made by re-running")));
+  // Drawing does not verify: a step on "a" (live at k0-k5) is enough.
+  v1::Recompute* step = plan->add_recomputes();
+  step->set_tensor_id("a");
+  step->set_kernel_id(graph.kernel(0).id);
+  step->set_dropped_after_kernel_index(1);
+  step->set_before_kernel_index(4);
+  // One a hostile plan could hold: drawn nowhere, no failure.
+  v1::Recompute* odd = plan->add_recomputes();
+  odd->set_tensor_id("a");
+  odd->set_dropped_after_kernel_index(4);
+  odd->set_before_kernel_index(99);
+  absl::StatusOr<std::string> svg = RenderPlanSvg(*plan, graph, {});
+  ASSERT_TRUE(svg.ok()) << svg.status();
+  EXPECT_EQ(XmllintProblem(*svg), "");
+  EXPECT_EQ(Count(*svg, "class=\"rerun-mark\""), 1);
+  EXPECT_EQ(Count(*svg, "class=\"dropped\""), 1);
+  EXPECT_THAT(*svg, HasSubstr("re-made by re-running its producer"));
+}
+
 TEST(PlanPictureTest, FastBytesComeFromTheIntervalsWhenThePlanListsNoKernels) {
   const Example example = LoadExample();
   absl::StatusOr<PlanTimeline> full =

@@ -682,6 +682,80 @@ class PlacementServiceTest(ServerTestCase):
         self.assertEqual(solved.returncode, 0, solved.stdout + solved.stderr)
         self.assertEqual(autotm.load_plan(cli_plan).budget_bytes, plan.budget_bytes)
 
+    def test_recompute_is_carried_and_cached_apart(self) -> None:
+        # Issue 22: SolveParameters.recompute through PlanGraph, GetPlan,
+        # CreateSolveJob and the C++ CLI. The optane-2019 cost model prices
+        # every kernel separably, so at 40% the example CNN's ILP re-runs.
+        if not os.access(CLI_BINARY, os.X_OK):
+            self.skipTest(f'no autotm CLI at {CLI_BINARY} (AUTOTM_CLI_BINARY)')
+        graph_path = str(TESTDATA / 'example_cnn.graph.json')
+        synth_path = os.path.join(self.directory, 'synth.profile.json')
+        subprocess.run(
+            [str(CLI_BINARY), 'profile', 'synth', '--graph', graph_path, '--out', synth_path],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        host = 'example-synth'
+        self.client.upload_profile(renamed(autotm.load_profile(synth_path), host))
+        plain = self.client.plan(self.graph, host, '40%', time_limit=20, deadline=60)
+        rerun = self.client.plan(
+            self.graph, host, '40%', time_limit=20, recompute='auto', deadline=60
+        )
+        self.assertEqual(len(plain.recomputes), 0)
+        self.assertEqual(rerun.stats.termination, plan_pb2.TERMINATION_OPTIMAL)
+        self.assertGreater(len(rerun.recomputes), 0)
+        self.assertGreater(rerun.recompute_time_us, 0)
+        self.assertLess(rerun.predicted_time_us, plain.predicted_time_us)
+        # Two cache entries: each request finds its own plan; an explicit
+        # "none" is the default's entry.
+        for recompute, expected in (('auto', rerun), ('none', plain), (None, plain)):
+            cached = self.client.lookup_plan(
+                self.graph, host, '40%', time_limit=20, recompute=recompute
+            )
+            self.assertEqual(cached.SerializeToString(), expected.SerializeToString(), recompute)
+        modes = sorted(
+            job.parameters.recompute for job in self.client.iter_jobs() if job.host_class == host
+        )
+        self.assertEqual(modes, [job_pb2.RECOMPUTE_MODE_NONE, job_pb2.RECOMPUTE_MODE_AUTO])
+        self.assertCode(
+            Code.INVALID_ARGUMENT,
+            self.client.plan,
+            self.graph,
+            host,
+            '40%',
+            recompute='sometimes',
+            contains='recompute mode',
+        )
+        # The C++ client (`autotm plan --recompute auto`) hits the same entry.
+        out = os.path.join(self.directory, 'remote_rerun.plan.json')
+        run = subprocess.run(
+            [
+                str(CLI_BINARY),
+                'plan',
+                '--server',
+                self.server.address,
+                '--graph',
+                graph_path,
+                '--host-class',
+                host,
+                '--budget',
+                '40%',
+                '--time-limit',
+                '20s',
+                '--recompute',
+                'auto',
+                '--out',
+                out,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(len(autotm.load_plan(out).recomputes), len(rerun.recomputes))
+        self.assertEqual(autotm.load_plan(out).predicted_time_us, rerun.predicted_time_us)
+
     def test_job_with_two_budgets_succeeds_with_a_plan_each(self) -> None:
         seen = []
         job = self.client.create_job(

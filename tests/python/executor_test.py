@@ -6,6 +6,15 @@ numa:0 and on files in a temporary directory, and planned by the real
 under each plan must give bit-identical losses, parameters and buffers to
 three steps of eager PyTorch, hold no more fast memory than the plan says
 (and the budget allows), and execute exactly the plan's moves.
+
+Re-runs (`--recompute auto`): ResNet-18 and MobileNet v2 (whose in-place
+ReLU6 makes the solver re-run in-place kernels from inputs kept in the slow
+tier past their life) are planned at tight budgets with profiles from the
+optane-2019 cost model (`autotm profile synth`: every kernel separable, so
+every kernel is a candidate; the quick measured profiles leave most kernels
+priced by tables, which are never re-run). The same checks hold, and every
+re-run the plan lists must have run, once per step, reading its inputs from
+the tiers the plan's configuration names.
 """
 
 import copy
@@ -31,13 +40,14 @@ QUICK = dict(
     max_configs=128, warmup=1, min_reps=2, max_reps=3, max_time_ms=20.0, copy_bytes=1 << 20
 )
 STEPS = 3
+SEED = 1000
 
 
 class Workload:
     """A model after one eager step (so SGD has its momentum), captured and
     profiled, with plans made on demand."""
 
-    def __init__(self, spec, batch, directory):
+    def __init__(self, spec, batch, directory, measure=True):
         self.dir = directory
         self.w = models.build(spec, batch, "sgd")
         w = self.w
@@ -47,6 +57,16 @@ class Workload:
         self.capture = w.capture()
         self.graph_path = os.path.join(directory, f"{w.name}.graph.json")
         autotm.save_message(self.capture.graph, self.graph_path)
+        self.profile_path = os.path.join(directory, f"{w.name}.synth.json")
+        subprocess.run(
+            [CLI, "profile", "synth", "--graph", self.graph_path, "--out", self.profile_path],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.synth_profile_path = self.profile_path
+        if not measure:
+            return
         items = profiler.work_list_of(self.capture.graph)
         profile, unsupported = profiler.profile_work_list(
             items, "numa:0", f"file:{directory}", **QUICK
@@ -55,16 +75,21 @@ class Workload:
         self.profile_path = os.path.join(directory, f"{w.name}.profile.json")
         autotm.save_message(profile, self.profile_path)
 
-    def plan(self, variant, budget):
-        out = os.path.join(self.dir, f"{self.w.name}.{variant}.{budget[:-1]}.plan.json")
+    def plan(self, variant, budget, recompute=False):
+        tag = "recompute" if recompute else "plain"
+        out = os.path.join(self.dir, f"{self.w.name}.{variant}.{tag}.{budget[:-1]}.plan.json")
+        extra = (
+            ["--recompute", "auto", "--profile", self.synth_profile_path]
+            if recompute
+            else ["--profile", self.profile_path]
+        )
         run = subprocess.run(
             [
                 CLI,
                 "solve",
                 "--graph",
                 self.graph_path,
-                "--profile",
-                self.profile_path,
+                *extra,
                 "--budget",
                 budget,
                 "--variant",
@@ -98,6 +123,7 @@ class ExecutorTest(unittest.TestCase):
         cls.workloads = {
             "resnet18": Workload("torchvision:resnet18", 2, cls.tmp.name),
             "gpt": Workload("gpt:tiny", 2, cls.tmp.name),
+            "mobilenet": Workload("torchvision:mobilenet_v2", 2, cls.tmp.name, measure=False),
         }
 
     @classmethod
@@ -107,7 +133,8 @@ class ExecutorTest(unittest.TestCase):
     def eager(self, workload):
         model, optimizer = workload.fresh()
         losses = []
-        for _ in range(STEPS):
+        for step in range(STEPS):
+            torch.manual_seed(SEED + step)  # MobileNet's dropout
             optimizer.zero_grad(set_to_none=True)
             loss = workload.w.loss_fn(model(*workload.w.inputs), *workload.w.targets)
             loss.backward()
@@ -115,9 +142,9 @@ class ExecutorTest(unittest.TestCase):
             losses.append(float(loss))
         return model, losses
 
-    def check_under_plan(self, name, variant, budget):
+    def check_under_plan(self, name, variant, budget, recompute=False):
         workload = self.workloads[name]
-        plan = workload.plan(variant, budget)
+        plan = workload.plan(variant, budget, recompute)
         reference, reference_losses = self.eager(workload)
         model, optimizer = workload.fresh()
         trainer = Trainer(
@@ -132,7 +159,12 @@ class ExecutorTest(unittest.TestCase):
         planned_moves = sorted(
             (m.kernel_index, m.tensor_id, m.direction, m.bytes_copied) for m in plan.moves
         )
+        planned_reruns = {}
+        for r in plan.recomputes:
+            key = (r.before_kernel_index, r.kernel_index)
+            planned_reruns.setdefault(key, [[], r.config])[0].append(r.tensor_id)
         for step in range(STEPS):
+            torch.manual_seed(SEED + step)
             loss, report = trainer.step(workload.w.inputs, workload.w.targets)
             self.assertEqual(loss, reference_losses[step], f"step {step}")
             # The plan's accounting, kernel by kernel, and the memory held.
@@ -150,6 +182,12 @@ class ExecutorTest(unittest.TestCase):
             )
             self.assertEqual(executed, planned_moves)
             self.assertGreater(report.placement_checks, 0)
+            reruns = {
+                (r.before_kernel_index, r.kernel_index): [list(r.tensor_ids), r.config]
+                for r in report.recomputes
+            }
+            self.assertEqual(len(report.recomputes), len(reruns), "a producer re-ran twice")
+            self.assertEqual(reruns, planned_reruns, f"step {step}")
         for (pname, expected), actual in zip(reference.named_parameters(), model.parameters()):
             self.assertTrue(torch.equal(actual, expected), pname)
         for (bname, expected), actual in zip(reference.named_buffers(), model.buffers()):
@@ -202,19 +240,58 @@ class ExecutorTest(unittest.TestCase):
         self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn("does not match the captured graph", str(raised.exception))
 
-    def test_plan_with_recomputations_is_refused(self):
+    def check_reruns(self, name, budget):
+        plan = self.check_under_plan(name, "sync", budget, recompute=True)
+        if plan.recomputes:
+            return plan
+        # Re-runs never make a plan slower; a solve starved of CPU may end at
+        # its limit with the plain sync seed. Only a finished one must have
+        # them.
+        self.assertNotEqual(
+            plan.stats.termination,
+            plan_pb2.TERMINATION_OPTIMAL,
+            f"an optimal {name} plan at {budget} with --recompute auto re-runs nothing",
+        )
+        self.skipTest(f"the {name} solve stopped at its limit without re-runs (a loaded machine)")
+
+    def test_resnet18_recompute_10(self):
+        plan = self.check_reruns("resnet18", "10%")
+        # One re-run reads inputs kept in the slow tier past their life.
+        self.assertTrue(any(t.kept_slow_until_kernel for t in plan.tensors))
+
+    def test_mobilenet_recompute_20(self):
+        plan = self.check_reruns("mobilenet", "20%")
+        graph = self.workloads["mobilenet"].capture.graph
+        in_place = [r for r in plan.recomputes if "@" in r.tensor_id]
+        if not in_place:
+            self.skipTest("the plan re-runs no in-place kernel: that path was not exercised")
+        # Such a re-run reads the version its kernel overwrote, kept slow.
+        kept = {t.tensor_id for t in plan.tensors if t.kept_slow_until_kernel}
+        for r in in_place:
+            self.assertTrue(set(graph.kernels[r.kernel_index].inputs) & kept, r.tensor_id)
+
+    def test_recompute_of_a_model_storage_is_refused(self):
         workload = self.workloads["gpt"]
         plan = workload.plan("sync", "50%")
-        producer = next(k for k in workload.capture.graph.kernels if len(k.outputs) == 1)
+        kernels = workload.capture.graph.kernels
+        k, writer = next(
+            (k, kernel)
+            for k, kernel in enumerate(kernels)
+            if any(o.startswith("param:") for o in kernel.outputs)
+        )
+        tensor = next(o for o in writer.outputs if o.startswith("param:"))
         plan.recomputes.add(
-            tensor_id=producer.outputs[0],
-            kernel_id=producer.id,
-            before_kernel_id=workload.capture.graph.kernels[-1].id,
+            tensor_id=tensor,
+            kernel_id=writer.id,
+            kernel_index=k,
+            dropped_after_kernel_index=k,
+            before_kernel_id=kernels[-1].id,
+            before_kernel_index=len(kernels) - 1,
         )
         with self.assertRaises(autotm.AutotmError) as raised:
             PlanExecutor(workload.capture, plan, slow=f"file:{self.tmp.name}")
         self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
-        self.assertIn("cannot re-run kernels yet", str(raised.exception))
+        self.assertIn("storage of the model", str(raised.exception))
 
     def test_plan_for_another_budget_is_refused(self):
         workload = self.workloads["gpt"]

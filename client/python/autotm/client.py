@@ -159,13 +159,14 @@ def solve_parameters(
     relative_gap: Optional[float] = None,
     alignment_bytes: Optional[int] = None,
     async_window: Optional[int] = None,
+    recompute: Union[str, bool, None] = None,
     base: Optional[ParametersLike] = None,
 ) -> job_pb2.SolveParameters:
     """An autotm.v1.SolveParameters (part of the plan-cache key).
 
     Fields left None keep `base`'s value (a SolveParameters or its dict), and
     zero fields mean the server's defaults: synchronous ILP, 60 s per budget,
-    gap 0.01, 4096-byte alignment, async window 15.
+    gap 0.01, 4096-byte alignment, async window 15, no re-runs.
 
     Args:
       method: see parse_method(): "static", "sync", "async", "all-fast",
@@ -174,10 +175,15 @@ def solve_parameters(
       relative_gap: stop when proven within this gap of optimal, in [0, 1).
       alignment_bytes: fast-pool alignment.
       async_window: asynchronous window, kernels.
+      recompute: "auto" (or True) lets the ILP re-run producers instead of
+        keeping or moving their outputs (`autotm solve --recompute auto`;
+        sync only); "none" (or False) never. The plans differ, and so do
+        their cache keys.
       base: parameters to start from.
 
     Raises:
-      AutotmError: INVALID_ARGUMENT for an unknown method or bad duration.
+      AutotmError: INVALID_ARGUMENT for an unknown method, recompute mode or
+        bad duration.
     """
     if base is None:
         parameters = job_pb2.SolveParameters()
@@ -197,7 +203,20 @@ def solve_parameters(
         parameters.alignment_bytes = alignment_bytes
     if async_window is not None:
         parameters.async_window = async_window
+    if recompute is not None:
+        parameters.recompute = _recompute_mode(recompute)
     return parameters
+
+
+def _recompute_mode(recompute: Union[str, bool, int]) -> int:
+    modes = {'none': job_pb2.RECOMPUTE_MODE_NONE, 'auto': job_pb2.RECOMPUTE_MODE_AUTO}
+    if isinstance(recompute, bool):
+        return modes['auto' if recompute else 'none']
+    if isinstance(recompute, str) and recompute.lower() in modes:
+        return modes[recompute.lower()]
+    if isinstance(recompute, int) and recompute in modes.values():
+        return recompute
+    raise invalid_argument(f'unknown recompute mode {recompute!r}; expected "none" or "auto"')
 
 
 def _as_graph(graph: GraphLike) -> graph_pb2.Graph:
@@ -746,6 +765,7 @@ class Client:
         method: Union[str, int, None] = None,
         time_limit: Optional[Seconds] = None,
         relative_gap: Optional[float] = None,
+        recompute: Union[str, bool, None] = None,
         parameters: Optional[ParametersLike] = None,
         priority: int = 0,
         deadline: Seconds = 120.0,
@@ -767,8 +787,8 @@ class Client:
           graph: see the module docstring.
           host_class: whose uploaded profile to plan with.
           budget: fast-memory bytes at every kernel: int, "24GiB" or "25%".
-          method, time_limit, relative_gap, parameters: see solve_parameters();
-            part of the plan-cache key.
+          method, time_limit, relative_gap, recompute, parameters: see
+            solve_parameters(); part of the plan-cache key.
           priority: queue priority of the solve (higher runs first).
           deadline: seconds (or "2min") the whole call may take.
           solve_if_missing: solve when no plan is cached.
@@ -797,6 +817,7 @@ class Client:
                 method=method,
                 time_limit=time_limit,
                 relative_gap=relative_gap,
+                recompute=recompute,
                 parameters=parameters,
             )
         ref, message = _graph_ref(graph)
@@ -805,7 +826,11 @@ class Client:
             host_class=host_class,
             budget_bytes=resolve_budget(budget, message),
             parameters=solve_parameters(
-                method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
+                method,
+                time_limit=time_limit,
+                relative_gap=relative_gap,
+                recompute=recompute,
+                base=parameters,
             ),
             priority=priority,
         )
@@ -941,6 +966,7 @@ class Client:
         method: Union[str, int, None] = None,
         time_limit: Optional[Seconds] = None,
         relative_gap: Optional[float] = None,
+        recompute: Union[str, bool, None] = None,
         parameters: Optional[ParametersLike] = None,
     ) -> plan_pb2.Plan:
         """The cached plan for exactly these inputs (GetPlan); never solves.
@@ -956,7 +982,11 @@ class Client:
             host_class=host_class,
             budget_bytes=resolve_budget(budget, message),
             parameters=solve_parameters(
-                method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
+                method,
+                time_limit=time_limit,
+                relative_gap=relative_gap,
+                recompute=recompute,
+                base=parameters,
             ),
         )
         plan = self._digest_first(request, message, self._get_plan)
@@ -973,6 +1003,7 @@ class Client:
         method: Union[str, int, None] = None,
         time_limit: Optional[Seconds] = None,
         relative_gap: Optional[float] = None,
+        recompute: Union[str, bool, None] = None,
         parameters: Optional[ParametersLike] = None,
         priority: int = 0,
     ) -> job_pb2.SolveJob:
@@ -997,7 +1028,11 @@ class Client:
             host_class=host_class,
             budgets_bytes=[resolve_budget(b, message) for b in budgets],
             parameters=solve_parameters(
-                method, time_limit=time_limit, relative_gap=relative_gap, base=parameters
+                method,
+                time_limit=time_limit,
+                relative_gap=relative_gap,
+                recompute=recompute,
+                base=parameters,
             ),
             priority=priority,
         )

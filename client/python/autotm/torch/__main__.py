@@ -103,6 +103,11 @@ def _format_plan(plan, all_fast_us: float | None) -> str:
         f"  moves                 {len(plan.moves)} ({to_fast} to fast, "
         f"{len(plan.moves) - to_fast} to slow)"
     )
+    if plan.recomputes:
+        lines.append(
+            f"  re-runs               {len(plan.recomputes)} "
+            f"({plan.recompute_time_us / 1000:.3f} ms)"
+        )
     gap = stats.relative_gap
     gap_text = f"{gap * 100:.2f}%" if gap == gap and gap != float("inf") else "unknown"
     lines.append(
@@ -172,6 +177,7 @@ def _cmd_plan(args) -> int:
             budget,
             method=args.variant,
             time_limit=args.time_limit,
+            recompute=args.recompute,
             deadline=args.deadline,
         )
         plan_seconds = time.perf_counter() - t0
@@ -238,6 +244,13 @@ def main(argv=None) -> int:
     )
     plan.add_argument(
         "--time-limit", default="60s", help="solver time limit (default: %(default)s)"
+    )
+    plan.add_argument(
+        "--recompute",
+        choices=("none", "auto"),
+        default="none",
+        help="auto: the ILP may re-run producers instead of keeping or moving "
+        "their outputs (sync; the executor runs such plans) (default: %(default)s)",
     )
     plan.add_argument(
         "--deadline", default="10min", help="how long the plan call may take (default: %(default)s)"

@@ -21,7 +21,31 @@ plan says:
   statistics) run in place when the plan keeps the new version on the tier
   of the old one, and through the op's ``out=`` form onto the other tier when
   it does not.
-- **Release.** A tensor's memory goes when its last reader has run.
+- **Re-runs** (plans made with ``--recompute auto``; plan.proto's
+  ``Recompute`` steps). After the kernel a step names (and that kernel's
+  ``TO_SLOW`` moves) the tensor's storage is released in both tiers, and
+  every FX value over it becomes a placeholder of its view (a *ghost*; a view
+  taken of it meanwhile waits for the re-run). Right before the kernel it
+  was re-made for (after that kernel's synchronous ``TO_FAST`` moves, before
+  its overlapped copies start) the producer's aten op runs again on the
+  inputs where the plan has them then -- live tensors in their tier, inputs
+  kept in the slow tier past their life from that slow copy -- and its
+  output lands in fast memory; the ghosts become views of it. An in-place
+  producer (``relu_``) is re-run on a fast copy of the input version it
+  read, and every argument the op writes besides (batch norm's running
+  statistics) on a copy too, so a re-run never changes live state; it
+  draws the random numbers its first run drew (the generator's state is
+  saved before that run), so a dropout mask comes out the same. Steps
+  that re-run one kernel for the same later kernel run it once and take
+  every output they name (a multi-output producer).
+- **Kept inputs** (``TensorPlacement.kept_slow_until_kernel``). A tensor a
+  re-run reads after its life stays in the slow tier until that kernel. When
+  an in-place write replaces it in its storage, its bytes are first copied
+  to a slow buffer of their own -- the plan's ``TO_SLOW`` of it at that
+  kernel, or its clean slow copy when one exists (free); a copy the plan
+  does not price (the version was already slow) is a staging copy.
+- **Release.** A tensor's memory goes when its last reader has run (or the
+  last re-run that reads it).
 
 It keeps its own account: the fast-tier bytes live at every kernel (per graph
 tensor, as the plan counts them, and the bytes of fast storages actually
@@ -36,8 +60,9 @@ with ``.item()`` (Adam's bias corrections use the step count) and the
 optimizer's hyperparameters are constants of the FX graph, so a plan for
 Adam is valid for the captured step only; SGD (with momentum) repeats
 exactly. The inputs must have the captured shapes. CPU tiers only (no CUDA
-stream executor yet). Plans with recomputations (``autotm solve --recompute
-auto``) are refused: re-running a kernel is not implemented here yet.
+stream executor yet). A re-run of a kernel that writes one of the model's
+own storages (its parameters, buffers, optimizer state or the batch) to
+re-make that storage is refused before any work.
 """
 
 from __future__ import annotations
@@ -60,7 +85,7 @@ from autotm.v1 import graph_pb2, plan_pb2
 
 from . import profiler as _profiler
 from . import signature as sigmod
-from .capture import Capture
+from .capture import _HIDDEN_WRITES, Capture
 
 _FAST, _SLOW = graph_pb2.TIER_FAST, graph_pb2.TIER_SLOW
 _NO_OUT_FORM = object()
@@ -87,6 +112,19 @@ class ExecutedMove:
 
 
 @dataclasses.dataclass
+class ExecutedRecompute:
+    """One re-run of a producer (one or more plan Recompute steps)."""
+
+    before_kernel_index: int
+    kernel_index: int  # the producer that ran again
+    tensor_ids: tuple[str, ...]  # the outputs re-made
+    # Its inputs' tiers as it read them, then its outputs' (always fast), in
+    # ConfigTiming.config form ("SF|F").
+    config: str
+    seconds: float
+
+
+@dataclasses.dataclass
 class IterationReport:
     """What one iteration under the plan did."""
 
@@ -102,6 +140,7 @@ class IterationReport:
     # (kernel index, tensor id, bytes, why): copies the plan does not price.
     staging_copies: list[tuple[int, str, int, str]]
     placement_checks: int
+    recomputes: list[ExecutedRecompute] = dataclasses.field(default_factory=list)
 
     @property
     def peak_fast_bytes(self) -> int:
@@ -123,11 +162,14 @@ class _Store:
         "clean_slow",
         "nbytes",
         "released",
+        "version",
     )
 
-    def __init__(self, base_id: str, nbytes: int):
+    def __init__(self, base_id: str, nbytes: int, version: Optional[str] = None):
         self.base_id = base_id
         self.nbytes = nbytes
+        # The graph tensor (version) the storage holds now.
+        self.version = version or base_id
         self.flat: Optional[torch.Tensor] = None  # 1-D over the whole storage
         self.tier = _FAST
         self.buffer = None  # the _tiers.Buffer behind a slow storage
@@ -135,6 +177,63 @@ class _Store:
         # Dead in the step but owned by the caller (the batch after its last
         # reader): kept, not counted as held by the step.
         self.released = False
+
+
+@dataclasses.dataclass
+class _Snapshot:
+    """A version kept in the slow tier past an in-place write of its
+    storage, for the re-runs that read it."""
+
+    flat: torch.Tensor
+    buffer: Any
+    bytes_copied: int
+    seconds: float
+
+
+class _Ghost:
+    """Stands in an FX value for a view of a storage the plan has dropped
+    until a re-run re-makes it: the view's shape, so the re-made storage
+    can be viewed the same way (``_retarget`` takes it like a tensor)."""
+
+    __slots__ = ("base_id", "dtype", "_size", "_stride", "_offset")
+
+    def __init__(self, base_id: str, view: torch.Tensor):
+        self.base_id, self.dtype = base_id, view.dtype
+        self._size, self._stride = tuple(view.size()), tuple(view.stride())
+        self._offset = view.storage_offset()
+
+    def size(self):
+        return self._size
+
+    def stride(self):
+        return self._stride
+
+    def storage_offset(self):
+        return self._offset
+
+
+class _Deferred:
+    """The value of a view node taken of a dropped tensor: evaluated once
+    the re-run has re-made it (its arguments as they were when it ran)."""
+
+    __slots__ = ("node", "args")
+
+    def __init__(self, node: torch.fx.Node, args: Any):
+        self.node, self.args = node, args
+
+
+class _NotYet(Exception):
+    """A deferred value still depends on a tensor that is not re-made."""
+
+
+def _has_ghost(value: Any) -> bool:
+    if isinstance(value, (_Ghost, _Deferred)):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_has_ghost(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_ghost(v) for v in value.values())
+    return False
 
 
 class _Accounting:
@@ -310,9 +409,78 @@ class PlanExecutor:
         for node in capture.fx_graph.nodes:
             for inp in node.all_input_nodes:
                 self._last_user[inp] = node
+        self._plan_recomputes(capture, plan, produced)
         self._free_after: dict[torch.fx.Node, list[torch.fx.Node]] = {}
         for value_node, user in self._last_user.items():
             self._free_after.setdefault(user, []).append(value_node)
+
+    def _plan_recomputes(self, capture: Capture, plan: plan_pb2.Plan, produced: set) -> None:
+        """Indexes the plan's re-runs (drops per kernel, re-runs per kernel,
+        kept inputs), checks each step against the graph, and keeps the FX
+        values a re-run reads until it has run."""
+        graph = capture.graph
+        num_kernels = len(graph.kernels)
+        node_named = {node.name: node for node in capture.fx_graph.nodes}
+        self.kernel_node = [node_named[capture.kernel_nodes[k.id]] for k in graph.kernels]
+        self.kept_until = {
+            p.tensor_id: p.kept_slow_until_kernel for p in plan.tensors if p.kept_slow_until_kernel
+        }
+        self.drops_after: list[list[str]] = [[] for _ in range(num_kernels)]
+        # before kernel -> {producer index: [tensor ids]}
+        reruns: dict[int, dict[int, list[str]]] = {}
+        for i, step in enumerate(plan.recomputes):
+            where = f"plan recompute {i} ('{step.tensor_id}')"
+            if not (
+                step.kernel_index < num_kernels
+                and step.before_kernel_index < num_kernels
+                and step.dropped_after_kernel_index < step.before_kernel_index
+            ):
+                raise _precondition(
+                    f"{where}: kernel indices {step.kernel_index}, "
+                    f"{step.dropped_after_kernel_index}, {step.before_kernel_index} are "
+                    f"out of order or outside the graph's {num_kernels} kernels"
+                )
+            producer = graph.kernels[step.kernel_index]
+            if producer.id != step.kernel_id or step.tensor_id not in producer.outputs:
+                raise _precondition(
+                    f"{where}: kernel {step.kernel_index} is '{producer.id}', "
+                    f"which does not produce '{step.tensor_id}'"
+                )
+            if base_of(step.tensor_id) not in produced:
+                raise _precondition(
+                    f"{where}: re-making it would replace a storage of the model "
+                    "(a parameter, buffer, optimizer state or the batch); this "
+                    "executor re-makes only the step's own tensors"
+                )
+            self.drops_after[step.dropped_after_kernel_index].append(step.tensor_id)
+            group = reruns.setdefault(step.before_kernel_index, {})
+            group.setdefault(step.kernel_index, []).append(step.tensor_id)
+        # Producers in graph order: a re-made input comes before its reader.
+        self.reruns_before = {before: sorted(group.items()) for before, group in reruns.items()}
+        self.recomputed_planned = {
+            (before, producer, tuple(ids))
+            for before, groups in self.reruns_before.items()
+            for producer, ids in groups
+        }
+        # Storages a re-run reads: their FX values become ghosts when they
+        # are released, so a re-run never reads what a storage held last.
+        self._rerun_producers = {
+            producer for groups in self.reruns_before.values() for producer, _ in groups
+        }
+        self._rerun_input_bases = {
+            base_of(i)
+            for groups in self.reruns_before.values()
+            for producer, _ in groups
+            for i in graph.kernels[producer].inputs
+        }
+        position = {node: i for i, node in enumerate(capture.fx_graph.nodes)}
+        for before, groups in self.reruns_before.items():
+            user = self.kernel_node[before]
+            for producer, _ in groups:
+                for value_node in self.kernel_node[producer].all_input_nodes:
+                    last = self._last_user.get(value_node)
+                    if last is None or position[last] < position[user]:
+                        self._last_user[value_node] = user
 
     # --- checks ----------------------------------------------------------
 
@@ -332,14 +500,6 @@ class PlanExecutor:
             raise _precondition(
                 f"{where}: its kernels differ from the captured graph's "
                 "(captured from another model, batch or optimizer?)"
-            )
-        if plan.recomputes:
-            first = plan.recomputes[0]
-            raise _precondition(
-                f"{where} has {len(plan.recomputes)} recomputation(s) (e.g. "
-                f"'{first.tensor_id}' re-made by kernel '{first.kernel_id}' "
-                f"before kernel '{first.before_kernel_id}'); this executor "
-                "cannot re-run kernels yet: plan with --recompute none"
             )
         if budget_bytes is not None and plan.budget_bytes != budget_bytes:
             raise _precondition(
@@ -466,6 +626,14 @@ class PlanExecutor:
         moves: list[ExecutedMove] = []
         staging: list[tuple[int, str, int, str]] = []
         checks = 0
+        self._snapshots: dict[str, _Snapshot] = {}  # kept versions
+        self._ghosts: dict[str, list[torch.fx.Node]] = {}  # dropped base -> nodes
+        self._deferred: list[torch.fx.Node] = []  # views waiting for a re-run
+        self._remade: dict[str, torch.Tensor] = {}  # base -> re-made storage
+        self._rng_states: dict[int, torch.Tensor] = {}  # producer -> before its run
+        self._free_later: dict[int, list[str]] = {}  # kernel -> kept to free
+        self._dropped_nbytes: dict[str, int] = {}
+        recomputes: list[ExecutedRecompute] = []
 
         placeholders = [n for n in self.capture.fx_graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(placeholder_values):
@@ -513,7 +681,7 @@ class PlanExecutor:
                 break
             k = self.kernel_of_node.get(node.name)
             if k is None:
-                self._bind(node, self._call(node))
+                self._call_view(node)
                 self._free(node)
                 continue
             kernel = graph.kernels[k]
@@ -522,7 +690,7 @@ class PlanExecutor:
             for move in self.moves_at[k]:
                 if move.direction != plan_pb2.MOVE_DIRECTION_TO_FAST:
                     continue
-                store = stores[base_of(move.tensor_id)]
+                store = self._store_holding(stores, move)
                 t0 = time.perf_counter()
                 if move.sync:
                     self._to_fast_finish(store, self._to_fast_start(store))
@@ -539,6 +707,14 @@ class PlanExecutor:
                 else:
                     overlapped.append((move, store, t0))
                 acct.set_tier(move.tensor_id, _FAST)
+            for producer, tensor_ids in self.reruns_before.get(k, ()):
+                recomputes.append(self._rerun(k, producer, tensor_ids, stores, acct))
+            if _has_ghost(torch.fx.node.map_arg((node.args, node.kwargs), lambda n: self.env[n])):
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    f"kernel {k} ('{kernel.id}') reads a tensor the plan has dropped "
+                    "and no re-run re-made",
+                )
             # One job for the kernel's overlapped copies: they run on the copy
             # thread while the kernel runs here, and the kernel ends when
             # both are done (AutoTM's max(kernel, copies)).
@@ -550,6 +726,9 @@ class PlanExecutor:
                 else None
             )
 
+            if k in self._rerun_producers:
+                # A re-run draws the same random numbers (a dropout mask).
+                self._rng_states[k] = torch.get_rng_state()
             self._bind(node, self._run_kernel(k, node, kernel, stores, acct, staging))
             if copies is not None:
                 for (move, store, t0), fast in zip(overlapped, copies.result()):
@@ -570,20 +749,22 @@ class PlanExecutor:
             for move in self.moves_at[k]:
                 if move.direction != plan_pb2.MOVE_DIRECTION_TO_SLOW:
                     continue
-                store = stores[base_of(move.tensor_id)]
-                t0 = time.perf_counter()
-                copied = self._to_slow(store, copy=move.bytes_copied > 0)
+                snapshot = self._snapshots.get(move.tensor_id)
+                store = stores.get(base_of(move.tensor_id))
+                if snapshot is not None and (store is None or store.version != move.tensor_id):
+                    # Kept past an in-place write: copied before the write.
+                    copied, seconds = snapshot.bytes_copied, snapshot.seconds
+                else:
+                    store = self._store_holding(stores, move)
+                    t0 = time.perf_counter()
+                    copied = self._to_slow(store, copy=move.bytes_copied > 0)
+                    seconds = time.perf_counter() - t0
                 moves.append(
-                    ExecutedMove(
-                        k,
-                        move.tensor_id,
-                        move.direction,
-                        move.sync,
-                        copied,
-                        time.perf_counter() - t0,
-                    )
+                    ExecutedMove(k, move.tensor_id, move.direction, move.sync, copied, seconds)
                 )
                 acct.set_tier(move.tensor_id, _SLOW)
+            for tensor_id in self.drops_after[k]:
+                self._drop_for_rerun(tensor_id, stores, acct)
             for tensor_id in self.dies_after[k]:
                 acct.die(tensor_id)
                 base = base_of(tensor_id)
@@ -598,8 +779,13 @@ class PlanExecutor:
                     if self.tensors[base].role == graph_pb2.TENSOR_ROLE_INPUT:
                         stores[base].released = True
                     continue
+                if self.kept_until.get(tensor_id, 0) > k:
+                    # A re-run reads it later: it stays (slow) until then.
+                    self._free_later.setdefault(self.kept_until[tensor_id], []).append(tensor_id)
+                    continue
                 store = stores.pop(base)
                 self._drop(store)
+            self._free_kept(k, stores)
             if checks < 64 and self._check_fraction > 0:
                 for tensor_id in kernel.outputs:
                     store = stores.get(base_of(tensor_id))
@@ -618,12 +804,278 @@ class PlanExecutor:
             moves=moves,
             staging_copies=staging,
             placement_checks=checks,
+            recomputes=recomputes,
         )
         self.env = {}
         return result, report
 
+    # --- re-runs (plan.recomputes) ------------------------------------------
+
+    def _store_holding(self, stores: dict, move: plan_pb2.Move) -> _Store:
+        store = stores.get(base_of(move.tensor_id))
+        if store is None or store.version != move.tensor_id or store.flat is None:
+            raise AutotmError(
+                grpc.StatusCode.INTERNAL,
+                f"the plan moves '{move.tensor_id}' at kernel {move.kernel_index}, "
+                "where its storage does not hold it",
+            )
+        return store
+
+    def _snapshot(self, k: int, store: _Store, staging: list) -> None:
+        """Keeps the version ``store`` holds in a slow buffer of its own
+        before an in-place write replaces it (a re-run reads it later)."""
+        t0 = time.perf_counter()
+        if store.tier == _FAST and store.clean_slow is not None:
+            flat, buffer, copied = store.clean_slow, store.buffer, 0
+            store.clean_slow = store.buffer = None  # handed over
+        else:
+            buffer, flat = self._slow_buffer(store.nbytes, store.flat.dtype)
+            flat.copy_(store.flat)
+            copied = store.nbytes
+            if store.tier == _SLOW:
+                # Kept from the slow tier: free in the plan, a copy here.
+                staging.append((k, store.version, copied, "kept past an in-place write"))
+                copied = 0
+        self._snapshots[store.version] = _Snapshot(flat, buffer, copied, time.perf_counter() - t0)
+
+    def _free_kept(self, k: int, stores: dict) -> None:
+        """Frees what was kept in the slow tier for re-runs up to ``k``."""
+        for tensor_id in self._free_later.pop(k, ()):
+            snapshot = self._snapshots.pop(tensor_id, None)
+            if snapshot is not None:
+                self._release_slow(snapshot.buffer)
+                continue
+            store = stores.get(base_of(tensor_id))
+            if store is not None and store.version == tensor_id:
+                self._drop(stores.pop(base_of(tensor_id)))
+        for tensor_id in [t for t in self._snapshots if self.kept_until.get(t) == k]:
+            self._release_slow(self._snapshots.pop(tensor_id).buffer)
+
+    def _drop_for_rerun(self, tensor_id: str, stores: dict, acct: _Accounting) -> None:
+        """Releases ``tensor_id``'s storage in both tiers; the FX values
+        over it become ghosts until the re-run."""
+        base = base_of(tensor_id)
+        store = stores.get(base)
+        if store is None or store.version != tensor_id or store.flat is None:
+            raise AutotmError(
+                grpc.StatusCode.INTERNAL,
+                f"the plan drops '{tensor_id}', which is not held at that point",
+            )
+        self._dropped_nbytes[base] = store.nbytes
+        self._remade.pop(base, None)
+        del stores[base]
+        self._ghost_holders(store)
+        self._drop(store)
+        acct.die(tensor_id)
+
+    def _ghost_holders(self, store: _Store) -> None:
+        """Replaces the FX values still over ``store``'s storage by ghosts,
+        so that releasing it really frees its memory (and a re-run reads the
+        version the plan names, not what the storage held last)."""
+        if store.flat is None or store.nbytes == 0:
+            return
+        ptr, base = store.flat.storage().data_ptr(), store.base_id
+
+        def ghost(value):
+            if isinstance(value, torch.Tensor) and value.storage().data_ptr() == ptr:
+                return _Ghost(base, value)
+            if isinstance(value, (tuple, list)):
+                return type(value)(ghost(v) for v in value)
+            return value
+
+        for node in self._holders.pop(ptr, ()):
+            if node in self.env:
+                self._bind_ghost(node, ghost(self.env[node]))
+
+    def _bind_ghost(self, node: torch.fx.Node, value: Any) -> None:
+        """env[node] = value, a value with ghosts in it."""
+        self.env[node] = value
+        leaves = [value]
+        while leaves:
+            leaf = leaves.pop()
+            if isinstance(leaf, _Ghost):
+                self._ghosts.setdefault(leaf.base_id, []).append(node)
+            elif isinstance(leaf, (tuple, list)):
+                leaves.extend(leaf)
+
+    def _call_view(self, node: torch.fx.Node) -> None:
+        """Runs a node that is no kernel (a view, an item of a tuple); one
+        over a dropped tensor waits for the re-run."""
+        args = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: self.env[n])
+        if node.target is operator.getitem and not isinstance(args[0][0], _Deferred):
+            value = args[0][0][args[0][1]]  # an item of a tuple with a ghost in it is fine
+            if _has_ghost(value):
+                self._bind_ghost(node, value)
+            else:
+                self._bind(node, value)
+            return
+        if _has_ghost(args):
+            self.env[node] = _Deferred(node, args)
+            self._deferred.append(node)
+            return
+        self._bind(node, self._call(node))
+
+    def _materialize(self, value: Any) -> Any:
+        """``value`` with its ghosts and deferred views made real over the
+        re-made storages; _NotYet when one is not re-made."""
+        if isinstance(value, _Ghost):
+            flat = self._remade.get(value.base_id)
+            if flat is None:
+                raise _NotYet
+            return _retarget(value, flat)
+        if isinstance(value, _Deferred):
+            args, kwargs = self._materialize(value.args)
+            if value.node.target is operator.getitem:
+                return args[0][args[1]]
+            return value.node.target(*args, **kwargs)
+        if isinstance(value, (tuple, list)):
+            return type(value)(self._materialize(v) for v in value)
+        if isinstance(value, dict):
+            return {key: self._materialize(v) for key, v in value.items()}
+        return value
+
+    def _rerun_sources(self, producer: int, stores: dict):
+        """Where the producer's inputs are now: base -> (flat, tier)."""
+        sources = {}
+        for version in self.capture.graph.kernels[producer].inputs:
+            snapshot = self._snapshots.get(version)
+            if snapshot is not None:
+                sources[base_of(version)] = (snapshot.flat, _SLOW)
+                continue
+            store = stores.get(base_of(version))
+            if store is None or store.flat is None or store.version != version:
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    f"re-running kernel {producer} needs '{version}', which is "
+                    "neither live nor kept at that point",
+                )
+            sources[base_of(version)] = (store.flat, store.tier)
+        return sources
+
+    def _written_arguments(self, node: torch.fx.Node) -> set:
+        """Names of the arguments ``node``'s op writes (its schema's
+        ``(a!)`` and the writes capture knows it hides)."""
+        schema = node.target._schema
+        names = {
+            a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write
+        }
+        hidden = _HIDDEN_WRITES.get(schema.name)
+        if hidden is not None:
+            bound = dict(zip((a.name for a in schema.arguments), node.args))
+            bound.update(node.kwargs)
+            if hidden[1](bound):
+                names |= set(hidden[0])
+        return names
+
+    def _rerun(
+        self, before: int, producer: int, tensor_ids: list, stores: dict, acct: _Accounting
+    ) -> ExecutedRecompute:
+        """Runs kernel ``producer`` again right before kernel ``before``
+        and puts the outputs ``tensor_ids`` in fast memory."""
+        kernel = self.capture.graph.kernels[producer]
+        node = self.kernel_node[producer]
+        sources = self._rerun_sources(producer, stores)
+        by_ptr = {
+            store.flat.storage().data_ptr(): base
+            for base, store in stores.items()
+            if store.flat is not None
+        }
+        copies = {}  # base -> fast copy of a storage the op writes
+
+        def source(value, written):
+            if isinstance(value, (tuple, list)):
+                return type(value)(source(v, written) for v in value)
+            if isinstance(value, _Ghost):
+                base = value.base_id
+            elif isinstance(value, torch.Tensor):
+                base = by_ptr.get(value.storage().data_ptr())
+            else:
+                return value
+            if base not in sources:
+                if isinstance(value, _Ghost):
+                    raise AutotmError(
+                        grpc.StatusCode.INTERNAL,
+                        f"re-running kernel {producer} reads dropped '{base}'",
+                    )
+                return value  # a constant of the step
+            flat = sources[base][0]
+            if written:
+                flat = copies.setdefault(base, flat.clone())
+            return _retarget(value, flat)
+
+        written = self._written_arguments(node)
+        names = [a.name for a in node.target._schema.arguments if not a.kwarg_only]
+        args = [
+            source(a, i < len(names) and names[i] in written)
+            for i, a in enumerate(torch.fx.node.map_arg(node.args, lambda n: self.env[n]))
+        ]
+        kwargs = {
+            name: source(a, name in written)
+            for name, a in torch.fx.node.map_arg(node.kwargs, lambda n: self.env[n]).items()
+        }
+        rng_state = torch.get_rng_state()
+        torch.set_rng_state(self._rng_states[producer])
+        t0 = time.perf_counter()
+        try:
+            value = node.target(*args, **kwargs)
+        finally:
+            seconds = time.perf_counter() - t0
+            torch.set_rng_state(rng_state)
+        for tensor_id in tensor_ids:
+            base, path = base_of(tensor_id), self.capture.tensor_outputs.get(tensor_id)
+            if path is None:  # written into an argument it does not return
+                flat = copies[base]
+            else:
+                tensor = value
+                for i in path:
+                    tensor = tensor[i]
+                flat = _flat_of(tensor)
+            store = _Store(base, flat.numel() * flat.element_size(), tensor_id)
+            store.flat = flat
+            if store.nbytes != self._dropped_nbytes.get(base, store.nbytes):
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    f"re-running kernel {producer} made '{tensor_id}' "
+                    f"{store.nbytes} bytes, not the {self._dropped_nbytes[base]} it held",
+                )
+            stores[base] = store
+            acct.create(tensor_id, self.tensors[tensor_id].size_bytes, _FAST)
+            self._resolve_ghosts(base, flat)
+        acct.transient(_fast_held(stores))
+        config = "".join("S" if sources[base_of(i)][1] == _SLOW else "F" for i in kernel.inputs)
+        config += "|" + "F" * len(kernel.outputs)
+        return ExecutedRecompute(before, producer, tuple(tensor_ids), config, seconds)
+
+    def _resolve_ghosts(self, base: str, flat: torch.Tensor) -> None:
+        """The FX values over dropped ``base`` become views of its re-made
+        storage, and the views that waited for it are taken."""
+
+        def solid(value):
+            if isinstance(value, _Ghost) and value.base_id == base:
+                return _retarget(value, flat)
+            if isinstance(value, (tuple, list)):
+                return type(value)(solid(v) for v in value)
+            return value
+
+        for node in self._ghosts.pop(base, ()):
+            if node in self.env:
+                self._bind(node, solid(self.env[node]))
+        self._remade[base] = flat
+        waiting, self._deferred = self._deferred, []
+        for node in waiting:
+            value = self.env.get(node)
+            if not isinstance(value, _Deferred):
+                continue
+            try:
+                self._bind(node, self._materialize(value))
+            except _NotYet:
+                self._deferred.append(node)
+
     def _drop(self, store: _Store) -> None:
-        if store.tier == _SLOW:
+        if store.base_id in self._rerun_input_bases:
+            # A re-run may read an earlier version of it from the FX values.
+            self._ghost_holders(store)
+        if store.tier == _SLOW or store.clean_slow is not None:
             self._release_slow(store.buffer)
         store.flat = store.buffer = store.clean_slow = None
 
@@ -647,6 +1099,9 @@ class PlanExecutor:
             # there (one copy, as an out-of-place write would make).
             store = stores[base_of(version)]
             wanted = self.creation_tier.get(version, store.tier)
+            kept = store.version in self.kept_until
+            if kept and store.tier == _FAST and wanted == _SLOW:
+                self._snapshot(k, store, staging)  # from fast, as the plan writes it
             if wanted != store.tier:
                 if wanted == _SLOW:
                     copied = self._to_slow(store, copy=True)
@@ -654,9 +1109,12 @@ class PlanExecutor:
                     self._to_fast_finish(store, self._to_fast_start(store))
                     copied = store.nbytes
                 staging.append((k, version, copied, "in-place write onto the other tier"))
+            if kept and store.version not in self._snapshots:
+                self._snapshot(k, store, staging)
             if store.clean_slow is not None:  # written: an old slow copy is stale
                 self._release_slow(store.buffer)
                 store.clean_slow = store.buffer = None
+            store.version = version
         slow_out = {}  # output index -> slow buffer written through out=
         value = self._call_into_slow(k, node, kernel, slow_out)
         if value is _NO_OUT_FORM:
