@@ -14,6 +14,16 @@
 #include "solver/status_macros.h"
 
 namespace autotm::solver {
+namespace {
+
+// The re-run column of a flow interval that `recompute` takes: the one that
+// makes a dead input again first, or the one that reads inputs as they are.
+template <typename Interval>
+int RerunColumn(const Interval& in, const ScheduledRecompute& recompute) {
+  return recompute.remake_dead_input ? in.recompute_remake : in.recompute;
+}
+
+}  // namespace
 
 // The steps in model order (see solver/formulation_internal.h).
 absl::Status FormulationBuilder::Build() {
@@ -245,10 +255,8 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
     const int kernel = flow.gadgets[g];
     if (state == State::kDropped) {
       // The drop's interval has a re-run into this gadget's F1.
-      const Interval& dropped = flow.intervals[g - 1];
-      set(entry.recomputes[next_recompute - 1].remake_dead_input
-              ? dropped.recompute_remake
-              : dropped.recompute);
+      set(RerunColumn(flow.intervals[g - 1],
+                      entry.recomputes[next_recompute - 1]));
       state = State::kF1;
     }
     if (next < entry.moves.size() && entry.moves[next].kernel < kernel) {
@@ -291,9 +299,7 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
     if (next_recompute < entry.recomputes.size() &&
         entry.recomputes[next_recompute].dropped_after <= kernel) {
       const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
-      const int rerun =
-          recompute.remake_dead_input ? in.recompute_remake : in.recompute;
-      if (recompute.dropped_after != kernel || rerun < 0 ||
+      if (recompute.dropped_after != kernel || RerunColumn(in, recompute) < 0 ||
           g + 1 >= flow.gadgets.size() ||
           flow.gadgets[g + 1] != recompute.before || to_slow) {
         return absl::InvalidArgumentError(absl::StrCat(
