@@ -14,6 +14,16 @@
 #include "solver/status_macros.h"
 
 namespace autotm::solver {
+namespace {
+
+// The re-run column of a flow interval that `recompute` takes: the one that
+// makes a dead input again first, or the one that reads inputs as they are.
+template <typename Interval>
+int RerunColumn(const Interval& in, const ScheduledRecompute& recompute) {
+  return recompute.remake_dead_input ? in.recompute_remake : in.recompute;
+}
+
+}  // namespace
 
 // The steps in model order (see solver/formulation_internal.h).
 absl::Status FormulationBuilder::Build() {
@@ -140,8 +150,9 @@ std::vector<TensorSchedule> Formulation::Decode(
       const int kernel = flow.gadgets[g];
       const bool sync = !flow.async[g];
       if (state == State::kDropped) {
-        // Flow conservation leaves X only by the re-run into F1(g).
-        out.recomputes.push_back({flow.gadgets[g - 1], kernel});
+        // Flow conservation leaves X only by a re-run into F1(g).
+        out.recomputes.push_back({flow.gadgets[g - 1], kernel,
+                                  on(flow.intervals[g - 1].recompute_remake)});
         state = State::kF1;
       }
       if (state == State::kS && on(flow.reads[g])) {
@@ -244,7 +255,8 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
     const int kernel = flow.gadgets[g];
     if (state == State::kDropped) {
       // The drop's interval has a re-run into this gadget's F1.
-      set(flow.intervals[g - 1].recompute);
+      set(RerunColumn(flow.intervals[g - 1],
+                      entry.recomputes[next_recompute - 1]));
       state = State::kF1;
     }
     if (next < entry.moves.size() && entry.moves[next].kernel < kernel) {
@@ -287,7 +299,7 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
     if (next_recompute < entry.recomputes.size() &&
         entry.recomputes[next_recompute].dropped_after <= kernel) {
       const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
-      if (recompute.dropped_after != kernel || in.recompute < 0 ||
+      if (recompute.dropped_after != kernel || RerunColumn(in, recompute) < 0 ||
           g + 1 >= flow.gadgets.size() ||
           flow.gadgets[g + 1] != recompute.before || to_slow) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -370,8 +382,9 @@ std::vector<int> Formulation::ColumnKernels() const {
       if (g < flow.reads.size()) set(flow.reads[g], k);
       if (g < flow.intervals.size()) {
         const Interval& in = flow.intervals[g];
-        for (int column : {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s,
-                           in.f1_x, in.f2_x, in.s_x, in.recompute}) {
+        for (int column :
+             {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s, in.f1_x, in.f2_x,
+              in.s_x, in.recompute, in.recompute_remake}) {
           set(column, k);
         }
       }

@@ -40,7 +40,12 @@
 //     u_{g+1} excludes the re-run (r + r_j <= 1). An input whose life ended
 //     before u_{g+1} must be kept in slow memory until then: keep edges
 //     from its last gadget's F1 (a write), F2 or S, with r <= keep_j and
-//     its slow penalty charged to r.
+//     its slow penalty charged to r. Or (a second re-run column, the
+//     ILP picks) the producer's one dead input is made again first by
+//     re-running its own producer from inputs live there, priced the same
+//     way. Outputs a re-run writes beyond t (a producer's other outputs,
+//     the remade input's producer's outputs) are scratch: U_u + bytes * r
+//     <= L_u at the re-run's kernel u.
 //   * capacity: sum_{t live at k} size_t D(t,k) <= L_k, with sizes in MiB;
 //     rows identical to the previous kernel's are not repeated.
 // Objective: sum of kernel times + sum of read and write copy times (us).
@@ -85,10 +90,10 @@ struct FormulationOptions {
   bool lift_overlap_rows = true;
   // SYNCHRONOUS: a tensor may also be dropped after one use and recomputed
   // right before its next, by re-running its producer (docs/FORMULATION.md,
-  // "Recomputation"). Only tensors that are their producer's single output,
-  // whose producer has a separable cost and whose producer's inputs are all
-  // live at the next use are candidates (one level deep). Ignored by the
-  // other methods. Default false.
+  // "Recomputation"). Tensors whose producer has a separable cost and whose
+  // producer's inputs are all live at the next use are candidates; the
+  // producer's other outputs are written into scratch. Ignored by the other
+  // methods. Default false.
   bool recompute = false;
   // With `recompute`: a re-run may also read an input whose life ended
   // before it, if that input is kept in the slow tier until then (written
@@ -96,6 +101,11 @@ struct FormulationOptions {
   // concatenation be re-made from its parts. False restricts re-runs to
   // inputs that are live anyway. Default true.
   bool keep_inputs_for_recompute = true;
+  // With `recompute`: a re-run whose producer has exactly one input whose
+  // life ended before it may make that input again first, by re-running its
+  // producer (separable, inputs live there), in scratch freed after the
+  // re-run: ReLU(BN(x)) re-made from x. False: one level only. Default true.
+  bool remake_dead_inputs = true;
 };
 
 // The largest magnitude of any finite number in a Formulation's model():
@@ -179,8 +189,10 @@ class Formulation {
   struct Interval {
     int f1_f1 = -1, f1_s = -1, f2_f2 = -1, f2_s = -1, s_s = -1;
     // Recomputation: drops from F1, F2 or S into the dropped state, and the
-    // re-run that leaves it into F1 at the next gadget (its only way out).
-    int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1;
+    // re-runs that leave it into F1 at the next gadget (its only ways out):
+    // reading dead inputs kept slow, or making the producer's one dead
+    // input again first (two levels; recompute_remake).
+    int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1, recompute_remake = -1;
   };
   struct TensorFlow {
     std::vector<int> gadgets;         // kernel indices u_1 < ... < u_G

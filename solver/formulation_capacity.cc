@@ -35,11 +35,23 @@ void FormulationBuilder::AddCapacityRows() {
       if (out_.fixed_tier_[t] == v1::TIER_UNSPECIFIED) free_units += size;
     }
     const double rhs = Units(options_.kernel_limit_bytes[k]) - fixed_fast;
+    // Re-runs right before k that write scratch: each needs the row's sum
+    // plus its scratch within the limit.
+    const auto scratch = rerun_scratch_.find(k);
+    double max_scratch = 0;
+    if (scratch != rerun_scratch_.end()) {
+      for (const auto& [column, bytes] : scratch->second) {
+        max_scratch = std::max(max_scratch, Units(bytes));
+      }
+    }
     // Rows that cannot bind, or that repeat the previous kernel's, add
     // nothing but LP work.
-    if (free_units <= rhs) continue;
+    if (free_units + max_scratch <= rhs) continue;
     std::sort(terms.begin(), terms.end());
-    if (rhs == previous_rhs && terms == previous_terms) continue;
+    if (rhs == previous_rhs && terms == previous_terms) {
+      AddScratchRows(k, free_units, rhs, previous_u, previous_terms);
+      continue;
+    }
     if (!options_.telescope_capacity) {
       m.AddRow(-kInfinity, rhs, terms);
     } else {
@@ -70,6 +82,26 @@ void FormulationBuilder::AddCapacityRows() {
     }
     previous_terms.swap(terms);
     previous_rhs = rhs;
+    AddScratchRows(k, free_units, rhs, previous_u, previous_terms);
+  }
+}
+
+void FormulationBuilder::AddScratchRows(
+    int k, double free_units, double rhs, int sum_column,
+    const std::vector<IlpModel::Term>& terms) {
+  const auto scratch = rerun_scratch_.find(k);
+  if (scratch == rerun_scratch_.end()) return;
+  IlpModel& m = out_.model_;
+  std::vector<IlpModel::Term> row;
+  for (const auto& [column, bytes] : scratch->second) {
+    if (free_units + Units(bytes) <= rhs) continue;
+    if (options_.telescope_capacity) {
+      row = {{sum_column, 1}};  // U_k: the sum of k's row
+    } else {
+      row = terms;
+    }
+    row.emplace_back(column, Units(bytes));
+    m.AddRow(-kInfinity, rhs, row);
   }
 }
 

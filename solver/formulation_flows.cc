@@ -11,8 +11,9 @@
 
 namespace autotm::solver {
 
-std::vector<int> FormulationBuilder::Gadgets(const TensorInfo& tensor,
+std::vector<int> FormulationBuilder::Gadgets(int t,
                                              std::vector<char>* async) const {
+  const TensorInfo& tensor = graph_.tensor(t);
   if (options_.method != v1::METHOD_ASYNCHRONOUS) {
     async->assign(tensor.users.size(), 0);
     return tensor.users;
@@ -55,7 +56,7 @@ void FormulationBuilder::AddTensorFlow(int t) {
     flow.static_fast = m.AddBinary(0);
     return;
   }
-  flow.gadgets = Gadgets(tensor, &flow.async);
+  flow.gadgets = Gadgets(t, &flow.async);
   const int num_gadgets = static_cast<int>(flow.gadgets.size());
   flow.source_f1 = m.AddBinary(0);
   flow.source_s = m.AddBinary(0);
@@ -90,11 +91,17 @@ void FormulationBuilder::AddTensorFlow(int t) {
       in.f2_f2 = m.AddBinary(0);
       if (trailing) in.f2_s = m.AddBinary(0);
     }
-    if (!last && CanRecompute(t, flow.gadgets[g], flow.gadgets[g + 1])) {
+    const bool rerun =
+        !last && CanRecompute(t, flow.gadgets[g], flow.gadgets[g + 1]);
+    const bool remake = !last && RemakeableDeadInput(t, flow.gadgets[g],
+                                                     flow.gadgets[g + 1]) >= 0;
+    if (rerun || remake) {
       in.f1_x = m.AddBinary(0);
       if (g >= 1) in.f2_x = m.AddBinary(0);
       in.s_x = m.AddBinary(0);
-      in.recompute = m.AddBinary(0);  // priced in AddRecomputeCosts
+      // Priced in AddRecomputeCosts.
+      if (rerun) in.recompute = m.AddBinary(0);
+      if (remake) in.recompute_remake = m.AddBinary(0);
     }
     // Kept in slow memory past its life for re-runs that read it: ends
     // slow, written there first when it has no slow copy.
@@ -126,7 +133,10 @@ void FormulationBuilder::AddFlowConservationRows(
     const Formulation::Interval& out = flow.intervals[g];
     // F1(g): in = out.
     add(g == 0 ? flow.source_f1 : flow.intervals[g - 1].f1_f1, 1);
-    if (g >= 1) add(flow.intervals[g - 1].recompute, 1);
+    if (g >= 1) {
+      add(flow.intervals[g - 1].recompute, 1);
+      add(flow.intervals[g - 1].recompute_remake, 1);
+    }
     add(out.f1_f1, -1);
     add(out.f1_s, -1);
     add(out.f1_x, -1);
@@ -157,11 +167,12 @@ void FormulationBuilder::AddFlowConservationRows(
     if (g + 1 == num_gadgets) add(flow.keep_s, -1);
     row_equal(0);
     // X (dropped) in the interval after g: left only by the re-run.
-    if (out.recompute >= 0) {
+    if (out.f1_x >= 0) {
       add(out.f1_x, 1);
       add(out.f2_x, 1);
       add(out.s_x, 1);
       add(out.recompute, -1);
+      add(out.recompute_remake, -1);
       row_equal(0);
     }
   }
@@ -195,6 +206,7 @@ void FormulationBuilder::AppendFast(int t, int k, double scale,
       add(flow.intervals[g - 1].f2_f2);
       add(flow.reads[g]);
       add(flow.intervals[g - 1].recompute);
+      add(flow.intervals[g - 1].recompute_remake);
     }
   } else {
     add(flow.intervals[g].f1_f1);

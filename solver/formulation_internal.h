@@ -86,7 +86,7 @@ class FormulationBuilder {
 
   // ---- formulation_flows.cc: lifetime flow graphs and the D(t,k) sums.
 
-  // Decision points of a tensor: its users (SYNCHRONOUS), plus for
+  // Decision points of tensor t: its users (SYNCHRONOUS), plus for
   // ASYNCHRONOUS every other kernel of its live range within
   // `async_window` kernels of a user, where moves overlap with that kernel.
   // `async[g]` tells which gadgets are asynchronous.
@@ -100,8 +100,7 @@ class FormulationBuilder {
   // points keeps an optimal plan and shrinks the model: with AutoTM's
   // Optane bandwidths (async 2-2.5 GB/s, sync 12-29 GB/s) a large
   // activation's copy hides behind few kernels.
-  std::vector<int> Gadgets(const TensorInfo& tensor,
-                           std::vector<char>* async) const;
+  std::vector<int> Gadgets(int t, std::vector<char>* async) const;
 
   // Free tensor t's flow graph: its gadgets, then every edge column (copies
   // priced, or queued in async_copies_ when they overlap a kernel; drop and
@@ -134,10 +133,32 @@ class FormulationBuilder {
   // acceptable here when it may be kept (not fixed fast, not OnlyFast).
   bool CanRecomputeIgnoringDeadInputs(int t, int after, int before) const;
 
+  // The two-level alternative (options_.remake_dead_inputs): the one input
+  // of t's producer whose life ended before `before`, when it may be made
+  // again there by re-running its own producer (separable, every input
+  // live at `before`) and the producer's other inputs are live there;
+  // else -1.
+  int RemakeableDeadInput(int t, int after, int before) const;
+
+  // Whether a re-run of `kernel` right before kernel `before` can read its
+  // input at operand position p, live there: not an OnlyFast position of a
+  // fixed-slow tensor.
+  bool CanReadLiveInput(int kernel, int p, int before) const;
+
+  // Prices re-run column r of `kernel` right before kernel u: its all-fast
+  // time, each input's slow penalty (input `skip`, made again in scratch,
+  // is fast), and the rows excluding r where an input is dropped itself.
+  void PriceRerun(int r, int kernel, int u, int skip);
+
+  // Bytes (aligned, as Footprint) of `kernel`'s outputs other than `except`.
+  uint64_t OutputFootprint(int kernel, int except) const;
+
   // Kernel time of every re-run column: the producer's all-fast time plus,
   // per input tensor j slow at the next use, its penalty, through a
-  // continuous s_j >= r - D(j,u) (the producer's output is made fast).
-  // Also excludes a re-run whose input is dropped itself at that point.
+  // continuous s_j >= r - D(j,u) (the producer's output is made fast), and
+  // for a two-level re-run its dead input's producer likewise. Also
+  // excludes a re-run whose input is dropped itself at that point, and
+  // records the re-run's scratch bytes (rerun_scratch_).
   void AddRecomputeCosts();
 
   // ---- formulation_kernel_cost.cc: kernel times and overlapped copies.
@@ -167,6 +188,11 @@ class FormulationBuilder {
   // U_k = U_prev + sum(terms_k) - sum(terms_prev). Same LP, far fewer
   // nonzeros (tensors change at their decision points only).
   void AddCapacityRows();
+  // For each re-run right before kernel k with scratch (rerun_scratch_):
+  // k's fast bytes (`sum_column` U_k when telescoped, else `terms`) plus
+  // the scratch times the re-run column within `rhs`, where that can bind.
+  void AddScratchRows(int k, double free_units, double rhs, int sum_column,
+                      const std::vector<IlpModel::Term>& terms);
 
   const GraphModel& graph_;
   const ProfileModel& profile_;
@@ -176,6 +202,11 @@ class FormulationBuilder {
   // Per tensor: whether a candidate re-run may read it after its life, so
   // that its flow gets keep edges (FindKeepableInputs).
   std::vector<char> keepable_;
+  // Per kernel u: (re-run column, scratch bytes) of the re-runs right
+  // before u that write outputs beyond the tensor they re-make; each adds
+  // a capacity row U_u + bytes * r <= L_u (AddCapacityRows).
+  absl::flat_hash_map<int, std::vector<std::pair<int, uint64_t>>>
+      rerun_scratch_;
   std::vector<const KernelCost*> costs_;
   std::vector<double> max_time_us_;  // MaxTimeUs per kernel
   std::vector<std::vector<Option>> options_per_kernel_;

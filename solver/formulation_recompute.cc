@@ -59,7 +59,6 @@ bool FormulationBuilder::CanRecomputeIgnoringDeadInputs(int t, int after,
   const TensorInfo& tensor = graph_.tensor(t);
   if (tensor.producer < 0) return false;
   const KernelInfo& producer = graph_.kernel(tensor.producer);
-  if (producer.num_outputs != 1) return false;
   const KernelCost& cost = *costs_[tensor.producer];
   if (!cost.separable()) return false;
   for (int p = 0; p < producer.num_inputs; ++p) {
@@ -74,91 +73,154 @@ bool FormulationBuilder::CanRecomputeIgnoringDeadInputs(int t, int after,
       }
       continue;
     }
-    if (cost.OnlyFast(p) && out_.fixed_tier_[j] == v1::TIER_SLOW) {
-      return false;
-    }
+    if (!CanReadLiveInput(tensor.producer, p, before)) return false;
   }
   return true;
 }
 
+bool FormulationBuilder::CanReadLiveInput(int kernel, int p, int before) const {
+  const int j = graph_.kernel(kernel).operands[p];
+  const TensorInfo& input = graph_.tensor(j);
+  if (before < input.first_live || before > input.last_live) return false;
+  return !(costs_[kernel]->OnlyFast(p) && out_.fixed_tier_[j] == v1::TIER_SLOW);
+}
+
+int FormulationBuilder::RemakeableDeadInput(int t, int after,
+                                            int before) const {
+  if (!options_.recompute || !options_.remake_dead_inputs ||
+      options_.method != v1::METHOD_SYNCHRONOUS || before <= after + 1) {
+    return -1;
+  }
+  const int p = graph_.tensor(t).producer;
+  if (p < 0 || !costs_[p]->separable()) return -1;
+  const KernelInfo& producer = graph_.kernel(p);
+  int dead = -1;
+  for (int q = 0; q < producer.num_inputs; ++q) {
+    const int j = producer.operands[q];
+    if (before <= graph_.tensor(j).last_live) {
+      if (!CanReadLiveInput(p, q, before)) return -1;
+      continue;
+    }
+    if (dead >= 0 && dead != j) return -1;  // at most one made again
+    dead = j;
+  }
+  if (dead < 0) return -1;
+  const int remade_by = graph_.tensor(dead).producer;
+  if (remade_by < 0 || !costs_[remade_by]->separable()) return -1;
+  for (int q = 0; q < graph_.kernel(remade_by).num_inputs; ++q) {
+    if (!CanReadLiveInput(remade_by, q, before)) return -1;
+  }
+  return dead;
+}
+
+uint64_t FormulationBuilder::OutputFootprint(int kernel, int except) const {
+  const KernelInfo& info = graph_.kernel(kernel);
+  uint64_t bytes = 0;
+  for (size_t p = info.num_inputs; p < info.operands.size(); ++p) {
+    if (info.operands[p] != except) bytes += Footprint(info.operands[p]);
+  }
+  return bytes;
+}
+
 void FormulationBuilder::AddRecomputeCosts() {
-  IlpModel& m = out_.model_;
-  std::vector<IlpModel::Term> terms;
   for (int t = 0; t < graph_.num_tensors(); ++t) {
     const Formulation::TensorFlow& flow = out_.flows_[t];
+    const int p = graph_.tensor(t).producer;
     for (size_t g = 0; g < flow.intervals.size(); ++g) {
-      const int r = flow.intervals[g].recompute;
-      if (r < 0) continue;
-      const int u = flow.gadgets[g + 1];
-      const int p = graph_.tensor(t).producer;
-      const KernelInfo& producer = graph_.kernel(p);
-      const KernelCost& cost = *costs_[p];
-      m.objective[r] += cost.all_fast_time_us();
-      // Summed penalty per distinct input tensor; OnlyFast inputs pinned.
-      std::vector<std::pair<int, double>> penalties;
-      for (int q = 0; q < producer.num_inputs; ++q) {
-        const int j = producer.operands[q];
-        auto it = std::find_if(penalties.begin(), penalties.end(),
-                               [j](const auto& e) { return e.first == j; });
-        if (it == penalties.end()) {
-          penalties.emplace_back(j, 0.0);
-          it = penalties.end() - 1;
+      const Formulation::Interval& in = flow.intervals[g];
+      if (in.recompute < 0 && in.recompute_remake < 0) continue;
+      const int u = flow.gadgets[g + 1];  // re-runs leave X into F1(g+1)
+      if (in.recompute >= 0) {
+        PriceRerun(in.recompute, p, u, -1);
+        if (const uint64_t bytes = OutputFootprint(p, t); bytes > 0) {
+          rerun_scratch_[u].emplace_back(in.recompute, bytes);
         }
-        if (cost.OnlyFast(q)) {
-          if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
-            // r <= D(j,u).
-            terms = {{r, 1}};
-            double constant = 0;
-            AppendFast(j, u, -1, terms, &constant);
-            m.AddRow(-kInfinity, 0, terms);
-          }
-          continue;
-        }
-        it->second += cost.slow_penalty_us()[q];
       }
-      for (const auto& [j, penalty] : penalties) {
-        if (u > graph_.tensor(j).last_live) {
-          // Kept in slow memory past its life: r <= keep_j, slow penalty.
-          m.objective[r] += std::max(0.0, penalty);
-          const Formulation::TensorFlow& input = out_.flows_[j];
-          if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
-            terms = {{r, 1}};
-            for (int column : {input.keep_f1, input.keep_f2, input.keep_s}) {
-              if (column >= 0) terms.emplace_back(column, -1);
-            }
-            m.AddRow(-kInfinity, 0, terms);
-          }
-          continue;
-        }
-        if (out_.fixed_tier_[j] == v1::TIER_FAST || penalty <= 0) continue;
-        if (out_.fixed_tier_[j] == v1::TIER_SLOW) {
-          m.objective[r] += penalty;
-          continue;
-        }
-        // s >= r - D(j,u): s - r + D(j,u) >= 0.
-        const int slow = m.AddColumn(0, 1, penalty, /*integer=*/false);
-        terms = {{slow, 1}, {r, -1}};
-        double constant = 0;
-        AppendFast(j, u, 1, terms, &constant);
-        m.AddRow(0, kInfinity, terms);
-      }
-      // An input dropped itself at u cannot be read: r + r_j <= 1.
-      for (const auto& [j, penalty] : penalties) {
-        const Formulation::TensorFlow& input = out_.flows_[j];
-        if (input.intervals.empty()) continue;
-        const auto next =
-            std::upper_bound(input.gadgets.begin(), input.gadgets.end(), u);
-        if (next == input.gadgets.begin() || next == input.gadgets.end() ||
-            *(next - 1) == u) {
-          continue;
-        }
-        const int other =
-            input.intervals[next - input.gadgets.begin() - 1].recompute;
-        if (other < 0) continue;
-        terms = {{r, 1}, {other, 1}};
-        m.AddRow(-kInfinity, 1, terms);
+      if (in.recompute_remake >= 0) {
+        const int dead = RemakeableDeadInput(t, flow.gadgets[g], u);
+        const int remade_by = graph_.tensor(dead).producer;
+        PriceRerun(in.recompute_remake, p, u, dead);
+        PriceRerun(in.recompute_remake, remade_by, u, -1);
+        rerun_scratch_[u].emplace_back(
+            in.recompute_remake,
+            OutputFootprint(p, t) + OutputFootprint(remade_by, -1));
       }
     }
+  }
+}
+
+void FormulationBuilder::PriceRerun(int r, int kernel, int u, int skip) {
+  IlpModel& m = out_.model_;
+  std::vector<IlpModel::Term> terms;
+  const KernelInfo& producer = graph_.kernel(kernel);
+  const KernelCost& cost = *costs_[kernel];
+  m.objective[r] += cost.all_fast_time_us();
+  // Summed penalty per distinct input tensor; OnlyFast inputs pinned.
+  std::vector<std::pair<int, double>> penalties;
+  for (int q = 0; q < producer.num_inputs; ++q) {
+    const int j = producer.operands[q];
+    if (j == skip) continue;  // made again in scratch, fast
+    auto it = std::find_if(penalties.begin(), penalties.end(),
+                           [j](const auto& e) { return e.first == j; });
+    if (it == penalties.end()) {
+      penalties.emplace_back(j, 0.0);
+      it = penalties.end() - 1;
+    }
+    if (cost.OnlyFast(q)) {
+      if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+        // r <= D(j,u).
+        terms = {{r, 1}};
+        double constant = 0;
+        AppendFast(j, u, -1, terms, &constant);
+        m.AddRow(-kInfinity, 0, terms);
+      }
+      continue;
+    }
+    it->second += cost.slow_penalty_us()[q];
+  }
+  for (const auto& [j, penalty] : penalties) {
+    if (u > graph_.tensor(j).last_live) {
+      // Kept in slow memory past its life: r <= keep_j, slow penalty.
+      m.objective[r] += std::max(0.0, penalty);
+      const Formulation::TensorFlow& input = out_.flows_[j];
+      if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
+        terms = {{r, 1}};
+        for (int column : {input.keep_f1, input.keep_f2, input.keep_s}) {
+          if (column >= 0) terms.emplace_back(column, -1);
+        }
+        m.AddRow(-kInfinity, 0, terms);
+      }
+      continue;
+    }
+    if (out_.fixed_tier_[j] == v1::TIER_FAST || penalty <= 0) continue;
+    if (out_.fixed_tier_[j] == v1::TIER_SLOW) {
+      m.objective[r] += penalty;
+      continue;
+    }
+    // s >= r - D(j,u): s - r + D(j,u) >= 0.
+    const int slow = m.AddColumn(0, 1, penalty, /*integer=*/false);
+    terms = {{slow, 1}, {r, -1}};
+    double constant = 0;
+    AppendFast(j, u, 1, terms, &constant);
+    m.AddRow(0, kInfinity, terms);
+  }
+  // An input dropped itself at u cannot be read: r + (j's re-runs) <= 1.
+  for (const auto& [j, penalty] : penalties) {
+    const Formulation::TensorFlow& input = out_.flows_[j];
+    if (input.intervals.empty()) continue;
+    const auto next =
+        std::upper_bound(input.gadgets.begin(), input.gadgets.end(), u);
+    if (next == input.gadgets.begin() || next == input.gadgets.end() ||
+        *(next - 1) == u) {
+      continue;
+    }
+    const Formulation::Interval& dropped =
+        input.intervals[next - input.gadgets.begin() - 1];
+    terms = {{r, 1}};
+    for (int other : {dropped.recompute, dropped.recompute_remake}) {
+      if (other >= 0) terms.emplace_back(other, 1);
+    }
+    if (terms.size() > 1) m.AddRow(-kInfinity, 1, terms);
   }
 }
 

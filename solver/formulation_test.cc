@@ -61,11 +61,12 @@ double PenaltyTime(int kernel, ConfigMask mask) {
 // can lower limits when fragmentation bites, is tested in planner_test.cc.
 PlanOutcome MustPlan(const GraphModel& graph, const ProfileModel& profile,
                      v1::Method method, uint64_t budget, bool recompute = false,
-                     bool keep_inputs = true) {
+                     bool keep_inputs = true, bool remake_inputs = true) {
   FormulationOptions options;
   options.method = method;
   options.recompute = recompute;
   options.keep_inputs_for_recompute = keep_inputs;
+  options.remake_dead_inputs = remake_inputs;
   options.kernel_limit_bytes.assign(graph.num_kernels(), budget);
   absl::StatusOr<Formulation> formulation =
       Formulation::Build(graph, profile, options);
@@ -479,8 +480,9 @@ TEST(FormulationTest, TelescopedCapacityRowsGiveTheSameOptimum) {
 // With `recompute` (SYNCHRONOUS), also every choice of intervals between
 // consecutive users in which the tensor is dropped and re-made fast by a
 // re-run of its producer before the next user; AssemblePlan rejects those
-// that are not possible (inputs absent, several outputs), independently of
-// the formulation's own candidate rules.
+// that are not possible (inputs absent), independently of the formulation's
+// own candidate rules; each such drop once reading dead inputs kept slow and
+// once making the producer's dead input again first (remake_dead_input).
 // With `keepable` as well, every schedule once more kept in slow memory past
 // its life (moved there at its last use) for re-runs that read it then.
 std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
@@ -510,14 +512,19 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
   };
   const int gadgets = static_cast<int>(points.size());
   // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g), then
-  // with `recompute` drop[g] (dropped after gadget g, re-made before g + 1).
+  // with `recompute` drop[g] (dropped after gadget g, re-made before g + 1)
+  // and remake[g] (that re-run makes its dead input again first).
   const int drops = recompute && tensor.producer >= 0 ? gadgets - 1 : 0;
-  const int bits = 2 * gadgets + drops;
+  const int bits = 2 * gadgets + 2 * drops;
   for (int code = 0; code < (1 << bits); ++code) {
     auto at = [&](int g) { return (code >> (2 * g) & 1) != 0; };
     auto after = [&](int g) { return (code >> (2 * g + 1) & 1) != 0; };
     auto drop = [&](int g) {
       return g >= 0 && g < drops && (code >> (2 * gadgets + g) & 1) != 0;
+    };
+    auto remake = [&](int g) {
+      return g >= 0 && g < drops &&
+             (code >> (2 * gadgets + drops + g) & 1) != 0;
     };
     bool valid = true;
     for (int g = 0; g < gadgets && valid; ++g) {
@@ -527,6 +534,7 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
       if (!trailing && after(g) != at(g)) valid = false;  // canonical
       // Canonical drops: no copy just before, re-made fast.
       if (drop(g) && (after(g) != at(g) || !at(g + 1))) valid = false;
+      if (remake(g) && !drop(g)) valid = false;
     }
     if (!valid) continue;
     TensorSchedule schedule;
@@ -536,7 +544,7 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
       // Copies at users block; elsewhere they overlap with the kernel.
       const bool sync = g == 0 || is_user(kernel);
       if (drop(g - 1)) {
-        schedule.recomputes.push_back({points[g - 1], kernel});
+        schedule.recomputes.push_back({points[g - 1], kernel, remake(g - 1)});
       } else if (g > 0 && !after(g - 1) && at(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
       }
@@ -560,13 +568,12 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
   return all;
 }
 
-// Tensors worth enumerating as kept past their life: the inputs of
-// single-output kernels (only those can be re-run). A pruning of the
-// enumeration, not a rule of the model: AssemblePlan decides what is valid.
+// Tensors worth enumerating as kept past their life: the inputs of kernels
+// (only those can be read by a re-run). A pruning of the enumeration, not a
+// rule of the model: AssemblePlan decides what is valid.
 std::vector<char> Keepable(const GraphModel& graph) {
   std::vector<char> keepable(graph.num_tensors(), 0);
   for (const KernelInfo& kernel : graph.kernels()) {
-    if (kernel.num_outputs != 1) continue;
     for (int p = 0; p < kernel.num_inputs; ++p) {
       keepable[kernel.operands[p]] = 1;
     }
@@ -1131,6 +1138,194 @@ TEST(FormulationRecomputeTest, DeadInputIsKeptSlowForTheReRun) {
   EXPECT_FALSE(VerifyPlan(graph, profile, tampered, 9 * kMiB).ok());
 }
 
+// ReLU(BN(x)) re-made from x, as in DenseNet: k0 (batch norm: x -> y and
+// its statistics m), k1 (ReLU: y -> r), r read by k2 and again by k5; y dies
+// at k1, x lives until k6 (batch norm's backward). Sizes MiB: x 4, y 4, m 1,
+// r 4, a 7, b 8, c 1, d 6, e 1; 10 us per kernel plus 25 us per MiB of slow
+// operands. k3 holds x, m, r, a, b (24 MiB). At 21 MiB one of them must go:
+// without two-level re-runs x slow is cheapest (+200 us; r re-made from y
+// kept slow costs more). With them r is dropped after k2 and k0 then k1
+// re-run before k5 from x, live there: +20 us, y and m written in scratch
+// (5 MiB) on top of k5's 16 MiB. At 20 MiB that scratch no longer fits
+// beside k5's tensors unless m is dropped as well (below).
+TEST(FormulationRecomputeTest, ReluOfBatchNormIsReMadeFromItsInput) {
+  GraphBuilder builder("remake");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("y", 4 * kMiB)
+      .Tensor("m", 1 * kMiB)
+      .Tensor("r", 4 * kMiB)
+      .Tensor("a", 7 * kMiB)
+      .Tensor("b", 8 * kMiB)
+      .Tensor("c", 1 * kMiB)
+      .Tensor("d", 6 * kMiB)
+      .Tensor("e", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"y", "m"})
+      .Kernel("k1", {"y"}, {"r"})
+      .Kernel("k2", {"r"}, {"a"})
+      .Kernel("k3", {"a"}, {"b"})
+      .Kernel("k4", {"b"}, {"c"})
+      .Kernel("k5", {"r", "c"}, {"d"})
+      .Kernel("k6", {"x", "m", "d"}, {"e"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+  PlanOutcome one_level =
+      MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 21 * kMiB,
+               /*recompute=*/true, /*keep_inputs=*/true,
+               /*remake_inputs=*/false);
+  ASSERT_TRUE(one_level.plan.has_value());
+  EXPECT_NEAR(one_level.plan->predicted_time_us(), 270.0, 1e-6);
+
+  PlanOutcome two_level = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS,
+                                   21 * kMiB, /*recompute=*/true);
+  ASSERT_TRUE(two_level.plan.has_value());
+  EXPECT_NEAR(two_level.plan->predicted_time_us(), 90.0, 1e-6);
+  ASSERT_EQ(two_level.plan->recomputes_size(), 1);
+  const v1::Recompute& recompute = two_level.plan->recomputes(0);
+  EXPECT_EQ(recompute.tensor_id(), "r");
+  EXPECT_EQ(recompute.kernel_id(), "k1");
+  EXPECT_EQ(recompute.before_kernel_id(), "k5");
+  EXPECT_EQ(recompute.config(), "F|F");
+  EXPECT_NEAR(recompute.time_us(), 10.0, 1e-9);
+  ASSERT_EQ(recompute.remade_inputs_size(), 1);
+  EXPECT_EQ(recompute.remade_inputs(0).tensor_id(), "y");
+  EXPECT_EQ(recompute.remade_inputs(0).kernel_id(), "k0");
+  EXPECT_EQ(recompute.remade_inputs(0).config(), "F|FF");
+  EXPECT_NEAR(two_level.plan->recompute_time_us(), 20.0, 1e-9);
+  EXPECT_EQ(recompute.scratch_bytes(), 5 * kMiB);
+  EXPECT_EQ(two_level.plan->kernels(5).fast_bytes(), 16 * kMiB);
+  EXPECT_EQ(two_level.plan->peak_fast_bytes(), 21 * kMiB);
+
+  // The verifier counts the scratch against the budget, checks its size and
+  // insists on the remade input.
+  EXPECT_THAT(
+      VerifyPlan(graph, profile, *two_level.plan, 20 * kMiB).status().message(),
+      HasSubstr("its scratch included"));
+  v1::Plan tampered = *two_level.plan;
+  tampered.mutable_recomputes(0)->set_scratch_bytes(4 * kMiB);
+  EXPECT_THAT(
+      VerifyPlan(graph, profile, tampered, 21 * kMiB).status().message(),
+      HasSubstr("scratch_bytes"));
+  tampered = *two_level.plan;
+  tampered.mutable_recomputes(0)->clear_remade_inputs();
+  EXPECT_THAT(
+      VerifyPlan(graph, profile, tampered, 21 * kMiB).status().message(),
+      HasSubstr("is not in memory"));
+  tampered = *two_level.plan;
+  tampered.mutable_recomputes(0)->mutable_remade_inputs(0)->set_kernel_index(2);
+  EXPECT_THAT(
+      VerifyPlan(graph, profile, tampered, 21 * kMiB).status().message(),
+      HasSubstr("not its producer"));
+
+  // At 20 MiB the scratch row binds at k5: m must go too. Slow it would
+  // cost 50 us; dropped after k0 and re-made for k6 by re-running k0 (a
+  // kernel with two outputs: y is written into 4 MiB of scratch) 10 us.
+  PlanOutcome tight = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS,
+                               20 * kMiB, /*recompute=*/true);
+  ASSERT_TRUE(tight.plan.has_value());
+  EXPECT_NEAR(tight.plan->predicted_time_us(), 100.0, 1e-6);
+  EXPECT_EQ(tight.plan->peak_fast_bytes(), 20 * kMiB);
+  ASSERT_EQ(tight.plan->recomputes_size(), 2);
+  EXPECT_EQ(tight.plan->recomputes(1).tensor_id(), "m");
+  EXPECT_EQ(tight.plan->recomputes(1).kernel_id(), "k0");
+  EXPECT_EQ(tight.plan->recomputes(1).before_kernel_id(), "k6");
+  EXPECT_EQ(tight.plan->recomputes(1).scratch_bytes(), 4 * kMiB);
+}
+
+// The batch-norm / ReLU shape of ReluOfBatchNormIsReMadeFromItsInput (a
+// kernel with two outputs, a dead input that a two-level re-run makes
+// again; m, c and d fixed slow, to keep the enumeration small) with
+// random sizes and costs: the ILP optimum equals the
+// enumerated one, and the enumeration finds multi-output and two-level
+// re-runs that win.
+TEST(FormulationBruteForceTest, MultiOutputAndTwoLevelReRunsMatchEnumeration) {
+  std::mt19937_64 rng(20261207);
+  int comparisons = 0, remaking = 0, with_scratch = 0;
+  for (int variant = 0; variant < 6; ++variant) {
+    auto size = [&] { return (1 + rng() % 6) * kMiB; };
+    GraphBuilder builder("bn_relu");
+    builder.Tensor("x", size(), v1::TENSOR_ROLE_INPUT)
+        .Tensor("y", size())
+        .Tensor("m", size(), v1::TENSOR_ROLE_ACTIVATION, v1::TIER_SLOW)
+        .Tensor("r", size())
+        .Tensor("a", size() + 3 * kMiB)
+        .Tensor("c", size(), v1::TENSOR_ROLE_ACTIVATION, v1::TIER_SLOW)
+        .Tensor("d", size(), v1::TENSOR_ROLE_ACTIVATION, v1::TIER_SLOW)
+        .Kernel("k0", {"x"}, {"y", "m"})
+        .Kernel("k1", {"y"}, {"r"})
+        .Kernel("k2", {"r"}, {"a"})
+        .Kernel("k3", {"a"}, {"c"})
+        .Kernel("k4", {"r", "c"}, {"d"})
+        .Kernel("k5", {"x", "m", "d"}, {});
+    GraphModel graph = MustGraph(builder.graph());
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 5.0 + static_cast<double>(rng() % 20);
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
+                               graph.tensor(t).size_bytes / kMiB);
+      }
+    }
+    ProfileModel profile =
+        MustProfile(FullTableProfile(
+                        graph,
+                        [&](int k, ConfigMask mask) {
+                          double time = base[k];
+                          for (size_t p = 0; p < penalties[k].size(); ++p) {
+                            if (mask >> p & 1) time += penalties[k][p];
+                          }
+                          return time;
+                        },
+                        testing::OptaneBandwidths()),
+                    TableCollapseOptions());
+    ASSERT_LE(SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true), 2e6);
+    uint64_t free_bytes = 0;  // x, y, r and a
+    for (const char* id : {"x", "y", "r", "a"}) {
+      free_bytes += graph.tensor(graph.FindTensor(id)).size_bytes;
+    }
+    for (double fraction : {0.6, 0.8}) {
+      const uint64_t budget = static_cast<uint64_t>(fraction * free_bytes);
+      const double expected = BruteForceOptimum(
+          graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      PlanOutcome outcome =
+          MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      ++comparisons;
+      if (std::isinf(expected)) {
+        EXPECT_FALSE(outcome.plan.has_value());
+        continue;
+      }
+      ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+      EXPECT_NEAR(outcome.plan->predicted_time_us(), expected, 1e-6 * expected)
+          << "variant " << variant << " at " << fraction;
+      bool remakes = false, scratch = false;
+      for (const v1::Recompute& recompute : outcome.plan->recomputes()) {
+        remakes |= recompute.remade_inputs_size() > 0;
+        scratch |= recompute.scratch_bytes() > 0;
+      }
+      remaking += remakes;
+      with_scratch += scratch;
+    }
+  }
+  EXPECT_GT(remaking, 0);
+  EXPECT_GT(with_scratch, 0);
+  std::cout << comparisons << " comparisons, plans remaking an input "
+            << remaking << ", with scratch " << with_scratch << "\n";
+}
+
 // The option changes nothing for the other methods.
 TEST(FormulationRecomputeTest, IgnoredByStaticAndAsync) {
   GraphModel graph = ChainGraph();
@@ -1164,7 +1359,9 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   int comparisons = 0;
   int recompute_wins = 0;
   int plans_with_recomputes = 0;
-  int plans_keeping_inputs = 0;  // a re-run reads an input past its life
+  int plans_keeping_inputs = 0;   // a re-run reads an input past its life
+  int plans_remaking_inputs = 0;  // two-level re-runs
+  int plans_with_scratch = 0;     // a re-run writes other outputs
   while (graphs_checked < kGraphs) {
     GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
     if (SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true) > 2e5) continue;
@@ -1222,6 +1419,13 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
           break;
         }
       }
+      bool remakes = false, scratch = false;
+      for (const v1::Recompute& recompute : outcome.plan->recomputes()) {
+        remakes |= recompute.remade_inputs_size() > 0;
+        scratch |= recompute.scratch_bytes() > 0;
+      }
+      plans_remaking_inputs += remakes;
+      plans_with_scratch += scratch;
     }
   }
   EXPECT_EQ(comparisons, kGraphs * 3);
@@ -1231,7 +1435,9 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   std::cout << comparisons << " comparisons, recomputation won in "
             << recompute_wins << ", plans with recomputes "
             << plans_with_recomputes << ", keeping inputs "
-            << plans_keeping_inputs << "\n";
+            << plans_keeping_inputs << ", remaking inputs "
+            << plans_remaking_inputs << ", with scratch " << plans_with_scratch
+            << "\n";
 }
 
 }  // namespace

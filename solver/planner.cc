@@ -62,9 +62,71 @@ std::vector<TensorSchedule> ScheduleOf(const GraphModel& graph,
     if (t < 0) continue;
     schedule[t].recomputes.push_back(
         {static_cast<int>(recompute.dropped_after_kernel_index()),
-         static_cast<int>(recompute.before_kernel_index())});
+         static_cast<int>(recompute.before_kernel_index()),
+         recompute.remade_inputs_size() > 0});
   }
   return schedule;
+}
+
+// RepairLayout rebuilds a plan from its fast intervals, so `original`'s
+// re-runs come back in `repaired` as moves: a write at the drop and a read
+// at the re-run. Puts back every re-run whose tensor `repaired` writes to
+// slow right at the drop and reads back right at the re-run (no move in
+// between), and keeps slow the inputs `original` kept for re-runs: the fast
+// intervals stay the same, and so does their layout. Returns the plan, laid
+// out in the pool, when anything was put back and it still fits; nullopt
+// otherwise.
+std::optional<v1::Plan> RestoreRecomputes(const GraphModel& graph,
+                                          const ProfileModel& profile,
+                                          const v1::Plan& original,
+                                          const v1::Plan& repaired,
+                                          uint64_t budget_bytes,
+                                          uint64_t alignment_bytes) {
+  if (original.recomputes_size() == 0) return std::nullopt;
+  const std::vector<TensorSchedule> wanted = ScheduleOf(graph, original);
+  std::vector<TensorSchedule> schedule = ScheduleOf(graph, repaired);
+  bool restored = false;
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    std::vector<ScheduledMove>& moves = schedule[t].moves;
+    for (const ScheduledRecompute& recompute : wanted[t].recomputes) {
+      for (size_t i = 0; i + 1 < moves.size(); ++i) {
+        if (moves[i].kernel == recompute.dropped_after &&
+            moves[i].direction == v1::MOVE_DIRECTION_TO_SLOW &&
+            moves[i + 1].kernel == recompute.before &&
+            moves[i + 1].direction == v1::MOVE_DIRECTION_TO_FAST) {
+          moves.erase(moves.begin() + i, moves.begin() + i + 2);
+          schedule[t].recomputes.push_back(recompute);
+          restored = true;
+          break;
+        }
+      }
+    }
+    std::sort(schedule[t].recomputes.begin(), schedule[t].recomputes.end(),
+              [](const ScheduledRecompute& a, const ScheduledRecompute& b) {
+                return a.before < b.before;
+              });
+  }
+  if (!restored) return std::nullopt;
+  const std::vector<std::vector<v1::Tier>> tiers =
+      TiersOverTime(graph, schedule);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    if (!wanted[t].kept_slow) continue;
+    schedule[t].kept_slow = true;
+    const int last = graph.tensor(t).last_live;
+    const bool ends_moved_slow =
+        !schedule[t].moves.empty() && schedule[t].moves.back().kernel == last &&
+        schedule[t].moves.back().direction == v1::MOVE_DIRECTION_TO_SLOW;
+    if (tiers[t].back() == v1::TIER_FAST && !ends_moved_slow) {
+      schedule[t].moves.push_back({last, v1::MOVE_DIRECTION_TO_SLOW, true});
+    }
+  }
+  absl::StatusOr<v1::Plan> plan =
+      AssemblePlan(graph, profile, schedule, repaired.method(), budget_bytes);
+  if (!plan.ok() || plan->peak_fast_bytes() > budget_bytes) return std::nullopt;
+  absl::StatusOr<AllocationReport> layout =
+      AssignOffsets(graph, budget_bytes, alignment_bytes, &*plan);
+  if (!layout.ok() || !layout->fits) return std::nullopt;
+  return *std::move(plan);
 }
 
 // The MIP start for `plan` in `formulation`, whose kernel limits are
@@ -1099,6 +1161,14 @@ class IlpPlanning {
                     absl::StrFormat("the ILP's round-%d plan with its pool "
                                     "layout repaired",
                                     round));
+        if (std::optional<v1::Plan> restored = RestoreRecomputes(
+                graph_, profile_, laid_out.plan, **repaired,
+                options_.budget_bytes, options_.alignment_bytes)) {
+          best_.Offer(*restored, PlanSource::kLayoutRepair,
+                      absl::StrFormat("the ILP's round-%d plan with its pool "
+                                      "layout repaired and its re-runs kept",
+                                      round));
+        }
       }
       laid_out.proven =
           GapToBound(best_.time_us(), budget_bound_) <= options_.relative_gap;

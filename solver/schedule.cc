@@ -244,11 +244,18 @@ struct PendingMove {
 
 // A recomputation, priced, before the plan's recomputations are ordered.
 struct PendingRecompute {
-  int before;
-  int tensor;
-  int dropped_after;
+  int before = 0;
+  int tensor = 0;
+  int dropped_after = 0;
   std::string config;
-  double time_us;
+  double time_us = 0;
+  // Bytes written beside the tensor and freed after the re-run.
+  uint64_t scratch_bytes = 0;
+  // Two-level: the dead input made again first (-1: none), its producer's
+  // configuration and time there.
+  int remade_tensor = -1;
+  std::string remade_config;
+  double remade_time_us = 0;
 };
 
 // Appends to *moves the moves of tensor `t` (`entry`) that change its tier,
@@ -401,18 +408,30 @@ class RecomputePricer {
     const std::string what =
         absl::StrCat("tensor '", tensor.id, "': recomputation for kernel #",
                      recompute.before);
-    if (tensor.producer < 0 ||
-        graph_.kernel(tensor.producer).num_outputs != 1) {
+    if (tensor.producer < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(what,
-                       ": only a tensor that is its producer's single "
-                       "output can be recomputed"));
+          absl::StrCat(what, ": it has no producer to re-run"));
     }
     const KernelInfo& producer = graph_.kernel(tensor.producer);
+    PendingRecompute pending;
+    pending.before = recompute.before;
+    pending.tensor = t;
+    pending.dropped_after = recompute.dropped_after;
+    pending.scratch_bytes = OutputBytes(producer, t);
     std::vector<bool> slow(producer.operands.size(), false);
     for (int p = 0; p < producer.num_inputs; ++p) {
       const int j = producer.operands[p];
       const TensorInfo& input = graph_.tensor(j);
+      if (recompute.before > input.last_live && recompute.remake_dead_input) {
+        if (pending.remade_tensor >= 0 && pending.remade_tensor != j) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              what, ": kernel '", producer.id,
+              "' has more than one input whose life has ended; a re-run "
+              "makes at most one of them again"));
+        }
+        pending.remade_tensor = j;  // made again, fast
+        continue;
+      }
       if (recompute.before > input.last_live &&
           (schedule_[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
           ends_slow_[j]) {
@@ -420,32 +439,26 @@ class RecomputePricer {
         kept_until_[j] = std::max(kept_until_[j], recompute.before);
         continue;
       }
-      const v1::Tier input_tier = recompute.before < input.first_live ||
-                                          recompute.before > input.last_live
-                                      ? v1::TIER_UNSPECIFIED
-                                      : TierAt(tiers_[j], recompute.before);
-      if (input_tier == v1::TIER_UNSPECIFIED) {
+      const std::optional<bool> input_slow = SlowIfPresent(j, recompute.before);
+      if (!input_slow.has_value()) {
         return absl::InvalidArgumentError(absl::StrCat(
             what, ": input '", input.id, "' of kernel '", producer.id,
             "' is not present there (not live nor kept slow, or "
             "dropped itself)"));
       }
-      slow[p] = input_tier == v1::TIER_SLOW;
+      slow[p] = *input_slow;
     }
-    const std::string config = FormatConfig(slow, producer.num_inputs);
-    const KernelCost* cost = profile_.Find(producer.signature_key);
-    std::optional<double> time =
-        cost == nullptr ? std::nullopt : cost->TimeUs(slow);
-    if (!time.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, ": kernel '", producer.id,
-          "' would re-run in "
-          "configuration ",
-          config, ", which profile '", profile_.host_class().name(),
-          "' does not list for ", producer.signature_key));
+    if (recompute.remake_dead_input && pending.remade_tensor < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": it is to make a dead input of kernel '",
+                       producer.id, "' again, but every input is live there"));
     }
-    return PendingRecompute{recompute.before, t, recompute.dropped_after,
-                            config, *time};
+    AUTOTM_ASSIGN_OR_RETURN(pending.time_us,
+                            PriceRun(what, producer, slow, &pending.config));
+    if (pending.remade_tensor >= 0) {
+      AUTOTM_RETURN_IF_ERROR(PriceRemade(what, &pending));
+    }
+    return pending;
   }
 
   // By tensor: the last kernel a recomputation keeps it in slow memory for
@@ -453,6 +466,78 @@ class RecomputePricer {
   const std::vector<int>& kept_until() const { return kept_until_; }
 
  private:
+  // Bytes of `kernel`'s outputs other than tensor `except`.
+  uint64_t OutputBytes(const KernelInfo& kernel, int except) const {
+    uint64_t bytes = 0;
+    for (size_t p = kernel.num_inputs; p < kernel.operands.size(); ++p) {
+      if (kernel.operands[p] != except) {
+        SaturatingAddTo(bytes, graph_.tensor(kernel.operands[p]).size_bytes);
+      }
+    }
+    return bytes;
+  }
+
+  // Whether tensor j is slow right before kernel k, if it is in memory
+  // there (live and not dropped).
+  std::optional<bool> SlowIfPresent(int j, int k) const {
+    const TensorInfo& input = graph_.tensor(j);
+    if (k < input.first_live || k > input.last_live) return std::nullopt;
+    const v1::Tier tier = TierAt(tiers_[j], k);
+    if (tier == v1::TIER_UNSPECIFIED) return std::nullopt;
+    return tier == v1::TIER_SLOW;
+  }
+
+  // The profiled time of `kernel` re-run with its inputs' tiers `slow`
+  // (outputs fast); sets *config.
+  absl::StatusOr<double> PriceRun(const std::string& what,
+                                  const KernelInfo& kernel,
+                                  const std::vector<bool>& slow,
+                                  std::string* config) const {
+    *config = FormatConfig(slow, kernel.num_inputs);
+    const KernelCost* cost = profile_.Find(kernel.signature_key);
+    std::optional<double> time =
+        cost == nullptr ? std::nullopt : cost->TimeUs(slow);
+    if (!time.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, ": kernel '", kernel.id,
+          "' would re-run in "
+          "configuration ",
+          *config, ", which profile '", profile_.host_class().name(),
+          "' does not list for ", kernel.signature_key));
+    }
+    return *time;
+  }
+
+  // Prices the re-run of pending->remade_tensor's producer, whose inputs
+  // must be in memory at the re-run, and adds its outputs to the scratch.
+  absl::Status PriceRemade(const std::string& what,
+                           PendingRecompute* pending) const {
+    const TensorInfo& remade = graph_.tensor(pending->remade_tensor);
+    if (remade.producer < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": its producer's input '", remade.id,
+                       "' has no producer to re-run"));
+    }
+    const KernelInfo& kernel = graph_.kernel(remade.producer);
+    std::vector<bool> slow(kernel.operands.size(), false);
+    for (int p = 0; p < kernel.num_inputs; ++p) {
+      const int i = kernel.operands[p];
+      const std::optional<bool> input_slow = SlowIfPresent(i, pending->before);
+      if (!input_slow.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": input '", graph_.tensor(i).id, "' of kernel '", kernel.id,
+            "', re-run to make '", remade.id,
+            "' again, is not in memory there (not live, or dropped)"));
+      }
+      slow[p] = *input_slow;
+    }
+    AUTOTM_ASSIGN_OR_RETURN(
+        pending->remade_time_us,
+        PriceRun(what, kernel, slow, &pending->remade_config));
+    SaturatingAddTo(pending->scratch_bytes, OutputBytes(kernel, -1));
+    return absl::OkStatus();
+  }
+
   RecomputePricer(const GraphModel& graph, const ProfileModel& profile,
                   const std::vector<TensorSchedule>& schedule,
                   const std::vector<std::vector<TierRun>>& tiers)
@@ -474,11 +559,15 @@ class RecomputePricer {
 };
 
 // Prices every recomputation and adds them to `plan` (ordered by kernel,
-// then tensor), with the tensors' kept-slow ends. Returns their total time.
+// then tensor), with the tensors' kept-slow ends. Returns their total time;
+// *peak_bytes is the most fast memory a re-run holds (everything fast at
+// its kernel plus its scratch).
 absl::StatusOr<double> AddRecomputes(
     const GraphModel& graph, const ProfileModel& profile,
     const std::vector<TensorSchedule>& schedule,
-    const std::vector<std::vector<TierRun>>& tiers, v1::Plan* plan) {
+    const std::vector<std::vector<TierRun>>& tiers,
+    const std::vector<uint64_t>& fast_bytes, uint64_t* peak_bytes,
+    v1::Plan* plan) {
   AUTOTM_ASSIGN_OR_RETURN(
       RecomputePricer pricer,
       RecomputePricer::Create(graph, profile, schedule, tiers));
@@ -514,8 +603,22 @@ absl::StatusOr<double> AddRecomputes(
     recompute->set_before_kernel_index(pending.before);
     recompute->set_config(pending.config);
     recompute->set_time_us(pending.time_us);
-    plan->mutable_tensors(pending.tensor)->add_recompute_indices(i);
+    recompute->set_scratch_bytes(pending.scratch_bytes);
     recompute_us += pending.time_us;
+    if (pending.remade_tensor >= 0) {
+      const TensorInfo& remade = graph.tensor(pending.remade_tensor);
+      v1::RemadeInput* input = recompute->add_remade_inputs();
+      input->set_tensor_id(remade.id);
+      input->set_kernel_id(graph.kernel(remade.producer).id);
+      input->set_kernel_index(remade.producer);
+      input->set_config(pending.remade_config);
+      input->set_time_us(pending.remade_time_us);
+      recompute_us += pending.remade_time_us;
+    }
+    uint64_t held = fast_bytes[pending.before];
+    SaturatingAddTo(held, pending.scratch_bytes);
+    *peak_bytes = std::max(*peak_bytes, held);
+    plan->mutable_tensors(pending.tensor)->add_recompute_indices(i);
   }
 
   return recompute_us;
@@ -557,17 +660,16 @@ double AddMoves(const GraphModel& graph, std::vector<PendingMove> moves,
 // (`recompute_us` and `sync_move_us` from the steps before, async copies
 // counted where longer than their kernel). FailedPrecondition when the
 // profile does not list a configuration a kernel would run in.
-absl::Status AddKernelsAndTotals(const GraphModel& graph,
-                                 const ProfileModel& profile,
-                                 const std::vector<std::vector<TierRun>>& tiers,
-                                 const std::vector<uint64_t>& fast_bytes,
-                                 const std::vector<double>& async_us,
-                                 double recompute_us, double sync_move_us,
-                                 v1::Plan* plan) {
+absl::Status AddKernelsAndTotals(
+    const GraphModel& graph, const ProfileModel& profile,
+    const std::vector<std::vector<TierRun>>& tiers,
+    const std::vector<uint64_t>& fast_bytes,
+    const std::vector<double>& async_us, double recompute_us,
+    uint64_t rerun_peak_bytes, double sync_move_us, v1::Plan* plan) {
   const int num_kernels = graph.num_kernels();
   double kernel_us = recompute_us;
   double overlap_excess_us = 0;  // async copies longer than their kernel
-  uint64_t peak = 0;
+  uint64_t peak = rerun_peak_bytes;
   // How the profile's tables priced the kernels (v1::TableCollapse).
   uint32_t collapsed_kernels = 0;
   uint32_t table_kernels = 0;
@@ -645,15 +747,16 @@ absl::StatusOr<v1::Plan> AssemblePlan(
   plan.set_method(method);
   AUTOTM_RETURN_IF_ERROR(PlaceTensors(graph, profile, schedule, &tiers,
                                       &fast_bytes, &moves, &plan));
-  AUTOTM_ASSIGN_OR_RETURN(
-      const double recompute_us,
-      AddRecomputes(graph, profile, schedule, tiers, &plan));
+  uint64_t rerun_peak_bytes = 0;
+  AUTOTM_ASSIGN_OR_RETURN(const double recompute_us,
+                          AddRecomputes(graph, profile, schedule, tiers,
+                                        fast_bytes, &rerun_peak_bytes, &plan));
   std::vector<double> async_us(num_kernels, 0.0);
   const double sync_move_us =
       AddMoves(graph, std::move(moves), &async_us, &plan);
-  AUTOTM_RETURN_IF_ERROR(AddKernelsAndTotals(graph, profile, tiers, fast_bytes,
-                                             async_us, recompute_us,
-                                             sync_move_us, &plan));
+  AUTOTM_RETURN_IF_ERROR(
+      AddKernelsAndTotals(graph, profile, tiers, fast_bytes, async_us,
+                          recompute_us, rerun_peak_bytes, sync_move_us, &plan));
   return plan;
 }
 

@@ -25,9 +25,16 @@ struct ScheduledMove {
 // after kernel `dropped_after` (after its TO_SLOW move there, if any) and
 // made again, in the fast tier, by re-running its producer right before
 // kernel `before` (after any TO_FAST moves of other tensors there).
+// The producer may have several outputs: the others are written into
+// scratch freed right after the re-run (v1::Recompute.scratch_bytes).
 struct ScheduledRecompute {
   int dropped_after = 0;
   int before = 0;
+  // Two-level: the producer's one input whose life ended before `before` is
+  // made again first by re-running its own producer (whose inputs must be
+  // live and not dropped there), in scratch. False: such an input must be
+  // kept in the slow tier (TensorSchedule.kept_slow).
+  bool remake_dead_input = false;
 };
 
 // Where one tensor lives over its lifetime.
@@ -80,13 +87,17 @@ v1::Tier TierAt(const std::vector<TierRun>& runs, int kernel);
 // malformed schedule: a move outside the live range or out of kernel order,
 // two moves at one kernel other than TO_FAST then TO_SLOW, a TO_FAST at the
 // producer (no copy exists yet), a fixed tensor created elsewhere or moved,
-// a recomputation of a tensor whose producer has other outputs, whose
-// inputs are not all present (live and not dropped) at its kernel, that
-// drops the tensor where a kernel reads it, or that overlaps a move.
+// a recomputation whose inputs are not all present at its kernel (live and
+// not dropped, kept slow, or with remake_dead_input exactly one dead input
+// whose producer's inputs are live and not dropped there), that drops the
+// tensor where a kernel reads it, or that overlaps a move.
 // Recomputations are priced at the producer's profiled time under its
 // inputs' tiers at the re-run (FailedPrecondition when the profile lacks
-// that configuration) and count in kernel_time_us.
-// Does not check the budget: callers compare plan.peak_fast_bytes() with it.
+// that configuration), plus the remade input's producer likewise, and count
+// in kernel_time_us.
+// Does not check the budget: callers compare plan.peak_fast_bytes() with it,
+// which includes, at each re-run, everything fast at its kernel plus the
+// re-run's scratch (v1::Recompute.scratch_bytes).
 // Leaves plan.stats() empty; sets plan.table_collapse() when `profile`
 // collapses tables (ProfileModel::table_collapse()).
 absl::StatusOr<v1::Plan> AssemblePlan(

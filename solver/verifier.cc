@@ -113,8 +113,21 @@ class Checker {
   // Recomputations: well formed, ordered, listed by their tensors.
   absl::Status CheckRecomputeList();
   absl::Status CheckRecomputeIndices(int t);
-  // Each re-run reads inputs present there; its config and time.
+  // Each re-run reads inputs present there; its config and time, its
+  // remade input's, its scratch and the budget while it runs.
   absl::Status CheckRecomputes(VerifyReport& report);
+  // Re-run r's remade input (the one dead input of its producer at `dead`
+  // operand position, -1: none): made again by its own producer from
+  // inputs in memory there; returns its priced time.
+  absl::StatusOr<double> CheckRemadeInput(int r, int dead);
+  // A re-run of `kernel` (for re-run r) with inputs' tiers `slow`: its
+  // `config` and `time_us` are the profile's. Returns the priced time.
+  absl::StatusOr<double> CheckRerunPrice(int r, const KernelInfo& kernel,
+                                         const std::vector<bool>& slow,
+                                         const std::string& config,
+                                         double time_us) const;
+  // Bytes of `kernel`'s outputs other than tensor `except`.
+  uint64_t OutputBytes(const KernelInfo& kernel, int except) const;
   // Moves of a tensor fixed to a tier, or outside its live range.
   absl::Status CheckMovesInLife(int t);
   // Move m of tensor t copies `bytes` at `gb_per_s` (`why`: the rule, for
@@ -306,12 +319,6 @@ absl::Status Checker::CheckRecomputeList() {
           absl::StrCat(RecomputeName(r), ": kernel '", recompute.kernel_id(),
                        "' is not the producer of ", TensorName(t)));
     }
-    if (graph_.kernel(tensor.producer).num_outputs != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          RecomputeName(r), ": its producer ", KernelName(tensor.producer),
-          " has ", graph_.kernel(tensor.producer).num_outputs,
-          " outputs; only a single output can be recomputed"));
-    }
     const int64_t after = recompute.dropped_after_kernel_index();
     const int64_t before = recompute.before_kernel_index();
     if (after < tensor.first_live || before > tensor.last_live ||
@@ -382,13 +389,27 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
   std::vector<int> kept_until(graph_.num_tensors(), 0);
   for (int r = 0; r < plan_.recomputes_size(); ++r) {
     const v1::Recompute& recompute = plan_.recomputes(r);
+    const int t = graph_.FindTensor(recompute.tensor_id());
     const KernelInfo& producer =
         graph_.kernel(static_cast<int>(recompute.kernel_index()));
     const int before = static_cast<int>(recompute.before_kernel_index());
+    const std::string remade_id = recompute.remade_inputs_size() == 1
+                                      ? recompute.remade_inputs(0).tensor_id()
+                                      : std::string();
+    if (recompute.remade_inputs_size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": ", recompute.remade_inputs_size(),
+          " remade inputs; a re-run makes at most one input again"));
+    }
     std::vector<bool> slow(producer.operands.size(), false);
+    int dead = -1;  // operand position of the remade input
     for (int p = 0; p < producer.num_inputs; ++p) {
       const int j = producer.operands[p];
       const TensorInfo& input = graph_.tensor(j);
+      if (before > input.last_live && input.id == remade_id) {
+        dead = p;  // made again right before the re-run, fast
+        continue;
+      }
       if (before > input.last_live && ends_slow_[j] &&
           static_cast<int64_t>(plan_.tensors(j).kept_slow_until_kernel()) >=
               before) {
@@ -402,35 +423,44 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
             absl::StrCat(RecomputeName(r), ": its input ", TensorName(j),
                          " is not in memory before ", KernelName(before),
                          " (not live there nor kept in the slow tier until "
-                         "then, or dropped itself)"));
+                         "then, nor remade, or dropped itself)"));
       }
       slow[p] = !IsFast(j, before);
     }
-    const std::string expected = FormatConfig(slow, producer.num_inputs);
-    if (recompute.config() != expected) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          RecomputeName(r), ": config ", recompute.config(),
-          " does not match its inputs' tiers there, which give ", expected));
+    if (!remade_id.empty() && dead < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": remade input '", remade_id,
+                       "' is no input of its producer whose life ended before ",
+                       KernelName(before)));
     }
-    double time = recompute.time_us();
-    if (profile_ != nullptr) {
-      const KernelCost* cost = profile_->Find(producer.signature_key);
-      std::optional<double> priced =
-          cost == nullptr ? std::nullopt : cost->TimeUs(slow);
-      if (!priced.has_value()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            RecomputeName(r), ": config ", expected,
-            " is missing from profile '", profile_->host_class().name(),
-            "' for ", producer.signature_key));
-      }
-      if (!Close(recompute.time_us(), *priced)) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: time %.9g us, the profile says %.9g us for config %s",
-            RecomputeName(r), recompute.time_us(), *priced, expected));
-      }
-      time = *priced;
-    }
+    AUTOTM_ASSIGN_OR_RETURN(
+        const double time,
+        CheckRerunPrice(r, producer, slow, recompute.config(),
+                        recompute.time_us()));
     total_us += time;
+    uint64_t scratch = OutputBytes(producer, t);
+    if (dead >= 0) {
+      AUTOTM_ASSIGN_OR_RETURN(const double remade_us,
+                              CheckRemadeInput(r, dead));
+      total_us += remade_us;
+      const int remade = producer.operands[dead];
+      scratch += OutputBytes(graph_.kernel(graph_.tensor(remade).producer), -1);
+    }
+    if (recompute.scratch_bytes() != scratch) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": scratch_bytes ", recompute.scratch_bytes(),
+          " but the outputs it writes beside its tensor total ", scratch,
+          " bytes"));
+    }
+    // Sizes total at most GraphLimits::max_total_bytes: no wrap-around.
+    const uint64_t held = fast_bytes_[before] + scratch;
+    if (held > budget_bytes_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": fast memory ", HumanBytes(held), " (", held,
+          " bytes, its scratch included) exceeds budget ", budget_bytes_,
+          " bytes"));
+    }
+    report.peak_fast_bytes = std::max(report.peak_fast_bytes, held);
   }
   if (profile_ != nullptr && !Close(plan_.recompute_time_us(), total_us)) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -450,6 +480,77 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
   report.kernel_time_us += total_us;
   report.predicted_time_us += total_us;
   return absl::OkStatus();
+}
+
+absl::StatusOr<double> Checker::CheckRemadeInput(int r, int dead) {
+  const v1::Recompute& recompute = plan_.recomputes(r);
+  const v1::RemadeInput& remade = recompute.remade_inputs(0);
+  const int before = static_cast<int>(recompute.before_kernel_index());
+  const KernelInfo& outer =
+      graph_.kernel(static_cast<int>(recompute.kernel_index()));
+  const TensorInfo& tensor = graph_.tensor(outer.operands[dead]);
+  if (tensor.producer < 0 ||
+      remade.kernel_index() != static_cast<uint32_t>(tensor.producer) ||
+      remade.kernel_id() != graph_.kernel(tensor.producer).id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(RecomputeName(r), ": remade input '", tensor.id,
+                     "' is made by kernel '", remade.kernel_id(),
+                     "', which is not its producer"));
+  }
+  const KernelInfo& kernel = graph_.kernel(tensor.producer);
+  std::vector<bool> slow(kernel.operands.size(), false);
+  for (int p = 0; p < kernel.num_inputs; ++p) {
+    const int i = kernel.operands[p];
+    const TensorInfo& input = graph_.tensor(i);
+    if (before < input.first_live || before > input.last_live ||
+        IsDropped(i, before)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          RecomputeName(r), ": its remade input '", tensor.id, "' needs ",
+          TensorName(i), ", which is not in memory before ", KernelName(before),
+          " (not live there, or dropped)"));
+    }
+    slow[p] = !IsFast(i, before);
+  }
+  return CheckRerunPrice(r, kernel, slow, remade.config(), remade.time_us());
+}
+
+absl::StatusOr<double> Checker::CheckRerunPrice(int r, const KernelInfo& kernel,
+                                                const std::vector<bool>& slow,
+                                                const std::string& config,
+                                                double time_us) const {
+  const std::string expected = FormatConfig(slow, kernel.num_inputs);
+  if (config != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        RecomputeName(r), ": re-run of kernel '", kernel.id, "': config ",
+        config, " does not match its inputs' tiers there, which give ",
+        expected));
+  }
+  if (profile_ == nullptr) return time_us;
+  const KernelCost* cost = profile_->Find(kernel.signature_key);
+  std::optional<double> priced =
+      cost == nullptr ? std::nullopt : cost->TimeUs(slow);
+  if (!priced.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        RecomputeName(r), ": config ", expected, " is missing from profile '",
+        profile_->host_class().name(), "' for ", kernel.signature_key));
+  }
+  if (!Close(time_us, *priced)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: re-run of kernel '%s' takes %.9g us, the profile says %.9g us "
+        "for config %s",
+        RecomputeName(r), kernel.id, time_us, *priced, expected));
+  }
+  return *priced;
+}
+
+uint64_t Checker::OutputBytes(const KernelInfo& kernel, int except) const {
+  uint64_t bytes = 0;
+  for (size_t p = kernel.num_inputs; p < kernel.operands.size(); ++p) {
+    if (kernel.operands[p] != except) {
+      bytes += graph_.tensor(kernel.operands[p]).size_bytes;
+    }
+  }
+  return bytes;
 }
 
 absl::Status Checker::CheckMovesInLife(int t) {
