@@ -179,8 +179,12 @@ class Formulation {
   struct Interval {
     int f1_f1 = -1, f1_s = -1, f2_f2 = -1, f2_s = -1, s_s = -1;
     // Recomputation: drops from F1, F2 or S into the dropped state, and the
-    // re-run that leaves it into F1 at the next gadget (its only way out).
+    // re-run that leaves it into F1 at gadget rerun_into (its only way out):
+    // the next gadget (SYNCHRONOUS), the next use, past the asynchronous
+    // points in between (ASYNCHRONOUS). STATIC: f1_x = recompute is the one
+    // drop column of a fast tensor, re-made at the next gadget (its use).
     int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1;
+    int rerun_into = -1;
   };
   struct TensorFlow {
     std::vector<int> gadgets;         // kernel indices u_1 < ... < u_G
@@ -189,7 +193,12 @@ class Formulation {
     std::vector<Interval> intervals;  // after gadget g (the last: to the end)
     std::vector<int> reads;           // read at gadget g (-1 for g = 0)
     std::vector<char> async;          // moves at gadget g overlap its kernel
-    int static_fast = -1;             // STATIC: the single "fast" column
+    // Per gadget: the re-run column that re-makes the tensor into F1 there
+    // (-1: none).
+    std::vector<int> remade;
+    // STATIC: the single "fast" column. With recomputation candidates the
+    // gadgets are then the tensor's uses and `intervals` hold its drops.
+    int static_fast = -1;
     // Kept in slow memory past its life, from F1 / F2 / S at the last
     // gadget (recomputation inputs; -1 when it cannot be kept).
     int keep_f1 = -1, keep_f2 = -1, keep_s = -1;
@@ -201,6 +210,9 @@ class Formulation {
   // schedule `entry`; InvalidArgument when a move, drop or keep has no edge.
   absl::Status EncodeTensorFlow(int t, const TensorSchedule& entry,
                                 std::vector<double>& values) const;
+  // EncodeTensorFlow for a STATIC tensor: its tier, drops and keep.
+  absl::Status EncodeStaticTensor(int t, const TensorSchedule& entry,
+                                  std::vector<double>& values) const;
   // Encode's second half: sets the configuration column of every kernel
   // that has them to the configuration its operands' `tiers` (per tensor,
   // per live kernel) give; InvalidArgument when it cannot choose that one.

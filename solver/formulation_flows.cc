@@ -53,6 +53,7 @@ void FormulationBuilder::AddTensorFlow(int t) {
   if (IsStatic()) {
     flow.gadgets = {tensor.first_live};
     flow.static_fast = m.AddBinary(0);
+    AddStaticDrops(t);  // recomputation, formulation_recompute.cc
     return;
   }
   flow.gadgets = Gadgets(tensor, &flow.async);
@@ -61,6 +62,7 @@ void FormulationBuilder::AddTensorFlow(int t) {
   flow.source_s = m.AddBinary(0);
   flow.reads.assign(num_gadgets, -1);
   flow.intervals.assign(num_gadgets, {});
+  flow.remade.assign(num_gadgets, -1);
   // A synchronous copy costs its time in the objective; an asynchronous
   // one overlaps with the gadget's kernel and is charged through z[k].
   auto copy_column = [&](int g, double sync_us, double async_us) {
@@ -90,11 +92,15 @@ void FormulationBuilder::AddTensorFlow(int t) {
       in.f2_f2 = m.AddBinary(0);
       if (trailing) in.f2_s = m.AddBinary(0);
     }
-    if (!last && CanRecompute(t, flow.gadgets[g], flow.gadgets[g + 1])) {
+    if (const int next_use = NextUseGadget(flow, g);
+        next_use >= 0 &&
+        CanRecompute(t, flow.gadgets[g], flow.gadgets[next_use])) {
       in.f1_x = m.AddBinary(0);
       if (g >= 1) in.f2_x = m.AddBinary(0);
       in.s_x = m.AddBinary(0);
       in.recompute = m.AddBinary(0);  // priced in AddRecomputeCosts
+      in.rerun_into = next_use;
+      flow.remade[next_use] = in.recompute;
     }
     // Kept in slow memory past its life for re-runs that read it: ends
     // slow, written there first when it has no slow copy.
@@ -126,7 +132,7 @@ void FormulationBuilder::AddFlowConservationRows(
     const Formulation::Interval& out = flow.intervals[g];
     // F1(g): in = out.
     add(g == 0 ? flow.source_f1 : flow.intervals[g - 1].f1_f1, 1);
-    if (g >= 1) add(flow.intervals[g - 1].recompute, 1);
+    add(flow.remade[g], 1);
     add(out.f1_f1, -1);
     add(out.f1_s, -1);
     add(out.f1_x, -1);
@@ -176,14 +182,19 @@ void FormulationBuilder::AppendFast(int t, int k, double scale,
     return;
   }
   const Formulation::TensorFlow& flow = out_.flows_[t];
-  if (flow.static_fast >= 0) {
-    terms.emplace_back(flow.static_fast, scale);
-    return;
-  }
   // Latest gadget at or before k.
   const int g = static_cast<int>(
       std::upper_bound(flow.gadgets.begin(), flow.gadgets.end(), k) -
       flow.gadgets.begin() - 1);
+  if (flow.static_fast >= 0) {
+    terms.emplace_back(flow.static_fast, scale);
+    // Fast, but dropped between two uses: static_fast - drop.
+    if (!flow.intervals.empty() && flow.gadgets[g] != k &&
+        flow.intervals[g].f1_x >= 0) {
+      terms.emplace_back(flow.intervals[g].f1_x, -scale);
+    }
+    return;
+  }
   auto add = [&](int column) {
     if (column >= 0) terms.emplace_back(column, scale);
   };
@@ -194,7 +205,7 @@ void FormulationBuilder::AppendFast(int t, int k, double scale,
       add(flow.intervals[g - 1].f1_f1);
       add(flow.intervals[g - 1].f2_f2);
       add(flow.reads[g]);
-      add(flow.intervals[g - 1].recompute);
+      add(flow.remade[g]);
     }
   } else {
     add(flow.intervals[g].f1_f1);

@@ -553,7 +553,10 @@ PlanOptions SeedOptions(const PlanOptions& options, v1::Method method,
 // One ILP call of PlanGraph (and each seed solve it makes), in stages:
 //
 //   OfferPlansInHand   first touch, the heuristic, the caller's warm start
-//   SolveSyncSeed      ASYNCHRONOUS: the synchronous plan to start from
+//   SolveSyncSeed      ASYNCHRONOUS, or SYNCHRONOUS with recomputation: the
+//                      synchronous plan to start from (with recomputation
+//                      for ASYNCHRONOUS with it)
+//   SolveStaticSeed    STATIC with recomputation: the static plan
 //   then, per allocation round (AutoTM's fragmentation loop):
 //   BuildRound         the formulation under this round's kernel limits
 //   SolveStaticSeed    SYNCHRONOUS, round 1: the static plan to start from
@@ -580,11 +583,16 @@ class IlpPlanning {
 
   absl::StatusOr<PlanOutcome> Run() {
     OfferPlansInHand();
-    // Sync with recomputation starts from sync without it, as async does.
-    const bool recompute =
-        options_.method == v1::METHOD_SYNCHRONOUS && options_.recompute;
-    if (options_.method == v1::METHOD_ASYNCHRONOUS || recompute) {
+    // Each variant with recomputation starts from the poorer variant's
+    // plan: static from static, sync from sync, async from sync with
+    // recomputation (itself started from sync), as async starts from sync.
+    const bool recompute = options_.recompute;
+    if (options_.method == v1::METHOD_ASYNCHRONOUS ||
+        (options_.method == v1::METHOD_SYNCHRONOUS && recompute)) {
       AUTOTM_RETURN_IF_ERROR(SolveSyncSeed());
+    }
+    if (options_.method == v1::METHOD_STATIC && recompute) {
+      AUTOTM_RETURN_IF_ERROR(SolveStaticSeed(/*large=*/false));
     }
     if (options_.method == v1::METHOD_ASYNCHRONOUS) {
       if (std::optional<std::string> why = NoTimeForAsyncModel()) {
@@ -710,7 +718,10 @@ class IlpPlanning {
     PlanOptions sync_options =
         SeedOptions(options_, v1::METHOD_SYNCHRONOUS, /*adaptive_share=*/0.5,
                     /*floor_seconds=*/1.0);
-    sync_options.recompute = false;
+    // Async with recomputation starts from sync with it; sync with it from
+    // sync without.
+    sync_options.recompute =
+        options_.method == v1::METHOD_ASYNCHRONOUS && options_.recompute;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());
@@ -759,9 +770,10 @@ class IlpPlanning {
   // milliseconds; a quarter of the time, without the floor, keeps short
   // calls within their limit. A caller's warm start replaces it.
   absl::Status SolveStaticSeed(bool large) {
-    const PlanOptions static_options =
+    PlanOptions static_options =
         SeedOptions(options_, v1::METHOD_STATIC, /*adaptive_share=*/0.25,
                     /*floor_seconds=*/large ? 1.0 : 0.0);
+    static_options.recompute = false;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome static_outcome,
         IlpPlanning(graph_, profile_, static_options, solver_, shared_).Run());

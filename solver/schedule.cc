@@ -266,6 +266,16 @@ absl::Status PlaceTensors(const GraphModel& graph, const ProfileModel& profile,
   return absl::OkStatus();
 }
 
+// Whether `entry` has an asynchronous TO_FAST at kernel k: a copy that
+// overlaps k, in flight while a re-run right before k runs.
+bool ArrivesByOverlappedCopy(const TensorSchedule& entry, int k) {
+  return std::any_of(entry.moves.begin(), entry.moves.end(),
+                     [k](const ScheduledMove& move) {
+                       return move.kernel == k && !move.sync &&
+                              move.direction == v1::MOVE_DIRECTION_TO_FAST;
+                     });
+}
+
 // Prices recomputations: the producer re-run under its inputs' tiers there.
 class RecomputePricer {
  public:
@@ -329,7 +339,10 @@ class RecomputePricer {
             "' is not present there (not live nor kept slow, or "
             "dropped itself)"));
       }
-      slow[p] = input_tier == v1::TIER_SLOW;
+      // An asynchronous TO_FAST at `before` overlaps that kernel: it lands
+      // after the re-run, which reads the input's slow copy.
+      slow[p] = input_tier == v1::TIER_SLOW ||
+                ArrivesByOverlappedCopy(schedule_[j], recompute.before);
     }
     const std::string config = FormatConfig(slow, producer.num_inputs);
     const KernelCost* cost = profile_.Find(producer.signature_key);

@@ -179,6 +179,18 @@ class Checker {
                                });
     return it != stretches.begin() && std::prev(it)->second >= k;
   }
+  // Whether tensor t has an asynchronous TO_FAST at kernel k (it lands
+  // while k runs, after any re-run made right before k).
+  bool ArrivesByOverlappedCopy(int t, int k) const {
+    for (int m : tensor_moves_[t]) {
+      const v1::Move& move = plan_.moves(m);
+      if (static_cast<int>(move.kernel_index()) == k && !move.sync() &&
+          move.direction() == v1::MOVE_DIRECTION_TO_FAST) {
+        return true;
+      }
+    }
+    return false;
+  }
   // Per kernel: summed time of its asynchronous moves.
   std::vector<double> async_us_;
   double sync_move_us_ = 0;
@@ -404,7 +416,9 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
                          " (not live there nor kept in the slow tier until "
                          "then, or dropped itself)"));
       }
-      slow[p] = !IsFast(j, before);
+      // An asynchronous TO_FAST at `before` overlaps that kernel: in flight
+      // during the re-run right before it, which reads the slow copy.
+      slow[p] = !IsFast(j, before) || ArrivesByOverlappedCopy(j, before);
     }
     const std::string expected = FormatConfig(slow, producer.num_inputs);
     if (recompute.config() != expected) {
