@@ -1467,5 +1467,75 @@ TEST(FormulationBruteForceTest, StaticAndAsyncRecomputeEqualEnumeratedOptimum) {
             << "\n";
 }
 
+// The async model prices a re-run as AssemblePlan does when an input's
+// overlapped read runs with the re-run's kernel: x -> k0 -> a; k1(a) -> b;
+// k2(b) -> c; k3(a, c) -> d; k4(x, d) -> e; `a` dropped after k1 and re-made
+// before k3 from x, which is read to fast by an async copy at k3 (landing
+// after the re-run: read slow, +100 us) or at k2 (landing before it). With
+// the integer columns fixed to each schedule, the model's optimum equals
+// the assembled plan's time.
+TEST(FormulationRecomputeTest, AsyncReRunSeesAnOverlappedReadAsSlow) {
+  GraphBuilder builder("async-recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 4 * kMiB)
+      .Tensor("e", 4 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "c"}, {"d"})
+      .Kernel("k4", {"x", "d"}, {"e"});
+  GraphModel graph = MustGraph(builder.graph());
+  // Copies as fast overlapped as blocking, so every kernel of x's life is
+  // a decision point.
+  v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();
+  bandwidths.set_slow_to_fast_async_gb_per_s(
+      bandwidths.slow_to_fast_sync_gb_per_s());
+  bandwidths.set_fast_to_slow_async_gb_per_s(
+      bandwidths.fast_to_slow_sync_gb_per_s());
+  ProfileModel profile =
+      MustProfile(FullTableProfile(
+                      graph,
+                      [](int, ConfigMask mask) {
+                        return 10.0 + 100.0 * std::popcount(mask);
+                      },
+                      bandwidths),
+                  TableCollapseOptions());
+  FormulationOptions options;
+  options.method = v1::METHOD_ASYNCHRONOUS;
+  options.recompute = true;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 64 * kMiB);
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(formulation.ok()) << formulation.status();
+  for (int read_at : {3, 2}) {
+    std::vector<TensorSchedule> schedule(graph.num_tensors());
+    for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
+    schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+    schedule[graph.FindTensor("x")].creation_tier = v1::TIER_SLOW;
+    schedule[graph.FindTensor("x")].moves.push_back(
+        {read_at, v1::MOVE_DIRECTION_TO_FAST, /*sync=*/false});
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_ASYNCHRONOUS, 64 * kMiB);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(plan->recomputes(0).config(), read_at == 3 ? "S|F" : "F|F");
+    absl::StatusOr<std::vector<double>> values = formulation->Encode(schedule);
+    ASSERT_TRUE(values.ok()) << values.status();
+    IlpModel fixed = formulation->model();
+    for (int j = 0; j < fixed.num_columns(); ++j) {
+      if (fixed.is_integer[j])
+        fixed.col_lower[j] = fixed.col_upper[j] = (*values)[j];
+    }
+    SolveParams params;
+    params.relative_gap = 1e-9;
+    absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(fixed, params);
+    ASSERT_TRUE(result.ok() && result->has_solution()) << read_at;
+    EXPECT_NEAR(result->objective, plan->predicted_time_us(), 1e-6)
+        << "async read at k" << read_at;
+  }
+}
+
 }  // namespace
 }  // namespace autotm::solver
