@@ -31,16 +31,21 @@
 //     linear in D; no y variables. ProfileModel collapses a table that a
 //     separable cost describes into one (TableCollapseOptions); operands
 //     such a table never lists slow stay fast: a row D(j,k) = 1.
-//   * recomputation (SYNCHRONOUS, FormulationOptions::recompute): a dropped
-//     state X in the interval after u_g, entered from F1, F2 or S for free,
-//     left only by a re-run r into F1(g+1) that costs the producer's
-//     separable time under its inputs' tiers at u_{g+1}; the product r *
-//     (1 - D(j,u)) is a continuous s_j >= r - D(j,u) (exact: penalties are
-//     >= 0). A dropped tensor counts nowhere; an input dropped itself at
-//     u_{g+1} excludes the re-run (r + r_j <= 1). An input whose life ended
-//     before u_{g+1} must be kept in slow memory until then: keep edges
-//     from its last gadget's F1 (a write), F2 or S, with r <= keep_j and
-//     its slow penalty charged to r.
+//   * recomputation (FormulationOptions::recompute): a dropped state X in
+//     the interval after a use u_g, entered from F1, F2 or S for free,
+//     left only by a re-run r into F1 at the next use (ASYNCHRONOUS: past
+//     the overlapped-copy points in between, which see no flow) that costs
+//     the producer's separable time under its inputs' tiers right before
+//     that use; the product r * (1 - D(j,u)) is a continuous
+//     s_j >= r - D(j,u) (exact: penalties are >= 0), where D(j,u) leaves out
+//     an asynchronous read of j overlapping u (it lands after the re-run).
+//     A dropped tensor counts nowhere; an input dropped itself at u
+//     excludes the re-run (r + r_j <= 1). An input whose life ended before
+//     u must be kept in slow memory until then: keep edges from its last
+//     gadget's F1 (a write), F2 or S, with r <= keep_j and its slow penalty
+//     charged to r. STATIC: a fast tensor may be dropped between two uses
+//     (x <= static_fast, D = static_fast - x in between) and re-made fast;
+//     a slow one may be kept (keep + static_fast <= 1).
 //   * capacity: sum_{t live at k} size_t D(t,k) <= L_k, with sizes in MiB;
 //     rows identical to the previous kernel's are not repeated.
 // Objective: sum of kernel times + sum of read and write copy times (us).
@@ -83,12 +88,12 @@ struct FormulationOptions {
   // AddKernelCost): the same integer optimum, a tighter LP relaxation.
   // Default true; false gives the plain max rows, for comparison.
   bool lift_overlap_rows = true;
-  // SYNCHRONOUS: a tensor may also be dropped after one use and recomputed
-  // right before its next, by re-running its producer (docs/FORMULATION.md,
-  // "Recomputation"). Only tensors that are their producer's single output,
-  // whose producer has a separable cost and whose producer's inputs are all
-  // live at the next use are candidates (one level deep). Ignored by the
-  // other methods. Default false.
+  // Every method: a tensor may also be dropped after one use and
+  // recomputed right before its next, by re-running its producer
+  // (docs/FORMULATION.md, "Recomputation"). Only tensors that are their
+  // producer's single output, whose producer has a separable cost and whose
+  // producer's inputs are all live at the next use are candidates (one level
+  // deep). STATIC drops only fast tensors. Default false.
   bool recompute = false;
   // With `recompute`: a re-run may also read an input whose life ended
   // before it, if that input is kept in the slow tier until then (written

@@ -530,7 +530,10 @@ constexpr char kPaperHelp[] =
     "Methods: all-slow, first-touch (NUMA first-touch baseline), 2lm (a\n"
     "simulation of Optane's Memory Mode: DRAM as a direct-mapped cache with\n"
     "64-byte lines; none at 'pmm'), static, sync, async (ILPs), all-fast\n"
-    "(fits only at 'dram').\n\n"
+    "(fits only at 'dram'); static+recompute, sync+recompute and\n"
+    "async+recompute: the ILP may also drop a tensor between two uses and\n"
+    "re-run its producer (--recompute auto; async+recompute gets the async\n"
+    "time limit).\n\n"
     "Output: progress on stderr as each cell finishes; on stdout the\n"
     "slowdown table with geometric-mean rows per method (over the models, at\n"
     "every ratio column; the 'geo r:1' column is over the r:1 ratios only),\n"
@@ -1092,8 +1095,10 @@ int main(int argc, char** argv) {
   CLI::Option* methods =
       paper
           ->add_option("--methods", flags.methods,
-                       "Comma list: all-slow, first-touch, static, sync, "
-                       "async, all-fast (--quick: all but async)")
+                       "Comma list: all-slow, first-touch, 2lm, static, "
+                       "sync, async, all-fast, static+recompute, "
+                       "sync+recompute, async+recompute (--quick: all but "
+                       "async)")
           ->capture_default_str();
   CLI::Option* time_limit =
       paper
