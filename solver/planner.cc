@@ -717,18 +717,23 @@ class IlpPlanning {
   //
   // Async with recomputation starts from sync with it, a seed that is itself
   // two solves (plain sync, then sync with recomputation): it may take up to
-  // three quarters, so that the sync+recompute model still gets about the
-  // share it gets in a call of its own. With half, DenseNet-264 at 4:1 (120
-  // s, loaded machine) had its sync+recompute model stop at its plain sync
-  // start: 1.551 against 1.371 from a 60 s sync+recompute call.
+  // three quarters, and is not stopped when it stalls (only by the gap or
+  // its limit): started from the plain sync plan, the sync+recompute model
+  // shows no better incumbent before its root LP is done, which on
+  // DenseNet-264 (196,067 columns) takes longer than a stall window. With
+  // half and the stall stop, DenseNet-264 at 4:1 (120 s, loaded machine)
+  // stopped at the plain sync start: 1.551 against 1.371 from a 60 s
+  // sync+recompute call.
   absl::Status SolveSyncSeed() {
     const bool recompute =
         options_.method == v1::METHOD_ASYNCHRONOUS && options_.recompute;
     PlanOptions sync_options = SeedOptions(
         options_, v1::METHOD_SYNCHRONOUS,
         /*adaptive_share=*/recompute ? 0.75 : 0.5, /*floor_seconds=*/1.0);
-    // Sync with recomputation starts from sync without it.
+    // Sync with recomputation starts from sync without it (that inner seed
+    // keeps its own stall stop).
     sync_options.recompute = recompute;
+    if (recompute) sync_options.stall_seconds = 0;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());
