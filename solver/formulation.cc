@@ -137,6 +137,13 @@ std::vector<TensorSchedule> Formulation::Decode(
     const TensorFlow& flow = flows_[t];
     if (flow.static_fast >= 0) {
       out.creation_tier = on(flow.static_fast) ? v1::TIER_FAST : v1::TIER_SLOW;
+      for (const Interval& in : flow.intervals) {
+        if (on(in.recompute)) {
+          out.recomputes.push_back({flow.gadgets[&in - flow.intervals.data()],
+                                    flow.gadgets[in.rerun_into]});
+        }
+      }
+      out.kept_slow = on(flow.keep_s);
       continue;
     }
     enum class State {
@@ -146,13 +153,18 @@ std::vector<TensorSchedule> Formulation::Decode(
       kDropped
     } state = on(flow.source_f1) ? State::kF1 : State::kS;
     out.creation_tier = state == State::kF1 ? v1::TIER_FAST : v1::TIER_SLOW;
+    int dropped_after = -1;
+    int dropped_in = -1;  // the interval of the current drop
     for (size_t g = 0; g < flow.gadgets.size(); ++g) {
       const int kernel = flow.gadgets[g];
       const bool sync = !flow.async[g];
       if (state == State::kDropped) {
-        // Flow conservation leaves X only by a re-run into F1(g).
-        out.recomputes.push_back({flow.gadgets[g - 1], kernel,
-                                  on(flow.intervals[g - 1].recompute_remake)});
+        // Flow conservation leaves X only by a re-run into F1 at the next
+        // use; asynchronous points in between see no flow.
+        const Interval& dropped = flow.intervals[dropped_in];
+        if (dropped.rerun_into != static_cast<int>(g)) continue;
+        out.recomputes.push_back(
+            {dropped_after, kernel, on(dropped.recompute_remake)});
         state = State::kF1;
       }
       if (state == State::kS && on(flow.reads[g])) {
@@ -173,6 +185,8 @@ std::vector<TensorSchedule> Formulation::Decode(
           (state == State::kF2 && on(in.f2_x)) ||
           (state == State::kS && on(in.s_x))) {
         state = State::kDropped;
+        dropped_after = kernel;
+        dropped_in = static_cast<int>(g);
       } else if (state == State::kF1 && on(in.f1_s)) {
         out.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
         state = State::kS;
@@ -231,15 +245,7 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
     if (column >= 0) values[column] = 1;
   };
   const TensorFlow& flow = flows_[t];
-  if (flow.static_fast >= 0) {
-    if (!entry.moves.empty() || !entry.recomputes.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", graph_->tensor(t).id,
-                       "' moves or is recomputed in a static plan"));
-    }
-    if (entry.creation_tier == v1::TIER_FAST) set(flow.static_fast);
-    return absl::OkStatus();
-  }
+  if (flow.static_fast >= 0) return EncodeStaticTensor(t, entry, values);
   // Walk the flow graph along the schedule's moves, which must all sit at
   // decision points.
   enum class State {
@@ -251,11 +257,16 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
   set(state == State::kF1 ? flow.source_f1 : flow.source_s);
   size_t next = 0;
   size_t next_recompute = 0;
+  int dropped_in = -1;  // the interval of the current drop
   for (size_t g = 0; g < flow.gadgets.size(); ++g) {
     const int kernel = flow.gadgets[g];
     if (state == State::kDropped) {
-      // The drop's interval has a re-run into this gadget's F1.
-      set(RerunColumn(flow.intervals[g - 1],
+      // The drop's interval has a re-run into its next use's F1; the
+      // asynchronous points before it see no flow.
+      if (flow.intervals[dropped_in].rerun_into != static_cast<int>(g)) {
+        continue;
+      }
+      set(RerunColumn(flow.intervals[dropped_in],
                       entry.recomputes[next_recompute - 1]));
       state = State::kF1;
     }
@@ -300,8 +311,7 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
         entry.recomputes[next_recompute].dropped_after <= kernel) {
       const ScheduledRecompute& recompute = entry.recomputes[next_recompute];
       if (recompute.dropped_after != kernel || RerunColumn(in, recompute) < 0 ||
-          g + 1 >= flow.gadgets.size() ||
-          flow.gadgets[g + 1] != recompute.before || to_slow) {
+          flow.gadgets[in.rerun_into] != recompute.before || to_slow) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tensor '", graph_->tensor(t).id,
             "' is recomputed (dropped after kernel #", recompute.dropped_after,
@@ -313,6 +323,7 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
           : state == State::kF2 ? in.f2_x
                                 : in.s_x);
       state = State::kDropped;
+      dropped_in = static_cast<int>(g);
       ++next_recompute;
       continue;
     }
@@ -339,6 +350,43 @@ absl::Status Formulation::EncodeTensorFlow(int t, const TensorSchedule& entry,
         absl::StrCat("tensor '", graph_->tensor(t).id,
                      "' is recomputed where this formulation has no "
                      "recomputation"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Formulation::EncodeStaticTensor(
+    int t, const TensorSchedule& entry, std::vector<double>& values) const {
+  const TensorFlow& flow = flows_[t];
+  const std::string& id = graph_->tensor(t).id;
+  if (!entry.moves.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", id, "' moves in a static plan"));
+  }
+  if (entry.creation_tier == v1::TIER_FAST) values[flow.static_fast] = 1;
+  for (const ScheduledRecompute& recompute : entry.recomputes) {
+    const auto at = std::find(flow.gadgets.begin(), flow.gadgets.end(),
+                              recompute.dropped_after);
+    const Interval* in = at == flow.gadgets.end() || flow.intervals.empty()
+                             ? nullptr
+                             : &flow.intervals[at - flow.gadgets.begin()];
+    if (in == nullptr || RerunColumn(*in, recompute) < 0 ||
+        flow.gadgets[in->rerun_into] != recompute.before ||
+        entry.creation_tier != v1::TIER_FAST) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", id, "' is recomputed (dropped after kernel #",
+          recompute.dropped_after, ", re-made for kernel #", recompute.before,
+          ") where this formulation has no recomputation"));
+    }
+    values[in->recompute] = 1;
+  }
+  if (entry.kept_slow) {
+    if (flow.keep_s < 0 || entry.creation_tier != v1::TIER_SLOW) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", id,
+                       "' is kept in slow memory past its life where this "
+                       "formulation cannot keep it"));
+    }
+    values[flow.keep_s] = 1;
   }
   return absl::OkStatus();
 }

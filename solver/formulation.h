@@ -31,21 +31,27 @@
 //     linear in D; no y variables. ProfileModel collapses a table that a
 //     separable cost describes into one (TableCollapseOptions); operands
 //     such a table never lists slow stay fast: a row D(j,k) = 1.
-//   * recomputation (SYNCHRONOUS, FormulationOptions::recompute): a dropped
-//     state X in the interval after u_g, entered from F1, F2 or S for free,
-//     left only by a re-run r into F1(g+1) that costs the producer's
-//     separable time under its inputs' tiers at u_{g+1}; the product r *
-//     (1 - D(j,u)) is a continuous s_j >= r - D(j,u) (exact: penalties are
-//     >= 0). A dropped tensor counts nowhere; an input dropped itself at
-//     u_{g+1} excludes the re-run (r + r_j <= 1). An input whose life ended
-//     before u_{g+1} must be kept in slow memory until then: keep edges
-//     from its last gadget's F1 (a write), F2 or S, with r <= keep_j and
-//     its slow penalty charged to r. Or (a second re-run column, the
-//     ILP picks) the producer's one dead input is made again first by
+//   * recomputation (FormulationOptions::recompute): a dropped state X in
+//     the interval after a use u_g, entered from F1, F2 or S for free,
+//     left only by a re-run r into F1 at the next use (ASYNCHRONOUS: past
+//     the overlapped-copy points in between, which see no flow) that costs
+//     the producer's separable time under its inputs' tiers right before
+//     that use u; the product r * (1 - D(j,u)) is a continuous
+//     s_j >= r - D(j,u) (exact: penalties are >= 0), where D(j,u) leaves out
+//     an asynchronous read of j overlapping u (it lands after the re-run).
+//     A dropped tensor counts nowhere; an input dropped itself at u
+//     excludes the re-run (r + r_j <= 1). An input whose life ended before
+//     u must be kept in slow memory until then: keep edges from its last
+//     gadget's F1 (a write), F2 or S, with r <= keep_j and its slow penalty
+//     charged to r. SYNCHRONOUS only, a second re-run column (the ILP
+//     picks): the producer's one dead input is made again first by
 //     re-running its own producer from inputs live there, priced the same
-//     way. Outputs a re-run writes beyond t (a producer's other outputs,
-//     the remade input's producer's outputs) are scratch: U_u + bytes * r
-//     <= L_u at the re-run's kernel u.
+//     way (two levels). Outputs a re-run writes beyond t (a producer's other
+//     outputs, the remade input's producer's outputs) are scratch:
+//     U_u + bytes * r <= L_u at the re-run's kernel u. STATIC: a fast tensor
+//     may be dropped between two uses (x <= static_fast, D = static_fast - x
+//     in between) and re-made fast; a slow one may be kept
+//     (keep + static_fast <= 1).
 //   * capacity: sum_{t live at k} size_t D(t,k) <= L_k, with sizes in MiB;
 //     rows identical to the previous kernel's are not repeated.
 // Objective: sum of kernel times + sum of read and write copy times (us).
@@ -88,12 +94,12 @@ struct FormulationOptions {
   // AddKernelCost): the same integer optimum, a tighter LP relaxation.
   // Default true; false gives the plain max rows, for comparison.
   bool lift_overlap_rows = true;
-  // SYNCHRONOUS: a tensor may also be dropped after one use and recomputed
-  // right before its next, by re-running its producer (docs/FORMULATION.md,
-  // "Recomputation"). Tensors whose producer has a separable cost and whose
-  // producer's inputs are all live at the next use are candidates; the
-  // producer's other outputs are written into scratch. Ignored by the other
-  // methods. Default false.
+  // Every method: a tensor may also be dropped after one use and
+  // recomputed right before its next, by re-running its producer
+  // (docs/FORMULATION.md, "Recomputation"). Tensors whose producer has a
+  // separable cost and whose producer's inputs are all live at the next use
+  // are candidates; the producer's other outputs are written into scratch.
+  // STATIC drops only fast tensors. Default false.
   bool recompute = false;
   // With `recompute`: a re-run may also read an input whose life ended
   // before it, if that input is kept in the slow tier until then (written
@@ -104,7 +110,9 @@ struct FormulationOptions {
   // With `recompute`: a re-run whose producer has exactly one input whose
   // life ended before it may make that input again first, by re-running its
   // producer (separable, inputs live there), in scratch freed after the
-  // re-run: ReLU(BN(x)) re-made from x. False: one level only. Default true.
+  // re-run: ReLU(BN(x)) re-made from x. SYNCHRONOUS only (ignored by the
+  // other methods; docs/FORMULATION.md says why). False: one level only.
+  // Default true.
   bool remake_dead_inputs = true;
 };
 
@@ -189,10 +197,15 @@ class Formulation {
   struct Interval {
     int f1_f1 = -1, f1_s = -1, f2_f2 = -1, f2_s = -1, s_s = -1;
     // Recomputation: drops from F1, F2 or S into the dropped state, and the
-    // re-runs that leave it into F1 at the next gadget (its only ways out):
-    // reading dead inputs kept slow, or making the producer's one dead
-    // input again first (two levels; recompute_remake).
+    // re-runs that leave it into F1 at gadget rerun_into (its only ways
+    // out): the next gadget (SYNCHRONOUS), the next use, past the
+    // asynchronous points in between (ASYNCHRONOUS). `recompute` reads dead
+    // inputs kept slow; `recompute_remake` (SYNCHRONOUS) makes the
+    // producer's one dead input again first (two levels). STATIC:
+    // f1_x = recompute is the one drop column of a fast tensor, re-made at
+    // the next gadget (its use).
     int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1, recompute_remake = -1;
+    int rerun_into = -1;
   };
   struct TensorFlow {
     std::vector<int> gadgets;         // kernel indices u_1 < ... < u_G
@@ -201,7 +214,12 @@ class Formulation {
     std::vector<Interval> intervals;  // after gadget g (the last: to the end)
     std::vector<int> reads;           // read at gadget g (-1 for g = 0)
     std::vector<char> async;          // moves at gadget g overlap its kernel
-    int static_fast = -1;             // STATIC: the single "fast" column
+    // Per gadget: the interval whose re-run columns re-make the tensor into
+    // F1 there (-1: none).
+    std::vector<int> remade_from;
+    // STATIC: the single "fast" column. With recomputation candidates the
+    // gadgets are then the tensor's uses and `intervals` hold its drops.
+    int static_fast = -1;
     // Kept in slow memory past its life, from F1 / F2 / S at the last
     // gadget (recomputation inputs; -1 when it cannot be kept).
     int keep_f1 = -1, keep_f2 = -1, keep_s = -1;
@@ -213,6 +231,9 @@ class Formulation {
   // schedule `entry`; InvalidArgument when a move, drop or keep has no edge.
   absl::Status EncodeTensorFlow(int t, const TensorSchedule& entry,
                                 std::vector<double>& values) const;
+  // EncodeTensorFlow for a STATIC tensor: its tier, drops and keep.
+  absl::Status EncodeStaticTensor(int t, const TensorSchedule& entry,
+                                  std::vector<double>& values) const;
   // Encode's second half: sets the configuration column of every kernel
   // that has them to the configuration its operands' `tiers` (per tensor,
   // per live kernel) give; InvalidArgument when it cannot choose that one.

@@ -54,6 +54,7 @@ void FormulationBuilder::AddTensorFlow(int t) {
   if (IsStatic()) {
     flow.gadgets = {tensor.first_live};
     flow.static_fast = m.AddBinary(0);
+    AddStaticDrops(t);  // recomputation, formulation_recompute.cc
     return;
   }
   flow.gadgets = Gadgets(t, &flow.async);
@@ -62,6 +63,7 @@ void FormulationBuilder::AddTensorFlow(int t) {
   flow.source_s = m.AddBinary(0);
   flow.reads.assign(num_gadgets, -1);
   flow.intervals.assign(num_gadgets, {});
+  flow.remade_from.assign(num_gadgets, -1);
   // A synchronous copy costs its time in the objective; an asynchronous
   // one overlaps with the gadget's kernel and is charged through z[k].
   auto copy_column = [&](int g, double sync_us, double async_us) {
@@ -91,10 +93,12 @@ void FormulationBuilder::AddTensorFlow(int t) {
       in.f2_f2 = m.AddBinary(0);
       if (trailing) in.f2_s = m.AddBinary(0);
     }
-    const bool rerun =
-        !last && CanRecompute(t, flow.gadgets[g], flow.gadgets[g + 1]);
-    const bool remake = !last && RemakeableDeadInput(t, flow.gadgets[g],
-                                                     flow.gadgets[g + 1]) >= 0;
+    const int next_use = NextUseGadget(flow, g);
+    const bool rerun = next_use >= 0 &&
+                       CanRecompute(t, flow.gadgets[g], flow.gadgets[next_use]);
+    const bool remake =
+        next_use >= 0 &&
+        RemakeableDeadInput(t, flow.gadgets[g], flow.gadgets[next_use]) >= 0;
     if (rerun || remake) {
       in.f1_x = m.AddBinary(0);
       if (g >= 1) in.f2_x = m.AddBinary(0);
@@ -102,6 +106,8 @@ void FormulationBuilder::AddTensorFlow(int t) {
       // Priced in AddRecomputeCosts.
       if (rerun) in.recompute = m.AddBinary(0);
       if (remake) in.recompute_remake = m.AddBinary(0);
+      in.rerun_into = next_use;
+      flow.remade_from[next_use] = g;
     }
     // Kept in slow memory past its life for re-runs that read it: ends
     // slow, written there first when it has no slow copy.
@@ -133,9 +139,9 @@ void FormulationBuilder::AddFlowConservationRows(
     const Formulation::Interval& out = flow.intervals[g];
     // F1(g): in = out.
     add(g == 0 ? flow.source_f1 : flow.intervals[g - 1].f1_f1, 1);
-    if (g >= 1) {
-      add(flow.intervals[g - 1].recompute, 1);
-      add(flow.intervals[g - 1].recompute_remake, 1);
+    if (const int from = flow.remade_from[g]; from >= 0) {
+      add(flow.intervals[from].recompute, 1);
+      add(flow.intervals[from].recompute_remake, 1);
     }
     add(out.f1_f1, -1);
     add(out.f1_s, -1);
@@ -187,14 +193,19 @@ void FormulationBuilder::AppendFast(int t, int k, double scale,
     return;
   }
   const Formulation::TensorFlow& flow = out_.flows_[t];
-  if (flow.static_fast >= 0) {
-    terms.emplace_back(flow.static_fast, scale);
-    return;
-  }
   // Latest gadget at or before k.
   const int g = static_cast<int>(
       std::upper_bound(flow.gadgets.begin(), flow.gadgets.end(), k) -
       flow.gadgets.begin() - 1);
+  if (flow.static_fast >= 0) {
+    terms.emplace_back(flow.static_fast, scale);
+    // Fast, but dropped between two uses: static_fast - drop.
+    if (!flow.intervals.empty() && flow.gadgets[g] != k &&
+        flow.intervals[g].f1_x >= 0) {
+      terms.emplace_back(flow.intervals[g].f1_x, -scale);
+    }
+    return;
+  }
   auto add = [&](int column) {
     if (column >= 0) terms.emplace_back(column, scale);
   };
@@ -205,8 +216,10 @@ void FormulationBuilder::AppendFast(int t, int k, double scale,
       add(flow.intervals[g - 1].f1_f1);
       add(flow.intervals[g - 1].f2_f2);
       add(flow.reads[g]);
-      add(flow.intervals[g - 1].recompute);
-      add(flow.intervals[g - 1].recompute_remake);
+      if (const int from = flow.remade_from[g]; from >= 0) {
+        add(flow.intervals[from].recompute);
+        add(flow.intervals[from].recompute_remake);
+      }
     }
   } else {
     add(flow.intervals[g].f1_f1);

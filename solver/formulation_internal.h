@@ -115,7 +115,8 @@ class FormulationBuilder {
   void AppendFast(int t, int k, double scale,
                   std::vector<IlpModel::Term>& terms, double* constant) const;
 
-  // ---- formulation_recompute.cc: recomputation (SYNCHRONOUS + recompute).
+  // ---- formulation_recompute.cc: recomputation
+  // (FormulationOptions::recompute, every method).
 
   // Every tensor that some candidate re-run would read after its life: it
   // may be kept in slow memory until then (options_.keep_inputs_for_recompute;
@@ -152,6 +153,26 @@ class FormulationBuilder {
 
   // Bytes (aligned, as Footprint) of `kernel`'s outputs other than `except`.
   uint64_t OutputFootprint(int kernel, int except) const;
+
+  // STATIC: free tensor t's drop columns between consecutive uses (a fast
+  // tensor dropped and re-made fast; drop <= static_fast) and its keep
+  // column (kept slow past its life: keep + static_fast <= 1).
+  void AddStaticDrops(int t);
+
+  // The gadget a drop after gadget g is re-made at: the next use's, or -1
+  // when g is no use (an asynchronous point) or the last one.
+  int NextUseGadget(const Formulation::TensorFlow& flow, int g) const;
+
+  // The interval of input j's drop that spans kernel k (j absent from both
+  // tiers there; its re-run columns exclude a re-run reading j at k), or
+  // nullptr.
+  const Formulation::Interval* DropSpanning(int j, int k) const;
+
+  // AppendFast as a re-run right before kernel k sees it: a tensor whose
+  // asynchronous read overlaps k has not landed yet (read from slow).
+  void AppendFastAtRerun(int t, int k, double scale,
+                         std::vector<IlpModel::Term>& terms,
+                         double* constant) const;
 
   // Kernel time of every re-run column: the producer's all-fast time plus,
   // per input tensor j slow at the next use, its penalty, through a

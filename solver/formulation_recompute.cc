@@ -14,10 +14,7 @@ namespace autotm::solver {
 
 void FormulationBuilder::FindKeepableInputs() {
   keepable_.assign(graph_.num_tensors(), 0);
-  if (!options_.recompute || !options_.keep_inputs_for_recompute ||
-      options_.method != v1::METHOD_SYNCHRONOUS) {
-    return;
-  }
+  if (!options_.recompute || !options_.keep_inputs_for_recompute) return;
   for (int t = 0; t < graph_.num_tensors(); ++t) {
     if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) continue;
     const std::vector<int>& users = graph_.tensor(t).users;
@@ -38,9 +35,7 @@ void FormulationBuilder::FindKeepableInputs() {
 }
 
 bool FormulationBuilder::CanRecompute(int t, int after, int before) const {
-  if (!options_.recompute || options_.method != v1::METHOD_SYNCHRONOUS) {
-    return false;
-  }
+  if (!options_.recompute) return false;
   if (!CanRecomputeIgnoringDeadInputs(t, after, before)) return false;
   const KernelInfo& producer = graph_.kernel(graph_.tensor(t).producer);
   for (int p = 0; p < producer.num_inputs; ++p) {
@@ -87,6 +82,10 @@ bool FormulationBuilder::CanReadLiveInput(int kernel, int p, int before) const {
 
 int FormulationBuilder::RemakeableDeadInput(int t, int after,
                                             int before) const {
+  // SYNCHRONOUS only: STATIC has one drop column per interval (f1_x =
+  // recompute), and in ASYNCHRONOUS the remade input's producer would read
+  // inputs that overlapped reads land on during the re-run, which neither
+  // the brute-force tests nor the executor cover yet (docs/FORMULATION.md).
   if (!options_.recompute || !options_.remake_dead_inputs ||
       options_.method != v1::METHOD_SYNCHRONOUS || before <= after + 1) {
     return -1;
@@ -129,7 +128,8 @@ void FormulationBuilder::AddRecomputeCosts() {
     for (size_t g = 0; g < flow.intervals.size(); ++g) {
       const Formulation::Interval& in = flow.intervals[g];
       if (in.recompute < 0 && in.recompute_remake < 0) continue;
-      const int u = flow.gadgets[g + 1];  // re-runs leave X into F1(g+1)
+      // Re-runs leave X into F1 at the next use.
+      const int u = flow.gadgets[in.rerun_into];
       if (in.recompute >= 0) {
         PriceRerun(in.recompute, p, u, -1);
         if (const uint64_t bytes = OutputFootprint(p, t); bytes > 0) {
@@ -168,10 +168,10 @@ void FormulationBuilder::PriceRerun(int r, int kernel, int u, int skip) {
     }
     if (cost.OnlyFast(q)) {
       if (out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
-        // r <= D(j,u).
+        // r <= D(j,u), as the re-run sees it.
         terms = {{r, 1}};
         double constant = 0;
-        AppendFast(j, u, -1, terms, &constant);
+        AppendFastAtRerun(j, u, -1, terms, &constant);
         m.AddRow(-kInfinity, 0, terms);
       }
       continue;
@@ -201,26 +201,112 @@ void FormulationBuilder::PriceRerun(int r, int kernel, int u, int skip) {
     const int slow = m.AddColumn(0, 1, penalty, /*integer=*/false);
     terms = {{slow, 1}, {r, -1}};
     double constant = 0;
-    AppendFast(j, u, 1, terms, &constant);
+    AppendFastAtRerun(j, u, 1, terms, &constant);
     m.AddRow(0, kInfinity, terms);
   }
   // An input dropped itself at u cannot be read: r + (j's re-runs) <= 1.
   for (const auto& [j, penalty] : penalties) {
-    const Formulation::TensorFlow& input = out_.flows_[j];
-    if (input.intervals.empty()) continue;
-    const auto next =
-        std::upper_bound(input.gadgets.begin(), input.gadgets.end(), u);
-    if (next == input.gadgets.begin() || next == input.gadgets.end() ||
-        *(next - 1) == u) {
-      continue;
-    }
-    const Formulation::Interval& dropped =
-        input.intervals[next - input.gadgets.begin() - 1];
+    const Formulation::Interval* dropped = DropSpanning(j, u);
+    if (dropped == nullptr) continue;
     terms = {{r, 1}};
-    for (int other : {dropped.recompute, dropped.recompute_remake}) {
+    for (int other : {dropped->recompute, dropped->recompute_remake}) {
       if (other >= 0) terms.emplace_back(other, 1);
     }
-    if (terms.size() > 1) m.AddRow(-kInfinity, 1, terms);
+    m.AddRow(-kInfinity, 1, terms);
+  }
+}
+
+// ---- Per-variant helpers: where a drop may start, where its re-run lands,
+// what the re-run sees.
+
+int FormulationBuilder::NextUseGadget(const Formulation::TensorFlow& flow,
+                                      int g) const {
+  // SYNCHRONOUS gadgets are all uses; ASYNCHRONOUS ones in between are
+  // points of overlapped copies, which a dropped tensor skips.
+  if (flow.async[g]) return -1;
+  for (int next = g + 1; next < static_cast<int>(flow.gadgets.size()); ++next) {
+    if (!flow.async[next]) return next;
+  }
+  return -1;
+}
+
+const Formulation::Interval* FormulationBuilder::DropSpanning(int j,
+                                                              int k) const {
+  const Formulation::TensorFlow& input = out_.flows_[j];
+  if (input.intervals.empty()) return nullptr;
+  int g = static_cast<int>(
+      std::upper_bound(input.gadgets.begin(), input.gadgets.end(), k) -
+      input.gadgets.begin() - 1);
+  if (g < 0) return nullptr;
+  if (input.gadgets[g] == k) {
+    if (!input.async[g]) return nullptr;  // a use: present there (or re-made)
+    --g;
+  }
+  // The drop starts at a use: skip the asynchronous points after it.
+  while (g >= 0 && input.async[g]) --g;
+  if (g < 0) return nullptr;
+  const Formulation::Interval& in = input.intervals[g];
+  if (in.rerun_into < 0 || input.gadgets[in.rerun_into] <= k) return nullptr;
+  return &in;
+}
+
+void FormulationBuilder::AppendFastAtRerun(int t, int k, double scale,
+                                           std::vector<IlpModel::Term>& terms,
+                                           double* constant) const {
+  const size_t first = terms.size();
+  AppendFast(t, k, scale, terms, constant);
+  if (out_.fixed_tier_[t] != v1::TIER_UNSPECIFIED) return;
+  // An asynchronous read of t at k overlaps k itself: the copy lands after
+  // a re-run made right before k, which therefore reads t's slow copy.
+  const Formulation::TensorFlow& flow = out_.flows_[t];
+  if (flow.reads.empty()) return;  // STATIC
+  const auto at = std::lower_bound(flow.gadgets.begin(), flow.gadgets.end(), k);
+  if (at == flow.gadgets.end() || *at != k) return;
+  const int g = static_cast<int>(at - flow.gadgets.begin());
+  if (!flow.async[g] || flow.reads[g] < 0) return;
+  const int read = flow.reads[g];
+  terms.erase(std::remove_if(terms.begin() + first, terms.end(),
+                             [read](const IlpModel::Term& term) {
+                               return term.first == read;
+                             }),
+              terms.end());
+}
+
+void FormulationBuilder::AddStaticDrops(int t) {
+  if (!options_.recompute) return;
+  Formulation::TensorFlow& flow = out_.flows_[t];
+  const TensorInfo& tensor = graph_.tensor(t);
+  const std::vector<int>& users = tensor.users;
+  const int num_uses = static_cast<int>(users.size());
+  std::vector<int> candidates;
+  for (int g = 0; g + 1 < num_uses; ++g) {
+    if (CanRecompute(t, users[g], users[g + 1])) candidates.push_back(g);
+  }
+  // Kept slow past its life (for re-runs reading it): only a slow tensor,
+  // which stays where it is; a fast one would need a move.
+  const bool keep = keepable_[t] && tensor.last_live == users.back();
+  if (candidates.empty() && !keep) return;
+  IlpModel& m = out_.model_;
+  flow.gadgets = users;
+  flow.async.assign(num_uses, 0);
+  flow.intervals.assign(num_uses, {});
+  flow.remade_from.assign(num_uses, -1);
+  for (int g : candidates) {
+    // Dropped between uses g and g + 1, re-made fast before g + 1: only a
+    // fast tensor (dropping a slow one frees no fast memory), drop <= fast.
+    Formulation::Interval& in = flow.intervals[g];
+    in.f1_x = in.recompute = m.AddBinary(0);  // priced in AddRecomputeCosts
+    in.rerun_into = g + 1;
+    flow.remade_from[g + 1] = g;
+    const std::vector<IlpModel::Term> row = {{in.recompute, 1},
+                                             {flow.static_fast, -1}};
+    m.AddRow(-kInfinity, 0, row);
+  }
+  if (keep) {
+    flow.keep_s = m.AddBinary(0);
+    const std::vector<IlpModel::Term> row = {{flow.keep_s, 1},
+                                             {flow.static_fast, 1}};
+    m.AddRow(-kInfinity, 1, row);
   }
 }
 

@@ -477,14 +477,44 @@ TEST(FormulationTest, TelescopedCapacityRowsGiveTheSameOptimum) {
 // interval after it (sync: its users; async: every kernel of its live range,
 // which the default window of 15 covers on these tiny graphs), or just the
 // creation tier (static).
-// With `recompute` (SYNCHRONOUS), also every choice of intervals between
-// consecutive users in which the tensor is dropped and re-made fast by a
-// re-run of its producer before the next user; AssemblePlan rejects those
-// that are not possible (inputs absent), independently of the formulation's
-// own candidate rules; each such drop once reading dead inputs kept slow and
-// once making the producer's dead input again first (remake_dead_input).
+// With `recompute`, also every choice of intervals between consecutive
+// users in which the tensor is dropped and re-made fast by a re-run of its
+// producer before the next user (async: the points in between see nothing of
+// it; static: only a fast tensor, which keeps its tier); AssemblePlan rejects
+// those that are not possible (inputs absent), independently of the
+// formulation's own candidate rules. SYNCHRONOUS: each such drop once
+// reading dead inputs kept slow and once making the producer's dead input
+// again first (remake_dead_input).
 // With `keepable` as well, every schedule once more kept in slow memory past
-// its life (moved there at its last use) for re-runs that read it then.
+// its life (moved there at its last use; static: only a slow tensor) for
+// re-runs that read it then.
+std::vector<TensorSchedule> StaticTensorSchedules(const TensorInfo& tensor,
+                                                  bool recompute,
+                                                  bool keepable) {
+  std::vector<TensorSchedule> all;
+  all.push_back({v1::TIER_FAST, {}});
+  all.push_back({v1::TIER_SLOW, {}});
+  if (!recompute) return all;
+  const int pairs = static_cast<int>(tensor.users.size()) - 1;
+  if (tensor.producer >= 0) {
+    for (int code = 1; code < (1 << pairs); ++code) {
+      TensorSchedule dropped = {v1::TIER_FAST, {}};
+      for (int i = 0; i < pairs; ++i) {
+        if (code >> i & 1) {
+          dropped.recomputes.push_back({tensor.users[i], tensor.users[i + 1]});
+        }
+      }
+      all.push_back(std::move(dropped));
+    }
+  }
+  if (keepable && tensor.last_live == tensor.users.back()) {
+    TensorSchedule kept = {v1::TIER_SLOW, {}};
+    kept.kept_slow = true;
+    all.push_back(std::move(kept));
+  }
+  return all;
+}
+
 std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
                                             v1::Method method,
                                             bool recompute = false,
@@ -495,9 +525,7 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
     return all;
   }
   if (method == v1::METHOD_STATIC) {
-    all.push_back({v1::TIER_FAST, {}});
-    all.push_back({v1::TIER_SLOW, {}});
-    return all;
+    return StaticTensorSchedules(tensor, recompute, keepable);
   }
   std::vector<int> points = tensor.users;
   if (method == v1::METHOD_ASYNCHRONOUS) {
@@ -511,44 +539,80 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
            tensor.users.end();
   };
   const int gadgets = static_cast<int>(points.size());
+  // Possible drops: from a user's point to the next user's point.
+  std::vector<std::pair<int, int>> drop_spans;
+  if (recompute && tensor.producer >= 0) {
+    for (int g = 0; g < gadgets; ++g) {
+      if (!is_user(points[g])) continue;
+      for (int next = g + 1; next < gadgets; ++next) {
+        if (is_user(points[next])) {
+          drop_spans.emplace_back(g, next);
+          break;
+        }
+      }
+    }
+  }
+  const int drops = static_cast<int>(drop_spans.size());
   // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g), then
-  // with `recompute` drop[g] (dropped after gadget g, re-made before g + 1)
-  // and remake[g] (that re-run makes its dead input again first).
-  const int drops = recompute && tensor.producer >= 0 ? gadgets - 1 : 0;
-  const int bits = 2 * gadgets + 2 * drops;
+  // drop[i] (dropped after drop_spans[i].first, re-made before .second),
+  // then SYNCHRONOUS remake[i] (that re-run makes its dead input again
+  // first; the model has two-level re-runs there only).
+  const int remakes = method == v1::METHOD_SYNCHRONOUS ? drops : 0;
+  const int bits = 2 * gadgets + drops + remakes;
   for (int code = 0; code < (1 << bits); ++code) {
     auto at = [&](int g) { return (code >> (2 * g) & 1) != 0; };
     auto after = [&](int g) { return (code >> (2 * g + 1) & 1) != 0; };
-    auto drop = [&](int g) {
-      return g >= 0 && g < drops && (code >> (2 * gadgets + g) & 1) != 0;
+    auto drop = [&](int i) { return (code >> (2 * gadgets + i) & 1) != 0; };
+    auto remake = [&](int i) {
+      return i < remakes && (code >> (2 * gadgets + drops + i) & 1) != 0;
     };
-    auto remake = [&](int g) {
-      return g >= 0 && g < drops &&
-             (code >> (2 * gadgets + drops + g) & 1) != 0;
-    };
+    // Per gadget: the active drop starting there, ending there, or spanning.
+    std::vector<int> starts(gadgets, -1), ends(gadgets, -1);
+    std::vector<char> inside(gadgets, 0);
     bool valid = true;
+    for (int i = 0; i < drops; ++i) {
+      if (!drop(i)) {
+        if (remake(i)) valid = false;  // a remake needs its drop
+        continue;
+      }
+      starts[drop_spans[i].first] = i;
+      ends[drop_spans[i].second] = i;
+      for (int g = drop_spans[i].first + 1; g < drop_spans[i].second; ++g) {
+        inside[g] = 1;
+      }
+    }
     for (int g = 0; g < gadgets && valid; ++g) {
+      if (inside[g]) {
+        if (at(g) || after(g)) valid = false;  // canonical: nothing there
+        continue;
+      }
       if (after(g) && !at(g)) valid = false;  // no move to fast after a use
-      if (g + 1 < gadgets && after(g) && !at(g + 1) && !drop(g)) valid = false;
+      if (starts[g] < 0 && g + 1 < gadgets && after(g) && !at(g + 1)) {
+        valid = false;
+      }
       const bool trailing = g + 1 < gadgets || tensor.last_live > points[g];
       if (!trailing && after(g) != at(g)) valid = false;  // canonical
       // Canonical drops: no copy just before, re-made fast.
-      if (drop(g) && (after(g) != at(g) || !at(g + 1))) valid = false;
-      if (remake(g) && !drop(g)) valid = false;
+      if (starts[g] >= 0 &&
+          (after(g) != at(g) || !at(drop_spans[starts[g]].second))) {
+        valid = false;
+      }
     }
     if (!valid) continue;
     TensorSchedule schedule;
     schedule.creation_tier = at(0) ? v1::TIER_FAST : v1::TIER_SLOW;
     for (int g = 0; g < gadgets; ++g) {
+      if (inside[g]) continue;
       const int kernel = points[g];
       // Copies at users block; elsewhere they overlap with the kernel.
       const bool sync = g == 0 || is_user(kernel);
-      if (drop(g - 1)) {
-        schedule.recomputes.push_back({points[g - 1], kernel, remake(g - 1)});
+      if (ends[g] >= 0) {
+        schedule.recomputes.push_back(
+            {points[drop_spans[ends[g]].first], kernel, remake(ends[g])});
       } else if (g > 0 && !after(g - 1) && at(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
       }
-      if (at(g) && !after(g) && !drop(g)) {
+      if (at(g) && !after(g) && starts[g] < 0) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
       }
     }
@@ -1326,24 +1390,98 @@ TEST(FormulationBruteForceTest, MultiOutputAndTwoLevelReRunsMatchEnumeration) {
             << remaking << ", with scratch " << with_scratch << "\n";
 }
 
-// The option changes nothing for the other methods.
-TEST(FormulationRecomputeTest, IgnoredByStaticAndAsync) {
-  GraphModel graph = ChainGraph();
-  ProfileModel profile = MustProfile(FullTableProfile(graph, PenaltyTime));
-  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_ASYNCHRONOUS}) {
+// Without candidates (a chain: every tensor read once) the option changes
+// no method's model; with one it adds the drop and re-run columns to every
+// method's, and each finds the re-run of the hand-priced case above: static
+// keeps `a` fast, drops it after k1 and re-runs k0 (50 us); async too.
+TEST(FormulationRecomputeTest, EveryMethodRecomputes) {
+  GraphModel chain = ChainGraph();
+  ProfileModel chain_profile =
+      MustProfile(FullTableProfile(chain, PenaltyTime));
+  for (v1::Method method :
+       {v1::METHOD_STATIC, v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
     FormulationOptions options;
     options.method = method;
-    options.kernel_limit_bytes.assign(graph.num_kernels(), 9 * kMiB);
+    options.kernel_limit_bytes.assign(chain.num_kernels(), 9 * kMiB);
     absl::StatusOr<Formulation> off =
-        Formulation::Build(graph, profile, options);
+        Formulation::Build(chain, chain_profile, options);
     options.recompute = true;
     absl::StatusOr<Formulation> on =
-        Formulation::Build(graph, profile, options);
+        Formulation::Build(chain, chain_profile, options);
     ASSERT_TRUE(off.ok() && on.ok());
     EXPECT_EQ(off->model().num_columns(), on->model().num_columns());
     EXPECT_EQ(off->model().num_rows(), on->model().num_rows());
     EXPECT_EQ(off->model().objective, on->model().objective);
   }
+
+  GraphBuilder builder("recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "x", "c"}, {"d"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile =
+      MustProfile(FullTableProfile(graph,
+                                   [](int, ConfigMask mask) {
+                                     return 10.0 + 100.0 * std::popcount(mask);
+                                   }),
+                  TableCollapseOptions());
+  for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_ASYNCHRONOUS}) {
+    PlanOutcome without = MustPlan(graph, profile, method, 13 * kMiB);
+    ASSERT_TRUE(without.plan.has_value()) << MethodName(method);
+    EXPECT_GT(without.plan->predicted_time_us(), 50.0 + 1e-6);
+    PlanOutcome with = MustPlan(graph, profile, method, 13 * kMiB,
+                                /*recompute=*/true);
+    ASSERT_TRUE(with.plan.has_value()) << MethodName(method);
+    EXPECT_GT(with.stats.variables(), without.stats.variables());
+    EXPECT_NEAR(with.plan->predicted_time_us(), 50.0, 1e-6)
+        << MethodName(method);
+    ASSERT_EQ(with.plan->recomputes_size(), 1) << MethodName(method);
+    EXPECT_EQ(with.plan->recomputes(0).tensor_id(), "a");
+    EXPECT_EQ(with.plan->recomputes(0).dropped_after_kernel_index(), 1u);
+    EXPECT_EQ(with.plan->recomputes(0).before_kernel_index(), 3u);
+    EXPECT_EQ(with.plan->moves_size(), 0) << MethodName(method);
+    EXPECT_EQ(with.plan->kernels(2).fast_bytes(), 12 * kMiB);
+
+    // Encode takes the plan back to the model's columns (warm starts), and
+    // refuses a re-run the model has no column for.
+    FormulationOptions options;
+    options.method = method;
+    options.recompute = true;
+    options.kernel_limit_bytes.assign(graph.num_kernels(), 13 * kMiB);
+    absl::StatusOr<Formulation> formulation =
+        Formulation::Build(graph, profile, options);
+    ASSERT_TRUE(formulation.ok()) << formulation.status();
+    std::vector<TensorSchedule> schedule(graph.num_tensors());
+    for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
+    schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+    absl::StatusOr<std::vector<double>> values = formulation->Encode(schedule);
+    ASSERT_TRUE(values.ok()) << values.status();
+    const std::vector<TensorSchedule> decoded = formulation->Decode(*values);
+    ASSERT_EQ(decoded[graph.FindTensor("a")].recomputes.size(), 1u);
+    EXPECT_EQ(decoded[graph.FindTensor("a")].recomputes[0].dropped_after, 1);
+    EXPECT_EQ(decoded[graph.FindTensor("a")].recomputes[0].before, 3);
+    schedule[graph.FindTensor("a")].recomputes[0] = {0, 3};
+    EXPECT_THAT(formulation->Encode(schedule).status().message(),
+                HasSubstr("no recomputation"));
+  }
+  // Static drops only a fast tensor: a slow `a` with a re-run is refused.
+  FormulationOptions options;
+  options.method = v1::METHOD_STATIC;
+  options.recompute = true;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 13 * kMiB);
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(formulation.ok());
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+  EXPECT_THAT(formulation->Encode(schedule).status().message(),
+              HasSubstr("no recomputation"));
 }
 
 // Recomputation (issue 22): on random graphs with separable costs, cheap
@@ -1438,6 +1576,329 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
             << plans_keeping_inputs << ", remaking inputs "
             << plans_remaking_inputs << ", with scratch " << plans_with_scratch
             << "\n";
+}
+
+// Recomputation in the static and async models (issue 22): on random graphs
+// with separable costs and slow copies, each ILP with recomputation reaches
+// the optimum of the enumeration (static: every drop of a fast tensor
+// between consecutive uses and every keep of a slow one; async: every drop
+// from a use to the next, the overlapped-copy points in between skipped),
+// is never worse than its method alone, async never worse than sync with
+// recomputation, and recomputation wins somewhere for each method.
+TEST(FormulationBruteForceTest, StaticAndAsyncRecomputeEqualEnumeratedOptimum) {
+  // The sync test's graphs and costs (same seed and draws), where sync
+  // recomputation is known to win.
+  std::mt19937_64 rng(20261206);
+  constexpr int kGraphs = 24;
+  int graphs_checked = 0;
+  int comparisons = 0;
+  int static_wins = 0, async_wins = 0, async_beats_sync = 0, async_cells = 0;
+  int kept_inputs = 0;
+  while (graphs_checked < kGraphs) {
+    GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
+    if (SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true) > 2e5) continue;
+    const bool async_too =
+        SearchSpace(graph, v1::METHOD_ASYNCHRONOUS, true) <= 5e5;
+    bool has_chance = false;  // a produced tensor read twice
+    for (const TensorInfo& tensor : graph.tensors()) {
+      has_chance |= tensor.producer >= 0 && tensor.users.size() >= 3;
+    }
+    if (!has_chance) continue;
+    ++graphs_checked;
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 5.0 + static_cast<double>(rng() % 56);
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
+                               graph.tensor(t).size_bytes / kMiB);
+      }
+    }
+    v1::Profile proto = FullTableProfile(
+        graph,
+        [&](int k, ConfigMask mask) {
+          double time = base[k];
+          for (size_t p = 0; p < penalties[k].size(); ++p) {
+            if (mask >> p & 1) time += penalties[k][p];
+          }
+          return time;
+        },
+        testing::OptaneBandwidths());
+    ProfileModel profile = MustProfile(proto, TableCollapseOptions());
+    for (double fraction : {0.4, 0.6, 0.8}) {
+      const uint64_t budget =
+          static_cast<uint64_t>(fraction * graph.PeakLiveBytes());
+      const double sync_with = BruteForceOptimum(
+          graph, profile, v1::METHOD_SYNCHRONOUS, budget, true);
+      for (v1::Method method : {v1::METHOD_STATIC, v1::METHOD_ASYNCHRONOUS}) {
+        if (method == v1::METHOD_ASYNCHRONOUS && !async_too) continue;
+        const double without =
+            BruteForceOptimum(graph, profile, method, budget, false);
+        const double expected =
+            BruteForceOptimum(graph, profile, method, budget, true);
+        EXPECT_LE(expected, without + 1e-6);
+        PlanOutcome outcome = MustPlan(graph, profile, method, budget, true);
+        ++comparisons;
+        if (std::isinf(expected)) {
+          EXPECT_FALSE(outcome.plan.has_value());
+          continue;
+        }
+        ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+        EXPECT_NEAR(outcome.plan->predicted_time_us(), expected,
+                    1e-6 * expected)
+            << MethodName(method) << " graph " << graphs_checked << " at "
+            << fraction;
+        const bool wins = expected < without - 1e-6;
+        if (method == v1::METHOD_STATIC) {
+          static_wins += wins;
+        } else {
+          async_wins += wins;
+          ++async_cells;
+          EXPECT_LE(expected, sync_with + 1e-6);
+          async_beats_sync += expected < sync_with - 1e-6;
+        }
+        for (const v1::TensorPlacement& placement : outcome.plan->tensors()) {
+          if (placement.kept_slow_until_kernel() > 0) {
+            ++kept_inputs;
+            break;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(comparisons, kGraphs * 3);
+  EXPECT_GT(static_wins, 0);
+  EXPECT_GT(async_wins, 0);
+  std::cout << comparisons << " comparisons; recomputation won in "
+            << static_wins << " static and " << async_wins << " of "
+            << async_cells
+            << " async cells; async+recompute beat sync+recompute in "
+            << async_beats_sync << "; plans keeping inputs " << kept_inputs
+            << "\n";
+}
+// Multi-output re-runs in the async and static models, against the
+// enumeration: k0 makes y and its statistics m (batch norm's shape); y is
+// read by k1 and k3, so it may be dropped in between and re-made before k3
+// by re-running k0, which writes m again into scratch (U_k3 + m <= L). x is
+// fixed fast and m fixed slow to keep the async enumeration (every kernel of
+// a life is a point) small. Random sizes and costs; async and static plans
+// equal the enumerated optimum and some re-run with scratch wins. Two-level
+// re-runs are SYNCHRONOUS only: neither model offers them.
+TEST(FormulationBruteForceTest,
+     AsyncAndStaticMultiOutputReRunsMatchEnumeration) {
+  std::mt19937_64 rng(20261208);
+  int comparisons = 0, with_scratch = 0, async_with_scratch = 0;
+  for (int variant = 0; variant < 8; ++variant) {
+    auto size = [&] { return (1 + rng() % 6) * kMiB; };
+    GraphBuilder builder("bn_multi");
+    builder.Tensor("x", size(), v1::TENSOR_ROLE_INPUT, v1::TIER_FAST)
+        .Tensor("y", size())
+        .Tensor("m", size(), v1::TENSOR_ROLE_ACTIVATION, v1::TIER_SLOW)
+        .Tensor("a", size() + 2 * kMiB)
+        .Tensor("b", size())
+        .Tensor("c", size())
+        .Kernel("k0", {"x"}, {"y", "m"})
+        .Kernel("k1", {"y"}, {"a"})
+        .Kernel("k2", {"a"}, {"b"})
+        .Kernel("k3", {"y", "b"}, {"c"})
+        .Kernel("k4", {"x", "m", "c"}, {});
+    GraphModel graph = MustGraph(builder.graph());
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 2.0 + static_cast<double>(rng() % 10);
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(20 + rng() % 61) *
+                               graph.tensor(t).size_bytes / kMiB);
+      }
+    }
+    ProfileModel profile =
+        MustProfile(FullTableProfile(
+                        graph,
+                        [&](int k, ConfigMask mask) {
+                          double time = base[k];
+                          for (size_t p = 0; p < penalties[k].size(); ++p) {
+                            if (mask >> p & 1) time += penalties[k][p];
+                          }
+                          return time;
+                        },
+                        testing::OptaneBandwidths()),
+                    TableCollapseOptions());
+    uint64_t free_bytes = graph.tensor(graph.FindTensor("x")).size_bytes;
+    for (const char* id : {"y", "a", "b"}) {
+      free_bytes += graph.tensor(graph.FindTensor(id)).size_bytes;
+    }
+    for (v1::Method method : {v1::METHOD_ASYNCHRONOUS, v1::METHOD_STATIC}) {
+      ASSERT_LE(SearchSpace(graph, method, true), 2e6);
+      for (double fraction : {0.7, 0.85}) {
+        const uint64_t budget = static_cast<uint64_t>(fraction * free_bytes);
+        const double expected =
+            BruteForceOptimum(graph, profile, method, budget, true);
+        PlanOutcome outcome = MustPlan(graph, profile, method, budget, true);
+        ++comparisons;
+        if (std::isinf(expected)) {
+          EXPECT_FALSE(outcome.plan.has_value());
+          continue;
+        }
+        ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+        EXPECT_NEAR(outcome.plan->predicted_time_us(), expected,
+                    1e-6 * expected)
+            << "variant " << variant << " at " << fraction << " method "
+            << method;
+        for (const v1::Recompute& recompute : outcome.plan->recomputes()) {
+          EXPECT_EQ(recompute.remade_inputs_size(), 0);
+          if (recompute.scratch_bytes() > 0) {
+            ++with_scratch;
+            async_with_scratch += method == v1::METHOD_ASYNCHRONOUS;
+            EXPECT_EQ(recompute.scratch_bytes(),
+                      graph.tensor(graph.FindTensor("m")).size_bytes);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(with_scratch, 0);
+  std::cout << comparisons << " comparisons (async, static); re-runs with "
+            << "scratch " << with_scratch << " (async " << async_with_scratch
+            << ")\n";
+}
+
+// A dead input made again first (two levels) is a SYNCHRONOUS column only:
+// the batch-norm / ReLU case of ReluOfBatchNormIsReMadeFromItsInput solved
+// async and static never remakes, and a sync schedule with a two-level
+// re-run does not encode into those models.
+TEST(FormulationRecomputeTest, TwoLevelReRunsAreSynchronousOnly) {
+  GraphBuilder builder("remake");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("y", 4 * kMiB)
+      .Tensor("m", 1 * kMiB)
+      .Tensor("r", 4 * kMiB)
+      .Tensor("a", 7 * kMiB)
+      .Tensor("b", 8 * kMiB)
+      .Tensor("c", 1 * kMiB)
+      .Tensor("d", 6 * kMiB)
+      .Tensor("e", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"y", "m"})
+      .Kernel("k1", {"y"}, {"r"})
+      .Kernel("k2", {"r"}, {"a"})
+      .Kernel("k3", {"a"}, {"b"})
+      .Kernel("k4", {"b"}, {"c"})
+      .Kernel("k5", {"r", "c"}, {"d"})
+      .Kernel("k6", {"x", "m", "d"}, {"e"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+  PlanOutcome sync = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 21 * kMiB,
+                              /*recompute=*/true);
+  ASSERT_TRUE(sync.plan.has_value());
+  ASSERT_EQ(sync.plan->recomputes_size(), 1);
+  ASSERT_EQ(sync.plan->recomputes(0).remade_inputs_size(), 1);
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
+  schedule[graph.FindTensor("r")].recomputes.push_back(
+      {2, 5, /*remake_dead_input=*/true});
+  for (v1::Method method : {v1::METHOD_ASYNCHRONOUS, v1::METHOD_STATIC}) {
+    PlanOutcome outcome =
+        MustPlan(graph, profile, method, 21 * kMiB, /*recompute=*/true);
+    if (outcome.plan.has_value()) {
+      for (const v1::Recompute& recompute : outcome.plan->recomputes()) {
+        EXPECT_EQ(recompute.remade_inputs_size(), 0) << method;
+      }
+    }
+    FormulationOptions options;
+    options.method = method;
+    options.recompute = true;
+    options.kernel_limit_bytes.assign(graph.num_kernels(), 64 * kMiB);
+    absl::StatusOr<Formulation> formulation =
+        Formulation::Build(graph, profile, options);
+    ASSERT_TRUE(formulation.ok()) << formulation.status();
+    EXPECT_THAT(formulation->Encode(schedule).status().message(),
+                HasSubstr("no recomputation"))
+        << method;
+  }
+}
+
+// The async model prices a re-run as AssemblePlan does when an input's
+// overlapped read runs with the re-run's kernel: x -> k0 -> a; k1(a) -> b;
+// k2(b) -> c; k3(a, c) -> d; k4(x, d) -> e; `a` dropped after k1 and re-made
+// before k3 from x, which is read to fast by an async copy at k3 (landing
+// after the re-run: read slow, +100 us) or at k2 (landing before it). With
+// the integer columns fixed to each schedule, the model's optimum equals
+// the assembled plan's time.
+TEST(FormulationRecomputeTest, AsyncReRunSeesAnOverlappedReadAsSlow) {
+  GraphBuilder builder("async-recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 4 * kMiB)
+      .Tensor("e", 4 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "c"}, {"d"})
+      .Kernel("k4", {"x", "d"}, {"e"});
+  GraphModel graph = MustGraph(builder.graph());
+  // Copies as fast overlapped as blocking, so every kernel of x's life is
+  // a decision point.
+  v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();
+  bandwidths.set_slow_to_fast_async_gb_per_s(
+      bandwidths.slow_to_fast_sync_gb_per_s());
+  bandwidths.set_fast_to_slow_async_gb_per_s(
+      bandwidths.fast_to_slow_sync_gb_per_s());
+  ProfileModel profile =
+      MustProfile(FullTableProfile(
+                      graph,
+                      [](int, ConfigMask mask) {
+                        return 10.0 + 100.0 * std::popcount(mask);
+                      },
+                      bandwidths),
+                  TableCollapseOptions());
+  FormulationOptions options;
+  options.method = v1::METHOD_ASYNCHRONOUS;
+  options.recompute = true;
+  options.kernel_limit_bytes.assign(graph.num_kernels(), 64 * kMiB);
+  absl::StatusOr<Formulation> formulation =
+      Formulation::Build(graph, profile, options);
+  ASSERT_TRUE(formulation.ok()) << formulation.status();
+  for (int read_at : {3, 2}) {
+    std::vector<TensorSchedule> schedule(graph.num_tensors());
+    for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
+    schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+    schedule[graph.FindTensor("x")].creation_tier = v1::TIER_SLOW;
+    schedule[graph.FindTensor("x")].moves.push_back(
+        {read_at, v1::MOVE_DIRECTION_TO_FAST, /*sync=*/false});
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_ASYNCHRONOUS, 64 * kMiB);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(plan->recomputes(0).config(), read_at == 3 ? "S|F" : "F|F");
+    absl::StatusOr<std::vector<double>> values = formulation->Encode(schedule);
+    ASSERT_TRUE(values.ok()) << values.status();
+    IlpModel fixed = formulation->model();
+    for (int j = 0; j < fixed.num_columns(); ++j) {
+      if (fixed.is_integer[j])
+        fixed.col_lower[j] = fixed.col_upper[j] = (*values)[j];
+    }
+    SolveParams params;
+    params.relative_gap = 1e-9;
+    absl::StatusOr<SolveResult> result = MakeCbcSolver()->Solve(fixed, params);
+    ASSERT_TRUE(result.ok() && result->has_solution()) << read_at;
+    EXPECT_NEAR(result->objective, plan->predicted_time_us(), 1e-6)
+        << "async read at k" << read_at;
+  }
 }
 
 }  // namespace

@@ -623,7 +623,10 @@ PlanOptions SeedOptions(const PlanOptions& options, v1::Method method,
 // One ILP call of PlanGraph (and each seed solve it makes), in stages:
 //
 //   OfferPlansInHand   first touch, the heuristic, the caller's warm start
-//   SolveSyncSeed      ASYNCHRONOUS: the synchronous plan to start from
+//   SolveSyncSeed      ASYNCHRONOUS, or SYNCHRONOUS with recomputation: the
+//                      synchronous plan to start from (with recomputation
+//                      for ASYNCHRONOUS with it)
+//   SolveStaticSeed    STATIC with recomputation: the static plan
 //   then, per allocation round (AutoTM's fragmentation loop):
 //   BuildRound         the formulation under this round's kernel limits
 //   SolveStaticSeed    SYNCHRONOUS, round 1: the static plan to start from
@@ -650,11 +653,16 @@ class IlpPlanning {
 
   absl::StatusOr<PlanOutcome> Run() {
     OfferPlansInHand();
-    // Sync with recomputation starts from sync without it, as async does.
-    const bool recompute =
-        options_.method == v1::METHOD_SYNCHRONOUS && options_.recompute;
-    if (options_.method == v1::METHOD_ASYNCHRONOUS || recompute) {
+    // Each variant with recomputation starts from the poorer variant's
+    // plan: static from static, sync from sync, async from sync with
+    // recomputation (itself started from sync), as async starts from sync.
+    const bool recompute = options_.recompute;
+    if (options_.method == v1::METHOD_ASYNCHRONOUS ||
+        (options_.method == v1::METHOD_SYNCHRONOUS && recompute)) {
       AUTOTM_RETURN_IF_ERROR(SolveSyncSeed());
+    }
+    if (options_.method == v1::METHOD_STATIC && recompute) {
+      AUTOTM_RETURN_IF_ERROR(SolveStaticSeed(/*large=*/false));
     }
     if (options_.method == v1::METHOD_ASYNCHRONOUS) {
       if (std::optional<std::string> why = NoTimeForAsyncModel()) {
@@ -785,11 +793,26 @@ class IlpPlanning {
   // async call achieves there. It may take up to half of the time (a fixed
   // quarter starved it: ResNet-152 async at 25% returned first touch at
   // 120 s while sync alone found 1.33x in 60 s), and stops when it stalls.
+  //
+  // Async with recomputation starts from sync with it, a seed that is itself
+  // two solves (plain sync, then sync with recomputation): it may take up to
+  // three quarters, and is not stopped when it stalls (only by the gap or
+  // its limit): started from the plain sync plan, the sync+recompute model
+  // shows no better incumbent before its root LP is done, which on
+  // DenseNet-264 (196,067 columns) takes longer than a stall window. With
+  // half and the stall stop, DenseNet-264 at 4:1 (120 s, loaded machine)
+  // stopped at the plain sync start: 1.551 against 1.371 from a 60 s
+  // sync+recompute call.
   absl::Status SolveSyncSeed() {
-    PlanOptions sync_options =
-        SeedOptions(options_, v1::METHOD_SYNCHRONOUS, /*adaptive_share=*/0.5,
-                    /*floor_seconds=*/1.0);
-    sync_options.recompute = false;
+    const bool recompute =
+        options_.method == v1::METHOD_ASYNCHRONOUS && options_.recompute;
+    PlanOptions sync_options = SeedOptions(
+        options_, v1::METHOD_SYNCHRONOUS,
+        /*adaptive_share=*/recompute ? 0.75 : 0.5, /*floor_seconds=*/1.0);
+    // Sync with recomputation starts from sync without it (that inner seed
+    // keeps its own stall stop).
+    sync_options.recompute = recompute;
+    if (recompute) sync_options.stall_seconds = 0;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());
@@ -838,9 +861,10 @@ class IlpPlanning {
   // milliseconds; a quarter of the time, without the floor, keeps short
   // calls within their limit. A caller's warm start replaces it.
   absl::Status SolveStaticSeed(bool large) {
-    const PlanOptions static_options =
+    PlanOptions static_options =
         SeedOptions(options_, v1::METHOD_STATIC, /*adaptive_share=*/0.25,
                     /*floor_seconds=*/large ? 1.0 : 0.0);
+    static_options.recompute = false;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome static_outcome,
         IlpPlanning(graph_, profile_, static_options, solver_, shared_).Run());

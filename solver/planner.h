@@ -91,12 +91,13 @@ struct PlanOptions {
   // 64 bytes to 1 GiB (solver/two_level_memory.h). Default 64, as Optane's
   // Memory Mode.
   uint64_t cache_line_bytes = 64;
-  // SYNCHRONOUS: let the ILP drop tensors and recompute them instead of
+  // ILP methods: let the ILP drop tensors and recompute them instead of
   // keeping or moving them (FormulationOptions::recompute; `--recompute
-  // none|auto`). The call then starts from the plain synchronous plan (a
-  // seed solve of up to half of the time, as ASYNCHRONOUS does), so it is
-  // never slower than sync alone within a call. Ignored by the other
-  // methods. Default false.
+  // none|auto`). The call then starts from the poorer variant's plan: STATIC
+  // from plain static (a quarter of the time), SYNCHRONOUS from plain sync
+  // and ASYNCHRONOUS from sync with recomputation (up to half of the time,
+  // as plain ASYNCHRONOUS starts from sync), so within a call it is never
+  // slower than that plan. Default false.
   bool recompute = false;
   // ILP methods: the largest model to build, as live (tensor, kernel) pairs
   // - the sum over tensors of their lifetimes in kernels, IlpLiveEntries().

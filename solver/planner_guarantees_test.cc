@@ -5,6 +5,7 @@
 // a sweep's curve never rises with the budget.
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <random>
 #include <vector>
@@ -221,6 +222,63 @@ TEST(PlanGuaranteesTest, StarvedCbcKeepsEveryGuarantee) {
         ASSERT_TRUE(outcome.ok()) << outcome.status();
         ExpectGuarantees(in, options, *outcome);
       }
+    }
+  }
+}
+
+// Recomputation (issue 22) in every ILP variant: each call starts from the
+// poorer variant's plan (static+recompute from static, sync+recompute from
+// sync, async+recompute from sync+recompute), so it is never slower than
+// that; on these small models, solved to optimality, it is never slower
+// than its method without recomputation either. Starved, every guarantee
+// holds.
+TEST(PlanGuaranteesTest, RecomputeNeverLosesToThePoorerVariants) {
+  std::mt19937_64 rng(22);
+  auto cbc = MakeCbcSolver();
+  for (int trial = 0; trial < 6; ++trial) {
+    const Instance in = RandomInstance(rng);
+    for (double fraction : {0.4, 0.7}) {
+      std::map<std::pair<v1::Method, bool>, double> time;
+      for (bool recompute : {false, true}) {
+        for (v1::Method method : kIlpMethods) {
+          PlanOptions options;
+          options.method = method;
+          options.recompute = recompute;
+          options.budget_bytes = Fraction(in.graph, fraction);
+          options.relative_gap = 0;
+          absl::StatusOr<PlanOutcome> outcome =
+              PlanGraph(in.graph, in.profile, options, cbc.get());
+          ASSERT_TRUE(outcome.ok()) << outcome.status();
+          ExpectGuarantees(in, options, *outcome);
+          if (recompute) EXPECT_TRUE(outcome->seed_time_us.has_value());
+          if (!outcome->plan.has_value()) continue;
+          time[{method, recompute}] = outcome->plan->predicted_time_us();
+        }
+      }
+      if (time.size() < 6) continue;
+      constexpr double kSlack = 1 + 1e-6;
+      for (v1::Method method : kIlpMethods) {
+        const double with = time[std::make_pair(method, true)];
+        const double without = time[std::make_pair(method, false)];
+        EXPECT_LE(with, without * kSlack) << MethodName(method);
+      }
+      const double async_with =
+          time[std::make_pair(v1::METHOD_ASYNCHRONOUS, true)];
+      const double sync_with =
+          time[std::make_pair(v1::METHOD_SYNCHRONOUS, true)];
+      EXPECT_LE(async_with, sync_with * kSlack);
+    }
+    for (v1::Method method : kIlpMethods) {
+      PlanOptions options;
+      options.method = method;
+      options.recompute = true;
+      options.budget_bytes = Fraction(in.graph, 0.4);
+      options.time_limit_seconds = 0.2;
+      FirstIncumbentSolver solver;
+      absl::StatusOr<PlanOutcome> outcome =
+          PlanGraph(in.graph, in.profile, options, &solver);
+      ASSERT_TRUE(outcome.ok()) << outcome.status();
+      ExpectGuarantees(in, options, *outcome);
     }
   }
 }

@@ -375,6 +375,16 @@ absl::Status PlaceTensors(const GraphModel& graph, const ProfileModel& profile,
   return absl::OkStatus();
 }
 
+// Whether `entry` has an asynchronous TO_FAST at kernel k: a copy that
+// overlaps k, in flight while a re-run right before k runs.
+bool ArrivesByOverlappedCopy(const TensorSchedule& entry, int k) {
+  return std::any_of(entry.moves.begin(), entry.moves.end(),
+                     [k](const ScheduledMove& move) {
+                       return move.kernel == k && !move.sync &&
+                              move.direction == v1::MOVE_DIRECTION_TO_FAST;
+                     });
+}
+
 // Prices recomputations: the producer re-run under its inputs' tiers there.
 class RecomputePricer {
  public:
@@ -446,7 +456,10 @@ class RecomputePricer {
             "' is not present there (not live nor kept slow, or "
             "dropped itself)"));
       }
-      slow[p] = *input_slow;
+      // An asynchronous TO_FAST at `before` overlaps that kernel: it lands
+      // after the re-run, which reads the input's slow copy.
+      slow[p] = *input_slow ||
+                ArrivesByOverlappedCopy(schedule_[j], recompute.before);
     }
     if (recompute.remake_dead_input && pending.remade_tensor < 0) {
       return absl::InvalidArgumentError(
@@ -529,7 +542,9 @@ class RecomputePricer {
             "', re-run to make '", remade.id,
             "' again, is not in memory there (not live, or dropped)"));
       }
-      slow[p] = *input_slow;
+      // As the re-run's own inputs: an overlapped read lands after it.
+      slow[p] =
+          *input_slow || ArrivesByOverlappedCopy(schedule_[i], pending->before);
     }
     AUTOTM_ASSIGN_OR_RETURN(
         pending->remade_time_us,
@@ -660,12 +675,13 @@ double AddMoves(const GraphModel& graph, std::vector<PendingMove> moves,
 // (`recompute_us` and `sync_move_us` from the steps before, async copies
 // counted where longer than their kernel). FailedPrecondition when the
 // profile does not list a configuration a kernel would run in.
-absl::Status AddKernelsAndTotals(
-    const GraphModel& graph, const ProfileModel& profile,
-    const std::vector<std::vector<TierRun>>& tiers,
-    const std::vector<uint64_t>& fast_bytes,
-    const std::vector<double>& async_us, double recompute_us,
-    uint64_t rerun_peak_bytes, double sync_move_us, v1::Plan* plan) {
+absl::Status AddKernelsAndTotals(const GraphModel& graph,
+                                 const ProfileModel& profile,
+                                 const std::vector<std::vector<TierRun>>& tiers,
+                                 const std::vector<uint64_t>& fast_bytes,
+                                 const std::vector<double>& async_us,
+                                 double recompute_us, uint64_t rerun_peak_bytes,
+                                 double sync_move_us, v1::Plan* plan) {
   const int num_kernels = graph.num_kernels();
   double kernel_us = recompute_us;
   double overlap_excess_us = 0;  // async copies longer than their kernel

@@ -192,6 +192,18 @@ class Checker {
                                });
     return it != stretches.begin() && std::prev(it)->second >= k;
   }
+  // Whether tensor t has an asynchronous TO_FAST at kernel k (it lands
+  // while k runs, after any re-run made right before k).
+  bool ArrivesByOverlappedCopy(int t, int k) const {
+    for (int m : tensor_moves_[t]) {
+      const v1::Move& move = plan_.moves(m);
+      if (static_cast<int>(move.kernel_index()) == k && !move.sync() &&
+          move.direction() == v1::MOVE_DIRECTION_TO_FAST) {
+        return true;
+      }
+    }
+    return false;
+  }
   // Per kernel: summed time of its asynchronous moves.
   std::vector<double> async_us_;
   double sync_move_us_ = 0;
@@ -425,7 +437,9 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
                          " (not live there nor kept in the slow tier until "
                          "then, nor remade, or dropped itself)"));
       }
-      slow[p] = !IsFast(j, before);
+      // An asynchronous TO_FAST at `before` overlaps that kernel: in flight
+      // during the re-run right before it, which reads the slow copy.
+      slow[p] = !IsFast(j, before) || ArrivesByOverlappedCopy(j, before);
     }
     if (!remade_id.empty() && dead < 0) {
       return absl::InvalidArgumentError(
@@ -509,7 +523,8 @@ absl::StatusOr<double> Checker::CheckRemadeInput(int r, int dead) {
           TensorName(i), ", which is not in memory before ", KernelName(before),
           " (not live there, or dropped)"));
     }
-    slow[p] = !IsFast(i, before);
+    // As the outer re-run's inputs: an overlapped read lands after it.
+    slow[p] = !IsFast(i, before) || ArrivesByOverlappedCopy(i, before);
   }
   return CheckRerunPrice(r, kernel, slow, remade.config(), remade.time_us());
 }

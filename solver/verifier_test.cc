@@ -716,6 +716,62 @@ TEST(VerifyRecomputeTest, ReRunReadsItsInputsWhereTheyAre) {
   EXPECT_TRUE(VerifyPlan(graph, profile, *plan, 64 << 20).ok());
 }
 
+// Async plans: x -> k0 -> a; k1(a) -> b; k2(b) -> c; k3(a, c) -> d;
+// k4(x, d) -> e. `a` is dropped after k1 and re-made before k3 from x, which
+// k3 does not read but which is live there. x starts slow and is read to
+// fast by an overlapped (async) copy: at k3 the copy runs while k3 runs,
+// after the re-run, which therefore reads x slow; at k2 it lands first.
+TEST(VerifyRecomputeTest, ReRunReadsAnInputInFlightAtItsKernelSlow) {
+  constexpr uint64_t kMiB = 1 << 20;
+  GraphBuilder builder("async-recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 4 * kMiB)
+      .Tensor("e", 4 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "c"}, {"d"})
+      .Kernel("k4", {"x", "d"}, {"e"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(FullTableProfile(graph, RecomputeTimeUs));
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (TensorSchedule& entry : schedule) entry.creation_tier = F;
+  schedule[graph.FindTensor("a")].recomputes.push_back({1, 3});
+  schedule[graph.FindTensor("x")].creation_tier = S;
+  schedule[graph.FindTensor("x")].moves.push_back({3, kToFast, false});
+  absl::StatusOr<v1::Plan> plan =
+      AssemblePlan(graph, profile, schedule, v1::METHOD_ASYNCHRONOUS, 64 << 20);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->recomputes_size(), 1);
+  EXPECT_EQ(plan->recomputes(0).config(), "S|F");
+  EXPECT_DOUBLE_EQ(plan->recomputes(0).time_us(), 110.0);
+  // x counts fast at k3 (its copy lands there) beside a, c and d.
+  EXPECT_EQ(plan->kernels(3).fast_bytes(), 16 * kMiB);
+  EXPECT_TRUE(VerifyPlan(graph, profile, *plan, 64 << 20).ok());
+
+  // Priced as if the copy had landed: refused.
+  v1::Plan tampered = *plan;
+  tampered.mutable_recomputes(0)->set_config("F|F");
+  tampered.mutable_recomputes(0)->set_time_us(10.0);
+  tampered.set_recompute_time_us(10.0);
+  tampered.set_kernel_time_us(plan->kernel_time_us() - 100.0);
+  tampered.set_predicted_time_us(plan->predicted_time_us() - 100.0);
+  EXPECT_THAT(VerifyPlan(graph, profile, tampered, 64 << 20).status().message(),
+              HasSubstr("does not match its inputs' tiers"));
+
+  // The copy overlapping k2 lands before the re-run: x is read fast.
+  schedule[graph.FindTensor("x")].moves[0].kernel = 2;
+  plan =
+      AssemblePlan(graph, profile, schedule, v1::METHOD_ASYNCHRONOUS, 64 << 20);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->recomputes(0).config(), "F|F");
+  EXPECT_DOUBLE_EQ(plan->recomputes(0).time_us(), 10.0);
+  EXPECT_TRUE(VerifyPlan(graph, profile, *plan, 64 << 20).ok());
+}
+
 TEST(VerifyRecomputeTest, AssemblePlanRefusesImpossibleRecomputations) {
   {
     // x is dead at k3.

@@ -639,7 +639,8 @@ void AddSolverTuningOptions(CLI::App& solve_command, SolveFlags& flags) {
   solve
       ->add_option(
           "--recompute", flags.recompute,
-          "sync: none = keep or move every tensor; auto = the ILP may also "
+          "static, sync, async: none = keep or move every tensor; auto = the "
+          "ILP may also "
           "drop a tensor after a use and re-run its producer before the next "
           "(single-output kernels with separable costs whose inputs are live "
           "there; docs/FORMULATION.md, \"Recomputation\")")

@@ -293,6 +293,26 @@ class ExecutorTest(unittest.TestCase):
         self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn("storage of the model", str(raised.exception))
 
+    def test_two_level_recompute_is_refused(self):
+        workload = self.workloads["gpt"]
+        plan = workload.plan("sync", "50%")
+        kernels = workload.capture.graph.kernels
+        step = plan.recomputes.add(
+            tensor_id=kernels[1].outputs[0],
+            kernel_id=kernels[1].id,
+            kernel_index=1,
+            dropped_after_kernel_index=2,
+            before_kernel_id=kernels[-1].id,
+            before_kernel_index=len(kernels) - 1,
+        )
+        step.remade_inputs.add(
+            tensor_id=kernels[0].outputs[0], kernel_id=kernels[0].id, kernel_index=0
+        )
+        with self.assertRaises(autotm.AutotmError) as raised:
+            PlanExecutor(workload.capture, plan, slow=f"file:{self.tmp.name}")
+        self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("two-level re-run", str(raised.exception))
+
     def test_plan_for_another_budget_is_refused(self):
         workload = self.workloads["gpt"]
         plan = workload.plan("sync", "50%")
