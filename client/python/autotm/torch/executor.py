@@ -37,7 +37,8 @@ plan says:
   draws the random numbers its first run drew (the generator's state is
   saved before that run), so a dropout mask comes out the same. Steps
   that re-run one kernel for the same later kernel run it once and take
-  every output they name (a multi-output producer).
+  every output they name (a multi-output producer). Two-level re-runs
+  (steps with ``remade_inputs``) are refused up front.
 - **Kept inputs** (``TensorPlacement.kept_slow_until_kernel``). A tensor a
   re-run reads after its life stays in the slow tier until that kernel. When
   an in-place write replaces it in its storage, its bytes are first copied
