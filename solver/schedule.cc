@@ -412,6 +412,12 @@ class RecomputePricer {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": it has no producer to re-run"));
     }
+    if (tensor.role != v1::TENSOR_ROLE_ACTIVATION) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what,
+                       ": it is not an activation (weights and optimizer state "
+                       "outlive the iteration and are never re-made)"));
+    }
     const KernelInfo& producer = graph_.kernel(tensor.producer);
     PendingRecompute pending;
     pending.before = recompute.before;
@@ -513,10 +519,10 @@ class RecomputePricer {
   absl::Status PriceRemade(const std::string& what,
                            PendingRecompute* pending) const {
     const TensorInfo& remade = graph_.tensor(pending->remade_tensor);
-    if (remade.producer < 0) {
+    if (remade.producer < 0 || remade.role != v1::TENSOR_ROLE_ACTIVATION) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": its producer's input '", remade.id,
-                       "' has no producer to re-run"));
+                       "' is not an activation with a producer to re-run"));
     }
     const KernelInfo& kernel = graph_.kernel(remade.producer);
     std::vector<bool> slow(kernel.operands.size(), false);
@@ -660,12 +666,13 @@ double AddMoves(const GraphModel& graph, std::vector<PendingMove> moves,
 // (`recompute_us` and `sync_move_us` from the steps before, async copies
 // counted where longer than their kernel). FailedPrecondition when the
 // profile does not list a configuration a kernel would run in.
-absl::Status AddKernelsAndTotals(
-    const GraphModel& graph, const ProfileModel& profile,
-    const std::vector<std::vector<TierRun>>& tiers,
-    const std::vector<uint64_t>& fast_bytes,
-    const std::vector<double>& async_us, double recompute_us,
-    uint64_t rerun_peak_bytes, double sync_move_us, v1::Plan* plan) {
+absl::Status AddKernelsAndTotals(const GraphModel& graph,
+                                 const ProfileModel& profile,
+                                 const std::vector<std::vector<TierRun>>& tiers,
+                                 const std::vector<uint64_t>& fast_bytes,
+                                 const std::vector<double>& async_us,
+                                 double recompute_us, uint64_t rerun_peak_bytes,
+                                 double sync_move_us, v1::Plan* plan) {
   const int num_kernels = graph.num_kernels();
   double kernel_us = recompute_us;
   double overlap_excess_us = 0;  // async copies longer than their kernel
