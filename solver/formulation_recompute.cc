@@ -52,7 +52,12 @@ bool FormulationBuilder::CanRecomputeIgnoringDeadInputs(int t, int after,
                                                         int before) const {
   if (before <= after + 1) return false;  // nothing in between to free
   const TensorInfo& tensor = graph_.tensor(t);
-  if (tensor.producer < 0) return false;
+  // Only the step's own tensors are re-made: an updated weight or optimizer
+  // state outlives the iteration (PyTorch's batch norm returns its running
+  // statistics as outputs beside the activation).
+  if (tensor.producer < 0 || tensor.role != v1::TENSOR_ROLE_ACTIVATION) {
+    return false;
+  }
   const KernelInfo& producer = graph_.kernel(tensor.producer);
   const KernelCost& cost = *costs_[tensor.producer];
   if (!cost.separable()) return false;
@@ -105,7 +110,10 @@ int FormulationBuilder::RemakeableDeadInput(int t, int after,
   }
   if (dead < 0) return -1;
   const int remade_by = graph_.tensor(dead).producer;
-  if (remade_by < 0 || !costs_[remade_by]->separable()) return -1;
+  if (remade_by < 0 || graph_.tensor(dead).role != v1::TENSOR_ROLE_ACTIVATION ||
+      !costs_[remade_by]->separable()) {
+    return -1;
+  }
   for (int q = 0; q < graph_.kernel(remade_by).num_inputs; ++q) {
     if (!CanReadLiveInput(remade_by, q, before)) return -1;
   }

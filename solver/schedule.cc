@@ -422,6 +422,12 @@ class RecomputePricer {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": it has no producer to re-run"));
     }
+    if (tensor.role != v1::TENSOR_ROLE_ACTIVATION) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what,
+                       ": it is not an activation (weights and optimizer state "
+                       "outlive the iteration and are never re-made)"));
+    }
     const KernelInfo& producer = graph_.kernel(tensor.producer);
     PendingRecompute pending;
     pending.before = recompute.before;
@@ -526,10 +532,10 @@ class RecomputePricer {
   absl::Status PriceRemade(const std::string& what,
                            PendingRecompute* pending) const {
     const TensorInfo& remade = graph_.tensor(pending->remade_tensor);
-    if (remade.producer < 0) {
+    if (remade.producer < 0 || remade.role != v1::TENSOR_ROLE_ACTIVATION) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": its producer's input '", remade.id,
-                       "' has no producer to re-run"));
+                       "' is not an activation with a producer to re-run"));
     }
     const KernelInfo& kernel = graph_.kernel(remade.producer);
     std::vector<bool> slow(kernel.operands.size(), false);

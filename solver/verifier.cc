@@ -331,6 +331,11 @@ absl::Status Checker::CheckRecomputeList() {
           absl::StrCat(RecomputeName(r), ": kernel '", recompute.kernel_id(),
                        "' is not the producer of ", TensorName(t)));
     }
+    if (tensor.role != v1::TENSOR_ROLE_ACTIVATION) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": ", TensorName(t),
+                       " is not an activation; only activations are re-made"));
+    }
     const int64_t after = recompute.dropped_after_kernel_index();
     const int64_t before = recompute.before_kernel_index();
     if (after < tensor.first_live || before > tensor.last_live ||
@@ -503,7 +508,7 @@ absl::StatusOr<double> Checker::CheckRemadeInput(int r, int dead) {
   const KernelInfo& outer =
       graph_.kernel(static_cast<int>(recompute.kernel_index()));
   const TensorInfo& tensor = graph_.tensor(outer.operands[dead]);
-  if (tensor.producer < 0 ||
+  if (tensor.producer < 0 || tensor.role != v1::TENSOR_ROLE_ACTIVATION ||
       remade.kernel_index() != static_cast<uint32_t>(tensor.producer) ||
       remade.kernel_id() != graph_.kernel(tensor.producer).id) {
     return absl::InvalidArgumentError(

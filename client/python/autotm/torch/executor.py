@@ -456,6 +456,12 @@ class PlanExecutor:
                     f"{where}: kernel {step.kernel_index} is '{producer.id}', "
                     f"which does not produce '{step.tensor_id}'"
                 )
+            if step.remade_inputs:
+                raise _precondition(
+                    f"{where}: it first makes its dead input "
+                    f"'{step.remade_inputs[0].tensor_id}' again (a two-level re-run), "
+                    "which this executor does not run yet"
+                )
             if base_of(step.tensor_id) not in produced:
                 raise _precondition(
                     f"{where}: re-making it would replace a storage of the model "
