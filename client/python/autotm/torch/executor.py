@@ -431,15 +431,6 @@ class PlanExecutor:
         reruns: dict[int, dict[int, list[str]]] = {}
         for i, step in enumerate(plan.recomputes):
             where = f"plan recompute {i} ('{step.tensor_id}')"
-            if step.remade_inputs:
-                # A two-level re-run (sync+recompute's remake_dead_inputs)
-                # would need its dead input made again in scratch first.
-                remade = step.remade_inputs[0]
-                raise _precondition(
-                    f"{where}: a two-level re-run (it first makes its dead input "
-                    f"'{remade.tensor_id}' again by re-running '{remade.kernel_id}'); "
-                    "this executor runs one-level re-runs only"
-                )
             if not (
                 step.kernel_index < num_kernels
                 and step.before_kernel_index < num_kernels
