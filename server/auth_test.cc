@@ -172,7 +172,12 @@ TEST(AuthorizerTest, OpenModeIsTheLocalUserWithEveryRole) {
 class FileAuthorizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = ::testing::TempDir() + "/auth_test_tokens";
+    // One file per test and process: ctest runs the tests of this suite
+    // at once, and a shared file let one test read the other's half-written
+    // table.
+    path_ = absl::StrCat(
+        ::testing::TempDir(), "/auth_test_tokens_", ::getpid(), "_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     Write(absl::StrCat(HashToken("planner-token"), " alice planner\n",
                        HashToken("reader-token"), " watcher reader\n",
                        "cn:ops root operator\n"));

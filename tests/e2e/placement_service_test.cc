@@ -473,7 +473,8 @@ TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
   auto running = client_->CreateSolveJob(HardJob(HardBudget()));
   ASSERT_TRUE(running.ok());
   ASSERT_NO_FATAL_FAILURE(WaitRunning(running->id()));
-  ASSERT_TRUE(client_->CreateSolveJob(CnnJob(8 * kMiB)).ok());
+  auto queued = client_->CreateSolveJob(CnnJob(8 * kMiB));
+  ASSERT_TRUE(queued.ok()) << queued.status();
   EXPECT_EQ(client_->CreateSolveJob(CnnJob(9 * kMiB)).status().code(),
             absl::StatusCode::kResourceExhausted);
 
@@ -485,8 +486,13 @@ TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
   EXPECT_EQ(client_->PlanGraph(hurry, absl::Milliseconds(300)).status().code(),
             absl::StatusCode::kResourceExhausted)
       << "the queue is still full";
-  ASSERT_TRUE(client_->CancelSolveJob(running->id()).ok());
-  absl::SleepFor(absl::Milliseconds(300));  // let the queue drain
+  // A cancelled solve hands back the best plan it has, so a job that starts
+  // may answer OK however short the deadline (its incumbent can come within
+  // milliseconds). One that never leaves the queue cannot: free the queued
+  // slot but keep the worker busy, and the call must end DEADLINE_EXCEEDED.
+  ASSERT_TRUE(client_->CancelSolveJob(queued->id()).ok());
+  EXPECT_EQ(WaitFinal(queued->id(), absl::Seconds(10)).state(),
+            v1::SolveJob::CANCELLED);
   v1::PlanGraphRequest hard;
   *hard.mutable_graph()->mutable_inline_graph() = hard_graph_;
   hard.set_host_class("hard-host");
@@ -494,6 +500,7 @@ TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
   hard.mutable_parameters()->set_relative_gap(1e-9);
   EXPECT_EQ(client_->PlanGraph(hard, absl::Milliseconds(300)).status().code(),
             absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(client_->CancelSolveJob(running->id()).ok());
 
   // Watch streams until final; an unknown id is NOT_FOUND.
   std::vector<v1::SolveJob> updates;
