@@ -28,10 +28,12 @@ TARGETS=(fuzz_graph_json fuzz_graph_proto fuzz_profile_json fuzz_profile_proto
 # JSON reader/writer's, the plan pictures' (they draw plans a dashboard may
 # be sent) with the SVG primitives under them, and the metrics registry's
 # and HTTP endpoint's (threads and sockets).
-UNIT_TEST_TARGETS=(solver_signature_test solver_work_list_test
+# Slowest first (they run side by side, below).
+UNIT_TEST_TARGETS=(solver_formulation_test solver_planner_test
+  solver_signature_test solver_work_list_test
   solver_graph_model_test solver_profile_model_test solver_schedule_test
-  solver_formulation_test solver_verifier_test solver_baselines_test
-  solver_allocator_test solver_cbc_solver_test solver_planner_test
+  solver_verifier_test solver_baselines_test
+  solver_allocator_test solver_cbc_solver_test
   solver_planner_guarantees_test solver_planner_fallback_test
   solver_sweep_test solver_window_search_test solver_heuristic_test
   solver_two_level_memory_test solver_repetition_test
@@ -104,17 +106,39 @@ for target in "${TARGETS[@]}"; do
 done
 echo "fuzz/run.sh: $total executions in total"
 
+# Runs one sanitized unit test binary; prints its verdict in one write (the
+# tests run side by side) and returns non-zero when it failed.
+run_unit_test() {
+  local t=$1 exe t0 verdict
+  exe=$(find "$BUILD_DIR" -type f -name "$t" -perm -u+x | head -n 1)
+  t0=$(date +%s)
+  if (cd "$(dirname "$exe")" && AUTOTM_SOURCE_DIR=$ROOT "$exe" >"$BUILD_DIR/$t.log" 2>&1); then
+    echo "PASS  $t under ASan+UBSan ($(($(date +%s) - t0)) s)"
+    return 0
+  fi
+  verdict="FAIL  $t under ASan+UBSan; see $BUILD_DIR/$t.log"$'\n'
+  verdict+=$(grep -E "^==[0-9]+==ERROR|runtime error|\[  FAILED  \]" "$BUILD_DIR/$t.log" | head -n 5 | sed 's/^/        | /' || true)
+  echo "$verdict"
+  return 1
+}
+
 if [ "$UNIT_TESTS" = 1 ]; then
+  # As many binaries at once as there are cores (FUZZ_UNIT_JOBS overrides):
+  # run one after another they were the longest part of CI. The list
+  # starts with the slowest, so the rest fill the other cores beside it.
+  jobs_max=${FUZZ_UNIT_JOBS:-$(nproc)}
+  running=0
   for t in "${UNIT_TEST_TARGETS[@]}"; do
-    exe=$(find "$BUILD_DIR" -type f -name "$t" -perm -u+x | head -n 1)
-    t0=$(date +%s)
-    if (cd "$(dirname "$exe")" && AUTOTM_SOURCE_DIR=$ROOT "$exe" >"$BUILD_DIR/$t.log" 2>&1); then
-      echo "PASS  $t under ASan+UBSan ($(($(date +%s) - t0)) s)"
-    else
-      failed=1
-      echo "FAIL  $t under ASan+UBSan; see $BUILD_DIR/$t.log"
-      grep -E "^==[0-9]+==ERROR|runtime error|\[  FAILED  \]" "$BUILD_DIR/$t.log" | head -n 5 | sed 's/^/        | /' || true
+    if [ "$running" -ge "$jobs_max" ]; then
+      wait -n || failed=1
+      running=$((running - 1))
     fi
+    run_unit_test "$t" &
+    running=$((running + 1))
+  done
+  while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
   done
 fi
 echo "fuzz/run.sh: done in $(($(date +%s) - start)) s"
