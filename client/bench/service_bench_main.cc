@@ -225,9 +225,13 @@ class CacheHitCall {
     plan_options_.parameters = parameters;
   }
 
-  // The same call parsing into `*plan` (not for client-get-plan).
+  // The same call parsing into `*plan`.
   absl::Status Into(Client& client, v1::Plan* plan) const {
     if (call_ == "get-plan") return client.LookupPlanInto(lookup_, plan);
+    if (call_ == "client-get-plan") {
+      return client.GetPlanInto(graph_, host_class_, budget_bytes_,
+                                plan_options_, plan);
+    }
     return client.PlanGraphInto(plan_graph_, absl::Seconds(30), plan);
   }
 
@@ -965,14 +969,6 @@ bool ApplyTextFlags(const TextFlags& text, BenchOptions* options) {
   }
   options->duration_s = *duration_s;
   options->warmup_s = *warmup_s;
-  if (options->call == "client-get-plan" && options->plan_message != "fresh") {
-    std::fprintf(stderr,
-                 "autotm-service-bench: --plan-message %s needs --call "
-                 "digest, inline or get-plan (Client::GetPlan returns a "
-                 "fresh Plan)\n",
-                 options->plan_message.c_str());
-    return false;
-  }
   return true;
 }
 

@@ -169,6 +169,11 @@ class Client {
                                    const std::string& host_class,
                                    uint64_t budget_bytes,
                                    const PlanOptions& options);
+  // GetPlan parsing the plan into `*plan` (see LookupPlanInto): for a caller
+  // that asks again and again, e.g. one call per compilation.
+  absl::Status GetPlanInto(const v1::Graph& graph,
+                           const std::string& host_class, uint64_t budget_bytes,
+                           const PlanOptions& options, v1::Plan* plan);
 
   // The RPCs one to one (see proto/autotm/v1/placement_service.proto).
   absl::StatusOr<v1::SolveJob> CreateSolveJob(

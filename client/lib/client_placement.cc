@@ -282,44 +282,48 @@ absl::StatusOr<v1::Plan> Client::GetPlan(const v1::Graph& graph,
                                          const std::string& host_class,
                                          uint64_t budget_bytes,
                                          const PlanOptions& options) {
+  v1::Plan plan;
+  AUTOTM_RETURN_IF_ERROR(
+      GetPlanInto(graph, host_class, budget_bytes, options, &plan));
+  return plan;
+}
+
+absl::Status Client::GetPlanInto(const v1::Graph& graph,
+                                 const std::string& host_class,
+                                 uint64_t budget_bytes,
+                                 const PlanOptions& options, v1::Plan* plan) {
   const std::string digest = CanonicalGraphDigest(graph);
-  absl::StatusOr<v1::Plan> plan;
   // Asks by digest; `inline_graph` sends the graph itself (FitGraph turns
   // that into an upload when it is over the message limit).
-  auto ask = [&](bool inline_graph) -> absl::StatusOr<v1::Plan> {
+  auto ask = [&](bool inline_graph) -> absl::Status {
     v1::GraphRef ref;
     if (inline_graph) {
       *ref.mutable_inline_graph() = graph;
     } else {
       ref.set_digest(digest);
     }
-    absl::StatusOr<v1::Plan> answer;
     if (!options.solve_if_missing) {
       v1::GetPlanRequest request;
       *request.mutable_graph() = std::move(ref);
       request.set_host_class(host_class);
       request.set_budget_bytes(budget_bytes);
       *request.mutable_parameters() = options.parameters;
-      answer = LookupPlan(request);
-    } else {
-      v1::PlanGraphRequest request;
-      *request.mutable_graph() = std::move(ref);
-      request.set_host_class(host_class);
-      request.set_budget_bytes(budget_bytes);
-      *request.mutable_parameters() = options.parameters;
-      request.set_priority(options.priority);
-      answer = PlanGraph(request, options.deadline);
+      return LookupPlanInto(request, plan);
     }
-    return answer;
+    v1::PlanGraphRequest request;
+    *request.mutable_graph() = std::move(ref);
+    request.set_host_class(host_class);
+    request.set_budget_bytes(budget_bytes);
+    *request.mutable_parameters() = options.parameters;
+    request.set_priority(options.priority);
+    return PlanGraphInto(request, options.deadline, plan);
   };
-  plan = ask(/*inline_graph=*/false);
-  if (GraphMissing(plan.status())) plan = ask(/*inline_graph=*/true);
-  if (!plan.ok()) return plan.status();
+  absl::Status status = ask(/*inline_graph=*/false);
+  if (GraphMissing(status)) status = ask(/*inline_graph=*/true);
+  AUTOTM_RETURN_IF_ERROR(status);
   // Verified here, once, against the graph the caller holds (the digest
   // request carried none).
-  AUTOTM_RETURN_IF_ERROR(
-      VerifyServedPlan(&graph, budget_bytes, *plan, options.profile));
-  return plan;
+  return VerifyServedPlan(&graph, budget_bytes, *plan, options.profile);
 }
 
 absl::StatusOr<v1::SolveJob> Client::WatchSolveJob(

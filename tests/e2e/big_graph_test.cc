@@ -128,6 +128,13 @@ TEST_F(BigGraphTest, DigestFirstSendsTheGraphOnlyWhenTheServerLacksIt) {
   reused.add_moves();
   ASSERT_TRUE(client_->LookupPlanInto(lookup, &reused).ok());
   EXPECT_EQ(reused.SerializeAsString(), first->SerializeAsString());
+  reused.set_budget_bytes(budget + 1);
+  reused.add_tensors()->set_tensor_id("stale");
+  ASSERT_TRUE(client_
+                  ->GetPlanInto(graph_, profile_.host_class().name(), budget,
+                                options, &reused)
+                  .ok());
+  EXPECT_EQ(reused.SerializeAsString(), first->SerializeAsString());
   jobs = client_->ListSolveJobs(list);
   ASSERT_TRUE(jobs.ok());
   EXPECT_EQ(jobs->jobs_size(), 1) << "the hits must not solve again";
