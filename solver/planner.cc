@@ -27,6 +27,18 @@
 namespace autotm::solver {
 namespace {
 
+// The heuristic as a call with `options` runs it: moves unless STATIC, the
+// call's alignment, time limit and cancellation. Callers that give it a
+// share of the call narrow the time limit.
+HeuristicOptions HeuristicOptionsOf(const PlanOptions& options) {
+  HeuristicOptions heuristic;
+  heuristic.allow_moves = options.method != v1::METHOD_STATIC;
+  heuristic.alignment_bytes = options.alignment_bytes;
+  heuristic.time_limit_seconds = options.time_limit_seconds;
+  heuristic.cancel = options.cancel;
+  return heuristic;
+}
+
 v1::Termination ToProto(SolveTermination termination) {
   switch (termination) {
     case SolveTermination::kOptimal:
@@ -281,12 +293,9 @@ const std::optional<v1::Plan>& HeuristicOf(const GraphModel& graph,
   const bool moves = options.method != v1::METHOD_STATIC;
   if (!shared.heuristic_done[moves]) {
     shared.heuristic_done[moves] = true;
-    HeuristicOptions heuristic_options;
-    heuristic_options.allow_moves = moves;
-    heuristic_options.alignment_bytes = options.alignment_bytes;
+    HeuristicOptions heuristic_options = HeuristicOptionsOf(options);
     heuristic_options.time_limit_seconds =
         std::min(10.0, options.time_limit_seconds / 10);
-    heuristic_options.cancel = options.cancel;
     heuristic_options.compare_first_touch = false;  // the call offers it
     // Like first touch, the heuristic may find no plan the profile can
     // price; the ILP may still.
@@ -1398,14 +1407,9 @@ absl::StatusOr<PlanOutcome> PlanWithoutIlp(const GraphModel& graph,
                                            const ProfileModel& profile,
                                            const PlanOptions& options,
                                            int64_t live_entries) {
-  HeuristicOptions heuristic_options;
-  heuristic_options.allow_moves = options.method != v1::METHOD_STATIC;
-  heuristic_options.alignment_bytes = options.alignment_bytes;
-  heuristic_options.time_limit_seconds = options.time_limit_seconds;
-  heuristic_options.cancel = options.cancel;
-  AUTOTM_ASSIGN_OR_RETURN(
-      PlanOutcome outcome,
-      RunHeuristic(graph, profile, options.budget_bytes, heuristic_options));
+  AUTOTM_ASSIGN_OR_RETURN(PlanOutcome outcome,
+                          RunHeuristic(graph, profile, options.budget_bytes,
+                                       HeuristicOptionsOf(options)));
   const std::string note = absl::StrCat(
       "ILP skipped: the ", MethodName(options.method), " model of ",
       graph.num_kernels(), " kernels would hold ", live_entries,
@@ -1438,13 +1442,9 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
       return absl::InvalidArgumentError(absl::StrCat(
           "time limit must be > 0 s (got ", options.time_limit_seconds, ")"));
     }
-    HeuristicOptions heuristic_options;
-    heuristic_options.alignment_bytes = options.alignment_bytes;
-    heuristic_options.time_limit_seconds = options.time_limit_seconds;
-    heuristic_options.cancel = options.cancel;
-    AUTOTM_ASSIGN_OR_RETURN(
-        PlanOutcome outcome,
-        RunHeuristic(graph, profile, options.budget_bytes, heuristic_options));
+    AUTOTM_ASSIGN_OR_RETURN(PlanOutcome outcome,
+                            RunHeuristic(graph, profile, options.budget_bytes,
+                                         HeuristicOptionsOf(options)));
     if (outcome.plan.has_value()) outcome.source = PlanSource::kHeuristic;
     return outcome;
   }
