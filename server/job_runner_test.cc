@@ -809,6 +809,40 @@ TEST(PlanKeyTest, RecomputeAutoHasItsOwnKeyAndNoneKeepsTheOldOne) {
               HasSubstr("parameters.recompute: unknown mode 7"));
 }
 
+TEST(PlanKeyTest, RepetitionAutoHasItsOwnKeyAndOffKeepsTheOldOne) {
+  v1::SolveParameters defaults = *NormalizeParameters({});
+  EXPECT_EQ(defaults.repetition(), v1::REPETITION_MODE_OFF);
+  const std::string key = PlanCacheKey("g", "h", 1, 100, defaults, "s");
+  v1::SolveParameters off;
+  off.set_repetition(v1::REPETITION_MODE_OFF);
+  EXPECT_EQ(key,
+            PlanCacheKey("g", "h", 1, 100, *NormalizeParameters(off), "s"));
+  v1::SolveParameters automatic;
+  automatic.set_repetition(v1::REPETITION_MODE_AUTO);
+  const std::string auto_key =
+      PlanCacheKey("g", "h", 1, 100, *NormalizeParameters(automatic), "s");
+  EXPECT_NE(key, auto_key);
+  // Independent of recompute's entry: all four combinations differ.
+  automatic.set_recompute(v1::RECOMPUTE_MODE_AUTO);
+  v1::SolveParameters recompute_only;
+  recompute_only.set_recompute(v1::RECOMPUTE_MODE_AUTO);
+  const std::string both =
+      PlanCacheKey("g", "h", 1, 100, *NormalizeParameters(automatic), "s");
+  const std::string recompute_key =
+      PlanCacheKey("g", "h", 1, 100, *NormalizeParameters(recompute_only), "s");
+  EXPECT_NE(both, auto_key);
+  EXPECT_NE(both, recompute_key);
+  EXPECT_NE(recompute_key, auto_key);
+  // The key of a plan made without it is the one it had before the field.
+  v1::SolveParameters before_the_field = defaults;
+  before_the_field.clear_repetition();
+  EXPECT_EQ(key, PlanCacheKey("g", "h", 1, 100, before_the_field, "s"));
+  v1::SolveParameters unknown;
+  unknown.set_repetition(static_cast<v1::RepetitionMode>(9));
+  EXPECT_THAT(NormalizeParameters(unknown).status().message(),
+              HasSubstr("parameters.repetition: unknown mode 9"));
+}
+
 TEST(PlanKeyTest, BadParametersAreInvalidArgument) {
   v1::SolveParameters p;
   p.set_relative_gap(1.5);

@@ -62,6 +62,14 @@ absl::StatusOr<v1::SolveParameters> NormalizeParameters(
         absl::StrCat("parameters.recompute: unknown mode ", out.recompute(),
                      " (RECOMPUTE_MODE_NONE or RECOMPUTE_MODE_AUTO)"));
   }
+  if (out.repetition() == v1::REPETITION_MODE_UNSPECIFIED) {
+    out.set_repetition(v1::REPETITION_MODE_OFF);
+  }
+  if (!v1::RepetitionMode_IsValid(out.repetition())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters.repetition: unknown mode ", out.repetition(),
+                     " (REPETITION_MODE_OFF or REPETITION_MODE_AUTO)"));
+  }
   return out;
 }
 
@@ -97,6 +105,8 @@ std::string PlanCacheKey(absl::string_view graph_digest,
       // before the field existed.
       parameters.recompute() == v1::RECOMPUTE_MODE_AUTO ? "recompute=auto\n"
                                                         : "",
+      parameters.repetition() == v1::REPETITION_MODE_AUTO ? "repetition=auto\n"
+                                                          : "",
       "solver=", text(solver_version), "\n");
   return absl::StrCat("sha256:", Sha256Hex(canonical));
 }

@@ -139,6 +139,8 @@ int Run(int argc, char** argv) {
   options.alignment_bytes = parameters.alignment_bytes();
   options.async_window = static_cast<int>(parameters.async_window());
   options.recompute = parameters.recompute() == v1::RECOMPUTE_MODE_AUTO;
+  options.exploit_repetition =
+      parameters.repetition() == v1::REPETITION_MODE_AUTO;
   options.threads = 0;  // serial: the same inputs give the same plan
   options.cancel = &g_cancel;
   // A finished budget's plan from the same job: the planner verifies it under

@@ -117,6 +117,9 @@ void PrintJob(const v1::SolveJob& job) {
   if (job.parameters().recompute() == v1::RECOMPUTE_MODE_AUTO) {
     std::printf("recompute    auto\n");
   }
+  if (job.parameters().repetition() == v1::REPETITION_MODE_AUTO) {
+    std::printf("repetition   auto\n");
+  }
   std::printf("created      %s\n", TimeOf(job.create_time_us()).c_str());
   std::printf("started      %s\n", TimeOf(job.start_time_us()).c_str());
   std::printf("ended        %s\n", TimeOf(job.end_time_us()).c_str());
@@ -147,6 +150,7 @@ struct PlanFlags {
   std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
   double gap = solver::kDefaultRelativeGap;
   std::string recompute = "none";
+  std::string repetition = "off";
   int priority = 0;
   std::string out_path;
   std::string svg_path;
@@ -230,6 +234,9 @@ int RunPlan(const PlanFlags& flags) {
   parameters.set_relative_gap(flags.gap);
   parameters.set_recompute(flags.recompute == "auto" ? v1::RECOMPUTE_MODE_AUTO
                                                      : v1::RECOMPUTE_MODE_NONE);
+  parameters.set_repetition(flags.repetition == "auto"
+                                ? v1::REPETITION_MODE_AUTO
+                                : v1::REPETITION_MODE_OFF);
 
   v1::GetPlanRequest lookup;
   *lookup.mutable_graph()->mutable_inline_graph() = graph;
@@ -434,6 +441,13 @@ std::vector<CliCommand> AddJobCommands(CLI::App& app) {
                    "re-run producers instead of keeping or moving; sync "
                    "only); part of the plan-cache key")
       ->check(CLI::IsMember({"none", "auto"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  plan->add_option("--repetition", plan_flags->repetition,
+                   "off or auto: as `autotm solve --repetition` (try the "
+                   "model with identical layers tied first); part of the "
+                   "plan-cache key")
+      ->check(CLI::IsMember({"off", "auto"}))
       ->capture_default_str()
       ->type_name("MODE");
   plan->add_option("--priority", plan_flags->priority,

@@ -56,6 +56,7 @@ struct SweepFlags {
   std::string time_limit = absl::StrCat(solver::kDefaultTimeLimitSeconds, "s");
   double gap = solver::kDefaultRelativeGap;
   std::string recompute = "none";
+  std::string repetition = "off";
   int threads = 0;
   std::string svg_path;
   std::string csv_path;
@@ -456,6 +457,7 @@ solver::SweepOptions SweepOptionsOf(const SweepFlags& flags,
   options.plan.time_limit_seconds = time_limit_seconds;
   options.plan.relative_gap = flags.gap;
   options.plan.recompute = flags.recompute == "auto";
+  options.plan.exploit_repetition = flags.repetition == "auto";
   options.plan.threads = flags.threads;
   options.warm_start = !flags.no_warm_start;
   return options;
@@ -813,6 +815,14 @@ std::vector<CliCommand> AddSweepCommands(CLI::App& app) {
                    "sync: none or auto, as `autotm solve --recompute` (the "
                    "ILP may re-run producers instead of keeping or moving)")
       ->check(CLI::IsMember({"none", "auto"}))
+      ->capture_default_str()
+      ->type_name("MODE");
+  sweep
+      ->add_option("--repetition", flags->repetition,
+                   "off or auto, as `autotm solve --repetition` (each "
+                   "budget's ILP tries the model with identical layers tied "
+                   "first)")
+      ->check(CLI::IsMember({"off", "auto"}))
       ->capture_default_str()
       ->type_name("MODE");
   sweep

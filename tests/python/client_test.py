@@ -756,6 +756,64 @@ class PlacementServiceTest(ServerTestCase):
         self.assertEqual(len(autotm.load_plan(out).recomputes), len(rerun.recomputes))
         self.assertEqual(autotm.load_plan(out).predicted_time_us, rerun.predicted_time_us)
 
+    def test_repetition_is_carried_and_cached_apart(self) -> None:
+        # SolveParameters.repetition (issue 21) through PlanGraph, GetPlan,
+        # the job's parameters and the C++ CLI: the "auto" request is its own
+        # cache entry (a second solve, then hits), "off" is the default's.
+        host = 'example-repetition'
+        self.client.upload_profile(renamed(self.profile, host))
+        plain = self.client.plan(self.graph, host, '45%', time_limit=10, deadline=60)
+        tied = autotm.solve_parameters(time_limit=10, repetition='auto')
+        repeated = self.client.plan(self.graph, host, '45%', parameters=tied, deadline=60)
+        self.assertEqual(repeated.budget_bytes, plain.budget_bytes)
+        jobs = [job for job in self.client.iter_jobs() if job.host_class == host]
+        self.assertEqual(
+            sorted(job.parameters.repetition for job in jobs),
+            [job_pb2.REPETITION_MODE_OFF, job_pb2.REPETITION_MODE_AUTO],
+        )
+        for parameters, expected in (
+            (tied, repeated),
+            (autotm.solve_parameters(time_limit=10, repetition=False), plain),
+            (autotm.solve_parameters(time_limit=10), plain),
+        ):
+            cached = self.client.lookup_plan(self.graph, host, '45%', parameters=parameters)
+            self.assertEqual(cached.SerializeToString(), expected.SerializeToString())
+        with self.assertRaisesRegex(autotm.AutotmError, 'repetition mode'):
+            autotm.solve_parameters(repetition='sometimes')
+        if not os.access(CLI_BINARY, os.X_OK):
+            return
+        out = os.path.join(self.directory, 'remote_repetition.plan.json')
+        run = subprocess.run(
+            [
+                str(CLI_BINARY),
+                'plan',
+                '--server',
+                self.server.address,
+                '--graph',
+                str(TESTDATA / 'example_cnn.graph.json'),
+                '--host-class',
+                host,
+                '--budget',
+                '45%',
+                '--time-limit',
+                '10s',
+                '--repetition',
+                'auto',
+                '--out',
+                out,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(autotm.load_plan(out).SerializeToString(), repeated.SerializeToString())
+        self.assertEqual(
+            len([job for job in self.client.iter_jobs() if job.host_class == host]),
+            2,
+            'the CLI hit the auto entry',
+        )
+
     def test_job_with_two_budgets_succeeds_with_a_plan_each(self) -> None:
         seen = []
         job = self.client.create_job(

@@ -82,9 +82,7 @@ class SecurityTest(unittest.TestCase):
         return client
 
     def test_tls_with_a_token_works(self) -> None:
-        client = self.client(
-            self.server.address, tls_ca=self.file('ca.pem'), token='py-operator'
-        )
+        client = self.client(self.server.address, tls_ca=self.file('ca.pem'), token='py-operator')
         self.assertTrue(client.health())
         self.assertEqual(client.list_host_classes(), [])
         self.assertEqual(len(client.list_jobs().jobs), 0)
@@ -112,9 +110,7 @@ class SecurityTest(unittest.TestCase):
         with self.assertRaises(autotm.AutotmError) as error:
             anonymous.list_jobs()
         self.assertEqual(error.exception.code, Code.UNAUTHENTICATED)
-        planner = self.client(
-            self.server.address, tls_ca=self.file('ca.pem'), token='py-planner'
-        )
+        planner = self.client(self.server.address, tls_ca=self.file('ca.pem'), token='py-planner')
         with self.assertRaises(autotm.AutotmError) as error:
             planner.delete_host_class('anything')
         self.assertEqual(error.exception.code, Code.PERMISSION_DENIED)
@@ -157,10 +153,10 @@ class SecurityTest(unittest.TestCase):
             self.assertEqual(error.exception.code, Code.PERMISSION_DENIED)
 
     def test_provenance_and_drop(self) -> None:
-        operator = self.client(
-            self.server.address, tls_ca=self.file('ca.pem'), token='py-operator'
+        operator = self.client(self.server.address, tls_ca=self.file('ca.pem'), token='py-operator')
+        profile = autotm.load_profile(
+            str(SOURCE_DIR / 'tests' / 'testdata' / 'example_cnn.profile.json')
         )
-        profile = autotm.load_profile(str(SOURCE_DIR / 'tests' / 'testdata' / 'example_cnn.profile.json'))
         profile.host_class.name = 'py-provenance'
         accepted = operator.upload_profile(profile).accepted
         self.assertGreater(accepted, 0)

@@ -144,20 +144,28 @@ def _reached_through_dev_or_proc(path: str) -> bool:
             target = os.readlink(current)
         except OSError:
             return False
-        current = target if target.startswith('/') else os.path.join(
-            os.path.dirname(current), target)
+        current = (
+            target if target.startswith('/') else os.path.join(os.path.dirname(current), target)
+        )
     return False
 
 
 def _not_replaced(path: str, mode: int) -> AutotmError:
-    kind = ('a directory' if stat.S_ISDIR(mode) else
-            'a block device' if stat.S_ISBLK(mode) else
-            'a socket' if stat.S_ISSOCK(mode) else 'not a regular file')
+    kind = (
+        'a directory'
+        if stat.S_ISDIR(mode)
+        else 'a block device'
+        if stat.S_ISBLK(mode)
+        else 'a socket'
+        if stat.S_ISSOCK(mode)
+        else 'not a regular file'
+    )
     return AutotmError(
         grpc.StatusCode.FAILED_PRECONDITION,
         f'{path}: is {kind}; output goes only to a regular file (replaced '
         'atomically), a character device such as /dev/null, or a FIFO; not '
-        'replaced')
+        'replaced',
+    )
 
 
 def _resolve_output(target: str):
@@ -181,7 +189,8 @@ def _resolve_output(target: str):
         raise AutotmError(
             grpc.StatusCode.FAILED_PRECONDITION,
             f'{target}: is a symbolic link whose target cannot be reached '
-            f'({e.strerror}); not replaced') from None
+            f'({e.strerror}); not replaced',
+        ) from None
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
         return True, False, target
     if not stat.S_ISREG(mode):
@@ -211,14 +220,15 @@ def save_message(message: message_lib.Message, path: PathLike) -> None:
     write_through, truncate, target = _resolve_output(os.fspath(path))
     if write_through:
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY |
-                         (os.O_TRUNC if truncate else 0))
+            fd = os.open(
+                target, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY | (os.O_TRUNC if truncate else 0)
+            )
         except OSError as e:
             raise _os_error(e, target, 'cannot open for writing') from None
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError as e:
             raise _os_error(e, target, 'cannot write') from None
         finally:

@@ -160,13 +160,15 @@ def solve_parameters(
     alignment_bytes: Optional[int] = None,
     async_window: Optional[int] = None,
     recompute: Union[str, bool, None] = None,
+    repetition: Union[str, bool, None] = None,
     base: Optional[ParametersLike] = None,
 ) -> job_pb2.SolveParameters:
     """An autotm.v1.SolveParameters (part of the plan-cache key).
 
     Fields left None keep `base`'s value (a SolveParameters or its dict), and
     zero fields mean the server's defaults: synchronous ILP, 60 s per budget,
-    gap 0.01, 4096-byte alignment, async window 15, no re-runs.
+    gap 0.01, 4096-byte alignment, async window 15, no re-runs, the full
+    model only.
 
     Args:
       method: see parse_method(): "static", "sync", "async", "all-fast",
@@ -179,11 +181,17 @@ def solve_parameters(
         keeping or moving their outputs (`autotm solve --recompute auto`;
         sync only); "none" (or False) never. The plans differ, and so do
         their cache keys.
+      repetition: "auto" (or True) lets the planner solve the model with the
+        columns of identical layers tied first and start the full ILP from
+        its broadcast plan (`autotm solve --repetition auto`); "off" (or
+        False) solves the full model only. Part of the cache key when
+        "auto". Pass the result as `parameters=` to plan(), lookup_plan()
+        or create_job().
       base: parameters to start from.
 
     Raises:
-      AutotmError: INVALID_ARGUMENT for an unknown method, recompute mode or
-        bad duration.
+      AutotmError: INVALID_ARGUMENT for an unknown method, recompute or
+        repetition mode, or bad duration.
     """
     if base is None:
         parameters = job_pb2.SolveParameters()
@@ -205,18 +213,34 @@ def solve_parameters(
         parameters.async_window = async_window
     if recompute is not None:
         parameters.recompute = _recompute_mode(recompute)
+    if repetition is not None:
+        parameters.repetition = _mode(
+            repetition,
+            'repetition',
+            {'off': job_pb2.REPETITION_MODE_OFF, 'auto': job_pb2.REPETITION_MODE_AUTO},
+        )
     return parameters
 
 
 def _recompute_mode(recompute: Union[str, bool, int]) -> int:
-    modes = {'none': job_pb2.RECOMPUTE_MODE_NONE, 'auto': job_pb2.RECOMPUTE_MODE_AUTO}
-    if isinstance(recompute, bool):
-        return modes['auto' if recompute else 'none']
-    if isinstance(recompute, str) and recompute.lower() in modes:
-        return modes[recompute.lower()]
-    if isinstance(recompute, int) and recompute in modes.values():
-        return recompute
-    raise invalid_argument(f'unknown recompute mode {recompute!r}; expected "none" or "auto"')
+    return _mode(
+        recompute,
+        'recompute',
+        {'none': job_pb2.RECOMPUTE_MODE_NONE, 'auto': job_pb2.RECOMPUTE_MODE_AUTO},
+    )
+
+
+def _mode(value: Union[str, bool, int], name: str, modes: dict) -> int:
+    """An on/off enum field from True/False, its names (the first is off) or
+    its values."""
+    off, on = modes
+    if isinstance(value, bool):
+        return modes[on if value else off]
+    if isinstance(value, str) and value.lower() in modes:
+        return modes[value.lower()]
+    if isinstance(value, int) and value in modes.values():
+        return value
+    raise invalid_argument(f'unknown {name} mode {value!r}; expected "{off}" or "{on}"')
 
 
 def _as_graph(graph: GraphLike) -> graph_pb2.Graph:
