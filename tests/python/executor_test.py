@@ -43,7 +43,7 @@ STEPS = 3
 SEED = 1000
 
 
-def conv_bn_relu_net(batch=2, blocks=3, channels=32, side=64):
+def conv_bn_relu_net(batch=2, blocks=3, channels=32, side=64, running_stats=False):
     """A small residual CNN of conv -> batch norm -> ReLU blocks whose batch
     norms keep no running statistics: its sync+recompute plans make ReLU
     outputs again from their batch norm's input (two-level re-runs).
@@ -55,7 +55,7 @@ def conv_bn_relu_net(batch=2, blocks=3, channels=32, side=64):
     torch.manual_seed(0)
 
     def norm():
-        return torch.nn.BatchNorm2d(channels, track_running_stats=False)
+        return torch.nn.BatchNorm2d(channels, track_running_stats=running_stats)
 
     class Block(torch.nn.Module):
         def __init__(self):
@@ -80,7 +80,7 @@ def conv_bn_relu_net(batch=2, blocks=3, channels=32, side=64):
     )
     model.train()
     return models.Workload(
-        name=f"conv-bn-relu-{blocks}x{channels}-{side}-bs{batch}",
+        name=f"conv-bn-relu-{blocks}x{channels}-{side}-bs{batch}{'-stats' if running_stats else ''}",
         model=model,
         inputs=(torch.randn(batch, 3, side, side),),
         targets=(torch.randint(0, 10, (batch,)),),
@@ -436,7 +436,12 @@ class TwoLevelRerunTest(PlanChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="autotm-executor-")
-        cls.workloads = {"convbn": Workload(conv_bn_relu_net(), 2, cls.tmp.name, measure=False)}
+        cls.workloads = {
+            "convbn": Workload(conv_bn_relu_net(), 2, cls.tmp.name, measure=False),
+            "convbn-stats": Workload(
+                conv_bn_relu_net(running_stats=True), 2, cls.tmp.name, measure=False
+            ),
+        }
 
     @classmethod
     def tearDownClass(cls):
@@ -521,6 +526,79 @@ class TwoLevelRerunTest(PlanChecks, unittest.TestCase):
             PlanExecutor(workload.capture, plan, slow=f"file:{self.tmp.name}")
         self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn(f"reads '{dead}', which is neither live nor kept", str(raised.exception))
+
+    def running_stats_plan(self, keep):
+        """An all-fast plan of the net whose batch norms keep running
+        statistics, with a two-level re-run added by hand: a ReLU output
+        dropped after the convolution that reads it and made again before
+        its next reader from its batch norm's input. That batch norm reads
+        the statistics' versions its first run replaced; with ``keep`` the
+        plan keeps them in the slow tier until the re-run (the formulation
+        does not offer this yet)."""
+        workload = self.workloads["convbn-stats"]
+        plan = workload.plan("sync", "100%", recompute=True)
+        self.assertFalse(plan.moves)
+        graph = workload.capture.graph
+        kernels = graph.kernels
+        producer = {o: k for k, kernel in enumerate(kernels) for o in kernel.outputs}
+        p = next(
+            k
+            for k, kernel in enumerate(kernels)
+            if kernel.signature.op == "aten::relu.default"
+            and "native_batch_norm" in kernels[producer[kernel.inputs[0]]].id
+        )
+        tensor, norm = kernels[p].outputs[0], producer[kernels[p].inputs[0]]
+        readers = [k for k, kernel in enumerate(kernels) if tensor in kernel.inputs]
+        after, before = readers[0], next(k for k in readers[1:] if k > readers[0] + 1)
+        sizes = {t.id: t.size_bytes for t in graph.tensors}
+        step = plan.recomputes.add(
+            tensor_id=tensor,
+            kernel_id=kernels[p].id,
+            kernel_index=p,
+            dropped_after_kernel_index=after,
+            before_kernel_id=kernels[before].id,
+            before_kernel_index=before,
+            config="F|F",
+            scratch_bytes=sum(sizes[o] for o in kernels[norm].outputs),
+        )
+        read = kernels[norm].inputs
+        stats = [i for i in read if i.startswith("buffer:")]
+        self.assertEqual(len(stats), 2, read)
+        step.remade_inputs.add(
+            tensor_id=kernels[p].inputs[0],
+            kernel_id=kernels[norm].id,
+            kernel_index=norm,
+            config="".join("S" if i in stats else "F" for i in read)
+            + "|"
+            + "F" * len(kernels[norm].outputs),
+        )
+        if keep:
+            for t in plan.tensors:
+                if t.tensor_id in stats:
+                    t.kept_slow_until_kernel = before
+        for k in range(after + 1, before):
+            plan.kernels[k].fast_bytes -= sizes[tensor]
+        plan.peak_fast_bytes = max(
+            max(c.fast_bytes for c in plan.kernels),
+            plan.kernels[before].fast_bytes + step.scratch_bytes,
+        )
+        return workload, plan, stats
+
+    def test_remade_batch_norm_changes_no_running_statistics(self):
+        # Batch norm re-run into scratch writes its running statistics into
+        # copies: the buffers after three steps are eager PyTorch's.
+        workload, plan, _ = self.running_stats_plan(keep=True)
+        self.check_plan(workload, plan)
+
+    def test_remade_input_reading_a_dead_version_is_refused(self):
+        workload, plan, stats = self.running_stats_plan(keep=False)
+        with self.assertRaises(autotm.AutotmError) as raised:
+            PlanExecutor(workload.capture, plan, slow=f"file:{self.tmp.name}")
+        self.assertEqual(raised.exception.code, grpc.StatusCode.FAILED_PRECONDITION)
+        message = str(raised.exception)
+        self.assertIn(f"plan recompute {len(plan.recomputes) - 1}", message)
+        self.assertIn(f"remade input 0's producer", message)
+        self.assertIn(f"reads '{stats[0]}', which is neither live nor kept", message)
 
     def test_remade_input_of_another_kernel_is_refused(self):
         workload, plan, steps = self.two_level_plan()

@@ -37,8 +37,22 @@ plan says:
   draws the random numbers its first run drew (the generator's state is
   saved before that run), so a dropout mask comes out the same. Steps
   that re-run one kernel for the same later kernel run it once and take
-  every output they name (a multi-output producer). Two-level re-runs
-  (steps with ``remade_inputs``) are refused up front.
+  every output they name (a multi-output producer); its other outputs are
+  scratch.
+- **Two-level re-runs** (steps with ``remade_inputs``: the producer's input
+  died before the re-run, ReLU(BN(x)) made again from x). Before the step's
+  producer runs again, each remade input's producer does, in the order the
+  plan lists them (each reads tensors live there, kept slow, or an earlier
+  entry's outputs), the same way as above (written arguments copied, the
+  first run's generator state); all their outputs are *scratch*, fast
+  memory the step's producer reads and that is freed right after it (the
+  plan's ``scratch_bytes``, counted beside everything fast at that
+  kernel). A chain of any length runs. Refused up front, naming the step
+  (FAILED_PRECONDITION): an entry whose kernel does not make its tensor or
+  runs after the re-run, one that nothing later in the chain reads, one
+  that reads an entry listed after it, and any re-run (of either level)
+  that reads a tensor neither live nor kept there nor made earlier in its
+  chain.
 - **Kept inputs** (``TensorPlacement.kept_slow_until_kernel``). A tensor a
   re-run reads after its life stays in the slow tier until that kernel. When
   an in-place write replaces it in its storage, its bytes are first copied
@@ -74,7 +88,7 @@ import dataclasses
 import operator
 import random
 import time
-from typing import Any, Optional, Sequence
+from typing import AbstractSet, Any, Optional, Sequence
 
 import grpc
 import torch
@@ -159,6 +173,8 @@ class IterationReport:
     # (kernel index, tensor id, bytes, why): copies the plan does not price.
     staging_copies: list[tuple[int, str, int, str]]
     placement_checks: int
+    # The re-runs in the order they ran, each with the re-runs of its
+    # remade inputs (ExecutedRecompute.remade_inputs).
     recomputes: list[ExecutedRecompute] = dataclasses.field(default_factory=list)
 
     @property
@@ -316,6 +332,17 @@ def _fast_held(stores: dict) -> int:
     )
 
 
+def _bytes_of(flats, skip: AbstractSet[int] = frozenset()) -> int:
+    """Bytes of the distinct storages under ``flats`` (those whose data
+    pointer is in ``skip`` left out)."""
+    sizes = {}
+    for flat in flats:
+        ptr = flat.storage().data_ptr()
+        if ptr not in skip:
+            sizes[ptr] = flat.numel() * flat.element_size()
+    return sum(sizes.values())
+
+
 def _flat_of(t: torch.Tensor) -> torch.Tensor:
     """A 1-D tensor of t's dtype over all of t's storage."""
     storage = t.storage()
@@ -345,8 +372,10 @@ class PlanExecutor:
 
     Raises AutotmError before any work: FAILED_PRECONDITION when the plan is
     for another graph (name, tensors or kernels differ) or another budget
-    than ``budget_bytes``; the tier's error (e.g. INVALID_ARGUMENT naming the
-    NUMA nodes that exist) when a tier cannot be made.
+    than ``budget_bytes``, or has a re-run this executor cannot run (the
+    module docstring says which; the message names the step); the tier's
+    error (e.g. INVALID_ARGUMENT naming the NUMA nodes that exist) when a
+    tier cannot be made.
     """
 
     def __init__(
@@ -1103,8 +1132,9 @@ class PlanExecutor:
     def _run_again(self, producer: int, stores: dict, scratch: dict):
         """Runs kernel ``producer``'s aten op again on its inputs where they
         are now (live, kept, or in ``scratch``) and returns ``(outputs,
-        config, seconds)``: outputs maps each of its output versions to a
-        flat tensor over the storage that holds it. What the op writes is a
+        config, seconds)``: outputs maps its output versions to flat
+        tensors over the storages that hold them (those it returns or writes
+        into an argument). What the op writes is a
         fast copy of the argument (a scratch input is the re-run's own, so
         it is written in place and leaves ``scratch``), so live state never
         changes; the generator state of its first run is restored around
@@ -1166,7 +1196,8 @@ class PlanExecutor:
         for tensor_id in kernel.outputs:
             path = self.capture.tensor_outputs.get(tensor_id)
             if path is None:  # written into an argument it does not return
-                outputs[tensor_id] = copies[base_of(tensor_id)]
+                if base_of(tensor_id) in copies:
+                    outputs[tensor_id] = copies[base_of(tensor_id)]
                 continue
             tensor = value
             for i in path:
@@ -1187,24 +1218,23 @@ class PlanExecutor:
         of its remade inputs run first, in the plan's order, into scratch
         (every output of theirs, fast), which is freed once it has run."""
         scratch: dict[str, torch.Tensor] = {}  # version -> flat, fast
-        held: dict[str, int] = {}  # storage bytes of scratch, by version
         remade = []
         for entry in self.remade_before.get((before, producer), ()):
             outputs, config, seconds = self._run_again(entry.kernel_index, stores, scratch)
-            for version, flat in outputs.items():
-                scratch[version] = flat
-                held[version] = flat.numel() * flat.element_size()
+            scratch.update(outputs)
             # The chain's scratch is held in fast memory beside everything
             # fast at the kernel.
-            acct.transient(_fast_held(stores) + sum(held.values()))
+            acct.transient(_fast_held(stores) + _bytes_of(scratch.values()))
             remade.append(ExecutedRemadeInput(entry.kernel_index, entry.tensor_id, config, seconds))
         kernel = self.capture.graph.kernels[producer]
         outputs, config, seconds = self._run_again(producer, stores, scratch)
-        extra = 0  # storage bytes of its outputs that are not re-made
-        for tensor_id, flat in outputs.items():
-            if tensor_id not in tensor_ids:
-                extra += flat.numel() * flat.element_size()
-                continue
+        for tensor_id in tensor_ids:
+            flat = outputs.get(tensor_id)
+            if flat is None:
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    f"re-running kernel {producer} left no storage holding '{tensor_id}'",
+                )
             base = base_of(tensor_id)
             store = _Store(base, flat.numel() * flat.element_size(), tensor_id)
             store.flat = flat
@@ -1217,12 +1247,12 @@ class PlanExecutor:
             stores[base] = store
             acct.create(tensor_id, self.tensors[tensor_id].size_bytes, _FAST)
             self._resolve_ghosts(base, flat)
-        # Everything fast now, the scratch still held (a re-made output
-        # written in place over a scratch input is counted once) and the
-        # producer's other outputs.
+        # Everything fast now, the scratch still held and the producer's
+        # other outputs (a storage once: a re-made output written in place
+        # over a scratch input is counted with the stores).
         kept = {flat.storage().data_ptr() for t, flat in outputs.items() if t in tensor_ids}
-        still = sum(held[v] for v, flat in scratch.items() if flat.storage().data_ptr() not in kept)
-        acct.transient(_fast_held(stores) + still + extra)
+        others = [f for t, f in outputs.items() if t not in tensor_ids]
+        acct.transient(_fast_held(stores) + _bytes_of([*scratch.values(), *others], kept))
         scratch_bytes = sum(self._size(t) for t in kernel.outputs if t not in tensor_ids)
         for entry in self.remade_before.get((before, producer), ()):
             outputs_of = self.capture.graph.kernels[entry.kernel_index].outputs
