@@ -15,6 +15,14 @@ every kernel is a candidate; the quick measured profiles leave most kernels
 priced by tables, which are never re-run). The same checks hold, and every
 re-run the plan lists must have run, once per step, reading its inputs from
 the tiers the plan's configuration names.
+
+Two-level re-runs (TwoLevelRerunTest): a small conv -> batch norm -> ReLU
+net planned the same way has ReLU outputs made again from their batch
+norm's input; the same checks hold, each remade input's re-run included,
+with the scratch the plan counts. Hand-made plans check a chain of two
+(run in the plan's order), a batch norm with running statistics as the
+remade input's producer (the versions it read kept slow; the buffers stay
+eager PyTorch's), and the refusals of what cannot run.
 """
 
 import copy
