@@ -37,8 +37,22 @@ plan says:
   draws the random numbers its first run drew (the generator's state is
   saved before that run), so a dropout mask comes out the same. Steps
   that re-run one kernel for the same later kernel run it once and take
-  every output they name (a multi-output producer). Two-level re-runs
-  (steps with ``remade_inputs``) are refused up front.
+  every output they name (a multi-output producer); its other outputs are
+  scratch.
+- **Two-level re-runs** (steps with ``remade_inputs``: the producer's input
+  died before the re-run, ReLU(BN(x)) made again from x). Before the step's
+  producer runs again, each remade input's producer does, in the order the
+  plan lists them (each reads tensors live there, kept slow, or an earlier
+  entry's outputs), the same way as above (written arguments copied, the
+  first run's generator state); all their outputs are *scratch*, fast
+  memory the step's producer reads and that is freed right after it (the
+  plan's ``scratch_bytes``, counted beside everything fast at that
+  kernel). A chain of any length runs. Refused up front, naming the step
+  (FAILED_PRECONDITION): an entry whose kernel does not make its tensor or
+  runs after the re-run, one that nothing later in the chain reads, one
+  that reads an entry listed after it, and any re-run (of either level)
+  that reads a tensor neither live nor kept there nor made earlier in its
+  chain.
 - **Kept inputs** (``TensorPlacement.kept_slow_until_kernel``). A tensor a
   re-run reads after its life stays in the slow tier until that kernel. When
   an in-place write replaces it in its storage, its bytes are first copied
@@ -74,7 +88,7 @@ import dataclasses
 import operator
 import random
 import time
-from typing import Any, Optional, Sequence
+from typing import AbstractSet, Any, Optional, Sequence
 
 import grpc
 import torch
@@ -113,6 +127,17 @@ class ExecutedMove:
 
 
 @dataclasses.dataclass
+class ExecutedRemadeInput:
+    """A re-run that made a dead input of a re-run again, into scratch
+    (plan.proto's RemadeInput)."""
+
+    kernel_index: int  # its producer, run again
+    tensor_id: str  # the input made again
+    config: str  # as ExecutedRecompute.config
+    seconds: float
+
+
+@dataclasses.dataclass
 class ExecutedRecompute:
     """One re-run of a producer (one or more plan Recompute steps)."""
 
@@ -123,6 +148,13 @@ class ExecutedRecompute:
     # ConfigTiming.config form ("SF|F").
     config: str
     seconds: float
+    # The re-runs that made its dead inputs again first, in the order they
+    # ran (two-level and deeper re-runs; empty for one level).
+    remade_inputs: tuple[ExecutedRemadeInput, ...] = ()
+    # Bytes it held in fast memory only while it ran, as the plan counts
+    # them (graph tensor sizes; Recompute.scratch_bytes): its producer's
+    # other outputs and every output of the remade inputs' producers.
+    scratch_bytes: int = 0
 
 
 @dataclasses.dataclass
@@ -141,15 +173,30 @@ class IterationReport:
     # (kernel index, tensor id, bytes, why): copies the plan does not price.
     staging_copies: list[tuple[int, str, int, str]]
     placement_checks: int
+    # The re-runs in the order they ran, each with the re-runs of its
+    # remade inputs (ExecutedRecompute.remade_inputs).
     recomputes: list[ExecutedRecompute] = dataclasses.field(default_factory=list)
 
     @property
     def peak_fast_bytes(self) -> int:
-        return max(self.fast_bytes, default=0)
+        """The most fast bytes, as the plan counts them (Plan.peak_fast_bytes):
+        at a kernel, or at a re-run before it (everything fast at that kernel
+        plus the re-run's scratch)."""
+        reruns = (self.fast_bytes[r.before_kernel_index] + r.scratch_bytes for r in self.recomputes)
+        return max(max(self.fast_bytes, default=0), max(reruns, default=0))
 
     @property
     def peak_held_fast_bytes(self) -> int:
         return max(self.held_fast_bytes, default=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RemadeInput:
+    """A plan RemadeInput as the executor runs it."""
+
+    tensor_id: str
+    kernel_index: int
+    config: str
 
 
 class _Store:
@@ -285,6 +332,17 @@ def _fast_held(stores: dict) -> int:
     )
 
 
+def _bytes_of(flats, skip: AbstractSet[int] = frozenset()) -> int:
+    """Bytes of the distinct storages under ``flats`` (those whose data
+    pointer is in ``skip`` left out)."""
+    sizes = {}
+    for flat in flats:
+        ptr = flat.storage().data_ptr()
+        if ptr not in skip:
+            sizes[ptr] = flat.numel() * flat.element_size()
+    return sum(sizes.values())
+
+
 def _flat_of(t: torch.Tensor) -> torch.Tensor:
     """A 1-D tensor of t's dtype over all of t's storage."""
     storage = t.storage()
@@ -314,8 +372,10 @@ class PlanExecutor:
 
     Raises AutotmError before any work: FAILED_PRECONDITION when the plan is
     for another graph (name, tensors or kernels differ) or another budget
-    than ``budget_bytes``; the tier's error (e.g. INVALID_ARGUMENT naming the
-    NUMA nodes that exist) when a tier cannot be made.
+    than ``budget_bytes``, or has a re-run this executor cannot run (the
+    module docstring says which; the message names the step); the tier's
+    error (e.g. INVALID_ARGUMENT naming the NUMA nodes that exist) when a
+    tier cannot be made.
     """
 
     def __init__(
@@ -429,6 +489,9 @@ class PlanExecutor:
         self.drops_after: list[list[str]] = [[] for _ in range(num_kernels)]
         # before kernel -> {producer index: [tensor ids]}
         reruns: dict[int, dict[int, list[str]]] = {}
+        # (before kernel, producer) -> (remade inputs' chain, the step that
+        # gave it): the producers run again first, in this order.
+        chains: dict[tuple[int, int], tuple[tuple[_RemadeInput, ...], int]] = {}
         for i, step in enumerate(plan.recomputes):
             where = f"plan recompute {i} ('{step.tensor_id}')"
             if not (
@@ -447,47 +510,134 @@ class PlanExecutor:
                     f"{where}: kernel {step.kernel_index} is '{producer.id}', "
                     f"which does not produce '{step.tensor_id}'"
                 )
-            if step.remade_inputs:
-                raise _precondition(
-                    f"{where}: it first makes its dead input "
-                    f"'{step.remade_inputs[0].tensor_id}' again (a two-level re-run), "
-                    "which this executor does not run yet"
-                )
             if base_of(step.tensor_id) not in produced:
                 raise _precondition(
                     f"{where}: re-making it would replace a storage of the model "
                     "(a parameter, buffer, optimizer state or the batch); this "
                     "executor re-makes only the step's own tensors"
                 )
+            chain = self._remade_chain(where, graph, step)
+            key = (step.before_kernel_index, step.kernel_index)
+            other = chains.setdefault(key, (chain, i))
+            if other[0] != chain:
+                raise _precondition(
+                    f"{where}: it re-runs kernel {step.kernel_index} before kernel "
+                    f"{step.before_kernel_index} with other remade inputs than plan "
+                    f"recompute {other[1]}, which re-runs it there too (one run "
+                    "makes both)"
+                )
             self.drops_after[step.dropped_after_kernel_index].append(step.tensor_id)
             group = reruns.setdefault(step.before_kernel_index, {})
             group.setdefault(step.kernel_index, []).append(step.tensor_id)
         # Producers in graph order: a re-made input comes before its reader.
         self.reruns_before = {before: sorted(group.items()) for before, group in reruns.items()}
+        self.remade_before = {key: chain for key, (chain, _) in chains.items()}
         self.recomputed_planned = {
             (before, producer, tuple(ids))
             for before, groups in self.reruns_before.items()
             for producer, ids in groups
         }
-        # Storages a re-run reads: their FX values become ghosts when they
-        # are released, so a re-run never reads what a storage held last.
-        self._rerun_producers = {
-            producer for groups in self.reruns_before.values() for producer, _ in groups
-        }
-        self._rerun_input_bases = {
-            base_of(i)
-            for groups in self.reruns_before.values()
+        self._check_rerun_inputs(graph, plan, chains)
+        # Every kernel that runs again (a step's producer or a remade
+        # input's) and what it reads: the FX values over a storage a re-run
+        # reads become ghosts when it is released, so a re-run never reads
+        # what a storage held last, and stay bound until the re-run.
+        runs = [
+            (before, rerun)
+            for before, groups in self.reruns_before.items()
             for producer, _ in groups
-            for i in graph.kernels[producer].inputs
+            for rerun in [
+                *(e.kernel_index for e in self.remade_before[(before, producer)]),
+                producer,
+            ]
+        ]
+        self._rerun_producers = {producer for _, producer in runs}
+        self._rerun_input_bases = {
+            base_of(i) for _, producer in runs for i in graph.kernels[producer].inputs
         }
         position = {node: i for i, node in enumerate(capture.fx_graph.nodes)}
-        for before, groups in self.reruns_before.items():
+        for before, producer in runs:
             user = self.kernel_node[before]
-            for producer, _ in groups:
-                for value_node in self.kernel_node[producer].all_input_nodes:
-                    last = self._last_user.get(value_node)
-                    if last is None or position[last] < position[user]:
-                        self._last_user[value_node] = user
+            for value_node in self.kernel_node[producer].all_input_nodes:
+                last = self._last_user.get(value_node)
+                if last is None or position[last] < position[user]:
+                    self._last_user[value_node] = user
+
+    @staticmethod
+    def _remade_chain(where: str, graph: graph_pb2.Graph, step) -> tuple:
+        """The step's ``remade_inputs`` as _RemadeInput, checked against the
+        graph: each a kernel run before ``before_kernel_index`` that makes
+        the tensor named, each read by a later entry or the step's producer,
+        none reading a later entry's tensor (the chain is in the order it is
+        re-run)."""
+        chain = []
+        for n, entry in enumerate(step.remade_inputs):
+            what = f"{where}: remade input {n} ('{entry.tensor_id}')"
+            if entry.kernel_index >= step.before_kernel_index:
+                raise _precondition(
+                    f"{what}: its producer, kernel {entry.kernel_index}, does not run "
+                    f"before kernel {step.before_kernel_index}, where it would run again"
+                )
+            kernel = graph.kernels[entry.kernel_index]
+            if kernel.id != entry.kernel_id or entry.tensor_id not in kernel.outputs:
+                raise _precondition(
+                    f"{what}: kernel {entry.kernel_index} is '{kernel.id}', which does "
+                    f"not produce '{entry.tensor_id}'"
+                )
+            chain.append(_RemadeInput(entry.tensor_id, entry.kernel_index, entry.config))
+        readers = [graph.kernels[e.kernel_index] for e in chain]
+        readers.append(graph.kernels[step.kernel_index])
+        for n, entry in enumerate(chain):
+            if not any(entry.tensor_id in kernel.inputs for kernel in readers[n + 1 :]):
+                raise _precondition(
+                    f"{where}: remade input {n} ('{entry.tensor_id}') is read neither by "
+                    "the producer re-run for the step nor by a later remade input's"
+                )
+            for later in chain[n + 1 :]:
+                if later.tensor_id in graph.kernels[entry.kernel_index].inputs:
+                    raise _precondition(
+                        f"{where}: remade input {n} ('{entry.tensor_id}') reads "
+                        f"'{later.tensor_id}', which the chain makes after it "
+                        "(remade_inputs lists them in the order they are re-run)"
+                    )
+        return tuple(chain)
+
+    def _check_rerun_inputs(self, graph: graph_pb2.Graph, plan: plan_pb2.Plan, chains) -> None:
+        """Every input of every kernel run again must be there when it runs:
+        live (and not dropped, unless a re-run before the same kernel makes
+        it), kept slow until then, or an output of a remade input's producer
+        that ran before it in the chain. FAILED_PRECONDITION naming the step
+        and the input otherwise."""
+        dropped = {}  # tensor -> [(dropped after, re-made before)]
+        for step in plan.recomputes:
+            dropped.setdefault(step.tensor_id, []).append(
+                (step.dropped_after_kernel_index, step.before_kernel_index)
+            )
+        for (before, producer), (chain, i) in chains.items():
+            where = f"plan recompute {i} ('{plan.recomputes[i].tensor_id}')"
+            scratch: set = set()
+            for n, run in enumerate([*(e.kernel_index for e in chain), producer]):
+                for version in graph.kernels[run].inputs:
+                    if version in scratch:
+                        continue
+                    live = self.first_live[version] <= before <= self.last_live[version]
+                    kept = self.kept_until.get(version, 0) >= before
+                    # Dropped there (one re-made for this very kernel is
+                    # made by a re-run that runs first: graph order).
+                    out = any(a < before < b for a, b in dropped.get(version, ()))
+                    if (live and not out) or kept:
+                        continue
+                    whose = (
+                        f"remade input {n}'s producer, kernel {run}"
+                        if n < len(chain)
+                        else f"its producer, kernel {run}"
+                    )
+                    raise _precondition(
+                        f"{where}: {whose}, reads '{version}', which is neither live "
+                        f"nor kept slow at kernel {before} where it runs again, nor "
+                        "made by a remade input before it (this executor cannot run it)"
+                    )
+                scratch.update(graph.kernels[run].outputs)
 
     # --- checks ----------------------------------------------------------
 
@@ -941,10 +1091,15 @@ class PlanExecutor:
             return {key: self._materialize(v) for key, v in value.items()}
         return value
 
-    def _rerun_sources(self, producer: int, stores: dict):
-        """Where the producer's inputs are now: base -> (flat, tier)."""
+    def _rerun_sources(self, producer: int, stores: dict, scratch: dict):
+        """Where the producer's inputs are now: base -> (flat, tier).
+        ``scratch`` (version -> flat) holds the outputs of the remade
+        inputs' producers that ran before it, fast."""
         sources = {}
         for version in self.capture.graph.kernels[producer].inputs:
+            if version in scratch:
+                sources[base_of(version)] = (scratch[version], _FAST)
+                continue
             snapshot = self._snapshots.get(version)
             if snapshot is not None:
                 sources[base_of(version)] = (snapshot.flat, _SLOW)
@@ -974,14 +1129,20 @@ class PlanExecutor:
                 names |= set(hidden[0])
         return names
 
-    def _rerun(
-        self, before: int, producer: int, tensor_ids: list, stores: dict, acct: _Accounting
-    ) -> ExecutedRecompute:
-        """Runs kernel ``producer`` again right before kernel ``before``
-        and puts the outputs ``tensor_ids`` in fast memory."""
+    def _run_again(self, producer: int, stores: dict, scratch: dict):
+        """Runs kernel ``producer``'s aten op again on its inputs where they
+        are now (live, kept, or in ``scratch``) and returns ``(outputs,
+        config, seconds)``: outputs maps its output versions to flat
+        tensors over the storages that hold them (those it returns or writes
+        into an argument). What the op writes is a
+        fast copy of the argument (a scratch input is the re-run's own, so
+        it is written in place and leaves ``scratch``), so live state never
+        changes; the generator state of its first run is restored around
+        it, so it draws the same random numbers."""
         kernel = self.capture.graph.kernels[producer]
         node = self.kernel_node[producer]
-        sources = self._rerun_sources(producer, stores)
+        sources = self._rerun_sources(producer, stores, scratch)
+        private = {base_of(v) for v in kernel.inputs if v in scratch}
         by_ptr = {
             store.flat.storage().data_ptr(): base
             for base, store in stores.items()
@@ -1007,7 +1168,7 @@ class PlanExecutor:
                 return value  # a constant of the step
             flat = sources[base][0]
             if written:
-                flat = copies.setdefault(base, flat.clone())
+                flat = copies.setdefault(base, flat if base in private else flat.clone())
             return _retarget(value, flat)
 
         written = self._written_arguments(node)
@@ -1020,6 +1181,9 @@ class PlanExecutor:
             name: source(a, name in written)
             for name, a in torch.fx.node.map_arg(node.kwargs, lambda n: self.env[n]).items()
         }
+        for version in kernel.inputs:
+            if base_of(version) in copies and version in scratch:
+                del scratch[version]  # written in place: that version is gone
         rng_state = torch.get_rng_state()
         torch.set_rng_state(self._rng_states[producer])
         t0 = time.perf_counter()
@@ -1028,15 +1192,50 @@ class PlanExecutor:
         finally:
             seconds = time.perf_counter() - t0
             torch.set_rng_state(rng_state)
-        for tensor_id in tensor_ids:
-            base, path = base_of(tensor_id), self.capture.tensor_outputs.get(tensor_id)
+        outputs = {}
+        for tensor_id in kernel.outputs:
+            path = self.capture.tensor_outputs.get(tensor_id)
             if path is None:  # written into an argument it does not return
-                flat = copies[base]
-            else:
-                tensor = value
-                for i in path:
-                    tensor = tensor[i]
-                flat = _flat_of(tensor)
+                if base_of(tensor_id) in copies:
+                    outputs[tensor_id] = copies[base_of(tensor_id)]
+                continue
+            tensor = value
+            for i in path:
+                tensor = tensor[i]
+            outputs[tensor_id] = _flat_of(tensor)
+        config = "".join("S" if sources[base_of(i)][1] == _SLOW else "F" for i in kernel.inputs)
+        config += "|" + "F" * len(kernel.outputs)
+        return outputs, config, seconds
+
+    def _size(self, tensor_id: str) -> int:
+        return self.tensors[tensor_id].size_bytes
+
+    def _rerun(
+        self, before: int, producer: int, tensor_ids: list, stores: dict, acct: _Accounting
+    ) -> ExecutedRecompute:
+        """Runs kernel ``producer`` again right before kernel ``before``
+        and puts the outputs ``tensor_ids`` in fast memory. The producers
+        of its remade inputs run first, in the plan's order, into scratch
+        (every output of theirs, fast), which is freed once it has run."""
+        scratch: dict[str, torch.Tensor] = {}  # version -> flat, fast
+        remade = []
+        for entry in self.remade_before.get((before, producer), ()):
+            outputs, config, seconds = self._run_again(entry.kernel_index, stores, scratch)
+            scratch.update(outputs)
+            # The chain's scratch is held in fast memory beside everything
+            # fast at the kernel.
+            acct.transient(_fast_held(stores) + _bytes_of(scratch.values()))
+            remade.append(ExecutedRemadeInput(entry.kernel_index, entry.tensor_id, config, seconds))
+        kernel = self.capture.graph.kernels[producer]
+        outputs, config, seconds = self._run_again(producer, stores, scratch)
+        for tensor_id in tensor_ids:
+            flat = outputs.get(tensor_id)
+            if flat is None:
+                raise AutotmError(
+                    grpc.StatusCode.INTERNAL,
+                    f"re-running kernel {producer} left no storage holding '{tensor_id}'",
+                )
+            base = base_of(tensor_id)
             store = _Store(base, flat.numel() * flat.element_size(), tensor_id)
             store.flat = flat
             if store.nbytes != self._dropped_nbytes.get(base, store.nbytes):
@@ -1048,10 +1247,20 @@ class PlanExecutor:
             stores[base] = store
             acct.create(tensor_id, self.tensors[tensor_id].size_bytes, _FAST)
             self._resolve_ghosts(base, flat)
-        acct.transient(_fast_held(stores))
-        config = "".join("S" if sources[base_of(i)][1] == _SLOW else "F" for i in kernel.inputs)
-        config += "|" + "F" * len(kernel.outputs)
-        return ExecutedRecompute(before, producer, tuple(tensor_ids), config, seconds)
+        # Everything fast now, the scratch still held and the producer's
+        # other outputs (a storage once: a re-made output written in place
+        # over a scratch input is counted with the stores).
+        kept = {flat.storage().data_ptr() for t, flat in outputs.items() if t in tensor_ids}
+        others = [f for t, f in outputs.items() if t not in tensor_ids]
+        acct.transient(_fast_held(stores) + _bytes_of([*scratch.values(), *others], kept))
+        scratch_bytes = sum(self._size(t) for t in kernel.outputs if t not in tensor_ids)
+        for entry in self.remade_before.get((before, producer), ()):
+            outputs_of = self.capture.graph.kernels[entry.kernel_index].outputs
+            scratch_bytes += sum(self._size(t) for t in outputs_of)
+        # The scratch goes here (the last references are this frame's).
+        return ExecutedRecompute(
+            before, producer, tuple(tensor_ids), config, seconds, tuple(remade), scratch_bytes
+        )
 
     def _resolve_ghosts(self, base: str, flat: torch.Tensor) -> None:
         """The FX values over dropped ``base`` become views of its re-made
