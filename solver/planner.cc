@@ -915,8 +915,8 @@ class IlpPlanning {
     stats.set_integer_variables(model.num_integer());
     stats.set_rows(model.num_rows());
     stats.set_nonzeros(model.num_nonzeros());
-    stats.set_build_seconds(stats.build_seconds() +
-                            absl::ToDoubleSeconds(absl::Now() - build_start));
+    last_build_seconds_ = absl::ToDoubleSeconds(absl::Now() - build_start);
+    stats.set_build_seconds(stats.build_seconds() + last_build_seconds_);
     return formulation;
   }
 
@@ -1275,6 +1275,12 @@ class IlpPlanning {
       return true;
     }
     if (round == 1) return false;
+    // A bisection round only improves on a plan in hand: start one only
+    // when its model build, a short solve and its layout fit in the time
+    // left (the lowering rounds above must go on to find a plan that fits).
+    const double left = options_.time_limit_seconds -
+                        absl::ToDoubleSeconds(absl::Now() - start_);
+    if (left < last_build_seconds_ + layout_seconds_ + 1.0) return false;
     const double fastest =
         std::min(best_fitting_->plan.predicted_time_us(), best_.time_us());
     if (GapToBound(fastest, budget_bound_) <= options_.relative_gap ||
@@ -1369,6 +1375,8 @@ class IlpPlanning {
   // The longest pool layout of a round so far: a later round's CBC limit
   // leaves that much for laying out its own plan.
   double layout_seconds_ = 0;
+  // How long the last round's model took to build.
+  double last_build_seconds_ = 0;
   // The first round's model, kept when its plan does not fit the pool.
   std::optional<Formulation> first_round_;
   // The fastest round plan that laid out in the pool, and the limits of the
