@@ -597,7 +597,8 @@ void PrintRoundLines(const Cell& cell) {
                               100 * (round.objective_us / cell.bound_us - 1))
                   .c_str()
             : "-",
-        round.fits
+        !std::isfinite(round.objective_us) ? "not laid out (no plan)"
+        : round.fits
             ? "fits"
             : absl::StrFormat(
                   "over by %.2f%%",
