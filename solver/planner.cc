@@ -641,7 +641,8 @@ PlanOptions SeedOptions(const PlanOptions& options, v1::Method method,
 //   SolveStaticSeed    SYNCHRONOUS, round 1: the static plan to start from
 //   SolveRound         CBC, started from the best plan in hand
 //   LayOut             the round's plan, its pool layout and layout repair
-//   Tighten            lower the limits near an overflow for the next round
+//   NextLimits         lower the limits where the plan overflowed, or bisect
+//                      between limits that fit and limits that did not
 //   Finish             window search around the best plan, and Conclude
 //
 // Every stage may end the call with the best valid plan it has met; the
@@ -688,16 +689,35 @@ class IlpPlanning {
         AUTOTM_RETURN_IF_ERROR(SolveStaticSeed(large));
       }
       if (formulation.infeasible().has_value()) {
+        if (best_fitting_.has_value()) {
+          return Finish(round - 1, *std::move(best_fitting_));
+        }
         return ConcludeInfeasible(round, *formulation.infeasible());
       }
       if (round == 1 && options_.exploit_repetition) {
         AUTOTM_RETURN_IF_ERROR(SolveTied(formulation));
       }
+      const absl::Time solve_start = absl::Now();
       AUTOTM_ASSIGN_OR_RETURN(SolveResult result,
                               SolveRound(round, formulation, large));
-      if (!result.has_solution()) return ConcludeWithoutPlan(round, result);
+      AllocationRound& record = outcome_.allocation_rounds.emplace_back();
+      record.limits = limits_;
+      record.solve_seconds = absl::ToDoubleSeconds(absl::Now() - solve_start);
+      if (!result.has_solution()) {
+        if (best_fitting_.has_value()) {
+          return Finish(round, *std::move(best_fitting_));
+        }
+        return ConcludeWithoutPlan(round, result);
+      }
+      record.objective_us = result.objective;
       AUTOTM_ASSIGN_OR_RETURN(RoundPlan laid_out,
                               LayOut(round, formulation, result));
+      record.required_bytes = laid_out.layout.required_bytes;
+      record.fits = laid_out.layout.fits;
+      if (!record.fits) {
+        record.overflow =
+            FindPoolOverflow(graph_, laid_out.plan, options_.budget_bytes);
+      }
       if (laid_out.proven) {
         return Conclude(
             options_, budget_bound_, std::nullopt, best_, shared_,
@@ -706,12 +726,16 @@ class IlpPlanning {
                             laid_out.layout.required_bytes),
             std::move(outcome_));
       }
-      if (!laid_out.layout.fits && !laid_out.stopped &&
-          round < kMaxAllocationRounds &&
-          absl::Now() - start_ < absl::Seconds(options_.time_limit_seconds)) {
-        Tighten(round, laid_out.layout);
+      // `record` may move when the vector grows: copy what NextLimits reads.
+      const PoolOverflow overflow = record.overflow;
+      if (NextLimits(round, laid_out, overflow)) {
         if (round == 1) first_round_.emplace(std::move(formulation));
         continue;
+      }
+      // The fastest round plan that fits, when there is one, not
+      // necessarily the last (a bisection round may overflow, or fit slower).
+      if (best_fitting_.has_value()) {
+        return Finish(round, *std::move(best_fitting_));
       }
       return Finish(round, std::move(laid_out));
     }
@@ -720,10 +744,9 @@ class IlpPlanning {
  private:
   // AutoTM's fragmentation loop (autotm.md §5.2): solve, lay the fast
   // tensors out in a pool of exactly the budget, and when the layout
-  // overflows, lower the limits of the kernels near the overflow and solve
-  // again.
+  // overflows, lower the limits where the overflowing blocks are live and
+  // solve again (NextLimits).
   static constexpr int kMaxAllocationRounds = 12;
-  static constexpr int kTightenRadius = 10;
   // A static or synchronous round's plan gets more squeaky-wheel layouts
   // than the allocator's default (kMaxLayoutRepairRounds), within
   // RoundLayoutRepairTime: each layout costs milliseconds on most graphs, a
@@ -901,8 +924,8 @@ class IlpPlanning {
     stats.set_integer_variables(model.num_integer());
     stats.set_rows(model.num_rows());
     stats.set_nonzeros(model.num_nonzeros());
-    stats.set_build_seconds(stats.build_seconds() +
-                            absl::ToDoubleSeconds(absl::Now() - build_start));
+    last_build_seconds_ = absl::ToDoubleSeconds(absl::Now() - build_start);
+    stats.set_build_seconds(stats.build_seconds() + last_build_seconds_);
     return formulation;
   }
 
@@ -1226,29 +1249,66 @@ class IlpPlanning {
         std::min(LayoutRepairReserveSeconds(), std::max(0.0, left)));
   }
 
-  // Lowers the limits around each overflow. AutoTM's factor,
-  // max(0.9, 1 - (over - 1) / 2), barely moves for small overflows and
-  // layouts react unevenly, so take at least the overflow and a little more
-  // each round. Each kernel near an overflow is lowered once per round,
-  // however many overflows it is near.
-  void Tighten(int round, const AllocationReport& layout) {
-    const double over = static_cast<double>(layout.required_bytes) /
-                        static_cast<double>(options_.budget_bytes);
-    const double factor =
-        std::max(0.8, 1.0 - 1.5 * (over - 1.0) - 0.01 * round);
-    std::vector<char> near(graph_.num_kernels(), 0);
-    for (int k : layout.overflow_kernels) {
-      for (int j = std::max(0, k - kTightenRadius);
-           j <= std::min(graph_.num_kernels() - 1, k + kTightenRadius); ++j) {
-        near[j] = 1;
+  // Sets the limits of the next allocation round after `laid_out`, this
+  // round's plan (`overflow`: where and by how much it overflowed the
+  // pool); false when the loop ends here. Until a round's plan fits, each
+  // round lowers the limits over the whole stretch where its overflowing
+  // blocks are live to the plan's peak there less the overflow
+  // (LowerLimitsByOverflow); AutoTM's fixed factor near the blocks' ends
+  // lowered them by 1-20% however small the overflow, and the plan that fit
+  // paid for the excess. Once a round fits (not the first: that plan is the
+  // budget's optimum), the rounds bisect between the lowest limits that
+  // overflowed and the highest that fit (MidwayLimits) while the fitting
+  // plan sits above the gap to the budget's bound, the two limits differ by
+  // more than BisectionResolution() somewhere, and time and rounds are
+  // left. The fastest fitting round plan is kept in best_fitting_.
+  bool NextLimits(int round, const RoundPlan& laid_out,
+                  const PoolOverflow& overflow) {
+    if (laid_out.layout.fits) {
+      if (!best_fitting_.has_value() ||
+          laid_out.plan.predicted_time_us() <
+              best_fitting_->plan.predicted_time_us()) {
+        best_fitting_ = laid_out;
       }
+      fitting_limits_ = limits_;
+    } else {
+      overflowing_limits_ = limits_;
     }
-    for (int j = 0; j < graph_.num_kernels(); ++j) {
-      if (near[j]) {
-        limits_[j] =
-            static_cast<uint64_t>(static_cast<double>(limits_[j]) * factor);
-      }
+    if (laid_out.stopped || round >= kMaxAllocationRounds ||
+        absl::Now() - start_ >= absl::Seconds(options_.time_limit_seconds)) {
+      return false;
     }
+    if (!fitting_limits_.has_value()) {
+      limits_ = LowerLimitsByOverflow(std::move(limits_), overflow,
+                                      options_.alignment_bytes);
+      return true;
+    }
+    if (round == 1) return false;
+    // A bisection round only improves on a plan in hand: start one only
+    // when its model build, a short solve and its layout fit in the time
+    // left (the lowering rounds above must go on to find a plan that fits).
+    const double left = options_.time_limit_seconds -
+                        absl::ToDoubleSeconds(absl::Now() - start_);
+    if (left < last_build_seconds_ + layout_seconds_ + 1.0) return false;
+    const double fastest =
+        std::min(best_fitting_->plan.predicted_time_us(), best_.time_us());
+    if (GapToBound(fastest, budget_bound_) <= options_.relative_gap ||
+        LargestLimitDifference(*fitting_limits_, overflowing_limits_) <
+            BisectionResolution()) {
+      return false;
+    }
+    limits_ = MidwayLimits(*fitting_limits_, overflowing_limits_,
+                           options_.alignment_bytes);
+    return limits_ != *fitting_limits_;
+  }
+
+  // Bisection stops when the limits that fit and those that overflowed
+  // differ by less than this anywhere: a thousandth of the budget (below
+  // what a round's solve is worth) or two alignments.
+  uint64_t BisectionResolution() const {
+    return std::max<uint64_t>(
+        options_.budget_bytes / 1000,
+        2 * std::max<uint64_t>(options_.alignment_bytes, 1));
   }
 
   // The last round: when lowering limits found nothing that fits and beats
@@ -1324,8 +1384,16 @@ class IlpPlanning {
   // The longest pool layout of a round so far: a later round's CBC limit
   // leaves that much for laying out its own plan.
   double layout_seconds_ = 0;
+  // How long the last round's model took to build.
+  double last_build_seconds_ = 0;
   // The first round's model, kept when its plan does not fit the pool.
   std::optional<Formulation> first_round_;
+  // The fastest round plan that laid out in the pool, and the limits of the
+  // last round whose plan fit and of the last whose plan did not (the
+  // bracket NextLimits bisects).
+  std::optional<RoundPlan> best_fitting_;
+  std::optional<std::vector<uint64_t>> fitting_limits_;
+  std::vector<uint64_t> overflowing_limits_;
   PlanOutcome outcome_;
   // Every valid plan the call meets competes with the ILP's own: the call
   // never returns a plan slower than one it had in hand (first touch, the

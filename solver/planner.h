@@ -6,12 +6,15 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
 #include "solver/defaults.h"
+#include "solver/fragmentation.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "solver/solver.h"
@@ -146,6 +149,25 @@ struct RepetitionReport {
   std::optional<double> broadcast_time_us;
 };
 
+// One allocation round of an ILP call (the fragmentation loop: solve under
+// per-kernel fast-byte limits, lay the plan out in a pool of the budget,
+// lower the limits where it overflowed; solver/fragmentation.h).
+struct AllocationRound {
+  // The fast-byte limit of every kernel in this round (the budget in round
+  // 1; lowered where earlier rounds' plans overflowed, or halfway back up
+  // while bisecting between limits that fit and limits that did not).
+  std::vector<uint64_t> limits;
+  // The round's solve: wall seconds, and its plan's predicted time (+inf
+  // when it found none).
+  double solve_seconds = 0;
+  double objective_us = std::numeric_limits<double>::infinity();
+  // The pool the plan's layout needed (with layout repair rounds), and by
+  // how much and where it overflowed the budget (empty when it fits).
+  uint64_t required_bytes = 0;
+  bool fits = false;
+  PoolOverflow overflow;
+};
+
 // Where PlanOutcome::plan came from.
 enum class PlanSource {
   kNone,          // no plan
@@ -208,6 +230,9 @@ struct PlanOutcome {
   std::optional<double> heuristic_time_us;
   // Set when PlanOptions::exploit_repetition looked for repetition.
   std::optional<RepetitionReport> repetition;
+  // ILP calls: the call's own allocation rounds, in order (seed solves'
+  // rounds are not included).
+  std::vector<AllocationRound> allocation_rounds;
 };
 
 // The size PlanOptions::max_ilp_live_entries limits: the sum over tensors of

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -161,12 +162,64 @@ TEST(PlanGraphTest, MoreFreedomNeverCostsTime) {
   }
 }
 
+// Checks the limits of `outcome`'s allocation rounds (a call at `budget`
+// with 4 KiB alignment): round 1's are the budget; each round before the
+// first whose plan fits lowers the last limits by its plan's overflow
+// (aligned) at exactly the kernels where its overflowing blocks are live;
+// after one fits, each round probes halfway between the last limits that
+// fit and the last that overflowed. The plan returned is no slower than any
+// round's plan that fit. Counts the lowering and bisecting steps seen.
+void ExpectRoundsFollowTheOverflow(const GraphModel& graph, uint64_t budget,
+                                   const PlanOutcome& outcome, int* lowered,
+                                   int* bisected) {
+  const std::vector<AllocationRound>& rounds = outcome.allocation_rounds;
+  EXPECT_EQ(rounds.size(), outcome.stats.allocation_rounds());
+  if (rounds.empty()) return;
+  EXPECT_THAT(rounds[0].limits, ::testing::Each(budget));
+  std::optional<std::vector<uint64_t>> fitting;
+  std::vector<uint64_t> overflowing;
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    const AllocationRound& round = rounds[r];
+    if (round.fits) {
+      fitting = round.limits;
+      EXPECT_EQ(round.overflow.bytes, 0u);
+      ASSERT_TRUE(outcome.plan.has_value());
+      EXPECT_LE(outcome.plan->predicted_time_us(),
+                round.objective_us * (1 + 1e-9));
+    } else {
+      overflowing = round.limits;
+      EXPECT_EQ(round.overflow.bytes, round.required_bytes - budget);
+      EXPECT_FALSE(round.overflow.stretches.empty());
+    }
+    if (r + 1 == rounds.size()) break;
+    const std::vector<uint64_t>& next = rounds[r + 1].limits;
+    if (fitting.has_value()) {
+      ++*bisected;
+      EXPECT_EQ(next, MidwayLimits(*fitting, overflowing, 4096));
+      continue;
+    }
+    ++*lowered;
+    EXPECT_EQ(next, LowerLimitsByOverflow(round.limits, round.overflow, 4096));
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      bool in_stretch = false;
+      for (const auto& [first, last] : round.overflow.stretches) {
+        in_stretch = in_stretch || (first <= k && k <= last);
+      }
+      EXPECT_EQ(next[k] < round.limits[k], in_stretch && round.limits[k] > 0)
+          << "round " << r + 1 << " kernel " << k;
+    }
+  }
+}
+
 TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
   // Random graphs and budgets where the first optimum's blocks cannot be
   // laid out in the pool: PlanGraph must solve again with lower limits and
-  // still return a plan that fits, with offsets the verifier accepts.
+  // still return a plan that fits, with offsets the verifier accepts; the
+  // rounds' limits follow the overflow (ExpectRoundsFollowTheOverflow).
   std::mt19937_64 rng(20260127);
   int with_extra_rounds = 0;
+  int lowered = 0;
+  int bisected = 0;
   int worse_than_budget_optimum = 0;
   for (int trial = 0; trial < 160; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));
@@ -183,6 +236,8 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
       ASSERT_TRUE(outcome.ok()) << outcome.status();
       ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
       EXPECT_GE(outcome->stats.allocation_rounds(), 1u);
+      ExpectRoundsFollowTheOverflow(graph, budget, *outcome, &lowered,
+                                    &bisected);
       if (outcome->stats.allocation_rounds() > 1) {
         ++with_extra_rounds;
         // Later rounds solve under lowered limits; the bound reported must
@@ -219,6 +274,8 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
   // limits cost time (there a later round's own bound would be too high).
   EXPECT_GT(with_extra_rounds, 0);
   EXPECT_GT(worse_than_budget_optimum, 0);
+  EXPECT_GT(lowered, 0);
+  EXPECT_GT(bisected, 0);
 }
 
 TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
@@ -226,7 +283,10 @@ TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
   // nothing faster than the sync seed, window search around the seed under
   // the budget's limits must, where it returns a plan, return one that fits,
   // verifies and beats the seed.
-  std::mt19937_64 rng(20261128);
+  // (Seed 3: with the lowering by the overflow, the rounds themselves fit
+  // most of these graphs' plans; on seed 20261128's no window search was
+  // left to improve anything.)
+  std::mt19937_64 rng(3);
   int repaired = 0;
   for (int trial = 0; trial < 160; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));

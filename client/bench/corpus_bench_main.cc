@@ -87,6 +87,7 @@ struct Flags {
   bool compare_repetition = false;
   bool model_sizes = false;
   bool quick = false;
+  bool rounds = false;
   std::string csv_path;
 };
 
@@ -126,6 +127,10 @@ struct Cell {
   std::string source;
   // PlanOptions::exploit_repetition's report, when the call made one.
   std::optional<solver::RepetitionReport> repetition;
+  // The call's allocation rounds (printed with --rounds).
+  std::vector<solver::AllocationRound> rounds;
+  uint64_t budget_bytes = 0;
+  double bound_us = 0;
 };
 
 const char* SourceName(solver::PlanSource source) {
@@ -211,6 +216,9 @@ std::vector<Cell> RunSweep(const Workload& w, v1::Method method,
     cell.source = SourceName(point.outcome.source);
     const solver::PlanOutcome& outcome = point.outcome;
     cell.repetition = outcome.repetition;
+    cell.rounds = outcome.allocation_rounds;
+    cell.budget_bytes = point.budget_bytes;
+    cell.bound_us = outcome.stats.best_bound_us();
     if (!outcome.plan.has_value()) {
       cells.push_back(std::move(cell));
       return;
@@ -563,6 +571,50 @@ void PrintCellLine(const Cell& cell) {
       cell.violations.empty() ? "" : cell.violations.front().c_str());
 }
 
+// --rounds: one line per allocation round of `cell` on stderr: its solve,
+// its plan's gap to the call's bound, how far its layout overflowed the pool
+// and over how many kernels, and how the round's limits sat below the
+// budget (kernels lowered, the largest cut).
+void PrintRoundLines(const Cell& cell) {
+  for (size_t r = 0; r < cell.rounds.size(); ++r) {
+    const solver::AllocationRound& round = cell.rounds[r];
+    int lowered = 0;
+    uint64_t largest_cut = 0;
+    for (uint64_t limit : round.limits) {
+      if (limit >= cell.budget_bytes) continue;
+      ++lowered;
+      largest_cut = std::max(largest_cut, cell.budget_bytes - limit);
+    }
+    const double budget = static_cast<double>(cell.budget_bytes);
+    std::fprintf(
+        stderr,
+        "    round %zu: limits cut at %d kernels (up to %.2f%%), solve %.1f s, "
+        "plan gap %s, pool %s%s\n",
+        r + 1, lowered, 100 * static_cast<double>(largest_cut) / budget,
+        round.solve_seconds,
+        std::isfinite(round.objective_us) && cell.bound_us > 0
+            ? absl::StrFormat("%.2f%%",
+                              100 * (round.objective_us / cell.bound_us - 1))
+                  .c_str()
+            : "-",
+        !std::isfinite(round.objective_us) ? "not laid out (no plan)"
+        : round.fits
+            ? "fits"
+            : absl::StrFormat(
+                  "over by %.2f%%",
+                  100 * static_cast<double>(round.overflow.bytes) / budget)
+                  .c_str(),
+        round.fits || round.overflow.stretches.empty()
+            ? ""
+            : absl::StrFormat(
+                  " over %d kernels in %zu stretch(es), kernels %d-%d",
+                  round.overflow.kernels, round.overflow.stretches.size(),
+                  round.overflow.stretches.front().first,
+                  round.overflow.stretches.back().second)
+                  .c_str());
+  }
+}
+
 // Every cell as one CSV row (--csv), written atomically.
 absl::Status WriteCellsCsv(const std::string& path,
                            const std::vector<Cell>& cells) {
@@ -641,7 +693,10 @@ int Run(const Flags& flags) {
                                  : flags.time_limit;
         std::vector<Cell> sweep =
             RunSweep(w, method, *percents, mode, limit, *cbc);
-        for (const Cell& cell : sweep) PrintCellLine(cell);
+        for (const Cell& cell : sweep) {
+          PrintCellLine(cell);
+          if (flags.rounds) PrintRoundLines(cell);
+        }
         cells.insert(cells.end(), sweep.begin(), sweep.end());
       }
     }
@@ -731,6 +786,9 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", flags.quick,
                "Smoke run: vgg19 and resnet50 at batch 2, 2 s limits (4 s "
                "async)");
+  app.add_flag("--rounds", flags.rounds,
+               "Print each cell's allocation rounds: solve, gap, how far and "
+               "where its plan overflowed the pool, the limits it had");
   app.add_option("--csv", flags.csv_path, "Write every cell as CSV")
       ->type_name("FILE");
   try {
