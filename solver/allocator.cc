@@ -1,7 +1,7 @@
 #include "solver/allocator.h"
 
 #include <algorithm>
-#include <climits>
+#include <cstdint>
 #include <functional>
 #include <tuple>
 #include <utility>
