@@ -1,7 +1,7 @@
 #include "solver/allocator.h"
 
 #include <algorithm>
-#include <climits>
+#include <cstdint>
 #include <functional>
 #include <tuple>
 #include <utility>
@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "solver/best_fit_layout.h"
 #include "solver/checked_math.h"
 #include "solver/status_macros.h"
 
@@ -82,54 +83,6 @@ absl::StatusOr<std::vector<Block>> CollectBlocks(const GraphModel& graph,
   }
   return blocks;
 }
-
-// Lays the blocks out in `order`: each in the smallest gap left by the
-// placed blocks whose lifetimes overlap its own, or above them all.
-// Returns the pool bytes needed; offsets land in `offsets`. The placed
-// blocks are kept sorted by offset, so one linear scan per block visits
-// the overlapping ones in address order (O(n^2) overall, without a sort
-// per block: in training graphs most blocks overlap thousands of others,
-// activations living from the forward pass to the backward). Per-kernel
-// buckets would revisit a long-lived block (a weight) once per kernel of
-// its life.
-class BestFitLayout {
- public:
-  explicit BestFitLayout(const std::vector<Block>& blocks) : blocks_(blocks) {}
-
-  uint64_t LayOut(const std::vector<int>& order,
-                  std::vector<uint64_t>& offsets) {
-    placed_.clear();
-    offsets.assign(blocks_.size(), 0);
-    uint64_t required = 0;
-    for (int index : order) {
-      const Block& block = blocks_[index];
-      uint64_t cursor = 0;
-      uint64_t best_offset = 0;
-      uint64_t best_gap = UINT64_MAX;
-      for (const auto& [offset, other] : placed_) {
-        const Block& b = blocks_[other];
-        if (b.first > block.last || block.first > b.last) continue;
-        if (offset > cursor && offset - cursor >= block.size &&
-            offset - cursor < best_gap) {
-          best_gap = offset - cursor;
-          best_offset = cursor;
-        }
-        cursor = std::max(cursor, offset + b.size);
-      }
-      const uint64_t chosen = best_gap != UINT64_MAX ? best_offset : cursor;
-      offsets[index] = chosen;
-      required = std::max(required, chosen + block.size);
-      placed_.insert(std::upper_bound(placed_.begin(), placed_.end(),
-                                      std::make_pair(chosen, INT_MAX)),
-                     {chosen, index});
-    }
-    return required;
-  }
-
- private:
-  const std::vector<Block>& blocks_;
-  std::vector<std::pair<uint64_t, int>> placed_;  // (offset, block), sorted
-};
 
 // The best layout found so far.
 struct Layout {
@@ -238,7 +191,12 @@ absl::StatusOr<AllocationReport> AssignOffsets(
   alignment_bytes = std::max<uint64_t>(alignment_bytes, 1);
   AUTOTM_ASSIGN_OR_RETURN(const std::vector<Block> blocks,
                           CollectBlocks(graph, alignment_bytes, plan));
-  BestFitLayout layout(blocks);
+  std::vector<LayoutBlock> layout_blocks;
+  layout_blocks.reserve(blocks.size());
+  for (const Block& block : blocks) {
+    layout_blocks.push_back({block.first, block.last, block.size});
+  }
+  BestFitLayout layout(std::move(layout_blocks));
   Layout best = LayOutByClassicOrders(blocks, pool_bytes, layout);
   AllocationReport report;
   if (best.required > pool_bytes && !blocks.empty()) {
