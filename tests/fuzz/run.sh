@@ -37,7 +37,7 @@ UNIT_TEST_TARGETS=(solver_formulation_test solver_planner_test
   solver_planner_guarantees_test solver_planner_fallback_test
   solver_sweep_test solver_window_search_test solver_heuristic_test
   solver_two_level_memory_test solver_repetition_test
-  solver_fragmentation_test
+  solver_fragmentation_test solver_best_fit_layout_test
   client_proto_json_test client_plan_picture_test client_svg_chart_test
   server_metrics_test server_http_endpoint_test)
 
