@@ -110,8 +110,9 @@ struct FormulationOptions {
   bool keep_inputs_for_recompute = true;
   // With `recompute`: the longest re-run chain, in inputs made again first.
   // A re-run may first make again, by re-running its producer (separable),
-  // an input that is dead there or may be dropped there, in scratch freed
-  // after the re-run, and that producer likewise, down to this many levels
+  // an input that is dead there, in scratch freed after the re-run, and
+  // that producer likewise an input dead or possibly dropped there (a
+  // re-made input is scratch either way), down to this many levels
   // (one column per chain; a kernel with more than kMaxRemakeCandidates
   // such inputs makes none again); every producer of the chain reads its
   // other inputs live or kept slow. 1: ReLU(BN(x)) re-made from x (two

@@ -138,7 +138,8 @@ class FormulationBuilder {
   // Re-run chains (options_.max_remade_inputs, SYNCHRONOUS): every chain of
   // inputs a re-run of t's producer right before `before` may make again
   // first, each in re-run order (deepest producer first): a kernel of the
-  // chain (t's producer first) makes one of its RemakeCandidates again when
+  // chain (t's producer first, whose candidates are only dead inputs) makes
+  // one of its RemakeCandidates again when
   // it has at most kMaxRemakeCandidates of them, down to max_remade_inputs
   // levels; every kernel of the chain must read its other inputs live or
   // kept slow (ChainReadsInputs; keepable_, or any keepable position with
@@ -146,8 +147,10 @@ class FormulationBuilder {
   std::vector<std::vector<int>> RemakeChains(int t, int after, int before,
                                              bool assume_keepable) const;
   // The distinct inputs of `kernel` that a re-run right before `before`
-  // could not read as they are: dead there, or MayBeDroppedAt.
-  std::vector<int> RemakeCandidates(int kernel, int before) const;
+  // could not read as they are: dead there, or (unless `dead_only`)
+  // MayBeDroppedAt.
+  std::vector<int> RemakeCandidates(int kernel, int before,
+                                    bool dead_only) const;
   // Whether j could be dropped across kernel k: a free activation with a
   // producer, k strictly between two of its uses. Its re-made copy is
   // scratch whether or not the plan drops it there.

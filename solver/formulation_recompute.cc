@@ -128,7 +128,10 @@ std::vector<std::vector<int>> FormulationBuilder::RemakeChains(
   std::vector<int> made;
   std::function<void(int)> extend = [&](int kernel) {
     if (static_cast<int>(made.size()) >= options_.max_remade_inputs) return;
-    const std::vector<int> candidates = RemakeCandidates(kernel, before);
+    // t's producer makes again only an input whose life has ended (the
+    // two-level re-run); deeper kernels also one the plan may drop there.
+    const std::vector<int> candidates =
+        RemakeCandidates(kernel, before, /*dead_only=*/made.empty());
     if (candidates.size() > kMaxRemakeCandidates) return;
     for (int j : candidates) {
       const TensorInfo& input = graph_.tensor(j);
@@ -149,8 +152,8 @@ std::vector<std::vector<int>> FormulationBuilder::RemakeChains(
   return chains;
 }
 
-std::vector<int> FormulationBuilder::RemakeCandidates(int kernel,
-                                                      int before) const {
+std::vector<int> FormulationBuilder::RemakeCandidates(int kernel, int before,
+                                                      bool dead_only) const {
   const KernelInfo& info = graph_.kernel(kernel);
   std::vector<int> candidates;
   for (int p = 0; p < info.num_inputs; ++p) {
@@ -159,7 +162,8 @@ std::vector<int> FormulationBuilder::RemakeCandidates(int kernel,
         candidates.end()) {
       continue;
     }
-    if (before > graph_.tensor(j).last_live || MayBeDroppedAt(j, before)) {
+    if (before > graph_.tensor(j).last_live ||
+        (!dead_only && MayBeDroppedAt(j, before))) {
       candidates.push_back(j);
     }
   }

@@ -656,8 +656,9 @@ std::vector<char> Keepable(const GraphModel& graph) {
 // before kernel `before` may make again first, in re-run order
 // (FormulationOptions::max_remade_inputs, docs/FORMULATION.md): each kernel
 // of the chain, from t's producer down, makes again one of its inputs that
-// is dead at `before` or a free activation strictly between two of its
-// uses there, when at most kMaxRemakeCandidates of them are, down to
+// is dead at `before` or (below t's producer) a free activation strictly
+// between two of its uses there, when at most kMaxRemakeCandidates of them
+// are, down to
 // `max_depth` levels. Whether every kernel of the chain can read its other
 // inputs there is AssemblePlan's to decide.
 std::vector<std::vector<int>> ChainOptions(const GraphModel& graph, int t,
@@ -675,8 +676,9 @@ std::vector<std::vector<int>> ChainOptions(const GraphModel& graph, int t,
       const bool between = next != input.users.begin() &&
                            next != input.users.end() && *(next - 1) != before;
       if (before > input.last_live ||
-          (between && input.fixed_tier == v1::TIER_UNSPECIFIED &&
-           input.producer >= 0 && input.role == v1::TENSOR_ROLE_ACTIVATION)) {
+          (between && !made.empty() &&
+           input.fixed_tier == v1::TIER_UNSPECIFIED && input.producer >= 0 &&
+           input.role == v1::TENSOR_ROLE_ACTIVATION)) {
         candidates.insert(info.operands[p]);
       }
     }
@@ -1374,6 +1376,109 @@ TEST(FormulationRecomputeTest, ReluOfBatchNormIsReMadeFromItsInput) {
   EXPECT_EQ(tight.plan->recomputes(1).kernel_id(), "k0");
   EXPECT_EQ(tight.plan->recomputes(1).before_kernel_id(), "k6");
   EXPECT_EQ(tight.plan->recomputes(1).scratch_bytes(), 4 * kMiB);
+}
+
+// DenseNet's shape, three levels: k0 concatenates x into c, k1 (batch norm)
+// makes y and its statistics m from c, k2 (ReLU) r from y; r is read by k3
+// and again by k5, c by k1 and again by k6 (batch norm's backward), x lives
+// until k7. Sizes MiB: x 2, c 4, y 4, m 1, r 4, a 12, b 3, d 1, e 1, f 1;
+// 10 us per kernel (80) plus 25 us per MiB of slow operands, copies at
+// Optane's speeds (over 100 us per MiB-sized tensor). Budget 19 MiB. k3
+// holds x, c, m, r, a (23 MiB): c goes (dropped after k1, re-made for k6
+// from x, +10 us); k4 holds x, r, a, b (21 MiB): r goes too. With c dropped
+// at k5, r cannot be re-made there from y by re-running k1 on c (two
+// levels); without chains the cheapest is x slow (k0, k7 and c's re-run
+// read it slow: +150 us, 240 us). The chain x -> c -> y -> r (k0, k1, k2
+// re-run before k5, +30 us; scratch c, y and m, 9 MiB beside k5's 10 MiB)
+// needs m dropped as well (+10 us): 130 us.
+TEST(FormulationRecomputeTest, ThreeLevelChainReMakesADroppedConcatenation) {
+  GraphBuilder builder("chain3");
+  builder.Tensor("x", 2 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("y", 4 * kMiB)
+      .Tensor("m", 1 * kMiB)
+      .Tensor("r", 4 * kMiB)
+      .Tensor("a", 12 * kMiB)
+      .Tensor("b", 3 * kMiB)
+      .Tensor("d", 1 * kMiB)
+      .Tensor("e", 1 * kMiB)
+      .Tensor("f", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"c"})
+      .Kernel("k1", {"c"}, {"y", "m"})
+      .Kernel("k2", {"y"}, {"r"})
+      .Kernel("k3", {"r"}, {"a"})
+      .Kernel("k4", {"a"}, {"b"})
+      .Kernel("k5", {"r", "b"}, {"d"})
+      .Kernel("k6", {"c", "m", "d"}, {"e"})
+      .Kernel("k7", {"x", "e"}, {"f"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+  const uint64_t budget = 19 * kMiB;
+  double best[3];
+  for (int levels = 0; levels <= 2; ++levels) {
+    PlanOutcome outcome =
+        MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget,
+                 /*recompute=*/true, /*keep_inputs=*/true, levels);
+    ASSERT_TRUE(outcome.plan.has_value()) << levels;
+    best[levels] = outcome.plan->predicted_time_us();
+    std::cout << levels << " levels: " << best[levels] << " us\n";
+    if (levels < 2) continue;
+    EXPECT_NEAR(best[2], 130.0, 1e-6);
+    ASSERT_EQ(outcome.plan->recomputes_size(), 3);
+    const v1::Recompute& chain = outcome.plan->recomputes(0);
+    EXPECT_EQ(chain.tensor_id(), "r");
+    EXPECT_EQ(chain.before_kernel_id(), "k5");
+    ASSERT_EQ(chain.remade_inputs_size(), 2);
+    EXPECT_EQ(chain.remade_inputs(0).tensor_id(), "c");  // re-run first
+    EXPECT_EQ(chain.remade_inputs(0).kernel_id(), "k0");
+    EXPECT_EQ(chain.remade_inputs(1).tensor_id(), "y");
+    EXPECT_EQ(chain.remade_inputs(1).kernel_id(), "k1");
+    EXPECT_EQ(chain.scratch_bytes(), 9 * kMiB);
+    EXPECT_EQ(outcome.plan->recomputes(1).tensor_id(), "c");
+    EXPECT_EQ(outcome.plan->recomputes(1).remade_inputs_size(), 0);
+    EXPECT_EQ(outcome.plan->recomputes(2).tensor_id(), "m");
+    EXPECT_EQ(outcome.plan->kernels(5).fast_bytes(), 10 * kMiB);
+    EXPECT_EQ(outcome.plan->peak_fast_bytes(), 19 * kMiB);
+
+    // The verifier replays the chain in its order and insists on it.
+    v1::Plan tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->mutable_remade_inputs()->SwapElements(0, 1);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("is no input of kernel"));
+    tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->mutable_remade_inputs()->DeleteSubrange(0,
+                                                                            1);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("is not in memory"));
+    tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->mutable_remade_inputs(0)->set_time_us(1);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("the profile says"));
+    tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->set_scratch_bytes(5 * kMiB);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("scratch_bytes"));
+    EXPECT_THAT(VerifyPlan(graph, profile, *outcome.plan, budget - kMiB)
+                    .status()
+                    .message(),
+                HasSubstr("exceeds budget"));
+  }
+  EXPECT_NEAR(best[0], 240.0, 1e-6);
+  EXPECT_NEAR(best[1], 240.0, 1e-6);
 }
 
 // The batch-norm / ReLU shape of ReluOfBatchNormIsReMadeFromItsInput (a
