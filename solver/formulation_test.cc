@@ -1481,6 +1481,88 @@ TEST(FormulationRecomputeTest, ThreeLevelChainReMakesADroppedConcatenation) {
   EXPECT_NEAR(best[1], 240.0, 1e-6);
 }
 
+// The shape and sizes of ThreeLevelChainReMakesADroppedConcatenation (x, c,
+// r and a free, the rest fixed slow to keep the enumeration small) with
+// random costs: the ILP optimum equals the enumerated one at every
+// max_remade_inputs (the enumeration offers each drop every chain of
+// ChainOptions), and three-level chains win some cells.
+TEST(FormulationBruteForceTest, ReRunChainsMatchEnumeration) {
+  std::mt19937_64 rng(20261208);
+  int comparisons = 0, three_levels = 0;
+  for (int variant = 0; variant < 6; ++variant) {
+    const v1::TensorRole activation = v1::TENSOR_ROLE_ACTIVATION;
+    GraphBuilder builder("chain3");
+    builder.Tensor("x", 2 * kMiB, v1::TENSOR_ROLE_INPUT)
+        .Tensor("c", 4 * kMiB)
+        .Tensor("y", 4 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("m", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("r", 4 * kMiB)
+        .Tensor("a", 12 * kMiB)
+        .Tensor("b", 3 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("d", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("e", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("f", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Kernel("k0", {"x"}, {"c"})
+        .Kernel("k1", {"c"}, {"y", "m"})
+        .Kernel("k2", {"y"}, {"r"})
+        .Kernel("k3", {"r"}, {"a"})
+        .Kernel("k4", {"a"}, {"b"})
+        .Kernel("k5", {"r", "b"}, {"d"})
+        .Kernel("k6", {"c", "m", "d"}, {"e"})
+        .Kernel("k7", {"x", "e"}, {"f"});
+    GraphModel graph = MustGraph(builder.graph());
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 5.0 + static_cast<double>(rng() % 20);
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
+                               graph.tensor(t).size_bytes / kMiB);
+      }
+    }
+    ProfileModel profile =
+        MustProfile(FullTableProfile(
+                        graph,
+                        [&](int k, ConfigMask mask) {
+                          double time = base[k];
+                          for (size_t p = 0; p < penalties[k].size(); ++p) {
+                            if (mask >> p & 1) time += penalties[k][p];
+                          }
+                          return time;
+                        },
+                        testing::OptaneBandwidths()),
+                    TableCollapseOptions());
+    ASSERT_LE(SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true), 2e6);
+    // k3 and k4 hold x, c, r and a (22 MiB); a three-level re-run of r
+    // before k5 holds x, r and the scratch c, y, m (15 MiB).
+    for (uint64_t budget : {15 * kMiB, 17 * kMiB}) {
+      for (int levels : {1, 2}) {
+        const double expected = BruteForceOptimum(
+            graph, profile, v1::METHOD_SYNCHRONOUS, budget, true, levels);
+        PlanOutcome outcome =
+            MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget, true,
+                     /*keep_inputs=*/true, levels);
+        ++comparisons;
+        if (std::isinf(expected)) {
+          EXPECT_FALSE(outcome.plan.has_value());
+          continue;
+        }
+        ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+        EXPECT_NEAR(outcome.plan->predicted_time_us(), expected,
+                    1e-6 * expected)
+            << "variant " << variant << " at " << budget << ", " << levels
+            << " levels";
+        for (const v1::Recompute& recompute : outcome.plan->recomputes()) {
+          three_levels += recompute.remade_inputs_size() == 2;
+        }
+      }
+    }
+  }
+  EXPECT_GT(three_levels, 0);
+  std::cout << comparisons << " comparisons, three-level re-runs "
+            << three_levels << "\n";
+}
+
 // The batch-norm / ReLU shape of ReluOfBatchNormIsReMadeFromItsInput (a
 // kernel with two outputs, a dead input that a two-level re-run makes
 // again; m, c and d fixed slow, to keep the enumeration small) with
