@@ -14,16 +14,16 @@
 #include "solver/status_macros.h"
 
 namespace autotm::solver {
-namespace {
+namespace {}  // namespace
 
-// The re-run column of a flow interval that `recompute` takes: the one that
-// makes a dead input again first, or the one that reads inputs as they are.
-template <typename Interval>
-int RerunColumn(const Interval& in, const ScheduledRecompute& recompute) {
-  return recompute.remake_dead_input ? in.recompute_remake : in.recompute;
+int Formulation::RerunColumn(const Interval& in,
+                             const ScheduledRecompute& recompute) const {
+  if (recompute.remade_inputs.empty()) return in.recompute;
+  for (int column : in.remakes) {
+    if (remade_chains_.at(column) == recompute.remade_inputs) return column;
+  }
+  return -1;
 }
-
-}  // namespace
 
 // The steps in model order (see solver/formulation_internal.h).
 absl::Status FormulationBuilder::Build() {
@@ -56,6 +56,12 @@ absl::StatusOr<Formulation> Formulation::Build(
   }
   if (options.async_window < 0) {
     return absl::InvalidArgumentError("async_window must be >= 0");
+  }
+  if (options.max_remade_inputs < 0 ||
+      options.max_remade_inputs > kMaxRemadeInputs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_remade_inputs is ", options.max_remade_inputs,
+                     "; it must lie in [0, ", kMaxRemadeInputs, "]"));
   }
   if (static_cast<int>(options.kernel_limit_bytes.size()) !=
       graph.num_kernels()) {
@@ -163,8 +169,12 @@ std::vector<TensorSchedule> Formulation::Decode(
         // use; asynchronous points in between see no flow.
         const Interval& dropped = flow.intervals[dropped_in];
         if (dropped.rerun_into != static_cast<int>(g)) continue;
-        out.recomputes.push_back(
-            {dropped_after, kernel, on(dropped.recompute_remake)});
+        ScheduledRecompute& recompute = out.recomputes.emplace_back();
+        recompute.dropped_after = dropped_after;
+        recompute.before = kernel;
+        for (int column : dropped.remakes) {
+          if (on(column)) recompute.remade_inputs = remade_chains_.at(column);
+        }
         state = State::kF1;
       }
       if (state == State::kS && on(flow.reads[g])) {
@@ -430,11 +440,11 @@ std::vector<int> Formulation::ColumnKernels() const {
       if (g < flow.reads.size()) set(flow.reads[g], k);
       if (g < flow.intervals.size()) {
         const Interval& in = flow.intervals[g];
-        for (int column :
-             {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s, in.f1_x, in.f2_x,
-              in.s_x, in.recompute, in.recompute_remake}) {
+        for (int column : {in.f1_f1, in.f1_s, in.f2_f2, in.f2_s, in.s_s,
+                           in.f1_x, in.f2_x, in.s_x, in.recompute}) {
           set(column, k);
         }
+        for (int column : in.remakes) set(column, k);
       }
     }
   }

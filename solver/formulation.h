@@ -66,6 +66,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "autotm/v1/plan.pb.h"
 #include "solver/defaults.h"
@@ -107,14 +108,28 @@ struct FormulationOptions {
   // concatenation be re-made from its parts. False restricts re-runs to
   // inputs that are live anyway. Default true.
   bool keep_inputs_for_recompute = true;
-  // With `recompute`: a re-run whose producer has exactly one input whose
-  // life ended before it may make that input again first, by re-running its
-  // producer (separable, inputs live there), in scratch freed after the
-  // re-run: ReLU(BN(x)) re-made from x. SYNCHRONOUS only (ignored by the
-  // other methods; docs/FORMULATION.md says why). False: one level only.
-  // Default true.
-  bool remake_dead_inputs = true;
+  // With `recompute`: the longest re-run chain, in inputs made again first.
+  // A re-run may first make again, by re-running its producer (separable),
+  // an input that is dead there, in scratch freed after the re-run, and
+  // that producer likewise an input dead or possibly dropped there (a
+  // re-made input is scratch either way), down to this many levels
+  // (one column per chain; a kernel with more than kMaxRemakeCandidates
+  // such inputs makes none again); every producer of the chain reads its
+  // other inputs live or kept slow. 1: ReLU(BN(x)) re-made from x (two
+  // levels); 2 (default): also ReLU(BN(concat)) from the concatenation's
+  // kept parts when the concatenation is dropped there (three levels); 0:
+  // one level only. SYNCHRONOUS only (ignored by the other methods;
+  // docs/FORMULATION.md says why). At most kMaxRemadeInputs.
+  int max_remade_inputs = 2;
 };
+
+// The largest FormulationOptions::max_remade_inputs Build accepts.
+inline constexpr int kMaxRemadeInputs = 8;
+// A kernel of a re-run chain makes one of its inputs again only when at most
+// this many of them are dead at the re-run or may be dropped there (one
+// chain per choice; a concatenation of many dead parts is a chain's deepest
+// producer, reading them kept, never a branch point).
+inline constexpr size_t kMaxRemakeCandidates = 2;
 
 // The largest magnitude of any finite number in a Formulation's model():
 // Build refuses models beyond it (InvalidArgument), because Clp asserts
@@ -200,12 +215,13 @@ class Formulation {
     // re-runs that leave it into F1 at gadget rerun_into (its only ways
     // out): the next gadget (SYNCHRONOUS), the next use, past the
     // asynchronous points in between (ASYNCHRONOUS). `recompute` reads dead
-    // inputs kept slow; `recompute_remake` (SYNCHRONOUS) makes the
-    // producer's one dead input again first (two levels). STATIC:
-    // f1_x = recompute is the one drop column of a fast tensor, re-made at
-    // the next gadget (its use).
-    int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1, recompute_remake = -1;
+    // inputs kept slow; each of `remakes` (SYNCHRONOUS) makes a chain of
+    // inputs again first (remade_chains_, FormulationOptions::
+    // max_remade_inputs). STATIC: f1_x = recompute is the one drop column of
+    // a fast tensor, re-made at the next gadget (its use).
+    int f1_x = -1, f2_x = -1, s_x = -1, recompute = -1;
     int rerun_into = -1;
+    std::vector<int> remakes;
   };
   struct TensorFlow {
     std::vector<int> gadgets;         // kernel indices u_1 < ... < u_G
@@ -231,6 +247,11 @@ class Formulation {
   // schedule `entry`; InvalidArgument when a move, drop or keep has no edge.
   absl::Status EncodeTensorFlow(int t, const TensorSchedule& entry,
                                 std::vector<double>& values) const;
+  // The re-run column of interval `in` that `recompute` takes: the one
+  // that makes its remade_inputs again first, or (none) the one that reads
+  // inputs as they are; -1 when the interval has no such column.
+  int RerunColumn(const Interval& in,
+                  const ScheduledRecompute& recompute) const;
   // EncodeTensorFlow for a STATIC tensor: its tier, drops and keep.
   absl::Status EncodeStaticTensor(int t, const TensorSchedule& entry,
                                   std::vector<double>& values) const;
@@ -249,6 +270,9 @@ class Formulation {
   // Tier of tensors that carry no variables, else TIER_UNSPECIFIED.
   std::vector<v1::Tier> fixed_tier_;
   std::vector<TensorFlow> flows_;
+  // Per re-run chain column (Interval::remakes): the inputs it makes again,
+  // in re-run order (ScheduledRecompute::remade_inputs).
+  absl::flat_hash_map<int, std::vector<int>> remade_chains_;
   // Per kernel with configuration variables: (full configuration mask,
   // column) of each usable configuration.
   std::vector<std::vector<std::pair<ConfigMask, int>>> config_columns_;

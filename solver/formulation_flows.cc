@@ -96,16 +96,20 @@ void FormulationBuilder::AddTensorFlow(int t) {
     const int next_use = NextUseGadget(flow, g);
     const bool rerun = next_use >= 0 &&
                        CanRecompute(t, flow.gadgets[g], flow.gadgets[next_use]);
-    const bool remake =
-        next_use >= 0 &&
-        RemakeableDeadInput(t, flow.gadgets[g], flow.gadgets[next_use]) >= 0;
-    if (rerun || remake) {
+    const std::vector<std::vector<int>> chains =
+        next_use >= 0 ? RemakeChains(t, flow.gadgets[g], flow.gadgets[next_use],
+                                     /*assume_keepable=*/false)
+                      : std::vector<std::vector<int>>();
+    if (rerun || !chains.empty()) {
       in.f1_x = m.AddBinary(0);
       if (g >= 1) in.f2_x = m.AddBinary(0);
       in.s_x = m.AddBinary(0);
       // Priced in AddRecomputeCosts.
       if (rerun) in.recompute = m.AddBinary(0);
-      if (remake) in.recompute_remake = m.AddBinary(0);
+      for (const std::vector<int>& chain : chains) {
+        in.remakes.push_back(m.AddBinary(0));
+        out_.remade_chains_[in.remakes.back()] = chain;
+      }
       in.rerun_into = next_use;
       flow.remade_from[next_use] = g;
     }
@@ -141,7 +145,7 @@ void FormulationBuilder::AddFlowConservationRows(
     add(g == 0 ? flow.source_f1 : flow.intervals[g - 1].f1_f1, 1);
     if (const int from = flow.remade_from[g]; from >= 0) {
       add(flow.intervals[from].recompute, 1);
-      add(flow.intervals[from].recompute_remake, 1);
+      for (int column : flow.intervals[from].remakes) add(column, 1);
     }
     add(out.f1_f1, -1);
     add(out.f1_s, -1);
@@ -178,7 +182,7 @@ void FormulationBuilder::AddFlowConservationRows(
       add(out.f2_x, 1);
       add(out.s_x, 1);
       add(out.recompute, -1);
-      add(out.recompute_remake, -1);
+      for (int column : out.remakes) add(column, -1);
       row_equal(0);
     }
   }
@@ -218,7 +222,7 @@ void FormulationBuilder::AppendFast(int t, int k, double scale,
       add(flow.reads[g]);
       if (const int from = flow.remade_from[g]; from >= 0) {
         add(flow.intervals[from].recompute);
-        add(flow.intervals[from].recompute_remake);
+        for (int column : flow.intervals[from].remakes) add(column);
       }
     }
   } else {

@@ -23,6 +23,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "solver/allocator.h"
 #include "solver/formulation.h"
 #include "solver/graph_model.h"
@@ -134,12 +135,35 @@ class FormulationBuilder {
   // acceptable here when it may be kept (not fixed fast, not OnlyFast).
   bool CanRecomputeIgnoringDeadInputs(int t, int after, int before) const;
 
-  // The two-level alternative (options_.remake_dead_inputs): the one input
-  // of t's producer whose life ended before `before`, when it may be made
-  // again there by re-running its own producer (separable, every input
-  // live at `before`) and the producer's other inputs are live there;
-  // else -1.
-  int RemakeableDeadInput(int t, int after, int before) const;
+  // Re-run chains (options_.max_remade_inputs, SYNCHRONOUS): every chain of
+  // inputs a re-run of t's producer right before `before` may make again
+  // first, each in re-run order (deepest producer first): a kernel of the
+  // chain (t's producer first, whose candidates are only dead inputs) makes
+  // one of its RemakeCandidates again when
+  // it has at most kMaxRemakeCandidates of them, down to max_remade_inputs
+  // levels; every kernel of the chain must read its other inputs live or
+  // kept slow (ChainReadsInputs; keepable_, or any keepable position with
+  // `assume_keepable`, which FindKeepableInputs uses to fill keepable_).
+  std::vector<std::vector<int>> RemakeChains(int t, int after, int before,
+                                             bool assume_keepable) const;
+  // The distinct inputs of `kernel` that a re-run right before `before`
+  // could not read as they are: dead there, or (unless `dead_only`)
+  // MayBeDroppedAt.
+  std::vector<int> RemakeCandidates(int kernel, int before,
+                                    bool dead_only) const;
+  // Whether j could be dropped across kernel k: a free activation with a
+  // producer, k strictly between two of its uses. Its re-made copy is
+  // scratch whether or not the plan drops it there.
+  bool MayBeDroppedAt(int j, int k) const;
+  // Whether t's producer, re-run right before `before` after `chain`, and
+  // each producer of the chain read every input not made before them live
+  // or kept.
+  bool ChainReadsInputs(int t, const std::vector<int>& chain, int before,
+                        bool assume_keepable) const;
+  // Whether a re-run of `kernel` right before `before` can read each input
+  // not in `made`: live (CanReadLiveInput) or kept slow past its life.
+  bool ReadsInputsAt(int kernel, int before, bool assume_keepable,
+                     absl::Span<const int> made) const;
 
   // Whether a re-run of `kernel` right before kernel `before` can read its
   // input at operand position p, live there: not an OnlyFast position of a
@@ -147,9 +171,9 @@ class FormulationBuilder {
   bool CanReadLiveInput(int kernel, int p, int before) const;
 
   // Prices re-run column r of `kernel` right before kernel u: its all-fast
-  // time, each input's slow penalty (input `skip`, made again in scratch,
-  // is fast), and the rows excluding r where an input is dropped itself.
-  void PriceRerun(int r, int kernel, int u, int skip);
+  // time, each input's slow penalty (inputs `made` again in scratch are
+  // fast), and the rows excluding r where an input is dropped itself.
+  void PriceRerun(int r, int kernel, int u, absl::Span<const int> made);
 
   // Bytes (aligned, as Footprint) of `kernel`'s outputs other than `except`.
   uint64_t OutputFootprint(int kernel, int except) const;
@@ -177,7 +201,7 @@ class FormulationBuilder {
   // Kernel time of every re-run column: the producer's all-fast time plus,
   // per input tensor j slow at the next use, its penalty, through a
   // continuous s_j >= r - D(j,u) (the producer's output is made fast), and
-  // for a two-level re-run its dead input's producer likewise. Also
+  // for a re-run chain each remade input's producer likewise. Also
   // excludes a re-run whose input is dropped itself at that point, and
   // records the re-run's scratch bytes (rerun_scratch_).
   void AddRecomputeCosts();

@@ -5,9 +5,11 @@
 // part of the flow graphs (formulation_flows.cc).
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "solver/formulation_internal.h"
 
 namespace autotm::solver {
@@ -28,6 +30,26 @@ void FormulationBuilder::FindKeepableInputs() {
         if (users[g + 1] > graph_.tensor(j).last_live &&
             out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED) {
           keepable_[j] = 1;
+        }
+      }
+    }
+    // Every producer of a re-run chain may read kept inputs too.
+    for (size_t g = 0; g + 1 < users.size(); ++g) {
+      const int before = users[g + 1];
+      for (const std::vector<int>& chain :
+           RemakeChains(t, users[g], before, /*assume_keepable=*/true)) {
+        std::vector<int> kernels = {graph_.tensor(t).producer};
+        for (int j : chain) kernels.push_back(graph_.tensor(j).producer);
+        for (int kernel : kernels) {
+          const KernelInfo& info = graph_.kernel(kernel);
+          for (int p = 0; p < info.num_inputs; ++p) {
+            const int j = info.operands[p];
+            if (before > graph_.tensor(j).last_live &&
+                out_.fixed_tier_[j] == v1::TIER_UNSPECIFIED &&
+                std::find(chain.begin(), chain.end(), j) == chain.end()) {
+              keepable_[j] = 1;
+            }
+          }
         }
       }
     }
@@ -85,39 +107,118 @@ bool FormulationBuilder::CanReadLiveInput(int kernel, int p, int before) const {
   return !(costs_[kernel]->OnlyFast(p) && out_.fixed_tier_[j] == v1::TIER_SLOW);
 }
 
-int FormulationBuilder::RemakeableDeadInput(int t, int after,
-                                            int before) const {
+std::vector<std::vector<int>> FormulationBuilder::RemakeChains(
+    int t, int after, int before, bool assume_keepable) const {
   // SYNCHRONOUS only: STATIC has one drop column per interval (f1_x =
-  // recompute), and in ASYNCHRONOUS the remade input's producer would read
+  // recompute), and in ASYNCHRONOUS the remade inputs' producers would read
   // inputs that overlapped reads land on during the re-run, which neither
   // the brute-force tests nor the executor cover yet (docs/FORMULATION.md).
-  if (!options_.recompute || !options_.remake_dead_inputs ||
+  std::vector<std::vector<int>> chains;
+  if (!options_.recompute || options_.max_remade_inputs <= 0 ||
       options_.method != v1::METHOD_SYNCHRONOUS || before <= after + 1) {
-    return -1;
+    return chains;
   }
-  const int p = graph_.tensor(t).producer;
-  if (p < 0 || !costs_[p]->separable()) return -1;
-  const KernelInfo& producer = graph_.kernel(p);
-  int dead = -1;
-  for (int q = 0; q < producer.num_inputs; ++q) {
-    const int j = producer.operands[q];
-    if (before <= graph_.tensor(j).last_live) {
-      if (!CanReadLiveInput(p, q, before)) return -1;
+  const TensorInfo& tensor = graph_.tensor(t);
+  if (tensor.producer < 0 || tensor.role != v1::TENSOR_ROLE_ACTIVATION ||
+      !costs_[tensor.producer]->separable()) {
+    return chains;
+  }
+  // Depth first from t's producer: made[0] is one of its inputs, made[k + 1]
+  // an input of made[k]'s producer.
+  std::vector<int> made;
+  std::function<void(int)> extend = [&](int kernel) {
+    if (static_cast<int>(made.size()) >= options_.max_remade_inputs) return;
+    // t's producer makes again only an input whose life has ended (the
+    // two-level re-run); deeper kernels also one the plan may drop there.
+    const std::vector<int> candidates =
+        RemakeCandidates(kernel, before, /*dead_only=*/made.empty());
+    if (candidates.size() > kMaxRemakeCandidates) return;
+    for (int j : candidates) {
+      const TensorInfo& input = graph_.tensor(j);
+      if (input.producer < 0 || input.role != v1::TENSOR_ROLE_ACTIVATION ||
+          !costs_[input.producer]->separable()) {
+        continue;
+      }
+      made.push_back(j);
+      std::vector<int> chain(made.rbegin(), made.rend());  // re-run order
+      if (ChainReadsInputs(t, chain, before, assume_keepable)) {
+        chains.push_back(std::move(chain));
+      }
+      extend(input.producer);
+      made.pop_back();
+    }
+  };
+  extend(tensor.producer);
+  return chains;
+}
+
+std::vector<int> FormulationBuilder::RemakeCandidates(int kernel, int before,
+                                                      bool dead_only) const {
+  const KernelInfo& info = graph_.kernel(kernel);
+  std::vector<int> candidates;
+  for (int p = 0; p < info.num_inputs; ++p) {
+    const int j = info.operands[p];
+    if (std::find(candidates.begin(), candidates.end(), j) !=
+        candidates.end()) {
       continue;
     }
-    if (dead >= 0 && dead != j) return -1;  // at most one made again
-    dead = j;
+    if (before > graph_.tensor(j).last_live ||
+        (!dead_only && MayBeDroppedAt(j, before))) {
+      candidates.push_back(j);
+    }
   }
-  if (dead < 0) return -1;
-  const int remade_by = graph_.tensor(dead).producer;
-  if (remade_by < 0 || graph_.tensor(dead).role != v1::TENSOR_ROLE_ACTIVATION ||
-      !costs_[remade_by]->separable()) {
-    return -1;
+  return candidates;
+}
+
+bool FormulationBuilder::MayBeDroppedAt(int j, int k) const {
+  const TensorInfo& tensor = graph_.tensor(j);
+  if (out_.fixed_tier_[j] != v1::TIER_UNSPECIFIED || tensor.producer < 0 ||
+      tensor.role != v1::TENSOR_ROLE_ACTIVATION) {
+    return false;
   }
-  for (int q = 0; q < graph_.kernel(remade_by).num_inputs; ++q) {
-    if (!CanReadLiveInput(remade_by, q, before)) return -1;
+  const std::vector<int>& users = tensor.users;
+  const auto next = std::upper_bound(users.begin(), users.end(), k);
+  // Strictly between two consecutive uses.
+  return next != users.begin() && next != users.end() && *(next - 1) != k;
+}
+
+bool FormulationBuilder::ChainReadsInputs(int t, const std::vector<int>& chain,
+                                          int before,
+                                          bool assume_keepable) const {
+  if (!ReadsInputsAt(graph_.tensor(t).producer, before, assume_keepable,
+                     chain)) {
+    return false;
   }
-  return dead;
+  for (size_t e = 0; e < chain.size(); ++e) {
+    if (!ReadsInputsAt(graph_.tensor(chain[e]).producer, before,
+                       assume_keepable, absl::MakeConstSpan(chain.data(), e))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool FormulationBuilder::ReadsInputsAt(int kernel, int before,
+                                       bool assume_keepable,
+                                       absl::Span<const int> made) const {
+  const KernelInfo& info = graph_.kernel(kernel);
+  const KernelCost& cost = *costs_[kernel];
+  for (int p = 0; p < info.num_inputs; ++p) {
+    const int j = info.operands[p];
+    if (std::find(made.begin(), made.end(), j) != made.end()) continue;
+    if (before <= graph_.tensor(j).last_live) {
+      if (!CanReadLiveInput(kernel, p, before)) return false;
+      continue;
+    }
+    // Dead there: readable only if kept in slow memory past its life.
+    const v1::Tier fixed = out_.fixed_tier_[j];
+    if (!options_.keep_inputs_for_recompute || cost.OnlyFast(p) ||
+        fixed == v1::TIER_FAST ||
+        !(assume_keepable || keepable_[j] || fixed == v1::TIER_SLOW)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 uint64_t FormulationBuilder::OutputFootprint(int kernel, int except) const {
@@ -135,29 +236,35 @@ void FormulationBuilder::AddRecomputeCosts() {
     const int p = graph_.tensor(t).producer;
     for (size_t g = 0; g < flow.intervals.size(); ++g) {
       const Formulation::Interval& in = flow.intervals[g];
-      if (in.recompute < 0 && in.recompute_remake < 0) continue;
+      if (in.recompute < 0 && in.remakes.empty()) continue;
       // Re-runs leave X into F1 at the next use.
       const int u = flow.gadgets[in.rerun_into];
       if (in.recompute >= 0) {
-        PriceRerun(in.recompute, p, u, -1);
+        PriceRerun(in.recompute, p, u, {});
         if (const uint64_t bytes = OutputFootprint(p, t); bytes > 0) {
           rerun_scratch_[u].emplace_back(in.recompute, bytes);
         }
       }
-      if (in.recompute_remake >= 0) {
-        const int dead = RemakeableDeadInput(t, flow.gadgets[g], u);
-        const int remade_by = graph_.tensor(dead).producer;
-        PriceRerun(in.recompute_remake, p, u, dead);
-        PriceRerun(in.recompute_remake, remade_by, u, -1);
-        rerun_scratch_[u].emplace_back(
-            in.recompute_remake,
-            OutputFootprint(p, t) + OutputFootprint(remade_by, -1));
+      for (int column : in.remakes) {
+        // Each producer of the chain reads the entries re-run before it
+        // fast, from scratch; all of them are scratch.
+        const std::vector<int>& chain = out_.remade_chains_.at(column);
+        PriceRerun(column, p, u, chain);
+        uint64_t scratch = OutputFootprint(p, t);
+        for (size_t e = 0; e < chain.size(); ++e) {
+          const int remade_by = graph_.tensor(chain[e]).producer;
+          PriceRerun(column, remade_by, u,
+                     absl::MakeConstSpan(chain.data(), e));
+          scratch += OutputFootprint(remade_by, -1);
+        }
+        rerun_scratch_[u].emplace_back(column, scratch);
       }
     }
   }
 }
 
-void FormulationBuilder::PriceRerun(int r, int kernel, int u, int skip) {
+void FormulationBuilder::PriceRerun(int r, int kernel, int u,
+                                    absl::Span<const int> made) {
   IlpModel& m = out_.model_;
   std::vector<IlpModel::Term> terms;
   const KernelInfo& producer = graph_.kernel(kernel);
@@ -167,7 +274,9 @@ void FormulationBuilder::PriceRerun(int r, int kernel, int u, int skip) {
   std::vector<std::pair<int, double>> penalties;
   for (int q = 0; q < producer.num_inputs; ++q) {
     const int j = producer.operands[q];
-    if (j == skip) continue;  // made again in scratch, fast
+    if (std::find(made.begin(), made.end(), j) != made.end()) {
+      continue;  // made again in scratch, fast
+    }
     auto it = std::find_if(penalties.begin(), penalties.end(),
                            [j](const auto& e) { return e.first == j; });
     if (it == penalties.end()) {
@@ -217,9 +326,8 @@ void FormulationBuilder::PriceRerun(int r, int kernel, int u, int skip) {
     const Formulation::Interval* dropped = DropSpanning(j, u);
     if (dropped == nullptr) continue;
     terms = {{r, 1}};
-    for (int other : {dropped->recompute, dropped->recompute_remake}) {
-      if (other >= 0) terms.emplace_back(other, 1);
-    }
+    if (dropped->recompute >= 0) terms.emplace_back(dropped->recompute, 1);
+    for (int other : dropped->remakes) terms.emplace_back(other, 1);
     m.AddRow(-kInfinity, 1, terms);
   }
 }

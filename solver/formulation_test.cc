@@ -10,6 +10,7 @@
 #include <iostream>
 #include <limits>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -61,12 +62,12 @@ double PenaltyTime(int kernel, ConfigMask mask) {
 // can lower limits when fragmentation bites, is tested in planner_test.cc.
 PlanOutcome MustPlan(const GraphModel& graph, const ProfileModel& profile,
                      v1::Method method, uint64_t budget, bool recompute = false,
-                     bool keep_inputs = true, bool remake_inputs = true) {
+                     bool keep_inputs = true, int max_remade_inputs = 2) {
   FormulationOptions options;
   options.method = method;
   options.recompute = recompute;
   options.keep_inputs_for_recompute = keep_inputs;
-  options.remake_dead_inputs = remake_inputs;
+  options.max_remade_inputs = max_remade_inputs;
   options.kernel_limit_bytes.assign(graph.num_kernels(), budget);
   absl::StatusOr<Formulation> formulation =
       Formulation::Build(graph, profile, options);
@@ -483,8 +484,8 @@ TEST(FormulationTest, TelescopedCapacityRowsGiveTheSameOptimum) {
 // it; static: only a fast tensor, which keeps its tier); AssemblePlan rejects
 // those that are not possible (inputs absent), independently of the
 // formulation's own candidate rules. SYNCHRONOUS: each such drop once
-// reading dead inputs kept slow and once making the producer's dead input
-// again first (remake_dead_input).
+// reading dead inputs kept slow and once per chain of inputs made again
+// first (`chains` of the next use's kernel; ChainOptions).
 // With `keepable` as well, every schedule once more kept in slow memory past
 // its life (moved there at its last use; static: only a slow tensor) for
 // re-runs that read it then.
@@ -515,10 +516,10 @@ std::vector<TensorSchedule> StaticTensorSchedules(const TensorInfo& tensor,
   return all;
 }
 
-std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
-                                            v1::Method method,
-                                            bool recompute = false,
-                                            bool keepable = false) {
+std::vector<TensorSchedule> TensorSchedules(
+    const TensorInfo& tensor, v1::Method method, bool recompute = false,
+    bool keepable = false,
+    const std::function<std::vector<std::vector<int>>(int)>& chains = {}) {
   std::vector<TensorSchedule> all;
   if (tensor.fixed_tier != v1::TIER_UNSPECIFIED) {
     all.push_back({tensor.fixed_tier, {}});
@@ -554,27 +555,18 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
   }
   const int drops = static_cast<int>(drop_spans.size());
   // Bits: at[g] (fast at gadget g) and after[g] (fast after gadget g), then
-  // drop[i] (dropped after drop_spans[i].first, re-made before .second),
-  // then SYNCHRONOUS remake[i] (that re-run makes its dead input again
-  // first; the model has two-level re-runs there only).
-  const int remakes = method == v1::METHOD_SYNCHRONOUS ? drops : 0;
-  const int bits = 2 * gadgets + drops + remakes;
+  // drop[i] (dropped after drop_spans[i].first, re-made before .second).
+  const int bits = 2 * gadgets + drops;
   for (int code = 0; code < (1 << bits); ++code) {
     auto at = [&](int g) { return (code >> (2 * g) & 1) != 0; };
     auto after = [&](int g) { return (code >> (2 * g + 1) & 1) != 0; };
     auto drop = [&](int i) { return (code >> (2 * gadgets + i) & 1) != 0; };
-    auto remake = [&](int i) {
-      return i < remakes && (code >> (2 * gadgets + drops + i) & 1) != 0;
-    };
     // Per gadget: the active drop starting there, ending there, or spanning.
     std::vector<int> starts(gadgets, -1), ends(gadgets, -1);
     std::vector<char> inside(gadgets, 0);
     bool valid = true;
     for (int i = 0; i < drops; ++i) {
-      if (!drop(i)) {
-        if (remake(i)) valid = false;  // a remake needs its drop
-        continue;
-      }
+      if (!drop(i)) continue;
       starts[drop_spans[i].first] = i;
       ends[drop_spans[i].second] = i;
       for (int g = drop_spans[i].first + 1; g < drop_spans[i].second; ++g) {
@@ -608,7 +600,7 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
       const bool sync = g == 0 || is_user(kernel);
       if (ends[g] >= 0) {
         schedule.recomputes.push_back(
-            {points[drop_spans[ends[g]].first], kernel, remake(ends[g])});
+            {points[drop_spans[ends[g]].first], kernel});
       } else if (g > 0 && !after(g - 1) && at(g)) {
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_FAST, sync});
       }
@@ -616,18 +608,33 @@ std::vector<TensorSchedule> TensorSchedules(const TensorInfo& tensor,
         schedule.moves.push_back({kernel, v1::MOVE_DIRECTION_TO_SLOW, sync});
       }
     }
+    // SYNCHRONOUS: every re-run once per chain it may make again first.
+    std::vector<TensorSchedule> variants = {schedule};
+    for (size_t i = 0; chains && i < schedule.recomputes.size(); ++i) {
+      const size_t plain = variants.size();
+      for (const std::vector<int>& chain :
+           chains(schedule.recomputes[i].before)) {
+        for (size_t v = 0; v < plain; ++v) {
+          TensorSchedule remaking = variants[v];
+          remaking.recomputes[i].remade_inputs = chain;
+          variants.push_back(std::move(remaking));
+        }
+      }
+    }
     const int last = gadgets - 1;
     const bool trailing = tensor.last_live > points[last];
-    if (recompute && keepable && !trailing) {
-      TensorSchedule kept = schedule;
-      kept.kept_slow = true;
-      if (at(last)) {
-        kept.moves.push_back(
-            {points[last], v1::MOVE_DIRECTION_TO_SLOW, /*sync=*/true});
+    for (TensorSchedule& variant : variants) {
+      if (recompute && keepable && !trailing) {
+        TensorSchedule kept = variant;
+        kept.kept_slow = true;
+        if (at(last)) {
+          kept.moves.push_back(
+              {points[last], v1::MOVE_DIRECTION_TO_SLOW, /*sync=*/true});
+        }
+        all.push_back(std::move(kept));
       }
-      all.push_back(std::move(kept));
+      all.push_back(std::move(variant));
     }
-    all.push_back(std::move(schedule));
   }
   return all;
 }
@@ -645,17 +652,80 @@ std::vector<char> Keepable(const GraphModel& graph) {
   return keepable;
 }
 
+// The chains of inputs a SYNCHRONOUS re-run of tensor t's producer right
+// before kernel `before` may make again first, in re-run order
+// (FormulationOptions::max_remade_inputs, docs/FORMULATION.md): each kernel
+// of the chain, from t's producer down, makes again one of its inputs that
+// is dead at `before` or (below t's producer) a free activation strictly
+// between two of its uses there, when at most kMaxRemakeCandidates of them
+// are, down to
+// `max_depth` levels. Whether every kernel of the chain can read its other
+// inputs there is AssemblePlan's to decide.
+std::vector<std::vector<int>> ChainOptions(const GraphModel& graph, int t,
+                                           int before, int max_depth) {
+  std::vector<std::vector<int>> chains;
+  std::vector<int> made;  // from t's producer's input down
+  std::function<void(int)> extend = [&](int kernel) {
+    if (static_cast<int>(made.size()) >= max_depth) return;
+    const KernelInfo& info = graph.kernel(kernel);
+    std::set<int> candidates;
+    for (int p = 0; p < info.num_inputs; ++p) {
+      const TensorInfo& input = graph.tensor(info.operands[p]);
+      const auto next =
+          std::upper_bound(input.users.begin(), input.users.end(), before);
+      const bool between = next != input.users.begin() &&
+                           next != input.users.end() && *(next - 1) != before;
+      if (before > input.last_live ||
+          (between && !made.empty() &&
+           input.fixed_tier == v1::TIER_UNSPECIFIED && input.producer >= 0 &&
+           input.role == v1::TENSOR_ROLE_ACTIVATION)) {
+        candidates.insert(info.operands[p]);
+      }
+    }
+    if (candidates.size() > kMaxRemakeCandidates) return;
+    for (int j : candidates) {
+      const TensorInfo& input = graph.tensor(j);
+      if (input.producer < 0 || input.role != v1::TENSOR_ROLE_ACTIVATION) {
+        continue;
+      }
+      made.push_back(j);
+      chains.emplace_back(made.rbegin(), made.rend());
+      extend(input.producer);
+      made.pop_back();
+    }
+  };
+  extend(graph.tensor(t).producer);
+  return chains;
+}
+
+// Every tensor's schedules (TensorSchedules), SYNCHRONOUS re-runs with
+// chains of up to `max_remade_inputs`.
+std::vector<std::vector<TensorSchedule>> AllTensorSchedules(
+    const GraphModel& graph, v1::Method method, bool recompute,
+    int max_remade_inputs = 2) {
+  std::vector<std::vector<TensorSchedule>> choices;
+  const std::vector<char> keepable = Keepable(graph);
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    std::function<std::vector<std::vector<int>>(int)> chains;
+    if (method == v1::METHOD_SYNCHRONOUS && max_remade_inputs > 0 &&
+        graph.tensor(t).producer >= 0) {
+      chains = [&graph, t, max_remade_inputs](int before) {
+        return ChainOptions(graph, t, before, max_remade_inputs);
+      };
+    }
+    choices.push_back(TensorSchedules(graph.tensor(t), method, recompute,
+                                      keepable[t], chains));
+  }
+  return choices;
+}
+
 // Best predicted time over all schedules that fit the budget and use only
 // profiled configurations; +inf when none does.
 double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
                          v1::Method method, uint64_t budget,
-                         bool recompute = false) {
-  std::vector<std::vector<TensorSchedule>> choices;
-  const std::vector<char> keepable = Keepable(graph);
-  for (int t = 0; t < graph.num_tensors(); ++t) {
-    choices.push_back(
-        TensorSchedules(graph.tensor(t), method, recompute, keepable[t]));
-  }
+                         bool recompute = false, int max_remade_inputs = 2) {
+  const std::vector<std::vector<TensorSchedule>> choices =
+      AllTensorSchedules(graph, method, recompute, max_remade_inputs);
   std::vector<TensorSchedule> current(graph.num_tensors());
   double best = std::numeric_limits<double>::infinity();
   std::function<void(int)> recurse = [&](int t) {
@@ -677,12 +747,11 @@ double BruteForceOptimum(const GraphModel& graph, const ProfileModel& profile,
 }
 
 double SearchSpace(const GraphModel& graph, v1::Method method,
-                   bool recompute = false) {
+                   bool recompute = false, int max_remade_inputs = 2) {
   double size = 1;
-  const std::vector<char> keepable = Keepable(graph);
-  for (int t = 0; t < graph.num_tensors(); ++t) {
-    size *=
-        TensorSchedules(graph.tensor(t), method, recompute, keepable[t]).size();
+  for (const std::vector<TensorSchedule>& choices :
+       AllTensorSchedules(graph, method, recompute, max_remade_inputs)) {
+    size *= choices.size();
   }
   return size;
 }
@@ -1249,7 +1318,7 @@ TEST(FormulationRecomputeTest, ReluOfBatchNormIsReMadeFromItsInput) {
   PlanOutcome one_level =
       MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 21 * kMiB,
                /*recompute=*/true, /*keep_inputs=*/true,
-               /*remake_inputs=*/false);
+               /*max_remade_inputs=*/0);
   ASSERT_TRUE(one_level.plan.has_value());
   EXPECT_NEAR(one_level.plan->predicted_time_us(), 270.0, 1e-6);
 
@@ -1307,6 +1376,191 @@ TEST(FormulationRecomputeTest, ReluOfBatchNormIsReMadeFromItsInput) {
   EXPECT_EQ(tight.plan->recomputes(1).kernel_id(), "k0");
   EXPECT_EQ(tight.plan->recomputes(1).before_kernel_id(), "k6");
   EXPECT_EQ(tight.plan->recomputes(1).scratch_bytes(), 4 * kMiB);
+}
+
+// DenseNet's shape, three levels: k0 concatenates x into c, k1 (batch norm)
+// makes y and its statistics m from c, k2 (ReLU) r from y; r is read by k3
+// and again by k5, c by k1 and again by k6 (batch norm's backward), x lives
+// until k7. Sizes MiB: x 2, c 4, y 4, m 1, r 4, a 12, b 3, d 1, e 1, f 1;
+// 10 us per kernel (80) plus 25 us per MiB of slow operands, copies at
+// Optane's speeds (over 100 us per MiB-sized tensor). Budget 19 MiB. k3
+// holds x, c, m, r, a (23 MiB): c goes (dropped after k1, re-made for k6
+// from x, +10 us); k4 holds x, r, a, b (21 MiB): r goes too. With c dropped
+// at k5, r cannot be re-made there from y by re-running k1 on c (two
+// levels); without chains the cheapest is x slow (k0, k7 and c's re-run
+// read it slow: +150 us, 240 us). The chain x -> c -> y -> r (k0, k1, k2
+// re-run before k5, +30 us; scratch c, y and m, 9 MiB beside k5's 10 MiB)
+// needs m dropped as well (+10 us): 130 us.
+TEST(FormulationRecomputeTest, ThreeLevelChainReMakesADroppedConcatenation) {
+  GraphBuilder builder("chain3");
+  builder.Tensor("x", 2 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("y", 4 * kMiB)
+      .Tensor("m", 1 * kMiB)
+      .Tensor("r", 4 * kMiB)
+      .Tensor("a", 12 * kMiB)
+      .Tensor("b", 3 * kMiB)
+      .Tensor("d", 1 * kMiB)
+      .Tensor("e", 1 * kMiB)
+      .Tensor("f", 1 * kMiB)
+      .Kernel("k0", {"x"}, {"c"})
+      .Kernel("k1", {"c"}, {"y", "m"})
+      .Kernel("k2", {"y"}, {"r"})
+      .Kernel("k3", {"r"}, {"a"})
+      .Kernel("k4", {"a"}, {"b"})
+      .Kernel("k5", {"r", "b"}, {"d"})
+      .Kernel("k6", {"c", "m", "d"}, {"e"})
+      .Kernel("k7", {"x", "e"}, {"f"});
+  GraphModel graph = MustGraph(builder.graph());
+  ProfileModel profile = MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+  const uint64_t budget = 19 * kMiB;
+  double best[3];
+  for (int levels = 0; levels <= 2; ++levels) {
+    PlanOutcome outcome =
+        MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget,
+                 /*recompute=*/true, /*keep_inputs=*/true, levels);
+    ASSERT_TRUE(outcome.plan.has_value()) << levels;
+    best[levels] = outcome.plan->predicted_time_us();
+    std::cout << levels << " levels: " << best[levels] << " us\n";
+    if (levels < 2) continue;
+    EXPECT_NEAR(best[2], 130.0, 1e-6);
+    ASSERT_EQ(outcome.plan->recomputes_size(), 3);
+    const v1::Recompute& chain = outcome.plan->recomputes(0);
+    EXPECT_EQ(chain.tensor_id(), "r");
+    EXPECT_EQ(chain.before_kernel_id(), "k5");
+    ASSERT_EQ(chain.remade_inputs_size(), 2);
+    EXPECT_EQ(chain.remade_inputs(0).tensor_id(), "c");  // re-run first
+    EXPECT_EQ(chain.remade_inputs(0).kernel_id(), "k0");
+    EXPECT_EQ(chain.remade_inputs(1).tensor_id(), "y");
+    EXPECT_EQ(chain.remade_inputs(1).kernel_id(), "k1");
+    EXPECT_EQ(chain.scratch_bytes(), 9 * kMiB);
+    EXPECT_EQ(outcome.plan->recomputes(1).tensor_id(), "c");
+    EXPECT_EQ(outcome.plan->recomputes(1).remade_inputs_size(), 0);
+    EXPECT_EQ(outcome.plan->recomputes(2).tensor_id(), "m");
+    EXPECT_EQ(outcome.plan->kernels(5).fast_bytes(), 10 * kMiB);
+    EXPECT_EQ(outcome.plan->peak_fast_bytes(), 19 * kMiB);
+
+    // The verifier replays the chain in its order and insists on it.
+    v1::Plan tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->mutable_remade_inputs()->SwapElements(0, 1);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("is no input of kernel"));
+    tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->mutable_remade_inputs()->DeleteSubrange(0,
+                                                                            1);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("is not in memory"));
+    tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->mutable_remade_inputs(0)->set_time_us(1);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("the profile says"));
+    tampered = *outcome.plan;
+    tampered.mutable_recomputes(0)->set_scratch_bytes(5 * kMiB);
+    EXPECT_THAT(VerifyPlan(graph, profile, tampered, budget).status().message(),
+                HasSubstr("scratch_bytes"));
+    EXPECT_THAT(VerifyPlan(graph, profile, *outcome.plan, budget - kMiB)
+                    .status()
+                    .message(),
+                HasSubstr("exceeds budget"));
+  }
+  EXPECT_NEAR(best[0], 240.0, 1e-6);
+  EXPECT_NEAR(best[1], 240.0, 1e-6);
+}
+
+// The shape and sizes of ThreeLevelChainReMakesADroppedConcatenation (x, c,
+// r and a free, the rest fixed slow to keep the enumeration small) with
+// random costs: the ILP optimum equals the enumerated one at every
+// max_remade_inputs (the enumeration offers each drop every chain of
+// ChainOptions), and three-level chains win some cells.
+TEST(FormulationBruteForceTest, ReRunChainsMatchEnumeration) {
+  std::mt19937_64 rng(20261208);
+  int comparisons = 0, three_levels = 0;
+  for (int variant = 0; variant < 6; ++variant) {
+    const v1::TensorRole activation = v1::TENSOR_ROLE_ACTIVATION;
+    GraphBuilder builder("chain3");
+    builder.Tensor("x", 2 * kMiB, v1::TENSOR_ROLE_INPUT)
+        .Tensor("c", 4 * kMiB)
+        .Tensor("y", 4 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("m", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("r", 4 * kMiB)
+        .Tensor("a", 12 * kMiB)
+        .Tensor("b", 3 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("d", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("e", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Tensor("f", 1 * kMiB, activation, v1::TIER_SLOW)
+        .Kernel("k0", {"x"}, {"c"})
+        .Kernel("k1", {"c"}, {"y", "m"})
+        .Kernel("k2", {"y"}, {"r"})
+        .Kernel("k3", {"r"}, {"a"})
+        .Kernel("k4", {"a"}, {"b"})
+        .Kernel("k5", {"r", "b"}, {"d"})
+        .Kernel("k6", {"c", "m", "d"}, {"e"})
+        .Kernel("k7", {"x", "e"}, {"f"});
+    GraphModel graph = MustGraph(builder.graph());
+    std::vector<double> base(graph.num_kernels());
+    std::vector<std::vector<double>> penalties(graph.num_kernels());
+    for (int k = 0; k < graph.num_kernels(); ++k) {
+      base[k] = 5.0 + static_cast<double>(rng() % 20);
+      for (int t : graph.kernel(k).operands) {
+        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
+                               graph.tensor(t).size_bytes / kMiB);
+      }
+    }
+    ProfileModel profile =
+        MustProfile(FullTableProfile(
+                        graph,
+                        [&](int k, ConfigMask mask) {
+                          double time = base[k];
+                          for (size_t p = 0; p < penalties[k].size(); ++p) {
+                            if (mask >> p & 1) time += penalties[k][p];
+                          }
+                          return time;
+                        },
+                        testing::OptaneBandwidths()),
+                    TableCollapseOptions());
+    ASSERT_LE(SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true), 2e6);
+    // k3 and k4 hold x, c, r and a (22 MiB); a three-level re-run of r
+    // before k5 holds x, r and the scratch c, y, m (15 MiB).
+    for (uint64_t budget : {15 * kMiB, 17 * kMiB}) {
+      for (int levels : {1, 2}) {
+        const double expected = BruteForceOptimum(
+            graph, profile, v1::METHOD_SYNCHRONOUS, budget, true, levels);
+        PlanOutcome outcome =
+            MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, budget, true,
+                     /*keep_inputs=*/true, levels);
+        ++comparisons;
+        if (std::isinf(expected)) {
+          EXPECT_FALSE(outcome.plan.has_value());
+          continue;
+        }
+        ASSERT_TRUE(outcome.plan.has_value()) << outcome.diagnostic;
+        EXPECT_NEAR(outcome.plan->predicted_time_us(), expected,
+                    1e-6 * expected)
+            << "variant " << variant << " at " << budget << ", " << levels
+            << " levels";
+        for (const v1::Recompute& recompute : outcome.plan->recomputes()) {
+          three_levels += recompute.remade_inputs_size() == 2;
+        }
+      }
+    }
+  }
+  EXPECT_GT(three_levels, 0);
+  std::cout << comparisons << " comparisons, three-level re-runs "
+            << three_levels << "\n";
 }
 
 // The batch-norm / ReLU shape of ReluOfBatchNormIsReMadeFromItsInput (a
@@ -1809,7 +2063,7 @@ TEST(FormulationRecomputeTest, TwoLevelReRunsAreSynchronousOnly) {
   std::vector<TensorSchedule> schedule(graph.num_tensors());
   for (TensorSchedule& entry : schedule) entry.creation_tier = v1::TIER_FAST;
   schedule[graph.FindTensor("r")].recomputes.push_back(
-      {2, 5, /*remake_dead_input=*/true});
+      {2, 5, /*remade_inputs=*/{graph.FindTensor("y")}});
   for (v1::Method method : {v1::METHOD_ASYNCHRONOUS, v1::METHOD_STATIC}) {
     PlanOutcome outcome =
         MustPlan(graph, profile, method, 21 * kMiB, /*recompute=*/true);

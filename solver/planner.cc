@@ -72,10 +72,13 @@ std::vector<TensorSchedule> ScheduleOf(const GraphModel& graph,
   for (const v1::Recompute& recompute : plan.recomputes()) {
     const int t = graph.FindTensor(recompute.tensor_id());
     if (t < 0) continue;
-    schedule[t].recomputes.push_back(
-        {static_cast<int>(recompute.dropped_after_kernel_index()),
-         static_cast<int>(recompute.before_kernel_index()),
-         recompute.remade_inputs_size() > 0});
+    ScheduledRecompute& entry = schedule[t].recomputes.emplace_back();
+    entry.dropped_after =
+        static_cast<int>(recompute.dropped_after_kernel_index());
+    entry.before = static_cast<int>(recompute.before_kernel_index());
+    for (const v1::RemadeInput& remade : recompute.remade_inputs()) {
+      entry.remade_inputs.push_back(graph.FindTensor(remade.tensor_id()));
+    }
   }
   return schedule;
 }

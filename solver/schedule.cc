@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "solver/checked_math.h"
 #include "solver/status_macros.h"
 
@@ -251,11 +252,14 @@ struct PendingRecompute {
   double time_us = 0;
   // Bytes written beside the tensor and freed after the re-run.
   uint64_t scratch_bytes = 0;
-  // Two-level: the dead input made again first (-1: none), its producer's
-  // configuration and time there.
-  int remade_tensor = -1;
-  std::string remade_config;
-  double remade_time_us = 0;
+  // Re-run chains: each remade input (ScheduledRecompute.remade_inputs, in
+  // re-run order) with its producer's configuration and time there.
+  struct Remade {
+    int tensor = 0;
+    std::string config;
+    double time_us = 0;
+  };
+  std::vector<Remade> remade = {};
 };
 
 // Appends to *moves the moves of tensor `t` (`entry`) that change its tier,
@@ -434,49 +438,36 @@ class RecomputePricer {
     pending.tensor = t;
     pending.dropped_after = recompute.dropped_after;
     pending.scratch_bytes = OutputBytes(producer, t);
+    const std::vector<int>& chain = recompute.remade_inputs;
+    AUTOTM_RETURN_IF_ERROR(CheckChain(what, t, chain));
+    // Deepest producer first: each reads what is in memory, kept slow, or
+    // made earlier in the chain.
+    for (size_t e = 0; e < chain.size(); ++e) {
+      const KernelInfo& kernel =
+          graph_.kernel(graph_.tensor(chain[e]).producer);
+      std::vector<bool> slow(kernel.operands.size(), false);
+      for (int p = 0; p < kernel.num_inputs; ++p) {
+        AUTOTM_ASSIGN_OR_RETURN(
+            const bool input_slow,
+            InputSlow(what, kernel, kernel.operands[p], recompute.before,
+                      absl::MakeConstSpan(chain.data(), e)));
+        slow[p] = input_slow;
+      }
+      PendingRecompute::Remade& remade = pending.remade.emplace_back();
+      remade.tensor = chain[e];
+      AUTOTM_ASSIGN_OR_RETURN(remade.time_us,
+                              PriceRun(what, kernel, slow, &remade.config));
+      SaturatingAddTo(pending.scratch_bytes, OutputBytes(kernel, -1));
+    }
     std::vector<bool> slow(producer.operands.size(), false);
     for (int p = 0; p < producer.num_inputs; ++p) {
-      const int j = producer.operands[p];
-      const TensorInfo& input = graph_.tensor(j);
-      if (recompute.before > input.last_live && recompute.remake_dead_input) {
-        if (pending.remade_tensor >= 0 && pending.remade_tensor != j) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              what, ": kernel '", producer.id,
-              "' has more than one input whose life has ended; a re-run "
-              "makes at most one of them again"));
-        }
-        pending.remade_tensor = j;  // made again, fast
-        continue;
-      }
-      if (recompute.before > input.last_live &&
-          (schedule_[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
-          ends_slow_[j]) {
-        slow[p] = true;  // kept in slow memory past its life
-        kept_until_[j] = std::max(kept_until_[j], recompute.before);
-        continue;
-      }
-      const std::optional<bool> input_slow = SlowIfPresent(j, recompute.before);
-      if (!input_slow.has_value()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            what, ": input '", input.id, "' of kernel '", producer.id,
-            "' is not present there (not live nor kept slow, or "
-            "dropped itself)"));
-      }
-      // An asynchronous TO_FAST at `before` overlaps that kernel: it lands
-      // after the re-run, which reads the input's slow copy.
-      slow[p] = *input_slow ||
-                ArrivesByOverlappedCopy(schedule_[j], recompute.before);
-    }
-    if (recompute.remake_dead_input && pending.remade_tensor < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": it is to make a dead input of kernel '",
-                       producer.id, "' again, but every input is live there"));
+      AUTOTM_ASSIGN_OR_RETURN(const bool input_slow,
+                              InputSlow(what, producer, producer.operands[p],
+                                        recompute.before, chain));
+      slow[p] = input_slow;
     }
     AUTOTM_ASSIGN_OR_RETURN(pending.time_us,
                             PriceRun(what, producer, slow, &pending.config));
-    if (pending.remade_tensor >= 0) {
-      AUTOTM_RETURN_IF_ERROR(PriceRemade(what, &pending));
-    }
     return pending;
   }
 
@@ -527,36 +518,71 @@ class RecomputePricer {
     return *time;
   }
 
-  // Prices the re-run of pending->remade_tensor's producer, whose inputs
-  // must be in memory at the re-run, and adds its outputs to the scratch.
-  absl::Status PriceRemade(const std::string& what,
-                           PendingRecompute* pending) const {
-    const TensorInfo& remade = graph_.tensor(pending->remade_tensor);
-    if (remade.producer < 0 || remade.role != v1::TENSOR_ROLE_ACTIVATION) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": its producer's input '", remade.id,
-                       "' is not an activation with a producer to re-run"));
-    }
-    const KernelInfo& kernel = graph_.kernel(remade.producer);
-    std::vector<bool> slow(kernel.operands.size(), false);
-    for (int p = 0; p < kernel.num_inputs; ++p) {
-      const int i = kernel.operands[p];
-      const std::optional<bool> input_slow = SlowIfPresent(i, pending->before);
-      if (!input_slow.has_value()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            what, ": input '", graph_.tensor(i).id, "' of kernel '", kernel.id,
-            "', re-run to make '", remade.id,
-            "' again, is not in memory there (not live, or dropped)"));
+  // Whether `chain` (ScheduledRecompute.remade_inputs of tensor t) is a
+  // chain: activations with producers, each an input of the next entry's
+  // producer, the last an input of t's producer, no tensor twice.
+  absl::Status CheckChain(const std::string& what, int t,
+                          const std::vector<int>& chain) const {
+    for (size_t e = 0; e < chain.size(); ++e) {
+      const int j = chain[e];
+      if (j < 0 || j >= graph_.num_tensors()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": remade input #", e, " is tensor index ", j,
+                         ", outside the graph"));
       }
-      // As the re-run's own inputs: an overlapped read lands after it.
-      slow[p] =
-          *input_slow || ArrivesByOverlappedCopy(schedule_[i], pending->before);
+      const TensorInfo& remade = graph_.tensor(j);
+      if (remade.producer < 0 || remade.role != v1::TENSOR_ROLE_ACTIVATION) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": its remade input '", remade.id,
+                         "' is not an activation with a producer to re-run"));
+      }
+      if (std::find(chain.begin(), chain.begin() + e, j) != chain.begin() + e) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": remade input '", remade.id, "' is listed twice"));
+      }
     }
-    AUTOTM_ASSIGN_OR_RETURN(
-        pending->remade_time_us,
-        PriceRun(what, kernel, slow, &pending->remade_config));
-    SaturatingAddTo(pending->scratch_bytes, OutputBytes(kernel, -1));
+    for (size_t e = 0; e < chain.size(); ++e) {
+      const int reader = e + 1 < chain.size()
+                             ? graph_.tensor(chain[e + 1]).producer
+                             : graph_.tensor(t).producer;
+      const KernelInfo& kernel = graph_.kernel(reader);
+      const auto inputs_end = kernel.operands.begin() + kernel.num_inputs;
+      if (std::find(kernel.operands.begin(), inputs_end, chain[e]) ==
+          inputs_end) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": remade input '", graph_.tensor(chain[e]).id,
+                         "' is no input of kernel '", kernel.id,
+                         "', the next re-run of its chain"));
+      }
+    }
     return absl::OkStatus();
+  }
+
+  // Whether input j of `kernel`, re-run right before kernel `before`, is
+  // read slow: fast when `made` (earlier in its chain, scratch), slow when
+  // kept in the slow tier past its life (recorded in kept_until_), else as
+  // it is there; InvalidArgument when it is in none of these places.
+  absl::StatusOr<bool> InputSlow(const std::string& what,
+                                 const KernelInfo& kernel, int j, int before,
+                                 absl::Span<const int> made) {
+    if (std::find(made.begin(), made.end(), j) != made.end()) return false;
+    const TensorInfo& input = graph_.tensor(j);
+    if (before > input.last_live &&
+        (schedule_[j].kept_slow || input.fixed_tier == v1::TIER_SLOW) &&
+        ends_slow_[j]) {
+      kept_until_[j] = std::max(kept_until_[j], before);
+      return true;  // kept in slow memory past its life
+    }
+    const std::optional<bool> input_slow = SlowIfPresent(j, before);
+    if (!input_slow.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": input '", input.id, "' of kernel '", kernel.id,
+          "' is not present there (not live nor kept slow, or dropped "
+          "itself, nor made again earlier in the re-run's chain)"));
+    }
+    // An asynchronous TO_FAST at `before` overlaps that kernel: it lands
+    // after the re-run, which reads the input's slow copy.
+    return *input_slow || ArrivesByOverlappedCopy(schedule_[j], before);
   }
 
   RecomputePricer(const GraphModel& graph, const ProfileModel& profile,
@@ -626,15 +652,15 @@ absl::StatusOr<double> AddRecomputes(
     recompute->set_time_us(pending.time_us);
     recompute->set_scratch_bytes(pending.scratch_bytes);
     recompute_us += pending.time_us;
-    if (pending.remade_tensor >= 0) {
-      const TensorInfo& remade = graph.tensor(pending.remade_tensor);
+    for (const PendingRecompute::Remade& made : pending.remade) {
+      const TensorInfo& remade = graph.tensor(made.tensor);
       v1::RemadeInput* input = recompute->add_remade_inputs();
       input->set_tensor_id(remade.id);
       input->set_kernel_id(graph.kernel(remade.producer).id);
       input->set_kernel_index(remade.producer);
-      input->set_config(pending.remade_config);
-      input->set_time_us(pending.remade_time_us);
-      recompute_us += pending.remade_time_us;
+      input->set_config(made.config);
+      input->set_time_us(made.time_us);
+      recompute_us += made.time_us;
     }
     uint64_t held = fast_bytes[pending.before];
     SaturatingAddTo(held, pending.scratch_bytes);

@@ -30,11 +30,16 @@ struct ScheduledMove {
 struct ScheduledRecompute {
   int dropped_after = 0;
   int before = 0;
-  // Two-level: the producer's one input whose life ended before `before` is
-  // made again first by re-running its own producer (whose inputs must be
-  // live and not dropped there), in scratch. False: such an input must be
-  // kept in the slow tier (TensorSchedule.kept_slow).
-  bool remake_dead_input = false;
+  // Re-run chains: tensors made again first, in scratch freed after the
+  // re-run, in the order they are re-run (deepest producer first). The
+  // last is an input of the tensor's producer; each other entry is an input
+  // of the next entry's producer. Each entry's producer reads tensors in
+  // memory at `before` (live and not dropped), kept in the slow tier past
+  // their life, or the entry before it; an entry may be live there (it is
+  // then re-made into scratch all the same, whether the plan drops it there
+  // or not). Empty: a one-level re-run, whose dead inputs must be kept in
+  // the slow tier (TensorSchedule.kept_slow).
+  std::vector<int> remade_inputs = {};
 };
 
 // Where one tensor lives over its lifetime.
@@ -88,12 +93,12 @@ v1::Tier TierAt(const std::vector<TierRun>& runs, int kernel);
 // two moves at one kernel other than TO_FAST then TO_SLOW, a TO_FAST at the
 // producer (no copy exists yet), a fixed tensor created elsewhere or moved,
 // a recomputation whose inputs are not all present at its kernel (live and
-// not dropped, kept slow, or with remake_dead_input exactly one dead input
-// whose producer's inputs are live and not dropped there), that drops the
+// not dropped, kept slow, or made again by its remade_inputs chain, whose
+// producers read likewise), that drops the
 // tensor where a kernel reads it, or that overlaps a move.
 // Recomputations are priced at the producer's profiled time under its
 // inputs' tiers at the re-run (FailedPrecondition when the profile lacks
-// that configuration), plus the remade input's producer likewise, and count
+// that configuration), plus each remade input's producer likewise, and count
 // in kernel_time_us.
 // Does not check the budget: callers compare plan.peak_fast_bytes() with it,
 // which includes, at each re-run, everything fast at its kernel plus the

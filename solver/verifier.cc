@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "solver/allocator.h"
 #include "solver/status_macros.h"
 #include "solver/two_level_memory.h"
@@ -116,10 +117,18 @@ class Checker {
   // Each re-run reads inputs present there; its config and time, its
   // remade input's, its scratch and the budget while it runs.
   absl::Status CheckRecomputes(VerifyReport& report);
-  // Re-run r's remade input (the one dead input of its producer at `dead`
-  // operand position, -1: none): made again by its own producer from
-  // inputs in memory there; returns its priced time.
-  absl::StatusOr<double> CheckRemadeInput(int r, int dead);
+  // Re-run r's chain of remade inputs (Recompute.remade_inputs, in re-run
+  // order): activations, each an input of the next entry's producer (the
+  // last of r's producer), re-made by their producers, no tensor twice.
+  // Returns their tensor indices.
+  absl::StatusOr<std::vector<int>> CheckRemadeChain(int r);
+  // Whether input j of `kernel`, re-run for re-run r right before kernel
+  // `before`, is read slow: fast when `made` earlier in r's chain, slow
+  // when kept in the slow tier past its life (*kept_until updated), else
+  // its tier there; InvalidArgument when it is not in memory there.
+  absl::StatusOr<bool> RerunInputSlow(int r, const KernelInfo& kernel, int j,
+                                      int before, absl::Span<const int> made,
+                                      std::vector<int>* kept_until) const;
   // A re-run of `kernel` (for re-run r) with inputs' tiers `slow`: its
   // `config` and `time_us` are the profile's. Returns the priced time.
   absl::StatusOr<double> CheckRerunPrice(int r, const KernelInfo& kernel,
@@ -410,61 +419,39 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
     const KernelInfo& producer =
         graph_.kernel(static_cast<int>(recompute.kernel_index()));
     const int before = static_cast<int>(recompute.before_kernel_index());
-    const std::string remade_id = recompute.remade_inputs_size() == 1
-                                      ? recompute.remade_inputs(0).tensor_id()
-                                      : std::string();
-    if (recompute.remade_inputs_size() > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          RecomputeName(r), ": ", recompute.remade_inputs_size(),
-          " remade inputs; a re-run makes at most one input again"));
+    AUTOTM_ASSIGN_OR_RETURN(const std::vector<int> chain, CheckRemadeChain(r));
+    uint64_t scratch = OutputBytes(producer, t);
+    // Deepest producer first, each reading the entries before it fast.
+    for (size_t e = 0; e < chain.size(); ++e) {
+      const KernelInfo& kernel =
+          graph_.kernel(graph_.tensor(chain[e]).producer);
+      std::vector<bool> slow(kernel.operands.size(), false);
+      for (int p = 0; p < kernel.num_inputs; ++p) {
+        AUTOTM_ASSIGN_OR_RETURN(
+            const bool input_slow,
+            RerunInputSlow(r, kernel, kernel.operands[p], before,
+                           absl::MakeConstSpan(chain.data(), e), &kept_until));
+        slow[p] = input_slow;
+      }
+      const v1::RemadeInput& remade = recompute.remade_inputs(e);
+      AUTOTM_ASSIGN_OR_RETURN(
+          const double remade_us,
+          CheckRerunPrice(r, kernel, slow, remade.config(), remade.time_us()));
+      total_us += remade_us;
+      scratch += OutputBytes(kernel, -1);
     }
     std::vector<bool> slow(producer.operands.size(), false);
-    int dead = -1;  // operand position of the remade input
     for (int p = 0; p < producer.num_inputs; ++p) {
-      const int j = producer.operands[p];
-      const TensorInfo& input = graph_.tensor(j);
-      if (before > input.last_live && input.id == remade_id) {
-        dead = p;  // made again right before the re-run, fast
-        continue;
-      }
-      if (before > input.last_live && ends_slow_[j] &&
-          static_cast<int64_t>(plan_.tensors(j).kept_slow_until_kernel()) >=
-              before) {
-        slow[p] = true;  // kept in the slow tier past its life
-        kept_until[j] = std::max(kept_until[j], before);
-        continue;
-      }
-      if (before < input.first_live || before > input.last_live ||
-          IsDropped(j, before)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(RecomputeName(r), ": its input ", TensorName(j),
-                         " is not in memory before ", KernelName(before),
-                         " (not live there nor kept in the slow tier until "
-                         "then, nor remade, or dropped itself)"));
-      }
-      // An asynchronous TO_FAST at `before` overlaps that kernel: in flight
-      // during the re-run right before it, which reads the slow copy.
-      slow[p] = !IsFast(j, before) || ArrivesByOverlappedCopy(j, before);
-    }
-    if (!remade_id.empty() && dead < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(RecomputeName(r), ": remade input '", remade_id,
-                       "' is no input of its producer whose life ended before ",
-                       KernelName(before)));
+      AUTOTM_ASSIGN_OR_RETURN(const bool input_slow,
+                              RerunInputSlow(r, producer, producer.operands[p],
+                                             before, chain, &kept_until));
+      slow[p] = input_slow;
     }
     AUTOTM_ASSIGN_OR_RETURN(
         const double time,
         CheckRerunPrice(r, producer, slow, recompute.config(),
                         recompute.time_us()));
     total_us += time;
-    uint64_t scratch = OutputBytes(producer, t);
-    if (dead >= 0) {
-      AUTOTM_ASSIGN_OR_RETURN(const double remade_us,
-                              CheckRemadeInput(r, dead));
-      total_us += remade_us;
-      const int remade = producer.operands[dead];
-      scratch += OutputBytes(graph_.kernel(graph_.tensor(remade).producer), -1);
-    }
     if (recompute.scratch_bytes() != scratch) {
       return absl::InvalidArgumentError(absl::StrCat(
           RecomputeName(r), ": scratch_bytes ", recompute.scratch_bytes(),
@@ -501,37 +488,73 @@ absl::Status Checker::CheckRecomputes(VerifyReport& report) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<double> Checker::CheckRemadeInput(int r, int dead) {
+absl::StatusOr<std::vector<int>> Checker::CheckRemadeChain(int r) {
   const v1::Recompute& recompute = plan_.recomputes(r);
-  const v1::RemadeInput& remade = recompute.remade_inputs(0);
-  const int before = static_cast<int>(recompute.before_kernel_index());
-  const KernelInfo& outer =
-      graph_.kernel(static_cast<int>(recompute.kernel_index()));
-  const TensorInfo& tensor = graph_.tensor(outer.operands[dead]);
-  if (tensor.producer < 0 || tensor.role != v1::TENSOR_ROLE_ACTIVATION ||
-      remade.kernel_index() != static_cast<uint32_t>(tensor.producer) ||
-      remade.kernel_id() != graph_.kernel(tensor.producer).id) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(RecomputeName(r), ": remade input '", tensor.id,
-                     "' is made by kernel '", remade.kernel_id(),
-                     "', which is not its producer"));
-  }
-  const KernelInfo& kernel = graph_.kernel(tensor.producer);
-  std::vector<bool> slow(kernel.operands.size(), false);
-  for (int p = 0; p < kernel.num_inputs; ++p) {
-    const int i = kernel.operands[p];
-    const TensorInfo& input = graph_.tensor(i);
-    if (before < input.first_live || before > input.last_live ||
-        IsDropped(i, before)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          RecomputeName(r), ": its remade input '", tensor.id, "' needs ",
-          TensorName(i), ", which is not in memory before ", KernelName(before),
-          " (not live there, or dropped)"));
+  std::vector<int> chain;
+  for (const v1::RemadeInput& remade : recompute.remade_inputs()) {
+    const int j = graph_.FindTensor(remade.tensor_id());
+    if (j < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": remade input '", remade.tensor_id(),
+                       "' is no tensor of the graph"));
     }
-    // As the outer re-run's inputs: an overlapped read lands after it.
-    slow[p] = !IsFast(i, before) || ArrivesByOverlappedCopy(i, before);
+    const TensorInfo& tensor = graph_.tensor(j);
+    if (tensor.producer < 0 || tensor.role != v1::TENSOR_ROLE_ACTIVATION ||
+        remade.kernel_index() != static_cast<uint32_t>(tensor.producer) ||
+        remade.kernel_id() != graph_.kernel(tensor.producer).id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": remade input '", tensor.id,
+                       "' is made by kernel '", remade.kernel_id(),
+                       "', which is not its producer"));
+    }
+    if (std::find(chain.begin(), chain.end(), j) != chain.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": remade input '", tensor.id,
+                       "' is listed twice"));
+    }
+    chain.push_back(j);
   }
-  return CheckRerunPrice(r, kernel, slow, remade.config(), remade.time_us());
+  for (size_t e = 0; e < chain.size(); ++e) {
+    const KernelInfo& reader =
+        e + 1 < chain.size()
+            ? graph_.kernel(graph_.tensor(chain[e + 1]).producer)
+            : graph_.kernel(static_cast<int>(recompute.kernel_index()));
+    const auto inputs_end = reader.operands.begin() + reader.num_inputs;
+    if (std::find(reader.operands.begin(), inputs_end, chain[e]) ==
+        inputs_end) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RecomputeName(r), ": remade input '",
+                       graph_.tensor(chain[e]).id, "' is no input of kernel '",
+                       reader.id, "', the next re-run of its chain"));
+    }
+  }
+  return chain;
+}
+
+absl::StatusOr<bool> Checker::RerunInputSlow(
+    int r, const KernelInfo& kernel, int j, int before,
+    absl::Span<const int> made, std::vector<int>* kept_until) const {
+  if (std::find(made.begin(), made.end(), j) != made.end()) {
+    return false;  // made again earlier in the chain, in scratch
+  }
+  const TensorInfo& input = graph_.tensor(j);
+  if (before > input.last_live && ends_slow_[j] &&
+      static_cast<int64_t>(plan_.tensors(j).kept_slow_until_kernel()) >=
+          before) {
+    (*kept_until)[j] = std::max((*kept_until)[j], before);
+    return true;  // kept in the slow tier past its life
+  }
+  if (before < input.first_live || before > input.last_live ||
+      IsDropped(j, before)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        RecomputeName(r), ": input ", TensorName(j), " of kernel '", kernel.id,
+        "' is not in memory before ", KernelName(before),
+        " (not live there nor kept in the slow tier until then, nor remade "
+        "earlier in its chain, or dropped itself)"));
+  }
+  // An asynchronous TO_FAST at `before` overlaps that kernel: in flight
+  // during the re-run right before it, which reads the slow copy.
+  return !IsFast(j, before) || ArrivesByOverlappedCopy(j, before);
 }
 
 absl::StatusOr<double> Checker::CheckRerunPrice(int r, const KernelInfo& kernel,
