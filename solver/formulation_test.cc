@@ -1489,7 +1489,7 @@ TEST(FormulationRecomputeTest, ThreeLevelChainReMakesADroppedConcatenation) {
 TEST(FormulationBruteForceTest, ReRunChainsMatchEnumeration) {
   std::mt19937_64 rng(20261208);
   int comparisons = 0, three_levels = 0;
-  for (int variant = 0; variant < 6; ++variant) {
+  for (int variant = 0; variant < 4; ++variant) {
     const v1::TensorRole activation = v1::TENSOR_ROLE_ACTIVATION;
     GraphBuilder builder("chain3");
     builder.Tensor("x", 2 * kMiB, v1::TENSOR_ROLE_INPUT)
