@@ -386,10 +386,12 @@ class ExecutorTest(PlanChecks, unittest.TestCase):
         in_place = [r for r in plan.recomputes if "@" in r.tensor_id]
         if not in_place:
             self.skipTest("the plan re-runs no in-place kernel: that path was not exercised")
-        # Such a re-run reads the version its kernel overwrote, kept slow.
+        # Such a re-run reads the version its kernel overwrote: kept slow, or
+        # made again first in its chain (remade_inputs).
         kept = {t.tensor_id for t in plan.tensors if t.kept_slow_until_kernel}
         for r in in_place:
-            self.assertTrue(set(graph.kernels[r.kernel_index].inputs) & kept, r.tensor_id)
+            available = kept | {m.tensor_id for m in r.remade_inputs}
+            self.assertTrue(set(graph.kernels[r.kernel_index].inputs) & available, r.tensor_id)
 
     def test_recompute_of_a_model_storage_is_refused(self):
         workload = self.workloads["gpt"]
