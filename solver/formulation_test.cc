@@ -1130,6 +1130,65 @@ TEST(FormulationTest, RefusesCoefficientsCbcCannotTake) {
 namespace autotm::solver {
 namespace {
 
+using ::autotm::solver::testing::AsyncRecomputeGraph;
+
+// Every kernel 10 us with its operands fast, plus 25 us per MiB of each
+// operand it reads or writes slow: separable, so re-runs can be priced.
+ProfileModel SlowPenaltyProfile(const GraphModel& graph) {
+  return MustProfile(
+      FullTableProfile(
+          graph,
+          [&](int k, ConfigMask mask) {
+            double time = 10.0;
+            const KernelInfo& kernel = graph.kernel(k);
+            for (size_t p = 0; p < kernel.operands.size(); ++p) {
+              if (mask >> p & 1) {
+                time +=
+                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
+              }
+            }
+            return time;
+          }),
+      TableCollapseOptions());
+}
+
+// The ranges of RandomSeparableProfile's draws: a kernel's all-fast time is
+// base_us + rng() % base_spread_us, a slow operand adds
+// (penalty_us_per_mib + rng() % penalty_spread) us per MiB of it.
+struct RandomCosts {
+  int base_us;
+  int base_spread_us;
+  int penalty_us_per_mib;
+  int penalty_spread;
+};
+
+// A full table (Optane's bandwidths) of separable random costs, drawn from
+// `rng` kernel by kernel, base first, then each operand in order (the
+// enumeration tests' seeds depend on that order).
+v1::Profile RandomSeparableProfile(const GraphModel& graph,
+                                   std::mt19937_64& rng, RandomCosts costs) {
+  std::vector<double> base(graph.num_kernels());
+  std::vector<std::vector<double>> penalties(graph.num_kernels());
+  for (int k = 0; k < graph.num_kernels(); ++k) {
+    base[k] = costs.base_us + static_cast<double>(rng() % costs.base_spread_us);
+    for (int t : graph.kernel(k).operands) {
+      penalties[k].push_back(static_cast<double>(costs.penalty_us_per_mib +
+                                                 rng() % costs.penalty_spread) *
+                             graph.tensor(t).size_bytes / kMiB);
+    }
+  }
+  return FullTableProfile(
+      graph,
+      [&](int k, ConfigMask mask) {
+        double time = base[k];
+        for (size_t p = 0; p < penalties[k].size(); ++p) {
+          if (mask >> p & 1) time += penalties[k][p];
+        }
+        return time;
+      },
+      testing::OptaneBandwidths());
+}
+
 // x -> k0 -> a; k1(a) -> b; k2(b) -> c; k3(a, x, c) -> d; 4 MiB each but d
 // (1 MiB); 10 us per kernel plus 100 us per slow operand. At 13 MiB, k2
 // cannot hold x, a, b and c: without recomputation the cheapest way out is
@@ -1225,21 +1284,7 @@ TEST(FormulationRecomputeTest, DeadInputIsKeptSlowForTheReRun) {
       .Kernel("k3", {"e"}, {"g"})
       .Kernel("k4", {"c", "g"}, {"h"});
   GraphModel graph = MustGraph(builder.graph());
-  ProfileModel profile = MustProfile(
-      FullTableProfile(
-          graph,
-          [&](int k, ConfigMask mask) {
-            double time = 10.0;
-            const KernelInfo& kernel = graph.kernel(k);
-            for (size_t p = 0; p < kernel.operands.size(); ++p) {
-              if (mask >> p & 1) {
-                time +=
-                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
-              }
-            }
-            return time;
-          }),
-      TableCollapseOptions());
+  ProfileModel profile = SlowPenaltyProfile(graph);
   PlanOutcome restricted =
       MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 9 * kMiB,
                /*recompute=*/true, /*keep_inputs=*/false);
@@ -1300,21 +1345,7 @@ TEST(FormulationRecomputeTest, ReluOfBatchNormIsReMadeFromItsInput) {
       .Kernel("k5", {"r", "c"}, {"d"})
       .Kernel("k6", {"x", "m", "d"}, {"e"});
   GraphModel graph = MustGraph(builder.graph());
-  ProfileModel profile = MustProfile(
-      FullTableProfile(
-          graph,
-          [&](int k, ConfigMask mask) {
-            double time = 10.0;
-            const KernelInfo& kernel = graph.kernel(k);
-            for (size_t p = 0; p < kernel.operands.size(); ++p) {
-              if (mask >> p & 1) {
-                time +=
-                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
-              }
-            }
-            return time;
-          }),
-      TableCollapseOptions());
+  ProfileModel profile = SlowPenaltyProfile(graph);
   PlanOutcome one_level =
       MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 21 * kMiB,
                /*recompute=*/true, /*keep_inputs=*/true,
@@ -1412,21 +1443,7 @@ TEST(FormulationRecomputeTest, ThreeLevelChainReMakesADroppedConcatenation) {
       .Kernel("k6", {"c", "m", "d"}, {"e"})
       .Kernel("k7", {"x", "e"}, {"f"});
   GraphModel graph = MustGraph(builder.graph());
-  ProfileModel profile = MustProfile(
-      FullTableProfile(
-          graph,
-          [&](int k, ConfigMask mask) {
-            double time = 10.0;
-            const KernelInfo& kernel = graph.kernel(k);
-            for (size_t p = 0; p < kernel.operands.size(); ++p) {
-              if (mask >> p & 1) {
-                time +=
-                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
-              }
-            }
-            return time;
-          }),
-      TableCollapseOptions());
+  ProfileModel profile = SlowPenaltyProfile(graph);
   const uint64_t budget = 19 * kMiB;
   double best[3];
   for (int levels = 0; levels <= 2; ++levels) {
@@ -1511,26 +1528,8 @@ TEST(FormulationBruteForceTest, ReRunChainsMatchEnumeration) {
         .Kernel("k6", {"c", "m", "d"}, {"e"})
         .Kernel("k7", {"x", "e"}, {"f"});
     GraphModel graph = MustGraph(builder.graph());
-    std::vector<double> base(graph.num_kernels());
-    std::vector<std::vector<double>> penalties(graph.num_kernels());
-    for (int k = 0; k < graph.num_kernels(); ++k) {
-      base[k] = 5.0 + static_cast<double>(rng() % 20);
-      for (int t : graph.kernel(k).operands) {
-        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
-                               graph.tensor(t).size_bytes / kMiB);
-      }
-    }
     ProfileModel profile =
-        MustProfile(FullTableProfile(
-                        graph,
-                        [&](int k, ConfigMask mask) {
-                          double time = base[k];
-                          for (size_t p = 0; p < penalties[k].size(); ++p) {
-                            if (mask >> p & 1) time += penalties[k][p];
-                          }
-                          return time;
-                        },
-                        testing::OptaneBandwidths()),
+        MustProfile(RandomSeparableProfile(graph, rng, {5, 20, 10, 51}),
                     TableCollapseOptions());
     ASSERT_LE(SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true), 2e6);
     // k3 and k4 hold x, c, r and a (22 MiB); a three-level re-run of r
@@ -1589,26 +1588,8 @@ TEST(FormulationBruteForceTest, MultiOutputAndTwoLevelReRunsMatchEnumeration) {
         .Kernel("k4", {"r", "c"}, {"d"})
         .Kernel("k5", {"x", "m", "d"}, {});
     GraphModel graph = MustGraph(builder.graph());
-    std::vector<double> base(graph.num_kernels());
-    std::vector<std::vector<double>> penalties(graph.num_kernels());
-    for (int k = 0; k < graph.num_kernels(); ++k) {
-      base[k] = 5.0 + static_cast<double>(rng() % 20);
-      for (int t : graph.kernel(k).operands) {
-        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
-                               graph.tensor(t).size_bytes / kMiB);
-      }
-    }
     ProfileModel profile =
-        MustProfile(FullTableProfile(
-                        graph,
-                        [&](int k, ConfigMask mask) {
-                          double time = base[k];
-                          for (size_t p = 0; p < penalties[k].size(); ++p) {
-                            if (mask >> p & 1) time += penalties[k][p];
-                          }
-                          return time;
-                        },
-                        testing::OptaneBandwidths()),
+        MustProfile(RandomSeparableProfile(graph, rng, {5, 20, 10, 51}),
                     TableCollapseOptions());
     ASSERT_LE(SearchSpace(graph, v1::METHOD_SYNCHRONOUS, true), 2e6);
     uint64_t free_bytes = 0;  // x, y, r and a
@@ -1765,25 +1746,7 @@ TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
     ++graphs_checked;
     // Separable costs: kernels of 5-60 us; a slow operand costs 10-60 us
     // per MiB, as on Optane (so small inputs are cheap to keep slow).
-    std::vector<double> base(graph.num_kernels());
-    std::vector<std::vector<double>> penalties(graph.num_kernels());
-    for (int k = 0; k < graph.num_kernels(); ++k) {
-      base[k] = 5.0 + static_cast<double>(rng() % 56);
-      for (int t : graph.kernel(k).operands) {
-        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
-                               graph.tensor(t).size_bytes / kMiB);
-      }
-    }
-    v1::Profile proto = FullTableProfile(
-        graph,
-        [&](int k, ConfigMask mask) {
-          double time = base[k];
-          for (size_t p = 0; p < penalties[k].size(); ++p) {
-            if (mask >> p & 1) time += penalties[k][p];
-          }
-          return time;
-        },
-        testing::OptaneBandwidths());
+    v1::Profile proto = RandomSeparableProfile(graph, rng, {5, 56, 10, 51});
     ProfileModel profile = MustProfile(proto, TableCollapseOptions());
     for (double fraction : {0.4, 0.6, 0.8}) {
       const uint64_t budget =
@@ -1859,25 +1822,7 @@ TEST(FormulationBruteForceTest, StaticAndAsyncRecomputeEqualEnumeratedOptimum) {
     }
     if (!has_chance) continue;
     ++graphs_checked;
-    std::vector<double> base(graph.num_kernels());
-    std::vector<std::vector<double>> penalties(graph.num_kernels());
-    for (int k = 0; k < graph.num_kernels(); ++k) {
-      base[k] = 5.0 + static_cast<double>(rng() % 56);
-      for (int t : graph.kernel(k).operands) {
-        penalties[k].push_back(static_cast<double>(10 + rng() % 51) *
-                               graph.tensor(t).size_bytes / kMiB);
-      }
-    }
-    v1::Profile proto = FullTableProfile(
-        graph,
-        [&](int k, ConfigMask mask) {
-          double time = base[k];
-          for (size_t p = 0; p < penalties[k].size(); ++p) {
-            if (mask >> p & 1) time += penalties[k][p];
-          }
-          return time;
-        },
-        testing::OptaneBandwidths());
+    v1::Profile proto = RandomSeparableProfile(graph, rng, {5, 56, 10, 51});
     ProfileModel profile = MustProfile(proto, TableCollapseOptions());
     for (double fraction : {0.4, 0.6, 0.8}) {
       const uint64_t budget =
@@ -1957,26 +1902,8 @@ TEST(FormulationBruteForceTest,
         .Kernel("k3", {"y", "b"}, {"c"})
         .Kernel("k4", {"x", "m", "c"}, {});
     GraphModel graph = MustGraph(builder.graph());
-    std::vector<double> base(graph.num_kernels());
-    std::vector<std::vector<double>> penalties(graph.num_kernels());
-    for (int k = 0; k < graph.num_kernels(); ++k) {
-      base[k] = 2.0 + static_cast<double>(rng() % 10);
-      for (int t : graph.kernel(k).operands) {
-        penalties[k].push_back(static_cast<double>(20 + rng() % 61) *
-                               graph.tensor(t).size_bytes / kMiB);
-      }
-    }
     ProfileModel profile =
-        MustProfile(FullTableProfile(
-                        graph,
-                        [&](int k, ConfigMask mask) {
-                          double time = base[k];
-                          for (size_t p = 0; p < penalties[k].size(); ++p) {
-                            if (mask >> p & 1) time += penalties[k][p];
-                          }
-                          return time;
-                        },
-                        testing::OptaneBandwidths()),
+        MustProfile(RandomSeparableProfile(graph, rng, {2, 10, 20, 61}),
                     TableCollapseOptions());
     uint64_t free_bytes = graph.tensor(graph.FindTensor("x")).size_bytes;
     for (const char* id : {"y", "a", "b"}) {
@@ -2040,21 +1967,7 @@ TEST(FormulationRecomputeTest, TwoLevelReRunsAreSynchronousOnly) {
       .Kernel("k5", {"r", "c"}, {"d"})
       .Kernel("k6", {"x", "m", "d"}, {"e"});
   GraphModel graph = MustGraph(builder.graph());
-  ProfileModel profile = MustProfile(
-      FullTableProfile(
-          graph,
-          [&](int k, ConfigMask mask) {
-            double time = 10.0;
-            const KernelInfo& kernel = graph.kernel(k);
-            for (size_t p = 0; p < kernel.operands.size(); ++p) {
-              if (mask >> p & 1) {
-                time +=
-                    25.0 * graph.tensor(kernel.operands[p]).size_bytes / kMiB;
-              }
-            }
-            return time;
-          }),
-      TableCollapseOptions());
+  ProfileModel profile = SlowPenaltyProfile(graph);
   PlanOutcome sync = MustPlan(graph, profile, v1::METHOD_SYNCHRONOUS, 21 * kMiB,
                               /*recompute=*/true);
   ASSERT_TRUE(sync.plan.has_value());
@@ -2093,19 +2006,7 @@ TEST(FormulationRecomputeTest, TwoLevelReRunsAreSynchronousOnly) {
 // the integer columns fixed to each schedule, the model's optimum equals
 // the assembled plan's time.
 TEST(FormulationRecomputeTest, AsyncReRunSeesAnOverlappedReadAsSlow) {
-  GraphBuilder builder("async-recompute");
-  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
-      .Tensor("a", 4 * kMiB)
-      .Tensor("b", 4 * kMiB)
-      .Tensor("c", 4 * kMiB)
-      .Tensor("d", 4 * kMiB)
-      .Tensor("e", 4 * kMiB)
-      .Kernel("k0", {"x"}, {"a"})
-      .Kernel("k1", {"a"}, {"b"})
-      .Kernel("k2", {"b"}, {"c"})
-      .Kernel("k3", {"a", "c"}, {"d"})
-      .Kernel("k4", {"x", "d"}, {"e"});
-  GraphModel graph = MustGraph(builder.graph());
+  GraphModel graph = MustGraph(AsyncRecomputeGraph());
   // Copies as fast overlapped as blocking, so every kernel of x's life is
   // a decision point.
   v1::CopyBandwidths bandwidths = testing::OptaneBandwidths();

@@ -31,6 +31,7 @@
 namespace autotm::solver {
 namespace {
 
+using ::autotm::solver::testing::AsyncRecomputeGraph;
 using ::autotm::solver::testing::FullTableProfile;
 using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
@@ -723,19 +724,7 @@ TEST(VerifyRecomputeTest, ReRunReadsItsInputsWhereTheyAre) {
 // after the re-run, which therefore reads x slow; at k2 it lands first.
 TEST(VerifyRecomputeTest, ReRunReadsAnInputInFlightAtItsKernelSlow) {
   constexpr uint64_t kMiB = 1 << 20;
-  GraphBuilder builder("async-recompute");
-  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
-      .Tensor("a", 4 * kMiB)
-      .Tensor("b", 4 * kMiB)
-      .Tensor("c", 4 * kMiB)
-      .Tensor("d", 4 * kMiB)
-      .Tensor("e", 4 * kMiB)
-      .Kernel("k0", {"x"}, {"a"})
-      .Kernel("k1", {"a"}, {"b"})
-      .Kernel("k2", {"b"}, {"c"})
-      .Kernel("k3", {"a", "c"}, {"d"})
-      .Kernel("k4", {"x", "d"}, {"e"});
-  GraphModel graph = MustGraph(builder.graph());
+  GraphModel graph = MustGraph(AsyncRecomputeGraph());
   ProfileModel profile = MustProfile(FullTableProfile(graph, RecomputeTimeUs));
   std::vector<TensorSchedule> schedule(graph.num_tensors());
   for (TensorSchedule& entry : schedule) entry.creation_tier = F;

@@ -99,6 +99,23 @@ double OptaneLikeTimeUs(double base_us, int num_inputs, ConfigMask mask) {
   return base_us * factor;
 }
 
+v1::Graph AsyncRecomputeGraph() {
+  constexpr uint64_t kMiB = 1 << 20;
+  GraphBuilder builder("async-recompute");
+  builder.Tensor("x", 4 * kMiB, v1::TENSOR_ROLE_INPUT)
+      .Tensor("a", 4 * kMiB)
+      .Tensor("b", 4 * kMiB)
+      .Tensor("c", 4 * kMiB)
+      .Tensor("d", 4 * kMiB)
+      .Tensor("e", 4 * kMiB)
+      .Kernel("k0", {"x"}, {"a"})
+      .Kernel("k1", {"a"}, {"b"})
+      .Kernel("k2", {"b"}, {"c"})
+      .Kernel("k3", {"a", "c"}, {"d"})
+      .Kernel("k4", {"x", "d"}, {"e"});
+  return builder.graph();
+}
+
 v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels) {
   std::uniform_int_distribution<int> kernels_dist(2, max_kernels);
   const int num_kernels = kernels_dist(rng);

@@ -52,6 +52,12 @@ double OptaneLikeTimeUs(double base_us, int num_inputs, ConfigMask mask);
 // kernels, sizes in [1, 8] MiB, for brute-force tests.
 v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels);
 
+// The re-run-under-an-async-copy shape (4 MiB each): x (a graph input) ->
+// k0 -> a; k1(a) -> b; k2(b) -> c; k3(a, c) -> d; k4(x, d) -> e. `a` may be
+// dropped after k1 and re-made before k3 from x, which k3 does not read but
+// which is live there, so a copy of x overlapping k3 lands after the re-run.
+v1::Graph AsyncRecomputeGraph();
+
 // Unwraps StatusOr in tests. MustProfile keeps every table as given by
 // default, unlike ProfileModel::Create: tests of the table formulation use
 // separable timing functions (PenaltyTime, OptaneLikeTimeUs), which would

@@ -682,6 +682,20 @@ class PlacementServiceTest(ServerTestCase):
         self.assertEqual(solved.returncode, 0, solved.stdout + solved.stderr)
         self.assertEqual(autotm.load_plan(cli_plan).budget_bytes, plan.budget_bytes)
 
+    def run_cli_plan(
+        self, graph_path: str, host: str, budget: str, time_limit: str, out: str, *flags: str
+    ) -> None:
+        """`autotm plan` (the C++ client) against this server, writing `out`."""
+        run = subprocess.run(
+            [str(CLI_BINARY), 'plan', '--server', self.server.address, '--graph', graph_path]
+            + ['--host-class', host, '--budget', budget, '--time-limit', time_limit]
+            + ['--out', out, *flags],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+
     def test_recompute_is_carried_and_cached_apart(self) -> None:
         # Issue 22: SolveParameters.recompute through PlanGraph, GetPlan,
         # CreateSolveJob and the C++ CLI. The optane-2019 cost model prices
@@ -729,30 +743,7 @@ class PlacementServiceTest(ServerTestCase):
         )
         # The C++ client (`autotm plan --recompute auto`) hits the same entry.
         out = os.path.join(self.directory, 'remote_rerun.plan.json')
-        run = subprocess.run(
-            [
-                str(CLI_BINARY),
-                'plan',
-                '--server',
-                self.server.address,
-                '--graph',
-                graph_path,
-                '--host-class',
-                host,
-                '--budget',
-                '40%',
-                '--time-limit',
-                '20s',
-                '--recompute',
-                'auto',
-                '--out',
-                out,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.run_cli_plan(graph_path, host, '40%', '20s', out, '--recompute', 'auto')
         self.assertEqual(len(autotm.load_plan(out).recomputes), len(rerun.recomputes))
         self.assertEqual(autotm.load_plan(out).predicted_time_us, rerun.predicted_time_us)
 
@@ -783,30 +774,15 @@ class PlacementServiceTest(ServerTestCase):
         if not os.access(CLI_BINARY, os.X_OK):
             return
         out = os.path.join(self.directory, 'remote_repetition.plan.json')
-        run = subprocess.run(
-            [
-                str(CLI_BINARY),
-                'plan',
-                '--server',
-                self.server.address,
-                '--graph',
-                str(TESTDATA / 'example_cnn.graph.json'),
-                '--host-class',
-                host,
-                '--budget',
-                '45%',
-                '--time-limit',
-                '10s',
-                '--repetition',
-                'auto',
-                '--out',
-                out,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        self.run_cli_plan(
+            str(TESTDATA / 'example_cnn.graph.json'),
+            host,
+            '45%',
+            '10s',
+            out,
+            '--repetition',
+            'auto',
         )
-        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertEqual(autotm.load_plan(out).SerializeToString(), repeated.SerializeToString())
         self.assertEqual(
             len([job for job in self.client.iter_jobs() if job.host_class == host]),
