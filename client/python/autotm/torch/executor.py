@@ -111,6 +111,19 @@ def _precondition(message: str) -> AutotmError:
     return AutotmError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
+def _producer_named(graph, where: str, kernel_index: int, kernel_id: str, tensor_id: str):
+    """The graph's kernel `kernel_index`, which a plan step names `kernel_id`
+    and says makes `tensor_id`; FAILED_PRECONDITION, prefixed `where`, when
+    it is not that kernel or does not make that tensor."""
+    kernel = graph.kernels[kernel_index]
+    if kernel.id != kernel_id or tensor_id not in kernel.outputs:
+        raise _precondition(
+            f"{where}: kernel {kernel_index} is '{kernel.id}', which does not "
+            f"produce '{tensor_id}'"
+        )
+    return kernel
+
+
 def base_of(tensor_id: str) -> str:
     """The storage a graph tensor (version ``x@n``) belongs to."""
     return tensor_id.split("@", 1)[0]
@@ -504,12 +517,9 @@ class PlanExecutor:
                     f"{step.dropped_after_kernel_index}, {step.before_kernel_index} are "
                     f"out of order or outside the graph's {num_kernels} kernels"
                 )
-            producer = graph.kernels[step.kernel_index]
-            if producer.id != step.kernel_id or step.tensor_id not in producer.outputs:
-                raise _precondition(
-                    f"{where}: kernel {step.kernel_index} is '{producer.id}', "
-                    f"which does not produce '{step.tensor_id}'"
-                )
+            producer = _producer_named(
+                graph, where, step.kernel_index, step.kernel_id, step.tensor_id
+            )
             if base_of(step.tensor_id) not in produced:
                 raise _precondition(
                     f"{where}: re-making it would replace a storage of the model "
@@ -578,12 +588,9 @@ class PlanExecutor:
                     f"{what}: its producer, kernel {entry.kernel_index}, does not run "
                     f"before kernel {step.before_kernel_index}, where it would run again"
                 )
-            kernel = graph.kernels[entry.kernel_index]
-            if kernel.id != entry.kernel_id or entry.tensor_id not in kernel.outputs:
-                raise _precondition(
-                    f"{what}: kernel {entry.kernel_index} is '{kernel.id}', which does "
-                    f"not produce '{entry.tensor_id}'"
-                )
+            kernel = _producer_named(
+                graph, what, entry.kernel_index, entry.kernel_id, entry.tensor_id
+            )
             chain.append(_RemadeInput(entry.tensor_id, entry.kernel_index, entry.config))
         readers = [graph.kernels[e.kernel_index] for e in chain]
         readers.append(graph.kernels[step.kernel_index])
