@@ -571,6 +571,11 @@ absl::Status JobRunner::Save(const v1::SolveJob& job) {
         "job {}: its {} state cannot be stored yet; served from memory and "
         "written when the database takes writes again",
         job.id(), v1::SolveJob::State_Name(job.state()));
+    // A replica's subscribers hear of its changes through the feed, which
+    // announces only stored ones: this state goes to them directly, or their
+    // watches would wait until the database takes writes again.
+    Publish(job, /*from_feed=*/true);
+    return status;
   }
   Publish(job);
   return status;

@@ -24,10 +24,18 @@
 //
 // Errors: a database error becomes Internal("<operation>: database error
 // (SQLSTATE ...)"); the server's full message (which may name tables and
-// values) goes to the log only, never to a client.
+// values) goes to the log only, never to a client. Storage failures (store.h,
+// IsStorageFailure) are the errors that say the database cannot take the
+// work now rather than that the call was wrong: SQLSTATE class 53
+// (insufficient resources: 53100 disk full, 53200 out of memory, ...), class
+// 58 (system errors: 58030 I/O error, ...) and a connection that is lost or
+// cannot be opened. They become Unavailable and go, with PostgreSQL's own
+// words and the query, to the StoreObserver (the server's StoreMonitor,
+// which turns health NOT_SERVING and probes with ProbeWrite).
 #include "server/store/postgres_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -73,8 +81,7 @@ constexpr int kMaxAttempts = 5;
 
 // Schema migrations; migration i takes the schema from version i to i + 1.
 // Append only: never edit a migration that has shipped. (The schema matches
-// SQLite's version 4 without the write probe, plus leases and the change
-// trigger.)
+// SQLite's version 4, plus leases and the change trigger.)
 constexpr const char* kMigrations[] = {
     // 0 -> 1: the initial schema.
     R"sql(
@@ -189,6 +196,16 @@ ALTER TABLE plans ADD COLUMN created_us BIGINT NOT NULL
   DEFAULT (extract(epoch from clock_timestamp()) * 1000000)::bigint;
 CREATE INDEX jobs_by_update ON jobs (state, updated_us);
 )sql",
+    // 2 -> 3: the write probe (ProbeWrite, issue 19: disk-full handling as
+    // SQLite's). Its padding is stored out of line and uncompressed, so that
+    // a probe needs fresh pages (see ProbeWrite).
+    R"sql(
+CREATE TABLE write_probe (
+  at_us BIGINT NOT NULL,
+  padding BYTEA NOT NULL
+);
+ALTER TABLE write_probe ALTER COLUMN padding SET STORAGE EXTERNAL;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -208,6 +225,43 @@ absl::StatusOr<Message> ParseField(const pqxx::field& field,
   pqxx::binarystring bytes(field);
   return ParseStored<Message>(absl::string_view(bytes.get(), bytes.size()),
                               what);
+}
+
+// What a storage failure with this SQLSTATE is, in words for clients, or
+// nullptr when the error is not one (store.h, IsStorageFailure).
+const char* StorageFailureOf(const std::string& sqlstate) {
+  if (sqlstate == "53100") return "the disk is full";
+  if (sqlstate == "53200") return "the database server is out of memory";
+  if (absl::StartsWith(sqlstate, "53")) {
+    return "the database server is out of resources";
+  }
+  if (sqlstate == "58030") return "I/O error";
+  if (absl::StartsWith(sqlstate, "58")) {
+    return "a system error in the database server";
+  }
+  return nullptr;
+}
+
+// SQLSTATEs that say the session is gone (connection exceptions, the
+// server shutting down or restarting): handled as a broken connection.
+bool IsConnectionLoss(const std::string& sqlstate) {
+  return absl::StartsWith(sqlstate, "08") || sqlstate == "57P01" ||
+         sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+// Job ids as a PostgreSQL text[] literal.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string literal = "{";
+  for (const std::string& value : values) {
+    if (literal.size() > 1) literal += ',';
+    literal += '"';
+    for (char c : value) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  return literal + "}";
 }
 
 class PostgresStore final : public Store,
@@ -298,7 +352,28 @@ class PostgresStore final : public Store,
   // no VACUUM FULL, which would lock the tables against every replica).
   absl::StatusOr<PruneResult> Prune(const RetentionLimits& limits) override;
 
+  void SetObserver(StoreObserver* observer) override { observer_ = observer; }
+  // Store: empties the write_probe table (TRUNCATE gives it new, empty
+  // files) and inserts one row with 64 KiB of uncompressed padding, in one
+  // transaction. So the probe needs about 80 KiB of fresh pages: an update
+  // in place, which often still fits in a page of a full disk, would report
+  // the storage writable too early. Replicas probing at once take turns
+  // (TRUNCATE's lock).
+  absl::Status ProbeWrite() override;
+
  private:
+  // The status for a storage failure (`storage`: its words for clients,
+  // with the SQLSTATE when there is one); tells the observer, with `detail`
+  // (the operation, PostgreSQL's words and the query) for the server's log,
+  // or logs it when there is no observer.
+  absl::Status StorageFailure(absl::string_view storage,
+                              absl::string_view sqlstate,
+                              const std::string& detail);
+  // Jobs this process claimed under `replica` and still holds (see Claim).
+  std::vector<std::string> HeldIds(const std::string& replica);
+  void Hold(const std::string& replica, const std::string& id);
+  void LetGo(const std::string& replica, const std::string& id);
+
   // Runs `body(txn)` in one transaction on a pooled connection and commits
   // when it returns OK; a non-OK result rolls back. Collisions are retried;
   // database errors become Internal naming `what`. `body` may run more than
@@ -363,6 +438,19 @@ class PostgresStore final : public Store,
   std::unique_ptr<pqxx::connection> listener_ ABSL_GUARDED_BY(listen_mu_);
   struct Receiver;
   std::unique_ptr<Receiver> receiver_ ABSL_GUARDED_BY(listen_mu_);
+
+  // Set once before the store is shared (Store::SetObserver).
+  std::atomic<StoreObserver*> observer_{nullptr};
+
+  // The (replica, job id) pairs this process claimed and has not let go:
+  // a job leaves when a write of it under the lease ends the lease or is
+  // refused, or a renewal finds the lease lost. Claim never takes over an
+  // expired lease of these: this process still runs the job, or holds its
+  // final state until the database takes it (a full disk stops renewals
+  // too), and taking it over would run it twice here. A restarted process
+  // (same --replica-id, empty set) does take over its own expired jobs.
+  absl::Mutex held_mu_;
+  std::set<std::pair<std::string, std::string>> held_ ABSL_GUARDED_BY(held_mu_);
 };
 
 // Collects the ids NOTIFY sent on the listening connection.
@@ -442,22 +530,40 @@ auto PostgresStore::Transact(absl::string_view what, Body&& body)
       return absl::UnavailableError(
           absl::StrCat(what, ": too much contention in the database"));
     } catch (const pqxx::in_doubt_error& e) {
+      // A lost connection too; the caller may write again (a final job
+      // state is kept and rewritten, which is refused if it had landed).
       give_back(false);
-      spdlog::error("{}: {}", std::string(what), e.what());
-      return absl::UnavailableError(absl::StrCat(
-          what, ": the connection broke during commit; outcome unknown"));
+      return StorageFailure(
+          "the connection to it broke during a commit", "",
+          absl::StrCat(what, ": ", e.what(), " (outcome unknown)"));
     } catch (const pqxx::broken_connection& e) {
       // Nothing was committed: retry once on a fresh connection.
       give_back(false);
-      spdlog::warn("{}: database connection lost: {}", std::string(what),
-                   e.what());
-      if (attempt < 2) continue;
-      return absl::UnavailableError(
-          absl::StrCat(what, ": the database is unreachable"));
+      if (attempt < 2) {
+        spdlog::warn("{}: database connection lost: {}", std::string(what),
+                     e.what());
+        continue;
+      }
+      return StorageFailure("the connection to it is lost", "",
+                            absl::StrCat(what, ": ", e.what()));
     } catch (const pqxx::sql_error& e) {
+      const std::string detail =
+          absl::StrCat(what, ": ", e.what(), " (SQLSTATE ", e.sqlstate(),
+                       "; query: ", e.query(), ")");
+      if (IsConnectionLoss(e.sqlstate())) {
+        give_back(false);
+        if (attempt < 2) {
+          spdlog::warn("{}", detail);
+          continue;
+        }
+        return StorageFailure("the connection to it is lost", e.sqlstate(),
+                              detail);
+      }
       give_back(true);
-      spdlog::error("{}: {} (query: {})", std::string(what), e.what(),
-                    e.query());
+      if (const char* storage = StorageFailureOf(e.sqlstate())) {
+        return StorageFailure(storage, e.sqlstate(), detail);
+      }
+      spdlog::error("{}", detail);
       return absl::InternalError(
           absl::StrCat(what, ": database error (SQLSTATE ", e.sqlstate(), ")"));
     } catch (const std::exception& e) {
@@ -466,6 +572,54 @@ auto PostgresStore::Transact(absl::string_view what, Body&& body)
       return absl::InternalError(absl::StrCat(what, ": database error"));
     }
   }
+}
+
+absl::Status PostgresStore::StorageFailure(absl::string_view storage,
+                                           absl::string_view sqlstate,
+                                           const std::string& detail) {
+  absl::Status status = MarkStorageFailure(absl::UnavailableError(absl::StrCat(
+      "the server's database cannot be written: ", storage,
+      sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")"),
+      "; the operator has been told (server log); try again later")));
+  if (StoreObserver* observer = observer_.load(); observer != nullptr) {
+    observer->OnStorageFailure(status, detail);
+  } else {
+    spdlog::error("{}", detail);
+  }
+  return status;
+}
+
+std::vector<std::string> PostgresStore::HeldIds(const std::string& replica) {
+  absl::MutexLock lock(&held_mu_);
+  std::vector<std::string> ids;
+  for (auto it = held_.lower_bound({replica, ""});
+       it != held_.end() && it->first == replica; ++it) {
+    ids.push_back(it->second);
+  }
+  return ids;
+}
+
+void PostgresStore::Hold(const std::string& replica, const std::string& id) {
+  absl::MutexLock lock(&held_mu_);
+  held_.emplace(replica, id);
+}
+
+void PostgresStore::LetGo(const std::string& replica, const std::string& id) {
+  absl::MutexLock lock(&held_mu_);
+  held_.erase({replica, id});
+}
+
+absl::Status PostgresStore::ProbeWrite() {
+  // Zeros: the column is stored uncompressed (migration 2 -> 3).
+  static const std::string* const kPadding = new std::string(64 << 10, '\0');
+  return Transact("ProbeWrite", [&](pqxx::work& txn) -> absl::Status {
+    txn.exec("TRUNCATE write_probe");
+    txn.exec_params(absl::StrCat("INSERT INTO write_probe (at_us, padding) "
+                                 "VALUES (",
+                                 kNowUs, ", $1)"),
+                    Bytes(*kPadding));
+    return absl::OkStatus();
+  });
 }
 
 absl::Status PostgresStore::Initialize() {
@@ -1136,32 +1290,42 @@ absl::Status PostgresStore::UpdateLeasedJob(const v1::SolveJob& job,
         absl::StrCat("job ", job.id(), ": state must be set"));
   }
   // replica "" (UpdateJob): no lease check.
-  return Transact("UpdateJob", [&](pqxx::work& txn) -> absl::Status {
-    AUTOTM_ASSIGN_OR_RETURN(auto locked, LockJob(txn, job.id()));
-    const v1::SolveJob& stored = locked.first;
-    if (IsFinalState(stored.state())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", job.id(), " is already ",
-                       v1::SolveJob::State_Name(stored.state())));
-    }
-    if (!replica.empty() &&
-        (stored.state() != v1::SolveJob::RUNNING || locked.second != replica)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", job.id(), ": replica ", replica,
-                       " no longer holds its lease"));
-    }
-    v1::SolveJob updated = job;
-    // Store-assigned fields never change.
-    updated.set_sequence(stored.sequence());
-    updated.set_create_time_us(stored.create_time_us());
-    WriteJob(txn, updated);
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      Transact("UpdateJob", [&](pqxx::work& txn) -> absl::Status {
+        AUTOTM_ASSIGN_OR_RETURN(auto locked, LockJob(txn, job.id()));
+        const v1::SolveJob& stored = locked.first;
+        if (IsFinalState(stored.state())) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("job ", job.id(), " is already ",
+                           v1::SolveJob::State_Name(stored.state())));
+        }
+        if (!replica.empty() && (stored.state() != v1::SolveJob::RUNNING ||
+                                 locked.second != replica)) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("job ", job.id(), ": replica ", replica,
+                           " no longer holds its lease"));
+        }
+        v1::SolveJob updated = job;
+        // Store-assigned fields never change.
+        updated.set_sequence(stored.sequence());
+        updated.set_create_time_us(stored.create_time_us());
+        WriteJob(txn, updated);
+        return absl::OkStatus();
+      });
+  if (!replica.empty() &&
+      ((status.ok() && job.state() != v1::SolveJob::RUNNING) ||
+       absl::IsFailedPrecondition(status) || absl::IsNotFound(status))) {
+    LetGo(replica, job.id());  // the lease ended, or is not ours
+  }
+  return status;
 }
 
 absl::StatusOr<std::optional<v1::SolveJob>> PostgresStore::Claim(
     const std::string* replica, absl::Duration lease) {
-  return Transact(
+  // Expired leases this process still holds are not taken over (held_).
+  const std::string held = TextArray(
+      replica != nullptr ? HeldIds(*replica) : std::vector<std::string>());
+  absl::StatusOr<std::optional<v1::SolveJob>> claimed = Transact(
       "ClaimNextJob",
       [&](pqxx::work& txn) -> absl::StatusOr<std::optional<v1::SolveJob>> {
         // Within the highest priority, the owner served least recently first,
@@ -1174,10 +1338,13 @@ absl::StatusOr<std::optional<v1::SolveJob>> PostgresStore::Claim(
                          "AND "
                          "j.lease_owner <> '' AND j.lease_expires_us < ",
                          kNowUs,
+                         " AND NOT (j.lease_owner = $5 AND "
+                         "j.id = ANY($4::text[]))"
                          ") ORDER BY j.priority DESC, coalesce(t.turn, 0) ASC, "
                          "j.sequence ASC LIMIT 1 FOR UPDATE OF j SKIP LOCKED"),
             static_cast<int>(v1::SolveJob::QUEUED), replica != nullptr,
-            static_cast<int>(v1::SolveJob::RUNNING));
+            static_cast<int>(v1::SolveJob::RUNNING), held,
+            replica != nullptr ? *replica : std::string());
         if (r.empty()) return std::optional<v1::SolveJob>();
         AUTOTM_ASSIGN_OR_RETURN(v1::SolveJob job,
                                 ParseField<v1::SolveJob>(r[0][0], "job"));
@@ -1205,6 +1372,10 @@ absl::StatusOr<std::optional<v1::SolveJob>> PostgresStore::Claim(
             replica != nullptr ? absl::ToInt64Microseconds(lease) : int64_t{0});
         return std::optional<v1::SolveJob>(std::move(job));
       });
+  if (replica != nullptr && claimed.ok() && claimed->has_value()) {
+    Hold(*replica, (*claimed)->id());
+  }
+  return claimed;
 }
 
 absl::StatusOr<std::optional<v1::SolveJob>> PostgresStore::ClaimNextJob() {
@@ -1228,7 +1399,7 @@ absl::StatusOr<std::vector<LeaseState>> PostgresStore::RenewLeases(
   if (replica.empty()) {
     return absl::InvalidArgumentError("replica id is empty");
   }
-  return Transact(
+  absl::StatusOr<std::vector<LeaseState>> renewed = Transact(
       "RenewLeases",
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<LeaseState>> {
         std::vector<LeaseState> states;
@@ -1249,6 +1420,12 @@ absl::StatusOr<std::vector<LeaseState>> PostgresStore::RenewLeases(
         }
         return states;
       });
+  if (renewed.ok()) {
+    for (const LeaseState& state : *renewed) {
+      if (!state.held) LetGo(replica, state.id);
+    }
+  }
+  return renewed;
 }
 
 absl::StatusOr<v1::SolveJob> PostgresStore::RequestCancel(
@@ -1584,10 +1761,30 @@ absl::Status PostgresStore::ExecOutsideTransaction(absl::string_view what,
     Release(std::move(connection));
     return absl::OkStatus();
   } catch (const pqxx::sql_error& e) {
-    if (connection != nullptr) Release(std::move(connection));
-    spdlog::error("{}: {} (query: {})", std::string(what), e.what(), e.query());
+    if (connection != nullptr) {
+      if (!connection->is_open()) connection.reset();
+      Release(std::move(connection));
+    }
+    const std::string detail =
+        absl::StrCat(what, ": ", e.what(), " (SQLSTATE ", e.sqlstate(),
+                     "; query: ", e.query(), ")");
+    if (IsConnectionLoss(e.sqlstate())) {
+      return StorageFailure("the connection to it is lost", e.sqlstate(),
+                            detail);
+    }
+    if (const char* storage = StorageFailureOf(e.sqlstate())) {
+      return StorageFailure(storage, e.sqlstate(), detail);
+    }
+    spdlog::error("{}", detail);
     return absl::InternalError(
         absl::StrCat(what, ": database error (SQLSTATE ", e.sqlstate(), ")"));
+  } catch (const pqxx::broken_connection& e) {
+    if (connection != nullptr) {
+      connection.reset();
+      Release(nullptr);  // closed: no longer counted
+    }
+    return StorageFailure("the connection to it is lost", "",
+                          absl::StrCat(what, ": ", e.what()));
   } catch (const std::exception& e) {
     if (connection != nullptr) {
       if (!connection->is_open()) connection.reset();

@@ -16,7 +16,13 @@ namespace autotm::server {
 
 // Database errors are logged in full through spdlog's default logger (the
 // server makes it its own); clients get Internal naming the operation and
-// the SQLSTATE only.
+// the SQLSTATE only. Storage failures -- SQLSTATE classes 53 (insufficient
+// resources: disk full, out of memory) and 58 (system errors: I/O error),
+// and a connection lost or refused (after one retry on a fresh one) -- are
+// Unavailable instead, marked IsStorageFailure, with a message free of SQL;
+// PostgreSQL's words and the query go to the StoreObserver (Store::
+// SetObserver) for the server's log. Store::ProbeWrite writes into fresh
+// pages (postgres_store.cc), so it fails while the disk is full.
 struct PostgresStoreOptions {
   // Connections kept open at most (each method holds one while it runs).
   int max_connections = 8;

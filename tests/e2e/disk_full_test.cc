@@ -19,12 +19,9 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -46,23 +43,20 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/example_server_test.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/storage_failure_test_util.h"
 
 namespace autotm {
 namespace {
 
+using ::autotm::testing::CliRun;
 using ::autotm::testing::ExampleServerTest;
+using ::autotm::testing::ExpectNoSql;
+using ::autotm::testing::LongSolveRequest;
+using ::autotm::testing::RunCli;
 using ::autotm::testing::TestDataPath;
+using ::autotm::testing::TotalTensorBytes;
+using ::autotm::testing::WaitWhileQueued;
 using ::testing::HasSubstr;
-
-// SQL (or SQLite) words that must never reach a client.
-void ExpectNoSql(const std::string& text) {
-  for (const char* word :
-       {"INSERT", "UPDATE ", "SELECT", "BEGIN", "COMMIT", "ROLLBACK",
-        "DELETE FROM", "sqlite", "SQLITE", " jobs ", "WHERE"}) {
-    EXPECT_EQ(text.find(word), std::string::npos)
-        << "\"" << word << "\" in: " << text;
-  }
-}
 
 // Sets the soft RLIMIT_FSIZE of process `pid` (the hard limit stays).
 void SetFileSizeLimit(pid_t pid, rlim_t bytes) {
@@ -71,31 +65,6 @@ void SetFileSizeLimit(pid_t pid, rlim_t bytes) {
   struct rlimit limit = {bytes, old_limit.rlim_max};
   ASSERT_EQ(::prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0)
       << "prlimit: " << std::strerror(errno);
-}
-
-// Runs `argv` to completion (bounded by `timeout_s` via timeout(1)) and
-// returns its exit status and stderr.
-struct CliRun {
-  int status = -1;
-  std::string err;
-};
-CliRun RunCli(std::vector<std::string> args, const std::string& dir) {
-  std::string command = "timeout 120";
-  for (const std::string& arg : args) absl::StrAppend(&command, " '", arg, "'");
-  absl::StrAppend(&command, " >", dir, "/cli.out 2>", dir, "/cli.err");
-  CliRun run;
-  const int status = std::system(command.c_str());
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::FILE* f = std::fopen((dir + "/cli.err").c_str(), "r");
-  if (f != nullptr) {
-    std::array<char, 4096> buffer;
-    size_t n;
-    while ((n = std::fread(buffer.data(), 1, buffer.size(), f)) > 0) {
-      run.err.append(buffer.data(), n);
-    }
-    std::fclose(f);
-  }
-  return run;
 }
 
 // Drains a FIFO into a string on its own thread.
@@ -163,27 +132,12 @@ class DiskFullTest : public ExampleServerTest {
     ExampleServerTest::StartServer({"--store-probe-seconds", "0.2"}, options);
   }
 
-  // Polls health until it answers `serving` (true) or 10 s pass.
   bool WaitForHealth(bool serving) {
-    const absl::Time end = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < end) {
-      absl::StatusOr<bool> health = client_->Health();
-      if (health.ok() && *health == serving) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    return testing::WaitForHealth(*client_, serving);
   }
 
   v1::CreateSolveJobRequest JobRequest(uint64_t budget) {
-    v1::CreateSolveJobRequest request;
-    *request.mutable_graph()->mutable_inline_graph() = graph_;
-    request.set_host_class(profile_.host_class().name());
-    request.add_budgets_bytes(budget);
-    // Proving optimality takes the solver a few seconds on this example;
-    // the time limit bounds it.
-    request.mutable_parameters()->set_relative_gap(1e-6);
-    request.mutable_parameters()->set_time_limit_seconds(20);
-    return request;
+    return LongSolveRequest(graph_, profile_.host_class().name(), budget);
   }
 
   std::unique_ptr<FifoLog> log_;
@@ -193,21 +147,13 @@ TEST_F(DiskFullTest, RunningJobFailsHealthTurnsAndEverythingRecovers) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   ASSERT_TRUE(client_->UploadProfile(profile_).ok());
   ASSERT_TRUE(WaitForHealth(true));
-  uint64_t total = 0;
-  for (const v1::Tensor& tensor : graph_.tensors())
-    total += tensor.size_bytes();
+  const uint64_t total = TotalTensorBytes(graph_);
 
   absl::StatusOr<v1::SolveJob> job =
       client_->CreateSolveJob(JobRequest(total / 4));
   ASSERT_TRUE(job.ok()) << job.status();
   // Running, then the disk is full.
-  const absl::Time end = absl::Now() + absl::Seconds(30);
-  absl::StatusOr<v1::SolveJob> now = job;
-  while (now.ok() && now->state() == v1::SolveJob::QUEUED &&
-         absl::Now() < end) {
-    absl::SleepFor(absl::Milliseconds(20));
-    now = client_->GetSolveJob(job->id());
-  }
+  absl::StatusOr<v1::SolveJob> now = WaitWhileQueued(*client_, job->id());
   ASSERT_TRUE(now.ok()) << now.status();
   ASSERT_EQ(now->state(), v1::SolveJob::RUNNING)
       << "the solve ended before the disk filled: " << now->DebugString();
