@@ -588,6 +588,9 @@ bool JobRunner::LeaseLost(const std::string& id) {
 }
 
 void JobRunner::LeaseLoop() {
+  // While the storage fails (a full disk), every renewal fails: that is
+  // logged once, not every lease/4 (the StoreMonitor logs the failures).
+  bool storage_failing = false;
   while (true) {
     if (AwaitSlotsJoined(options_.lease / 4)) return;
     std::vector<std::string> ids;
@@ -603,9 +606,16 @@ void JobRunner::LeaseLoop() {
     if (!states.ok()) {
       // Writes stay fenced: if the leases expire meanwhile, this replica's
       // next write fails and it stops those jobs.
-      logger_->warn("cannot renew the leases of {} job(s): {}", ids.size(),
-                    states.status().ToString());
+      if (!storage_failing || !IsStorageFailure(states.status())) {
+        logger_->warn("cannot renew the leases of {} job(s): {}", ids.size(),
+                      states.status().ToString());
+      }
+      storage_failing = IsStorageFailure(states.status());
       continue;
+    }
+    if (storage_failing) {
+      storage_failing = false;
+      logger_->info("leases renewed again ({} job(s))", ids.size());
     }
     absl::MutexLock lock(&mutex_);
     for (const LeaseState& state : *states) {

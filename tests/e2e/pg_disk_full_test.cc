@@ -193,6 +193,8 @@ TEST_F(PgDiskFullTest, PostgresRunningJobFailsHealthTurnsAndAllRecovers) {
   EXPECT_THAT(log, HasSubstr("test fault 53100"));
   EXPECT_THAT(log, HasSubstr(absl::StrCat("job ", job->id(),
                                           ": its FAILED state is stored now")));
+  // Failed renewals are logged once, not every quarter lease.
+  EXPECT_EQ(Count(log, "cannot renew the leases"), 1) << log;
   // Its lease ran out while the database was full, yet the replica did
   // not take the job over to run it again.
   EXPECT_EQ(Count(log, absl::StrCat("job ", job->id(), ": started on slot")), 1)
