@@ -353,6 +353,29 @@ TEST_F(PostgresLeaseTest, PostgresRestartedReplicaTakesItsJobBack) {
   EXPECT_EQ((*taken)->id(), job_.id());
 }
 
+TEST_F(PostgresStorageTest, PostgresReplicaTakesBackAJobItGaveUp) {
+  // A final state that fails for another reason than the storage is not
+  // written again (the runner logs and drops it): the job is no longer held,
+  // and once its lease runs out the same replica may run it again.
+  ASSERT_TRUE(InstallWriteFault(uri_, {"jobs"}).ok());
+  ASSERT_TRUE(store_->jobs().CreateJob(NewJob(), 0).ok());
+  absl::StatusOr<std::optional<v1::SolveJob>> claimed =
+      store_->jobs().ClaimNextJobLeased("r1", absl::Milliseconds(300));
+  ASSERT_TRUE(claimed.ok() && claimed->has_value()) << claimed.status();
+  v1::SolveJob failed = **claimed;
+  failed.set_state(v1::SolveJob::FAILED);
+  ASSERT_TRUE(SetWriteFault(uri_, "P0001").ok());
+  absl::Status update = store_->jobs().UpdateLeasedJob(failed, "r1");
+  EXPECT_EQ(update.code(), absl::StatusCode::kInternal) << update;
+  ASSERT_TRUE(ClearWriteFault(uri_).ok());
+  absl::SleepFor(absl::Milliseconds(600));
+  absl::StatusOr<std::optional<v1::SolveJob>> again =
+      store_->jobs().ClaimNextJobLeased("r1", absl::Hours(1));
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->id(), failed.id());
+}
+
 // ---------------------------------------------------------------------------
 // A real full disk: the store's tables in a tablespace on a small tmpfs.
 

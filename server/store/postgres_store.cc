@@ -443,12 +443,13 @@ class PostgresStore final : public Store,
   std::atomic<StoreObserver*> observer_{nullptr};
 
   // The (replica, job id) pairs this process claimed and has not let go:
-  // a job leaves when a write of it under the lease ends the lease or is
-  // refused, or a renewal finds the lease lost. Claim never takes over an
-  // expired lease of these: this process still runs the job, or holds its
-  // final state until the database takes it (a full disk stops renewals
-  // too), and taking it over would run it twice here. A restarted process
-  // (same --replica-id, empty set) does take over its own expired jobs.
+  // a job leaves when a write of it under the lease ends the lease, is
+  // refused, or fails for good (a final state that failed for the storage
+  // stays: it is written again), or a renewal finds the lease lost. Claim never
+  // takes over an expired lease of these: this process still runs the job, or
+  // holds its final state until the database takes it (a full disk stops
+  // renewals too), and taking it over would run it twice here. A restarted
+  // process (same --replica-id, empty set) does take over its own expired jobs.
   absl::Mutex held_mu_;
   std::set<std::pair<std::string, std::string>> held_ ABSL_GUARDED_BY(held_mu_);
 };
@@ -1312,11 +1313,15 @@ absl::Status PostgresStore::UpdateLeasedJob(const v1::SolveJob& job,
         WriteJob(txn, updated);
         return absl::OkStatus();
       });
-  if (!replica.empty() &&
-      ((status.ok() && job.state() != v1::SolveJob::RUNNING) ||
-       absl::IsFailedPrecondition(status) || absl::IsNotFound(status))) {
-    LetGo(replica, job.id());  // the lease ended, or is not ours
-  }
+  // The replica still holds the job while it runs it, and while it keeps
+  // a final state the storage could not take (it writes it again:
+  // job_runner.h); otherwise the lease ended, is not its own, or the
+  // replica gave the job up.
+  const bool still_held =
+      job.state() == v1::SolveJob::RUNNING
+          ? !absl::IsFailedPrecondition(status) && !absl::IsNotFound(status)
+          : IsFinalState(job.state()) && IsStorageFailure(status);
+  if (!replica.empty() && !still_held) LetGo(replica, job.id());
   return status;
 }
 
