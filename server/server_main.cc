@@ -58,8 +58,9 @@
 // --shutdown-grace to finish, then the process exits 0.
 //
 // Storage failures (disk full, I/O errors): the failing call gets
-// UNAVAILABLE with a message free of SQL; the log gets SQLite's detail;
-// gRPC health answers NOT_SERVING until a probe write succeeds (every
+// UNAVAILABLE with a message free of SQL; the log gets the backend's detail
+// (SQLite's result code or PostgreSQL's SQLSTATE and message, with the
+// query); gRPC health answers NOT_SERVING until a probe write succeeds (every
 // --store-probe-seconds); a job whose final state cannot be written is
 // served from memory and written once the store recovers. SIGXFSZ is
 // ignored, so a file size limit (RLIMIT_FSIZE) fails the write (EFBIG)

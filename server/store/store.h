@@ -313,7 +313,8 @@ class StoreObserver {
  public:
   virtual ~StoreObserver() = default;
   // A write failed because the storage cannot take it (disk full, I/O
-  // error, read-only file). `status` is what the caller got (Unavailable,
+  // error, read-only file; on PostgreSQL also SQLSTATE classes 53 and 58
+  // and a lost connection to the database). `status` is what the caller got (Unavailable,
   // IsStorageFailure); `detail` the backend's own words, query included,
   // for the server's log only. Called on the failing caller's thread,
   // possibly with the store's lock held: keep it short and never call back
