@@ -317,8 +317,10 @@ TEST(CbcSolverTest, RejectsBadParams) {
   bad_threads.threads = -2;
   SolveParams bad_stall = Params();
   bad_stall.stall_seconds = std::numeric_limits<double>::quiet_NaN();
+  SolveParams bad_root_cuts = Params();
+  bad_root_cuts.root_cuts_max_columns = -1;
   for (const SolveParams* params :
-       {&negative_time, &bad_gap, &bad_threads, &bad_stall}) {
+       {&negative_time, &bad_gap, &bad_threads, &bad_stall, &bad_root_cuts}) {
     EXPECT_EQ(solver->Solve(SmallKnapsack(), *params).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
