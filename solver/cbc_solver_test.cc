@@ -317,8 +317,10 @@ TEST(CbcSolverTest, RejectsBadParams) {
   bad_threads.threads = -2;
   SolveParams bad_stall = Params();
   bad_stall.stall_seconds = std::numeric_limits<double>::quiet_NaN();
+  SolveParams bad_root_cuts = Params();
+  bad_root_cuts.root_cuts_max_columns = -1;
   for (const SolveParams* params :
-       {&negative_time, &bad_gap, &bad_threads, &bad_stall}) {
+       {&negative_time, &bad_gap, &bad_threads, &bad_stall, &bad_root_cuts}) {
     EXPECT_EQ(solver->Solve(SmallKnapsack(), *params).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
@@ -407,6 +409,65 @@ TEST(CbcSolverTest, MaxNodesZeroStopsAfterTheRoot) {
   EXPECT_LT(model.MaxViolation(root->values), 1e-6);
   EXPECT_LE(root->best_bound, full->objective + 1e-6);
   EXPECT_GE(root->objective, full->objective - 1e-6);
+}
+
+// The shape of the placement ILP's telescoped capacity rows
+// (formulation_capacity.cc): binaries x_j of `size_j` (MiB, not integers)
+// worth `value_j`, at `kernels` consecutive kernels, each live over a
+// stretch of them; U_k, continuous in [0, capacity], is the fast sum at k,
+// given by U_k - U_{k-1} = (sizes that start at k) - (sizes that ended at
+// k - 1).
+IlpModel TelescopedCapacityModel(int items, int kernels, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::vector<int> first(items), last(items);
+  std::vector<double> size(items);
+  IlpModel model;
+  for (int j = 0; j < items; ++j) {
+    first[j] = static_cast<int>(rng() % kernels);
+    last[j] = std::min(kernels - 1, first[j] + static_cast<int>(rng() % 4));
+    size[j] = 0.5 + 7.5 * unit(rng);
+    model.AddBinary(-size[j] * (0.5 + unit(rng)) * (last[j] - first[j] + 1));
+  }
+  const double capacity = 9.7;
+  int previous = -1;
+  for (int k = 0; k < kernels; ++k) {
+    const int u = model.AddColumn(0, capacity, 0, /*integer=*/false);
+    std::vector<IlpModel::Term> row = {{u, 1}};
+    if (previous >= 0) row.emplace_back(previous, -1);
+    for (int j = 0; j < items; ++j) {
+      if (first[j] == k) row.emplace_back(j, -size[j]);
+      if (k > 0 && last[j] == k - 1) row.emplace_back(j, size[j]);
+    }
+    model.AddRow(0, 0, row);
+    previous = u;
+  }
+  return model;
+}
+
+TEST(CbcSolverTest, RootCutsLiftTheBoundOnTelescopedCapacityRows) {
+  // The root alone (max_nodes 0), with and without the Gomory and two-MIR
+  // passes: with them the bound is higher (on these seeds it reaches the
+  // optimum four times in five; without them it stays 5-14% below), and
+  // still a valid bound.
+  for (uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    const IlpModel model =
+        TelescopedCapacityModel(/*items=*/18, /*kernels=*/12, seed);
+    SolveParams params = Params();
+    params.relative_gap = 0;
+    absl::StatusOr<SolveResult> optimum = MakeCbcSolver()->Solve(model, params);
+    ASSERT_TRUE(optimum.ok()) << optimum.status();
+    ASSERT_EQ(optimum->termination, SolveTermination::kOptimal);
+    params.max_nodes = 0;
+    absl::StatusOr<SolveResult> with_cuts =
+        MakeCbcSolver()->Solve(model, params);
+    params.root_cuts_max_columns = 0;
+    absl::StatusOr<SolveResult> without = MakeCbcSolver()->Solve(model, params);
+    ASSERT_TRUE(with_cuts.ok()) << with_cuts.status();
+    ASSERT_TRUE(without.ok()) << without.status();
+    EXPECT_LE(with_cuts->best_bound, optimum->objective + 1e-6) << seed;
+    EXPECT_GT(with_cuts->best_bound, without->best_bound + 1e-6) << seed;
+  }
 }
 
 TEST(CbcSolverTest, LimitWithoutSolutionIsNoSolution) {

@@ -16,6 +16,9 @@ inline constexpr double kDefaultRelativeGap = 0.01;
 // ASYNCHRONOUS: kernels within this distance of a tensor's user may
 // overlap its copies (AutoTM's 15).
 inline constexpr int kDefaultAsyncWindow = 15;
+// Models below this many columns get CBC's Gomory and two-MIR cuts at the
+// root (SolveParams::root_cuts_max_columns).
+inline constexpr int kDefaultRootCutsMaxColumns = 50000;
 // Fast-pool offsets are multiples of this; sizes count rounded up to it.
 inline constexpr uint64_t kDefaultAlignmentBytes = 4096;
 
