@@ -34,7 +34,18 @@ struct AllocationReport {
   // Layouts tried after the classic orders, moving the blocks that
   // overflowed earlier each time (0 when a classic order fit).
   int repair_rounds = 0;
+  // True when the blocks overlap in more than kMaxClassicLayoutPairs pairs
+  // and only the sweep orders were tried (see AssignOffsets).
+  bool sweep_orders_only = false;
 };
+
+// Above this many pairs of blocks with overlapping lifetimes, AssignOffsets
+// lays out in the sweep orders only. A layout in the classic orders costs up
+// to one step per such pair (BestFitLayout: merged ranges, else a scan), a
+// sweep O(B log B) whatever the lifetimes. 2^27: the zoo's plans stay well
+// below it (DenseNet-264's 11,492 tensors could not reach it if every pair
+// overlapped), issue 19's 200,080-kernel graph is far above it.
+inline constexpr int64_t kMaxClassicLayoutPairs = int64_t{1} << 27;
 
 // At most this many squeaky-wheel layouts follow the classic orders by
 // default.
@@ -57,10 +68,21 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // large plan costs a fraction of a second), and no repair round starts
 // after `max_repair_time` (the classic orders always run). Deterministic
 // for a given number of rounds run; the time cap only stops it earlier.
+//
+// Large plans: when the blocks' lifetimes overlap in more than
+// `max_classic_layout_pairs` pairs (issue 19's chains of copies: 275 M at
+// 50,020 kernels, a general layout taking 1.5-3 s there and tens of
+// seconds at 200,080), only the two sweep orders are tried, earliest
+// first and latest last first, each with ties largest first and then
+// longest-lived first (BestFitLayout's sweep: O(B log B)), and no
+// squeaky-wheel round follows (it reorders freely, which no sweep
+// follows); report.sweep_orders_only says so. Plans under the limit (the
+// zoo's, 20,008 kernels' 45 M pairs) are laid out exactly as before.
 absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
     v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds,
-    absl::Duration max_repair_time = absl::InfiniteDuration());
+    absl::Duration max_repair_time = absl::InfiniteDuration(),
+    int64_t max_classic_layout_pairs = kMaxClassicLayoutPairs);
 
 }  // namespace autotm::solver
 

@@ -267,10 +267,6 @@ int BestFitLayout::SweepDirection(const std::vector<int>& order) const {
   return 0;
 }
 
-bool BestFitLayout::IsSweepOrder(const std::vector<int>& order) const {
-  return SweepDirection(order) != 0;
-}
-
 uint64_t BestFitLayout::SweepLayOut(const std::vector<int>& order, bool forward,
                                     std::vector<uint64_t>& offsets) const {
   // Backward is forward on kernels mirrored (k -> -k): by last descending is

@@ -60,7 +60,12 @@ class BestFitLayout {
 
   // Whether LayOut(order, ...) takes the O(B log B) sweep: `order` lists
   // the blocks by first kernel ascending, or by last kernel descending.
-  bool IsSweepOrder(const std::vector<int>& order) const;
+  bool IsSweepOrder(const std::vector<int>& order) const {
+    return SweepDirection(order) != 0;
+  }
+  // 1 when `order` is by first kernel ascending, -1 when by last kernel
+  // descending (and not the former), else 0.
+  int SweepDirection(const std::vector<int>& order) const;
 
  private:
   // A union of address ranges [start, end) as disjoint ranges by start;
@@ -104,9 +109,6 @@ class BestFitLayout {
   void ForEachOverlapUnion(const LayoutBlock& block, Visit&& visit) const;
   // The offset the best fit gives `block`.
   uint64_t Place(const LayoutBlock& block);
-  // 1 when `order` is by first kernel ascending, -1 when by last kernel
-  // descending (and not the former), else 0.
-  int SweepDirection(const std::vector<int>& order) const;
   // LayOut for a sweep order: `forward` when `order` is by first kernel
   // ascending, else by last kernel descending.
   uint64_t SweepLayOut(const std::vector<int>& order, bool forward,

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "solver/allocator.h"
 #include "solver/baselines.h"
 #include "solver/range_max_tree.h"
@@ -703,7 +704,8 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
         AssignOffsets(graph, budget_bytes, alignment, &plan,
-                      in_time ? kMaxLayoutRepairRounds : 0));
+                      in_time ? kMaxLayoutRepairRounds : 0,
+                      absl::FromChrono(deadline - Clock::now())));
     if (layout.fits) {
       if (plan.peak_fast_bytes() > budget_bytes) {
         return absl::InternalError(absl::StrCat(
