@@ -46,7 +46,8 @@ struct LayoutBlock {
 // size, and each block takes the smallest in O(log blocks): the same gaps,
 // hence the same offsets, as either way above, at O(B log B) for the
 // layout whatever the lifetimes (the earliest-first order of AssignOffsets
-// is one; issue 19's 200,080-kernel plan lays out in about a second).
+// is one; issue 19's 200,080-kernel plans, 4.4 G overlapping pairs, lay
+// out in 0.13-0.29 s this way).
 class BestFitLayout {
  public:
   explicit BestFitLayout(std::vector<LayoutBlock> blocks);
