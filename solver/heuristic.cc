@@ -698,8 +698,9 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
         v1::Plan plan,
         AssemblePlan(graph, profile, problem.Schedule(graph, placement), method,
                      budget_bytes));
-    // Squeaky-wheel layouts only while the time lasts: each layout of a
-    // large plan takes a fraction of a second.
+    // Squeaky-wheel layouts only while the time lasts, and none started
+    // past the deadline: each layout of a large plan takes a fraction of a
+    // second (in the classic orders; see AssignOffsets).
     const bool in_time = Clock::now() < deadline;
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
