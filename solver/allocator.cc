@@ -91,6 +91,52 @@ struct Layout {
   std::vector<int> order;
 };
 
+using OrderKey =
+    std::function<std::tuple<int64_t, int64_t, int64_t>(const Block&)>;
+
+// Pairs of blocks whose lifetimes overlap, counted until they exceed `cap`
+// (then some number above it): what a
+// layout in an arbitrary order costs at worst (BestFitLayout's scan visits
+// each such pair once). O(B log B).
+int64_t OverlappingPairs(const std::vector<Block>& blocks, int64_t cap) {
+  std::vector<int> firsts;
+  std::vector<int> lasts;
+  firsts.reserve(blocks.size());
+  lasts.reserve(blocks.size());
+  for (const Block& b : blocks) {
+    firsts.push_back(b.first);
+    lasts.push_back(b.last);
+  }
+  std::sort(firsts.begin(), firsts.end());
+  std::sort(lasts.begin(), lasts.end());
+  // Each block against the blocks that start no later (ties counted once:
+  // the earlier in sorted order): those among them still live at its start.
+  int64_t pairs = 0;
+  size_t ended = 0;
+  for (size_t i = 0; i < firsts.size() && pairs <= cap; ++i) {
+    while (ended < lasts.size() && lasts[ended] < firsts[i]) ++ended;
+    pairs += static_cast<int64_t>(i - std::min(i, ended));
+  }
+  return pairs;
+}
+
+// Lays `blocks` out in the order `key` sorts them (stable), into `best`
+// when it needs a smaller pool than best so far (ties keep the earlier).
+void TryOrder(const std::vector<Block>& blocks, const OrderKey& key,
+              BestFitLayout& layout, std::vector<int>& order,
+              std::vector<uint64_t>& offsets, Layout& best) {
+  for (size_t i = 0; i < blocks.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return key(blocks[a]) < key(blocks[b]);
+  });
+  const uint64_t required = layout.LayOut(order, offsets);
+  if (required < best.required) {
+    best.required = required;
+    best.offsets = offsets;
+    best.order = order;
+  }
+}
+
 // No order is best for every plan, so try the classic ones — largest
 // first, longest-lived first, largest area (bytes x kernels) first, and
 // earliest first as an online allocator would — and keep the layout that
@@ -98,9 +144,7 @@ struct Layout {
 // at the first that fits `pool_bytes`.
 Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
                              uint64_t pool_bytes, BestFitLayout& layout) {
-  using Key =
-      std::function<std::tuple<int64_t, int64_t, int64_t>(const Block&)>;
-  const Key keys[] = {
+  const OrderKey keys[] = {
       [](const Block& b) {
         return std::make_tuple(-static_cast<int64_t>(b.size), int64_t{b.first},
                                int64_t{0});
@@ -122,18 +166,45 @@ Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
   Layout best;
   std::vector<uint64_t> offsets;
   std::vector<int> order(blocks.size());
-  for (const Key& key : keys) {
-    for (size_t i = 0; i < blocks.size(); ++i) order[i] = static_cast<int>(i);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return key(blocks[a]) < key(blocks[b]);
-    });
-    const uint64_t required = layout.LayOut(order, offsets);
-    if (required < best.required) {
-      best.required = required;
-      best.offsets = offsets;
-      best.order = order;
-    }
+  for (const OrderKey& key : keys) {
+    TryOrder(blocks, key, layout, order, offsets, best);
     if (best.required <= pool_bytes) break;  // fits: good enough
+  }
+  return best;
+}
+
+// The sweep orders only (BestFitLayout's O(B log B) path), for plans whose
+// blocks overlap in so many pairs that a layout in the classic orders
+// would take seconds to minutes (AssignOffsets): earliest first with ties
+// largest first (the classic order), then longest-lived first; then latest
+// last first, ties the same two ways. Keeps the smallest; stops at the
+// first that fits.
+Layout LayOutBySweepOrders(const std::vector<Block>& blocks,
+                           uint64_t pool_bytes, BestFitLayout& layout) {
+  const OrderKey keys[] = {
+      [](const Block& b) {
+        return std::make_tuple(int64_t{b.first}, -static_cast<int64_t>(b.size),
+                               int64_t{0});
+      },
+      [](const Block& b) {
+        return std::make_tuple(int64_t{b.first}, int64_t{b.first} - b.last,
+                               -static_cast<int64_t>(b.size));
+      },
+      [](const Block& b) {
+        return std::make_tuple(-int64_t{b.last}, -static_cast<int64_t>(b.size),
+                               int64_t{0});
+      },
+      [](const Block& b) {
+        return std::make_tuple(-int64_t{b.last}, int64_t{b.first} - b.last,
+                               -static_cast<int64_t>(b.size));
+      },
+  };
+  Layout best;
+  std::vector<uint64_t> offsets;
+  std::vector<int> order(blocks.size());
+  for (const OrderKey& key : keys) {
+    TryOrder(blocks, key, layout, order, offsets, best);
+    if (best.required <= pool_bytes) break;
   }
   return best;
 }
@@ -181,7 +252,8 @@ int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
 
 absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
-    v1::Plan* plan, int max_repair_rounds, absl::Duration max_repair_time) {
+    v1::Plan* plan, int max_repair_rounds, absl::Duration max_repair_time,
+    int64_t max_classic_layout_pairs) {
   const absl::Time deadline = absl::Now() + max_repair_time;
   if (plan->tensors_size() != graph.num_tensors()) {
     return absl::InvalidArgumentError(
@@ -197,9 +269,18 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     layout_blocks.push_back({block.first, block.last, block.size});
   }
   BestFitLayout layout(std::move(layout_blocks));
-  Layout best = LayOutByClassicOrders(blocks, pool_bytes, layout);
   AllocationReport report;
-  if (best.required > pool_bytes && !blocks.empty()) {
+  report.sweep_orders_only =
+      OverlappingPairs(blocks, max_classic_layout_pairs) >
+      max_classic_layout_pairs;
+  Layout best = report.sweep_orders_only
+                    ? LayOutBySweepOrders(blocks, pool_bytes, layout)
+                    : LayOutByClassicOrders(blocks, pool_bytes, layout);
+  // The squeaky wheel reorders freely, which a sweep cannot follow (kept to
+  // a sweep order, moving a block ahead of those that share its first
+  // kernel, it changed nothing on issue 19's graphs).
+  if (best.required > pool_bytes && !blocks.empty() &&
+      !report.sweep_orders_only) {
     report.repair_rounds = RepairBySqueakyWheel(
         blocks, pool_bytes, max_repair_rounds, deadline, layout, best);
   }

@@ -34,7 +34,19 @@ struct AllocationReport {
   // Layouts tried after the classic orders, moving the blocks that
   // overflowed earlier each time (0 when a classic order fit).
   int repair_rounds = 0;
+  // True when the blocks overlap in more than kMaxClassicLayoutPairs pairs
+  // and only the sweep orders were tried (see AssignOffsets).
+  bool sweep_orders_only = false;
 };
+
+// Above this many pairs of blocks with overlapping lifetimes, AssignOffsets
+// lays out in the sweep orders only. A layout in the classic orders costs up
+// to one step per such pair (BestFitLayout: merged ranges, else a scan), a
+// sweep O(B log B) whatever the lifetimes. 2^27 (134 M): the zoo's plans
+// stay far below it (DenseNet-264 bs512's heuristic plan at 30%: 8.6 M), as
+// do both plans at 20,008 kernels of issue 19's chain of copies (18 M and
+// 45 M); at 200,080 kernels they have 2.0 G and 4.4 G.
+inline constexpr int64_t kMaxClassicLayoutPairs = int64_t{1} << 27;
 
 // At most this many squeaky-wheel layouts follow the classic orders by
 // default.
@@ -57,10 +69,21 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // large plan costs a fraction of a second), and no repair round starts
 // after `max_repair_time` (the classic orders always run). Deterministic
 // for a given number of rounds run; the time cap only stops it earlier.
+//
+// Large plans: when the blocks' lifetimes overlap in more than
+// `max_classic_layout_pairs` pairs (issue 19's chains of copies: first
+// touch's plan at 50,020 kernels has 275 M, its layouts in the classic
+// orders took 1.2-3.3 s each; 4.4 G at 200,080), only the sweep orders are
+// tried, earliest first and latest last first, each with ties largest
+// first and then longest-lived first (BestFitLayout's sweep: O(B log B)),
+// and no squeaky-wheel round follows (it reorders freely, which no sweep
+// follows); report.sweep_orders_only says so. Plans under the limit (the
+// zoo's; 45 M pairs at 20,008 kernels) are laid out exactly as before.
 absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
     v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds,
-    absl::Duration max_repair_time = absl::InfiniteDuration());
+    absl::Duration max_repair_time = absl::InfiniteDuration(),
+    int64_t max_classic_layout_pairs = kMaxClassicLayoutPairs);
 
 }  // namespace autotm::solver
 

@@ -326,6 +326,61 @@ TEST(AssignOffsetsTest, MoreRepairRoundsFitMoreAndTheTimeCapStopsThem) {
       << overflowing << " plans overflowed after 16 rounds";
 }
 
+TEST(AssignOffsetsTest, OverlappingPairsAboveTheLimitTakeTheSweepOrders) {
+  // x [0,0], y [0,1], z [1,1]: two overlapping pairs, (x, y) and (y, z).
+  const GraphModel graph =
+      MustGraph(GraphBuilder()
+                    .Tensor("x", 4096, v1::TENSOR_ROLE_INPUT)
+                    .Tensor("y", 8192)
+                    .Tensor("z", 4096)
+                    .Kernel("k0", {"x"}, {"y"})
+                    .Kernel("k1", {"y"}, {"z"})
+                    .graph());
+  const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+  for (const int64_t limit : {2, 1, 0}) {
+    v1::Plan plan = AllFastPlan(graph, profile, 1 << 20);
+    absl::StatusOr<AllocationReport> report =
+        AssignOffsets(graph, 1 << 20, 4096, &plan, kMaxLayoutRepairRounds,
+                      absl::InfiniteDuration(), limit);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->sweep_orders_only, limit < 2) << "limit " << limit;
+    EXPECT_TRUE(report->fits);
+    EXPECT_TRUE(VerifyPlan(graph, profile, plan, 1 << 20, true).ok());
+  }
+}
+
+TEST(AssignOffsetsTest, SweepOrdersAloneGiveValidLayoutsAndNoRepairRounds) {
+  // Random plans in pools of exactly their peak, laid out in the sweep
+  // orders alone (a limit of 0 pairs): never less than the peak, valid
+  // offsets wherever the layout fits, and no squeaky-wheel round.
+  std::mt19937_64 rng(23);
+  int sweep_fits = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 16, 12));
+    const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+    const std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/3, /*move_one_in=*/5);
+    absl::StatusOr<v1::Plan> assembled = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(assembled.ok()) << assembled.status();
+    const uint64_t pool = assembled->peak_fast_bytes();
+    v1::Plan sweep = *assembled;
+    absl::StatusOr<AllocationReport> swept =
+        AssignOffsets(graph, pool, 4096, &sweep, kMaxLayoutRepairRounds,
+                      absl::InfiniteDuration(), /*max_classic_layout_pairs=*/0);
+    ASSERT_TRUE(swept.ok()) << swept.status();
+    EXPECT_EQ(swept->repair_rounds, 0);
+    EXPECT_GE(swept->required_bytes, pool);
+    if (!swept->fits) continue;
+    ++sweep_fits;
+    absl::StatusOr<VerifyReport> verified =
+        VerifyPlan(graph, profile, sweep, pool, /*require_offsets=*/true);
+    EXPECT_TRUE(verified.ok())
+        << "trial " << trial << ": " << verified.status();
+  }
+  EXPECT_GT(sweep_fits, 0);
+}
+
 TEST(AssignOffsetsTest, RejectsIntervalsOutsideTheLiveRange) {
   const GraphModel graph =
       MustGraph(GraphBuilder()

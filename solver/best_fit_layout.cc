@@ -4,9 +4,13 @@
 #include <bit>
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <iterator>
+#include <queue>
 #include <utility>
 #include <vector>
+
+#include "absl/container/btree_set.h"
 
 namespace autotm::solver {
 namespace {
@@ -47,6 +51,74 @@ class GapSearch {
   uint64_t cursor_ = 0;
   uint64_t best_offset_ = 0;
   uint64_t best_gap_ = UINT64_MAX;
+};
+
+// The blocks live at the current kernel of a sweep, as address ranges
+// [start, end) (a point where end == start: a block of 0 bytes), and the
+// free gaps between them by size. Live blocks never overlap (each went into
+// a gap of those live when it was placed, and a point never lands inside a
+// range), so in (start, end) order the ends do not decrease: a range's gap
+// below it runs from the end of the one before it (or 0), exactly as
+// GapSearch's cursor, and the highest end is the last range's.
+class LiveGaps {
+ public:
+  // GapSearch's choice over the live blocks: the smallest gap that holds
+  // `size` bytes (the lowest offset among equal gaps; every gap is at least
+  // 1 byte, as GapSearch's), else the highest end (0 when none is live).
+  uint64_t BestFit(uint64_t size) const {
+    auto gap = by_size_.lower_bound({size, 0});
+    if (gap != by_size_.end()) return gap->second;
+    return live_.empty() ? 0 : std::prev(live_.end())->second;
+  }
+
+  void Insert(uint64_t start, uint64_t end) {
+    auto it = live_.insert({start, end});
+    const Range* below = it == live_.begin() ? nullptr : &*std::prev(it);
+    auto next = std::next(it);
+    const Range* above = next == live_.end() ? nullptr : &*next;
+    // Everything read before the gap index changes; live_ does not change
+    // below, so the pointers stay valid.
+    if (above != nullptr) RemoveGap(below, *above);
+    AddGap(below, *it);
+    if (above != nullptr) AddGap(&*it, *above);
+  }
+
+  void Erase(uint64_t start, uint64_t end) {
+    auto it = live_.find({start, end});
+    const Range* below = it == live_.begin() ? nullptr : &*std::prev(it);
+    auto next = std::next(it);
+    const Range* above = next == live_.end() ? nullptr : &*next;
+    RemoveGap(below, *it);
+    if (above != nullptr) {
+      RemoveGap(&*it, *above);
+      AddGap(below, *above);
+    }
+    live_.erase(it);
+  }
+
+ private:
+  using Range = std::pair<uint64_t, uint64_t>;
+  // The gap between `below` (nullptr: address 0) and `above`, if any, as
+  // (size, start).
+  static bool GapBetween(const Range* below, const Range& above,
+                         std::pair<uint64_t, uint64_t>& gap) {
+    const uint64_t from = below == nullptr ? 0 : below->second;
+    if (above.first <= from) return false;
+    gap = {above.first - from, from};
+    return true;
+  }
+  void AddGap(const Range* below, const Range& above) {
+    std::pair<uint64_t, uint64_t> gap;
+    if (GapBetween(below, above, gap)) by_size_.insert(gap);
+  }
+  void RemoveGap(const Range* below, const Range& above) {
+    std::pair<uint64_t, uint64_t> gap;
+    if (GapBetween(below, above, gap)) by_size_.erase(gap);
+  }
+
+  absl::btree_multiset<Range> live_;
+  // Gaps as (size, start): the first at or above (size, 0) is best fit's.
+  absl::btree_set<std::pair<uint64_t, uint64_t>> by_size_;
 };
 
 }  // namespace
@@ -181,8 +253,60 @@ uint64_t BestFitLayout::Place(const LayoutBlock& block) {
   return search.Chosen();
 }
 
+int BestFitLayout::SweepDirection(const std::vector<int>& order) const {
+  if (std::is_sorted(order.begin(), order.end(), [&](int a, int b) {
+        return blocks_[a].first < blocks_[b].first;
+      })) {
+    return 1;
+  }
+  if (std::is_sorted(order.begin(), order.end(), [&](int a, int b) {
+        return blocks_[a].last > blocks_[b].last;
+      })) {
+    return -1;
+  }
+  return 0;
+}
+
+uint64_t BestFitLayout::SweepLayOut(const std::vector<int>& order, bool forward,
+                                    std::vector<uint64_t>& offsets) const {
+  // Backward is forward on kernels mirrored (k -> -k): by last descending is
+  // by mirrored first ascending.
+  auto begin_of = [&](const LayoutBlock& b) {
+    return forward ? b.first : -b.last;
+  };
+  auto end_of = [&](const LayoutBlock& b) {
+    return forward ? b.last : -b.first;
+  };
+  offsets.assign(blocks_.size(), 0);
+  LiveGaps live;
+  // The placed blocks by (mirrored) last kernel, earliest on top: those
+  // that end before a block begins overlap neither it nor any later one.
+  std::priority_queue<std::pair<int, int>, std::vector<std::pair<int, int>>,
+                      std::greater<>>
+      ending;
+  uint64_t required = 0;
+  for (int index : order) {
+    const LayoutBlock& block = blocks_[index];
+    const int begin = begin_of(block);
+    while (!ending.empty() && ending.top().first < begin) {
+      const int other = ending.top().second;
+      ending.pop();
+      live.Erase(offsets[other], offsets[other] + blocks_[other].size);
+    }
+    const uint64_t chosen = live.BestFit(block.size);
+    offsets[index] = chosen;
+    required = std::max(required, chosen + block.size);
+    live.Insert(chosen, chosen + block.size);
+    ending.push({end_of(block), index});
+  }
+  return required;
+}
+
 uint64_t BestFitLayout::LayOut(const std::vector<int>& order,
                                std::vector<uint64_t>& offsets) {
+  if (const int direction = SweepDirection(order); direction != 0) {
+    return SweepLayOut(order, /*forward=*/direction > 0, offsets);
+  }
   Reset();
   offsets.assign(blocks_.size(), 0);
   uint64_t required = 0;

@@ -37,6 +37,17 @@ struct LayoutBlock {
 // scanned in address order instead, as a plain best fit would: no layout
 // costs more than that quadratic scan. Both ways see the same free gaps, so
 // the offsets do not depend on which is taken.
+//
+// Sweep orders: when `order` lists the blocks by first kernel (ascending,
+// ties in any order), the placed blocks that overlap a block are exactly
+// those still live at its first kernel, as in an online allocator; when it
+// lists them by last kernel (descending), those live at its last kernel. A
+// sweep over the kernels then keeps the free gaps of the live blocks, by
+// size, and each block takes the smallest in O(log blocks): the same gaps,
+// hence the same offsets, as either way above, at O(B log B) for the
+// layout whatever the lifetimes (the earliest-first order of AssignOffsets
+// is one; issue 19's 200,080-kernel plans, 4.4 G overlapping pairs, lay
+// out in 0.13-0.29 s this way).
 class BestFitLayout {
  public:
   explicit BestFitLayout(std::vector<LayoutBlock> blocks);
@@ -47,6 +58,15 @@ class BestFitLayout {
   // the layout needs: max over placed blocks of offset + size.
   uint64_t LayOut(const std::vector<int>& order,
                   std::vector<uint64_t>& offsets);
+
+  // Whether LayOut(order, ...) takes the O(B log B) sweep: `order` lists
+  // the blocks by first kernel ascending, or by last kernel descending.
+  bool IsSweepOrder(const std::vector<int>& order) const {
+    return SweepDirection(order) != 0;
+  }
+  // 1 when `order` is by first kernel ascending, -1 when by last kernel
+  // descending (and not the former), else 0.
+  int SweepDirection(const std::vector<int>& order) const;
 
  private:
   // A union of address ranges [start, end) as disjoint ranges by start;
@@ -90,6 +110,10 @@ class BestFitLayout {
   void ForEachOverlapUnion(const LayoutBlock& block, Visit&& visit) const;
   // The offset the best fit gives `block`.
   uint64_t Place(const LayoutBlock& block);
+  // LayOut for a sweep order: `forward` when `order` is by first kernel
+  // ascending, else by last kernel descending.
+  uint64_t SweepLayOut(const std::vector<int>& order, bool forward,
+                       std::vector<uint64_t>& offsets) const;
 
   std::vector<LayoutBlock> blocks_;
   int num_kernels_ = 0;

@@ -86,7 +86,9 @@ std::vector<LayoutBlock> RandomBlocks(const Shape& shape,
   return blocks;
 }
 
-// The orders AssignOffsets tries: largest first, earliest first, and random.
+// The orders AssignOffsets tries: largest first, earliest first, and random;
+// and the sweep orders with their ties in random order: by first kernel
+// ascending and by last kernel descending.
 std::vector<std::vector<int>> Orders(const std::vector<LayoutBlock>& blocks,
                                      std::mt19937_64& rng) {
   std::vector<int> identity(blocks.size());
@@ -101,7 +103,16 @@ std::vector<std::vector<int>> Orders(const std::vector<LayoutBlock>& blocks,
   });
   std::vector<int> shuffled = identity;
   std::shuffle(shuffled.begin(), shuffled.end(), rng);
-  return {largest, earliest, shuffled};
+  std::vector<int> earliest_ties_shuffled = shuffled;
+  std::stable_sort(
+      earliest_ties_shuffled.begin(), earliest_ties_shuffled.end(),
+      [&](int a, int b) { return blocks[a].first < blocks[b].first; });
+  std::vector<int> latest_ties_shuffled = shuffled;
+  std::stable_sort(
+      latest_ties_shuffled.begin(), latest_ties_shuffled.end(),
+      [&](int a, int b) { return blocks[a].last > blocks[b].last; });
+  return {largest, earliest, shuffled, earliest_ties_shuffled,
+          latest_ties_shuffled};
 }
 
 void ExpectSameAsReference(const Shape& shape, int seeds) {
@@ -152,6 +163,47 @@ TEST(BestFitLayoutTest, MatchesReferenceOnMixedLifetimes) {
                          .max_units = 4,
                          .zero_one_in = 20},
                         10);
+}
+
+// Issue 19's shape: many blocks live from kernel 0 on (weights fast until
+// their use), the rest short, so a block's overlapping set is large and
+// fragmented in address space; few sizes and zero-byte blocks for ties.
+TEST(BestFitLayoutTest, MatchesReferenceOnLongLivedBlocksFromKernelZero) {
+  ExpectSameAsReference({.num_blocks = 2500,
+                         .num_kernels = 3000,
+                         .max_life = 40,
+                         .long_one_in = 5,
+                         .max_units = 6,
+                         .zero_one_in = 25},
+                        6);
+}
+
+TEST(BestFitLayoutTest, SweepOrdersAreRecognised) {
+  // Lifetimes [0,4], [1,2], [1,5], [3,3].
+  BestFitLayout layout({{0, 4, 8}, {1, 2, 8}, {1, 5, 8}, {3, 3, 8}});
+  EXPECT_TRUE(layout.IsSweepOrder({0, 1, 2, 3}));  // by first
+  EXPECT_TRUE(layout.IsSweepOrder({0, 2, 1, 3}));  // by first, ties swapped
+  EXPECT_TRUE(layout.IsSweepOrder({2, 0, 3, 1}));  // by last descending
+  EXPECT_FALSE(layout.IsSweepOrder({1, 0, 2, 3}));
+  EXPECT_FALSE(layout.IsSweepOrder({3, 2, 1, 0}));
+}
+
+// A zero-byte block left at the end of blocks that then die splits the gap
+// it sits in, in the sweep as in the scan. At kernel 0: A [0,2), the point
+// P at 2, D [2,4), C [4,5). At kernel 1 only P and C are live: B (3 bytes)
+// would fit [0,4) but for P, and goes above C.
+TEST(BestFitLayoutTest, ZeroByteBlocksSplitGapsInTheSweep) {
+  const std::vector<LayoutBlock> blocks = {
+      {0, 0, 2}, {0, 2, 0}, {0, 0, 2}, {0, 2, 1}, {1, 2, 3}};
+  BestFitLayout layout(blocks);
+  std::vector<uint64_t> offsets;
+  const std::vector<int> order = {0, 1, 2, 3, 4};
+  ASSERT_TRUE(layout.IsSweepOrder(order));
+  EXPECT_EQ(layout.LayOut(order, offsets), 8u);
+  EXPECT_THAT(offsets, ElementsAre(0, 2, 2, 4, 5));
+  std::vector<uint64_t> expected;
+  EXPECT_EQ(ReferenceLayOut(blocks, order, expected), 8u);
+  EXPECT_EQ(offsets, expected);
 }
 
 TEST(BestFitLayoutTest, TakesTheSmallestGapThatHoldsTheBlock) {

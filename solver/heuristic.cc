@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "solver/allocator.h"
 #include "solver/baselines.h"
 #include "solver/range_max_tree.h"
@@ -697,13 +698,15 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
         v1::Plan plan,
         AssemblePlan(graph, profile, problem.Schedule(graph, placement), method,
                      budget_bytes));
-    // Squeaky-wheel layouts only while the time lasts: each layout of a
-    // large plan takes a fraction of a second.
+    // Squeaky-wheel layouts only while the time lasts, and none started
+    // past the deadline: each layout of a large plan takes a fraction of a
+    // second (in the classic orders; see AssignOffsets).
     const bool in_time = Clock::now() < deadline;
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
         AssignOffsets(graph, budget_bytes, alignment, &plan,
-                      in_time ? kMaxLayoutRepairRounds : 0));
+                      in_time ? kMaxLayoutRepairRounds : 0,
+                      absl::FromChrono(deadline - Clock::now())));
     if (layout.fits) {
       if (plan.peak_fast_bytes() > budget_bytes) {
         return absl::InternalError(absl::StrCat(
