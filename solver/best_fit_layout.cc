@@ -161,10 +161,12 @@ uint64_t BestFitLayout::Place(const LayoutBlock& block) {
       return a.first->first > b.first->first;
     };
     std::make_heap(cursors_.begin(), cursors_.end(), later);
+    work_ += static_cast<int64_t>(cursors_.size());
     while (!cursors_.empty() && !search.Done()) {
       std::pop_heap(cursors_.begin(), cursors_.end(), later);
       auto& [next, end] = cursors_.back();
       search.Visit(next->first, next->second - next->first);
+      ++work_;
       if (++next == end) {
         cursors_.pop_back();
       } else {
@@ -172,6 +174,7 @@ uint64_t BestFitLayout::Place(const LayoutBlock& block) {
       }
     }
   } else {
+    work_ += placed_;
     by_address_.ForEach([&](uint64_t offset, int other) {
       const LayoutBlock& b = blocks_[other];
       if (b.first > block.last || block.first > b.last) return;
@@ -189,6 +192,7 @@ uint64_t BestFitLayout::LayOut(const std::vector<int>& order,
   for (int index : order) {
     const LayoutBlock& block = blocks_[index];
     const uint64_t chosen = Place(block);
+    ++work_;
     offsets[index] = chosen;
     required = std::max(required, chosen + block.size);
     Insert(index, chosen);

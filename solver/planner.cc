@@ -717,6 +717,10 @@ class IlpPlanning {
                               LayOut(round, formulation, result));
       record.required_bytes = laid_out.layout.required_bytes;
       record.fits = laid_out.layout.fits;
+      record.layout_seconds = laid_out.layout_seconds;
+      record.repair_layouts = laid_out.layout.repair_rounds;
+      record.repair_work = laid_out.layout.repair_work;
+      record.repair_stopped_by_time = laid_out.layout.repair_stopped_by_time;
       if (!record.fits) {
         record.overflow =
             FindPoolOverflow(graph_, laid_out.plan, options_.budget_bytes);
@@ -752,12 +756,12 @@ class IlpPlanning {
   static constexpr int kMaxAllocationRounds = 12;
   // A static or synchronous round's plan gets more squeaky-wheel layouts
   // than the allocator's default (kMaxLayoutRepairRounds), within
-  // RoundLayoutRepairTime: each layout costs milliseconds on most graphs, a
-  // round's solve seconds, and on the captured GPT-tiny graph the static
-  // optimum's layout fit after 87 rounds (16 left it 0.1% over, costing two
-  // more rounds of solving). Asynchronous rounds keep the default: their
-  // window search accepts only plans that lay out, and more rounds there
-  // were not measured.
+  // PlanOptions::layout_repair_work: each layout costs milliseconds on most
+  // graphs, a round's solve seconds, and on the captured GPT-tiny graph the
+  // static optimum's layout fit after 87 rounds (16 left it 0.1% over,
+  // costing two more rounds of solving). Asynchronous rounds keep the
+  // default: their window search accepts only plans that lay out, and more
+  // rounds there were not measured.
   static constexpr int kRoundLayoutRepairRounds = 256;
   // Models at least this large get a starting solution (see SolveRound).
   static constexpr int kLargeColumns = 20000;
@@ -766,6 +770,8 @@ class IlpPlanning {
   struct RoundPlan {
     v1::Plan plan;
     AllocationReport layout;
+    // Wall seconds of the layout, repair layouts included.
+    double layout_seconds = 0;
     // The solve was cancelled (it stopped with its incumbent).
     bool stopped = false;
     // The best plan in hand is proven within the gap by the budget's bound:
@@ -999,8 +1005,8 @@ class IlpPlanning {
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
         AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
-                      &plan, RoundLayoutRepairRounds(),
-                      RoundLayoutRepairTime()));
+                      &plan, RoundLayoutRepairRounds(), RoundLayoutRepairTime(),
+                      RoundLayoutRepairWork()));
     layout_seconds_ = std::max(
         layout_seconds_, absl::ToDoubleSeconds(absl::Now() - layout_start));
     if (layout.fits) {
@@ -1196,13 +1202,15 @@ class IlpPlanning {
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
         AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
-                      &plan, RoundLayoutRepairRounds(),
-                      RoundLayoutRepairTime()));
-    layout_seconds_ = std::max(
-        layout_seconds_, absl::ToDoubleSeconds(absl::Now() - layout_start));
+                      &plan, RoundLayoutRepairRounds(), RoundLayoutRepairTime(),
+                      RoundLayoutRepairWork()));
+    const double layout_seconds =
+        absl::ToDoubleSeconds(absl::Now() - layout_start);
+    layout_seconds_ = std::max(layout_seconds_, layout_seconds);
     RoundPlan laid_out{
         .plan = std::move(plan),
         .layout = std::move(layout),
+        .layout_seconds = layout_seconds,
         .stopped = result.termination == SolveTermination::kCancelled};
     if (!laid_out.layout.fits && options_.heuristic &&
         (round == 1 || round == kMaxAllocationRounds || laid_out.stopped)) {
@@ -1240,16 +1248,25 @@ class IlpPlanning {
                ? kMaxLayoutRepairRounds
                : kRoundLayoutRepairRounds;
   }
-  // The time a round's layout repair may take: the reserve SolveRound
-  // leaves it (LayoutRepairReserveSeconds), never past the limit.
+  // The reserve SolveRound leaves free for the round's layout.
   double LayoutRepairReserveSeconds() const {
     return solver::LayoutRepairReserveSeconds(options_.time_limit_seconds);
+  }
+  // The time cap of a round's layout repair: only a safety net, the time
+  // left in the call. The repair layouts are bounded by their work
+  // (PlanOptions::layout_repair_work), which normally fits in the reserve,
+  // so that a round's layout - and with it the next round's limits - is
+  // the same on a loaded machine as on an idle one. A cap at the reserve
+  // itself made the rounds depend on the load (docs/EVALUATION.md,
+  // "deterministic repair layouts").
+  int64_t RoundLayoutRepairWork() const {
+    return options_.layout_repair_work.value_or(
+        LayoutRepairWork(options_.time_limit_seconds));
   }
   absl::Duration RoundLayoutRepairTime() const {
     const double left = options_.time_limit_seconds -
                         absl::ToDoubleSeconds(absl::Now() - start_);
-    return absl::Seconds(
-        std::min(LayoutRepairReserveSeconds(), std::max(0.0, left)));
+    return absl::Seconds(std::max(0.0, left));
   }
 
   // Sets the limits of the next allocation round after `laid_out`, this
@@ -1412,6 +1429,11 @@ class IlpPlanning {
 
 double LayoutRepairReserveSeconds(double time_limit_seconds) {
   return std::clamp(0.05 * time_limit_seconds, 0.2, 3.0);
+}
+
+int64_t LayoutRepairWork(double time_limit_seconds) {
+  return static_cast<int64_t>(kLayoutRepairStepsPerSecond *
+                              LayoutRepairReserveSeconds(time_limit_seconds));
 }
 
 bool IsIlpMethod(v1::Method method) {
