@@ -763,6 +763,9 @@ class IlpPlanning {
   // default: their window search accepts only plans that lay out, and more
   // rounds there were not measured.
   static constexpr int kRoundLayoutRepairRounds = 256;
+  // A round's repair layouts stop after this many layout reserves of wall
+  // time (RoundLayoutRepairTime), whatever work is left.
+  static constexpr double kLayoutRepairTimeCapReserves = 3;
   // Models at least this large get a starting solution (see SolveRound).
   static constexpr int kLargeColumns = 20000;
 
@@ -1252,13 +1255,16 @@ class IlpPlanning {
   double LayoutRepairReserveSeconds() const {
     return solver::LayoutRepairReserveSeconds(options_.time_limit_seconds);
   }
-  // The time cap of a round's layout repair: only a safety net, the time
-  // left in the call. The repair layouts are bounded by their work
-  // (PlanOptions::layout_repair_work), which normally fits in the reserve,
-  // so that a round's layout - and with it the next round's limits - is
-  // the same on a loaded machine as on an idle one. A cap at the reserve
-  // itself made the rounds depend on the load (docs/EVALUATION.md,
-  // "deterministic repair layouts").
+  // The repair layouts of a round are bounded by their work
+  // (PlanOptions::layout_repair_work), which normally takes a third to half
+  // of the reserve, so that a round's layout - and with it the next round's
+  // limits - is the same on a loaded machine as on an idle one; a cap at the
+  // reserve itself made the rounds depend on the load (docs/EVALUATION.md,
+  // "Deterministic repair layouts"). The clock cap is only a safety net for
+  // a starved machine: three reserves, never past the call's limit. Without
+  // it a starved round 1 (Inception v3 bs2 with two CPU hogs beside it)
+  // spent 13.8 s on its layouts, a later round's solve kept that much back
+  // (layout_seconds_) and found no plan in the 3.6 s left.
   int64_t RoundLayoutRepairWork() const {
     return options_.layout_repair_work.value_or(
         LayoutRepairWork(options_.time_limit_seconds));
@@ -1266,7 +1272,9 @@ class IlpPlanning {
   absl::Duration RoundLayoutRepairTime() const {
     const double left = options_.time_limit_seconds -
                         absl::ToDoubleSeconds(absl::Now() - start_);
-    return absl::Seconds(std::max(0.0, left));
+    return absl::Seconds(std::clamp(
+        left, 0.0,
+        kLayoutRepairTimeCapReserves * LayoutRepairReserveSeconds()));
   }
 
   // Sets the limits of the next allocation round after `laid_out`, this
