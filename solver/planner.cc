@@ -765,7 +765,7 @@ class IlpPlanning {
   static constexpr int kRoundLayoutRepairRounds = 256;
   // A round's repair layouts stop after this many layout reserves of wall
   // time (RoundLayoutRepairTime), whatever work is left.
-  static constexpr double kLayoutRepairTimeCapReserves = 3;
+  static constexpr double kLayoutRepairTimeCapReserves = 2;
   // Models at least this large get a starting solution (see SolveRound).
   static constexpr int kLargeColumns = 20000;
 
@@ -1282,10 +1282,11 @@ class IlpPlanning {
   // limits - is the same on a loaded machine as on an idle one; a cap at the
   // reserve itself made the rounds depend on the load (docs/EVALUATION.md,
   // "Deterministic repair layouts"). The clock cap is only a safety net for
-  // a starved machine: three reserves, never past the call's limit. Without
+  // a starved machine: two reserves, never past the call's limit. Without
   // it a starved round 1 (Inception v3 bs2 with two CPU hogs beside it)
   // spent 13.8 s on its layouts, a later round's solve kept that much back
-  // (layout_seconds_) and found no plan in the 3.6 s left.
+  // (layout_seconds_) and found no plan in the 3.6 s left; with three
+  // reserves it spent 8.5 s, and the next solve found none in 3.9 s.
   int64_t RoundLayoutRepairWork() const {
     return options_.layout_repair_work.value_or(
         LayoutRepairWork(options_.time_limit_seconds));

@@ -133,8 +133,8 @@ struct PlanOptions {
   // and sync rounds, 16 for async ones), in BestFitLayout::work() steps, a
   // count independent of the clock: a round's layout, and with it the
   // rounds that follow, is then the same on a loaded machine as on an idle
-  // one. The clock stops the repair only on a starved machine, after three
-  // times LayoutRepairReserveSeconds or when the call's time runs out
+  // one. The clock stops the repair only on a starved machine, after twice
+  // LayoutRepairReserveSeconds or when the call's time runs out
   // (AllocationRound::repair_stopped_by_time). Default (nullopt):
   // LayoutRepairWork(time_limit_seconds).
   std::optional<int64_t> layout_repair_work;
@@ -274,13 +274,13 @@ double LayoutRepairReserveSeconds(double time_limit_seconds);
 
 // The default PlanOptions::layout_repair_work of a call with limit L:
 // kLayoutRepairStepsPerSecond steps per second of
-// LayoutRepairReserveSeconds(L), 24 M at 60 s. Sized from measurements on
+// LayoutRepairReserveSeconds(L), 18 M at 60 s. Sized from measurements on
 // the 2-core VM (docs/EVALUATION.md, "Deterministic repair layouts"): a
 // layout step cost 30-50 ns of CPU on the captured Inception v3 bs2, so
-// the repair takes about a third of the reserve on a core of its own and
-// fits the clock's safety net (three reserves) down to about a tenth of a
-// core.
-inline constexpr double kLayoutRepairStepsPerSecond = 8e6;
+// the repair takes about a quarter of the reserve on a core of its own and
+// fits the clock's safety net (two reserves) down to about an eighth of a
+// core; the repairs that fit in the measured cells took at most 13.4 M.
+inline constexpr double kLayoutRepairStepsPerSecond = 6e6;
 int64_t LayoutRepairWork(double time_limit_seconds);
 
 // STATIC, SYNCHRONOUS and ASYNCHRONOUS: the methods that solve an ILP (and
