@@ -1277,7 +1277,7 @@ class IlpPlanning {
     return solver::LayoutRepairReserveSeconds(options_.time_limit_seconds);
   }
   // The repair layouts of a round are bounded by their work
-  // (PlanOptions::layout_repair_work), which normally takes a third to half
+  // (PlanOptions::layout_repair_work), which normally takes about a quarter
   // of the reserve, so that a round's layout - and with it the next round's
   // limits - is the same on a loaded machine as on an idle one; a cap at the
   // reserve itself made the rounds depend on the load (docs/EVALUATION.md,
@@ -1414,7 +1414,7 @@ class IlpPlanning {
       // Window search is a local search: from another fitting round plan,
       // slower but laid out differently, it can end faster than from the
       // fastest (the README's example: from the rounds' 9.276 ms plan it
-      // found nothing, from a 9.317 ms one it found 9.244 ms). Small models
+      // found nothing, from another fitting round plan 9.247 ms). Small models
       // leave time for that; each search stops when a sweep improves
       // nothing, or at the limit.
       const double fitting = layout.fits ? predicted : kInfinity;
