@@ -1342,7 +1342,13 @@ class IlpPlanning {
     // left (the lowering rounds above must go on to find a plan that fits).
     const double left = options_.time_limit_seconds -
                         absl::ToDoubleSeconds(absl::Now() - start_);
-    if (left < last_build_seconds_ + layout_seconds_ + 1.0) return false;
+    // The layout's share as SolveRound keeps it back: a round started with
+    // less left gets CBC's 0.5 s floor, which large models overrun.
+    if (left < last_build_seconds_ +
+                   std::max(layout_seconds_, LayoutRepairReserveSeconds()) +
+                   1.0) {
+      return false;
+    }
     const double fastest =
         std::min(best_fitting_->plan.predicted_time_us(), best_.time_us());
     if (GapToBound(fastest, budget_bound_) <= options_.relative_gap ||
