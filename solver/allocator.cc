@@ -216,17 +216,25 @@ Layout LayOutBySweepOrders(const std::vector<Block>& blocks,
 // where one unlucky gap decides; DenseNet-264 bs512's sync optimum at 4:1
 // overflowed a 26.1 GiB pool by 8.9 MB with the orders above, which cost a
 // second ILP solve of 40 s. Improves `best` (offsets and required only) for
-// up to `max_repair_rounds` rounds; returns the rounds run.
-int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
-                         int max_repair_rounds, absl::Time deadline,
-                         BestFitLayout& layout, Layout& best) {
-  int rounds = 0;
+// up to `max_repair_rounds` rounds, starting none once the repair layouts
+// have done `max_repair_work` steps of work or `deadline` has passed; fills
+// the report's repair fields.
+void RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
+                          int max_repair_rounds, int64_t max_repair_work,
+                          absl::Time deadline, BestFitLayout& layout,
+                          Layout& best, AllocationReport& report) {
   std::vector<int> overflows(blocks.size(), 0);
   std::vector<int> rank(blocks.size());
   std::vector<int> last_order = best.order;
   std::vector<uint64_t> last_offsets = best.offsets;
-  for (int round = 1; round <= max_repair_rounds && absl::Now() < deadline;
+  const int64_t work_before = layout.work();
+  for (int round = 1; round <= max_repair_rounds &&
+                      layout.work() - work_before < max_repair_work;
        ++round) {
+    if (absl::Now() >= deadline) {
+      report.repair_stopped_by_time = true;
+      break;
+    }
     for (size_t i = 0; i < blocks.size(); ++i) {
       if (last_offsets[i] + blocks[i].size > pool_bytes) ++overflows[i];
     }
@@ -238,14 +246,14 @@ int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
                                           : rank[a] < rank[b];
     });
     const uint64_t required = layout.LayOut(last_order, last_offsets);
-    rounds = round;
+    report.repair_rounds = round;
     if (required < best.required) {
       best.required = required;
       best.offsets = last_offsets;
     }
     if (best.required <= pool_bytes) break;
   }
-  return rounds;
+  report.repair_work = layout.work() - work_before;
 }
 
 }  // namespace
@@ -253,7 +261,7 @@ int RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
 absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
     v1::Plan* plan, int max_repair_rounds, absl::Duration max_repair_time,
-    int64_t max_classic_layout_pairs) {
+    int64_t max_repair_work, int64_t max_classic_layout_pairs) {
   const absl::Time deadline = absl::Now() + max_repair_time;
   if (plan->tensors_size() != graph.num_tensors()) {
     return absl::InvalidArgumentError(
@@ -281,8 +289,8 @@ absl::StatusOr<AllocationReport> AssignOffsets(
   // kernel, it changed nothing on issue 19's graphs).
   if (best.required > pool_bytes && !blocks.empty() &&
       !report.sweep_orders_only) {
-    report.repair_rounds = RepairBySqueakyWheel(
-        blocks, pool_bytes, max_repair_rounds, deadline, layout, best);
+    RepairBySqueakyWheel(blocks, pool_bytes, max_repair_rounds, max_repair_work,
+                         deadline, layout, best, report);
   }
   report.required_bytes = blocks.empty() ? 0 : best.required;
   for (size_t i = 0; i < blocks.size(); ++i) {

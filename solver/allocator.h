@@ -37,6 +37,12 @@ struct AllocationReport {
   // True when the blocks overlap in more than kMaxClassicLayoutPairs pairs
   // and only the sweep orders were tried (see AssignOffsets).
   bool sweep_orders_only = false;
+  // Their work, in BestFitLayout::work() steps.
+  int64_t repair_work = 0;
+  // True when the time cap (max_repair_time) ended the repair layouts
+  // while rounds and work were left and no layout fitted yet: only then
+  // does the result depend on the machine's speed and load.
+  bool repair_stopped_by_time = false;
 };
 
 // Above this many pairs of blocks with overlapping lifetimes, AssignOffsets
@@ -66,9 +72,13 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // the graph. Deterministic.
 // `max_repair_rounds` caps the squeaky-wheel layouts (callers that iterate
 // themselves, as the heuristic's layout rounds, take fewer: each layout of a
-// large plan costs a fraction of a second), and no repair round starts
-// after `max_repair_time` (the classic orders always run). Deterministic
-// for a given number of rounds run; the time cap only stops it earlier.
+// large plan costs a fraction of a second), no repair round starts once the
+// repair layouts have done `max_repair_work` steps of work
+// (BestFitLayout::work(), a count independent of the clock), and none
+// starts after `max_repair_time` (the classic orders always run). The
+// rounds and the work bound make the result a function of the inputs
+// alone; the time cap is a safety net for a starved machine, which stops
+// it earlier (AllocationReport::repair_stopped_by_time says when it did).
 //
 // Large plans: when the blocks' lifetimes overlap in more than
 // `max_classic_layout_pairs` pairs (issue 19's chains of copies: first
@@ -83,6 +93,7 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,
     v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds,
     absl::Duration max_repair_time = absl::InfiniteDuration(),
+    int64_t max_repair_work = INT64_MAX,
     int64_t max_classic_layout_pairs = kMaxClassicLayoutPairs);
 
 }  // namespace autotm::solver

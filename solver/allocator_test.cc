@@ -326,6 +326,70 @@ TEST(AssignOffsetsTest, MoreRepairRoundsFitMoreAndTheTimeCapStopsThem) {
       << overflowing << " plans overflowed after 16 rounds";
 }
 
+TEST(AssignOffsetsTest, TheWorkBoundStopsRepairLayoutsWhateverTheClock) {
+  // The plans above in pools of their peak, with 256 repair rounds and a
+  // work bound of about three layouts: the repair stops on its work, not on
+  // the clock, so an unbounded and a one-hour time cap give the same
+  // layouts, offsets included, and a repair that ends without a fit ran
+  // fewer than 256 layouts whose work reached the bound. A zero time cap
+  // still stops the repair (the safety net) and says so.
+  std::mt19937_64 rng(17);
+  int stopped_by_work = 0;
+  int several_layouts = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 16, 12));
+    const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+    const std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/3, /*move_one_in=*/5);
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    const uint64_t pool = plan->peak_fast_bytes();
+    // The work of one repair layout of this plan.
+    v1::Plan probe = *plan;
+    absl::StatusOr<AllocationReport> one =
+        AssignOffsets(graph, pool, 4096, &probe, /*max_repair_rounds=*/1);
+    ASSERT_TRUE(one.ok());
+    if (one->fits) continue;
+    ASSERT_EQ(one->repair_rounds, 1);
+    ASSERT_GT(one->repair_work, 0);
+    const int64_t bound = 3 * one->repair_work;
+    v1::Plan unbounded = *plan;
+    v1::Plan hour = *plan;
+    absl::StatusOr<AllocationReport> a = AssignOffsets(
+        graph, pool, 4096, &unbounded, 256, absl::InfiniteDuration(), bound);
+    absl::StatusOr<AllocationReport> b =
+        AssignOffsets(graph, pool, 4096, &hour, 256, absl::Hours(1), bound);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->repair_rounds, b->repair_rounds) << "trial " << trial;
+    EXPECT_EQ(a->repair_work, b->repair_work) << "trial " << trial;
+    EXPECT_EQ(a->required_bytes, b->required_bytes) << "trial " << trial;
+    EXPECT_FALSE(a->repair_stopped_by_time);
+    EXPECT_FALSE(b->repair_stopped_by_time);
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      for (int i = 0; i < unbounded.tensors(t).fast_intervals_size(); ++i) {
+        EXPECT_EQ(unbounded.tensors(t).fast_intervals(i).offset_bytes(),
+                  hour.tensors(t).fast_intervals(i).offset_bytes())
+            << "trial " << trial << " tensor " << t;
+      }
+    }
+    if (a->repair_rounds > 1) ++several_layouts;
+    if (!a->fits) {
+      ++stopped_by_work;
+      EXPECT_LT(a->repair_rounds, 256);
+      EXPECT_GE(a->repair_work, bound);
+    }
+    v1::Plan starved = *plan;
+    absl::StatusOr<AllocationReport> none = AssignOffsets(
+        graph, pool, 4096, &starved, 256, absl::ZeroDuration(), bound);
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->repair_rounds, 0);
+    EXPECT_TRUE(none->repair_stopped_by_time);
+  }
+  EXPECT_GT(stopped_by_work, 0);
+  EXPECT_GT(several_layouts, 0);
+}
+
 TEST(AssignOffsetsTest, OverlappingPairsAboveTheLimitTakeTheSweepOrders) {
   // x [0,0], y [0,1], z [1,1]: two overlapping pairs, (x, y) and (y, z).
   const GraphModel graph =
@@ -341,7 +405,7 @@ TEST(AssignOffsetsTest, OverlappingPairsAboveTheLimitTakeTheSweepOrders) {
     v1::Plan plan = AllFastPlan(graph, profile, 1 << 20);
     absl::StatusOr<AllocationReport> report =
         AssignOffsets(graph, 1 << 20, 4096, &plan, kMaxLayoutRepairRounds,
-                      absl::InfiniteDuration(), limit);
+                      absl::InfiniteDuration(), INT64_MAX, limit);
     ASSERT_TRUE(report.ok()) << report.status();
     EXPECT_EQ(report->sweep_orders_only, limit < 2) << "limit " << limit;
     EXPECT_TRUE(report->fits);
@@ -367,7 +431,8 @@ TEST(AssignOffsetsTest, SweepOrdersAloneGiveValidLayoutsAndNoRepairRounds) {
     v1::Plan sweep = *assembled;
     absl::StatusOr<AllocationReport> swept =
         AssignOffsets(graph, pool, 4096, &sweep, kMaxLayoutRepairRounds,
-                      absl::InfiniteDuration(), /*max_classic_layout_pairs=*/0);
+                      absl::InfiniteDuration(), INT64_MAX,
+                      /*max_classic_layout_pairs=*/0);
     ASSERT_TRUE(swept.ok()) << swept.status();
     EXPECT_EQ(swept->repair_rounds, 0);
     EXPECT_GE(swept->required_bytes, pool);

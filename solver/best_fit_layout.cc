@@ -233,10 +233,12 @@ uint64_t BestFitLayout::Place(const LayoutBlock& block) {
       return a.first->first > b.first->first;
     };
     std::make_heap(cursors_.begin(), cursors_.end(), later);
+    work_ += static_cast<int64_t>(cursors_.size());
     while (!cursors_.empty() && !search.Done()) {
       std::pop_heap(cursors_.begin(), cursors_.end(), later);
       auto& [next, end] = cursors_.back();
       search.Visit(next->first, next->second - next->first);
+      ++work_;
       if (++next == end) {
         cursors_.pop_back();
       } else {
@@ -244,6 +246,7 @@ uint64_t BestFitLayout::Place(const LayoutBlock& block) {
       }
     }
   } else {
+    work_ += placed_;
     by_address_.ForEach([&](uint64_t offset, int other) {
       const LayoutBlock& b = blocks_[other];
       if (b.first > block.last || block.first > b.last) return;
@@ -305,6 +308,8 @@ uint64_t BestFitLayout::SweepLayOut(const std::vector<int>& order, bool forward,
 uint64_t BestFitLayout::LayOut(const std::vector<int>& order,
                                std::vector<uint64_t>& offsets) {
   if (const int direction = SweepDirection(order); direction != 0) {
+    // A sweep finds each gap in O(log B): its work is one step per block.
+    work_ += static_cast<int64_t>(order.size());
     return SweepLayOut(order, /*forward=*/direction > 0, offsets);
   }
   Reset();
@@ -313,6 +318,7 @@ uint64_t BestFitLayout::LayOut(const std::vector<int>& order,
   for (int index : order) {
     const LayoutBlock& block = blocks_[index];
     const uint64_t chosen = Place(block);
+    ++work_;
     offsets[index] = chosen;
     required = std::max(required, chosen + block.size);
     Insert(index, chosen);

@@ -67,6 +67,13 @@ class BestFitLayout {
   // 1 when `order` is by first kernel ascending, -1 when by last kernel
   // descending (and not the former), else 0.
   int SweepDirection(const std::vector<int>& order) const;
+  // The work of every LayOut call so far, in steps: one per block placed
+  // plus one per range or placed block its gap search visited (a sweep
+  // layout's search is logarithmic and counts nothing more). A measure of
+  // the time the layouts took that does not depend on the clock (or the
+  // load of the machine), so that callers can bound repeated layouts by it
+  // and get the same layouts on a busy machine as on an idle one.
+  int64_t work() const { return work_; }
 
  private:
   // A union of address ranges [start, end) as disjoint ranges by start;
@@ -119,6 +126,7 @@ class BestFitLayout {
   int num_kernels_ = 0;
   int leaves_ = 1;  // a power of two >= num_kernels_
   int64_t placed_ = 0;
+  int64_t work_ = 0;
   // Segment trees over kernels (node 1 the root, leaf k at leaves_ + k).
   // live_: a placed block's range sits in the nodes that cover its lifetime
   // exactly, so the blocks live at kernel k are on the path from leaf k to

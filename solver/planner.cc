@@ -717,6 +717,10 @@ class IlpPlanning {
                               LayOut(round, formulation, result));
       record.required_bytes = laid_out.layout.required_bytes;
       record.fits = laid_out.layout.fits;
+      record.layout_seconds = laid_out.layout_seconds;
+      record.repair_layouts = laid_out.layout.repair_rounds;
+      record.repair_work = laid_out.layout.repair_work;
+      record.repair_stopped_by_time = laid_out.layout.repair_stopped_by_time;
       if (!record.fits) {
         record.overflow =
             FindPoolOverflow(graph_, laid_out.plan, options_.budget_bytes);
@@ -752,13 +756,16 @@ class IlpPlanning {
   static constexpr int kMaxAllocationRounds = 12;
   // A static or synchronous round's plan gets more squeaky-wheel layouts
   // than the allocator's default (kMaxLayoutRepairRounds), within
-  // RoundLayoutRepairTime: each layout costs milliseconds on most graphs, a
-  // round's solve seconds, and on the captured GPT-tiny graph the static
-  // optimum's layout fit after 87 rounds (16 left it 0.1% over, costing two
-  // more rounds of solving). Asynchronous rounds keep the default: their
-  // window search accepts only plans that lay out, and more rounds there
-  // were not measured.
+  // PlanOptions::layout_repair_work: each layout costs milliseconds on most
+  // graphs, a round's solve seconds, and on the captured GPT-tiny graph the
+  // static optimum's layout fit after 87 rounds (16 left it 0.1% over,
+  // costing two more rounds of solving). Asynchronous rounds keep the
+  // default: their window search accepts only plans that lay out, and more
+  // rounds there were not measured.
   static constexpr int kRoundLayoutRepairRounds = 256;
+  // A round's repair layouts stop after this many layout reserves of wall
+  // time (RoundLayoutRepairTime), whatever work is left.
+  static constexpr double kLayoutRepairTimeCapReserves = 2;
   // Models at least this large get a starting solution (see SolveRound).
   static constexpr int kLargeColumns = 20000;
 
@@ -766,6 +773,8 @@ class IlpPlanning {
   struct RoundPlan {
     v1::Plan plan;
     AllocationReport layout;
+    // Wall seconds of the layout, repair layouts included.
+    double layout_seconds = 0;
     // The solve was cancelled (it stopped with its incumbent).
     bool stopped = false;
     // The best plan in hand is proven within the gap by the budget's bound:
@@ -999,8 +1008,8 @@ class IlpPlanning {
     AUTOTM_ASSIGN_OR_RETURN(
         AllocationReport layout,
         AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
-                      &plan, RoundLayoutRepairRounds(),
-                      RoundLayoutRepairTime()));
+                      &plan, RoundLayoutRepairRounds(), RoundLayoutRepairTime(),
+                      RoundLayoutRepairWork()));
     layout_seconds_ = std::max(
         layout_seconds_, absl::ToDoubleSeconds(absl::Now() - layout_start));
     if (layout.fits) {
@@ -1193,16 +1202,14 @@ class IlpPlanning {
           predicted, objective));
     }
     const absl::Time layout_start = absl::Now();
-    AUTOTM_ASSIGN_OR_RETURN(
-        AllocationReport layout,
-        AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
-                      &plan, RoundLayoutRepairRounds(),
-                      RoundLayoutRepairTime()));
-    layout_seconds_ = std::max(
-        layout_seconds_, absl::ToDoubleSeconds(absl::Now() - layout_start));
+    AUTOTM_ASSIGN_OR_RETURN(AllocationReport layout, LayOutOnce(plan));
+    const double layout_seconds =
+        absl::ToDoubleSeconds(absl::Now() - layout_start);
+    layout_seconds_ = std::max(layout_seconds_, layout_seconds);
     RoundPlan laid_out{
         .plan = std::move(plan),
         .layout = std::move(layout),
+        .layout_seconds = layout_seconds,
         .stopped = result.termination == SolveTermination::kCancelled};
     if (!laid_out.layout.fits && options_.heuristic &&
         (round == 1 || round == kMaxAllocationRounds || laid_out.stopped)) {
@@ -1235,21 +1242,61 @@ class IlpPlanning {
     return laid_out;
   }
 
+  // AssignOffsets for a round's plan, with the round's repair layouts. A
+  // bisection round often returns a plan an earlier round already laid out
+  // (ResNet-50 bs2 at 25%: rounds 1, 3 and 5 the same plan, each 256 repair
+  // layouts that never fit, 6.5-8 s apiece at a load of 9 on 2 cores): its
+  // layout is taken from that round, offsets and report, unless the clock
+  // cut that one short. The same layout either way: AssignOffsets is a
+  // function of the plan when the clock does not stop it.
+  absl::StatusOr<AllocationReport> LayOutOnce(v1::Plan& plan) {
+    std::string key = plan.SerializeAsString();
+    for (const auto& [known, laid_out, report] : layouts_) {
+      if (known != key) continue;
+      plan = laid_out;
+      return report;
+    }
+    AUTOTM_ASSIGN_OR_RETURN(
+        AllocationReport report,
+        AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
+                      &plan, RoundLayoutRepairRounds(), RoundLayoutRepairTime(),
+                      RoundLayoutRepairWork()));
+    if (!report.repair_stopped_by_time) {
+      layouts_.push_back({std::move(key), plan, report});
+    }
+    return report;
+  }
+
   int RoundLayoutRepairRounds() const {
     return options_.method == v1::METHOD_ASYNCHRONOUS
                ? kMaxLayoutRepairRounds
                : kRoundLayoutRepairRounds;
   }
-  // The time a round's layout repair may take: the reserve SolveRound
-  // leaves it (LayoutRepairReserveSeconds), never past the limit.
+  // The reserve SolveRound leaves free for the round's layout.
   double LayoutRepairReserveSeconds() const {
     return solver::LayoutRepairReserveSeconds(options_.time_limit_seconds);
+  }
+  // The repair layouts of a round are bounded by their work
+  // (PlanOptions::layout_repair_work), which normally takes about a quarter
+  // of the reserve, so that a round's layout - and with it the next round's
+  // limits - is the same on a loaded machine as on an idle one; a cap at the
+  // reserve itself made the rounds depend on the load (docs/EVALUATION.md,
+  // "Deterministic repair layouts"). The clock cap is only a safety net for
+  // a starved machine: two reserves, never past the call's limit. Without
+  // it a starved round 1 (Inception v3 bs2 with two CPU hogs beside it)
+  // spent 13.8 s on its layouts, a later round's solve kept that much back
+  // (layout_seconds_) and found no plan in the 3.6 s left; with three
+  // reserves it spent 8.5 s, and the next solve found none in 3.9 s.
+  int64_t RoundLayoutRepairWork() const {
+    return options_.layout_repair_work.value_or(
+        LayoutRepairWork(options_.time_limit_seconds));
   }
   absl::Duration RoundLayoutRepairTime() const {
     const double left = options_.time_limit_seconds -
                         absl::ToDoubleSeconds(absl::Now() - start_);
-    return absl::Seconds(
-        std::min(LayoutRepairReserveSeconds(), std::max(0.0, left)));
+    return absl::Seconds(std::clamp(
+        left, 0.0,
+        kLayoutRepairTimeCapReserves * LayoutRepairReserveSeconds()));
   }
 
   // Sets the limits of the next allocation round after `laid_out`, this
@@ -1271,7 +1318,10 @@ class IlpPlanning {
       if (!best_fitting_.has_value() ||
           laid_out.plan.predicted_time_us() <
               best_fitting_->plan.predicted_time_us()) {
+        if (best_fitting_.has_value()) KeepWindowStart(best_fitting_->plan);
         best_fitting_ = laid_out;
+      } else {
+        KeepWindowStart(laid_out.plan);
       }
       fitting_limits_ = limits_;
     } else {
@@ -1292,7 +1342,13 @@ class IlpPlanning {
     // left (the lowering rounds above must go on to find a plan that fits).
     const double left = options_.time_limit_seconds -
                         absl::ToDoubleSeconds(absl::Now() - start_);
-    if (left < last_build_seconds_ + layout_seconds_ + 1.0) return false;
+    // The layout's share as SolveRound keeps it back: a round started with
+    // less left gets CBC's 0.5 s floor, which large models overrun.
+    if (left < last_build_seconds_ +
+                   std::max(layout_seconds_, LayoutRepairReserveSeconds()) +
+                   1.0) {
+      return false;
+    }
     const double fastest =
         std::min(best_fitting_->plan.predicted_time_us(), best_.time_us());
     if (GapToBound(fastest, budget_bound_) <= options_.relative_gap ||
@@ -1303,6 +1359,22 @@ class IlpPlanning {
     limits_ = MidwayLimits(*fitting_limits_, overflowing_limits_,
                            options_.alignment_bytes);
     return limits_ != *fitting_limits_;
+  }
+
+  // Keeps `plan`, a round plan that fit but is not the fastest, as a start
+  // for window search (Finish): the kMoreWindowStarts fastest, fastest
+  // first.
+  void KeepWindowStart(const v1::Plan& plan) {
+    auto faster = [](const v1::Plan& a, const v1::Plan& b) {
+      return a.predicted_time_us() < b.predicted_time_us();
+    };
+    more_window_starts_.insert(
+        std::upper_bound(more_window_starts_.begin(), more_window_starts_.end(),
+                         plan, faster),
+        plan);
+    if (more_window_starts_.size() > kMoreWindowStarts) {
+      more_window_starts_.pop_back();
+    }
   }
 
   // Bisection stops when the limits that fit and those that overflowed
@@ -1344,6 +1416,30 @@ class IlpPlanning {
         best_.Offer(*repaired, PlanSource::kWindowRepair,
                     "the plan window search found around the leading plan "
                     "under the budget's own limits");
+      }
+      // Window search is a local search: from another fitting round plan,
+      // slower but laid out differently, it can end faster than from the
+      // fastest (the README's example: from the rounds' 9.276 ms plan it
+      // found nothing, from another fitting round plan 9.247 ms). Small models
+      // leave time for that; each search stops when a sweep improves
+      // nothing, or at the limit.
+      const double fitting = layout.fits ? predicted : kInfinity;
+      for (const v1::Plan& start : more_window_starts_) {
+        if (GapToBound(std::min(best_.time_us(), fitting), budget_bound_) <=
+            options_.relative_gap) {
+          break;
+        }
+        AUTOTM_ASSIGN_OR_RETURN(
+            std::optional<v1::Plan> found,
+            ImproveSeedByWindows(
+                *solver_, graph_, profile_, options_, *first_round_, start,
+                start_ + absl::Seconds(options_.time_limit_seconds),
+                &outcome_.stats));
+        if (found.has_value()) {
+          best_.Offer(*found, PlanSource::kWindowRepair,
+                      "the plan window search found around another round "
+                      "plan that fit, under the budget's own limits");
+        }
       }
     }
     if (!layout.fits) {
@@ -1395,6 +1491,16 @@ class IlpPlanning {
   // last round whose plan fit and of the last whose plan did not (the
   // bracket NextLimits bisects).
   std::optional<RoundPlan> best_fitting_;
+  // Other round plans that fit, fastest first (KeepWindowStart).
+  static constexpr size_t kMoreWindowStarts = 3;
+  std::vector<v1::Plan> more_window_starts_;
+  // The rounds' plans as assembled (serialized), laid out (LayOutOnce).
+  struct KnownLayout {
+    std::string plan;
+    v1::Plan laid_out;
+    AllocationReport report;
+  };
+  std::vector<KnownLayout> layouts_;
   std::optional<std::vector<uint64_t>> fitting_limits_;
   std::vector<uint64_t> overflowing_limits_;
   PlanOutcome outcome_;
@@ -1412,6 +1518,11 @@ class IlpPlanning {
 
 double LayoutRepairReserveSeconds(double time_limit_seconds) {
   return std::clamp(0.05 * time_limit_seconds, 0.2, 3.0);
+}
+
+int64_t LayoutRepairWork(double time_limit_seconds) {
+  return static_cast<int64_t>(kLayoutRepairStepsPerSecond *
+                              LayoutRepairReserveSeconds(time_limit_seconds));
 }
 
 bool IsIlpMethod(v1::Method method) {

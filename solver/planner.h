@@ -128,6 +128,16 @@ struct PlanOptions {
   // taken from the full solve); `autotm-corpus-bench --compare-repetition`
   // repeats the comparison.
   bool exploit_repetition = false;
+  // ILP methods: the work each allocation round's layout repair may do
+  // (up to 256 squeaky-wheel layouts after the classic orders for static
+  // and sync rounds, 16 for async ones), in BestFitLayout::work() steps, a
+  // count independent of the clock: a round's layout, and with it the
+  // rounds that follow, is then the same on a loaded machine as on an idle
+  // one. The clock stops the repair only on a starved machine, after twice
+  // LayoutRepairReserveSeconds or when the call's time runs out
+  // (AllocationRound::repair_stopped_by_time). Default (nullopt):
+  // LayoutRepairWork(time_limit_seconds).
+  std::optional<int64_t> layout_repair_work;
 };
 
 // What PlanOptions::exploit_repetition found and did in one call (the
@@ -166,6 +176,14 @@ struct AllocationRound {
   uint64_t required_bytes = 0;
   bool fits = false;
   PoolOverflow overflow;
+  // Wall seconds of the layout (classic orders and repair layouts).
+  double layout_seconds = 0;
+  // The squeaky-wheel layouts that followed the classic orders, their work
+  // (BestFitLayout::work() steps), and whether the clock stopped them (the
+  // call's time ran out) rather than their count, their work or a fit.
+  int repair_layouts = 0;
+  int64_t repair_work = 0;
+  bool repair_stopped_by_time = false;
 };
 
 // Where PlanOutcome::plan came from.
@@ -253,6 +271,17 @@ absl::StatusOr<PlanOutcome> PlanGraph(const GraphModel& graph,
 // call's limit, between 0.2 s and 3 s. A solve of a call with limit L gets
 // at most L - LayoutRepairReserveSeconds(L) (less what earlier stages used).
 double LayoutRepairReserveSeconds(double time_limit_seconds);
+
+// The default PlanOptions::layout_repair_work of a call with limit L:
+// kLayoutRepairStepsPerSecond steps per second of
+// LayoutRepairReserveSeconds(L), 18 M at 60 s. Sized from measurements on
+// the 2-core VM (docs/EVALUATION.md, "Deterministic repair layouts"): a
+// layout step cost 30-50 ns of CPU on the captured Inception v3 bs2, so
+// the repair takes about a quarter of the reserve on a core of its own and
+// fits the clock's safety net (two reserves) down to about an eighth of a
+// core; the repairs that fit in the measured cells took at most 13.4 M.
+inline constexpr double kLayoutRepairStepsPerSecond = 6e6;
+int64_t LayoutRepairWork(double time_limit_seconds);
 
 // STATIC, SYNCHRONOUS and ASYNCHRONOUS: the methods that solve an ILP (and
 // need a Solver); every other method plans without one.

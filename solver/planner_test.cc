@@ -278,6 +278,76 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
   EXPECT_GT(bisected, 0);
 }
 
+TEST(PlanGraphTest, RoundsDoNotDependOnTheTimeLeftForLayoutRepair) {
+  // Random graphs whose rounds' plans need repair layouts: a call with a
+  // 20 s limit and one with 20,000 s (the layout repair's time cap is the
+  // time left in the call, the CBC solves end on the gap long before
+  // either) must return the same plan through the same rounds - the same
+  // limits, plans, pools and repair layouts - since the repair is bounded
+  // by its work, not the clock. With a work bound of a few layouts the
+  // bound stops repairs that would otherwise run on.
+  std::mt19937_64 rng(20261207);
+  const std::unique_ptr<Solver> solver = MakeCbcSolver();
+  int several_layouts = 0;
+  int stopped_by_work = 0;
+  int multi_round = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 12, 10));
+    const ProfileModel profile =
+        MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
+          return testing::OptaneLikeTimeUs(50.0 + 40.0 * k,
+                                           graph.kernel(k).num_inputs, mask);
+        }));
+    for (const std::optional<int64_t> work :
+         {std::optional<int64_t>(), std::optional<int64_t>(300)}) {
+      const uint64_t budget = graph.PeakLiveBytes() * 3 / 4;
+      PlanOptions options;
+      options.method = v1::METHOD_SYNCHRONOUS;
+      options.budget_bytes = budget;
+      options.relative_gap = 1e-9;
+      options.layout_repair_work = work;
+      options.time_limit_seconds = 20;
+      absl::StatusOr<PlanOutcome> normal =
+          PlanGraph(graph, profile, options, solver.get());
+      options.time_limit_seconds = 20000;
+      absl::StatusOr<PlanOutcome> absurd =
+          PlanGraph(graph, profile, options, solver.get());
+      ASSERT_TRUE(normal.ok() && absurd.ok());
+      ASSERT_EQ(normal->plan.has_value(), absurd->plan.has_value());
+      if (!normal->plan.has_value()) continue;
+      const std::vector<AllocationRound>& a = normal->allocation_rounds;
+      const std::vector<AllocationRound>& b = absurd->allocation_rounds;
+      ASSERT_EQ(a.size(), b.size()) << "trial " << trial;
+      if (a.size() > 1) ++multi_round;
+      for (size_t r = 0; r < a.size(); ++r) {
+        EXPECT_EQ(a[r].limits, b[r].limits) << "trial " << trial;
+        EXPECT_EQ(a[r].objective_us, b[r].objective_us) << "trial " << trial;
+        EXPECT_EQ(a[r].required_bytes, b[r].required_bytes);
+        EXPECT_EQ(a[r].repair_layouts, b[r].repair_layouts);
+        EXPECT_EQ(a[r].repair_work, b[r].repair_work);
+        EXPECT_FALSE(a[r].repair_stopped_by_time);
+        EXPECT_FALSE(b[r].repair_stopped_by_time);
+        if (a[r].repair_layouts > 1) ++several_layouts;
+        if (!a[r].fits && a[r].repair_layouts > 0 &&
+            a[r].repair_layouts < 256) {
+          ++stopped_by_work;
+          EXPECT_GE(a[r].repair_work, work.value_or(LayoutRepairWork(20)));
+        }
+      }
+      v1::Plan plan_a = *normal->plan;
+      v1::Plan plan_b = *absurd->plan;
+      plan_a.clear_stats();
+      plan_b.clear_stats();
+      EXPECT_TRUE(
+          google::protobuf::util::MessageDifferencer::Equals(plan_a, plan_b))
+          << "trial " << trial;
+    }
+  }
+  EXPECT_GT(several_layouts, 0);
+  EXPECT_GT(stopped_by_work, 0);
+  EXPECT_GT(multi_round, 0);
+}
+
 TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
   // Async plans whose layout overflows the pool: when lowering limits finds
   // nothing faster than the sync seed, window search around the seed under

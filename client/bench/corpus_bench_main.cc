@@ -78,6 +78,7 @@ struct Flags {
       "vgg19:2,vgg19:32,resnet50:2,resnet50:32,inception_v4:2,"
       "inception_v4:32,densenet264:2,densenet264:32";
   std::string graph_dir;
+  std::string profile;  // --profile: price --graph-dir's graphs with it
   std::string budgets = "50,25,10";
   std::string variants = "static,sync,async";
   double time_limit = solver::kDefaultTimeLimitSeconds;
@@ -159,14 +160,26 @@ const char* SourceName(solver::PlanSource source) {
   return "?";
 }
 
+// `profile_path`: price the graph with this profile file instead of the
+// cost model (empty: the cost model).
 absl::StatusOr<Workload> Prepare(std::string name, const v1::Graph& graph,
-                                 const costmodel::CostModel& cost_model) {
+                                 const costmodel::CostModel& cost_model,
+                                 const std::string& profile_path = "") {
   Workload w;
   w.name = std::move(name);
   absl::StatusOr<solver::GraphModel> model = solver::GraphModel::Create(graph);
   if (!model.ok()) return model.status();
-  absl::StatusOr<v1::Profile> profile =
-      costmodel::SynthesizeProfile(graph, cost_model);
+  absl::StatusOr<v1::Profile> profile;
+  if (profile_path.empty()) {
+    profile = costmodel::SynthesizeProfile(graph, cost_model);
+  } else {
+    profile.emplace();
+    if (absl::Status status =
+            client::ReadProtoJsonFile(profile_path, &*profile);
+        !status.ok()) {
+      return status;
+    }
+  }
   if (!profile.ok()) return profile.status();
   absl::StatusOr<solver::ProfileModel> profile_model =
       solver::ProfileModel::Create(*profile);
@@ -528,7 +541,7 @@ absl::StatusOr<std::vector<Workload>> LoadCorpus(
         return status;
       }
       absl::StatusOr<Workload> w =
-          Prepare(file.stem().string(), graph, cost_model);
+          Prepare(file.stem().string(), graph, cost_model, flags.profile);
       if (!w.ok()) {
         return absl::Status(
             w.status().code(),
@@ -589,7 +602,7 @@ void PrintRoundLines(const Cell& cell) {
     std::fprintf(
         stderr,
         "    round %zu: limits cut at %d kernels (up to %.2f%%), solve %.1f s, "
-        "plan gap %s, pool %s%s\n",
+        "plan gap %s, pool %s%s%s\n",
         r + 1, lowered, 100 * static_cast<double>(largest_cut) / budget,
         round.solve_seconds,
         std::isfinite(round.objective_us) && cell.bound_us > 0
@@ -611,6 +624,15 @@ void PrintRoundLines(const Cell& cell) {
                   round.overflow.kernels, round.overflow.stretches.size(),
                   round.overflow.stretches.front().first,
                   round.overflow.stretches.back().second)
+                  .c_str(),
+        round.repair_layouts == 0
+            ? ""
+            : absl::StrFormat(
+                  ", %d repair layouts (%.1f M steps, %.2f s%s)",
+                  round.repair_layouts,
+                  static_cast<double>(round.repair_work) / 1e6,
+                  round.layout_seconds,
+                  round.repair_stopped_by_time ? ", stopped by the clock" : "")
                   .c_str());
   }
 }
@@ -761,6 +783,11 @@ int main(int argc, char** argv) {
                  "Also every *.json graph (autotm.v1.Graph) in this directory, "
                  "e.g. from `python -m autotm.torch capture`")
       ->type_name("DIR");
+  app.add_option("--profile", flags.profile,
+                 "Price the --graph-dir graphs with this profile "
+                 "(autotm.v1.Profile JSON) instead of the cost model, e.g. "
+                 "tests/testdata/example_cnn.profile.json for the example")
+      ->type_name("FILE");
   app.add_option("--budgets", flags.budgets,
                  "Budgets, percent of each graph's peak")
       ->capture_default_str();
