@@ -544,15 +544,15 @@ absl::StatusOr<SolveResult> SolveRootThenWindows(
 }
 
 // Solves `formulation`'s model; an ASYNCHRONOUS model is solved in restarts
-// (or, when large, by SolveRootThenWindows). CBC's search on these models
-// depends on the limit it is given (VGG19 bs2048 at
-// 4:1: a 40 s solve ended at a 1.3% gap where a 300 s one stalled at 3.6%),
-// so the time is cut into slices that double - a quarter of it first - and
-// each slice starts from the best plan so far. The result keeps the best
-// incumbent and the best bound of all slices (every slice's bound is valid).
-// Only models below `restart_max_columns` restart: on larger ones each
-// slice would spend most of its time solving the root LP again.
-// Adds solve seconds and nodes to `stats`.
+// (or, when large, by SolveRootThenWindows), and so is a SYNCHRONOUS one
+// below PlanOptions::sync_restart_max_columns in a call of 60 s or more. CBC's
+// search on these models depends on the limit it is given (VGG19 bs2048 at 4:1:
+// a 40 s solve ended at a 1.3% gap where a 300 s one stalled at 3.6%), so the
+// time is cut into slices that double - a quarter of it first - and each slice
+// starts from the best plan so far. The result keeps the best incumbent and the
+// best bound of all slices (every slice's bound is valid). Only models below
+// `restart_max_columns` restart: on larger ones each slice would spend most of
+// its time solving the root LP again. Adds solve seconds and nodes to `stats`.
 absl::StatusOr<SolveResult> SolveWithRestarts(
     Solver& solver, const Formulation& formulation, SolveParams params,
     const PlanOptions& options,
@@ -570,8 +570,20 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
     return SolveRootThenWindows(solver, formulation, std::move(params), fits,
                                 stats);
   }
-  if (method != v1::METHOD_ASYNCHRONOUS || params.time_limit_seconds < 60 ||
-      model.num_columns() >= restart_max_columns) {
+  // Sync gates on the call's limit: its rounds get what the static seed and
+  // the layout reserve leave, under 60 s at a 60 s call. A round with under
+  // 20 s (a later allocation round, mostly) solves once: its first slice
+  // would be little longer than the root that every slice solves again
+  // (1.7 s on MobileNet v2 bs2's 18,793 columns, with the root cuts).
+  const bool restart =
+      method == v1::METHOD_ASYNCHRONOUS
+          ? params.time_limit_seconds >= 60 &&
+                model.num_columns() < restart_max_columns
+          : method == v1::METHOD_SYNCHRONOUS &&
+                options.time_limit_seconds >= 60 &&
+                params.time_limit_seconds >= 20 &&
+                model.num_columns() < options.sync_restart_max_columns;
+  if (!restart) {
     AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, params));
     account(result);
     stats->set_termination(ToProto(result.termination));
@@ -857,6 +869,9 @@ class IlpPlanning {
     // keeps its own stall stop).
     sync_options.recompute = recompute;
     if (recompute) sync_options.stall_seconds = 0;
+    // Sync restarts were measured on sync calls only; a seed keeps one
+    // solve (and its stall stop), as the async figures were taken with.
+    sync_options.sync_restart_max_columns = 0;
     AUTOTM_ASSIGN_OR_RETURN(
         PlanOutcome sync,
         IlpPlanning(graph_, profile_, sync_options, solver_, shared_).Run());

@@ -64,6 +64,15 @@ struct PlanOptions {
   // DenseNet-264 bs512's 1.2 M columns), and search windows instead (see
   // window_search). Default 100,000.
   int async_restart_max_columns = 100000;
+  // SYNCHRONOUS calls of 60 s or more (the call's limit: a round's own limit
+  // is below it after the seed and the layout reserve) on models with fewer
+  // columns than this run CBC in restarts too. CBC's tree on these models
+  // can stall on one open node that its node selection never revisits (the
+  // captured MobileNet v2 bs2 at 10%); a restart from the incumbent builds a
+  // new tree without it. The limit is the root cuts' (SolveParams::
+  // root_cuts_max_columns): below it the root, solved again by every slice,
+  // takes seconds. 0: sync solves never restart. Default 50,000.
+  int sync_restart_max_columns = 50000;
   // ASYNCHRONOUS models of async_restart_max_columns or more, given 60 s
   // or more: stop CBC after its root and spend the rest of the time in
   // window search (solver/window_search.h). False lets CBC branch on the

@@ -621,26 +621,61 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   EXPECT_NEAR(outcome->stats.relative_gap(), 0.2, 1e-6);
 }
 
-TEST(PlanGraphTest, SyncSolvesDoNotRestart) {
+TEST(PlanGraphTest, SyncSolvesRestartFromTheIncumbentInDoublingSlices) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
       MustProfile(FullTableProfile(graph, PenaltyTime));
   PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_SYNCHRONOUS);
-  StallingSolver solver(/*weak_calls=*/2);
+  // Call 1 is the static plan every sync call without a warm start obtains
+  // (at most a quarter of the time, stopped when it stalls); calls 2 and 3
+  // are sync slices that stall; call 4 proves the optimum.
+  StallingSolver solver(/*weak_calls=*/3);
   absl::StatusOr<PlanOutcome> outcome =
       PlanGraph(graph, profile, options, &solver);
   ASSERT_TRUE(outcome.ok()) << outcome.status();
-  // Two solves: the static plan every sync call without a warm start
-  // obtains (at most a quarter of the time, stopped when it stalls; on this
-  // small model a competitor only, not CBC's start), then one sync solve
-  // with the rest - no restarts, no stall stop.
-  ASSERT_EQ(solver.limits.size(), 2u);
+  ASSERT_EQ(solver.limits.size(), 4u);
   EXPECT_NEAR(solver.limits[0], AfterReserve(80.0 / 4), 0.5);
-  EXPECT_NEAR(solver.limits[1], AfterReserve(80), 0.5);
-  EXPECT_DOUBLE_EQ(solver.stalls[0], 4.0);
-  EXPECT_EQ(solver.stalls[1], 0);
-  EXPECT_FALSE(solver.started[1]);
-  EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_FEASIBLE);
+  EXPECT_DOUBLE_EQ(solver.stalls[0], 4.0);  // max(2 s, 80 s / 20)
+  // A quarter of the round's time, twice that, then what is left; no stall
+  // stops.
+  EXPECT_NEAR(solver.limits[1], AfterReserve(80) / 4, 0.5);
+  EXPECT_NEAR(solver.limits[2], AfterReserve(80) / 2, 0.5);
+  EXPECT_NEAR(solver.limits[3], AfterReserve(80), 0.5);
+  for (int call = 1; call < 4; ++call) {
+    EXPECT_EQ(solver.stalls[call], 0) << "call " << call;
+  }
+  // Every slice after the first starts from the best plan so far.
+  EXPECT_TRUE(solver.started[2]);
+  EXPECT_TRUE(solver.started[3]);
+  ASSERT_TRUE(outcome->plan.has_value());
+  EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
+}
+
+TEST(PlanGraphTest, SyncSolvesOfLargeModelsOrShortCallsDoNotRestart) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  for (const bool large : {true, false}) {
+    SCOPED_TRACE(large ? "large model" : "50 s call");
+    PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_SYNCHRONOUS);
+    if (large) {
+      options.sync_restart_max_columns = 1;  // every model is "large"
+    } else {
+      options.time_limit_seconds = 50;
+    }
+    StallingSolver solver(/*weak_calls=*/2);
+    absl::StatusOr<PlanOutcome> outcome =
+        PlanGraph(graph, profile, options, &solver);
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    // The static plan, then one sync solve with the rest.
+    const double limit = options.time_limit_seconds;
+    ASSERT_EQ(solver.limits.size(), 2u);
+    EXPECT_NEAR(solver.limits[0], AfterReserve(limit / 4), 0.5);
+    EXPECT_NEAR(solver.limits[1], AfterReserve(limit), 0.5);
+    EXPECT_EQ(solver.stalls[1], 0);
+    EXPECT_FALSE(solver.started[1]);
+    EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_FEASIBLE);
+  }
 }
 
 TEST(PlanGraphTest, FixedSeedSharesAreAQuarterWithoutStallStops) {
