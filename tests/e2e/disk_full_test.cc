@@ -55,7 +55,7 @@ using ::autotm::testing::LongSolveRequest;
 using ::autotm::testing::RunCli;
 using ::autotm::testing::TestDataPath;
 using ::autotm::testing::TotalTensorBytes;
-using ::autotm::testing::WaitWhileQueued;
+using ::autotm::testing::WaitUntilWorkerRuns;
 using ::testing::HasSubstr;
 
 // Sets the soft RLIMIT_FSIZE of process `pid` (the hard limit stays).
@@ -153,7 +153,7 @@ TEST_F(DiskFullTest, RunningJobFailsHealthTurnsAndEverythingRecovers) {
       client_->CreateSolveJob(JobRequest(total / 4));
   ASSERT_TRUE(job.ok()) << job.status();
   // Running, then the disk is full.
-  absl::StatusOr<v1::SolveJob> now = WaitWhileQueued(*client_, job->id());
+  absl::StatusOr<v1::SolveJob> now = WaitUntilWorkerRuns(*client_, job->id());
   ASSERT_TRUE(now.ok()) << now.status();
   ASSERT_EQ(now->state(), v1::SolveJob::RUNNING)
       << "the solve ended before the disk filled: " << now->DebugString();

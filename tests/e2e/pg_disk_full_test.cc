@@ -56,7 +56,7 @@ using ::autotm::testing::ServerProcessOptions;
 using ::autotm::testing::TestDataPath;
 using ::autotm::testing::TotalTensorBytes;
 using ::autotm::testing::WaitForHealth;
-using ::autotm::testing::WaitWhileQueued;
+using ::autotm::testing::WaitUntilWorkerRuns;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -121,7 +121,7 @@ class PgDiskFullTest : public ExampleServerTest {
     absl::StatusOr<v1::SolveJob> job = client_->CreateSolveJob(
         LongSolveRequest(graph_, host(), TotalTensorBytes(graph_) / 4));
     ASSERT_TRUE(job.ok()) << job.status();
-    absl::StatusOr<v1::SolveJob> now = WaitWhileQueued(*client_, job->id());
+    absl::StatusOr<v1::SolveJob> now = WaitUntilWorkerRuns(*client_, job->id());
     ASSERT_TRUE(now.ok()) << now.status();
     ASSERT_EQ(now->state(), v1::SolveJob::RUNNING)
         << "the solve ended before the database filled: " << now->DebugString();

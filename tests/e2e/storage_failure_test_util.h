@@ -93,13 +93,23 @@ inline uint64_t TotalTensorBytes(const v1::Graph& graph) {
   return total;
 }
 
-// Polls job `id` while it is QUEUED (at most 30 s); returns it as then.
-inline absl::StatusOr<v1::SolveJob> WaitWhileQueued(Client& client,
-                                                    const std::string& id) {
+// Polls job `id` until its worker runs (at most 30 s): while it is QUEUED,
+// and while it is RUNNING without progress from its worker. A job is
+// RUNNING from its claim, before the server writes the worker's request
+// file; a storage failure made in between fails that write instead of the
+// store's (seen: "cannot write /tmp/autotm-solve-...: File too large"). The
+// worker reports progress at once, so progress means the request is
+// written. Returns the job as then.
+inline absl::StatusOr<v1::SolveJob> WaitUntilWorkerRuns(Client& client,
+                                                        const std::string& id) {
   const absl::Time end = absl::Now() + absl::Seconds(30);
   absl::StatusOr<v1::SolveJob> job = client.GetSolveJob(id);
-  while (job.ok() && job->state() == v1::SolveJob::QUEUED &&
-         absl::Now() < end) {
+  auto waiting = [](const v1::SolveJob& j) {
+    return j.state() == v1::SolveJob::QUEUED ||
+           (j.state() == v1::SolveJob::RUNNING && j.elapsed_seconds() <= 0 &&
+            j.incumbent_us() <= 0);
+  };
+  while (job.ok() && waiting(*job) && absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(20));
     job = client.GetSolveJob(id);
   }
