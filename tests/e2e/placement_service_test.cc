@@ -313,9 +313,16 @@ TEST_F(PlacementServiceTest, JobsSurviveKill9AndRestart) {
   StartServer({"--workers", "1"});
   UploadProfiles();
   const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
-  // 5 s: long enough to be seen running with an incumbent on a loaded
-  // 2-core machine (at 2 s it ended first once, under a parallel ctest).
-  auto running = client_->CreateSolveJob(HardJob(HardBudget(), 5));
+  // Five budgets of up to 5 s each: long enough to be seen running with an
+  // incumbent on a loaded 2-core machine (at 2 s it ended first once, under
+  // a parallel ctest) and on an idle one, where CBC's root cuts prove one
+  // budget of the hard graph in about a second.
+  v1::CreateSolveJobRequest five_budgets = HardJob(HardBudget(), 5);
+  const uint64_t hard_peak = MustGraph(hard_graph_).PeakLiveBytes();
+  for (int i = 1; i <= 4; ++i) {
+    five_budgets.add_budgets_bytes(HardBudget() + i * (hard_peak / 24));
+  }
+  auto running = client_->CreateSolveJob(five_budgets);
   ASSERT_TRUE(running.ok());
   std::vector<std::string> ids = {running->id()};
   for (uint64_t budget : {peak / 2, peak / 3}) {
