@@ -314,9 +314,9 @@ class StoreObserver {
   virtual ~StoreObserver() = default;
   // A write failed because the storage cannot take it (disk full, I/O
   // error, read-only file; on PostgreSQL also SQLSTATE classes 53 and 58
-  // and a lost connection to the database). `status` is what the caller got (Unavailable,
-  // IsStorageFailure); `detail` the backend's own words, query included,
-  // for the server's log only. Called on the failing caller's thread,
+  // and a lost connection to the database). `status` is what the caller got
+  // (Unavailable, IsStorageFailure); `detail` the backend's own words, query
+  // included, for the server's log only. Called on the failing caller's thread,
   // possibly with the store's lock held: keep it short and never call back
   // into the store.
   virtual void OnStorageFailure(const absl::Status& status,
