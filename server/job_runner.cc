@@ -56,6 +56,16 @@ std::string TempDir() {
 
 constexpr char kRequestPrefix[] = "autotm-solve-";
 
+// An idle replica's slot claims this long after the earliest lease it could
+// take over expires: the claim takes a lease strictly past its expiry (on
+// the database's clock), so a slot that woke at the expiry itself could
+// find nothing.
+constexpr absl::Duration kAfterLeaseExpiry = absl::Milliseconds(1);
+// ... and never sooner than this after its last claim: an expired lease
+// that another replica is claiming right now (its row locked, so skipped)
+// would otherwise be polled in a busy loop until that claim commits.
+constexpr absl::Duration kMinIdleWait = absl::Milliseconds(20);
+
 // Deletes the request files (autotm-solve-<pid>-XXXXXX) in TempDir() whose
 // server process no longer runs and that this user owns; returns how many.
 int CleanStaleRequestFiles() {
@@ -374,7 +384,7 @@ absl::StatusOr<v1::SolveJob> JobRunner::Submit(v1::SolveJob job) {
       created->id(), created->budgets_bytes_size(), created->priority(),
       created->graph_digest(), created->host_class());
   Publish(*created);
-  wake_.Signal();
+  WakeSlots(/*all=*/false);  // one job: one slot
   return created;
 }
 
@@ -681,7 +691,7 @@ void JobRunner::FeedLoop() {
       queued |= job.state() == v1::SolveJob::QUEUED;
       Publish(job, /*from_feed=*/true);
     }
-    if (queued) wake_.SignalAll();  // a job queued on any replica
+    if (queued) WakeSlots(/*all=*/true);  // job(s) queued on any replica
   }
 }
 
@@ -700,12 +710,41 @@ bool JobRunner::CancelRequested(const std::string& id) {
   return it != running_.end() && it->second.cancel_requested;
 }
 
+void JobRunner::WakeSlots(bool all) {
+  absl::MutexLock lock(&mutex_);
+  ++wakeups_;
+  if (all) {
+    wake_.SignalAll();
+  } else {
+    wake_.Signal();
+  }
+}
+
+absl::Duration JobRunner::IdleWait(bool claim_failed) {
+  // A claim that failed (a full disk, a lost database) fails again at
+  // once: retried at the poll, even if a lease is up for taking over.
+  if (!replicated() || claim_failed) return options_.idle_poll;
+  absl::StatusOr<std::optional<absl::Duration>> next =
+      store_.jobs().NextLeaseExpiry(options_.replica_id);
+  // On an error the poll still finds the job; the claim reports the
+  // store's trouble.
+  if (!next.ok() || !next->has_value()) return options_.idle_poll;
+  return std::min(options_.idle_poll,
+                  std::max(**next + kAfterLeaseExpiry, kMinIdleWait));
+}
+
 void JobRunner::SlotLoop(int slot) {
   while (true) {
     std::optional<v1::SolveJob> job;
+    uint64_t wakeups = 0;
+    bool unsaved = false;
+    bool claim_failed = false;
     {
-      absl::ReleasableMutexLock lock(&mutex_);
+      absl::MutexLock lock(&mutex_);
       if (stopping_) return;
+      // A job queued after this point moves wakeups_ (Submit, the feed), so
+      // the wait below cannot miss it even if the claim did.
+      wakeups = wakeups_;
       absl::StatusOr<std::optional<v1::SolveJob>> claimed =
           replicated() ? store_.jobs().ClaimNextJobLeased(options_.replica_id,
                                                           options_.lease)
@@ -719,15 +758,22 @@ void JobRunner::SlotLoop(int slot) {
         job = std::move(**claimed);
         running_[job->id()] = Running{};
       }
-      if (!job.has_value()) {
-        const bool unsaved = !unsaved_.empty();
-        wake_.WaitWithTimeout(&mutex_, options_.idle_poll);
-        if (unsaved && !stopping_) {
-          lock.Release();
-          FlushUnsaved();
+      claim_failed = !claimed.ok();
+      unsaved = !unsaved_.empty();
+    }
+    if (!job.has_value()) {
+      // Outside the lock: IdleWait may ask the store.
+      const absl::Time deadline = absl::Now() + IdleWait(claim_failed);
+      bool stopping = false;
+      {
+        absl::MutexLock lock(&mutex_);
+        while (!stopping_ && wakeups_ == wakeups) {
+          if (wake_.WaitWithDeadline(&mutex_, deadline)) break;  // timed out
         }
-        continue;
+        stopping = stopping_;
       }
+      if (unsaved && !stopping) FlushUnsaved();
+      continue;
     }
     logger_->info("job {}: started on slot {}", job->id(), slot);
     Publish(*job);

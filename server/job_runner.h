@@ -29,15 +29,27 @@
 // lease time another replica claims the job and runs it again (finished
 // budgets kept); a replica that finds its lease lost kills its worker and
 // writes nothing more. So each job completes exactly once, and each plan is
-// stored once under its key (PlanStore keeps a key's first plan). Stop()
-// hands running jobs back (QUEUED, lease ended) at once. Cancel() of a job
-// that another replica runs flags it in the store; that replica sees the
-// flag at its next renewal (within lease/4) and cancels as for a local
+// stored once under its key (PlanStore keeps a key's first plan).
+// Stop() hands running jobs back (QUEUED, lease ended) at once. Cancel() of
+// a job that another replica runs flags it in the store; that replica sees
+// the flag at its next renewal (within lease/4) and cancels as for a local
 // cancel. Subscribers and WaitForChange see the changes every replica
 // makes: a feed thread reads the jobs the store announces
 // (JobStore::WaitForJobChanges, PostgreSQL's NOTIFY) and publishes them in
 // the order it reads them, so a subscriber never sees a job go back in
 // time; a slot that is idle wakes when any replica queues a job.
+//
+// Failover time: an idle slot does not wait for its next poll to notice a
+// dead replica. It asks the store when the earliest lease it could take
+// over expires (JobStore::NextLeaseExpiry) and claims right after that, so
+// with an idle slot anywhere a dead replica's job restarts at most `lease`
+// (plus one claim) after that replica's last renewal: within `lease` of its
+// death. Clock skew between replicas does not matter: expiry is judged by
+// the store's clock alone (a lease is stored as the database's now + lease,
+// and NextLeaseExpiry answers a duration computed there); a replica only
+// waits that duration on its own clock, so that clock's offset from the
+// database's does not matter (a step of it during the wait would shift
+// that one wake-up; a wake-up before the expiry just asks again).
 //
 // Storage failures (issue 18, disk full): a final state the store cannot
 // take is kept in memory, served by GetJob/Cancel/subscribers as if stored
@@ -98,8 +110,12 @@ struct JobRunnerOptions {
   // ... or when this many jobs of the job's owner are QUEUED (0 =
   // unlimited), so that one principal cannot fill the whole queue.
   int max_queued_per_owner = 0;
-  // How often an idle slot looks for jobs created by another process.
-  // The runner's own Submit() wakes a slot at once. Default 1 s.
+  // How often an idle slot looks for jobs created by another process. The
+  // runner's own Submit() wakes the slots at once, and so does, for a
+  // replica, a job that another replica queued (the change feed); a
+  // replica's idle slot also wakes when a lease it could take over expires,
+  // if that comes first (see the class comment). So the poll only matters
+  // when a change notification is lost. Default 1 s.
   absl::Duration idle_poll = absl::Seconds(1);
   // Called after every budget's worker run that ended (not one interrupted
   // by Stop()), on the slot thread: the job's parameters, how the solve
@@ -210,6 +226,13 @@ class JobRunner {
 
   bool replicated() const { return !options_.replica_id.empty(); }
   void SlotLoop(int slot) ABSL_LOCKS_EXCLUDED(mutex_);
+  // A job was queued: wakes one idle slot, or all, to claim again.
+  void WakeSlots(bool all) ABSL_LOCKS_EXCLUDED(mutex_);
+  // How long an idle slot waits before it claims again: the idle poll, or
+  // for a replica whose claim did not fail, if sooner, until just after the
+  // earliest lease it could take over expires (but at least 20 ms after the
+  // claim). Asks the store.
+  absl::Duration IdleWait(bool claim_failed) ABSL_LOCKS_EXCLUDED(mutex_);
   // Replicas: renews the leases of the running jobs every lease/4 and acts
   // on lost leases and cancel requests; publishes other replicas' changes.
   void LeaseLoop() ABSL_LOCKS_EXCLUDED(mutex_);
@@ -255,7 +278,11 @@ class JobRunner {
 
   mutable absl::Mutex mutex_;
   mutable absl::CondVar changed_;  // generation_ moved
-  absl::CondVar wake_;             // a job was queued, or Stop()
+  absl::CondVar wake_;             // wakeups_ moved, or Stop()
+  // Moves whenever a job was queued (here or, seen by the feed, on another
+  // replica): a slot that read it before claiming waits only while it has
+  // not moved, so a job queued during its claim is never left to the poll.
+  uint64_t wakeups_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   bool started_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;

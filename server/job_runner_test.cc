@@ -206,20 +206,57 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
     }
     return n;
   }
-  // Leases, as a shared store keeps them (one owner per RUNNING job; the
-  // tests never let a lease expire, so there is no clock).
+  // Leases, as a shared store keeps them: one owner per RUNNING job, until
+  // an expiry on this process's clock. The store stands for one process, so
+  // a replica never takes over its own expired leases (as PostgresStore
+  // never takes over those it handed to this process).
   absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJobLeased(
-      const std::string& replica, absl::Duration) override {
-    absl::StatusOr<std::optional<v1::SolveJob>> claimed = ClaimNextJob();
-    if (claimed.ok() && claimed->has_value()) {
+      const std::string& replica, absl::Duration lease) override {
+    {
       std::lock_guard<std::mutex> lock(mutex_);
+      ++leased_claims_;
+      if (fail_claims_) {
+        return MarkStorageFailure(absl::UnavailableError("disk gone"));
+      }
+    }
+    absl::StatusOr<std::optional<v1::SolveJob>> claimed = ClaimNextJob();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (claimed.ok() && !claimed->has_value()) {
+      // No queued job: the first expired lease of another replica.
+      for (auto& [id, j] : jobs_) {
+        if (j.state() == v1::SolveJob::RUNNING && !lease_owners_[id].empty() &&
+            lease_owners_[id] != replica && lease_expiry_[id] < absl::Now()) {
+          j.set_start_time_us(absl::ToUnixMicros(absl::Now()));
+          claimed = std::optional<v1::SolveJob>(j);
+          break;
+        }
+      }
+    }
+    if (claimed.ok() && claimed->has_value()) {
       lease_owners_[(*claimed)->id()] = replica;
+      lease_expiry_[(*claimed)->id()] = absl::Now() + lease;
     }
     return claimed;
   }
+  absl::StatusOr<std::optional<absl::Duration>> NextLeaseExpiry(
+      const std::string& replica) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++next_lease_expiry_calls_;
+    std::optional<absl::Duration> next;
+    for (auto& [id, j] : jobs_) {
+      if (j.state() != v1::SolveJob::RUNNING || lease_owners_[id].empty() ||
+          lease_owners_[id] == replica) {
+        continue;
+      }
+      const absl::Duration left =
+          std::max(absl::ZeroDuration(), lease_expiry_[id] - absl::Now());
+      if (!next.has_value() || left < *next) next = left;
+    }
+    return next;
+  }
   absl::StatusOr<std::vector<LeaseState>> RenewLeases(
       const std::string& replica, const std::vector<std::string>& ids,
-      absl::Duration) override {
+      absl::Duration lease) override {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<LeaseState> states;
     for (const std::string& id : ids) {
@@ -227,6 +264,7 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
       state.id = id;
       state.held = jobs_[id].state() == v1::SolveJob::RUNNING &&
                    lease_owners_[id] == replica;
+      if (state.held) lease_expiry_[id] = absl::Now() + lease;
       states.push_back(state);
     }
     return states;
@@ -264,6 +302,29 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
     jobs_[id].set_state(v1::SolveJob::RUNNING);
     jobs_[id].clear_end_time_us();
     lease_owners_[id] = replica;
+    lease_expiry_[id] = absl::InfiniteFuture();
+  }
+  // Replica `replica` claimed job `id` and stops renewing at once (it died):
+  // its lease expires `left` from now.
+  void LeaseTo(const std::string& id, const std::string& replica,
+               absl::Duration left) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_[id].set_state(v1::SolveJob::RUNNING);
+    lease_owners_[id] = replica;
+    lease_expiry_[id] = absl::Now() + left;
+  }
+  int next_lease_expiry_calls() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return next_lease_expiry_calls_;
+  }
+  // Leased claims fail for the storage until called with false.
+  void FailClaims(bool fail) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fail_claims_ = fail;
+  }
+  int leased_claims() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return leased_claims_;
   }
   std::string LeaseOwner(const std::string& id) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -285,6 +346,10 @@ class FakeStore : public Store, ProfileStore, GraphStore, PlanStore, JobStore {
   std::map<std::string, v1::Plan> plans_;
   std::map<std::string, v1::SolveJob> jobs_;
   std::map<std::string, std::string> lease_owners_;  // by job id
+  std::map<std::string, absl::Time> lease_expiry_;   // by job id
+  int next_lease_expiry_calls_ = 0;
+  bool fail_claims_ = false;
+  int leased_claims_ = 0;
   bool fail_final_writes_ = false;
 };
 
@@ -721,6 +786,86 @@ TEST_F(JobRunnerTest, ReplicaFlushesItsFinalStateUnderItsLease) {
   EXPECT_EQ(runner.FlushUnsaved(), 0u);
   EXPECT_EQ(store_.GetJob(job->id())->state(), v1::SolveJob::SUCCEEDED);
   runner.Stop();
+}
+
+// A replica died holding a job: an idle replica claims it as soon as the
+// lease expires, not at its next poll (here a minute away).
+TEST_F(JobRunnerTest, IdleReplicaClaimsAnExpiredLeaseAtItsExpiry) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  auto created = store_.CreateJob(Job(SmallGraph(), {8 * kMiB}), 0, 0);
+  ASSERT_TRUE(created.ok());
+  constexpr absl::Duration kLeft = absl::Milliseconds(500);
+  store_.LeaseTo(created->id(), "r0", kLeft);
+  const absl::Time expiry = absl::Now() + kLeft;
+  JobRunnerOptions options = Options();
+  options.replica_id = "r1";
+  options.idle_poll = absl::Minutes(1);
+  JobRunner runner(store_, options, logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  while (store_.LeaseOwner(created->id()) != "r1" &&
+         absl::Now() < expiry + absl::Seconds(30)) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const absl::Duration after_expiry = absl::Now() - expiry;
+  ASSERT_EQ(store_.LeaseOwner(created->id()), "r1");
+  // Generous for a loaded machine, far below the poll.
+  EXPECT_LT(after_expiry, absl::Seconds(5));
+  // Asked once or twice (start, claim), not in a busy loop meanwhile.
+  EXPECT_LE(store_.next_lease_expiry_calls(), 3);
+  auto done = runner.WaitForFinal(created->id(), absl::Seconds(60));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+  runner.Stop();
+}
+
+// ... but while claims fail (a full disk), an expired lease does not turn
+// the poll into a busy loop of failing claims.
+TEST_F(JobRunnerTest, FailingClaimsWaitForThePollEvenWithAnExpiredLease) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  auto created = store_.CreateJob(Job(SmallGraph(), {8 * kMiB}), 0, 0);
+  ASSERT_TRUE(created.ok());
+  store_.LeaseTo(created->id(), "r0", -absl::Seconds(1));  // expired
+  store_.FailClaims(true);
+  JobRunnerOptions options = Options();
+  options.replica_id = "r1";
+  options.idle_poll = absl::Milliseconds(250);
+  JobRunner runner(store_, options, logger_);
+  ASSERT_TRUE(runner.Start().ok());
+  absl::SleepFor(absl::Seconds(1));
+  // About 5 claims at the poll; a wait for the (past) expiry would make
+  // one every 20 ms, 50 in the second.
+  EXPECT_LE(store_.leased_claims(), 10);
+  EXPECT_EQ(store_.LeaseOwner(created->id()), "r0");
+  store_.FailClaims(false);
+  auto done = runner.WaitForFinal(created->id(), absl::Seconds(60));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED) << done->error();
+  EXPECT_EQ(store_.LeaseOwner(created->id()), "r1");
+  runner.Stop();
+}
+
+// A job submitted to an idle runner starts at once, not at the next poll.
+TEST_F(JobRunnerTest, SubmitWakesAnIdleSlotAtOnce) {
+  store_.SetProfile(ProfileFor(SmallGraph()));
+  for (const std::string replica : {"", "r1"}) {
+    JobRunnerOptions options = Options();
+    options.replica_id = replica;
+    options.idle_poll = absl::Minutes(1);
+    JobRunner runner(store_, options, logger_);
+    ASSERT_TRUE(runner.Start().ok());
+    // Let the slot go idle first.
+    absl::SleepFor(absl::Milliseconds(100));
+    const absl::Time submitted = absl::Now();
+    auto job = runner.Submit(Job(SmallGraph(), {8 * kMiB}));
+    ASSERT_TRUE(job.ok()) << job.status();
+    auto done = runner.WaitForFinal(job->id(), absl::Seconds(30));
+    ASSERT_TRUE(done.ok());
+    EXPECT_EQ(done->state(), v1::SolveJob::SUCCEEDED)
+        << "replica '" << replica << "': " << done->error();
+    EXPECT_LT(absl::Now() - submitted, absl::Seconds(20))
+        << "replica '" << replica << "'";
+    runner.Stop();
+  }
 }
 
 // A server killed with -9 leaves its worker's request file behind; the next

@@ -326,6 +326,8 @@ class PostgresStore final : public Store,
   absl::StatusOr<int> RequeueRunningJobs() override;
   absl::StatusOr<std::optional<v1::SolveJob>> ClaimNextJobLeased(
       const std::string& replica, absl::Duration lease) override;
+  absl::StatusOr<std::optional<absl::Duration>> NextLeaseExpiry(
+      const std::string& replica) override;
   absl::StatusOr<std::vector<LeaseState>> RenewLeases(
       const std::string& replica, const std::vector<std::string>& ids,
       absl::Duration lease) override;
@@ -1396,6 +1398,31 @@ absl::StatusOr<std::optional<v1::SolveJob>> PostgresStore::ClaimNextJobLeased(
     return absl::InvalidArgumentError("lease must be positive");
   }
   return Claim(&replica, lease);
+}
+
+absl::StatusOr<std::optional<absl::Duration>> PostgresStore::NextLeaseExpiry(
+    const std::string& replica) {
+  if (replica.empty()) {
+    return absl::InvalidArgumentError("replica id is empty");
+  }
+  // The same candidates as Claim's expired leases, less the expiry test;
+  // the difference is taken on the database's clock, in one statement.
+  const std::string held = TextArray(HeldIds(replica));
+  return Transact(
+      "NextLeaseExpiry",
+      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<absl::Duration>> {
+        pqxx::result r = txn.exec_params(
+            absl::StrCat("SELECT min(lease_expires_us) - ", kNowUs,
+                         " FROM jobs WHERE state = $1::integer AND "
+                         "lease_owner <> '' AND NOT (lease_owner = $2 AND "
+                         "id = ANY($3::text[]))"),
+            static_cast<int>(v1::SolveJob::RUNNING), replica, held);
+        if (r.empty() || r[0][0].is_null()) {
+          return std::optional<absl::Duration>();
+        }
+        return std::optional<absl::Duration>(std::max(
+            absl::ZeroDuration(), absl::Microseconds(r[0][0].as<int64_t>())));
+      });
 }
 
 absl::StatusOr<std::vector<LeaseState>> PostgresStore::RenewLeases(

@@ -253,6 +253,20 @@ class JobStore {
       const std::string& replica, absl::Duration lease) {
     return absl::UnimplementedError("leases need a shared store");
   }
+  // How long until ClaimNextJobLeased(replica, ...) can take over an
+  // expired lease: the time from now to the earliest lease expiry among the
+  // RUNNING jobs it would take over once expired (every leased job except
+  // those whose lease this store object itself handed to `replica` and
+  // that have not been let go, which the claim skips too). Zero when one
+  // has expired already; nullopt when no such job is leased. Measured on
+  // the backend's clock and returned as a duration, so a caller may wait it
+  // on its own clock: the clocks' offset does not matter, only their rates
+  // (and a caller that waits this long wakes no earlier than the expiry,
+  // give or take that drift, since the answer takes time to arrive).
+  virtual absl::StatusOr<std::optional<absl::Duration>> NextLeaseExpiry(
+      const std::string& replica) {
+    return absl::UnimplementedError("leases need a shared store");
+  }
   // Extends to now + `lease` the leases `replica` still holds among `ids`,
   // and reports for each id whether it is held and whether a cancel was
   // requested. Ids of unknown jobs are reported not held.

@@ -1224,6 +1224,70 @@ TEST_P(StoreConformanceTest, ExpiredLeaseMovesToAnotherReplica) {
   EXPECT_TRUE(jobs().UpdateLeasedJob(done, "r2").ok());
 }
 
+// When the next expired lease can be taken over: what an idle replica
+// waits for before it claims.
+TEST_P(StoreConformanceTest, NextLeaseExpiryIsWhenAClaimCanTakeOver) {
+  if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
+  absl::StatusOr<std::optional<absl::Duration>> next =
+      jobs().NextLeaseExpiry("r2");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_FALSE(next->has_value()) << "nothing is leased";
+  EXPECT_EQ(jobs().NextLeaseExpiry("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  absl::StatusOr<v1::SolveJob> long_lease = jobs().CreateJob(NewJob(0), 0);
+  absl::StatusOr<v1::SolveJob> short_lease = jobs().CreateJob(NewJob(0), 0);
+  absl::StatusOr<v1::SolveJob> queued = jobs().CreateJob(NewJob(0), 0);
+  ASSERT_TRUE(long_lease.ok() && short_lease.ok() && queued.ok());
+  ASSERT_TRUE(jobs().ClaimNextJobLeased("r1", absl::Hours(1)).ok());
+  // A queued job is claimable now, but it is no lease: not counted.
+  next = jobs().NextLeaseExpiry("r2");
+  ASSERT_TRUE(next.ok() && next->has_value()) << next.status();
+  EXPECT_GT(**next, absl::Minutes(59));
+  EXPECT_LE(**next, absl::Hours(1));
+  // r1's own lease, handed out by this store object (this process), is
+  // never taken over by r1 through it: not counted...
+  next = jobs().NextLeaseExpiry("r1");
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(next->has_value());
+  // ... but through another opener (a restarted r1) it is.
+  absl::StatusOr<std::unique_ptr<Store>> other = GetParam().open(location_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  next = (*other)->jobs().NextLeaseExpiry("r1");
+  ASSERT_TRUE(next.ok() && next->has_value()) << next.status();
+  EXPECT_GT(**next, absl::Minutes(59));
+
+  // The earliest expiry wins; once past, it is zero and the claim takes it.
+  const absl::Time claimed = absl::Now();
+  absl::StatusOr<std::optional<v1::SolveJob>> dying =
+      jobs().ClaimNextJobLeased("r3", absl::Milliseconds(300));
+  ASSERT_TRUE(dying.ok() && dying->has_value());
+  ASSERT_EQ((*dying)->id(), short_lease->id());
+  next = (*other)->jobs().NextLeaseExpiry("r2");
+  ASSERT_TRUE(next.ok() && next->has_value()) << next.status();
+  EXPECT_LE(**next, absl::Milliseconds(300));
+  EXPECT_GT(**next, absl::Milliseconds(300) - (absl::Now() - claimed) -
+                        absl::Milliseconds(50));
+  absl::SleepFor(**next + absl::Milliseconds(20));
+  next = (*other)->jobs().NextLeaseExpiry("r2");
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ(**next, absl::ZeroDuration());
+  // (It keeps its place: before the job queued after it.)
+  absl::StatusOr<std::optional<v1::SolveJob>> taken =
+      (*other)->jobs().ClaimNextJobLeased("r2", absl::Hours(2));
+  ASSERT_TRUE(taken.ok() && taken->has_value()) << taken.status();
+  EXPECT_EQ((*taken)->id(), short_lease->id());
+
+  // A finished job holds no lease.
+  v1::SolveJob done = **taken;
+  done.set_state(v1::SolveJob::SUCCEEDED);
+  ASSERT_TRUE((*other)->jobs().UpdateLeasedJob(done, "r2").ok());
+  next = (*other)->jobs().NextLeaseExpiry("r2");
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_GT(**next, absl::Minutes(59));
+  EXPECT_LE(**next, absl::Hours(1)) << "r1's lease, not r2's";
+}
+
 TEST_P(StoreConformanceTest, HandedBackJobIsClaimableAtOnce) {
   if (!GetParam().shared) GTEST_SKIP() << "not shared between processes";
   ASSERT_TRUE(jobs().CreateJob(NewJob(0), 0).ok());
@@ -1348,6 +1412,8 @@ TEST_P(StoreConformanceTest, ChangeFeedSeesAnotherOpenersWrites) {
 TEST_P(StoreConformanceTest, LeasesAreUnimplementedWhereNotShared) {
   if (GetParam().shared) GTEST_SKIP() << "shared backend";
   EXPECT_EQ(jobs().ClaimNextJobLeased("r1", absl::Seconds(1)).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(jobs().NextLeaseExpiry("r1").status().code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(jobs().WaitForJobChanges(absl::Milliseconds(1)).status().code(),
             absl::StatusCode::kUnimplemented);
