@@ -627,9 +627,13 @@ TEST_F(ReplicasTestDefaultLease, FailoverWithinTheLease) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     ASSERT_GE(victim, 0) << "trial " << trial << ": the job never started";
-    // Kill at a different point of the renewal cycle (every lease/4) each
-    // trial.
-    absl::SleepFor(lease / 4 * trial / trials);
+    // Kill after at least one renewal (every lease/4), at a different point
+    // of the cycle each trial. Not sooner: the job's creation woke every
+    // idle slot at once, so their polls (every second) stay in step with
+    // the claim, and a lease that still runs from the claim (10 s, a whole
+    // number of polls) would expire just as they poll, hiding the poll's
+    // delay; a renewal's expiry falls anywhere between two polls.
+    absl::SleepFor(lease / 4 * (1 + (trial + 0.5) / trials));
     replicas_[victim]->Kill();
     const absl::Time killed = absl::Now();
     // Read after the kill: the last renewal's expiry.
