@@ -263,6 +263,7 @@ class JobStore {
   // on its own clock: the clocks' offset does not matter, only their rates
   // (and a caller that waits this long wakes no earlier than the expiry,
   // give or take that drift, since the answer takes time to arrive).
+  // InvalidArgument for an empty `replica`.
   virtual absl::StatusOr<std::optional<absl::Duration>> NextLeaseExpiry(
       const std::string& replica) {
     return absl::UnimplementedError("leases need a shared store");
