@@ -363,6 +363,14 @@ std::vector<v1::Tier> ReferenceFirstTouch(const GraphModel& graph,
   return tiers;
 }
 
+// Optane-like tables for the random graphs: kernel k takes 1 + k % 3 us with
+// every operand fast.
+ProfileModel RandomGraphProfile(const GraphModel& graph) {
+  return MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
+    return OptaneLikeTimeUs(1 + k % 3, graph.kernel(k).num_inputs, mask);
+  }));
+}
+
 TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
   std::mt19937_64 rng(7);
   int fragmented_first_touch = 0;
@@ -371,10 +379,7 @@ TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
   for (int trial = 0; trial < kTrials; ++trial) {
     SCOPED_TRACE(trial);
     const GraphModel graph = MustGraph(RandomGraph(rng, 14, 12));
-    const ProfileModel profile =
-        MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
-          return OptaneLikeTimeUs(1 + k % 3, graph.kernel(k).num_inputs, mask);
-        }));
+    const ProfileModel profile = RandomGraphProfile(graph);
     const uint64_t peak = graph.PeakLiveBytes();
     const uint64_t budget = peak * (trial % 5) / 4;
 
@@ -444,10 +449,7 @@ TEST(BaselinesRandomTest, FirstTouchDemotesWhatItsOneLayoutOverflows) {
   for (int trial = 0; trial < kTrials; ++trial) {
     SCOPED_TRACE(trial);
     const GraphModel graph = MustGraph(RandomGraph(rng, 60, 60));
-    const ProfileModel profile =
-        MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
-          return OptaneLikeTimeUs(1 + k % 3, graph.kernel(k).num_inputs, mask);
-        }));
+    const ProfileModel profile = RandomGraphProfile(graph);
     const uint64_t budget = graph.PeakLiveBytes() * (1 + trial % 4) / 5;
 
     const std::vector<v1::Tier> byte_rule = ReferenceFirstTouch(graph, budget);
@@ -504,10 +506,7 @@ TEST(BaselinesRandomTest, FirstTouchWithFixedFastTensorsLaysOutAtMostThrice) {
       if (rng() % 3 == 0) tensor.set_fixed_tier(v1::TIER_FAST);
     }
     const GraphModel graph = MustGraph(proto);
-    const ProfileModel profile =
-        MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
-          return OptaneLikeTimeUs(1 + k % 3, graph.kernel(k).num_inputs, mask);
-        }));
+    const ProfileModel profile = RandomGraphProfile(graph);
     std::vector<bool> fixed_fast(graph.num_tensors(), false);
     for (int t = 0; t < graph.num_tensors(); ++t) {
       fixed_fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
