@@ -491,9 +491,9 @@ TEST(BaselinesRandomTest, FirstTouchDemotesWhatItsOneLayoutOverflows) {
 }
 
 // Tensors fixed to the fast tier whose blocks overflow: first touch lays
-// out again, at most three times, the last with the fixed tensors alone;
-// either the plan verifies (offsets included) with every fixed tensor fast,
-// or the outcome says the layout is what failed.
+// out again, at most three layouts in all, the last with the fixed tensors
+// alone; either the plan verifies (offsets included) with every fixed
+// tensor fast, or the outcome says the layout is what failed.
 TEST(BaselinesRandomTest, FirstTouchWithFixedFastTensorsLaysOutAtMostThrice) {
   std::mt19937_64 rng(13);
   int relaid = 0;
