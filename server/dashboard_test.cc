@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/testing/text_count.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/sqlite_store.h"
@@ -21,22 +22,13 @@
 namespace autotm::server {
 namespace {
 
+using ::autotm::testing::CountOccurrences;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kEvilId[] = "job-<script>alert(1)</script>";
 constexpr char kEvilName[] = "\"><img src=x onerror=alert(1)>";
-
-// Counts the occurrences of `needle` in `haystack`.
-int Count(const std::string& haystack, const std::string& needle) {
-  int n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
-}
 
 QueueRow Row(const std::string& id, const std::string& owner,
              v1::SolveJob::State state) {
@@ -79,7 +71,7 @@ TEST(DashboardRenderTest, QueueTableEscapesStoreStrings) {
   EXPECT_THAT(html,
               HasSubstr("/dashboard/job?id=job-%3Cscript%3Ealert%281%29"));
   // One row per job, with the live cells formatted.
-  EXPECT_EQ(Count(html, "<tr data-job="), 2);
+  EXPECT_EQ(CountOccurrences(html, "<tr data-job="), 2);
   EXPECT_THAT(html, HasSubstr("data-f=\"incumbent\">12.346 ms<"));
   EXPECT_THAT(html, HasSubstr("data-f=\"gap\">2.88%<"));
   EXPECT_THAT(html, HasSubstr("data-f=\"elapsed\">3.2 s<"));
@@ -152,7 +144,7 @@ TEST(DashboardRenderTest, JobPageHidesPlansFromThoseWhoMayNotSeeThem) {
                           HasSubstr("<svg id=\"sweep-svg\">"),
                           HasSubstr("key&lt;1&gt;"), HasSubstr("64.0 MiB"),
                           HasSubstr("2.000 s")));
-  EXPECT_EQ(Count(html, "<tr><td class=\"num\">"), 1);
+  EXPECT_EQ(CountOccurrences(html, "<tr><td class=\"num\">"), 1);
   // The script polls only while the job can still change.
   EXPECT_THAT(JobScript(kEvilId), HasSubstr("\\u003cscript"));
   EXPECT_THAT(JobScript(kEvilId), Not(HasSubstr("<script")));
@@ -176,7 +168,7 @@ TEST(DashboardRenderTest, SweepNeedsTwoBudgetsAndGraphPageEscapes) {
   EXPECT_THAT(html, Not(HasSubstr("<img")));
   EXPECT_THAT(html, HasSubstr("sha256:&lt;x&gt;"));
   EXPECT_THAT(html, HasSubstr("<figure id=\"sweep\">"));
-  EXPECT_EQ(Count(html, "<tr data-job="), 1);
+  EXPECT_EQ(CountOccurrences(html, "<tr data-job="), 1);
   EXPECT_THAT(RenderGraphBody("g", "d", {}, "", "no <sweep>"),
               HasSubstr("no &lt;sweep&gt;"));
 }
@@ -242,7 +234,7 @@ TEST_F(DashboardHandlerTest, OpenModeShowsEveryJob) {
   Dashboard dashboard(*store_, open);
   HttpResponse page = dashboard.Queue(Get("/dashboard", "", ""));
   EXPECT_EQ(page.status, 200);
-  EXPECT_EQ(Count(page.body, "<tr data-job="), 2);
+  EXPECT_EQ(CountOccurrences(page.body, "<tr data-job="), 2);
   EXPECT_THAT(page.body, HasSubstr("open mode"));
   HttpResponse json = dashboard.QueueApi(Get("/dashboard/api/jobs", "", ""));
   EXPECT_EQ(json.status, 200);
@@ -273,12 +265,12 @@ TEST_F(DashboardHandlerTest, TokensDecideWhoSeesWhat) {
   HttpResponse alice =
       dashboard.Queue(Get("/dashboard", "authorization", "Bearer alice-token"));
   EXPECT_EQ(alice.status, 200);
-  EXPECT_EQ(Count(alice.body, "<tr data-job="), 1);
+  EXPECT_EQ(CountOccurrences(alice.body, "<tr data-job="), 1);
   EXPECT_THAT(alice.body, HasSubstr("signed in as alice (planner)"));
   HttpResponse rita = dashboard.Queue(
       Get("/dashboard", "cookie", "x=1; autotm_token=reader-token"));
   EXPECT_EQ(rita.status, 200);
-  EXPECT_EQ(Count(rita.body, "<tr data-job="), 2);
+  EXPECT_EQ(CountOccurrences(rita.body, "<tr data-job="), 2);
 
   // bob's job: invisible to alice, listed for rita but without plans.
   absl::StatusOr<JobPage> page = store_->jobs().ListJobs(JobFilter{});
@@ -303,7 +295,7 @@ TEST_F(DashboardHandlerTest, TokensDecideWhoSeesWhat) {
   request.params["digest"] = "sha256:unknown";
   HttpResponse graph = dashboard.Graph(request);
   EXPECT_EQ(graph.status, 200);
-  EXPECT_EQ(Count(graph.body, "<tr data-job="), 1);
+  EXPECT_EQ(CountOccurrences(graph.body, "<tr data-job="), 1);
   request.params["digest"] = "sha256:other";
   EXPECT_EQ(dashboard.Graph(request).status, 404);
   request = Get("/dashboard/api/jobs", "authorization", "Bearer reader-token");

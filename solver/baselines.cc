@@ -20,6 +20,12 @@ namespace {
 
 constexpr char kSolverName[] = "baseline";
 
+// First touch's layouts when a block fixed to the fast tier overflows: each
+// but the last demotes the free tensors whose blocks overflow and lays out
+// again; the last lays out the fixed tensors alone (every free tensor slow).
+// Without such a block one layout serves (RunBaseline).
+constexpr int kMaxFirstTouchLayouts = 3;
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -73,6 +79,54 @@ PlanOutcome Infeasible(const GraphModel& graph, v1::Method method,
       "', more than the budget of ", budget_bytes, " bytes (",
       fast_bytes[k] - budget_bytes, " bytes over)");
   return outcome;
+}
+
+// The plan for `method` in which tensor t is created fast exactly when
+// fast[t], with no moves.
+absl::StatusOr<v1::Plan> AssembleFor(const GraphModel& graph,
+                                     const ProfileModel& profile,
+                                     const std::vector<bool>& fast,
+                                     v1::Method method, uint64_t budget_bytes) {
+  std::vector<TensorSchedule> schedule(graph.num_tensors());
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    schedule[t].creation_tier = fast[t] ? v1::TIER_FAST : v1::TIER_SLOW;
+  }
+  return AssemblePlan(graph, profile, schedule, method, budget_bytes);
+}
+
+// Gives each fast interval of `plan` the offset of the same interval in
+// `laid_out` (a plan of the same graph whose fast intervals include
+// `plan`'s) and sets the pool fields as AssignOffsets does: offsets that
+// were below the budget stay below it, and blocks that did not overlap
+// still do not. Internal when an interval of `plan` is missing there.
+absl::Status KeepOffsets(const GraphModel& graph, const v1::Plan& laid_out,
+                         uint64_t alignment_bytes, v1::Plan& plan) {
+  alignment_bytes = std::max<uint64_t>(alignment_bytes, 1);
+  uint64_t used = 0;
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const auto& from = laid_out.tensors(t).fast_intervals();
+    auto& to = *plan.mutable_tensors(t)->mutable_fast_intervals();
+    if (to.empty()) continue;
+    if (to.size() != from.size()) {
+      return absl::InternalError(absl::StrCat(
+          "first touch: tensor '", graph.tensor(t).id, "' has ", to.size(),
+          " fast intervals after the demotions, ", from.size(), " before"));
+    }
+    const uint64_t size = AlignUp(graph.tensor(t).size_bytes, alignment_bytes);
+    for (int i = 0; i < to.size(); ++i) {
+      if (to[i].first_kernel() != from[i].first_kernel() ||
+          to[i].last_kernel() != from[i].last_kernel()) {
+        return absl::InternalError(
+            absl::StrCat("first touch: tensor '", graph.tensor(t).id,
+                         "' changed its fast interval with the demotions"));
+      }
+      to[i].set_offset_bytes(from[i].offset_bytes());
+      used = std::max(used, from[i].offset_bytes() + size);
+    }
+  }
+  plan.set_alignment_bytes(alignment_bytes);
+  plan.set_pool_bytes_used(used);
+  return absl::OkStatus();
 }
 
 // First-touch NUMA placement: in kernel order, each free tensor is created
@@ -162,32 +216,60 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
   }
 
   // Lay the fast tensors out in the pool. Fragmentation can make a layout
-  // overflow although the byte counts fit: first-touch then demotes the free
+  // overflow although the byte counts fit: first touch then demotes the free
   // tensors whose blocks overflow (as an allocator refusing them would) and
-  // tries again; the other baselines have no such freedom.
+  // keeps the others where the layout put them, all below the budget, so one
+  // layout serves. Laying the rest out again could only demote more (a
+  // tensor once demoted stays slow); it used to, unbounded: issue 19's
+  // 20,008-kernel graph took 4 rounds of 4 classic and 16 squeaky-wheel
+  // layouts, most of the heuristic's time there. Only a block fixed to the
+  // fast tier that overflows needs another layout (see
+  // kMaxFirstTouchLayouts). The other baselines have no such freedom.
   absl::StatusOr<v1::Plan> plan;
-  for (int round = 0;; ++round) {
-    std::vector<TensorSchedule> schedule(graph.num_tensors());
-    for (int t = 0; t < graph.num_tensors(); ++t) {
-      schedule[t].creation_tier = fast[t] ? v1::TIER_FAST : v1::TIER_SLOW;
-    }
-    plan = AssemblePlan(graph, profile, schedule, method, budget_bytes);
+  int layouts = 0;
+  for (;;) {
+    plan = AssembleFor(graph, profile, fast, method, budget_bytes);
     if (!plan.ok()) return plan.status();
+    ++layouts;
     absl::StatusOr<AllocationReport> layout =
         AssignOffsets(graph, budget_bytes, alignment_bytes, &*plan);
     if (!layout.ok()) return layout.status();
     if (layout->fits) break;
     bool demoted = false;
+    bool fixed_overflows = false;
     if (method == v1::METHOD_FIRST_TOUCH) {
       for (int t = 0; t < graph.num_tensors(); ++t) {
-        if (!fast[t] || graph.tensor(t).fixed_tier != v1::TIER_UNSPECIFIED) {
-          continue;
-        }
+        const uint64_t size =
+            AlignUp(graph.tensor(t).size_bytes, alignment_bytes);
         for (const v1::FastInterval& interval :
              plan->tensors(t).fast_intervals()) {
-          if (interval.offset_bytes() +
-                  AlignUp(graph.tensor(t).size_bytes, alignment_bytes) >
-              budget_bytes) {
+          if (interval.offset_bytes() + size <= budget_bytes) continue;
+          if (graph.tensor(t).fixed_tier != v1::TIER_UNSPECIFIED) {
+            fixed_overflows = true;
+          } else if (fast[t]) {
+            fast[t] = false;
+            demoted = true;
+          }
+        }
+      }
+      if (demoted && !fixed_overflows) {
+        absl::StatusOr<v1::Plan> kept =
+            AssembleFor(graph, profile, fast, method, budget_bytes);
+        if (!kept.ok()) return kept.status();
+        if (absl::Status status =
+                KeepOffsets(graph, *plan, alignment_bytes, *kept);
+            !status.ok()) {
+          return status;
+        }
+        plan = *std::move(kept);
+        break;
+      }
+      // A fixed block overflows: the next layout starts afresh; the last
+      // one allowed (or one after a layout where no free block overflowed)
+      // has the fixed tensors alone.
+      if (!demoted || layouts + 1 >= kMaxFirstTouchLayouts) {
+        for (int t = 0; t < graph.num_tensors(); ++t) {
+          if (fast[t] && graph.tensor(t).fixed_tier == v1::TIER_UNSPECIFIED) {
             fast[t] = false;
             demoted = true;
           }
@@ -199,9 +281,12 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
           graph, method, FastBytesPerKernel(graph, fast, alignment_bytes),
           budget_bytes, "the fast tensors' pool layout", start);
       outcome.diagnostic = absl::StrCat(
-          v1::Method_Name(method), ": the fast tensors fit the budget of ",
-          budget_bytes, " bytes by count, but their best-fit layout needs ",
+          v1::Method_Name(method), ": the fast tensors ",
+          fixed_overflows ? "(those fixed to the fast tier alone) " : "",
+          "fit the budget of ", budget_bytes,
+          " bytes by count, but their best-fit layout needs ",
           layout->required_bytes, " bytes (fragmentation)");
+      outcome.stats.set_allocation_rounds(layouts);
       return outcome;
     }
   }
@@ -216,6 +301,7 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
   outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
   outcome.stats.set_objective_us(plan->predicted_time_us());
   outcome.stats.set_solver(kSolverName);
+  outcome.stats.set_allocation_rounds(layouts);
   outcome.stats.set_build_seconds(SecondsSince(start));
   *plan->mutable_stats() = outcome.stats;
   outcome.plan = *std::move(plan);

@@ -25,10 +25,15 @@ namespace autotm::solver {
 // Sizes count rounded up to `alignment_bytes`, and every plan gets pool
 // offsets (AssignOffsets). When fragmentation keeps the first-touch layout
 // from fitting, the free tensors whose blocks overflow are demoted to the
-// slow tier and the layout is redone; ALL_FAST then reports INFEASIBLE.
-// Plans carry stats.termination = HEURISTIC. FailedPrecondition when a
-// kernel's resulting configuration is missing from the profile;
-// InvalidArgument for any other method.
+// slow tier and the others keep that layout's offsets: one AssignOffsets
+// call, unless a block fixed to the fast tier overflows; then the layout is
+// redone after the demotions, at most 3 calls in all, the last with the
+// fixed tensors alone (INFEASIBLE outcome, saying so, when even they do not
+// lay out). ALL_FAST reports INFEASIBLE when its layout overflows. Plans
+// carry stats.termination = HEURISTIC and stats.allocation_rounds = the
+// AssignOffsets calls. FailedPrecondition when a kernel's resulting
+// configuration is missing from the profile; InvalidArgument for any other
+// method.
 absl::StatusOr<PlanOutcome> RunBaseline(
     const GraphModel& graph, const ProfileModel& profile, v1::Method method,
     uint64_t budget_bytes, uint64_t alignment_bytes = kDefaultAlignmentBytes);

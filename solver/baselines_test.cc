@@ -3,7 +3,9 @@
 // reference first-touch walk.
 #include "solver/baselines.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "autotm/v1/profile.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "solver/allocator.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"
 #include "solver/schedule.h"
@@ -81,8 +84,11 @@ v1::Plan MustPlan(const GraphModel& graph, const ProfileModel& profile,
   EXPECT_EQ(plan.method(), method);
   EXPECT_EQ(plan.budget_bytes(), budget);
   EXPECT_EQ(plan.moves_size(), 0);
+  // One layout unless a block fixed to the fast tier overflows.
+  EXPECT_GE(plan.stats().allocation_rounds(), 1u);
+  EXPECT_LE(plan.stats().allocation_rounds(), 3u);
   absl::StatusOr<VerifyReport> report =
-      VerifyPlan(graph, profile, plan, budget);
+      VerifyPlan(graph, profile, plan, budget, /*require_offsets=*/true);
   EXPECT_TRUE(report.ok()) << report.status();
   return plan;
 }
@@ -357,6 +363,14 @@ std::vector<v1::Tier> ReferenceFirstTouch(const GraphModel& graph,
   return tiers;
 }
 
+// Optane-like tables for the random graphs: kernel k takes 1 + k % 3 us with
+// every operand fast.
+ProfileModel RandomGraphProfile(const GraphModel& graph) {
+  return MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
+    return OptaneLikeTimeUs(1 + k % 3, graph.kernel(k).num_inputs, mask);
+  }));
+}
+
 TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
   std::mt19937_64 rng(7);
   int fragmented_first_touch = 0;
@@ -365,10 +379,7 @@ TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
   for (int trial = 0; trial < kTrials; ++trial) {
     SCOPED_TRACE(trial);
     const GraphModel graph = MustGraph(RandomGraph(rng, 14, 12));
-    const ProfileModel profile =
-        MustProfile(FullTableProfile(graph, [&](int k, ConfigMask mask) {
-          return OptaneLikeTimeUs(1 + k % 3, graph.kernel(k).num_inputs, mask);
-        }));
+    const ProfileModel profile = RandomGraphProfile(graph);
     const uint64_t peak = graph.PeakLiveBytes();
     const uint64_t budget = peak * (trial % 5) / 4;
 
@@ -401,7 +412,9 @@ TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
     ASSERT_TRUE(all_fast.ok()) << all_fast.status();
     // Without the room by count there is no plan; with it, only a
     // fragmented layout can still refuse.
-    if (budget < peak) EXPECT_FALSE(all_fast->plan.has_value());
+    if (budget < peak) {
+      EXPECT_FALSE(all_fast->plan.has_value());
+    }
     if (budget >= peak && !all_fast->plan.has_value()) {
       EXPECT_THAT(all_fast->diagnostic, HasSubstr("fragmentation"));
       ++fragmented_all_fast;
@@ -423,6 +436,125 @@ TEST(BaselinesRandomTest, PlansVerifyAndMatchReferences) {
   // Fragmentation is the exception, not the rule, on these graphs.
   EXPECT_LT(fragmented_first_touch, kTrials / 4);
   EXPECT_LT(fragmented_all_fast, kTrials / 4);
+}
+
+// Fragmentation: first touch lays the byte rule's tensors out once, demotes
+// the free tensors whose blocks overflow that layout, and keeps every other
+// block where the layout put it (laying them out again could only demote
+// more). Checked against AssignOffsets run here on the byte rule's plan.
+TEST(BaselinesRandomTest, FirstTouchDemotesWhatItsOneLayoutOverflows) {
+  std::mt19937_64 rng(11);
+  int fragmented = 0;
+  constexpr int kTrials = 300;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    SCOPED_TRACE(trial);
+    const GraphModel graph = MustGraph(RandomGraph(rng, 60, 60));
+    const ProfileModel profile = RandomGraphProfile(graph);
+    const uint64_t budget = graph.PeakLiveBytes() * (1 + trial % 4) / 5;
+
+    const std::vector<v1::Tier> byte_rule = ReferenceFirstTouch(graph, budget);
+    std::vector<TensorSchedule> schedule(graph.num_tensors());
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      schedule[t].creation_tier = byte_rule[t];
+    }
+    absl::StatusOr<v1::Plan> laid_out =
+        AssemblePlan(graph, profile, schedule, v1::METHOD_FIRST_TOUCH, budget);
+    ASSERT_TRUE(laid_out.ok()) << laid_out.status();
+    absl::StatusOr<AllocationReport> layout =
+        AssignOffsets(graph, budget, /*alignment_bytes=*/1, &*laid_out);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    std::vector<v1::Tier> expected = byte_rule;
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      for (const v1::FastInterval& interval :
+           laid_out->tensors(t).fast_intervals()) {
+        if (interval.offset_bytes() + graph.tensor(t).size_bytes > budget) {
+          expected[t] = S;
+        }
+      }
+    }
+    fragmented += !layout->fits;
+
+    const v1::Plan plan =
+        MustPlan(graph, profile, v1::METHOD_FIRST_TOUCH, budget);
+    EXPECT_EQ(plan.stats().allocation_rounds(), 1u);
+    ASSERT_EQ(CreationTiers(plan), expected);
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      if (expected[t] != F) continue;
+      ASSERT_EQ(plan.tensors(t).fast_intervals_size(), 1);
+      EXPECT_EQ(plan.tensors(t).fast_intervals(0).offset_bytes(),
+                laid_out->tensors(t).fast_intervals(0).offset_bytes())
+          << graph.tensor(t).id;
+    }
+  }
+  // The case under test must come up (83 of the 300 layouts overflow).
+  EXPECT_GT(fragmented, 0);
+}
+
+// Tensors fixed to the fast tier whose blocks overflow: first touch lays
+// out again, at most three layouts in all, the last with the fixed tensors
+// alone; either the plan verifies (offsets included) with every fixed
+// tensor fast, or the outcome says the layout is what failed.
+TEST(BaselinesRandomTest, FirstTouchWithFixedFastTensorsLaysOutAtMostThrice) {
+  std::mt19937_64 rng(13);
+  int relaid = 0;
+  int infeasible_layouts = 0;
+  constexpr int kTrials = 400;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    SCOPED_TRACE(trial);
+    v1::Graph proto = RandomGraph(rng, 60, 60);
+    for (v1::Tensor& tensor : *proto.mutable_tensors()) {
+      if (rng() % 3 == 0) tensor.set_fixed_tier(v1::TIER_FAST);
+    }
+    const GraphModel graph = MustGraph(proto);
+    const ProfileModel profile = RandomGraphProfile(graph);
+    std::vector<bool> fixed_fast(graph.num_tensors(), false);
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      fixed_fast[t] = graph.tensor(t).fixed_tier == v1::TIER_FAST;
+    }
+    // Between the fixed tensors' own peak and the whole graph's.
+    const uint64_t pinned = [&] {
+      uint64_t peak = 0;
+      for (int k = 0; k < graph.num_kernels(); ++k) {
+        uint64_t live = 0;
+        for (int t = 0; t < graph.num_tensors(); ++t) {
+          const TensorInfo& tensor = graph.tensor(t);
+          if (fixed_fast[t] && tensor.first_live <= k &&
+              k <= tensor.last_live) {
+            live += tensor.size_bytes;
+          }
+        }
+        peak = std::max(peak, live);
+      }
+      return peak;
+    }();
+    const uint64_t budget =
+        pinned + (graph.PeakLiveBytes() - pinned) * (trial % 4) / 4;
+
+    absl::StatusOr<PlanOutcome> outcome = RunBaseline(
+        graph, profile, v1::METHOD_FIRST_TOUCH, budget, /*alignment_bytes=*/1);
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_GE(outcome->stats.allocation_rounds(), 1u);
+    EXPECT_LE(outcome->stats.allocation_rounds(), 3u);
+    relaid += outcome->stats.allocation_rounds() > 1;
+    if (!outcome->plan.has_value()) {
+      EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_INFEASIBLE);
+      EXPECT_THAT(outcome->diagnostic, HasSubstr("(fragmentation)"));
+      ++infeasible_layouts;
+      continue;
+    }
+    const v1::Plan plan =
+        MustPlan(graph, profile, v1::METHOD_FIRST_TOUCH, budget);
+    const std::vector<v1::Tier> tiers = CreationTiers(plan);
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      if (fixed_fast[t]) {
+        EXPECT_EQ(tiers[t], F) << graph.tensor(t).id;
+      }
+    }
+  }
+  // The path under test must come up.
+  EXPECT_GT(relaid, 0);
+  std::cout << relaid << " of " << kTrials << " laid out again, "
+            << infeasible_layouts << " without a layout\n";
 }
 
 }  // namespace

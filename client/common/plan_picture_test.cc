@@ -16,6 +16,7 @@
 #include "autotm/v1/plan.pb.h"
 #include "autotm/v1/profile.pb.h"
 #include "client/common/proto_json.h"
+#include "common/testing/text_count.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "solver/allocator.h"
@@ -29,6 +30,7 @@
 namespace autotm::client {
 namespace {
 
+using ::autotm::testing::CountOccurrences;
 using solver::testing::GraphBuilder;
 using solver::testing::MustGraph;
 using solver::testing::MustProfile;
@@ -91,15 +93,6 @@ int SumOf(const std::vector<std::string>& values) {
   int sum = 0;
   for (const std::string& v : values) sum += std::stoi(v);
   return sum;
-}
-
-int Count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
 }
 
 std::string TestData(const std::string& name) {
@@ -179,7 +172,7 @@ TEST(InferPhasesTest, PrefersGradientRolesAndSaysWhenItCannotTell) {
   absl::StatusOr<std::string> svg = RenderPlanSvg(plan, plain, {});
   ASSERT_TRUE(svg.ok()) << svg.status();
   EXPECT_THAT(*svg, HasSubstr("not inferable"));
-  EXPECT_EQ(Count(*svg, "class=\"phase\""), 0);
+  EXPECT_EQ(CountOccurrences(*svg, "class=\"phase\""), 0);
 }
 
 TEST(PlanPictureTest, ExampleSvgIsWellFormedAndItsNumbersAreThePlans) {
@@ -202,7 +195,8 @@ TEST(PlanPictureTest, ExampleSvgIsWellFormedAndItsNumbersAreThePlans) {
             std::to_string(example.graph.PeakLiveBytes()));
   EXPECT_EQ(Attribute(*svg, "id=\"memory-timeline\"", "data-budget-bytes"),
             std::to_string(plan.budget_bytes()));
-  EXPECT_EQ(Count(*svg, "class=\"phase\""), 8);  // 2 lines x 4 panels
+  EXPECT_EQ(CountOccurrences(*svg, "class=\"phase\""),
+            8);  // 2 lines x 4 panels
 
   // (2) One tick per kernel and direction here (61 kernels: no buckets),
   // counting every move once.
@@ -244,8 +238,8 @@ TEST(PlanPictureTest, ExampleSvgIsWellFormedAndItsNumbersAreThePlans) {
   options.id_prefix = "job7-";
   const std::string prefixed =
       RenderPlanSvg(plan, example.graph, options).value();
-  EXPECT_EQ(Count(prefixed, "id=\"job7-"), 4);
-  EXPECT_EQ(Count(prefixed, "id=\"memory-timeline\""), 0);
+  EXPECT_EQ(CountOccurrences(prefixed, "id=\"job7-"), 4);
+  EXPECT_EQ(CountOccurrences(prefixed, "id=\"memory-timeline\""), 0);
 }
 
 TEST(PlanPictureTest, ChainPlanDrawsEveryKindOfMove) {
@@ -268,7 +262,7 @@ TEST(PlanPictureTest, ChainPlanDrawsEveryKindOfMove) {
   EXPECT_EQ(Attribute(*svg, "id=\"memory-timeline\"", "data-peak-bytes"),
             "36500");
   // Every move of a drawn tensor is marked on its row (all 9 tensors here).
-  EXPECT_EQ(Count(*svg, "class=\"move-mark\""), 6);
+  EXPECT_EQ(CountOccurrences(*svg, "class=\"move-mark\""), 6);
   // a: fast at k0, k1 (evicted after it), k4 and k5 of its live kernels.
   const std::vector<std::string> ids =
       Attributes(*svg, "class=\"tensor-row\"", "data-tensor");
@@ -293,7 +287,7 @@ TEST(PlanPictureTest, ReRunsAreMarkedOnTheirTensorsRows) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   absl::StatusOr<std::string> plain = RenderPlanSvg(*plan, graph, {});
   ASSERT_TRUE(plain.ok()) << plain.status();
-  EXPECT_EQ(Count(*plain, "rerun-mark"), 0);
+  EXPECT_EQ(CountOccurrences(*plain, "rerun-mark"), 0);
   EXPECT_THAT(*plain, Not(HasSubstr("re-made by re-running")));
   // Drawing does not verify: a step on "a" (live at k0-k5) is enough.
   v1::Recompute* step = plan->add_recomputes();
@@ -309,8 +303,8 @@ TEST(PlanPictureTest, ReRunsAreMarkedOnTheirTensorsRows) {
   absl::StatusOr<std::string> svg = RenderPlanSvg(*plan, graph, {});
   ASSERT_TRUE(svg.ok()) << svg.status();
   EXPECT_EQ(XmllintProblem(*svg), "");
-  EXPECT_EQ(Count(*svg, "class=\"rerun-mark\""), 1);
-  EXPECT_EQ(Count(*svg, "class=\"dropped\""), 1);
+  EXPECT_EQ(CountOccurrences(*svg, "class=\"rerun-mark\""), 1);
+  EXPECT_EQ(CountOccurrences(*svg, "class=\"dropped\""), 1);
   EXPECT_THAT(*svg, HasSubstr("re-made by re-running its producer"));
 }
 
@@ -441,7 +435,7 @@ TEST(PlanPictureTest, TenThousandKernelsAggregateWithoutLosingThePeak) {
             std::to_string(plan->peak_fast_bytes()));
   EXPECT_EQ(SumOf(Attributes(*svg, "class=\"move ", "data-count")),
             plan->moves_size());
-  EXPECT_LT(Count(*svg, "<"), 6000) << "elements";
+  EXPECT_LT(CountOccurrences(*svg, "<"), 6000) << "elements";
   EXPECT_LT(svg->size(), 1u << 20);
 }
 
@@ -462,7 +456,7 @@ TEST(PlanPictureSummaryTest, NamesThePeakThePhasesAndTheLargestTensors) {
   }
   // The table: a header and exactly three rows.
   const std::string table = text->substr(text->find("largest tensors"));
-  EXPECT_EQ(Count(table, "\n"), 1 + 1 + 3);
+  EXPECT_EQ(CountOccurrences(table, "\n"), 1 + 1 + 3);
 }
 
 TEST(LargestTensorsTest, OrdersBySizeThenLifetimeThenGraphOrder) {

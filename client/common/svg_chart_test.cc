@@ -3,24 +3,16 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/text_count.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace autotm::client {
 namespace {
 
+using ::autotm::testing::CountOccurrences;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Counts non-overlapping occurrences of `needle`.
-int Count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
-}
 
 // A minimal well-formedness check of the XML we write: every element closed
 // in order, attribute values quoted, no raw '<' or '&' in text. Returns the
@@ -53,7 +45,9 @@ std::string XmlProblem(const std::string& xml) {
     std::string tag = xml.substr(i + 1, end - i - 1);
     i = end + 1;
     if (tag.find('<') != std::string::npos) return "'<' inside a tag: " + tag;
-    if (Count(tag, "\"") % 2 != 0) return "unbalanced quotes: " + tag;
+    if (CountOccurrences(tag, "\"") % 2 != 0) {
+      return "unbalanced quotes: " + tag;
+    }
     if (tag[0] == '/') {
       if (open.empty() || open.back() != tag.substr(1)) {
         return "unexpected </" + tag.substr(1) + ">";
@@ -97,8 +91,8 @@ TEST(SvgChartTest, DocumentIsWellFormedAndEscaped) {
 
 TEST(SvgChartTest, DrawsOneLinePerSeriesWithPointsAndEveryReference) {
   const std::string svg = RenderLineChartSvg(SampleChart());
-  EXPECT_EQ(Count(svg, "<polyline"), 1);
-  EXPECT_EQ(Count(svg, "stroke-dasharray"), 2);
+  EXPECT_EQ(CountOccurrences(svg, "<polyline"), 1);
+  EXPECT_EQ(CountOccurrences(svg, "stroke-dasharray"), 2);
   EXPECT_THAT(svg, HasSubstr(">all-fast 10 ms</text>"));
   // Both series are in the legend, the empty one too.
   EXPECT_THAT(svg, HasSubstr(">empty</text>"));
@@ -106,7 +100,7 @@ TEST(SvgChartTest, DrawsOneLinePerSeriesWithPointsAndEveryReference) {
   LineChart unlabeled = SampleChart();
   unlabeled.y_references = {{1.0, ""}};
   const std::string plain = RenderLineChartSvg(unlabeled);
-  EXPECT_EQ(Count(plain, "stroke-dasharray"), 1);
+  EXPECT_EQ(CountOccurrences(plain, "stroke-dasharray"), 1);
   EXPECT_THAT(plain, Not(HasSubstr("all-fast")));
   EXPECT_EQ(XmlProblem(plain), "");
 }
@@ -148,8 +142,8 @@ TEST(PlotFrameTest, DrawsEveryTickLabelAndBothTitles) {
   EXPECT_THAT(svg, HasSubstr(">5 &amp; 5</text>"));
   EXPECT_THAT(svg, HasSubstr(">4</text>"));  // default label of tick 4
   // One grid line and one tick mark per tick, and the frame.
-  EXPECT_EQ(Count(svg, "<line"), 2 * 6);
-  EXPECT_EQ(Count(svg, "fill=\"none\" stroke=\"#222\""), 1);
+  EXPECT_EQ(CountOccurrences(svg, "<line"), 2 * 6);
+  EXPECT_EQ(CountOccurrences(svg, "fill=\"none\" stroke=\"#222\""), 1);
   // No title, no title element.
   const std::string bare =
       RenderPlotFrame(area, Axis{{0, 4}, {}, ""}, Axis{{0, 10}, {}, ""});
@@ -166,7 +160,7 @@ TEST(LegendRowTest, WrapsBeforeTheRightEdgeAndReportsItsHeight) {
   const std::string wide = RenderLegendRow(0, 0, 2000, entries, &one_row);
   EXPECT_DOUBLE_EQ(one_row, 18);
   EXPECT_THAT(wide, HasSubstr(">fast &lt;memory&gt;</text>"));
-  EXPECT_EQ(Count(wide, "<text"), 4);
+  EXPECT_EQ(CountOccurrences(wide, "<text"), 4);
   double rows = 0;
   RenderLegendRow(0, 0, 150, entries, &rows);
   EXPECT_DOUBLE_EQ(rows, 4 * 18) << "one entry per row when narrow";

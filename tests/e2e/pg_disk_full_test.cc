@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "autotm/v1/job.pb.h"
 #include "client/lib/client.h"
+#include "common/testing/text_count.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/testing/test_postgres.h"
@@ -47,6 +48,7 @@ using ::autotm::server::testing::InstallWriteFault;
 using ::autotm::server::testing::SetWriteFault;
 using ::autotm::server::testing::TestPostgres;
 using ::autotm::testing::CliRun;
+using ::autotm::testing::CountOccurrences;
 using ::autotm::testing::ExampleServerTest;
 using ::autotm::testing::ExpectNoSql;
 using ::autotm::testing::LongSolveRequest;
@@ -59,16 +61,6 @@ using ::autotm::testing::WaitForHealth;
 using ::autotm::testing::WaitUntilWorkerRuns;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Occurrences of `needle` in `text`.
-int Count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + needle.size())) {
-    ++n;
-  }
-  return n;
-}
 
 class PgDiskFullTest : public ExampleServerTest {
  protected:
@@ -224,10 +216,11 @@ TEST_F(PgDiskFullTest, PostgresRunningJobFailsHealthTurnsAndAllRecovers) {
   EXPECT_THAT(log, HasSubstr(absl::StrCat("job ", id,
                                           ": its FAILED state is stored now")));
   // Failed renewals are logged once, not every quarter lease.
-  EXPECT_EQ(Count(log, "cannot renew the leases"), 1) << log;
+  EXPECT_EQ(CountOccurrences(log, "cannot renew the leases"), 1) << log;
   // Its lease ran out while the database was full, yet the replica did
   // not take the job over to run it again.
-  EXPECT_EQ(Count(log, absl::StrCat("job ", id, ": started on slot")), 1)
+  EXPECT_EQ(
+      CountOccurrences(log, absl::StrCat("job ", id, ": started on slot")), 1)
       << log;
 
   // New plans solve.
@@ -277,10 +270,11 @@ TEST_F(PgDiskFullTest, PostgresExpiredLeaseRunsAgainOnAnotherReplica) {
   EXPECT_EQ(StoredJob(job_id_).first, v1::SolveJob::SUCCEEDED);
   // Started once on each replica, completed once, one plan stored.
   const std::string started = absl::StrCat("job ", job_id_, ": started");
-  EXPECT_EQ(Count(server_->ReadLog(), started), 1);
-  EXPECT_EQ(Count(other->ReadLog(), started), 1);
-  EXPECT_EQ(
-      Count(other->ReadLog(), absl::StrCat("job ", job_id_, ": succeeded")), 1);
+  EXPECT_EQ(CountOccurrences(server_->ReadLog(), started), 1);
+  EXPECT_EQ(CountOccurrences(other->ReadLog(), started), 1);
+  EXPECT_EQ(CountOccurrences(other->ReadLog(),
+                             absl::StrCat("job ", job_id_, ": succeeded")),
+            1);
   EXPECT_EQ(StoredPlans(), 1);
 }
 
