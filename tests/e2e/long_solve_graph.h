@@ -12,14 +12,15 @@
 // equal sizes (this graph's predecessor, 4 MiB each) every capacity row is
 // a cardinality row that CBC's root cuts (Gomory, two-MIR) round exactly:
 // `autotm solve --gap 1e-9` proved it optimal in about 0.8 s of CBC on an
-// idle machine. With the varied sizes they are knapsack rows the cuts do
-// not close. Measured with `autotm solve --budget 33.333% --gap 1e-9` on
-// the shared 2-core machine (load average 9-12, so the CPU seconds are what
-// counts): after 17 CPU s a gap of 8.1% (bound 70.175 ms); after 157 CPU s
-// (a 600 s limit, 19,896 nodes) still 5.4%, the bound at 70.219 ms and the
-// incumbent at 74.220 ms. At that pace the bound closes the gap in no
-// measurable time. LongSolveGraphTest checks that it stays unproven.
-// Building and uploading it cost what the old one did: 61 tensors, 1,920
+// idle machine (8.9 s at a load average of 10). With the varied sizes they
+// are knapsack rows the cuts do not close. Measured with `autotm solve
+// --budget 33.333% --gap 1e-9` on the shared 2-core machine (load average
+// 9-12, so CPU seconds are what counts): after 17 CPU s a gap of 8.1%
+// (bound 70.175 ms); after 157 CPU s (a 600 s limit, 19,896 nodes) still
+// 5.4%, with the bound at 70.219 ms and the incumbent at 74.220 ms. The
+// bound rose 0.044 ms in those 140 CPU s; the 4 ms left would take hours at
+// that pace. LongSolveGraphTest checks that it stays unproven. Building and
+// uploading it cost what the old one did: 61 tensors, 1,672
 // configurations.
 //
 // Mirrored by long_solve_graph() and long_solve_profile() in
