@@ -42,6 +42,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/example_server_test.h"
+#include "tests/e2e/long_solve_graph.h"
 #include "tests/e2e/server_process.h"
 #include "tests/e2e/storage_failure_test_util.h"
 
@@ -51,6 +52,8 @@ namespace {
 using ::autotm::testing::CliRun;
 using ::autotm::testing::ExampleServerTest;
 using ::autotm::testing::ExpectNoSql;
+using ::autotm::testing::LongSolveJob;
+using ::autotm::testing::LongSolveProfile;
 using ::autotm::testing::LongSolveRequest;
 using ::autotm::testing::RunCli;
 using ::autotm::testing::TestDataPath;
@@ -146,11 +149,14 @@ class DiskFullTest : public ExampleServerTest {
 TEST_F(DiskFullTest, RunningJobFailsHealthTurnsAndEverythingRecovers) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   ASSERT_TRUE(client_->UploadProfile(profile_).ok());
+  ASSERT_TRUE(client_->UploadProfile(LongSolveProfile()).ok());
   ASSERT_TRUE(WaitForHealth(true));
   const uint64_t total = TotalTensorBytes(graph_);
 
+  // A solve that runs until its 20 s limit, whatever the machine's speed
+  // (the example at a 1e-6 gap, used before, may be proven in a second).
   absl::StatusOr<v1::SolveJob> job =
-      client_->CreateSolveJob(JobRequest(total / 4));
+      client_->CreateSolveJob(LongSolveJob(/*time_limit_seconds=*/20));
   ASSERT_TRUE(job.ok()) << job.status();
   // Running, then the disk is full.
   absl::StatusOr<v1::SolveJob> now = WaitUntilWorkerRuns(*client_, job->id());

@@ -1,8 +1,8 @@
 // The fixture shared by the end-to-end tests that drive one real
 // autotm-server with the bundled example: a temporary directory of the
-// test's own (removed after it), the example's graph and profile loaded,
-// and StartServer() to start the server on a database in that directory
-// and connect a client to it.
+// test's own (removed after it passes, kept when it fails: test_dir.h), the
+// example's graph and profile loaded, and StartServer() to start the server
+// on a database in that directory and connect a client to it.
 #ifndef AUTOTM_TESTS_E2E_EXAMPLE_SERVER_TEST_H_
 #define AUTOTM_TESTS_E2E_EXAMPLE_SERVER_TEST_H_
 
@@ -25,6 +25,7 @@
 #include "client/lib/client.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/test_dir.h"
 
 namespace autotm::testing {
 
@@ -43,11 +44,9 @@ class ExampleServerTest : public ::testing::Test {
       : dir_prefix_(std::move(dir_prefix)) {}
 
   void SetUp() override {
-    std::string dir_template = (std::filesystem::temp_directory_path() /
-                                absl::StrCat("autotm_", dir_prefix_, "_XXXXXX"))
-                                   .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template;
+    absl::StatusOr<std::string> dir = MakeTestDir(dir_prefix_);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
     ASSERT_TRUE(client::ReadProtoJsonFile(
                     TestDataPath("example_cnn.profile.json"), &profile_)
                     .ok());
@@ -59,8 +58,7 @@ class ExampleServerTest : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     server_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    RemoveTestDirIfPassed(dir_);
   }
 
   // Starts autotm-server on dir_/autotm.db (its log in dir_/server.log)

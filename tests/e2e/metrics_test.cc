@@ -29,12 +29,19 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "solver/testing/test_graphs.h"
+#include "tests/e2e/long_solve_graph.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/test_dir.h"
 
 namespace autotm {
 namespace {
 
 using ::autotm::solver::testing::MustGraph;
+using ::autotm::testing::LongSolveBudget;
+using ::autotm::testing::LongSolveJob;
+using ::autotm::testing::LongSolveProfile;
+using ::autotm::testing::MakeTestDir;
+using ::autotm::testing::RemoveTestDirIfPassed;
 using ::autotm::testing::ServerProcess;
 using ::autotm::testing::ServerProcessOptions;
 using ::testing::HasSubstr;
@@ -72,11 +79,9 @@ struct Scrape {
 class MetricsE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "autotm_metrics_XXXXXX")
-            .string();
-    ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
-    dir_ = dir_template;
+    absl::StatusOr<std::string> dir = MakeTestDir("metrics");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
     ASSERT_TRUE(
         client::ReadProtoJsonFile(TestData("example_cnn.graph.json"), &graph_)
             .ok());
@@ -88,8 +93,7 @@ class MetricsE2ETest : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     server_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    RemoveTestDirIfPassed(dir_);
   }
 
   absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(
@@ -252,19 +256,16 @@ TEST_F(MetricsE2ETest, EveryFamilyIsServedAndCountersMoveWithASolve) {
 
 TEST_F(MetricsE2ETest, QueueDepthByPriorityAndRunningJobs) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
-  ASSERT_TRUE(client_->UploadProfile(profile_).ok()) << Log();
-  const uint64_t peak = MustGraph(graph_).PeakLiveBytes();
-  // One worker slot: one job runs (a long, tight solve; which one depends on
-  // when the slot wakes), the others wait at their priorities.
+  ASSERT_TRUE(client_->UploadProfile(LongSolveProfile()).ok()) << Log();
+  // One worker slot: one job runs (the long solve, until its 60 s limit;
+  // which one depends on when the slot wakes), the others wait at their
+  // priorities. The budgets differ by pages only (distinct jobs; the
+  // graph's sizes are whole MiB, so the same model).
   std::vector<std::string> ids;
   std::map<std::string, int> priority_of;
-  for (auto [divisor, priority] : {std::pair{3, 0}, {4, 3}, {5, 3}, {6, -2}}) {
-    v1::CreateSolveJobRequest request;
-    *request.mutable_graph()->mutable_inline_graph() = graph_;
-    request.set_host_class(profile_.host_class().name());
-    request.add_budgets_bytes(peak / divisor);
-    request.mutable_parameters()->set_time_limit_seconds(60);
-    request.mutable_parameters()->set_relative_gap(1e-9);
+  for (auto [pages, priority] : {std::pair{0, 0}, {1, 3}, {2, 3}, {3, -2}}) {
+    v1::CreateSolveJobRequest request = LongSolveJob(
+        /*time_limit_seconds=*/60, LongSolveBudget() + pages * 4096);
     request.set_priority(priority);
     absl::StatusOr<v1::SolveJob> job = client_->CreateSolveJob(request);
     ASSERT_TRUE(job.ok()) << job.status();

@@ -26,6 +26,8 @@
 #include "gtest/gtest.h"
 #include "solver/graph_model.h"
 #include "solver/testing/test_graphs.h"
+#include "tests/e2e/long_solve_graph.h"
+#include "tests/e2e/test_dir.h"
 
 #ifndef AUTOTM_SERVER_BINARY
 #error "AUTOTM_SERVER_BINARY must name autotm-server"
@@ -34,10 +36,14 @@
 namespace autotm {
 namespace {
 
-using ::autotm::solver::testing::FullTableProfile;
-using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
-using ::autotm::solver::testing::OptaneLikeTimeUs;
+using ::autotm::testing::kLongSolveHostClass;
+using ::autotm::testing::LongSolveBudget;
+using ::autotm::testing::LongSolveGraph;
+using ::autotm::testing::LongSolveJob;
+using ::autotm::testing::LongSolveProfile;
+using ::autotm::testing::MakeTestDir;
+using ::autotm::testing::RemoveTestDirIfPassed;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
@@ -102,48 +108,26 @@ class ServerProcess {
   std::string address_;
 };
 
-// A graph whose solve at a tiny gap runs for many seconds: long skip
-// connections, equal tensor sizes.
-v1::Graph HardGraph() {
-  GraphBuilder builder("hard");
-  builder.Tensor("t0", 4 * kMiB, v1::TENSOR_ROLE_INPUT);
-  const int kernels = 60;
-  for (int k = 1; k <= kernels; ++k) {
-    builder.Tensor(absl::StrCat("t", k), 4 * kMiB);
-  }
-  for (int k = 1; k <= kernels; ++k) {
-    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
-    for (int back : {3, 7, 13}) {
-      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
-    }
-    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
-  }
-  return builder.graph();
-}
-
-v1::Profile HardProfile(const v1::Graph& graph) {
-  solver::GraphModel model = MustGraph(graph);
-  v1::Profile profile = FullTableProfile(model, [&](int k, uint64_t mask) {
-    return OptaneLikeTimeUs(100.0 + 10 * k, model.kernel(k).num_inputs, mask);
-  });
-  profile.mutable_host_class()->set_name("hard-host");
-  return profile;
-}
-
 class PlacementServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_ = absl::StrCat(
-        ::testing::TempDir(), "/placement_e2e_", ::getpid(), "_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
-    ::unlink(db_.c_str());
+    absl::StatusOr<std::string> dir = MakeTestDir("placement");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
+    db_ = dir_ + "/autotm.db";
     ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.graph.json"),
                                           &cnn_graph_)
                     .ok());
     ASSERT_TRUE(client::ReadProtoJsonFile(TestData("example_cnn.profile.json"),
                                           &cnn_profile_)
                     .ok());
-    hard_graph_ = HardGraph();
+    long_graph_ = LongSolveGraph();
+  }
+
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+    RemoveTestDirIfPassed(dir_);
   }
 
   void StartServer(const std::vector<std::string>& extra = {}) {
@@ -160,19 +144,14 @@ class PlacementServiceTest : public ::testing::Test {
   void UploadProfiles() {
     auto cnn = client_->UploadProfile(cnn_profile_);
     ASSERT_TRUE(cnn.ok()) << cnn.status();
-    auto hard = client_->UploadProfile(HardProfile(hard_graph_));
-    ASSERT_TRUE(hard.ok()) << hard.status();
+    auto long_solve = client_->UploadProfile(LongSolveProfile());
+    ASSERT_TRUE(long_solve.ok()) << long_solve.status();
   }
 
-  // A long-running job: the hard graph at a tiny gap.
-  v1::CreateSolveJobRequest HardJob(uint64_t budget, double time_limit = 60,
-                                    int priority = 0) {
-    v1::CreateSolveJobRequest request;
-    *request.mutable_graph()->mutable_inline_graph() = hard_graph_;
-    request.set_host_class("hard-host");
-    request.add_budgets_bytes(budget);
-    request.mutable_parameters()->set_time_limit_seconds(time_limit);
-    request.mutable_parameters()->set_relative_gap(1e-9);
+  // A job that runs until its time limit or its cancellation.
+  static v1::CreateSolveJobRequest LongJob(double time_limit = 60,
+                                           int priority = 0) {
+    v1::CreateSolveJobRequest request = LongSolveJob(time_limit);
     request.set_priority(priority);
     return request;
   }
@@ -216,14 +195,11 @@ class PlacementServiceTest : public ::testing::Test {
     FAIL() << "job " << id << " never ran with an incumbent";
   }
 
-  uint64_t HardBudget() const {
-    return MustGraph(hard_graph_).PeakLiveBytes() / 3;
-  }
-
+  std::string dir_;
   std::string db_;
   v1::Graph cnn_graph_;
   v1::Profile cnn_profile_;
-  v1::Graph hard_graph_;
+  v1::Graph long_graph_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<Client> client_;
 };
@@ -266,7 +242,7 @@ TEST_F(PlacementServiceTest, UploadPlanThenCacheHitIsByteIdentical) {
 TEST_F(PlacementServiceTest, CancelQueuedAndRunningJobs) {
   StartServer({"--workers", "1"});
   UploadProfiles();
-  auto running = client_->CreateSolveJob(HardJob(HardBudget()));
+  auto running = client_->CreateSolveJob(LongJob());
   ASSERT_TRUE(running.ok()) << running.status();
   auto queued = client_->CreateSolveJob(CnnJob(8 * kMiB));
   ASSERT_TRUE(queued.ok()) << queued.status();
@@ -294,7 +270,7 @@ TEST_F(PlacementServiceTest, CancelQueuedAndRunningJobs) {
 TEST_F(PlacementServiceTest, HigherPriorityRunsFirstFifoWithin) {
   StartServer({"--workers", "1"});
   UploadProfiles();
-  auto blocker = client_->CreateSolveJob(HardJob(HardBudget()));
+  auto blocker = client_->CreateSolveJob(LongJob());
   ASSERT_TRUE(blocker.ok());
   ASSERT_NO_FATAL_FAILURE(WaitRunning(blocker->id()));
   const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
@@ -313,16 +289,11 @@ TEST_F(PlacementServiceTest, JobsSurviveKill9AndRestart) {
   StartServer({"--workers", "1"});
   UploadProfiles();
   const uint64_t peak = MustGraph(cnn_graph_).PeakLiveBytes();
-  // Five budgets of up to 5 s each: long enough to be seen running with an
-  // incumbent on a loaded 2-core machine (at 2 s it ended first once, under
-  // a parallel ctest) and on an idle one, where CBC's root cuts prove one
-  // budget of the hard graph in about a second.
-  v1::CreateSolveJobRequest five_budgets = HardJob(HardBudget(), 5);
-  const uint64_t hard_peak = MustGraph(hard_graph_).PeakLiveBytes();
-  for (int i = 1; i <= 4; ++i) {
-    five_budgets.add_budgets_bytes(HardBudget() + i * (hard_peak / 24));
-  }
-  auto running = client_->CreateSolveJob(five_budgets);
+  // It runs for its whole 10 s limit, on any machine: long enough to be
+  // seen running with an incumbent on a loaded one. (The old equal-size
+  // graph got five budgets of 5 s: with the root cuts one was proven in
+  // about a second, and at one budget of 2 s it ended first once.)
+  auto running = client_->CreateSolveJob(LongJob(/*time_limit=*/10));
   ASSERT_TRUE(running.ok());
   std::vector<std::string> ids = {running->id()};
   for (uint64_t budget : {peak / 2, peak / 3}) {
@@ -347,9 +318,9 @@ TEST_F(PlacementServiceTest, PlanGraphWithShortDeadlineReturnsBestPlan) {
   StartServer();
   UploadProfiles();
   v1::PlanGraphRequest request;
-  *request.mutable_graph()->mutable_inline_graph() = hard_graph_;
-  request.set_host_class("hard-host");
-  request.set_budget_bytes(HardBudget());
+  *request.mutable_graph()->mutable_inline_graph() = long_graph_;
+  request.set_host_class(kLongSolveHostClass);
+  request.set_budget_bytes(LongSolveBudget());
   request.mutable_parameters()->set_time_limit_seconds(60);
   request.mutable_parameters()->set_relative_gap(1e-9);
   const absl::Time start = absl::Now();
@@ -366,7 +337,7 @@ TEST_F(PlacementServiceTest, PlanGraphWithShortDeadlineReturnsBestPlan) {
 TEST_F(PlacementServiceTest, WatchEndsServerSideAndTheClientWatchesAgain) {
   StartServer({"--max-watch-seconds", "1"});
   UploadProfiles();
-  auto job = client_->CreateSolveJob(HardJob(HardBudget(), /*time_limit=*/4));
+  auto job = client_->CreateSolveJob(LongJob(/*time_limit=*/4));
   ASSERT_TRUE(job.ok()) << job.status();
 
   auto stub = v1::PlacementService::NewStub(grpc::CreateChannel(
@@ -460,9 +431,9 @@ TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
   EXPECT_EQ(client_->CreateSolveJob(unknown_digest).status().code(),
             absl::StatusCode::kNotFound);
 
-  // The cnn graph against the hard graph's profile: nothing covered.
+  // The cnn graph against the long solve's profile: nothing covered.
   v1::CreateSolveJobRequest uncovered = CnnJob(8 * kMiB);
-  uncovered.set_host_class("hard-host");
+  uncovered.set_host_class(kLongSolveHostClass);
   auto missing = client_->CreateSolveJob(uncovered);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(missing.status().message(), HasSubstr("conv2d"));
@@ -477,7 +448,7 @@ TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
             absl::StatusCode::kInvalidArgument);
 
   // Full queue: one running, one queued, the next is refused.
-  auto running = client_->CreateSolveJob(HardJob(HardBudget()));
+  auto running = client_->CreateSolveJob(LongJob());
   ASSERT_TRUE(running.ok());
   ASSERT_NO_FATAL_FAILURE(WaitRunning(running->id()));
   auto queued = client_->CreateSolveJob(CnnJob(8 * kMiB));
@@ -500,12 +471,12 @@ TEST_F(PlacementServiceTest, DocumentedErrorCodes) {
   ASSERT_TRUE(client_->CancelSolveJob(queued->id()).ok());
   EXPECT_EQ(WaitFinal(queued->id(), absl::Seconds(10)).state(),
             v1::SolveJob::CANCELLED);
-  v1::PlanGraphRequest hard;
-  *hard.mutable_graph()->mutable_inline_graph() = hard_graph_;
-  hard.set_host_class("hard-host");
-  hard.set_budget_bytes(HardBudget() + 4096);
-  hard.mutable_parameters()->set_relative_gap(1e-9);
-  EXPECT_EQ(client_->PlanGraph(hard, absl::Milliseconds(300)).status().code(),
+  v1::PlanGraphRequest waits;
+  *waits.mutable_graph()->mutable_inline_graph() = long_graph_;
+  waits.set_host_class(kLongSolveHostClass);
+  waits.set_budget_bytes(LongSolveBudget() + 4096);
+  waits.mutable_parameters()->set_relative_gap(1e-9);
+  EXPECT_EQ(client_->PlanGraph(waits, absl::Milliseconds(300)).status().code(),
             absl::StatusCode::kDeadlineExceeded);
   ASSERT_TRUE(client_->CancelSolveJob(running->id()).ok());
 

@@ -41,10 +41,13 @@
 #include "solver/graph_model.h"
 #include "solver/testing/chain_fixture.h"
 #include "tests/e2e/server_process.h"
+#include "tests/e2e/test_dir.h"
 
 namespace autotm {
 namespace {
 
+using ::autotm::testing::MakeTestDir;
+using ::autotm::testing::RemoveTestDirIfPassed;
 using ::autotm::testing::ServerProcess;
 using ::autotm::testing::ServerProcessOptions;
 
@@ -127,14 +130,17 @@ class SecurityTest : public ::testing::Test {
       ASSERT_EQ(std::system(command.c_str()), 0) << command;
       pki_ = new std::string(dir);
     }
-    dir_ = absl::StrCat(
-        ::testing::TempDir(), "/security_test_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    absl::StatusOr<std::string> dir = MakeTestDir(absl::StrCat(
+        "security_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
     tokens_ = dir_ + "/tokens";
     WriteFile(tokens_, TokensFile());
   }
+
+  // Each test's servers are its own locals, stopped by now.
+  void TearDown() override { RemoveTestDirIfPassed(dir_); }
 
   absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       std::vector<std::string> args,

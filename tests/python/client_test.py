@@ -60,7 +60,7 @@ Code = grpc.StatusCode
 Job = job_pb2.SolveJob
 MIB = 1 << 20
 EXAMPLE_HOST = 'example-optane-like'
-HARD_HOST = 'hard-host'
+LONG_SOLVE_HOST = 'long-solve-host'
 
 
 def free_port() -> int:
@@ -118,33 +118,37 @@ def measurement(
     )
 
 
-def hard_graph() -> graph_pb2.Graph:
-    """A graph whose solve at a tiny gap runs for many seconds: long skip
-    connections, equal tensor sizes (HardGraph() of the C++ e2e test)."""
-    graph = graph_pb2.Graph(name='hard')
+def long_solve_graph() -> graph_pb2.Graph:
+    """A graph whose sync plan at a tiny gap CBC cannot prove within minutes,
+    so a job of it runs until its time limit or its cancellation: kernel k
+    reads t(k-1), t(k-3), t(k-7), t(k-13) and writes tk; tensor t is
+    (1 + 5t mod 7) MiB. LongSolveGraph() of tests/e2e/long_solve_graph.h,
+    which says why it stays hard: change both together."""
+    graph = graph_pb2.Graph(name='long-solve')
     kernels = 60
     for t in range(kernels + 1):
         graph.tensors.add(
             id=f't{t}',
-            size_bytes=4 * MIB,
+            size_bytes=(1 + (5 * t) % 7) * MIB,
             role=(graph_pb2.TENSOR_ROLE_INPUT if t == 0 else graph_pb2.TENSOR_ROLE_ACTIVATION),
         )
+    sizes = {tensor.id: tensor.size_bytes for tensor in graph.tensors}
     for k in range(1, kernels + 1):
         inputs = [f't{k - 1}'] + [f't{k - back}' for back in (3, 7, 13) if k - back >= 0]
         kernel = graph.kernels.add(id=f'k{k}', op='test_op', inputs=inputs, outputs=[f't{k}'])
         kernel.signature.op = 'test_op'
         kernel.signature.attributes['kernel'] = kernel.id
-        for _ in range(len(inputs)):
-            kernel.signature.inputs.add(dims=[MIB], dtype=graph_pb2.DATA_TYPE_F32)
-        kernel.signature.outputs.add(dims=[MIB], dtype=graph_pb2.DATA_TYPE_F32)
+        for tensor in inputs:
+            kernel.signature.inputs.add(dims=[sizes[tensor] // 4], dtype=graph_pb2.DATA_TYPE_F32)
+        kernel.signature.outputs.add(dims=[sizes[f't{k}'] // 4], dtype=graph_pb2.DATA_TYPE_F32)
     return graph
 
 
-def hard_profile(graph: graph_pb2.Graph) -> profile_pb2.Profile:
+def long_solve_profile(graph: graph_pb2.Graph) -> profile_pb2.Profile:
     """A full configuration table per kernel: base * (1 + 1.0 per slow input
     + 5.0 per slow output), base = 100 + 10 k us (Optane-like)."""
     profile = profile_pb2.Profile()
-    profile.host_class.name = HARD_HOST
+    profile.host_class.name = LONG_SOLVE_HOST
     profile.bandwidths.slow_to_fast_sync_gb_per_s = 29
     profile.bandwidths.fast_to_slow_sync_gb_per_s = 12
     profile.bandwidths.slow_to_fast_async_gb_per_s = 2
@@ -165,9 +169,9 @@ def hard_profile(graph: graph_pb2.Graph) -> profile_pb2.Profile:
     return profile
 
 
-HARD_GRAPH = hard_graph()
-# A third of the unaligned peak, as the C++ test's HardBudget().
-HARD_BUDGET = autotm.peak_live_bytes(HARD_GRAPH, alignment_bytes=0) // 3
+LONG_SOLVE_GRAPH = long_solve_graph()
+# A third of the unaligned peak, as the C++ tests' LongSolveBudget().
+LONG_SOLVE_BUDGET = autotm.peak_live_bytes(LONG_SOLVE_GRAPH, alignment_bytes=0) // 3
 
 
 class ServerTestCase(unittest.TestCase):
@@ -225,10 +229,15 @@ class ServerTestCase(unittest.TestCase):
                 return job
         self.fail(f'the watch of {job_id} ended early')
 
-    def hard_job(self, **kwargs) -> job_pb2.SolveJob:
-        """A long-running job: the hard graph at a tiny gap."""
+    def long_job(self, **kwargs) -> job_pb2.SolveJob:
+        """A job that runs until its 60 s limit or its cancellation."""
         return self.client.create_job(
-            HARD_GRAPH, HARD_HOST, HARD_BUDGET, time_limit=60, relative_gap=1e-9, **kwargs
+            LONG_SOLVE_GRAPH,
+            LONG_SOLVE_HOST,
+            LONG_SOLVE_BUDGET,
+            time_limit=60,
+            relative_gap=1e-9,
+            **kwargs,
         )
 
 
@@ -474,7 +483,7 @@ class PlacementServiceTest(ServerTestCase):
         cls.graph = example_graph()
         cls.profile = example_profile()
         cls.client.upload_profile(cls.profile)
-        cls.client.upload_profile(hard_profile(HARD_GRAPH))
+        cls.client.upload_profile(long_solve_profile(LONG_SOLVE_GRAPH))
 
     def test_plan_then_cache_hit_returns_the_same_plan(self) -> None:
         budget = autotm.peak_live_bytes(self.graph, alignment_bytes=0) // 2
@@ -813,7 +822,7 @@ class PlacementServiceTest(ServerTestCase):
         self.assertEqual(self.client.cancel_job(job.id).state, Job.SUCCEEDED)
 
     def test_watch_progress_and_cancel_queued_and_running_jobs(self) -> None:
-        running = self.hard_job()
+        running = self.long_job()
         updates = []
         cancelled_at = []
 
@@ -883,7 +892,7 @@ class PlacementServiceTest(ServerTestCase):
     def test_plan_deadline_returns_best_plan_or_deadline_exceeded(self) -> None:
         # While the only worker is busy the solve waits in the queue: nothing
         # within 300 ms is DEADLINE_EXCEEDED.
-        blocker = self.hard_job()
+        blocker = self.long_job()
         self.wait_running_with_incumbent(blocker.id)
         error = self.assertCode(
             Code.DEADLINE_EXCEEDED,
@@ -896,16 +905,21 @@ class PlacementServiceTest(ServerTestCase):
         self.assertIn(self.server.address, error.message)
         self.client.cancel_job(blocker.id)
         self.assertEqual(self.client.watch_job(blocker.id, deadline=30).state, Job.CANCELLED)
-        # A solve that cannot prove its gap in a few seconds: the best plan so
+        # A solve that cannot prove its gap within its limit: the best plan so
         # far, cut short at the deadline.
         start = time.monotonic()
         plan = self.client.plan(
-            HARD_GRAPH, HARD_HOST, HARD_BUDGET + 4096, relative_gap=1e-9, time_limit=60, deadline=4
+            LONG_SOLVE_GRAPH,
+            LONG_SOLVE_HOST,
+            LONG_SOLVE_BUDGET + 4096,
+            relative_gap=1e-9,
+            time_limit=60,
+            deadline=4,
         )
         self.assertLess(time.monotonic() - start, 5)
         self.assertEqual(plan.stats.termination, plan_pb2.TERMINATION_CANCELLED)
         self.assertGreater(plan.stats.relative_gap, 0)
-        self.assertLessEqual(plan.peak_fast_bytes, HARD_BUDGET + 4096)
+        self.assertLessEqual(plan.peak_fast_bytes, LONG_SOLVE_BUDGET + 4096)
 
     def test_placement_error_codes(self) -> None:
         self.assertCode(Code.INVALID_ARGUMENT, self.client.create_job, self.graph, EXAMPLE_HOST, [])
@@ -935,13 +949,13 @@ class PlacementServiceTest(ServerTestCase):
         self.assertCode(
             Code.NOT_FOUND, self.client.create_job, 'sha256:' + '0' * 64, EXAMPLE_HOST, 8 * MIB
         )
-        # The example graph against the hard graph's profile: nothing covered;
+        # The example graph against the long solve's profile: nothing covered;
         # against a profile lacking one kernel: that one is named.
         self.assertCode(
             Code.FAILED_PRECONDITION,
             self.client.create_job,
             self.graph,
-            HARD_HOST,
+            LONG_SOLVE_HOST,
             8 * MIB,
             contains='conv2d',
         )
@@ -1055,8 +1069,8 @@ class QueueLimitTest(ServerTestCase):
     def test_full_queue_is_resource_exhausted(self) -> None:
         graph = example_graph()
         self.client.upload_profile(example_profile())
-        self.client.upload_profile(hard_profile(HARD_GRAPH))
-        running = self.hard_job()
+        self.client.upload_profile(long_solve_profile(LONG_SOLVE_GRAPH))
+        running = self.long_job()
         self.wait_running_with_incumbent(running.id)
         queued = self.client.create_job(graph, EXAMPLE_HOST, 8 * MIB)
         self.assertEqual(queued.state, Job.QUEUED)
