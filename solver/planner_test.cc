@@ -399,8 +399,7 @@ TEST(PlanGraphTest, SameInputsAndOptionsGiveTheSamePlan) {
   std::mt19937_64 rng(42);
   int compared = 0;
   int searched = 0;  // plans that went through window search
-  const int kTrials = testing::VariantCount(6, 2);
-  for (int trial = 0; trial < kTrials; ++trial) {
+  for (int trial = 0; trial < 6; ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 24, 20));
     // Fast copies leave async plans room to beat the root's incumbent, so
     // that window search has work to do.
@@ -438,7 +437,7 @@ TEST(PlanGraphTest, SameInputsAndOptionsGiveTheSamePlan) {
       ++compared;
     }
   }
-  EXPECT_GE(compared, kTrials * 4 - 4);
+  EXPECT_GE(compared, 20);
   EXPECT_GT(searched, 0);
 }
 
