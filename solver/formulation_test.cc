@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <limits>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -764,6 +766,28 @@ v1::CopyBandwidths FastAsyncBandwidths() {
   bandwidths.set_slow_to_fast_async_gb_per_s(10);
   bandwidths.set_fast_to_slow_async_gb_per_s(8);
   return bandwidths;
+}
+
+// The brute-force tests below check fewer instances under the sanitizers
+// (AUTOTM_TEST_REDUCED, set by tests/fuzz/run.sh) and all of them
+// otherwise; "0" and "" mean unset. The caller's value is put back.
+TEST(VariantCountTest, ReducedOnlyWhenTheEnvironmentAsks) {
+  const char* before = std::getenv("AUTOTM_TEST_REDUCED");
+  const std::string saved = before == nullptr ? "" : before;
+  unsetenv("AUTOTM_TEST_REDUCED");
+  EXPECT_EQ(VariantCount(24, 6), 24);
+  setenv("AUTOTM_TEST_REDUCED", "0", 1);
+  EXPECT_EQ(VariantCount(24, 6), 24);
+  setenv("AUTOTM_TEST_REDUCED", "", 1);
+  EXPECT_EQ(VariantCount(24, 6), 24);
+  setenv("AUTOTM_TEST_REDUCED", "1", 1);
+  EXPECT_EQ(VariantCount(24, 6), 6);
+  EXPECT_EQ(VariantCount(4, 9), 4);  // never more than the full count
+  if (before == nullptr) {
+    unsetenv("AUTOTM_TEST_REDUCED");
+  } else {
+    setenv("AUTOTM_TEST_REDUCED", saved.c_str(), 1);
+  }
 }
 
 TEST(FormulationBruteForceTest, IlpOptimumEqualsEnumeratedOptimum) {
