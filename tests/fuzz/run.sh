@@ -85,15 +85,16 @@ export AUTOTM_TEST_REDUCED=${AUTOTM_TEST_REDUCED:-1}
 # runs as a job of its own (--gtest_filter) and the rest of its binary as
 # another, so that the two cores share them; gtest's own sharding
 # (GTEST_TOTAL_SHARDS) deals tests round-robin and left one shard of
-# solver_formulation_test with 726 of its 1,356 s. On the 2-core CI machine,
-# before AUTOTM_TEST_REDUCED, they took 180, 510, 125, 359, 173 and 192 s.
+# solver_formulation_test with 726 of its 1,356 s. CPU seconds of each
+# (user+sys, AUTOTM_TEST_REDUCED=1, 2026-12-07): about 200 (50 for a
+# quarter of its trials), 98, 143, 129, 78 and 60.
 SLOW_UNIT_TESTS=(
-  solver_planner_test:PlanGraphTest.SameInputsAndOptionsGiveTheSamePlan
-  solver_formulation_test:FormulationBruteForceTest.ReRunChainsMatchEnumeration
-  solver_formulation_test:FormulationBruteForceTest.RecomputeOptimumEqualsEnumeratedOptimum
-  solver_formulation_test:FormulationBruteForceTest.StaticAndAsyncRecomputeEqualEnumeratedOptimum
-  solver_formulation_test:FormulationBruteForceTest.AsyncAndStaticMultiOutputReRunsMatchEnumeration
   solver_planner_test:PlanGraphTest.FragmentedAsyncPlansAreRepairedByWindowSearch
+  solver_planner_test:PlanGraphTest.SameInputsAndOptionsGiveTheSamePlan
+  solver_formulation_test:FormulationBruteForceTest.RecomputeOptimumEqualsEnumeratedOptimum
+  solver_formulation_test:FormulationBruteForceTest.ReRunChainsMatchEnumeration
+  solver_formulation_test:FormulationBruteForceTest.AsyncAndStaticMultiOutputReRunsMatchEnumeration
+  solver_formulation_test:FormulationBruteForceTest.StaticAndAsyncRecomputeEqualEnumeratedOptimum
 )
 
 failed=0
