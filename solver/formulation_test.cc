@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <limits>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -28,6 +30,7 @@ using ::autotm::solver::testing::FullTableProfile;
 using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::autotm::solver::testing::MustProfile;
+using ::autotm::solver::testing::VariantCount;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
@@ -765,9 +768,31 @@ v1::CopyBandwidths FastAsyncBandwidths() {
   return bandwidths;
 }
 
+// The brute-force tests below check fewer instances under the sanitizers
+// (AUTOTM_TEST_REDUCED, set by tests/fuzz/run.sh) and all of them
+// otherwise; "0" and "" mean unset. The caller's value is put back.
+TEST(VariantCountTest, ReducedOnlyWhenTheEnvironmentAsks) {
+  const char* before = std::getenv("AUTOTM_TEST_REDUCED");
+  const std::string saved = before == nullptr ? "" : before;
+  unsetenv("AUTOTM_TEST_REDUCED");
+  EXPECT_EQ(VariantCount(24, 6), 24);
+  setenv("AUTOTM_TEST_REDUCED", "0", 1);
+  EXPECT_EQ(VariantCount(24, 6), 24);
+  setenv("AUTOTM_TEST_REDUCED", "", 1);
+  EXPECT_EQ(VariantCount(24, 6), 24);
+  setenv("AUTOTM_TEST_REDUCED", "1", 1);
+  EXPECT_EQ(VariantCount(24, 6), 6);
+  EXPECT_EQ(VariantCount(4, 9), 4);  // never more than the full count
+  if (before == nullptr) {
+    unsetenv("AUTOTM_TEST_REDUCED");
+  } else {
+    setenv("AUTOTM_TEST_REDUCED", saved.c_str(), 1);
+  }
+}
+
 TEST(FormulationBruteForceTest, IlpOptimumEqualsEnumeratedOptimum) {
   std::mt19937_64 rng(20260127);
-  constexpr int kGraphs = 16;
+  const int kGraphs = VariantCount(16, 6);
   int graphs_checked = 0;
   int comparisons = 0;
   int sync_beats_static = 0;
@@ -850,7 +875,8 @@ TEST(FormulationBruteForceTest, DroppedAsyncPointsKeepTheOptimum) {
   std::mt19937_64 rng(20261127);
   int graphs_checked = 0;
   int graphs_reduced = 0;
-  while (graphs_checked < 12) {
+  const int kGraphs = VariantCount(12, 4);
+  while (graphs_checked < kGraphs) {
     GraphModel graph = MustGraph(testing::RandomGraph(rng, 7, 7));
     if (SearchSpace(graph, v1::METHOD_ASYNCHRONOUS) > 2e5) continue;
     ++graphs_checked;
@@ -910,7 +936,7 @@ TEST(FormulationBruteForceTest, DroppedAsyncPointsKeepTheOptimum) {
 // a product set any more): those stay tables, mixed with collapsed ones.
 TEST(FormulationBruteForceTest, CollapsedTablesKeepTheEnumeratedOptimum) {
   std::mt19937_64 rng(20260521);
-  constexpr int kGraphs = 8;
+  const int kGraphs = VariantCount(8, 4);
   int graphs_checked = 0;
   int collapsed_kernels = 0;
   int only_fast_kernels = 0;
@@ -1506,7 +1532,8 @@ TEST(FormulationRecomputeTest, ThreeLevelChainReMakesADroppedConcatenation) {
 TEST(FormulationBruteForceTest, ReRunChainsMatchEnumeration) {
   std::mt19937_64 rng(20261208);
   int comparisons = 0, three_levels = 0;
-  for (int variant = 0; variant < 4; ++variant) {
+  const int kVariants = VariantCount(4, 1);
+  for (int variant = 0; variant < kVariants; ++variant) {
     const v1::TensorRole activation = v1::TENSOR_ROLE_ACTIVATION;
     GraphBuilder builder("chain3");
     builder.Tensor("x", 2 * kMiB, v1::TENSOR_ROLE_INPUT)
@@ -1571,7 +1598,8 @@ TEST(FormulationBruteForceTest, ReRunChainsMatchEnumeration) {
 TEST(FormulationBruteForceTest, MultiOutputAndTwoLevelReRunsMatchEnumeration) {
   std::mt19937_64 rng(20261207);
   int comparisons = 0, remaking = 0, with_scratch = 0;
-  for (int variant = 0; variant < 6; ++variant) {
+  const int kVariants = VariantCount(6, 2);
+  for (int variant = 0; variant < kVariants; ++variant) {
     auto size = [&] { return (1 + rng() % 6) * kMiB; };
     GraphBuilder builder("bn_relu");
     builder.Tensor("x", size(), v1::TENSOR_ROLE_INPUT)
@@ -1727,6 +1755,8 @@ TEST(FormulationRecomputeTest, EveryMethodRecomputes) {
 // instances, or the test proves little.
 TEST(FormulationBruteForceTest, RecomputeOptimumEqualsEnumeratedOptimum) {
   std::mt19937_64 rng(20261206);
+  // All 24 under the sanitizers too: the first plan keeping an input past
+  // its life comes on graph 21.
   constexpr int kGraphs = 24;
   int graphs_checked = 0;
   int comparisons = 0;
@@ -1806,7 +1836,7 @@ TEST(FormulationBruteForceTest, StaticAndAsyncRecomputeEqualEnumeratedOptimum) {
   // The sync test's graphs and costs (same seed and draws), where sync
   // recomputation is known to win.
   std::mt19937_64 rng(20261206);
-  constexpr int kGraphs = 24;
+  const int kGraphs = VariantCount(24, 6);
   int graphs_checked = 0;
   int comparisons = 0;
   int static_wins = 0, async_wins = 0, async_beats_sync = 0, async_cells = 0;
@@ -1887,7 +1917,8 @@ TEST(FormulationBruteForceTest,
      AsyncAndStaticMultiOutputReRunsMatchEnumeration) {
   std::mt19937_64 rng(20261208);
   int comparisons = 0, with_scratch = 0, async_with_scratch = 0;
-  for (int variant = 0; variant < 8; ++variant) {
+  const int kVariants = VariantCount(8, 4);  // scratch first wins on the 4th
+  for (int variant = 0; variant < kVariants; ++variant) {
     auto size = [&] { return (1 + rng() % 6) * kMiB; };
     GraphBuilder builder("bn_multi");
     builder.Tensor("x", size(), v1::TENSOR_ROLE_INPUT, v1::TIER_FAST)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 
@@ -175,6 +176,13 @@ ProfileModel MustProfile(const v1::Profile& profile,
     std::abort();
   }
   return *std::move(model);
+}
+
+int VariantCount(int full, int reduced) {
+  const char* value = std::getenv("AUTOTM_TEST_REDUCED");
+  const bool reduce =
+      value != nullptr && value[0] != '\0' && std::string(value) != "0";
+  return reduce ? std::min(full, reduced) : full;
 }
 
 }  // namespace autotm::solver::testing

@@ -58,6 +58,18 @@ v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels);
 // which is live there, so a copy of x overlapping k3 lands after the re-run.
 v1::Graph AsyncRecomputeGraph();
 
+// How many random instances a test that checks the same property on many
+// of them runs: `full`, or `reduced` when the environment variable
+// AUTOTM_TEST_REDUCED is set to anything but "" or "0". tests/fuzz/run.sh
+// sets it for the unit tests under AddressSanitizer and
+// UndefinedBehaviorSanitizer, where each instance costs 5-20 times more and
+// repeats the code paths of the first ones (solver_formulation_test alone
+// took over 20 minutes of the CI's 2 cores there); the Release ctest runs
+// `full`. The instances are drawn in the same order either way, so the
+// reduced run checks a prefix of the full one, and a test must still meet
+// its "the instances exercised X" expectations on that prefix.
+int VariantCount(int full, int reduced);
+
 // Unwraps StatusOr in tests. MustProfile keeps every table as given by
 // default, unlike ProfileModel::Create: tests of the table formulation use
 // separable timing functions (PenaltyTime, OptaneLikeTimeUs), which would
