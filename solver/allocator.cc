@@ -256,7 +256,142 @@ void RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
   report.repair_work = layout.work() - work_before;
 }
 
+// Places `blocks[i]` for each i in `order` at the smallest gap (lowest
+// offset among equal ones) left below, between or above the blocks of
+// `placed` whose lifetimes overlap it, or above all of them; appends it to
+// `placed`. O(placed) per block.
+void PlaceByBestFit(const std::vector<Block>& blocks,
+                    const std::vector<int>& order, std::vector<int>& placed,
+                    std::vector<uint64_t>& offsets) {
+  std::vector<std::pair<uint64_t, uint64_t>> taken;
+  for (int i : order) {
+    const Block& block = blocks[i];
+    taken.clear();
+    for (int j : placed) {
+      if (blocks[j].first <= block.last && block.first <= blocks[j].last) {
+        taken.emplace_back(offsets[j], offsets[j] + blocks[j].size);
+      }
+    }
+    std::sort(taken.begin(), taken.end());
+    uint64_t best_offset = 0;
+    uint64_t best_gap = UINT64_MAX;
+    uint64_t free_from = 0;
+    for (const auto& [start, end] : taken) {
+      if (start > free_from) {
+        const uint64_t gap = start - free_from;
+        if (gap >= block.size && gap < best_gap) {
+          best_gap = gap;
+          best_offset = free_from;
+        }
+      }
+      free_from = std::max(free_from, end);
+    }
+    offsets[i] = best_gap == UINT64_MAX ? free_from : best_offset;
+    placed.push_back(i);
+  }
+}
+
 }  // namespace
+
+absl::StatusOr<AllocationReport> AssignOffsetsAround(const GraphModel& graph,
+                                                     uint64_t pool_bytes,
+                                                     uint64_t alignment_bytes,
+                                                     const v1::Plan& anchor,
+                                                     v1::Plan* plan) {
+  if (plan->tensors_size() != graph.num_tensors() ||
+      anchor.tensors_size() != graph.num_tensors()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan has ", plan->tensors_size(), " tensors, anchor ",
+                     anchor.tensors_size(), ", graph ", graph.num_tensors()));
+  }
+  alignment_bytes = std::max<uint64_t>(alignment_bytes, 1);
+  if (std::max<uint64_t>(anchor.alignment_bytes(), 1) != alignment_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("anchor is aligned to ", anchor.alignment_bytes(),
+                     " bytes, not ", alignment_bytes));
+  }
+  AUTOTM_ASSIGN_OR_RETURN(const std::vector<Block> blocks,
+                          CollectBlocks(graph, alignment_bytes, plan));
+  // Kept: the blocks whose interval anchor has too, at anchor's offset.
+  std::vector<uint64_t> kept_offsets(blocks.size(), 0);
+  std::vector<int> kept;
+  std::vector<int> moved;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block& block = blocks[i];
+    bool found = false;
+    for (const v1::FastInterval& interval :
+         anchor.tensors(block.tensor).fast_intervals()) {
+      if (static_cast<int>(interval.first_kernel()) == block.first &&
+          static_cast<int>(interval.last_kernel()) == block.last) {
+        kept_offsets[i] = interval.offset_bytes();
+        found = true;
+        break;
+      }
+    }
+    (found ? kept : moved).push_back(static_cast<int>(i));
+  }
+  const OrderKey keys[] = {
+      [](const Block& b) {
+        return std::make_tuple(-static_cast<int64_t>(b.size), int64_t{b.first},
+                               int64_t{0});
+      },
+      [](const Block& b) {
+        return std::make_tuple(int64_t{b.first} - b.last,
+                               -static_cast<int64_t>(b.size), int64_t{b.first});
+      },
+      [](const Block& b) {
+        return std::make_tuple(
+            -static_cast<int64_t>(b.size) * (b.last - b.first + 1),
+            int64_t{b.first}, int64_t{0});
+      },
+      [](const Block& b) {
+        return std::make_tuple(int64_t{b.first}, -static_cast<int64_t>(b.size),
+                               int64_t{0});
+      },
+  };
+  auto required_of = [&](const std::vector<uint64_t>& offsets) {
+    uint64_t required = 0;
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      required = std::max(required, offsets[i] + blocks[i].size);
+    }
+    return required;
+  };
+  std::vector<uint64_t> best_offsets;
+  uint64_t best_required = UINT64_MAX;
+  std::vector<int> order = moved;
+  for (const OrderKey& key : keys) {
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return key(blocks[a]) < key(blocks[b]);
+    });
+    std::vector<uint64_t> offsets = kept_offsets;
+    std::vector<int> placed = kept;
+    PlaceByBestFit(blocks, order, placed, offsets);
+    const uint64_t required = required_of(offsets);
+    if (required < best_required) {
+      best_required = required;
+      best_offsets = std::move(offsets);
+    }
+    if (best_required <= pool_bytes || moved.empty()) break;
+  }
+  AllocationReport report;
+  report.required_bytes = blocks.empty() ? 0 : best_required;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block& block = blocks[i];
+    block.proto->set_offset_bytes(best_offsets[i]);
+    if (best_offsets[i] + block.size > pool_bytes) {
+      report.overflow_kernels.push_back(block.first);
+      report.overflow_kernels.push_back(block.last);
+    }
+  }
+  report.fits = report.overflow_kernels.empty();
+  std::sort(report.overflow_kernels.begin(), report.overflow_kernels.end());
+  report.overflow_kernels.erase(std::unique(report.overflow_kernels.begin(),
+                                            report.overflow_kernels.end()),
+                                report.overflow_kernels.end());
+  plan->set_alignment_bytes(alignment_bytes);
+  plan->set_pool_bytes_used(report.required_bytes);
+  return report;
+}
 
 absl::StatusOr<AllocationReport> AssignOffsets(
     const GraphModel& graph, uint64_t pool_bytes, uint64_t alignment_bytes,

@@ -96,6 +96,27 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     int64_t max_repair_work = INT64_MAX,
     int64_t max_classic_layout_pairs = kMaxClassicLayoutPairs);
 
+// Lays out `plan` around `anchor`, a laid-out plan of the same graph (its
+// offsets set, e.g. by AssignOffsets): every fast interval of `plan` that
+// `anchor` also has - the same tensor, the same first and last kernel - keeps
+// anchor's offset, and only the others are placed, by best fit (as
+// AssignOffsets) into the gaps the kept blocks leave, in the classic orders
+// (largest, longest-lived, largest area, earliest first), keeping the first
+// layout that fits. For plans that differ from `anchor` in a few tensors
+// (window search's candidates): a layout from scratch reshuffles every block,
+// and a plan that only fit the pool after many squeaky-wheel layouts (an
+// allocation round's, at the edge of fragmentation) then rarely fits again
+// after a small change, while the changed blocks alone often fit the gaps.
+// Writes offsets, alignment and pool_bytes_used as AssignOffsets does; the
+// report's repair fields stay 0. Deterministic. InvalidArgument as
+// AssignOffsets, and when `anchor` is not a plan of `graph` or has another
+// alignment.
+absl::StatusOr<AllocationReport> AssignOffsetsAround(const GraphModel& graph,
+                                                     uint64_t pool_bytes,
+                                                     uint64_t alignment_bytes,
+                                                     const v1::Plan& anchor,
+                                                     v1::Plan* plan);
+
 }  // namespace autotm::solver
 
 #endif  // AUTOTM_SOLVER_ALLOCATOR_H_

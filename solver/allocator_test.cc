@@ -462,5 +462,121 @@ TEST(AssignOffsetsTest, RejectsIntervalsOutsideTheLiveRange) {
   EXPECT_THAT(report.status().message(), ::testing::HasSubstr("tensor 'y'"));
 }
 
+// The offset `plan` gives tensor t's fast interval [first, last]; -1 when
+// it has none.
+int64_t OffsetOf(const v1::Plan& plan, int t, uint32_t first, uint32_t last) {
+  for (const v1::FastInterval& interval : plan.tensors(t).fast_intervals()) {
+    if (interval.first_kernel() == first && interval.last_kernel() == last) {
+      return static_cast<int64_t>(interval.offset_bytes());
+    }
+  }
+  return -1;
+}
+
+TEST(AssignOffsetsAroundTest, KeepsTheAnchorsOffsetsAndNeverOverlaps) {
+  // A random plan laid out, then a few tensors' schedules drawn again: the
+  // intervals both plans have keep the anchor's offsets, the others go
+  // into the gaps, and the layout is valid in a pool of what it needs.
+  std::mt19937_64 rng(11);
+  int kept = 0;
+  int placed = 0;
+  for (int trial = 0; trial < 100; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 14, 12));
+    const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+    std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/2, /*move_one_in=*/4);
+    absl::StatusOr<v1::Plan> anchor = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(anchor.ok()) << anchor.status();
+    ASSERT_TRUE(AssignOffsets(graph, 1ull << 40, 4096, &*anchor).ok());
+    const std::vector<TensorSchedule> redrawn =
+        RandomSchedule(graph, rng, /*slow_one_in=*/2, /*move_one_in=*/4);
+    for (int change = 0; change < 2; ++change) {
+      const int t = static_cast<int>(rng() % graph.num_tensors());
+      schedule[t] = redrawn[t];
+    }
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    absl::StatusOr<AllocationReport> report =
+        AssignOffsetsAround(graph, 1ull << 40, 4096, *anchor, &*plan);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->fits);
+    EXPECT_EQ(plan->pool_bytes_used(), report->required_bytes);
+    for (int t = 0; t < graph.num_tensors(); ++t) {
+      for (const v1::FastInterval& interval :
+           plan->tensors(t).fast_intervals()) {
+        const int64_t before = OffsetOf(*anchor, t, interval.first_kernel(),
+                                        interval.last_kernel());
+        if (before < 0) {
+          ++placed;
+          continue;
+        }
+        ++kept;
+        EXPECT_EQ(static_cast<int64_t>(interval.offset_bytes()), before)
+            << "trial " << trial << ", tensor " << t;
+      }
+    }
+    absl::StatusOr<VerifyReport> verified =
+        VerifyPlan(graph, profile, *plan, report->required_bytes,
+                   /*require_offsets=*/true);
+    EXPECT_TRUE(verified.ok())
+        << "trial " << trial << ": " << verified.status();
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(placed, 0);
+}
+
+TEST(AssignOffsetsAroundTest, FewerFastBlocksFitWhereTheAnchorFit) {
+  // Plans laid out in a pool of exactly what they need, then a few tensors
+  // made slow: around the anchor the rest keeps its place and fits, always
+  // (a layout from scratch is a best fit, not monotone in its blocks).
+  std::mt19937_64 rng(12);
+  for (int trial = 0; trial < 200; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 16, 14));
+    const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+    std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/4, /*move_one_in=*/5);
+    absl::StatusOr<v1::Plan> anchor = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(anchor.ok()) << anchor.status();
+    absl::StatusOr<AllocationReport> anchored =
+        AssignOffsets(graph, 1ull << 40, 4096, &*anchor);
+    ASSERT_TRUE(anchored.ok());
+    const uint64_t pool = anchored->required_bytes;
+    for (int change = 0; change < 2; ++change) {
+      const int t = static_cast<int>(rng() % graph.num_tensors());
+      if (graph.tensor(t).role == v1::TENSOR_ROLE_INPUT) continue;
+      schedule[t] = TensorSchedule{};
+      schedule[t].creation_tier = v1::TIER_SLOW;
+    }
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    absl::StatusOr<AllocationReport> report =
+        AssignOffsetsAround(graph, pool, 4096, *anchor, &*plan);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->fits) << "trial " << trial;
+    EXPECT_TRUE(VerifyPlan(graph, profile, *plan, pool, true).ok())
+        << "trial " << trial;
+  }
+}
+
+TEST(AssignOffsetsAroundTest, RejectsAnAnchorOfAnotherAlignment) {
+  const GraphModel graph =
+      MustGraph(GraphBuilder()
+                    .Tensor("x", 4096, v1::TENSOR_ROLE_INPUT)
+                    .Tensor("y", 4096)
+                    .Kernel("k0", {"x"}, {"y"})
+                    .graph());
+  const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+  v1::Plan anchor = AllFastPlan(graph, profile, 1 << 20);
+  ASSERT_TRUE(AssignOffsets(graph, 1 << 20, 8192, &anchor).ok());
+  v1::Plan plan = AllFastPlan(graph, profile, 1 << 20);
+  absl::StatusOr<AllocationReport> report =
+      AssignOffsetsAround(graph, 1 << 20, 4096, anchor, &plan);
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace autotm::solver

@@ -434,8 +434,30 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
   search_options.relative_gap = options.relative_gap;
   search_options.cancel = options.cancel;
   search_options.on_progress = options.on_progress;
+  // A window changes a few tensors of a plan that fits the pool, often
+  // only after many repair layouts (an allocation round's plan, up to 256;
+  // this check gets the allocator's default 16): laid out from scratch, the
+  // changed plan is reshuffled and need not fit again even where the
+  // changed blocks fit the gaps of the last layout. So the changed blocks
+  // first go into those gaps (AssignOffsetsAround), and only when they do
+  // not fit is the plan laid out from scratch. `anchor` is the search's
+  // incumbent plan, laid out.
+  v1::Plan anchor = seed;
   search_options.accept = [&](std::span<const double> values) {
-    return PlanFitsPool(graph, profile, options, formulation, values);
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile,
+        formulation.Decode(std::vector<double>(values.begin(), values.end())),
+        options.method, options.budget_bytes);
+    if (!plan.ok()) return false;
+    absl::StatusOr<AllocationReport> layout = AssignOffsetsAround(
+        graph, options.budget_bytes, options.alignment_bytes, anchor, &*plan);
+    if (!layout.ok() || !layout->fits) {
+      layout = AssignOffsets(graph, options.budget_bytes,
+                             options.alignment_bytes, &*plan);
+    }
+    if (!layout.ok() || !layout->fits) return false;
+    anchor = *std::move(plan);
+    return true;
   };
   absl::StatusOr<WindowSearchResult> search =
       ImproveByWindows(solver, formulation.model(), formulation.ColumnKernels(),
@@ -451,13 +473,16 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
   if (!(search->objective < seed.predicted_time_us() * (1 - 1e-9))) {
     return std::nullopt;
   }
+  // The incumbent's plan as accept() laid it out: a layout from scratch
+  // need not fit again.
   AUTOTM_ASSIGN_OR_RETURN(
       v1::Plan plan,
       AssemblePlan(graph, profile, formulation.Decode(search->values),
                    options.method, options.budget_bytes));
-  AUTOTM_ASSIGN_OR_RETURN(AllocationReport layout,
-                          AssignOffsets(graph, options.budget_bytes,
-                                        options.alignment_bytes, &plan));
+  AUTOTM_ASSIGN_OR_RETURN(
+      AllocationReport layout,
+      AssignOffsetsAround(graph, options.budget_bytes, options.alignment_bytes,
+                          anchor, &plan));
   if (!layout.fits) return std::nullopt;  // accept() said it would
   return plan;
 }
