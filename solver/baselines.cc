@@ -171,6 +171,49 @@ std::vector<bool> FirstTouch(const GraphModel& graph, uint64_t budget_bytes,
   return fast;
 }
 
+// What one overflowing layout made first touch do.
+struct Demotion {
+  bool demoted = false;          // some free tensor was demoted
+  bool fixed_overflows = false;  // a block fixed to the fast tier overflows
+};
+
+// Demotes (clears in `fast`) every free tensor with a block of `plan`'s
+// layout that ends past the budget, as an allocator refusing it would.
+Demotion DemoteOverflowingBlocks(const GraphModel& graph, const v1::Plan& plan,
+                                 uint64_t budget_bytes,
+                                 uint64_t alignment_bytes,
+                                 std::vector<bool>& fast) {
+  Demotion demotion;
+  for (int t = 0; t < graph.num_tensors(); ++t) {
+    const uint64_t size = AlignUp(graph.tensor(t).size_bytes, alignment_bytes);
+    for (const v1::FastInterval& interval : plan.tensors(t).fast_intervals()) {
+      if (interval.offset_bytes() + size <= budget_bytes) continue;
+      if (graph.tensor(t).fixed_tier != v1::TIER_UNSPECIFIED) {
+        demotion.fixed_overflows = true;
+      } else if (fast[t]) {
+        fast[t] = false;
+        demotion.demoted = true;
+      }
+    }
+  }
+  return demotion;
+}
+
+// A baseline's plan, laid out in `layouts` AssignOffsets calls, as an
+// outcome whose stats say how it was made.
+PlanOutcome Succeeded(v1::Plan plan, int layouts,
+                      std::chrono::steady_clock::time_point start) {
+  PlanOutcome outcome;
+  outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
+  outcome.stats.set_objective_us(plan.predicted_time_us());
+  outcome.stats.set_solver(kSolverName);
+  outcome.stats.set_allocation_rounds(layouts);
+  outcome.stats.set_build_seconds(SecondsSince(start));
+  *plan.mutable_stats() = outcome.stats;
+  outcome.plan = std::move(plan);
+  return outcome;
+}
+
 }  // namespace
 
 absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
@@ -238,20 +281,10 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
     bool demoted = false;
     bool fixed_overflows = false;
     if (method == v1::METHOD_FIRST_TOUCH) {
-      for (int t = 0; t < graph.num_tensors(); ++t) {
-        const uint64_t size =
-            AlignUp(graph.tensor(t).size_bytes, alignment_bytes);
-        for (const v1::FastInterval& interval :
-             plan->tensors(t).fast_intervals()) {
-          if (interval.offset_bytes() + size <= budget_bytes) continue;
-          if (graph.tensor(t).fixed_tier != v1::TIER_UNSPECIFIED) {
-            fixed_overflows = true;
-          } else if (fast[t]) {
-            fast[t] = false;
-            demoted = true;
-          }
-        }
-      }
+      const Demotion demotion = DemoteOverflowingBlocks(
+          graph, *plan, budget_bytes, alignment_bytes, fast);
+      demoted = demotion.demoted;
+      fixed_overflows = demotion.fixed_overflows;
       if (demoted && !fixed_overflows) {
         absl::StatusOr<v1::Plan> kept =
             AssembleFor(graph, profile, fast, method, budget_bytes);
@@ -297,15 +330,7 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
         plan->peak_fast_bytes(), " fast bytes for a budget of ", budget_bytes));
   }
 
-  PlanOutcome outcome;
-  outcome.stats.set_termination(v1::TERMINATION_HEURISTIC);
-  outcome.stats.set_objective_us(plan->predicted_time_us());
-  outcome.stats.set_solver(kSolverName);
-  outcome.stats.set_allocation_rounds(layouts);
-  outcome.stats.set_build_seconds(SecondsSince(start));
-  *plan->mutable_stats() = outcome.stats;
-  outcome.plan = *std::move(plan);
-  return outcome;
+  return Succeeded(*std::move(plan), layouts, start);
 }
 
 }  // namespace autotm::solver

@@ -65,6 +65,7 @@
 #include "solver/profile_model.h"
 #include "solver/testing/test_graphs.h"
 #include "solver/verifier.h"
+#include "tests/e2e/long_solve_graph.h"
 #include "tests/e2e/server_process.h"
 
 namespace autotm {
@@ -425,7 +426,20 @@ TEST_F(ReplicasTest, ManyJobsOneReplicaKilled) {
       static_cast<long long>(plans), verified);
 }
 
-// A solve that runs until cancelled: the chain at a tiny gap.
+// The e2e tests' long solve (tests/e2e/long_solve_graph.h): the equal-size
+// chain is proven in seconds with CBC's root cuts, and a job that ended
+// before its replica was killed never moves.
+Workload LongWorkload() {
+  Workload w;
+  w.host = testing::kLongSolveHostClass;
+  w.graph = testing::LongSolveGraph();
+  w.profile = testing::LongSolveProfile();
+  w.peak = MustGraph(w.graph).PeakLiveBytes();
+  return w;
+}
+
+// A solve that runs until its limit or until cancelled: the long solve at a
+// tiny gap.
 v1::CreateSolveJobRequest LongJob(const Workload& w, double time_limit) {
   v1::CreateSolveJobRequest request;
   *request.mutable_graph()->mutable_inline_graph() = w.graph;
@@ -437,11 +451,7 @@ v1::CreateSolveJobRequest LongJob(const Workload& w, double time_limit) {
 }
 
 TEST_F(ReplicasTest, CancelWatchHandBackAndFailover) {
-  Workload w;
-  w.host = "long";
-  w.graph = ChainGraph(60, "long");
-  w.profile = ProfileFor(w.graph, w.host);
-  w.peak = MustGraph(w.graph).PeakLiveBytes();
+  const Workload w = LongWorkload();
   ASSERT_TRUE(client(0).UploadProfile(w.profile).ok());
 
   // --- Cancel and watch through replicas that do not run the job.
@@ -588,11 +598,7 @@ TEST_F(ReplicasTestDefaultLease, FailoverWithinTheLease) {
   if (const char* env = std::getenv("AUTOTM_FAILOVER_TRIALS")) {
     trials = std::max(1, std::atoi(env));
   }
-  Workload w;
-  w.host = "long";
-  w.graph = ChainGraph(60, "long");
-  w.profile = ProfileFor(w.graph, w.host);
-  w.peak = MustGraph(w.graph).PeakLiveBytes();
+  const Workload w = LongWorkload();
   ASSERT_TRUE(client(0).UploadProfile(w.profile).ok());
   const absl::Duration lease = absl::Seconds(kDefaultLeaseSeconds);
   // One connection polls the job's row: the lease owner, and how much of
