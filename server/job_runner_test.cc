@@ -367,14 +367,18 @@ v1::Graph SmallGraph() {
       .graph();
 }
 
-// A graph with long skip connections: hard enough that CBC runs for
-// seconds at a tiny gap.
-v1::Graph HardGraph(int kernels) {
+// A graph with long skip connections. With equal sizes (the default)
+// there is no fragmentation; CBC's root cuts prove it at a tiny gap in about
+// a second. With `mixed_sizes`, tensor t is (1 + 5t mod 7) MiB, as in
+// tests/e2e/long_solve_graph.h, and the same gap is not proven in minutes.
+v1::Graph HardGraph(int kernels, bool mixed_sizes = false) {
   GraphBuilder builder("hard");
-  builder.Tensor("t0", 4 * kMiB, v1::TENSOR_ROLE_INPUT);
+  auto size = [&](int t) {
+    return mixed_sizes ? (1 + (5 * t) % 7) * kMiB : 4 * kMiB;
+  };
+  builder.Tensor("t0", size(0), v1::TENSOR_ROLE_INPUT);
   for (int k = 1; k <= kernels; ++k) {
-    // Equal sizes: no fragmentation, so a cancelled solve keeps its plan.
-    builder.Tensor(absl::StrCat("t", k), 4 * kMiB);
+    builder.Tensor(absl::StrCat("t", k), size(k));
   }
   for (int k = 1; k <= kernels; ++k) {
     std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
@@ -687,7 +691,8 @@ TEST_F(JobRunnerTest, CancelRightAfterStartIsCancelledNotACrash) {
 }
 
 TEST_F(JobRunnerTest, CancelledRunningSolveKeepsItsBestPlan) {
-  const v1::Graph graph = HardGraph(60);
+  // Mixed sizes: the job must still be running when it is cancelled.
+  const v1::Graph graph = HardGraph(60, /*mixed_sizes=*/true);
   store_.SetProfile(ProfileFor(graph));
   JobRunner runner(store_, Options(), logger_);
   ASSERT_TRUE(runner.Start().ok());
