@@ -1,6 +1,7 @@
 #include "solver/allocator.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <tuple>
@@ -137,14 +138,10 @@ void TryOrder(const std::vector<Block>& blocks, const OrderKey& key,
   }
 }
 
-// No order is best for every plan, so try the classic ones — largest
-// first, longest-lived first, largest area (bytes x kernels) first, and
-// earliest first as an online allocator would — and keep the layout that
-// needs the smallest pool (the first listed on ties: deterministic). Stops
-// at the first that fits `pool_bytes`.
-Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
-                             uint64_t pool_bytes, BestFitLayout& layout) {
-  const OrderKey keys[] = {
+// The classic orders, in the order they are tried: largest first,
+// longest-lived first, largest area (bytes x kernels) first, earliest first.
+const std::array<OrderKey, 4>& ClassicOrderKeys() {
+  static const std::array<OrderKey, 4> kKeys = {
       [](const Block& b) {
         return std::make_tuple(-static_cast<int64_t>(b.size), int64_t{b.first},
                                int64_t{0});
@@ -163,6 +160,17 @@ Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
                                int64_t{0});
       },
   };
+  return kKeys;
+}
+
+// No order is best for every plan, so try the classic ones — largest
+// first, longest-lived first, largest area (bytes x kernels) first, and
+// earliest first as an online allocator would — and keep the layout that
+// needs the smallest pool (the first listed on ties: deterministic). Stops
+// at the first that fits `pool_bytes`.
+Layout LayOutByClassicOrders(const std::vector<Block>& blocks,
+                             uint64_t pool_bytes, BestFitLayout& layout) {
+  const std::array<OrderKey, 4>& keys = ClassicOrderKeys();
   Layout best;
   std::vector<uint64_t> offsets;
   std::vector<int> order(blocks.size());
@@ -330,25 +338,7 @@ absl::StatusOr<AllocationReport> AssignOffsetsAround(const GraphModel& graph,
     }
     (found ? kept : moved).push_back(static_cast<int>(i));
   }
-  const OrderKey keys[] = {
-      [](const Block& b) {
-        return std::make_tuple(-static_cast<int64_t>(b.size), int64_t{b.first},
-                               int64_t{0});
-      },
-      [](const Block& b) {
-        return std::make_tuple(int64_t{b.first} - b.last,
-                               -static_cast<int64_t>(b.size), int64_t{b.first});
-      },
-      [](const Block& b) {
-        return std::make_tuple(
-            -static_cast<int64_t>(b.size) * (b.last - b.first + 1),
-            int64_t{b.first}, int64_t{0});
-      },
-      [](const Block& b) {
-        return std::make_tuple(int64_t{b.first}, -static_cast<int64_t>(b.size),
-                               int64_t{0});
-      },
-  };
+  const std::array<OrderKey, 4>& keys = ClassicOrderKeys();
   auto required_of = [&](const std::vector<uint64_t>& offsets) {
     uint64_t required = 0;
     for (size_t i = 0; i < blocks.size(); ++i) {
