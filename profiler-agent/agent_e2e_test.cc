@@ -21,7 +21,7 @@
 #include "client/lib/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "profiler-agent/testing/scoped_temp_dir.h"
+#include "common/testing/scoped_temp_dir.h"
 #include "server/auth.h"
 #include "solver/graph_model.h"
 #include "solver/profile_model.h"

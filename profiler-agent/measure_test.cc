@@ -6,7 +6,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "profiler-agent/testing/scoped_temp_dir.h"
+#include "common/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "profiler-agent/testing/scoped_temp_dir.h"
+#include "common/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {

@@ -1,5 +1,6 @@
 #include "server/auth.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -186,6 +187,7 @@ class FileAuthorizerTest : public ::testing::Test {
     ASSERT_TRUE(authorizer.ok()) << authorizer.status();
     authorizer_ = *std::move(authorizer);
   }
+  void TearDown() override { std::remove(path_.c_str()); }
   void Write(const std::string& text) {
     FILE* f = std::fopen(path_.c_str(), "w");
     ASSERT_NE(f, nullptr);

@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/scoped_temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/plan_key.h"
@@ -399,9 +400,11 @@ v1::Profile ProfileFor(const v1::Graph& graph) {
   return profile;
 }
 
+// Writes an executable shell script NAME.sh into a directory of this test
+// process, removed when the process exits.
 std::string WriteScript(const std::string& name, const std::string& body) {
-  std::string path =
-      absl::StrCat(::testing::TempDir(), "/", name, "_", ::getpid(), ".sh");
+  static ::autotm::testing::ScopedTempDir dir("job_runner_test");
+  std::string path = absl::StrCat(dir.path(), "/", name, ".sh");
   std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
   ::chmod(path.c_str(), 0755);
   return path;

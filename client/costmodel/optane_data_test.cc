@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/testing/scoped_temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace autotm::costmodel {
@@ -112,8 +113,10 @@ TEST(OptaneDataTest, RejectsInconsistentMeasurements) {
   }
 }
 
-std::string WriteGzip(const std::string& name, const std::string& text) {
-  const std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+// Writes `text` gzipped to DIR/NAME.
+std::string WriteGzip(const std::string& dir, const std::string& name,
+                      const std::string& text) {
+  const std::string path = absl::StrCat(dir, "/", name);
   gzFile file = gzopen(path.c_str(), "wb");
   EXPECT_NE(file, nullptr);
   EXPECT_EQ(gzwrite(file, text.data(), text.size()),
@@ -123,9 +126,10 @@ std::string WriteGzip(const std::string& name, const std::string& text) {
 }
 
 TEST(OptaneDataTest, LoadsAGzippedDirectory) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/optane_ok");
+  const ::autotm::testing::ScopedTempDir temp("optane_data_test");
+  const std::string dir = absl::StrCat(temp.path(), "/optane_ok");
   std::filesystem::create_directories(dir);
-  WriteGzip(absl::StrCat("optane_ok/", kOptaneProfilesFile),
+  WriteGzip(temp.path(), absl::StrCat("optane_ok/", kOptaneProfilesFile),
             absl::StrCat(kConvDramIn, "\n", kAdd, "\n\n", kConvAllDram, "\n"));
   const absl::StatusOr<std::vector<MeasuredKernel>> kernels =
       LoadOptaneKernels(dir);
@@ -142,14 +146,15 @@ TEST(OptaneDataTest, ReportsMissingCorruptAndBadFiles) {
   // A truncated stream.
   std::string text;
   for (int i = 0; i < 2000; ++i) absl::StrAppend(&text, kAdd, "\n");
-  const std::string path = WriteGzip("truncated.gz", text);
+  const ::autotm::testing::ScopedTempDir temp("optane_data_test");
+  const std::string path = WriteGzip(temp.path(), "truncated.gz", text);
   std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
   EXPECT_EQ(ReadGzipFile(path).status().code(), absl::StatusCode::kDataLoss);
 
   // A bad line names the file and line.
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/optane_bad");
+  const std::string dir = absl::StrCat(temp.path(), "/optane_bad");
   std::filesystem::create_directories(dir);
-  WriteGzip(absl::StrCat("optane_bad/", kOptaneProfilesFile),
+  WriteGzip(temp.path(), absl::StrCat("optane_bad/", kOptaneProfilesFile),
             absl::StrCat(kAdd, "\n{oops\n"));
   const absl::Status status = LoadOptaneKernels(dir).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);

@@ -1,8 +1,8 @@
 // A temporary directory for a test, removed with everything in it when the
-// object goes out of scope: the agent's tests make file tiers and logs in
-// them, and a test run must not leave them behind in $TMPDIR.
-#ifndef AUTOTM_PROFILER_AGENT_TESTING_SCOPED_TEMP_DIR_H_
-#define AUTOTM_PROFILER_AGENT_TESTING_SCOPED_TEMP_DIR_H_
+// object goes out of scope: tests make file tiers, logs, scripts and data
+// files in them, and a test run must not leave them behind in $TMPDIR.
+#ifndef AUTOTM_COMMON_TESTING_SCOPED_TEMP_DIR_H_
+#define AUTOTM_COMMON_TESTING_SCOPED_TEMP_DIR_H_
 
 #include <stdlib.h>
 
@@ -40,4 +40,4 @@ class ScopedTempDir {
 
 }  // namespace autotm::testing
 
-#endif  // AUTOTM_PROFILER_AGENT_TESTING_SCOPED_TEMP_DIR_H_
+#endif  // AUTOTM_COMMON_TESTING_SCOPED_TEMP_DIR_H_
