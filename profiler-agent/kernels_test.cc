@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/scoped_temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {

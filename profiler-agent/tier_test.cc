@@ -9,9 +9,9 @@
 #include <cstring>
 #include <string>
 
+#include "common/testing/scoped_temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/testing/scoped_temp_dir.h"
 
 namespace autotm::agent {
 namespace {
