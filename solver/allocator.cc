@@ -138,6 +138,31 @@ void TryOrder(const std::vector<Block>& blocks, const OrderKey& key,
   }
 }
 
+// Writes a layout (`offsets`, needing `required` bytes) into the plan's
+// intervals and its pool fields, and into `report`: the bytes required, the
+// kernels where a block overflows `pool_bytes`, and whether it fits.
+void WriteLayout(const std::vector<Block>& blocks,
+                 const std::vector<uint64_t>& offsets, uint64_t required,
+                 uint64_t pool_bytes, uint64_t alignment_bytes, v1::Plan* plan,
+                 AllocationReport& report) {
+  report.required_bytes = blocks.empty() ? 0 : required;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block& block = blocks[i];
+    block.proto->set_offset_bytes(offsets[i]);
+    if (offsets[i] + block.size > pool_bytes) {
+      report.overflow_kernels.push_back(block.first);
+      report.overflow_kernels.push_back(block.last);
+    }
+  }
+  report.fits = report.overflow_kernels.empty();
+  std::sort(report.overflow_kernels.begin(), report.overflow_kernels.end());
+  report.overflow_kernels.erase(std::unique(report.overflow_kernels.begin(),
+                                            report.overflow_kernels.end()),
+                                report.overflow_kernels.end());
+  plan->set_alignment_bytes(alignment_bytes);
+  plan->set_pool_bytes_used(report.required_bytes);
+}
+
 // The classic orders, in the order they are tried: largest first,
 // longest-lived first, largest area (bytes x kernels) first, earliest first.
 const std::array<OrderKey, 4>& ClassicOrderKeys() {
@@ -364,22 +389,8 @@ absl::StatusOr<AllocationReport> AssignOffsetsAround(const GraphModel& graph,
     if (best_required <= pool_bytes || moved.empty()) break;
   }
   AllocationReport report;
-  report.required_bytes = blocks.empty() ? 0 : best_required;
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    const Block& block = blocks[i];
-    block.proto->set_offset_bytes(best_offsets[i]);
-    if (best_offsets[i] + block.size > pool_bytes) {
-      report.overflow_kernels.push_back(block.first);
-      report.overflow_kernels.push_back(block.last);
-    }
-  }
-  report.fits = report.overflow_kernels.empty();
-  std::sort(report.overflow_kernels.begin(), report.overflow_kernels.end());
-  report.overflow_kernels.erase(std::unique(report.overflow_kernels.begin(),
-                                            report.overflow_kernels.end()),
-                                report.overflow_kernels.end());
-  plan->set_alignment_bytes(alignment_bytes);
-  plan->set_pool_bytes_used(report.required_bytes);
+  WriteLayout(blocks, best_offsets, best_required, pool_bytes, alignment_bytes,
+              plan, report);
   return report;
 }
 
@@ -417,22 +428,8 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     RepairBySqueakyWheel(blocks, pool_bytes, max_repair_rounds, max_repair_work,
                          deadline, layout, best, report);
   }
-  report.required_bytes = blocks.empty() ? 0 : best.required;
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    const Block& block = blocks[i];
-    block.proto->set_offset_bytes(best.offsets[i]);
-    if (best.offsets[i] + block.size > pool_bytes) {
-      report.overflow_kernels.push_back(block.first);
-      report.overflow_kernels.push_back(block.last);
-    }
-  }
-  report.fits = report.overflow_kernels.empty();
-  std::sort(report.overflow_kernels.begin(), report.overflow_kernels.end());
-  report.overflow_kernels.erase(std::unique(report.overflow_kernels.begin(),
-                                            report.overflow_kernels.end()),
-                                report.overflow_kernels.end());
-  plan->set_alignment_bytes(alignment_bytes);
-  plan->set_pool_bytes_used(report.required_bytes);
+  WriteLayout(blocks, best.offsets, best.required, pool_bytes, alignment_bytes,
+              plan, report);
   return report;
 }
 
