@@ -46,6 +46,7 @@ using ::autotm::solver::testing::FullTableProfile;
 using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::autotm::solver::testing::OptaneLikeTimeUs;
+using ::autotm::solver::testing::SkipConnectionGraph;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -373,22 +374,9 @@ v1::Graph SmallGraph() {
 // a second. With `mixed_sizes`, tensor t is (1 + 5t mod 7) MiB, as in
 // tests/e2e/long_solve_graph.h, and the same gap is not proven in minutes.
 v1::Graph HardGraph(int kernels, bool mixed_sizes = false) {
-  GraphBuilder builder("hard");
-  auto size = [&](int t) {
+  return SkipConnectionGraph("hard", kernels, [&](int t) {
     return mixed_sizes ? (1 + (5 * t) % 7) * kMiB : 4 * kMiB;
-  };
-  builder.Tensor("t0", size(0), v1::TENSOR_ROLE_INPUT);
-  for (int k = 1; k <= kernels; ++k) {
-    builder.Tensor(absl::StrCat("t", k), size(k));
-  }
-  for (int k = 1; k <= kernels; ++k) {
-    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
-    for (int back : {3, 7, 13}) {
-      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
-    }
-    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
-  }
-  return builder.graph();
+  });
 }
 
 v1::Profile ProfileFor(const v1::Graph& graph) {

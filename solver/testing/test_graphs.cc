@@ -117,6 +117,24 @@ v1::Graph AsyncRecomputeGraph() {
   return builder.graph();
 }
 
+v1::Graph SkipConnectionGraph(
+    const std::string& name, int kernels,
+    const std::function<uint64_t(int tensor)>& size_bytes) {
+  GraphBuilder builder(name);
+  for (int t = 0; t <= kernels; ++t) {
+    builder.Tensor(absl::StrCat("t", t), size_bytes(t),
+                   t == 0 ? v1::TENSOR_ROLE_INPUT : v1::TENSOR_ROLE_ACTIVATION);
+  }
+  for (int k = 1; k <= kernels; ++k) {
+    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
+    for (int back : {3, 7, 13}) {
+      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
+    }
+    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
+  }
+  return builder.graph();
+}
+
 v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels) {
   std::uniform_int_distribution<int> kernels_dist(2, max_kernels);
   const int num_kernels = kernels_dist(rng);

@@ -58,6 +58,16 @@ v1::Graph RandomGraph(std::mt19937_64& rng, int max_tensors, int max_kernels);
 // which is live there, so a copy of x overlapping k3 lands after the re-run.
 v1::Graph AsyncRecomputeGraph();
 
+// `kernels` kernels in a chain with skip connections: tensor t (t0, a graph
+// input, to t`kernels`) is `size_bytes(t)` bytes, and kernel k (k1 to
+// k`kernels`) reads t(k-1), t(k-3), t(k-7) and t(k-13) where they exist and
+// writes tk. Every kernel reads up to four tensors that stay live across
+// many others, which gives the ILP many overlapping capacity rows: the
+// shape of the tests' "hard" solves.
+v1::Graph SkipConnectionGraph(
+    const std::string& name, int kernels,
+    const std::function<uint64_t(int tensor)>& size_bytes);
+
 // How many random instances a test that checks the same property on many
 // of them runs: `full`, or `reduced` when the environment variable
 // AUTOTM_TEST_REDUCED is set to anything but "" or "0". tests/fuzz/run.sh

@@ -29,10 +29,7 @@
 #define AUTOTM_TESTS_E2E_LONG_SOLVE_GRAPH_H_
 
 #include <cstdint>
-#include <string>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "autotm/v1/graph.pb.h"
 #include "autotm/v1/placement_service.pb.h"
 #include "autotm/v1/profile.pb.h"
@@ -44,25 +41,13 @@ namespace autotm::testing {
 // The host class of LongSolveProfile().
 inline constexpr char kLongSolveHostClass[] = "long-solve-host";
 
-// Tensor t (t0, the input, to t60) is (1 + 5t mod 7) MiB; kernel k (k1 to
-// k60) reads t(k-1), t(k-3), t(k-7) and t(k-13) where they exist and
-// writes tk.
+// solver::testing::SkipConnectionGraph of 60 kernels: tensor t (t0, the
+// input, to t60) is (1 + 5t mod 7) MiB; kernel k (k1 to k60) reads t(k-1),
+// t(k-3), t(k-7) and t(k-13) where they exist and writes tk.
 inline v1::Graph LongSolveGraph() {
-  constexpr uint64_t kMiB = uint64_t{1} << 20;
-  constexpr int kKernels = 60;
-  solver::testing::GraphBuilder builder("long-solve");
-  for (int t = 0; t <= kKernels; ++t) {
-    builder.Tensor(absl::StrCat("t", t), (1 + (5 * t) % 7) * kMiB,
-                   t == 0 ? v1::TENSOR_ROLE_INPUT : v1::TENSOR_ROLE_ACTIVATION);
-  }
-  for (int k = 1; k <= kKernels; ++k) {
-    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
-    for (int back : {3, 7, 13}) {
-      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
-    }
-    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
-  }
-  return builder.graph();
+  return solver::testing::SkipConnectionGraph("long-solve", 60, [](int t) {
+    return (1 + (5 * t) % 7) * (uint64_t{1} << 20);
+  });
 }
 
 // A full configuration table for every kernel of LongSolveGraph():
