@@ -83,16 +83,18 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // none when it is negative), on up
 // to half of `max_repair_work`; then, when none fits either, up to
 // `max_repair_rounds` best-fit layouts that move the blocks that
-// overflowed ahead (squeaky wheel) on the rest, and the smallest layout of
-// all is kept.
+// overflowed ahead (squeaky wheel) on up to `max_repair_work` more, and the
+// smallest layout of all is kept.
 // Writes offset_bytes into the plan and sets plan.alignment_bytes and
 // plan.pool_bytes_used. InvalidArgument when the plan's intervals do not match
 // the graph. Deterministic.
 // `max_repair_rounds` caps the squeaky-wheel layouts of each kind (callers that
 // iterate themselves, as the heuristic's layout rounds, take fewer: each layout
-// of a large plan costs a fraction of a second), no repair round starts once
-// the repair layouts have done `max_repair_work` steps of work
-// (BestFitLayout::work(), a count independent of the clock), and none
+// of a large plan costs a fraction of a second), no best-fit repair round
+// starts once those have done `max_repair_work` steps of work
+// (BestFitLayout::work(), a count independent of the clock), no skyline
+// layout once the skyline layouts have done half as many (a layout stops
+// there too; SkylineLayoutResult::work), and none
 // starts after `max_repair_time` (the classic orders always run). The
 // rounds and the work bound make the result a function of the inputs
 // alone; the time cap is a safety net for a starved machine, which stops

@@ -755,7 +755,8 @@ class IlpPlanning {
       record.required_bytes = laid_out.layout.required_bytes;
       record.fits = laid_out.layout.fits;
       record.layout_seconds = laid_out.layout_seconds;
-      record.repair_layouts = laid_out.layout.repair_rounds;
+      record.repair_layouts =
+          laid_out.layout.repair_rounds + laid_out.layout.skyline_layouts;
       record.repair_work = laid_out.layout.repair_work;
       record.repair_stopped_by_time = laid_out.layout.repair_stopped_by_time;
       if (!record.fits) {

@@ -187,9 +187,11 @@ struct AllocationRound {
   PoolOverflow overflow;
   // Wall seconds of the layout (classic orders and repair layouts).
   double layout_seconds = 0;
-  // The squeaky-wheel layouts that followed the classic orders, their work
-  // (BestFitLayout::work() steps), and whether the clock stopped them (the
-  // call's time ran out) rather than their count, their work or a fit.
+  // The repair layouts that followed the classic orders (skyline and
+  // squeaky-wheel: AllocationReport's skyline_layouts + repair_rounds),
+  // their work (AllocationReport::repair_work), and whether the clock
+  // stopped them (the call's time ran out) rather than their count, their
+  // work or a fit.
   int repair_layouts = 0;
   int64_t repair_work = 0;
   bool repair_stopped_by_time = false;
