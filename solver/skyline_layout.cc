@@ -19,7 +19,7 @@ class Skyline {
   // unplaced blocks are live, the most unplaced bytes among equal floors.
   int Lowest() const;
   // The flat stretch [from, to] of equal floors (and unplaced blocks)
-  // around `section`.
+  // around `section`, the lowest: O(log sections).
   std::pair<int, int> Stretch(int section) const;
   // The lower floor of the stretch's neighbours that have unplaced blocks
   // (kNoFloor when neither has).
@@ -29,9 +29,11 @@ class Skyline {
 
   int first_section(int block) const { return first_section_[block]; }
   int last_section(int block) const { return last_section_[block]; }
-  const std::vector<int>& live_at(int section) const {
-    return live_at_[section];
-  }
+  // The blocks live at `section`; placed ones may linger (the caller drops
+  // them as it meets them: each entry is dropped once, so a layout looks at
+  // O(sections covered + candidates) entries, not every placed block again
+  // at every step, as dense lifetimes would make it).
+  std::vector<int>& live_at(int section) { return live_at_[section]; }
   uint64_t floor(int section) const { return floor_[section]; }
   bool placed(int block) const { return placed_[block]; }
 
@@ -39,6 +41,11 @@ class Skyline {
   using Key = std::pair<uint64_t, uint64_t>;  // floor, ~unplaced bytes
   Key KeyOf(int section) const;
   void Update(int section);
+  // The last section before `before` / the first after `after` whose floor
+  // is above `floor` or that has no unplaced block (-1 / leaves_ if none),
+  // in the subtree of `node` over sections [lo, hi).
+  int LastAbove(int node, int lo, int hi, int before, uint64_t floor) const;
+  int FirstAbove(int node, int lo, int hi, int after, uint64_t floor) const;
 
   const std::vector<LayoutBlock>& blocks_;
   std::vector<int> first_section_;  // per block
@@ -50,6 +57,8 @@ class Skyline {
   std::vector<bool> placed_;
   int leaves_ = 1;
   std::vector<Key> tree_;  // min tree over the sections' keys
+  // Max tree over the sections' floors, kNoFloor where no block is unplaced.
+  std::vector<uint64_t> max_tree_;
 };
 
 Skyline::Skyline(const std::vector<LayoutBlock>& blocks) : blocks_(blocks) {
@@ -85,9 +94,14 @@ Skyline::Skyline(const std::vector<LayoutBlock>& blocks) : blocks_(blocks) {
   placed_.assign(blocks.size(), false);
   while (leaves_ < sections) leaves_ *= 2;
   tree_.assign(2 * leaves_, Key(kNoFloor, kNoFloor));
-  for (int s = 0; s < sections; ++s) tree_[leaves_ + s] = KeyOf(s);
+  max_tree_.assign(2 * leaves_, kNoFloor);
+  for (int s = 0; s < sections; ++s) {
+    tree_[leaves_ + s] = KeyOf(s);
+    max_tree_[leaves_ + s] = KeyOf(s).first;
+  }
   for (int node = leaves_ - 1; node >= 1; --node) {
     tree_[node] = std::min(tree_[2 * node], tree_[2 * node + 1]);
+    max_tree_[node] = std::max(max_tree_[2 * node], max_tree_[2 * node + 1]);
   }
 }
 
@@ -99,9 +113,30 @@ Skyline::Key Skyline::KeyOf(int section) const {
 void Skyline::Update(int section) {
   int node = leaves_ + section;
   tree_[node] = KeyOf(section);
+  max_tree_[node] = tree_[node].first;
   for (node /= 2; node >= 1; node /= 2) {
     tree_[node] = std::min(tree_[2 * node], tree_[2 * node + 1]);
+    max_tree_[node] = std::max(max_tree_[2 * node], max_tree_[2 * node + 1]);
   }
+}
+
+int Skyline::LastAbove(int node, int lo, int hi, int before,
+                       uint64_t floor) const {
+  if (lo >= before || max_tree_[node] <= floor) return -1;
+  if (hi - lo == 1) return lo;
+  const int mid = (lo + hi) / 2;
+  const int right = LastAbove(2 * node + 1, mid, hi, before, floor);
+  return right >= 0 ? right : LastAbove(2 * node, lo, mid, before, floor);
+}
+
+int Skyline::FirstAbove(int node, int lo, int hi, int after,
+                        uint64_t floor) const {
+  if (hi <= after + 1 || max_tree_[node] <= floor) return leaves_;
+  if (hi - lo == 1) return lo;
+  const int mid = (lo + hi) / 2;
+  const int left = FirstAbove(2 * node, lo, mid, after, floor);
+  return left < leaves_ ? left
+                        : FirstAbove(2 * node + 1, mid, hi, after, floor);
 }
 
 int Skyline::Lowest() const {
@@ -113,13 +148,13 @@ int Skyline::Lowest() const {
 }
 
 std::pair<int, int> Skyline::Stretch(int section) const {
-  const auto flat = [&](int s) {
-    return unplaced_count_[s] > 0 && floor_[s] == floor_[section];
-  };
-  int from = section;
-  while (from > 0 && flat(from - 1)) --from;
-  int to = section;
-  while (to + 1 < static_cast<int>(floor_.size()) && flat(to + 1)) ++to;
+  // Sections with unplaced blocks have floors no lower than the lowest's:
+  // the stretch ends where one is higher or has none.
+  const uint64_t floor = floor_[section];
+  const int sections = static_cast<int>(floor_.size());
+  const int from = LastAbove(1, 0, leaves_, section, floor) + 1;
+  const int to =
+      std::min(FirstAbove(1, 0, leaves_, section, floor), sections) - 1;
   return {from, to};
 }
 
@@ -180,15 +215,22 @@ SkylineLayoutResult SkylineLayOut(const std::vector<LayoutBlock>& blocks,
     const int lowest = skyline.Lowest();
     const auto [from, to] = skyline.Stretch(lowest);
     int best = -1;
-    for (int i : skyline.live_at(lowest)) {
-      if (!skyline.placed(i) && skyline.first_section(i) >= from &&
-          skyline.last_section(i) <= to && (best < 0 || key(i) < key(best))) {
+    std::vector<int>& live = skyline.live_at(lowest);
+    result.work += 1 + static_cast<int64_t>(live.size());
+    for (size_t k = 0; k < live.size();) {
+      const int i = live[k];
+      if (skyline.placed(i)) {
+        live[k] = live.back();
+        live.pop_back();
+        continue;
+      }
+      if (skyline.first_section(i) >= from && skyline.last_section(i) <= to &&
+          (best < 0 || key(i) < key(best))) {
         best = i;
       }
+      ++k;
     }
     const uint64_t floor = skyline.floor(lowest);
-    result.work += 1 + static_cast<int64_t>(skyline.live_at(lowest).size()) +
-                   (to - from + 1);
     if (best >= 0) {
       placed_at[best] = floor;
       result.required = std::max(result.required, floor + blocks[best].size);
@@ -199,6 +241,7 @@ SkylineLayoutResult SkylineLayOut(const std::vector<LayoutBlock>& blocks,
       // Every unplaced block live here extends past the stretch, into a
       // section with unplaced blocks and a higher floor: one exists.
       skyline.Raise(from, to, skyline.NeighbourFloor(from, to));
+      result.work += to - from + 1;
     }
   }
   result.complete = true;
