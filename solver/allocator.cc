@@ -501,8 +501,13 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     if (max_skyline_layout_pairs >= 0 &&
         OverlappingPairs(blocks, max_skyline_layout_pairs) <=
             max_skyline_layout_pairs) {
+      // A skyline layout costs several best-fit layouts (DenseNet-121 bs2's
+      // plans: about 8), so one squeaky-wheel round of its own per 16 of
+      // best fit's: the planner's rounds (256) get 16, callers that take
+      // the default (16: the heuristic's layout rounds, first touch, the
+      // window and start checks) one.
       skyline_work =
-          RepairBySkyline(layout.blocks(), pool_bytes, max_repair_rounds,
+          RepairBySkyline(layout.blocks(), pool_bytes, max_repair_rounds / 16,
                           max_repair_work / 2, deadline, best, report);
     }
     if (best.required > pool_bytes) {

@@ -78,7 +78,7 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // longest-lived, largest area, earliest first) and the first layout that
 // fits the pool is kept. When none fits, skyline layouts follow
 // (SkylineLayOut: bottom-up from the peak, in three candidate orders, then
-// up to `max_repair_rounds` rounds that put the blocks that overflowed
+// up to `max_repair_rounds` / 16 rounds that put the blocks that overflowed
 // first; plans of at most `max_skyline_layout_pairs` overlapping pairs,
 // none when it is negative), on up
 // to half of `max_repair_work`; then, when none fits either, up to

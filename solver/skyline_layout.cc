@@ -40,7 +40,6 @@ class Skyline {
  private:
   using Key = std::pair<uint64_t, uint64_t>;  // floor, ~unplaced bytes
   Key KeyOf(int section) const;
-  void Update(int section);
   // The last section before `before` / the first after `after` whose floor
   // is above `floor` or that has no unplaced block (-1 / leaves_ if none),
   // in the subtree of `node` over sections [lo, hi).
@@ -110,16 +109,6 @@ Skyline::Key Skyline::KeyOf(int section) const {
   return Key(floor_[section], kNoFloor - unplaced_bytes_[section]);
 }
 
-void Skyline::Update(int section) {
-  int node = leaves_ + section;
-  tree_[node] = KeyOf(section);
-  max_tree_[node] = tree_[node].first;
-  for (node /= 2; node >= 1; node /= 2) {
-    tree_[node] = std::min(tree_[2 * node], tree_[2 * node + 1]);
-    max_tree_[node] = std::max(max_tree_[2 * node], max_tree_[2 * node + 1]);
-  }
-}
-
 int Skyline::LastAbove(int node, int lo, int hi, int before,
                        uint64_t floor) const {
   if (lo >= before || max_tree_[node] <= floor) return -1;
@@ -178,9 +167,19 @@ void Skyline::Place(int block, uint64_t offset) {
 }
 
 void Skyline::Raise(int from, int to, uint64_t floor) {
+  // The leaves, then their ancestors level by level: O(to - from + log)
+  // rather than a path to the root per section.
   for (int s = from; s <= to; ++s) {
     floor_[s] = floor;
-    Update(s);
+    tree_[leaves_ + s] = KeyOf(s);
+    max_tree_[leaves_ + s] = tree_[leaves_ + s].first;
+  }
+  for (int lo = (leaves_ + from) / 2, hi = (leaves_ + to) / 2; lo >= 1;
+       lo /= 2, hi /= 2) {
+    for (int node = lo; node <= hi; ++node) {
+      tree_[node] = std::min(tree_[2 * node], tree_[2 * node + 1]);
+      max_tree_[node] = std::max(max_tree_[2 * node], max_tree_[2 * node + 1]);
+    }
   }
 }
 
