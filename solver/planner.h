@@ -147,6 +147,13 @@ struct PlanOptions {
   // (AllocationRound::repair_stopped_by_time). Default (nullopt):
   // LayoutRepairWork(time_limit_seconds).
   std::optional<int64_t> layout_repair_work;
+  // Whether the call's layouts (the allocation rounds', the checks of CBC's
+  // incumbents and window search's candidates, the heuristic's and its
+  // layout repair's, first touch's) try the skyline layouts after best fit's
+  // classic orders (AssignOffsets). Off: best fit alone, as before 2026-12-07 -
+  // for tests of the fragmentation loop, whose small random plans the skyline
+  // otherwise fits in round 1.
+  bool skyline_layouts = true;
 };
 
 // What PlanOptions::exploit_repetition found and did in one call (the
