@@ -38,22 +38,24 @@ struct SkylineLayoutResult {
 // sections where unplaced blocks are live - among equally low ones, the
 // section with the most unplaced bytes live (the least slack: the peak is
 // built first) - and the flat stretch of equal floors around it, and puts
-// there the first block in `order` (ties: the lower `priority`... see
-// below) that is live at that section and whose lifetime lies within the
-// stretch, at the floor; when none does, it raises the stretch to its lower
-// neighbour's floor. Every layout can be lowered until each block rests at
-// 0 or on a block that overlaps it in time, and built so, by placing
-// blocks in order of offset; this takes the order one greedy step at a
-// time. Unlike best fit, it never leaves a gap that a block placed later
-// must find: on the captured Inception v3 bs2 plans it lays out at or
-// within 0.3% of the peak where best fit needs 1.5-6.5% more
-// (docs/EVALUATION.md).
+// there, at the floor, the first block - by `priority`, then `order`, then
+// first kernel and index - that is live at that section and whose lifetime
+// lies within the stretch; when none does, it raises the stretch to its
+// lower neighbour's floor (the space below is lost). Every layout can be
+// lowered until each block rests at 0 or on a block that overlaps it in time,
+// and built so, by placing blocks in order of offset; this takes the order one
+// greedy step at a time. Unlike best fit, no block counts on a gap that the
+// blocks placed before it happened to leave, and the peak is laid first: of
+// eight block sets from Inception v3 bs2's plans at 25% it fits the six whose
+// peak leaves room, best fit (with 256 squeaky-wheel layouts) two
+// (docs/EVALUATION.md, "Skyline layouts").
 //
 // `priority` (empty, or one per block) ranks candidates before `order`:
 // higher first (AssignOffsets raises the blocks that overflowed in an
-// earlier layout). Deterministic. Cost: O(candidates + log sections) per
-// step plus the sections a step covers; stops once it has done `max_work`
-// steps.
+// earlier layout). Deterministic. Cost per step: the blocks live at the
+// section (placed ones are dropped from its list as met), plus the sections
+// the block placed or the stretch raised covers, plus O(log sections);
+// stops once it has done `max_work` steps.
 SkylineLayoutResult SkylineLayOut(const std::vector<LayoutBlock>& blocks,
                                   SkylineCandidateOrder order,
                                   const std::vector<int>& priority,
