@@ -493,9 +493,10 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     // The skyline first (it fits where best fit's repair does not: see
     // RepairBySkyline), on up to half the work bound; then, from best fit's
     // own best layout, the squeaky wheel of best fit on the whole bound, as
-    // without the skyline (on the one corpus plan where the skyline did not
-    // fit and best fit's squeaky wheel did, DenseNet-121 bs2 at 25%, that
-    // took 13.4 M of the 18 M steps).
+    // without the skyline: sharing the bound, a version of the skyline
+    // whose layouts cost half as much again stopped short of its fit on
+    // DenseNet-121 bs2 at 25%, and best fit's squeaky wheel, which fits it
+    // after 13.4 M steps, had 9 M left.
     Layout best_fit = best;
     int64_t skyline_work = 0;
     if (max_skyline_layout_pairs >= 0 &&
@@ -505,10 +506,16 @@ absl::StatusOr<AllocationReport> AssignOffsets(
       // plans: about 8), so one squeaky-wheel round of its own per 16 of
       // best fit's: the planner's rounds (256) get 16, callers that take
       // the default (16: the heuristic's layout rounds, first touch, the
-      // window and start checks) one.
+      // window and start checks) one. And at most 32 times the classic
+      // orders' work (Inception v3 bs2's plans at 25%: 0.42-0.45 M steps,
+      // so 13-14 M, above half the planner's bound at 60 s): callers without
+      // a work bound then pay for the skyline in proportion to best fit's
+      // cost on the plan, however dense its lifetimes.
+      const int64_t classic_work = layout.work();
       skyline_work =
           RepairBySkyline(layout.blocks(), pool_bytes, max_repair_rounds / 16,
-                          max_repair_work / 2, deadline, best, report);
+                          std::min(max_repair_work / 2, 32 * classic_work),
+                          deadline, best, report);
     }
     if (best.required > pool_bytes) {
       RepairBySqueakyWheel(blocks, pool_bytes, max_repair_rounds,

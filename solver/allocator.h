@@ -81,13 +81,12 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // up to `max_repair_rounds` / 16 rounds that put the blocks that overflowed
 // first; plans of at most `max_skyline_layout_pairs` overlapping pairs,
 // none when it is negative), on up
-// to half of `max_repair_work`; then, when none fits either, up to
-// `max_repair_rounds` best-fit layouts that move the blocks that
-// overflowed ahead (squeaky wheel) on up to `max_repair_work` more, and the
-// smallest layout of all is kept.
-// Writes offset_bytes into the plan and sets plan.alignment_bytes and
-// plan.pool_bytes_used. InvalidArgument when the plan's intervals do not match
-// the graph. Deterministic.
+// to half of `max_repair_work` and 32 times the classic orders' work; then,
+// when none fits either, up to `max_repair_rounds` best-fit layouts that move
+// the blocks that overflowed ahead (squeaky wheel) on up to `max_repair_work`
+// more, and the smallest layout of all is kept. Writes offset_bytes into the
+// plan and sets plan.alignment_bytes and plan.pool_bytes_used. InvalidArgument
+// when the plan's intervals do not match the graph. Deterministic.
 // `max_repair_rounds` caps the squeaky-wheel layouts of each kind (callers that
 // iterate themselves, as the heuristic's layout rounds, take fewer: each layout
 // of a large plan costs a fraction of a second), no best-fit repair round
