@@ -293,10 +293,10 @@ void RepairBySqueakyWheel(const std::vector<Block>& blocks, uint64_t pool_bytes,
 // Skyline layouts (solver/skyline_layout.h) when best fit in the classic
 // orders does not fit: plans that fill the pool to within a fraction of a
 // percent at their peak leave best fit's gaps in the wrong places, while the
-// skyline builds the peak first (the captured Inception v3 bs2 plans: best
-// fit 1.5-6.5% over the pool after 256 squeaky-wheel layouts, the skyline at
-// or within 0.3% of the peak). The three candidate orders first, then, from
-// the one that needed the smallest pool, squeaky-wheel rounds: the blocks
+// skyline builds the peak first (eight block sets of Inception v3 bs2's
+// plans at 25%: the skyline fits the six whose peak leaves room, best fit
+// after 256 squeaky-wheel layouts two). The three candidate orders first, then,
+// from the one that needed the smallest pool, squeaky-wheel rounds: the blocks
 // that overflowed go first among the candidates at a point, the more often
 // the earlier. Stops at the first layout that fits, after
 // `max_rounds` rounds, once the layouts have done `max_work` steps (a
