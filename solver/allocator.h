@@ -37,7 +37,11 @@ struct AllocationReport {
   // True when the blocks overlap in more than kMaxClassicLayoutPairs pairs
   // and only the sweep orders were tried (see AssignOffsets).
   bool sweep_orders_only = false;
-  // Their work, in BestFitLayout::work() steps.
+  // Skyline layouts tried after the classic orders (SkylineLayOut, before
+  // the squeaky-wheel rounds; 0 when a classic order fit).
+  int skyline_layouts = 0;
+  // The work of the skyline and squeaky-wheel layouts, in
+  // BestFitLayout::work() and SkylineLayoutResult::work steps.
   int64_t repair_work = 0;
   // True when the time cap (max_repair_time) ended the repair layouts
   // while rounds and work were left and no layout fitted yet: only then
@@ -54,6 +58,13 @@ struct AllocationReport {
 // 45 M); at 200,080 kernels they have 2.0 G and 4.4 G.
 inline constexpr int64_t kMaxClassicLayoutPairs = int64_t{1} << 27;
 
+// Above this many pairs of blocks with overlapping lifetimes, AssignOffsets
+// tries no skyline layout: the skyline keeps, per block, the kernel sections
+// its lifetime covers, up to about four per overlapping pair (2^24: 64 M
+// entries at most; the Inception v3 bs2 plans at 25% have about 0.39 M
+// pairs, DenseNet-264 bs512's heuristic plan at 30% 8.6 M).
+inline constexpr int64_t kMaxSkylineLayoutPairs = int64_t{1} << 24;
+
 // At most this many squeaky-wheel layouts follow the classic orders by
 // default.
 inline constexpr int kMaxLayoutRepairRounds = 16;
@@ -65,16 +76,24 @@ inline constexpr int kMaxLayoutRepairRounds = 16;
 // placed blocks whose lifetimes overlap its own (lowest offset among equal
 // gaps), or above them all; several placement orders are tried (largest,
 // longest-lived, largest area, earliest first) and the first layout that
-// fits the pool is kept; when none fits, up to kMaxLayoutRepairRounds more
-// layouts move the blocks that overflowed ahead, and the smallest is kept.
-// Writes offset_bytes into the plan and sets plan.alignment_bytes and
-// plan.pool_bytes_used. InvalidArgument when the plan's intervals do not match
-// the graph. Deterministic.
-// `max_repair_rounds` caps the squeaky-wheel layouts (callers that iterate
-// themselves, as the heuristic's layout rounds, take fewer: each layout of a
-// large plan costs a fraction of a second), no repair round starts once the
-// repair layouts have done `max_repair_work` steps of work
-// (BestFitLayout::work(), a count independent of the clock), and none
+// fits the pool is kept. When none fits, skyline layouts follow
+// (SkylineLayOut: bottom-up from the peak, in three candidate orders, then
+// up to `max_repair_rounds` / 16 rounds that put the blocks that overflowed
+// first; plans of at most `max_skyline_layout_pairs` overlapping pairs,
+// none when it is negative), on up
+// to half of `max_repair_work` and 32 times the classic orders' work; then,
+// when none fits either, up to `max_repair_rounds` best-fit layouts that move
+// the blocks that overflowed ahead (squeaky wheel) on up to `max_repair_work`
+// more, and the smallest layout of all is kept. Writes offset_bytes into the
+// plan and sets plan.alignment_bytes and plan.pool_bytes_used. InvalidArgument
+// when the plan's intervals do not match the graph. Deterministic.
+// `max_repair_rounds` caps the squeaky-wheel layouts of each kind (callers that
+// iterate themselves, as the heuristic's layout rounds, take fewer: each layout
+// of a large plan costs a fraction of a second), no best-fit repair round
+// starts once those have done `max_repair_work` steps of work
+// (BestFitLayout::work(), a count independent of the clock), no skyline
+// layout once the skyline layouts have done half as many (a layout stops
+// there too; SkylineLayoutResult::work), and none
 // starts after `max_repair_time` (the classic orders always run). The
 // rounds and the work bound make the result a function of the inputs
 // alone; the time cap is a safety net for a starved machine, which stops
@@ -94,7 +113,8 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     v1::Plan* plan, int max_repair_rounds = kMaxLayoutRepairRounds,
     absl::Duration max_repair_time = absl::InfiniteDuration(),
     int64_t max_repair_work = INT64_MAX,
-    int64_t max_classic_layout_pairs = kMaxClassicLayoutPairs);
+    int64_t max_classic_layout_pairs = kMaxClassicLayoutPairs,
+    int64_t max_skyline_layout_pairs = kMaxSkylineLayoutPairs);
 
 // Lays out `plan` around `anchor`, a laid-out plan of the same graph (its
 // offsets set, e.g. by AssignOffsets): every fast interval of `plan` that

@@ -33,6 +33,17 @@ v1::Plan AllFastPlan(const GraphModel& graph, const ProfileModel& profile,
 
 double UnitTime(int, ConfigMask) { return 1.0; }
 
+// AssignOffsets without the skyline layouts (4 KiB alignment): the tests of
+// best fit's squeaky-wheel rounds, which the skyline otherwise pre-empts.
+absl::StatusOr<AllocationReport> AssignOffsetsByBestFit(
+    const GraphModel& graph, uint64_t pool, v1::Plan* plan, int rounds,
+    absl::Duration max_time = absl::InfiniteDuration(),
+    int64_t max_work = INT64_MAX) {
+  return AssignOffsets(graph, pool, 4096, plan, rounds, max_time, max_work,
+                       kMaxClassicLayoutPairs,
+                       /*max_skyline_layout_pairs=*/-1);
+}
+
 // A random synchronous schedule: each tensor created slow with probability
 // 1/slow_one_in, and at each kernel of its life after the first moved to
 // fast, and then to slow, each with probability 1/move_one_in.
@@ -263,7 +274,7 @@ TEST(AssignOffsetsTest, OverflowingBlocksMovedAheadFitPoolsOfExactlyThePeak) {
     ASSERT_TRUE(plan.ok()) << plan.status();
     const uint64_t pool = plan->peak_fast_bytes();
     absl::StatusOr<AllocationReport> report =
-        AssignOffsets(graph, pool, 4096, &*plan);
+        AssignOffsetsByBestFit(graph, pool, &*plan, kMaxLayoutRepairRounds);
     ASSERT_TRUE(report.ok());
     EXPECT_LE(report->repair_rounds, kMaxLayoutRepairRounds);
     if (!report->fits) {
@@ -299,18 +310,17 @@ TEST(AssignOffsetsTest, MoreRepairRoundsFitMoreAndTheTimeCapStopsThem) {
     ASSERT_TRUE(plan.ok()) << plan.status();
     const uint64_t pool = plan->peak_fast_bytes();
     v1::Plan capped = *plan;
-    absl::StatusOr<AllocationReport> none =
-        AssignOffsets(graph, pool, 4096, &capped, kMaxLayoutRepairRounds,
-                      absl::ZeroDuration());
+    absl::StatusOr<AllocationReport> none = AssignOffsetsByBestFit(
+        graph, pool, &capped, kMaxLayoutRepairRounds, absl::ZeroDuration());
     ASSERT_TRUE(none.ok());
     EXPECT_EQ(none->repair_rounds, 0);
     absl::StatusOr<AllocationReport> few =
-        AssignOffsets(graph, pool, 4096, &*plan);
+        AssignOffsetsByBestFit(graph, pool, &*plan, kMaxLayoutRepairRounds);
     ASSERT_TRUE(few.ok());
     if (few->fits) continue;
     ++overflowing;
     absl::StatusOr<AllocationReport> many =
-        AssignOffsets(graph, pool, 4096, &*plan, /*max_repair_rounds=*/256);
+        AssignOffsetsByBestFit(graph, pool, &*plan, /*max_repair_rounds=*/256);
     ASSERT_TRUE(many.ok());
     EXPECT_LE(many->required_bytes, few->required_bytes) << "trial " << trial;
     if (!many->fits) continue;
@@ -348,7 +358,7 @@ TEST(AssignOffsetsTest, TheWorkBoundStopsRepairLayoutsWhateverTheClock) {
     // The work of one repair layout of this plan.
     v1::Plan probe = *plan;
     absl::StatusOr<AllocationReport> one =
-        AssignOffsets(graph, pool, 4096, &probe, /*max_repair_rounds=*/1);
+        AssignOffsetsByBestFit(graph, pool, &probe, /*max_repair_rounds=*/1);
     ASSERT_TRUE(one.ok());
     if (one->fits) continue;
     ASSERT_EQ(one->repair_rounds, 1);
@@ -356,10 +366,10 @@ TEST(AssignOffsetsTest, TheWorkBoundStopsRepairLayoutsWhateverTheClock) {
     const int64_t bound = 3 * one->repair_work;
     v1::Plan unbounded = *plan;
     v1::Plan hour = *plan;
-    absl::StatusOr<AllocationReport> a = AssignOffsets(
-        graph, pool, 4096, &unbounded, 256, absl::InfiniteDuration(), bound);
+    absl::StatusOr<AllocationReport> a = AssignOffsetsByBestFit(
+        graph, pool, &unbounded, 256, absl::InfiniteDuration(), bound);
     absl::StatusOr<AllocationReport> b =
-        AssignOffsets(graph, pool, 4096, &hour, 256, absl::Hours(1), bound);
+        AssignOffsetsByBestFit(graph, pool, &hour, 256, absl::Hours(1), bound);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->repair_rounds, b->repair_rounds) << "trial " << trial;
     EXPECT_EQ(a->repair_work, b->repair_work) << "trial " << trial;
@@ -380,14 +390,53 @@ TEST(AssignOffsetsTest, TheWorkBoundStopsRepairLayoutsWhateverTheClock) {
       EXPECT_GE(a->repair_work, bound);
     }
     v1::Plan starved = *plan;
-    absl::StatusOr<AllocationReport> none = AssignOffsets(
-        graph, pool, 4096, &starved, 256, absl::ZeroDuration(), bound);
+    absl::StatusOr<AllocationReport> none = AssignOffsetsByBestFit(
+        graph, pool, &starved, 256, absl::ZeroDuration(), bound);
     ASSERT_TRUE(none.ok());
     EXPECT_EQ(none->repair_rounds, 0);
     EXPECT_TRUE(none->repair_stopped_by_time);
   }
   EXPECT_GT(stopped_by_work, 0);
   EXPECT_GT(several_layouts, 0);
+}
+
+TEST(AssignOffsetsTest, SkylineLayoutsFitWhereBestFitsRepairDoesNot) {
+  // The random plans above in pools of exactly their peak. With the skyline
+  // layouts a plan never needs more pool than with best fit alone (256
+  // squeaky-wheel rounds, the planner's), every layout that fits verifies,
+  // and some plans that best fit leaves over the pool fit: by a skyline
+  // layout.
+  std::mt19937_64 rng(17);
+  int best_fit_over = 0;
+  int fit_by_skyline = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 16, 12));
+    const ProfileModel profile = MustProfile(FullTableProfile(graph, UnitTime));
+    const std::vector<TensorSchedule> schedule =
+        RandomSchedule(graph, rng, /*slow_one_in=*/3, /*move_one_in=*/5);
+    absl::StatusOr<v1::Plan> plan = AssemblePlan(
+        graph, profile, schedule, v1::METHOD_SYNCHRONOUS, 1ull << 40);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    const uint64_t pool = plan->peak_fast_bytes();
+    v1::Plan by_best_fit = *plan;
+    absl::StatusOr<AllocationReport> best_fit =
+        AssignOffsetsByBestFit(graph, pool, &by_best_fit, 256);
+    absl::StatusOr<AllocationReport> both =
+        AssignOffsets(graph, pool, 4096, &*plan, 256);
+    ASSERT_TRUE(best_fit.ok() && both.ok());
+    EXPECT_LE(both->required_bytes, best_fit->required_bytes)
+        << "trial " << trial;
+    if (both->fits) {
+      EXPECT_TRUE(VerifyPlan(graph, profile, *plan, pool, true).ok())
+          << "trial " << trial;
+    }
+    if (best_fit->fits) continue;
+    ++best_fit_over;
+    EXPECT_GT(both->skyline_layouts, 0) << "trial " << trial;
+    if (both->fits) ++fit_by_skyline;
+  }
+  EXPECT_GT(best_fit_over, 0);
+  EXPECT_GT(fit_by_skyline, 0) << best_fit_over << " overflowed best fit";
 }
 
 TEST(AssignOffsetsTest, OverlappingPairsAboveTheLimitTakeTheSweepOrders) {

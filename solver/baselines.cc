@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "solver/allocator.h"
 #include "solver/checked_math.h"
 #include "solver/range_max_tree.h"
@@ -216,11 +217,9 @@ PlanOutcome Succeeded(v1::Plan plan, int layouts,
 
 }  // namespace
 
-absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
-                                        const ProfileModel& profile,
-                                        v1::Method method,
-                                        uint64_t budget_bytes,
-                                        uint64_t alignment_bytes) {
+absl::StatusOr<PlanOutcome> RunBaseline(
+    const GraphModel& graph, const ProfileModel& profile, v1::Method method,
+    uint64_t budget_bytes, uint64_t alignment_bytes, bool skyline_layouts) {
   const auto start = std::chrono::steady_clock::now();
   if (method != v1::METHOD_ALL_FAST && method != v1::METHOD_ALL_SLOW &&
       method != v1::METHOD_FIRST_TOUCH) {
@@ -274,8 +273,10 @@ absl::StatusOr<PlanOutcome> RunBaseline(const GraphModel& graph,
     plan = AssembleFor(graph, profile, fast, method, budget_bytes);
     if (!plan.ok()) return plan.status();
     ++layouts;
-    absl::StatusOr<AllocationReport> layout =
-        AssignOffsets(graph, budget_bytes, alignment_bytes, &*plan);
+    absl::StatusOr<AllocationReport> layout = AssignOffsets(
+        graph, budget_bytes, alignment_bytes, &*plan, kMaxLayoutRepairRounds,
+        absl::InfiniteDuration(), INT64_MAX, kMaxClassicLayoutPairs,
+        skyline_layouts ? kMaxSkylineLayoutPairs : -1);
     if (!layout.ok()) return layout.status();
     if (layout->fits) break;
     bool demoted = false;

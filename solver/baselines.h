@@ -33,10 +33,12 @@ namespace autotm::solver {
 // carry stats.termination = HEURISTIC and stats.allocation_rounds = the
 // AssignOffsets calls. FailedPrecondition when a kernel's resulting
 // configuration is missing from the profile; InvalidArgument for any other
-// method.
+// method. `skyline_layouts`: whether the layouts try the skyline after best
+// fit (AssignOffsets; PlanOptions::skyline_layouts).
 absl::StatusOr<PlanOutcome> RunBaseline(
     const GraphModel& graph, const ProfileModel& profile, v1::Method method,
-    uint64_t budget_bytes, uint64_t alignment_bytes = kDefaultAlignmentBytes);
+    uint64_t budget_bytes, uint64_t alignment_bytes = kDefaultAlignmentBytes,
+    bool skyline_layouts = true);
 
 }  // namespace autotm::solver
 

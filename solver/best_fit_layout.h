@@ -59,6 +59,8 @@ class BestFitLayout {
   uint64_t LayOut(const std::vector<int>& order,
                   std::vector<uint64_t>& offsets);
 
+  const std::vector<LayoutBlock>& blocks() const { return blocks_; }
+
   // Whether LayOut(order, ...) takes the O(B log B) sweep: `order` lists
   // the blocks by first kernel ascending, or by last kernel descending.
   bool IsSweepOrder(const std::vector<int>& order) const {

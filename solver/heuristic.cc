@@ -685,7 +685,7 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
                                 const Problem& problem, Placement placement,
                                 uint64_t budget_bytes, uint64_t alignment,
                                 v1::Method method, Clock::time_point deadline,
-                                int* rounds) {
+                                bool skyline_layouts, int* rounds) {
   constexpr int kLayoutRounds = 10;
   constexpr int kTightenRadius = 2;
   const int num_kernels = graph.num_kernels();
@@ -706,7 +706,9 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
         AllocationReport layout,
         AssignOffsets(graph, budget_bytes, alignment, &plan,
                       in_time ? kMaxLayoutRepairRounds : 0,
-                      absl::FromChrono(deadline - Clock::now())));
+                      absl::FromChrono(deadline - Clock::now()), INT64_MAX,
+                      kMaxClassicLayoutPairs,
+                      skyline_layouts ? kMaxSkylineLayoutPairs : -1));
     if (layout.fits) {
       if (plan.peak_fast_bytes() > budget_bytes) {
         return absl::InternalError(absl::StrCat(
@@ -923,7 +925,7 @@ absl::StatusOr<PlanOutcome> RunHeuristic(const GraphModel& graph,
       v1::Plan plan,
       LayOut(graph, profile, problem, std::move(best), budget_bytes, alignment,
              method, Deadline(start, options.time_limit_seconds),
-             &layout_rounds));
+             options.skyline_layouts, &layout_rounds));
   // First touch competes: the heuristic is never the slower of the two.
   absl::StatusOr<PlanOutcome> first_touch =
       options.compare_first_touch
@@ -970,7 +972,8 @@ absl::StatusOr<std::optional<v1::Plan>> RepairLayout(
       v1::Plan repaired,
       LayOut(graph, profile, problem, *std::move(placement), budget_bytes,
              options.alignment_bytes, plan.method(),
-             Deadline(Clock::now(), options.time_limit_seconds), &rounds));
+             Deadline(Clock::now(), options.time_limit_seconds),
+             options.skyline_layouts, &rounds));
   return repaired;
 }
 

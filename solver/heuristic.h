@@ -46,6 +46,9 @@ struct HeuristicOptions {
   double time_limit_seconds = 5;
   int max_rounds = 150;
   uint64_t alignment_bytes = kDefaultAlignmentBytes;
+  // Whether the layouts try the skyline after best fit (AssignOffsets;
+  // PlanOptions::skyline_layouts).
+  bool skyline_layouts = true;
   const std::atomic<bool>* cancel = nullptr;
   // RunHeuristic: return first touch's plan when it is faster. The planner,
   // which offers first touch itself, turns this off. Default true.

@@ -34,6 +34,7 @@ HeuristicOptions HeuristicOptionsOf(const PlanOptions& options) {
   HeuristicOptions heuristic;
   heuristic.allow_moves = options.method != v1::METHOD_STATIC;
   heuristic.alignment_bytes = options.alignment_bytes;
+  heuristic.skyline_layouts = options.skyline_layouts;
   heuristic.time_limit_seconds = options.time_limit_seconds;
   heuristic.cancel = options.cancel;
   return heuristic;
@@ -272,9 +273,9 @@ const std::optional<v1::Plan>& FirstTouchOf(const GraphModel& graph,
     // outputs can only be fast, as PyTorch ops without an out= kernel, when
     // the output does not fit at creation, or a configuration the profile
     // does not list): not an error, the ILP may still find a plan.
-    absl::StatusOr<PlanOutcome> baseline =
-        RunBaseline(graph, profile, v1::METHOD_FIRST_TOUCH,
-                    options.budget_bytes, options.alignment_bytes);
+    absl::StatusOr<PlanOutcome> baseline = RunBaseline(
+        graph, profile, v1::METHOD_FIRST_TOUCH, options.budget_bytes,
+        options.alignment_bytes, options.skyline_layouts);
     if (baseline.ok() && baseline->plan.has_value()) {
       shared.first_touch = std::move(baseline->plan);
     } else {
@@ -388,6 +389,12 @@ PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
 
 // Whether the plan of `values`, a solution of `formulation`, lays out in a
 // pool of the budget.
+// AssignOffsets' max_skyline_layout_pairs for `options`: -1 (none) when
+// PlanOptions::skyline_layouts is off.
+int64_t SkylineLayoutPairs(const PlanOptions& options) {
+  return options.skyline_layouts ? kMaxSkylineLayoutPairs : -1;
+}
+
 bool PlanFitsPool(const GraphModel& graph, const ProfileModel& profile,
                   const PlanOptions& options, const Formulation& formulation,
                   std::span<const double> values) {
@@ -397,7 +404,9 @@ bool PlanFitsPool(const GraphModel& graph, const ProfileModel& profile,
       options.method, options.budget_bytes);
   if (!plan.ok()) return false;
   absl::StatusOr<AllocationReport> layout = AssignOffsets(
-      graph, options.budget_bytes, options.alignment_bytes, &*plan);
+      graph, options.budget_bytes, options.alignment_bytes, &*plan,
+      kMaxLayoutRepairRounds, absl::InfiniteDuration(), INT64_MAX,
+      kMaxClassicLayoutPairs, SkylineLayoutPairs(options));
   return layout.ok() && layout->fits;
 }
 
@@ -452,8 +461,10 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
     absl::StatusOr<AllocationReport> layout = AssignOffsetsAround(
         graph, options.budget_bytes, options.alignment_bytes, anchor, &*plan);
     if (!layout.ok() || !layout->fits) {
-      layout = AssignOffsets(graph, options.budget_bytes,
-                             options.alignment_bytes, &*plan);
+      layout = AssignOffsets(
+          graph, options.budget_bytes, options.alignment_bytes, &*plan,
+          kMaxLayoutRepairRounds, absl::InfiniteDuration(), INT64_MAX,
+          kMaxClassicLayoutPairs, SkylineLayoutPairs(options));
     }
     if (!layout.ok() || !layout->fits) return false;
     anchor = *std::move(plan);
@@ -755,7 +766,8 @@ class IlpPlanning {
       record.required_bytes = laid_out.layout.required_bytes;
       record.fits = laid_out.layout.fits;
       record.layout_seconds = laid_out.layout_seconds;
-      record.repair_layouts = laid_out.layout.repair_rounds;
+      record.repair_layouts =
+          laid_out.layout.repair_rounds + laid_out.layout.skyline_layouts;
       record.repair_work = laid_out.layout.repair_work;
       record.repair_stopped_by_time = laid_out.layout.repair_stopped_by_time;
       if (!record.fits) {
@@ -1061,6 +1073,7 @@ class IlpPlanning {
     HeuristicOptions repair_options;
     repair_options.allow_moves = options_.method != v1::METHOD_STATIC;
     repair_options.alignment_bytes = options_.alignment_bytes;
+    repair_options.skyline_layouts = options_.skyline_layouts;
     repair_options.time_limit_seconds = std::max(
         0.0, options_.time_limit_seconds -
                  absl::ToDoubleSeconds(absl::Now() - start_) - layout_seconds_);
@@ -1256,6 +1269,7 @@ class IlpPlanning {
       HeuristicOptions repair_options;
       repair_options.allow_moves = options_.method != v1::METHOD_STATIC;
       repair_options.alignment_bytes = options_.alignment_bytes;
+      repair_options.skyline_layouts = options_.skyline_layouts;
       repair_options.time_limit_seconds =
           options_.time_limit_seconds -
           absl::ToDoubleSeconds(absl::Now() - start_) - layout_seconds_;
@@ -1300,7 +1314,8 @@ class IlpPlanning {
         AllocationReport report,
         AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
                       &plan, RoundLayoutRepairRounds(), RoundLayoutRepairTime(),
-                      RoundLayoutRepairWork()));
+                      RoundLayoutRepairWork(), kMaxClassicLayoutPairs,
+                      SkylineLayoutPairs(options_)));
     if (!report.repair_stopped_by_time) {
       layouts_.push_back({std::move(key), plan, report});
     }

@@ -147,6 +147,13 @@ struct PlanOptions {
   // (AllocationRound::repair_stopped_by_time). Default (nullopt):
   // LayoutRepairWork(time_limit_seconds).
   std::optional<int64_t> layout_repair_work;
+  // Whether the call's layouts (the allocation rounds', the checks of CBC's
+  // incumbents and window search's candidates, the heuristic's and its
+  // layout repair's, first touch's) try the skyline layouts after best fit's
+  // classic orders (AssignOffsets). Off: best fit alone, as before 2026-12-07 -
+  // for tests of the fragmentation loop, whose small random plans the skyline
+  // otherwise fits in round 1.
+  bool skyline_layouts = true;
 };
 
 // What PlanOptions::exploit_repetition found and did in one call (the
@@ -187,9 +194,11 @@ struct AllocationRound {
   PoolOverflow overflow;
   // Wall seconds of the layout (classic orders and repair layouts).
   double layout_seconds = 0;
-  // The squeaky-wheel layouts that followed the classic orders, their work
-  // (BestFitLayout::work() steps), and whether the clock stopped them (the
-  // call's time ran out) rather than their count, their work or a fit.
+  // The repair layouts that followed the classic orders (skyline and
+  // squeaky-wheel: AllocationReport's skyline_layouts + repair_rounds),
+  // their work (AllocationReport::repair_work), and whether the clock
+  // stopped them (the call's time ran out) rather than their count, their
+  // work or a fit.
   int repair_layouts = 0;
   int64_t repair_work = 0;
   bool repair_stopped_by_time = false;

@@ -33,13 +33,16 @@ double PenaltyTime(int, ConfigMask mask) {
   return 100.0 + 1000.0 * std::popcount(mask);
 }
 
+// `skyline_layouts` off: tests of the fragmentation loop, whose small
+// random plans the skyline layouts fit in the first round.
 absl::StatusOr<PlanOutcome> Plan(const GraphModel& graph,
                                  const ProfileModel& profile, v1::Method method,
-                                 uint64_t budget) {
+                                 uint64_t budget, bool skyline_layouts = true) {
   static auto* solver = MakeCbcSolver().release();
   PlanOptions options;
   options.method = method;
   options.budget_bytes = budget;
+  options.skyline_layouts = skyline_layouts;
   options.relative_gap = 1e-9;
   options.time_limit_seconds = 30;
   return PlanGraph(graph, profile, options, solver);
@@ -233,7 +236,8 @@ TEST(PlanGraphTest, FragmentationLowersLimitsUntilThePlanFits) {
       const uint64_t budget = static_cast<uint64_t>(
           fraction * static_cast<double>(graph.PeakLiveBytes()));
       absl::StatusOr<PlanOutcome> outcome =
-          Plan(graph, profile, v1::METHOD_SYNCHRONOUS, budget);
+          Plan(graph, profile, v1::METHOD_SYNCHRONOUS, budget,
+               /*skyline_layouts=*/false);
       ASSERT_TRUE(outcome.ok()) << outcome.status();
       ASSERT_TRUE(outcome->plan.has_value()) << outcome->diagnostic;
       EXPECT_GE(outcome->stats.allocation_rounds(), 1u);
@@ -321,6 +325,7 @@ TEST(PlanGraphTest, RoundsDoNotDependOnTheTimeLeftForLayoutRepair) {
       options.budget_bytes = budget;
       options.relative_gap = 1e-9;
       options.layout_repair_work = work;
+      options.skyline_layouts = false;  // else round 1 fits
       options.time_limit_seconds = 20;
       absl::StatusOr<PlanOutcome> normal =
           PlanGraph(graph, profile, options, solver.get());
@@ -380,9 +385,11 @@ TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
       const uint64_t budget = static_cast<uint64_t>(
           fraction * static_cast<double>(graph.PeakLiveBytes()));
       absl::StatusOr<PlanOutcome> sync =
-          Plan(graph, profile, v1::METHOD_SYNCHRONOUS, budget);
+          Plan(graph, profile, v1::METHOD_SYNCHRONOUS, budget,
+               /*skyline_layouts=*/false);
       absl::StatusOr<PlanOutcome> async =
-          Plan(graph, profile, v1::METHOD_ASYNCHRONOUS, budget);
+          Plan(graph, profile, v1::METHOD_ASYNCHRONOUS, budget,
+               /*skyline_layouts=*/false);
       ASSERT_TRUE(sync.ok() && async.ok());
       if (!sync->plan.has_value()) continue;
       ASSERT_TRUE(async->plan.has_value()) << async->diagnostic;
@@ -428,6 +435,9 @@ TEST(PlanGraphTest, SameInputsAndOptionsGiveTheSamePlan) {
         options.async_restart_max_columns = 1;
         options.relative_gap = 0;  // search until a sweep improves nothing
       }
+      // The async plans without the skyline layouts: with them they all lay
+      // out in the first round and no window search runs.
+      options.skyline_layouts = variant < 2;
       options.budget_bytes = budget;
       options.time_limit_seconds = 60;
       absl::StatusOr<PlanOutcome> first =

@@ -37,7 +37,7 @@ UNIT_TEST_TARGETS=(solver_formulation_test solver_planner_test
   solver_allocator_test solver_cbc_solver_test solver_planner_fallback_test
   solver_two_level_memory_test solver_signature_test solver_work_list_test
   solver_profile_model_test solver_schedule_test solver_verifier_test
-  solver_baselines_test solver_fragmentation_test
+  solver_baselines_test solver_fragmentation_test solver_skyline_layout_test
   client_proto_json_test client_svg_chart_test
   server_metrics_test server_http_endpoint_test)
 
