@@ -631,6 +631,13 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
   while (true) {
     const double left = absl::ToDoubleSeconds(end - absl::Now());
     params.time_limit_seconds = std::max(0.5, std::min(slice, left));
+    // Async slices cut at the root of larger models than other solves: their
+    // LP lets copies overlap kernels in fractions, and the cuts' bound is
+    // most of what a slice proves (AsyncSliceRootCutsMaxColumns).
+    if (method == v1::METHOD_ASYNCHRONOUS) {
+      params.root_cuts_max_columns = AsyncSliceRootCutsMaxColumns(
+          options, model.num_columns(), params.time_limit_seconds);
+    }
     AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, params));
     account(result);
     best.solve_seconds += result.solve_seconds;
@@ -1578,6 +1585,15 @@ double LayoutRepairReserveSeconds(double time_limit_seconds) {
 int64_t LayoutRepairWork(double time_limit_seconds) {
   return static_cast<int64_t>(kLayoutRepairStepsPerSecond *
                               LayoutRepairReserveSeconds(time_limit_seconds));
+}
+
+int AsyncSliceRootCutsMaxColumns(const PlanOptions& options, int columns,
+                                 double slice_seconds) {
+  const bool time_for_cuts =
+      slice_seconds >= kRootCutSecondsPerColumn * std::max(0, columns);
+  return time_for_cuts ? std::max(kDefaultRootCutsMaxColumns,
+                                  options.async_root_cuts_max_columns)
+                       : kDefaultRootCutsMaxColumns;
 }
 
 bool IsIlpMethod(v1::Method method) {

@@ -64,6 +64,18 @@ struct PlanOptions {
   // DenseNet-264 bs512's 1.2 M columns), and search windows instead (see
   // window_search). Default 100,000.
   int async_restart_max_columns = 100000;
+  // ASYNCHRONOUS solves in restarts (above): each slice runs CBC's Gomory and
+  // two-MIR root cuts on models with fewer columns than this, where other
+  // solves stop at SolveParams::root_cuts_max_columns (50,000), provided the
+  // slice's limit is at least kRootCutSecondsPerColumn per column (the cut
+  // passes cannot be interrupted). The async LP relaxation lets a copy
+  // overlap a kernel in fractions, so its root bound sits well below the
+  // sync model's; the cuts lifted it by 2.8% on the captured GPT-small bs8
+  // at 10% of peak (57,565 columns, 9 s of cuts) and by 6.8% on ResNet-18
+  // bs2 (91,782 columns, 16 s), on a 2-core VM at load 6
+  // (docs/FORMULATION.md, "Solving with CBC"). 0: the general limit only.
+  // Default 100,000.
+  int async_root_cuts_max_columns = 100000;
   // SYNCHRONOUS calls of 60 s or more (the call's limit: a round's own limit
   // is below it after the seed and the layout reserve) on models with fewer
   // columns than this run CBC in restarts too. CBC's tree on these models
@@ -300,6 +312,21 @@ double LayoutRepairReserveSeconds(double time_limit_seconds);
 // core; the repairs that fit in the measured cells took at most 13.4 M.
 inline constexpr double kLayoutRepairStepsPerSecond = 6e6;
 int64_t LayoutRepairWork(double time_limit_seconds);
+
+// The root cut cap (SolveParams::root_cuts_max_columns) of one slice of an
+// ASYNCHRONOUS solve in restarts, on a model of `columns` columns with
+// `slice_seconds` of limit: PlanOptions::async_root_cuts_max_columns when the
+// slice has at least kRootCutSecondsPerColumn per column, else the general
+// kDefaultRootCutsMaxColumns. Never below the general cap. The time rule keeps
+// an uninterruptible cut pass from taking a short slice (the last one gets
+// what is left) past the call's limit. The constant is about 2.5 times the
+// measured cost: Gomory and two-MIR at the root took 8.7 s on 57,565
+// columns and 16.3 s on 91,782 (0.15-0.18 ms a column) on the 2-core VM at
+// load 6, so a 300 s call's slices (a quarter of the time first) all
+// qualify, while a few seconds left at the end do not.
+inline constexpr double kRootCutSecondsPerColumn = 4e-4;
+int AsyncSliceRootCutsMaxColumns(const PlanOptions& options, int columns,
+                                 double slice_seconds);
 
 // STATIC, SYNCHRONOUS and ASYNCHRONOUS: the methods that solve an ILP (and
 // need a Solver); every other method plans without one.

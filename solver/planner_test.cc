@@ -542,6 +542,7 @@ class StallingSolver : public Solver {
     stalls.push_back(params.stall_seconds);
     started.push_back(!params.initial_solution.empty());
     max_nodes.push_back(params.max_nodes);
+    root_cuts.push_back(params.root_cuts_max_columns);
     absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
     if (result.ok() && result->has_solution() &&
         static_cast<int>(limits.size()) <= weak_calls_) {
@@ -555,6 +556,7 @@ class StallingSolver : public Solver {
   std::vector<double> stalls;
   std::vector<bool> started;
   std::vector<int64_t> max_nodes;
+  std::vector<int> root_cuts;
 
  private:
   std::unique_ptr<Solver> cbc_;
@@ -620,6 +622,43 @@ TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
   EXPECT_TRUE(solver.started[4]);
   ASSERT_TRUE(outcome->plan.has_value());
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
+}
+
+TEST(PlanGraphTest, AsyncSlicesCutAtTheRootUpToTheirOwnCap) {
+  const GraphModel graph = Chain();
+  const ProfileModel profile =
+      MustProfile(FullTableProfile(graph, PenaltyTime));
+  PlanOptions options = EightySecondsAtNineMiB(v1::METHOD_ASYNCHRONOUS);
+  options.async_root_cuts_max_columns = 3 * kDefaultRootCutsMaxColumns;
+  // As in AsyncSolvesRestartFromTheIncumbentInDoublingSlices: the sync
+  // seed's static solve, the sync seed, then three async slices.
+  StallingSolver solver(/*weak_calls=*/4);
+  absl::StatusOr<PlanOutcome> outcome =
+      PlanGraph(graph, profile, options, &solver);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(solver.root_cuts.size(), 5u);
+  // The seeds keep the general cap; every async slice (tens of seconds on a
+  // model of a few hundred columns) gets the async one.
+  EXPECT_EQ(solver.root_cuts[0], kDefaultRootCutsMaxColumns);
+  EXPECT_EQ(solver.root_cuts[1], kDefaultRootCutsMaxColumns);
+  for (int call = 2; call < 5; ++call) {
+    EXPECT_EQ(solver.root_cuts[call], 3 * kDefaultRootCutsMaxColumns)
+        << "call " << call;
+  }
+}
+
+TEST(PlanGraphTest, AsyncSliceRootCutsNeedTimeForThePasses) {
+  PlanOptions options;
+  options.async_root_cuts_max_columns = 100000;
+  const int columns = 90000;
+  const double needed = kRootCutSecondsPerColumn * columns;
+  EXPECT_EQ(AsyncSliceRootCutsMaxColumns(options, columns, needed), 100000);
+  EXPECT_EQ(AsyncSliceRootCutsMaxColumns(options, columns, 0.9 * needed),
+            kDefaultRootCutsMaxColumns);
+  // Never below the general cap, which other solves get regardless of time.
+  options.async_root_cuts_max_columns = 0;
+  EXPECT_EQ(AsyncSliceRootCutsMaxColumns(options, columns, 300),
+            kDefaultRootCutsMaxColumns);
 }
 
 TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
