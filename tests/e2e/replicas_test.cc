@@ -73,7 +73,6 @@ namespace {
 
 using ::autotm::server::testing::TestPostgres;
 using ::autotm::solver::testing::FullTableProfile;
-using ::autotm::solver::testing::GraphBuilder;
 using ::autotm::solver::testing::MustGraph;
 using ::autotm::solver::testing::OptaneLikeTimeUs;
 using ::autotm::testing::ServerProcess;
@@ -98,17 +97,8 @@ constexpr double kJobTimeLimitSeconds = 5;
 // A chain of `kernels` kernels with skip connections; `tag` makes graphs of
 // one size differ (names only), so that their digests differ.
 v1::Graph ChainGraph(int kernels, const std::string& name) {
-  GraphBuilder builder(name);
-  builder.Tensor("t0", kMiB, v1::TENSOR_ROLE_INPUT);
-  for (int k = 1; k <= kernels; ++k) builder.Tensor(absl::StrCat("t", k), kMiB);
-  for (int k = 1; k <= kernels; ++k) {
-    std::vector<std::string> inputs = {absl::StrCat("t", k - 1)};
-    for (int back : {3, 7, 13}) {
-      if (k - back >= 0) inputs.push_back(absl::StrCat("t", k - back));
-    }
-    builder.Kernel(absl::StrCat("k", k), inputs, {absl::StrCat("t", k)});
-  }
-  return builder.graph();
+  return solver::testing::SkipConnectionGraph(name, kernels,
+                                              [](int) { return kMiB; });
 }
 
 v1::Profile ProfileFor(const v1::Graph& graph, const std::string& host) {
