@@ -479,9 +479,10 @@ absl::StatusOr<AllocationReport> AssignOffsets(
   }
   BestFitLayout layout(std::move(layout_blocks));
   AllocationReport report;
-  report.sweep_orders_only =
-      OverlappingPairs(blocks, max_classic_layout_pairs) >
-      max_classic_layout_pairs;
+  // Counted once for both limits (exact up to the larger).
+  const int64_t overlapping_pairs = OverlappingPairs(
+      blocks, std::max(max_classic_layout_pairs, max_skyline_layout_pairs));
+  report.sweep_orders_only = overlapping_pairs > max_classic_layout_pairs;
   Layout best = report.sweep_orders_only
                     ? LayOutBySweepOrders(blocks, pool_bytes, layout)
                     : LayOutByClassicOrders(blocks, pool_bytes, layout);
@@ -500,8 +501,7 @@ absl::StatusOr<AllocationReport> AssignOffsets(
     Layout best_fit = best;
     int64_t skyline_work = 0;
     if (max_skyline_layout_pairs >= 0 &&
-        OverlappingPairs(blocks, max_skyline_layout_pairs) <=
-            max_skyline_layout_pairs) {
+        overlapping_pairs <= max_skyline_layout_pairs) {
       // A skyline layout costs several best-fit layouts (DenseNet-121 bs2's
       // plans: about 8), so one squeaky-wheel round of its own per 16 of
       // best fit's: the planner's rounds (256) get 16, callers that take

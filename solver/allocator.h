@@ -65,6 +65,13 @@ inline constexpr int64_t kMaxClassicLayoutPairs = int64_t{1} << 27;
 // pairs, DenseNet-264 bs512's heuristic plan at 30% 8.6 M).
 inline constexpr int64_t kMaxSkylineLayoutPairs = int64_t{1} << 24;
 
+// AssignOffsets' max_skyline_layout_pairs for callers that switch the
+// skyline on or off (PlanOptions::skyline_layouts): kMaxSkylineLayoutPairs,
+// or -1 (no skyline layout).
+inline int64_t SkylineLayoutPairs(bool skyline_layouts) {
+  return skyline_layouts ? kMaxSkylineLayoutPairs : -1;
+}
+
 // At most this many squeaky-wheel layouts follow the classic orders by
 // default.
 inline constexpr int kMaxLayoutRepairRounds = 16;

@@ -276,7 +276,7 @@ absl::StatusOr<PlanOutcome> RunBaseline(
     absl::StatusOr<AllocationReport> layout = AssignOffsets(
         graph, budget_bytes, alignment_bytes, &*plan, kMaxLayoutRepairRounds,
         absl::InfiniteDuration(), INT64_MAX, kMaxClassicLayoutPairs,
-        skyline_layouts ? kMaxSkylineLayoutPairs : -1);
+        SkylineLayoutPairs(skyline_layouts));
     if (!layout.ok()) return layout.status();
     if (layout->fits) break;
     bool demoted = false;

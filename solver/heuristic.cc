@@ -708,7 +708,7 @@ absl::StatusOr<v1::Plan> LayOut(const GraphModel& graph,
                       in_time ? kMaxLayoutRepairRounds : 0,
                       absl::FromChrono(deadline - Clock::now()), INT64_MAX,
                       kMaxClassicLayoutPairs,
-                      skyline_layouts ? kMaxSkylineLayoutPairs : -1));
+                      SkylineLayoutPairs(skyline_layouts)));
     if (layout.fits) {
       if (plan.peak_fast_bytes() > budget_bytes) {
         return absl::InternalError(absl::StrCat(

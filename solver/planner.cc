@@ -389,12 +389,6 @@ PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
 
 // Whether the plan of `values`, a solution of `formulation`, lays out in a
 // pool of the budget.
-// AssignOffsets' max_skyline_layout_pairs for `options`: -1 (none) when
-// PlanOptions::skyline_layouts is off.
-int64_t SkylineLayoutPairs(const PlanOptions& options) {
-  return options.skyline_layouts ? kMaxSkylineLayoutPairs : -1;
-}
-
 bool PlanFitsPool(const GraphModel& graph, const ProfileModel& profile,
                   const PlanOptions& options, const Formulation& formulation,
                   std::span<const double> values) {
@@ -406,7 +400,7 @@ bool PlanFitsPool(const GraphModel& graph, const ProfileModel& profile,
   absl::StatusOr<AllocationReport> layout = AssignOffsets(
       graph, options.budget_bytes, options.alignment_bytes, &*plan,
       kMaxLayoutRepairRounds, absl::InfiniteDuration(), INT64_MAX,
-      kMaxClassicLayoutPairs, SkylineLayoutPairs(options));
+      kMaxClassicLayoutPairs, SkylineLayoutPairs(options.skyline_layouts));
   return layout.ok() && layout->fits;
 }
 
@@ -464,7 +458,7 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
       layout = AssignOffsets(
           graph, options.budget_bytes, options.alignment_bytes, &*plan,
           kMaxLayoutRepairRounds, absl::InfiniteDuration(), INT64_MAX,
-          kMaxClassicLayoutPairs, SkylineLayoutPairs(options));
+          kMaxClassicLayoutPairs, SkylineLayoutPairs(options.skyline_layouts));
     }
     if (!layout.ok() || !layout->fits) return false;
     anchor = *std::move(plan);
@@ -1322,7 +1316,7 @@ class IlpPlanning {
         AssignOffsets(graph_, options_.budget_bytes, options_.alignment_bytes,
                       &plan, RoundLayoutRepairRounds(), RoundLayoutRepairTime(),
                       RoundLayoutRepairWork(), kMaxClassicLayoutPairs,
-                      SkylineLayoutPairs(options_)));
+                      SkylineLayoutPairs(options_.skyline_layouts)));
     if (!report.repair_stopped_by_time) {
       layouts_.push_back({std::move(key), plan, report});
     }
