@@ -547,6 +547,10 @@ absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
     return absl::InvalidArgumentError(
         absl::StrFormat("threads %d is negative", params.threads));
   }
+  if (params.root_cut_passes < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "root_cut_passes %d is negative", params.root_cut_passes));
+  }
   if (params.root_cuts_max_columns < 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "root_cuts_max_columns %d is negative", params.root_cuts_max_columns));
@@ -732,6 +736,10 @@ std::vector<std::string> CbcArguments(const IlpModel& model,
     for (const char* name : {"-gomoryCuts", "-twoMirCuts"}) {
       arguments.push_back(name);
       arguments.push_back("root");
+    }
+    if (params.root_cut_passes > 0) {
+      arguments.push_back("-passCuts");
+      arguments.push_back(absl::StrCat(params.root_cut_passes));
     }
   }
   if (params.max_nodes >= 0) {

@@ -319,8 +319,11 @@ TEST(CbcSolverTest, RejectsBadParams) {
   bad_stall.stall_seconds = std::numeric_limits<double>::quiet_NaN();
   SolveParams bad_root_cuts = Params();
   bad_root_cuts.root_cuts_max_columns = -1;
+  SolveParams bad_cut_passes = Params();
+  bad_cut_passes.root_cut_passes = -1;
   for (const SolveParams* params :
-       {&negative_time, &bad_gap, &bad_threads, &bad_stall, &bad_root_cuts}) {
+       {&negative_time, &bad_gap, &bad_threads, &bad_stall, &bad_root_cuts,
+        &bad_cut_passes}) {
     EXPECT_EQ(solver->Solve(SmallKnapsack(), *params).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
@@ -468,6 +471,39 @@ TEST(CbcSolverTest, RootCutsLiftTheBoundOnTelescopedCapacityRows) {
     EXPECT_LE(with_cuts->best_bound, optimum->objective + 1e-6) << seed;
     EXPECT_GT(with_cuts->best_bound, without->best_bound + 1e-6) << seed;
   }
+}
+
+TEST(CbcSolverTest, OneRoundOfRootCutsLiftsTheBoundToo) {
+  // SolveParams::root_cut_passes 1: a single round of the same cuts, still
+  // a valid bound and above the LP's, and on some seeds below what CBC's
+  // own rounds reach (so the setting is honoured).
+  int below_all_rounds = 0;
+  for (uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    const IlpModel model =
+        TelescopedCapacityModel(/*items=*/18, /*kernels=*/12, seed);
+    SolveParams params = Params();
+    params.relative_gap = 0;
+    absl::StatusOr<SolveResult> optimum = MakeCbcSolver()->Solve(model, params);
+    ASSERT_TRUE(optimum.ok()) << optimum.status();
+    ASSERT_EQ(optimum->termination, SolveTermination::kOptimal);
+    params.max_nodes = 0;
+    absl::StatusOr<SolveResult> all_rounds =
+        MakeCbcSolver()->Solve(model, params);
+    params.root_cut_passes = 1;
+    absl::StatusOr<SolveResult> one_round =
+        MakeCbcSolver()->Solve(model, params);
+    params.root_cuts_max_columns = 0;
+    absl::StatusOr<SolveResult> without = MakeCbcSolver()->Solve(model, params);
+    ASSERT_TRUE(all_rounds.ok()) << all_rounds.status();
+    ASSERT_TRUE(one_round.ok()) << one_round.status();
+    ASSERT_TRUE(without.ok()) << without.status();
+    EXPECT_LE(one_round->best_bound, optimum->objective + 1e-6) << seed;
+    EXPECT_GT(one_round->best_bound, without->best_bound + 1e-6) << seed;
+    if (one_round->best_bound < all_rounds->best_bound - 1e-6) {
+      ++below_all_rounds;
+    }
+  }
+  EXPECT_GT(below_all_rounds, 0);
 }
 
 TEST(CbcSolverTest, LimitWithoutSolutionIsNoSolution) {

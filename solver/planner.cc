@@ -503,6 +503,7 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
 // only adopts plans that do, so fragmentation cannot discard its work.
 absl::StatusOr<SolveResult> SolveRootThenWindows(
     Solver& solver, const Formulation& formulation, SolveParams params,
+    const PlanOptions& options,
     const std::function<bool(std::span<const double>)>& fits,
     v1::SolverStats* stats) {
   const IlpModel& model = formulation.model();
@@ -514,6 +515,12 @@ absl::StatusOr<SolveResult> SolveRootThenWindows(
   SolveParams root = params;
   root.max_nodes = 0;
   root.time_limit_seconds = 0.75 * params.time_limit_seconds;
+  // The whole call's bound is this root's. The async LP lets copies overlap
+  // kernels in fractions, and one round of cuts recovers most of what that
+  // costs the bound (WindowRootCutsMaxColumns).
+  root.root_cuts_max_columns = WindowRootCutsMaxColumns(
+      options, model.num_columns(), root.time_limit_seconds);
+  root.root_cut_passes = 1;
   AUTOTM_ASSIGN_OR_RETURN(SolveResult result, solver.Solve(model, root));
   stats->set_solve_seconds(stats->solve_seconds() + result.solve_seconds);
   stats->set_nodes(stats->nodes() + result.nodes);
@@ -597,8 +604,8 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
   };
   if (method == v1::METHOD_ASYNCHRONOUS && params.time_limit_seconds >= 60 &&
       model.num_columns() >= restart_max_columns && options.window_search) {
-    return SolveRootThenWindows(solver, formulation, std::move(params), fits,
-                                stats);
+    return SolveRootThenWindows(solver, formulation, std::move(params), options,
+                                fits, stats);
   }
   // Sync gates on the call's limit: its rounds get what the static seed and
   // the layout reserve leave, under 60 s at a 60 s call. A round with under
@@ -1579,6 +1586,13 @@ double LayoutRepairReserveSeconds(double time_limit_seconds) {
 int64_t LayoutRepairWork(double time_limit_seconds) {
   return static_cast<int64_t>(kLayoutRepairStepsPerSecond *
                               LayoutRepairReserveSeconds(time_limit_seconds));
+}
+
+int WindowRootCutsMaxColumns(const PlanOptions& options, int columns,
+                             double root_seconds) {
+  const bool time_for_cuts =
+      root_seconds >= kWindowRootCutSecondsPerColumn * std::max(0, columns);
+  return time_for_cuts ? options.window_root_cuts_max_columns : 0;
 }
 
 int AsyncSliceRootCutsMaxColumns(const PlanOptions& options, int columns,

@@ -543,6 +543,7 @@ class StallingSolver : public Solver {
     started.push_back(!params.initial_solution.empty());
     max_nodes.push_back(params.max_nodes);
     root_cuts.push_back(params.root_cuts_max_columns);
+    cut_passes.push_back(params.root_cut_passes);
     absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
     if (result.ok() && result->has_solution() &&
         static_cast<int>(limits.size()) <= weak_calls_) {
@@ -557,6 +558,7 @@ class StallingSolver : public Solver {
   std::vector<bool> started;
   std::vector<int64_t> max_nodes;
   std::vector<int> root_cuts;
+  std::vector<int> cut_passes;
 
  private:
   std::unique_ptr<Solver> cbc_;
@@ -661,6 +663,17 @@ TEST(PlanGraphTest, AsyncSliceRootCutsNeedTimeForThePasses) {
             kDefaultRootCutsMaxColumns);
 }
 
+TEST(PlanGraphTest, WindowSearchRootCutsNeedTimeForTheLpAndARound) {
+  PlanOptions options;
+  options.window_root_cuts_max_columns = 1000000;
+  const int columns = 250000;
+  const double needed = kWindowRootCutSecondsPerColumn * columns;
+  EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, needed), 1000000);
+  EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, 0.9 * needed), 0);
+  options.window_root_cuts_max_columns = 0;
+  EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, 300), 0);
+}
+
 TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
@@ -681,9 +694,20 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   EXPECT_EQ(solver.max_nodes[2], 0);
   EXPECT_THAT(solver.limits[2], LimitNear(AfterReserve(80) * 3 / 4));
   EXPECT_TRUE(solver.started[2]);
+  // The root has the time for one round of cuts on this small model; the
+  // seeds and the windows keep the general cap and CBC's own rounds.
+  EXPECT_EQ(solver.root_cuts[2], options.window_root_cuts_max_columns);
+  EXPECT_EQ(solver.cut_passes[2], 1);
   for (size_t call = 3; call < solver.limits.size(); ++call) {
     EXPECT_LE(solver.limits[call], 10.0) << "call " << call;
     EXPECT_EQ(solver.max_nodes[call], -1) << "call " << call;
+    EXPECT_EQ(solver.root_cuts[call], kDefaultRootCutsMaxColumns)
+        << "call " << call;
+    EXPECT_EQ(solver.cut_passes[call], 0) << "call " << call;
+  }
+  for (size_t call : {0, 1}) {
+    EXPECT_EQ(solver.root_cuts[call], kDefaultRootCutsMaxColumns);
+    EXPECT_EQ(solver.cut_passes[call], 0);
   }
   // The first window call re-solves the start's continuous columns only.
   EXPECT_EQ(outcome->stats.search_windows(), solver.limits.size() - 4);
