@@ -98,8 +98,10 @@ struct PlanOptions {
   // is this root's: on the captured ResNet-50 bs2 at 25% of peak one round
   // lifted it from 4.9% below the best plan known to 1.7%
   // (docs/FORMULATION.md, "Root cuts on asynchronous models in windows").
-  // 0: none. Default 1,000,000.
-  int window_root_cuts_max_columns = 1000000;
+  // The cap keeps the round off DenseNet-121 (720,413 columns), whose LP
+  // alone took 174 s: a round after it would outlast a 300 s call. 0: none.
+  // Default 500,000.
+  int window_root_cuts_max_columns = 500000;
   // ASYNCHRONOUS: FormulationOptions::lift_overlap_rows. Default true.
   bool lift_overlap_rows = true;
   // ILP methods: plan with the heuristic first (solver/heuristic.h) and let
@@ -343,11 +345,13 @@ int AsyncSliceRootCutsMaxColumns(const PlanOptions& options, int columns,
 // PlanOptions::window_root_cuts_max_columns when the root has at least
 // kWindowRootCutSecondsPerColumn per column, else 0 (no cuts; the general
 // cap is below every such model). The root then runs one round of cuts.
-// The constant is twice the measured cost of the LP and a round together:
-// 32 s and 23 s on ResNet-50 bs2's 246,796 columns (0.22 ms a column) on the
-// 2-core VM beside one other solve. A root that runs over its limit still
-// leaves the windows' quarter of the time to absorb it.
-inline constexpr double kWindowRootCutSecondsPerColumn = 4.4e-4;
+// The LP and a round together took 0.22 ms a column on ResNet-50 bs2
+// (246,796 columns: 32 s and 23 s) and 0.34 ms on Inception v3 bs2
+// (464,146: 66 s and 94 s), each beside another solve on the 2-core VM. A
+// root whose round runs over its limit eats into the windows' quarter of
+// the time, so the rule is near the measured cost, not far below it; at
+// 0.2 ms the 300 s calls on Inception v3 bs2 still ended in 290-295 s.
+inline constexpr double kWindowRootCutSecondsPerColumn = 3e-4;
 int WindowRootCutsMaxColumns(const PlanOptions& options, int columns,
                              double root_seconds);
 

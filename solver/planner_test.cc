@@ -665,10 +665,10 @@ TEST(PlanGraphTest, AsyncSliceRootCutsNeedTimeForThePasses) {
 
 TEST(PlanGraphTest, WindowSearchRootCutsNeedTimeForTheLpAndARound) {
   PlanOptions options;
-  options.window_root_cuts_max_columns = 1000000;
+  options.window_root_cuts_max_columns = 500000;
   const int columns = 250000;
   const double needed = kWindowRootCutSecondsPerColumn * columns;
-  EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, needed), 1000000);
+  EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, needed), 500000);
   EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, 0.9 * needed), 0);
   options.window_root_cuts_max_columns = 0;
   EXPECT_EQ(WindowRootCutsMaxColumns(options, columns, 300), 0);
