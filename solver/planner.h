@@ -96,7 +96,7 @@ struct PlanOptions {
   // least kWindowRootCutSecondsPerColumn per column (neither the LP nor a
   // round of cuts can be interrupted for long). The bound of the whole call
   // is this root's: on the captured ResNet-50 bs2 at 25% of peak one round
-  // lifted it from 4.9% below the best plan known to 1.7%
+  // lifted it from 4.4% below the best plan known to 1.1%
   // (docs/FORMULATION.md, "Root cuts on asynchronous models in windows").
   // The cap keeps the round off DenseNet-121 (720,413 columns), whose LP
   // alone took 174 s: a round after it would outlast a 300 s call. 0: none.
