@@ -108,6 +108,7 @@ std::string TensorBytes(const v1::Tensor& tensor) {
   PutUint(2, tensor.size_bytes(), out);
   PutEnum(3, tensor.role(), out);
   PutEnum(4, tensor.fixed_tier(), out);
+  PutUint(5, tensor.persistent() ? 1 : 0, out);
   return out;
 }
 

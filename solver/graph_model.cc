@@ -130,6 +130,7 @@ absl::Status GraphModel::AddTensors(const v1::Graph& graph,
     info.size_bytes = tensor.size_bytes();
     info.role = tensor.role();
     info.fixed_tier = tensor.fixed_tier();
+    info.persistent = tensor.persistent();
     SaturatingAddTo(total_bytes_, info.size_bytes);
     tensors_.push_back(std::move(info));
   }
@@ -302,6 +303,9 @@ absl::Status GraphModel::ComputeLifetimes() {
         tensor.last_live = num_kernels - 1;
       }
     }
+    // Handed on as it is (a buffer no kernel replaces, the loss): whatever
+    // fast memory it holds stays taken after its last reader.
+    if (tensor.persistent) tensor.last_live = num_kernels - 1;
     tensor.users.push_back(tensor.first_live);
     for (int k : readers) {
       if (k > tensor.first_live) tensor.users.push_back(k);

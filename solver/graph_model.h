@@ -53,9 +53,12 @@ struct TensorInfo {
   // Index of the producing kernel, or -1 for graph arguments (weights,
   // inputs, constants), which exist from kernel 0.
   int producer = -1;
+  // Tensor.persistent: the iteration hands it on, so it lives to the end.
+  bool persistent = false;
   // The tensor occupies memory at kernels [first_live, last_live]. It is
   // created at first_live (its producer, or 0) and freed after last_live (its
-  // last consumer; the end of the iteration for an updated weight).
+  // last consumer; the end of the iteration for an updated weight and a
+  // persistent tensor).
   int first_live = 0;
   int last_live = 0;
   // first_live followed by every distinct consuming kernel after it, in

@@ -645,6 +645,41 @@ TEST_F(LivenessTest, LiveSetsAgreeWithLifetimes) {
   }
 }
 
+// Tensor.persistent: a buffer the step reads as it is and the loss are
+// handed on, so their fast memory stays taken after their last reader.
+TEST(GraphModelTest, PersistentTensorsLiveToTheLastKernel) {
+  v1::Graph graph = GraphBuilder("persistent")
+                        .Tensor("x", 100, v1::TENSOR_ROLE_INPUT)
+                        .Tensor("mask", 8, v1::TENSOR_ROLE_WEIGHT)
+                        .Tensor("loss", 4, v1::TENSOR_ROLE_ACTIVATION)
+                        .Tensor("g", 40, v1::TENSOR_ROLE_ACTIVATION)
+                        .Tensor("y", 20, v1::TENSOR_ROLE_ACTIVATION)
+                        .Kernel("fwd", {"x", "mask"}, {"loss"})
+                        .Kernel("bwd", {"loss"}, {"g"})
+                        .Kernel("tail", {"g"}, {"y"})
+                        .graph();
+  const GraphModel plain = MustGraph(graph);
+  EXPECT_EQ(plain.tensor(plain.FindTensor("mask")).last_live, 0);
+  EXPECT_EQ(plain.tensor(plain.FindTensor("loss")).last_live, 1);
+  EXPECT_EQ(plain.LiveBytes(2), 40u + 20);
+
+  graph.mutable_tensors(1)->set_persistent(true);
+  graph.mutable_tensors(2)->set_persistent(true);
+  const GraphModel model = MustGraph(graph);
+  const TensorInfo& mask = model.tensor(model.FindTensor("mask"));
+  EXPECT_TRUE(mask.persistent);
+  EXPECT_EQ(mask.first_live, 0);
+  EXPECT_EQ(mask.last_live, 2);
+  const TensorInfo& loss = model.tensor(model.FindTensor("loss"));
+  EXPECT_EQ(loss.first_live, 0);
+  EXPECT_EQ(loss.last_live, 2);
+  // Moves happen at users; the tail after the last reader adds none.
+  EXPECT_THAT(loss.users, ElementsAre(0, 1));
+  EXPECT_EQ(model.LiveBytes(2), 8u + 4 + 40 + 20);
+  EXPECT_FALSE(model.tensor(model.FindTensor("x")).persistent);
+  EXPECT_EQ(model.tensor(model.FindTensor("x")).last_live, 0);
+}
+
 TEST(GraphModelTest, SingleKernelGraph) {
   const GraphModel model = MustGraph(GraphBuilder("one")
                                          .Tensor("in", 8, v1::TENSOR_ROLE_INPUT)

@@ -454,6 +454,23 @@ class CaptureRealModelsTest(unittest.TestCase):
             "aten::bmm.default",
         ):
             self.assertIn(op, ops)
+        # What the step hands on as it is stays held to its end, so the plan
+        # must count it there: the attention masks (buffers no kernel
+        # writes), the constants and the loss. A weight or state the optimizer replaces is
+        # not (its new version persists by its role), nor is the batch.
+        graph = result.graph
+        persistent = {t.id for t in graph.tensors if t.persistent}
+        masks = {t.id for t in graph.tensors if t.id.endswith(".attn.mask")}
+        self.assertEqual(len(masks), 2)
+        self.assertLessEqual(masks, persistent)
+        loss_kernel = next(k for k in graph.kernels if k.op == "aten::nll_loss_forward.default")
+        self.assertIn(loss_kernel.outputs[0], persistent)
+        replaced = {t.id.split("@")[0] for t in graph.tensors if "@" in t.id}
+        self.assertFalse(persistent & replaced)
+        self.assertFalse(any(t.startswith(("input:", "target:")) for t in persistent))
+        constants = {t.id for t in graph.tensors if t.role == ROLE.TENSOR_ROLE_CONSTANT}
+        self.assertLessEqual(constants, persistent)
+        self.assertEqual(persistent - masks - constants, {loss_kernel.outputs[0]})
 
 
 if __name__ == "__main__":

@@ -1232,6 +1232,10 @@ class HelpersTest(unittest.TestCase):
         self.assertEqual(autotm.peak_live_bytes(graph, 0), 6100)
         self.assertEqual(autotm.peak_live_bytes(graph), 4 * 4096)
         self.assertEqual(autotm.resolve_budget('50%', graph), 2 * 4096)
+        # Persistent (handed on as it is): x stays to the end, beside w2 at k1.
+        graph.tensors[1].persistent = True
+        self.assertEqual(autotm.peak_live_bytes(graph, 0), 6200)
+        self.assertEqual(autotm.peak_live_bytes(graph), 5 * 4096)
         graph.kernels[2].inputs.append('nowhere')
         with self.assertRaises(autotm.AutotmError):
             autotm.peak_live_bytes(graph)

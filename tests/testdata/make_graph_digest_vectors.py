@@ -7,7 +7,7 @@ Python (tests/python/client_test.py) implementations are held to the same
 bytes. Each case covers a rule of the encoding: zero scalars left out,
 negative dims and enum values (10-byte varints), map entries sorted by key
 bytes with empty values written, an empty but set signature, empty strings
-in repeated fields, non-ASCII ids, uint64 extremes.
+in repeated fields, non-ASCII ids, uint64 extremes, a bool written as 1.
 
   PYTHONPATH=build/python /usr/bin/python3 \
       tests/testdata/make_graph_digest_vectors.py > \
@@ -95,6 +95,16 @@ CASES = [
         {
             'name': 'gr\u00e4ph-\u4e2d\u6587-\U0001f600',
             'tensors': [{'id': 'x' * 300, 'sizeBytes': '300', 'role': 'TENSOR_ROLE_CONSTANT'}],
+        },
+    ),
+    (
+        'persistent written as 1, false left out',
+        {
+            'name': 'state',
+            'tensors': [
+                {'id': 'mask', 'sizeBytes': '1024', 'role': 'TENSOR_ROLE_WEIGHT', 'persistent': True},
+                {'id': 'w', 'sizeBytes': '64', 'role': 'TENSOR_ROLE_WEIGHT', 'persistent': False},
+            ],
         },
     ),
 ]

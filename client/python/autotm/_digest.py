@@ -98,6 +98,7 @@ def _tensor(tensor: graph_pb2.Tensor) -> bytes:
     _put_uint(2, tensor.size_bytes, out)
     _put_uint(3, tensor.role, out)
     _put_uint(4, tensor.fixed_tier, out)
+    _put_uint(5, int(tensor.persistent), out)
     return bytes(out)
 
 

@@ -60,7 +60,7 @@ METHODS = {
 }
 
 # Roles whose updated version persists to the end of the iteration
-# (solver/graph_model.cc).
+# (solver/graph_model.cc); any tensor marked persistent does too.
 _PERSISTENT_ROLES = frozenset(
     graph_pb2.TensorRole.Value(name)
     for name in ('TENSOR_ROLE_WEIGHT', 'TENSOR_ROLE_OPTIMIZER_STATE')
@@ -242,6 +242,8 @@ def peak_live_bytes(graph: graph_pb2.Graph, alignment_bytes: int = DEFAULT_ALIGN
             last = last_read[t] if last_read[t] >= 0 else producer[t]
             if tensor.role in _PERSISTENT_ROLES:
                 last = num_kernels - 1
+        if tensor.persistent:
+            last = num_kernels - 1
         size = -(-tensor.size_bytes // alignment) * alignment
         delta[first] += size
         delta[last + 1] -= size

@@ -657,6 +657,7 @@ def capture(
             with _Recorder(builder):
                 loss = one_step(builder.set_phase)
             loss_node = builder._known_node(loss)
+            loss_entry = builder.by_storage.get(_storage_key(loss))
     except CaptureError:
         raise
     except Exception as e:  # noqa: BLE001 - re-raised with where it happened
@@ -691,6 +692,15 @@ def capture(
     for t in graph.tensors:
         if "@" in t.id and t.role in persistent and last_version[t.id.split("@")[0]] != t.id:
             t.role = graph_pb2.TENSOR_ROLE_ACTIVATION
+    # Model state no kernel replaces (a buffer read as it is, a frozen
+    # weight, a constant) is the next iteration's as it stands, and the
+    # loss is the step's result: both stay held to the end of the step, so
+    # the plan must count them there (Tensor.persistent).
+    kept_as_is = persistent + (graph_pb2.TENSOR_ROLE_CONSTANT,)
+    loss_id = loss_entry.id if loss_entry is not None else None
+    for t in graph.tensors:
+        if t.id == loss_id or ("@" not in t.id and t.role in kept_as_is and last_version[t.id] == t.id):
+            t.persistent = True
     builder.fx.output(loss_node)
     phases = {}
     order = ["forward", "backward", "optimizer"]

@@ -443,7 +443,7 @@ class PlanExecutor:
         for t in graph.tensors:
             first = producer.get(t.id, 0)
             last = last_read.get(t.id, first)
-            if t.id in producer and t.role in persistent:
+            if (t.id in producer and t.role in persistent) or t.persistent:
                 last = num_kernels - 1
             self.first_live[t.id], self.last_live[t.id] = first, last
         self.dies_after: list[list[str]] = [[] for _ in range(num_kernels)]
