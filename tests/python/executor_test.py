@@ -271,13 +271,18 @@ class PlanChecks:
                 self.assertEqual(report.peak_fast_bytes, plan.peak_fast_bytes)
             else:
                 self.assertLessEqual(report.peak_fast_bytes, plan.peak_fast_bytes)
-            self.assertLessEqual(report.peak_held_fast_bytes, plan.budget_bytes)
-            # At every kernel, never more than the plan counts (within the
-            # alignment); less where an in-place write keeps one storage for
-            # two versions.
-            slack = plan.alignment_bytes or 4096
+            # At every kernel, never more than the plan counts, and so than
+            # the budget; less where an in-place write keeps one storage for
+            # two versions. The one excess: an output the plan creates slow
+            # whose op has no out= form is computed in fast memory and then
+            # copied (a staging copy the report names at that kernel).
+            transient = [0] * len(plan.kernels)
+            for k, _, nbytes, why in report.staging_copies:
+                if why == "created in the slow tier":
+                    transient[k] += nbytes
             for k, held in enumerate(report.held_fast_bytes):
-                self.assertLessEqual(held, allowed[k] + slack, f"kernel {k}")
+                self.assertLessEqual(held, allowed[k] + transient[k], f"kernel {k}")
+                self.assertLessEqual(held, plan.budget_bytes + transient[k], f"kernel {k}")
             executed = sorted(
                 (m.kernel_index, m.tensor_id, m.direction, m.bytes_copied) for m in report.moves
             )
