@@ -470,8 +470,14 @@ int RunGraphStats(const std::string& path) {
       widest = graph->FindKernel(kernel.id);
     }
   }
+  int persistent = 0;
+  uint64_t persistent_bytes = 0;
   for (int t = 0; t < graph->num_tensors(); ++t) {
     ++roles[graph->tensor(t).role];
+    if (graph->tensor(t).persistent) {
+      ++persistent;
+      persistent_bytes += graph->tensor(t).size_bytes;
+    }
     if (largest < 0 ||
         graph->tensor(t).size_bytes > graph->tensor(largest).size_bytes) {
       largest = t;
@@ -495,6 +501,13 @@ int RunGraphStats(const std::string& path) {
            roles[v1::TENSOR_ROLE_GRADIENT], roles[v1::TENSOR_ROLE_WEIGHT],
            roles[v1::TENSOR_ROLE_OPTIMIZER_STATE], roles[v1::TENSOR_ROLE_INPUT],
            roles[v1::TENSOR_ROLE_CONSTANT]));
+  if (persistent > 0) {
+    line("persistent",
+         absl::StrFormat("%d tensor%s, %s (handed on as they are: live "
+                         "to the last kernel)",
+                         persistent, persistent == 1 ? "" : "s",
+                         FormatBytes(persistent_bytes)));
+  }
   line("unique signatures",
        absl::StrFormat(
            "%d (kernels sharing one profile entry: %d)", signatures.size(),
@@ -791,7 +804,8 @@ CLI::App* AddGraphStatsCommand(CLI::App& app, std::string* graph_path) {
       "Print the size and memory figures of a graph\n"
       "\n"
       "Validates a graph and prints its size: kernels, tensors by role,\n"
-      "unique kernel signatures (what a profile must cover), the peak live\n"
+      "unique kernel signatures (what a profile must cover), the tensors\n"
+      "marked persistent (kept to the last kernel), the peak live\n"
       "bytes (the smallest budget that keeps every tensor fast: 100% in\n"
       "budget percentages), the total bytes, the largest tensor and the\n"
       "kernel with the most operands (2^n configurations to profile).\n");

@@ -59,6 +59,24 @@ expect bad_flag 1 "$AUTOTM" solve --graph "$GRAPH" --profile "$PROFILE" --budget
 
 expect graph_stats 0 "$AUTOTM" graph stats "$GRAPH" &&
   expect_text graph_stats "$WORK/graph_stats.out" "peak live bytes"
+# A buffer the step reads as it is (persistent) stays to the last kernel:
+# 4096 + 8192 bytes live at k1 where its last reader was k0.
+cat >"$WORK/persistent.graph.json" <<'EOF'
+{"name": "persistent", "tensors": [
+  {"id": "mask", "sizeBytes": "4096", "role": "TENSOR_ROLE_WEIGHT", "persistent": true},
+  {"id": "a", "sizeBytes": "8192", "role": "TENSOR_ROLE_ACTIVATION"},
+  {"id": "b", "sizeBytes": "8192", "role": "TENSOR_ROLE_ACTIVATION"}],
+ "kernels": [
+  {"id": "k0", "inputs": ["mask"], "outputs": ["a"], "signature": {"op": "f",
+   "inputs": [{"dims": ["1024"], "dtype": "DATA_TYPE_F32"}],
+   "outputs": [{"dims": ["2048"], "dtype": "DATA_TYPE_F32"}]}},
+  {"id": "k1", "inputs": ["a"], "outputs": ["b"], "signature": {"op": "g",
+   "inputs": [{"dims": ["2048"], "dtype": "DATA_TYPE_F32"}],
+   "outputs": [{"dims": ["2048"], "dtype": "DATA_TYPE_F32"}]}}]}
+EOF
+expect graph_stats_persistent 0 "$AUTOTM" graph stats "$WORK/persistent.graph.json" &&
+  expect_text graph_stats_persistent "$WORK/graph_stats_persistent.out" "1 tensor, 4.00 KiB" &&
+  expect_text graph_stats_persistent "$WORK/graph_stats_persistent.out" "20.00 KiB at kernel 1"
 
 # --- solve every variant at 100%, 50% and 25% of the peak live bytes -----
 declare -A TIME
