@@ -102,7 +102,12 @@ CASES = [
         {
             'name': 'state',
             'tensors': [
-                {'id': 'mask', 'sizeBytes': '1024', 'role': 'TENSOR_ROLE_WEIGHT', 'persistent': True},
+                {
+                    'id': 'mask',
+                    'sizeBytes': '1024',
+                    'role': 'TENSOR_ROLE_WEIGHT',
+                    'persistent': True,
+                },
                 {'id': 'w', 'sizeBytes': '64', 'role': 'TENSOR_ROLE_WEIGHT', 'persistent': False},
             ],
         },

@@ -699,7 +699,8 @@ def capture(
     kept_as_is = persistent + (graph_pb2.TENSOR_ROLE_CONSTANT,)
     loss_id = loss_entry.id if loss_entry is not None else None
     for t in graph.tensors:
-        if t.id == loss_id or ("@" not in t.id and t.role in kept_as_is and last_version[t.id] == t.id):
+        never_replaced = "@" not in t.id and last_version[t.id] == t.id
+        if t.id == loss_id or (never_replaced and t.role in kept_as_is):
             t.persistent = True
     builder.fx.output(loss_node)
     phases = {}
