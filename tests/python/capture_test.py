@@ -240,6 +240,23 @@ class CaptureSmallModelTest(unittest.TestCase):
             list(bn.outputs)[-2:], ["buffer:bn.running_mean@1", "buffer:bn.running_var@1"]
         )
 
+    def test_frozen_weights_and_the_loss_are_persistent(self):
+        """A frozen layer's weights are read and never replaced: the step
+        hands them on as they are (Tensor.persistent), as it does the loss;
+        a trained weight is replaced by its update and is not."""
+        for p in self.model.conv.parameters():
+            p.requires_grad_(False)
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(trained, lr=0.1, momentum=0.9)
+        graph = self.capture_with(optimizer).graph
+        check_with_cli(self, graph)
+        persistent = {t.id for t in graph.tensors if t.persistent}
+        loss = next(k for k in graph.kernels if k.op == "aten::nll_loss_forward.default")
+        self.assertEqual(persistent, {"param:conv.weight", "param:conv.bias", loss.outputs[0]})
+        # The batch norm's running statistics are updated: their last
+        # versions persist by their role, not by the flag.
+        self.assertIn("buffer:bn.running_mean@1", {t.id for t in graph.tensors})
+
     def test_views_are_not_tensors_and_keep_their_strides(self):
         optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
         graph = self.capture_with(optimizer).graph
