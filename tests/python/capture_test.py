@@ -473,8 +473,9 @@ class CaptureRealModelsTest(unittest.TestCase):
             self.assertIn(op, ops)
         # What the step hands on as it is stays held to its end, so the plan
         # must count it there: the attention masks (buffers no kernel
-        # writes), the constants and the loss. A weight or state the optimizer replaces is
-        # not (its new version persists by its role), nor is the batch.
+        # writes), the constants and the loss. A weight or state the
+        # optimizer replaces is not (its new version persists by its role),
+        # nor is the batch.
         graph = result.graph
         persistent = {t.id for t in graph.tensors if t.persistent}
         masks = {t.id for t in graph.tensors if t.id.endswith(".attn.mask")}

@@ -55,6 +55,7 @@ import torch.fx
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
+from autotm._units import _PERSISTENT_ROLES
 from autotm.v1 import graph_pb2
 
 from . import signature as sig
@@ -688,15 +689,15 @@ def capture(
     last_version = {}
     for t in graph.tensors:
         last_version[t.id.split("@")[0]] = t.id
-    persistent = (graph_pb2.TENSOR_ROLE_WEIGHT, graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE)
     for t in graph.tensors:
-        if "@" in t.id and t.role in persistent and last_version[t.id.split("@")[0]] != t.id:
+        replaced = last_version[t.id.split("@")[0]] != t.id
+        if "@" in t.id and t.role in _PERSISTENT_ROLES and replaced:
             t.role = graph_pb2.TENSOR_ROLE_ACTIVATION
     # Model state no kernel replaces (a buffer read as it is, a frozen
     # weight, a constant) is the next iteration's as it stands, and the
     # loss is the step's result: both stay held to the end of the step, so
     # the plan must count them there (Tensor.persistent).
-    kept_as_is = persistent + (graph_pb2.TENSOR_ROLE_CONSTANT,)
+    kept_as_is = _PERSISTENT_ROLES | {graph_pb2.TENSOR_ROLE_CONSTANT}
     loss_id = loss_entry.id if loss_entry is not None else None
     for t in graph.tensors:
         never_replaced = "@" not in t.id and last_version[t.id] == t.id

@@ -96,6 +96,7 @@ import torch.fx
 
 from autotm import _tiers
 from autotm._errors import AutotmError
+from autotm._units import _PERSISTENT_ROLES
 from autotm.v1 import graph_pb2, plan_pb2
 
 from . import profiler as _profiler
@@ -438,12 +439,11 @@ class PlanExecutor:
                 last_read[i] = k
             for o in kernel.outputs:
                 producer[o] = k
-        persistent = (graph_pb2.TENSOR_ROLE_WEIGHT, graph_pb2.TENSOR_ROLE_OPTIMIZER_STATE)
         self.first_live, self.last_live = {}, {}
         for t in graph.tensors:
             first = producer.get(t.id, 0)
             last = last_read.get(t.id, first)
-            if (t.id in producer and t.role in persistent) or t.persistent:
+            if (t.id in producer and t.role in _PERSISTENT_ROLES) or t.persistent:
                 last = num_kernels - 1
             self.first_live[t.id], self.last_live[t.id] = first, last
         self.dies_after: list[list[str]] = [[] for _ in range(num_kernels)]
