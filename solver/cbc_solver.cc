@@ -742,6 +742,10 @@ std::vector<std::string> CbcArguments(const IlpModel& model,
       arguments.push_back(absl::StrCat(params.root_cut_passes));
     }
   }
+  if (!params.heuristics) {
+    arguments.push_back("-heuristicsOnOff");
+    arguments.push_back("off");
+  }
   if (params.max_nodes >= 0) {
     arguments.push_back("-maxNodes");
     arguments.push_back(absl::StrCat(params.max_nodes));

@@ -414,6 +414,35 @@ TEST(CbcSolverTest, MaxNodesZeroStopsAfterTheRoot) {
   EXPECT_GE(root->objective, full->objective - 1e-6);
 }
 
+TEST(CbcSolverTest, RootWithoutHeuristicsKeepsTheBoundAndTheStartOnly) {
+  // The root of MaxNodesZeroStopsAfterTheRoot's model, whose LP optimum is
+  // fractional: with the heuristics CBC finds an incumbent there; without
+  // them it finds none on its own, proves the same kind of bound, and
+  // returns the start it was given as it is.
+  const IlpModel model = MultiKnapsack(/*items=*/60, /*dimensions=*/5, 3);
+  SolveParams params = Params(/*time_limit_seconds=*/20);
+  params.relative_gap = 0;
+  params.max_nodes = 0;
+  absl::StatusOr<SolveResult> with = MakeCbcSolver()->Solve(model, params);
+  ASSERT_TRUE(with.ok()) << with.status();
+  ASSERT_TRUE(with->has_solution());
+  params.heuristics = false;
+  absl::StatusOr<SolveResult> without = MakeCbcSolver()->Solve(model, params);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_FALSE(without->has_solution());
+  EXPECT_EQ(without->termination, SolveTermination::kNoSolution)
+      << SolveTerminationName(without->termination);
+  ASSERT_GT(without->best_bound, -kInfinity);
+  EXPECT_LE(without->best_bound, with->objective + 1e-6);
+  // All zeros is feasible (every row is a capacity <= b with b >= 0).
+  params.initial_solution.assign(model.num_columns(), 0.0);
+  absl::StatusOr<SolveResult> started = MakeCbcSolver()->Solve(model, params);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(started->has_solution());
+  EXPECT_NEAR(started->objective, 0.0, 1e-9);
+  EXPECT_LE(started->best_bound, with->objective + 1e-6);
+}
+
 // The shape of the placement ILP's telescoped capacity rows
 // (formulation_capacity.cc): binaries x_j of `size_j` (MiB, not integers)
 // worth `value_j`, at `kernels` consecutive kernels, each live over a
