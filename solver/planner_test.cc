@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "solver/allocator.h"
 #include "solver/cbc_solver.h"
 #include "solver/formulation.h"
 #include "solver/testing/test_graphs.h"
@@ -410,6 +411,56 @@ TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
   EXPECT_GT(repaired, 0);
 }
 
+TEST(PlanGraphTest, WindowSearchAfterTheRootKeepsTheLayoutItsCheckAccepted) {
+  // The large-model path (root, then window search) on random graphs at the
+  // edge of fragmentation: the search accepts a plan that lays out around
+  // the last accepted plan's layout, which a layout from scratch may not
+  // reproduce. The round must keep the layout the check found: round 1's
+  // plan fits whenever the search improved on its start, and the plan
+  // returned verifies with its offsets.
+  std::mt19937_64 rng(5);
+  int improved = 0;
+  int fit_only_around_the_anchor = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 12, 10));
+    const ProfileModel profile = FastAsyncCopyProfile(graph);
+    for (double fraction : {0.5, 0.75}) {
+      PlanOptions options;
+      options.method = v1::METHOD_ASYNCHRONOUS;
+      options.async_restart_max_columns = 1;  // every model is "large"
+      options.relative_gap = 0;  // search until a sweep improves nothing
+      options.skyline_layouts = false;
+      options.budget_bytes = static_cast<uint64_t>(
+          fraction * static_cast<double>(graph.PeakLiveBytes()));
+      // The round needs 60 s for the path; small models end long before.
+      options.time_limit_seconds = 120;
+      static auto* solver = MakeCbcSolver().release();
+      absl::StatusOr<PlanOutcome> outcome =
+          PlanGraph(graph, profile, options, solver);
+      ASSERT_TRUE(outcome.ok()) << outcome.status();
+      if (!outcome->plan.has_value()) continue;
+      absl::StatusOr<VerifyReport> report =
+          VerifyPlan(graph, profile, *outcome->plan, options.budget_bytes,
+                     /*require_offsets=*/true);
+      EXPECT_TRUE(report.ok()) << report.status();
+      if (outcome->allocation_rounds.empty() ||
+          outcome->stats.search_improvements() == 0) {
+        continue;
+      }
+      ++improved;
+      EXPECT_TRUE(outcome->allocation_rounds[0].fits) << "trial " << trial;
+      v1::Plan from_scratch = *outcome->plan;
+      absl::StatusOr<AllocationReport> layout = AssignOffsets(
+          graph, options.budget_bytes, options.alignment_bytes, &from_scratch);
+      ASSERT_TRUE(layout.ok()) << layout.status();
+      if (!layout->fits) ++fit_only_around_the_anchor;
+    }
+  }
+  EXPECT_GT(improved, 0);
+  RecordProperty("improved", improved);
+  RecordProperty("fit_only_around_the_anchor", fit_only_around_the_anchor);
+}
+
 TEST(PlanGraphTest, SameInputsAndOptionsGiveTheSamePlan) {
   // Serial CBC, solves that end before their limits: two calls must return
   // identical plans, tiers, moves and pool offsets included (only the
@@ -544,6 +595,7 @@ class StallingSolver : public Solver {
     max_nodes.push_back(params.max_nodes);
     root_cuts.push_back(params.root_cuts_max_columns);
     cut_passes.push_back(params.root_cut_passes);
+    heuristics.push_back(params.heuristics);
     absl::StatusOr<SolveResult> result = cbc_->Solve(model, params);
     if (result.ok() && result->has_solution() &&
         static_cast<int>(limits.size()) <= weak_calls_) {
@@ -559,6 +611,7 @@ class StallingSolver : public Solver {
   std::vector<int64_t> max_nodes;
   std::vector<int> root_cuts;
   std::vector<int> cut_passes;
+  std::vector<bool> heuristics;
 
  private:
   std::unique_ptr<Solver> cbc_;
@@ -698,8 +751,12 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   // seeds and the windows keep the general cap and CBC's own rounds.
   EXPECT_EQ(solver.root_cuts[2], options.window_root_cuts_max_columns);
   EXPECT_EQ(solver.cut_passes[2], 1);
+  // The root leaves improving the seed to the windows: its time goes to
+  // the LP and the cuts, not to CBC's heuristics.
+  EXPECT_FALSE(solver.heuristics[2]);
   for (size_t call = 3; call < solver.limits.size(); ++call) {
     EXPECT_LE(solver.limits[call], 10.0) << "call " << call;
+    EXPECT_TRUE(solver.heuristics[call]) << "call " << call;
     EXPECT_EQ(solver.max_nodes[call], -1) << "call " << call;
     EXPECT_EQ(solver.root_cuts[call], kDefaultRootCutsMaxColumns)
         << "call " << call;
@@ -708,6 +765,7 @@ TEST(PlanGraphTest, AsyncSolvesOfLargeModelsSearchWindowsAfterTheRoot) {
   for (size_t call : {0, 1}) {
     EXPECT_EQ(solver.root_cuts[call], kDefaultRootCutsMaxColumns);
     EXPECT_EQ(solver.cut_passes[call], 0);
+    EXPECT_TRUE(solver.heuristics[call]);
   }
   // The first window call re-solves the start's continuous columns only.
   EXPECT_EQ(outcome->stats.search_windows(), solver.limits.size() - 4);
