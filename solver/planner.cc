@@ -387,6 +387,19 @@ PlanOutcome Conclude(const PlanOptions& options, double budget_bound,
   return outcome;
 }
 
+// The plan of `values`, a solution of `formulation` (window search's
+// candidates), as the call's method and budget assemble it.
+absl::StatusOr<v1::Plan> PlanOfSolution(const GraphModel& graph,
+                                        const ProfileModel& profile,
+                                        const PlanOptions& options,
+                                        const Formulation& formulation,
+                                        std::span<const double> values) {
+  return AssemblePlan(
+      graph, profile,
+      formulation.Decode(std::vector<double>(values.begin(), values.end())),
+      options.method, options.budget_bytes);
+}
+
 // Lays `plan` out in the pool the way window search's checks do: around
 // `anchor`'s layout when there is one (AssignOffsetsAround: the blocks the
 // two plans share keep their offsets), else - or when that does not fit -
@@ -411,10 +424,8 @@ absl::StatusOr<AllocationReport> LayOutForWindows(const GraphModel& graph,
 bool PlanFitsPool(const GraphModel& graph, const ProfileModel& profile,
                   const PlanOptions& options, const Formulation& formulation,
                   std::span<const double> values) {
-  absl::StatusOr<v1::Plan> plan = AssemblePlan(
-      graph, profile,
-      formulation.Decode(std::vector<double>(values.begin(), values.end())),
-      options.method, options.budget_bytes);
+  absl::StatusOr<v1::Plan> plan =
+      PlanOfSolution(graph, profile, options, formulation, values);
   if (!plan.ok()) return false;
   absl::StatusOr<AllocationReport> layout =
       LayOutForWindows(graph, options, /*anchor=*/nullptr, &*plan);
@@ -464,10 +475,8 @@ absl::StatusOr<std::optional<v1::Plan>> ImproveSeedByWindows(
   // incumbent plan, laid out.
   v1::Plan anchor = seed;
   search_options.accept = [&](std::span<const double> values) {
-    absl::StatusOr<v1::Plan> plan = AssemblePlan(
-        graph, profile,
-        formulation.Decode(std::vector<double>(values.begin(), values.end())),
-        options.method, options.budget_bytes);
+    absl::StatusOr<v1::Plan> plan =
+        PlanOfSolution(graph, profile, options, formulation, values);
     if (!plan.ok()) return false;
     absl::StatusOr<AllocationReport> layout =
         LayOutForWindows(graph, options, &anchor, &*plan);
@@ -1345,10 +1354,8 @@ class IlpPlanning {
   // rejected); around the seed's layout, 12 times in 54 (33 rejected).
   bool LaysOutForWindows(const Formulation& formulation,
                          std::span<const double> values) {
-    absl::StatusOr<v1::Plan> plan = AssemblePlan(
-        graph_, profile_,
-        formulation.Decode(std::vector<double>(values.begin(), values.end())),
-        options_.method, options_.budget_bytes);
+    absl::StatusOr<v1::Plan> plan =
+        PlanOfSolution(graph_, profile_, options_, formulation, values);
     if (!plan.ok()) return false;
     std::string key = plan->SerializeAsString();
     if (window_accepted_.has_value() && window_accepted_->plan == key) {
