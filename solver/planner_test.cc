@@ -421,7 +421,7 @@ TEST(PlanGraphTest, WindowSearchAfterTheRootKeepsTheLayoutItsCheckAccepted) {
   std::mt19937_64 rng(5);
   int improved = 0;
   int fit_only_around_the_anchor = 0;
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < testing::VariantCount(24, 6); ++trial) {
     const GraphModel graph = MustGraph(testing::RandomGraph(rng, 12, 10));
     const ProfileModel profile = FastAsyncCopyProfile(graph);
     for (double fraction : {0.5, 0.75}) {
