@@ -411,7 +411,7 @@ TEST(PlanGraphTest, FragmentedAsyncPlansAreRepairedByWindowSearch) {
   EXPECT_GT(repaired, 0);
 }
 
-TEST(PlanGraphTest, WindowSearchAfterTheRootKeepsTheLayoutItsCheckAccepted) {
+TEST(PlanGraphTest, WindowSearchAfterTheRootEndsOnARoundPlanThatFits) {
   // The large-model path (root, then window search) on random graphs at the
   // edge of fragmentation: the search accepts a plan that lays out around
   // the last accepted plan's layout, which a layout from scratch may not
