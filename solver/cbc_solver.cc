@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "solver/status_macros.h"
 
 namespace autotm::solver {
 
@@ -263,7 +264,9 @@ class SolveState {
       : params_(params),
         objective_offset_(objective_offset),
         deadline_seconds_(deadline_seconds),
-        start_(std::chrono::steady_clock::now()) {
+        start_(std::chrono::steady_clock::now()),
+        known_bound_(params.known_bound - objective_offset),
+        bound_(known_bound_) {
     // A start solution is an incumbent from the first moment: a search that
     // never improves on it stalls like one that stopped improving.
     if (!params.initial_solution.empty()) last_improvement_seconds_ = 0;
@@ -318,6 +321,13 @@ class SolveState {
   bool StopRequested() {
     return CancelRequested() || DeadlinePassed() || Stalled();
   }
+  // Whether the incumbent is within the relative gap of
+  // SolveParams::known_bound: CBC cannot see that bound, so the search is
+  // stopped at its next event (not inside an LP: this is a finish, and the
+  // incumbent must survive it).
+  bool gap_closed() const {
+    return gap_closed_.load(std::memory_order_relaxed);
+  }
 
   // The absolute gap CBC may stop at given its incumbent `cbc_incumbent`
   // (CBC's objective, without the offset): SolveParams::relative_gap of the
@@ -370,6 +380,11 @@ class SolveState {
       return;
     }
     incumbent_ = std::min(incumbent_, value);
+    if (std::isfinite(incumbent_) && std::isfinite(known_bound_) &&
+        incumbent_ - known_bound_ <=
+            params_.relative_gap * std::abs(incumbent_ + objective_offset_)) {
+      gap_closed_.store(true, std::memory_order_relaxed);
+    }
     // The tree bound is only meaningful once the tree exists; during the
     // root it can be stale, so the root LP bound stands until then.
     if (tree_event) {
@@ -405,6 +420,9 @@ class SolveState {
   const double objective_offset_;
   const double deadline_seconds_;
   const std::chrono::steady_clock::time_point start_;
+  // SolveParams::known_bound without the offset.
+  const double known_bound_;
+  std::atomic<bool> gap_closed_{false};
   std::atomic<bool> cancel_seen_{false};
   std::atomic<bool> deadline_seen_{false};
   std::atomic<bool> lp_cancel_armed_{true};
@@ -417,7 +435,8 @@ class SolveState {
   // come from CBC worker threads.
   absl::Mutex mu_;
   double incumbent_ ABSL_GUARDED_BY(mu_) = kInfinity;
-  double bound_ ABSL_GUARDED_BY(mu_) = -kInfinity;
+  // Never below known_bound_.
+  double bound_ ABSL_GUARDED_BY(mu_);
   int64_t nodes_ ABSL_GUARDED_BY(mu_) = 0;
   double last_report_seconds_ ABSL_GUARDED_BY(mu_) = -kInfinity;
 };
@@ -438,7 +457,7 @@ class CbcEvents : public CbcEventHandler {
         model_ != nullptr && model_->parentModel() == nullptr;
     if (which == endSearch && top_level) state_->DisarmLpCancel();
     // Stop sub-MIPs too, or a heuristic's mini branch-and-bound runs on.
-    if (state_->StopRequested()) return stop;
+    if (state_->StopRequested() || state_->gap_closed()) return stop;
     // Sub-MIP incumbents and bounds are not the problem's.
     if (!top_level) return noAction;
     // CBC reads its allowable gap afresh at every stopping test.
@@ -516,10 +535,15 @@ class CbcBackend final : public Solver {
                                     const SolveParams& params) override;
 
  private:
-  // Runs CbcMain1; the caller holds CbcMainMutex().
+  // Runs the bound probe, when asked for, then the search; the caller holds
+  // CbcMainMutex().
+  static absl::StatusOr<SolveResult> ProbeAndSolveLocked(
+      const IlpModel& model, const SolveParams& params, double time_limit);
+  // Runs CbcMain1 once; the caller holds CbcMainMutex().
   static absl::StatusOr<SolveResult> SolveLocked(const IlpModel& model,
                                                  const SolveParams& params,
-                                                 double time_limit);
+                                                 double time_limit,
+                                                 bool reduce_and_split);
 };
 
 absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
@@ -551,6 +575,10 @@ absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
     return absl::InvalidArgumentError(absl::StrFormat(
         "root_cut_passes %d is negative", params.root_cut_passes));
   }
+  if (std::isnan(params.known_bound) || params.known_bound == kInfinity) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "known_bound %g is not a number or +inf", params.known_bound));
+  }
   if (params.root_cuts_max_columns < 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "root_cuts_max_columns %d is negative", params.root_cuts_max_columns));
@@ -570,7 +598,7 @@ absl::StatusOr<SolveResult> CbcBackend::Solve(const IlpModel& model,
     }
   }
   try {
-    return SolveLocked(model, params, time_limit);
+    return ProbeAndSolveLocked(model, params, time_limit);
   } catch (const CoinError& error) {
     active_state = nullptr;
     return absl::InternalError(absl::StrCat("CBC failed in ", error.className(),
@@ -695,7 +723,8 @@ void SetMipStart(const OsiClpSolverInterface& lp,
 // included) to begin with, then of each incumbent (CbcEvents).
 std::vector<std::string> CbcArguments(const IlpModel& model,
                                       const SolveParams& params,
-                                      double time_limit) {
+                                      double time_limit,
+                                      bool reduce_and_split) {
   const bool offset = model.objective_offset != 0;
   // CBC's default absolute gap (1e-10) until an incumbent sets it.
   std::string allowable_gap = "1e-10";
@@ -731,10 +760,16 @@ std::vector<std::string> CbcArguments(const IlpModel& model,
   // them CBC's search on the captured ResNet-18 bs2 and bs16 sync models at
   // 10% of peak ended the 60 s limit 2.4-4.3% from a bound that had hardly
   // left the LP's; with them both are proven within 0.3% in seconds (see
-  // SolveParams::root_cuts_max_columns).
+  // SolveParams::root_cuts_max_columns). `reduce_and_split` adds
+  // reduce-and-split cuts (CglRedSplit) there: the bound probe's root
+  // (SolveParams::bound_probe).
   if (model.num_columns() < params.root_cuts_max_columns) {
     for (const char* name : {"-gomoryCuts", "-twoMirCuts"}) {
       arguments.push_back(name);
+      arguments.push_back("root");
+    }
+    if (reduce_and_split) {
+      arguments.push_back("-reduceAndSplitCuts");
       arguments.push_back("root");
     }
     if (params.root_cut_passes > 0) {
@@ -810,8 +845,11 @@ void ClassifyTermination(const SolveParams& params, double time_limit,
                          state.deadline_seen() || state.stall_seen();
   if (cancelled) {
     result->termination = SolveTermination::kCancelled;
-  } else if (has_solution && cbc.isProvenOptimal() &&
-             (!hit_limit || result->relative_gap <= params.relative_gap)) {
+  } else if (has_solution &&
+             ((cbc.isProvenOptimal() &&
+               (!hit_limit || result->relative_gap <= params.relative_gap)) ||
+              (state.gap_closed() &&
+               result->relative_gap <= params.relative_gap))) {
     // A bound above the incumbent is rounding noise once optimality is
     // proven.
     result->termination = SolveTermination::kOptimal;
@@ -831,7 +869,8 @@ void ClassifyTermination(const SolveParams& params, double time_limit,
 
 absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
                                                     const SolveParams& params,
-                                                    double time_limit) {
+                                                    double time_limit,
+                                                    bool reduce_and_split) {
   // A few seconds past CBC's own (soft) limit, the solve is stopped hard.
   constexpr double kHardDeadlineGraceSeconds = 3.0;
   SolveState state(params, model.objective_offset,
@@ -864,7 +903,7 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   data.useSignalHandler_ = false;
 
   const std::vector<std::string> arguments =
-      CbcArguments(model, params, time_limit);
+      CbcArguments(model, params, time_limit, reduce_and_split);
   std::vector<const char*> argv;
   for (const std::string& argument : arguments) {
     argv.push_back(argument.c_str());
@@ -899,6 +938,57 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   result.relative_gap = RelativeGap(result.objective, result.best_bound);
   ClassifyTermination(params, time_limit, cbc, state, cancelled, has_solution,
                       &result);
+  return result;
+}
+
+absl::StatusOr<SolveResult> CbcBackend::ProbeAndSolveLocked(
+    const IlpModel& model, const SolveParams& params, double time_limit) {
+  if (!params.bound_probe ||
+      model.num_columns() >= params.root_cuts_max_columns) {
+    return SolveLocked(model, params, time_limit, /*reduce_and_split=*/false);
+  }
+  // The probe: the root alone, with reduce-and-split, in at most a quarter
+  // of the limit (under a second on the models this is for; a root cut
+  // short still gives the LP's bound).
+  SolveParams probe_params = params;
+  probe_params.max_nodes = 0;
+  AUTOTM_ASSIGN_OR_RETURN(SolveResult probe,
+                          SolveLocked(model, probe_params, time_limit / 4,
+                                      /*reduce_and_split=*/true));
+  if (probe.termination == SolveTermination::kCancelled ||
+      probe.termination == SolveTermination::kInfeasible ||
+      params.max_nodes == 0 || probe.relative_gap <= params.relative_gap) {
+    if (probe.has_solution() && probe.relative_gap <= params.relative_gap) {
+      probe.termination = SolveTermination::kOptimal;
+    }
+    return probe;
+  }
+  SolveParams search_params = params;
+  search_params.known_bound = std::max(params.known_bound, probe.best_bound);
+  // The probe started from params.initial_solution, so its incumbent, when
+  // it has one, is at least as good.
+  if (probe.has_solution()) search_params.initial_solution = probe.values;
+  AUTOTM_ASSIGN_OR_RETURN(
+      SolveResult result,
+      SolveLocked(model, search_params,
+                  std::max(0.0, time_limit - probe.solve_seconds),
+                  /*reduce_and_split=*/false));
+  result.solve_seconds += probe.solve_seconds;
+  result.nodes += probe.nodes;
+  if (!result.has_solution() && probe.has_solution() &&
+      result.termination != SolveTermination::kInfeasible) {
+    result.values = std::move(probe.values);
+    result.objective = probe.objective;
+    if (result.termination == SolveTermination::kNoSolution) {
+      result.termination = SolveTermination::kFeasible;
+    }
+  }
+  result.best_bound = std::max(result.best_bound, probe.best_bound);
+  result.relative_gap = RelativeGap(result.objective, result.best_bound);
+  if (result.termination == SolveTermination::kFeasible &&
+      result.relative_gap <= params.relative_gap) {
+    result.termination = SolveTermination::kOptimal;
+  }
   return result;
 }
 

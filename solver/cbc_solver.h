@@ -11,9 +11,10 @@ namespace autotm::solver {
 // Returns a Solver that runs CBC through CbcMain0/CbcMain1 (stock cbc
 // strength: heuristics, cuts) with the settings that suit placement ILPs
 // (no preprocessing, no zero-half cuts, Gomory and two-MIR cuts at the root
-// of models below SolveParams::root_cuts_max_columns only; see
-// docs/FORMULATION.md, "Solving with CBC"), a wall-clock limit, a relative
-// gap, progress and cancellation.
+// of models below SolveParams::root_cuts_max_columns only, and on request a
+// second root with reduce-and-split for the bound, SolveParams::bound_probe;
+// see docs/FORMULATION.md, "Solving with CBC"), a wall-clock limit, a
+// relative gap, progress and cancellation.
 //
 // Thread safety: CbcMain1 uses process-wide state, so solves are serialised
 // by a process-wide mutex: concurrent Solve() calls wait for each other.
