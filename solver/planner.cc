@@ -691,6 +691,11 @@ absl::StatusOr<SolveResult> SolveWithRestarts(
       return best;
     }
     if (best.has_solution()) params.initial_solution = best.values;
+    // The next slice starts from what this one proved: it stops once its
+    // incumbent is within the gap of the best bound so far, and does not
+    // probe the root again.
+    params.known_bound = best.best_bound;
+    params.bound_probe = false;
     slice *= 2;
   }
 }
@@ -1234,6 +1239,10 @@ class IlpPlanning {
     params.stall_seconds = options_.stall_seconds;
     params.cancel = options_.cancel;
     params.on_progress = options_.on_progress;
+    // Synchronous and static models get a second root with reduce-and-split
+    // for the bound (SolveParams::bound_probe); asynchronous ones, whose
+    // root costs tens of seconds, gain nothing from it.
+    params.bound_probe = options_.method != v1::METHOD_ASYNCHRONOUS;
     auto fits = [&](std::span<const double> values) {
       return LaysOutForWindows(formulation, values);
     };
