@@ -955,9 +955,14 @@ absl::StatusOr<SolveResult> CbcBackend::ProbeAndSolveLocked(
   AUTOTM_ASSIGN_OR_RETURN(SolveResult probe,
                           SolveLocked(model, probe_params, time_limit / 4,
                                       /*reduce_and_split=*/true));
+  // A probe that overran its share (an uninterruptible cut pass, up to the
+  // hard deadline's grace) leaves the search nothing: the call ends with
+  // the probe's result rather than overrun its limit twice.
+  const double search_limit = time_limit - probe.solve_seconds;
   if (probe.termination == SolveTermination::kCancelled ||
       probe.termination == SolveTermination::kInfeasible ||
-      params.max_nodes == 0 || probe.relative_gap <= params.relative_gap) {
+      params.max_nodes == 0 || probe.relative_gap <= params.relative_gap ||
+      !(search_limit > 0)) {
     if (probe.has_solution() && probe.relative_gap <= params.relative_gap) {
       probe.termination = SolveTermination::kOptimal;
     }
@@ -968,11 +973,9 @@ absl::StatusOr<SolveResult> CbcBackend::ProbeAndSolveLocked(
   // The probe started from params.initial_solution, so its incumbent, when
   // it has one, is at least as good.
   if (probe.has_solution()) search_params.initial_solution = probe.values;
-  AUTOTM_ASSIGN_OR_RETURN(
-      SolveResult result,
-      SolveLocked(model, search_params,
-                  std::max(0.0, time_limit - probe.solve_seconds),
-                  /*reduce_and_split=*/false));
+  AUTOTM_ASSIGN_OR_RETURN(SolveResult result,
+                          SolveLocked(model, search_params, search_limit,
+                                      /*reduce_and_split=*/false));
   result.solve_seconds += probe.solve_seconds;
   result.nodes += probe.nodes;
   if (!result.has_solution() && probe.has_solution() &&
