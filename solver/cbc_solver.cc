@@ -380,9 +380,8 @@ class SolveState {
       return;
     }
     incumbent_ = std::min(incumbent_, value);
-    if (std::isfinite(incumbent_) && std::isfinite(known_bound_) &&
-        incumbent_ - known_bound_ <=
-            params_.relative_gap * std::abs(incumbent_ + objective_offset_)) {
+    if (RelativeGap(incumbent_ + objective_offset_,
+                    known_bound_ + objective_offset_) <= params_.relative_gap) {
       gap_closed_.store(true, std::memory_order_relaxed);
     }
     // The tree bound is only meaningful once the tree exists; during the
@@ -721,6 +720,11 @@ void SetMipStart(const OsiClpSolverInterface& lp,
 // SolveState::AllowableGap). With an offset the ratio is off and the gap is
 // absolute instead: relative_gap of the start solution's objective (offset
 // included) to begin with, then of each incumbent (CbcEvents).
+// Whether `model` gets the root cuts (SolveParams::root_cuts_max_columns).
+bool RootCutsOn(const IlpModel& model, const SolveParams& params) {
+  return model.num_columns() < params.root_cuts_max_columns;
+}
+
 std::vector<std::string> CbcArguments(const IlpModel& model,
                                       const SolveParams& params,
                                       double time_limit,
@@ -763,7 +767,7 @@ std::vector<std::string> CbcArguments(const IlpModel& model,
   // SolveParams::root_cuts_max_columns). `reduce_and_split` adds
   // reduce-and-split cuts (CglRedSplit) there: the bound probe's root
   // (SolveParams::bound_probe).
-  if (model.num_columns() < params.root_cuts_max_columns) {
+  if (RootCutsOn(model, params)) {
     for (const char* name : {"-gomoryCuts", "-twoMirCuts"}) {
       arguments.push_back(name);
       arguments.push_back("root");
@@ -941,10 +945,18 @@ absl::StatusOr<SolveResult> CbcBackend::SolveLocked(const IlpModel& model,
   return result;
 }
 
+// A solve that stopped short (at the root, or its limit) with its incumbent
+// within the gap of its bound is optimal within the gap; a cancel stays one.
+void PromoteWithinGap(const SolveParams& params, SolveResult& result) {
+  if (result.termination == SolveTermination::kFeasible &&
+      result.relative_gap <= params.relative_gap) {
+    result.termination = SolveTermination::kOptimal;
+  }
+}
+
 absl::StatusOr<SolveResult> CbcBackend::ProbeAndSolveLocked(
     const IlpModel& model, const SolveParams& params, double time_limit) {
-  if (!params.bound_probe ||
-      model.num_columns() >= params.root_cuts_max_columns) {
+  if (!params.bound_probe || !RootCutsOn(model, params)) {
     return SolveLocked(model, params, time_limit, /*reduce_and_split=*/false);
   }
   // The probe: the root alone, with reduce-and-split, in at most a quarter
@@ -963,9 +975,7 @@ absl::StatusOr<SolveResult> CbcBackend::ProbeAndSolveLocked(
       probe.termination == SolveTermination::kInfeasible ||
       params.max_nodes == 0 || probe.relative_gap <= params.relative_gap ||
       !(search_limit > 0)) {
-    if (probe.has_solution() && probe.relative_gap <= params.relative_gap) {
-      probe.termination = SolveTermination::kOptimal;
-    }
+    PromoteWithinGap(params, probe);
     return probe;
   }
   SolveParams search_params = params;
@@ -988,10 +998,7 @@ absl::StatusOr<SolveResult> CbcBackend::ProbeAndSolveLocked(
   }
   result.best_bound = std::max(result.best_bound, probe.best_bound);
   result.relative_gap = RelativeGap(result.objective, result.best_bound);
-  if (result.termination == SolveTermination::kFeasible &&
-      result.relative_gap <= params.relative_gap) {
-    result.termination = SolveTermination::kOptimal;
-  }
+  PromoteWithinGap(params, result);
   return result;
 }
 
