@@ -1016,6 +1016,10 @@ class IlpPlanning {
     formulation_options.method = options_.method;
     formulation_options.async_window = options_.async_window;
     formulation_options.lift_overlap_rows = options_.lift_overlap_rows;
+    formulation_options.telescope_capacity =
+        options_.method != v1::METHOD_ASYNCHRONOUS ||
+        IlpLiveEntries(graph_) >
+            options_.async_direct_capacity_max_live_entries;
     formulation_options.recompute = options_.recompute;
     formulation_options.alignment_bytes = options_.alignment_bytes;
     formulation_options.kernel_limit_bytes = limits_;

@@ -104,6 +104,20 @@ struct PlanOptions {
   int window_root_cuts_max_columns = 500000;
   // ASYNCHRONOUS: FormulationOptions::lift_overlap_rows. Default true.
   bool lift_overlap_rows = true;
+  // ASYNCHRONOUS models of graphs with at most this many IlpLiveEntries
+  // (one nonzero per live tensor per kernel) get direct capacity rows
+  // (FormulationOptions::telescope_capacity false): the same LP, but CBC's
+  // Gomory and two-MIR cuts, which the telescoped rows hide the kernels'
+  // knapsacks from, lift the root bound much further. On the captured
+  // ResNet-18 bs16 at 10% of peak (85,199 entries) the root with cuts rose
+  // from 3.8% to 1.6% under the sync plan, and the 300 s call went from a
+  // 3.45-3.91% gap to 0.98% in 129 s (docs/EVALUATION.md, "Async at 300 s:
+  // direct capacity rows"). The cap keeps the window-search models as they
+  // were: MobileNet v2 bs2 (547,791 entries) gained little in its 300 s
+  // call (3.68% -> 3.59%) and ResNet-50 (560,967) was not measured;
+  // DenseNet-121 bs2 (3.7 M) would have 9.3 M nonzeros instead of 2.5 M.
+  // 0: always telescoped. Default 200,000.
+  int64_t async_direct_capacity_max_live_entries = 200000;
   // ILP methods: plan with the heuristic first (solver/heuristic.h) and let
   // its plan compete and start CBC. False leaves it out, for comparison
   // (`autotm-corpus-bench --compare-heuristic`); first touch still competes.

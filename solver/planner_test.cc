@@ -679,6 +679,61 @@ TEST(PlanGraphTest, AsyncSolvesRestartFromTheIncumbentInDoublingSlices) {
   EXPECT_EQ(outcome->stats.termination(), v1::TERMINATION_OPTIMAL);
 }
 
+TEST(PlanGraphTest, AsyncModelsOfSmallGraphsHaveDirectCapacityRows) {
+  // Below PlanOptions::async_direct_capacity_max_live_entries an async
+  // round's capacity rows list the live tensors' columns directly, without
+  // the telescoped sums' columns; the model is the same ILP, so both forms
+  // prove the same optimum. Sync models keep the telescoped rows.
+  std::mt19937_64 rng(8);
+  int compared = 0;
+  int fewer_columns = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    const GraphModel graph = MustGraph(testing::RandomGraph(rng, 9, 8));
+    const ProfileModel profile = FastAsyncCopyProfile(graph);
+    for (v1::Method method :
+         {v1::METHOD_SYNCHRONOUS, v1::METHOD_ASYNCHRONOUS}) {
+      PlanOptions options;
+      options.method = method;
+      options.budget_bytes = graph.PeakLiveBytes() / 2;
+      options.relative_gap = 1e-9;
+      options.time_limit_seconds = 30;
+      ASSERT_LE(IlpLiveEntries(graph),
+                options.async_direct_capacity_max_live_entries);
+      static auto* solver = MakeCbcSolver().release();
+      absl::StatusOr<PlanOutcome> direct =
+          PlanGraph(graph, profile, options, solver);
+      options.async_direct_capacity_max_live_entries = 0;
+      absl::StatusOr<PlanOutcome> telescoped =
+          PlanGraph(graph, profile, options, solver);
+      ASSERT_TRUE(direct.ok() && telescoped.ok());
+      if (!direct->plan.has_value() || !telescoped->plan.has_value() ||
+          direct->stats.termination() != v1::TERMINATION_OPTIMAL ||
+          telescoped->stats.termination() != v1::TERMINATION_OPTIMAL ||
+          direct->stats.allocation_rounds() != 1 ||
+          telescoped->stats.allocation_rounds() != 1) {
+        continue;
+      }
+      ++compared;
+      if (method == v1::METHOD_ASYNCHRONOUS) {
+        // Fewer where some capacity row can bind (one sum column each).
+        EXPECT_LE(direct->stats.variables(), telescoped->stats.variables());
+        if (direct->stats.variables() < telescoped->stats.variables()) {
+          ++fewer_columns;
+        }
+      } else {
+        EXPECT_EQ(direct->stats.variables(), telescoped->stats.variables());
+      }
+      EXPECT_EQ(direct->stats.integer_variables(),
+                telescoped->stats.integer_variables());
+      EXPECT_NEAR(direct->plan->predicted_time_us(),
+                  telescoped->plan->predicted_time_us(),
+                  1e-6 * telescoped->plan->predicted_time_us());
+    }
+  }
+  EXPECT_GT(compared, 4);
+  EXPECT_GT(fewer_columns, 0);
+}
+
 TEST(PlanGraphTest, AsyncSlicesCutAtTheRootUpToTheirOwnCap) {
   const GraphModel graph = Chain();
   const ProfileModel profile =
